@@ -1,0 +1,79 @@
+//! The append-only event log every sellerdesk service keeps its changes in (R-X-2).
+//!
+//! One trait, [`EventStore`], with two implementations: [`PgEventStore`]
+//! (production) and [`SqliteEventStore`] (the embedded default). Streams are
+//! appended with an expected version; the global order is *gap-safe*: a reader
+//! that has seen position P never later finds a newly committed event below P,
+//! because writers are serialised (see `docs/event-store.md`). The store also
+//! keeps follower checkpoints, the consumer inbox and read-model snapshots, so
+//! that a service's effect and its bookkeeping commit together.
+//!
+//! This crate never interprets payloads: domain types and upcasting belong to
+//! the services ([`Upcaster`] is the hook).
+
+mod follow;
+mod model;
+mod postgres;
+mod sqlite;
+
+pub use follow::follow;
+pub use model::*;
+pub use postgres::PgEventStore;
+pub use sqlite::SqliteEventStore;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// The event log of one service. Cheap to clone behind an [`Arc`].
+#[async_trait]
+pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Appends `events` to one stream atomically, if the stream is at `expected`.
+    /// With an inbox mark, also records that the consumer processed that upstream
+    /// event; if it already had, nothing is appended ([`AppendError::AlreadyProcessed`]).
+    async fn append(&self, append: Append) -> Result<Appended, AppendError>;
+
+    /// Events of one stream with `stream_version > after_version`, in order, at most `limit`.
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        after_version: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Events with `global_position > after_position`, in global order, at most `limit`.
+    async fn read_all(&self, after_position: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The highest committed global position (0 when empty).
+    async fn head(&self) -> Result<i64, StoreError>;
+
+    /// Wakes when this process commits an append; carries the new head.
+    /// Followers also poll, for appends by other processes.
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<i64>;
+
+    /// The stored position of a named follower (0 if it never saved one).
+    async fn load_checkpoint(&self, name: &str) -> Result<i64, StoreError>;
+    async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), StoreError>;
+
+    /// Whether `consumer` has already processed upstream event `event_id`.
+    async fn is_processed(&self, consumer: &str, event_id: uuid::Uuid) -> Result<bool, StoreError>;
+
+    /// Read-model documents and snapshots: derived data, safe to drop.
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError>;
+    async fn load_snapshot(&self, key: &str) -> Result<Option<Snapshot>, StoreError>;
+    async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError>;
+    async fn delete_snapshots(&self, key_prefix: &str) -> Result<u64, StoreError>;
+}
+
+/// Opens the store a URL names: `postgres://...` or `sqlite://path` (created if missing).
+/// Migrations run before this returns.
+pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgEventStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteEventStore::connect(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL {url:?}: use postgres://... or sqlite://path"
+        )))
+    }
+}

@@ -1,0 +1,175 @@
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// What a stream must be at for an append to go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Append whatever the stream's version.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's last event must have this version (1-based).
+    Exact(i64),
+}
+
+impl ExpectedVersion {
+    pub(crate) fn check(self, stream_id: &str, actual: i64) -> Result<(), AppendError> {
+        let ok = match self {
+            Self::Any => true,
+            Self::NoStream => actual == 0,
+            Self::Exact(v) => actual == v,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(AppendError::Conflict {
+                stream_id: stream_id.to_owned(),
+                expected: self,
+                actual,
+            })
+        }
+    }
+}
+
+/// An event about to be appended. The payload is JSON text the owning service
+/// serialised; the store never interprets it.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub shop_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub metadata: Metadata,
+    pub payload: String,
+}
+
+/// Why an event happened and who caused it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// The request or conversation this event belongs to.
+    pub correlation_id: Option<Uuid>,
+    /// The event or command that directly caused it.
+    pub causation_id: Option<Uuid>,
+    /// The account (or "system") that caused it.
+    pub actor: Option<String>,
+}
+
+/// An event as stored, with its place in its stream and in the global order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    pub global_position: i64,
+    pub stream_id: String,
+    pub stream_version: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub shop_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub metadata: Metadata,
+    pub payload: String,
+}
+
+/// Marks an upstream event as processed by a consumer, atomically with an append.
+#[derive(Debug, Clone)]
+pub struct InboxMark {
+    pub consumer: String,
+    pub event_id: Uuid,
+}
+
+/// One atomic append.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub stream_id: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+    pub inbox: Option<InboxMark>,
+}
+
+impl Append {
+    pub fn new(stream_id: impl Into<String>, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        Self {
+            stream_id: stream_id.into(),
+            expected,
+            events,
+            inbox: None,
+        }
+    }
+
+    pub fn with_inbox(mut self, consumer: impl Into<String>, event_id: Uuid) -> Self {
+        self.inbox = Some(InboxMark {
+            consumer: consumer.into(),
+            event_id,
+        });
+        self
+    }
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The stream's version after the append.
+    pub stream_version: i64,
+    /// Global position of the first and last appended event (equal for one event;
+    /// both are the head when nothing was appended).
+    pub first_position: i64,
+    pub last_position: i64,
+}
+
+/// A derived document: a read model row or an aggregate snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub key: String,
+    /// Stream version the document reflects.
+    pub version: i64,
+    /// Global position the document reflects.
+    pub position: i64,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Someone else appended first; reload and decide again.
+    #[error("stream {stream_id} is at version {actual}, expected {expected:?}")]
+    Conflict {
+        stream_id: String,
+        expected: ExpectedVersion,
+        actual: i64,
+    },
+    /// The inbox says this upstream event was already acted on: nothing appended.
+    #[error("event already processed by this consumer")]
+    AlreadyProcessed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(StoreError::Database(e))
+    }
+}
+
+/// Brings an old stored payload up to the schema the code reads today.
+/// Stored rows are never rewritten; the upcast happens on every read.
+pub trait Upcaster: Send + Sync {
+    /// Returns the payload in the newest schema of `event_type`.
+    fn upcast(&self, event_type: &str, schema_version: i32, payload: serde_json::Value) -> serde_json::Value;
+}
+
+/// A new event id: UUIDv7, so ids sort roughly by creation time.
+pub fn new_event_id() -> Uuid {
+    Uuid::now_v7()
+}

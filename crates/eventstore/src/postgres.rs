@@ -1,0 +1,313 @@
+use crate::{
+    Append, AppendError, Appended, EventStore, Metadata, RecordedEvent, Snapshot, StoreError,
+};
+use async_trait::async_trait;
+
+use sqlx::{postgres::PgPoolOptions, PgPool, Row};
+use std::sync::Arc;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Advisory lock key that serialises appenders: positions are taken and
+/// committed in one order, so a follower never skips a late commit (the bug
+/// Marten shipped; message-db solves it the same way). "sdlog" in ASCII.
+const APPEND_LOCK: i64 = 0x7364_6c6f_67;
+
+/// The production event store.
+#[derive(Debug, Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+    head: Arc<watch::Sender<i64>>,
+}
+
+impl PgEventStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Self::with_pool(pool).await
+    }
+
+    /// Runs the event-store migrations on `pool` and opens the store.
+    pub async fn with_pool(pool: PgPool) -> Result<Self, StoreError> {
+        let mut migrator = sqlx::migrate!("migrations/postgres");
+        // Services keep their own migrations in the same database.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&pool)
+            .await?;
+        Ok(Self {
+            pool,
+            head: Arc::new(watch::channel(head).0),
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+const COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, schema_version, \
+     shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, payload::text";
+
+fn decode(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, sqlx::Error> {
+    Ok(RecordedEvent {
+        global_position: row.try_get(0)?,
+        stream_id: row.try_get(1)?,
+        stream_version: row.try_get(2)?,
+        event_id: row.try_get(3)?,
+        event_type: row.try_get(4)?,
+        schema_version: row.try_get(5)?,
+        shop_id: row.try_get(6)?,
+        occurred_at: row.try_get(7)?,
+        recorded_at: row.try_get(8)?,
+        metadata: Metadata {
+            correlation_id: row.try_get(9)?,
+            causation_id: row.try_get(10)?,
+            actor: row.try_get(11)?,
+        },
+        payload: row.try_get(12)?,
+    })
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(&self, append: Append) -> Result<Appended, AppendError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(inbox) = &append.inbox {
+            let marked = sqlx::query(
+                "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, now()) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&inbox.consumer)
+            .bind(inbox.event_id)
+            .execute(&mut *tx)
+            .await?;
+            if marked.rows_affected() == 0 {
+                return Err(AppendError::AlreadyProcessed);
+            }
+        }
+        let actual: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1",
+        )
+        .bind(&append.stream_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        append.expected.check(&append.stream_id, actual)?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        let n = append.events.len() as i64;
+        if n > 0 {
+            let mut positions = Vec::with_capacity(n as usize);
+            let mut versions = Vec::with_capacity(n as usize);
+            let mut ids = Vec::with_capacity(n as usize);
+            let mut types = Vec::with_capacity(n as usize);
+            let mut schemas = Vec::with_capacity(n as usize);
+            let mut shops = Vec::with_capacity(n as usize);
+            let mut occurred = Vec::with_capacity(n as usize);
+            let mut correlations: Vec<Option<Uuid>> = Vec::with_capacity(n as usize);
+            let mut causations: Vec<Option<Uuid>> = Vec::with_capacity(n as usize);
+            let mut actors: Vec<Option<String>> = Vec::with_capacity(n as usize);
+            let mut payloads = Vec::with_capacity(n as usize);
+            for (i, e) in append.events.iter().enumerate() {
+                positions.push(head + 1 + i as i64);
+                versions.push(actual + 1 + i as i64);
+                ids.push(e.event_id);
+                types.push(e.event_type.as_str());
+                schemas.push(e.schema_version);
+                shops.push(e.shop_id.as_str());
+                occurred.push(e.occurred_at);
+                correlations.push(e.metadata.correlation_id);
+                causations.push(e.metadata.causation_id);
+                actors.push(e.metadata.actor.clone());
+                payloads.push(e.payload.as_str());
+            }
+            sqlx::query(
+                "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
+                 schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, payload) \
+                 SELECT p, $2, v, id, t, s, shop, o, now(), c, ca, a, pl::jsonb FROM UNNEST(\
+                 $1::bigint[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], \
+                 $9::uuid[], $10::uuid[], $11::text[], $12::text[]) AS x(p, v, id, t, s, shop, o, c, ca, a, pl)",
+            )
+            .bind(&positions)
+            .bind(&append.stream_id)
+            .bind(&versions)
+            .bind(&ids)
+            .bind(&types)
+            .bind(&schemas)
+            .bind(&shops)
+            .bind(&occurred)
+            .bind(&correlations)
+            .bind(&causations)
+            .bind(&actors)
+            .bind(&payloads)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_violation_to_conflict(e, &append, actual))?;
+        }
+        tx.commit().await?;
+        let last = head + n;
+        self.head.send_if_modified(|h| {
+            let moved = last > *h;
+            *h = (*h).max(last);
+            moved
+        });
+        Ok(Appended {
+            stream_version: actual + n,
+            first_position: if n > 0 { head + 1 } else { head },
+            last_position: last,
+        })
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        after_version: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 \
+             ORDER BY stream_version LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stream_id)
+            .bind(after_version)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    async fn read_all(&self, after_position: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after_position)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    async fn head(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    fn watch_head(&self) -> watch::Receiver<i64> {
+        self.head.subscribe()
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<i64, StoreError> {
+        let p: Option<i64> = sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(p.unwrap_or(0))
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (name, position) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+        )
+        .bind(name)
+        .bind(position)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn is_processed(&self, consumer: &str, event_id: Uuid) -> Result<bool, StoreError> {
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2")
+                .bind(consumer)
+                .bind(event_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError> {
+        for chunk in snapshots.chunks(1000) {
+            let keys: Vec<&str> = chunk.iter().map(|s| s.key.as_str()).collect();
+            let versions: Vec<i64> = chunk.iter().map(|s| s.version).collect();
+            let positions: Vec<i64> = chunk.iter().map(|s| s.position).collect();
+            let bodies: Vec<&str> = chunk.iter().map(|s| s.body.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO snapshots (key, version, position, body) \
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[]) \
+                 ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, \
+                 position = EXCLUDED.position, body = EXCLUDED.body",
+            )
+            .bind(&keys)
+            .bind(&versions)
+            .bind(&positions)
+            .bind(&bodies)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, key: &str) -> Result<Option<Snapshot>, StoreError> {
+        let row = sqlx::query("SELECT key, version, position, body FROM snapshots WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| decode_snapshot(&r)).transpose()?)
+    }
+
+    async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key, version, position, body FROM snapshots WHERE left(key, $2) = $1 ORDER BY key",
+        )
+        .bind(key_prefix)
+        .bind(key_prefix.chars().count() as i32)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(decode_snapshot).collect::<Result<_, _>>()?)
+    }
+
+    async fn delete_snapshots(&self, key_prefix: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM snapshots WHERE left(key, $2) = $1")
+            .bind(key_prefix)
+            .bind(key_prefix.chars().count() as i32)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn decode_snapshot(row: &sqlx::postgres::PgRow) -> Result<Snapshot, sqlx::Error> {
+    Ok(Snapshot {
+        key: row.try_get(0)?,
+        version: row.try_get(1)?,
+        position: row.try_get(2)?,
+        body: row.try_get(3)?,
+    })
+}
+
+/// Appends are serialised, so a unique violation on (stream_id, stream_version)
+/// can only come from a writer outside this store's lock; it is still a conflict.
+fn unique_violation_to_conflict(e: sqlx::Error, append: &Append, actual: i64) -> AppendError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => AppendError::Conflict {
+            stream_id: append.stream_id.clone(),
+            expected: append.expected,
+            actual,
+        },
+        _ => AppendError::from(e),
+    }
+}
+

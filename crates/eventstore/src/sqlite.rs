@@ -1,0 +1,303 @@
+use crate::{
+    Append, AppendError, Appended, EventStore, Metadata, RecordedEvent, Snapshot, StoreError,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    QueryBuilder, Row, Sqlite, SqlitePool,
+};
+use std::{str::FromStr, sync::Arc, time::Duration};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Rows per INSERT statement: 13 parameters a row stays under SQLite's limit.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// The embedded event store: one SQLite file per service.
+///
+/// All writes go through a single connection, which is what makes the global
+/// order gap-safe here: positions are assigned and committed one writer at a time.
+#[derive(Debug, Clone)]
+pub struct SqliteEventStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    head: Arc<watch::Sender<i64>>,
+}
+
+impl SqliteEventStore {
+    /// `sqlite://path/to/file.db` (created if missing) or `sqlite::memory:`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL survives a process crash; a power cut may lose the last
+            // commits, which the embedded mode accepts (production is PostgreSQL).
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let memory = url.contains(":memory:");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
+        let reader = if memory {
+            // An in-memory database exists only on its own connection.
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await?
+        };
+        let mut migrator = sqlx::migrate!("migrations/sqlite");
+        migrator.set_ignore_missing(true);
+        migrator.run(&writer).await?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&writer)
+            .await?;
+        Ok(Self {
+            writer,
+            reader,
+            head: Arc::new(watch::channel(head).0),
+        })
+    }
+
+    /// The single-writer pool, for a service's own read-model migrations.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
+const COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, schema_version, \
+     shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, payload";
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn instant(us: i64) -> Result<DateTime<Utc>, sqlx::Error> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| sqlx::Error::Decode(format!("instant out of range: {us}").into()))
+}
+
+fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<RecordedEvent, sqlx::Error> {
+    Ok(RecordedEvent {
+        global_position: row.try_get(0)?,
+        stream_id: row.try_get(1)?,
+        stream_version: row.try_get(2)?,
+        event_id: row.try_get(3)?,
+        event_type: row.try_get(4)?,
+        schema_version: row.try_get(5)?,
+        shop_id: row.try_get(6)?,
+        occurred_at: instant(row.try_get(7)?)?,
+        recorded_at: instant(row.try_get(8)?)?,
+        metadata: Metadata {
+            correlation_id: row.try_get(9)?,
+            causation_id: row.try_get(10)?,
+            actor: row.try_get(11)?,
+        },
+        payload: row.try_get(12)?,
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(&self, append: Append) -> Result<Appended, AppendError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(inbox) = &append.inbox {
+            let marked = sqlx::query(
+                "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&inbox.consumer)
+            .bind(inbox.event_id)
+            .bind(micros(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+            if marked.rows_affected() == 0 {
+                return Err(AppendError::AlreadyProcessed);
+            }
+        }
+        let actual: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?1",
+        )
+        .bind(&append.stream_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        append.expected.check(&append.stream_id, actual)?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        let recorded_at = micros(Utc::now());
+        for (chunk_index, chunk) in append.events.chunks(ROWS_PER_STATEMENT).enumerate() {
+            let offset = (chunk_index * ROWS_PER_STATEMENT) as i64;
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
+                 schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, payload) ",
+            );
+            q.push_values(chunk.iter().enumerate(), |mut b, (i, e)| {
+                let n = offset + i as i64 + 1;
+                b.push_bind(head + n)
+                    .push_bind(&append.stream_id)
+                    .push_bind(actual + n)
+                    .push_bind(e.event_id)
+                    .push_bind(&e.event_type)
+                    .push_bind(e.schema_version)
+                    .push_bind(&e.shop_id)
+                    .push_bind(micros(e.occurred_at))
+                    .push_bind(recorded_at)
+                    .push_bind(e.metadata.correlation_id)
+                    .push_bind(e.metadata.causation_id)
+                    .push_bind(&e.metadata.actor)
+                    .push_bind(&e.payload);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        let n = append.events.len() as i64;
+        let last = head + n;
+        self.head.send_if_modified(|h| {
+            let moved = last > *h;
+            *h = (*h).max(last);
+            moved
+        });
+        Ok(Appended {
+            stream_version: actual + n,
+            first_position: if n > 0 { head + 1 } else { head },
+            last_position: last,
+        })
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        after_version: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = ?1 AND stream_version > ?2 \
+             ORDER BY stream_version LIMIT ?3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stream_id)
+            .bind(after_version)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    async fn read_all(&self, after_position: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE global_position > ?1 ORDER BY global_position LIMIT ?2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after_position)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    async fn head(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    fn watch_head(&self) -> watch::Receiver<i64> {
+        self.head.subscribe()
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<i64, StoreError> {
+        let p: Option<i64> = sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(p.unwrap_or(0))
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        )
+        .bind(name)
+        .bind(position)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn is_processed(&self, consumer: &str, event_id: Uuid) -> Result<bool, StoreError> {
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM processed_events WHERE consumer = ?1 AND event_id = ?2")
+                .bind(consumer)
+                .bind(event_id)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for chunk in snapshots.chunks(ROWS_PER_STATEMENT) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO snapshots (key, version, position, body) ");
+            q.push_values(chunk, |mut b, s| {
+                b.push_bind(&s.key)
+                    .push_bind(s.version)
+                    .push_bind(s.position)
+                    .push_bind(&s.body);
+            });
+            q.push(
+                " ON CONFLICT (key) DO UPDATE SET version = excluded.version, \
+                 position = excluded.position, body = excluded.body",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, key: &str) -> Result<Option<Snapshot>, StoreError> {
+        let row = sqlx::query("SELECT key, version, position, body FROM snapshots WHERE key = ?1")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| decode_snapshot(&r)).transpose()?)
+    }
+
+    async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key, version, position, body FROM snapshots WHERE substr(key, 1, ?2) = ?1 ORDER BY key",
+        )
+        .bind(key_prefix)
+        .bind(key_prefix.chars().count() as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(decode_snapshot).collect::<Result<_, _>>()?)
+    }
+
+    async fn delete_snapshots(&self, key_prefix: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM snapshots WHERE substr(key, 1, ?2) = ?1")
+            .bind(key_prefix)
+            .bind(key_prefix.chars().count() as i64)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn decode_snapshot(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, sqlx::Error> {
+    Ok(Snapshot {
+        key: row.try_get(0)?,
+        version: row.try_get(1)?,
+        position: row.try_get(2)?,
+        body: row.try_get(3)?,
+    })
+}

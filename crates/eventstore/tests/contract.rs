@@ -1,0 +1,280 @@
+//! One contract suite, run against SQLite and PostgreSQL with the same bodies.
+
+use chrono::{TimeZone, Utc};
+use futures::StreamExt;
+use sellerdesk_eventstore::{
+    follow, new_event_id, open, Append, AppendError, EventStore, ExpectedVersion, Metadata, NewEvent,
+    Snapshot,
+};
+use sellerdesk_testkit::{fresh_postgres_url, TempSqlite};
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+/// A database that can be opened again (for the restart test).
+struct Db {
+    url: String,
+    _sqlite: Option<TempSqlite>,
+}
+
+impl Db {
+    async fn sqlite() -> Self {
+        let dir = TempSqlite::new();
+        Self {
+            url: dir.url("events"),
+            _sqlite: Some(dir),
+        }
+    }
+    async fn postgres() -> Self {
+        Self {
+            url: fresh_postgres_url().await,
+            _sqlite: None,
+        }
+    }
+    async fn open(&self) -> Arc<dyn EventStore> {
+        open(&self.url).await.expect("open store")
+    }
+}
+
+fn event(shop: &str, n: i64) -> NewEvent {
+    NewEvent {
+        event_id: new_event_id(),
+        event_type: "ThingHappened".into(),
+        schema_version: 1,
+        shop_id: shop.into(),
+        occurred_at: Utc.timestamp_opt(1_700_000_000 + n, 0).unwrap(),
+        metadata: Metadata {
+            correlation_id: Some(new_event_id()),
+            causation_id: None,
+            actor: Some("tester".into()),
+        },
+        payload: format!(r#"{{"n":{n}}}"#),
+    }
+}
+
+async fn append_and_read(db: Db) {
+    let store = db.open().await;
+    let written = vec![event("s1", 1), event("s1", 2)];
+    let done = store
+        .append(Append::new("shop-1", ExpectedVersion::NoStream, written.clone()))
+        .await
+        .unwrap();
+    assert_eq!((done.stream_version, done.first_position, done.last_position), (2, 1, 2));
+    let read = store.read_stream("shop-1", 0, 100).await.unwrap();
+    assert_eq!(read.len(), 2);
+    for (i, (r, w)) in read.iter().zip(&written).enumerate() {
+        assert_eq!(r.stream_version, i as i64 + 1);
+        assert_eq!(r.event_id, w.event_id);
+        assert_eq!(r.occurred_at, w.occurred_at);
+        assert_eq!(r.metadata, w.metadata);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&r.payload).unwrap()["n"], i as i64 + 1);
+    }
+    assert_eq!(store.read_stream("shop-1", 1, 100).await.unwrap().len(), 1);
+    assert!(store.read_stream("nobody", 0, 100).await.unwrap().is_empty());
+}
+
+async fn version_conflict(db: Db) {
+    let store = db.open().await;
+    store
+        .append(Append::new("a", ExpectedVersion::NoStream, vec![event("s", 1)]))
+        .await
+        .unwrap();
+    let err = store
+        .append(Append::new("a", ExpectedVersion::NoStream, vec![event("s", 2)]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppendError::Conflict { actual: 1, .. }), "{err:?}");
+    let err = store
+        .append(Append::new("a", ExpectedVersion::Exact(5), vec![event("s", 2)]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppendError::Conflict { actual: 1, .. }), "{err:?}");
+    // A failed append leaves nothing behind.
+    assert_eq!(store.read_all(0, 100).await.unwrap().len(), 1);
+    store
+        .append(Append::new("a", ExpectedVersion::Exact(1), vec![event("s", 2)]))
+        .await
+        .unwrap();
+    store
+        .append(Append::new("a", ExpectedVersion::Any, vec![event("s", 3)]))
+        .await
+        .unwrap();
+    assert_eq!(store.read_stream("a", 0, 10).await.unwrap().len(), 3);
+}
+
+async fn global_order(db: Db) {
+    let store = db.open().await;
+    for i in 0..6 {
+        let stream = format!("s{}", i % 3);
+        store
+            .append(Append::new(stream, ExpectedVersion::Any, vec![event("x", i)]))
+            .await
+            .unwrap();
+    }
+    let all = store.read_all(0, 100).await.unwrap();
+    let positions: Vec<i64> = all.iter().map(|e| e.global_position).collect();
+    assert_eq!(positions, (1..=6).collect::<Vec<_>>());
+    let after = store.read_all(4, 100).await.unwrap();
+    assert_eq!(after.iter().map(|e| e.global_position).collect::<Vec<_>>(), vec![5, 6]);
+    assert_eq!(store.head().await.unwrap(), 6);
+}
+
+/// Many appenders at once, with a follower reading the global order while they
+/// write: no position is lost or duplicated, and the follower sees every event
+/// exactly once (gap safety).
+async fn concurrent_appenders_and_follower(db: Db) {
+    let store = db.open().await;
+    const WRITERS: i64 = 8;
+    const APPENDS: i64 = 40;
+    let total = (WRITERS * APPENDS * 2) as usize;
+    let follower = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::with_capacity(total);
+            let mut events = Box::pin(follow(store, 0));
+            while seen.len() < total {
+                let e = tokio::time::timeout(Duration::from_secs(30), events.next())
+                    .await
+                    .expect("follower stalled")
+                    .unwrap()
+                    .unwrap();
+                seen.push((e.global_position, e.event_id));
+            }
+            seen
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..APPENDS {
+                // Contended stream: retry on conflict, as command handlers do.
+                loop {
+                    let version = store.read_stream("shared", 0, 10_000).await.unwrap().len() as i64;
+                    let r = store
+                        .append(Append::new(
+                            "shared",
+                            ExpectedVersion::Exact(version),
+                            vec![event("x", w * 1000 + i)],
+                        ))
+                        .await;
+                    match r {
+                        Ok(_) => break,
+                        Err(AppendError::Conflict { .. }) => continue,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                store
+                    .append(Append::new(format!("own-{w}"), ExpectedVersion::Any, vec![event("x", i)]))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let seen = follower.await.unwrap();
+    let positions: Vec<i64> = seen.iter().map(|(p, _)| *p).collect();
+    assert_eq!(positions, (1..=total as i64).collect::<Vec<_>>(), "follower saw a gap or a repeat");
+    let ids: HashSet<_> = seen.iter().map(|(_, id)| *id).collect();
+    assert_eq!(ids.len(), total);
+    let shared = store.read_stream("shared", 0, 10_000).await.unwrap();
+    let versions: Vec<i64> = shared.iter().map(|e| e.stream_version).collect();
+    assert_eq!(versions, (1..=WRITERS * APPENDS).collect::<Vec<_>>());
+}
+
+async fn reopen_after_restart(db: Db) {
+    {
+        let store = db.open().await;
+        store
+            .append(Append::new("r", ExpectedVersion::NoStream, vec![event("s", 1), event("s", 2)]))
+            .await
+            .unwrap();
+        store.save_checkpoint("relay", 2).await.unwrap();
+    }
+    let store = db.open().await;
+    assert_eq!(store.head().await.unwrap(), 2);
+    assert_eq!(store.load_checkpoint("relay").await.unwrap(), 2);
+    let done = store
+        .append(Append::new("r", ExpectedVersion::Exact(2), vec![event("s", 3)]))
+        .await
+        .unwrap();
+    assert_eq!((done.stream_version, done.last_position), (3, 3));
+}
+
+async fn inbox_makes_redelivery_harmless(db: Db) {
+    let store = db.open().await;
+    let upstream = new_event_id();
+    store
+        .append(Append::new("ads", ExpectedVersion::Any, vec![event("s", 1)]).with_inbox("ads", upstream))
+        .await
+        .unwrap();
+    let again = store
+        .append(Append::new("ads", ExpectedVersion::Any, vec![event("s", 1)]).with_inbox("ads", upstream))
+        .await;
+    assert!(matches!(again, Err(AppendError::AlreadyProcessed)));
+    assert!(store.is_processed("ads", upstream).await.unwrap());
+    assert!(!store.is_processed("other", upstream).await.unwrap());
+    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
+    // A conflict rolls the inbox mark back with the rest.
+    let other = new_event_id();
+    let err = store
+        .append(Append::new("ads", ExpectedVersion::NoStream, vec![event("s", 2)]).with_inbox("ads", other))
+        .await;
+    assert!(matches!(err, Err(AppendError::Conflict { .. })));
+    assert!(!store.is_processed("ads", other).await.unwrap());
+}
+
+async fn checkpoints_and_snapshots(db: Db) {
+    let store = db.open().await;
+    assert_eq!(store.load_checkpoint("p").await.unwrap(), 0);
+    store.save_checkpoint("p", 7).await.unwrap();
+    store.save_checkpoint("p", 9).await.unwrap();
+    assert_eq!(store.load_checkpoint("p").await.unwrap(), 9);
+    let snaps: Vec<Snapshot> = (0..1200)
+        .map(|i| Snapshot {
+            key: format!("svc/shop/{i:05}"),
+            version: i,
+            position: i,
+            body: format!("{{\"i\":{i}}}"),
+        })
+        .collect();
+    store.save_snapshots(&snaps).await.unwrap();
+    store
+        .save_snapshots(&[Snapshot { key: "svc/shop/00001".into(), version: 99, position: 99, body: "{}".into() }])
+        .await
+        .unwrap();
+    store
+        .save_snapshots(&[Snapshot { key: "svc_other".into(), version: 1, position: 1, body: "{}".into() }])
+        .await
+        .unwrap();
+    assert_eq!(store.load_snapshot("svc/shop/00001").await.unwrap().unwrap().version, 99);
+    assert_eq!(store.load_snapshots("svc/shop/").await.unwrap().len(), 1200);
+    // Prefixes are literal: '_' and '%' are not wildcards.
+    assert_eq!(store.load_snapshots("svc_").await.unwrap().len(), 1);
+    assert_eq!(store.delete_snapshots("svc/").await.unwrap(), 1200);
+    assert!(store.load_snapshot("svc/shop/00001").await.unwrap().is_none());
+    assert!(store.load_snapshot("svc_other").await.unwrap().is_some());
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::sqlite().await).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::postgres().await).await })*
+        }
+    };
+}
+
+contract!(
+    append_and_read,
+    version_conflict,
+    global_order,
+    concurrent_appenders_and_follower,
+    reopen_after_restart,
+    inbox_makes_redelivery_harmless,
+    checkpoints_and_snapshots,
+);

@@ -1,0 +1,68 @@
+//! Helpers for integration tests against real backends.
+//!
+//! Every test gets its own database, so tests run in parallel. The servers come
+//! from `DATABASE_URL` and `NATS_URL` (defaults: this machine's 127.0.0.1:5432
+//! and 127.0.0.1:4222); `scripts/test.sh` starts throw-away ones where none
+//! answer. A backend that does not answer fails the test: nothing is skipped.
+//! The testcontainers path for users' machines lives in `scripts/` docs, not here,
+//! so CI never depends on a Docker engine.
+
+use sqlx::{Connection, Executor, PgConnection};
+
+/// The PostgreSQL server tests use (an admin database on it).
+pub fn postgres_admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The NATS JetStream server tests use.
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// Creates an empty database named `sd_test_<random>` and returns its URL.
+/// `scripts/test.sh` drops them all when the run ends.
+pub async fn fresh_postgres_url() -> String {
+    let admin = postgres_admin_url();
+    let name = format!("sd_test_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} does not answer: {e}"));
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
+    let (base, _) = admin.rsplit_once('/').expect("DATABASE_URL has a database name");
+    let base = base.to_owned();
+    // Keep any query string (sslmode, ...) the admin URL had.
+    let query = admin.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    format!("{base}/{name}{query}")
+}
+
+/// A SQLite file in a fresh temporary directory; the directory lives as long as this value.
+#[derive(Debug)]
+pub struct TempSqlite {
+    dir: tempfile::TempDir,
+}
+
+impl TempSqlite {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// URL of database `name` in this directory.
+    pub fn url(&self, name: &str) -> String {
+        format!("sqlite://{}", self.dir.path().join(format!("{name}.db")).display())
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Default for TempSqlite {
+    fn default() -> Self {
+        Self::new()
+    }
+}
