@@ -53,6 +53,8 @@ pub struct Metadata {
     pub causation_id: Option<Uuid>,
     /// The account (or "system") that caused it.
     pub actor: Option<String>,
+    /// W3C `traceparent` of the span that appended it, carried on into NATS headers.
+    pub traceparent: Option<String>,
 }
 
 /// An event as stored, with its place in its stream and in the global order.

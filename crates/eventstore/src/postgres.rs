@@ -51,7 +51,7 @@ impl PgEventStore {
 }
 
 const COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, schema_version, \
-     shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, payload::text";
+     shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, traceparent, payload::text";
 
 fn decode(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, sqlx::Error> {
     Ok(RecordedEvent {
@@ -68,8 +68,9 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, sqlx::Error> {
             correlation_id: row.try_get(9)?,
             causation_id: row.try_get(10)?,
             actor: row.try_get(11)?,
+            traceparent: row.try_get(12)?,
         },
-        payload: row.try_get(12)?,
+        payload: row.try_get(13)?,
     })
 }
 
@@ -116,6 +117,7 @@ impl EventStore for PgEventStore {
             let mut correlations: Vec<Option<Uuid>> = Vec::with_capacity(n as usize);
             let mut causations: Vec<Option<Uuid>> = Vec::with_capacity(n as usize);
             let mut actors: Vec<Option<String>> = Vec::with_capacity(n as usize);
+            let mut traces: Vec<Option<String>> = Vec::with_capacity(n as usize);
             let mut payloads = Vec::with_capacity(n as usize);
             for (i, e) in append.events.iter().enumerate() {
                 positions.push(head + 1 + i as i64);
@@ -128,14 +130,15 @@ impl EventStore for PgEventStore {
                 correlations.push(e.metadata.correlation_id);
                 causations.push(e.metadata.causation_id);
                 actors.push(e.metadata.actor.clone());
+                traces.push(e.metadata.traceparent.clone());
                 payloads.push(e.payload.as_str());
             }
             sqlx::query(
                 "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
-                 schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, payload) \
-                 SELECT p, $2, v, id, t, s, shop, o, now(), c, ca, a, pl::jsonb FROM UNNEST(\
+                 schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, traceparent, payload) \
+                 SELECT p, $2, v, id, t, s, shop, o, now(), c, ca, a, tp, pl::jsonb FROM UNNEST(\
                  $1::bigint[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], \
-                 $9::uuid[], $10::uuid[], $11::text[], $12::text[]) AS x(p, v, id, t, s, shop, o, c, ca, a, pl)",
+                 $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[]) AS x(p, v, id, t, s, shop, o, c, ca, a, pl, tp)",
             )
             .bind(&positions)
             .bind(&append.stream_id)
@@ -149,6 +152,7 @@ impl EventStore for PgEventStore {
             .bind(&causations)
             .bind(&actors)
             .bind(&payloads)
+            .bind(&traces)
             .execute(&mut *tx)
             .await
             .map_err(|e| unique_violation_to_conflict(e, &append, actual))?;

@@ -11,7 +11,7 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// Rows per INSERT statement: 13 parameters a row stays under SQLite's limit.
+/// Rows per INSERT statement: 14 parameters a row stays under SQLite's limit.
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// The embedded event store: one SQLite file per service.
@@ -73,7 +73,7 @@ impl SqliteEventStore {
 }
 
 const COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, schema_version, \
-     shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, payload";
+     shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, traceparent, payload";
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -99,8 +99,9 @@ fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<RecordedEvent, sqlx::Error> {
             correlation_id: row.try_get(9)?,
             causation_id: row.try_get(10)?,
             actor: row.try_get(11)?,
+            traceparent: row.try_get(12)?,
         },
-        payload: row.try_get(12)?,
+        payload: row.try_get(13)?,
     })
 }
 
@@ -137,7 +138,7 @@ impl EventStore for SqliteEventStore {
             let offset = (chunk_index * ROWS_PER_STATEMENT) as i64;
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
-                 schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, payload) ",
+                 schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, traceparent, payload) ",
             );
             q.push_values(chunk.iter().enumerate(), |mut b, (i, e)| {
                 let n = offset + i as i64 + 1;
@@ -153,6 +154,7 @@ impl EventStore for SqliteEventStore {
                     .push_bind(e.metadata.correlation_id)
                     .push_bind(e.metadata.causation_id)
                     .push_bind(&e.metadata.actor)
+                    .push_bind(&e.metadata.traceparent)
                     .push_bind(&e.payload);
             });
             q.build().execute(&mut *tx).await?;

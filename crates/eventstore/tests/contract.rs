@@ -45,6 +45,7 @@ fn event(shop: &str, n: i64) -> NewEvent {
             correlation_id: Some(new_event_id()),
             causation_id: None,
             actor: Some("tester".into()),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         },
         payload: format!(r#"{{"n":{n}}}"#),
     }

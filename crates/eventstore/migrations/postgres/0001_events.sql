@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS events (
     correlation_id  UUID,
     causation_id    UUID,
     actor           TEXT,
+    traceparent     TEXT,
     payload         JSONB       NOT NULL,
     UNIQUE (stream_id, stream_version)
 );

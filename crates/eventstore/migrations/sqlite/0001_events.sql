@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS events (
     correlation_id  BLOB,
     causation_id    BLOB,
     actor           TEXT,
+    traceparent     TEXT,
     payload         TEXT    NOT NULL,
     UNIQUE (stream_id, stream_version)
 );

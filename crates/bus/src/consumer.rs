@@ -1,0 +1,75 @@
+use crate::{BusError, BusMessage, EventBus};
+use async_trait::async_trait;
+use sellerdesk_eventstore::{Append, AppendError, EventStore, ExpectedVersion};
+use std::{sync::Arc, time::Duration};
+
+/// What a consuming service does with one upstream event: decide on fresh state
+/// and return the events to append (or `None` when it changes nothing).
+#[async_trait]
+pub trait Handler: Send + Sync {
+    async fn handle(&self, message: &BusMessage) -> Result<Option<Append>, String>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("the subscription ended")]
+    Ended,
+}
+
+/// Stream that holds only inbox marks of events that changed nothing.
+const NO_EFFECT_STREAM: &str = "$inbox";
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Runs a durable consumer until the bus ends it. Each upstream event's effect
+/// and its inbox mark commit in one transaction; the ack comes after, so a crash
+/// before the ack brings a redelivery that the inbox turns into a no-op.
+pub async fn consume(
+    bus: Arc<dyn EventBus>,
+    store: Arc<dyn EventStore>,
+    service: String,
+    consumer: String,
+    filter: String,
+    handler: Arc<dyn Handler>,
+) -> Result<(), ConsumerError> {
+    let consumer = consumer.as_str();
+    let mut subscription = bus.subscribe(&service, consumer, &filter).await?;
+    while let Some(delivery) = subscription.next().await {
+        let delivery = match delivery {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, consumer, "receive failed");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        let id = delivery.message.event_id;
+        if !matches!(store.is_processed(consumer, id).await, Ok(true)) {
+            loop {
+                let append = match handler.handle(&delivery.message).await {
+                    Ok(Some(a)) => a,
+                    Ok(None) => Append::new(NO_EFFECT_STREAM, ExpectedVersion::Any, vec![]),
+                    Err(e) => {
+                        tracing::warn!(error = %e, consumer, event_id = %id, "handler failed; retrying");
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                };
+                match store.append(append.with_inbox(consumer, id)).await {
+                    Ok(_) | Err(AppendError::AlreadyProcessed) => break,
+                    Err(AppendError::Conflict { .. }) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, consumer, event_id = %id, "cannot commit effect; retrying");
+                        tokio::time::sleep(RETRY).await;
+                    }
+                }
+            }
+        }
+        if let Err(e) = delivery.ack().await {
+            // Harmless: the redelivery will find the inbox mark.
+            tracing::warn!(error = %e, consumer, event_id = %id, "ack failed");
+        }
+    }
+    Err(ConsumerError::Ended)
+}

@@ -1,0 +1,213 @@
+//! Bus behaviour against a real NATS JetStream server (and the in-process bus
+//! with the same bodies where the behaviour is shared).
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sellerdesk_bus::{
+    consume, relay, subject, BusMessage, EventBus, Handler, InProcessBus, JetStreamBus, RelayOptions,
+};
+use sellerdesk_eventstore::{new_event_id, open, Append, EventStore, ExpectedVersion, Metadata, NewEvent};
+use sellerdesk_testkit::{nats_url, TempSqlite};
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+fn unique_service() -> String {
+    format!("t{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
+}
+
+async fn jetstream() -> JetStreamBus {
+    let url = nats_url();
+    JetStreamBus::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("NATS JetStream at {url} does not answer: {e}"))
+        .with_ack_wait(Duration::from_secs(1))
+}
+
+fn upstream_event(n: i64) -> NewEvent {
+    NewEvent {
+        event_id: new_event_id(),
+        event_type: "ViolationRecorded".into(),
+        schema_version: 1,
+        shop_id: "shop-a".into(),
+        occurred_at: Utc::now(),
+        metadata: Metadata::default(),
+        payload: format!(r#"{{"n":{n}}}"#),
+    }
+}
+
+/// The consuming service's effect: one event per upstream event, in its own log.
+struct Mirror;
+
+#[async_trait]
+impl Handler for Mirror {
+    async fn handle(&self, message: &BusMessage) -> Result<Option<Append>, String> {
+        let effect = NewEvent {
+            event_id: new_event_id(),
+            event_type: "Mirrored".into(),
+            schema_version: 1,
+            shop_id: message.shop_id.clone(),
+            occurred_at: message.occurred_at,
+            metadata: Metadata {
+                causation_id: Some(message.event_id),
+                ..Metadata::default()
+            },
+            payload: String::from_utf8(message.payload.to_vec()).unwrap(),
+        };
+        Ok(Some(Append::new("mirror", ExpectedVersion::Any, vec![effect])))
+    }
+}
+
+async fn wait_for_effects(store: &Arc<dyn EventStore>, n: usize) -> Vec<uuid::Uuid> {
+    for _ in 0..300 {
+        let all = store.read_all(0, 100_000).await.unwrap();
+        let effects: Vec<_> = all
+            .iter()
+            .filter(|e| e.event_type == "Mirrored")
+            .map(|e| e.metadata.causation_id.unwrap())
+            .collect();
+        if effects.len() >= n {
+            // Give a duplicate a moment to show up, if there were one.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let all = store.read_all(0, 100_000).await.unwrap();
+            return all
+                .iter()
+                .filter(|e| e.event_type == "Mirrored")
+                .map(|e| e.metadata.causation_id.unwrap())
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("effects did not arrive");
+}
+
+/// A crash between commit and publish loses nothing, and a crash between
+/// publish and checkpoint duplicates nothing: the relay follows the log from its
+/// checkpoint and the bus deduplicates by event id.
+async fn outbox_survives_crashes(bus: Arc<dyn EventBus>) {
+    let service = unique_service();
+    let dir = TempSqlite::new();
+    let producer = open(&dir.url("producer")).await.unwrap();
+    let consumer_store = open(&dir.url("consumer")).await.unwrap();
+    // Committed, then the process "crashed" before anything was published.
+    let events: Vec<NewEvent> = (0..50).map(upstream_event).collect();
+    producer
+        .append(Append::new("shop-a", ExpectedVersion::NoStream, events))
+        .await
+        .unwrap();
+    // A relay that published half and "crashed" before saving its checkpoint.
+    let first_half: Vec<BusMessage> = producer.read_all(0, 25).await.unwrap().iter()
+        .map(|e| BusMessage::from_event(&service, e)).collect();
+    bus.publish(&first_half).await.unwrap();
+    assert_eq!(producer.load_checkpoint(&RelayOptions::new(&service, true).checkpoint).await.unwrap(), 0);
+
+    let relay_task = tokio::spawn(relay(producer.clone(), bus.clone(), RelayOptions::new(&service, true)));
+    let consumer_task = tokio::spawn(consume(
+        bus.clone(), consumer_store.clone(), service.clone(), "mirror".into(), format!("sellerdesk.{service}.>"), Arc::new(Mirror),
+    ));
+    // Events appended while everything runs arrive too.
+    producer
+        .append(Append::new("shop-a", ExpectedVersion::Exact(50), (50..60).map(upstream_event).collect()))
+        .await
+        .unwrap();
+    let effects = wait_for_effects(&consumer_store, 60).await;
+    relay_task.abort();
+    consumer_task.abort();
+    let expected: HashSet<_> = producer.read_all(0, 1000).await.unwrap().iter().map(|e| e.event_id).collect();
+    assert_eq!(effects.len(), 60, "each upstream event has exactly one effect");
+    assert_eq!(effects.into_iter().collect::<HashSet<_>>(), expected);
+}
+
+/// A consumer that committed its effect but died before acking gets the
+/// message again, and its inbox makes the redelivery a no-op.
+async fn consumer_restart_resumes_without_loss_or_double_effect(bus: Arc<dyn EventBus>) {
+    let service = unique_service();
+    let dir = TempSqlite::new();
+    let store = open(&dir.url("consumer")).await.unwrap();
+    let messages: Vec<BusMessage> = (0..40)
+        .map(|n| {
+            let e = upstream_event(n);
+            BusMessage {
+                subject: subject(&service, &e.event_type),
+                event_id: e.event_id,
+                event_type: e.event_type,
+                schema_version: 1,
+                shop_id: e.shop_id,
+                stream_id: "shop-a".into(),
+                global_position: n + 1,
+                occurred_at: e.occurred_at,
+                traceparent: None,
+                payload: e.payload.into(),
+            }
+        })
+        .collect();
+    bus.publish(&messages).await.unwrap();
+    // Publishing the same ids again is deduplicated (at-least-once publishing).
+    bus.publish(&messages[..10]).await.unwrap();
+
+    let filter = format!("sellerdesk.{service}.>");
+    // First incarnation: processes 15, commits the 16th's effect, dies before its ack.
+    {
+        let mut sub = bus.subscribe(&service, "mirror", &filter).await.unwrap();
+        for i in 0..16 {
+            let d = sub.next().await.unwrap().unwrap();
+            assert_eq!(d.message.event_id, messages[i].event_id, "in order");
+            let append = Mirror.handle(&d.message).await.unwrap().unwrap();
+            store.append(append.with_inbox("mirror", d.message.event_id)).await.unwrap();
+            if i < 15 {
+                d.ack().await.unwrap();
+            }
+        }
+    }
+    // Second incarnation: the standard consumer loop.
+    let task = tokio::spawn(consume(bus.clone(), store.clone(), service.clone(), "mirror".into(), filter.clone(), Arc::new(Mirror)));
+    let effects = wait_for_effects(&store, 40).await;
+    task.abort();
+    assert_eq!(effects.len(), 40, "no loss, no double effect");
+    let ids: HashSet<_> = effects.into_iter().collect();
+    assert_eq!(ids, messages.iter().map(|m| m.event_id).collect());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_outbox_survives_crashes() {
+    outbox_survives_crashes(Arc::new(jetstream().await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_consumer_restart_resumes_without_loss_or_double_effect() {
+    consumer_restart_resumes_without_loss_or_double_effect(Arc::new(jetstream().await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_outbox_survives_crashes() {
+    outbox_survives_crashes(Arc::new(InProcessBus::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_consumer_restart_resumes_without_loss_or_double_effect() {
+    consumer_restart_resumes_without_loss_or_double_effect(Arc::new(InProcessBus::new())).await;
+}
+
+/// Headers carry the envelope and the trace context across the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_message_round_trips_envelope() {
+    let bus = jetstream().await;
+    let service = unique_service();
+    let m = BusMessage {
+        subject: subject(&service, "SellingRightsRevoked"),
+        event_id: new_event_id(),
+        event_type: "SellingRightsRevoked".into(),
+        schema_version: 2,
+        shop_id: "shop-z".into(),
+        stream_id: "shop-z".into(),
+        global_position: 42,
+        occurred_at: chrono::DateTime::from_timestamp_micros(1_767_225_600_123_456).unwrap(),
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        payload: r#"{"a":1}"#.into(),
+    };
+    assert_eq!(m.subject, format!("sellerdesk.{service}.selling_rights_revoked"));
+    bus.publish(std::slice::from_ref(&m)).await.unwrap();
+    let mut sub = bus.subscribe(&service, "c", &format!("sellerdesk.{service}.>")).await.unwrap();
+    let d = sub.next().await.unwrap().unwrap();
+    assert_eq!(d.message, m);
+    assert_eq!(d.delivered, 1);
+    d.ack().await.unwrap();
+}
