@@ -1,0 +1,219 @@
+//! Configuration: defaults that run embedded, then an optional TOML file, then
+//! `SELLERDESK_*` environment variables (highest). See `docs/configuration.md`.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The five services, by the name used in subjects, ports and database files.
+pub const SERVICES: [&str; 5] = ["compliance", "faq", "chat", "affiliate", "ads"];
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where embedded databases and the generated secret live.
+    pub data_dir: PathBuf,
+    /// The service's database. Unset: `sqlite://<data_dir>/<service>.db`.
+    /// Each service has its own database (R-X-2); `serve` takes one URL.
+    pub database_url: Option<String>,
+    /// NATS JetStream server. Unset: the in-process bus (embedded mode only).
+    pub nats_url: Option<String>,
+    /// Token-signing secret. Unset: generated once into `<data_dir>/auth-secret`.
+    pub auth_secret: Option<String>,
+    /// Address the servers bind to.
+    pub host: String,
+    pub ports: Ports,
+    /// JSON logs (production) or human-readable ones.
+    pub log_format: LogFormat,
+    /// `tracing` filter directives, e.g. `info,sellerdesk=debug`.
+    pub log_filter: String,
+    /// OTLP/gRPC collector for traces, e.g. `http://otel-collector:4317`. Unset: no export.
+    pub otlp_endpoint: Option<String>,
+    /// Deadline for a unary request when the client sets none.
+    pub request_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ports {
+    pub compliance: u16,
+    pub faq: u16,
+    pub chat: u16,
+    pub affiliate: u16,
+    pub ads: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Self {
+            compliance: 50051,
+            faq: 50052,
+            chat: 50053,
+            affiliate: 50054,
+            ads: 50055,
+        }
+    }
+}
+
+impl Ports {
+    pub fn of(&self, service: &str) -> Option<u16> {
+        match service {
+            "compliance" => Some(self.compliance),
+            "faq" => Some(self.faq),
+            "chat" => Some(self.chat),
+            "affiliate" => Some(self.affiliate),
+            "ads" => Some(self.ads),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, service: &str, port: u16) {
+        match service {
+            "compliance" => self.compliance = port,
+            "faq" => self.faq = port,
+            "chat" => self.chat = port,
+            "affiliate" => self.affiliate = port,
+            "ads" => self.ads = port,
+            _ => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            nats_url: None,
+            auth_secret: None,
+            host: "127.0.0.1".into(),
+            ports: Ports::default(),
+            log_format: LogFormat::Pretty,
+            log_filter: "info".into(),
+            otlp_endpoint: None,
+            request_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (or `$SELLERDESK_CONFIG`) if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let from_env = std::env::var_os("SELLERDESK_CONFIG").map(PathBuf::from);
+        let mut config = match file.map(Path::to_path_buf).or(from_env) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    /// Overrides from `SELLERDESK_*` variables, read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        if let Some(v) = get("SELLERDESK_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("SELLERDESK_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("SELLERDESK_NATS_URL") {
+            self.nats_url = Some(v);
+        }
+        if let Some(v) = get("SELLERDESK_AUTH_SECRET") {
+            self.auth_secret = Some(v);
+        }
+        if let Some(v) = get("SELLERDESK_HOST") {
+            self.host = v;
+        }
+        if let Some(v) = get("SELLERDESK_LOG") {
+            self.log_filter = v;
+        }
+        if let Some(v) = get("SELLERDESK_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "json" => LogFormat::Json,
+                "pretty" => LogFormat::Pretty,
+                other => return Err(format!("SELLERDESK_LOG_FORMAT={other:?}: json or pretty")),
+            };
+        }
+        if let Some(v) = get("SELLERDESK_OTLP_ENDPOINT") {
+            self.otlp_endpoint = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = get("SELLERDESK_REQUEST_TIMEOUT_MS") {
+            self.request_timeout_ms = v
+                .parse()
+                .map_err(|_| format!("SELLERDESK_REQUEST_TIMEOUT_MS={v:?}: a number of milliseconds"))?;
+        }
+        for service in SERVICES {
+            let key = format!("SELLERDESK_{}_PORT", service.to_ascii_uppercase());
+            if let Some(v) = get(&key) {
+                let port = v.parse().map_err(|_| format!("{key}={v:?}: a port number"))?;
+                self.ports.set(service, port);
+            }
+        }
+        Ok(())
+    }
+
+    /// The database a service uses.
+    pub fn database_url_for(&self, service: &str) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join(format!("{service}.db")).display()))
+    }
+
+    /// The configured secret, or the one generated on first start and kept in
+    /// the data directory (so embedded tokens survive restarts).
+    pub fn auth_secret(&self) -> Result<String, String> {
+        if let Some(s) = &self.auth_secret {
+            return Ok(s.clone());
+        }
+        let path = self.data_dir.join("auth-secret");
+        if let Ok(s) = std::fs::read_to_string(&path) {
+            return Ok(s.trim().to_owned());
+        }
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| format!("{}: {e}", self.data_dir.display()))?;
+        let secret: String = {
+            use rand::Rng;
+            let bytes: [u8; 32] = rand::rng().random();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        };
+        std::fs::write(&path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        let mut c: Config = toml::from_str("data_dir = \"/srv\"\n[ports]\nfaq = 7000\n").unwrap();
+        assert_eq!(c.ports.faq, 7000);
+        assert_eq!(c.ports.chat, 50053);
+        let env: HashMap<&str, &str> = [
+            ("SELLERDESK_NATS_URL", "nats://n:4222"),
+            ("SELLERDESK_FAQ_PORT", "7001"),
+            ("SELLERDESK_LOG_FORMAT", "json"),
+        ]
+        .into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.nats_url.as_deref(), Some("nats://n:4222"));
+        assert_eq!(c.ports.faq, 7001);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.database_url_for("faq"), "sqlite:///srv/faq.db");
+        let bad: HashMap<&str, &str> = [("SELLERDESK_ADS_PORT", "x")].into();
+        assert!(c.apply_env(|k| bad.get(k).map(|v| v.to_string())).is_err());
+        assert!(toml::from_str::<Config>("nope = 1").is_err());
+    }
+}

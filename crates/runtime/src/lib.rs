@@ -1,0 +1,18 @@
+//! The machinery every sellerdesk service stands on, written once.
+//!
+//! Configuration ([`config`]), telemetry with trace propagation ([`telemetry`]),
+//! bearer-token authentication and the shop boundary of R-X-1 ([`auth`]), the
+//! clock that domain code never reads directly ([`clock`]), gRPC errors with
+//! field details ([`errors`]) and the server bootstrap with health, reflection,
+//! deadlines and graceful shutdown ([`server`]). No business rule lives here.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod errors;
+pub mod server;
+pub mod telemetry;
+
+pub use auth::{Caller, Role, TokenSigner};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Config;

@@ -1,0 +1,81 @@
+//! gRPC server bootstrap: every service gets health, reflection, request
+//! spans, a default deadline and graceful shutdown the same way.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+use tokio::net::TcpListener;
+use tonic::{service::Routes, transport::server::TcpIncoming};
+use tonic_health::ServingStatus;
+
+/// Binds a listener; port 0 picks a free one (tests).
+pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind((host, port)).await
+}
+
+/// Serves `routes` with `grpc.health.v1` (each of `services` and "" reported
+/// SERVING until shutdown) and server reflection (v1) until `shutdown`
+/// completes; in-flight calls finish first.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    services: &[&str],
+    request_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", ServingStatus::Serving).await;
+    for name in services {
+        reporter.set_service_status(*name, ServingStatus::Serving).await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(sellerdesk_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| format!("reflection: {e}"))?;
+    let names: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+    let draining = async move {
+        shutdown.await;
+        // Load balancers stop sending new calls before the listener closes.
+        reporter.set_service_status("", ServingStatus::NotServing).await;
+        for name in &names {
+            reporter.set_service_status(name.as_str(), ServingStatus::NotServing).await;
+        }
+    };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .timeout(request_timeout)
+        .trace_fn(crate::telemetry::grpc_request_span)
+        .add_routes(routes)
+        .add_service(health)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(incoming, draining)
+        .await
+        .map_err(|e| format!("gRPC server: {e}"))
+}
+
+/// Completes on SIGTERM (Kubernetes, docker stop) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// The address a bound listener ended up on.
+pub fn local_addr(listener: &TcpListener) -> SocketAddr {
+    listener.local_addr().expect("bound listener has an address")
+}
