@@ -1,0 +1,103 @@
+//! What happened, in the domain's words. Stored as JSON in the shop's stream
+//! (`compliance-shop-<shop>`) or, for policies, in `compliance-policy`.
+//! Every event carries its `schema_version` in the envelope; see
+//! [`crate::store::upcast`] for reading old versions.
+
+use super::{policy::Measure, Instant, Policy};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// The platform recorded a violation (R-CMP-1).
+    ViolationRecorded {
+        violation_id: String,
+        violation_type: String,
+        points: u32,
+        evidence: String,
+        recorded_at: Instant,
+    },
+    /// The shop appealed one violation (R-CMP-6, R-CMP-7).
+    AppealFiled {
+        violation_id: String,
+        /// 1 or 2.
+        appeal_number: u32,
+        reason: String,
+        attachments: Vec<String>,
+        filed_at: Instant,
+    },
+    /// The platform decided the pending appeal (R-CMP-8 when granted).
+    AppealDecided {
+        violation_id: String,
+        appeal_number: u32,
+        outcome: AppealOutcome,
+        note: String,
+        decided_at: Instant,
+    },
+    /// The tier (R-CMP-5) differs from the one last announced.
+    TierChanged {
+        from: u32,
+        to: u32,
+        points: u32,
+        reason: TierChangeReason,
+        /// When the change took effect: the command's instant, or for expiry
+        /// the instant the last points expired (announced possibly later).
+        effective_at: Instant,
+        /// The violation whose recording or overturning caused it, if any.
+        caused_by: Option<String>,
+        /// Measures newly applied by crossing thresholds upwards.
+        measures_applied: Vec<AppliedMeasure>,
+    },
+    /// Selling rights revoked: a violation brought the total to 48 (R-CMP-3).
+    SellingRightsRevoked { points: u32, caused_by: String, revoked_at: Instant },
+    /// Selling rights restored: a granted appeal brought the total below 48 (R-CMP-8).
+    SellingRightsRestored { points: u32, caused_by: String, restored_at: Instant },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppealOutcome {
+    Granted,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierChangeReason {
+    Violation,
+    Appeal,
+    Expiry,
+}
+
+/// A measure applied when a tier was reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedMeasure {
+    pub tier: u32,
+    pub measure: Measure,
+    pub started_at: Instant,
+    /// `None`: lasts while the tier holds.
+    pub ends_at: Option<Instant>,
+}
+
+/// A new policy version (stream `compliance-policy`, R-CMP-5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyPublished {
+    pub policy: Policy,
+}
+
+impl Event {
+    /// The type name stored in the envelope and used in bus subjects.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::ViolationRecorded { .. } => "ViolationRecorded",
+            Event::AppealFiled { .. } => "AppealFiled",
+            Event::AppealDecided { .. } => "AppealDecided",
+            Event::TierChanged { .. } => "TierChanged",
+            Event::SellingRightsRevoked { .. } => "SellingRightsRevoked",
+            Event::SellingRightsRestored { .. } => "SellingRightsRestored",
+        }
+    }
+}
+
+/// Current schema version of every compliance event.
+pub const SCHEMA_VERSION: i32 = 1;

@@ -1,0 +1,180 @@
+//! The penalty policy (R-CMP-5): tiers, their measures, and points per
+//! violation type (R-CMP-1). Versioned data: a replay uses the version in
+//! force at each moment.
+
+use super::{rules, Instant};
+use chrono::{DateTime, Duration};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Measure {
+    pub code: String,
+    pub description: String,
+    /// 0: lasts while the tier holds.
+    pub duration_days: u32,
+}
+
+impl Measure {
+    pub fn ends_at(&self, started_at: Instant) -> Option<Instant> {
+        (self.duration_days > 0).then(|| started_at + Duration::hours(24 * i64::from(self.duration_days)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    pub level: u32,
+    pub threshold_points: u32,
+    pub measures: Vec<Measure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub version: u32,
+    pub effective_at: Instant,
+    /// Ascending thresholds, levels 1, 2, 3, ...
+    pub tiers: Vec<Tier>,
+    pub violation_types: BTreeMap<String, u32>,
+}
+
+fn measure(code: &str, description: &str, duration_days: u32) -> Measure {
+    Measure {
+        code: code.into(),
+        description: description.into(),
+        duration_days,
+    }
+}
+
+impl Policy {
+    /// TikTok Shop's default: tiers at 12, 24, 36 and 48 points, each raising
+    /// restrictions, the last deactivating (R-CMP-5). In force from the epoch.
+    pub fn default_policy() -> Self {
+        let tiers = vec![
+            Tier {
+                level: 1,
+                threshold_points: 12,
+                measures: vec![
+                    measure("warning", "店铺警告 shop warning", 0),
+                    measure("restrict_marketing", "限制参与营销活动 7 days without platform campaigns", 7),
+                ],
+            },
+            Tier {
+                level: 2,
+                threshold_points: 24,
+                measures: vec![
+                    measure("restrict_new_listings", "限制商品上新 no new product listings for 14 days", 14),
+                    measure("restrict_traffic", "限制流量 reduced recommendation traffic for 14 days", 14),
+                ],
+            },
+            Tier {
+                level: 3,
+                threshold_points: 36,
+                measures: vec![
+                    measure("suspend_sales", "暂停店铺经营 selling suspended for 30 days", 30),
+                    measure("freeze_payouts", "冻结货款 payouts frozen for 30 days", 30),
+                ],
+            },
+            Tier {
+                level: 4,
+                threshold_points: rules::REVOCATION_POINTS,
+                measures: vec![measure("deactivate", "清退 selling rights revoked, shop deactivated", 0)],
+            },
+        ];
+        let violation_types = [
+            ("minor_listing_error", 2),
+            ("false_advertising", 6),
+            ("delayed_shipment", 4),
+            ("counterfeit_goods", 24),
+            ("off_platform_transaction", 12),
+            ("fraud", 48),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Self {
+            version: 1,
+            effective_at: DateTime::UNIX_EPOCH,
+            tiers,
+            violation_types,
+        }
+    }
+
+    /// The tier a total reaches: the highest level whose threshold it meets, or 0.
+    pub fn tier_for(&self, points: u32) -> u32 {
+        self.tiers
+            .iter()
+            .filter(|t| points >= t.threshold_points)
+            .map(|t| t.level)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// What is wrong with a proposed policy, by field.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.tiers.is_empty() {
+            out.push(("policy.tiers", "at least one tier".to_owned()));
+        }
+        let mut previous = 0;
+        for (i, t) in self.tiers.iter().enumerate() {
+            if t.level != i as u32 + 1 {
+                out.push(("policy.tiers.level", format!("tier {} must have level {}", i + 1, i + 1)));
+            }
+            if t.threshold_points <= previous || t.threshold_points > rules::MAX_POINTS * 100 {
+                out.push((
+                    "policy.tiers.threshold_points",
+                    format!("tier {} threshold must be above {previous} (ascending)", t.level),
+                ));
+            }
+            previous = t.threshold_points;
+            for m in &t.measures {
+                if m.code.is_empty() || m.code.len() > rules::MAX_TYPE_LEN {
+                    out.push(("policy.tiers.measures.code", "1 to 64 characters".to_owned()));
+                }
+            }
+        }
+        for (name, points) in &self.violation_types {
+            if name.is_empty() || name.len() > rules::MAX_TYPE_LEN {
+                out.push(("policy.violation_types.violation_type", "1 to 64 characters".to_owned()));
+            }
+            if !(rules::MIN_POINTS..=rules::MAX_POINTS).contains(points) {
+                out.push(("policy.violation_types.points", format!("{name}: points must be 1 to 48")));
+            }
+        }
+        out
+    }
+}
+
+/// Every published policy, oldest first. Never empty: the default is version 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyHistory {
+    versions: Vec<Policy>,
+}
+
+impl Default for PolicyHistory {
+    fn default() -> Self {
+        Self {
+            versions: vec![Policy::default_policy()],
+        }
+    }
+}
+
+impl PolicyHistory {
+    /// The policy in force at `at`: the newest whose `effective_at <= at`.
+    pub fn in_force(&self, at: Instant) -> &Policy {
+        let i = self.versions.partition_point(|p| p.effective_at <= at);
+        &self.versions[i.saturating_sub(1)]
+    }
+
+    pub fn latest(&self) -> &Policy {
+        self.versions.last().expect("never empty")
+    }
+
+    pub fn all(&self) -> &[Policy] {
+        &self.versions
+    }
+
+    pub fn apply(&mut self, published: &super::PolicyPublished) {
+        self.versions.push(published.policy.clone());
+    }
+}
