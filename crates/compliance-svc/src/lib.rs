@@ -6,4 +6,86 @@
 //! It must never read another service's database: others learn of its changes
 //! from the bus (`SellingRightsRevoked`, `SellingRightsRestored`, ...).
 
+pub mod app;
 pub mod domain;
+pub mod grpc;
+pub mod store;
+
+use sellerdesk_api::compliance::v1::compliance_service_server::ComplianceServiceServer;
+use sellerdesk_bus::{relay, EventBus, RelayOptions};
+use sellerdesk_eventstore::EventStore;
+use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenSigner};
+use std::{future::Future, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+
+/// The service's name in subjects, ports and database files.
+pub const SERVICE: &str = "compliance";
+
+/// What the service needs from its host process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store: Arc<dyn EventStore>,
+    pub bus: Arc<dyn EventBus>,
+    /// Whether the bus keeps messages across restarts (JetStream) or not (in-process).
+    pub durable_bus: bool,
+    pub clock: Arc<dyn Clock>,
+    /// Wakes the scheduler when a manual clock jumps (tests, scenario runner).
+    pub clock_changes: Option<tokio::sync::watch::Receiver<domain::Instant>>,
+    pub signer: TokenSigner,
+    pub request_timeout: Duration,
+}
+
+/// A built, bound compliance-svc, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    app: Arc<app::Compliance>,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, String> {
+        let app = app::Compliance::open(settings.store.clone(), settings.clock.clone())
+            .await
+            .map_err(|e| format!("compliance-svc: {e}"))?;
+        Ok(Self {
+            listener,
+            app,
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        server::local_addr(&self.listener).port()
+    }
+
+    pub fn app(&self) -> Arc<app::Compliance> {
+        self.app.clone()
+    }
+
+    /// Serves until `shutdown`, with the scheduler and the outbox relay beside it.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
+        let scheduler = tokio::spawn(self.app.clone().run_scheduler(self.settings.clock_changes.clone()));
+        let relay = tokio::spawn(relay(
+            self.settings.store.clone(),
+            self.settings.bus.clone(),
+            RelayOptions::new(SERVICE, self.settings.durable_bus),
+        ));
+        let api = ComplianceServiceServer::with_interceptor(
+            grpc::ComplianceApi::new(self.app.clone()),
+            Authenticator::new(self.settings.signer.clone()),
+        );
+        let routes = tonic::service::Routes::new(api);
+        let served = server::serve(
+            self.listener,
+            routes,
+            &["sellerdesk.compliance.v1.ComplianceService"],
+            self.settings.request_timeout,
+            shutdown,
+        )
+        .await;
+        scheduler.abort();
+        relay.abort();
+        served
+    }
+}

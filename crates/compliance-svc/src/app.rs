@@ -1,0 +1,472 @@
+//! The application: load -> decide -> append (retrying on a version conflict),
+//! the per-shop caches that answer "now" and "as of", snapshots, the read
+//! models, and the scheduler that announces tier changes caused by time.
+
+use crate::{
+    domain::{
+        decide, decide_policy, Command, DomainError, Event, Instant, Policy, PolicyHistory, PublishPolicy,
+        ShopState, Standing,
+    },
+    store::{self, ShopSummary, StoredSnapshot},
+};
+use sellerdesk_eventstore::{Append, AppendError, EventStore, ExpectedVersion, Metadata, Snapshot, StoreError};
+use sellerdesk_runtime::Clock;
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::{Arc, Mutex as StdMutex, RwLock},
+    time::Duration,
+};
+use tokio::sync::{broadcast, Mutex};
+
+/// An in-memory checkpoint every this many events keeps "as of" fast.
+const CHECKPOINT_EVERY: usize = 256;
+/// A snapshot is persisted every this many events.
+const SNAPSHOT_EVERY: i64 = 1000;
+const READ_BATCH: i64 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<AppendError> for AppError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Store(s) => AppError::Store(s),
+            other => AppError::Store(StoreError::Corrupt(other.to_string())),
+        }
+    }
+}
+
+/// One shop's state with enough history to answer any past instant.
+#[derive(Debug, Default)]
+struct ShopCache {
+    state: ShopState,
+    /// Envelope instants of the events folded into `state`, by stream version - 1.
+    /// Empty until history is first needed.
+    history: Vec<(Instant, Event)>,
+    /// True when `history` holds every event since the stream began.
+    history_loaded: bool,
+    /// (events folded, state after them), every CHECKPOINT_EVERY events.
+    checkpoints: Vec<(usize, ShopState)>,
+    last_at: Option<Instant>,
+}
+
+impl ShopCache {
+    fn fold(&mut self, at: Instant, event: Event, track_history: bool) {
+        self.state.apply(&event);
+        self.last_at = Some(self.last_at.map_or(at, |l| l.max(at)));
+        if track_history {
+            self.history.push((at, event));
+            if self.history.len() % CHECKPOINT_EVERY == 0 {
+                self.checkpoints.push((self.history.len(), self.state.clone()));
+            }
+        }
+    }
+
+    /// The state folded from exactly the events with envelope instant <= `at`.
+    fn state_as_of(&self, at: Instant) -> ShopState {
+        let n = self.history.partition_point(|(t, _)| *t <= at);
+        let i = self.checkpoints.partition_point(|(count, _)| *count <= n);
+        let (start, mut state) = match i.checked_sub(1) {
+            Some(c) => (self.checkpoints[c].0, self.checkpoints[c].1.clone()),
+            None => (0, ShopState::default()),
+        };
+        for (_, e) in &self.history[start..n] {
+            state.apply(e);
+        }
+        state
+    }
+}
+
+/// What a change notification says: this shop's standing may have moved.
+pub type ShopChanged = String;
+
+#[derive(Debug)]
+pub struct Compliance {
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn Clock>,
+    shops: StdMutex<HashMap<String, Arc<Mutex<ShopCache>>>>,
+    policies: RwLock<PolicyHistory>,
+    policy_version: Mutex<i64>,
+    changes: broadcast::Sender<ShopChanged>,
+    /// next_change_at -> shops, for the scheduler.
+    deadlines: StdMutex<BTreeMap<Instant, HashSet<String>>>,
+}
+
+/// The answer to a command: the shop's state after it, the events it appended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub state: ShopState,
+    pub events: Vec<Event>,
+    pub at: Instant,
+}
+
+impl Compliance {
+    /// Opens the service on `store`: loads policies and the scheduler's view
+    /// of every shop from the read model (rebuilding it if it is missing).
+    pub async fn open(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Result<Arc<Self>, AppError> {
+        let app = Arc::new(Self {
+            store,
+            clock,
+            shops: StdMutex::default(),
+            policies: RwLock::new(PolicyHistory::default()),
+            policy_version: Mutex::new(0),
+            changes: broadcast::channel(1024).0,
+            deadlines: StdMutex::default(),
+        });
+        app.reload_policies().await?;
+        let summaries = app.store.load_snapshots(store::SUMMARY_PREFIX).await?;
+        for s in summaries {
+            if let Ok(summary) = serde_json::from_str::<ShopSummary>(&s.body) {
+                app.schedule(&summary.shop, summary.next_change_at);
+                // Also catches up tier changes missed while the service was down.
+                if summary.tier != summary.announced_tier {
+                    app.schedule(&summary.shop, Some(app.clock.now()));
+                }
+            }
+        }
+        Ok(app)
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ShopChanged> {
+        self.changes.subscribe()
+    }
+
+    pub fn policies(&self) -> PolicyHistory {
+        self.policies.read().expect("policy lock").clone()
+    }
+
+    async fn reload_policies(&self) -> Result<(), AppError> {
+        let mut version = self.policy_version.lock().await;
+        let events = self.store.read_stream(store::POLICY_STREAM, *version, i64::MAX).await?;
+        let mut policies = self.policies.write().expect("policy lock");
+        for e in &events {
+            policies.apply(&store::decode_policy_event(e)?);
+            *version = e.stream_version;
+        }
+        Ok(())
+    }
+
+    async fn cache(&self, shop: &str) -> Result<Arc<Mutex<ShopCache>>, AppError> {
+        let cache = {
+            let mut shops = self.shops.lock().expect("shops lock");
+            if let Some(c) = shops.get(shop) {
+                return Ok(c.clone());
+            }
+            let c = Arc::new(Mutex::new(ShopCache::default()));
+            shops.insert(shop.to_owned(), c.clone());
+            c
+        };
+        {
+            let mut guard = cache.lock().await;
+            if guard.state.version == 0 && !guard.history_loaded {
+                // Snapshot + tail: a large shop starts without replaying everything.
+                if let Some(s) = self.store.load_snapshot(&format!("{}{shop}", store::SNAPSHOT_PREFIX)).await? {
+                    if let Ok(snap) = serde_json::from_str::<StoredSnapshot>(&s.body) {
+                        guard.state = snap.state;
+                        guard.last_at = snap.last_at;
+                    }
+                }
+                self.catch_up(shop, &mut guard).await?;
+            }
+        }
+        Ok(cache)
+    }
+
+    /// Folds whatever the log has beyond the cached state (other replicas' appends).
+    async fn catch_up(&self, shop: &str, cache: &mut ShopCache) -> Result<(), AppError> {
+        let stream = store::shop_stream(shop);
+        let track = cache.history_loaded || cache.state.version == 0;
+        loop {
+            let events = self.store.read_stream(&stream, cache.state.version, READ_BATCH).await?;
+            let done = (events.len() as i64) < READ_BATCH;
+            for e in &events {
+                cache.fold(e.occurred_at, store::decode_shop_event(e)?, track);
+            }
+            if done {
+                break;
+            }
+        }
+        if track {
+            cache.history_loaded = true;
+        }
+        Ok(())
+    }
+
+    /// Loads every event of the shop into the cache so any past instant can be answered.
+    async fn ensure_history(&self, shop: &str, cache: &mut ShopCache) -> Result<(), AppError> {
+        if cache.history_loaded {
+            return Ok(());
+        }
+        let mut fresh = ShopCache::default();
+        self.catch_up(shop, &mut fresh).await?;
+        *cache = fresh;
+        Ok(())
+    }
+
+    /// Runs a command for a shop: decide on the current state, append with the
+    /// expected version, and on a conflict (another replica) catch up and decide again.
+    pub async fn execute(
+        &self,
+        shop: &str,
+        metadata: Metadata,
+        command: impl Fn(Instant) -> Command,
+    ) -> Result<Outcome, AppError> {
+        let cache = self.cache(shop).await?;
+        let mut guard = cache.lock().await;
+        loop {
+            // Never before the last event: the stream's instants only move forward.
+            let now = self.clock.now();
+            let at = guard.last_at.map_or(now, |l| l.max(now));
+            let policies = self.policies();
+            let events = decide(&command(at), &guard.state, &policies)?;
+            if events.is_empty() {
+                return Ok(Outcome {
+                    state: guard.state.clone(),
+                    events,
+                    at,
+                });
+            }
+            let encoded = events
+                .iter()
+                .map(|e| store::encode_shop_event(shop, e, at, &metadata))
+                .collect();
+            let append = Append::new(
+                store::shop_stream(shop),
+                ExpectedVersion::Exact(guard.state.version),
+                encoded,
+            );
+            match self.store.append(append).await {
+                Ok(appended) => {
+                    let track = guard.history_loaded;
+                    for e in &events {
+                        guard.fold(at, e.clone(), track);
+                    }
+                    self.after_change(shop, &guard, appended.last_position, events.len() as i64, &policies)
+                        .await;
+                    return Ok(Outcome {
+                        state: guard.state.clone(),
+                        events,
+                        at,
+                    });
+                }
+                Err(AppendError::Conflict { .. }) => {
+                    self.catch_up(shop, &mut guard).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn after_change(
+        &self,
+        shop: &str,
+        cache: &ShopCache,
+        position: i64,
+        appended: i64,
+        policies: &PolicyHistory,
+    ) {
+        let at = cache.last_at.unwrap_or_else(|| self.clock.now());
+        let standing = cache.state.standing(at, policies);
+        self.schedule(shop, standing.next_change_at);
+        let summary = summary_of(shop, &cache.state, &standing);
+        let mut docs = vec![Snapshot {
+            key: format!("{}{shop}", store::SUMMARY_PREFIX),
+            version: cache.state.version,
+            position,
+            body: serde_json::to_string(&summary).expect("summary serialises"),
+        }];
+        if cache.state.version / SNAPSHOT_EVERY > (cache.state.version - appended) / SNAPSHOT_EVERY {
+            docs.push(snapshot_doc(shop, &cache.state, cache.last_at, position));
+        }
+        // Read models are derived: a failure here is repaired by the next change or a rebuild.
+        if let Err(e) = self.store.save_snapshots(&docs).await {
+            tracing::warn!(error = %e, shop, "read model not saved");
+        }
+        let _ = self.changes.send(shop.to_owned());
+    }
+
+    fn schedule(&self, shop: &str, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.deadlines
+                .lock()
+                .expect("deadline lock")
+                .entry(at)
+                .or_default()
+                .insert(shop.to_owned());
+        }
+    }
+
+    /// The standing now, or at `as_of` (R-CMP-10): the same fold either way.
+    pub async fn standing(&self, shop: &str, as_of: Option<Instant>) -> Result<Standing, AppError> {
+        let (state, at) = self.state_at(shop, as_of).await?;
+        Ok(state.standing(at, &self.policies()))
+    }
+
+    /// The state that answers questions about `as_of` (default now), and that instant.
+    pub async fn state_at(&self, shop: &str, as_of: Option<Instant>) -> Result<(ShopState, Instant), AppError> {
+        let cache = self.cache(shop).await?;
+        let mut guard = cache.lock().await;
+        let now = self.clock.now();
+        let at = as_of.unwrap_or(now);
+        if guard.last_at.is_none_or(|last| at >= last) {
+            // Expiry after the last event is derived from `at` in standing().
+            return Ok((guard.state.clone(), at));
+        }
+        self.ensure_history(shop, &mut guard).await?;
+        Ok((guard.state_as_of(at), at))
+    }
+
+    pub async fn publish_policy(&self, policy: Policy, metadata: Metadata) -> Result<Policy, AppError> {
+        loop {
+            self.reload_policies().await?;
+            let mut version = self.policy_version.lock().await;
+            let at = self.clock.now();
+            let history = self.policies();
+            let published = decide_policy(&PublishPolicy { policy: policy.clone(), at }, &history)?;
+            let append = Append::new(
+                store::POLICY_STREAM,
+                ExpectedVersion::Exact(*version),
+                vec![store::encode_policy_event(&published, at, &metadata)],
+            );
+            match self.store.append(append).await {
+                Ok(a) => {
+                    self.policies.write().expect("policy lock").apply(&published);
+                    *version = a.stream_version;
+                    return Ok(published.policy);
+                }
+                Err(AppendError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Announces tier changes that time caused, for every shop whose next
+    /// change is due. Runs from the scheduler; safe to run any time.
+    pub async fn tick(&self) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let due: Vec<String> = {
+            let mut deadlines = self.deadlines.lock().expect("deadline lock");
+            let later = deadlines.split_off(&(now + chrono::Duration::microseconds(1)));
+            let due = std::mem::replace(&mut *deadlines, later);
+            due.into_values().flatten().collect::<HashSet<_>>().into_iter().collect()
+        };
+        let mut announced = 0;
+        for shop in due {
+            let outcome = self
+                .execute(&shop, system_metadata(), |at| Command::ObserveTime { at })
+                .await?;
+            announced += outcome.events.len();
+            if outcome.events.is_empty() {
+                // Points expired without a tier change: watchers still hear of it.
+                let standing = outcome.state.standing(outcome.at, &self.policies());
+                self.schedule(&shop, standing.next_change_at);
+                let _ = self.changes.send(shop.clone());
+            }
+        }
+        Ok(announced)
+    }
+
+    /// Drops every compliance read model and rebuilds it from the whole log.
+    /// Returns the number of events replayed.
+    pub async fn rebuild(store: &Arc<dyn EventStore>) -> Result<u64, AppError> {
+        store.delete_snapshots(store::READ_MODEL_PREFIX).await?;
+        let mut policies = PolicyHistory::default();
+        let mut shops: HashMap<String, (ShopState, Option<Instant>, i64)> = HashMap::new();
+        let mut position = 0;
+        let mut replayed = 0u64;
+        loop {
+            let batch = store.read_all(position, READ_BATCH).await?;
+            let done = (batch.len() as i64) < READ_BATCH;
+            for e in &batch {
+                position = e.global_position;
+                replayed += 1;
+                if e.stream_id == store::POLICY_STREAM {
+                    policies.apply(&store::decode_policy_event(e)?);
+                } else if let Some(shop) = e.stream_id.strip_prefix("compliance-shop-") {
+                    let event = store::decode_shop_event(e)?;
+                    let entry = shops.entry(shop.to_owned()).or_default();
+                    entry.0.apply(&event);
+                    entry.1 = Some(e.occurred_at);
+                    entry.2 = e.global_position;
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        let mut docs = Vec::with_capacity(shops.len() * 2);
+        for (shop, (state, last_at, position)) in &shops {
+            let at = last_at.unwrap_or_default();
+            let standing = state.standing(at, &policies);
+            docs.push(Snapshot {
+                key: format!("{}{shop}", store::SUMMARY_PREFIX),
+                version: state.version,
+                position: *position,
+                body: serde_json::to_string(&summary_of(shop, state, &standing)).expect("serialises"),
+            });
+            if state.version >= SNAPSHOT_EVERY {
+                docs.push(snapshot_doc(shop, state, *last_at, *position));
+            }
+        }
+        store.save_snapshots(&docs).await?;
+        Ok(replayed)
+    }
+
+    /// Runs [`Self::tick`] whenever something may be due, until aborted.
+    pub async fn run_scheduler(self: Arc<Self>, mut woken: Option<tokio::sync::watch::Receiver<Instant>>) {
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "scheduler tick failed");
+            }
+            match woken.as_mut() {
+                Some(w) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), w.changed()).await;
+                }
+                None => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+    }
+}
+
+fn summary_of(shop: &str, state: &ShopState, standing: &Standing) -> ShopSummary {
+    ShopSummary {
+        shop: shop.to_owned(),
+        points: standing.points,
+        tier: standing.tier,
+        revoked: standing.revoked,
+        announced_tier: state.announced_tier,
+        next_change_at: standing.next_change_at,
+        violations: state.violation_count(),
+    }
+}
+
+fn snapshot_doc(shop: &str, state: &ShopState, last_at: Option<Instant>, position: i64) -> Snapshot {
+    Snapshot {
+        key: format!("{}{shop}", store::SNAPSHOT_PREFIX),
+        version: state.version,
+        position,
+        body: serde_json::to_string(&StoredSnapshot {
+            state: state.clone(),
+            last_at,
+        })
+        .expect("state serialises"),
+    }
+}
+
+pub fn system_metadata() -> Metadata {
+    Metadata {
+        correlation_id: Some(sellerdesk_eventstore::new_event_id()),
+        causation_id: None,
+        actor: Some("system:scheduler".into()),
+        traceparent: sellerdesk_runtime::telemetry::current_traceparent(),
+    }
+}

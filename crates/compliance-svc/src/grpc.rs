@@ -1,0 +1,508 @@
+//! The public API (`sellerdesk.compliance.v1`) mapped onto [`Compliance`].
+//! Permissions live here, through the runtime's [`Caller`]: the platform
+//! records and decides, owners and admins appeal, agents only read (R-X-1 for all).
+
+use crate::{
+    app::{AppError, Compliance},
+    domain::{
+        events::AppealOutcome as DomainOutcome,
+        state::{DeadlineAt, MeasureRecord, StatusAt, ViolationView},
+        Command, DomainError, Instant, Measure, Policy, Standing, Tier,
+    },
+};
+use chrono::DateTime;
+use futures::Stream;
+use sellerdesk_api::{common::v1::PageResponse, compliance::v1 as pb};
+use sellerdesk_eventstore::{new_event_id, Metadata};
+use sellerdesk_runtime::{errors, telemetry::current_traceparent, Caller, Role};
+use std::{pin::Pin, sync::Arc};
+use tonic::{Request, Response, Status};
+
+const SHOP_ROLES_READ: &[Role] = &[Role::Owner, Role::Admin, Role::Agent, Role::Platform];
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+
+#[derive(Debug, Clone)]
+pub struct ComplianceApi {
+    app: Arc<Compliance>,
+}
+
+impl ComplianceApi {
+    pub fn new(app: Arc<Compliance>) -> Self {
+        Self { app }
+    }
+}
+
+fn ts(t: Instant) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn instant(t: &prost_types::Timestamp, field: &str) -> Result<Instant, Status> {
+    DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
+        .filter(|_| (0..1_000_000_000).contains(&t.nanos))
+        .ok_or_else(|| errors::invalid_argument(&[(field, "not a valid timestamp".into())]))
+}
+
+fn check_shop_id(shop: &str) -> Result<(), Status> {
+    let ok = !shop.is_empty()
+        && shop.len() <= 64
+        && shop.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(errors::invalid_argument(&[(
+            "shop_id",
+            "1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'".into(),
+        )]))
+    }
+}
+
+/// The shop the request acts for, after R-X-1 and the role check.
+fn authorize<T>(request: &Request<T>, shop_id: &str, roles: &[Role], action: &str) -> Result<(Caller, String), Status> {
+    let caller = Caller::of(request)?;
+    let shop = caller.shop(shop_id, "shop_id")?;
+    caller.require(roles, action)?;
+    check_shop_id(&shop)?;
+    Ok((caller, shop))
+}
+
+fn metadata(caller: &Caller) -> Metadata {
+    Metadata {
+        correlation_id: Some(new_event_id()),
+        causation_id: None,
+        actor: Some(format!("{}:{}", caller.role().as_str(), caller.account())),
+        traceparent: current_traceparent(),
+    }
+}
+
+/// R-CMP-12: each refusal as its gRPC code, with details.
+fn to_status(e: AppError) -> Status {
+    match e {
+        AppError::Domain(d) => match &d {
+            DomainError::Invalid(fields) => {
+                let v: Vec<(&str, String)> = fields.iter().map(|(f, w)| (*f, w.clone())).collect();
+                errors::invalid_argument(&v)
+            }
+            DomainError::ViolationNotFound(id) => errors::not_found("violation", id),
+            DomainError::ViolationConflict(id) => errors::already_exists("violation", id, d.to_string()),
+            DomainError::FirstAppealWindowClosed { violation, .. } => {
+                errors::failed_precondition("APPEAL_WINDOW_CLOSED", violation, d.to_string())
+            }
+            DomainError::SecondAppealWindowClosed { violation, .. } => {
+                errors::failed_precondition("APPEAL_WINDOW_CLOSED", violation, d.to_string())
+            }
+            DomainError::AppealPending(v) => errors::failed_precondition("APPEAL_PENDING", v, d.to_string()),
+            DomainError::NoAppealsLeft(v) => errors::failed_precondition("NO_APPEALS_LEFT", v, d.to_string()),
+            DomainError::AlreadyOverturned(v) => {
+                errors::failed_precondition("ALREADY_OVERTURNED", v, d.to_string())
+            }
+            DomainError::NoPendingAppeal(v) => errors::failed_precondition("NO_PENDING_APPEAL", v, d.to_string()),
+            DomainError::PolicyInThePast { .. } => {
+                errors::failed_precondition("POLICY_IN_THE_PAST", "policy.effective_at", d.to_string())
+            }
+        },
+        AppError::Store(s) => errors::internal(s),
+    }
+}
+
+fn measure_pb(m: &MeasureRecord) -> pb::MeasureInForce {
+    pb::MeasureInForce {
+        code: m.applied.measure.code.clone(),
+        description: m.applied.measure.description.clone(),
+        tier: m.applied.tier,
+        started_at: Some(ts(m.applied.started_at)),
+        ends_at: m.applied.ends_at.map(ts),
+        caused_by_violation_id: m.caused_by.clone().unwrap_or_default(),
+    }
+}
+
+pub fn standing_pb(shop: &str, s: &Standing) -> pb::Standing {
+    pb::Standing {
+        shop_id: shop.to_owned(),
+        as_of: Some(ts(s.as_of)),
+        points: s.points,
+        tier: s.tier,
+        revoked: s.revoked,
+        revoked_at: s.revoked_at.map(ts),
+        measures: s.measures.iter().map(measure_pb).collect(),
+        policy_version: s.policy_version,
+        next_change_at: s.next_change_at.map(ts),
+    }
+}
+
+fn violation_pb(v: &ViolationView) -> pb::Violation {
+    let r = &v.record;
+    pb::Violation {
+        violation_id: r.id.clone(),
+        violation_type: r.violation_type.clone(),
+        points: r.points,
+        evidence: r.evidence.clone(),
+        recorded_at: Some(ts(r.recorded_at)),
+        expires_at: Some(ts(r.expires_at)),
+        status: match v.status {
+            StatusAt::Active => pb::ViolationStatus::Active,
+            StatusAt::Expired => pb::ViolationStatus::Expired,
+            StatusAt::Overturned => pb::ViolationStatus::Overturned,
+            StatusAt::Frozen => pb::ViolationStatus::Frozen,
+        } as i32,
+        appeals: r
+            .appeals
+            .iter()
+            .map(|a| pb::Appeal {
+                number: a.number,
+                state: match a.decision.as_ref().map(|d| d.outcome) {
+                    None => pb::AppealState::Pending,
+                    Some(DomainOutcome::Granted) => pb::AppealState::Granted,
+                    Some(DomainOutcome::Rejected) => pb::AppealState::Rejected,
+                } as i32,
+                filed_at: Some(ts(a.filed_at)),
+                reason: a.reason.clone(),
+                attachments: a.attachments.clone(),
+                decided_at: a.decision.as_ref().map(|d| ts(d.at)),
+                decision_note: a.decision.as_ref().map(|d| d.note.clone()).unwrap_or_default(),
+            })
+            .collect(),
+        next_deadline: v.next_deadline.map(|d| match d {
+            DeadlineAt::FirstAppeal(at) => pb::Deadline {
+                kind: pb::DeadlineKind::FirstAppeal as i32,
+                at: Some(ts(at)),
+            },
+            DeadlineAt::SecondAppeal(at) => pb::Deadline {
+                kind: pb::DeadlineKind::SecondAppeal as i32,
+                at: Some(ts(at)),
+            },
+            DeadlineAt::Expiry(at) => pb::Deadline {
+                kind: pb::DeadlineKind::Expiry as i32,
+                at: Some(ts(at)),
+            },
+            DeadlineAt::AwaitingDecision => pb::Deadline {
+                kind: pb::DeadlineKind::AwaitingDecision as i32,
+                at: None,
+            },
+        }),
+    }
+}
+
+fn policy_pb(p: &Policy) -> pb::Policy {
+    pb::Policy {
+        version: p.version,
+        effective_at: Some(ts(p.effective_at)),
+        tiers: p
+            .tiers
+            .iter()
+            .map(|t| pb::Tier {
+                level: t.level,
+                threshold_points: t.threshold_points,
+                measures: t
+                    .measures
+                    .iter()
+                    .map(|m| pb::Measure {
+                        code: m.code.clone(),
+                        description: m.description.clone(),
+                        duration_days: m.duration_days,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        violation_types: p
+            .violation_types
+            .iter()
+            .map(|(k, v)| pb::ViolationTypePoints {
+                violation_type: k.clone(),
+                points: *v,
+            })
+            .collect(),
+    }
+}
+
+fn policy_from_pb(p: pb::Policy) -> Result<Policy, Status> {
+    let effective_at = p
+        .effective_at
+        .as_ref()
+        .ok_or_else(|| errors::invalid_argument(&[("policy.effective_at", "required".into())]))
+        .and_then(|t| instant(t, "policy.effective_at"))?;
+    Ok(Policy {
+        version: 0,
+        effective_at,
+        tiers: p
+            .tiers
+            .into_iter()
+            .map(|t| Tier {
+                level: t.level,
+                threshold_points: t.threshold_points,
+                measures: t
+                    .measures
+                    .into_iter()
+                    .map(|m| Measure {
+                        code: m.code,
+                        description: m.description,
+                        duration_days: m.duration_days,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        violation_types: p
+            .violation_types
+            .into_iter()
+            .map(|v| (v.violation_type, v.points))
+            .collect(),
+    })
+}
+
+fn optional_instant(t: &Option<prost_types::Timestamp>, field: &str) -> Result<Option<Instant>, Status> {
+    t.as_ref().map(|t| instant(t, field)).transpose()
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchStandingResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::compliance_service_server::ComplianceService for ComplianceApi {
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn record_violation(
+        &self,
+        request: Request<pb::RecordViolationRequest>,
+    ) -> Result<Response<pb::RecordViolationResponse>, Status> {
+        let (caller, shop) = authorize(&request, &request.get_ref().shop_id, &[Role::Platform], "recording a violation")?;
+        tracing::Span::current().record("shop_id", shop.as_str());
+        let r = request.into_inner();
+        let outcome = self
+            .app
+            .execute(&shop, metadata(&caller), |at| Command::RecordViolation {
+                violation_id: r.violation_id.clone(),
+                violation_type: r.violation_type.clone(),
+                points: r.points,
+                evidence: r.evidence.clone(),
+                at,
+            })
+            .await
+            .map_err(to_status)?;
+        let record = outcome.state.violation(&r.violation_id).expect("just recorded");
+        let standing = outcome.state.standing(outcome.at, &self.app.policies());
+        Ok(Response::new(pb::RecordViolationResponse {
+            violation: Some(violation_pb(&outcome.state.view(record, outcome.at))),
+            standing: Some(standing_pb(&shop, &standing)),
+            created: !outcome.events.is_empty(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn file_appeal(
+        &self,
+        request: Request<pb::FileAppealRequest>,
+    ) -> Result<Response<pb::FileAppealResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            &[Role::Owner, Role::Admin],
+            "filing an appeal",
+        )?;
+        let r = request.into_inner();
+        let outcome = self
+            .app
+            .execute(&shop, metadata(&caller), |at| Command::FileAppeal {
+                violation_id: r.violation_id.clone(),
+                reason: r.reason.clone(),
+                attachments: r.attachments.clone(),
+                at,
+            })
+            .await
+            .map_err(to_status)?;
+        let record = outcome.state.violation(&r.violation_id).expect("appealed violation exists");
+        Ok(Response::new(pb::FileAppealResponse {
+            violation: Some(violation_pb(&outcome.state.view(record, outcome.at))),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn decide_appeal(
+        &self,
+        request: Request<pb::DecideAppealRequest>,
+    ) -> Result<Response<pb::DecideAppealResponse>, Status> {
+        let (caller, shop) = authorize(&request, &request.get_ref().shop_id, &[Role::Platform], "deciding an appeal")?;
+        let r = request.into_inner();
+        let outcome_in = match pb::AppealOutcome::try_from(r.outcome) {
+            Ok(pb::AppealOutcome::Granted) => Some(DomainOutcome::Granted),
+            Ok(pb::AppealOutcome::Rejected) => Some(DomainOutcome::Rejected),
+            _ => None,
+        };
+        let outcome = self
+            .app
+            .execute(&shop, metadata(&caller), |at| Command::DecideAppeal {
+                violation_id: r.violation_id.clone(),
+                outcome: outcome_in,
+                note: r.note.clone(),
+                at,
+            })
+            .await
+            .map_err(to_status)?;
+        let record = outcome.state.violation(&r.violation_id).expect("decided violation exists");
+        let standing = outcome.state.standing(outcome.at, &self.app.policies());
+        Ok(Response::new(pb::DecideAppealResponse {
+            violation: Some(violation_pb(&outcome.state.view(record, outcome.at))),
+            standing: Some(standing_pb(&shop, &standing)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn get_standing(
+        &self,
+        request: Request<pb::GetStandingRequest>,
+    ) -> Result<Response<pb::GetStandingResponse>, Status> {
+        let (_, shop) = authorize(&request, &request.get_ref().shop_id, SHOP_ROLES_READ, "reading the standing")?;
+        let as_of = optional_instant(&request.get_ref().as_of, "as_of")?;
+        let standing = self.app.standing(&shop, as_of).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetStandingResponse {
+            standing: Some(standing_pb(&shop, &standing)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn get_health_page(
+        &self,
+        request: Request<pb::GetHealthPageRequest>,
+    ) -> Result<Response<pb::GetHealthPageResponse>, Status> {
+        let (_, shop) = authorize(&request, &request.get_ref().shop_id, SHOP_ROLES_READ, "reading the health page")?;
+        let as_of = optional_instant(&request.get_ref().as_of, "as_of")?;
+        let (state, at) = self.app.state_at(&shop, as_of).await.map_err(to_status)?;
+        let standing = state.standing(at, &self.app.policies());
+        Ok(Response::new(pb::GetHealthPageResponse {
+            standing: Some(standing_pb(&shop, &standing)),
+            violations: state.health_page(at).iter().map(violation_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn list_violations(
+        &self,
+        request: Request<pb::ListViolationsRequest>,
+    ) -> Result<Response<pb::ListViolationsResponse>, Status> {
+        let (_, shop) = authorize(&request, &request.get_ref().shop_id, SHOP_ROLES_READ, "listing violations")?;
+        let page = request.get_ref().page.clone().unwrap_or_default();
+        let size = match page.page_size {
+            0 => DEFAULT_PAGE,
+            n if n > MAX_PAGE => {
+                return Err(errors::invalid_argument(&[("page.page_size", format!("at most {MAX_PAGE}"))]))
+            }
+            n => n,
+        } as usize;
+        // The token is the count of violations recorded when paging began and
+        // the offset from the newest then, so new violations do not shift pages.
+        let (total_then, offset) = if page.page_token.is_empty() {
+            (None, 0)
+        } else {
+            let parsed = page
+                .page_token
+                .split_once('.')
+                .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
+            match parsed {
+                Some((t, o)) => (Some(t), o),
+                None => return Err(errors::invalid_argument(&[("page.page_token", "not a token from this API".into())])),
+            }
+        };
+        let (state, at) = self.app.state_at(&shop, None).await.map_err(to_status)?;
+        let total = state.violation_count();
+        let total_then = total_then.unwrap_or(total).min(total);
+        let skip = (total - total_then) + offset;
+        let views = state.violations_page(at, skip, size);
+        let next = offset + views.len();
+        let next_page_token = if next < total_then {
+            format!("{total_then}.{next}")
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListViolationsResponse {
+            violations: views.iter().map(violation_pb).collect(),
+            page: Some(PageResponse { next_page_token }),
+        }))
+    }
+
+    type WatchStandingStream = WatchStream;
+
+    async fn watch_standing(
+        &self,
+        request: Request<pb::WatchStandingRequest>,
+    ) -> Result<Response<Self::WatchStandingStream>, Status> {
+        let (_, shop) = authorize(&request, &request.get_ref().shop_id, SHOP_ROLES_READ, "watching the standing")?;
+        let app = self.app.clone();
+        let mut changes = app.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut last: Option<pb::Standing> = None;
+            loop {
+                match app.standing(&shop, None).await {
+                    Ok(s) => {
+                        let msg = standing_pb(&shop, &s);
+                        let changed = last.as_ref().is_none_or(|l| {
+                            (l.points, l.tier, l.revoked, &l.measures) != (msg.points, msg.tier, msg.revoked, &msg.measures)
+                        });
+                        if changed {
+                            last = Some(msg.clone());
+                            if tx.send(Ok(pb::WatchStandingResponse { standing: Some(msg) })).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(to_status(e))).await;
+                        return;
+                    }
+                }
+                // Wait for a change to this shop; a lagging receiver just re-reads.
+                loop {
+                    tokio::select! {
+                        r = changes.recv() => match r {
+                            Ok(s) if s == shop => break,
+                            Ok(_) => continue,
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                            Err(_) => return,
+                        },
+                        _ = tx.closed() => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn publish_policy(
+        &self,
+        request: Request<pb::PublishPolicyRequest>,
+    ) -> Result<Response<pb::PublishPolicyResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(&[Role::Platform], "publishing a policy")?;
+        let policy = request
+            .into_inner()
+            .policy
+            .ok_or_else(|| errors::invalid_argument(&[("policy", "required".into())]))?;
+        let policy = policy_from_pb(policy)?;
+        let published = self
+            .app
+            .publish_policy(policy, metadata(&caller))
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::PublishPolicyResponse {
+            policy: Some(policy_pb(&published)),
+        }))
+    }
+
+    async fn get_policy(&self, request: Request<pb::GetPolicyRequest>) -> Result<Response<pb::GetPolicyResponse>, Status> {
+        Caller::of(&request)?;
+        let at = optional_instant(&request.get_ref().as_of, "as_of")?.unwrap_or_else(|| self.app.clock().now());
+        Ok(Response::new(pb::GetPolicyResponse {
+            policy: Some(policy_pb(self.app.policies().in_force(at))),
+        }))
+    }
+
+    async fn list_policies(
+        &self,
+        request: Request<pb::ListPoliciesRequest>,
+    ) -> Result<Response<pb::ListPoliciesResponse>, Status> {
+        Caller::of(&request)?;
+        Ok(Response::new(pb::ListPoliciesResponse {
+            policies: self.app.policies().all().iter().map(policy_pb).collect(),
+        }))
+    }
+}

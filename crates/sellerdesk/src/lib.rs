@@ -1,0 +1,7 @@
+//! The `sellerdesk` binary's pieces, as a library so tests drive them too:
+//! starting services ([`stack`]), the compliance scenario runner ([`scenario`])
+//! and gRPC client helpers ([`client`]).
+
+pub mod client;
+pub mod scenario;
+pub mod stack;

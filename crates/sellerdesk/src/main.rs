@@ -1,0 +1,190 @@
+//! `sellerdesk`: one binary for every way to run and operate the stack.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sellerdesk::{client, scenario, stack};
+use sellerdesk_runtime::{server, telemetry, Config, Role, SystemClock, TokenSigner};
+use std::{path::PathBuf, sync::Arc};
+
+#[derive(Parser, Debug)]
+#[command(name = "sellerdesk", version, about = "The back end a short-video shop runs on.")]
+struct Cli {
+    /// A TOML configuration file (also $SELLERDESK_CONFIG); SELLERDESK_* variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand, Debug)]
+enum Commands {
+    /// Runs every service in one process on embedded defaults (SQLite files in the
+    /// data directory, in-process bus). Data survives restarts.
+    Up {
+        /// Where the SQLite files and the token secret live (default ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Runs one service against its own database and NATS JetStream (containers, Kubernetes).
+    Serve {
+        /// compliance (faq, chat, affiliate and ads are not built yet)
+        service: String,
+        /// host:port to listen on (default: the configured host and the service's port)
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Mints a bearer token for a shop and role, signed with the configured secret.
+    Token {
+        /// The shop (omit for --role platform).
+        #[arg(long, default_value = "")]
+        shop: String,
+        /// owner, admin, agent or platform
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "cli")]
+        account: String,
+        #[arg(long, default_value_t = 24 * 30)]
+        hours: i64,
+    },
+    /// Compliance scenario files.
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
+    /// compliance-svc administration.
+    Compliance {
+        #[command(subcommand)]
+        command: ComplianceCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ScenarioCommand {
+    /// Runs every *.json file in DIR against a fresh compliance-svc; exits 1 if any failed.
+    Run { dir: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+enum ComplianceCommand {
+    /// Drops every compliance read model and rebuilds it from the log.
+    Rebuild,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let mut config = Config::load(cli.config.as_deref()).map_err(anyhow::Error::msg)?;
+    match cli.command {
+        Commands::Up { data_dir } => {
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            let _telemetry = telemetry::init(&config, "sellerdesk").map_err(anyhow::Error::msg)?;
+            up(config).await?;
+        }
+        Commands::Serve { service, listen } => {
+            let _telemetry = telemetry::init(&config, &format!("sellerdesk-{service}")).map_err(anyhow::Error::msg)?;
+            serve(config, &service, listen).await?;
+        }
+        Commands::Token {
+            shop,
+            role,
+            account,
+            hours,
+        } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            if role != Role::Platform && shop.is_empty() {
+                anyhow::bail!("--shop is required for role {}", role.as_str());
+            }
+            let signer = TokenSigner::new(config.auth_secret().map_err(anyhow::Error::msg)?);
+            println!("{}", client::token(&signer, &shop, role, &account, hours));
+        }
+        Commands::Scenario {
+            command: ScenarioCommand::Run { dir },
+        } => {
+            let report = scenario::run_dir(&dir).await?;
+            for f in &report.files {
+                if f.failures.is_empty() {
+                    println!("PASS {} ({})", f.file, f.name);
+                } else {
+                    println!("FAIL {} ({})", f.file, f.name);
+                    for line in &f.failures {
+                        println!("     {line}");
+                    }
+                }
+            }
+            println!("{} passed, {} failed", report.passed(), report.failed());
+            if report.failed() > 0 {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
+        Commands::Compliance {
+            command: ComplianceCommand::Rebuild,
+        } => {
+            let store = sellerdesk_eventstore::open(&config.database_url_for(compliance_svc::SERVICE)).await?;
+            let started = std::time::Instant::now();
+            let n = compliance_svc::app::Compliance::rebuild(&store).await?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "rebuilt compliance read models from {n} events in {secs:.3} s ({:.0} events/s)",
+                n as f64 / secs.max(1e-9)
+            );
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn up(config: Config) -> anyhow::Result<()> {
+    let (bus, durable) = stack::bus(&config).await?;
+    let settings = stack::compliance_settings(&config, bus, durable, Arc::new(SystemClock)).await?;
+    let signer = settings.signer.clone();
+    let port = config.ports.compliance;
+    let listener = server::bind(&config.host, port)
+        .await
+        .with_context(|| format!("cannot listen on {}:{port}", config.host))?;
+    let app = compliance_svc::Application::build(settings, listener)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("sellerdesk is up (data in {})", config.data_dir.display());
+    println!("  compliance  grpc://{}:{}", config.host, app.port());
+    for service in ["faq", "chat", "affiliate", "ads"] {
+        println!("  {service:<11} not built yet: see its issue");
+    }
+    println!("development tokens (30 days):");
+    println!("  platform     {}", client::token(&signer, "", Role::Platform, "dev-platform", 720));
+    println!("  demo-shop owner {}", client::token(&signer, "demo-shop", Role::Owner, "dev-owner", 720));
+    println!("ready");
+    app.run(server::shutdown_signal()).await.map_err(anyhow::Error::msg)
+}
+
+async fn serve(config: Config, service: &str, listen: Option<String>) -> anyhow::Result<()> {
+    if !stack::IMPLEMENTED.contains(&service) {
+        anyhow::bail!("unknown or not yet built service {service:?}; built: {:?}", stack::IMPLEMENTED);
+    }
+    if config.nats_url.is_none() {
+        tracing::warn!("SELLERDESK_NATS_URL is not set: events go to an in-process bus no other service sees");
+    }
+    let (bus, durable) = stack::bus(&config).await?;
+    let settings = stack::compliance_settings(&config, bus, durable, Arc::new(SystemClock)).await?;
+    let listener = match listen {
+        Some(addr) => tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?,
+        None => server::bind(&config.host, config.ports.compliance).await?,
+    };
+    let app = compliance_svc::Application::build(settings, listener)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!(port = app.port(), service, "serving");
+    app.run(server::shutdown_signal()).await.map_err(anyhow::Error::msg)
+}
