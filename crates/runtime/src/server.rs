@@ -26,11 +26,14 @@ pub async fn serve(
     for name in services {
         reporter.set_service_status(*name, ServingStatus::Serving).await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(sellerdesk_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| format!("reflection: {e}"))?;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(sellerdesk_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    // v1 for current tools; v1alpha because grpcio's Python client still speaks only it.
+    let reflection_v1 = reflection().build_v1().map_err(|e| format!("reflection: {e}"))?;
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(|e| format!("reflection: {e}"))?;
     let names: Vec<String> = services.iter().map(|s| s.to_string()).collect();
     let draining = async move {
         shutdown.await;
@@ -46,7 +49,8 @@ pub async fn serve(
         .trace_fn(crate::telemetry::grpc_request_span)
         .add_routes(routes)
         .add_service(health)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(incoming, draining)
         .await
         .map_err(|e| format!("gRPC server: {e}"))

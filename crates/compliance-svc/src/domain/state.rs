@@ -74,6 +74,7 @@ pub struct ShopState {
     /// Ids in recording order.
     recorded: Vector<String>,
     /// Points that still count, by expiry: (expires_at, seq) -> (id, points).
+    #[serde(with = "entries")]
     active: OrdMap<(Instant, u64), (String, u32)>,
     /// Sum of `active`.
     points: u32,
@@ -405,5 +406,30 @@ impl ShopState {
             status,
             next_deadline,
         }
+    }
+}
+
+/// JSON object keys must be strings; the expiry index is keyed by a tuple, so
+/// snapshots store it as a list of entries.
+mod entries {
+    use imbl::OrdMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<K, V, S>(map: &OrdMap<K, V>, s: S) -> Result<S::Ok, S::Error>
+    where
+        K: Serialize + Ord + Clone,
+        V: Serialize + Clone,
+        S: Serializer,
+    {
+        s.collect_seq(map.iter())
+    }
+
+    pub(super) fn deserialize<'de, K, V, D>(d: D) -> Result<OrdMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord + Clone,
+        V: Deserialize<'de> + Clone,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }

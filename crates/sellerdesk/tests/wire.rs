@@ -1,0 +1,102 @@
+//! Starts `sellerdesk up` as a process and drives it with a client that is not
+//! this project's Rust code (Python grpcio, via reflection), across a restart.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sellerdesk")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Starts the stack and returns it with the compliance endpoint.
+fn start(data: &Path) -> (Child, String) {
+    let mut child = Command::new(bin())
+        .args(["up", "--data-dir"])
+        .arg(data)
+        .env("SELLERDESK_COMPLIANCE_PORT", "0")
+        .env("SELLERDESK_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start sellerdesk up");
+    let mut endpoint = None;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("compliance  grpc://") {
+            endpoint = Some(rest.to_owned());
+        }
+        if line == "ready" {
+            break;
+        }
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, endpoint.expect("up printed the compliance address"))
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    for _ in 0..100 {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "graceful shutdown exits 0, got {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("sellerdesk did not stop on SIGTERM");
+}
+
+fn token(data: &Path, shop: &str, role: &str) -> String {
+    let out = Command::new(bin())
+        .args(["token", "--shop", shop, "--role", role])
+        .env("SELLERDESK_DATA_DIR", data)
+        .output()
+        .expect("sellerdesk token");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn python(mode: &str, endpoint: &str, tokens: &[String]) {
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/wire/compliance_wire.py"))
+        .arg(mode)
+        .arg(endpoint)
+        .args(tokens)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "python client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn python_grpcio_client_over_the_wire_across_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let tokens = vec![
+        token(data.path(), "", "platform"),
+        token(data.path(), "wire-shop", "owner"),
+        token(data.path(), "wire-shop", "agent"),
+        token(data.path(), "other-shop", "owner"),
+    ];
+    let (child, endpoint) = start(data.path());
+    python("write", &endpoint, &tokens);
+    stop(child);
+    // Same data directory: the log, and so the standing, survive the restart.
+    let (child, endpoint) = start(data.path());
+    python("verify", &endpoint, &tokens);
+    stop(child);
+}
