@@ -57,7 +57,8 @@ impl InProcessBus {
 #[async_trait]
 impl EventBus for InProcessBus {
     async fn publish(&self, messages: &[BusMessage]) -> Result<(), BusError> {
-        let service_of = |m: &BusMessage| m.subject.split('.').nth(1).unwrap_or_default().to_owned();
+        let service_of =
+            |m: &BusMessage| m.subject.split('.').nth(1).unwrap_or_default().to_owned();
         {
             let mut state = self.shared.state.lock().expect("bus lock");
             for m in messages {
@@ -117,7 +118,9 @@ impl Subscription for InProcessSubscription {
                     let index = self.cursor;
                     self.cursor += 1;
                     let message = &log.messages[index];
-                    if consumer.acked.contains(&index) || !subject_matches(&self.filter, &message.subject) {
+                    if consumer.acked.contains(&index)
+                        || !subject_matches(&self.filter, &message.subject)
+                    {
                         continue;
                     }
                     let count = consumer.deliveries.entry(index).or_insert(0);
@@ -151,7 +154,10 @@ impl InProcessAck {
     pub(crate) fn ack(self) {
         let mut state = self.shared.state.lock().expect("bus lock");
         if let Some(log) = state.get_mut(&self.service) {
-            log.consumers.entry(self.consumer).or_default().ack(self.index);
+            log.consumers
+                .entry(self.consumer)
+                .or_default()
+                .ack(self.index);
         }
     }
 }
@@ -177,10 +183,22 @@ mod tests {
 
     #[test]
     fn wildcards_follow_nats() {
-        assert!(subject_matches("sellerdesk.compliance.>", "sellerdesk.compliance.tier_changed"));
-        assert!(subject_matches("sellerdesk.*.tier_changed", "sellerdesk.compliance.tier_changed"));
-        assert!(!subject_matches("sellerdesk.compliance.>", "sellerdesk.compliance"));
-        assert!(!subject_matches("sellerdesk.ads.>", "sellerdesk.compliance.x"));
+        assert!(subject_matches(
+            "sellerdesk.compliance.>",
+            "sellerdesk.compliance.tier_changed"
+        ));
+        assert!(subject_matches(
+            "sellerdesk.*.tier_changed",
+            "sellerdesk.compliance.tier_changed"
+        ));
+        assert!(!subject_matches(
+            "sellerdesk.compliance.>",
+            "sellerdesk.compliance"
+        ));
+        assert!(!subject_matches(
+            "sellerdesk.ads.>",
+            "sellerdesk.compliance.x"
+        ));
         assert!(subject_matches("a.b", "a.b"));
         assert!(!subject_matches("a.b", "a.b.c"));
     }

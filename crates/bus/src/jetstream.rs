@@ -62,7 +62,10 @@ impl JetStreamBus {
 
 /// `SELLERDESK_COMPLIANCE` for `compliance`.
 pub fn stream_name(service: &str) -> String {
-    format!("SELLERDESK_{}", service.to_ascii_uppercase().replace(['-', '.'], "_"))
+    format!(
+        "SELLERDESK_{}",
+        service.to_ascii_uppercase().replace(['-', '.'], "_")
+    )
 }
 
 #[async_trait]
@@ -137,7 +140,8 @@ struct JetStreamSubscription {
 
 impl std::fmt::Debug for JetStreamSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JetStreamSubscription").finish_non_exhaustive()
+        f.debug_struct("JetStreamSubscription")
+            .finish_non_exhaustive()
     }
 }
 

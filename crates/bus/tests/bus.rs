@@ -4,9 +4,12 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use sellerdesk_bus::{
-    consume, relay, subject, BusMessage, EventBus, Handler, InProcessBus, JetStreamBus, RelayOptions,
+    consume, relay, subject, BusMessage, EventBus, Handler, InProcessBus, JetStreamBus,
+    RelayOptions,
 };
-use sellerdesk_eventstore::{new_event_id, open, Append, EventStore, ExpectedVersion, Metadata, NewEvent};
+use sellerdesk_eventstore::{
+    new_event_id, open, Append, EventStore, ExpectedVersion, Metadata, NewEvent,
+};
 use sellerdesk_testkit::{nats_url, TempSqlite};
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -52,7 +55,11 @@ impl Handler for Mirror {
             },
             payload: String::from_utf8(message.payload.to_vec()).unwrap(),
         };
-        Ok(Some(Append::new("mirror", ExpectedVersion::Any, vec![effect])))
+        Ok(Some(Append::new(
+            "mirror",
+            ExpectedVersion::Any,
+            vec![effect],
+        )))
     }
 }
 
@@ -94,25 +101,59 @@ async fn outbox_survives_crashes(bus: Arc<dyn EventBus>) {
         .await
         .unwrap();
     // A relay that published half and "crashed" before saving its checkpoint.
-    let first_half: Vec<BusMessage> = producer.read_all(0, 25).await.unwrap().iter()
-        .map(|e| BusMessage::from_event(&service, e)).collect();
+    let first_half: Vec<BusMessage> = producer
+        .read_all(0, 25)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| BusMessage::from_event(&service, e))
+        .collect();
     bus.publish(&first_half).await.unwrap();
-    assert_eq!(producer.load_checkpoint(&RelayOptions::new(&service, true).checkpoint).await.unwrap(), 0);
+    assert_eq!(
+        producer
+            .load_checkpoint(&RelayOptions::new(&service, true).checkpoint)
+            .await
+            .unwrap(),
+        0
+    );
 
-    let relay_task = tokio::spawn(relay(producer.clone(), bus.clone(), RelayOptions::new(&service, true)));
+    let relay_task = tokio::spawn(relay(
+        producer.clone(),
+        bus.clone(),
+        RelayOptions::new(&service, true),
+    ));
     let consumer_task = tokio::spawn(consume(
-        bus.clone(), consumer_store.clone(), service.clone(), "mirror".into(), format!("sellerdesk.{service}.>"), Arc::new(Mirror),
+        bus.clone(),
+        consumer_store.clone(),
+        service.clone(),
+        "mirror".into(),
+        format!("sellerdesk.{service}.>"),
+        Arc::new(Mirror),
     ));
     // Events appended while everything runs arrive too.
     producer
-        .append(Append::new("shop-a", ExpectedVersion::Exact(50), (50..60).map(upstream_event).collect()))
+        .append(Append::new(
+            "shop-a",
+            ExpectedVersion::Exact(50),
+            (50..60).map(upstream_event).collect(),
+        ))
         .await
         .unwrap();
     let effects = wait_for_effects(&consumer_store, 60).await;
     relay_task.abort();
     consumer_task.abort();
-    let expected: HashSet<_> = producer.read_all(0, 1000).await.unwrap().iter().map(|e| e.event_id).collect();
-    assert_eq!(effects.len(), 60, "each upstream event has exactly one effect");
+    let expected: HashSet<_> = producer
+        .read_all(0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(
+        effects.len(),
+        60,
+        "each upstream event has exactly one effect"
+    );
     assert_eq!(effects.into_iter().collect::<HashSet<_>>(), expected);
 }
 
@@ -147,18 +188,28 @@ async fn consumer_restart_resumes_without_loss_or_double_effect(bus: Arc<dyn Eve
     // First incarnation: processes 15, commits the 16th's effect, dies before its ack.
     {
         let mut sub = bus.subscribe(&service, "mirror", &filter).await.unwrap();
-        for i in 0..16 {
+        for (i, expected) in messages.iter().enumerate().take(16) {
             let d = sub.next().await.unwrap().unwrap();
-            assert_eq!(d.message.event_id, messages[i].event_id, "in order");
+            assert_eq!(d.message.event_id, expected.event_id, "in order");
             let append = Mirror.handle(&d.message).await.unwrap().unwrap();
-            store.append(append.with_inbox("mirror", d.message.event_id)).await.unwrap();
+            store
+                .append(append.with_inbox("mirror", d.message.event_id))
+                .await
+                .unwrap();
             if i < 15 {
                 d.ack().await.unwrap();
             }
         }
     }
     // Second incarnation: the standard consumer loop.
-    let task = tokio::spawn(consume(bus.clone(), store.clone(), service.clone(), "mirror".into(), filter.clone(), Arc::new(Mirror)));
+    let task = tokio::spawn(consume(
+        bus.clone(),
+        store.clone(),
+        service.clone(),
+        "mirror".into(),
+        filter.clone(),
+        Arc::new(Mirror),
+    ));
     let effects = wait_for_effects(&store, 40).await;
     task.abort();
     assert_eq!(effects.len(), 40, "no loss, no double effect");
@@ -203,9 +254,15 @@ async fn jetstream_message_round_trips_envelope() {
         traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         payload: r#"{"a":1}"#.into(),
     };
-    assert_eq!(m.subject, format!("sellerdesk.{service}.selling_rights_revoked"));
+    assert_eq!(
+        m.subject,
+        format!("sellerdesk.{service}.selling_rights_revoked")
+    );
     bus.publish(std::slice::from_ref(&m)).await.unwrap();
-    let mut sub = bus.subscribe(&service, "c", &format!("sellerdesk.{service}.>")).await.unwrap();
+    let mut sub = bus
+        .subscribe(&service, "c", &format!("sellerdesk.{service}.>"))
+        .await
+        .unwrap();
     let d = sub.next().await.unwrap().unwrap();
     assert_eq!(d.message, m);
     assert_eq!(d.delivered, 1);

@@ -4,12 +4,14 @@
 
 use crate::{
     domain::{
-        decide, decide_policy, Command, DomainError, Event, Instant, Policy, PolicyHistory, PublishPolicy,
-        ShopState, Standing,
+        decide, decide_policy, Command, DomainError, Event, Instant, Policy, PolicyHistory,
+        PublishPolicy, ShopState, Standing,
     },
     store::{self, ShopSummary, StoredSnapshot},
 };
-use sellerdesk_eventstore::{Append, AppendError, EventStore, ExpectedVersion, Metadata, Snapshot, StoreError};
+use sellerdesk_eventstore::{
+    Append, AppendError, EventStore, ExpectedVersion, Metadata, Snapshot, StoreError,
+};
 use sellerdesk_runtime::Clock;
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -61,8 +63,9 @@ impl ShopCache {
         self.last_at = Some(self.last_at.map_or(at, |l| l.max(at)));
         if track_history {
             self.history.push((at, event));
-            if self.history.len() % CHECKPOINT_EVERY == 0 {
-                self.checkpoints.push((self.history.len(), self.state.clone()));
+            if self.history.len().is_multiple_of(CHECKPOINT_EVERY) {
+                self.checkpoints
+                    .push((self.history.len(), self.state.clone()));
             }
         }
     }
@@ -108,7 +111,10 @@ pub struct Outcome {
 impl Compliance {
     /// Opens the service on `store`: loads policies and the scheduler's view
     /// of every shop from the read model (rebuilding it if it is missing).
-    pub async fn open(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Result<Arc<Self>, AppError> {
+    pub async fn open(
+        store: Arc<dyn EventStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, AppError> {
         let app = Arc::new(Self {
             store,
             clock,
@@ -146,7 +152,10 @@ impl Compliance {
 
     async fn reload_policies(&self) -> Result<(), AppError> {
         let mut version = self.policy_version.lock().await;
-        let events = self.store.read_stream(store::POLICY_STREAM, *version, i64::MAX).await?;
+        let events = self
+            .store
+            .read_stream(store::POLICY_STREAM, *version, i64::MAX)
+            .await?;
         let mut policies = self.policies.write().expect("policy lock");
         for e in &events {
             policies.apply(&store::decode_policy_event(e)?);
@@ -169,7 +178,11 @@ impl Compliance {
             let mut guard = cache.lock().await;
             if guard.state.version == 0 && !guard.history_loaded {
                 // Snapshot + tail: a large shop starts without replaying everything.
-                if let Some(s) = self.store.load_snapshot(&format!("{}{shop}", store::SNAPSHOT_PREFIX)).await? {
+                if let Some(s) = self
+                    .store
+                    .load_snapshot(&format!("{}{shop}", store::SNAPSHOT_PREFIX))
+                    .await?
+                {
                     if let Ok(snap) = serde_json::from_str::<StoredSnapshot>(&s.body) {
                         guard.state = snap.state;
                         guard.last_at = snap.last_at;
@@ -186,7 +199,10 @@ impl Compliance {
         let stream = store::shop_stream(shop);
         let track = cache.history_loaded || cache.state.version == 0;
         loop {
-            let events = self.store.read_stream(&stream, cache.state.version, READ_BATCH).await?;
+            let events = self
+                .store
+                .read_stream(&stream, cache.state.version, READ_BATCH)
+                .await?;
             let done = (events.len() as i64) < READ_BATCH;
             for e in &events {
                 cache.fold(e.occurred_at, store::decode_shop_event(e)?, track);
@@ -250,8 +266,14 @@ impl Compliance {
                     for e in &events {
                         guard.fold(at, e.clone(), track);
                     }
-                    self.after_change(shop, &guard, appended.last_position, events.len() as i64, &policies)
-                        .await;
+                    self.after_change(
+                        shop,
+                        &guard,
+                        appended.last_position,
+                        events.len() as i64,
+                        &policies,
+                    )
+                    .await;
                     return Ok(Outcome {
                         state: guard.state.clone(),
                         events,
@@ -284,7 +306,8 @@ impl Compliance {
             position,
             body: serde_json::to_string(&summary).expect("summary serialises"),
         }];
-        if cache.state.version / SNAPSHOT_EVERY > (cache.state.version - appended) / SNAPSHOT_EVERY {
+        if cache.state.version / SNAPSHOT_EVERY > (cache.state.version - appended) / SNAPSHOT_EVERY
+        {
             docs.push(snapshot_doc(shop, &cache.state, cache.last_at, position));
         }
         // Read models are derived: a failure here is repaired by the next change or a rebuild.
@@ -312,7 +335,11 @@ impl Compliance {
     }
 
     /// The state that answers questions about `as_of` (default now), and that instant.
-    pub async fn state_at(&self, shop: &str, as_of: Option<Instant>) -> Result<(ShopState, Instant), AppError> {
+    pub async fn state_at(
+        &self,
+        shop: &str,
+        as_of: Option<Instant>,
+    ) -> Result<(ShopState, Instant), AppError> {
         let cache = self.cache(shop).await?;
         let mut guard = cache.lock().await;
         let now = self.clock.now();
@@ -325,13 +352,23 @@ impl Compliance {
         Ok((guard.state_as_of(at), at))
     }
 
-    pub async fn publish_policy(&self, policy: Policy, metadata: Metadata) -> Result<Policy, AppError> {
+    pub async fn publish_policy(
+        &self,
+        policy: Policy,
+        metadata: Metadata,
+    ) -> Result<Policy, AppError> {
         loop {
             self.reload_policies().await?;
             let mut version = self.policy_version.lock().await;
             let at = self.clock.now();
             let history = self.policies();
-            let published = decide_policy(&PublishPolicy { policy: policy.clone(), at }, &history)?;
+            let published = decide_policy(
+                &PublishPolicy {
+                    policy: policy.clone(),
+                    at,
+                },
+                &history,
+            )?;
             let append = Append::new(
                 store::POLICY_STREAM,
                 ExpectedVersion::Exact(*version),
@@ -339,7 +376,10 @@ impl Compliance {
             );
             match self.store.append(append).await {
                 Ok(a) => {
-                    self.policies.write().expect("policy lock").apply(&published);
+                    self.policies
+                        .write()
+                        .expect("policy lock")
+                        .apply(&published);
                     *version = a.stream_version;
                     return Ok(published.policy);
                 }
@@ -357,7 +397,11 @@ impl Compliance {
             let mut deadlines = self.deadlines.lock().expect("deadline lock");
             let later = deadlines.split_off(&(now + chrono::Duration::microseconds(1)));
             let due = std::mem::replace(&mut *deadlines, later);
-            due.into_values().flatten().collect::<HashSet<_>>().into_iter().collect()
+            due.into_values()
+                .flatten()
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect()
         };
         let mut announced = 0;
         for shop in due {
@@ -411,7 +455,8 @@ impl Compliance {
                 key: format!("{}{shop}", store::SUMMARY_PREFIX),
                 version: state.version,
                 position: *position,
-                body: serde_json::to_string(&summary_of(shop, state, &standing)).expect("serialises"),
+                body: serde_json::to_string(&summary_of(shop, state, &standing))
+                    .expect("serialises"),
             });
             if state.version >= SNAPSHOT_EVERY {
                 docs.push(snapshot_doc(shop, state, *last_at, *position));
@@ -422,7 +467,10 @@ impl Compliance {
     }
 
     /// Runs [`Self::tick`] whenever something may be due, until aborted.
-    pub async fn run_scheduler(self: Arc<Self>, mut woken: Option<tokio::sync::watch::Receiver<Instant>>) {
+    pub async fn run_scheduler(
+        self: Arc<Self>,
+        mut woken: Option<tokio::sync::watch::Receiver<Instant>>,
+    ) {
         loop {
             if let Err(e) = self.tick().await {
                 tracing::warn!(error = %e, "scheduler tick failed");
@@ -449,7 +497,12 @@ fn summary_of(shop: &str, state: &ShopState, standing: &Standing) -> ShopSummary
     }
 }
 
-fn snapshot_doc(shop: &str, state: &ShopState, last_at: Option<Instant>, position: i64) -> Snapshot {
+fn snapshot_doc(
+    shop: &str,
+    state: &ShopState,
+    last_at: Option<Instant>,
+    position: i64,
+) -> Snapshot {
     Snapshot {
         key: format!("{}{shop}", store::SNAPSHOT_PREFIX),
         version: state.version,

@@ -49,7 +49,9 @@ fn instant(t: &prost_types::Timestamp, field: &str) -> Result<Instant, Status> {
 fn check_shop_id(shop: &str) -> Result<(), Status> {
     let ok = !shop.is_empty()
         && shop.len() <= 64
-        && shop.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && shop
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -61,7 +63,12 @@ fn check_shop_id(shop: &str) -> Result<(), Status> {
 }
 
 /// The shop the request acts for, after R-X-1 and the role check.
-fn authorize<T>(request: &Request<T>, shop_id: &str, roles: &[Role], action: &str) -> Result<(Caller, String), Status> {
+fn authorize<T>(
+    request: &Request<T>,
+    shop_id: &str,
+    roles: &[Role],
+    action: &str,
+) -> Result<(Caller, String), Status> {
     let caller = Caller::of(request)?;
     let shop = caller.shop(shop_id, "shop_id")?;
     caller.require(roles, action)?;
@@ -87,22 +94,32 @@ fn to_status(e: AppError) -> Status {
                 errors::invalid_argument(&v)
             }
             DomainError::ViolationNotFound(id) => errors::not_found("violation", id),
-            DomainError::ViolationConflict(id) => errors::already_exists("violation", id, d.to_string()),
+            DomainError::ViolationConflict(id) => {
+                errors::already_exists("violation", id, d.to_string())
+            }
             DomainError::FirstAppealWindowClosed { violation, .. } => {
                 errors::failed_precondition("APPEAL_WINDOW_CLOSED", violation, d.to_string())
             }
             DomainError::SecondAppealWindowClosed { violation, .. } => {
                 errors::failed_precondition("APPEAL_WINDOW_CLOSED", violation, d.to_string())
             }
-            DomainError::AppealPending(v) => errors::failed_precondition("APPEAL_PENDING", v, d.to_string()),
-            DomainError::NoAppealsLeft(v) => errors::failed_precondition("NO_APPEALS_LEFT", v, d.to_string()),
+            DomainError::AppealPending(v) => {
+                errors::failed_precondition("APPEAL_PENDING", v, d.to_string())
+            }
+            DomainError::NoAppealsLeft(v) => {
+                errors::failed_precondition("NO_APPEALS_LEFT", v, d.to_string())
+            }
             DomainError::AlreadyOverturned(v) => {
                 errors::failed_precondition("ALREADY_OVERTURNED", v, d.to_string())
             }
-            DomainError::NoPendingAppeal(v) => errors::failed_precondition("NO_PENDING_APPEAL", v, d.to_string()),
-            DomainError::PolicyInThePast { .. } => {
-                errors::failed_precondition("POLICY_IN_THE_PAST", "policy.effective_at", d.to_string())
+            DomainError::NoPendingAppeal(v) => {
+                errors::failed_precondition("NO_PENDING_APPEAL", v, d.to_string())
             }
+            DomainError::PolicyInThePast { .. } => errors::failed_precondition(
+                "POLICY_IN_THE_PAST",
+                "policy.effective_at",
+                d.to_string(),
+            ),
         },
         AppError::Store(s) => errors::internal(s),
     }
@@ -162,7 +179,11 @@ fn violation_pb(v: &ViolationView) -> pb::Violation {
                 reason: a.reason.clone(),
                 attachments: a.attachments.clone(),
                 decided_at: a.decision.as_ref().map(|d| ts(d.at)),
-                decision_note: a.decision.as_ref().map(|d| d.note.clone()).unwrap_or_default(),
+                decision_note: a
+                    .decision
+                    .as_ref()
+                    .map(|d| d.note.clone())
+                    .unwrap_or_default(),
             })
             .collect(),
         next_deadline: v.next_deadline.map(|d| match d {
@@ -252,7 +273,10 @@ fn policy_from_pb(p: pb::Policy) -> Result<Policy, Status> {
     })
 }
 
-fn optional_instant(t: &Option<prost_types::Timestamp>, field: &str) -> Result<Option<Instant>, Status> {
+fn optional_instant(
+    t: &Option<prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<Instant>, Status> {
     t.as_ref().map(|t| instant(t, field)).transpose()
 }
 
@@ -265,7 +289,12 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         &self,
         request: Request<pb::RecordViolationRequest>,
     ) -> Result<Response<pb::RecordViolationResponse>, Status> {
-        let (caller, shop) = authorize(&request, &request.get_ref().shop_id, &[Role::Platform], "recording a violation")?;
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            &[Role::Platform],
+            "recording a violation",
+        )?;
         tracing::Span::current().record("shop_id", shop.as_str());
         let r = request.into_inner();
         let outcome = self
@@ -279,7 +308,10 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
             })
             .await
             .map_err(to_status)?;
-        let record = outcome.state.violation(&r.violation_id).expect("just recorded");
+        let record = outcome
+            .state
+            .violation(&r.violation_id)
+            .expect("just recorded");
         let standing = outcome.state.standing(outcome.at, &self.app.policies());
         Ok(Response::new(pb::RecordViolationResponse {
             violation: Some(violation_pb(&outcome.state.view(record, outcome.at))),
@@ -310,7 +342,10 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
             })
             .await
             .map_err(to_status)?;
-        let record = outcome.state.violation(&r.violation_id).expect("appealed violation exists");
+        let record = outcome
+            .state
+            .violation(&r.violation_id)
+            .expect("appealed violation exists");
         Ok(Response::new(pb::FileAppealResponse {
             violation: Some(violation_pb(&outcome.state.view(record, outcome.at))),
         }))
@@ -321,7 +356,12 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         &self,
         request: Request<pb::DecideAppealRequest>,
     ) -> Result<Response<pb::DecideAppealResponse>, Status> {
-        let (caller, shop) = authorize(&request, &request.get_ref().shop_id, &[Role::Platform], "deciding an appeal")?;
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            &[Role::Platform],
+            "deciding an appeal",
+        )?;
         let r = request.into_inner();
         let outcome_in = match pb::AppealOutcome::try_from(r.outcome) {
             Ok(pb::AppealOutcome::Granted) => Some(DomainOutcome::Granted),
@@ -338,7 +378,10 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
             })
             .await
             .map_err(to_status)?;
-        let record = outcome.state.violation(&r.violation_id).expect("decided violation exists");
+        let record = outcome
+            .state
+            .violation(&r.violation_id)
+            .expect("decided violation exists");
         let standing = outcome.state.standing(outcome.at, &self.app.policies());
         Ok(Response::new(pb::DecideAppealResponse {
             violation: Some(violation_pb(&outcome.state.view(record, outcome.at))),
@@ -351,7 +394,12 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         &self,
         request: Request<pb::GetStandingRequest>,
     ) -> Result<Response<pb::GetStandingResponse>, Status> {
-        let (_, shop) = authorize(&request, &request.get_ref().shop_id, SHOP_ROLES_READ, "reading the standing")?;
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            SHOP_ROLES_READ,
+            "reading the standing",
+        )?;
         let as_of = optional_instant(&request.get_ref().as_of, "as_of")?;
         let standing = self.app.standing(&shop, as_of).await.map_err(to_status)?;
         Ok(Response::new(pb::GetStandingResponse {
@@ -364,7 +412,12 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         &self,
         request: Request<pb::GetHealthPageRequest>,
     ) -> Result<Response<pb::GetHealthPageResponse>, Status> {
-        let (_, shop) = authorize(&request, &request.get_ref().shop_id, SHOP_ROLES_READ, "reading the health page")?;
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            SHOP_ROLES_READ,
+            "reading the health page",
+        )?;
         let as_of = optional_instant(&request.get_ref().as_of, "as_of")?;
         let (state, at) = self.app.state_at(&shop, as_of).await.map_err(to_status)?;
         let standing = state.standing(at, &self.app.policies());
@@ -379,12 +432,20 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         &self,
         request: Request<pb::ListViolationsRequest>,
     ) -> Result<Response<pb::ListViolationsResponse>, Status> {
-        let (_, shop) = authorize(&request, &request.get_ref().shop_id, SHOP_ROLES_READ, "listing violations")?;
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            SHOP_ROLES_READ,
+            "listing violations",
+        )?;
         let page = request.get_ref().page.clone().unwrap_or_default();
         let size = match page.page_size {
             0 => DEFAULT_PAGE,
             n if n > MAX_PAGE => {
-                return Err(errors::invalid_argument(&[("page.page_size", format!("at most {MAX_PAGE}"))]))
+                return Err(errors::invalid_argument(&[(
+                    "page.page_size",
+                    format!("at most {MAX_PAGE}"),
+                )]))
             }
             n => n,
         } as usize;
@@ -399,7 +460,12 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
                 .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
             match parsed {
                 Some((t, o)) => (Some(t), o),
-                None => return Err(errors::invalid_argument(&[("page.page_token", "not a token from this API".into())])),
+                None => {
+                    return Err(errors::invalid_argument(&[(
+                        "page.page_token",
+                        "not a token from this API".into(),
+                    )]))
+                }
             }
         };
         let (state, at) = self.app.state_at(&shop, None).await.map_err(to_status)?;
@@ -425,7 +491,12 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         &self,
         request: Request<pb::WatchStandingRequest>,
     ) -> Result<Response<Self::WatchStandingStream>, Status> {
-        let (_, shop) = authorize(&request, &request.get_ref().shop_id, SHOP_ROLES_READ, "watching the standing")?;
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            SHOP_ROLES_READ,
+            "watching the standing",
+        )?;
         let app = self.app.clone();
         let mut changes = app.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -436,11 +507,18 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
                     Ok(s) => {
                         let msg = standing_pb(&shop, &s);
                         let changed = last.as_ref().is_none_or(|l| {
-                            (l.points, l.tier, l.revoked, &l.measures) != (msg.points, msg.tier, msg.revoked, &msg.measures)
+                            (l.points, l.tier, l.revoked, &l.measures)
+                                != (msg.points, msg.tier, msg.revoked, &msg.measures)
                         });
                         if changed {
                             last = Some(msg.clone());
-                            if tx.send(Ok(pb::WatchStandingResponse { standing: Some(msg) })).await.is_err() {
+                            if tx
+                                .send(Ok(pb::WatchStandingResponse {
+                                    standing: Some(msg),
+                                }))
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -464,7 +542,9 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
                 }
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn publish_policy(
@@ -488,9 +568,13 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         }))
     }
 
-    async fn get_policy(&self, request: Request<pb::GetPolicyRequest>) -> Result<Response<pb::GetPolicyResponse>, Status> {
+    async fn get_policy(
+        &self,
+        request: Request<pb::GetPolicyRequest>,
+    ) -> Result<Response<pb::GetPolicyResponse>, Status> {
         Caller::of(&request)?;
-        let at = optional_instant(&request.get_ref().as_of, "as_of")?.unwrap_or_else(|| self.app.clock().now());
+        let at = optional_instant(&request.get_ref().as_of, "as_of")?
+            .unwrap_or_else(|| self.app.clock().now());
         Ok(Response::new(pb::GetPolicyResponse {
             policy: Some(policy_pb(self.app.policies().in_force(at))),
         }))

@@ -64,8 +64,15 @@ impl Application {
     }
 
     /// Serves until `shutdown`, with the scheduler and the outbox relay beside it.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
-        let scheduler = tokio::spawn(self.app.clone().run_scheduler(self.settings.clock_changes.clone()));
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let scheduler = tokio::spawn(
+            self.app
+                .clone()
+                .run_scheduler(self.settings.clock_changes.clone()),
+        );
         let relay = tokio::spawn(relay(
             self.settings.store.clone(),
             self.settings.bus.clone(),

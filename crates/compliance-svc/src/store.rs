@@ -18,7 +18,11 @@ pub fn shop_stream(shop: &str) -> String {
 
 /// Brings a stored payload to the current schema. Version 1 is current; a
 /// future version 2 adds a branch here and stored rows stay as they are.
-pub fn upcast(event_type: &str, schema_version: i32, payload: serde_json::Value) -> serde_json::Value {
+pub fn upcast(
+    event_type: &str,
+    schema_version: i32,
+    payload: serde_json::Value,
+) -> serde_json::Value {
     match (event_type, schema_version) {
         (_, v) if v >= SCHEMA_VERSION => payload,
         // Schema 0 (pre-release) called points "score"; kept as the worked example.
@@ -40,13 +44,18 @@ pub fn decode_shop_event(e: &RecordedEvent) -> Result<Event, StoreError> {
         .map_err(|err| StoreError::Corrupt(format!("event {} payload: {err}", e.event_id)))?;
     let mut value = upcast(&e.event_type, e.schema_version, raw);
     if let Some(obj) = value.as_object_mut() {
-        obj.insert("type".into(), serde_json::Value::String(e.event_type.clone()));
+        obj.insert(
+            "type".into(),
+            serde_json::Value::String(e.event_type.clone()),
+        );
     }
-    serde_json::from_value(value).map_err(|err| StoreError::Corrupt(format!("event {}: {err}", e.event_id)))
+    serde_json::from_value(value)
+        .map_err(|err| StoreError::Corrupt(format!("event {}: {err}", e.event_id)))
 }
 
 pub fn decode_policy_event(e: &RecordedEvent) -> Result<PolicyPublished, StoreError> {
-    serde_json::from_str(&e.payload).map_err(|err| StoreError::Corrupt(format!("policy event {}: {err}", e.event_id)))
+    serde_json::from_str(&e.payload)
+        .map_err(|err| StoreError::Corrupt(format!("policy event {}: {err}", e.event_id)))
 }
 
 pub fn encode_shop_event(shop: &str, event: &Event, at: Instant, metadata: &Metadata) -> NewEvent {
@@ -66,7 +75,11 @@ pub fn encode_shop_event(shop: &str, event: &Event, at: Instant, metadata: &Meta
     }
 }
 
-pub fn encode_policy_event(published: &PolicyPublished, at: Instant, metadata: &Metadata) -> NewEvent {
+pub fn encode_policy_event(
+    published: &PolicyPublished,
+    at: Instant,
+    metadata: &Metadata,
+) -> NewEvent {
     NewEvent {
         event_id: new_event_id(),
         event_type: "PolicyPublished".into(),

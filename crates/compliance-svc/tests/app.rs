@@ -15,7 +15,9 @@ use sellerdesk_testkit::{fresh_postgres_url, TempSqlite};
 use std::sync::Arc;
 
 fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn record(id: &str, points: u32) -> impl Fn(DateTime<Utc>) -> Command + '_ {
@@ -29,7 +31,9 @@ fn record(id: &str, points: u32) -> impl Fn(DateTime<Utc>) -> Command + '_ {
 }
 
 async fn open_app(store: &Arc<dyn EventStore>, clock: &ManualClock) -> Arc<Compliance> {
-    Compliance::open(store.clone(), Arc::new(clock.clone())).await.unwrap()
+    Compliance::open(store.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap()
 }
 
 /// A small shop history over a year, several shops.
@@ -37,9 +41,13 @@ async fn populate(app: &Compliance, clock: &ManualClock) {
     for (i, shop) in ["s1", "s2", "s3"].iter().enumerate() {
         for k in 0..6u32 {
             clock.set(t0() + Duration::days(i64::from(k) * 40 + i as i64));
-            app.execute(shop, Metadata::default(), record(&format!("v{k}"), 5 + k + i as u32))
-                .await
-                .unwrap();
+            app.execute(
+                shop,
+                Metadata::default(),
+                record(&format!("v{k}"), 5 + k + i as u32),
+            )
+            .await
+            .unwrap();
         }
         app.execute(shop, Metadata::default(), |at| Command::FileAppeal {
             violation_id: "v5".into(),
@@ -64,7 +72,11 @@ async fn rebuild_equals_live(store: Arc<dyn EventStore>) {
     let clock = ManualClock::new(t0());
     let live = open_app(&store, &clock).await;
     populate(&live, &clock).await;
-    let probes = [t0() + Duration::days(10), t0() + Duration::days(150), t0() + Duration::days(400)];
+    let probes = [
+        t0() + Duration::days(10),
+        t0() + Duration::days(150),
+        t0() + Duration::days(400),
+    ];
     let mut before = Vec::new();
     for shop in ["s1", "s2", "s3"] {
         for at in probes {
@@ -77,8 +89,16 @@ async fn rebuild_equals_live(store: Arc<dyn EventStore>) {
     let replayed = Compliance::rebuild(&store).await.unwrap();
     assert_eq!(replayed as i64, store.head().await.unwrap());
     let summaries_after = store.load_snapshots(store::SUMMARY_PREFIX).await.unwrap();
-    let bodies = |v: &[sellerdesk_eventstore::Snapshot]| v.iter().map(|s| (s.key.clone(), s.body.clone())).collect::<Vec<_>>();
-    assert_eq!(bodies(&summaries_before), bodies(&summaries_after), "rebuilt read model equals the live one");
+    let bodies = |v: &[sellerdesk_eventstore::Snapshot]| {
+        v.iter()
+            .map(|s| (s.key.clone(), s.body.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        bodies(&summaries_before),
+        bodies(&summaries_after),
+        "rebuilt read model equals the live one"
+    );
 
     let rebuilt = open_app(&store, &clock).await;
     let mut after = Vec::new();
@@ -109,7 +129,9 @@ async fn expiry_tier_change_is_announced_and_survives_restart() {
     let store = open(&dir.url("c")).await.unwrap();
     let clock = ManualClock::new(t0());
     let app = open_app(&store, &clock).await;
-    app.execute("s", Metadata::default(), record("v", 12)).await.unwrap();
+    app.execute("s", Metadata::default(), record("v", 12))
+        .await
+        .unwrap();
     clock.set(t0() + Duration::days(100));
     assert_eq!(app.tick().await.unwrap(), 0, "nothing due yet");
     drop(app);
@@ -117,10 +139,18 @@ async fn expiry_tier_change_is_announced_and_survives_restart() {
     clock.set(t0() + Duration::days(200));
     let app = open_app(&store, &clock).await;
     assert_eq!(app.tick().await.unwrap(), 1);
-    let events = store.read_stream(&store::shop_stream("s"), 0, 100).await.unwrap();
+    let events = store
+        .read_stream(&store::shop_stream("s"), 0, 100)
+        .await
+        .unwrap();
     let last = store::decode_shop_event(events.last().unwrap()).unwrap();
     match last {
-        Event::TierChanged { from: 1, to: 0, effective_at, .. } => assert_eq!(effective_at, t0() + Duration::days(180)),
+        Event::TierChanged {
+            from: 1,
+            to: 0,
+            effective_at,
+            ..
+        } => assert_eq!(effective_at, t0() + Duration::days(180)),
         other => panic!("{other:?}"),
     }
     assert_eq!(app.tick().await.unwrap(), 0, "announced once");
@@ -132,12 +162,24 @@ async fn a_second_replica_catches_up_on_conflict() {
     let clock = ManualClock::new(t0());
     let a = open_app(&open(&url).await.unwrap(), &clock).await;
     let b = open_app(&open(&url).await.unwrap(), &clock).await;
-    a.execute("s", Metadata::default(), record("v1", 10)).await.unwrap();
-    b.execute("s", Metadata::default(), record("v1", 10)).await.unwrap(); // b loads, sees v1: idempotent
-    b.execute("s", Metadata::default(), record("v2", 10)).await.unwrap();
+    a.execute("s", Metadata::default(), record("v1", 10))
+        .await
+        .unwrap();
+    b.execute("s", Metadata::default(), record("v1", 10))
+        .await
+        .unwrap(); // b loads, sees v1: idempotent
+    b.execute("s", Metadata::default(), record("v2", 10))
+        .await
+        .unwrap();
     // a's cache is stale (version 2 vs 3+): the append conflicts, a catches up and decides again.
-    let out = a.execute("s", Metadata::default(), record("v3", 10)).await.unwrap();
-    assert_eq!(out.state.standing(out.at, &PolicyHistory::default()).points, 30);
+    let out = a
+        .execute("s", Metadata::default(), record("v3", 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.state.standing(out.at, &PolicyHistory::default()).points,
+        30
+    );
 }
 
 #[derive(Debug, Clone)]

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use compliance_svc::domain::{
-    decide, evolve, initial_state, AppealOutcome, Command, DomainError, Event, PolicyHistory, ShopState,
-    TierChangeReason,
+    decide, evolve, initial_state, AppealOutcome, Command, DomainError, Event, PolicyHistory,
+    ShopState, TierChangeReason,
 };
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -91,7 +91,10 @@ fn r_cmp_1_policy_maps_a_violation_type_to_points() {
             at: t(T0),
         })
         .unwrap();
-    assert!(matches!(events[0], Event::ViolationRecorded { points: 6, .. }));
+    assert!(matches!(
+        events[0],
+        Event::ViolationRecorded { points: 6, .. }
+    ));
     let unknown = g.when(Command::RecordViolation {
         violation_id: "v".into(),
         violation_type: "no_such_type".into(),
@@ -111,10 +114,17 @@ fn r_cmp_2_r_cmp_11_points_expire_after_exactly_180_days() {
 
 #[test]
 fn r_cmp_3_reaching_48_revokes_at_once() {
-    let g = given(&[record("v1", 24, T0), record("v2", 12, "2026-02-01T00:00:00Z")]);
+    let g = given(&[
+        record("v1", 24, T0),
+        record("v2", 12, "2026-02-01T00:00:00Z"),
+    ]);
     let events = g.when(record("v3", 12, "2026-03-01T00:00:00Z")).unwrap();
-    assert!(events.iter().any(|e| matches!(e, Event::SellingRightsRevoked { points: 48, .. })));
-    assert!(events.iter().any(|e| matches!(e, Event::TierChanged { from: 3, to: 4, .. })));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::SellingRightsRevoked { points: 48, .. })));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::TierChanged { from: 3, to: 4, .. })));
 }
 
 #[test]
@@ -122,12 +132,17 @@ fn r_cmp_3_expired_points_do_not_count_towards_48() {
     let g = given(&[record("v1", 40, T0)]);
     // v1 expired on 2026-06-30; 8 more points later do not revoke.
     let events = g.when(record("v2", 8, "2026-07-01T00:00:00Z")).unwrap();
-    assert!(!events.iter().any(|e| matches!(e, Event::SellingRightsRevoked { .. })));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::SellingRightsRevoked { .. })));
 }
 
 #[test]
 fn r_cmp_4_nothing_expires_while_revoked() {
-    let g = given(&[record("v1", 30, T0), record("v2", 18, "2026-03-01T00:00:00Z")]);
+    let g = given(&[
+        record("v1", 30, T0),
+        record("v2", 18, "2026-03-01T00:00:00Z"),
+    ]);
     assert_eq!(g.standing("2027-12-31T00:00:00Z"), (48, 4, true));
 }
 
@@ -136,7 +151,11 @@ fn r_cmp_5_tiers_follow_the_total_and_apply_measures() {
     let g = given(&[record("v1", 12, T0)]);
     let s = g.state.standing(t(T0), &g.policies);
     assert_eq!(s.tier, 1);
-    let codes: Vec<_> = s.measures.iter().map(|m| m.applied.measure.code.as_str()).collect();
+    let codes: Vec<_> = s
+        .measures
+        .iter()
+        .map(|m| m.applied.measure.code.as_str())
+        .collect();
     assert_eq!(codes, ["warning", "restrict_marketing"]);
     // The 7-day measure ends by itself; the warning lasts while tier 1 holds.
     let later = g.state.standing(t("2026-01-08T00:00:00Z"), &g.policies);
@@ -144,7 +163,13 @@ fn r_cmp_5_tiers_follow_the_total_and_apply_measures() {
     // Jumping two tiers at once applies both tiers' measures.
     let events = given(&[]).when(record("v", 30, T0)).unwrap();
     match &events[1] {
-        Event::TierChanged { from: 0, to: 2, measures_applied, reason: TierChangeReason::Violation, .. } => {
+        Event::TierChanged {
+            from: 0,
+            to: 2,
+            measures_applied,
+            reason: TierChangeReason::Violation,
+            ..
+        } => {
             assert_eq!(measures_applied.len(), 4)
         }
         other => panic!("{other:?}"),
@@ -154,7 +179,10 @@ fn r_cmp_5_tiers_follow_the_total_and_apply_measures() {
 #[test]
 fn r_cmp_6_appeals_name_a_violation_of_this_shop() {
     let g = given(&[record("v1", 6, T0)]);
-    assert!(matches!(g.when(appeal("other", T0)), Err(DomainError::ViolationNotFound(_))));
+    assert!(matches!(
+        g.when(appeal("other", T0)),
+        Err(DomainError::ViolationNotFound(_))
+    ));
 }
 
 #[test]
@@ -170,7 +198,10 @@ fn r_cmp_7_first_appeal_within_30_days_half_open() {
 #[test]
 fn r_cmp_7_one_pending_at_a_time() {
     let g = given(&[record("v1", 6, T0), appeal("v1", "2026-01-02T00:00:00Z")]);
-    assert!(matches!(g.when(appeal("v1", "2026-01-03T00:00:00Z")), Err(DomainError::AppealPending(_))));
+    assert!(matches!(
+        g.when(appeal("v1", "2026-01-03T00:00:00Z")),
+        Err(DomainError::AppealPending(_))
+    ));
 }
 
 #[test]
@@ -197,25 +228,61 @@ fn r_cmp_7_the_second_decision_is_final() {
         appeal("v1", "2026-01-04T00:00:00Z"),
         decide_appeal("v1", AppealOutcome::Rejected, "2026-01-05T00:00:00Z"),
     ]);
-    assert!(matches!(g.when(appeal("v1", "2026-01-06T00:00:00Z")), Err(DomainError::NoAppealsLeft(_))));
+    assert!(matches!(
+        g.when(appeal("v1", "2026-01-06T00:00:00Z")),
+        Err(DomainError::NoAppealsLeft(_))
+    ));
 }
 
 #[test]
 fn r_cmp_8_granted_appeal_removes_points_and_cancels_its_penalties() {
-    let g = given(&[record("v1", 6, T0), record("v2", 12, "2026-01-02T00:00:00Z"), appeal("v2", "2026-01-03T00:00:00Z")]);
-    assert_eq!(g.state.standing(t("2026-01-03T00:00:00Z"), &g.policies).measures.len(), 2);
-    let events = g.when(decide_appeal("v2", AppealOutcome::Granted, "2026-01-04T00:00:00Z")).unwrap();
+    let g = given(&[
+        record("v1", 6, T0),
+        record("v2", 12, "2026-01-02T00:00:00Z"),
+        appeal("v2", "2026-01-03T00:00:00Z"),
+    ]);
+    assert_eq!(
+        g.state
+            .standing(t("2026-01-03T00:00:00Z"), &g.policies)
+            .measures
+            .len(),
+        2
+    );
+    let events = g
+        .when(decide_appeal(
+            "v2",
+            AppealOutcome::Granted,
+            "2026-01-04T00:00:00Z",
+        ))
+        .unwrap();
     let mut state = g.state.clone();
     for e in &events {
         state = evolve(state, e);
     }
     let s = state.standing(t("2026-01-04T00:00:00Z"), &g.policies);
     assert_eq!((s.points, s.tier), (6, 0));
-    assert!(s.measures.is_empty(), "the measures v2 caused are cancelled");
-    assert!(events.iter().any(|e| matches!(e, Event::TierChanged { from: 1, to: 0, reason: TierChangeReason::Appeal, .. })));
+    assert!(
+        s.measures.is_empty(),
+        "the measures v2 caused are cancelled"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::TierChanged {
+            from: 1,
+            to: 0,
+            reason: TierChangeReason::Appeal,
+            ..
+        }
+    )));
     // After a grant nothing more can be appealed.
-    let g2 = Given { state, policies: g.policies.clone() };
-    assert!(matches!(g2.when(appeal("v2", "2026-01-05T00:00:00Z")), Err(DomainError::AlreadyOverturned(_))));
+    let g2 = Given {
+        state,
+        policies: g.policies.clone(),
+    };
+    assert!(matches!(
+        g2.when(appeal("v2", "2026-01-05T00:00:00Z")),
+        Err(DomainError::AlreadyOverturned(_))
+    ));
 }
 
 #[test]
@@ -225,15 +292,35 @@ fn r_cmp_8_restoration_expires_overdue_points_at_once() {
         record("v2", 18, "2026-06-20T00:00:00Z"),
         appeal("v2", "2026-07-10T00:00:00Z"),
     ]);
-    let events = g.when(decide_appeal("v2", AppealOutcome::Granted, "2026-07-20T00:00:00Z")).unwrap();
-    assert!(events.iter().any(|e| matches!(e, Event::SellingRightsRestored { points: 0, .. })));
+    let events = g
+        .when(decide_appeal(
+            "v2",
+            AppealOutcome::Granted,
+            "2026-07-20T00:00:00Z",
+        ))
+        .unwrap();
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::SellingRightsRestored { points: 0, .. })));
 }
 
 #[test]
 fn r_cmp_8_rights_stay_revoked_while_the_total_is_still_48() {
-    let g = given(&[record("v1", 48, T0), record("v2", 6, "2026-01-02T00:00:00Z"), appeal("v2", "2026-01-03T00:00:00Z")]);
-    let events = g.when(decide_appeal("v2", AppealOutcome::Granted, "2026-01-04T00:00:00Z")).unwrap();
-    assert!(!events.iter().any(|e| matches!(e, Event::SellingRightsRestored { .. })));
+    let g = given(&[
+        record("v1", 48, T0),
+        record("v2", 6, "2026-01-02T00:00:00Z"),
+        appeal("v2", "2026-01-03T00:00:00Z"),
+    ]);
+    let events = g
+        .when(decide_appeal(
+            "v2",
+            AppealOutcome::Granted,
+            "2026-01-04T00:00:00Z",
+        ))
+        .unwrap();
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::SellingRightsRestored { .. })));
 }
 
 #[test]
@@ -243,14 +330,23 @@ fn r_cmp_12_decision_without_pending_appeal_fails() {
         g.when(decide_appeal("v1", AppealOutcome::Granted, T0)),
         Err(DomainError::NoPendingAppeal(_))
     ));
-    assert!(matches!(g.when(decide_appeal("nope", AppealOutcome::Granted, T0)), Err(DomainError::ViolationNotFound(_))));
+    assert!(matches!(
+        g.when(decide_appeal("nope", AppealOutcome::Granted, T0)),
+        Err(DomainError::ViolationNotFound(_))
+    ));
 }
 
 #[test]
 fn r_cmp_12_same_id_same_content_is_idempotent_other_content_conflicts() {
     let g = given(&[record("v1", 5, T0)]);
-    assert_eq!(g.when(record("v1", 5, "2026-01-02T00:00:00Z")).unwrap(), vec![]);
-    assert!(matches!(g.when(record("v1", 6, T0)), Err(DomainError::ViolationConflict(_))));
+    assert_eq!(
+        g.when(record("v1", 5, "2026-01-02T00:00:00Z")).unwrap(),
+        vec![]
+    );
+    assert!(matches!(
+        g.when(record("v1", 6, T0)),
+        Err(DomainError::ViolationConflict(_))
+    ));
 }
 
 #[test]
@@ -259,21 +355,40 @@ fn r_cmp_11_same_instant_expiry_happens_before_the_new_violation() {
     let g = given(&[record("v1", 40, T0)]);
     let at = (t(T0) + Duration::hours(180 * 24)).to_rfc3339();
     let events = g.when(record("v2", 8, &at)).unwrap();
-    assert!(!events.iter().any(|e| matches!(e, Event::SellingRightsRevoked { .. })));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::SellingRightsRevoked { .. })));
 }
 
 #[test]
 fn expiry_is_announced_once_by_observing_time() {
     let g = given(&[record("v1", 12, T0)]);
-    let events = g.when(Command::ObserveTime { at: t("2026-07-15T00:00:00Z") }).unwrap();
+    let events = g
+        .when(Command::ObserveTime {
+            at: t("2026-07-15T00:00:00Z"),
+        })
+        .unwrap();
     match &events[..] {
-        [Event::TierChanged { from: 1, to: 0, reason: TierChangeReason::Expiry, effective_at, .. }] => {
+        [Event::TierChanged {
+            from: 1,
+            to: 0,
+            reason: TierChangeReason::Expiry,
+            effective_at,
+            ..
+        }] => {
             assert_eq!(*effective_at, t("2026-06-30T00:00:00Z"))
         }
         other => panic!("{other:?}"),
     }
     let mut state = g.state.clone();
     state = evolve(state, &events[0]);
-    let again = decide(&Command::ObserveTime { at: t("2026-07-16T00:00:00Z") }, &state, &g.policies).unwrap();
+    let again = decide(
+        &Command::ObserveTime {
+            at: t("2026-07-16T00:00:00Z"),
+        },
+        &state,
+        &g.policies,
+    )
+    .unwrap();
     assert!(again.is_empty());
 }

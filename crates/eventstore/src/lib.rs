@@ -41,7 +41,11 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Events with `global_position > after_position`, in global order, at most `limit`.
-    async fn read_all(&self, after_position: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_all(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// The highest committed global position (0 when empty).
     async fn head(&self) -> Result<i64, StoreError>;

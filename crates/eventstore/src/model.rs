@@ -90,7 +90,11 @@ pub struct Append {
 }
 
 impl Append {
-    pub fn new(stream_id: impl Into<String>, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+    pub fn new(
+        stream_id: impl Into<String>,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Self {
         Self {
             stream_id: stream_id.into(),
             expected,
@@ -168,7 +172,12 @@ impl From<sqlx::Error> for AppendError {
 /// Stored rows are never rewritten; the upcast happens on every read.
 pub trait Upcaster: Send + Sync {
     /// Returns the payload in the newest schema of `event_type`.
-    fn upcast(&self, event_type: &str, schema_version: i32, payload: serde_json::Value) -> serde_json::Value;
+    fn upcast(
+        &self,
+        event_type: &str,
+        schema_version: i32,
+        payload: serde_json::Value,
+    ) -> serde_json::Value;
 }
 
 /// A new event id: UUIDv7, so ids sort roughly by creation time.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 /// Advisory lock key that serialises appenders: positions are taken and
 /// committed in one order, so a follower never skips a late commit (the bug
 /// Marten shipped; message-db solves it the same way). "sdlog" in ASCII.
-const APPEND_LOCK: i64 = 0x7364_6c6f_67;
+const APPEND_LOCK: i64 = 0x0073_646c_6f67;
 
 /// The production event store.
 #[derive(Debug, Clone)]
@@ -190,7 +190,11 @@ impl EventStore for PgEventStore {
         Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
     }
 
-    async fn read_all(&self, after_position: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2"
         );
@@ -203,9 +207,11 @@ impl EventStore for PgEventStore {
     }
 
     async fn head(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     fn watch_head(&self) -> watch::Receiver<i64> {
@@ -233,12 +239,13 @@ impl EventStore for PgEventStore {
     }
 
     async fn is_processed(&self, consumer: &str, event_id: Uuid) -> Result<bool, StoreError> {
-        let found: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2")
-                .bind(consumer)
-                .bind(event_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2",
+        )
+        .bind(consumer)
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(found.is_some())
     }
 
@@ -314,4 +321,3 @@ fn unique_violation_to_conflict(e: sqlx::Error, append: &Append, actual: i64) ->
         _ => AppendError::from(e),
     }
 }
-

@@ -72,7 +72,8 @@ impl SqliteEventStore {
     }
 }
 
-const COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, schema_version, \
+const COLUMNS: &str =
+    "global_position, stream_id, stream_version, event_id, event_type, schema_version, \
      shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, traceparent, payload";
 
 fn micros(t: DateTime<Utc>) -> i64 {
@@ -193,7 +194,11 @@ impl EventStore for SqliteEventStore {
         Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
     }
 
-    async fn read_all(&self, after_position: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE global_position > ?1 ORDER BY global_position LIMIT ?2"
         );
@@ -206,9 +211,11 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn head(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
-            .fetch_one(&self.reader)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+                .fetch_one(&self.reader)
+                .await?,
+        )
     }
 
     fn watch_head(&self) -> watch::Receiver<i64> {
@@ -236,12 +243,13 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn is_processed(&self, consumer: &str, event_id: Uuid) -> Result<bool, StoreError> {
-        let found: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM processed_events WHERE consumer = ?1 AND event_id = ?2")
-                .bind(consumer)
-                .bind(event_id)
-                .fetch_optional(&self.reader)
-                .await?;
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM processed_events WHERE consumer = ?1 AND event_id = ?2",
+        )
+        .bind(consumer)
+        .bind(event_id)
+        .fetch_optional(&self.reader)
+        .await?;
         Ok(found.is_some())
     }
 

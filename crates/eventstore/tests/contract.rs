@@ -3,8 +3,8 @@
 use chrono::{TimeZone, Utc};
 use futures::StreamExt;
 use sellerdesk_eventstore::{
-    follow, new_event_id, open, Append, AppendError, EventStore, ExpectedVersion, Metadata, NewEvent,
-    Snapshot,
+    follow, new_event_id, open, Append, AppendError, EventStore, ExpectedVersion, Metadata,
+    NewEvent, Snapshot,
 };
 use sellerdesk_testkit::{fresh_postgres_url, TempSqlite};
 use std::{collections::HashSet, sync::Arc, time::Duration};
@@ -55,10 +55,17 @@ async fn append_and_read(db: Db) {
     let store = db.open().await;
     let written = vec![event("s1", 1), event("s1", 2)];
     let done = store
-        .append(Append::new("shop-1", ExpectedVersion::NoStream, written.clone()))
+        .append(Append::new(
+            "shop-1",
+            ExpectedVersion::NoStream,
+            written.clone(),
+        ))
         .await
         .unwrap();
-    assert_eq!((done.stream_version, done.first_position, done.last_position), (2, 1, 2));
+    assert_eq!(
+        (done.stream_version, done.first_position, done.last_position),
+        (2, 1, 2)
+    );
     let read = store.read_stream("shop-1", 0, 100).await.unwrap();
     assert_eq!(read.len(), 2);
     for (i, (r, w)) in read.iter().zip(&written).enumerate() {
@@ -66,32 +73,61 @@ async fn append_and_read(db: Db) {
         assert_eq!(r.event_id, w.event_id);
         assert_eq!(r.occurred_at, w.occurred_at);
         assert_eq!(r.metadata, w.metadata);
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&r.payload).unwrap()["n"], i as i64 + 1);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&r.payload).unwrap()["n"],
+            i as i64 + 1
+        );
     }
     assert_eq!(store.read_stream("shop-1", 1, 100).await.unwrap().len(), 1);
-    assert!(store.read_stream("nobody", 0, 100).await.unwrap().is_empty());
+    assert!(store
+        .read_stream("nobody", 0, 100)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn version_conflict(db: Db) {
     let store = db.open().await;
     store
-        .append(Append::new("a", ExpectedVersion::NoStream, vec![event("s", 1)]))
+        .append(Append::new(
+            "a",
+            ExpectedVersion::NoStream,
+            vec![event("s", 1)],
+        ))
         .await
         .unwrap();
     let err = store
-        .append(Append::new("a", ExpectedVersion::NoStream, vec![event("s", 2)]))
+        .append(Append::new(
+            "a",
+            ExpectedVersion::NoStream,
+            vec![event("s", 2)],
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(err, AppendError::Conflict { actual: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, AppendError::Conflict { actual: 1, .. }),
+        "{err:?}"
+    );
     let err = store
-        .append(Append::new("a", ExpectedVersion::Exact(5), vec![event("s", 2)]))
+        .append(Append::new(
+            "a",
+            ExpectedVersion::Exact(5),
+            vec![event("s", 2)],
+        ))
         .await
         .unwrap_err();
-    assert!(matches!(err, AppendError::Conflict { actual: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, AppendError::Conflict { actual: 1, .. }),
+        "{err:?}"
+    );
     // A failed append leaves nothing behind.
     assert_eq!(store.read_all(0, 100).await.unwrap().len(), 1);
     store
-        .append(Append::new("a", ExpectedVersion::Exact(1), vec![event("s", 2)]))
+        .append(Append::new(
+            "a",
+            ExpectedVersion::Exact(1),
+            vec![event("s", 2)],
+        ))
         .await
         .unwrap();
     store
@@ -106,7 +142,11 @@ async fn global_order(db: Db) {
     for i in 0..6 {
         let stream = format!("s{}", i % 3);
         store
-            .append(Append::new(stream, ExpectedVersion::Any, vec![event("x", i)]))
+            .append(Append::new(
+                stream,
+                ExpectedVersion::Any,
+                vec![event("x", i)],
+            ))
             .await
             .unwrap();
     }
@@ -114,7 +154,10 @@ async fn global_order(db: Db) {
     let positions: Vec<i64> = all.iter().map(|e| e.global_position).collect();
     assert_eq!(positions, (1..=6).collect::<Vec<_>>());
     let after = store.read_all(4, 100).await.unwrap();
-    assert_eq!(after.iter().map(|e| e.global_position).collect::<Vec<_>>(), vec![5, 6]);
+    assert_eq!(
+        after.iter().map(|e| e.global_position).collect::<Vec<_>>(),
+        vec![5, 6]
+    );
     assert_eq!(store.head().await.unwrap(), 6);
 }
 
@@ -149,7 +192,8 @@ async fn concurrent_appenders_and_follower(db: Db) {
             for i in 0..APPENDS {
                 // Contended stream: retry on conflict, as command handlers do.
                 loop {
-                    let version = store.read_stream("shared", 0, 10_000).await.unwrap().len() as i64;
+                    let version =
+                        store.read_stream("shared", 0, 10_000).await.unwrap().len() as i64;
                     let r = store
                         .append(Append::new(
                             "shared",
@@ -164,7 +208,11 @@ async fn concurrent_appenders_and_follower(db: Db) {
                     }
                 }
                 store
-                    .append(Append::new(format!("own-{w}"), ExpectedVersion::Any, vec![event("x", i)]))
+                    .append(Append::new(
+                        format!("own-{w}"),
+                        ExpectedVersion::Any,
+                        vec![event("x", i)],
+                    ))
                     .await
                     .unwrap();
             }
@@ -175,7 +223,11 @@ async fn concurrent_appenders_and_follower(db: Db) {
     }
     let seen = follower.await.unwrap();
     let positions: Vec<i64> = seen.iter().map(|(p, _)| *p).collect();
-    assert_eq!(positions, (1..=total as i64).collect::<Vec<_>>(), "follower saw a gap or a repeat");
+    assert_eq!(
+        positions,
+        (1..=total as i64).collect::<Vec<_>>(),
+        "follower saw a gap or a repeat"
+    );
     let ids: HashSet<_> = seen.iter().map(|(_, id)| *id).collect();
     assert_eq!(ids.len(), total);
     let shared = store.read_stream("shared", 0, 10_000).await.unwrap();
@@ -187,7 +239,11 @@ async fn reopen_after_restart(db: Db) {
     {
         let store = db.open().await;
         store
-            .append(Append::new("r", ExpectedVersion::NoStream, vec![event("s", 1), event("s", 2)]))
+            .append(Append::new(
+                "r",
+                ExpectedVersion::NoStream,
+                vec![event("s", 1), event("s", 2)],
+            ))
             .await
             .unwrap();
         store.save_checkpoint("relay", 2).await.unwrap();
@@ -196,7 +252,11 @@ async fn reopen_after_restart(db: Db) {
     assert_eq!(store.head().await.unwrap(), 2);
     assert_eq!(store.load_checkpoint("relay").await.unwrap(), 2);
     let done = store
-        .append(Append::new("r", ExpectedVersion::Exact(2), vec![event("s", 3)]))
+        .append(Append::new(
+            "r",
+            ExpectedVersion::Exact(2),
+            vec![event("s", 3)],
+        ))
         .await
         .unwrap();
     assert_eq!((done.stream_version, done.last_position), (3, 3));
@@ -206,11 +266,17 @@ async fn inbox_makes_redelivery_harmless(db: Db) {
     let store = db.open().await;
     let upstream = new_event_id();
     store
-        .append(Append::new("ads", ExpectedVersion::Any, vec![event("s", 1)]).with_inbox("ads", upstream))
+        .append(
+            Append::new("ads", ExpectedVersion::Any, vec![event("s", 1)])
+                .with_inbox("ads", upstream),
+        )
         .await
         .unwrap();
     let again = store
-        .append(Append::new("ads", ExpectedVersion::Any, vec![event("s", 1)]).with_inbox("ads", upstream))
+        .append(
+            Append::new("ads", ExpectedVersion::Any, vec![event("s", 1)])
+                .with_inbox("ads", upstream),
+        )
         .await;
     assert!(matches!(again, Err(AppendError::AlreadyProcessed)));
     assert!(store.is_processed("ads", upstream).await.unwrap());
@@ -219,7 +285,10 @@ async fn inbox_makes_redelivery_harmless(db: Db) {
     // A conflict rolls the inbox mark back with the rest.
     let other = new_event_id();
     let err = store
-        .append(Append::new("ads", ExpectedVersion::NoStream, vec![event("s", 2)]).with_inbox("ads", other))
+        .append(
+            Append::new("ads", ExpectedVersion::NoStream, vec![event("s", 2)])
+                .with_inbox("ads", other),
+        )
         .await;
     assert!(matches!(err, Err(AppendError::Conflict { .. })));
     assert!(!store.is_processed("ads", other).await.unwrap());
@@ -241,19 +310,41 @@ async fn checkpoints_and_snapshots(db: Db) {
         .collect();
     store.save_snapshots(&snaps).await.unwrap();
     store
-        .save_snapshots(&[Snapshot { key: "svc/shop/00001".into(), version: 99, position: 99, body: "{}".into() }])
+        .save_snapshots(&[Snapshot {
+            key: "svc/shop/00001".into(),
+            version: 99,
+            position: 99,
+            body: "{}".into(),
+        }])
         .await
         .unwrap();
     store
-        .save_snapshots(&[Snapshot { key: "svc_other".into(), version: 1, position: 1, body: "{}".into() }])
+        .save_snapshots(&[Snapshot {
+            key: "svc_other".into(),
+            version: 1,
+            position: 1,
+            body: "{}".into(),
+        }])
         .await
         .unwrap();
-    assert_eq!(store.load_snapshot("svc/shop/00001").await.unwrap().unwrap().version, 99);
+    assert_eq!(
+        store
+            .load_snapshot("svc/shop/00001")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        99
+    );
     assert_eq!(store.load_snapshots("svc/shop/").await.unwrap().len(), 1200);
     // Prefixes are literal: '_' and '%' are not wildcards.
     assert_eq!(store.load_snapshots("svc_").await.unwrap().len(), 1);
     assert_eq!(store.delete_snapshots("svc/").await.unwrap(), 1200);
-    assert!(store.load_snapshot("svc/shop/00001").await.unwrap().is_none());
+    assert!(store
+        .load_snapshot("svc/shop/00001")
+        .await
+        .unwrap()
+        .is_none());
     assert!(store.load_snapshot("svc_other").await.unwrap().is_some());
 }
 

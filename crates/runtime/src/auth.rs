@@ -47,7 +47,9 @@ impl std::str::FromStr for Role {
             "admin" => Ok(Role::Admin),
             "agent" => Ok(Role::Agent),
             "platform" => Ok(Role::Platform),
-            other => Err(format!("unknown role {other:?}: owner, admin, agent or platform")),
+            other => Err(format!(
+                "unknown role {other:?}: owner, admin, agent or platform"
+            )),
         }
     }
 }
@@ -86,7 +88,8 @@ impl TokenSigner {
     }
 
     fn mac(&self, data: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(data.as_bytes());
         mac
     }
@@ -106,8 +109,9 @@ impl TokenSigner {
         self.mac(signed)
             .verify_slice(&tag)
             .map_err(|_| "bad token signature")?;
-        let claims: Claims = serde_json::from_slice(&B64.decode(body).map_err(|_| "malformed token")?)
-            .map_err(|_| "malformed token claims")?;
+        let claims: Claims =
+            serde_json::from_slice(&B64.decode(body).map_err(|_| "malformed token")?)
+                .map_err(|_| "malformed token claims")?;
         if claims.exp <= now {
             return Err("token expired".into());
         }
@@ -152,7 +156,9 @@ impl Caller {
                 "the platform role must name the shop it acts for".into(),
             )])),
             Role::Platform => Ok(requested.to_owned()),
-            _ if requested.is_empty() || requested == self.claims.shop => Ok(self.claims.shop.clone()),
+            _ if requested.is_empty() || requested == self.claims.shop => {
+                Ok(self.claims.shop.clone())
+            }
             _ => Err(crate::errors::not_found("shop", requested)),
         }
     }
@@ -193,7 +199,10 @@ impl tonic::service::Interceptor for Authenticator {
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .ok_or_else(|| Status::unauthenticated("authorization must be Bearer <token>"))?;
         let claims = self
             .signer
@@ -223,44 +232,70 @@ mod tests {
     fn tokens_round_trip_and_reject_tampering() {
         let signer = TokenSigner::new("s3cret");
         let token = signer.mint(&claims("shop-a", Role::Owner));
-        assert_eq!(signer.verify(&token, 0).unwrap(), claims("shop-a", Role::Owner));
+        assert_eq!(
+            signer.verify(&token, 0).unwrap(),
+            claims("shop-a", Role::Owner)
+        );
         assert!(TokenSigner::new("other").verify(&token, 0).is_err());
         let forged = token.replacen("sd1.", "sd1.x", 1);
         assert!(signer.verify(&forged, 0).is_err());
-        assert_eq!(signer.verify(&token, 2_000_000_000).unwrap_err(), "token expired");
+        assert_eq!(
+            signer.verify(&token, 2_000_000_000).unwrap_err(),
+            "token expired"
+        );
     }
 
     #[test]
     fn interceptor_requires_a_valid_bearer_token() {
         let signer = TokenSigner::new("k");
         let mut auth = Authenticator::new(signer.clone());
-        assert_eq!(auth.call(Request::new(())).unwrap_err().code(), Code::Unauthenticated);
+        assert_eq!(
+            auth.call(Request::new(())).unwrap_err().code(),
+            Code::Unauthenticated
+        );
         let mut bad = Request::new(());
-        bad.metadata_mut().insert("authorization", "Bearer nope".parse().unwrap());
+        bad.metadata_mut()
+            .insert("authorization", "Bearer nope".parse().unwrap());
         assert_eq!(auth.call(bad).unwrap_err().code(), Code::Unauthenticated);
         let mut good = Request::new(());
         let token = signer.mint(&claims("shop-a", Role::Agent));
-        good.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        good.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
         let passed = auth.call(good).unwrap();
         assert_eq!(Caller::of(&passed).unwrap().claims.shop, "shop-a");
     }
 
     #[test]
     fn r_x_1_a_shop_caller_never_reaches_another_shop() {
-        let owner = Caller { claims: claims("shop-a", Role::Owner) };
+        let owner = Caller {
+            claims: claims("shop-a", Role::Owner),
+        };
         assert_eq!(owner.shop("", "shop_id").unwrap(), "shop-a");
         assert_eq!(owner.shop("shop-a", "shop_id").unwrap(), "shop-a");
-        assert_eq!(owner.shop("shop-b", "shop_id").unwrap_err().code(), Code::NotFound);
-        let platform = Caller { claims: claims("", Role::Platform) };
+        assert_eq!(
+            owner.shop("shop-b", "shop_id").unwrap_err().code(),
+            Code::NotFound
+        );
+        let platform = Caller {
+            claims: claims("", Role::Platform),
+        };
         assert_eq!(platform.shop("shop-b", "shop_id").unwrap(), "shop-b");
-        assert_eq!(platform.shop("", "shop_id").unwrap_err().code(), Code::InvalidArgument);
+        assert_eq!(
+            platform.shop("", "shop_id").unwrap_err().code(),
+            Code::InvalidArgument
+        );
     }
 
     #[test]
     fn roles_are_enforced() {
-        let agent = Caller { claims: claims("shop-a", Role::Agent) };
+        let agent = Caller {
+            claims: claims("shop-a", Role::Agent),
+        };
         assert_eq!(
-            agent.require(&[Role::Owner, Role::Admin], "filing an appeal").unwrap_err().code(),
+            agent
+                .require(&[Role::Owner, Role::Admin], "filing an appeal")
+                .unwrap_err()
+                .code(),
             Code::PermissionDenied
         );
         assert!(agent.require(&[Role::Agent], "reading").is_ok());

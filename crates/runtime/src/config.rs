@@ -149,14 +149,16 @@ impl Config {
             self.otlp_endpoint = Some(v).filter(|s| !s.is_empty());
         }
         if let Some(v) = get("SELLERDESK_REQUEST_TIMEOUT_MS") {
-            self.request_timeout_ms = v
-                .parse()
-                .map_err(|_| format!("SELLERDESK_REQUEST_TIMEOUT_MS={v:?}: a number of milliseconds"))?;
+            self.request_timeout_ms = v.parse().map_err(|_| {
+                format!("SELLERDESK_REQUEST_TIMEOUT_MS={v:?}: a number of milliseconds")
+            })?;
         }
         for service in SERVICES {
             let key = format!("SELLERDESK_{}_PORT", service.to_ascii_uppercase());
             if let Some(v) = get(&key) {
-                let port = v.parse().map_err(|_| format!("{key}={v:?}: a port number"))?;
+                let port = v
+                    .parse()
+                    .map_err(|_| format!("{key}={v:?}: a port number"))?;
                 self.ports.set(service, port);
             }
         }
@@ -165,9 +167,12 @@ impl Config {
 
     /// The database a service uses.
     pub fn database_url_for(&self, service: &str) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join(format!("{service}.db")).display()))
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.join(format!("{service}.db")).display()
+            )
+        })
     }
 
     /// The configured secret, or the one generated on first start and kept in
@@ -180,7 +185,8 @@ impl Config {
         if let Ok(s) = std::fs::read_to_string(&path) {
             return Ok(s.trim().to_owned());
         }
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| format!("{}: {e}", self.data_dir.display()))?;
+        std::fs::create_dir_all(&self.data_dir)
+            .map_err(|e| format!("{}: {e}", self.data_dir.display()))?;
         let secret: String = {
             use rand::Rng;
             let bytes: [u8; 32] = rand::rng().random();

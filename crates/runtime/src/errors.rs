@@ -28,8 +28,17 @@ pub fn failed_precondition(kind: &str, subject: &str, why: String) -> Status {
 /// resources, so a caller cannot learn they exist (R-X-1).
 pub fn not_found(resource_type: &str, name: &str) -> Status {
     let mut details = ErrorDetails::new();
-    details.set_resource_info(resource_type, name, "", format!("no {resource_type} {name:?}"));
-    Status::with_error_details(Code::NotFound, format!("{resource_type} {name:?} not found"), details)
+    details.set_resource_info(
+        resource_type,
+        name,
+        "",
+        format!("no {resource_type} {name:?}"),
+    );
+    Status::with_error_details(
+        Code::NotFound,
+        format!("{resource_type} {name:?} not found"),
+        details,
+    )
 }
 
 /// ALREADY_EXISTS with a ResourceInfo detail.

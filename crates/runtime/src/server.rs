@@ -22,9 +22,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
     for name in services {
-        reporter.set_service_status(*name, ServingStatus::Serving).await;
+        reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
     }
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -32,15 +36,23 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     // v1 for current tools; v1alpha because grpcio's Python client still speaks only it.
-    let reflection_v1 = reflection().build_v1().map_err(|e| format!("reflection: {e}"))?;
-    let reflection_v1alpha = reflection().build_v1alpha().map_err(|e| format!("reflection: {e}"))?;
+    let reflection_v1 = reflection()
+        .build_v1()
+        .map_err(|e| format!("reflection: {e}"))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .map_err(|e| format!("reflection: {e}"))?;
     let names: Vec<String> = services.iter().map(|s| s.to_string()).collect();
     let draining = async move {
         shutdown.await;
         // Load balancers stop sending new calls before the listener closes.
-        reporter.set_service_status("", ServingStatus::NotServing).await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
         for name in &names {
-            reporter.set_service_status(name.as_str(), ServingStatus::NotServing).await;
+            reporter
+                .set_service_status(name.as_str(), ServingStatus::NotServing)
+                .await;
         }
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -81,5 +93,7 @@ pub async fn shutdown_signal() {
 
 /// The address a bound listener ended up on.
 pub fn local_addr(listener: &TcpListener) -> SocketAddr {
-    listener.local_addr().expect("bound listener has an address")
+    listener
+        .local_addr()
+        .expect("bound listener has an address")
 }

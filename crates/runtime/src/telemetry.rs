@@ -35,7 +35,9 @@ pub fn init(config: &Config, service_name: &str) -> Result<TelemetryGuard, Strin
             .with_current_span(true)
             .with_writer(std::io::stderr)
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
     let (otel, provider) = match &config.otlp_endpoint {
         Some(endpoint) => {
@@ -54,7 +56,10 @@ pub fn init(config: &Config, service_name: &str) -> Result<TelemetryGuard, Strin
                 )
                 .build();
             let tracer = provider.tracer("sellerdesk");
-            (Some(tracing_opentelemetry::layer().with_tracer(tracer)), Some(provider))
+            (
+                Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+                Some(provider),
+            )
         }
         None => (None, None),
     };

@@ -7,7 +7,11 @@ use sellerdesk_runtime::{server, telemetry, Config, Role, SystemClock, TokenSign
 use std::{path::PathBuf, sync::Arc};
 
 #[derive(Parser, Debug)]
-#[command(name = "sellerdesk", version, about = "The back end a short-video shop runs on.")]
+#[command(
+    name = "sellerdesk",
+    version,
+    about = "The back end a short-video shop runs on."
+)]
 struct Cli {
     /// A TOML configuration file (also $SELLERDESK_CONFIG); SELLERDESK_* variables override it.
     #[arg(long, global = true)]
@@ -93,7 +97,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             up(config).await?;
         }
         Commands::Serve { service, listen } => {
-            let _telemetry = telemetry::init(&config, &format!("sellerdesk-{service}")).map_err(anyhow::Error::msg)?;
+            let _telemetry = telemetry::init(&config, &format!("sellerdesk-{service}"))
+                .map_err(anyhow::Error::msg)?;
             serve(config, &service, listen).await?;
         }
         Commands::Token {
@@ -131,7 +136,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Commands::Compliance {
             command: ComplianceCommand::Rebuild,
         } => {
-            let store = sellerdesk_eventstore::open(&config.database_url_for(compliance_svc::SERVICE)).await?;
+            let store =
+                sellerdesk_eventstore::open(&config.database_url_for(compliance_svc::SERVICE))
+                    .await?;
             let started = std::time::Instant::now();
             let n = compliance_svc::app::Compliance::rebuild(&store).await?;
             let secs = started.elapsed().as_secs_f64();
@@ -161,18 +168,31 @@ async fn up(config: Config) -> anyhow::Result<()> {
         println!("  {service:<11} not built yet: see its issue");
     }
     println!("development tokens (30 days):");
-    println!("  platform     {}", client::token(&signer, "", Role::Platform, "dev-platform", 720));
-    println!("  demo-shop owner {}", client::token(&signer, "demo-shop", Role::Owner, "dev-owner", 720));
+    println!(
+        "  platform     {}",
+        client::token(&signer, "", Role::Platform, "dev-platform", 720)
+    );
+    println!(
+        "  demo-shop owner {}",
+        client::token(&signer, "demo-shop", Role::Owner, "dev-owner", 720)
+    );
     println!("ready");
-    app.run(server::shutdown_signal()).await.map_err(anyhow::Error::msg)
+    app.run(server::shutdown_signal())
+        .await
+        .map_err(anyhow::Error::msg)
 }
 
 async fn serve(config: Config, service: &str, listen: Option<String>) -> anyhow::Result<()> {
     if !stack::IMPLEMENTED.contains(&service) {
-        anyhow::bail!("unknown or not yet built service {service:?}; built: {:?}", stack::IMPLEMENTED);
+        anyhow::bail!(
+            "unknown or not yet built service {service:?}; built: {:?}",
+            stack::IMPLEMENTED
+        );
     }
     if config.nats_url.is_none() {
-        tracing::warn!("SELLERDESK_NATS_URL is not set: events go to an in-process bus no other service sees");
+        tracing::warn!(
+            "SELLERDESK_NATS_URL is not set: events go to an in-process bus no other service sees"
+        );
     }
     let (bus, durable) = stack::bus(&config).await?;
     let settings = stack::compliance_settings(&config, bus, durable, Arc::new(SystemClock)).await?;
@@ -186,5 +206,7 @@ async fn serve(config: Config, service: &str, listen: Option<String>) -> anyhow:
         .await
         .map_err(anyhow::Error::msg)?;
     tracing::info!(port = app.port(), service, "serving");
-    app.run(server::shutdown_signal()).await.map_err(anyhow::Error::msg)
+    app.run(server::shutdown_signal())
+        .await
+        .map_err(anyhow::Error::msg)
 }

@@ -66,7 +66,11 @@ pub async fn run_file(path: &Path) -> FileResult {
         Ok(f) => f,
         Err(e) => vec![format!("could not run: {e:#}")],
     };
-    FileResult { file, name, failures }
+    FileResult {
+        file,
+        name,
+        failures,
+    }
 }
 
 fn broken(file: String, why: String) -> FileResult {
@@ -78,7 +82,9 @@ fn broken(file: String, why: String) -> FileResult {
 }
 
 fn instant(v: &Value, what: &str) -> anyhow::Result<DateTime<Utc>> {
-    let s = v.as_str().ok_or_else(|| anyhow::anyhow!("{what} must be an RFC 3339 string"))?;
+    let s = v
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("{what} must be an RFC 3339 string"))?;
     Ok(DateTime::parse_from_rfc3339(s)
         .map_err(|e| anyhow::anyhow!("{what} {s:?}: {e}"))?
         .with_timezone(&Utc))
@@ -105,7 +111,11 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
 
     // A fresh service: own database, manual clock, real gRPC on a free port.
     let dir = tempfile::tempdir()?;
-    let store = sellerdesk_eventstore::open(&format!("sqlite://{}", dir.path().join("compliance.db").display())).await?;
+    let store = sellerdesk_eventstore::open(&format!(
+        "sqlite://{}",
+        dir.path().join("compliance.db").display()
+    ))
+    .await?;
     let clock = ManualClock::new(first_at);
     let signer = TokenSigner::new(uuid::Uuid::now_v7().to_string());
     let settings = Settings {
@@ -118,7 +128,9 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
         request_timeout: Duration::from_secs(30),
     };
     let listener = sellerdesk_runtime::server::bind("127.0.0.1", 0).await?;
-    let app = Application::build(settings, listener).await.map_err(anyhow::Error::msg)?;
+    let app = Application::build(settings, listener)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let port = app.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
@@ -141,11 +153,17 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
         let shop = step["shop"].as_str().unwrap_or(&default_shop).to_owned();
         let owner = token(&signer, &shop, Role::Owner, "scenario-owner", 24);
         let expected_error = step["error"].as_str();
-        let present: Vec<&str> = ACTIONS.iter().copied().filter(|a| step.get(*a).is_some()).collect();
+        let present: Vec<&str> = ACTIONS
+            .iter()
+            .copied()
+            .filter(|a| step.get(*a).is_some())
+            .collect();
         let action = match present.as_slice() {
             [one] => *one,
             _ => {
-                failures.push(format!("step {n}: needs exactly one of {ACTIONS:?}, found {present:?}"));
+                failures.push(format!(
+                    "step {n}: needs exactly one of {ACTIONS:?}, found {present:?}"
+                ));
                 continue;
             }
         };
@@ -158,7 +176,9 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
                         shop_id: shop.clone(),
                         violation_id: body["id"].as_str().unwrap_or_default().to_owned(),
                         violation_type: body["type"].as_str().unwrap_or_default().to_owned(),
-                        points: body["points"].as_u64().map(|p| p.min(u64::from(u32::MAX)) as u32),
+                        points: body["points"]
+                            .as_u64()
+                            .map(|p| p.min(u64::from(u32::MAX)) as u32),
                         evidence: body["evidence"].as_str().unwrap_or_default().to_owned(),
                     },
                 ))
@@ -170,7 +190,10 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
                     pb::FileAppealRequest {
                         shop_id: shop.clone(),
                         violation_id: body["violation"].as_str().unwrap_or_default().to_owned(),
-                        reason: body["reason"].as_str().unwrap_or("scenario appeal").to_owned(),
+                        reason: body["reason"]
+                            .as_str()
+                            .unwrap_or("scenario appeal")
+                            .to_owned(),
                         attachments: vec![],
                     },
                 ))
@@ -207,7 +230,13 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
                     None => None,
                 };
                 client
-                    .get_standing(authed(&owner, pb::GetStandingRequest { shop_id: shop.clone(), as_of }))
+                    .get_standing(authed(
+                        &owner,
+                        pb::GetStandingRequest {
+                            shop_id: shop.clone(),
+                            as_of,
+                        },
+                    ))
                     .await
                     .map(|r| {
                         let s = r.into_inner().standing.unwrap_or_default();
@@ -217,10 +246,12 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
         };
         match (result, expected_error) {
             (Ok(None), None) => {}
-            (Ok(Some(mismatch)), None) => failures.push(format!("step {n} ({action} at {at}): {mismatch}")),
-            (Ok(_), Some(code)) => {
-                failures.push(format!("step {n} ({action} at {at}): expected error {code}, actual: success"))
+            (Ok(Some(mismatch)), None) => {
+                failures.push(format!("step {n} ({action} at {at}): {mismatch}"))
             }
+            (Ok(_), Some(code)) => failures.push(format!(
+                "step {n} ({action} at {at}): expected error {code}, actual: success"
+            )),
             (Err(status), Some(code)) if code_name(status.code()) == code => {}
             (Err(status), expected) => failures.push(format!(
                 "step {n} ({action} at {at}): expected {}, actual: {} ({})",

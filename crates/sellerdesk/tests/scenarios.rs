@@ -4,12 +4,18 @@
 use std::path::{Path, PathBuf};
 
 fn dir(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
 }
 
 async fn all_pass(d: PathBuf) {
     let report = sellerdesk::scenario::run_dir(&d).await.unwrap();
-    assert!(!report.files.is_empty(), "no scenario files in {}", d.display());
+    assert!(
+        !report.files.is_empty(),
+        "no scenario files in {}",
+        d.display()
+    );
     let failures: Vec<String> = report
         .files
         .iter()
@@ -45,6 +51,12 @@ async fn runner_reports_a_wrong_expectation() {
     let report = sellerdesk::scenario::run_dir(d.path()).await.unwrap();
     assert_eq!((report.passed(), report.failed()), (0, 1));
     let f = &report.files[0].failures;
-    assert!(f[0].contains("step 2") && f[0].contains("points expected 11, actual 12"), "{f:?}");
-    assert!(f[1].contains("step 3") && f[1].contains("expected error NOT_FOUND"), "{f:?}");
+    assert!(
+        f[0].contains("step 2") && f[0].contains("points expected 11, actual 12"),
+        "{f:?}"
+    );
+    assert!(
+        f[1].contains("step 3") && f[1].contains("expected error NOT_FOUND"),
+        "{f:?}"
+    );
 }

@@ -44,7 +44,10 @@ fn start(data: &Path) -> (Child, String) {
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     for _ in 0..100 {
         if let Ok(Some(status)) = child.try_wait() {
             assert!(status.success(), "graceful shutdown exits 0, got {status}");
@@ -62,7 +65,11 @@ fn token(data: &Path, shop: &str, role: &str) -> String {
         .env("SELLERDESK_DATA_DIR", data)
         .output()
         .expect("sellerdesk token");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 

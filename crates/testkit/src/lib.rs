@@ -31,10 +31,15 @@ pub async fn fresh_postgres_url() -> String {
     conn.execute(format!("CREATE DATABASE {name}").as_str())
         .await
         .expect("create test database");
-    let (base, _) = admin.rsplit_once('/').expect("DATABASE_URL has a database name");
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("DATABASE_URL has a database name");
     let base = base.to_owned();
     // Keep any query string (sslmode, ...) the admin URL had.
-    let query = admin.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = admin
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     format!("{base}/{name}{query}")
 }
 
@@ -53,7 +58,10 @@ impl TempSqlite {
 
     /// URL of database `name` in this directory.
     pub fn url(&self, name: &str) -> String {
-        format!("sqlite://{}", self.dir.path().join(format!("{name}.db")).display())
+        format!(
+            "sqlite://{}",
+            self.dir.path().join(format!("{name}.db")).display()
+        )
     }
 
     pub fn path(&self) -> &std::path::Path {

@@ -32,7 +32,11 @@ pub enum Command {
     ObserveTime { at: Instant },
 }
 
-pub fn decide(command: &Command, state: &ShopState, policies: &PolicyHistory) -> Result<Vec<Event>, DomainError> {
+pub fn decide(
+    command: &Command,
+    state: &ShopState,
+    policies: &PolicyHistory,
+) -> Result<Vec<Event>, DomainError> {
     match command {
         Command::RecordViolation {
             violation_id,
@@ -40,7 +44,15 @@ pub fn decide(command: &Command, state: &ShopState, policies: &PolicyHistory) ->
             points,
             evidence,
             at,
-        } => record_violation(state, policies, violation_id, violation_type, *points, evidence, *at),
+        } => record_violation(
+            state,
+            policies,
+            violation_id,
+            violation_type,
+            *points,
+            evidence,
+            *at,
+        ),
         Command::FileAppeal {
             violation_id,
             reason,
@@ -59,7 +71,10 @@ pub fn decide(command: &Command, state: &ShopState, policies: &PolicyHistory) ->
 
 fn check_id(problems: &mut Vec<(&'static str, String)>, id: &str) {
     if id.trim().is_empty() || id.chars().count() > rules::MAX_ID_LEN {
-        problems.push(("violation_id", format!("1 to {} characters", rules::MAX_ID_LEN)));
+        problems.push((
+            "violation_id",
+            format!("1 to {} characters", rules::MAX_ID_LEN),
+        ));
     }
 }
 
@@ -75,10 +90,16 @@ fn record_violation(
     let mut problems = Vec::new();
     check_id(&mut problems, id);
     if violation_type.chars().count() > rules::MAX_TYPE_LEN {
-        problems.push(("violation_type", format!("at most {} characters", rules::MAX_TYPE_LEN)));
+        problems.push((
+            "violation_type",
+            format!("at most {} characters", rules::MAX_TYPE_LEN),
+        ));
     }
     if evidence.chars().count() > rules::MAX_TEXT_LEN {
-        problems.push(("evidence", format!("at most {} characters", rules::MAX_TEXT_LEN)));
+        problems.push((
+            "evidence",
+            format!("at most {} characters", rules::MAX_TEXT_LEN),
+        ));
     }
     // R-CMP-1: explicit points, or the policy's for the type.
     let points = match points {
@@ -120,7 +141,14 @@ fn record_violation(
         evidence: evidence.to_owned(),
         recorded_at: at,
     };
-    Ok(with_consequences(state, policies, recorded, at, TierChangeReason::Violation, id))
+    Ok(with_consequences(
+        state,
+        policies,
+        recorded,
+        at,
+        TierChangeReason::Violation,
+        id,
+    ))
 }
 
 fn file_appeal(
@@ -133,16 +161,25 @@ fn file_appeal(
     let mut problems = Vec::new();
     check_id(&mut problems, id);
     if reason.chars().count() > rules::MAX_TEXT_LEN {
-        problems.push(("reason", format!("at most {} characters", rules::MAX_TEXT_LEN)));
+        problems.push((
+            "reason",
+            format!("at most {} characters", rules::MAX_TEXT_LEN),
+        ));
     }
     if attachments.len() > rules::MAX_ATTACHMENTS {
-        problems.push(("attachments", format!("at most {} references", rules::MAX_ATTACHMENTS)));
+        problems.push((
+            "attachments",
+            format!("at most {} references", rules::MAX_ATTACHMENTS),
+        ));
     }
     if attachments
         .iter()
         .any(|a| a.is_empty() || a.chars().count() > rules::MAX_ATTACHMENT_LEN)
     {
-        problems.push(("attachments", format!("each 1 to {} characters", rules::MAX_ATTACHMENT_LEN)));
+        problems.push((
+            "attachments",
+            format!("each 1 to {} characters", rules::MAX_ATTACHMENT_LEN),
+        ));
     }
     if !problems.is_empty() {
         return Err(DomainError::Invalid(problems));
@@ -170,7 +207,11 @@ fn file_appeal(
         }
         [first] => {
             // Not pending and not granted (checked above): rejected.
-            let rejected_at = first.decision.as_ref().map(|d| d.at).unwrap_or(first.filed_at);
+            let rejected_at = first
+                .decision
+                .as_ref()
+                .map(|d| d.at)
+                .unwrap_or(first.filed_at);
             let deadline = rejected_at + rules::second_appeal_window();
             if at >= deadline {
                 return Err(DomainError::SecondAppealWindowClosed {
@@ -205,7 +246,10 @@ fn decide_appeal(
         problems.push(("outcome", "granted or rejected".to_owned()));
     }
     if note.chars().count() > rules::MAX_TEXT_LEN {
-        problems.push(("note", format!("at most {} characters", rules::MAX_TEXT_LEN)));
+        problems.push((
+            "note",
+            format!("at most {} characters", rules::MAX_TEXT_LEN),
+        ));
     }
     if !problems.is_empty() {
         return Err(DomainError::Invalid(problems));
@@ -227,10 +271,21 @@ fn decide_appeal(
     if outcome == AppealOutcome::Rejected {
         return Ok(vec![decided]);
     }
-    Ok(with_consequences(state, policies, decided, at, TierChangeReason::Appeal, id))
+    Ok(with_consequences(
+        state,
+        policies,
+        decided,
+        at,
+        TierChangeReason::Appeal,
+        id,
+    ))
 }
 
-fn observe_time(state: &ShopState, policies: &PolicyHistory, at: Instant) -> Result<Vec<Event>, DomainError> {
+fn observe_time(
+    state: &ShopState,
+    policies: &PolicyHistory,
+    at: Instant,
+) -> Result<Vec<Event>, DomainError> {
     let now = state.standing(at, policies);
     if now.tier == state.announced_tier {
         return Ok(Vec::new());
@@ -312,7 +367,10 @@ pub struct PublishPolicy {
     pub at: Instant,
 }
 
-pub fn decide_policy(command: &PublishPolicy, history: &PolicyHistory) -> Result<PolicyPublished, DomainError> {
+pub fn decide_policy(
+    command: &PublishPolicy,
+    history: &PolicyHistory,
+) -> Result<PolicyPublished, DomainError> {
     let problems = command.policy.problems();
     if !problems.is_empty() {
         return Err(DomainError::Invalid(problems));

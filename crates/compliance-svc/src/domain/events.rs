@@ -49,9 +49,17 @@ pub enum Event {
         measures_applied: Vec<AppliedMeasure>,
     },
     /// Selling rights revoked: a violation brought the total to 48 (R-CMP-3).
-    SellingRightsRevoked { points: u32, caused_by: String, revoked_at: Instant },
+    SellingRightsRevoked {
+        points: u32,
+        caused_by: String,
+        revoked_at: Instant,
+    },
     /// Selling rights restored: a granted appeal brought the total below 48 (R-CMP-8).
-    SellingRightsRestored { points: u32, caused_by: String, restored_at: Instant },
+    SellingRightsRestored {
+        points: u32,
+        caused_by: String,
+        restored_at: Instant,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -40,10 +40,16 @@ pub enum DomainError {
     ViolationConflict(String),
     /// FAILED_PRECONDITION: the first appeal must come within 30 days (R-CMP-7).
     #[error("the first appeal against {violation:?} had to be filed before {deadline}")]
-    FirstAppealWindowClosed { violation: String, deadline: Instant },
+    FirstAppealWindowClosed {
+        violation: String,
+        deadline: Instant,
+    },
     /// FAILED_PRECONDITION: the second appeal must come within 15 days of the rejection (R-CMP-7).
     #[error("the second appeal against {violation:?} had to be filed before {deadline}")]
-    SecondAppealWindowClosed { violation: String, deadline: Instant },
+    SecondAppealWindowClosed {
+        violation: String,
+        deadline: Instant,
+    },
     /// FAILED_PRECONDITION: one appeal pending at a time (R-CMP-7).
     #[error("an appeal against {0:?} is already pending")]
     AppealPending(String),
@@ -58,5 +64,8 @@ pub enum DomainError {
     NoPendingAppeal(String),
     /// FAILED_PRECONDITION: a policy may not take effect in the past, or before the newest one.
     #[error("policy effective_at {effective_at} is before {earliest}")]
-    PolicyInThePast { effective_at: Instant, earliest: Instant },
+    PolicyInThePast {
+        effective_at: Instant,
+        earliest: Instant,
+    },
 }

@@ -17,7 +17,8 @@ pub struct Measure {
 
 impl Measure {
     pub fn ends_at(&self, started_at: Instant) -> Option<Instant> {
-        (self.duration_days > 0).then(|| started_at + Duration::hours(24 * i64::from(self.duration_days)))
+        (self.duration_days > 0)
+            .then(|| started_at + Duration::hours(24 * i64::from(self.duration_days)))
     }
 }
 
@@ -55,29 +56,49 @@ impl Policy {
                 threshold_points: 12,
                 measures: vec![
                     measure("warning", "店铺警告 shop warning", 0),
-                    measure("restrict_marketing", "限制参与营销活动 7 days without platform campaigns", 7),
+                    measure(
+                        "restrict_marketing",
+                        "限制参与营销活动 7 days without platform campaigns",
+                        7,
+                    ),
                 ],
             },
             Tier {
                 level: 2,
                 threshold_points: 24,
                 measures: vec![
-                    measure("restrict_new_listings", "限制商品上新 no new product listings for 14 days", 14),
-                    measure("restrict_traffic", "限制流量 reduced recommendation traffic for 14 days", 14),
+                    measure(
+                        "restrict_new_listings",
+                        "限制商品上新 no new product listings for 14 days",
+                        14,
+                    ),
+                    measure(
+                        "restrict_traffic",
+                        "限制流量 reduced recommendation traffic for 14 days",
+                        14,
+                    ),
                 ],
             },
             Tier {
                 level: 3,
                 threshold_points: 36,
                 measures: vec![
-                    measure("suspend_sales", "暂停店铺经营 selling suspended for 30 days", 30),
+                    measure(
+                        "suspend_sales",
+                        "暂停店铺经营 selling suspended for 30 days",
+                        30,
+                    ),
                     measure("freeze_payouts", "冻结货款 payouts frozen for 30 days", 30),
                 ],
             },
             Tier {
                 level: 4,
                 threshold_points: rules::REVOCATION_POINTS,
-                measures: vec![measure("deactivate", "清退 selling rights revoked, shop deactivated", 0)],
+                measures: vec![measure(
+                    "deactivate",
+                    "清退 selling rights revoked, shop deactivated",
+                    0,
+                )],
             },
         ];
         let violation_types = [
@@ -118,27 +139,42 @@ impl Policy {
         let mut previous = 0;
         for (i, t) in self.tiers.iter().enumerate() {
             if t.level != i as u32 + 1 {
-                out.push(("policy.tiers.level", format!("tier {} must have level {}", i + 1, i + 1)));
+                out.push((
+                    "policy.tiers.level",
+                    format!("tier {} must have level {}", i + 1, i + 1),
+                ));
             }
             if t.threshold_points <= previous || t.threshold_points > rules::MAX_POINTS * 100 {
                 out.push((
                     "policy.tiers.threshold_points",
-                    format!("tier {} threshold must be above {previous} (ascending)", t.level),
+                    format!(
+                        "tier {} threshold must be above {previous} (ascending)",
+                        t.level
+                    ),
                 ));
             }
             previous = t.threshold_points;
             for m in &t.measures {
                 if m.code.is_empty() || m.code.len() > rules::MAX_TYPE_LEN {
-                    out.push(("policy.tiers.measures.code", "1 to 64 characters".to_owned()));
+                    out.push((
+                        "policy.tiers.measures.code",
+                        "1 to 64 characters".to_owned(),
+                    ));
                 }
             }
         }
         for (name, points) in &self.violation_types {
             if name.is_empty() || name.len() > rules::MAX_TYPE_LEN {
-                out.push(("policy.violation_types.violation_type", "1 to 64 characters".to_owned()));
+                out.push((
+                    "policy.violation_types.violation_type",
+                    "1 to 64 characters".to_owned(),
+                ));
             }
             if !(rules::MIN_POINTS..=rules::MAX_POINTS).contains(points) {
-                out.push(("policy.violation_types.points", format!("{name}: points must be 1 to 48")));
+                out.push((
+                    "policy.violation_types.points",
+                    format!("{name}: points must be 1 to 48"),
+                ));
             }
         }
         out

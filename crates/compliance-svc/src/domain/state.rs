@@ -223,7 +223,8 @@ impl ShopState {
         if self.revoked_at.is_some() {
             return;
         }
-        while let Some(((expires_at, seq), _)) = self.active.get_min().map(|(k, v)| (*k, v.clone())) {
+        while let Some(((expires_at, seq), _)) = self.active.get_min().map(|(k, v)| (*k, v.clone()))
+        {
             if expires_at > to {
                 break;
             }
@@ -237,8 +238,10 @@ impl ShopState {
     }
 
     fn apply_violation(&mut self, record: ViolationRecord) {
-        self.active
-            .insert((record.expires_at, record.seq), (record.id.clone(), record.points));
+        self.active.insert(
+            (record.expires_at, record.seq),
+            (record.id.clone(), record.points),
+        );
         self.points += record.points;
         // R-CMP-3: revoked the moment a new violation brings the total to 48.
         if self.revoked_at.is_none() && self.points >= rules::REVOCATION_POINTS {
@@ -249,7 +252,9 @@ impl ShopState {
     }
 
     fn apply_decision(&mut self, id: &str, outcome: AppealOutcome, note: &str, at: Instant) {
-        let Some(v) = self.violations.get_mut(id) else { return };
+        let Some(v) = self.violations.get_mut(id) else {
+            return;
+        };
         if let Some(appeal) = v.appeals.iter_mut().find(|a| a.decision.is_none()) {
             appeal.decision = Some(AppealDecision {
                 outcome,
