@@ -7,6 +7,7 @@
 //! from the bus (`SellingRightsRevoked`, `SellingRightsRestored`, ...).
 
 pub mod app;
+pub mod bench_support;
 pub mod domain;
 pub mod grpc;
 pub mod store;

@@ -184,3 +184,12 @@ pub trait Upcaster: Send + Sync {
 pub fn new_event_id() -> Uuid {
     Uuid::now_v7()
 }
+
+/// Tells followers in this process that the log grew to `last` (never backwards).
+pub(crate) fn advance_head(head: &tokio::sync::watch::Sender<i64>, last: i64) {
+    head.send_if_modified(|h| {
+        let moved = last > *h;
+        *h = (*h).max(last);
+        moved
+    });
+}

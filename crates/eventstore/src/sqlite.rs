@@ -163,11 +163,7 @@ impl EventStore for SqliteEventStore {
         tx.commit().await?;
         let n = append.events.len() as i64;
         let last = head + n;
-        self.head.send_if_modified(|h| {
-            let moved = last > *h;
-            *h = (*h).max(last);
-            moved
-        });
+        crate::model::advance_head(&self.head, last);
         Ok(Appended {
             stream_version: actual + n,
             first_position: if n > 0 { head + 1 } else { head },

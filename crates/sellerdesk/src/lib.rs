@@ -2,6 +2,7 @@
 //! starting services ([`stack`]), the compliance scenario runner ([`scenario`])
 //! and gRPC client helpers ([`client`]).
 
+pub mod bench;
 pub mod client;
 pub mod scenario;
 pub mod stack;

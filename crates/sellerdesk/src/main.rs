@@ -55,6 +55,11 @@ enum Commands {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
+    /// Load drivers and benchmarks (run by hand; loopback only).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// compliance-svc administration.
     Compliance {
         #[command(subcommand)]
@@ -66,6 +71,49 @@ enum Commands {
 enum ScenarioCommand {
     /// Runs every *.json file in DIR against a fresh compliance-svc; exits 1 if any failed.
     Run { dir: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Event store: append (1 per transaction, batches of 100) and read-all throughput.
+    Store {
+        /// postgres://... or sqlite://path (use an empty database)
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 2_000)]
+        singles: u64,
+        #[arg(long, default_value_t = 2_000)]
+        batches: u64,
+    },
+    /// NATS JetStream publish-to-consume throughput and latency at a fixed rate.
+    Nats {
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        url: String,
+        #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 5_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// compliance: a shop with many events, as_of latency, rebuild throughput.
+    ComplianceHistory {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        #[arg(long, default_value_t = 5_000)]
+        queries: u64,
+    },
+    /// compliance: RecordViolation over gRPC from concurrent clients.
+    ComplianceRecord {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,6 +181,29 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 return Ok(std::process::ExitCode::FAILURE);
             }
         }
+        Commands::Bench { command } => match command {
+            BenchCommand::Store {
+                url,
+                singles,
+                batches,
+            } => sellerdesk::bench::store(&url, singles, batches).await?,
+            BenchCommand::Nats {
+                url,
+                messages,
+                rate,
+                seconds,
+            } => sellerdesk::bench::nats(&url, messages, rate, seconds).await?,
+            BenchCommand::ComplianceHistory {
+                url,
+                events,
+                queries,
+            } => sellerdesk::bench::compliance_history(&url, events, queries).await?,
+            BenchCommand::ComplianceRecord {
+                url,
+                clients,
+                seconds,
+            } => sellerdesk::bench::record(&url, clients, seconds).await?,
+        },
         Commands::Compliance {
             command: ComplianceCommand::Rebuild,
         } => {

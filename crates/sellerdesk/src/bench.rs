@@ -1,0 +1,323 @@
+//! Load drivers, run by hand (`sellerdesk bench ...`); figures go in issue notes.
+//! Loopback only; every loop is bounded in count and time.
+
+use crate::client::{authed, compliance, token};
+use chrono::Duration as ChronoDuration;
+use compliance_svc::{app::Compliance, bench_support::history, store, Application, Settings};
+use hdrhistogram::Histogram;
+use sellerdesk_api::compliance::v1 as pb;
+use sellerdesk_bus::{BusMessage, EventBus, InProcessBus, JetStreamBus};
+use sellerdesk_eventstore::{new_event_id, Append, ExpectedVersion, Metadata, NewEvent};
+use sellerdesk_runtime::{ManualClock, Role, SystemClock, TokenSigner};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+fn ev(i: u64) -> NewEvent {
+    NewEvent {
+        event_id: new_event_id(),
+        event_type: "BenchEvent".into(),
+        schema_version: 1,
+        shop_id: "bench".into(),
+        occurred_at: chrono::Utc::now(),
+        metadata: Metadata::default(),
+        payload: format!(r#"{{"i":{i},"note":"a typical small payload"}}"#),
+    }
+}
+
+/// Append (1 event per transaction; batches of 100) and read-all throughput.
+pub async fn store(url: &str, singles: u64, batches: u64) -> anyhow::Result<()> {
+    let store = sellerdesk_eventstore::open(url).await?;
+    let started = Instant::now();
+    for i in 0..singles {
+        store
+            .append(Append::new(
+                format!("single-{}", i % 100),
+                ExpectedVersion::Any,
+                vec![ev(i)],
+            ))
+            .await?;
+    }
+    println!(
+        "append, 1 event/transaction:  {:>10.0} events/s ({singles} events)",
+        rate(singles, started.elapsed())
+    );
+    let started = Instant::now();
+    for b in 0..batches {
+        let events = (0..100).map(|i| ev(b * 100 + i)).collect();
+        store
+            .append(Append::new(
+                format!("batch-{}", b % 100),
+                ExpectedVersion::Any,
+                events,
+            ))
+            .await?;
+    }
+    println!(
+        "append, batches of 100:       {:>10.0} events/s ({} events)",
+        rate(batches * 100, started.elapsed()),
+        batches * 100
+    );
+    let started = Instant::now();
+    let mut position = 0;
+    let mut n = 0u64;
+    loop {
+        let page = store.read_all(position, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        position = last.global_position;
+        n += page.len() as u64;
+    }
+    println!(
+        "read-all:                      {:>10.0} events/s ({n} events)",
+        rate(n, started.elapsed())
+    );
+    Ok(())
+}
+
+/// NATS JetStream publish-to-consume throughput, then p99 latency at a fixed rate.
+pub async fn nats(url: &str, messages: u64, rate_per_s: u64, seconds: u64) -> anyhow::Result<()> {
+    let bus: Arc<dyn EventBus> = Arc::new(JetStreamBus::connect(url).await?);
+    let service = format!("bench{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let msg = |i: u64, sent_ns: i64| BusMessage {
+        subject: format!("sellerdesk.{service}.bench_event"),
+        event_id: new_event_id(),
+        event_type: "BenchEvent".into(),
+        schema_version: 1,
+        shop_id: "bench".into(),
+        stream_id: "bench".into(),
+        global_position: i as i64,
+        occurred_at: chrono::Utc::now(),
+        traceparent: None,
+        payload: sent_ns.to_string().into(),
+    };
+    // Throughput: a consumer acks everything while batches of 1,000 are published.
+    let mut sub = bus
+        .subscribe(&service, "tp", &format!("sellerdesk.{service}.>"))
+        .await?;
+    let consumer = tokio::spawn(async move {
+        let mut got = 0u64;
+        while got < messages {
+            match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
+                Ok(Some(Ok(d))) => {
+                    d.ack().await.ok();
+                    got += 1;
+                }
+                _ => break,
+            }
+        }
+        got
+    });
+    let started = Instant::now();
+    let mut i = 0;
+    while i < messages {
+        let batch: Vec<_> = (i..(i + 1000).min(messages)).map(|k| msg(k, 0)).collect();
+        bus.publish(&batch).await?;
+        i += batch.len() as u64;
+    }
+    let got = consumer.await?;
+    println!(
+        "NATS publish-to-consume:       {:>10.0} msg/s ({got} of {messages} messages consumed)",
+        rate(got, started.elapsed())
+    );
+
+    // Latency at a fixed rate: each message carries its send time.
+    let mut sub = bus
+        .subscribe(&service, "lat", &format!("sellerdesk.{service}.>"))
+        .await?;
+    // Skip what the throughput phase left in the stream.
+    let base = messages;
+    let total = rate_per_s * seconds;
+    let consumer = tokio::spawn(async move {
+        let mut h = Histogram::<u64>::new(3).expect("histogram");
+        let mut got = 0;
+        while got < total {
+            match tokio::time::timeout(Duration::from_secs(10), sub.next()).await {
+                Ok(Some(Ok(d))) => {
+                    let sent: i64 = std::str::from_utf8(&d.message.payload)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    let position = d.message.global_position as u64;
+                    d.ack().await.ok();
+                    if position >= base {
+                        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+                        h.record(((now - sent).max(0) / 1000) as u64).ok();
+                        got += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+        h
+    });
+    let interval = Duration::from_secs_f64(1.0 / rate_per_s as f64);
+    let mut next = tokio::time::Instant::now();
+    // Publish in ticks of 1 ms so the pacing holds at thousands per second.
+    let per_tick = (rate_per_s / 1000).max(1);
+    let mut sent = 0;
+    while sent < total {
+        next += interval * per_tick as u32;
+        tokio::time::sleep_until(next).await;
+        let batch: Vec<_> = (0..per_tick.min(total - sent))
+            .map(|k| {
+                msg(
+                    base + sent + k,
+                    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+                )
+            })
+            .collect();
+        bus.publish(&batch).await?;
+        sent += batch.len() as u64;
+    }
+    let h = consumer.await?;
+    println!(
+        "NATS latency at {rate_per_s} msg/s:     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0,
+        h.len()
+    );
+    Ok(())
+}
+
+/// A shop with `events` events, GetStanding as_of p99 (in process), and rebuild throughput.
+pub async fn compliance_history(url: &str, events: usize, queries: u64) -> anyhow::Result<()> {
+    let store = sellerdesk_eventstore::open(url).await?;
+    let shop = format!("big{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let h = history(events);
+    let started = Instant::now();
+    let mut version = 0;
+    for chunk in h.chunks(1000) {
+        let encoded: Vec<NewEvent> = chunk
+            .iter()
+            .map(|(at, e)| store::encode_shop_event(&shop, e, *at, &Metadata::default()))
+            .collect();
+        let n = encoded.len() as i64;
+        store
+            .append(Append::new(
+                store::shop_stream(&shop),
+                ExpectedVersion::Exact(version),
+                encoded,
+            ))
+            .await?;
+        version += n;
+    }
+    println!(
+        "loaded {events} events for shop {shop} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let first = h.first().map(|(t, _)| *t).unwrap_or_default();
+    let last = h.last().map(|(t, _)| *t).unwrap_or_default();
+    let clock = ManualClock::new(last + ChronoDuration::days(1));
+    let app = Compliance::open(store.clone(), Arc::new(clock)).await?;
+    let started = Instant::now();
+    app.standing(&shop, Some(first)).await?;
+    println!(
+        "first as_of (loads and checkpoints the history): {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    let span = (last - first).num_seconds().max(1) as u64;
+    for q in 0..queries {
+        // A spread of instants over the shop's whole history.
+        let at = first + ChronoDuration::seconds(((q * 7_919_993) % span) as i64);
+        let t = Instant::now();
+        let s = app.standing(&shop, Some(at)).await?;
+        hist.record(t.elapsed().as_micros() as u64).ok();
+        std::hint::black_box(s);
+    }
+    println!(
+        "GetStanding as_of ({queries} queries, {events}-event shop): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0
+    );
+    let started = Instant::now();
+    let n = Compliance::rebuild(&store).await?;
+    println!(
+        "rebuild all read models:       {:>10.0} events/s ({n} events)",
+        rate(n, started.elapsed())
+    );
+    Ok(())
+}
+
+/// RecordViolation over real gRPC (loopback) from `clients` concurrent clients,
+/// against an in-process compliance-svc on `url`.
+pub async fn record(url: &str, clients: usize, seconds: u64) -> anyhow::Result<()> {
+    let signer = TokenSigner::new("bench");
+    let settings = Settings {
+        store: sellerdesk_eventstore::open(url).await?,
+        bus: Arc::new(InProcessBus::new()),
+        durable_bus: false,
+        clock: Arc::new(SystemClock),
+        clock_changes: None,
+        signer: signer.clone(),
+        request_timeout: Duration::from_secs(30),
+    };
+    let listener = sellerdesk_runtime::server::bind("127.0.0.1", 0).await?;
+    let app = Application::build(settings, listener)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let endpoint = format!("http://127.0.0.1:{}", app.port());
+    let server = tokio::spawn(app.run(std::future::pending()));
+    let platform = token(&signer, "", Role::Platform, "bench", 1);
+    let channel = crate::client::channel(&endpoint).await?;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let mut client = compliance(channel.clone());
+        let platform = platform.clone();
+        let run = run.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new(3).expect("histogram");
+            let mut n = 0u64;
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                // Many shops, as on the platform: each client cycles over its own.
+                let r = client
+                    .record_violation(authed(
+                        &platform,
+                        pb::RecordViolationRequest {
+                            shop_id: format!("shop-{}-{}", c, n % 50),
+                            violation_id: format!("{run}-{c}-{n}"),
+                            points: Some(1),
+                            ..Default::default()
+                        },
+                    ))
+                    .await;
+                if r.is_ok() {
+                    h.record(t.elapsed().as_micros() as u64).ok();
+                } else {
+                    errors += 1;
+                }
+                n += 1;
+            }
+            (n, errors, h)
+        }));
+    }
+    let started = Instant::now();
+    let mut total = 0;
+    let mut errors = 0;
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    for t in tasks {
+        let (n, e, h) = t.await?;
+        total += n;
+        errors += e;
+        hist.add(h).ok();
+    }
+    println!(
+        "RecordViolation over gRPC, {clients} clients: {:.0} commands/s ({total} in {seconds} s, {errors} errors), p50 {:.2} ms, p99 {:.2} ms",
+        rate(total, started.elapsed()),
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    server.abort();
+    Ok(())
+}
