@@ -60,6 +60,17 @@ impl JetStreamBus {
     }
 }
 
+impl JetStreamBus {
+    /// Deletes a service's stream and everything in it (tests, benchmarks).
+    pub async fn delete_stream(&self, service: &str) -> Result<(), BusError> {
+        self.context
+            .delete_stream(stream_name(service))
+            .await
+            .map(|_| ())
+            .map_err(|e| BusError::Connect(e.to_string()))
+    }
+}
+
 /// `SELLERDESK_COMPLIANCE` for `compliance`.
 pub fn stream_name(service: &str) -> String {
     format!(

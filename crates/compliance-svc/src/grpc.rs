@@ -153,8 +153,8 @@ pub fn standing_pb(shop: &str, s: &Standing) -> pb::Standing {
 fn violation_pb(v: &ViolationView) -> pb::Violation {
     let r = &v.record;
     pb::Violation {
-        violation_id: r.id.clone(),
-        violation_type: r.violation_type.clone(),
+        violation_id: r.id.to_string(),
+        violation_type: r.violation_type.to_string(),
         points: r.points,
         evidence: r.evidence.clone(),
         recorded_at: Some(ts(r.recorded_at)),
@@ -301,7 +301,7 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
             .app
             .execute(&shop, metadata(&caller), |at| Command::RecordViolation {
                 violation_id: r.violation_id.clone(),
-                violation_type: r.violation_type.clone(),
+                violation_type: r.violation_type.to_string(),
                 points: r.points,
                 evidence: r.evidence.clone(),
                 at,

@@ -79,11 +79,13 @@ pub async fn store(url: &str, singles: u64, batches: u64) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// NATS JetStream publish-to-consume throughput, then p99 latency at a fixed rate.
+/// NATS JetStream latency at a fixed rate (first, on an idle server), then
+/// publish-to-consume throughput. Each phase has a stream of its own, deleted after.
 pub async fn nats(url: &str, messages: u64, rate_per_s: u64, seconds: u64) -> anyhow::Result<()> {
-    let bus: Arc<dyn EventBus> = Arc::new(JetStreamBus::connect(url).await?);
-    let service = format!("bench{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
-    let msg = |i: u64, sent_ns: i64| BusMessage {
+    let jetstream = JetStreamBus::connect(url).await?;
+    let bus: Arc<dyn EventBus> = Arc::new(jetstream.clone());
+    let run = &uuid::Uuid::now_v7().simple().to_string()[20..];
+    let msg = |service: &str, i: u64, sent_ns: i64| BusMessage {
         subject: format!("sellerdesk.{service}.bench_event"),
         event_id: new_event_id(),
         event_type: "BenchEvent".into(),
@@ -95,7 +97,60 @@ pub async fn nats(url: &str, messages: u64, rate_per_s: u64, seconds: u64) -> an
         traceparent: None,
         payload: sent_ns.to_string().into(),
     };
+    let now_ns = || chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+
+    // Latency: each message carries its send time; the consumer measures on arrival.
+    let latency_service = format!("benchlat{run}");
+    let mut sub = bus
+        .subscribe(
+            &latency_service,
+            "lat",
+            &format!("sellerdesk.{latency_service}.>"),
+        )
+        .await?;
+    let total = rate_per_s * seconds;
+    let consumer = tokio::spawn(async move {
+        let mut h = Histogram::<u64>::new(3).expect("histogram");
+        while h.len() < total {
+            match tokio::time::timeout(Duration::from_secs(10), sub.next()).await {
+                Ok(Some(Ok(d))) => {
+                    let sent: i64 = std::str::from_utf8(&d.message.payload)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    d.ack().await.ok();
+                    h.record(((now_ns() - sent).max(0) / 1000) as u64).ok();
+                }
+                _ => break,
+            }
+        }
+        h
+    });
+    // Ticks of 1 ms keep the pacing at thousands per second.
+    let per_tick = (rate_per_s / 1000).max(1);
+    let tick = Duration::from_secs_f64(per_tick as f64 / rate_per_s as f64);
+    let mut next = tokio::time::Instant::now();
+    let mut sent = 0;
+    while sent < total {
+        next += tick;
+        tokio::time::sleep_until(next).await;
+        let batch: Vec<_> = (0..per_tick.min(total - sent))
+            .map(|k| msg(&latency_service, sent + k, now_ns()))
+            .collect();
+        bus.publish(&batch).await?;
+        sent += batch.len() as u64;
+    }
+    let h = consumer.await?;
+    println!(
+        "NATS latency at {rate_per_s} msg/s:     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0,
+        h.len()
+    );
+
     // Throughput: a consumer acks everything while batches of 1,000 are published.
+    let service = format!("benchtp{run}");
     let mut sub = bus
         .subscribe(&service, "tp", &format!("sellerdesk.{service}.>"))
         .await?;
@@ -115,7 +170,9 @@ pub async fn nats(url: &str, messages: u64, rate_per_s: u64, seconds: u64) -> an
     let started = Instant::now();
     let mut i = 0;
     while i < messages {
-        let batch: Vec<_> = (i..(i + 1000).min(messages)).map(|k| msg(k, 0)).collect();
+        let batch: Vec<_> = (i..(i + 1000).min(messages))
+            .map(|k| msg(&service, k, 0))
+            .collect();
         bus.publish(&batch).await?;
         i += batch.len() as u64;
     }
@@ -124,64 +181,8 @@ pub async fn nats(url: &str, messages: u64, rate_per_s: u64, seconds: u64) -> an
         "NATS publish-to-consume:       {:>10.0} msg/s ({got} of {messages} messages consumed)",
         rate(got, started.elapsed())
     );
-
-    // Latency at a fixed rate: each message carries its send time.
-    let mut sub = bus
-        .subscribe(&service, "lat", &format!("sellerdesk.{service}.>"))
-        .await?;
-    // Skip what the throughput phase left in the stream.
-    let base = messages;
-    let total = rate_per_s * seconds;
-    let consumer = tokio::spawn(async move {
-        let mut h = Histogram::<u64>::new(3).expect("histogram");
-        let mut got = 0;
-        while got < total {
-            match tokio::time::timeout(Duration::from_secs(10), sub.next()).await {
-                Ok(Some(Ok(d))) => {
-                    let sent: i64 = std::str::from_utf8(&d.message.payload)
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0);
-                    let position = d.message.global_position as u64;
-                    d.ack().await.ok();
-                    if position >= base {
-                        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-                        h.record(((now - sent).max(0) / 1000) as u64).ok();
-                        got += 1;
-                    }
-                }
-                _ => break,
-            }
-        }
-        h
-    });
-    let interval = Duration::from_secs_f64(1.0 / rate_per_s as f64);
-    let mut next = tokio::time::Instant::now();
-    // Publish in ticks of 1 ms so the pacing holds at thousands per second.
-    let per_tick = (rate_per_s / 1000).max(1);
-    let mut sent = 0;
-    while sent < total {
-        next += interval * per_tick as u32;
-        tokio::time::sleep_until(next).await;
-        let batch: Vec<_> = (0..per_tick.min(total - sent))
-            .map(|k| {
-                msg(
-                    base + sent + k,
-                    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
-                )
-            })
-            .collect();
-        bus.publish(&batch).await?;
-        sent += batch.len() as u64;
-    }
-    let h = consumer.await?;
-    println!(
-        "NATS latency at {rate_per_s} msg/s:     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
-        h.value_at_quantile(0.5) as f64 / 1000.0,
-        h.value_at_quantile(0.99) as f64 / 1000.0,
-        h.max() as f64 / 1000.0,
-        h.len()
-    );
+    jetstream.delete_stream(&latency_service).await.ok();
+    jetstream.delete_stream(&service).await.ok();
     Ok(())
 }
 

@@ -126,7 +126,7 @@ fn record_violation(
     // R-CMP-12: the same id again is idempotent with the same content.
     if let Some(existing) = state.violation(id) {
         return if existing.points == points
-            && existing.violation_type == violation_type
+            && *existing.violation_type == *violation_type
             && existing.evidence == evidence
         {
             Ok(Vec::new())

@@ -9,8 +9,12 @@ use super::{
     events::{AppealOutcome, AppliedMeasure, Event},
     rules, Instant, PolicyHistory,
 };
-use imbl::{OrdMap, Vector};
+use imbl::Vector;
 use serde::{Deserialize, Serialize};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViolationStatus {
@@ -37,8 +41,10 @@ pub struct AppealDecision {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViolationRecord {
-    pub id: String,
-    pub violation_type: String,
+    /// Shared with the id index, so recording a violation copies its id once.
+    pub id: Arc<str>,
+    /// Interned: a shop has a handful of distinct types.
+    pub violation_type: Arc<str>,
     pub points: u32,
     pub evidence: String,
     pub recorded_at: Instant,
@@ -65,23 +71,92 @@ pub struct MeasureRecord {
 
 /// Everything compliance-svc knows about one shop, as of `clock`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(from = "ShopStateData", into = "ShopStateData")]
 pub struct ShopState {
     /// Stream version: how many events were folded.
     pub version: i64,
     /// The latest instant applied.
     pub clock: Option<Instant>,
-    violations: OrdMap<String, ViolationRecord>,
-    /// Ids in recording order.
-    recorded: Vector<String>,
-    /// Points that still count, by expiry: (expires_at, seq) -> (id, points).
-    #[serde(with = "entries")]
-    active: OrdMap<(Instant, u64), (String, u32)>,
-    /// Sum of `active`.
+    /// Every violation, in recording order (index = `seq`). Persistent
+    /// structures: cloning a state for an as-of checkpoint shares the data.
+    violations: Vector<ViolationRecord>,
+    /// Violation id -> seq, shared by every version of this shop's state.
+    index: IdIndex,
+    /// Violations below this seq are no longer active (expired or
+    /// overturned). Recordings are time-ordered, so expiry order is recording
+    /// order and the expiry queue is just this cursor (R-CMP-2).
+    expiry_cursor: u32,
+    /// `expires_at` of the violation at the cursor: most events expire
+    /// nothing, and this makes that a single comparison.
+    next_expiry: Option<Instant>,
+    /// Sum of the points of active violations.
     points: u32,
     revoked_at: Option<Instant>,
     measures: Vector<MeasureRecord>,
     /// The tier last announced with `TierChanged`.
     pub announced_tier: u32,
+}
+
+/// The stored form of [`ShopState`]: its facts, without the derived index.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ShopStateData {
+    /// Stream version: how many events were folded.
+    version: i64,
+    /// The latest instant applied.
+    clock: Option<Instant>,
+    /// Every violation, in recording order (index = `seq`). Persistent
+    /// structures: cloning a state for an as-of checkpoint shares the data.
+    violations: Vector<ViolationRecord>,
+    /// Violations below this seq are no longer active (expired or
+    /// overturned). Recordings are time-ordered, so expiry order is recording
+    /// order and the expiry queue is just this cursor (R-CMP-2).
+    expiry_cursor: u32,
+    /// Sum of the points of active violations.
+    points: u32,
+    revoked_at: Option<Instant>,
+    measures: Vector<MeasureRecord>,
+    /// The tier last announced with `TierChanged`.
+    announced_tier: u32,
+}
+
+impl From<ShopStateData> for ShopState {
+    fn from(d: ShopStateData) -> Self {
+        let index = IdIndex::default();
+        let next_expiry = d
+            .violations
+            .get(d.expiry_cursor as usize)
+            .map(|v| v.expires_at);
+        for v in d.violations.iter() {
+            index.insert(v.id.clone(), v.seq as u32);
+        }
+        Self {
+            version: d.version,
+            clock: d.clock,
+            violations: d.violations,
+            index,
+            expiry_cursor: d.expiry_cursor,
+            next_expiry,
+            points: d.points,
+            revoked_at: d.revoked_at,
+            measures: d.measures,
+            announced_tier: d.announced_tier,
+        }
+    }
+}
+
+impl From<ShopState> for ShopStateData {
+    fn from(s: ShopState) -> Self {
+        Self {
+            version: s.version,
+            clock: s.clock,
+            violations: s.violations,
+            expiry_cursor: s.expiry_cursor,
+            points: s.points,
+            revoked_at: s.revoked_at,
+            measures: s.measures,
+            announced_tier: s.announced_tier,
+        }
+    }
 }
 
 /// A shop's standing at one instant.
@@ -160,13 +235,13 @@ impl ShopState {
                 evidence,
                 recorded_at,
             } => self.apply_violation(ViolationRecord {
-                id: violation_id.clone(),
-                violation_type: violation_type.clone(),
+                id: Arc::from(violation_id.as_str()),
+                violation_type: self.index.intern(violation_type),
                 points: *points,
                 evidence: evidence.clone(),
                 recorded_at: *recorded_at,
                 expires_at: *recorded_at + rules::point_validity(),
-                seq: self.recorded.len() as u64,
+                seq: self.violations.len() as u64,
                 status: ViolationStatus::Active,
                 appeals: Vec::new(),
             }),
@@ -177,7 +252,7 @@ impl ShopState {
                 attachments,
                 filed_at,
             } => {
-                if let Some(v) = self.violations.get_mut(violation_id) {
+                if let Some(v) = self.violation_mut(violation_id) {
                     v.appeals.push(AppealRecord {
                         number: *appeal_number,
                         filed_at: *filed_at,
@@ -220,39 +295,49 @@ impl ShopState {
         if self.clock.is_none_or(|c| c < to) {
             self.clock = Some(to);
         }
-        if self.revoked_at.is_some() {
+        if self.revoked_at.is_some() || self.next_expiry.is_none_or(|e| e > to) {
             return;
         }
-        while let Some(((expires_at, seq), _)) = self.active.get_min().map(|(k, v)| (*k, v.clone()))
-        {
-            if expires_at > to {
+        let mut cursor = self.expiry_cursor as usize;
+        while let Some(v) = self.violations.get(cursor) {
+            if v.expires_at > to {
                 break;
             }
-            if let Some((id, points)) = self.active.remove(&(expires_at, seq)) {
+            if v.status == ViolationStatus::Active {
+                let (points, expires_at) = (v.points, v.expires_at);
                 self.points -= points;
-                if let Some(v) = self.violations.get_mut(&id) {
+                if let Some(v) = self.violations.get_mut(cursor) {
                     v.status = ViolationStatus::Expired { at: expires_at };
                 }
             }
+            cursor += 1;
         }
+        self.expiry_cursor = cursor as u32;
+        self.next_expiry = self.violations.get(cursor).map(|v| v.expires_at);
     }
 
     fn apply_violation(&mut self, record: ViolationRecord) {
-        self.active.insert(
-            (record.expires_at, record.seq),
-            (record.id.clone(), record.points),
+        debug_assert!(
+            self.violations
+                .last()
+                .is_none_or(|l| l.expires_at <= record.expires_at),
+            "recordings are time-ordered (the app never moves a stream's clock backwards)"
         );
         self.points += record.points;
+        if self.next_expiry.is_none() {
+            // The cursor is at the end: this violation is the next to expire.
+            self.next_expiry = Some(record.expires_at);
+        }
         // R-CMP-3: revoked the moment a new violation brings the total to 48.
         if self.revoked_at.is_none() && self.points >= rules::REVOCATION_POINTS {
             self.revoked_at = Some(record.recorded_at);
         }
-        self.recorded.push_back(record.id.clone());
-        self.violations.insert(record.id.clone(), record);
+        self.index.insert(record.id.clone(), record.seq as u32);
+        self.violations.push_back(record);
     }
 
     fn apply_decision(&mut self, id: &str, outcome: AppealOutcome, note: &str, at: Instant) {
-        let Some(v) = self.violations.get_mut(id) else {
+        let Some(v) = self.violation_mut(id) else {
             return;
         };
         if let Some(appeal) = v.appeals.iter_mut().find(|a| a.decision.is_none()) {
@@ -268,8 +353,7 @@ impl ShopState {
         // R-CMP-8: the violation's points and the penalties it caused go.
         let was_counting = v.status == ViolationStatus::Active;
         v.status = ViolationStatus::Overturned { at };
-        let key = (v.expires_at, v.seq);
-        if was_counting && self.active.remove(&key).is_some() {
+        if was_counting {
             self.points -= v.points;
         }
         for m in self.measures.iter_mut() {
@@ -285,11 +369,28 @@ impl ShopState {
     }
 
     pub fn violation(&self, id: &str) -> Option<&ViolationRecord> {
-        self.violations.get(id)
+        let seq = self.seq_of(id)?;
+        self.violations.get(seq)
+    }
+
+    fn violation_mut(&mut self, id: &str) -> Option<&mut ViolationRecord> {
+        let seq = self.seq_of(id)?;
+        self.violations.get_mut(seq)
+    }
+
+    /// The index may know ids that this version of the state does not (recorded
+    /// later, or by a discarded fork): only an entry that points at a violation
+    /// with that very id counts.
+    fn seq_of(&self, id: &str) -> Option<usize> {
+        let seq = self.index.get(id)? as usize;
+        match self.violations.get(seq) {
+            Some(v) if &*v.id == id => Some(seq),
+            _ => None,
+        }
     }
 
     pub fn violation_count(&self) -> usize {
-        self.recorded.len()
+        self.violations.len()
     }
 
     /// Points counting at `at` (>= the state's clock), and the next instant one
@@ -300,12 +401,15 @@ impl ShopState {
         }
         let mut points = self.points;
         let mut last_expiry = None;
-        for ((expires_at, _), (_, p)) in self.active.iter() {
-            if *expires_at > at {
-                return (points, Some(*expires_at), last_expiry);
+        for v in self.violations.iter().skip(self.expiry_cursor as usize) {
+            if v.status != ViolationStatus::Active {
+                continue;
             }
-            points -= p;
-            last_expiry = Some(*expires_at);
+            if v.expires_at > at {
+                return (points, Some(v.expires_at), last_expiry);
+            }
+            points -= v.points;
+            last_expiry = Some(v.expires_at);
         }
         (points, None, last_expiry)
     }
@@ -354,22 +458,20 @@ impl ShopState {
 
     /// Every violation newest first, as it stands at `at` (R-CMP-9).
     pub fn health_page(&self, at: Instant) -> Vec<ViolationView> {
-        self.recorded
+        self.violations
             .iter()
             .rev()
-            .filter_map(|id| self.violations.get(id))
             .map(|v| self.view(v, at))
             .collect()
     }
 
     /// One page of violations, newest first, starting `offset` from the newest.
     pub fn violations_page(&self, at: Instant, offset: usize, limit: usize) -> Vec<ViolationView> {
-        let n = self.recorded.len();
-        (0..n)
+        self.violations
+            .iter()
             .rev()
             .skip(offset)
             .take(limit)
-            .filter_map(|i| self.violations.get(&self.recorded[i]))
             .map(|v| self.view(v, at))
             .collect()
     }
@@ -414,27 +516,45 @@ impl ShopState {
     }
 }
 
-/// JSON object keys must be strings; the expiry index is keyed by a tuple, so
-/// snapshots store it as a list of entries.
-mod entries {
-    use imbl::OrdMap;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+/// An append-only map from violation id to seq. Ids are never removed or
+/// remapped within a shop, so one index serves the current state and every
+/// as-of checkpoint cloned from it (cloning a state must stay cheap).
+#[derive(Debug, Clone, Default)]
+struct IdIndex(Arc<RwLock<Indexes>>);
 
-    pub(super) fn serialize<K, V, S>(map: &OrdMap<K, V>, s: S) -> Result<S::Ok, S::Error>
-    where
-        K: Serialize + Ord + Clone,
-        V: Serialize + Clone,
-        S: Serializer,
-    {
-        s.collect_seq(map.iter())
+#[derive(Debug, Default)]
+struct Indexes {
+    ids: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
+    types: std::collections::HashSet<Arc<str>, foldhash::fast::RandomState>,
+}
+
+impl IdIndex {
+    fn insert(&self, id: Arc<str>, seq: u32) {
+        self.0.write().expect("index lock").ids.insert(id, seq);
     }
-
-    pub(super) fn deserialize<'de, K, V, D>(d: D) -> Result<OrdMap<K, V>, D::Error>
-    where
-        K: Deserialize<'de> + Ord + Clone,
-        V: Deserialize<'de> + Clone,
-        D: Deserializer<'de>,
-    {
-        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    fn get(&self, id: &str) -> Option<u32> {
+        self.0.read().expect("index lock").ids.get(id).copied()
+    }
+    /// One shared copy of each violation type name.
+    fn intern(&self, name: &str) -> Arc<str> {
+        if let Some(found) = self.0.read().expect("index lock").types.get(name) {
+            return found.clone();
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.0
+            .write()
+            .expect("index lock")
+            .types
+            .insert(name.clone());
+        name
     }
 }
+
+/// Derived data: two states are equal when their facts are.
+impl PartialEq for IdIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for IdIndex {}
