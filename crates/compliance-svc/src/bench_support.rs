@@ -23,7 +23,7 @@ pub fn history(n: usize) -> Vec<(Instant, Event)> {
                 recorded_at: at,
             },
         ));
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             let filed = at + Duration::hours(1);
             out.push((
                 filed,
@@ -41,7 +41,7 @@ pub fn history(n: usize) -> Vec<(Instant, Event)> {
                 Event::AppealDecided {
                     violation_id: id,
                     appeal_number: 1,
-                    outcome: if i % 20 == 0 {
+                    outcome: if i.is_multiple_of(20) {
                         AppealOutcome::Granted
                     } else {
                         AppealOutcome::Rejected
