@@ -193,3 +193,34 @@ pub(crate) fn advance_head(head: &tokio::sync::watch::Sender<i64>, last: i64) {
         moved
     });
 }
+
+/// Pages of at least this many events are read as two position ranges at once.
+const SPLIT_AT: i64 = 2_000;
+
+/// Reads `(after, after + limit]` with `read(from_exclusive, to_inclusive)`,
+/// as two concurrent halves when the page is large. Global positions are
+/// contiguous (appends are serialised and never removed), so a position range
+/// holds exactly the events of that slice of the page.
+pub(crate) async fn read_page<F, Fut>(
+    after: i64,
+    limit: i64,
+    read: F,
+) -> Result<Vec<RecordedEvent>, StoreError>
+where
+    F: Fn(i64, i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send + 'static,
+{
+    let end = after.saturating_add(limit.max(0));
+    if limit < SPLIT_AT {
+        return read(after, end).await;
+    }
+    let mid = after + limit / 2;
+    // Separate tasks, so decoding the halves uses both cores.
+    let second = tokio::spawn(read(mid, end));
+    let mut events = read(after, mid).await?;
+    let second = second
+        .await
+        .map_err(|e| StoreError::Config(format!("page reader task failed: {e}")))??;
+    events.extend(second);
+    Ok(events)
+}

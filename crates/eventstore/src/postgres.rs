@@ -191,15 +191,22 @@ impl EventStore for PgEventStore {
         after_position: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(after_position)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+        crate::model::read_page(after_position, limit, |from, to| {
+            let pool = self.pool.clone();
+            async move {
+                let sql = format!(
+                "SELECT {COLUMNS} FROM events WHERE global_position > $1 AND global_position <= $2 \
+                 ORDER BY global_position"
+            );
+                let rows = sqlx::query(&sql)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&pool)
+                    .await?;
+                Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+            }
+        })
+        .await
     }
 
     async fn head(&self) -> Result<i64, StoreError> {

@@ -72,38 +72,81 @@ impl SqliteEventStore {
     }
 }
 
-const COLUMNS: &str =
-    "global_position, stream_id, stream_version, event_id, event_type, schema_version, \
-     shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, traceparent, payload";
+/// Reads return a whole page as one JSON row: sqlx hands each SQLite row to
+/// the async side separately (~4 us a row), while SQLite builds the page in
+/// C at millions of rows a second. The order is explicit in the aggregate.
+const PAGE: &str =
+    "SELECT json_group_array(json_array(global_position, stream_id, stream_version, \
+     lower(hex(event_id)), event_type, schema_version, shop_id, occurred_at, recorded_at, \
+     lower(hex(correlation_id)), lower(hex(causation_id)), actor, traceparent, payload) \
+     ORDER BY global_position) FROM (SELECT * FROM events WHERE ";
+
+type PageRow = (
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    i32,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+fn uuid_hex(s: &str) -> Result<Uuid, StoreError> {
+    Uuid::try_parse(s).map_err(|e| StoreError::Corrupt(format!("uuid {s:?}: {e}")))
+}
+
+fn decode_page(page: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows: Vec<PageRow> =
+        serde_json::from_str(page).map_err(|e| StoreError::Corrupt(format!("page: {e}")))?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(RecordedEvent {
+                global_position: r.0,
+                stream_id: r.1,
+                stream_version: r.2,
+                event_id: uuid_hex(&r.3)?,
+                event_type: r.4,
+                schema_version: r.5,
+                shop_id: r.6,
+                occurred_at: instant(r.7)?,
+                recorded_at: instant(r.8)?,
+                metadata: Metadata {
+                    // hex(NULL) is '' in SQLite.
+                    correlation_id: r
+                        .9
+                        .as_deref()
+                        .filter(|h| !h.is_empty())
+                        .map(uuid_hex)
+                        .transpose()?,
+                    causation_id: r
+                        .10
+                        .as_deref()
+                        .filter(|h| !h.is_empty())
+                        .map(uuid_hex)
+                        .transpose()?,
+                    actor: r.11,
+                    traceparent: r.12,
+                },
+                payload: r.13,
+            })
+        })
+        .collect()
+}
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn instant(us: i64) -> Result<DateTime<Utc>, sqlx::Error> {
+fn instant(us: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(us)
-        .ok_or_else(|| sqlx::Error::Decode(format!("instant out of range: {us}").into()))
-}
-
-fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<RecordedEvent, sqlx::Error> {
-    Ok(RecordedEvent {
-        global_position: row.try_get(0)?,
-        stream_id: row.try_get(1)?,
-        stream_version: row.try_get(2)?,
-        event_id: row.try_get(3)?,
-        event_type: row.try_get(4)?,
-        schema_version: row.try_get(5)?,
-        shop_id: row.try_get(6)?,
-        occurred_at: instant(row.try_get(7)?)?,
-        recorded_at: instant(row.try_get(8)?)?,
-        metadata: Metadata {
-            correlation_id: row.try_get(9)?,
-            causation_id: row.try_get(10)?,
-            actor: row.try_get(11)?,
-            traceparent: row.try_get(12)?,
-        },
-        payload: row.try_get(13)?,
-    })
+        .ok_or_else(|| StoreError::Corrupt(format!("instant out of range: {us}")))
 }
 
 #[async_trait]
@@ -178,16 +221,15 @@ impl EventStore for SqliteEventStore {
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE stream_id = ?1 AND stream_version > ?2 \
-             ORDER BY stream_version LIMIT ?3"
+            "{PAGE}stream_id = ?1 AND stream_version > ?2 ORDER BY stream_version LIMIT ?3)"
         );
-        let rows = sqlx::query(&sql)
+        let page: String = sqlx::query_scalar(&sql)
             .bind(stream_id)
             .bind(after_version)
             .bind(limit)
-            .fetch_all(&self.reader)
+            .fetch_one(&self.reader)
             .await?;
-        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+        decode_page(&page)
     }
 
     async fn read_all(
@@ -195,15 +237,19 @@ impl EventStore for SqliteEventStore {
         after_position: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE global_position > ?1 ORDER BY global_position LIMIT ?2"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(after_position)
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+        crate::model::read_page(after_position, limit, |from, to| {
+            let reader = self.reader.clone();
+            async move {
+                let sql = format!("{PAGE}global_position > ?1 AND global_position <= ?2)");
+                let page: String = sqlx::query_scalar(&sql)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(&reader)
+                    .await?;
+                decode_page(&page)
+            }
+        })
+        .await
     }
 
     async fn head(&self) -> Result<i64, StoreError> {
