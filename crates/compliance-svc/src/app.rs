@@ -24,6 +24,10 @@ use tokio::sync::{broadcast, Mutex};
 const CHECKPOINT_EVERY: usize = 256;
 /// A snapshot is persisted every this many events.
 const SNAPSHOT_EVERY: i64 = 1000;
+/// Events the projector handles per read-model write.
+const PROJECTION_BATCH: i64 = 5_000;
+/// The projector's checkpoint.
+const READ_MODEL_CHECKPOINT: &str = "compliance-read-models";
 const READ_BATCH: i64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +129,9 @@ impl Compliance {
             deadlines: StdMutex::default(),
         });
         app.reload_policies().await?;
+        // Events committed before a crash but not yet projected are projected now,
+        // so the summaries the scheduler starts from are complete.
+        app.project_pending().await?;
         let summaries = app.store.load_snapshots(store::SUMMARY_PREFIX).await?;
         for s in summaries {
             if let Ok(summary) = serde_json::from_str::<ShopSummary>(&s.body) {
@@ -261,19 +268,12 @@ impl Compliance {
                 encoded,
             );
             match self.store.append(append).await {
-                Ok(appended) => {
+                Ok(_) => {
                     let track = guard.history_loaded;
                     for e in &events {
                         guard.fold(at, e.clone(), track);
                     }
-                    self.after_change(
-                        shop,
-                        &guard,
-                        appended.last_position,
-                        events.len() as i64,
-                        &policies,
-                    )
-                    .await;
+                    self.after_change(shop, &guard, &policies);
                     return Ok(Outcome {
                         state: guard.state.clone(),
                         events,
@@ -288,33 +288,77 @@ impl Compliance {
         }
     }
 
-    async fn after_change(
-        &self,
-        shop: &str,
-        cache: &ShopCache,
-        position: i64,
-        appended: i64,
-        policies: &PolicyHistory,
-    ) {
+    /// After a command: schedule the shop's next change and tell watchers.
+    /// Persistent read models are the projector's job ([`Self::project_pending`]).
+    fn after_change(&self, shop: &str, cache: &ShopCache, policies: &PolicyHistory) {
         let at = cache.last_at.unwrap_or_else(|| self.clock.now());
-        let standing = cache.state.standing(at, policies);
-        self.schedule(shop, standing.next_change_at);
-        let summary = summary_of(shop, &cache.state, &standing);
-        let mut docs = vec![Snapshot {
-            key: format!("{}{shop}", store::SUMMARY_PREFIX),
-            version: cache.state.version,
-            position,
-            body: serde_json::to_string(&summary).expect("summary serialises"),
-        }];
-        if cache.state.version / SNAPSHOT_EVERY > (cache.state.version - appended) / SNAPSHOT_EVERY
-        {
-            docs.push(snapshot_doc(shop, &cache.state, cache.last_at, position));
-        }
-        // Read models are derived: a failure here is repaired by the next change or a rebuild.
-        if let Err(e) = self.store.save_snapshots(&docs).await {
-            tracing::warn!(error = %e, shop, "read model not saved");
-        }
+        self.schedule(shop, cache.state.standing(at, policies).next_change_at);
         let _ = self.changes.send(shop.to_owned());
+    }
+
+    /// Brings the persistent read models (per-shop summaries, snapshots) up to
+    /// the log's head: follows the log from its checkpoint, so nothing is
+    /// missed across restarts, and writes each batch's documents together.
+    /// Returns the number of events projected.
+    pub async fn project_pending(&self) -> Result<usize, AppError> {
+        let mut position = self.store.load_checkpoint(READ_MODEL_CHECKPOINT).await?;
+        let mut projected = 0;
+        loop {
+            let batch = self.store.read_all(position, PROJECTION_BATCH).await?;
+            let Some(last) = batch.last().map(|e| e.global_position) else {
+                return Ok(projected);
+            };
+            // Shop -> (its highest version in the batch, whether a snapshot boundary was crossed).
+            let mut touched: HashMap<String, (i64, bool)> = HashMap::new();
+            for e in &batch {
+                if let Some(shop) = e.stream_id.strip_prefix("compliance-shop-") {
+                    let entry = touched.entry(shop.to_owned()).or_default();
+                    entry.0 = entry.0.max(e.stream_version);
+                    entry.1 |= e.stream_version % SNAPSHOT_EVERY == 0;
+                }
+            }
+            let policies = self.policies();
+            let mut docs = Vec::with_capacity(touched.len());
+            for (shop, (version, snapshot)) in touched {
+                let cache = self.cache(&shop).await?;
+                let mut guard = cache.lock().await;
+                if guard.state.version < version {
+                    // Appended by another replica: the cache must cover this batch.
+                    self.catch_up(&shop, &mut guard).await?;
+                }
+                let at = guard.last_at.unwrap_or_else(|| self.clock.now());
+                let standing = guard.state.standing(at, &policies);
+                self.schedule(&shop, standing.next_change_at);
+                docs.push(Snapshot {
+                    key: format!("{}{shop}", store::SUMMARY_PREFIX),
+                    version: guard.state.version,
+                    position: last,
+                    body: serde_json::to_string(&summary_of(&shop, &guard.state, &standing))
+                        .expect("summary serialises"),
+                });
+                if snapshot {
+                    docs.push(snapshot_doc(&shop, &guard.state, guard.last_at, last));
+                }
+            }
+            self.store.save_snapshots(&docs).await?;
+            self.store
+                .save_checkpoint(READ_MODEL_CHECKPOINT, last)
+                .await?;
+            projected += batch.len();
+            position = last;
+        }
+    }
+
+    /// Runs the projector until aborted, woken by appends (and polling for other replicas).
+    pub async fn run_projector(self: Arc<Self>) {
+        let mut head = self.store.watch_head();
+        loop {
+            if let Err(e) = self.project_pending().await {
+                tracing::warn!(error = %e, "read-model projection failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), head.changed()).await;
+        }
     }
 
     fn schedule(&self, shop: &str, at: Option<Instant>) {
@@ -422,31 +466,48 @@ impl Compliance {
     /// Drops every compliance read model and rebuilds it from the whole log.
     /// Returns the number of events replayed.
     pub async fn rebuild(store: &Arc<dyn EventStore>) -> Result<u64, AppError> {
+        let started = std::time::Instant::now();
         store.delete_snapshots(store::READ_MODEL_PREFIX).await?;
+        let dropped = started.elapsed();
         let mut policies = PolicyHistory::default();
         let mut shops: HashMap<String, (ShopState, Option<Instant>, i64)> = HashMap::new();
-        let mut position = 0;
         let mut replayed = 0u64;
-        loop {
-            let batch = store.read_all(position, READ_BATCH).await?;
+        let mut last_position = 0;
+        // The next page is read while this one is folded.
+        let mut next = Some(tokio::spawn({
+            let store = store.clone();
+            async move { store.read_all(0, READ_BATCH).await }
+        }));
+        while let Some(reading) = next.take() {
+            let batch = reading
+                .await
+                .map_err(|e| StoreError::Config(format!("rebuild reader failed: {e}")))??;
             let done = (batch.len() as i64) < READ_BATCH;
+            let position = batch.last().map_or(last_position, |e| e.global_position);
+            last_position = position;
+            if !done {
+                let store = store.clone();
+                next = Some(tokio::spawn(async move {
+                    store.read_all(position, READ_BATCH).await
+                }));
+            }
             for e in &batch {
-                position = e.global_position;
                 replayed += 1;
                 if e.stream_id == store::POLICY_STREAM {
                     policies.apply(&store::decode_policy_event(e)?);
                 } else if let Some(shop) = e.stream_id.strip_prefix("compliance-shop-") {
                     let event = store::decode_shop_event(e)?;
-                    let entry = shops.entry(shop.to_owned()).or_default();
+                    let entry = match shops.get_mut(shop) {
+                        Some(entry) => entry,
+                        None => shops.entry(shop.to_owned()).or_default(),
+                    };
                     entry.0.apply(&event);
                     entry.1 = Some(e.occurred_at);
                     entry.2 = e.global_position;
                 }
             }
-            if done {
-                break;
-            }
         }
+        let replayed_in = started.elapsed() - dropped;
         let mut docs = Vec::with_capacity(shops.len() * 2);
         for (shop, (state, last_at, position)) in &shops {
             let at = last_at.unwrap_or_default();
@@ -463,6 +524,17 @@ impl Compliance {
             }
         }
         store.save_snapshots(&docs).await?;
+        store
+            .save_checkpoint(READ_MODEL_CHECKPOINT, last_position)
+            .await?;
+        tracing::info!(
+            events = replayed,
+            shops = shops.len(),
+            drop_ms = dropped.as_millis() as u64,
+            replay_ms = replayed_in.as_millis() as u64,
+            write_ms = (started.elapsed() - dropped - replayed_in).as_millis() as u64,
+            "compliance read models rebuilt"
+        );
         Ok(replayed)
     }
 

@@ -74,6 +74,7 @@ impl Application {
                 .clone()
                 .run_scheduler(self.settings.clock_changes.clone()),
         );
+        let projector = tokio::spawn(self.app.clone().run_projector());
         let relay = tokio::spawn(relay(
             self.settings.store.clone(),
             self.settings.bus.clone(),
@@ -93,6 +94,7 @@ impl Application {
         )
         .await;
         scheduler.abort();
+        projector.abort();
         relay.abort();
         served
     }

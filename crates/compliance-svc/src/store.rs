@@ -40,17 +40,16 @@ pub fn upcast(
 }
 
 pub fn decode_shop_event(e: &RecordedEvent) -> Result<Event, StoreError> {
-    let raw: serde_json::Value = serde_json::from_str(&e.payload)
-        .map_err(|err| StoreError::Corrupt(format!("event {} payload: {err}", e.event_id)))?;
-    let mut value = upcast(&e.event_type, e.schema_version, raw);
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert(
-            "type".into(),
-            serde_json::Value::String(e.event_type.clone()),
-        );
+    let corrupt =
+        |err: serde_json::Error| StoreError::Corrupt(format!("event {}: {err}", e.event_id));
+    if e.schema_version >= SCHEMA_VERSION {
+        // Current schema: one streaming parse, no intermediate tree.
+        let tagged = format!("{{\"{}\":{}}}", e.event_type, e.payload);
+        return serde_json::from_str(&tagged).map_err(corrupt);
     }
-    serde_json::from_value(value)
-        .map_err(|err| StoreError::Corrupt(format!("event {}: {err}", e.event_id)))
+    let raw: serde_json::Value = serde_json::from_str(&e.payload).map_err(corrupt)?;
+    let value = upcast(&e.event_type, e.schema_version, raw);
+    serde_json::from_value(serde_json::json!({ e.event_type.as_str(): value })).map_err(corrupt)
 }
 
 pub fn decode_policy_event(e: &RecordedEvent) -> Result<PolicyPublished, StoreError> {
@@ -59,11 +58,14 @@ pub fn decode_policy_event(e: &RecordedEvent) -> Result<PolicyPublished, StoreEr
 }
 
 pub fn encode_shop_event(shop: &str, event: &Event, at: Instant, metadata: &Metadata) -> NewEvent {
-    let mut value = serde_json::to_value(event).expect("events serialise");
-    // The type lives in the envelope, not twice.
-    if let Some(obj) = value.as_object_mut() {
-        obj.remove("type");
-    }
+    // `{"<Type>":<payload>}`: the type lives in the envelope, the payload is the inner object.
+    let tagged = serde_json::to_string(event).expect("events serialise");
+    let prefix = format!("{{\"{}\":", event.type_name());
+    let payload = tagged
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix('}'))
+        .expect("externally tagged JSON")
+        .to_owned();
     NewEvent {
         event_id: new_event_id(),
         event_type: event.type_name().to_owned(),
@@ -71,7 +73,7 @@ pub fn encode_shop_event(shop: &str, event: &Event, at: Instant, metadata: &Meta
         shop_id: shop.to_owned(),
         occurred_at: at,
         metadata: metadata.clone(),
-        payload: value.to_string(),
+        payload,
     }
 }
 
@@ -108,4 +110,54 @@ pub struct ShopSummary {
 pub struct StoredSnapshot {
     pub state: ShopState,
     pub last_at: Option<Instant>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn recorded(payload: &str, schema_version: i32) -> RecordedEvent {
+        RecordedEvent {
+            global_position: 1,
+            stream_id: shop_stream("s"),
+            stream_version: 1,
+            event_id: new_event_id(),
+            event_type: "ViolationRecorded".into(),
+            schema_version,
+            shop_id: "s".into(),
+            occurred_at: DateTime::UNIX_EPOCH,
+            recorded_at: DateTime::UNIX_EPOCH,
+            metadata: Metadata::default(),
+            payload: payload.into(),
+        }
+    }
+
+    #[test]
+    fn stored_payload_is_the_bare_fact_and_round_trips() {
+        let event = Event::ViolationRecorded {
+            violation_id: "v1".into(),
+            violation_type: "fraud".into(),
+            points: 12,
+            evidence: "e".into(),
+            recorded_at: DateTime::UNIX_EPOCH,
+        };
+        let new = encode_shop_event("s", &event, DateTime::UNIX_EPOCH, &Metadata::default());
+        let payload: serde_json::Value = serde_json::from_str(&new.payload).unwrap();
+        assert_eq!(payload["points"], 12);
+        assert!(payload.get("type").is_none() && payload.get("ViolationRecorded").is_none());
+        assert_eq!(
+            decode_shop_event(&recorded(&new.payload, SCHEMA_VERSION)).unwrap(),
+            event
+        );
+    }
+
+    #[test]
+    fn schema_0_payloads_are_upcast_on_read() {
+        let old = r#"{"violation_id":"v1","violation_type":"","score":7,"evidence":"","recorded_at":"1970-01-01T00:00:00Z"}"#;
+        match decode_shop_event(&recorded(old, 0)).unwrap() {
+            Event::ViolationRecorded { points, .. } => assert_eq!(points, 7),
+            other => panic!("{other:?}"),
+        }
+    }
 }

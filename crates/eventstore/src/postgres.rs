@@ -4,8 +4,9 @@ use crate::{
 use async_trait::async_trait;
 
 use sqlx::{postgres::PgPoolOptions, PgPool, Row};
+use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 /// Advisory lock key that serialises appenders: positions are taken and
@@ -18,7 +19,18 @@ const APPEND_LOCK: i64 = 0x0073_646c_6f67;
 pub struct PgEventStore {
     pool: PgPool,
     head: Arc<watch::Sender<i64>>,
+    writer: mpsc::Sender<Pending>,
 }
+
+/// An append waiting for the group-commit writer.
+#[derive(Debug)]
+struct Pending {
+    append: Append,
+    reply: oneshot::Sender<Result<Appended, AppendError>>,
+}
+
+/// Appends taken into one transaction at most.
+const MAX_GROUP: usize = 512;
 
 impl PgEventStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -39,10 +51,10 @@ impl PgEventStore {
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
             .fetch_one(&pool)
             .await?;
-        Ok(Self {
-            pool,
-            head: Arc::new(watch::channel(head).0),
-        })
+        let head = Arc::new(watch::channel(head).0);
+        let (writer, requests) = mpsc::channel(4 * MAX_GROUP);
+        tokio::spawn(group_commit(pool.clone(), head.clone(), requests));
+        Ok(Self { pool, head, writer })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -77,94 +89,14 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, sqlx::Error> {
 #[async_trait]
 impl EventStore for PgEventStore {
     async fn append(&self, append: Append) -> Result<Appended, AppendError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(inbox) = &append.inbox {
-            let marked = sqlx::query(
-                "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, now()) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&inbox.consumer)
-            .bind(inbox.event_id)
-            .execute(&mut *tx)
-            .await?;
-            if marked.rows_affected() == 0 {
-                return Err(AppendError::AlreadyProcessed);
-            }
-        }
-        let actual: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1",
-        )
-        .bind(&append.stream_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        append.expected.check(&append.stream_id, actual)?;
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
-            .fetch_one(&mut *tx)
-            .await?;
-        let n = append.events.len() as i64;
-        if n > 0 {
-            let mut positions = Vec::with_capacity(n as usize);
-            let mut versions = Vec::with_capacity(n as usize);
-            let mut ids = Vec::with_capacity(n as usize);
-            let mut types = Vec::with_capacity(n as usize);
-            let mut schemas = Vec::with_capacity(n as usize);
-            let mut shops = Vec::with_capacity(n as usize);
-            let mut occurred = Vec::with_capacity(n as usize);
-            let mut correlations: Vec<Option<Uuid>> = Vec::with_capacity(n as usize);
-            let mut causations: Vec<Option<Uuid>> = Vec::with_capacity(n as usize);
-            let mut actors: Vec<Option<String>> = Vec::with_capacity(n as usize);
-            let mut traces: Vec<Option<String>> = Vec::with_capacity(n as usize);
-            let mut payloads = Vec::with_capacity(n as usize);
-            for (i, e) in append.events.iter().enumerate() {
-                positions.push(head + 1 + i as i64);
-                versions.push(actual + 1 + i as i64);
-                ids.push(e.event_id);
-                types.push(e.event_type.as_str());
-                schemas.push(e.schema_version);
-                shops.push(e.shop_id.as_str());
-                occurred.push(e.occurred_at);
-                correlations.push(e.metadata.correlation_id);
-                causations.push(e.metadata.causation_id);
-                actors.push(e.metadata.actor.clone());
-                traces.push(e.metadata.traceparent.clone());
-                payloads.push(e.payload.as_str());
-            }
-            sqlx::query(
-                "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
-                 schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, traceparent, payload) \
-                 SELECT p, $2, v, id, t, s, shop, o, now(), c, ca, a, tp, pl::jsonb FROM UNNEST(\
-                 $1::bigint[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], \
-                 $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[]) AS x(p, v, id, t, s, shop, o, c, ca, a, pl, tp)",
-            )
-            .bind(&positions)
-            .bind(&append.stream_id)
-            .bind(&versions)
-            .bind(&ids)
-            .bind(&types)
-            .bind(&schemas)
-            .bind(&shops)
-            .bind(&occurred)
-            .bind(&correlations)
-            .bind(&causations)
-            .bind(&actors)
-            .bind(&payloads)
-            .bind(&traces)
-            .execute(&mut *tx)
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Pending { append, reply })
             .await
-            .map_err(|e| unique_violation_to_conflict(e, &append, actual))?;
-        }
-        tx.commit().await?;
-        let last = head + n;
-        crate::model::advance_head(&self.head, last);
-        Ok(Appended {
-            stream_version: actual + n,
-            first_position: if n > 0 { head + 1 } else { head },
-            last_position: last,
-        })
+            .map_err(|_| StoreError::Config("the append writer stopped".into()))?;
+        answer.await.map_err(|_| {
+            AppendError::Store(StoreError::Config("the append writer stopped".into()))
+        })?
     }
 
     async fn read_stream(
@@ -300,6 +232,232 @@ impl EventStore for PgEventStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+async fn append_one(
+    pool: &PgPool,
+    head_watch: &watch::Sender<i64>,
+    append: Append,
+) -> Result<Appended, AppendError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(inbox) = &append.inbox {
+        let marked = sqlx::query(
+            "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, now()) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&inbox.consumer)
+        .bind(inbox.event_id)
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() == 0 {
+            return Err(AppendError::AlreadyProcessed);
+        }
+    }
+    let actual: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = $1",
+    )
+    .bind(&append.stream_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    append.expected.check(&append.stream_id, actual)?;
+    let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+        .fetch_one(&mut *tx)
+        .await?;
+    let n = append.events.len() as i64;
+    let mut rows = Rows::default();
+    rows.push(&append.stream_id, &append.events, actual, head);
+    rows.insert(&mut tx)
+        .await
+        .map_err(|e| unique_violation_to_conflict(e, &append, actual))?;
+    tx.commit().await?;
+    let last = head + n;
+    crate::model::advance_head(head_watch, last);
+    Ok(Appended {
+        stream_version: actual + n,
+        first_position: if n > 0 { head + 1 } else { head },
+        last_position: last,
+    })
+}
+
+/// The single writer of this store: takes every append waiting and commits
+/// them in one transaction under the append lock (group commit), so the
+/// serialised writer costs one commit per group rather than per command.
+/// Appends with an inbox mark go alone (their effect depends on the mark).
+async fn group_commit(
+    pool: PgPool,
+    head: Arc<watch::Sender<i64>>,
+    mut requests: mpsc::Receiver<Pending>,
+) {
+    while let Some(first) = requests.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match requests.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let (alone, group): (Vec<Pending>, Vec<Pending>) = group
+            .into_iter()
+            .partition(|p| p.append.inbox.is_some() || p.append.events.is_empty());
+        for p in alone {
+            let result = append_one(&pool, &head, p.append).await;
+            let _ = p.reply.send(result);
+        }
+        match group.len() {
+            0 => {}
+            1 => {
+                let p = group.into_iter().next().expect("one");
+                let result = append_one(&pool, &head, p.append).await;
+                let _ = p.reply.send(result);
+            }
+            _ => match append_group(&pool, &group).await {
+                Ok((results, last)) => {
+                    crate::model::advance_head(&head, last);
+                    for (p, r) in group.into_iter().zip(results) {
+                        let _ = p.reply.send(r);
+                    }
+                }
+                Err(e) => {
+                    // Rare (a writer outside this store's lock); fall back to one by one.
+                    tracing::warn!(error = %e, "group commit failed; appending one by one");
+                    for p in group {
+                        let result = append_one(&pool, &head, p.append).await;
+                        let _ = p.reply.send(result);
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// One transaction for many appends: each is checked against its stream's
+/// version as left by the appends before it in the group.
+async fn append_group(
+    pool: &PgPool,
+    group: &[Pending],
+) -> Result<(Vec<Result<Appended, AppendError>>, i64), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let mut streams: Vec<&str> = group.iter().map(|p| p.append.stream_id.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT stream_id, MAX(stream_version) FROM events WHERE stream_id = ANY($1) GROUP BY stream_id",
+    )
+    .bind(&streams)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut versions: HashMap<String, i64> = rows.into_iter().collect();
+    let mut head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut rows = Rows::default();
+    let mut results = Vec::with_capacity(group.len());
+    for p in group {
+        let a = &p.append;
+        let actual = versions.get(&a.stream_id).copied().unwrap_or(0);
+        if let Err(conflict) = a.expected.check(&a.stream_id, actual) {
+            results.push(Err(conflict));
+            continue;
+        }
+        let n = a.events.len() as i64;
+        rows.push(&a.stream_id, &a.events, actual, head);
+        results.push(Ok(Appended {
+            stream_version: actual + n,
+            first_position: head + 1,
+            last_position: head + n,
+        }));
+        versions.insert(a.stream_id.clone(), actual + n);
+        head += n;
+    }
+    rows.insert(&mut tx).await?;
+    tx.commit().await?;
+    Ok((results, head))
+}
+
+/// Column arrays for one UNNEST insert.
+#[derive(Default)]
+struct Rows<'a> {
+    positions: Vec<i64>,
+    streams: Vec<&'a str>,
+    versions: Vec<i64>,
+    ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schemas: Vec<i32>,
+    shops: Vec<&'a str>,
+    occurred: Vec<chrono::DateTime<chrono::Utc>>,
+    correlations: Vec<Option<Uuid>>,
+    causations: Vec<Option<Uuid>>,
+    actors: Vec<Option<&'a str>>,
+    traces: Vec<Option<&'a str>>,
+    payloads: Vec<&'a str>,
+}
+
+impl<'a> Rows<'a> {
+    fn push(
+        &mut self,
+        stream_id: &'a str,
+        events: &'a [crate::NewEvent],
+        version: i64,
+        position: i64,
+    ) {
+        for (i, e) in events.iter().enumerate() {
+            self.positions.push(position + 1 + i as i64);
+            self.streams.push(stream_id);
+            self.versions.push(version + 1 + i as i64);
+            self.ids.push(e.event_id);
+            self.types.push(&e.event_type);
+            self.schemas.push(e.schema_version);
+            self.shops.push(&e.shop_id);
+            self.occurred.push(e.occurred_at);
+            self.correlations.push(e.metadata.correlation_id);
+            self.causations.push(e.metadata.causation_id);
+            self.actors.push(e.metadata.actor.as_deref());
+            self.traces.push(e.metadata.traceparent.as_deref());
+            self.payloads.push(&e.payload);
+        }
+    }
+
+    async fn insert(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ) -> Result<(), sqlx::Error> {
+        if self.positions.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
+             schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, \
+             traceparent, payload) \
+             SELECT p, st, v, id, t, s, shop, o, now(), c, ca, a, tp, pl::jsonb FROM UNNEST(\
+             $1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::text[], \
+             $8::timestamptz[], $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[]) \
+             AS x(p, st, v, id, t, s, shop, o, c, ca, a, tp, pl)",
+        )
+        .bind(&self.positions)
+        .bind(&self.streams)
+        .bind(&self.versions)
+        .bind(&self.ids)
+        .bind(&self.types)
+        .bind(&self.schemas)
+        .bind(&self.shops)
+        .bind(&self.occurred)
+        .bind(&self.correlations)
+        .bind(&self.causations)
+        .bind(&self.actors)
+        .bind(&self.traces)
+        .bind(&self.payloads)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 }
 

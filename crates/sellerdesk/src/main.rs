@@ -207,6 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Commands::Compliance {
             command: ComplianceCommand::Rebuild,
         } => {
+            let _telemetry = telemetry::init(&config, "sellerdesk").map_err(anyhow::Error::msg)?;
             let store =
                 sellerdesk_eventstore::open(&config.database_url_for(compliance_svc::SERVICE))
                     .await?;

@@ -6,8 +6,9 @@
 use super::{policy::Measure, Instant, Policy};
 use serde::{Deserialize, Serialize};
 
+/// Serialised externally tagged (`{"ViolationRecorded": {...}}`); the store
+/// keeps the type in the envelope and the inner object as the payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
 pub enum Event {
     /// The platform recorded a violation (R-CMP-1).
     ViolationRecorded {
