@@ -64,6 +64,21 @@ impl Application {
         self.app.clone()
     }
 
+    /// Builds the service on a free loopback port and runs it in the background
+    /// (tests, the scenario runner, load drivers).
+    pub async fn spawn_local(settings: Settings) -> Result<Running, String> {
+        let listener = server::bind("127.0.0.1", 0)
+            .await
+            .map_err(|e| e.to_string())?;
+        let app = Self::build(settings, listener).await?;
+        let port = app.port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        Ok(Running { port, stop, task })
+    }
+
     /// Serves until `shutdown`, with the scheduler and the outbox relay beside it.
     pub async fn run(
         self,
@@ -97,5 +112,25 @@ impl Application {
         projector.abort();
         relay.abort();
         served
+    }
+}
+
+/// A compliance-svc running in the background on a loopback port.
+#[derive(Debug)]
+pub struct Running {
+    pub port: u16,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Graceful shutdown: in-flight calls finish, then the server stops.
+    pub async fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(());
+        self.task.await.map_err(|e| e.to_string())?
     }
 }

@@ -16,6 +16,7 @@ struct TestApp {
     clock: ManualClock,
     bus: Arc<InProcessBus>,
     signer: TokenSigner,
+    _service: compliance_svc::Running,
     _dir: tempfile::TempDir,
 }
 
@@ -49,13 +50,8 @@ async fn spawn_app() -> TestApp {
         signer: signer.clone(),
         request_timeout: StdDuration::from_secs(10),
     };
-    let listener = sellerdesk_runtime::server::bind("127.0.0.1", 0)
-        .await
-        .unwrap();
-    let app = Application::build(settings, listener).await.unwrap();
-    let port = app.port();
-    tokio::spawn(app.run(std::future::pending()));
-    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+    let service = Application::spawn_local(settings).await.unwrap();
+    let channel = Channel::from_shared(service.endpoint())
         .unwrap()
         .connect()
         .await
@@ -65,6 +61,7 @@ async fn spawn_app() -> TestApp {
         clock,
         bus,
         signer,
+        _service: service,
         _dir: dir,
     }
 }

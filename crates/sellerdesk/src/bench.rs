@@ -260,12 +260,10 @@ pub async fn record(url: &str, clients: usize, seconds: u64) -> anyhow::Result<(
         signer: signer.clone(),
         request_timeout: Duration::from_secs(30),
     };
-    let listener = sellerdesk_runtime::server::bind("127.0.0.1", 0).await?;
-    let app = Application::build(settings, listener)
+    let service = Application::spawn_local(settings)
         .await
         .map_err(anyhow::Error::msg)?;
-    let endpoint = format!("http://127.0.0.1:{}", app.port());
-    let server = tokio::spawn(app.run(std::future::pending()));
+    let endpoint = service.endpoint();
     let platform = token(&signer, "", Role::Platform, "bench", 1);
     let channel = crate::client::channel(&endpoint).await?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -319,6 +317,6 @@ pub async fn record(url: &str, clients: usize, seconds: u64) -> anyhow::Result<(
         hist.value_at_quantile(0.5) as f64 / 1000.0,
         hist.value_at_quantile(0.99) as f64 / 1000.0
     );
-    server.abort();
+    service.stop().await.map_err(anyhow::Error::msg)?;
     Ok(())
 }

@@ -127,16 +127,10 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
         signer: signer.clone(),
         request_timeout: Duration::from_secs(30),
     };
-    let listener = sellerdesk_runtime::server::bind("127.0.0.1", 0).await?;
-    let app = Application::build(settings, listener)
+    let service = Application::spawn_local(settings)
         .await
         .map_err(anyhow::Error::msg)?;
-    let port = app.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run(async {
-        let _ = stopped.await;
-    }));
-    let mut client = compliance(crate::client::channel(&format!("http://127.0.0.1:{port}")).await?);
+    let mut client = compliance(crate::client::channel(&service.endpoint()).await?);
     let platform = token(&signer, "", Role::Platform, "scenario-platform", 24);
 
     let mut failures = Vec::new();
@@ -261,8 +255,7 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
             )),
         }
     }
-    let _ = stop.send(());
-    let _ = server.await;
+    service.stop().await.map_err(anyhow::Error::msg)?;
     Ok(failures)
 }
 
