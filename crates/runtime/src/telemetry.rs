@@ -39,34 +39,29 @@ pub fn init(config: &Config, service_name: &str) -> Result<TelemetryGuard, Strin
             .with_writer(std::io::stderr)
             .boxed(),
     };
-    let (otel, provider) = match &config.otlp_endpoint {
-        Some(endpoint) => {
-            use opentelemetry_otlp::WithExportConfig;
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .build()
-                .map_err(|e| format!("OTLP exporter: {e}"))?;
-            let provider = SdkTracerProvider::builder()
-                .with_batch_exporter(exporter)
-                .with_resource(
-                    opentelemetry_sdk::Resource::builder()
-                        .with_service_name(service_name.to_owned())
-                        .build(),
-                )
-                .build();
-            let tracer = provider.tracer("sellerdesk");
-            (
-                Some(tracing_opentelemetry::layer().with_tracer(tracer)),
-                Some(provider),
-            )
-        }
-        None => (None, None),
-    };
+    // Spans always carry OpenTelemetry context, so trace ids flow from gRPC
+    // metadata into events and NATS headers even when nothing is exported.
+    let mut builder = SdkTracerProvider::builder().with_resource(
+        opentelemetry_sdk::Resource::builder()
+            .with_service_name(service_name.to_owned())
+            .build(),
+    );
+    if let Some(endpoint) = &config.otlp_endpoint {
+        use opentelemetry_otlp::WithExportConfig;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| format!("OTLP exporter: {e}"))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("sellerdesk"));
+    let provider = Some(provider);
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    // The filter quiets the log output only; spans (and so trace context) exist regardless.
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
+        .with(fmt.with_filter(filter))
         .with(otel)
         .try_init()
         .map_err(|e| format!("telemetry already initialised: {e}"))?;
