@@ -18,7 +18,7 @@ fn unique_service() -> String {
 }
 
 async fn jetstream() -> JetStreamBus {
-    let url = nats_url();
+    let url = nats_url().await;
     JetStreamBus::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("NATS JetStream at {url} does not answer: {e}"))
