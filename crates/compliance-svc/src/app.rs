@@ -20,6 +20,8 @@ use std::{
 };
 use tokio::sync::{broadcast, Mutex};
 
+/// Decide-append rounds before a contended command gives up with ABORTED.
+const MAX_ATTEMPTS: usize = 16;
 /// An in-memory checkpoint every this many events keeps "as of" fast.
 const CHECKPOINT_EVERY: usize = 256;
 /// A snapshot is persisted every this many events.
@@ -36,6 +38,9 @@ pub enum AppError {
     Domain(#[from] DomainError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Other writers kept winning the race for this stream: ABORTED, retry later.
+    #[error("stream {0} kept changing under this command; try again")]
+    Contended(String),
 }
 
 impl From<AppendError> for AppError {
@@ -245,7 +250,7 @@ impl Compliance {
     ) -> Result<Outcome, AppError> {
         let cache = self.cache(shop).await?;
         let mut guard = cache.lock().await;
-        loop {
+        for _ in 0..MAX_ATTEMPTS {
             // Never before the last event: the stream's instants only move forward.
             let now = self.clock.now();
             let at = guard.last_at.map_or(now, |l| l.max(now));
@@ -286,6 +291,7 @@ impl Compliance {
                 Err(e) => return Err(e.into()),
             }
         }
+        Err(AppError::Contended(store::shop_stream(shop)))
     }
 
     /// After a command: schedule the shop's next change and tell watchers.

@@ -122,6 +122,9 @@ fn to_status(e: AppError) -> Status {
             ),
         },
         AppError::Store(s) => errors::internal(s),
+        AppError::Contended(stream) => {
+            Status::aborted(format!("{stream} kept changing; retry the command"))
+        }
     }
 }
 
