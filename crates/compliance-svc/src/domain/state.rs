@@ -13,7 +13,7 @@ use imbl::Vector;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,17 +234,22 @@ impl ShopState {
                 points,
                 evidence,
                 recorded_at,
-            } => self.apply_violation(ViolationRecord {
-                id: Arc::from(violation_id.as_str()),
-                violation_type: self.index.intern(violation_type),
-                points: *points,
-                evidence: evidence.clone(),
-                recorded_at: *recorded_at,
-                expires_at: *recorded_at + rules::point_validity(),
-                seq: self.violations.len() as u64,
-                status: ViolationStatus::Active,
-                appeals: Vec::new(),
-            }),
+            } => {
+                let id: Arc<str> = Arc::from(violation_id.as_str());
+                let seq = self.violations.len() as u64;
+                let violation_type = self.index.record(id.clone(), seq as u32, violation_type);
+                self.apply_violation(ViolationRecord {
+                    id,
+                    violation_type,
+                    points: *points,
+                    evidence: evidence.clone(),
+                    recorded_at: *recorded_at,
+                    expires_at: *recorded_at + rules::point_validity(),
+                    seq,
+                    status: ViolationStatus::Active,
+                    appeals: Vec::new(),
+                })
+            }
             Event::AppealFiled {
                 violation_id,
                 appeal_number,
@@ -332,7 +337,6 @@ impl ShopState {
         if self.revoked_at.is_none() && self.points >= rules::REVOCATION_POINTS {
             self.revoked_at = Some(record.recorded_at);
         }
-        self.index.insert(record.id.clone(), record.seq as u32);
         self.violations.push_back(record);
     }
 
@@ -520,7 +524,7 @@ impl ShopState {
 /// remapped within a shop, so one index serves the current state and every
 /// as-of checkpoint cloned from it (cloning a state must stay cheap).
 #[derive(Debug, Clone, Default)]
-struct IdIndex(Arc<RwLock<Indexes>>);
+struct IdIndex(Arc<Mutex<Indexes>>);
 
 #[derive(Debug, Default)]
 struct Indexes {
@@ -530,22 +534,21 @@ struct Indexes {
 
 impl IdIndex {
     fn insert(&self, id: Arc<str>, seq: u32) {
-        self.0.write().expect("index lock").ids.insert(id, seq);
+        self.0.lock().expect("index lock").ids.insert(id, seq);
     }
     fn get(&self, id: &str) -> Option<u32> {
-        self.0.read().expect("index lock").ids.get(id).copied()
+        self.0.lock().expect("index lock").ids.get(id).copied()
     }
-    /// One shared copy of each violation type name.
-    fn intern(&self, name: &str) -> Arc<str> {
-        if let Some(found) = self.0.read().expect("index lock").types.get(name) {
+    /// Indexes a newly recorded violation and returns the shared copy of its
+    /// type name, under one lock.
+    fn record(&self, id: Arc<str>, seq: u32, type_name: &str) -> Arc<str> {
+        let mut indexes = self.0.lock().expect("index lock");
+        indexes.ids.insert(id, seq);
+        if let Some(found) = indexes.types.get(type_name) {
             return found.clone();
         }
-        let name: Arc<str> = Arc::from(name);
-        self.0
-            .write()
-            .expect("index lock")
-            .types
-            .insert(name.clone());
+        let name: Arc<str> = Arc::from(type_name);
+        indexes.types.insert(name.clone());
         name
     }
 }
