@@ -89,7 +89,7 @@ async fn wait_for_effects(store: &Arc<dyn EventStore>, n: usize) -> Vec<uuid::Uu
 /// A crash between commit and publish loses nothing, and a crash between
 /// publish and checkpoint duplicates nothing: the relay follows the log from its
 /// checkpoint and the bus deduplicates by event id.
-async fn outbox_survives_crashes(bus: Arc<dyn EventBus>) {
+async fn outbox_survives_crashes(bus: Arc<dyn EventBus>) -> String {
     let service = unique_service();
     let dir = TempSqlite::new();
     let producer = open(&dir.url("producer")).await.unwrap();
@@ -155,11 +155,12 @@ async fn outbox_survives_crashes(bus: Arc<dyn EventBus>) {
         "each upstream event has exactly one effect"
     );
     assert_eq!(effects.into_iter().collect::<HashSet<_>>(), expected);
+    service
 }
 
 /// A consumer that committed its effect but died before acking gets the
 /// message again, and its inbox makes the redelivery a no-op.
-async fn consumer_restart_resumes_without_loss_or_double_effect(bus: Arc<dyn EventBus>) {
+async fn consumer_restart_resumes_without_loss_or_double_effect(bus: Arc<dyn EventBus>) -> String {
     let service = unique_service();
     let dir = TempSqlite::new();
     let store = open(&dir.url("consumer")).await.unwrap();
@@ -215,16 +216,22 @@ async fn consumer_restart_resumes_without_loss_or_double_effect(bus: Arc<dyn Eve
     assert_eq!(effects.len(), 40, "no loss, no double effect");
     let ids: HashSet<_> = effects.into_iter().collect();
     assert_eq!(ids, messages.iter().map(|m| m.event_id).collect());
+    service
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_outbox_survives_crashes() {
-    outbox_survives_crashes(Arc::new(jetstream().await)).await;
+    let bus = jetstream().await;
+    let service = outbox_survives_crashes(Arc::new(bus.clone())).await;
+    bus.delete_stream(&service).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_consumer_restart_resumes_without_loss_or_double_effect() {
-    consumer_restart_resumes_without_loss_or_double_effect(Arc::new(jetstream().await)).await;
+    let bus = jetstream().await;
+    let service =
+        consumer_restart_resumes_without_loss_or_double_effect(Arc::new(bus.clone())).await;
+    bus.delete_stream(&service).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,4 +274,5 @@ async fn jetstream_message_round_trips_envelope() {
     assert_eq!(d.message, m);
     assert_eq!(d.delivered, 1);
     d.ack().await.unwrap();
+    bus.delete_stream(&service).await.unwrap();
 }
