@@ -440,7 +440,8 @@ impl Compliance {
     }
 
     /// Announces tier changes that time caused, for every shop whose next
-    /// change is due. Runs from the scheduler; safe to run any time.
+    /// change is due. Runs from the scheduler; safe to run any time. A shop
+    /// that fails stays due (the error is returned after every shop was tried).
     pub async fn tick(&self) -> Result<usize, AppError> {
         let now = self.clock.now();
         let due: Vec<String> = {
@@ -454,17 +455,31 @@ impl Compliance {
                 .collect()
         };
         let mut announced = 0;
+        let mut failed = None;
         for shop in due {
-            let outcome = self
+            match self
                 .execute(&shop, system_metadata(), |at| Command::ObserveTime { at })
-                .await?;
-            announced += outcome.events.len();
-            if outcome.events.is_empty() {
-                // Points expired without a tier change: watchers still hear of it.
-                let standing = outcome.state.standing(outcome.at, &self.policies());
-                self.schedule(&shop, standing.next_change_at);
-                let _ = self.changes.send(shop.clone());
+                .await
+            {
+                Ok(outcome) => {
+                    announced += outcome.events.len();
+                    if outcome.events.is_empty() {
+                        // Points expired without a tier change: watchers still hear of it.
+                        let standing = outcome.state.standing(outcome.at, &self.policies());
+                        self.schedule(&shop, standing.next_change_at);
+                        let _ = self.changes.send(shop.clone());
+                    }
+                }
+                Err(e) => {
+                    // Taken off the schedule above: put it back so the next tick retries.
+                    tracing::warn!(error = %e, shop, "announcing a time-driven change failed");
+                    self.schedule(&shop, Some(now));
+                    failed = Some(e);
+                }
             }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         Ok(announced)
     }

@@ -250,3 +250,133 @@ proptest! {
         });
     }
 }
+
+/// A store whose appends to chosen streams fail while the switch is on.
+#[derive(Debug)]
+struct FlakyStore {
+    inner: Arc<dyn EventStore>,
+    failing: std::sync::Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl EventStore for FlakyStore {
+    async fn append(
+        &self,
+        append: sellerdesk_eventstore::Append,
+    ) -> Result<sellerdesk_eventstore::Appended, sellerdesk_eventstore::AppendError> {
+        if self.failing.lock().unwrap().as_deref() == Some(append.stream_id.as_str()) {
+            return Err(
+                sellerdesk_eventstore::StoreError::Config("injected failure".into()).into(),
+            );
+        }
+        self.inner.append(append).await
+    }
+    async fn read_stream(
+        &self,
+        s: &str,
+        v: i64,
+        l: i64,
+    ) -> Result<Vec<sellerdesk_eventstore::RecordedEvent>, sellerdesk_eventstore::StoreError> {
+        self.inner.read_stream(s, v, l).await
+    }
+    async fn read_all(
+        &self,
+        p: i64,
+        l: i64,
+    ) -> Result<Vec<sellerdesk_eventstore::RecordedEvent>, sellerdesk_eventstore::StoreError> {
+        self.inner.read_all(p, l).await
+    }
+    async fn head(&self) -> Result<i64, sellerdesk_eventstore::StoreError> {
+        self.inner.head().await
+    }
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.inner.watch_head()
+    }
+    async fn load_checkpoint(&self, n: &str) -> Result<i64, sellerdesk_eventstore::StoreError> {
+        self.inner.load_checkpoint(n).await
+    }
+    async fn save_checkpoint(
+        &self,
+        n: &str,
+        p: i64,
+    ) -> Result<(), sellerdesk_eventstore::StoreError> {
+        self.inner.save_checkpoint(n, p).await
+    }
+    async fn is_processed(
+        &self,
+        c: &str,
+        id: uuid::Uuid,
+    ) -> Result<bool, sellerdesk_eventstore::StoreError> {
+        self.inner.is_processed(c, id).await
+    }
+    async fn save_snapshots(
+        &self,
+        s: &[sellerdesk_eventstore::Snapshot],
+    ) -> Result<(), sellerdesk_eventstore::StoreError> {
+        self.inner.save_snapshots(s).await
+    }
+    async fn load_snapshot(
+        &self,
+        k: &str,
+    ) -> Result<Option<sellerdesk_eventstore::Snapshot>, sellerdesk_eventstore::StoreError> {
+        self.inner.load_snapshot(k).await
+    }
+    async fn load_snapshots(
+        &self,
+        p: &str,
+    ) -> Result<Vec<sellerdesk_eventstore::Snapshot>, sellerdesk_eventstore::StoreError> {
+        self.inner.load_snapshots(p).await
+    }
+    async fn delete_snapshots(&self, p: &str) -> Result<u64, sellerdesk_eventstore::StoreError> {
+        self.inner.delete_snapshots(p).await
+    }
+}
+
+/// One shop failing to announce must not cost the other due shops their
+/// announcement, and the failed one is tried again on the next tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_shop_does_not_drop_other_due_announcements() {
+    let dir = TempSqlite::new();
+    let flaky = Arc::new(FlakyStore {
+        inner: open(&dir.url("c")).await.unwrap(),
+        failing: std::sync::Mutex::new(None),
+    });
+    let store: Arc<dyn EventStore> = flaky.clone();
+    let clock = ManualClock::new(t0());
+    let app = open_app(&store, &clock).await;
+    for shop in ["a", "b", "c"] {
+        app.execute(shop, Metadata::default(), record("v", 12))
+            .await
+            .unwrap();
+    }
+    clock.set(t0() + Duration::days(200));
+    *flaky.failing.lock().unwrap() = Some(store::shop_stream("b"));
+    assert!(app.tick().await.is_err(), "the failure is reported");
+    let announced = |shop: &'static str| {
+        let store = store.clone();
+        async move {
+            let events = store
+                .read_stream(&store::shop_stream(shop), 0, 100)
+                .await
+                .unwrap();
+            events
+                .iter()
+                .filter(|e| e.event_type == "TierChanged")
+                .count()
+        }
+    };
+    assert_eq!(
+        announced("a").await,
+        2,
+        "recorded at tier 1, then expiry to tier 0"
+    );
+    assert_eq!(announced("c").await, 2);
+    assert_eq!(announced("b").await, 1, "b's expiry announcement failed");
+    *flaky.failing.lock().unwrap() = None;
+    assert_eq!(
+        app.tick().await.unwrap(),
+        1,
+        "b is still due and announced now"
+    );
+    assert_eq!(announced("b").await, 2);
+}
