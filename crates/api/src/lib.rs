@@ -21,3 +21,9 @@ pub mod compliance {
         tonic::include_proto!("sellerdesk.compliance.v1");
     }
 }
+
+pub mod faq {
+    pub mod v1 {
+        tonic::include_proto!("sellerdesk.faq.v1");
+    }
+}

@@ -10,11 +10,9 @@ use crate::{
         Command, DomainError, Instant, Measure, Policy, Standing, Tier,
     },
 };
-use chrono::DateTime;
 use futures::Stream;
 use sellerdesk_api::{common::v1::PageResponse, compliance::v1 as pb};
-use sellerdesk_eventstore::{new_event_id, Metadata};
-use sellerdesk_runtime::{errors, telemetry::current_traceparent, Caller, Role};
+use sellerdesk_runtime::{errors, Caller, Role};
 use std::{pin::Pin, sync::Arc};
 use tonic::{Request, Response, Status};
 
@@ -33,57 +31,7 @@ impl ComplianceApi {
     }
 }
 
-fn ts(t: Instant) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
-
-fn instant(t: &prost_types::Timestamp, field: &str) -> Result<Instant, Status> {
-    DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32)
-        .filter(|_| (0..1_000_000_000).contains(&t.nanos))
-        .ok_or_else(|| errors::invalid_argument(&[(field, "not a valid timestamp".into())]))
-}
-
-fn check_shop_id(shop: &str) -> Result<(), Status> {
-    let ok = !shop.is_empty()
-        && shop.len() <= 64
-        && shop
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(errors::invalid_argument(&[(
-            "shop_id",
-            "1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'".into(),
-        )]))
-    }
-}
-
-/// The shop the request acts for, after R-X-1 and the role check.
-fn authorize<T>(
-    request: &Request<T>,
-    shop_id: &str,
-    roles: &[Role],
-    action: &str,
-) -> Result<(Caller, String), Status> {
-    let caller = Caller::of(request)?;
-    let shop = caller.shop(shop_id, "shop_id")?;
-    caller.require(roles, action)?;
-    check_shop_id(&shop)?;
-    Ok((caller, shop))
-}
-
-fn metadata(caller: &Caller) -> Metadata {
-    Metadata {
-        correlation_id: Some(new_event_id()),
-        causation_id: None,
-        actor: Some(format!("{}:{}", caller.role().as_str(), caller.account())),
-        traceparent: current_traceparent(),
-    }
-}
+use sellerdesk_runtime::wire::{authorize, command_metadata as metadata, instant, timestamp as ts};
 
 /// R-CMP-12: each refusal as its gRPC code, with details.
 fn to_status(e: AppError) -> Status {

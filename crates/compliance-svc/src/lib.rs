@@ -66,17 +66,13 @@ impl Application {
 
     /// Builds the service on a free loopback port and runs it in the background
     /// (tests, the scenario runner, load drivers).
-    pub async fn spawn_local(settings: Settings) -> Result<Running, String> {
+    pub async fn spawn_local(settings: Settings) -> Result<server::Running, String> {
         let listener = server::bind("127.0.0.1", 0)
             .await
             .map_err(|e| e.to_string())?;
         let app = Self::build(settings, listener).await?;
         let port = app.port();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(app.run(async {
-            let _ = stopped.await;
-        }));
-        Ok(Running { port, stop, task })
+        Ok(server::Running::spawn(port, |stopped| app.run(stopped)))
     }
 
     /// Serves until `shutdown`, with the scheduler and the outbox relay beside it.
@@ -116,21 +112,4 @@ impl Application {
 }
 
 /// A compliance-svc running in the background on a loopback port.
-#[derive(Debug)]
-pub struct Running {
-    pub port: u16,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
-}
-
-impl Running {
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Graceful shutdown: in-flight calls finish, then the server stops.
-    pub async fn stop(self) -> Result<(), String> {
-        let _ = self.stop.send(());
-        self.task.await.map_err(|e| e.to_string())?
-    }
-}
+pub type Running = server::Running;

@@ -2,7 +2,7 @@
 //! upcasting, stream names and read-model documents.
 
 use crate::domain::{events::SCHEMA_VERSION, Event, Instant, PolicyPublished, ShopState};
-use sellerdesk_eventstore::{new_event_id, Metadata, NewEvent, RecordedEvent, StoreError};
+use sellerdesk_eventstore::{codec, new_event_id, Metadata, NewEvent, RecordedEvent, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub const POLICY_STREAM: &str = "compliance-policy";
@@ -43,9 +43,7 @@ pub fn decode_shop_event(e: &RecordedEvent) -> Result<Event, StoreError> {
     let corrupt =
         |err: serde_json::Error| StoreError::Corrupt(format!("event {}: {err}", e.event_id));
     if e.schema_version >= SCHEMA_VERSION {
-        // Current schema: one streaming parse, no intermediate tree.
-        let tagged = format!("{{\"{}\":{}}}", e.event_type, e.payload);
-        return serde_json::from_str(&tagged).map_err(corrupt);
+        return codec::decode(e);
     }
     let raw: serde_json::Value = serde_json::from_str(&e.payload).map_err(corrupt)?;
     let value = upcast(&e.event_type, e.schema_version, raw);
@@ -58,23 +56,7 @@ pub fn decode_policy_event(e: &RecordedEvent) -> Result<PolicyPublished, StoreEr
 }
 
 pub fn encode_shop_event(shop: &str, event: &Event, at: Instant, metadata: &Metadata) -> NewEvent {
-    // `{"<Type>":<payload>}`: the type lives in the envelope, the payload is the inner object.
-    let tagged = serde_json::to_string(event).expect("events serialise");
-    let prefix = format!("{{\"{}\":", event.type_name());
-    let payload = tagged
-        .strip_prefix(&prefix)
-        .and_then(|rest| rest.strip_suffix('}'))
-        .expect("externally tagged JSON")
-        .to_owned();
-    NewEvent {
-        event_id: new_event_id(),
-        event_type: event.type_name().to_owned(),
-        schema_version: SCHEMA_VERSION,
-        shop_id: shop.to_owned(),
-        occurred_at: at,
-        metadata: metadata.clone(),
-        payload,
-    }
+    codec::encode(event, event.type_name(), SCHEMA_VERSION, shop, at, metadata)
 }
 
 pub fn encode_policy_event(

@@ -11,6 +11,7 @@
 //! This crate never interprets payloads: domain types and upcasting belong to
 //! the services ([`Upcaster`] is the hook).
 
+pub mod codec;
 mod follow;
 mod model;
 mod postgres;

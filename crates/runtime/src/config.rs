@@ -30,6 +30,8 @@ pub struct Config {
     pub otlp_endpoint: Option<String>,
     /// Deadline for a unary request when the client sets none.
     pub request_timeout_ms: u64,
+    /// R-FAQ-5: the most FAQ cards a shop may show.
+    pub faq_card_limit: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -98,6 +100,7 @@ impl Default for Config {
             log_filter: "info".into(),
             otlp_endpoint: None,
             request_timeout_ms: 30_000,
+            faq_card_limit: 10,
         }
     }
 }
@@ -152,6 +155,11 @@ impl Config {
             self.request_timeout_ms = v.parse().map_err(|_| {
                 format!("SELLERDESK_REQUEST_TIMEOUT_MS={v:?}: a number of milliseconds")
             })?;
+        }
+        if let Some(v) = get("SELLERDESK_FAQ_CARD_LIMIT") {
+            self.faq_card_limit = v
+                .parse()
+                .map_err(|_| format!("SELLERDESK_FAQ_CARD_LIMIT={v:?}: a number of cards"))?;
         }
         for service in SERVICES {
             let key = format!("SELLERDESK_{}_PORT", service.to_ascii_uppercase());

@@ -12,6 +12,7 @@ pub mod config;
 pub mod errors;
 pub mod server;
 pub mod telemetry;
+pub mod wire;
 
 pub use auth::{Caller, Role, TokenSigner};
 pub use clock::{Clock, ManualClock, SystemClock};

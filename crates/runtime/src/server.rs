@@ -97,3 +97,37 @@ pub fn local_addr(listener: &TcpListener) -> SocketAddr {
         .local_addr()
         .expect("bound listener has an address")
 }
+
+/// A service running in the background on a loopback port (tests, the
+/// scenario runner, load drivers, `sellerdesk up`).
+#[derive(Debug)]
+pub struct Running {
+    pub port: u16,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    /// Spawns `run`, handing it the future that completes on [`Running::stop`].
+    pub fn spawn<F, Fut>(port: u16, run: F) -> Self
+    where
+        F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(Box::pin(async {
+            let _ = stopped.await;
+        })));
+        Self { port, stop, task }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Graceful shutdown: in-flight calls finish, then the server stops.
+    pub async fn stop(self) -> Result<(), String> {
+        let _ = self.stop.send(());
+        self.task.await.map_err(|e| e.to_string())?
+    }
+}

@@ -31,7 +31,7 @@ enum Commands {
     },
     /// Runs one service against its own database and NATS JetStream (containers, Kubernetes).
     Serve {
-        /// compliance (faq, chat, affiliate and ads are not built yet)
+        /// compliance or faq (chat, affiliate and ads are not built yet)
         service: String,
         /// host:port to listen on (default: the configured host and the service's port)
         #[arg(long)]
@@ -64,6 +64,30 @@ enum Commands {
     Compliance {
         #[command(subcommand)]
         command: ComplianceCommand,
+    },
+    /// faq-svc: matching evaluation.
+    Faq {
+        #[command(subcommand)]
+        command: FaqCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FaqCommand {
+    /// Runs an evaluation file (../shared/contracts/faq-eval.md) through the matcher.
+    Eval {
+        /// JSON Lines: {"query": ..., "expect": standard question or null}
+        #[arg(long)]
+        cases: PathBuf,
+        /// help-centre (seed 001, R-FAQ-9) or presets (a new shop's entries)
+        #[arg(long, default_value = "help-centre")]
+        kb: String,
+        /// Auto-answer threshold; default: the service's default.
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// Also print every case that was not answered right.
+        #[arg(long)]
+        verbose: bool,
     },
 }
 
@@ -204,6 +228,39 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 seconds,
             } => sellerdesk::bench::record(&url, clients, seconds).await?,
         },
+        Commands::Faq {
+            command:
+                FaqCommand::Eval {
+                    cases,
+                    kb,
+                    threshold,
+                    verbose,
+                },
+        } => {
+            let text = std::fs::read_to_string(&cases)
+                .with_context(|| format!("cannot read {}", cases.display()))?;
+            let cases = faq_svc::eval::parse_cases(&text).map_err(anyhow::Error::msg)?;
+            let entries = faq_svc::eval::reference_entries(&kb).map_err(anyhow::Error::msg)?;
+            let analyzer = faq_svc::app::shared_analyzer();
+            let threshold = threshold.unwrap_or(faq_svc::domain::DEFAULT_THRESHOLD);
+            let report = faq_svc::eval::evaluate_entries(&analyzer, &entries, &cases, threshold);
+            if verbose {
+                for r in &report.results {
+                    let right = match &r.case.expect {
+                        Some(_) => r.rank == Some(1) && r.auto_answered,
+                        None => !r.auto_answered,
+                    };
+                    if !right {
+                        println!(
+                            "MISS {:?} expected {:?} got {:?}",
+                            r.case.query, r.case.expect, r.ranked
+                        );
+                    }
+                }
+            }
+            println!("knowledge base: {kb} ({} entries)", entries.len());
+            println!("{report}");
+        }
         Commands::Compliance {
             command: ComplianceCommand::Rebuild,
         } => {
@@ -225,19 +282,30 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 
 async fn up(config: Config) -> anyhow::Result<()> {
     let (bus, durable) = stack::bus(&config).await?;
-    let settings = stack::compliance_settings(&config, bus, durable, Arc::new(SystemClock)).await?;
-    let signer = settings.signer.clone();
-    let port = config.ports.compliance;
-    let listener = server::bind(&config.host, port)
-        .await
-        .with_context(|| format!("cannot listen on {}:{port}", config.host))?;
-    let app = compliance_svc::Application::build(settings, listener)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let signer = TokenSigner::new(config.auth_secret().map_err(anyhow::Error::msg)?);
+    let mut built = Vec::new();
+    for service in stack::IMPLEMENTED {
+        let listener = stack::listen(&config, service).await?;
+        built.push(
+            stack::build(
+                &config,
+                service,
+                listener,
+                bus.clone(),
+                durable,
+                Arc::new(SystemClock),
+            )
+            .await?,
+        );
+    }
     println!("sellerdesk is up (data in {})", config.data_dir.display());
-    println!("  compliance  grpc://{}:{}", config.host, app.port());
-    for service in ["faq", "chat", "affiliate", "ads"] {
-        println!("  {service:<11} not built yet: see its issue");
+    for b in &built {
+        println!("  {:<11} grpc://{}:{}", b.service, config.host, b.port);
+    }
+    for service in sellerdesk_runtime::config::SERVICES {
+        if !stack::IMPLEMENTED.contains(&service) {
+            println!("  {service:<11} not built yet: see its issue");
+        }
     }
     println!("development tokens (30 days):");
     println!(
@@ -249,9 +317,21 @@ async fn up(config: Config) -> anyhow::Result<()> {
         client::token(&signer, "demo-shop", Role::Owner, "dev-owner", 720)
     );
     println!("ready");
-    app.run(server::shutdown_signal())
-        .await
-        .map_err(anyhow::Error::msg)
+    // One shutdown signal stops every service; each finishes its in-flight calls.
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut tasks = Vec::new();
+    for b in built {
+        let mut stop = stop_tx.subscribe();
+        tasks.push(tokio::spawn((b.run)(Box::pin(async move {
+            let _ = stop.recv().await;
+        }))));
+    }
+    server::shutdown_signal().await;
+    let _ = stop_tx.send(());
+    for t in tasks {
+        t.await?.map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
 }
 
 async fn serve(config: Config, service: &str, listen: Option<String>) -> anyhow::Result<()> {
@@ -267,18 +347,23 @@ async fn serve(config: Config, service: &str, listen: Option<String>) -> anyhow:
         );
     }
     let (bus, durable) = stack::bus(&config).await?;
-    let settings = stack::compliance_settings(&config, bus, durable, Arc::new(SystemClock)).await?;
     let listener = match listen {
         Some(addr) => tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?,
-        None => server::bind(&config.host, config.ports.compliance).await?,
+        None => stack::listen(&config, service).await?,
     };
-    let app = compliance_svc::Application::build(settings, listener)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    tracing::info!(port = app.port(), service, "serving");
-    app.run(server::shutdown_signal())
+    let built = stack::build(
+        &config,
+        service,
+        listener,
+        bus,
+        durable,
+        Arc::new(SystemClock),
+    )
+    .await?;
+    tracing::info!(port = built.port, service, "serving");
+    (built.run)(Box::pin(server::shutdown_signal()))
         .await
         .map_err(anyhow::Error::msg)
 }

@@ -1,14 +1,15 @@
 //! Starting services: every one in one process (`up`, embedded defaults) or
 //! one against PostgreSQL and NATS (`serve`, what containers run).
 
-use compliance_svc::Settings;
 use sellerdesk_bus::{EventBus, InProcessBus, JetStreamBus};
-use sellerdesk_runtime::{Clock, Config, TokenSigner};
-use std::{sync::Arc, time::Duration};
+use sellerdesk_eventstore::EventStore;
+use sellerdesk_runtime::{server, Clock, Config, TokenSigner};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
 
-/// Services this build can run. faq, chat, affiliate and ads have their own
+/// Services this build can run. chat, affiliate and ads have their own
 /// issues and are not built yet; `up` says so instead of pretending.
-pub const IMPLEMENTED: [&str; 1] = ["compliance"];
+pub const IMPLEMENTED: [&str; 2] = ["compliance", "faq"];
 
 pub async fn bus(config: &Config) -> anyhow::Result<(Arc<dyn EventBus>, bool)> {
     Ok(match &config.nats_url {
@@ -17,24 +18,120 @@ pub async fn bus(config: &Config) -> anyhow::Result<(Arc<dyn EventBus>, bool)> {
     })
 }
 
+/// The service's own database (R-X-2), migrated.
+async fn store(config: &Config, service: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    let url = config.database_url_for(service);
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    Ok(sellerdesk_eventstore::open(&url).await?)
+}
+
+fn signer(config: &Config) -> anyhow::Result<TokenSigner> {
+    Ok(TokenSigner::new(
+        config.auth_secret().map_err(anyhow::Error::msg)?,
+    ))
+}
+
 pub async fn compliance_settings(
     config: &Config,
     bus: Arc<dyn EventBus>,
     durable_bus: bool,
     clock: Arc<dyn Clock>,
-) -> anyhow::Result<Settings> {
-    let url = config.database_url_for(compliance_svc::SERVICE);
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)?;
-    }
-    let store = sellerdesk_eventstore::open(&url).await?;
-    Ok(Settings {
-        store,
+) -> anyhow::Result<compliance_svc::Settings> {
+    Ok(compliance_svc::Settings {
+        store: store(config, compliance_svc::SERVICE).await?,
         bus,
         durable_bus,
         clock,
         clock_changes: None,
-        signer: TokenSigner::new(config.auth_secret().map_err(anyhow::Error::msg)?),
+        signer: signer(config)?,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
     })
+}
+
+pub async fn faq_settings(
+    config: &Config,
+    bus: Arc<dyn EventBus>,
+    durable_bus: bool,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<faq_svc::Settings> {
+    Ok(faq_svc::Settings {
+        store: store(config, faq_svc::SERVICE).await?,
+        bus,
+        durable_bus,
+        clock,
+        signer: signer(config)?,
+        request_timeout: Duration::from_millis(config.request_timeout_ms),
+        limits: faq_svc::domain::Limits {
+            max_cards: config.faq_card_limit,
+            ..Default::default()
+        },
+    })
+}
+
+/// A built service, bound to its port, not yet serving.
+pub struct Built {
+    pub service: &'static str,
+    pub port: u16,
+    pub run: Box<dyn FnOnce(ShutdownSignal) -> RunFuture + Send>,
+}
+
+pub type ShutdownSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub type RunFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built")
+            .field("service", &self.service)
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+/// Builds `service` on `listener` with the configured store and `bus`.
+pub async fn build(
+    config: &Config,
+    service: &str,
+    listener: TcpListener,
+    bus: Arc<dyn EventBus>,
+    durable_bus: bool,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Built> {
+    match service {
+        "compliance" => {
+            let settings = compliance_settings(config, bus, durable_bus, clock).await?;
+            let app = compliance_svc::Application::build(settings, listener)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            Ok(Built {
+                service: compliance_svc::SERVICE,
+                port: app.port(),
+                run: Box::new(|stop| Box::pin(app.run(stop))),
+            })
+        }
+        "faq" => {
+            let settings = faq_settings(config, bus, durable_bus, clock).await?;
+            let app = faq_svc::Application::build(settings, listener)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            Ok(Built {
+                service: faq_svc::SERVICE,
+                port: app.port(),
+                run: Box::new(|stop| Box::pin(app.run(stop))),
+            })
+        }
+        other => anyhow::bail!(
+            "unknown or not yet built service {other:?}; built: {:?}",
+            IMPLEMENTED
+        ),
+    }
+}
+
+/// Binds `service`'s configured port on the configured host.
+pub async fn listen(config: &Config, service: &str) -> anyhow::Result<TcpListener> {
+    let port = config.ports.of(service).unwrap_or(0);
+    server::bind(&config.host, port)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{port}: {e}", config.host))
 }

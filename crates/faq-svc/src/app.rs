@@ -1,0 +1,466 @@
+//! The application: load -> decide -> append (retrying on a version conflict),
+//! each knowledge base's state and match index in memory, the robot's
+//! interaction record, and the help centre (R-FAQ-9).
+
+use crate::{
+    domain::{
+        analytics::Interaction, decide, Command, DomainError, Entry, Event, Instant, KnowledgeBase,
+        Limits, PresetSet,
+    },
+    help_centre,
+    matcher::{Analyzer, Index, Scored},
+    store,
+};
+use futures::StreamExt;
+use sellerdesk_eventstore::{
+    Append, AppendError, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError,
+};
+use sellerdesk_runtime::Clock;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex as StdMutex, OnceLock, RwLock},
+};
+use tokio::sync::Mutex;
+
+/// Decide-append rounds before a contended command gives up with ABORTED.
+const MAX_ATTEMPTS: usize = 16;
+const READ_BATCH: i64 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Other writers kept winning the race for this stream: ABORTED, retry later.
+    #[error("stream {0} kept changing under this command; try again")]
+    Contended(String),
+    /// The help centre is the platform's and is not edited through a shop's API.
+    #[error("the help centre is read-only")]
+    ReadOnly,
+}
+
+impl From<AppendError> for AppError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Store(s) => AppError::Store(s),
+            other => AppError::Store(StoreError::Corrupt(other.to_string())),
+        }
+    }
+}
+
+/// Which knowledge base a call is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Shop(String),
+    /// The platform's help centre for merchants (R-FAQ-9).
+    HelpCentre,
+}
+
+impl Target {
+    /// The key its interactions are recorded under.
+    fn key(&self) -> &str {
+        match self {
+            Target::Shop(s) => s,
+            Target::HelpCentre => store::HELP_CENTRE_KEY,
+        }
+    }
+}
+
+/// A knowledge base and its index, kept in step.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub kb: KnowledgeBase,
+    pub index: Index,
+}
+
+impl Loaded {
+    fn apply(&mut self, analyzer: &Analyzer, event: &Event) {
+        self.kb.apply(event);
+        for id in event.touched_entries() {
+            match self.kb.entries.get(id) {
+                Some(e) => {
+                    self.index
+                        .upsert(analyzer, id, e.content.enabled, e.content.questions())
+                }
+                None => self.index.remove(id),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ShopKb {
+    /// Serialises this process's commands on the shop (decide needs the latest state).
+    writer: Mutex<()>,
+    loaded: RwLock<Loaded>,
+}
+
+/// What the robot did with one question.
+#[derive(Debug, Clone)]
+pub struct MatchOutcome {
+    pub best: Option<(Scored, Entry)>,
+    pub auto_answer: bool,
+    pub threshold: f64,
+}
+
+#[derive(Debug)]
+pub struct Faq {
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn Clock>,
+    analyzer: Arc<Analyzer>,
+    presets: PresetSet,
+    limits: Limits,
+    shops: StdMutex<HashMap<String, Arc<ShopKb>>>,
+    help_centre: Loaded,
+}
+
+/// jieba's dictionary takes a while to load: once per process.
+pub fn shared_analyzer() -> Arc<Analyzer> {
+    static ANALYZER: OnceLock<Arc<Analyzer>> = OnceLock::new();
+    ANALYZER.get_or_init(|| Arc::new(Analyzer::new())).clone()
+}
+
+impl Faq {
+    pub async fn open(
+        store: Arc<dyn EventStore>,
+        clock: Arc<dyn Clock>,
+        presets: PresetSet,
+        limits: Limits,
+    ) -> Result<Arc<Self>, AppError> {
+        let (analyzer, help_centre) = tokio::task::spawn_blocking(|| {
+            let analyzer = shared_analyzer();
+            let mut help = Loaded::default();
+            let entries = help_centre::entries(&help_centre::parse(help_centre::SEED_001));
+            help.apply(
+                &analyzer,
+                &Event::PresetsInstalled {
+                    version: "help-centre-001".into(),
+                    greeting: String::new(),
+                    entries,
+                    cards: Vec::new(),
+                },
+            );
+            (analyzer, help)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("building the analyzer: {e}")))?;
+        Ok(Arc::new(Self {
+            store,
+            clock,
+            analyzer,
+            presets,
+            limits,
+            shops: StdMutex::default(),
+            help_centre,
+        }))
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn analyzer(&self) -> &Arc<Analyzer> {
+        &self.analyzer
+    }
+
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// The shop's knowledge base, loaded from its stream on first use; a shop
+    /// with no stream yet starts from the presets (R-FAQ-3).
+    async fn shop(&self, shop: &str) -> Result<Arc<ShopKb>, AppError> {
+        let kb = {
+            let mut shops = self.shops.lock().expect("shops lock");
+            shops.entry(shop.to_owned()).or_default().clone()
+        };
+        if kb.loaded.read().expect("kb lock").kb.version > 0 {
+            return Ok(kb);
+        }
+        let writer = kb.writer.lock().await;
+        self.catch_up(shop, &kb).await?;
+        if kb.loaded.read().expect("kb lock").kb.version == 0 {
+            let install = Command::InstallPresets {
+                presets: self.presets.clone(),
+            };
+            let system = Metadata {
+                actor: Some("system:presets".into()),
+                ..Metadata::default()
+            };
+            self.decide_and_append(shop, &kb, &install, &system).await?;
+        }
+        drop(writer);
+        Ok(kb)
+    }
+
+    /// Folds whatever the stream holds beyond what is loaded (other replicas' writes).
+    async fn catch_up(&self, shop: &str, kb: &ShopKb) -> Result<(), AppError> {
+        loop {
+            let after = kb.loaded.read().expect("kb lock").kb.version;
+            let events = self
+                .store
+                .read_stream(&store::kb_stream(shop), after, READ_BATCH)
+                .await?;
+            let decoded = events
+                .iter()
+                .map(store::decode_kb_event)
+                .collect::<Result<Vec<_>, _>>()?;
+            let analyzer = self.analyzer.clone();
+            let mut loaded = kb.loaded.write().expect("kb lock");
+            for (recorded, event) in events.iter().zip(&decoded) {
+                if recorded.stream_version == loaded.kb.version + 1 {
+                    loaded.apply(&analyzer, event);
+                }
+            }
+            if (events.len() as i64) < READ_BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn decide_and_append(
+        &self,
+        shop: &str,
+        kb: &ShopKb,
+        command: &Command,
+        metadata: &Metadata,
+    ) -> Result<Vec<Event>, AppError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let (events, version) = {
+                let loaded = kb.loaded.read().expect("kb lock");
+                (
+                    decide(&loaded.kb, command, &self.limits)?,
+                    loaded.kb.version,
+                )
+            };
+            if events.is_empty() {
+                return Ok(events);
+            }
+            let at = self.clock.now();
+            let new = events
+                .iter()
+                .map(|e| store::encode_kb_event(shop, e, at, metadata))
+                .collect();
+            let expected = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            };
+            match self
+                .store
+                .append(Append::new(store::kb_stream(shop), expected, new))
+                .await
+            {
+                Ok(_) => {
+                    let mut loaded = kb.loaded.write().expect("kb lock");
+                    // The follower may have folded some of them already.
+                    for (i, e) in events.iter().enumerate() {
+                        if version + 1 + i as i64 == loaded.kb.version + 1 {
+                            loaded.apply(&self.analyzer, e);
+                        }
+                    }
+                    return Ok(events);
+                }
+                // Another replica wrote first: fold its events and decide again.
+                Err(AppendError::Conflict { .. }) => self.catch_up(shop, kb).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Contended(store::kb_stream(shop)))
+    }
+
+    /// Runs a change on the shop's knowledge base; the index follows before
+    /// this returns, so the next query sees it (R-FAQ-7).
+    pub async fn execute(
+        &self,
+        target: &Target,
+        command: Command,
+        metadata: &Metadata,
+    ) -> Result<Vec<Event>, AppError> {
+        let Target::Shop(shop) = target else {
+            return Err(AppError::ReadOnly);
+        };
+        let kb = self.shop(shop).await?;
+        let _writer = kb.writer.lock().await;
+        self.decide_and_append(shop, &kb, &command, metadata).await
+    }
+
+    /// Reads a knowledge base and its index.
+    pub async fn read<R>(
+        &self,
+        target: &Target,
+        f: impl FnOnce(&Loaded) -> R,
+    ) -> Result<R, AppError> {
+        match target {
+            Target::HelpCentre => Ok(f(&self.help_centre)),
+            Target::Shop(shop) => {
+                let kb = self.shop(shop).await?;
+                let loaded = kb.loaded.read().expect("kb lock");
+                Ok(f(&loaded))
+            }
+        }
+    }
+
+    /// The top `k` entries for `query` (assist-reply, R-FAQ-6), with each entry.
+    pub async fn rank(
+        &self,
+        target: &Target,
+        query: &str,
+        k: usize,
+    ) -> Result<(Vec<(Scored, Entry)>, f64), AppError> {
+        // Segmentation happens outside the lock: writers wait only for the scoring.
+        let features = self.analyzer.analyze(query);
+        self.read(target, |loaded| {
+            let ranked = loaded
+                .index
+                .search_features(&features, k)
+                .into_iter()
+                .filter_map(|s| {
+                    let entry = loaded.kb.entries.get(&s.entry_id)?.clone();
+                    Some((s, entry))
+                })
+                .collect();
+            let threshold = match target {
+                Target::HelpCentre => crate::domain::DEFAULT_THRESHOLD,
+                Target::Shop(_) => loaded.kb.threshold(),
+            };
+            (ranked, threshold)
+        })
+        .await
+    }
+
+    /// The robot (R-FAQ-7): the best entry, whether it is confident enough to
+    /// send, and the record of what happened (R-FAQ-8), committed before the
+    /// answer goes out.
+    pub async fn answer(
+        &self,
+        target: &Target,
+        query: &str,
+        conversation_id: &str,
+        metadata: &Metadata,
+    ) -> Result<MatchOutcome, AppError> {
+        let (mut ranked, threshold) = self.rank(target, query, 1).await?;
+        let best = ranked.pop();
+        let auto_answer = best
+            .as_ref()
+            .is_some_and(|(s, _)| s.confidence >= threshold);
+        let interaction = match &best {
+            Some((s, e)) if auto_answer => Interaction::QuestionAutoAnswered {
+                query: query.to_owned(),
+                entry_id: e.id.clone(),
+                confidence: s.confidence,
+                conversation_id: conversation_id.to_owned(),
+            },
+            _ => Interaction::QuestionMissed {
+                query: query.to_owned(),
+                best_entry_id: best.as_ref().map(|(_, e)| e.id.clone()),
+                confidence: best.as_ref().map_or(0.0, |(s, _)| s.confidence),
+                conversation_id: conversation_id.to_owned(),
+            },
+        };
+        self.record(target, &interaction, metadata).await?;
+        Ok(MatchOutcome {
+            best,
+            auto_answer,
+            threshold,
+        })
+    }
+
+    /// A buyer tapped a card (R-FAQ-5): the entry's answer, and the tap recorded.
+    pub async fn tap_card(
+        &self,
+        target: &Target,
+        entry_id: &str,
+        conversation_id: &str,
+        metadata: &Metadata,
+    ) -> Result<Entry, AppError> {
+        let entry = self
+            .read(target, |l| l.kb.entries.get(entry_id).cloned())
+            .await?
+            .filter(|e| e.content.enabled)
+            .ok_or_else(|| DomainError::EntryNotFound(entry_id.to_owned()))?;
+        let tap = Interaction::CardTapped {
+            entry_id: entry.id.clone(),
+            conversation_id: conversation_id.to_owned(),
+        };
+        self.record(target, &tap, metadata).await?;
+        Ok(entry)
+    }
+
+    async fn record(
+        &self,
+        target: &Target,
+        interaction: &Interaction,
+        metadata: &Metadata,
+    ) -> Result<(), AppError> {
+        let key = target.key();
+        let event = store::encode_interaction(key, interaction, self.clock.now(), metadata);
+        self.store
+            .append(Append::new(
+                store::interactions_stream(key),
+                ExpectedVersion::Any,
+                vec![event],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Every recorded interaction of a knowledge base, oldest first, with its instant.
+    pub async fn interactions(
+        &self,
+        target: &Target,
+    ) -> Result<Vec<(Instant, Interaction)>, AppError> {
+        let stream = store::interactions_stream(target.key());
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let batch = self.store.read_stream(&stream, after, READ_BATCH).await?;
+            for e in &batch {
+                out.push((e.occurred_at, store::decode_interaction(e)?));
+                after = e.stream_version;
+            }
+            if (batch.len() as i64) < READ_BATCH {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Keeps loaded knowledge bases in step with writes by other replicas
+    /// (PostgreSQL deployments): follows the log and folds what is missing.
+    pub async fn run_follower(self: Arc<Self>) {
+        let start = match self.store.head().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "faq follower could not read the head");
+                return;
+            }
+        };
+        let mut events = std::pin::pin!(sellerdesk_eventstore::follow(self.store.clone(), start));
+        while let Some(next) = events.next().await {
+            match next {
+                Ok(e) => self.fold_foreign(&e),
+                Err(err) => tracing::warn!(error = %err, "faq follower read failed; retrying"),
+            }
+        }
+    }
+
+    fn fold_foreign(&self, recorded: &RecordedEvent) {
+        let Some(shop) = recorded.stream_id.strip_prefix("faq-kb-") else {
+            return;
+        };
+        let Some(kb) = self.shops.lock().expect("shops lock").get(shop).cloned() else {
+            return;
+        };
+        let mut loaded = kb.loaded.write().expect("kb lock");
+        // Our own appends were folded when they committed; a gap means a
+        // missed event, which the next command's catch-up repairs.
+        if recorded.stream_version != loaded.kb.version + 1 {
+            return;
+        }
+        match store::decode_kb_event(recorded) {
+            Ok(event) => loaded.apply(&self.analyzer, &event),
+            Err(e) => tracing::error!(error = %e, "undecodable faq event"),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The matching evaluation of `../shared/contracts/faq-eval.md`: every case
+//! goes through the same index and threshold that serve buyers.
+
+use crate::matcher::{same_question, Analyzer, Index};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Case {
+    pub query: String,
+    /// The standard question that should answer, or None: hand over to a human.
+    pub expect: Option<String>,
+}
+
+pub fn parse_cases(jsonl: &str) -> Result<Vec<Case>, String> {
+    jsonl
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
+        .collect()
+}
+
+/// What happened to one case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseResult {
+    pub case: Case,
+    /// The top three standard questions with their confidence.
+    pub ranked: Vec<(String, f64)>,
+    /// 1-based rank of the expected entry among all candidates, if found.
+    pub rank: Option<usize>,
+    pub auto_answered: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    pub cases: usize,
+    pub answerable: usize,
+    pub null_cases: usize,
+    pub top1_accuracy: f64,
+    pub recall_at_3: f64,
+    pub mrr: f64,
+    /// Auto-answers that were the expected entry.
+    pub precision: f64,
+    /// Answerable cases auto-answered (rightly or not).
+    pub coverage: f64,
+    /// Null cases that were auto-answered.
+    pub null_auto_answered: f64,
+    pub threshold: f64,
+    pub results: Vec<CaseResult>,
+}
+
+/// Runs `cases` against `index`; `question_of` maps an entry id to its
+/// standard question.
+pub fn evaluate(
+    analyzer: &Analyzer,
+    index: &Index,
+    question_of: impl Fn(&str) -> Option<String>,
+    cases: &[Case],
+    threshold: f64,
+) -> Report {
+    let mut r = Report {
+        cases: cases.len(),
+        threshold,
+        ..Report::default()
+    };
+    let (mut top1, mut at3, mut rr) = (0usize, 0usize, 0.0f64);
+    let (mut auto, mut auto_right, mut answerable_auto, mut null_auto) = (0, 0, 0, 0);
+    for case in cases {
+        let hits = index.search(analyzer, &case.query, 50);
+        let ranked: Vec<(String, f64)> = hits
+            .iter()
+            .map(|h| (question_of(&h.entry_id).unwrap_or_default(), h.confidence))
+            .collect();
+        let auto_answered = hits.first().is_some_and(|h| h.confidence >= threshold);
+        let rank = case.expect.as_ref().and_then(|want| {
+            ranked
+                .iter()
+                .position(|(q, _)| same_question(q, want))
+                .map(|p| p + 1)
+        });
+        match &case.expect {
+            Some(_) => {
+                r.answerable += 1;
+                if rank == Some(1) {
+                    top1 += 1;
+                }
+                if rank.is_some_and(|k| k <= 3) {
+                    at3 += 1;
+                }
+                rr += rank.map_or(0.0, |k| 1.0 / k as f64);
+                if auto_answered {
+                    answerable_auto += 1;
+                    auto += 1;
+                    if rank == Some(1) {
+                        auto_right += 1;
+                    }
+                }
+            }
+            None => {
+                r.null_cases += 1;
+                if auto_answered {
+                    null_auto += 1;
+                    auto += 1;
+                }
+            }
+        }
+        r.results.push(CaseResult {
+            case: case.clone(),
+            ranked: ranked.into_iter().take(3).collect(),
+            rank,
+            auto_answered,
+        });
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    r.top1_accuracy = ratio(top1, r.answerable);
+    r.recall_at_3 = ratio(at3, r.answerable);
+    r.mrr = if r.answerable == 0 {
+        0.0
+    } else {
+        rr / r.answerable as f64
+    };
+    r.precision = if auto == 0 {
+        1.0
+    } else {
+        ratio(auto_right, auto)
+    };
+    r.coverage = ratio(answerable_auto, r.answerable);
+    r.null_auto_answered = ratio(null_auto, r.null_cases);
+    r
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "cases: {} ({} answerable, {} null)",
+            self.cases, self.answerable, self.null_cases
+        )?;
+        writeln!(f, "top-1 accuracy: {:.1}%", self.top1_accuracy * 100.0)?;
+        writeln!(f, "recall@3: {:.1}%", self.recall_at_3 * 100.0)?;
+        writeln!(f, "MRR: {:.3}", self.mrr)?;
+        writeln!(f, "threshold: {:.2}", self.threshold)?;
+        writeln!(f, "auto-answer precision: {:.1}%", self.precision * 100.0)?;
+        writeln!(f, "auto-answer coverage: {:.1}%", self.coverage * 100.0)?;
+        write!(
+            f,
+            "null cases wrongly auto-answered: {:.1}%",
+            self.null_auto_answered * 100.0
+        )
+    }
+}
+
+/// The knowledge bases an evaluation can load by name: `help-centre` (seed
+/// 001, R-FAQ-9) or `presets` (what a new shop starts with, R-FAQ-3).
+pub fn reference_entries(kb: &str) -> Result<Vec<crate::domain::Entry>, String> {
+    match kb {
+        "help-centre" => Ok(crate::help_centre::entries(&crate::help_centre::parse(
+            crate::help_centre::SEED_001,
+        ))),
+        "presets" => {
+            let presets = crate::presets::builtin();
+            let mut kb = crate::domain::KnowledgeBase::default();
+            let events = crate::domain::decide(
+                &kb,
+                &crate::domain::Command::InstallPresets { presets },
+                &crate::domain::Limits::default(),
+            )
+            .map_err(|e| e.to_string())?;
+            events.iter().for_each(|e| kb.apply(e));
+            Ok(kb.entries.into_values().collect())
+        }
+        other => Err(format!(
+            "unknown knowledge base {other:?}: use help-centre or presets"
+        )),
+    }
+}
+
+/// Indexes `entries` and evaluates `cases` against them.
+pub fn evaluate_entries(
+    analyzer: &Analyzer,
+    entries: &[crate::domain::Entry],
+    cases: &[Case],
+    threshold: f64,
+) -> Report {
+    let mut index = Index::new();
+    for e in entries {
+        index.upsert(analyzer, &e.id, e.content.enabled, e.content.questions());
+    }
+    let question_of = |id: &str| {
+        entries
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| e.content.standard_question.clone())
+    };
+    evaluate(analyzer, &index, question_of, cases, threshold)
+}

@@ -1,0 +1,665 @@
+//! The public API (`sellerdesk.faq.v1`) mapped onto [`Faq`]. Permissions live
+//! here: owner and admin change, every role of the shop reads and uses
+//! (R-FAQ-4), another shop sees nothing (R-X-1).
+
+use crate::{
+    app::{AppError, Faq, Target},
+    domain::{analytics, Category, Command, DomainError, Entry, EntryContent},
+    matcher::Scored,
+};
+use sellerdesk_api::{common::v1::PageResponse, faq::v1 as pb};
+use sellerdesk_runtime::{
+    errors,
+    wire::{authorize, command_metadata, instant, timestamp, ANY_ROLE, MANAGERS},
+    Caller,
+};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+const DEFAULT_TOP_K: u32 = 3;
+const MAX_TOP_K: u32 = 20;
+const MAX_QUERY_CHARS: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct FaqApi {
+    app: Arc<Faq>,
+}
+
+impl FaqApi {
+    pub fn new(app: Arc<Faq>) -> Self {
+        Self { app }
+    }
+}
+
+fn to_status(e: AppError) -> Status {
+    match e {
+        AppError::Domain(d) => match &d {
+            DomainError::Invalid(fields) => {
+                let v: Vec<(&str, String)> = fields
+                    .iter()
+                    .map(|(f, w)| (f.as_str(), w.clone()))
+                    .collect();
+                errors::invalid_argument(&v)
+            }
+            DomainError::EntryNotFound(id) => errors::not_found("entry", id),
+            DomainError::EntryExists(id) => errors::already_exists("entry", id, d.to_string()),
+            DomainError::NotAPreset(id) => {
+                errors::failed_precondition("NOT_A_PRESET", id, d.to_string())
+            }
+        },
+        AppError::Store(s) => errors::internal(s),
+        AppError::Contended(stream) => {
+            Status::aborted(format!("{stream} kept changing; retry the command"))
+        }
+        AppError::ReadOnly => Status::permission_denied(e.to_string()),
+    }
+}
+
+fn category_from_pb(c: i32, field: &str) -> Result<Category, Status> {
+    match pb::Category::try_from(c) {
+        Ok(pb::Category::Greeting) => Ok(Category::Greeting),
+        Ok(pb::Category::PreSale) => Ok(Category::PreSale),
+        Ok(pb::Category::Logistics) => Ok(Category::Logistics),
+        Ok(pb::Category::AfterSale) => Ok(Category::AfterSale),
+        Ok(pb::Category::Other) => Ok(Category::Other),
+        _ => Err(errors::invalid_argument(&[(
+            field,
+            "one of greeting, pre-sale, logistics, after-sale, other".into(),
+        )])),
+    }
+}
+
+fn category_pb(c: Category) -> pb::Category {
+    match c {
+        Category::Greeting => pb::Category::Greeting,
+        Category::PreSale => pb::Category::PreSale,
+        Category::Logistics => pb::Category::Logistics,
+        Category::AfterSale => pb::Category::AfterSale,
+        Category::Other => pb::Category::Other,
+    }
+}
+
+fn content_from_pb(c: Option<pb::EntryContent>) -> Result<EntryContent, Status> {
+    let c = c.ok_or_else(|| errors::invalid_argument(&[("content", "required".into())]))?;
+    Ok(EntryContent {
+        category: category_from_pb(c.category, "content.category")?,
+        standard_question: c.standard_question,
+        similar_questions: c.similar_questions,
+        answer: c.answer,
+        enabled: c.enabled,
+    })
+}
+
+fn entry_pb(e: &Entry) -> pb::Entry {
+    pb::Entry {
+        entry_id: e.id.clone(),
+        content: Some(pb::EntryContent {
+            standard_question: e.content.standard_question.clone(),
+            similar_questions: e.content.similar_questions.clone(),
+            answer: e.content.answer.clone(),
+            category: category_pb(e.content.category) as i32,
+            enabled: e.content.enabled,
+        }),
+        preset_key: e.preset_key.clone().unwrap_or_default(),
+        revision: e.revision,
+    }
+}
+
+fn candidate_pb(s: &Scored, e: &Entry) -> pb::Candidate {
+    pb::Candidate {
+        entry_id: e.id.clone(),
+        standard_question: e.content.standard_question.clone(),
+        answer: e.content.answer.clone(),
+        confidence: s.confidence,
+        matched_question: s.matched_question.clone(),
+    }
+}
+
+fn check_entry_id(id: &str) -> Result<(), Status> {
+    if id.is_empty() {
+        return Err(errors::invalid_argument(&[("entry_id", "required".into())]));
+    }
+    Ok(())
+}
+
+fn check_query(query: &str) -> Result<(), Status> {
+    if query.trim().is_empty() {
+        return Err(errors::invalid_argument(&[(
+            "query",
+            "must not be empty".into(),
+        )]));
+    }
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(errors::invalid_argument(&[(
+            "query",
+            format!("at most {MAX_QUERY_CHARS} characters"),
+        )]));
+    }
+    Ok(())
+}
+
+/// The knowledge base a read or match is about. The help centre is the
+/// platform's and every authenticated caller may read it (R-FAQ-9).
+fn target<T>(request: &Request<T>, shop_id: &str, kb: i32) -> Result<(Caller, Target), Status> {
+    match pb::KnowledgeBase::try_from(kb) {
+        Ok(pb::KnowledgeBase::HelpCentre) => Ok((Caller::of(request)?, Target::HelpCentre)),
+        Ok(pb::KnowledgeBase::Unspecified | pb::KnowledgeBase::Shop) => {
+            let (caller, shop) = authorize(request, shop_id, ANY_ROLE, "reading the FAQ")?;
+            Ok((caller, Target::Shop(shop)))
+        }
+        Err(_) => Err(errors::invalid_argument(&[(
+            "knowledge_base",
+            "unknown knowledge base".into(),
+        )])),
+    }
+}
+
+/// R-FAQ-4: the shop's managers change it.
+fn manage<T>(
+    request: &Request<T>,
+    shop_id: &str,
+    action: &str,
+) -> Result<(Caller, Target), Status> {
+    let (caller, shop) = authorize(request, shop_id, MANAGERS, action)?;
+    Ok((caller, Target::Shop(shop)))
+}
+
+fn window(w: Option<pb::Window>) -> Result<analytics::Window, Status> {
+    let Some(w) = w else {
+        return Ok(analytics::Window::default());
+    };
+    let window = analytics::Window {
+        from: w
+            .from
+            .as_ref()
+            .map(|t| instant(t, "window.from"))
+            .transpose()?,
+        to: w.to.as_ref().map(|t| instant(t, "window.to")).transpose()?,
+    };
+    if let (Some(f), Some(t)) = (window.from, window.to) {
+        if f > t {
+            return Err(errors::invalid_argument(&[(
+                "window.to",
+                "must not be before window.from".into(),
+            )]));
+        }
+    }
+    Ok(window)
+}
+
+impl FaqApi {
+    async fn entry_after(&self, target: &Target, id: &str) -> Result<pb::Entry, Status> {
+        self.app
+            .read(target, |l| l.kb.entries.get(id).map(entry_pb))
+            .await
+            .map_err(to_status)?
+            .ok_or_else(|| errors::not_found("entry", id))
+    }
+
+    async fn cards(&self, target: &Target) -> Result<Vec<pb::FaqCard>, Status> {
+        self.app
+            .read(target, |l| {
+                l.kb.visible_cards()
+                    .into_iter()
+                    .map(|e| pb::FaqCard {
+                        entry_id: e.id.clone(),
+                        question: e.content.standard_question.clone(),
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(to_status)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::faq_service_server::FaqService for FaqApi {
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn create_entry(
+        &self,
+        request: Request<pb::CreateEntryRequest>,
+    ) -> Result<Response<pb::CreateEntryResponse>, Status> {
+        let (caller, target) = manage(&request, &request.get_ref().shop_id, "creating entries")?;
+        let req = request.into_inner();
+        let content = content_from_pb(req.content)?;
+        let id = if req.entry_id.is_empty() {
+            uuid::Uuid::now_v7().to_string()
+        } else {
+            req.entry_id
+        };
+        let command = Command::CreateEntry {
+            id: id.clone(),
+            content,
+        };
+        self.app
+            .execute(&target, command, &command_metadata(&caller))
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::CreateEntryResponse {
+            entry: Some(self.entry_after(&target, &id).await?),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn update_entry(
+        &self,
+        request: Request<pb::UpdateEntryRequest>,
+    ) -> Result<Response<pb::UpdateEntryResponse>, Status> {
+        let (caller, target) = manage(&request, &request.get_ref().shop_id, "editing entries")?;
+        let req = request.into_inner();
+        check_entry_id(&req.entry_id)?;
+        let command = Command::EditEntry {
+            id: req.entry_id.clone(),
+            content: content_from_pb(req.content)?,
+        };
+        self.app
+            .execute(&target, command, &command_metadata(&caller))
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::UpdateEntryResponse {
+            entry: Some(self.entry_after(&target, &req.entry_id).await?),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn delete_entry(
+        &self,
+        request: Request<pb::DeleteEntryRequest>,
+    ) -> Result<Response<pb::DeleteEntryResponse>, Status> {
+        let (caller, target) = manage(&request, &request.get_ref().shop_id, "deleting entries")?;
+        let req = request.into_inner();
+        check_entry_id(&req.entry_id)?;
+        self.app
+            .execute(
+                &target,
+                Command::DeleteEntry { id: req.entry_id },
+                &command_metadata(&caller),
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::DeleteEntryResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn reset_entry(
+        &self,
+        request: Request<pb::ResetEntryRequest>,
+    ) -> Result<Response<pb::ResetEntryResponse>, Status> {
+        let (caller, target) = manage(&request, &request.get_ref().shop_id, "resetting entries")?;
+        let req = request.into_inner();
+        check_entry_id(&req.entry_id)?;
+        let command = Command::ResetEntry {
+            id: req.entry_id.clone(),
+            presets: crate::presets::builtin(),
+        };
+        self.app
+            .execute(&target, command, &command_metadata(&caller))
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ResetEntryResponse {
+            entry: Some(self.entry_after(&target, &req.entry_id).await?),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn get_entry(
+        &self,
+        request: Request<pb::GetEntryRequest>,
+    ) -> Result<Response<pb::GetEntryResponse>, Status> {
+        let req = request.get_ref();
+        let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
+        check_entry_id(&req.entry_id)?;
+        Ok(Response::new(pb::GetEntryResponse {
+            entry: Some(self.entry_after(&target, &req.entry_id).await?),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn list_entries(
+        &self,
+        request: Request<pb::ListEntriesRequest>,
+    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
+        let req = request.get_ref();
+        let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
+        let page = req.page.clone().unwrap_or_default();
+        let size = match page.page_size {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        } as usize;
+        let category = match req.category {
+            0 => None,
+            c => Some(category_from_pb(c, "category")?),
+        };
+        if req.search.chars().count() > MAX_QUERY_CHARS {
+            check_query(&req.search)?;
+        }
+        // Ranked results page by offset, id order pages by the last id seen.
+        let (entries, next) = if req.search.trim().is_empty() {
+            let after = page.page_token.clone();
+            self.app
+                .read(&target, |l| {
+                    let mut out: Vec<pb::Entry> =
+                        l.kb.entries
+                            .range::<String, _>((
+                                std::ops::Bound::Excluded(&after),
+                                std::ops::Bound::Unbounded,
+                            ))
+                            .map(|(_, e)| e)
+                            .filter(|e| category.is_none_or(|c| e.content.category == c))
+                            .take(size + 1)
+                            .map(entry_pb)
+                            .collect();
+                    let next = if out.len() > size {
+                        out.truncate(size);
+                        out.last().map(|e| e.entry_id.clone()).unwrap_or_default()
+                    } else {
+                        String::new()
+                    };
+                    (out, next)
+                })
+                .await
+                .map_err(to_status)?
+        } else {
+            let offset: usize = if page.page_token.is_empty() {
+                0
+            } else {
+                page.page_token.parse().map_err(|_| {
+                    errors::invalid_argument(&[(
+                        "page.page_token",
+                        "not a token from this search".into(),
+                    )])
+                })?
+            };
+            let (ranked, _) = self
+                .app
+                .rank(&target, &req.search, offset + size + 1)
+                .await
+                .map_err(to_status)?;
+            let mut out: Vec<pb::Entry> = ranked
+                .iter()
+                .map(|(_, e)| e)
+                .filter(|e| category.is_none_or(|c| e.content.category == c))
+                .skip(offset)
+                .map(entry_pb)
+                .collect();
+            let next = if out.len() > size {
+                out.truncate(size);
+                (offset + size).to_string()
+            } else {
+                String::new()
+            };
+            (out, next)
+        };
+        Ok(Response::new(pb::ListEntriesResponse {
+            entries,
+            page: Some(PageResponse {
+                next_page_token: next,
+            }),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn get_greeting(
+        &self,
+        request: Request<pb::GetGreetingRequest>,
+    ) -> Result<Response<pb::GetGreetingResponse>, Status> {
+        let (_, target) = target(&request, &request.get_ref().shop_id, 0)?;
+        let greeting = self
+            .app
+            .read(&target, |l| l.kb.greeting.clone())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::GetGreetingResponse {
+            greeting,
+            cards: self.cards(&target).await?,
+            card_limit: self.app.limits().max_cards as u32,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn set_greeting(
+        &self,
+        request: Request<pb::SetGreetingRequest>,
+    ) -> Result<Response<pb::SetGreetingResponse>, Status> {
+        let (caller, target) =
+            manage(&request, &request.get_ref().shop_id, "setting the greeting")?;
+        let text = request.into_inner().greeting;
+        self.app
+            .execute(
+                &target,
+                Command::SetGreeting { text },
+                &command_metadata(&caller),
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::SetGreetingResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn set_cards(
+        &self,
+        request: Request<pb::SetCardsRequest>,
+    ) -> Result<Response<pb::SetCardsResponse>, Status> {
+        let (caller, target) = manage(&request, &request.get_ref().shop_id, "arranging FAQ cards")?;
+        let entry_ids = request.into_inner().entry_ids;
+        self.app
+            .execute(
+                &target,
+                Command::ArrangeCards { entry_ids },
+                &command_metadata(&caller),
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::SetCardsResponse {
+            cards: self.cards(&target).await?,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn tap_card(
+        &self,
+        request: Request<pb::TapCardRequest>,
+    ) -> Result<Response<pb::TapCardResponse>, Status> {
+        let (caller, target) = target(&request, &request.get_ref().shop_id, 0)?;
+        let req = request.into_inner();
+        check_entry_id(&req.entry_id)?;
+        let entry = self
+            .app
+            .tap_card(
+                &target,
+                &req.entry_id,
+                &req.conversation_id,
+                &command_metadata(&caller),
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::TapCardResponse {
+            entry_id: entry.id,
+            answer: entry.content.answer,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn r#match(
+        &self,
+        request: Request<pb::MatchRequest>,
+    ) -> Result<Response<pb::MatchResponse>, Status> {
+        let req = request.get_ref();
+        let (caller, target) = target(&request, &req.shop_id, req.knowledge_base)?;
+        let req = request.into_inner();
+        check_query(&req.query)?;
+        let outcome = self
+            .app
+            .answer(
+                &target,
+                &req.query,
+                &req.conversation_id,
+                &command_metadata(&caller),
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::MatchResponse {
+            auto_answer: outcome.auto_answer,
+            best: outcome.best.as_ref().map(|(s, e)| candidate_pb(s, e)),
+            threshold: outcome.threshold,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn assist_reply(
+        &self,
+        request: Request<pb::AssistReplyRequest>,
+    ) -> Result<Response<pb::AssistReplyResponse>, Status> {
+        let req = request.get_ref();
+        let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
+        let req = request.into_inner();
+        check_query(&req.query)?;
+        let k = match req.top_k {
+            0 => DEFAULT_TOP_K,
+            k if k > MAX_TOP_K => {
+                return Err(errors::invalid_argument(&[(
+                    "top_k",
+                    format!("at most {MAX_TOP_K}"),
+                )]))
+            }
+            k => k,
+        };
+        let (ranked, _) = self
+            .app
+            .rank(&target, &req.query, k as usize)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::AssistReplyResponse {
+            candidates: ranked.iter().map(|(s, e)| candidate_pb(s, e)).collect(),
+        }))
+    }
+
+    async fn get_match_settings(
+        &self,
+        request: Request<pb::GetMatchSettingsRequest>,
+    ) -> Result<Response<pb::GetMatchSettingsResponse>, Status> {
+        let (_, target) = target(&request, &request.get_ref().shop_id, 0)?;
+        let threshold = self
+            .app
+            .read(&target, |l| l.kb.threshold())
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::GetMatchSettingsResponse { threshold }))
+    }
+
+    async fn set_match_settings(
+        &self,
+        request: Request<pb::SetMatchSettingsRequest>,
+    ) -> Result<Response<pb::SetMatchSettingsResponse>, Status> {
+        let (caller, target) = manage(
+            &request,
+            &request.get_ref().shop_id,
+            "setting the match threshold",
+        )?;
+        let threshold = request.into_inner().threshold;
+        self.app
+            .execute(
+                &target,
+                Command::SetThreshold { threshold },
+                &command_metadata(&caller),
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::SetMatchSettingsResponse { threshold }))
+    }
+
+    async fn get_entry_hits(
+        &self,
+        request: Request<pb::GetEntryHitsRequest>,
+    ) -> Result<Response<pb::GetEntryHitsResponse>, Status> {
+        let req = request.get_ref();
+        let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
+        let window = window(req.window)?;
+        let interactions = self.app.interactions(&target).await.map_err(to_status)?;
+        let hits = analytics::entry_hits(&interactions, window);
+        let mut entries = self
+            .app
+            .read(&target, |l| {
+                hits.iter()
+                    .map(|(id, h)| pb::EntryHits {
+                        entry_id: id.clone(),
+                        standard_question: l
+                            .kb
+                            .entries
+                            .get(id)
+                            .map(|e| e.content.standard_question.clone())
+                            .unwrap_or_default(),
+                        auto_answers: h.auto_answers,
+                        card_taps: h.card_taps,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(to_status)?;
+        entries.sort_by(|a, b| {
+            (b.auto_answers + b.card_taps)
+                .cmp(&(a.auto_answers + a.card_taps))
+                .then_with(|| a.entry_id.cmp(&b.entry_id))
+        });
+        Ok(Response::new(pb::GetEntryHitsResponse { entries }))
+    }
+
+    async fn get_answer_rate(
+        &self,
+        request: Request<pb::GetAnswerRateRequest>,
+    ) -> Result<Response<pb::GetAnswerRateResponse>, Status> {
+        let req = request.get_ref();
+        let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
+        let window = window(req.window)?;
+        let interactions = self.app.interactions(&target).await.map_err(to_status)?;
+        let r = analytics::answer_rate(&interactions, window);
+        Ok(Response::new(pb::GetAnswerRateResponse {
+            questions: r.questions,
+            auto_answered: r.auto_answered,
+            missed: r.missed,
+            card_taps: r.card_taps,
+            answer_rate: r.rate,
+        }))
+    }
+
+    async fn list_unanswered_questions(
+        &self,
+        request: Request<pb::ListUnansweredQuestionsRequest>,
+    ) -> Result<Response<pb::ListUnansweredQuestionsResponse>, Status> {
+        let req = request.get_ref();
+        let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
+        let window = window(req.window)?;
+        let limit = match req.limit {
+            0 => 20,
+            n if n > 200 => {
+                return Err(errors::invalid_argument(&[("limit", "at most 200".into())]))
+            }
+            n => n as usize,
+        };
+        let interactions = self.app.interactions(&target).await.map_err(to_status)?;
+        let analyzer = self.app.analyzer().clone();
+        let groups = analytics::unanswered_groups(
+            &interactions,
+            window,
+            |q| analyzer.canonical_text(q),
+            limit,
+        );
+        Ok(Response::new(pb::ListUnansweredQuestionsResponse {
+            groups: groups
+                .into_iter()
+                .map(|g| pb::UnansweredGroup {
+                    representative: g.representative,
+                    count: g.count,
+                    wordings: g
+                        .examples
+                        .into_iter()
+                        .map(|(text, count)| pb::UnansweredWording { text, count })
+                        .collect(),
+                    last_asked_at: Some(timestamp(g.last_asked_at)),
+                })
+                .collect(),
+        }))
+    }
+}

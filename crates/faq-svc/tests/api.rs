@@ -1,0 +1,933 @@
+//! faq-svc over real gRPC: permissions (R-FAQ-4, R-X-1), presets (R-FAQ-3),
+//! cards (R-FAQ-5), the robot (R-FAQ-6, R-FAQ-7), analytics (R-FAQ-8), the help
+//! centre (R-FAQ-9), restarts, PostgreSQL and the bus.
+
+use chrono::{DateTime, Utc};
+use faq_svc::{domain::Limits, Application, Settings};
+use sellerdesk_api::faq::v1::{self as pb, faq_service_client::FaqServiceClient};
+use sellerdesk_bus::{EventBus, InProcessBus};
+use sellerdesk_eventstore::EventStore;
+use sellerdesk_runtime::{auth::Claims, server::Running, ManualClock, Role, TokenSigner};
+use std::{sync::Arc, time::Duration};
+use tonic::{transport::Channel, Code, Request};
+use tonic_types::StatusExt;
+
+struct TestApp {
+    client: FaqServiceClient<Channel>,
+    signer: TokenSigner,
+    clock: ManualClock,
+    bus: Arc<InProcessBus>,
+    store: Arc<dyn EventStore>,
+    service: Running,
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn EventStore> {
+    sellerdesk_eventstore::open(&format!("sqlite://{}", dir.path().join("faq.db").display()))
+        .await
+        .unwrap()
+}
+
+/// A faq-svc on port 0 on `store`, with a manual clock.
+async fn spawn_app(store: Arc<dyn EventStore>) -> TestApp {
+    let clock = ManualClock::new(t("2026-03-01T08:00:00Z"));
+    let bus = Arc::new(InProcessBus::new());
+    let signer = TokenSigner::new("test");
+    let settings = Settings {
+        store: store.clone(),
+        bus: bus.clone(),
+        durable_bus: false,
+        clock: Arc::new(clock.clone()),
+        signer: signer.clone(),
+        request_timeout: Duration::from_secs(10),
+        limits: Limits::default(),
+    };
+    let service = Application::spawn_local(settings).await.unwrap();
+    let channel = Channel::from_shared(service.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    TestApp {
+        client: FaqServiceClient::new(channel),
+        signer,
+        clock,
+        bus,
+        store,
+        service,
+    }
+}
+
+impl TestApp {
+    fn req<T>(&self, shop: &str, role: Role, msg: T) -> Request<T> {
+        let token = self.signer.mint(&Claims {
+            shop: shop.into(),
+            sub: format!("{}-account", role.as_str()),
+            role,
+            exp: 4_000_000_000,
+        });
+        let mut r = Request::new(msg);
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        r
+    }
+
+    async fn create(
+        &mut self,
+        shop: &str,
+        id: &str,
+        q: &str,
+        similar: &[&str],
+        a: &str,
+    ) -> pb::Entry {
+        let r = self.req(
+            shop,
+            Role::Owner,
+            pb::CreateEntryRequest {
+                shop_id: String::new(),
+                entry_id: id.into(),
+                content: Some(content(q, similar, a)),
+            },
+        );
+        self.client
+            .create_entry(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .entry
+            .unwrap()
+    }
+
+    async fn ask(&mut self, shop: &str, query: &str) -> pb::MatchResponse {
+        let r = self.req(
+            shop,
+            Role::Agent,
+            pb::MatchRequest {
+                query: query.into(),
+                conversation_id: "c1".into(),
+                ..Default::default()
+            },
+        );
+        self.client.r#match(r).await.unwrap().into_inner()
+    }
+
+    async fn all_entries(&mut self, shop: &str, role: Role) -> Vec<pb::Entry> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let r = self.req(
+                shop,
+                role,
+                pb::ListEntriesRequest {
+                    page: Some(sellerdesk_api::common::v1::PageRequest {
+                        page_size: 7,
+                        page_token: token.clone(),
+                    }),
+                    ..Default::default()
+                },
+            );
+            let page = self.client.list_entries(r).await.unwrap().into_inner();
+            out.extend(page.entries);
+            token = page.page.unwrap().next_page_token;
+            if token.is_empty() {
+                return out;
+            }
+        }
+    }
+}
+
+fn content(q: &str, similar: &[&str], a: &str) -> pb::EntryContent {
+    pb::EntryContent {
+        standard_question: q.into(),
+        similar_questions: similar.iter().map(|s| s.to_string()).collect(),
+        answer: a.into(),
+        category: pb::Category::PreSale as i32,
+        enabled: true,
+    }
+}
+
+fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("BadRequest details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+#[tokio::test]
+async fn r_faq_3_a_new_shop_starts_with_every_preset_paged_and_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    let entries = app.all_entries("s1", Role::Agent).await;
+    assert_eq!(entries.len(), faq_svc::presets::builtin().entries.len());
+    assert!(entries.iter().all(|e| !e.preset_key.is_empty()));
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::ListEntriesRequest {
+            category: pb::Category::Logistics as i32,
+            page: Some(sellerdesk_api::common::v1::PageRequest {
+                page_size: 100,
+                page_token: String::new(),
+            }),
+            ..Default::default()
+        },
+    );
+    let logistics = app
+        .client
+        .list_entries(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert!(!logistics.is_empty());
+    assert!(logistics
+        .iter()
+        .all(|e| e.content.as_ref().unwrap().category == pb::Category::Logistics as i32));
+    // Search ranks with the matcher.
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::ListEntriesRequest {
+            search: "几天发货".into(),
+            ..Default::default()
+        },
+    );
+    let found = app
+        .client
+        .list_entries(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(
+        found[0].content.as_ref().unwrap().standard_question,
+        "什么时候发货"
+    );
+}
+
+#[tokio::test]
+async fn r_faq_4_agents_read_and_use_but_cannot_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::CreateEntryRequest {
+            content: Some(content("q", &[], "a")),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.create_entry(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::SetGreetingRequest {
+            greeting: "hi".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.set_greeting(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::SetCardsRequest {
+            entry_ids: vec![],
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.set_cards(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::DeleteEntryRequest {
+            entry_id: "preset-greeting-hello".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.delete_entry(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::SetMatchSettingsRequest {
+            threshold: 0.9,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.set_match_settings(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    // The platform judges violations; it does not write a shop's replies.
+    let r = app.req(
+        "",
+        Role::Platform,
+        pb::SetGreetingRequest {
+            shop_id: "s1".into(),
+            greeting: "hi".into(),
+        },
+    );
+    assert_eq!(
+        app.client.set_greeting(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    // An admin may.
+    let r = app.req(
+        "s1",
+        Role::Admin,
+        pb::SetGreetingRequest {
+            greeting: "欢迎光临".into(),
+            ..Default::default()
+        },
+    );
+    app.client.set_greeting(r).await.unwrap();
+    let r = app.req("s1", Role::Agent, pb::GetGreetingRequest::default());
+    assert_eq!(
+        app.client
+            .get_greeting(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .greeting,
+        "欢迎光临"
+    );
+    // Agents use the robot and assist-reply.
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::AssistReplyRequest {
+            query: "包邮吗".into(),
+            top_k: 3,
+            ..Default::default()
+        },
+    );
+    let c = app
+        .client
+        .assist_reply(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .candidates;
+    assert_eq!(c.len(), 3);
+    assert_eq!(c[0].standard_question, "包邮吗");
+    assert!(c.windows(2).all(|w| w[0].confidence >= w[1].confidence));
+}
+
+#[tokio::test]
+async fn r_x_1_another_shop_sees_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    app.create("a", "engrave", "可以刻字吗", &[], "支持免费刻字。")
+        .await;
+    let r = app.req(
+        "b",
+        Role::Owner,
+        pb::GetEntryRequest {
+            shop_id: "a".into(),
+            entry_id: "engrave".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.get_entry(r).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let r = app.req(
+        "b",
+        Role::Owner,
+        pb::GetEntryRequest {
+            entry_id: "engrave".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.get_entry(r).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let r = app.req(
+        "b",
+        Role::Owner,
+        pb::MatchRequest {
+            shop_id: "a".into(),
+            query: "能刻字吗".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.r#match(r).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    // Shop b's own robot does not know shop a's entry.
+    let b = app.ask("b", "可以刻字吗").await;
+    assert!(b.best.is_none_or(|c| c.entry_id != "engrave"));
+    let r = Request::new(pb::GetGreetingRequest::default());
+    assert_eq!(
+        app.client.get_greeting(r).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn r_faq_1_bad_input_names_each_field_and_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    let before = app.all_entries("s1", Role::Owner).await.len();
+    let head = app.store.head().await.unwrap();
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::CreateEntryRequest {
+            content: Some(pb::EntryContent {
+                standard_question: "".into(),
+                similar_questions: vec!["".into()],
+                answer: " ".into(),
+                category: pb::Category::Other as i32,
+                enabled: true,
+            }),
+            ..Default::default()
+        },
+    );
+    let fields = bad_fields(&app.client.create_entry(r).await.unwrap_err());
+    assert_eq!(
+        fields,
+        vec![
+            "entry.standard_question",
+            "entry.similar_questions[0]",
+            "entry.answer"
+        ]
+    );
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::CreateEntryRequest {
+            content: Some(pb::EntryContent {
+                category: 0,
+                ..content("q", &[], "a")
+            }),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        bad_fields(&app.client.create_entry(r).await.unwrap_err()),
+        vec!["content.category"]
+    );
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::MatchRequest {
+            query: "  ".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        bad_fields(&app.client.r#match(r).await.unwrap_err()),
+        vec!["query"]
+    );
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::SetMatchSettingsRequest {
+            threshold: 2.0,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        bad_fields(&app.client.set_match_settings(r).await.unwrap_err()),
+        vec!["threshold"]
+    );
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::UpdateEntryRequest {
+            entry_id: "nope".into(),
+            content: Some(content("q", &[], "a")),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.update_entry(r).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::CreateEntryRequest {
+            entry_id: "preset-greeting-hello".into(),
+            content: Some(content("q", &[], "a")),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.create_entry(r).await.unwrap_err().code(),
+        Code::AlreadyExists
+    );
+    assert_eq!(app.store.head().await.unwrap(), head);
+    assert_eq!(app.all_entries("s1", Role::Owner).await.len(), before);
+}
+
+#[tokio::test]
+async fn r_faq_7_every_change_is_visible_to_the_next_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    let miss = app.ask("s1", "可以刻字吗").await;
+    assert!(!miss.auto_answer);
+    app.create(
+        "s1",
+        "engrave",
+        "可以刻字吗",
+        &["能不能刻名字"],
+        "支持免费刻字。",
+    )
+    .await;
+    let hit = app.ask("s1", "能刻字吗").await;
+    assert!(hit.auto_answer, "{hit:?}");
+    assert_eq!(hit.best.as_ref().unwrap().entry_id, "engrave");
+    assert_eq!(hit.best.unwrap().answer, "支持免费刻字。");
+    // Disabled: never answers.
+    let mut c = content("可以刻字吗", &["能不能刻名字"], "支持免费刻字。");
+    c.enabled = false;
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::UpdateEntryRequest {
+            entry_id: "engrave".into(),
+            content: Some(c),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client
+            .update_entry(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .entry
+            .unwrap()
+            .revision,
+        1
+    );
+    assert!(app
+        .ask("s1", "能刻字吗")
+        .await
+        .best
+        .is_none_or(|b| b.entry_id != "engrave"));
+    // The shop's threshold decides.
+    app.create("s1", "gift", "有礼盒包装吗", &[], "有的。")
+        .await;
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::SetMatchSettingsRequest {
+            threshold: 1.0,
+            ..Default::default()
+        },
+    );
+    app.client.set_match_settings(r).await.unwrap();
+    let strict = app.ask("s1", "有没有礼盒").await;
+    assert!(!strict.auto_answer && strict.threshold == 1.0);
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::DeleteEntryRequest {
+            entry_id: "gift".into(),
+            ..Default::default()
+        },
+    );
+    app.client.delete_entry(r).await.unwrap();
+    assert!(app
+        .ask("s1", "有礼盒包装吗")
+        .await
+        .best
+        .is_none_or(|b| b.entry_id != "gift"));
+}
+
+#[tokio::test]
+async fn r_faq_3_preset_edits_stay_in_the_shop_and_reset_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    let id = "preset-logistics-free".to_string();
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::UpdateEntryRequest {
+            entry_id: id.clone(),
+            content: Some(pb::EntryContent {
+                category: pb::Category::Logistics as i32,
+                ..content("包邮吗", &["运费多少"], "本店全国包邮。")
+            }),
+            ..Default::default()
+        },
+    );
+    app.client.update_entry(r).await.unwrap();
+    assert_eq!(
+        app.ask("s1", "包邮吗").await.best.unwrap().answer,
+        "本店全国包邮。"
+    );
+    assert_ne!(
+        app.ask("s2", "包邮吗").await.best.unwrap().answer,
+        "本店全国包邮。"
+    );
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::ResetEntryRequest {
+            entry_id: id.clone(),
+            ..Default::default()
+        },
+    );
+    let reset = app
+        .client
+        .reset_entry(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .entry
+        .unwrap();
+    assert_eq!(
+        reset.content.unwrap().answer,
+        faq_svc::presets::builtin()
+            .entry("logistics-free")
+            .unwrap()
+            .content
+            .answer
+    );
+    app.create("s1", "own", "可以刻字吗", &[], "可以。").await;
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::ResetEntryRequest {
+            entry_id: "own".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.reset_entry(r).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+}
+
+#[tokio::test]
+async fn r_faq_5_greeting_cards_reorder_limit_and_tap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    let r = app.req("s1", Role::Agent, pb::GetGreetingRequest::default());
+    let g = app.client.get_greeting(r).await.unwrap().into_inner();
+    assert!(!g.greeting.is_empty());
+    assert_eq!(g.card_limit, 10);
+    let mut order: Vec<String> = g.cards.iter().map(|c| c.entry_id.clone()).collect();
+    order.reverse();
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::SetCardsRequest {
+            entry_ids: order.clone(),
+            ..Default::default()
+        },
+    );
+    let cards = app.client.set_cards(r).await.unwrap().into_inner().cards;
+    assert_eq!(
+        cards.iter().map(|c| c.entry_id.clone()).collect::<Vec<_>>(),
+        order
+    );
+    let too_many: Vec<String> = app
+        .all_entries("s1", Role::Owner)
+        .await
+        .into_iter()
+        .take(11)
+        .map(|e| e.entry_id)
+        .collect();
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::SetCardsRequest {
+            entry_ids: too_many,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        bad_fields(&app.client.set_cards(r).await.unwrap_err()),
+        vec!["entry_ids"]
+    );
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::TapCardRequest {
+            entry_id: order[0].clone(),
+            conversation_id: "c9".into(),
+            ..Default::default()
+        },
+    );
+    let tap = app.client.tap_card(r).await.unwrap().into_inner();
+    let entry = faq_svc::presets::builtin();
+    let key = order[0].strip_prefix("preset-").unwrap();
+    assert_eq!(tap.answer, entry.entry(key).unwrap().content.answer);
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::TapCardRequest {
+            entry_id: "nope".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.tap_card(r).await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+#[tokio::test]
+async fn r_faq_8_answers_taps_and_misses_become_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    app.ask("s1", "包邮吗").await;
+    app.ask("s1", "运费多少").await;
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::TapCardRequest {
+            entry_id: "preset-logistics-free".into(),
+            ..Default::default()
+        },
+    );
+    app.client.tap_card(r).await.unwrap();
+    app.clock.set(t("2026-03-01T10:00:00Z"));
+    for q in ["可以刻字吗", "可以刻字么", "能货到付款吗", "可以刻字吗？"] {
+        assert!(!app.ask("s1", q).await.auto_answer, "{q}");
+    }
+    let r = app.req("s1", Role::Owner, pb::GetEntryHitsRequest::default());
+    let hits = app
+        .client
+        .get_entry_hits(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(hits[0].entry_id, "preset-logistics-free");
+    assert_eq!((hits[0].auto_answers, hits[0].card_taps), (2, 1));
+    let r = app.req("s1", Role::Owner, pb::GetAnswerRateRequest::default());
+    let rate = app.client.get_answer_rate(r).await.unwrap().into_inner();
+    assert_eq!(
+        (
+            rate.questions,
+            rate.auto_answered,
+            rate.missed,
+            rate.card_taps
+        ),
+        (6, 2, 4, 1)
+    );
+    // Only the last hour: the misses.
+    let window = pb::Window {
+        from: Some(sellerdesk_runtime::wire::timestamp(t(
+            "2026-03-01T09:00:00Z",
+        ))),
+        to: None,
+    };
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::GetAnswerRateRequest {
+            window: Some(window.clone()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client
+            .get_answer_rate(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .answer_rate,
+        0.0
+    );
+    let r = app.req(
+        "s1",
+        Role::Owner,
+        pb::ListUnansweredQuestionsRequest {
+            window: Some(window),
+            ..Default::default()
+        },
+    );
+    let groups = app
+        .client
+        .list_unanswered_questions(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .groups;
+    assert_eq!(groups.len(), 2, "{groups:#?}");
+    assert_eq!(groups[0].count, 3);
+    assert_eq!(groups[0].representative, "可以刻字吗");
+    // Another shop's figures are its own.
+    let r = app.req("s2", Role::Owner, pb::GetAnswerRateRequest::default());
+    assert_eq!(
+        app.client
+            .get_answer_rate(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .questions,
+        0
+    );
+}
+
+#[tokio::test]
+async fn r_faq_9_help_centre_answers_every_merchant() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::MatchRequest {
+            query: "随心推最低投多少钱".into(),
+            knowledge_base: pb::KnowledgeBase::HelpCentre as i32,
+            ..Default::default()
+        },
+    );
+    let m = app.client.r#match(r).await.unwrap().into_inner();
+    assert!(m.auto_answer);
+    assert_eq!(m.best.unwrap().answer, "小店随心推订单投放金额100元起。");
+    let r = app.req(
+        "s1",
+        Role::Agent,
+        pb::ListEntriesRequest {
+            knowledge_base: pb::KnowledgeBase::HelpCentre as i32,
+            page: Some(sellerdesk_api::common::v1::PageRequest {
+                page_size: 100,
+                page_token: String::new(),
+            }),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client
+            .list_entries(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .entries
+            .len(),
+        27
+    );
+}
+
+#[tokio::test]
+async fn knowledge_base_and_figures_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    app.create("s1", "engrave", "可以刻字吗", &[], "支持免费刻字。")
+        .await;
+    app.ask("s1", "能刻字吗").await;
+    let store = app.store.clone();
+    app.service.stop().await.unwrap();
+    drop(store);
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    let m = app.ask("s1", "能刻字吗").await;
+    assert_eq!(m.best.unwrap().entry_id, "engrave");
+    let r = app.req("s1", Role::Owner, pb::GetAnswerRateRequest::default());
+    assert_eq!(
+        app.client
+            .get_answer_rate(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .auto_answered,
+        2
+    );
+    // Presets are installed once, not again on restart.
+    assert_eq!(
+        app.all_entries("s1", Role::Owner).await.len(),
+        faq_svc::presets::builtin().entries.len() + 1
+    );
+}
+
+#[tokio::test]
+async fn changes_are_published_on_the_bus() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    let mut sub = app
+        .bus
+        .subscribe("faq", "test", "sellerdesk.faq.>")
+        .await
+        .unwrap();
+    app.create("s1", "engrave", "可以刻字吗", &[], "支持免费刻字。")
+        .await;
+    app.ask("s1", "羽绒服有没有M码").await;
+    let mut subjects = Vec::new();
+    while !subjects
+        .iter()
+        .any(|s: &String| s.ends_with("question_missed"))
+    {
+        let d = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("published")
+            .unwrap()
+            .unwrap();
+        subjects.push(d.message.subject.clone());
+        d.ack().await.unwrap();
+    }
+    assert!(
+        subjects.contains(&"sellerdesk.faq.presets_installed".to_string()),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.contains(&"sellerdesk.faq.entry_created".to_string()),
+        "{subjects:?}"
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_on_postgres_see_each_others_changes() {
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let a_store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let b_store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let mut a = spawn_app(a_store).await;
+    let mut b = spawn_app(b_store).await;
+    // Both load the shop, then a writes and b answers from a's change.
+    a.ask("s1", "包邮吗").await;
+    b.ask("s1", "包邮吗").await;
+    a.create("s1", "engrave", "可以刻字吗", &[], "支持免费刻字。")
+        .await;
+    let mut seen = false;
+    for _ in 0..50 {
+        if b.ask("s1", "能刻字吗")
+            .await
+            .best
+            .is_some_and(|c| c.entry_id == "engrave")
+        {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "replica b never saw replica a's entry");
+    // b's stale decide meets a's newer version and retries on fresh state.
+    b.create("s1", "gift", "有礼盒吗", &[], "有。").await;
+    let want = faq_svc::presets::builtin().entries.len() + 2;
+    let mut a_count = 0;
+    for _ in 0..50 {
+        a_count = a.all_entries("s1", Role::Owner).await.len();
+        if a_count == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a_count, want);
+}
