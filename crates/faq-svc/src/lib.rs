@@ -8,6 +8,7 @@
 //! bus; it never reads another service's data.
 
 pub mod app;
+pub mod bench_support;
 pub mod domain;
 pub mod eval;
 pub mod grpc;

@@ -16,23 +16,28 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Starts the stack and returns it with the compliance endpoint.
-fn start(data: &Path) -> (Child, String) {
+/// Starts the stack and returns it with the compliance and faq endpoints.
+fn start(data: &Path) -> (Child, String, String) {
     let mut child = Command::new(bin())
         .args(["up", "--data-dir"])
         .arg(data)
         .env("SELLERDESK_COMPLIANCE_PORT", "0")
+        .env("SELLERDESK_FAQ_PORT", "0")
         .env("SELLERDESK_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start sellerdesk up");
     let mut endpoint = None;
+    let mut faq = None;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.trim().strip_prefix("compliance  grpc://") {
             endpoint = Some(rest.to_owned());
+        }
+        if let Some(rest) = line.trim().strip_prefix("faq         grpc://") {
+            faq = Some(rest.to_owned());
         }
         if line == "ready" {
             break;
@@ -40,7 +45,11 @@ fn start(data: &Path) -> (Child, String) {
     }
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, endpoint.expect("up printed the compliance address"))
+    (
+        child,
+        endpoint.expect("up printed the compliance address"),
+        faq.expect("up printed the faq address"),
+    )
 }
 
 fn stop(mut child: Child) {
@@ -73,9 +82,9 @@ fn token(data: &Path, shop: &str, role: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-fn python(mode: &str, endpoint: &str, tokens: &[String]) {
+fn python(script: &str, mode: &str, endpoint: &str, tokens: &[String]) {
     let out = Command::new("python3")
-        .arg(repo_root().join("tests/wire/compliance_wire.py"))
+        .arg(repo_root().join("tests/wire").join(script))
         .arg(mode)
         .arg(endpoint)
         .args(tokens)
@@ -99,11 +108,13 @@ fn python_grpcio_client_over_the_wire_across_a_restart() {
         token(data.path(), "wire-shop", "agent"),
         token(data.path(), "other-shop", "owner"),
     ];
-    let (child, endpoint) = start(data.path());
-    python("write", &endpoint, &tokens);
+    let (child, endpoint, faq) = start(data.path());
+    python("compliance_wire.py", "write", &endpoint, &tokens);
+    python("faq_wire.py", "write", &faq, &tokens);
     stop(child);
     // Same data directory: the log, and so the standing, survive the restart.
-    let (child, endpoint) = start(data.path());
-    python("verify", &endpoint, &tokens);
+    let (child, endpoint, faq) = start(data.path());
+    python("compliance_wire.py", "verify", &endpoint, &tokens);
+    python("faq_wire.py", "verify", &faq, &tokens);
     stop(child);
 }
