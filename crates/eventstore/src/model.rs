@@ -160,6 +160,9 @@ pub enum StoreError {
     Config(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A write that went through a shared writer (group commit) failed there.
+    #[error("write failed: {0}")]
+    WriteFailed(String),
 }
 
 impl From<sqlx::Error> for AppendError {

@@ -75,7 +75,13 @@ fn main() {
         kb10k.upsert(&analyzer, id, true, content.questions());
         let hit = kb10k.search(&analyzer, &content.standard_question, 1);
         lat.push(t.elapsed().as_secs_f64() * 1e6);
-        assert_eq!(&hit[0].entry_id, id, "the new entry answers its own question");
+        assert_eq!(
+            &hit[0].entry_id, id,
+            "the new entry answers its own question"
+        );
     }
-    println!("add to 10k-entry kb until visible (index): {}", percentiles(lat));
+    println!(
+        "add to 10k-entry kb until visible (index): {}",
+        percentiles(lat)
+    );
 }

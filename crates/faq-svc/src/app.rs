@@ -113,6 +113,68 @@ pub struct Faq {
     limits: Limits,
     shops: StdMutex<HashMap<String, Arc<ShopKb>>>,
     help_centre: Loaded,
+    recorder: tokio::sync::mpsc::Sender<PendingRecord>,
+}
+
+/// An interaction waiting for the recorder, and who to tell when it is committed.
+type PendingRecord = (
+    String,
+    sellerdesk_eventstore::NewEvent,
+    tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+);
+/// Interactions committed together at most.
+const RECORD_GROUP: usize = 1_000;
+
+/// Group commit for the robot's record (R-FAQ-8): every interaction waiting
+/// when the previous group finished goes into one append per knowledge base,
+/// so a busy shop costs one transaction per group instead of one per buyer
+/// question, and every caller still gets its answer only after its record
+/// is committed.
+async fn record_in_groups(
+    store: Arc<dyn EventStore>,
+    mut queue: tokio::sync::mpsc::Receiver<PendingRecord>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        while group.len() < RECORD_GROUP {
+            match queue.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let mut by_stream: Vec<(String, Vec<PendingRecord>)> = Vec::new();
+        for p in group {
+            match by_stream.iter_mut().find(|(k, _)| *k == p.0) {
+                Some((_, v)) => v.push(p),
+                None => by_stream.push((p.0.clone(), vec![p])),
+            }
+        }
+        let appends: Vec<_> = by_stream
+            .into_iter()
+            .map(|(key, pending)| {
+                let store = store.clone();
+                async move {
+                    let (events, replies): (Vec<_>, Vec<_>) =
+                        pending.into_iter().map(|(_, e, r)| (e, r)).unzip();
+                    let result = store
+                        .append(Append::new(
+                            store::interactions_stream(&key),
+                            ExpectedVersion::Any,
+                            events,
+                        ))
+                        .await;
+                    for reply in replies {
+                        let r = match &result {
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(StoreError::WriteFailed(e.to_string())),
+                        };
+                        let _ = reply.send(r);
+                    }
+                }
+            })
+            .collect();
+        futures::future::join_all(appends).await;
+    }
 }
 
 /// jieba's dictionary takes a while to load: once per process.
@@ -145,6 +207,8 @@ impl Faq {
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("building the analyzer: {e}")))?;
+        let (recorder, queue) = tokio::sync::mpsc::channel(4 * RECORD_GROUP);
+        tokio::spawn(record_in_groups(store.clone(), queue));
         Ok(Arc::new(Self {
             store,
             clock,
@@ -153,6 +217,7 @@ impl Faq {
             limits,
             shops: StdMutex::default(),
             help_centre,
+            recorder,
         }))
     }
 
@@ -396,13 +461,14 @@ impl Faq {
     ) -> Result<(), AppError> {
         let key = target.key();
         let event = store::encode_interaction(key, interaction, self.clock.now(), metadata);
-        self.store
-            .append(Append::new(
-                store::interactions_stream(key),
-                ExpectedVersion::Any,
-                vec![event],
-            ))
-            .await?;
+        let (done, committed) = tokio::sync::oneshot::channel();
+        self.recorder
+            .send((key.to_owned(), event, done))
+            .await
+            .map_err(|_| StoreError::WriteFailed("the interaction recorder stopped".into()))?;
+        committed
+            .await
+            .map_err(|_| StoreError::WriteFailed("the interaction recorder stopped".into()))??;
         Ok(())
     }
 

@@ -744,7 +744,7 @@ async fn r_faq_8_answers_taps_and_misses_become_figures() {
         "s1",
         Role::Owner,
         pb::GetAnswerRateRequest {
-            window: Some(window.clone()),
+            window: Some(window),
             ..Default::default()
         },
     );

@@ -164,3 +164,43 @@ fn r_faq_7_own_presets_dev_set_stays_above_its_floor() {
         r.null_auto_answered
     );
 }
+
+#[test]
+fn r_faq_7_an_index_updated_in_place_scores_like_one_built_from_scratch() {
+    let a = analyzer();
+    let all = faq_svc::bench_support::entries(300);
+    let mut live = Index::new();
+    for (id, c) in &all {
+        live.upsert(&a, id, true, c.questions());
+    }
+    // Churn: remove every third, edit every fifth to another entry's text.
+    let mut expected: Vec<(String, Vec<String>)> = Vec::new();
+    for (i, (id, c)) in all.iter().enumerate() {
+        if i % 3 == 0 {
+            live.remove(id);
+            continue;
+        }
+        let text = if i % 5 == 0 {
+            &all[(i * 7) % all.len()].1
+        } else {
+            c
+        };
+        live.upsert(&a, id, true, text.questions());
+        expected.push((id.clone(), text.questions().map(str::to_owned).collect()));
+    }
+    let mut fresh = Index::new();
+    for (id, qs) in &expected {
+        fresh.upsert(&a, id, true, qs.iter().map(String::as_str));
+    }
+    for q in faq_svc::bench_support::queries(300, 40) {
+        let x = live.search(&a, &q, 5);
+        let y = fresh.search(&a, &q, 5);
+        assert_eq!(x.len(), y.len(), "{q}");
+        for (x, y) in x.iter().zip(&y) {
+            assert!(
+                (x.confidence - y.confidence).abs() < 1e-9,
+                "{q}: {x:?} vs {y:?}"
+            );
+        }
+    }
+}

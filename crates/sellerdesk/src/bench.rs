@@ -249,6 +249,54 @@ pub async fn compliance_history(url: &str, events: usize, queries: u64) -> anyho
 
 /// RecordViolation over real gRPC (loopback) from `clients` concurrent clients,
 /// against an in-process compliance-svc on `url`.
+/// Load from `clients` concurrent tasks for `seconds`: each calls `call(client,
+/// n)` in a loop. Returns (calls, errors, latency histogram in microseconds, elapsed).
+async fn hammer<F, Fut>(
+    clients: usize,
+    seconds: u64,
+    call: F,
+) -> anyhow::Result<(u64, u64, Histogram<u64>, Duration)>
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let call = Arc::new(call);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new(3).expect("histogram");
+            let (mut n, mut errors) = (0u64, 0u64);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if call(c, n).await {
+                    h.record(t.elapsed().as_micros() as u64).ok();
+                } else {
+                    errors += 1;
+                }
+                n += 1;
+            }
+            (n, errors, h)
+        }));
+    }
+    let (mut total, mut errors) = (0, 0);
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    for t in tasks {
+        let (n, e, h) = t.await?;
+        total += n;
+        errors += e;
+        hist.add(h).ok();
+    }
+    Ok((total, errors, hist, started.elapsed()))
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+/// RecordViolation over gRPC from concurrent clients (issue 4: >= 5,000/s from 64).
 pub async fn record(url: &str, clients: usize, seconds: u64) -> anyhow::Result<()> {
     let signer = TokenSigner::new("bench");
     let settings = Settings {
@@ -263,59 +311,177 @@ pub async fn record(url: &str, clients: usize, seconds: u64) -> anyhow::Result<(
     let service = Application::spawn_local(settings)
         .await
         .map_err(anyhow::Error::msg)?;
-    let endpoint = service.endpoint();
     let platform = token(&signer, "", Role::Platform, "bench", 1);
-    let channel = crate::client::channel(&endpoint).await?;
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let channel = crate::client::channel(&service.endpoint()).await?;
     let run = uuid::Uuid::now_v7().simple().to_string();
-    let mut tasks = Vec::new();
-    for c in 0..clients {
+    let (total, errors, hist, elapsed) = hammer(clients, seconds, move |c, n| {
         let mut client = compliance(channel.clone());
         let platform = platform.clone();
         let run = run.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut h = Histogram::<u64>::new(3).expect("histogram");
-            let mut n = 0u64;
-            let mut errors = 0u64;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                // Many shops, as on the platform: each client cycles over its own.
-                let r = client
-                    .record_violation(authed(
-                        &platform,
-                        pb::RecordViolationRequest {
-                            shop_id: format!("shop-{}-{}", c, n % 50),
-                            violation_id: format!("{run}-{c}-{n}"),
-                            points: Some(1),
+        async move {
+            // Many shops, as on the platform: each client cycles over its own.
+            client
+                .record_violation(authed(
+                    &platform,
+                    pb::RecordViolationRequest {
+                        shop_id: format!("shop-{}-{}", c, n % 50),
+                        violation_id: format!("{run}-{c}-{n}"),
+                        points: Some(1),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .is_ok()
+        }
+    })
+    .await?;
+    println!(
+        "RecordViolation over gRPC, {clients} clients: {:.0} commands/s ({total} in {seconds} s, {errors} errors), p50 {:.2} ms, p99 {:.2} ms",
+        rate(total, elapsed),
+        ms(&hist, 0.5),
+        ms(&hist, 0.99)
+    );
+    service.stop().await.map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+/// faq-svc over gRPC: Match throughput and latency on a knowledge base of
+/// `entries` (issue 5: >= 5,000/s from 32 clients), then how long an entry
+/// added to a base of `visible_base` entries takes to answer (issue 5: 10 ms).
+pub async fn faq(
+    url: &str,
+    clients: usize,
+    seconds: u64,
+    entries: usize,
+    visible_base: usize,
+) -> anyhow::Result<()> {
+    use sellerdesk_api::faq::v1::{self as fpb, faq_service_client::FaqServiceClient};
+    let signer = TokenSigner::new("bench");
+    let settings = faq_svc::Settings {
+        store: sellerdesk_eventstore::open(url).await?,
+        bus: Arc::new(InProcessBus::new()),
+        durable_bus: false,
+        clock: Arc::new(SystemClock),
+        signer: signer.clone(),
+        request_timeout: Duration::from_secs(30),
+        limits: faq_svc::domain::Limits::default(),
+    };
+    let service = faq_svc::Application::spawn_local(settings)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let channel = crate::client::channel(&service.endpoint()).await?;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let shop = format!("bench-{}", &run[..12]);
+    let owner = token(&signer, &shop, Role::Owner, "bench", 1);
+    let agent = token(&signer, &shop, Role::Agent, "bench", 1);
+    let content = |c: &faq_svc::domain::EntryContent| fpb::EntryContent {
+        standard_question: c.standard_question.clone(),
+        similar_questions: c.similar_questions.clone(),
+        answer: c.answer.clone(),
+        category: fpb::Category::Other as i32,
+        enabled: true,
+    };
+    let all = faq_svc::bench_support::entries(entries.max(visible_base) + 200);
+    let started = Instant::now();
+    let mut client = FaqServiceClient::new(channel.clone());
+    for (id, c) in all[..entries].iter().cloned() {
+        client
+            .create_entry(authed(
+                &owner,
+                fpb::CreateEntryRequest {
+                    entry_id: id,
+                    content: Some(content(&c)),
+                    ..Default::default()
+                },
+            ))
+            .await?;
+    }
+    println!(
+        "loaded {entries} entries in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let queries = Arc::new(faq_svc::bench_support::queries(entries, 1_000));
+    let (total, errors, hist, elapsed) = hammer(clients, seconds, {
+        let channel = channel.clone();
+        let agent = agent.clone();
+        move |c, n| {
+            let mut client = FaqServiceClient::new(channel.clone());
+            let query = queries[(c * 31 + n as usize) % queries.len()].clone();
+            let agent = agent.clone();
+            async move {
+                client
+                    .r#match(authed(
+                        &agent,
+                        fpb::MatchRequest {
+                            query,
+                            conversation_id: format!("c{c}"),
                             ..Default::default()
                         },
                     ))
-                    .await;
-                if r.is_ok() {
-                    h.record(t.elapsed().as_micros() as u64).ok();
-                } else {
-                    errors += 1;
-                }
-                n += 1;
+                    .await
+                    .is_ok()
             }
-            (n, errors, h)
-        }));
+        }
+    })
+    .await?;
+    println!(
+        "Match over gRPC ({entries}-entry kb, each call recorded), {clients} clients: {:.0} calls/s ({total} in {seconds} s, {errors} errors), p50 {:.2} ms, p99 {:.2} ms",
+        rate(total, elapsed),
+        ms(&hist, 0.5),
+        ms(&hist, 0.99)
+    );
+
+    let base = visible_base.max(entries);
+    if base > entries {
+        for (id, c) in all[entries..base].iter().cloned() {
+            client
+                .create_entry(authed(
+                    &owner,
+                    fpb::CreateEntryRequest {
+                        entry_id: id,
+                        content: Some(content(&c)),
+                        ..Default::default()
+                    },
+                ))
+                .await?;
+        }
     }
-    let started = Instant::now();
-    let mut total = 0;
-    let mut errors = 0;
-    let mut hist = Histogram::<u64>::new(3).expect("histogram");
-    for t in tasks {
-        let (n, e, h) = t.await?;
-        total += n;
-        errors += e;
-        hist.add(h).ok();
+    let mut visible = Histogram::<u64>::new(3).expect("histogram");
+    for (id, c) in all[base..base + 100].iter().cloned() {
+        let t = Instant::now();
+        client
+            .create_entry(authed(
+                &owner,
+                fpb::CreateEntryRequest {
+                    entry_id: id.clone(),
+                    content: Some(content(&c)),
+                    ..Default::default()
+                },
+            ))
+            .await?;
+        let m = client
+            .assist_reply(authed(
+                &agent,
+                fpb::AssistReplyRequest {
+                    query: c.standard_question.clone(),
+                    top_k: 1,
+                    ..Default::default()
+                },
+            ))
+            .await?
+            .into_inner();
+        anyhow::ensure!(
+            m.candidates.first().is_some_and(|b| b.entry_id == id),
+            "entry {id} did not answer its own question"
+        );
+        visible.record(t.elapsed().as_micros() as u64).ok();
     }
     println!(
-        "RecordViolation over gRPC, {clients} clients: {:.0} commands/s ({total} in {seconds} s, {errors} errors), p50 {:.2} ms, p99 {:.2} ms",
-        rate(total, started.elapsed()),
-        hist.value_at_quantile(0.5) as f64 / 1000.0,
-        hist.value_at_quantile(0.99) as f64 / 1000.0
+        "CreateEntry on a {}-entry kb until it answers (create + assist-reply over gRPC): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        base,
+        ms(&visible, 0.5),
+        ms(&visible, 0.99),
+        visible.max() as f64 / 1000.0
     );
     service.stop().await.map_err(anyhow::Error::msg)?;
     Ok(())

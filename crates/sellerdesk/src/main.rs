@@ -129,6 +129,20 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         queries: u64,
     },
+    /// faq: Match over gRPC from concurrent clients, then add-to-visible latency.
+    Faq {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1_000)]
+        entries: usize,
+        /// Grow the base to this many entries before timing additions.
+        #[arg(long, default_value_t = 10_000)]
+        visible_base: usize,
+    },
     /// compliance: RecordViolation over gRPC from concurrent clients.
     ComplianceRecord {
         #[arg(long)]
@@ -222,6 +236,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 events,
                 queries,
             } => sellerdesk::bench::compliance_history(&url, events, queries).await?,
+            BenchCommand::Faq {
+                url,
+                clients,
+                seconds,
+                entries,
+                visible_base,
+            } => sellerdesk::bench::faq(&url, clients, seconds, entries, visible_base).await?,
             BenchCommand::ComplianceRecord {
                 url,
                 clients,

@@ -17,7 +17,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// Starts the stack and returns it with the compliance and faq endpoints.
-fn start(data: &Path) -> (Child, String, String) {
+fn start(data: &Path) -> (Stack, String, String) {
     let mut child = Command::new(bin())
         .args(["up", "--data-dir"])
         .arg(data)
@@ -46,13 +46,26 @@ fn start(data: &Path) -> (Child, String, String) {
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (
-        child,
+        Stack(Some(child)),
         endpoint.expect("up printed the compliance address"),
         faq.expect("up printed the faq address"),
     )
 }
 
-fn stop(mut child: Child) {
+/// Kills the stack if a test fails before stopping it, so no server outlives the test.
+struct Stack(Option<Child>);
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn stop(mut stack: Stack) {
+    let mut child = stack.0.take().expect("running");
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
