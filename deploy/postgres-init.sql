@@ -1,0 +1,2 @@
+-- One database per service (R-X-2); the image creates `compliance` itself.
+CREATE DATABASE faq;
