@@ -53,6 +53,7 @@ pub fn authorize<T>(
     let shop = caller.shop(shop_id, "shop_id")?;
     caller.require(roles, action)?;
     check_shop_id(&shop)?;
+    tracing::Span::current().record("shop_id", shop.as_str());
     Ok((caller, shop))
 }
 
