@@ -21,6 +21,7 @@ const MAX_PAGE: u32 = 500;
 const DEFAULT_TOP_K: u32 = 3;
 const MAX_TOP_K: u32 = 20;
 const MAX_QUERY_CHARS: usize = 500;
+const MAX_CONVERSATION_ID: usize = 128;
 
 #[derive(Debug, Clone)]
 pub struct FaqApi {
@@ -135,6 +136,16 @@ fn check_query(query: &str) -> Result<(), Status> {
         return Err(errors::invalid_argument(&[(
             "query",
             format!("at most {MAX_QUERY_CHARS} characters"),
+        )]));
+    }
+    Ok(())
+}
+
+fn check_conversation_id(id: &str) -> Result<(), Status> {
+    if id.len() > MAX_CONVERSATION_ID {
+        return Err(errors::invalid_argument(&[(
+            "conversation_id",
+            format!("at most {MAX_CONVERSATION_ID} bytes"),
         )]));
     }
     Ok(())
@@ -465,6 +476,7 @@ impl pb::faq_service_server::FaqService for FaqApi {
         let (caller, target) = target(&request, &request.get_ref().shop_id, 0)?;
         let req = request.into_inner();
         check_entry_id(&req.entry_id)?;
+        check_conversation_id(&req.conversation_id)?;
         let entry = self
             .app
             .tap_card(
@@ -490,6 +502,7 @@ impl pb::faq_service_server::FaqService for FaqApi {
         let (caller, target) = target(&request, &req.shop_id, req.knowledge_base)?;
         let req = request.into_inner();
         check_query(&req.query)?;
+        check_conversation_id(&req.conversation_id)?;
         let outcome = self
             .app
             .answer(
