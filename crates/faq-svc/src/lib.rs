@@ -38,6 +38,11 @@ pub struct Settings {
     pub signer: TokenSigner,
     pub request_timeout: Duration,
     pub limits: domain::Limits,
+    /// Whether other processes append to the same store (PostgreSQL replicas):
+    /// then each follows the log to fold their knowledge-base changes. An
+    /// embedded SQLite store has one writer, and following would only reread
+    /// every recorded interaction.
+    pub follow_other_writers: bool,
 }
 
 /// A built, bound faq-svc, ready to run.
@@ -88,7 +93,10 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), String> {
-        let follower = tokio::spawn(self.app.clone().run_follower());
+        let follower = self
+            .settings
+            .follow_other_writers
+            .then(|| tokio::spawn(self.app.clone().run_follower()));
         let relay = tokio::spawn(relay(
             self.settings.store.clone(),
             self.settings.bus.clone(),
@@ -106,7 +114,9 @@ impl Application {
             shutdown,
         )
         .await;
-        follower.abort();
+        if let Some(f) = follower {
+            f.abort();
+        }
         relay.abort();
         served
     }

@@ -44,6 +44,7 @@ async fn spawn_app(store: Arc<dyn EventStore>) -> TestApp {
         signer: signer.clone(),
         request_timeout: Duration::from_secs(10),
         limits: Limits::default(),
+        follow_other_writers: true,
     };
     let service = Application::spawn_local(settings).await.unwrap();
     let channel = Channel::from_shared(service.endpoint())

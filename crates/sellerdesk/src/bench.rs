@@ -365,6 +365,7 @@ pub async fn faq(
         signer: signer.clone(),
         request_timeout: Duration::from_secs(30),
         limits: faq_svc::domain::Limits::default(),
+        follow_other_writers: url.starts_with("postgres"),
     };
     let service = faq_svc::Application::spawn_local(settings)
         .await

@@ -57,6 +57,9 @@ pub async fn faq_settings(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<faq_svc::Settings> {
     Ok(faq_svc::Settings {
+        follow_other_writers: !config
+            .database_url_for(faq_svc::SERVICE)
+            .starts_with("sqlite:"),
         store: store(config, faq_svc::SERVICE).await?,
         bus,
         durable_bus,
