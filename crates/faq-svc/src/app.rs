@@ -221,6 +221,11 @@ impl Faq {
         }))
     }
 
+    /// The platform presets this build ships (R-FAQ-3).
+    pub fn presets(&self) -> &PresetSet {
+        &self.presets
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

@@ -303,7 +303,7 @@ impl pb::faq_service_server::FaqService for FaqApi {
         check_entry_id(&req.entry_id)?;
         let command = Command::ResetEntry {
             id: req.entry_id.clone(),
-            presets: crate::presets::builtin(),
+            presets: self.app.presets().clone(),
         };
         self.app
             .execute(&target, command, &command_metadata(&caller))

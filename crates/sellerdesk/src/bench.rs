@@ -375,27 +375,27 @@ pub async fn faq(
     let shop = format!("bench-{}", &run[..12]);
     let owner = token(&signer, &shop, Role::Owner, "bench", 1);
     let agent = token(&signer, &shop, Role::Agent, "bench", 1);
-    let content = |c: &faq_svc::domain::EntryContent| fpb::EntryContent {
-        standard_question: c.standard_question.clone(),
-        similar_questions: c.similar_questions.clone(),
-        answer: c.answer.clone(),
-        category: fpb::Category::Other as i32,
-        enabled: true,
+    let create = |id: String, c: faq_svc::domain::EntryContent| {
+        authed(
+            &owner,
+            fpb::CreateEntryRequest {
+                entry_id: id,
+                content: Some(fpb::EntryContent {
+                    standard_question: c.standard_question,
+                    similar_questions: c.similar_questions,
+                    answer: c.answer,
+                    category: fpb::Category::Other as i32,
+                    enabled: true,
+                }),
+                ..Default::default()
+            },
+        )
     };
     let all = faq_svc::bench_support::entries(entries.max(visible_base) + 200);
     let started = Instant::now();
     let mut client = FaqServiceClient::new(channel.clone());
     for (id, c) in all[..entries].iter().cloned() {
-        client
-            .create_entry(authed(
-                &owner,
-                fpb::CreateEntryRequest {
-                    entry_id: id,
-                    content: Some(content(&c)),
-                    ..Default::default()
-                },
-            ))
-            .await?;
+        client.create_entry(create(id, c)).await?;
     }
     println!(
         "loaded {entries} entries in {:.1} s",
@@ -435,31 +435,13 @@ pub async fn faq(
     let base = visible_base.max(entries);
     if base > entries {
         for (id, c) in all[entries..base].iter().cloned() {
-            client
-                .create_entry(authed(
-                    &owner,
-                    fpb::CreateEntryRequest {
-                        entry_id: id,
-                        content: Some(content(&c)),
-                        ..Default::default()
-                    },
-                ))
-                .await?;
+            client.create_entry(create(id, c)).await?;
         }
     }
     let mut visible = Histogram::<u64>::new(3).expect("histogram");
     for (id, c) in all[base..base + 100].iter().cloned() {
         let t = Instant::now();
-        client
-            .create_entry(authed(
-                &owner,
-                fpb::CreateEntryRequest {
-                    entry_id: id.clone(),
-                    content: Some(content(&c)),
-                    ..Default::default()
-                },
-            ))
-            .await?;
+        client.create_entry(create(id.clone(), c.clone())).await?;
         let m = client
             .assist_reply(authed(
                 &agent,
