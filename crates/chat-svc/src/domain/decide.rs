@@ -1,0 +1,682 @@
+use super::{
+    handover::asks_for_human,
+    phrases,
+    routing::{self, Loads},
+    AgentStatus, AssignmentRule, BuyerNotice, ChatDesk, Command, Conversation,
+    ConversationStatus, DeskSettings, DomainError, Event, HandoverReason, Instant, Limits,
+    RobotVerdict, Topic,
+};
+use std::collections::VecDeque;
+
+/// The events `command` causes on `desk`, or why it is refused. A refused
+/// command causes nothing; a repeated one (same id, same content) causes
+/// nothing and succeeds.
+pub fn decide(desk: &ChatDesk, command: &Command, limits: &Limits) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    match command {
+        Command::AddAgent {
+            agent_id,
+            name,
+            phone,
+            role,
+            permissions,
+            capacity,
+        } => {
+            check_agent(agent_id, name, Some(phone), *capacity)?;
+            if let Some(a) = desk.agents.get(agent_id) {
+                let same = (&a.name, &a.phone, a.role, a.permissions, a.capacity)
+                    == (name, phone, *role, *permissions, *capacity);
+                return if same {
+                    Ok(vec![])
+                } else {
+                    Err(DomainError::AlreadyExists { kind: "agent", id: agent_id.clone() })
+                };
+            }
+            // R-CHAT-1
+            if desk.agents.len() >= limits.max_agents {
+                return Err(DomainError::LimitReached(format!(
+                    "a shop has at most {} customer-service accounts",
+                    limits.max_agents
+                )));
+            }
+            // R-CHAT-2: one account per phone number.
+            if desk.agents.values().any(|a| &a.phone == phone) {
+                return Err(DomainError::AlreadyExists { kind: "phone", id: phone.clone() });
+            }
+            d.push(Event::AgentAdded {
+                agent_id: agent_id.clone(),
+                name: name.clone(),
+                phone: phone.clone(),
+                role: *role,
+                permissions: *permissions,
+                capacity: *capacity,
+            });
+        }
+        Command::UpdateAgent {
+            agent_id,
+            name,
+            role,
+            permissions,
+            capacity,
+        } => {
+            check_agent(agent_id, name, None, *capacity)?;
+            let a = agent(desk, agent_id)?;
+            if (&a.name, a.role, a.permissions, a.capacity) != (name, *role, *permissions, *capacity) {
+                d.push(Event::AgentUpdated {
+                    agent_id: agent_id.clone(),
+                    name: name.clone(),
+                    role: *role,
+                    permissions: *permissions,
+                    capacity: *capacity,
+                });
+            }
+        }
+        Command::VerifyAgentRealName { agent_id } => {
+            if !agent(desk, agent_id)?.verified {
+                d.push(Event::AgentRealNameVerified { agent_id: agent_id.clone() });
+            }
+        }
+        Command::RemoveAgent { agent_id, at } => {
+            agent(desk, agent_id)?;
+            d.loads.set_status(agent_id, AgentStatus::Offline);
+            d.hand_back_conversations_of(agent_id, *at);
+            d.push(Event::AgentRemoved { agent_id: agent_id.clone(), at: *at });
+        }
+        Command::SetAgentStatus { agent_id, status, at } => {
+            let a = agent(desk, agent_id)?;
+            if a.status == *status {
+                return Ok(vec![]);
+            }
+            // R-CHAT-2
+            if *status != AgentStatus::Offline && !a.verified {
+                return Err(DomainError::precondition(
+                    "REAL_NAME_NOT_VERIFIED",
+                    agent_id,
+                    format!("agent {agent_id} must finish real-name verification before going online"),
+                ));
+            }
+            d.push(Event::AgentStatusChanged {
+                agent_id: agent_id.clone(),
+                status: *status,
+                at: *at,
+            });
+            d.loads.set_status(agent_id, *status);
+            match status {
+                AgentStatus::Online => d.drain_queue(*at),
+                AgentStatus::Offline => d.hand_back_conversations_of(agent_id, *at),
+                // Busy: keeps what it has, gets nothing new (R-CHAT-4).
+                AgentStatus::Busy => {}
+            }
+        }
+        Command::OpenConversation {
+            conversation_id,
+            buyer_id,
+            buyer_name,
+            order_id,
+            topic,
+            greeting,
+            at,
+        } => {
+            let mut errors = Vec::new();
+            check_id("conversation_id", conversation_id, 128, &mut errors);
+            check_id("buyer_id", buyer_id, 128, &mut errors);
+            if buyer_name.chars().count() > 50 {
+                errors.push(("buyer_name".into(), "at most 50 characters".into()));
+            }
+            if order_id.as_ref().is_some_and(|o| o.len() > 64) {
+                errors.push(("order_id".into(), "at most 64 bytes".into()));
+            }
+            if !errors.is_empty() {
+                return Err(DomainError::Invalid(errors));
+            }
+            if let Some(c) = desk.conversation(conversation_id) {
+                return if &c.buyer_id == buyer_id {
+                    Ok(vec![])
+                } else {
+                    Err(DomainError::AlreadyExists {
+                        kind: "conversation",
+                        id: conversation_id.clone(),
+                    })
+                };
+            }
+            let topic = topic.unwrap_or(if order_id.is_some() {
+                Topic::AfterSale
+            } else {
+                Topic::PreSale
+            });
+            d.push(Event::ConversationOpened {
+                conversation_id: conversation_id.clone(),
+                buyer_id: buyer_id.clone(),
+                buyer_name: buyer_name.clone(),
+                order_id: order_id.clone(),
+                topic,
+                at: *at,
+            });
+            d.notify(conversation_id, greeting.clone(), *at);
+        }
+        Command::ReceiveBuyerMessage {
+            conversation_id,
+            message_id,
+            text,
+            robot,
+            at,
+        } => {
+            let mut errors = Vec::new();
+            check_id("message_id", message_id, 128, &mut errors);
+            check_text("text", text, limits.max_message_chars, &mut errors);
+            if !errors.is_empty() {
+                return Err(DomainError::Invalid(errors));
+            }
+            let c = open_conversation(desk, conversation_id)?;
+            if c.message_ids.contains(message_id) {
+                return Ok(vec![]);
+            }
+            d.push(Event::BuyerMessageReceived {
+                conversation_id: conversation_id.clone(),
+                message_id: message_id.clone(),
+                text: text.clone(),
+                assignee: c.assignee.clone(),
+                robot: robot.clone(),
+                at: *at,
+            });
+            if c.assignee.is_none() {
+                d.robot_then_human(c, text, robot, *at);
+            }
+        }
+        Command::TapCard {
+            conversation_id,
+            entry_id,
+            answer,
+            at,
+        } => {
+            let c = open_conversation(desk, conversation_id)?;
+            d.push(Event::RobotReplied {
+                conversation_id: conversation_id.clone(),
+                entry_id: entry_id.clone(),
+                text: answer.clone(),
+                assignee: c.assignee.clone(),
+                at: *at,
+            });
+        }
+        Command::SendAgentReply {
+            conversation_id,
+            agent_id,
+            message_id,
+            text,
+            at,
+        } => {
+            let mut errors = Vec::new();
+            check_id("message_id", message_id, 128, &mut errors);
+            check_text("text", text, limits.max_message_chars, &mut errors);
+            if !errors.is_empty() {
+                return Err(DomainError::Invalid(errors));
+            }
+            let c = open_conversation(desk, conversation_id)?;
+            if c.message_ids.contains(message_id) {
+                return Ok(vec![]);
+            }
+            let a = agent(desk, agent_id)?;
+            if !a.permissions.reply {
+                return Err(DomainError::precondition(
+                    "NO_REPLY_PERMISSION",
+                    agent_id,
+                    format!("agent {agent_id} has no permission to reply to messages"),
+                ));
+            }
+            if c.assignee.as_deref() != Some(agent_id.as_str()) {
+                return Err(DomainError::precondition(
+                    "NOT_ASSIGNED",
+                    conversation_id,
+                    format!("conversation {conversation_id} is not assigned to agent {agent_id}"),
+                ));
+            }
+            d.push(Event::AgentReplied {
+                conversation_id: conversation_id.clone(),
+                agent_id: agent_id.clone(),
+                message_id: message_id.clone(),
+                text: text.clone(),
+                at: *at,
+            });
+        }
+        Command::Transfer {
+            conversation_id,
+            to_agent,
+            by,
+            at,
+        } => {
+            let c = open_conversation(desk, conversation_id)?;
+            if c.assignee.as_deref() == Some(to_agent.as_str()) {
+                return Ok(vec![]);
+            }
+            let to = agent(desk, to_agent)?;
+            if to.status != AgentStatus::Online || !to.verified || !to.permissions.reply {
+                return Err(DomainError::precondition(
+                    "AGENT_NOT_AVAILABLE",
+                    to_agent,
+                    format!("agent {to_agent} is not online with the permission to reply"),
+                ));
+            }
+            let load = super::CandidateLoad {
+                agent_id: to.agent_id.clone(),
+                open: to.open.len() as u32,
+                capacity: to.capacity(&desk.settings),
+            };
+            if load.open >= load.capacity {
+                return Err(DomainError::precondition(
+                    "AGENT_AT_CAPACITY",
+                    to_agent,
+                    format!("agent {to_agent} already has {} open conversations", load.open),
+                ));
+            }
+            d.assign(c, to_agent, AssignmentRule::Transfer { by: by.clone() }, vec![load], *at);
+            d.drain_queue(*at);
+        }
+        Command::Close {
+            conversation_id,
+            by,
+            at,
+        } => {
+            let c = conversation(desk, conversation_id)?;
+            if c.status == ConversationStatus::Closed {
+                return Ok(vec![]);
+            }
+            d.push(Event::ConversationClosed {
+                conversation_id: conversation_id.clone(),
+                by: by.clone(),
+                assignee: c.assignee.clone(),
+                at: *at,
+            });
+            if let Some(a) = &c.assignee {
+                d.loads.release(a);
+            }
+            d.queue.retain(|q| q != conversation_id);
+            d.drain_queue(*at);
+        }
+        Command::Rate {
+            conversation_id,
+            rating,
+            at,
+        } => {
+            if !(1..=5).contains(rating) {
+                return Err(DomainError::invalid("rating", "1 to 5"));
+            }
+            let c = conversation(desk, conversation_id)?;
+            match c.rating {
+                Some(r) if r == *rating => {}
+                Some(_) => {
+                    return Err(DomainError::precondition(
+                        "ALREADY_RATED",
+                        conversation_id,
+                        format!("conversation {conversation_id} was already rated"),
+                    ))
+                }
+                None => d.push(Event::ConversationRated {
+                    conversation_id: conversation_id.clone(),
+                    rating: *rating,
+                    assignee: c.assignee.clone(),
+                    at: *at,
+                }),
+            }
+        }
+        Command::SetServiceHours { hours } => {
+            hours.validate()?;
+            if &desk.hours != hours {
+                d.push(Event::ServiceHoursSet { hours: hours.clone() });
+            }
+        }
+        Command::UpdateSettings { settings } => {
+            check_settings(settings)?;
+            if &desk.settings != settings {
+                d.push(Event::DeskSettingsChanged { settings: *settings });
+            }
+        }
+        Command::SaveQuickPhrase { phrase, create } => {
+            phrases::validate(phrase, limits.max_phrase_chars)?;
+            match (desk.phrases.get(&phrase.phrase_id), create) {
+                (Some(p), _) if p == phrase => {}
+                (Some(_), true) => {
+                    return Err(DomainError::AlreadyExists {
+                        kind: "quick phrase",
+                        id: phrase.phrase_id.clone(),
+                    })
+                }
+                (None, false) => {
+                    return Err(DomainError::NotFound {
+                        kind: "quick phrase",
+                        id: phrase.phrase_id.clone(),
+                    })
+                }
+                (None, true) if desk.phrases.len() >= limits.max_quick_phrases => {
+                    return Err(DomainError::LimitReached(format!(
+                        "a shop has at most {} quick phrases",
+                        limits.max_quick_phrases
+                    )))
+                }
+                _ => d.push(Event::QuickPhraseSaved { phrase: phrase.clone() }),
+            }
+        }
+        Command::DeleteQuickPhrase { phrase_id } => {
+            if !desk.phrases.contains_key(phrase_id) {
+                return Err(DomainError::NotFound { kind: "quick phrase", id: phrase_id.clone() });
+            }
+            d.push(Event::QuickPhraseDeleted { phrase_id: phrase_id.clone() });
+        }
+        Command::Tick { at } => {
+            d.reassign_unanswered(*at);
+            d.drain_queue(*at);
+        }
+    }
+    Ok(d.events)
+}
+
+/// One decision in progress: the events so far, and the loads and queue as
+/// they will be once those events are applied.
+struct Decision<'a> {
+    desk: &'a ChatDesk,
+    loads: Loads,
+    queue: VecDeque<String>,
+    events: Vec<Event>,
+}
+
+impl<'a> Decision<'a> {
+    fn new(desk: &'a ChatDesk) -> Self {
+        Self {
+            desk,
+            loads: Loads::default(),
+            queue: desk.queue.clone(),
+            events: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
+    fn notify(&mut self, conversation_id: &str, notice: BuyerNotice, at: Instant) {
+        let text = notice_text(&notice, self.desk);
+        self.push(Event::BuyerNotified {
+            conversation_id: conversation_id.to_owned(),
+            notice,
+            text,
+            at,
+        });
+    }
+
+    /// R-CHAT-6 and R-CHAT-8 for a message nobody human has yet.
+    fn robot_then_human(&mut self, c: &Conversation, text: &str, robot: &RobotVerdict, at: Instant) {
+        let asked = asks_for_human(text);
+        let reason = match robot {
+            _ if asked => Some(HandoverReason::BuyerAsked),
+            RobotVerdict::Answered { entry_id, answer, .. } => {
+                self.push(Event::RobotReplied {
+                    conversation_id: c.conversation_id.clone(),
+                    entry_id: entry_id.clone(),
+                    text: answer.clone(),
+                    assignee: None,
+                    at,
+                });
+                None
+            }
+            RobotVerdict::NoAnswer { .. } | RobotVerdict::NotAsked => Some(HandoverReason::RobotNoAnswer),
+            RobotVerdict::Unavailable => Some(HandoverReason::RobotUnavailable),
+        };
+        let Some(reason) = reason else { return };
+        if let Some(place) = self.queue.iter().position(|q| q == &c.conversation_id) {
+            // Already waiting: tell the buyer where they stand (or when humans are back).
+            if self.desk.hours.is_open(at) {
+                self.notify(&c.conversation_id, BuyerNotice::QueuePlace { place: place as u32 + 1 }, at);
+            } else {
+                let back_at = self.desk.hours.next_opening(at);
+                self.notify(&c.conversation_id, BuyerNotice::OutsideHours { back_at }, at);
+            }
+            return;
+        }
+        self.push(Event::HumanRequested {
+            conversation_id: c.conversation_id.clone(),
+            reason,
+            at,
+        });
+        // R-CHAT-9: outside service hours only the robot answers.
+        if !self.desk.hours.is_open(at) {
+            let back_at = self.desk.hours.next_opening(at);
+            self.notify(&c.conversation_id, BuyerNotice::OutsideHours { back_at }, at);
+            self.enqueue(c, at, false);
+            return;
+        }
+        if !self.route(c, AssignmentRule::FewestOpen, None, at) {
+            self.enqueue(c, at, true);
+        }
+    }
+
+    fn enqueue(&mut self, c: &Conversation, at: Instant, tell_place: bool) {
+        if self.queue.len() >= self.desk.settings.queue_capacity as usize {
+            self.notify(&c.conversation_id, BuyerNotice::QueueFull, at);
+            return;
+        }
+        self.queue.push_back(c.conversation_id.clone());
+        let place = self.queue.len() as u32;
+        self.push(Event::ConversationQueued {
+            conversation_id: c.conversation_id.clone(),
+            place,
+            at,
+        });
+        if tell_place {
+            self.notify(&c.conversation_id, BuyerNotice::QueuePlace { place }, at);
+        }
+    }
+
+    /// R-CHAT-4: gives `c` to the agent routing picks; false when nobody fits.
+    fn route(&mut self, c: &Conversation, rule: AssignmentRule, exclude: Option<&str>, at: Instant) -> bool {
+        let candidates = routing::candidates(self.desk, &self.loads, c.topic, exclude);
+        match routing::choose(self.desk, &self.loads, &candidates) {
+            Some(agent) => {
+                self.assign(c, &agent, rule, candidates, at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn assign(
+        &mut self,
+        c: &Conversation,
+        agent: &str,
+        rule: AssignmentRule,
+        candidates: Vec<super::CandidateLoad>,
+        at: Instant,
+    ) {
+        let previous = self.current_assignee(c);
+        self.loads.assign(agent, previous.as_deref());
+        self.queue.retain(|q| q != &c.conversation_id);
+        self.push(Event::ConversationAssigned {
+            conversation_id: c.conversation_id.clone(),
+            agent_id: agent.to_owned(),
+            previous,
+            rule,
+            candidates,
+            at,
+        });
+        let agent_name = self.desk.agents.get(agent).map_or_else(String::new, |a| a.name.clone());
+        self.notify(&c.conversation_id, BuyerNotice::AgentJoined { agent_name }, at);
+    }
+
+    /// The assignee once this decision's events are applied.
+    fn current_assignee(&self, c: &Conversation) -> Option<String> {
+        self.events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::ConversationAssigned { conversation_id, agent_id, .. }
+                    if conversation_id == &c.conversation_id =>
+                {
+                    Some(Some(agent_id.clone()))
+                }
+                Event::ConversationReleased { conversation_id, .. } if conversation_id == &c.conversation_id => {
+                    Some(None)
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| c.assignee.clone())
+    }
+
+    /// Waiting conversations go, first come first served, to agents who fit
+    /// and have room; one that nobody fits keeps its place.
+    fn drain_queue(&mut self, at: Instant) {
+        if self.queue.is_empty() || !self.desk.hours.is_open(at) {
+            return;
+        }
+        for id in self.queue.clone() {
+            let Some(c) = self.desk.conversation(&id) else { continue };
+            let waited_secs = (at - c.waiting_since.unwrap_or(at)).num_seconds();
+            self.route(c, AssignmentRule::FromQueue { waited_secs }, None, at);
+        }
+    }
+
+    /// The agent went offline or away: each open conversation goes to another
+    /// agent who fits, or back to the queue.
+    fn hand_back_conversations_of(&mut self, agent_id: &str, at: Instant) {
+        let Some(a) = self.desk.agents.get(agent_id) else { return };
+        let mut open: Vec<&String> = a.open.iter().collect();
+        open.sort();
+        for id in open {
+            let Some(c) = self.desk.conversation(id) else { continue };
+            if !self.route(c, AssignmentRule::AgentUnavailable, Some(agent_id), at) {
+                self.loads.release(agent_id);
+                self.push(Event::ConversationReleased {
+                    conversation_id: id.clone(),
+                    agent_id: agent_id.to_owned(),
+                    at,
+                });
+                self.enqueue(c, at, true);
+            }
+        }
+    }
+
+    /// An assigned agent who leaves a buyer waiting past the limit loses the
+    /// conversation to a colleague who fits and has room (none: it stays).
+    fn reassign_unanswered(&mut self, at: Instant) {
+        let limit = chrono::Duration::seconds(self.desk.settings.reassign_after_secs as i64);
+        let mut due: Vec<(&Conversation, Instant)> = self
+            .desk
+            .conversations
+            .values()
+            .filter(|c| c.status == ConversationStatus::Open)
+            .filter_map(|c| {
+                let since = c.unanswered_since?.max(c.assigned_at?);
+                (at - since >= limit).then_some((c, since))
+            })
+            .collect();
+        due.sort_by(|a, b| (a.1, &a.0.conversation_id).cmp(&(b.1, &b.0.conversation_id)));
+        for (c, since) in due {
+            let current = c.assignee.clone();
+            let waited_secs = (at - since).num_seconds();
+            self.route(c, AssignmentRule::UnansweredTimeout { waited_secs }, current.as_deref(), at);
+        }
+    }
+}
+
+impl Loads {
+    pub(crate) fn set_status(&mut self, agent: &str, status: AgentStatus) {
+        self.status.insert(agent.to_owned(), status);
+    }
+}
+
+/// What the buyer reads.
+fn notice_text(notice: &BuyerNotice, desk: &ChatDesk) -> String {
+    match notice {
+        BuyerNotice::Greeting { text, .. } => text.clone(),
+        BuyerNotice::QueuePlace { place: 1 } => "当前咨询人数较多，您是下一位，请稍候".into(),
+        BuyerNotice::QueuePlace { place } => {
+            format!("当前咨询人数较多，您前面还有{}位，请稍候", place - 1)
+        }
+        BuyerNotice::QueueFull => "当前咨询人数较多，暂时无法排队，请稍后再试".into(),
+        BuyerNotice::OutsideHours { back_at: Some(t) } => format!(
+            "当前为非人工服务时间，人工客服将于{}上线，机器人将继续为您服务",
+            desk.hours.local_label(*t)
+        ),
+        BuyerNotice::OutsideHours { back_at: None } => {
+            "当前为非人工服务时间，机器人将继续为您服务".into()
+        }
+        BuyerNotice::AgentJoined { agent_name } => format!("客服{agent_name}为您服务"),
+    }
+}
+
+fn agent<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a super::Agent, DomainError> {
+    desk.agents
+        .get(id)
+        .ok_or_else(|| DomainError::NotFound { kind: "agent", id: id.to_owned() })
+}
+
+fn conversation<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a Conversation, DomainError> {
+    desk.conversation(id)
+        .ok_or_else(|| DomainError::NotFound { kind: "conversation", id: id.to_owned() })
+}
+
+fn open_conversation<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a Conversation, DomainError> {
+    let c = conversation(desk, id)?;
+    if c.status == ConversationStatus::Closed {
+        return Err(DomainError::precondition(
+            "CONVERSATION_CLOSED",
+            id,
+            format!("conversation {id} is closed; open a new one"),
+        ));
+    }
+    Ok(c)
+}
+
+fn check_id(field: &str, id: &str, max: usize, errors: &mut Vec<(String, String)>) {
+    if id.is_empty() || id.len() > max || id.chars().any(char::is_control) {
+        errors.push((field.into(), format!("1 to {max} bytes, no control characters")));
+    }
+}
+
+fn check_text(field: &str, text: &str, max: usize, errors: &mut Vec<(String, String)>) {
+    if text.trim().is_empty() || text.chars().count() > max {
+        errors.push((field.into(), format!("1 to {max} characters, not only spaces")));
+    }
+}
+
+fn check_agent(agent_id: &str, name: &str, phone: Option<&String>, capacity: Option<u32>) -> Result<(), DomainError> {
+    let mut errors = Vec::new();
+    check_id("agent_id", agent_id, 64, &mut errors);
+    let n = name.chars().count();
+    if name.trim().is_empty() || n > 50 {
+        errors.push(("name".into(), "1 to 50 characters".into()));
+    }
+    if let Some(p) = phone {
+        // R-CHAT-2: bound to a phone number.
+        let digits = p.strip_prefix('+').unwrap_or(p);
+        if !(6..=20).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+            errors.push(("phone".into(), "6 to 20 digits, optionally after '+'".into()));
+        }
+    }
+    if capacity.is_some_and(|c| !(1..=200).contains(&c)) {
+        errors.push(("capacity".into(), "1 to 200 open conversations".into()));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(errors))
+    }
+}
+
+fn check_settings(s: &DeskSettings) -> Result<(), DomainError> {
+    let mut errors = Vec::new();
+    if !(1..=3600).contains(&s.response_target_secs) {
+        errors.push(("settings.response_target_secs".into(), "1 to 3600 seconds".into()));
+    }
+    if !(10..=86_400).contains(&s.reassign_after_secs) {
+        errors.push(("settings.reassign_after_secs".into(), "10 to 86400 seconds".into()));
+    }
+    if s.queue_capacity > 100_000 {
+        errors.push(("settings.queue_capacity".into(), "at most 100000".into()));
+    }
+    if !(1..=200).contains(&s.default_agent_capacity) {
+        errors.push(("settings.default_agent_capacity".into(), "1 to 200".into()));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(errors))
+    }
+}

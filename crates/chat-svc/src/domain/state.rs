@@ -1,0 +1,322 @@
+use super::{
+    AgentStatus, DeskSettings, Event, Instant, Permissions, QuickPhrase, ServiceHours,
+    ServiceRole, Topic,
+};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+/// A customer-service account (R-CHAT-1..3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    pub agent_id: String,
+    pub name: String,
+    pub phone: String,
+    pub role: ServiceRole,
+    pub permissions: Permissions,
+    /// The agent's own limit; None: the shop's default.
+    pub capacity: Option<u32>,
+    pub verified: bool,
+    pub status: AgentStatus,
+    /// Open conversations assigned to the agent.
+    pub open: HashSet<String>,
+    /// Sequence number of the agent's latest assignment: among equally loaded
+    /// agents the one who waited longest goes first.
+    pub last_assigned: u64,
+}
+
+impl Agent {
+    pub fn capacity(&self, settings: &DeskSettings) -> u32 {
+        self.capacity.unwrap_or(settings.default_agent_capacity)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationStatus {
+    Open,
+    Closed,
+}
+
+/// What the desk remembers of a conversation; its messages stay in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub conversation_id: String,
+    pub buyer_id: String,
+    pub buyer_name: String,
+    pub order_id: Option<String>,
+    pub topic: Topic,
+    pub opened_at: Instant,
+    pub status: ConversationStatus,
+    pub closed_at: Option<Instant>,
+    pub assignee: Option<String>,
+    pub assigned_at: Option<Instant>,
+    /// R-CHAT-8: waiting for a human (in the queue, or for service hours).
+    pub waiting_since: Option<Instant>,
+    pub first_buyer_message_at: Option<Instant>,
+    /// The oldest buyer message no human has answered yet.
+    pub unanswered_since: Option<Instant>,
+    /// R-CHAT-7: None while only the robot has answered.
+    pub first_human_reply_at: Option<Instant>,
+    pub first_responder: Option<String>,
+    pub buyer_messages: u32,
+    pub robot_replies: u32,
+    /// Buyer messages that found faq-svc unreachable.
+    pub robot_unavailable: u32,
+    pub rating: Option<u8>,
+    pub message_ids: HashSet<String>,
+}
+
+/// A shop's whole chat desk: the fold of its stream.
+#[derive(Debug, Clone, Default)]
+pub struct ChatDesk {
+    /// Events folded: the stream version.
+    pub version: i64,
+    pub agents: BTreeMap<String, Agent>,
+    pub conversations: HashMap<String, Conversation>,
+    /// Conversations waiting for a human, first come first served.
+    pub queue: VecDeque<String>,
+    pub hours: ServiceHours,
+    pub settings: DeskSettings,
+    pub phrases: BTreeMap<String, QuickPhrase>,
+    assignments: u64,
+}
+
+impl ChatDesk {
+    pub fn conversation(&self, id: &str) -> Option<&Conversation> {
+        self.conversations.get(id)
+    }
+
+    /// Place in the queue, 1 = next.
+    pub fn queue_place(&self, id: &str) -> Option<u32> {
+        self.queue
+            .iter()
+            .position(|c| c == id)
+            .map(|p| p as u32 + 1)
+    }
+
+    /// Whether time alone can make something happen (a queue to drain, an
+    /// agent who may run out of time): the scheduler ticks only such shops.
+    pub fn has_timers(&self) -> bool {
+        !self.queue.is_empty()
+            || self.conversations.values().any(|c| {
+                c.status == ConversationStatus::Open
+                    && c.assignee.is_some()
+                    && c.unanswered_since.is_some()
+            })
+    }
+
+    pub fn apply(&mut self, event: &Event) {
+        self.version += 1;
+        match event {
+            Event::AgentAdded {
+                agent_id,
+                name,
+                phone,
+                role,
+                permissions,
+                capacity,
+            } => {
+                self.agents.insert(
+                    agent_id.clone(),
+                    Agent {
+                        agent_id: agent_id.clone(),
+                        name: name.clone(),
+                        phone: phone.clone(),
+                        role: *role,
+                        permissions: *permissions,
+                        capacity: *capacity,
+                        verified: false,
+                        status: AgentStatus::Offline,
+                        open: HashSet::new(),
+                        last_assigned: 0,
+                    },
+                );
+            }
+            Event::AgentUpdated {
+                agent_id,
+                name,
+                role,
+                permissions,
+                capacity,
+            } => {
+                if let Some(a) = self.agents.get_mut(agent_id) {
+                    a.name = name.clone();
+                    a.role = *role;
+                    a.permissions = *permissions;
+                    a.capacity = *capacity;
+                }
+            }
+            Event::AgentRealNameVerified { agent_id } => {
+                if let Some(a) = self.agents.get_mut(agent_id) {
+                    a.verified = true;
+                }
+            }
+            Event::AgentRemoved { agent_id, .. } => {
+                self.agents.remove(agent_id);
+            }
+            Event::AgentStatusChanged {
+                agent_id, status, ..
+            } => {
+                if let Some(a) = self.agents.get_mut(agent_id) {
+                    a.status = *status;
+                }
+            }
+            Event::ConversationOpened {
+                conversation_id,
+                buyer_id,
+                buyer_name,
+                order_id,
+                topic,
+                at,
+            } => {
+                self.conversations.insert(
+                    conversation_id.clone(),
+                    Conversation {
+                        conversation_id: conversation_id.clone(),
+                        buyer_id: buyer_id.clone(),
+                        buyer_name: buyer_name.clone(),
+                        order_id: order_id.clone(),
+                        topic: *topic,
+                        opened_at: *at,
+                        status: ConversationStatus::Open,
+                        closed_at: None,
+                        assignee: None,
+                        assigned_at: None,
+                        waiting_since: None,
+                        first_buyer_message_at: None,
+                        unanswered_since: None,
+                        first_human_reply_at: None,
+                        first_responder: None,
+                        buyer_messages: 0,
+                        robot_replies: 0,
+                        robot_unavailable: 0,
+                        rating: None,
+                        message_ids: HashSet::new(),
+                    },
+                );
+            }
+            Event::BuyerMessageReceived {
+                conversation_id,
+                message_id,
+                robot,
+                at,
+                ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.message_ids.insert(message_id.clone());
+                    c.buyer_messages += 1;
+                    c.first_buyer_message_at.get_or_insert(*at);
+                    c.unanswered_since.get_or_insert(*at);
+                    if matches!(robot, super::RobotVerdict::Unavailable) {
+                        c.robot_unavailable += 1;
+                    }
+                }
+            }
+            Event::RobotReplied {
+                conversation_id, ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.robot_replies += 1;
+                }
+            }
+            Event::BuyerNotified { .. } => {}
+            Event::HumanRequested {
+                conversation_id,
+                at,
+                ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.waiting_since.get_or_insert(*at);
+                }
+            }
+            Event::ConversationQueued {
+                conversation_id, ..
+            } => {
+                if !self.queue.contains(conversation_id) {
+                    self.queue.push_back(conversation_id.clone());
+                }
+            }
+            Event::ConversationAssigned {
+                conversation_id,
+                agent_id,
+                at,
+                ..
+            } => {
+                self.assignments += 1;
+                self.queue.retain(|c| c != conversation_id);
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    if let Some(prev) = c.assignee.take() {
+                        if let Some(a) = self.agents.get_mut(&prev) {
+                            a.open.remove(conversation_id);
+                        }
+                    }
+                    c.assignee = Some(agent_id.clone());
+                    c.assigned_at = Some(*at);
+                    c.waiting_since = None;
+                }
+                if let Some(a) = self.agents.get_mut(agent_id) {
+                    a.open.insert(conversation_id.clone());
+                    a.last_assigned = self.assignments;
+                }
+            }
+            Event::ConversationReleased {
+                conversation_id,
+                agent_id,
+                at,
+            } => {
+                if let Some(a) = self.agents.get_mut(agent_id) {
+                    a.open.remove(conversation_id);
+                }
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.assignee = None;
+                    c.assigned_at = None;
+                    c.waiting_since.get_or_insert(*at);
+                }
+            }
+            Event::AgentReplied {
+                conversation_id,
+                agent_id,
+                at,
+                ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    if c.first_human_reply_at.is_none() {
+                        c.first_human_reply_at = Some(*at);
+                        c.first_responder = Some(agent_id.clone());
+                    }
+                    c.unanswered_since = None;
+                }
+            }
+            Event::ConversationClosed {
+                conversation_id,
+                at,
+                ..
+            } => {
+                self.queue.retain(|c| c != conversation_id);
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.status = ConversationStatus::Closed;
+                    c.closed_at = Some(*at);
+                    c.waiting_since = None;
+                    if let Some(a) = c.assignee.as_ref().and_then(|a| self.agents.get_mut(a)) {
+                        a.open.remove(conversation_id);
+                    }
+                }
+            }
+            Event::ConversationRated {
+                conversation_id,
+                rating,
+                ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.rating = Some(*rating);
+                }
+            }
+            Event::ServiceHoursSet { hours } => self.hours = hours.clone(),
+            Event::DeskSettingsChanged { settings } => self.settings = *settings,
+            Event::QuickPhraseSaved { phrase } => {
+                self.phrases.insert(phrase.phrase_id.clone(), phrase.clone());
+            }
+            Event::QuickPhraseDeleted { phrase_id } => {
+                self.phrases.remove(phrase_id);
+            }
+        }
+    }
+}

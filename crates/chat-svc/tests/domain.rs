@@ -1,0 +1,545 @@
+//! The pure chat domain, given/when/then, named by rule (R-CHAT-*).
+
+use chat_svc::domain::{
+    decide,
+    metrics::{report, Window},
+    phrases, AgentStatus, AssignmentRule, BuyerNotice, ChatDesk, Command, DeskSettings,
+    DomainError, Event, HandoverReason, Limits, Permissions, QuickPhrase, RobotVerdict,
+    ServiceHours, ServiceRole, Topic,
+};
+use chrono::{DateTime, Duration, Utc};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Monday 2026-03-02 10:00 in Shanghai.
+fn t0() -> DateTime<Utc> {
+    t("2026-03-02T02:00:00Z")
+}
+
+struct Desk {
+    desk: ChatDesk,
+    limits: Limits,
+    log: Vec<Event>,
+}
+
+impl Desk {
+    fn new() -> Self {
+        Self {
+            desk: ChatDesk::default(),
+            limits: Limits::default(),
+            log: Vec::new(),
+        }
+    }
+
+    /// When: decides and applies, returning the events.
+    fn when(&mut self, c: Command) -> Result<Vec<Event>, DomainError> {
+        let events = decide(&self.desk, &c, &self.limits)?;
+        for e in &events {
+            self.desk.apply(e);
+        }
+        self.log.extend(events.iter().cloned());
+        Ok(events)
+    }
+
+    fn ok(&mut self, c: Command) -> Vec<Event> {
+        self.when(c).expect("command accepted")
+    }
+
+    fn agent(&mut self, id: &str, role: ServiceRole) {
+        let phone = format!("1380000{:04}", self.desk.agents.len());
+        self.ok(Command::AddAgent {
+            agent_id: id.into(),
+            name: id.to_uppercase(),
+            phone,
+            role,
+            permissions: Permissions {
+                reply: true,
+                ..Default::default()
+            },
+            capacity: None,
+        });
+    }
+
+    fn online(&mut self, id: &str, role: ServiceRole) {
+        self.agent(id, role);
+        self.ok(Command::VerifyAgentRealName { agent_id: id.into() });
+        self.status(id, AgentStatus::Online, t0());
+    }
+
+    fn status(&mut self, id: &str, status: AgentStatus, at: DateTime<Utc>) -> Vec<Event> {
+        self.ok(Command::SetAgentStatus {
+            agent_id: id.into(),
+            status,
+            at,
+        })
+    }
+
+    fn open(&mut self, id: &str, topic: Topic, at: DateTime<Utc>) {
+        self.ok(Command::OpenConversation {
+            conversation_id: id.into(),
+            buyer_id: format!("buyer-{id}"),
+            buyer_name: "小王".into(),
+            order_id: None,
+            topic: Some(topic),
+            greeting: BuyerNotice::Greeting {
+                text: "您好".into(),
+                cards: vec![],
+            },
+            at,
+        });
+    }
+
+    fn buyer(&mut self, conv: &str, msg: &str, text: &str, robot: RobotVerdict, at: DateTime<Utc>) -> Vec<Event> {
+        self.ok(Command::ReceiveBuyerMessage {
+            conversation_id: conv.into(),
+            message_id: msg.into(),
+            text: text.into(),
+            robot,
+            at,
+        })
+    }
+
+    fn reply(&mut self, conv: &str, agent: &str, msg: &str, at: DateTime<Utc>) -> Result<Vec<Event>, DomainError> {
+        self.when(Command::SendAgentReply {
+            conversation_id: conv.into(),
+            agent_id: agent.into(),
+            message_id: msg.into(),
+            text: "您好，在的".into(),
+            at,
+        })
+    }
+
+    fn assignee(&self, conv: &str) -> Option<String> {
+        self.desk.conversation(conv).unwrap().assignee.clone()
+    }
+}
+
+fn no_answer() -> RobotVerdict {
+    RobotVerdict::NoAnswer { confidence: 0.1 }
+}
+
+fn answered() -> RobotVerdict {
+    RobotVerdict::Answered {
+        entry_id: "e1".into(),
+        answer: "48小时内发货".into(),
+        confidence: 0.9,
+    }
+}
+
+fn assigned(events: &[Event]) -> Vec<(&str, &str, &AssignmentRule)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ConversationAssigned {
+                conversation_id,
+                agent_id,
+                rule,
+                ..
+            } => Some((conversation_id.as_str(), agent_id.as_str(), rule)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn r_chat_1_a_shop_has_at_most_the_configured_number_of_agents() {
+    let mut d = Desk::new();
+    d.limits.max_agents = 3;
+    for i in 0..3 {
+        d.agent(&format!("a{i}"), ServiceRole::Both);
+    }
+    let err = d
+        .when(Command::AddAgent {
+            agent_id: "a3".into(),
+            name: "X".into(),
+            phone: "13900000000".into(),
+            role: ServiceRole::Both,
+            permissions: Permissions::default(),
+            capacity: None,
+        })
+        .unwrap_err();
+    assert!(matches!(err, DomainError::LimitReached(_)), "{err:?}");
+    assert_eq!(Limits::default().max_agents, 20);
+}
+
+#[test]
+fn r_chat_2_an_agent_needs_a_phone_and_real_name_verification_before_going_online() {
+    let mut d = Desk::new();
+    let bad_phone = d.when(Command::AddAgent {
+        agent_id: "a".into(),
+        name: "A".into(),
+        phone: "call me".into(),
+        role: ServiceRole::Both,
+        permissions: Permissions::default(),
+        capacity: None,
+    });
+    assert!(matches!(bad_phone, Err(DomainError::Invalid(f)) if f[0].0 == "phone"));
+    d.agent("a", ServiceRole::Both);
+    let refused = d.when(Command::SetAgentStatus {
+        agent_id: "a".into(),
+        status: AgentStatus::Online,
+        at: t0(),
+    });
+    assert!(
+        matches!(refused, Err(DomainError::Precondition { reason: "REAL_NAME_NOT_VERIFIED", .. })),
+        "{refused:?}"
+    );
+    d.ok(Command::VerifyAgentRealName { agent_id: "a".into() });
+    d.status("a", AgentStatus::Online, t0());
+    // The same phone cannot back a second account.
+    let dup = d.when(Command::AddAgent {
+        agent_id: "b".into(),
+        name: "B".into(),
+        phone: d.desk.agents["a"].phone.clone(),
+        role: ServiceRole::Both,
+        permissions: Permissions::default(),
+        capacity: None,
+    });
+    assert!(matches!(dup, Err(DomainError::AlreadyExists { kind: "phone", .. })));
+}
+
+#[test]
+fn r_chat_3_and_r_chat_4_routing_takes_the_fitting_online_agent_with_fewest_open() {
+    let mut d = Desk::new();
+    d.online("pre1", ServiceRole::PreSale);
+    d.online("pre2", ServiceRole::PreSale);
+    d.online("after", ServiceRole::AfterSale);
+    d.agent("offline", ServiceRole::Both);
+    d.open("c1", Topic::PreSale, t0());
+    let e = d.buyer("c1", "m1", "在吗", no_answer(), t0());
+    let a = assigned(&e);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].2, &AssignmentRule::FewestOpen);
+    let first = a[0].1.to_owned();
+    assert!(first.starts_with("pre"), "{first}");
+    // The explanation names every agent weighed, with its load.
+    let Some(Event::ConversationAssigned { candidates, .. }) =
+        e.iter().find(|e| matches!(e, Event::ConversationAssigned { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(candidates.len(), 2, "only online pre-sale agents: {candidates:?}");
+    d.open("c2", Topic::PreSale, t0());
+    let e = d.buyer("c2", "m2", "转人工", RobotVerdict::NotAsked, t0());
+    let second = assigned(&e)[0].1;
+    assert_ne!(second, first, "fewest open conversations first");
+    d.open("c3", Topic::AfterSale, t0());
+    let e = d.buyer("c3", "m3", "我要退款", no_answer(), t0());
+    assert_eq!(assigned(&e)[0].1, "after", "role fits the topic");
+}
+
+#[test]
+fn r_chat_4_busy_agents_keep_theirs_and_get_nothing_new_then_the_queue_drains() {
+    let mut d = Desk::new();
+    d.online("a", ServiceRole::Both);
+    d.open("c1", Topic::PreSale, t0());
+    d.buyer("c1", "m1", "转人工", RobotVerdict::NotAsked, t0());
+    assert_eq!(d.assignee("c1").as_deref(), Some("a"));
+    d.status("a", AgentStatus::Busy, t0());
+    d.open("c2", Topic::PreSale, t0());
+    let e = d.buyer("c2", "m2", "转人工", RobotVerdict::NotAsked, t0());
+    assert!(assigned(&e).is_empty());
+    assert!(e.iter().any(|e| matches!(
+        e,
+        Event::BuyerNotified { notice: BuyerNotice::QueuePlace { place: 1 }, .. }
+    )));
+    assert_eq!(d.assignee("c1").as_deref(), Some("a"), "busy keeps its conversations");
+    let later = t0() + Duration::seconds(40);
+    let e = d.status("a", AgentStatus::Online, later);
+    let a = assigned(&e);
+    assert_eq!(a.len(), 1, "{e:?}");
+    assert_eq!(a[0].0, "c2");
+    assert_eq!(a[0].2, &AssignmentRule::FromQueue { waited_secs: 40 });
+    assert!(d.desk.queue.is_empty());
+}
+
+#[test]
+fn r_chat_4_capacity_queue_cap_and_assignment_the_moment_someone_frees_up() {
+    let mut d = Desk::new();
+    d.ok(Command::UpdateSettings {
+        settings: DeskSettings {
+            queue_capacity: 1,
+            default_agent_capacity: 1,
+            ..DeskSettings::default()
+        },
+    });
+    d.online("a", ServiceRole::Both);
+    for c in ["c1", "c2", "c3"] {
+        d.open(c, Topic::PreSale, t0());
+        d.buyer(c, &format!("{c}-m"), "转人工", RobotVerdict::NotAsked, t0());
+    }
+    assert_eq!(d.assignee("c1").as_deref(), Some("a"));
+    assert_eq!(d.desk.queue_place("c2"), Some(1));
+    assert_eq!(d.desk.queue_place("c3"), None, "the queue holds one");
+    let c3 = &d.desk.conversation("c3").unwrap();
+    assert!(c3.assignee.is_none());
+    let e = d.ok(Command::Close {
+        conversation_id: "c1".into(),
+        by: "agent:a".into(),
+        at: t0() + Duration::seconds(5),
+    });
+    assert_eq!(assigned(&e), vec![("c2", "a", &AssignmentRule::FromQueue { waited_secs: 5 })]);
+    // The buyer who found the queue full tries again and now gets a place.
+    let e = d.buyer("c3", "c3-m2", "转人工", RobotVerdict::NotAsked, t0() + Duration::seconds(6));
+    assert!(e.iter().any(|e| matches!(e, Event::ConversationQueued { place: 1, .. })), "{e:?}");
+}
+
+#[test]
+fn r_chat_4_an_unanswered_conversation_is_reassigned_after_the_timeout() {
+    let mut d = Desk::new();
+    d.online("a", ServiceRole::Both);
+    d.open("c1", Topic::PreSale, t0());
+    d.buyer("c1", "m1", "转人工", RobotVerdict::NotAsked, t0());
+    d.online("b", ServiceRole::Both);
+    let limit = DeskSettings::default().reassign_after_secs as i64;
+    assert!(d.ok(Command::Tick { at: t0() + Duration::seconds(limit - 1) }).is_empty());
+    let e = d.ok(Command::Tick { at: t0() + Duration::seconds(limit) });
+    assert_eq!(
+        assigned(&e),
+        vec![("c1", "b", &AssignmentRule::UnansweredTimeout { waited_secs: limit })]
+    );
+    assert!(matches!(&e[0], Event::ConversationAssigned { previous: Some(p), .. } if p == "a"));
+    // Once a human answered, nobody is waiting and time does nothing.
+    d.reply("c1", "b", "r1", t0() + Duration::seconds(limit + 1)).unwrap();
+    assert!(d.ok(Command::Tick { at: t0() + Duration::seconds(10 * limit) }).is_empty());
+    assert!(!d.desk.has_timers());
+}
+
+#[test]
+fn r_chat_4_an_agent_going_offline_hands_conversations_to_colleagues_or_the_queue() {
+    let mut d = Desk::new();
+    d.online("a", ServiceRole::PreSale);
+    d.online("b", ServiceRole::AfterSale);
+    d.open("c1", Topic::PreSale, t0());
+    d.buyer("c1", "m1", "转人工", RobotVerdict::NotAsked, t0());
+    let e = d.status("a", AgentStatus::Offline, t0());
+    assert!(e.iter().any(|e| matches!(e, Event::ConversationReleased { .. })), "b does not fit: {e:?}");
+    assert_eq!(d.desk.queue_place("c1"), Some(1));
+    d.online("c", ServiceRole::Both);
+    assert_eq!(d.assignee("c1").as_deref(), Some("c"));
+    let e = d.ok(Command::RemoveAgent { agent_id: "c".into(), at: t0() });
+    assert!(matches!(e.last(), Some(Event::AgentRemoved { .. })));
+    assert_eq!(d.desk.queue_place("c1"), Some(1));
+}
+
+#[test]
+fn r_chat_5_the_inbox_of_an_agent_holds_its_conversations_only() {
+    let mut d = Desk::new();
+    d.online("a", ServiceRole::Both);
+    d.online("b", ServiceRole::Both);
+    d.open("c1", Topic::PreSale, t0());
+    let e1 = d.buyer("c1", "m1", "转人工", RobotVerdict::NotAsked, t0());
+    let to = assigned(&e1)[0].1.to_owned();
+    let other = if to == "a" { "b" } else { "a" };
+    let e2 = d.buyer("c1", "m2", "还在吗", RobotVerdict::NotAsked, t0());
+    assert!(e2[0].concerns_agent(&to));
+    assert!(!e2[0].concerns_agent(other));
+    let reply = d.reply("c1", &to, "r1", t0()).unwrap();
+    assert!(reply[0].concerns_agent(&to));
+}
+
+#[test]
+fn r_chat_6_a_confident_match_is_sent_as_an_automatic_reply() {
+    let mut d = Desk::new();
+    d.online("a", ServiceRole::Both);
+    d.open("c1", Topic::PreSale, t0());
+    let e = d.buyer("c1", "m1", "几天发货", answered(), t0());
+    assert!(matches!(&e[1], Event::RobotReplied { text, .. } if text == "48小时内发货"));
+    assert!(assigned(&e).is_empty(), "the robot answered: no handover");
+    // The same message id again (a retry) changes nothing.
+    assert!(d.buyer("c1", "m1", "几天发货", answered(), t0()).is_empty());
+}
+
+#[test]
+fn r_chat_7_a_conversation_with_only_automatic_replies_is_unreplied() {
+    let mut d = Desk::new();
+    d.open("c1", Topic::PreSale, t0());
+    d.buyer("c1", "m1", "几天发货", answered(), t0());
+    let r = report(
+        &d.desk,
+        Window { from: t0(), to: t0() + Duration::hours(1) },
+        t0() + Duration::minutes(5),
+    );
+    assert_eq!(r.shop.unreplied, 1);
+    assert_eq!(r.shop.answered, 0);
+    assert_eq!(r.shop.robot_replies, 1);
+    assert_eq!(r.shop.within_target_share, Some(0.0));
+}
+
+#[test]
+fn r_chat_8_the_robot_hands_over_when_asked_when_it_cannot_answer_and_when_it_is_down() {
+    for (text, robot, reason) in [
+        ("转人工", answered(), HandoverReason::BuyerAsked),
+        ("我 要 人 工!", RobotVerdict::NotAsked, HandoverReason::BuyerAsked),
+        ("你们家猫粮适合幼猫吗", no_answer(), HandoverReason::RobotNoAnswer),
+        ("几天发货", RobotVerdict::Unavailable, HandoverReason::RobotUnavailable),
+    ] {
+        let mut d = Desk::new();
+        d.online("a", ServiceRole::Both);
+        d.open("c1", Topic::PreSale, t0());
+        let e = d.buyer("c1", "m1", text, robot, t0());
+        assert!(
+            e.iter().any(|e| matches!(e, Event::HumanRequested { reason: r, .. } if *r == reason)),
+            "{text}: {e:?}"
+        );
+        assert!(!e.iter().any(|e| matches!(e, Event::RobotReplied { .. })), "{text}");
+        assert_eq!(d.assignee("c1").as_deref(), Some("a"));
+    }
+}
+
+#[test]
+fn r_chat_9_outside_service_hours_only_the_robot_answers_and_the_buyer_learns_when() {
+    let mut d = Desk::new();
+    d.ok(Command::SetServiceHours {
+        hours: ServiceHours::workdays_nine_to_six("Asia/Shanghai"),
+    });
+    d.online("a", ServiceRole::Both);
+    // Saturday 2026-03-07 12:00 Shanghai.
+    let saturday = t("2026-03-07T04:00:00Z");
+    d.open("c1", Topic::PreSale, saturday);
+    let e = d.buyer("c1", "m1", "几天发货", answered(), saturday);
+    assert!(matches!(&e[1], Event::RobotReplied { .. }), "the robot still answers");
+    let e = d.buyer("c1", "m2", "转人工", RobotVerdict::NotAsked, saturday);
+    let monday_nine = t("2026-03-09T01:00:00Z");
+    let told = e.iter().find_map(|e| match e {
+        Event::BuyerNotified { notice: BuyerNotice::OutsideHours { back_at }, text, .. } => Some((*back_at, text.clone())),
+        _ => None,
+    });
+    let (back_at, text) = told.expect("told when humans are back");
+    assert_eq!(back_at, Some(monday_nine));
+    assert!(text.contains("2026-03-09 09:00"), "{text}");
+    assert!(assigned(&e).is_empty(), "nobody is routed outside hours");
+    // When hours open, the waiting conversation goes to the agent.
+    assert!(d.ok(Command::Tick { at: monday_nine - Duration::seconds(1) }).is_empty());
+    let e = d.ok(Command::Tick { at: monday_nine });
+    assert_eq!(assigned(&e).len(), 1);
+    // Holidays close a workday; exception days open a weekend.
+    let mut hours = ServiceHours::workdays_nine_to_six("Asia/Shanghai");
+    hours.holidays.push(chrono::NaiveDate::from_ymd_opt(2026, 3, 9).unwrap());
+    assert!(!hours.is_open(t("2026-03-09T02:00:00Z")));
+    assert_eq!(hours.next_opening(saturday), Some(t("2026-03-10T01:00:00Z")));
+    let bad = ServiceHours { time_zone: "Mars/Olympus".into(), ..ServiceHours::default() };
+    assert!(matches!(bad.validate(), Err(DomainError::Invalid(f)) if f[0].0 == "hours.time_zone"));
+}
+
+#[test]
+fn r_chat_10_quick_phrases_fill_placeholders_and_refuse_unknown_ones() {
+    let mut d = Desk::new();
+    let phrase = QuickPhrase {
+        phrase_id: "p1".into(),
+        title: "发货".into(),
+        text: "{buyer_name}您好，订单{order_id}今天发出".into(),
+    };
+    d.ok(Command::SaveQuickPhrase { phrase: phrase.clone(), create: true });
+    assert!(d.ok(Command::SaveQuickPhrase { phrase: phrase.clone(), create: true }).is_empty());
+    let typo = QuickPhrase { text: "{buyer_nmae}您好".into(), ..phrase.clone() };
+    assert!(matches!(
+        d.when(Command::SaveQuickPhrase { phrase: typo, create: false }),
+        Err(DomainError::Invalid(f)) if f[0].0 == "text"
+    ));
+    assert_eq!(
+        phrases::render(&phrase.text, "小王", Some("O-1"), "A"),
+        "小王您好，订单O-1今天发出"
+    );
+}
+
+#[test]
+fn r_chat_11_first_response_times_share_within_target_and_percentiles_per_agent() {
+    let mut d = Desk::new();
+    d.online("a", ServiceRole::Both);
+    d.online("b", ServiceRole::Both);
+    // Response times 10 s, 20 s, 40 s, 60 s; one left unanswered for 5 minutes.
+    for (i, secs) in [10i64, 20, 40, 60].iter().enumerate() {
+        let c = format!("c{i}");
+        let at = t0() + Duration::minutes(i as i64);
+        d.open(&c, Topic::PreSale, at);
+        d.buyer(&c, &format!("m{i}"), "转人工", RobotVerdict::NotAsked, at);
+        let agent = d.assignee(&c).unwrap();
+        d.reply(&c, &agent, &format!("r{i}"), at + Duration::seconds(*secs)).unwrap();
+        d.ok(Command::Rate { conversation_id: c, rating: if i < 2 { 5 } else { 2 }, at });
+    }
+    d.open("late", Topic::PreSale, t0());
+    d.buyer("late", "ml", "转人工", RobotVerdict::NotAsked, t0());
+    let now = t0() + Duration::minutes(10);
+    let r = report(&d.desk, Window { from: t0(), to: t0() + Duration::hours(1) }, now);
+    assert_eq!(r.shop.conversations, 5);
+    assert_eq!(r.shop.answered, 4);
+    assert_eq!(r.shop.answered_within_target, 2, "10 s and 20 s are within 30 s");
+    assert_eq!(r.shop.unreplied, 1);
+    assert_eq!(r.shop.within_target_share, Some(2.0 / 5.0));
+    assert_eq!(r.shop.first_response_median_ms, Some(20_000));
+    assert_eq!(r.shop.first_response_p90_ms, Some(60_000));
+    assert_eq!(r.shop.csat_mean, Some(3.5));
+    assert_eq!(r.shop.csat_satisfied_share, Some(0.5));
+    let per_agent: u32 = r.agents.values().map(|f| f.conversations).sum();
+    assert_eq!(per_agent, 5);
+    // The window is half-open and the target configurable.
+    let none = report(&d.desk, Window { from: now, to: now + Duration::hours(1) }, now);
+    assert_eq!(none.shop.conversations, 0);
+    d.ok(Command::UpdateSettings {
+        settings: DeskSettings { response_target_secs: 60, ..DeskSettings::default() },
+    });
+    let r = report(&d.desk, Window { from: t0(), to: t0() + Duration::hours(1) }, now);
+    assert_eq!(r.shop.answered_within_target, 4);
+}
+
+#[test]
+fn refused_commands_cause_nothing_and_errors_name_the_field() {
+    let mut d = Desk::new();
+    d.open("c1", Topic::PreSale, t0());
+    let version = d.desk.version;
+    let e = d.when(Command::ReceiveBuyerMessage {
+        conversation_id: "c1".into(),
+        message_id: "".into(),
+        text: "   ".into(),
+        robot: RobotVerdict::NotAsked,
+        at: t0(),
+    });
+    let Err(DomainError::Invalid(fields)) = e else { panic!("{e:?}") };
+    let names: Vec<&str> = fields.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(names, ["message_id", "text"]);
+    assert!(matches!(
+        d.reply("nope", "a", "r", t0()),
+        Err(DomainError::NotFound { kind: "conversation", .. })
+    ));
+    assert!(matches!(
+        d.when(Command::Rate { conversation_id: "c1".into(), rating: 6, at: t0() }),
+        Err(DomainError::Invalid(_))
+    ));
+    assert_eq!(d.desk.version, version);
+}
+
+#[test]
+fn r_chat_4_replaying_the_log_rebuilds_the_same_desk_and_routing_is_deterministic() {
+    let run = || {
+        let mut d = Desk::new();
+        d.ok(Command::UpdateSettings {
+            settings: DeskSettings { default_agent_capacity: 3, ..DeskSettings::default() },
+        });
+        d.online("a", ServiceRole::Both);
+        d.online("b", ServiceRole::PreSale);
+        for i in 0..12 {
+            let c = format!("c{i}");
+            let at = t0() + Duration::seconds(i);
+            d.open(&c, Topic::PreSale, at);
+            d.buyer(&c, &format!("m{i}"), "转人工", RobotVerdict::NotAsked, at);
+        }
+        d.ok(Command::Close { conversation_id: "c0".into(), by: "a".into(), at: t0() + Duration::minutes(1) });
+        d.ok(Command::Tick { at: t0() + Duration::minutes(5) });
+        d
+    };
+    let (one, two) = (run(), run());
+    assert_eq!(one.log, two.log, "the same commands route the same way");
+    let mut replayed = ChatDesk::default();
+    for e in &one.log {
+        let json = serde_json::to_string(e).unwrap();
+        replayed.apply(&serde_json::from_str::<Event>(&json).unwrap());
+    }
+    assert_eq!(replayed.version, one.desk.version);
+    assert_eq!(replayed.queue, one.desk.queue);
+    assert_eq!(replayed.agents, one.desk.agents);
+    assert_eq!(replayed.conversations, one.desk.conversations);
+    assert_eq!(one.desk.queue.len(), 12 - 6 - 1, "6 seats, and closing c0 gave one to the queue");
+}
