@@ -2,8 +2,7 @@
 
 /// Phrases that ask for a person whatever surrounds them.
 const ASKS: &[&str] = &[
-    "转人工", "人工客服", "人工服务", "找人工", "要人工", "接人工", "转接人工", "真人客服",
-    "真人", "活人", "找客服", "转客服", "联系客服", "客服在吗", "有人吗", "human", "realperson",
+    "转人工", "人工客服", "人工服务", "真人", "活人", "找客服", "转客服", "联系客服", "客服在吗", "有人吗", "human", "realperson",
     "liveagent",
 ];
 /// "人工" alone asks for a person, but not in 人工费 (labour cost) and the like.
