@@ -27,3 +27,9 @@ pub mod faq {
         tonic::include_proto!("sellerdesk.faq.v1");
     }
 }
+
+pub mod chat {
+    pub mod v1 {
+        tonic::include_proto!("sellerdesk.chat.v1");
+    }
+}

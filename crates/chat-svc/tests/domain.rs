@@ -64,7 +64,9 @@ impl Desk {
 
     fn online(&mut self, id: &str, role: ServiceRole) {
         self.agent(id, role);
-        self.ok(Command::VerifyAgentRealName { agent_id: id.into() });
+        self.ok(Command::VerifyAgentRealName {
+            agent_id: id.into(),
+        });
         self.status(id, AgentStatus::Online, t0());
     }
 
@@ -91,7 +93,14 @@ impl Desk {
         });
     }
 
-    fn buyer(&mut self, conv: &str, msg: &str, text: &str, robot: RobotVerdict, at: DateTime<Utc>) -> Vec<Event> {
+    fn buyer(
+        &mut self,
+        conv: &str,
+        msg: &str,
+        text: &str,
+        robot: RobotVerdict,
+        at: DateTime<Utc>,
+    ) -> Vec<Event> {
         self.ok(Command::ReceiveBuyerMessage {
             conversation_id: conv.into(),
             message_id: msg.into(),
@@ -101,7 +110,13 @@ impl Desk {
         })
     }
 
-    fn reply(&mut self, conv: &str, agent: &str, msg: &str, at: DateTime<Utc>) -> Result<Vec<Event>, DomainError> {
+    fn reply(
+        &mut self,
+        conv: &str,
+        agent: &str,
+        msg: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Event>, DomainError> {
         self.when(Command::SendAgentReply {
             conversation_id: conv.into(),
             agent_id: agent.into(),
@@ -183,10 +198,18 @@ fn r_chat_2_an_agent_needs_a_phone_and_real_name_verification_before_going_onlin
         at: t0(),
     });
     assert!(
-        matches!(refused, Err(DomainError::Precondition { reason: "REAL_NAME_NOT_VERIFIED", .. })),
+        matches!(
+            refused,
+            Err(DomainError::Precondition {
+                reason: "REAL_NAME_NOT_VERIFIED",
+                ..
+            })
+        ),
         "{refused:?}"
     );
-    d.ok(Command::VerifyAgentRealName { agent_id: "a".into() });
+    d.ok(Command::VerifyAgentRealName {
+        agent_id: "a".into(),
+    });
     d.status("a", AgentStatus::Online, t0());
     // The same phone cannot back a second account.
     let dup = d.when(Command::AddAgent {
@@ -197,7 +220,10 @@ fn r_chat_2_an_agent_needs_a_phone_and_real_name_verification_before_going_onlin
         permissions: Permissions::default(),
         capacity: None,
     });
-    assert!(matches!(dup, Err(DomainError::AlreadyExists { kind: "phone", .. })));
+    assert!(matches!(
+        dup,
+        Err(DomainError::AlreadyExists { kind: "phone", .. })
+    ));
 }
 
 #[test]
@@ -215,12 +241,17 @@ fn r_chat_3_and_r_chat_4_routing_takes_the_fitting_online_agent_with_fewest_open
     let first = a[0].1.to_owned();
     assert!(first.starts_with("pre"), "{first}");
     // The explanation names every agent weighed, with its load.
-    let Some(Event::ConversationAssigned { candidates, .. }) =
-        e.iter().find(|e| matches!(e, Event::ConversationAssigned { .. }))
+    let Some(Event::ConversationAssigned { candidates, .. }) = e
+        .iter()
+        .find(|e| matches!(e, Event::ConversationAssigned { .. }))
     else {
         unreachable!()
     };
-    assert_eq!(candidates.len(), 2, "only online pre-sale agents: {candidates:?}");
+    assert_eq!(
+        candidates.len(),
+        2,
+        "only online pre-sale agents: {candidates:?}"
+    );
     d.open("c2", Topic::PreSale, t0());
     let e = d.buyer("c2", "m2", "转人工", RobotVerdict::NotAsked, t0());
     let second = assigned(&e)[0].1;
@@ -243,9 +274,16 @@ fn r_chat_4_busy_agents_keep_theirs_and_get_nothing_new_then_the_queue_drains() 
     assert!(assigned(&e).is_empty());
     assert!(e.iter().any(|e| matches!(
         e,
-        Event::BuyerNotified { notice: BuyerNotice::QueuePlace { place: 1 }, .. }
+        Event::BuyerNotified {
+            notice: BuyerNotice::QueuePlace { place: 1 },
+            ..
+        }
     )));
-    assert_eq!(d.assignee("c1").as_deref(), Some("a"), "busy keeps its conversations");
+    assert_eq!(
+        d.assignee("c1").as_deref(),
+        Some("a"),
+        "busy keeps its conversations"
+    );
     let later = t0() + Duration::seconds(40);
     let e = d.status("a", AgentStatus::Online, later);
     let a = assigned(&e);
@@ -280,10 +318,23 @@ fn r_chat_4_capacity_queue_cap_and_assignment_the_moment_someone_frees_up() {
         by: "agent:a".into(),
         at: t0() + Duration::seconds(5),
     });
-    assert_eq!(assigned(&e), vec![("c2", "a", &AssignmentRule::FromQueue { waited_secs: 5 })]);
+    assert_eq!(
+        assigned(&e),
+        vec![("c2", "a", &AssignmentRule::FromQueue { waited_secs: 5 })]
+    );
     // The buyer who found the queue full tries again and now gets a place.
-    let e = d.buyer("c3", "c3-m2", "转人工", RobotVerdict::NotAsked, t0() + Duration::seconds(6));
-    assert!(e.iter().any(|e| matches!(e, Event::ConversationQueued { place: 1, .. })), "{e:?}");
+    let e = d.buyer(
+        "c3",
+        "c3-m2",
+        "转人工",
+        RobotVerdict::NotAsked,
+        t0() + Duration::seconds(6),
+    );
+    assert!(
+        e.iter()
+            .any(|e| matches!(e, Event::ConversationQueued { place: 1, .. })),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -294,16 +345,31 @@ fn r_chat_4_an_unanswered_conversation_is_reassigned_after_the_timeout() {
     d.buyer("c1", "m1", "转人工", RobotVerdict::NotAsked, t0());
     d.online("b", ServiceRole::Both);
     let limit = DeskSettings::default().reassign_after_secs as i64;
-    assert!(d.ok(Command::Tick { at: t0() + Duration::seconds(limit - 1) }).is_empty());
-    let e = d.ok(Command::Tick { at: t0() + Duration::seconds(limit) });
+    assert!(d
+        .ok(Command::Tick {
+            at: t0() + Duration::seconds(limit - 1)
+        })
+        .is_empty());
+    let e = d.ok(Command::Tick {
+        at: t0() + Duration::seconds(limit),
+    });
     assert_eq!(
         assigned(&e),
-        vec![("c1", "b", &AssignmentRule::UnansweredTimeout { waited_secs: limit })]
+        vec![(
+            "c1",
+            "b",
+            &AssignmentRule::UnansweredTimeout { waited_secs: limit }
+        )]
     );
     assert!(matches!(&e[0], Event::ConversationAssigned { previous: Some(p), .. } if p == "a"));
     // Once a human answered, nobody is waiting and time does nothing.
-    d.reply("c1", "b", "r1", t0() + Duration::seconds(limit + 1)).unwrap();
-    assert!(d.ok(Command::Tick { at: t0() + Duration::seconds(10 * limit) }).is_empty());
+    d.reply("c1", "b", "r1", t0() + Duration::seconds(limit + 1))
+        .unwrap();
+    assert!(d
+        .ok(Command::Tick {
+            at: t0() + Duration::seconds(10 * limit)
+        })
+        .is_empty());
     assert!(!d.desk.has_timers());
 }
 
@@ -315,11 +381,18 @@ fn r_chat_4_an_agent_going_offline_hands_conversations_to_colleagues_or_the_queu
     d.open("c1", Topic::PreSale, t0());
     d.buyer("c1", "m1", "转人工", RobotVerdict::NotAsked, t0());
     let e = d.status("a", AgentStatus::Offline, t0());
-    assert!(e.iter().any(|e| matches!(e, Event::ConversationReleased { .. })), "b does not fit: {e:?}");
+    assert!(
+        e.iter()
+            .any(|e| matches!(e, Event::ConversationReleased { .. })),
+        "b does not fit: {e:?}"
+    );
     assert_eq!(d.desk.queue_place("c1"), Some(1));
     d.online("c", ServiceRole::Both);
     assert_eq!(d.assignee("c1").as_deref(), Some("c"));
-    let e = d.ok(Command::RemoveAgent { agent_id: "c".into(), at: t0() });
+    let e = d.ok(Command::RemoveAgent {
+        agent_id: "c".into(),
+        at: t0(),
+    });
     assert!(matches!(e.last(), Some(Event::AgentRemoved { .. })));
     assert_eq!(d.desk.queue_place("c1"), Some(1));
 }
@@ -359,7 +432,10 @@ fn r_chat_7_a_conversation_with_only_automatic_replies_is_unreplied() {
     d.buyer("c1", "m1", "几天发货", answered(), t0());
     let r = report(
         &d.desk,
-        Window { from: t0(), to: t0() + Duration::hours(1) },
+        Window {
+            from: t0(),
+            to: t0() + Duration::hours(1),
+        },
         t0() + Duration::minutes(5),
     );
     assert_eq!(r.shop.unreplied, 1);
@@ -372,19 +448,35 @@ fn r_chat_7_a_conversation_with_only_automatic_replies_is_unreplied() {
 fn r_chat_8_the_robot_hands_over_when_asked_when_it_cannot_answer_and_when_it_is_down() {
     for (text, robot, reason) in [
         ("转人工", answered(), HandoverReason::BuyerAsked),
-        ("我 要 人 工!", RobotVerdict::NotAsked, HandoverReason::BuyerAsked),
-        ("你们家猫粮适合幼猫吗", no_answer(), HandoverReason::RobotNoAnswer),
-        ("几天发货", RobotVerdict::Unavailable, HandoverReason::RobotUnavailable),
+        (
+            "我 要 人 工!",
+            RobotVerdict::NotAsked,
+            HandoverReason::BuyerAsked,
+        ),
+        (
+            "你们家猫粮适合幼猫吗",
+            no_answer(),
+            HandoverReason::RobotNoAnswer,
+        ),
+        (
+            "几天发货",
+            RobotVerdict::Unavailable,
+            HandoverReason::RobotUnavailable,
+        ),
     ] {
         let mut d = Desk::new();
         d.online("a", ServiceRole::Both);
         d.open("c1", Topic::PreSale, t0());
         let e = d.buyer("c1", "m1", text, robot, t0());
         assert!(
-            e.iter().any(|e| matches!(e, Event::HumanRequested { reason: r, .. } if *r == reason)),
+            e.iter()
+                .any(|e| matches!(e, Event::HumanRequested { reason: r, .. } if *r == reason)),
             "{text}: {e:?}"
         );
-        assert!(!e.iter().any(|e| matches!(e, Event::RobotReplied { .. })), "{text}");
+        assert!(
+            !e.iter().any(|e| matches!(e, Event::RobotReplied { .. })),
+            "{text}"
+        );
         assert_eq!(d.assignee("c1").as_deref(), Some("a"));
     }
 }
@@ -400,11 +492,18 @@ fn r_chat_9_outside_service_hours_only_the_robot_answers_and_the_buyer_learns_wh
     let saturday = t("2026-03-07T04:00:00Z");
     d.open("c1", Topic::PreSale, saturday);
     let e = d.buyer("c1", "m1", "几天发货", answered(), saturday);
-    assert!(matches!(&e[1], Event::RobotReplied { .. }), "the robot still answers");
+    assert!(
+        matches!(&e[1], Event::RobotReplied { .. }),
+        "the robot still answers"
+    );
     let e = d.buyer("c1", "m2", "转人工", RobotVerdict::NotAsked, saturday);
     let monday_nine = t("2026-03-09T01:00:00Z");
     let told = e.iter().find_map(|e| match e {
-        Event::BuyerNotified { notice: BuyerNotice::OutsideHours { back_at }, text, .. } => Some((*back_at, text.clone())),
+        Event::BuyerNotified {
+            notice: BuyerNotice::OutsideHours { back_at },
+            text,
+            ..
+        } => Some((*back_at, text.clone())),
         _ => None,
     });
     let (back_at, text) = told.expect("told when humans are back");
@@ -412,15 +511,27 @@ fn r_chat_9_outside_service_hours_only_the_robot_answers_and_the_buyer_learns_wh
     assert!(text.contains("2026-03-09 09:00"), "{text}");
     assert!(assigned(&e).is_empty(), "nobody is routed outside hours");
     // When hours open, the waiting conversation goes to the agent.
-    assert!(d.ok(Command::Tick { at: monday_nine - Duration::seconds(1) }).is_empty());
+    assert!(d
+        .ok(Command::Tick {
+            at: monday_nine - Duration::seconds(1)
+        })
+        .is_empty());
     let e = d.ok(Command::Tick { at: monday_nine });
     assert_eq!(assigned(&e).len(), 1);
     // Holidays close a workday; exception days open a weekend.
     let mut hours = ServiceHours::workdays_nine_to_six("Asia/Shanghai");
-    hours.holidays.push(chrono::NaiveDate::from_ymd_opt(2026, 3, 9).unwrap());
+    hours
+        .holidays
+        .push(chrono::NaiveDate::from_ymd_opt(2026, 3, 9).unwrap());
     assert!(!hours.is_open(t("2026-03-09T02:00:00Z")));
-    assert_eq!(hours.next_opening(saturday), Some(t("2026-03-10T01:00:00Z")));
-    let bad = ServiceHours { time_zone: "Mars/Olympus".into(), ..ServiceHours::default() };
+    assert_eq!(
+        hours.next_opening(saturday),
+        Some(t("2026-03-10T01:00:00Z"))
+    );
+    let bad = ServiceHours {
+        time_zone: "Mars/Olympus".into(),
+        ..ServiceHours::default()
+    };
     assert!(matches!(bad.validate(), Err(DomainError::Invalid(f)) if f[0].0 == "hours.time_zone"));
 }
 
@@ -432,9 +543,20 @@ fn r_chat_10_quick_phrases_fill_placeholders_and_refuse_unknown_ones() {
         title: "发货".into(),
         text: "{buyer_name}您好，订单{order_id}今天发出".into(),
     };
-    d.ok(Command::SaveQuickPhrase { phrase: phrase.clone(), create: true });
-    assert!(d.ok(Command::SaveQuickPhrase { phrase: phrase.clone(), create: true }).is_empty());
-    let typo = QuickPhrase { text: "{buyer_nmae}您好".into(), ..phrase.clone() };
+    d.ok(Command::SaveQuickPhrase {
+        phrase: phrase.clone(),
+        create: true,
+    });
+    assert!(d
+        .ok(Command::SaveQuickPhrase {
+            phrase: phrase.clone(),
+            create: true
+        })
+        .is_empty());
+    let typo = QuickPhrase {
+        text: "{buyer_nmae}您好".into(),
+        ..phrase.clone()
+    };
     assert!(matches!(
         d.when(Command::SaveQuickPhrase { phrase: typo, create: false }),
         Err(DomainError::Invalid(f)) if f[0].0 == "text"
@@ -457,16 +579,31 @@ fn r_chat_11_first_response_times_share_within_target_and_percentiles_per_agent(
         d.open(&c, Topic::PreSale, at);
         d.buyer(&c, &format!("m{i}"), "转人工", RobotVerdict::NotAsked, at);
         let agent = d.assignee(&c).unwrap();
-        d.reply(&c, &agent, &format!("r{i}"), at + Duration::seconds(*secs)).unwrap();
-        d.ok(Command::Rate { conversation_id: c, rating: if i < 2 { 5 } else { 2 }, at });
+        d.reply(&c, &agent, &format!("r{i}"), at + Duration::seconds(*secs))
+            .unwrap();
+        d.ok(Command::Rate {
+            conversation_id: c,
+            rating: if i < 2 { 5 } else { 2 },
+            at,
+        });
     }
     d.open("late", Topic::PreSale, t0());
     d.buyer("late", "ml", "转人工", RobotVerdict::NotAsked, t0());
     let now = t0() + Duration::minutes(10);
-    let r = report(&d.desk, Window { from: t0(), to: t0() + Duration::hours(1) }, now);
+    let r = report(
+        &d.desk,
+        Window {
+            from: t0(),
+            to: t0() + Duration::hours(1),
+        },
+        now,
+    );
     assert_eq!(r.shop.conversations, 5);
     assert_eq!(r.shop.answered, 4);
-    assert_eq!(r.shop.answered_within_target, 2, "10 s and 20 s are within 30 s");
+    assert_eq!(
+        r.shop.answered_within_target, 2,
+        "10 s and 20 s are within 30 s"
+    );
     assert_eq!(r.shop.unreplied, 1);
     assert_eq!(r.shop.within_target_share, Some(2.0 / 5.0));
     assert_eq!(r.shop.first_response_median_ms, Some(20_000));
@@ -476,12 +613,29 @@ fn r_chat_11_first_response_times_share_within_target_and_percentiles_per_agent(
     let per_agent: u32 = r.agents.values().map(|f| f.conversations).sum();
     assert_eq!(per_agent, 5);
     // The window is half-open and the target configurable.
-    let none = report(&d.desk, Window { from: now, to: now + Duration::hours(1) }, now);
+    let none = report(
+        &d.desk,
+        Window {
+            from: now,
+            to: now + Duration::hours(1),
+        },
+        now,
+    );
     assert_eq!(none.shop.conversations, 0);
     d.ok(Command::UpdateSettings {
-        settings: DeskSettings { response_target_secs: 60, ..DeskSettings::default() },
+        settings: DeskSettings {
+            response_target_secs: 60,
+            ..DeskSettings::default()
+        },
     });
-    let r = report(&d.desk, Window { from: t0(), to: t0() + Duration::hours(1) }, now);
+    let r = report(
+        &d.desk,
+        Window {
+            from: t0(),
+            to: t0() + Duration::hours(1),
+        },
+        now,
+    );
     assert_eq!(r.shop.answered_within_target, 4);
 }
 
@@ -497,15 +651,24 @@ fn refused_commands_cause_nothing_and_errors_name_the_field() {
         robot: RobotVerdict::NotAsked,
         at: t0(),
     });
-    let Err(DomainError::Invalid(fields)) = e else { panic!("{e:?}") };
+    let Err(DomainError::Invalid(fields)) = e else {
+        panic!("{e:?}")
+    };
     let names: Vec<&str> = fields.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(names, ["message_id", "text"]);
     assert!(matches!(
         d.reply("nope", "a", "r", t0()),
-        Err(DomainError::NotFound { kind: "conversation", .. })
+        Err(DomainError::NotFound {
+            kind: "conversation",
+            ..
+        })
     ));
     assert!(matches!(
-        d.when(Command::Rate { conversation_id: "c1".into(), rating: 6, at: t0() }),
+        d.when(Command::Rate {
+            conversation_id: "c1".into(),
+            rating: 6,
+            at: t0()
+        }),
         Err(DomainError::Invalid(_))
     ));
     assert_eq!(d.desk.version, version);
@@ -516,7 +679,10 @@ fn r_chat_4_replaying_the_log_rebuilds_the_same_desk_and_routing_is_deterministi
     let run = || {
         let mut d = Desk::new();
         d.ok(Command::UpdateSettings {
-            settings: DeskSettings { default_agent_capacity: 3, ..DeskSettings::default() },
+            settings: DeskSettings {
+                default_agent_capacity: 3,
+                ..DeskSettings::default()
+            },
         });
         d.online("a", ServiceRole::Both);
         d.online("b", ServiceRole::PreSale);
@@ -526,8 +692,14 @@ fn r_chat_4_replaying_the_log_rebuilds_the_same_desk_and_routing_is_deterministi
             d.open(&c, Topic::PreSale, at);
             d.buyer(&c, &format!("m{i}"), "转人工", RobotVerdict::NotAsked, at);
         }
-        d.ok(Command::Close { conversation_id: "c0".into(), by: "a".into(), at: t0() + Duration::minutes(1) });
-        d.ok(Command::Tick { at: t0() + Duration::minutes(5) });
+        d.ok(Command::Close {
+            conversation_id: "c0".into(),
+            by: "a".into(),
+            at: t0() + Duration::minutes(1),
+        });
+        d.ok(Command::Tick {
+            at: t0() + Duration::minutes(5),
+        });
         d
     };
     let (one, two) = (run(), run());
@@ -541,5 +713,9 @@ fn r_chat_4_replaying_the_log_rebuilds_the_same_desk_and_routing_is_deterministi
     assert_eq!(replayed.queue, one.desk.queue);
     assert_eq!(replayed.agents, one.desk.agents);
     assert_eq!(replayed.conversations, one.desk.conversations);
-    assert_eq!(one.desk.queue.len(), 12 - 6 - 1, "6 seats, and closing c0 gave one to the queue");
+    assert_eq!(
+        one.desk.queue.len(),
+        12 - 6 - 1,
+        "6 seats, and closing c0 gave one to the queue"
+    );
 }

@@ -32,6 +32,12 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// R-FAQ-5: the most FAQ cards a shop may show.
     pub faq_card_limit: usize,
+    /// R-CHAT-1: customer-service accounts per shop.
+    pub chat_max_agents: usize,
+    /// faq-svc's endpoint for chat-svc's robot. Unset: faq-svc on this host's faq port.
+    pub chat_faq_url: Option<String>,
+    /// How long a buyer message waits for the robot before going to humans.
+    pub chat_robot_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -101,6 +107,9 @@ impl Default for Config {
             otlp_endpoint: None,
             request_timeout_ms: 30_000,
             faq_card_limit: 10,
+            chat_max_agents: 20,
+            chat_faq_url: None,
+            chat_robot_timeout_ms: 500,
         }
     }
 }
@@ -161,6 +170,19 @@ impl Config {
                 .parse()
                 .map_err(|_| format!("SELLERDESK_FAQ_CARD_LIMIT={v:?}: a number of cards"))?;
         }
+        if let Some(v) = get("SELLERDESK_CHAT_MAX_AGENTS") {
+            self.chat_max_agents = v
+                .parse()
+                .map_err(|_| format!("SELLERDESK_CHAT_MAX_AGENTS={v:?}: a number of agents"))?;
+        }
+        if let Some(v) = get("SELLERDESK_CHAT_FAQ_URL") {
+            self.chat_faq_url = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = get("SELLERDESK_CHAT_ROBOT_TIMEOUT_MS") {
+            self.chat_robot_timeout_ms = v.parse().map_err(|_| {
+                format!("SELLERDESK_CHAT_ROBOT_TIMEOUT_MS={v:?}: a number of milliseconds")
+            })?;
+        }
         for service in SERVICES {
             let key = format!("SELLERDESK_{}_PORT", service.to_ascii_uppercase());
             if let Some(v) = get(&key) {
@@ -171,6 +193,18 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Where chat-svc finds faq-svc: the configured URL, else faq's port on
+    /// this host (loopback when the servers bind every interface).
+    pub fn chat_faq_endpoint(&self) -> String {
+        self.chat_faq_url.clone().unwrap_or_else(|| {
+            let host = match self.host.as_str() {
+                "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+                h => h,
+            };
+            format!("http://{host}:{}", self.ports.faq)
+        })
     }
 
     /// The database a service uses.

@@ -106,3 +106,11 @@ pub fn current_traceparent() -> Option<String> {
     TraceContextPropagator::new().inject_context(&context, &mut Carrier(&mut carrier));
     carrier.remove("traceparent")
 }
+
+/// Carries the current trace into an outgoing gRPC call (service to service),
+/// so the callee's span joins the caller's trace.
+pub fn inject_traceparent(metadata: &mut tonic::metadata::MetadataMap) {
+    if let Some(tp) = current_traceparent().and_then(|tp| tp.parse().ok()) {
+        metadata.insert("traceparent", tp);
+    }
+}

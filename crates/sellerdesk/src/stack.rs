@@ -7,9 +7,9 @@ use sellerdesk_runtime::{server, Clock, Config, TokenSigner};
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
-/// Services this build can run. chat, affiliate and ads have their own
-/// issues and are not built yet; `up` says so instead of pretending.
-pub const IMPLEMENTED: [&str; 2] = ["compliance", "faq"];
+/// Services this build can run, in start order (chat asks faq). affiliate
+/// and ads are not built yet; `up` says so instead of pretending.
+pub const IMPLEMENTED: [&str; 3] = ["compliance", "faq", "chat"];
 
 pub async fn bus(config: &Config) -> anyhow::Result<(Arc<dyn EventBus>, bool)> {
     Ok(match &config.nats_url {
@@ -73,6 +73,29 @@ pub async fn faq_settings(
     })
 }
 
+pub async fn chat_settings(
+    config: &Config,
+    bus: Arc<dyn EventBus>,
+    durable_bus: bool,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<chat_svc::Settings> {
+    Ok(chat_svc::Settings {
+        store: store(config, chat_svc::SERVICE).await?,
+        bus,
+        durable_bus,
+        clock,
+        signer: signer(config)?,
+        request_timeout: Duration::from_millis(config.request_timeout_ms),
+        limits: chat_svc::domain::Limits {
+            max_agents: config.chat_max_agents,
+            ..Default::default()
+        },
+        faq_endpoint: config.chat_faq_endpoint(),
+        robot_timeout: Duration::from_millis(config.chat_robot_timeout_ms),
+        run_scheduler: true,
+    })
+}
+
 /// A built service, bound to its port, not yet serving.
 pub struct Built {
     pub service: &'static str,
@@ -120,6 +143,17 @@ pub async fn build(
                 .map_err(anyhow::Error::msg)?;
             Ok(Built {
                 service: faq_svc::SERVICE,
+                port: app.port(),
+                run: Box::new(|stop| Box::pin(app.run(stop))),
+            })
+        }
+        "chat" => {
+            let settings = chat_settings(config, bus, durable_bus, clock).await?;
+            let app = chat_svc::Application::build(settings, listener)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            Ok(Built {
+                service: chat_svc::SERVICE,
                 port: app.port(),
                 run: Box::new(|stop| Box::pin(app.run(stop))),
             })

@@ -2,16 +2,19 @@ use super::{
     handover::asks_for_human,
     phrases,
     routing::{self, Loads},
-    AgentStatus, AssignmentRule, BuyerNotice, ChatDesk, Command, Conversation,
-    ConversationStatus, DeskSettings, DomainError, Event, HandoverReason, Instant, Limits,
-    RobotVerdict, Topic,
+    AgentStatus, AssignmentRule, BuyerNotice, ChatDesk, Command, Conversation, ConversationStatus,
+    DeskSettings, DomainError, Event, HandoverReason, Instant, Limits, RobotVerdict, Topic,
 };
 use std::collections::VecDeque;
 
 /// The events `command` causes on `desk`, or why it is refused. A refused
 /// command causes nothing; a repeated one (same id, same content) causes
 /// nothing and succeeds.
-pub fn decide(desk: &ChatDesk, command: &Command, limits: &Limits) -> Result<Vec<Event>, DomainError> {
+pub fn decide(
+    desk: &ChatDesk,
+    command: &Command,
+    limits: &Limits,
+) -> Result<Vec<Event>, DomainError> {
     let mut d = Decision::new(desk);
     match command {
         Command::AddAgent {
@@ -29,7 +32,10 @@ pub fn decide(desk: &ChatDesk, command: &Command, limits: &Limits) -> Result<Vec
                 return if same {
                     Ok(vec![])
                 } else {
-                    Err(DomainError::AlreadyExists { kind: "agent", id: agent_id.clone() })
+                    Err(DomainError::AlreadyExists {
+                        kind: "agent",
+                        id: agent_id.clone(),
+                    })
                 };
             }
             // R-CHAT-1
@@ -41,7 +47,10 @@ pub fn decide(desk: &ChatDesk, command: &Command, limits: &Limits) -> Result<Vec
             }
             // R-CHAT-2: one account per phone number.
             if desk.agents.values().any(|a| &a.phone == phone) {
-                return Err(DomainError::AlreadyExists { kind: "phone", id: phone.clone() });
+                return Err(DomainError::AlreadyExists {
+                    kind: "phone",
+                    id: phone.clone(),
+                });
             }
             d.push(Event::AgentAdded {
                 agent_id: agent_id.clone(),
@@ -61,7 +70,9 @@ pub fn decide(desk: &ChatDesk, command: &Command, limits: &Limits) -> Result<Vec
         } => {
             check_agent(agent_id, name, None, *capacity)?;
             let a = agent(desk, agent_id)?;
-            if (&a.name, a.role, a.permissions, a.capacity) != (name, *role, *permissions, *capacity) {
+            if (&a.name, a.role, a.permissions, a.capacity)
+                != (name, *role, *permissions, *capacity)
+            {
                 d.push(Event::AgentUpdated {
                     agent_id: agent_id.clone(),
                     name: name.clone(),
@@ -73,16 +84,25 @@ pub fn decide(desk: &ChatDesk, command: &Command, limits: &Limits) -> Result<Vec
         }
         Command::VerifyAgentRealName { agent_id } => {
             if !agent(desk, agent_id)?.verified {
-                d.push(Event::AgentRealNameVerified { agent_id: agent_id.clone() });
+                d.push(Event::AgentRealNameVerified {
+                    agent_id: agent_id.clone(),
+                });
             }
         }
         Command::RemoveAgent { agent_id, at } => {
             agent(desk, agent_id)?;
             d.loads.set_status(agent_id, AgentStatus::Offline);
             d.hand_back_conversations_of(agent_id, *at);
-            d.push(Event::AgentRemoved { agent_id: agent_id.clone(), at: *at });
+            d.push(Event::AgentRemoved {
+                agent_id: agent_id.clone(),
+                at: *at,
+            });
         }
-        Command::SetAgentStatus { agent_id, status, at } => {
+        Command::SetAgentStatus {
+            agent_id,
+            status,
+            at,
+        } => {
             let a = agent(desk, agent_id)?;
             if a.status == *status {
                 return Ok(vec![]);
@@ -92,7 +112,9 @@ pub fn decide(desk: &ChatDesk, command: &Command, limits: &Limits) -> Result<Vec
                 return Err(DomainError::precondition(
                     "REAL_NAME_NOT_VERIFIED",
                     agent_id,
-                    format!("agent {agent_id} must finish real-name verification before going online"),
+                    format!(
+                        "agent {agent_id} must finish real-name verification before going online"
+                    ),
                 ));
             }
             d.push(Event::AgentStatusChanged {
@@ -265,10 +287,19 @@ pub fn decide(desk: &ChatDesk, command: &Command, limits: &Limits) -> Result<Vec
                 return Err(DomainError::precondition(
                     "AGENT_AT_CAPACITY",
                     to_agent,
-                    format!("agent {to_agent} already has {} open conversations", load.open),
+                    format!(
+                        "agent {to_agent} already has {} open conversations",
+                        load.open
+                    ),
                 ));
             }
-            d.assign(c, to_agent, AssignmentRule::Transfer { by: by.clone() }, vec![load], *at);
+            d.assign(
+                c,
+                to_agent,
+                AssignmentRule::Transfer { by: by.clone() },
+                vec![load],
+                *at,
+            );
             d.drain_queue(*at);
         }
         Command::Close {
@@ -321,13 +352,17 @@ pub fn decide(desk: &ChatDesk, command: &Command, limits: &Limits) -> Result<Vec
         Command::SetServiceHours { hours } => {
             hours.validate()?;
             if &desk.hours != hours {
-                d.push(Event::ServiceHoursSet { hours: hours.clone() });
+                d.push(Event::ServiceHoursSet {
+                    hours: hours.clone(),
+                });
             }
         }
         Command::UpdateSettings { settings } => {
             check_settings(settings)?;
             if &desk.settings != settings {
-                d.push(Event::DeskSettingsChanged { settings: *settings });
+                d.push(Event::DeskSettingsChanged {
+                    settings: *settings,
+                });
             }
         }
         Command::SaveQuickPhrase { phrase, create } => {
@@ -352,14 +387,21 @@ pub fn decide(desk: &ChatDesk, command: &Command, limits: &Limits) -> Result<Vec
                         limits.max_quick_phrases
                     )))
                 }
-                _ => d.push(Event::QuickPhraseSaved { phrase: phrase.clone() }),
+                _ => d.push(Event::QuickPhraseSaved {
+                    phrase: phrase.clone(),
+                }),
             }
         }
         Command::DeleteQuickPhrase { phrase_id } => {
             if !desk.phrases.contains_key(phrase_id) {
-                return Err(DomainError::NotFound { kind: "quick phrase", id: phrase_id.clone() });
+                return Err(DomainError::NotFound {
+                    kind: "quick phrase",
+                    id: phrase_id.clone(),
+                });
             }
-            d.push(Event::QuickPhraseDeleted { phrase_id: phrase_id.clone() });
+            d.push(Event::QuickPhraseDeleted {
+                phrase_id: phrase_id.clone(),
+            });
         }
         Command::Tick { at } => {
             d.reassign_unanswered(*at);
@@ -403,11 +445,19 @@ impl<'a> Decision<'a> {
     }
 
     /// R-CHAT-6 and R-CHAT-8 for a message nobody human has yet.
-    fn robot_then_human(&mut self, c: &Conversation, text: &str, robot: &RobotVerdict, at: Instant) {
+    fn robot_then_human(
+        &mut self,
+        c: &Conversation,
+        text: &str,
+        robot: &RobotVerdict,
+        at: Instant,
+    ) {
         let asked = asks_for_human(text);
         let reason = match robot {
             _ if asked => Some(HandoverReason::BuyerAsked),
-            RobotVerdict::Answered { entry_id, answer, .. } => {
+            RobotVerdict::Answered {
+                entry_id, answer, ..
+            } => {
                 self.push(Event::RobotReplied {
                     conversation_id: c.conversation_id.clone(),
                     entry_id: entry_id.clone(),
@@ -417,17 +467,29 @@ impl<'a> Decision<'a> {
                 });
                 None
             }
-            RobotVerdict::NoAnswer { .. } | RobotVerdict::NotAsked => Some(HandoverReason::RobotNoAnswer),
+            RobotVerdict::NoAnswer { .. } | RobotVerdict::NotAsked => {
+                Some(HandoverReason::RobotNoAnswer)
+            }
             RobotVerdict::Unavailable => Some(HandoverReason::RobotUnavailable),
         };
         let Some(reason) = reason else { return };
         if let Some(place) = self.queue.iter().position(|q| q == &c.conversation_id) {
             // Already waiting: tell the buyer where they stand (or when humans are back).
             if self.desk.hours.is_open(at) {
-                self.notify(&c.conversation_id, BuyerNotice::QueuePlace { place: place as u32 + 1 }, at);
+                self.notify(
+                    &c.conversation_id,
+                    BuyerNotice::QueuePlace {
+                        place: place as u32 + 1,
+                    },
+                    at,
+                );
             } else {
                 let back_at = self.desk.hours.next_opening(at);
-                self.notify(&c.conversation_id, BuyerNotice::OutsideHours { back_at }, at);
+                self.notify(
+                    &c.conversation_id,
+                    BuyerNotice::OutsideHours { back_at },
+                    at,
+                );
             }
             return;
         }
@@ -439,7 +501,11 @@ impl<'a> Decision<'a> {
         // R-CHAT-9: outside service hours only the robot answers.
         if !self.desk.hours.is_open(at) {
             let back_at = self.desk.hours.next_opening(at);
-            self.notify(&c.conversation_id, BuyerNotice::OutsideHours { back_at }, at);
+            self.notify(
+                &c.conversation_id,
+                BuyerNotice::OutsideHours { back_at },
+                at,
+            );
             self.enqueue(c, at, false);
             return;
         }
@@ -466,7 +532,13 @@ impl<'a> Decision<'a> {
     }
 
     /// R-CHAT-4: gives `c` to the agent routing picks; false when nobody fits.
-    fn route(&mut self, c: &Conversation, rule: AssignmentRule, exclude: Option<&str>, at: Instant) -> bool {
+    fn route(
+        &mut self,
+        c: &Conversation,
+        rule: AssignmentRule,
+        exclude: Option<&str>,
+        at: Instant,
+    ) -> bool {
         let candidates = routing::candidates(self.desk, &self.loads, c.topic, exclude);
         match routing::choose(self.desk, &self.loads, &candidates) {
             Some(agent) => {
@@ -496,8 +568,16 @@ impl<'a> Decision<'a> {
             candidates,
             at,
         });
-        let agent_name = self.desk.agents.get(agent).map_or_else(String::new, |a| a.name.clone());
-        self.notify(&c.conversation_id, BuyerNotice::AgentJoined { agent_name }, at);
+        let agent_name = self
+            .desk
+            .agents
+            .get(agent)
+            .map_or_else(String::new, |a| a.name.clone());
+        self.notify(
+            &c.conversation_id,
+            BuyerNotice::AgentJoined { agent_name },
+            at,
+        );
     }
 
     /// The assignee once this decision's events are applied.
@@ -506,14 +586,14 @@ impl<'a> Decision<'a> {
             .iter()
             .rev()
             .find_map(|e| match e {
-                Event::ConversationAssigned { conversation_id, agent_id, .. }
-                    if conversation_id == &c.conversation_id =>
-                {
-                    Some(Some(agent_id.clone()))
-                }
-                Event::ConversationReleased { conversation_id, .. } if conversation_id == &c.conversation_id => {
-                    Some(None)
-                }
+                Event::ConversationAssigned {
+                    conversation_id,
+                    agent_id,
+                    ..
+                } if conversation_id == &c.conversation_id => Some(Some(agent_id.clone())),
+                Event::ConversationReleased {
+                    conversation_id, ..
+                } if conversation_id == &c.conversation_id => Some(None),
                 _ => None,
             })
             .unwrap_or_else(|| c.assignee.clone())
@@ -526,7 +606,9 @@ impl<'a> Decision<'a> {
             return;
         }
         for id in self.queue.clone() {
-            let Some(c) = self.desk.conversation(&id) else { continue };
+            let Some(c) = self.desk.conversation(&id) else {
+                continue;
+            };
             let waited_secs = (at - c.waiting_since.unwrap_or(at)).num_seconds();
             self.route(c, AssignmentRule::FromQueue { waited_secs }, None, at);
         }
@@ -535,11 +617,15 @@ impl<'a> Decision<'a> {
     /// The agent went offline or away: each open conversation goes to another
     /// agent who fits, or back to the queue.
     fn hand_back_conversations_of(&mut self, agent_id: &str, at: Instant) {
-        let Some(a) = self.desk.agents.get(agent_id) else { return };
+        let Some(a) = self.desk.agents.get(agent_id) else {
+            return;
+        };
         let mut open: Vec<&String> = a.open.iter().collect();
         open.sort();
         for id in open {
-            let Some(c) = self.desk.conversation(id) else { continue };
+            let Some(c) = self.desk.conversation(id) else {
+                continue;
+            };
             if !self.route(c, AssignmentRule::AgentUnavailable, Some(agent_id), at) {
                 self.loads.release(agent_id);
                 self.push(Event::ConversationReleased {
@@ -570,7 +656,12 @@ impl<'a> Decision<'a> {
         for (c, since) in due {
             let current = c.assignee.clone();
             let waited_secs = (at - since).num_seconds();
-            self.route(c, AssignmentRule::UnansweredTimeout { waited_secs }, current.as_deref(), at);
+            self.route(
+                c,
+                AssignmentRule::UnansweredTimeout { waited_secs },
+                current.as_deref(),
+                at,
+            );
         }
     }
 }
@@ -602,14 +693,17 @@ fn notice_text(notice: &BuyerNotice, desk: &ChatDesk) -> String {
 }
 
 fn agent<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a super::Agent, DomainError> {
-    desk.agents
-        .get(id)
-        .ok_or_else(|| DomainError::NotFound { kind: "agent", id: id.to_owned() })
+    desk.agents.get(id).ok_or_else(|| DomainError::NotFound {
+        kind: "agent",
+        id: id.to_owned(),
+    })
 }
 
 fn conversation<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a Conversation, DomainError> {
-    desk.conversation(id)
-        .ok_or_else(|| DomainError::NotFound { kind: "conversation", id: id.to_owned() })
+    desk.conversation(id).ok_or_else(|| DomainError::NotFound {
+        kind: "conversation",
+        id: id.to_owned(),
+    })
 }
 
 fn open_conversation<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a Conversation, DomainError> {
@@ -626,17 +720,28 @@ fn open_conversation<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a Conversatio
 
 fn check_id(field: &str, id: &str, max: usize, errors: &mut Vec<(String, String)>) {
     if id.is_empty() || id.len() > max || id.chars().any(char::is_control) {
-        errors.push((field.into(), format!("1 to {max} bytes, no control characters")));
+        errors.push((
+            field.into(),
+            format!("1 to {max} bytes, no control characters"),
+        ));
     }
 }
 
 fn check_text(field: &str, text: &str, max: usize, errors: &mut Vec<(String, String)>) {
     if text.trim().is_empty() || text.chars().count() > max {
-        errors.push((field.into(), format!("1 to {max} characters, not only spaces")));
+        errors.push((
+            field.into(),
+            format!("1 to {max} characters, not only spaces"),
+        ));
     }
 }
 
-fn check_agent(agent_id: &str, name: &str, phone: Option<&String>, capacity: Option<u32>) -> Result<(), DomainError> {
+fn check_agent(
+    agent_id: &str,
+    name: &str,
+    phone: Option<&String>,
+    capacity: Option<u32>,
+) -> Result<(), DomainError> {
     let mut errors = Vec::new();
     check_id("agent_id", agent_id, 64, &mut errors);
     let n = name.chars().count();
@@ -647,7 +752,10 @@ fn check_agent(agent_id: &str, name: &str, phone: Option<&String>, capacity: Opt
         // R-CHAT-2: bound to a phone number.
         let digits = p.strip_prefix('+').unwrap_or(p);
         if !(6..=20).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
-            errors.push(("phone".into(), "6 to 20 digits, optionally after '+'".into()));
+            errors.push((
+                "phone".into(),
+                "6 to 20 digits, optionally after '+'".into(),
+            ));
         }
     }
     if capacity.is_some_and(|c| !(1..=200).contains(&c)) {
@@ -663,10 +771,16 @@ fn check_agent(agent_id: &str, name: &str, phone: Option<&String>, capacity: Opt
 fn check_settings(s: &DeskSettings) -> Result<(), DomainError> {
     let mut errors = Vec::new();
     if !(1..=3600).contains(&s.response_target_secs) {
-        errors.push(("settings.response_target_secs".into(), "1 to 3600 seconds".into()));
+        errors.push((
+            "settings.response_target_secs".into(),
+            "1 to 3600 seconds".into(),
+        ));
     }
     if !(10..=86_400).contains(&s.reassign_after_secs) {
-        errors.push(("settings.reassign_after_secs".into(), "10 to 86400 seconds".into()));
+        errors.push((
+            "settings.reassign_after_secs".into(),
+            "10 to 86400 seconds".into(),
+        ));
     }
     if s.queue_capacity > 100_000 {
         errors.push(("settings.queue_capacity".into(), "at most 100000".into()));

@@ -2,7 +2,18 @@
 
 /// Phrases that ask for a person whatever surrounds them.
 const ASKS: &[&str] = &[
-    "转人工", "人工客服", "人工服务", "真人", "活人", "找客服", "转客服", "联系客服", "客服在吗", "有人吗", "human", "realperson",
+    "转人工",
+    "人工客服",
+    "人工服务",
+    "真人",
+    "活人",
+    "找客服",
+    "转客服",
+    "联系客服",
+    "客服在吗",
+    "有人吗",
+    "human",
+    "realperson",
     "liveagent",
 ];
 /// "人工" alone asks for a person, but not in 人工费 (labour cost) and the like.
@@ -41,10 +52,24 @@ mod tests {
 
     #[test]
     fn variants_and_false_friends() {
-        for yes in ["转人工", "转 人 工！", "我要人工", "人工", "请帮我接人工客服", "找真人", "HUMAN please", "有人吗？"] {
+        for yes in [
+            "转人工",
+            "转 人 工！",
+            "我要人工",
+            "人工",
+            "请帮我接人工客服",
+            "找真人",
+            "HUMAN please",
+            "有人吗？",
+        ] {
             assert!(asks_for_human(yes), "{yes}");
         }
-        for no in ["几天发货", "安装要人工费吗", "这是人工智能吗", "退款多久到账"] {
+        for no in [
+            "几天发货",
+            "安装要人工费吗",
+            "这是人工智能吗",
+            "退款多久到账",
+        ] {
             assert!(!asks_for_human(no), "{no}");
         }
     }

@@ -178,12 +178,13 @@ impl ServiceHours {
                 if offset == 0 && r.start_minute <= now_minute {
                     continue;
                 }
-                let naive = date.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(r.start_minute as i64);
+                let naive =
+                    date.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(r.start_minute as i64);
                 // A start that falls in a DST gap opens at the first valid instant after it.
-                let opening = tz
-                    .from_local_datetime(&naive)
-                    .earliest()
-                    .or_else(|| tz.from_local_datetime(&(naive + chrono::Duration::hours(1))).earliest())?;
+                let opening = tz.from_local_datetime(&naive).earliest().or_else(|| {
+                    tz.from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                        .earliest()
+                })?;
                 return Some(opening.with_timezone(&chrono::Utc));
             }
         }

@@ -105,14 +105,20 @@ pub fn report(desk: &ChatDesk, window: Window, now: Instant) -> Report {
     let target_ms = desk.settings.response_target_secs as i64 * 1000;
     let mut report = Report::default();
     for c in desk.conversations.values() {
-        let Some(first) = c.first_buyer_message_at else { continue };
+        let Some(first) = c.first_buyer_message_at else {
+            continue;
+        };
         if first < window.from || first >= window.to {
             continue;
         }
         report.shop.add(c, first, now, target_ms);
         let agent = c.first_responder.as_ref().or(c.assignee.as_ref());
         if let Some(a) = agent {
-            report.agents.entry(a.clone()).or_default().add(c, first, now, target_ms);
+            report
+                .agents
+                .entry(a.clone())
+                .or_default()
+                .add(c, first, now, target_ms);
         }
     }
     report.shop.finish();

@@ -237,8 +237,13 @@ pub enum Command {
         capacity: Option<u32>,
     },
     /// R-CHAT-2: the platform's identity check passed.
-    VerifyAgentRealName { agent_id: String },
-    RemoveAgent { agent_id: String, at: Instant },
+    VerifyAgentRealName {
+        agent_id: String,
+    },
+    RemoveAgent {
+        agent_id: String,
+        at: Instant,
+    },
     SetAgentStatus {
         agent_id: String,
         status: AgentStatus,
@@ -291,17 +296,25 @@ pub enum Command {
         rating: u8,
         at: Instant,
     },
-    SetServiceHours { hours: ServiceHours },
-    UpdateSettings { settings: DeskSettings },
+    SetServiceHours {
+        hours: ServiceHours,
+    },
+    UpdateSettings {
+        settings: DeskSettings,
+    },
     SaveQuickPhrase {
         phrase: QuickPhrase,
         /// True: a new phrase (ALREADY_EXISTS if the id is taken by other text).
         create: bool,
     },
-    DeleteQuickPhrase { phrase_id: String },
+    DeleteQuickPhrase {
+        phrase_id: String,
+    },
     /// Time passed: reassign conversations left unanswered, drain the queue
     /// when hours open or agents free up.
-    Tick { at: Instant },
+    Tick {
+        at: Instant,
+    },
 }
 
 /// Facts, in the domain's words. Every conversation event carries its instant,
@@ -323,8 +336,13 @@ pub enum Event {
         permissions: Permissions,
         capacity: Option<u32>,
     },
-    AgentRealNameVerified { agent_id: String },
-    AgentRemoved { agent_id: String, at: Instant },
+    AgentRealNameVerified {
+        agent_id: String,
+    },
+    AgentRemoved {
+        agent_id: String,
+        at: Instant,
+    },
     AgentStatusChanged {
         agent_id: String,
         status: AgentStatus,
@@ -405,10 +423,18 @@ pub enum Event {
         assignee: Option<String>,
         at: Instant,
     },
-    ServiceHoursSet { hours: ServiceHours },
-    DeskSettingsChanged { settings: DeskSettings },
-    QuickPhraseSaved { phrase: QuickPhrase },
-    QuickPhraseDeleted { phrase_id: String },
+    ServiceHoursSet {
+        hours: ServiceHours,
+    },
+    DeskSettingsChanged {
+        settings: DeskSettings,
+    },
+    QuickPhraseSaved {
+        phrase: QuickPhrase,
+    },
+    QuickPhraseDeleted {
+        phrase_id: String,
+    },
 }
 
 impl Event {

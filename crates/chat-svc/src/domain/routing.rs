@@ -24,7 +24,8 @@ impl Loads {
             *self.extra.entry(f.to_owned()).or_default() -= 1;
         }
         self.next += 1;
-        self.order.insert(agent.to_owned(), u64::MAX / 2 + self.next);
+        self.order
+            .insert(agent.to_owned(), u64::MAX / 2 + self.next);
     }
 
     pub fn release(&mut self, agent: &str) {
@@ -33,7 +34,12 @@ impl Loads {
 }
 
 /// Agents that could take a conversation about `topic`, with their load.
-pub fn candidates(desk: &ChatDesk, loads: &Loads, topic: Topic, exclude: Option<&str>) -> Vec<CandidateLoad> {
+pub fn candidates(
+    desk: &ChatDesk,
+    loads: &Loads,
+    topic: Topic,
+    exclude: Option<&str>,
+) -> Vec<CandidateLoad> {
     desk.agents
         .values()
         .filter(|a| {
@@ -45,7 +51,8 @@ pub fn candidates(desk: &ChatDesk, loads: &Loads, topic: Topic, exclude: Option<
         })
         .map(|a| CandidateLoad {
             agent_id: a.agent_id.clone(),
-            open: (a.open.len() as i64 + loads.extra.get(&a.agent_id).copied().unwrap_or(0)).max(0) as u32,
+            open: (a.open.len() as i64 + loads.extra.get(&a.agent_id).copied().unwrap_or(0)).max(0)
+                as u32,
             capacity: a.capacity(&desk.settings),
         })
         .collect()

@@ -1,6 +1,6 @@
 use super::{
-    AgentStatus, DeskSettings, Event, Instant, Permissions, QuickPhrase, ServiceHours,
-    ServiceRole, Topic,
+    AgentStatus, DeskSettings, Event, Instant, Permissions, QuickPhrase, ServiceHours, ServiceRole,
+    Topic,
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -312,7 +312,8 @@ impl ChatDesk {
             Event::ServiceHoursSet { hours } => self.hours = hours.clone(),
             Event::DeskSettingsChanged { settings } => self.settings = *settings,
             Event::QuickPhraseSaved { phrase } => {
-                self.phrases.insert(phrase.phrase_id.clone(), phrase.clone());
+                self.phrases
+                    .insert(phrase.phrase_id.clone(), phrase.clone());
             }
             Event::QuickPhraseDeleted { phrase_id } => {
                 self.phrases.remove(phrase_id);

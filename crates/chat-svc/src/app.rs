@@ -1,0 +1,521 @@
+//! The application: each shop's desk is driven by one task that decides
+//! commands in arrival order and commits them in groups (one append for
+//! every command waiting), so a live-stream rush in one shop costs one
+//! transaction per group, not per buyer message. Queries read the committed
+//! desk; inboxes follow the committed events; a scheduler lets time act
+//! (queue draining when hours open, reassigning unanswered conversations).
+
+use crate::{
+    domain::{decide, ChatDesk, Command, DomainError, Event, Limits},
+    robot::Robot,
+    store,
+};
+use futures::Stream;
+use sellerdesk_eventstore::{
+    Append, AppendError, EventStore, ExpectedVersion, Metadata, StoreError,
+};
+use sellerdesk_runtime::Clock;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex as StdMutex, RwLock},
+    time::Duration,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Commands committed together at most.
+const GROUP: usize = 512;
+/// Decide-append rounds before a contended group gives up with ABORTED.
+const MAX_ATTEMPTS: usize = 16;
+const READ_BATCH: i64 = 10_000;
+/// How often an inbox looks at the log for events other replicas appended.
+const INBOX_POLL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Other writers kept winning the race for this stream: ABORTED, retry later.
+    #[error("stream {0} kept changing under this command; try again")]
+    Contended(String),
+    #[error("the desk of shop {0} stopped")]
+    Stopped(String),
+}
+
+impl From<AppendError> for AppError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Store(s) => AppError::Store(s),
+            other => AppError::Store(StoreError::Corrupt(other.to_string())),
+        }
+    }
+}
+
+/// A committed event and its position: the shop stream's version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    pub position: i64,
+    pub at: crate::domain::Instant,
+    pub event: Event,
+}
+
+/// What queries read: the committed desk and each conversation's lines.
+#[derive(Debug, Default)]
+pub struct View {
+    pub desk: ChatDesk,
+    /// Every event of each conversation, in order (transcripts, assignment history).
+    pub lines: HashMap<String, Vec<Arc<Logged>>>,
+}
+
+impl View {
+    fn apply(&mut self, logged: &Arc<Logged>) {
+        self.desk.apply(&logged.event);
+        if let Some(c) = logged.event.conversation_id() {
+            self.lines
+                .entry(c.to_owned())
+                .or_default()
+                .push(logged.clone());
+        }
+    }
+}
+
+struct Pending {
+    command: Command,
+    metadata: Metadata,
+    reply: oneshot::Sender<Result<Vec<Arc<Logged>>, AppError>>,
+}
+
+/// One shop's desk: its command queue, committed view and live feed.
+#[derive(Debug)]
+pub struct DeskHandle {
+    shop: String,
+    commands: mpsc::Sender<Pending>,
+    pub view: RwLock<View>,
+    /// Each committed group, in order.
+    feed: broadcast::Sender<Arc<Vec<Arc<Logged>>>>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("command", &self.command)
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+pub struct Chat {
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    robot: Arc<Robot>,
+    desks: StdMutex<HashMap<String, Arc<DeskHandle>>>,
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl Chat {
+    /// Opens the service: every shop in the log is loaded, so time-driven
+    /// work (queues, timeouts) resumes after a restart without waiting for
+    /// the shop's next call.
+    pub async fn open(
+        store: Arc<dyn EventStore>,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+        robot: Arc<Robot>,
+    ) -> Result<Arc<Self>, AppError> {
+        let chat = Arc::new(Self {
+            store,
+            clock,
+            limits,
+            robot,
+            desks: StdMutex::default(),
+            loading: tokio::sync::Mutex::new(()),
+        });
+        let mut by_shop: HashMap<String, Vec<Arc<Logged>>> = HashMap::new();
+        let mut after = 0;
+        loop {
+            let page = chat.store.read_all(after, READ_BATCH).await?;
+            for recorded in &page {
+                after = recorded.global_position;
+                let Some(shop) = store::shop_of_stream(&recorded.stream_id) else {
+                    continue;
+                };
+                by_shop
+                    .entry(shop.to_owned())
+                    .or_default()
+                    .push(Arc::new(Logged {
+                        position: recorded.stream_version,
+                        at: recorded.occurred_at,
+                        event: store::decode(recorded)?,
+                    }));
+            }
+            if (page.len() as i64) < READ_BATCH {
+                break;
+            }
+        }
+        let shops = by_shop.len();
+        for (shop, events) in by_shop {
+            chat.start_desk(&shop, &events);
+        }
+        tracing::info!(shops, "chat desks loaded from the log");
+        Ok(chat)
+    }
+
+    pub fn robot(&self) -> &Robot {
+        &self.robot
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn now(&self) -> crate::domain::Instant {
+        self.clock.now()
+    }
+
+    fn start_desk(self: &Arc<Self>, shop: &str, events: &[Arc<Logged>]) -> Arc<DeskHandle> {
+        let mut view = View::default();
+        for e in events {
+            view.apply(e);
+        }
+        let working = view.desk.clone();
+        let (commands, queue) = mpsc::channel(4 * GROUP);
+        let (feed, _) = broadcast::channel(1024);
+        let handle = Arc::new(DeskHandle {
+            shop: shop.to_owned(),
+            commands,
+            view: RwLock::new(view),
+            feed,
+        });
+        self.desks
+            .lock()
+            .expect("desks lock")
+            .insert(shop.to_owned(), handle.clone());
+        tokio::spawn(self.clone().drive(handle.clone(), working, queue));
+        handle
+    }
+
+    /// The shop's desk, loaded from its stream on first use.
+    pub async fn desk(self: &Arc<Self>, shop: &str) -> Result<Arc<DeskHandle>, AppError> {
+        if let Some(h) = self.desks.lock().expect("desks lock").get(shop) {
+            return Ok(h.clone());
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(h) = self.desks.lock().expect("desks lock").get(shop) {
+            return Ok(h.clone());
+        }
+        let events = self.read_desk_stream(shop, 0).await?;
+        Ok(self.start_desk(shop, &events))
+    }
+
+    async fn read_desk_stream(&self, shop: &str, after: i64) -> Result<Vec<Arc<Logged>>, AppError> {
+        let stream = store::desk_stream(shop);
+        let mut out = Vec::new();
+        let mut after = after;
+        loop {
+            let page = self.store.read_stream(&stream, after, READ_BATCH).await?;
+            for r in &page {
+                after = r.stream_version;
+                out.push(Arc::new(Logged {
+                    position: r.stream_version,
+                    at: r.occurred_at,
+                    event: store::decode(r)?,
+                }));
+            }
+            if (page.len() as i64) < READ_BATCH {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Runs `command` on the shop's desk; returns its committed events.
+    pub async fn execute(
+        self: &Arc<Self>,
+        shop: &str,
+        command: Command,
+        metadata: Metadata,
+    ) -> Result<Vec<Arc<Logged>>, AppError> {
+        let handle = self.desk(shop).await?;
+        let (reply, answer) = oneshot::channel();
+        handle
+            .commands
+            .send(Pending {
+                command,
+                metadata,
+                reply,
+            })
+            .await
+            .map_err(|_| AppError::Stopped(shop.to_owned()))?;
+        answer
+            .await
+            .map_err(|_| AppError::Stopped(shop.to_owned()))?
+    }
+
+    /// Reads the shop's committed desk.
+    pub async fn read<R>(
+        self: &Arc<Self>,
+        shop: &str,
+        f: impl FnOnce(&View) -> R,
+    ) -> Result<R, AppError> {
+        let handle = self.desk(shop).await?;
+        let view = handle.view.read().expect("view lock");
+        Ok(f(&view))
+    }
+
+    /// The desk's task: takes every command waiting, decides each on the
+    /// state the previous ones left, and commits them in one append.
+    async fn drive(
+        self: Arc<Self>,
+        handle: Arc<DeskHandle>,
+        mut working: ChatDesk,
+        mut queue: mpsc::Receiver<Pending>,
+    ) {
+        while let Some(first) = queue.recv().await {
+            let mut group = vec![first];
+            while group.len() < GROUP {
+                match queue.try_recv() {
+                    Ok(p) => group.push(p),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(&handle, &mut working, group).await;
+        }
+    }
+
+    async fn commit_group(&self, handle: &DeskHandle, working: &mut ChatDesk, group: Vec<Pending>) {
+        let stream = store::desk_stream(&handle.shop);
+        for _ in 0..MAX_ATTEMPTS {
+            let base = working.version;
+            let mut events = Vec::new();
+            let mut metadata = Vec::new();
+            let mut outcomes = Vec::with_capacity(group.len());
+            for p in &group {
+                match decide(working, &p.command, &self.limits) {
+                    Ok(decided) => {
+                        let start = events.len();
+                        for e in &decided {
+                            working.apply(e);
+                        }
+                        metadata.extend(std::iter::repeat_n(&p.metadata, decided.len()));
+                        events.extend(decided);
+                        outcomes.push(Ok(start..events.len()));
+                    }
+                    Err(e) => outcomes.push(Err(e)),
+                }
+            }
+            if events.is_empty() {
+                return reply_all(group, outcomes, &[]);
+            }
+            let at = self.clock.now();
+            let new = events
+                .iter()
+                .zip(&metadata)
+                .map(|(e, m)| store::encode(&handle.shop, e, at, m))
+                .collect();
+            let expected = if base == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(base)
+            };
+            match self.store.append(Append::new(&stream, expected, new)).await {
+                Ok(_) => {
+                    let logged: Vec<Arc<Logged>> = events
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, event)| {
+                            Arc::new(Logged {
+                                position: base + 1 + i as i64,
+                                at,
+                                event,
+                            })
+                        })
+                        .collect();
+                    self.publish(handle, &logged);
+                    return reply_all(group, outcomes, &logged);
+                }
+                // Another replica wrote first: fold its events and decide again.
+                Err(AppendError::Conflict { .. }) => {
+                    if let Err(e) = self.catch_up(handle).await {
+                        *working = handle.view.read().expect("view lock").desk.clone();
+                        return fail_all(group, |_| {
+                            AppError::Store(StoreError::WriteFailed(e.to_string()))
+                        });
+                    }
+                    *working = handle.view.read().expect("view lock").desk.clone();
+                }
+                Err(e) => {
+                    // Nothing was written: forget what this group decided.
+                    *working = handle.view.read().expect("view lock").desk.clone();
+                    let why = e.to_string();
+                    return fail_all(group, |_| {
+                        AppError::Store(StoreError::WriteFailed(why.clone()))
+                    });
+                }
+            }
+        }
+        fail_all(group, |_| AppError::Contended(stream.clone()));
+    }
+
+    /// Makes committed events visible: the view first, then the live feed.
+    fn publish(&self, handle: &DeskHandle, logged: &[Arc<Logged>]) {
+        {
+            let mut view = handle.view.write().expect("view lock");
+            for l in logged {
+                view.apply(l);
+            }
+        }
+        let _ = handle.feed.send(Arc::new(logged.to_vec()));
+    }
+
+    /// Folds what the stream holds beyond the view (other replicas' writes).
+    async fn catch_up(&self, handle: &DeskHandle) -> Result<(), AppError> {
+        let after = handle.view.read().expect("view lock").desk.version;
+        let events = self.read_desk_stream(&handle.shop, after).await?;
+        let fresh: Vec<_> = {
+            let view = handle.view.read().expect("view lock");
+            events
+                .into_iter()
+                .filter(|e| e.position > view.desk.version)
+                .collect()
+        };
+        if !fresh.is_empty() {
+            self.publish(handle, &fresh);
+        }
+        Ok(())
+    }
+
+    /// Lets time act on every desk that has something waiting on it. Returns
+    /// how many desks changed.
+    pub async fn tick_all(self: &Arc<Self>) -> usize {
+        let handles: Vec<_> = self
+            .desks
+            .lock()
+            .expect("desks lock")
+            .values()
+            .cloned()
+            .collect();
+        let mut changed = 0;
+        for h in handles {
+            if !h.view.read().expect("view lock").desk.has_timers() {
+                continue;
+            }
+            let metadata = Metadata {
+                actor: Some("system:scheduler".into()),
+                ..Metadata::default()
+            };
+            let command = Command::Tick {
+                at: self.clock.now(),
+            };
+            match self.execute(&h.shop, command, metadata).await {
+                Ok(events) if !events.is_empty() => changed += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(shop = %h.shop, error = %e, "tick failed; next round retries")
+                }
+            }
+        }
+        changed
+    }
+
+    /// Ticks every second, for ever.
+    pub async fn run_scheduler(self: Arc<Self>) {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            self.tick_all().await;
+        }
+    }
+
+    /// R-CHAT-5: every event of the shop after `after` that `agent`'s inbox
+    /// shows, first from the log, then live; each once, in order.
+    pub async fn inbox(
+        self: &Arc<Self>,
+        shop: &str,
+        agent: String,
+        after: i64,
+    ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
+        let handle = self.desk(shop).await?;
+        // Subscribed before reading the log, so nothing falls between the two.
+        let mut live = handle.feed.subscribe();
+        let (tx, rx) = mpsc::channel::<Result<Arc<Logged>, AppError>>(256);
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut seen = after;
+            let send = |l: &Arc<Logged>| l.event.concerns_agent(&agent).then(|| l.clone());
+            // From the log up to what is committed now.
+            loop {
+                match app.read_desk_stream(&handle.shop, seen).await {
+                    Ok(events) => {
+                        for l in &events {
+                            seen = l.position;
+                            if let Some(item) = send(l) {
+                                if tx.send(Ok(item)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                }
+                // Then live; a lagging receiver, a gap or the poll goes back to the log.
+                let back_to_log = loop {
+                    tokio::select! {
+                        group = live.recv() => match group {
+                            Ok(group) => {
+                                let Some(first) = group.first() else { continue };
+                                if first.position > seen + 1 {
+                                    break true;
+                                }
+                                for l in group.iter() {
+                                    if l.position <= seen {
+                                        continue;
+                                    }
+                                    seen = l.position;
+                                    if let Some(item) = send(l) {
+                                        if tx.send(Ok(item)).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                }
+                            }
+                            Err(broadcast::error::RecvError::Lagged(_)) => break true,
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        },
+                        _ = tokio::time::sleep(INBOX_POLL) => break true,
+                        _ = tx.closed() => return,
+                    }
+                };
+                if !back_to_log {
+                    return;
+                }
+            }
+        });
+        Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
+    }
+}
+
+fn reply_all(
+    group: Vec<Pending>,
+    outcomes: Vec<Result<std::ops::Range<usize>, DomainError>>,
+    logged: &[Arc<Logged>],
+) {
+    for (p, outcome) in group.into_iter().zip(outcomes) {
+        let _ = p.reply.send(
+            outcome
+                .map(|range| logged[range].to_vec())
+                .map_err(AppError::Domain),
+        );
+    }
+}
+
+fn fail_all(group: Vec<Pending>, error: impl Fn(&Pending) -> AppError) {
+    for p in group {
+        let e = error(&p);
+        let _ = p.reply.send(Err(e));
+    }
+}

@@ -1,0 +1,201 @@
+//! The FAQ robot, asked over faq-svc's public gRPC API (never its data, R-X-2).
+//!
+//! chat-svc acts toward faq-svc as an agent of the shop (least privilege:
+//! Match, GetGreeting and TapCard are what agents may use). A failed call
+//! opens a short circuit breaker so that, while faq-svc is down, buyer
+//! messages go straight to humans instead of each waiting for a timeout.
+
+use crate::domain::{BuyerNotice, Card, RobotVerdict};
+use sellerdesk_api::faq::v1::{self as pb, faq_service_client::FaqServiceClient};
+use sellerdesk_runtime::{auth::Claims, Role, TokenSigner};
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
+    time::{Duration, Instant},
+};
+use tonic::{transport::Channel, Request};
+
+/// What a buyer sees when faq-svc cannot give the shop's greeting.
+pub const FALLBACK_GREETING: &str = "您好，欢迎光临，请问有什么可以帮您？";
+const ACCOUNT: &str = "svc:chat";
+/// How long the breaker stays open after a failure.
+const BREAK_FOR: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+pub struct Robot {
+    client: FaqServiceClient<Channel>,
+    signer: TokenSigner,
+    timeout: Duration,
+    open_until: Mutex<Option<Instant>>,
+    failures: AtomicU64,
+}
+
+impl Robot {
+    /// A client of faq-svc at `endpoint` (connected lazily, so chat-svc starts
+    /// and serves while faq-svc is down).
+    pub fn new(endpoint: &str, signer: TokenSigner, timeout: Duration) -> Result<Self, String> {
+        let channel = Channel::from_shared(endpoint.to_owned())
+            .map_err(|e| format!("faq endpoint {endpoint:?}: {e}"))?
+            .connect_timeout(timeout)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        Ok(Self {
+            client: FaqServiceClient::new(channel),
+            signer,
+            timeout,
+            open_until: Mutex::new(None),
+            failures: AtomicU64::new(0),
+        })
+    }
+
+    /// Calls that failed since start (the degradation, for logs and tests).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    fn request<T>(&self, shop: &str, message: T) -> Request<T> {
+        let token = self.signer.mint(&Claims {
+            shop: shop.to_owned(),
+            sub: ACCOUNT.into(),
+            role: Role::Agent,
+            exp: chrono::Utc::now().timestamp() + 3600,
+        });
+        let mut r = Request::new(message);
+        r.set_timeout(self.timeout);
+        if let Ok(v) = format!("Bearer {token}").parse() {
+            r.metadata_mut().insert("authorization", v);
+        }
+        sellerdesk_runtime::telemetry::inject_traceparent(r.metadata_mut());
+        r
+    }
+
+    fn broken(&self) -> bool {
+        let open = self.open_until.lock().expect("breaker lock");
+        open.is_some_and(|until| Instant::now() < until)
+    }
+
+    fn failed(&self, what: &str, status: &tonic::Status) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let mut open = self.open_until.lock().expect("breaker lock");
+        if open.is_none_or(|until| Instant::now() >= until) {
+            tracing::warn!(
+                code = ?status.code(),
+                error = status.message(),
+                what,
+                "faq-svc unavailable: buyer messages go to humans for {BREAK_FOR:?}"
+            );
+        }
+        *open = Some(Instant::now() + BREAK_FOR);
+    }
+
+    /// R-CHAT-6: the robot's verdict on a buyer's message.
+    pub async fn ask(&self, shop: &str, conversation_id: &str, text: &str) -> RobotVerdict {
+        if self.broken() {
+            return RobotVerdict::Unavailable;
+        }
+        let request = self.request(
+            shop,
+            pb::MatchRequest {
+                shop_id: shop.to_owned(),
+                query: text.to_owned(),
+                conversation_id: conversation_id.to_owned(),
+                knowledge_base: pb::KnowledgeBase::Shop as i32,
+            },
+        );
+        match self.client.clone().r#match(request).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                match r.best {
+                    Some(best) if r.auto_answer => RobotVerdict::Answered {
+                        entry_id: best.entry_id,
+                        answer: best.answer,
+                        confidence: best.confidence,
+                    },
+                    best => RobotVerdict::NoAnswer {
+                        confidence: best.map_or(0.0, |b| b.confidence),
+                    },
+                }
+            }
+            // A query faq-svc refuses (too long for it, say) is no outage: humans answer.
+            Err(s) if s.code() == tonic::Code::InvalidArgument => {
+                RobotVerdict::NoAnswer { confidence: 0.0 }
+            }
+            Err(s) => {
+                self.failed("match", &s);
+                RobotVerdict::Unavailable
+            }
+        }
+    }
+
+    /// R-FAQ-5: the shop's greeting and cards, or a plain greeting when faq-svc is down.
+    pub async fn greeting(&self, shop: &str) -> BuyerNotice {
+        let fallback = || BuyerNotice::Greeting {
+            text: FALLBACK_GREETING.into(),
+            cards: Vec::new(),
+        };
+        if self.broken() {
+            return fallback();
+        }
+        let request = self.request(
+            shop,
+            pb::GetGreetingRequest {
+                shop_id: shop.to_owned(),
+            },
+        );
+        match self.client.clone().get_greeting(request).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                BuyerNotice::Greeting {
+                    text: if r.greeting.is_empty() {
+                        FALLBACK_GREETING.into()
+                    } else {
+                        r.greeting
+                    },
+                    cards: r
+                        .cards
+                        .into_iter()
+                        .map(|c| Card {
+                            entry_id: c.entry_id,
+                            question: c.question,
+                        })
+                        .collect(),
+                }
+            }
+            Err(s) => {
+                self.failed("greeting", &s);
+                fallback()
+            }
+        }
+    }
+
+    /// The answer of a tapped card; faq-svc records the tap (R-FAQ-8).
+    pub async fn tap_card(
+        &self,
+        shop: &str,
+        conversation_id: &str,
+        entry_id: &str,
+    ) -> Result<String, tonic::Status> {
+        let request = self.request(
+            shop,
+            pb::TapCardRequest {
+                shop_id: shop.to_owned(),
+                entry_id: entry_id.to_owned(),
+                conversation_id: conversation_id.to_owned(),
+            },
+        );
+        match self.client.clone().tap_card(request).await {
+            Ok(r) => Ok(r.into_inner().answer),
+            Err(s) => {
+                if !matches!(
+                    s.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) {
+                    self.failed("tap card", &s);
+                }
+                Err(s)
+            }
+        }
+    }
+}

@@ -1,0 +1,815 @@
+//! chat-svc over real gRPC, with a real faq-svc as its robot: robot first and
+//! handover (R-CHAT-6..8), permissions (R-CHAT-3, R-X-1), live inboxes and
+//! resume (R-CHAT-5), service hours across a restart (R-CHAT-9), quick
+//! phrases (R-CHAT-10), figures (R-CHAT-11), faq-svc down, PostgreSQL, the bus.
+
+use chat_svc::{app::Chat, domain::Limits, Application, Settings};
+use chrono::{DateTime, Duration as Span, Utc};
+use futures::StreamExt;
+use sellerdesk_api::chat::v1::{self as pb, chat_service_client::ChatServiceClient};
+use sellerdesk_bus::{EventBus, InProcessBus};
+use sellerdesk_eventstore::EventStore;
+use sellerdesk_runtime::{auth::Claims, server::Running, ManualClock, Role, TokenSigner};
+use std::{sync::Arc, time::Duration};
+use tonic::{transport::Channel, Code, Request};
+use tonic_types::StatusExt;
+
+const SHOP: &str = "shop-a";
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Monday 2026-03-02 10:00 in Shanghai.
+fn t0() -> DateTime<Utc> {
+    t("2026-03-02T02:00:00Z")
+}
+
+async fn sqlite(dir: &tempfile::TempDir, name: &str) -> Arc<dyn EventStore> {
+    sellerdesk_eventstore::open(&format!(
+        "sqlite://{}",
+        dir.path().join(format!("{name}.db")).display()
+    ))
+    .await
+    .unwrap()
+}
+
+/// faq-svc on port 0, as chat-svc's robot.
+async fn spawn_faq(store: Arc<dyn EventStore>, signer: &TokenSigner) -> Running {
+    faq_svc::Application::spawn_local(faq_svc::Settings {
+        store,
+        bus: Arc::new(InProcessBus::new()),
+        durable_bus: false,
+        clock: Arc::new(ManualClock::new(t0())),
+        signer: signer.clone(),
+        request_timeout: Duration::from_secs(10),
+        limits: faq_svc::domain::Limits::default(),
+        follow_other_writers: false,
+    })
+    .await
+    .unwrap()
+}
+
+struct TestApp {
+    client: ChatServiceClient<Channel>,
+    signer: TokenSigner,
+    clock: ManualClock,
+    chat: Arc<Chat>,
+    bus: Arc<InProcessBus>,
+    service: Running,
+}
+
+async fn spawn_chat(
+    store: Arc<dyn EventStore>,
+    faq_endpoint: String,
+    clock: ManualClock,
+) -> TestApp {
+    let signer = TokenSigner::new("test");
+    let bus = Arc::new(InProcessBus::new());
+    let (service, chat) = Application::spawn_local(Settings {
+        store,
+        bus: bus.clone(),
+        durable_bus: false,
+        clock: Arc::new(clock.clone()),
+        signer: signer.clone(),
+        request_timeout: Duration::from_secs(10),
+        limits: Limits::default(),
+        faq_endpoint,
+        robot_timeout: Duration::from_millis(500),
+        run_scheduler: false,
+    })
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(service.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    TestApp {
+        client: ChatServiceClient::new(channel),
+        signer,
+        clock,
+        chat,
+        bus,
+        service,
+    }
+}
+
+impl TestApp {
+    fn req<T>(&self, shop: &str, role: Role, account: &str, msg: T) -> Request<T> {
+        let token = self.signer.mint(&Claims {
+            shop: if role == Role::Platform {
+                String::new()
+            } else {
+                shop.into()
+            },
+            sub: account.into(),
+            role,
+            exp: 4_000_000_000,
+        });
+        let mut r = Request::new(msg);
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        r
+    }
+
+    fn owner<T>(&self, msg: T) -> Request<T> {
+        self.req(SHOP, Role::Owner, "owner", msg)
+    }
+
+    fn gateway<T>(&self, msg: T) -> Request<T> {
+        self.req(SHOP, Role::Platform, "gateway", msg)
+    }
+
+    fn agent<T>(&self, id: &str, msg: T) -> Request<T> {
+        self.req(SHOP, Role::Agent, id, msg)
+    }
+
+    /// An agent, verified and online.
+    async fn online_agent(&mut self, id: &str, role: pb::ServiceRole, phone: &str) {
+        let add = self.owner(pb::AddAgentRequest {
+            agent_id: id.into(),
+            name: format!("客服{id}"),
+            phone: phone.into(),
+            role: role as i32,
+            permissions: Some(pb::Permissions {
+                reply: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        self.client.add_agent(add).await.unwrap();
+        let verify = self.gateway(pb::VerifyAgentRealNameRequest {
+            shop_id: SHOP.into(),
+            agent_id: id.into(),
+        });
+        self.client.verify_agent_real_name(verify).await.unwrap();
+        let online = self.agent(
+            id,
+            pb::SetAgentStatusRequest {
+                status: pb::AgentStatus::Online as i32,
+                ..Default::default()
+            },
+        );
+        self.client.set_agent_status(online).await.unwrap();
+    }
+
+    async fn open(&mut self, conversation: &str) -> pb::OpenConversationResponse {
+        let r = self.gateway(pb::OpenConversationRequest {
+            shop_id: SHOP.into(),
+            conversation_id: conversation.into(),
+            buyer_id: format!("buyer-{conversation}"),
+            buyer_name: "小王".into(),
+            ..Default::default()
+        });
+        self.client.open_conversation(r).await.unwrap().into_inner()
+    }
+
+    async fn buyer(
+        &mut self,
+        conversation: &str,
+        message: &str,
+        text: &str,
+    ) -> pb::SendBuyerMessageResponse {
+        let r = self.gateway(pb::SendBuyerMessageRequest {
+            shop_id: SHOP.into(),
+            conversation_id: conversation.into(),
+            message_id: message.into(),
+            text: text.into(),
+        });
+        self.client
+            .send_buyer_message(r)
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn reply(
+        &mut self,
+        agent: &str,
+        conversation: &str,
+        message: &str,
+    ) -> Result<pb::SendAgentReplyResponse, tonic::Status> {
+        let r = self.agent(
+            agent,
+            pb::SendAgentReplyRequest {
+                shop_id: String::new(),
+                conversation_id: conversation.into(),
+                message_id: message.into(),
+                text: "亲，在的".into(),
+            },
+        );
+        self.client
+            .send_agent_reply(r)
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn conversation(&mut self, id: &str) -> pb::GetConversationResponse {
+        let r = self.owner(pb::GetConversationRequest {
+            shop_id: String::new(),
+            conversation_id: id.into(),
+        });
+        self.client.get_conversation(r).await.unwrap().into_inner()
+    }
+
+    async fn inbox(&mut self, agent: &str, after: u64) -> tonic::Streaming<pb::WatchInboxResponse> {
+        let r = self.agent(
+            agent,
+            pb::WatchInboxRequest {
+                after_position: after,
+                ..Default::default()
+            },
+        );
+        self.client.watch_inbox(r).await.unwrap().into_inner()
+    }
+}
+
+async fn next_item(s: &mut tonic::Streaming<pb::WatchInboxResponse>) -> pb::WatchInboxResponse {
+    tokio::time::timeout(Duration::from_secs(5), s.next())
+        .await
+        .expect("an inbox item within 5 s")
+        .expect("stream open")
+        .expect("item")
+}
+
+/// chat-svc with a real faq-svc, both on SQLite.
+async fn stack(dir: &tempfile::TempDir) -> (TestApp, Running) {
+    let signer = TokenSigner::new("test");
+    let faq = spawn_faq(sqlite(dir, "faq").await, &signer).await;
+    let app = spawn_chat(
+        sqlite(dir, "chat").await,
+        faq.endpoint(),
+        ManualClock::new(t0()),
+    )
+    .await;
+    (app, faq)
+}
+
+#[tokio::test]
+async fn r_chat_6_7_8_robot_first_then_a_human_with_the_greeting_from_faq_svc() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    let opened = app.open("c1").await;
+    let greeting = &opened.replies[0];
+    assert_eq!(greeting.sender, pb::Sender::System as i32);
+    assert!(
+        !greeting.cards.is_empty(),
+        "FAQ cards come from faq-svc's presets (R-FAQ-5)"
+    );
+    // A question the presets answer: the robot replies, nobody is assigned.
+    let r = app.buyer("c1", "m1", "什么时候发货呀").await;
+    assert!(r.robot_available);
+    assert_eq!(r.replies.len(), 1, "{r:?}");
+    assert_eq!(r.replies[0].sender, pb::Sender::Robot as i32);
+    let c = r.conversation.unwrap();
+    assert!(c.unreplied, "R-CHAT-7: only the robot answered");
+    assert!(c.assignee_agent_id.is_empty());
+    // 转人工: handed to the online agent at once.
+    let r = app.buyer("c1", "m2", "转人工").await;
+    let c = r.conversation.clone().unwrap();
+    assert_eq!(c.assignee_agent_id, "a1");
+    assert!(r.replies.iter().any(|m| m.text.contains("客服a1")), "{r:?}");
+    app.reply("a1", "c1", "r1").await.unwrap();
+    let got = app.conversation("c1").await;
+    assert!(!got.conversation.unwrap().unreplied);
+    let senders: Vec<i32> = got.transcript.iter().map(|m| m.sender).collect();
+    use pb::Sender::*;
+    assert_eq!(
+        senders,
+        [System, Buyer, Robot, Buyer, System, Agent].map(|s| s as i32),
+        "{:?}",
+        got.transcript
+    );
+    assert_eq!(
+        got.assignments[0].rule,
+        pb::AssignmentRule::FewestOpen as i32
+    );
+    assert!(got.assignments[0].explanation.contains("R-CHAT-4"));
+    // The robot's question reached faq-svc's record as an automatic answer (R-FAQ-8).
+    app.service.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn r_chat_3_and_r_x_1_who_may_do_what_and_errors_with_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    // Agents do not manage agents.
+    let r = app.agent(
+        "a1",
+        pb::AddAgentRequest {
+            agent_id: "x".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.add_agent(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    // Another shop's data is not there.
+    let r = app.req(
+        "shop-b",
+        Role::Owner,
+        "owner-b",
+        pb::ListAgentsRequest {
+            shop_id: SHOP.into(),
+        },
+    );
+    assert_eq!(
+        app.client.list_agents(r).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let r = app.req(
+        "shop-b",
+        Role::Owner,
+        "owner-b",
+        pb::ListAgentsRequest::default(),
+    );
+    assert!(app
+        .client
+        .list_agents(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .agents
+        .is_empty());
+    // Only the gateway speaks for buyers.
+    let r = app.owner(pb::SendBuyerMessageRequest {
+        conversation_id: "c".into(),
+        message_id: "m".into(),
+        text: "hi".into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        app.client.send_buyer_message(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    // Bad input names each field.
+    let r = app.owner(pb::AddAgentRequest {
+        agent_id: "b".into(),
+        name: "".into(),
+        phone: "x".into(),
+        role: 0,
+        ..Default::default()
+    });
+    let e = app.client.add_agent(r).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let r = app.owner(pb::AddAgentRequest {
+        agent_id: "b".into(),
+        name: "".into(),
+        phone: "x".into(),
+        role: 3,
+        ..Default::default()
+    });
+    let e = app.client.add_agent(r).await.unwrap_err();
+    let fields: Vec<String> = e
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["name", "phone"]);
+    // An agent cannot reply where it is not assigned: FAILED_PRECONDITION with the reason.
+    app.online_agent("a2", pb::ServiceRole::Both, "13800000002")
+        .await;
+    app.open("c1").await;
+    app.buyer("c1", "m1", "转人工").await;
+    let assignee = app
+        .conversation("c1")
+        .await
+        .conversation
+        .unwrap()
+        .assignee_agent_id;
+    let other = if assignee == "a1" { "a2" } else { "a1" };
+    let e = app.reply(other, "c1", "r1").await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(
+        e.get_details_precondition_failure().unwrap().violations[0].r#type,
+        "NOT_ASSIGNED"
+    );
+    // An unverified agent cannot go online (R-CHAT-2).
+    let r = app.owner(pb::AddAgentRequest {
+        agent_id: "new".into(),
+        name: "新人".into(),
+        phone: "13800000009".into(),
+        role: 3,
+        ..Default::default()
+    });
+    app.client.add_agent(r).await.unwrap();
+    let r = app.agent(
+        "new",
+        pb::SetAgentStatusRequest {
+            status: pb::AgentStatus::Online as i32,
+            ..Default::default()
+        },
+    );
+    let e = app.client.set_agent_status(r).await.unwrap_err();
+    assert_eq!(
+        e.get_details_precondition_failure().unwrap().violations[0].r#type,
+        "REAL_NAME_NOT_VERIFIED"
+    );
+    // Agents act only as themselves.
+    let r = app.agent(
+        "a1",
+        pb::SetAgentStatusRequest {
+            agent_id: "a2".into(),
+            status: 3,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        app.client.set_agent_status(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+}
+
+#[tokio::test]
+async fn r_chat_5_two_devices_see_the_same_inbox_and_a_reconnect_misses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    let mut phone = app.inbox("a1", 0).await;
+    let mut pc = app.inbox("a1", 0).await;
+    // Its own status change is the first item of its inbox.
+    let first = next_item(&mut phone).await;
+    assert!(matches!(
+        first.item,
+        Some(pb::watch_inbox_response::Item::Status(_))
+    ));
+    assert_eq!(next_item(&mut pc).await, first);
+    app.open("c1").await;
+    app.buyer("c1", "m1", "转人工").await;
+    let on_phone = next_item(&mut phone).await;
+    let on_pc = next_item(&mut pc).await;
+    assert_eq!(on_phone, on_pc, "both devices see the same items");
+    assert!(matches!(
+        on_phone.item,
+        Some(pb::watch_inbox_response::Item::Assigned(_))
+    ));
+    // The assignment brings what the buyer already said.
+    let history: Vec<&str> = on_phone.history.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(history.last(), Some(&"转人工"), "{history:?}");
+    let last_seen = on_phone.position;
+    // The phone drops; messages keep coming.
+    drop(phone);
+    app.buyer("c1", "m2", "在吗").await;
+    app.reply("a1", "c1", "r1").await.unwrap();
+    app.buyer("c1", "m3", "好的谢谢").await;
+    let live: Vec<_> = [
+        next_item(&mut pc).await,
+        next_item(&mut pc).await,
+        next_item(&mut pc).await,
+    ]
+    .into();
+    // The phone comes back with its last position: exactly what it missed, in order.
+    let mut phone = app.inbox("a1", last_seen).await;
+    let resumed: Vec<_> = [
+        next_item(&mut phone).await,
+        next_item(&mut phone).await,
+        next_item(&mut phone).await,
+    ]
+    .into();
+    assert_eq!(resumed, live);
+    let texts: Vec<String> = resumed
+        .iter()
+        .map(|i| match &i.item {
+            Some(pb::watch_inbox_response::Item::Message(m)) => m.text.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(texts, ["在吗", "亲，在的", "好的谢谢"]);
+    // Nothing twice: no further item arrives.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), phone.next())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn faq_svc_down_buyer_messages_still_go_to_humans_and_the_figures_show_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9 (discard) here: faq-svc is down.
+    let mut app = spawn_chat(
+        sqlite(&dir, "chat").await,
+        "http://127.0.0.1:9".into(),
+        ManualClock::new(t0()),
+    )
+    .await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    let opened = app.open("c1").await;
+    assert!(
+        !opened.replies[0].text.is_empty(),
+        "a plain greeting without faq-svc"
+    );
+    let r = app.buyer("c1", "m1", "什么时候发货").await;
+    assert!(!r.robot_available);
+    assert_eq!(
+        r.conversation.unwrap().assignee_agent_id,
+        "a1",
+        "went to a human"
+    );
+    // While the breaker is open a new buyer's message does not wait for faq-svc.
+    app.open("c2").await;
+    let started = std::time::Instant::now();
+    let r = app.buyer("c2", "m2", "还有别的颜色吗").await;
+    assert!(!r.robot_available);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(app.chat.robot().failures() >= 1);
+    let transcript = app.conversation("c1").await.transcript;
+    assert_eq!(
+        transcript
+            .iter()
+            .filter(|m| m.sender == pb::Sender::Buyer as i32)
+            .count(),
+        1,
+        "nothing lost"
+    );
+    let r = app.owner(pb::GetResponseMetricsRequest {
+        from: Some(sellerdesk_runtime::wire::timestamp(t0())),
+        to: Some(sellerdesk_runtime::wire::timestamp(t0() + Span::hours(1))),
+        ..Default::default()
+    });
+    let m = app
+        .client
+        .get_response_metrics(r)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        m.shop.unwrap().robot_unavailable,
+        2,
+        "both buyers' messages found faq-svc down"
+    );
+}
+
+#[tokio::test]
+async fn r_chat_9_outside_hours_the_buyer_waits_and_is_routed_at_opening_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    let hours = pb::ServiceHours {
+        time_zone: "Asia/Shanghai".into(),
+        weekly: (1..=5)
+            .map(|d| pb::DayHours {
+                weekday: d,
+                ranges: vec![pb::TimeRange {
+                    start_minute: 540,
+                    end_minute: 1080,
+                }],
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let r = app.owner(pb::SetServiceHoursRequest {
+        shop_id: String::new(),
+        hours: Some(hours),
+    });
+    app.client.set_service_hours(r).await.unwrap();
+    // Saturday noon in Shanghai.
+    app.clock.set(t("2026-03-07T04:00:00Z"));
+    app.open("c1").await;
+    let r = app.buyer("c1", "m1", "转人工").await;
+    assert!(
+        r.replies
+            .iter()
+            .any(|m| m.text.contains("2026-03-09 09:00")),
+        "{r:?}"
+    );
+    let c = r.conversation.unwrap();
+    assert!(c.assignee_agent_id.is_empty() && c.waiting_for_human);
+    // A restart: state comes back from the log, and time still acts.
+    let clock = app.clock.clone();
+    app.service.stop().await.unwrap();
+    drop(app.chat);
+    let mut app = spawn_chat(sqlite(&dir, "chat").await, faq.endpoint(), clock).await;
+    app.clock.set(t("2026-03-09T01:00:00Z"));
+    assert_eq!(app.chat.tick_all().await, 1);
+    let c = app.conversation("c1").await;
+    assert_eq!(c.conversation.unwrap().assignee_agent_id, "a1");
+    assert_eq!(c.assignments[0].rule, pb::AssignmentRule::FromQueue as i32);
+    let r = app.owner(pb::GetServiceHoursRequest::default());
+    assert!(
+        app.client
+            .get_service_hours(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .open_now
+    );
+}
+
+#[tokio::test]
+async fn r_chat_10_quick_phrases_and_r_chat_11_figures_over_the_wire() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    let r = app.owner(pb::CreateQuickPhraseRequest {
+        shop_id: String::new(),
+        phrase: Some(pb::QuickPhrase {
+            phrase_id: "".into(),
+            title: "问候".into(),
+            text: "{buyer_name}您好，我是{agent_name}".into(),
+        }),
+    });
+    let phrase = app
+        .client
+        .create_quick_phrase(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .phrase
+        .unwrap();
+    let r = app.agent(
+        "a1",
+        pb::CreateQuickPhraseRequest {
+            shop_id: String::new(),
+            phrase: Some(phrase.clone()),
+        },
+    );
+    assert_eq!(
+        app.client.create_quick_phrase(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    app.open("c1").await;
+    app.buyer("c1", "m1", "转人工").await;
+    let r = app.agent(
+        "a1",
+        pb::RenderQuickPhraseRequest {
+            shop_id: String::new(),
+            phrase_id: phrase.phrase_id.clone(),
+            conversation_id: "c1".into(),
+        },
+    );
+    assert_eq!(
+        app.client
+            .render_quick_phrase(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .text,
+        "小王您好，我是客服a1"
+    );
+    // A human reply 12 s after the buyer's first message.
+    app.clock.set(t0() + Span::seconds(12));
+    app.reply("a1", "c1", "r1").await.unwrap();
+    let r = app.gateway(pb::RateConversationRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "c1".into(),
+        rating: 5,
+    });
+    app.client.rate_conversation(r).await.unwrap();
+    let window = |app: &TestApp, agent: &str| {
+        app.agent(
+            agent,
+            pb::GetResponseMetricsRequest {
+                from: Some(sellerdesk_runtime::wire::timestamp(t0())),
+                to: Some(sellerdesk_runtime::wire::timestamp(t0() + Span::hours(1))),
+                ..Default::default()
+            },
+        )
+    };
+    let m = app
+        .client
+        .get_response_metrics(window(&app, "a1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(m.shop.is_none(), "an agent sees only itself");
+    let f = m.agents[0].figures.clone().unwrap();
+    assert_eq!(
+        (f.answered, f.answered_within_target, f.unreplied),
+        (1, 1, 0)
+    );
+    assert_eq!(f.first_response_median_ms, Some(12_000));
+    assert_eq!(f.csat_mean, Some(5.0));
+    assert_eq!(m.response_target_secs, 30);
+    // The owner's live view.
+    let r = app.owner(pb::WatchResponseMetricsRequest {
+        shop_id: String::new(),
+        window_secs: 3600,
+    });
+    let mut live = app
+        .client
+        .watch_response_metrics(r)
+        .await
+        .unwrap()
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(5), live.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.shop.unwrap().conversations, 1);
+    app.open("c2").await;
+    app.buyer("c2", "m2", "转人工").await;
+    let next = tokio::time::timeout(Duration::from_secs(5), live.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.shop.unwrap().conversations, 2);
+}
+
+#[tokio::test]
+async fn r_chat_4_routing_on_postgresql_and_events_on_the_bus() {
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let faq = spawn_faq(sqlite(&dir, "faq").await, &signer).await;
+    let mut app = spawn_chat(store, faq.endpoint(), ManualClock::new(t0())).await;
+    let mut assigned = app
+        .bus
+        .subscribe("chat", "test", "sellerdesk.chat.conversation_assigned")
+        .await
+        .unwrap();
+    app.online_agent("pre", pb::ServiceRole::PreSale, "13800000001")
+        .await;
+    app.online_agent("after", pb::ServiceRole::AfterSale, "13800000002")
+        .await;
+    let r = app.gateway(pb::OpenConversationRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "order-chat".into(),
+        buyer_id: "b".into(),
+        order_id: "O-1001".into(),
+        ..Default::default()
+    });
+    let opened = app.client.open_conversation(r).await.unwrap().into_inner();
+    assert_eq!(
+        opened.conversation.unwrap().topic,
+        pb::Topic::AfterSale as i32,
+        "an order makes it after-sale"
+    );
+    let r = app.buyer("order-chat", "m1", "我要人工").await;
+    assert_eq!(r.conversation.unwrap().assignee_agent_id, "after");
+    // Concurrent buyers in one shop: every message committed, nothing lost.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let mut client = app.client.clone();
+        let req = app.gateway(pb::OpenConversationRequest {
+            shop_id: SHOP.into(),
+            conversation_id: format!("c{i}"),
+            buyer_id: format!("b{i}"),
+            ..Default::default()
+        });
+        let msg = app.gateway(pb::SendBuyerMessageRequest {
+            shop_id: SHOP.into(),
+            conversation_id: format!("c{i}"),
+            message_id: "m".into(),
+            text: "转人工".into(),
+        });
+        tasks.push(tokio::spawn(async move {
+            client.open_conversation(req).await.unwrap();
+            client.send_buyer_message(msg).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let agents = app
+        .client
+        .list_agents(app.owner(pb::ListAgentsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .agents;
+    let pre = agents.iter().find(|a| a.agent_id == "pre").unwrap();
+    assert_eq!(pre.open_conversations, 10, "capacity 10");
+    let waiting = app
+        .client
+        .list_conversations(app.owner(pb::ListConversationsRequest {
+            waiting_only: true,
+            page: Some(sellerdesk_api::common::v1::PageRequest {
+                page_size: 100,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .conversations;
+    assert_eq!(waiting.len(), 30);
+    let places: std::collections::BTreeSet<u32> = waiting.iter().map(|c| c.queue_place).collect();
+    assert_eq!(
+        places,
+        (1..=30).collect(),
+        "every waiting buyer has a distinct place"
+    );
+    let delivery = tokio::time::timeout(Duration::from_secs(5), assigned.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.message.shop_id, SHOP);
+}
