@@ -685,7 +685,7 @@ async fn r_chat_10_quick_phrases_and_r_chat_11_figures_over_the_wire() {
         .unwrap()
         .into_inner();
     assert!(m.shop.is_none(), "an agent sees only itself");
-    let f = m.agents[0].figures.clone().unwrap();
+    let f = m.agents[0].figures.unwrap();
     assert_eq!(
         (f.answered, f.answered_within_target, f.unreplied),
         (1, 1, 0)
