@@ -60,6 +60,11 @@ enum Commands {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Simulated users against a running stack (loopback only; bounded in time).
+    Load {
+        #[command(subcommand)]
+        command: LoadCommand,
+    },
     /// compliance-svc administration.
     Compliance {
         #[command(subcommand)]
@@ -151,6 +156,33 @@ enum BenchCommand {
         clients: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LoadCommand {
+    /// Buyers and agents over gRPC: buyer messages/s (half of them answered by
+    /// the robot through faq-svc) and buyer-send to agent-stream delivery latency.
+    Chat {
+        /// How long to send, e.g. 30s or 2m.
+        #[arg(long, default_value = "30s")]
+        duration: String,
+        /// chat-svc of a running stack (tokens signed with the configured
+        /// secret); unset: faq-svc and chat-svc start in this process on SQLite.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        shops: usize,
+        #[arg(long, default_value_t = 20)]
+        agents_per_shop: usize,
+        #[arg(long, default_value_t = 10_000)]
+        conversations: usize,
+        /// Buyer messages per second to aim at.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        /// Concurrent simulated buyers.
+        #[arg(long, default_value_t = 64)]
+        buyers: usize,
     },
 }
 
@@ -249,6 +281,33 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 seconds,
             } => sellerdesk::bench::record(&url, clients, seconds).await?,
         },
+        Commands::Load {
+            command:
+                LoadCommand::Chat {
+                    duration,
+                    endpoint,
+                    shops,
+                    agents_per_shop,
+                    conversations,
+                    rate,
+                    buyers,
+                },
+        } => {
+            let duration =
+                sellerdesk::load::parse_duration(&duration).map_err(anyhow::Error::msg)?;
+            let signer = TokenSigner::new(config.auth_secret().map_err(anyhow::Error::msg)?);
+            sellerdesk::load::chat(sellerdesk::load::ChatLoad {
+                endpoint,
+                signer,
+                duration,
+                shops: shops.max(1),
+                agents_per_shop,
+                conversations: conversations.max(1),
+                rate,
+                buyers: buyers.max(1),
+            })
+            .await?;
+        }
         Commands::Faq {
             command:
                 FaqCommand::Eval {
