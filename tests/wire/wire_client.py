@@ -43,6 +43,32 @@ class Api:
         return stub(request_type(**fields), metadata=metadata, timeout=10)
 
 
+    def stream(self, method_name, token, limit, **fields):
+        """Up to `limit` messages of a server stream (fewer if none comes for 5 s)."""
+        method = self.service.methods_by_name[method_name]
+        request_type = GetMessageClass(method.input_type)
+        response_type = GetMessageClass(method.output_type)
+        stub = self.channel.unary_stream(
+            f"/{self.name}/{method_name}",
+            request_serializer=request_type.SerializeToString,
+            response_deserializer=response_type.FromString,
+        )
+        metadata = [("authorization", f"Bearer {token}")] if token else []
+        call = stub(request_type(**fields), metadata=metadata, timeout=5)
+        items = []
+        try:
+            for item in call:
+                items.append(item)
+                if len(items) >= limit:
+                    break
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise
+        finally:
+            call.cancel()
+        return items
+
+
 def error_of(fn):
     try:
         fn()

@@ -360,11 +360,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn up(config: Config) -> anyhow::Result<()> {
+async fn up(mut config: Config) -> anyhow::Result<()> {
     let (bus, durable) = stack::bus(&config).await?;
     let signer = TokenSigner::new(config.auth_secret().map_err(anyhow::Error::msg)?);
-    let mut built = Vec::new();
+    let mut built: Vec<stack::Built> = Vec::new();
     for service in stack::IMPLEMENTED {
+        // chat asks the faq-svc of this process, wherever it was bound (port 0 in tests).
+        if service == chat_svc::SERVICE && config.chat_faq_url.is_none() {
+            if let Some(faq) = built.iter().find(|b| b.service == faq_svc::SERVICE) {
+                config.chat_faq_url = Some(format!("http://127.0.0.1:{}", faq.port));
+            }
+        }
         let listener = stack::listen(&config, service).await?;
         built.push(
             stack::build(

@@ -16,13 +16,14 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Starts the stack and returns it with the compliance and faq endpoints.
-fn start(data: &Path) -> (Stack, String, String) {
+/// Starts the stack and returns it with the compliance, faq and chat endpoints.
+fn start(data: &Path) -> (Stack, String, String, String) {
     let mut child = Command::new(bin())
         .args(["up", "--data-dir"])
         .arg(data)
         .env("SELLERDESK_COMPLIANCE_PORT", "0")
         .env("SELLERDESK_FAQ_PORT", "0")
+        .env("SELLERDESK_CHAT_PORT", "0")
         .env("SELLERDESK_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -30,6 +31,7 @@ fn start(data: &Path) -> (Stack, String, String) {
         .expect("start sellerdesk up");
     let mut endpoint = None;
     let mut faq = None;
+    let mut chat = None;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
@@ -38,6 +40,9 @@ fn start(data: &Path) -> (Stack, String, String) {
         }
         if let Some(rest) = line.trim().strip_prefix("faq         grpc://") {
             faq = Some(rest.to_owned());
+        }
+        if let Some(rest) = line.trim().strip_prefix("chat        grpc://") {
+            chat = Some(rest.to_owned());
         }
         if line == "ready" {
             break;
@@ -49,6 +54,7 @@ fn start(data: &Path) -> (Stack, String, String) {
         Stack(Some(child)),
         endpoint.expect("up printed the compliance address"),
         faq.expect("up printed the faq address"),
+        chat.expect("up printed the chat address"),
     )
 }
 
@@ -81,9 +87,17 @@ fn stop(mut stack: Stack) {
     panic!("sellerdesk did not stop on SIGTERM");
 }
 
-fn token(data: &Path, shop: &str, role: &str) -> String {
+fn token(data: &Path, shop: &str, role: &str, account: &str) -> String {
     let out = Command::new(bin())
-        .args(["token", "--shop", shop, "--role", role])
+        .args([
+            "token",
+            "--shop",
+            shop,
+            "--role",
+            role,
+            "--account",
+            account,
+        ])
         .env("SELLERDESK_DATA_DIR", data)
         .output()
         .expect("sellerdesk token");
@@ -116,18 +130,25 @@ fn python(script: &str, mode: &str, endpoint: &str, tokens: &[String]) {
 fn python_grpcio_client_over_the_wire_across_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let tokens = vec![
-        token(data.path(), "", "platform"),
-        token(data.path(), "wire-shop", "owner"),
-        token(data.path(), "wire-shop", "agent"),
-        token(data.path(), "other-shop", "owner"),
+        token(data.path(), "", "platform", "cli"),
+        token(data.path(), "wire-shop", "owner", "cli"),
+        token(data.path(), "wire-shop", "agent", "cli"),
+        token(data.path(), "other-shop", "owner", "cli"),
+        // chat-svc's robot questions count in faq-svc's analytics of their
+        // shop (R-FAQ-8), so the chat client has a shop of its own.
+        token(data.path(), "wire-chat", "owner", "cli"),
+        token(data.path(), "wire-chat", "agent", "wire-agent"),
     ];
-    let (child, endpoint, faq) = start(data.path());
+    let (child, endpoint, faq, chat) = start(data.path());
     python("compliance_wire.py", "write", &endpoint, &tokens);
     python("faq_wire.py", "write", &faq, &tokens);
+    python("chat_wire.py", "write", &chat, &tokens);
     stop(child);
-    // Same data directory: the log, and so the standing, survive the restart.
-    let (child, endpoint, faq) = start(data.path());
+    // Same data directory: the logs, and so the standing, the knowledge base
+    // and the conversations, survive the restart.
+    let (child, endpoint, faq, chat) = start(data.path());
     python("compliance_wire.py", "verify", &endpoint, &tokens);
     python("faq_wire.py", "verify", &faq, &tokens);
+    python("chat_wire.py", "verify", &chat, &tokens);
     stop(child);
 }
