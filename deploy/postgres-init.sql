@@ -1,2 +1,3 @@
 -- One database per service (R-X-2); the image creates `compliance` itself.
 CREATE DATABASE faq;
+CREATE DATABASE chat;
