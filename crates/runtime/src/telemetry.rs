@@ -59,10 +59,14 @@ pub fn init(config: &Config, service_name: &str) -> Result<TelemetryGuard, Strin
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("sellerdesk"));
     let provider = Some(provider);
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    // The filter quiets the log output only; spans (and so trace context) exist regardless.
+    // The log filter quiets the log output only; spans (and so trace context)
+    // exist regardless. Traces keep INFO and above: request and handler spans
+    // carry the context, while DEBUG/TRACE callsites (a span or event per SQL
+    // query, per HTTP/2 frame) would cost every request for nothing anyone
+    // reads, and leaving them enabled would keep them hot process-wide.
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
-        .with(otel)
+        .with(otel.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
         .try_init()
         .map_err(|e| format!("telemetry already initialised: {e}"))?;
     Ok(TelemetryGuard { provider })
