@@ -206,8 +206,21 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
             let (delivery, delivered) = (delivery.clone(), delivered.clone());
             tokio::spawn(async move {
                 while let Some(Ok(item)) = inbox.next().await {
-                    let Some(pb::watch_inbox_response::Item::Message(m)) = item.item else {
-                        continue;
+                    // A message that handed the conversation over arrives as the
+                    // last line of the assignment's history.
+                    let m = match item.item {
+                        Some(pb::watch_inbox_response::Item::Message(m)) => m,
+                        Some(pb::watch_inbox_response::Item::Assigned(_)) => {
+                            match item
+                                .history
+                                .into_iter()
+                                .rfind(|m| m.sender() == pb::Sender::Buyer)
+                            {
+                                Some(m) => m,
+                                None => continue,
+                            }
+                        }
+                        _ => continue,
                     };
                     // Message ids end in the send instant, micros since the driver's epoch.
                     let sent = m
