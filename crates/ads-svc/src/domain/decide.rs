@@ -1,0 +1,496 @@
+use super::{
+    AdsAccount, Bid, Channel, Command, DomainError, Event, Fen, FundsMove, Instant, InvoiceKind,
+    Order, OrderSpec, OrderStatus, PaymentMethod, Product, Refund, Subject, Target, AGE_BANDS,
+    DURATIONS_HOURS, GENDERS, MIN_AMOUNT_FEN, MIN_TITLE_CHARS, MIN_VIDEO_SECS,
+    RECOMMEND_24H_ABOVE_FEN, REFUND_BUSINESS_DAYS,
+};
+use chrono::{Datelike, Duration, TimeZone, Weekday};
+
+/// R-X-3: business days are counted in the shop's time zone.
+const SHOP_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+/// R-ADS-7: a refund decided at `at` arrives before the end of the 7th
+/// business day (Monday to Friday, shop time) after that day.
+pub fn refund_due_by(at: Instant) -> Instant {
+    let mut date = at.with_timezone(&SHOP_TIME_ZONE).date_naive();
+    let mut left = REFUND_BUSINESS_DAYS;
+    while left > 0 {
+        date += Duration::days(1);
+        if !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    let end = (date + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
+    SHOP_TIME_ZONE
+        .from_local_datetime(&end)
+        .earliest()
+        .expect("Shanghai has no gaps")
+        .with_timezone(&chrono::Utc)
+}
+
+/// R-ADS-6: what the machine part of the review refuses, in the buyer-facing words.
+pub fn review_problems(target: &Target) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Target::Video {
+        public,
+        title,
+        duration_secs,
+        ..
+    } = target
+    {
+        if !public {
+            problems.push("投放的视频需为公开视频".to_owned());
+        }
+        if title.chars().count() < MIN_TITLE_CHARS {
+            problems.push(format!("标题文案字数不得少于{MIN_TITLE_CHARS}个字"));
+        }
+        if *duration_secs < MIN_VIDEO_SECS {
+            problems.push(format!("视频时长不得少于{MIN_VIDEO_SECS}s"));
+        }
+    }
+    problems
+}
+
+/// R-ADS-3: advice that does not refuse the order.
+pub fn recommendations(spec: &OrderSpec) -> Vec<String> {
+    let mut advice = Vec::new();
+    if spec.amount_fen > RECOMMEND_24H_ABOVE_FEN && spec.duration_hours != 24 {
+        advice.push("对于500元以上的订单，建议投放时长选择24小时".to_owned());
+    }
+    advice
+}
+
+fn check_spec(order_id: &str, spec: &OrderSpec) -> Result<(), DomainError> {
+    let mut e: Vec<(String, String)> = Vec::new();
+    let mut bad = |f: &str, why: String| e.push((f.to_owned(), why));
+    if order_id.is_empty() || order_id.len() > 64 {
+        bad("order_id", "1 to 64 bytes".into());
+    }
+    // R-ADS-2
+    if spec.amount_fen < MIN_AMOUNT_FEN {
+        bad(
+            "amount_fen",
+            format!("at least {MIN_AMOUNT_FEN} fen (100 CNY)"),
+        );
+    }
+    // R-ADS-3
+    if !DURATIONS_HOURS.contains(&spec.duration_hours) {
+        bad("duration_hours", "2, 6, 12 or 24".into());
+    }
+    // R-ADS-4
+    if !spec.objective.fits(&spec.target) {
+        bad(
+            "objective",
+            match spec.target {
+                Target::Video { .. } => "a short video: product purchase, content seeding, or followers and profile views".into(),
+                Target::LiveRoom { .. } => "a live room: popularity, product clicks, sales, followers or comments".into(),
+            },
+        );
+    }
+    // R-ADS-5
+    if !spec.bid.fits(&spec.target) {
+        bad("bid", "a live room supports automatic bidding only".into());
+    }
+    if let Bid::GoalManual { bid_fen } = spec.bid {
+        if bid_fen <= 0 || bid_fen > spec.amount_fen {
+            bad(
+                "bid.bid_fen",
+                "a positive bid no larger than the amount".into(),
+            );
+        }
+    }
+    match &spec.target {
+        Target::Video { video_id, .. } if video_id.is_empty() => {
+            bad("target.video_id", "required".into())
+        }
+        Target::LiveRoom { room_id } if room_id.is_empty() => {
+            bad("target.room_id", "required".into())
+        }
+        _ => {}
+    }
+    if let Some(g) = spec
+        .targeting
+        .genders
+        .iter()
+        .find(|g| !GENDERS.contains(&g.as_str()))
+    {
+        bad("targeting.genders", format!("{g:?}: male or female"));
+    }
+    if let Some(a) = spec
+        .targeting
+        .age_bands
+        .iter()
+        .find(|a| !AGE_BANDS.contains(&a.as_str()))
+    {
+        bad(
+            "targeting.age_bands",
+            format!("{a:?}: one of {}", AGE_BANDS.join(", ")),
+        );
+    }
+    if spec.targeting.regions.len() > 100 || spec.targeting.regions.iter().any(|r| r.is_empty()) {
+        bad("targeting.regions", "at most 100 non-empty regions".into());
+    }
+    if e.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(e))
+    }
+}
+
+fn order<'a>(account: &'a AdsAccount, id: &str) -> Result<&'a Order, DomainError> {
+    account.orders.get(id).ok_or_else(|| DomainError::NotFound {
+        kind: "order",
+        id: id.to_owned(),
+    })
+}
+
+fn positive(field: &str, amount: Fen) -> Result<(), DomainError> {
+    if amount <= 0 {
+        return Err(DomainError::Invalid(vec![(
+            field.to_owned(),
+            "a positive number of fen".into(),
+        )]));
+    }
+    Ok(())
+}
+
+/// The events `command` causes on `account`, or why it is refused.
+pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, DomainError> {
+    match command {
+        Command::PlaceOrder { order_id, spec, at } => {
+            check_spec(order_id, spec)?;
+            if let Some(existing) = account.orders.get(order_id) {
+                return if &existing.spec == spec {
+                    Ok(vec![])
+                } else {
+                    Err(DomainError::AlreadyExists {
+                        kind: "order",
+                        id: order_id.clone(),
+                    })
+                };
+            }
+            // R-ADS-13
+            if account.selling_rights_revoked {
+                return Err(DomainError::precondition(
+                    "SELLING_RIGHTS_REVOKED",
+                    order_id,
+                    "the shop's selling rights are revoked: no new promotion orders",
+                ));
+            }
+            // R-ADS-9
+            if spec.product == Product::DouPlus {
+                let cart = match &spec.target {
+                    Target::Video { has_shop_cart, .. } => *has_shop_cart,
+                    Target::LiveRoom { room_id } => account.rooms_with_cart.contains(room_id),
+                };
+                if cart {
+                    return Err(DomainError::precondition(
+                        "ONLY_XIAODIAN_SUIXINTUI",
+                        order_id,
+                        "content with a shop cart can only be promoted with 小店随心推, not DOU+",
+                    ));
+                }
+            }
+            if spec.payment == PaymentMethod::AccountBalance
+                && account.balance_fen < spec.amount_fen
+            {
+                return Err(DomainError::precondition(
+                    "INSUFFICIENT_BALANCE",
+                    order_id,
+                    format!(
+                        "the balance is {} fen; the order needs {}",
+                        account.balance_fen, spec.amount_fen
+                    ),
+                ));
+            }
+            let mut events = vec![Event::OrderPlaced {
+                order_id: order_id.clone(),
+                spec: spec.clone(),
+                at: *at,
+            }];
+            // R-ADS-6 and R-ADS-7: what the machine review can see is refused at once, and refunded.
+            let problems = review_problems(&spec.target);
+            if !problems.is_empty() {
+                events.push(Event::ReviewRejected {
+                    order_id: order_id.clone(),
+                    reasons: problems,
+                    refund: Refund {
+                        amount_fen: spec.amount_fen,
+                        to: spec.payment,
+                        due_by: refund_due_by(*at),
+                    },
+                    at: *at,
+                });
+            }
+            Ok(events)
+        }
+        Command::DecideReview {
+            order_id,
+            approve,
+            reasons,
+            at,
+        } => {
+            let o = order(account, order_id)?;
+            if o.status != OrderStatus::PendingReview {
+                return Err(DomainError::precondition(
+                    "NOT_IN_REVIEW",
+                    order_id,
+                    format!("order {order_id} is not waiting for review"),
+                ));
+            }
+            if *approve {
+                Ok(vec![Event::ReviewApproved {
+                    order_id: order_id.clone(),
+                    at: *at,
+                }])
+            } else {
+                if reasons.is_empty() {
+                    return Err(DomainError::Invalid(vec![(
+                        "reasons".into(),
+                        "a rejection names its reasons".into(),
+                    )]));
+                }
+                Ok(vec![Event::ReviewRejected {
+                    order_id: order_id.clone(),
+                    reasons: reasons.clone(),
+                    refund: Refund {
+                        amount_fen: o.spec.amount_fen,
+                        to: o.spec.payment,
+                        due_by: refund_due_by(*at),
+                    },
+                    at: *at,
+                }])
+            }
+        }
+        Command::RecordDelivery {
+            order_id,
+            spent_fen,
+            stats,
+            at,
+        } => {
+            let o = order(account, order_id)?;
+            let OrderStatus::Delivering { since } = o.status else {
+                return Err(DomainError::precondition(
+                    "NOT_DELIVERING",
+                    order_id,
+                    format!("order {order_id} is not delivering"),
+                ));
+            };
+            if *spent_fen < 0 {
+                return Err(DomainError::Invalid(vec![(
+                    "spent_fen".into(),
+                    "spend only grows".into(),
+                )]));
+            }
+            if o.spent_fen + spent_fen > o.spec.amount_fen {
+                return Err(DomainError::Invalid(vec![(
+                    "spent_fen".into(),
+                    format!(
+                        "{} fen of the budget are left",
+                        o.spec.amount_fen - o.spent_fen
+                    ),
+                )]));
+            }
+            let mut events = vec![Event::DeliveryReported {
+                order_id: order_id.clone(),
+                spent_fen: *spent_fen,
+                stats: *stats,
+                at: *at,
+            }];
+            // R-ADS-8: the budget decides the end, whatever duration was chosen.
+            if o.spent_fen + spent_fen == o.spec.amount_fen {
+                events.push(Event::DeliveryCompleted {
+                    order_id: order_id.clone(),
+                    run_secs: (*at - since).num_seconds(),
+                    at: *at,
+                });
+            }
+            Ok(events)
+        }
+        Command::ReportShoppingCartUsed { room_id, at } => {
+            if room_id.is_empty() {
+                return Err(DomainError::Invalid(vec![(
+                    "room_id".into(),
+                    "required".into(),
+                )]));
+            }
+            let mut events = Vec::new();
+            if !account.rooms_with_cart.contains(room_id) {
+                events.push(Event::ShoppingCartUsed {
+                    room_id: room_id.clone(),
+                    at: *at,
+                });
+            }
+            for o in account.orders.values().filter(|o| {
+                o.running()
+                    && o.spec.product == Product::DouPlus
+                    && matches!(&o.spec.target, Target::LiveRoom { room_id: r } if r == room_id)
+            }) {
+                events.push(Event::DouPlusOrderTerminated {
+                    order_id: o.order_id.clone(),
+                    refund: Refund {
+                        amount_fen: o.spec.amount_fen - o.spent_fen,
+                        to: o.spec.payment,
+                        due_by: refund_due_by(*at),
+                    },
+                    at: *at,
+                });
+            }
+            Ok(events)
+        }
+        Command::RequestInvoice {
+            order_id,
+            kind,
+            title,
+            at,
+        } => {
+            let o = order(account, order_id)?;
+            if title.trim().is_empty() || title.chars().count() > 100 {
+                return Err(DomainError::Invalid(vec![(
+                    "title".into(),
+                    "1 to 100 characters".into(),
+                )]));
+            }
+            if !o.delivery_ended() {
+                return Err(DomainError::precondition(
+                    "DELIVERY_NOT_ENDED",
+                    order_id,
+                    "invoices come after delivery ends",
+                ));
+            }
+            if let Some((k, t, _)) = &o.invoice {
+                return if (k, t) == (kind, title) {
+                    Ok(vec![])
+                } else {
+                    Err(DomainError::AlreadyExists {
+                        kind: "invoice",
+                        id: order_id.clone(),
+                    })
+                };
+            }
+            match (kind, &account.subject) {
+                (InvoiceKind::Personal, Some(Subject::Person { name })) if name != title => {
+                    return Err(DomainError::precondition(
+                        "PERSONAL_SUBJECT_ONLY",
+                        order_id,
+                        "an account bound to a person gets invoices for that person only",
+                    ))
+                }
+                (InvoiceKind::Company, Some(Subject::Person { .. })) => {
+                    return Err(DomainError::precondition(
+                        "PERSONAL_SUBJECT_ONLY",
+                        order_id,
+                        "an account bound to a person gets invoices for that person only",
+                    ))
+                }
+                (
+                    InvoiceKind::Company,
+                    Some(Subject::Company {
+                        certified: true, ..
+                    }),
+                ) => {}
+                (InvoiceKind::Company, _) => {
+                    return Err(DomainError::precondition(
+                        "COMPANY_NOT_CERTIFIED",
+                        order_id,
+                        "a company invoice needs the account's company certification",
+                    ))
+                }
+                (InvoiceKind::Personal, None) => {
+                    return Err(DomainError::precondition(
+                        "NO_SUBJECT",
+                        order_id,
+                        "the account is bound to no subject yet",
+                    ))
+                }
+                _ => {}
+            }
+            if o.spent_fen == 0 {
+                return Err(DomainError::precondition(
+                    "NOTHING_SPENT",
+                    order_id,
+                    "nothing was spent: nothing to invoice",
+                ));
+            }
+            Ok(vec![Event::InvoiceIssued {
+                order_id: order_id.clone(),
+                kind: *kind,
+                title: title.clone(),
+                amount_fen: o.spent_fen,
+                at: *at,
+            }])
+        }
+        Command::SetSubject { subject } => {
+            let name = match subject {
+                Subject::Person { name } | Subject::Company { name, .. } => name,
+            };
+            if name.trim().is_empty() || name.chars().count() > 100 {
+                return Err(DomainError::Invalid(vec![(
+                    "subject.name".into(),
+                    "1 to 100 characters".into(),
+                )]));
+            }
+            Ok(if account.subject.as_ref() == Some(subject) {
+                vec![]
+            } else {
+                vec![Event::SubjectSet {
+                    subject: subject.clone(),
+                }]
+            })
+        }
+        Command::MoveFunds {
+            movement,
+            amount_fen,
+            channel,
+            at,
+        } => {
+            positive("amount_fen", *amount_fen)?;
+            // R-ADS-12
+            if *channel == Channel::Mobile {
+                let what = match movement {
+                    FundsMove::TopUp => "充值",
+                    FundsMove::Withdraw => "提现",
+                    FundsMove::CompanyTopUp => "对公充值",
+                };
+                return Err(DomainError::precondition(
+                    "PC_CHANNEL_ONLY",
+                    "channel",
+                    format!("请通过巨量千川电脑端进行{what}，暂不支持移动端 (use the PC channel)"),
+                ));
+            }
+            if *movement == FundsMove::Withdraw && *amount_fen > account.balance_fen {
+                return Err(DomainError::precondition(
+                    "INSUFFICIENT_BALANCE",
+                    "amount_fen",
+                    format!("the balance is {} fen", account.balance_fen),
+                ));
+            }
+            if *movement == FundsMove::CompanyTopUp
+                && !matches!(account.subject, Some(Subject::Company { .. }))
+            {
+                return Err(DomainError::precondition(
+                    "NOT_A_COMPANY",
+                    "movement",
+                    "对公充值 needs an account bound to a company",
+                ));
+            }
+            Ok(vec![Event::FundsMoved {
+                movement: *movement,
+                amount_fen: *amount_fen,
+                at: *at,
+            }])
+        }
+        Command::RecordRightsRevoked { at } => Ok(if account.selling_rights_revoked {
+            vec![]
+        } else {
+            vec![Event::SellingRightsRevokedNoted { at: *at }]
+        }),
+        Command::RecordRightsRestored { at } => Ok(if account.selling_rights_revoked {
+            vec![Event::SellingRightsRestoredNoted { at: *at }]
+        } else {
+            vec![]
+        }),
+    }
+}

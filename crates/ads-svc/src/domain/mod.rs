@@ -1,0 +1,384 @@
+//! The pure promotion-order domain (小店随心推): no I/O, no async, no clock.
+//! A shop's ads account (its orders, balance, invoice subject and whether it
+//! may sell) is a fold of its events ([`AdsAccount::apply`]); [`decide`]
+//! turns a command into events or refuses it. Money is integer fen (R-X-3).
+//!
+//! Where each rule lives:
+//! - R-ADS-1 an order's parts: [`OrderSpec`]
+//! - R-ADS-2 at least 100 CNY: [`MIN_AMOUNT_FEN`]
+//! - R-ADS-3 durations and the 24 h advice: [`DURATIONS_HOURS`], [`recommendations`]
+//! - R-ADS-4 objectives per target: [`Objective::fits`]
+//! - R-ADS-5 bidding per target: [`Bid::fits`]
+//! - R-ADS-6 review requirements: [`review_problems`], [`Command::DecideReview`]
+//! - R-ADS-7 refunds within 7 business days: [`refund_due_by`]
+//! - R-ADS-8 delivery ends when the budget is spent: [`Command::RecordDelivery`]
+//! - R-ADS-9 only 小店随心推 once a cart is involved: [`Command::ReportShoppingCartUsed`]
+//! - R-ADS-10 paid traffic only, every interaction kept: [`PaidStats`]
+//! - R-ADS-11 invoices: [`Command::RequestInvoice`]
+//! - R-ADS-12 PC channel only for funds: [`Command::MoveFunds`]
+//! - R-ADS-13 no new orders while selling rights are revoked: [`Command::RecordRightsRevoked`]
+
+mod decide;
+mod state;
+
+pub use decide::{decide, recommendations, refund_due_by, review_problems};
+pub use state::{AdsAccount, Order, OrderStatus};
+
+use serde::{Deserialize, Serialize};
+
+pub type Instant = chrono::DateTime<chrono::Utc>;
+/// Money: integer fen (R-X-3).
+pub type Fen = i64;
+
+/// R-ADS-2: 100 CNY.
+pub const MIN_AMOUNT_FEN: Fen = 10_000;
+/// R-ADS-3.
+pub const DURATIONS_HOURS: [u32; 4] = [2, 6, 12, 24];
+/// R-ADS-3: above 500 CNY, 24 hours is recommended.
+pub const RECOMMEND_24H_ABOVE_FEN: Fen = 50_000;
+/// R-ADS-6.
+pub const MIN_TITLE_CHARS: usize = 5;
+pub const MIN_VIDEO_SECS: u32 = 4;
+/// R-ADS-7: refunds arrive within this many business days.
+pub const REFUND_BUSINESS_DAYS: u32 = 7;
+
+/// Which promotion product an order buys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Product {
+    /// 小店随心推
+    XiaodianSuixintui,
+    /// DOU+上热门: not allowed once a shop cart is involved (R-ADS-9).
+    DouPlus,
+}
+
+/// What is promoted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Target {
+    Video {
+        video_id: String,
+        public: bool,
+        title: String,
+        duration_secs: u32,
+        /// The video carries a shopping cart with shop products.
+        has_shop_cart: bool,
+    },
+    LiveRoom {
+        room_id: String,
+    },
+}
+
+/// R-ADS-4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// 商品购买
+    ProductPurchase,
+    /// 内容种草
+    ContentSeeding,
+    /// 提升粉丝和主页浏览量
+    FollowersAndProfileViews,
+    /// 直播间人气
+    RoomPopularity,
+    /// 直播间商品点击
+    RoomProductClicks,
+    /// 直播间带货
+    RoomSales,
+    /// 直播间涨粉
+    RoomFollowers,
+    /// 直播间评论
+    RoomComments,
+}
+
+impl Objective {
+    pub fn fits(self, target: &Target) -> bool {
+        let video = matches!(
+            self,
+            Objective::ProductPurchase
+                | Objective::ContentSeeding
+                | Objective::FollowersAndProfileViews
+        );
+        video == matches!(target, Target::Video { .. })
+    }
+}
+
+/// R-ADS-5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Bid {
+    /// 按播放量出价 (short videos).
+    PerPlay,
+    /// 按优化目标出价, the advertiser's own bid in fen (short videos).
+    GoalManual { bid_fen: Fen },
+    /// 按优化目标出价, the system bids (short videos and live rooms).
+    GoalAutomatic,
+}
+
+impl Bid {
+    pub fn fits(self, target: &Target) -> bool {
+        match target {
+            Target::Video { .. } => true,
+            // 引流直播间仅支持系统自动出价
+            Target::LiveRoom { .. } => self == Bid::GoalAutomatic,
+        }
+    }
+}
+
+/// R-ADS-1 定向.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Targeting {
+    /// Empty: the system's smart targeting.
+    pub genders: Vec<String>,
+    pub age_bands: Vec<String>,
+    pub regions: Vec<String>,
+}
+
+pub const GENDERS: [&str; 2] = ["male", "female"];
+pub const AGE_BANDS: [&str; 5] = ["18-23", "24-30", "31-40", "41-49", "50+"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// The 巨量千川 account balance (shared with the PC versions).
+    AccountBalance,
+    DouyinPay,
+    Alipay,
+    WechatPay,
+}
+
+/// Where a request comes from (R-ADS-12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Mobile,
+    Pc,
+}
+
+/// R-ADS-1: everything an order is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSpec {
+    pub product: Product,
+    pub target: Target,
+    pub objective: Objective,
+    pub duration_hours: u32,
+    pub targeting: Targeting,
+    pub bid: Bid,
+    pub amount_fen: Fen,
+    pub payment: PaymentMethod,
+}
+
+/// R-ADS-10: paid traffic only; counts only grow, so later un-likes and
+/// deleted comments never take an interaction back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PaidStats {
+    pub impressions: u64,
+    pub plays: u64,
+    pub clicks: u64,
+    pub likes: u64,
+    pub comments: u64,
+    pub follows: u64,
+    pub orders: u64,
+}
+
+impl PaidStats {
+    pub fn add(&mut self, d: &PaidStats) {
+        self.impressions += d.impressions;
+        self.plays += d.plays;
+        self.clicks += d.clicks;
+        self.likes += d.likes;
+        self.comments += d.comments;
+        self.follows += d.follows;
+        self.orders += d.orders;
+    }
+}
+
+/// Who the account is bound to, which decides its invoices (R-ADS-11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Subject {
+    Person { name: String },
+    Company { name: String, certified: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceKind {
+    Personal,
+    Company,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FundsMove {
+    TopUp,
+    Withdraw,
+    /// 对公充值
+    CompanyTopUp,
+}
+
+/// Where refunded money goes and by when (R-ADS-7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub amount_fen: Fen,
+    pub to: PaymentMethod,
+    pub due_by: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    PlaceOrder {
+        order_id: String,
+        spec: OrderSpec,
+        at: Instant,
+    },
+    /// The platform's ad and shop review (R-ADS-6).
+    DecideReview {
+        order_id: String,
+        approve: bool,
+        reasons: Vec<String>,
+        at: Instant,
+    },
+    /// The platform's delivery report: spend and paid interactions since the last one.
+    RecordDelivery {
+        order_id: String,
+        spent_fen: Fen,
+        stats: PaidStats,
+        at: Instant,
+    },
+    /// R-ADS-9: a live room used its shopping cart.
+    ReportShoppingCartUsed {
+        room_id: String,
+        at: Instant,
+    },
+    RequestInvoice {
+        order_id: String,
+        kind: InvoiceKind,
+        title: String,
+        at: Instant,
+    },
+    /// The platform's qualification of who the account is bound to.
+    SetSubject {
+        subject: Subject,
+    },
+    MoveFunds {
+        movement: FundsMove,
+        amount_fen: Fen,
+        channel: Channel,
+        at: Instant,
+    },
+    /// R-ADS-13, from compliance-svc's published events.
+    RecordRightsRevoked {
+        at: Instant,
+    },
+    RecordRightsRestored {
+        at: Instant,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    OrderPlaced {
+        order_id: String,
+        spec: OrderSpec,
+        at: Instant,
+    },
+    ReviewApproved {
+        order_id: String,
+        at: Instant,
+    },
+    ReviewRejected {
+        order_id: String,
+        reasons: Vec<String>,
+        refund: Refund,
+        at: Instant,
+    },
+    DeliveryReported {
+        order_id: String,
+        spent_fen: Fen,
+        stats: PaidStats,
+        at: Instant,
+    },
+    /// R-ADS-8: the budget is spent; `run_secs` is the actual run time.
+    DeliveryCompleted {
+        order_id: String,
+        run_secs: i64,
+        at: Instant,
+    },
+    ShoppingCartUsed {
+        room_id: String,
+        at: Instant,
+    },
+    /// R-ADS-9: a running DOU+ order for a room that used its cart.
+    DouPlusOrderTerminated {
+        order_id: String,
+        refund: Refund,
+        at: Instant,
+    },
+    InvoiceIssued {
+        order_id: String,
+        kind: InvoiceKind,
+        title: String,
+        amount_fen: Fen,
+        at: Instant,
+    },
+    SubjectSet {
+        subject: Subject,
+    },
+    FundsMoved {
+        movement: FundsMove,
+        amount_fen: Fen,
+        at: Instant,
+    },
+    SellingRightsRevokedNoted {
+        at: Instant,
+    },
+    SellingRightsRestoredNoted {
+        at: Instant,
+    },
+}
+
+impl Event {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::OrderPlaced { .. } => "OrderPlaced",
+            Event::ReviewApproved { .. } => "ReviewApproved",
+            Event::ReviewRejected { .. } => "ReviewRejected",
+            Event::DeliveryReported { .. } => "DeliveryReported",
+            Event::DeliveryCompleted { .. } => "DeliveryCompleted",
+            Event::ShoppingCartUsed { .. } => "ShoppingCartUsed",
+            Event::DouPlusOrderTerminated { .. } => "DouPlusOrderTerminated",
+            Event::InvoiceIssued { .. } => "InvoiceIssued",
+            Event::SubjectSet { .. } => "SubjectSet",
+            Event::FundsMoved { .. } => "FundsMoved",
+            Event::SellingRightsRevokedNoted { .. } => "SellingRightsRevokedNoted",
+            Event::SellingRightsRestoredNoted { .. } => "SellingRightsRestoredNoted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DomainError {
+    #[error("invalid: {0:?}")]
+    Invalid(Vec<(String, String)>),
+    #[error("no {kind} {id:?}")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{kind} {id:?} already exists with other content")]
+    AlreadyExists { kind: &'static str, id: String },
+    #[error("{why}")]
+    Precondition {
+        reason: &'static str,
+        subject: String,
+        why: String,
+    },
+}
+
+impl DomainError {
+    fn precondition(reason: &'static str, subject: &str, why: impl Into<String>) -> Self {
+        DomainError::Precondition {
+            reason,
+            subject: subject.to_owned(),
+            why: why.into(),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+use super::{Event, Fen, FundsMove, Instant, InvoiceKind, OrderSpec, PaidStats, Refund, Subject};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderStatus {
+    PendingReview,
+    /// R-ADS-7: refunded to the original payment account.
+    Rejected {
+        reasons: Vec<String>,
+    },
+    Delivering {
+        since: Instant,
+    },
+    /// R-ADS-8: the budget is spent.
+    Completed {
+        run_secs: i64,
+    },
+    /// R-ADS-9.
+    Terminated,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    pub order_id: String,
+    pub spec: OrderSpec,
+    pub placed_at: Instant,
+    pub status: OrderStatus,
+    pub spent_fen: Fen,
+    pub stats: PaidStats,
+    pub refund: Option<Refund>,
+    pub ended_at: Option<Instant>,
+    pub invoice: Option<(InvoiceKind, String, Fen)>,
+}
+
+impl Order {
+    /// Review pending or delivering: budget still committed.
+    pub fn running(&self) -> bool {
+        matches!(
+            self.status,
+            OrderStatus::PendingReview | OrderStatus::Delivering { .. }
+        )
+    }
+
+    pub fn delivery_ended(&self) -> bool {
+        matches!(
+            self.status,
+            OrderStatus::Completed { .. } | OrderStatus::Terminated
+        )
+    }
+}
+
+/// A shop's ads account: the fold of its stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AdsAccount {
+    pub version: i64,
+    pub orders: BTreeMap<String, Order>,
+    pub balance_fen: Fen,
+    pub subject: Option<Subject>,
+    /// R-ADS-13, as compliance-svc last said.
+    pub selling_rights_revoked: bool,
+    /// R-ADS-9: live rooms that have used the shopping cart.
+    pub rooms_with_cart: BTreeSet<String>,
+}
+
+impl AdsAccount {
+    pub fn apply(&mut self, event: &Event) {
+        self.version += 1;
+        match event {
+            Event::OrderPlaced { order_id, spec, at } => {
+                if spec.payment == super::PaymentMethod::AccountBalance {
+                    self.balance_fen -= spec.amount_fen;
+                }
+                self.orders.insert(
+                    order_id.clone(),
+                    Order {
+                        order_id: order_id.clone(),
+                        spec: spec.clone(),
+                        placed_at: *at,
+                        status: OrderStatus::PendingReview,
+                        spent_fen: 0,
+                        stats: PaidStats::default(),
+                        refund: None,
+                        ended_at: None,
+                        invoice: None,
+                    },
+                );
+            }
+            Event::ReviewApproved { order_id, at } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.status = OrderStatus::Delivering { since: *at };
+                }
+            }
+            Event::ReviewRejected {
+                order_id,
+                reasons,
+                refund,
+                ..
+            } => {
+                self.refund(refund);
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.status = OrderStatus::Rejected {
+                        reasons: reasons.clone(),
+                    };
+                    o.refund = Some(refund.clone());
+                }
+            }
+            Event::DeliveryReported {
+                order_id,
+                spent_fen,
+                stats,
+                ..
+            } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.spent_fen += spent_fen;
+                    o.stats.add(stats);
+                }
+            }
+            Event::DeliveryCompleted {
+                order_id,
+                run_secs,
+                at,
+            } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.status = OrderStatus::Completed {
+                        run_secs: *run_secs,
+                    };
+                    o.ended_at = Some(*at);
+                }
+            }
+            Event::ShoppingCartUsed { room_id, .. } => {
+                self.rooms_with_cart.insert(room_id.clone());
+            }
+            Event::DouPlusOrderTerminated {
+                order_id,
+                refund,
+                at,
+            } => {
+                self.refund(refund);
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.status = OrderStatus::Terminated;
+                    o.ended_at = Some(*at);
+                    o.refund = Some(refund.clone());
+                }
+            }
+            Event::InvoiceIssued {
+                order_id,
+                kind,
+                title,
+                amount_fen,
+                ..
+            } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.invoice = Some((*kind, title.clone(), *amount_fen));
+                }
+            }
+            Event::SubjectSet { subject } => self.subject = Some(subject.clone()),
+            Event::FundsMoved {
+                movement,
+                amount_fen,
+                ..
+            } => match movement {
+                FundsMove::TopUp | FundsMove::CompanyTopUp => self.balance_fen += amount_fen,
+                FundsMove::Withdraw => self.balance_fen -= amount_fen,
+            },
+            Event::SellingRightsRevokedNoted { .. } => self.selling_rights_revoked = true,
+            Event::SellingRightsRestoredNoted { .. } => self.selling_rights_revoked = false,
+        }
+    }
+
+    /// Money refunded to the balance comes back at once; other methods are
+    /// paid out by the payment provider by `due_by`.
+    fn refund(&mut self, refund: &Refund) {
+        if refund.to == super::PaymentMethod::AccountBalance {
+            self.balance_fen += refund.amount_fen;
+        }
+    }
+}

@@ -1,0 +1,577 @@
+//! The pure promotion-order domain, given/when/then, named by rule (R-ADS-*).
+
+use ads_svc::domain::{
+    decide, recommendations, refund_due_by, AdsAccount, Bid, Channel, Command, DomainError, Event,
+    FundsMove, InvoiceKind, Objective, OrderSpec, OrderStatus, PaidStats, PaymentMethod, Product,
+    Subject, Target, Targeting,
+};
+use chrono::{DateTime, Utc};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Wednesday 2026-03-04 10:00 in Shanghai.
+fn t0() -> DateTime<Utc> {
+    t("2026-03-04T02:00:00Z")
+}
+
+fn video() -> Target {
+    Target::Video {
+        video_id: "v1".into(),
+        public: true,
+        title: "春季新款连衣裙".into(),
+        duration_secs: 30,
+        has_shop_cart: true,
+    }
+}
+
+fn spec() -> OrderSpec {
+    OrderSpec {
+        product: Product::XiaodianSuixintui,
+        target: video(),
+        objective: Objective::ProductPurchase,
+        duration_hours: 6,
+        targeting: Targeting::default(),
+        bid: Bid::GoalAutomatic,
+        amount_fen: 10_000,
+        payment: PaymentMethod::DouyinPay,
+    }
+}
+
+struct Given(AdsAccount);
+
+impl Given {
+    fn new() -> Self {
+        Given(AdsAccount::default())
+    }
+
+    fn when(&mut self, c: Command) -> Result<Vec<Event>, DomainError> {
+        let events = decide(&self.0, &c)?;
+        for e in &events {
+            self.0.apply(e);
+        }
+        Ok(events)
+    }
+
+    fn place(&mut self, id: &str, spec: OrderSpec) -> Result<Vec<Event>, DomainError> {
+        self.when(Command::PlaceOrder {
+            order_id: id.into(),
+            spec,
+            at: t0(),
+        })
+    }
+
+    fn delivering(&mut self, id: &str, spec: OrderSpec) {
+        self.place(id, spec).unwrap();
+        self.when(Command::DecideReview {
+            order_id: id.into(),
+            approve: true,
+            reasons: vec![],
+            at: t0(),
+        })
+        .unwrap();
+    }
+}
+
+fn invalid(r: Result<Vec<Event>, DomainError>) -> Vec<String> {
+    match r {
+        Err(DomainError::Invalid(f)) => f.into_iter().map(|(f, _)| f).collect(),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+fn precondition(r: Result<Vec<Event>, DomainError>) -> &'static str {
+    match r {
+        Err(DomainError::Precondition { reason, .. }) => reason,
+        other => panic!("expected a precondition, got {other:?}"),
+    }
+}
+
+#[test]
+fn r_ads_1_an_order_is_placed_with_all_its_parts_and_retries_are_idempotent() {
+    let mut g = Given::new();
+    let e = g.place("o1", spec()).unwrap();
+    assert!(matches!(&e[0], Event::OrderPlaced { spec: s, .. } if *s == spec()));
+    assert_eq!(g.0.orders["o1"].status, OrderStatus::PendingReview);
+    assert!(g.place("o1", spec()).unwrap().is_empty());
+    let other = OrderSpec {
+        amount_fen: 20_000,
+        ..spec()
+    };
+    assert!(matches!(
+        g.place("o1", other),
+        Err(DomainError::AlreadyExists { .. })
+    ));
+}
+
+#[test]
+fn r_ads_2_and_r_ads_3_amount_at_least_100_cny_and_four_durations() {
+    let mut g = Given::new();
+    assert_eq!(
+        invalid(g.place(
+            "o",
+            OrderSpec {
+                amount_fen: 9_999,
+                ..spec()
+            }
+        )),
+        ["amount_fen"]
+    );
+    assert_eq!(
+        invalid(g.place(
+            "o",
+            OrderSpec {
+                duration_hours: 3,
+                ..spec()
+            }
+        )),
+        ["duration_hours"]
+    );
+    for hours in [2, 6, 12, 24] {
+        g.place(
+            &format!("o{hours}"),
+            OrderSpec {
+                duration_hours: hours,
+                ..spec()
+            },
+        )
+        .unwrap();
+    }
+    // Above 500 CNY, 24 hours is advice, not a refusal.
+    assert_eq!(
+        recommendations(&OrderSpec {
+            amount_fen: 50_001,
+            ..spec()
+        })
+        .len(),
+        1
+    );
+    assert!(recommendations(&OrderSpec {
+        amount_fen: 50_001,
+        duration_hours: 24,
+        ..spec()
+    })
+    .is_empty());
+    assert!(recommendations(&OrderSpec {
+        amount_fen: 50_000,
+        ..spec()
+    })
+    .is_empty());
+}
+
+#[test]
+fn r_ads_4_and_r_ads_5_objectives_and_bidding_fit_the_target() {
+    let mut g = Given::new();
+    let live = Target::LiveRoom {
+        room_id: "r1".into(),
+    };
+    assert_eq!(
+        invalid(g.place(
+            "o",
+            OrderSpec {
+                target: live.clone(),
+                ..spec()
+            }
+        )),
+        ["objective"]
+    );
+    assert_eq!(
+        invalid(g.place(
+            "o",
+            OrderSpec {
+                objective: Objective::RoomSales,
+                ..spec()
+            }
+        )),
+        ["objective"]
+    );
+    let live_spec = OrderSpec {
+        target: live,
+        objective: Objective::RoomSales,
+        ..spec()
+    };
+    assert_eq!(
+        invalid(g.place(
+            "o",
+            OrderSpec {
+                bid: Bid::PerPlay,
+                ..live_spec.clone()
+            }
+        )),
+        ["bid"]
+    );
+    g.place("live", live_spec).unwrap();
+    g.place(
+        "play",
+        OrderSpec {
+            bid: Bid::PerPlay,
+            ..spec()
+        },
+    )
+    .unwrap();
+    g.place(
+        "manual",
+        OrderSpec {
+            bid: Bid::GoalManual { bid_fen: 50 },
+            ..spec()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        invalid(g.place(
+            "o",
+            OrderSpec {
+                bid: Bid::GoalManual { bid_fen: 0 },
+                ..spec()
+            }
+        )),
+        ["bid.bid_fen"]
+    );
+}
+
+#[test]
+fn r_ads_6_and_r_ads_7_a_video_that_fails_review_is_rejected_and_refunded_within_7_business_days() {
+    let mut g = Given::new();
+    let bad = Target::Video {
+        video_id: "v2".into(),
+        public: false,
+        title: "新款".into(),
+        duration_secs: 3,
+        has_shop_cart: false,
+    };
+    let e = g
+        .place(
+            "o1",
+            OrderSpec {
+                target: bad,
+                ..spec()
+            },
+        )
+        .unwrap();
+    let Event::ReviewRejected {
+        reasons, refund, ..
+    } = &e[1]
+    else {
+        panic!("{e:?}")
+    };
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(refund.amount_fen, 10_000);
+    assert_eq!(
+        refund.to,
+        PaymentMethod::DouyinPay,
+        "to the original payment account"
+    );
+    // Wednesday + 7 business days = the next week's Friday, end of day in Shanghai.
+    assert_eq!(refund.due_by, t("2026-03-13T16:00:00Z"));
+    assert_eq!(refund_due_by(t0()), refund.due_by);
+    // The content review by the platform can reject too, with reasons.
+    g.place("o2", spec()).unwrap();
+    let r = g.when(Command::DecideReview {
+        order_id: "o2".into(),
+        approve: false,
+        reasons: vec![],
+        at: t0(),
+    });
+    assert_eq!(invalid(r), ["reasons"]);
+    g.when(Command::DecideReview {
+        order_id: "o2".into(),
+        approve: false,
+        reasons: vec!["不符合电商广告审核规则".into()],
+        at: t0(),
+    })
+    .unwrap();
+    assert!(matches!(
+        g.0.orders["o2"].status,
+        OrderStatus::Rejected { .. }
+    ));
+    // Paid from the balance, the refund comes back to the balance.
+    g.when(Command::MoveFunds {
+        movement: FundsMove::TopUp,
+        amount_fen: 10_000,
+        channel: Channel::Pc,
+        at: t0(),
+    })
+    .unwrap();
+    g.place(
+        "o3",
+        OrderSpec {
+            payment: PaymentMethod::AccountBalance,
+            ..spec()
+        },
+    )
+    .unwrap();
+    assert_eq!(g.0.balance_fen, 0);
+    g.when(Command::DecideReview {
+        order_id: "o3".into(),
+        approve: false,
+        reasons: vec!["x".into()],
+        at: t0(),
+    })
+    .unwrap();
+    assert_eq!(g.0.balance_fen, 10_000);
+}
+
+#[test]
+fn r_ads_8_delivery_ends_when_the_budget_is_spent_with_the_actual_run_time() {
+    let mut g = Given::new();
+    g.delivering("o1", spec());
+    let half = PaidStats {
+        plays: 500,
+        likes: 20,
+        ..Default::default()
+    };
+    let e = g
+        .when(Command::RecordDelivery {
+            order_id: "o1".into(),
+            spent_fen: 5_000,
+            stats: half,
+            at: t("2026-03-04T03:00:00Z"),
+        })
+        .unwrap();
+    assert_eq!(e.len(), 1, "still delivering");
+    let e = g
+        .when(Command::RecordDelivery {
+            order_id: "o1".into(),
+            spent_fen: 5_000,
+            stats: half,
+            at: t("2026-03-04T05:30:00Z"),
+        })
+        .unwrap();
+    assert!(
+        matches!(
+            e[1],
+            Event::DeliveryCompleted {
+                run_secs: 12_600,
+                ..
+            }
+        ),
+        "3.5 h, not the 6 h chosen: {e:?}"
+    );
+    let over = g.when(Command::RecordDelivery {
+        order_id: "o1".into(),
+        spent_fen: 1,
+        stats: half,
+        at: t0(),
+    });
+    assert_eq!(precondition(over), "NOT_DELIVERING");
+}
+
+#[test]
+fn r_ads_9_dou_plus_is_refused_with_a_cart_and_running_dou_plus_orders_stop_when_a_room_uses_it() {
+    let mut g = Given::new();
+    let dou = OrderSpec {
+        product: Product::DouPlus,
+        ..spec()
+    };
+    assert_eq!(precondition(g.place("d1", dou)), "ONLY_XIAODIAN_SUIXINTUI");
+    let room = OrderSpec {
+        product: Product::DouPlus,
+        target: Target::LiveRoom {
+            room_id: "r1".into(),
+        },
+        objective: Objective::RoomPopularity,
+        ..spec()
+    };
+    g.delivering("d2", room.clone());
+    g.when(Command::RecordDelivery {
+        order_id: "d2".into(),
+        spent_fen: 3_000,
+        stats: PaidStats::default(),
+        at: t0(),
+    })
+    .unwrap();
+    let e = g
+        .when(Command::ReportShoppingCartUsed {
+            room_id: "r1".into(),
+            at: t0(),
+        })
+        .unwrap();
+    let Event::DouPlusOrderTerminated { refund, .. } = &e[1] else {
+        panic!("{e:?}")
+    };
+    assert_eq!(refund.amount_fen, 7_000, "the unspent budget");
+    assert_eq!(g.0.orders["d2"].status, OrderStatus::Terminated);
+    assert_eq!(
+        precondition(g.place("d3", room.clone())),
+        "ONLY_XIAODIAN_SUIXINTUI"
+    );
+    g.place(
+        "x1",
+        OrderSpec {
+            product: Product::XiaodianSuixintui,
+            ..room
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn r_ads_10_delivery_counts_only_grow() {
+    let mut g = Given::new();
+    g.delivering("o1", spec());
+    let r = g.when(Command::RecordDelivery {
+        order_id: "o1".into(),
+        spent_fen: -1,
+        stats: PaidStats::default(),
+        at: t0(),
+    });
+    assert_eq!(invalid(r), ["spent_fen"]);
+    let likes = PaidStats {
+        likes: 3,
+        ..Default::default()
+    };
+    g.when(Command::RecordDelivery {
+        order_id: "o1".into(),
+        spent_fen: 100,
+        stats: likes,
+        at: t0(),
+    })
+    .unwrap();
+    g.when(Command::RecordDelivery {
+        order_id: "o1".into(),
+        spent_fen: 100,
+        stats: likes,
+        at: t0(),
+    })
+    .unwrap();
+    assert_eq!(g.0.orders["o1"].stats.likes, 6);
+}
+
+#[test]
+fn r_ads_11_invoices_after_delivery_for_the_bound_subject_only() {
+    let mut g = Given::new();
+    g.delivering("o1", spec());
+    let ask = |kind, title: &str| Command::RequestInvoice {
+        order_id: "o1".into(),
+        kind,
+        title: title.into(),
+        at: t0(),
+    };
+    assert_eq!(
+        precondition(g.when(ask(InvoiceKind::Personal, "张三"))),
+        "DELIVERY_NOT_ENDED"
+    );
+    g.when(Command::RecordDelivery {
+        order_id: "o1".into(),
+        spent_fen: 10_000,
+        stats: PaidStats::default(),
+        at: t0(),
+    })
+    .unwrap();
+    g.when(Command::SetSubject {
+        subject: Subject::Person {
+            name: "张三".into(),
+        },
+    })
+    .unwrap();
+    assert_eq!(
+        precondition(g.when(ask(InvoiceKind::Personal, "李四"))),
+        "PERSONAL_SUBJECT_ONLY"
+    );
+    assert_eq!(
+        precondition(g.when(ask(InvoiceKind::Company, "某公司"))),
+        "PERSONAL_SUBJECT_ONLY"
+    );
+    let e = g.when(ask(InvoiceKind::Personal, "张三")).unwrap();
+    assert!(matches!(
+        e[0],
+        Event::InvoiceIssued {
+            amount_fen: 10_000,
+            ..
+        }
+    ));
+    // A company invoice needs company certification.
+    let mut c = Given::new();
+    c.when(Command::SetSubject {
+        subject: Subject::Company {
+            name: "某公司".into(),
+            certified: false,
+        },
+    })
+    .unwrap();
+    c.delivering("o1", spec());
+    c.when(Command::RecordDelivery {
+        order_id: "o1".into(),
+        spent_fen: 10_000,
+        stats: PaidStats::default(),
+        at: t0(),
+    })
+    .unwrap();
+    assert_eq!(
+        precondition(c.when(ask(InvoiceKind::Company, "某公司"))),
+        "COMPANY_NOT_CERTIFIED"
+    );
+    c.when(Command::SetSubject {
+        subject: Subject::Company {
+            name: "某公司".into(),
+            certified: true,
+        },
+    })
+    .unwrap();
+    c.when(ask(InvoiceKind::Company, "某公司")).unwrap();
+}
+
+#[test]
+fn r_ads_12_funds_move_on_the_pc_channel_only() {
+    let mut g = Given::new();
+    for movement in [
+        FundsMove::TopUp,
+        FundsMove::Withdraw,
+        FundsMove::CompanyTopUp,
+    ] {
+        let r = g.when(Command::MoveFunds {
+            movement,
+            amount_fen: 100,
+            channel: Channel::Mobile,
+            at: t0(),
+        });
+        match r {
+            Err(DomainError::Precondition {
+                reason: "PC_CHANNEL_ONLY",
+                why,
+                ..
+            }) => assert!(why.contains("电脑端"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    g.when(Command::MoveFunds {
+        movement: FundsMove::TopUp,
+        amount_fen: 100,
+        channel: Channel::Pc,
+        at: t0(),
+    })
+    .unwrap();
+    let r = g.when(Command::MoveFunds {
+        movement: FundsMove::Withdraw,
+        amount_fen: 101,
+        channel: Channel::Pc,
+        at: t0(),
+    });
+    assert_eq!(precondition(r), "INSUFFICIENT_BALANCE");
+    let r = g.when(Command::MoveFunds {
+        movement: FundsMove::CompanyTopUp,
+        amount_fen: 1,
+        channel: Channel::Pc,
+        at: t0(),
+    });
+    assert_eq!(precondition(r), "NOT_A_COMPANY");
+}
+
+#[test]
+fn r_ads_13_no_new_orders_while_selling_rights_are_revoked() {
+    let mut g = Given::new();
+    g.when(Command::RecordRightsRevoked { at: t0() }).unwrap();
+    assert!(
+        g.when(Command::RecordRightsRevoked { at: t0() })
+            .unwrap()
+            .is_empty(),
+        "a redelivery changes nothing"
+    );
+    assert_eq!(
+        precondition(g.place("o1", spec())),
+        "SELLING_RIGHTS_REVOKED"
+    );
+    g.when(Command::RecordRightsRestored { at: t0() }).unwrap();
+    g.place("o1", spec()).unwrap();
+}
