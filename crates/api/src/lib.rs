@@ -33,3 +33,9 @@ pub mod chat {
         tonic::include_proto!("sellerdesk.chat.v1");
     }
 }
+
+pub mod ads {
+    pub mod v1 {
+        tonic::include_proto!("sellerdesk.ads.v1");
+    }
+}

@@ -31,7 +31,7 @@ enum Commands {
     },
     /// Runs one service against its own database and NATS JetStream (containers, Kubernetes).
     Serve {
-        /// compliance, faq or chat (affiliate and ads are not built yet)
+        /// compliance, faq, chat or ads (affiliate is not built yet)
         service: String,
         /// host:port to listen on (default: the configured host and the service's port)
         #[arg(long)]

@@ -8,8 +8,8 @@ use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
 /// Services this build can run, in start order (chat asks faq). affiliate
-/// and ads are not built yet; `up` says so instead of pretending.
-pub const IMPLEMENTED: [&str; 3] = ["compliance", "faq", "chat"];
+/// is not built yet; `up` says so instead of pretending.
+pub const IMPLEMENTED: [&str; 4] = ["compliance", "faq", "chat", "ads"];
 
 pub async fn bus(config: &Config) -> anyhow::Result<(Arc<dyn EventBus>, bool)> {
     Ok(match &config.nats_url {
@@ -154,6 +154,24 @@ pub async fn build(
                 .map_err(anyhow::Error::msg)?;
             Ok(Built {
                 service: chat_svc::SERVICE,
+                port: app.port(),
+                run: Box::new(|stop| Box::pin(app.run(stop))),
+            })
+        }
+        "ads" => {
+            let settings = ads_svc::Settings {
+                store: store(config, ads_svc::SERVICE).await?,
+                bus,
+                durable_bus,
+                clock,
+                signer: signer(config)?,
+                request_timeout: Duration::from_millis(config.request_timeout_ms),
+            };
+            let app = ads_svc::Application::build(settings, listener)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            Ok(Built {
+                service: ads_svc::SERVICE,
                 port: app.port(),
                 run: Box::new(|stop| Box::pin(app.run(stop))),
             })

@@ -1,0 +1,601 @@
+//! The public API (`sellerdesk.ads.v1`) mapped onto [`Ads`]. Owner and admin
+//! order, invoice and move funds; every role of the shop reads; the platform
+//! reviews, reports delivery and qualifies the account; another shop sees
+//! nothing (R-X-1).
+
+use crate::{
+    app::{Ads, AppError},
+    domain::{
+        recommendations, AdsAccount, Bid, Channel, Command, DomainError, FundsMove, InvoiceKind,
+        Objective, Order, OrderSpec, OrderStatus, PaidStats, PaymentMethod, Product, Refund,
+        Subject, Target, Targeting,
+    },
+};
+use sellerdesk_api::ads::v1 as pb;
+use sellerdesk_runtime::{
+    errors,
+    wire::{authorize, command_metadata, timestamp, ANY_ROLE, MANAGERS},
+    Role,
+};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+const PLATFORM: &[Role] = &[Role::Platform];
+
+#[derive(Debug, Clone)]
+pub struct AdsApi {
+    app: Arc<Ads>,
+}
+
+impl AdsApi {
+    pub fn new(app: Arc<Ads>) -> Self {
+        Self { app }
+    }
+}
+
+fn to_status(e: AppError) -> Status {
+    match e {
+        AppError::Domain(d) => match d {
+            DomainError::Invalid(fields) => {
+                let v: Vec<(&str, String)> = fields
+                    .iter()
+                    .map(|(f, w)| (f.as_str(), w.clone()))
+                    .collect();
+                errors::invalid_argument(&v)
+            }
+            DomainError::NotFound { kind, id } => errors::not_found(kind, &id),
+            DomainError::AlreadyExists { kind, id } => errors::already_exists(
+                kind,
+                &id,
+                format!("{kind} {id:?} already exists with other content"),
+            ),
+            DomainError::Precondition {
+                reason,
+                subject,
+                why,
+            } => errors::failed_precondition(reason, &subject, why),
+        },
+        AppError::Store(s) => errors::internal(s),
+        AppError::Contended(stream) => {
+            Status::aborted(format!("{stream} kept changing; retry the command"))
+        }
+    }
+}
+
+fn enum_field<T>(
+    value: Result<T, prost::UnknownEnumValue>,
+    field: &str,
+    allowed: &str,
+) -> Result<T, Status> {
+    value.map_err(|_| errors::invalid_argument(&[(field, allowed.into())]))
+}
+
+fn spec_from_pb(s: Option<pb::OrderSpec>) -> Result<OrderSpec, Status> {
+    let s = s.ok_or_else(|| errors::invalid_argument(&[("spec", "required".into())]))?;
+    let product = match pb::Product::try_from(s.product) {
+        Ok(pb::Product::XiaodianSuixintui) | Ok(pb::Product::Unspecified) => {
+            Product::XiaodianSuixintui
+        }
+        Ok(pb::Product::DouPlus) => Product::DouPlus,
+        Err(_) => {
+            return Err(errors::invalid_argument(&[(
+                "spec.product",
+                "小店随心推 or DOU+".into(),
+            )]))
+        }
+    };
+    let target = match s.target {
+        Some(pb::order_spec::Target::Video(v)) => Target::Video {
+            video_id: v.video_id,
+            public: v.public,
+            title: v.title,
+            duration_secs: v.duration_secs,
+            has_shop_cart: v.has_shop_cart,
+        },
+        Some(pb::order_spec::Target::LiveRoom(r)) => Target::LiveRoom { room_id: r.room_id },
+        None => {
+            return Err(errors::invalid_argument(&[(
+                "spec.target",
+                "a video or a live room".into(),
+            )]))
+        }
+    };
+    use pb::Objective as O;
+    let objective = match enum_field(O::try_from(s.objective), "objective", "a known objective")? {
+        O::ProductPurchase => Objective::ProductPurchase,
+        O::ContentSeeding => Objective::ContentSeeding,
+        O::FollowersAndProfileViews => Objective::FollowersAndProfileViews,
+        O::RoomPopularity => Objective::RoomPopularity,
+        O::RoomProductClicks => Objective::RoomProductClicks,
+        O::RoomSales => Objective::RoomSales,
+        O::RoomFollowers => Objective::RoomFollowers,
+        O::RoomComments => Objective::RoomComments,
+        O::Unspecified => {
+            return Err(errors::invalid_argument(&[(
+                "objective",
+                "required (R-ADS-4)".into(),
+            )]))
+        }
+    };
+    let bid = match enum_field(pb::BidMode::try_from(s.bid_mode), "bid", "a known bid mode")? {
+        pb::BidMode::PerPlay => Bid::PerPlay,
+        pb::BidMode::GoalManual => Bid::GoalManual { bid_fen: s.bid_fen },
+        pb::BidMode::GoalAutomatic => Bid::GoalAutomatic,
+        pb::BidMode::Unspecified => {
+            return Err(errors::invalid_argument(&[(
+                "bid",
+                "required (R-ADS-5)".into(),
+            )]))
+        }
+    };
+    let payment = match enum_field(
+        pb::PaymentMethod::try_from(s.payment),
+        "payment",
+        "a known payment method",
+    )? {
+        pb::PaymentMethod::AccountBalance => PaymentMethod::AccountBalance,
+        pb::PaymentMethod::DouyinPay => PaymentMethod::DouyinPay,
+        pb::PaymentMethod::Alipay => PaymentMethod::Alipay,
+        pb::PaymentMethod::WechatPay => PaymentMethod::WechatPay,
+        pb::PaymentMethod::Unspecified => {
+            return Err(errors::invalid_argument(&[("payment", "required".into())]))
+        }
+    };
+    let t = s.targeting.unwrap_or_default();
+    Ok(OrderSpec {
+        product,
+        target,
+        objective,
+        duration_hours: s.duration_hours,
+        targeting: Targeting {
+            genders: t.genders,
+            age_bands: t.age_bands,
+            regions: t.regions,
+        },
+        bid,
+        amount_fen: s.amount_fen,
+        payment,
+    })
+}
+
+fn payment_pb(p: PaymentMethod) -> pb::PaymentMethod {
+    match p {
+        PaymentMethod::AccountBalance => pb::PaymentMethod::AccountBalance,
+        PaymentMethod::DouyinPay => pb::PaymentMethod::DouyinPay,
+        PaymentMethod::Alipay => pb::PaymentMethod::Alipay,
+        PaymentMethod::WechatPay => pb::PaymentMethod::WechatPay,
+    }
+}
+
+fn spec_pb(s: &OrderSpec) -> pb::OrderSpec {
+    use pb::Objective as O;
+    let (bid_mode, bid_fen) = match s.bid {
+        Bid::PerPlay => (pb::BidMode::PerPlay, 0),
+        Bid::GoalManual { bid_fen } => (pb::BidMode::GoalManual, bid_fen),
+        Bid::GoalAutomatic => (pb::BidMode::GoalAutomatic, 0),
+    };
+    pb::OrderSpec {
+        product: match s.product {
+            Product::XiaodianSuixintui => pb::Product::XiaodianSuixintui,
+            Product::DouPlus => pb::Product::DouPlus,
+        } as i32,
+        target: Some(match &s.target {
+            Target::Video {
+                video_id,
+                public,
+                title,
+                duration_secs,
+                has_shop_cart,
+            } => pb::order_spec::Target::Video(pb::Video {
+                video_id: video_id.clone(),
+                public: *public,
+                title: title.clone(),
+                duration_secs: *duration_secs,
+                has_shop_cart: *has_shop_cart,
+            }),
+            Target::LiveRoom { room_id } => pb::order_spec::Target::LiveRoom(pb::LiveRoom {
+                room_id: room_id.clone(),
+            }),
+        }),
+        objective: match s.objective {
+            Objective::ProductPurchase => O::ProductPurchase,
+            Objective::ContentSeeding => O::ContentSeeding,
+            Objective::FollowersAndProfileViews => O::FollowersAndProfileViews,
+            Objective::RoomPopularity => O::RoomPopularity,
+            Objective::RoomProductClicks => O::RoomProductClicks,
+            Objective::RoomSales => O::RoomSales,
+            Objective::RoomFollowers => O::RoomFollowers,
+            Objective::RoomComments => O::RoomComments,
+        } as i32,
+        duration_hours: s.duration_hours,
+        targeting: Some(pb::Targeting {
+            genders: s.targeting.genders.clone(),
+            age_bands: s.targeting.age_bands.clone(),
+            regions: s.targeting.regions.clone(),
+        }),
+        bid_mode: bid_mode as i32,
+        bid_fen,
+        amount_fen: s.amount_fen,
+        payment: payment_pb(s.payment) as i32,
+    }
+}
+
+fn stats_pb(s: &PaidStats) -> pb::PaidStats {
+    pb::PaidStats {
+        impressions: s.impressions,
+        plays: s.plays,
+        clicks: s.clicks,
+        likes: s.likes,
+        comments: s.comments,
+        follows: s.follows,
+        orders: s.orders,
+    }
+}
+
+fn refund_pb(r: &Refund) -> pb::Refund {
+    pb::Refund {
+        amount_fen: r.amount_fen,
+        to: payment_pb(r.to) as i32,
+        due_by: Some(timestamp(r.due_by)),
+    }
+}
+
+fn order_pb(o: &Order) -> pb::Order {
+    let (status, reasons, run) = match &o.status {
+        OrderStatus::PendingReview => (pb::OrderStatus::PendingReview, vec![], 0),
+        OrderStatus::Rejected { reasons } => (pb::OrderStatus::Rejected, reasons.clone(), 0),
+        OrderStatus::Delivering { .. } => (pb::OrderStatus::Delivering, vec![], 0),
+        OrderStatus::Completed { run_secs } => (pb::OrderStatus::Completed, vec![], *run_secs),
+        OrderStatus::Terminated => (pb::OrderStatus::Terminated, vec![], 0),
+    };
+    pb::Order {
+        order_id: o.order_id.clone(),
+        spec: Some(spec_pb(&o.spec)),
+        status: status as i32,
+        placed_at: Some(timestamp(o.placed_at)),
+        spent_fen: o.spent_fen,
+        stats: Some(stats_pb(&o.stats)),
+        rejection_reasons: reasons,
+        refund: o.refund.as_ref().map(refund_pb),
+        actual_run_secs: run,
+        invoice: o.invoice.as_ref().map(|(k, t, a)| pb::Invoice {
+            kind: match k {
+                InvoiceKind::Personal => pb::InvoiceKind::Personal,
+                InvoiceKind::Company => pb::InvoiceKind::Company,
+            } as i32,
+            title: t.clone(),
+            amount_fen: *a,
+        }),
+    }
+}
+
+fn subject_pb(s: &Subject) -> pb::Subject {
+    pb::Subject {
+        kind: Some(match s {
+            Subject::Person { name } => pb::subject::Kind::Person(name.clone()),
+            Subject::Company { name, certified } => pb::subject::Kind::Company(pb::Company {
+                name: name.clone(),
+                certified: *certified,
+            }),
+        }),
+    }
+}
+
+fn the_order(account: &AdsAccount, id: &str) -> Result<pb::Order, Status> {
+    account
+        .orders
+        .get(id)
+        .map(order_pb)
+        .ok_or_else(|| errors::not_found("order", id))
+}
+
+#[tonic::async_trait]
+impl pb::ads_service_server::AdsService for AdsApi {
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn place_order(
+        &self,
+        request: Request<pb::PlaceOrderRequest>,
+    ) -> Result<Response<pb::PlaceOrderResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "placing a promotion order",
+        )?;
+        let r = request.into_inner();
+        let spec = spec_from_pb(r.spec)?;
+        let advice = recommendations(&spec);
+        let (account, _) = self
+            .app
+            .execute(&shop, &command_metadata(&caller), |at| {
+                Command::PlaceOrder {
+                    order_id: r.order_id.clone(),
+                    spec: spec.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::PlaceOrderResponse {
+            order: Some(the_order(&account, &r.order_id)?),
+            recommendations: advice,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn get_order(
+        &self,
+        request: Request<pb::GetOrderRequest>,
+    ) -> Result<Response<pb::GetOrderResponse>, Status> {
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "reading an order",
+        )?;
+        let account = self.app.load(&shop).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetOrderResponse {
+            order: Some(the_order(&account, &request.get_ref().order_id)?),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn list_orders(
+        &self,
+        request: Request<pb::ListOrdersRequest>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "listing orders",
+        )?;
+        let account = self.app.load(&shop).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListOrdersResponse {
+            orders: account.orders.values().map(order_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn decide_review(
+        &self,
+        request: Request<pb::DecideReviewRequest>,
+    ) -> Result<Response<pb::DecideReviewResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "reviewing an order",
+        )?;
+        let r = request.into_inner();
+        let (account, _) = self
+            .app
+            .execute(&shop, &command_metadata(&caller), |at| {
+                Command::DecideReview {
+                    order_id: r.order_id.clone(),
+                    approve: r.approve,
+                    reasons: r.reasons.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::DecideReviewResponse {
+            order: Some(the_order(&account, &r.order_id)?),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn record_delivery(
+        &self,
+        request: Request<pb::RecordDeliveryRequest>,
+    ) -> Result<Response<pb::RecordDeliveryResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "reporting delivery",
+        )?;
+        let r = request.into_inner();
+        let s = r.stats.unwrap_or_default();
+        let stats = PaidStats {
+            impressions: s.impressions,
+            plays: s.plays,
+            clicks: s.clicks,
+            likes: s.likes,
+            comments: s.comments,
+            follows: s.follows,
+            orders: s.orders,
+        };
+        let (account, _) = self
+            .app
+            .execute(&shop, &command_metadata(&caller), |at| {
+                Command::RecordDelivery {
+                    order_id: r.order_id.clone(),
+                    spent_fen: r.spent_fen,
+                    stats,
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::RecordDeliveryResponse {
+            order: Some(the_order(&account, &r.order_id)?),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn report_shopping_cart_used(
+        &self,
+        request: Request<pb::ReportShoppingCartUsedRequest>,
+    ) -> Result<Response<pb::ReportShoppingCartUsedResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "reporting a cart",
+        )?;
+        let room_id = request.into_inner().room_id;
+        let (account, events) = self
+            .app
+            .execute(&shop, &command_metadata(&caller), |at| {
+                Command::ReportShoppingCartUsed {
+                    room_id: room_id.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        let terminated = events
+            .iter()
+            .filter_map(|e| match e {
+                crate::domain::Event::DouPlusOrderTerminated { order_id, .. } => {
+                    account.orders.get(order_id).map(order_pb)
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(Response::new(pb::ReportShoppingCartUsedResponse {
+            terminated,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn request_invoice(
+        &self,
+        request: Request<pb::RequestInvoiceRequest>,
+    ) -> Result<Response<pb::RequestInvoiceResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "requesting an invoice",
+        )?;
+        let r = request.into_inner();
+        let kind = match pb::InvoiceKind::try_from(r.kind) {
+            Ok(pb::InvoiceKind::Personal) => InvoiceKind::Personal,
+            Ok(pb::InvoiceKind::Company) => InvoiceKind::Company,
+            _ => {
+                return Err(errors::invalid_argument(&[(
+                    "kind",
+                    "personal or company".into(),
+                )]))
+            }
+        };
+        let (account, _) = self
+            .app
+            .execute(&shop, &command_metadata(&caller), |at| {
+                Command::RequestInvoice {
+                    order_id: r.order_id.clone(),
+                    kind,
+                    title: r.title.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::RequestInvoiceResponse {
+            invoice: the_order(&account, &r.order_id)?.invoice,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn set_account_subject(
+        &self,
+        request: Request<pb::SetAccountSubjectRequest>,
+    ) -> Result<Response<pb::SetAccountSubjectResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "qualifying an account",
+        )?;
+        let subject = match request.into_inner().subject.and_then(|s| s.kind) {
+            Some(pb::subject::Kind::Person(name)) => Subject::Person { name },
+            Some(pb::subject::Kind::Company(c)) => Subject::Company {
+                name: c.name,
+                certified: c.certified,
+            },
+            None => {
+                return Err(errors::invalid_argument(&[(
+                    "subject",
+                    "a person or a company".into(),
+                )]))
+            }
+        };
+        self.app
+            .execute(&shop, &command_metadata(&caller), |_| Command::SetSubject {
+                subject: subject.clone(),
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::SetAccountSubjectResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn move_funds(
+        &self,
+        request: Request<pb::MoveFundsRequest>,
+    ) -> Result<Response<pb::MoveFundsResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "moving funds",
+        )?;
+        let r = request.into_inner();
+        let movement = match pb::FundsMovement::try_from(r.movement) {
+            Ok(pb::FundsMovement::TopUp) => FundsMove::TopUp,
+            Ok(pb::FundsMovement::Withdraw) => FundsMove::Withdraw,
+            Ok(pb::FundsMovement::CompanyTopUp) => FundsMove::CompanyTopUp,
+            _ => {
+                return Err(errors::invalid_argument(&[(
+                    "movement",
+                    "top-up, withdraw or company top-up".into(),
+                )]))
+            }
+        };
+        let channel = match pb::Channel::try_from(r.channel) {
+            Ok(pb::Channel::Mobile) => Channel::Mobile,
+            Ok(pb::Channel::Pc) => Channel::Pc,
+            _ => {
+                return Err(errors::invalid_argument(&[(
+                    "channel",
+                    "mobile or PC".into(),
+                )]))
+            }
+        };
+        let (account, _) = self
+            .app
+            .execute(&shop, &command_metadata(&caller), |at| Command::MoveFunds {
+                movement,
+                amount_fen: r.amount_fen,
+                channel,
+                at,
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::MoveFundsResponse {
+            balance_fen: account.balance_fen,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "reading the account",
+        )?;
+        let account = self.app.load(&shop).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetAccountResponse {
+            balance_fen: account.balance_fen,
+            subject: account.subject.as_ref().map(subject_pb),
+            may_place_orders: !account.selling_rights_revoked,
+        }))
+    }
+}

@@ -1,0 +1,358 @@
+//! ads-svc over real gRPC: an order's life (R-ADS-1..8, R-ADS-11), permissions
+//! and errors with details (R-X-1, R-ADS-12), and R-ADS-13 across services:
+//! compliance-svc revokes and restores selling rights, publishes it, and
+//! ads-svc, consuming the bus, refuses and then accepts orders.
+
+use ads_svc::{Application, Settings};
+use chrono::{DateTime, Utc};
+use sellerdesk_api::{
+    ads::v1::{self as pb, ads_service_client::AdsServiceClient},
+    compliance::v1::{self as cpb, compliance_service_client::ComplianceServiceClient},
+};
+use sellerdesk_bus::InProcessBus;
+use sellerdesk_eventstore::EventStore;
+use sellerdesk_runtime::{auth::Claims, server::Running, ManualClock, Role, TokenSigner};
+use std::{sync::Arc, time::Duration};
+use tonic::{transport::Channel, Code, Request};
+use tonic_types::StatusExt;
+
+const SHOP: &str = "shop-a";
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+async fn sqlite(dir: &tempfile::TempDir, name: &str) -> Arc<dyn EventStore> {
+    sellerdesk_eventstore::open(&format!(
+        "sqlite://{}",
+        dir.path().join(format!("{name}.db")).display()
+    ))
+    .await
+    .unwrap()
+}
+
+fn req<T>(signer: &TokenSigner, shop: &str, role: Role, msg: T) -> Request<T> {
+    let token = signer.mint(&Claims {
+        shop: if role == Role::Platform {
+            String::new()
+        } else {
+            shop.into()
+        },
+        sub: format!("{}-account", role.as_str()),
+        role,
+        exp: 4_000_000_000,
+    });
+    let mut r = Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+async fn spawn_ads(
+    store: Arc<dyn EventStore>,
+    bus: Arc<InProcessBus>,
+    signer: &TokenSigner,
+) -> (Running, AdsServiceClient<Channel>) {
+    let service = Application::spawn_local(Settings {
+        store,
+        bus,
+        durable_bus: false,
+        clock: Arc::new(ManualClock::new(t("2026-03-04T02:00:00Z"))),
+        signer: signer.clone(),
+        request_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(service.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (service, AdsServiceClient::new(channel))
+}
+
+fn order(id: &str) -> pb::PlaceOrderRequest {
+    pb::PlaceOrderRequest {
+        shop_id: String::new(),
+        order_id: id.into(),
+        spec: Some(pb::OrderSpec {
+            product: pb::Product::XiaodianSuixintui as i32,
+            target: Some(pb::order_spec::Target::Video(pb::Video {
+                video_id: "v1".into(),
+                public: true,
+                title: "春季新款连衣裙".into(),
+                duration_secs: 30,
+                has_shop_cart: true,
+            })),
+            objective: pb::Objective::ProductPurchase as i32,
+            duration_hours: 6,
+            targeting: None,
+            bid_mode: pb::BidMode::GoalAutomatic as i32,
+            bid_fen: 0,
+            amount_fen: 60_000,
+            payment: pb::PaymentMethod::DouyinPay as i32,
+        }),
+    }
+}
+
+#[tokio::test]
+async fn an_order_from_placement_to_invoice_with_permissions_and_error_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let (_service, mut ads) = spawn_ads(
+        sqlite(&dir, "ads").await,
+        Arc::new(InProcessBus::new()),
+        &signer,
+    )
+    .await;
+    // R-ADS-3: accepted, with the 24-hour advice above 500 CNY.
+    let placed = ads
+        .place_order(req(&signer, SHOP, Role::Owner, order("o1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        placed.order.unwrap().status,
+        pb::OrderStatus::PendingReview as i32
+    );
+    assert_eq!(placed.recommendations.len(), 1);
+    // Agents read but do not order; another shop sees nothing (R-X-1).
+    let e = ads
+        .place_order(req(&signer, SHOP, Role::Agent, order("o2")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = ads
+        .get_order(req(
+            &signer,
+            "shop-b",
+            Role::Owner,
+            pb::GetOrderRequest {
+                shop_id: SHOP.into(),
+                order_id: "o1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    // R-ADS-2: INVALID_ARGUMENT naming the field.
+    let mut cheap = order("o3");
+    cheap.spec.as_mut().unwrap().amount_fen = 100;
+    let e = ads
+        .place_order(req(&signer, SHOP, Role::Owner, cheap))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.get_details_bad_request().unwrap().field_violations[0].field,
+        "amount_fen"
+    );
+    // Review, delivery to the budget (R-ADS-8), invoice (R-ADS-11).
+    ads.decide_review(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        pb::DecideReviewRequest {
+            shop_id: SHOP.into(),
+            order_id: "o1".into(),
+            approve: true,
+            reasons: vec![],
+        },
+    ))
+    .await
+    .unwrap();
+    let done = ads
+        .record_delivery(req(
+            &signer,
+            SHOP,
+            Role::Platform,
+            pb::RecordDeliveryRequest {
+                shop_id: SHOP.into(),
+                order_id: "o1".into(),
+                spent_fen: 60_000,
+                stats: Some(pb::PaidStats {
+                    plays: 9_000,
+                    likes: 120,
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(done.status, pb::OrderStatus::Completed as i32);
+    ads.set_account_subject(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        pb::SetAccountSubjectRequest {
+            shop_id: SHOP.into(),
+            subject: Some(pb::Subject {
+                kind: Some(pb::subject::Kind::Person("张三".into())),
+            }),
+        },
+    ))
+    .await
+    .unwrap();
+    let invoice = ads
+        .request_invoice(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::RequestInvoiceRequest {
+                shop_id: String::new(),
+                order_id: "o1".into(),
+                kind: pb::InvoiceKind::Personal as i32,
+                title: "张三".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invoice
+        .unwrap();
+    assert_eq!(invoice.amount_fen, 60_000);
+    // R-ADS-12: a mobile top-up is refused and names the PC channel.
+    let e = ads
+        .move_funds(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::MoveFundsRequest {
+                shop_id: String::new(),
+                movement: pb::FundsMovement::TopUp as i32,
+                amount_fen: 10_000,
+                channel: pb::Channel::Mobile as i32,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(
+        e.get_details_precondition_failure().unwrap().violations[0].r#type,
+        "PC_CHANNEL_ONLY"
+    );
+    assert!(e.message().contains("电脑端"), "{}", e.message());
+}
+
+#[tokio::test]
+async fn r_ads_13_orders_follow_the_selling_rights_compliance_svc_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let bus = Arc::new(InProcessBus::new());
+    let compliance = compliance_svc::Application::spawn_local(compliance_svc::Settings {
+        store: sqlite(&dir, "compliance").await,
+        bus: bus.clone(),
+        durable_bus: false,
+        clock: Arc::new(ManualClock::new(t("2026-03-04T02:00:00Z"))),
+        clock_changes: None,
+        signer: signer.clone(),
+        request_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(compliance.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut cmp = ComplianceServiceClient::new(channel);
+    let (_ads_service, mut ads) = spawn_ads(sqlite(&dir, "ads").await, bus, &signer).await;
+    // 48 points: compliance-svc revokes the selling rights (R-CMP-3) and publishes it.
+    cmp.record_violation(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        cpb::RecordViolationRequest {
+            shop_id: SHOP.into(),
+            violation_id: "v-48".into(),
+            violation_type: "counterfeit".into(),
+            points: Some(48),
+            evidence: "".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    // The revocation reaches ads-svc through the bus, shortly after the commit (R-X-2).
+    let mut revoked = false;
+    for _ in 0..100 {
+        let a = ads
+            .get_account(req(
+                &signer,
+                SHOP,
+                Role::Owner,
+                pb::GetAccountRequest::default(),
+            ))
+            .await
+            .unwrap();
+        if !a.into_inner().may_place_orders {
+            revoked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(revoked, "ads-svc learned of the revocation within 5 s");
+    let e = ads
+        .place_order(req(&signer, SHOP, Role::Owner, order("o1")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.get_details_precondition_failure().unwrap().violations[0].r#type,
+        "SELLING_RIGHTS_REVOKED"
+    );
+    let account = ads
+        .get_account(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::GetAccountRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!account.may_place_orders);
+    // A granted appeal restores the rights (R-CMP-8): orders are accepted again.
+    cmp.file_appeal(req(
+        &signer,
+        SHOP,
+        Role::Owner,
+        cpb::FileAppealRequest {
+            shop_id: String::new(),
+            violation_id: "v-48".into(),
+            reason: "误判".into(),
+            attachments: vec![],
+        },
+    ))
+    .await
+    .unwrap();
+    cmp.decide_appeal(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        cpb::DecideAppealRequest {
+            shop_id: SHOP.into(),
+            violation_id: "v-48".into(),
+            outcome: cpb::AppealOutcome::Granted as i32,
+            note: "".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    let mut accepted = false;
+    for _ in 0..100 {
+        if ads
+            .place_order(req(&signer, SHOP, Role::Owner, order("o2")))
+            .await
+            .is_ok()
+        {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        accepted,
+        "orders are accepted once compliance-svc restores the rights"
+    );
+}
