@@ -1,0 +1,505 @@
+use super::{
+    Command, ContentKind, CreatorProfile, DomainError, Event, Goal, Instant, Limits, Marketplace,
+    PlanProduct, PlanSales, PlanSource, MAX_PLAN_CREATORS,
+};
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+
+/// R-X-3: a shop's day is counted in its time zone.
+const SHOP_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invitation {
+    pub creator_id: String,
+    pub goal: Goal,
+    pub message: String,
+    pub sent_at: Instant,
+    pub accepted: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub name: String,
+    pub goal: Goal,
+    pub products: Vec<PlanProduct>,
+    pub creator_ids: Vec<String>,
+    pub source: PlanSource,
+    pub sales: PlanSales,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub creator_id: String,
+    pub product_id: String,
+    pub shipped_at: Instant,
+    pub content: Option<(ContentKind, Instant)>,
+}
+
+/// A shop's outreach: the fold of its stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outreach {
+    pub version: i64,
+    pub invitations: BTreeMap<String, Invitation>,
+    /// R-AFF-3: invitations sent per local date.
+    pub sent_per_day: BTreeMap<NaiveDate, u32>,
+    pub plans: BTreeMap<String, Plan>,
+    pub samples: BTreeMap<String, Sample>,
+}
+
+impl Outreach {
+    pub fn apply(&mut self, event: &Event) {
+        self.version += 1;
+        match event {
+            Event::CreatorProfiled { .. } => {}
+            Event::InvitationSent {
+                invitation_id,
+                creator_id,
+                goal,
+                message,
+                local_date,
+                at,
+            } => {
+                *self.sent_per_day.entry(*local_date).or_default() += 1;
+                self.invitations.insert(
+                    invitation_id.clone(),
+                    Invitation {
+                        creator_id: creator_id.clone(),
+                        goal: *goal,
+                        message: message.clone(),
+                        sent_at: *at,
+                        accepted: None,
+                    },
+                );
+            }
+            Event::InvitationAnswered {
+                invitation_id,
+                accepted,
+                ..
+            } => {
+                if let Some(i) = self.invitations.get_mut(invitation_id) {
+                    i.accepted = Some(*accepted);
+                }
+            }
+            Event::PlanCreated {
+                plan_id,
+                name,
+                goal,
+                products,
+                creator_ids,
+                source,
+                ..
+            } => {
+                self.plans.insert(
+                    plan_id.clone(),
+                    Plan {
+                        name: name.clone(),
+                        goal: *goal,
+                        products: products.clone(),
+                        creator_ids: creator_ids.clone(),
+                        source: *source,
+                        sales: PlanSales::default(),
+                    },
+                );
+            }
+            Event::PlanCreatorsAdded {
+                plan_id,
+                creator_ids,
+            } => {
+                if let Some(p) = self.plans.get_mut(plan_id) {
+                    p.creator_ids.extend(creator_ids.iter().cloned());
+                }
+            }
+            Event::SampleShipped {
+                sample_id,
+                creator_id,
+                product_id,
+                at,
+            } => {
+                self.samples.insert(
+                    sample_id.clone(),
+                    Sample {
+                        creator_id: creator_id.clone(),
+                        product_id: product_id.clone(),
+                        shipped_at: *at,
+                        content: None,
+                    },
+                );
+            }
+            Event::ContentPosted {
+                sample_id,
+                kind,
+                at,
+                ..
+            } => {
+                if let Some(s) = self.samples.get_mut(sample_id) {
+                    s.content = Some((*kind, *at));
+                }
+            }
+            Event::PlanSaleRecorded {
+                plan_id,
+                revenue_fen,
+                product_cost_fen,
+                commission_fen,
+                ..
+            } => {
+                if let Some(p) = self.plans.get_mut(plan_id) {
+                    p.sales.revenue_fen += revenue_fen;
+                    p.sales.product_cost_fen += product_cost_fen;
+                    p.sales.commission_fen += commission_fen;
+                }
+            }
+        }
+    }
+}
+
+fn invalid(field: &str, why: impl Into<String>) -> DomainError {
+    DomainError::Invalid(vec![(field.to_owned(), why.into())])
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), DomainError> {
+    if id.is_empty() || id.len() > 64 {
+        return Err(invalid(field, "1 to 64 bytes"));
+    }
+    Ok(())
+}
+
+/// A creator named alone is NOT_FOUND; one in a list names its place.
+fn known_creator(market: &Marketplace, field: &str, id: &str) -> Result<(), DomainError> {
+    match market.creator(id) {
+        Some(_) => Ok(()),
+        None if field.contains('[') => Err(invalid(field, format!("no creator {id:?}"))),
+        None => Err(DomainError::NotFound {
+            kind: "creator",
+            id: id.to_owned(),
+        }),
+    }
+}
+
+fn check_profile(p: &CreatorProfile) -> Result<(), DomainError> {
+    let mut e = Vec::new();
+    if p.creator_id.is_empty() || p.creator_id.len() > 64 {
+        e.push(("profile.creator_id".to_owned(), "1 to 64 bytes".to_owned()));
+    }
+    if p.handle.trim().is_empty() {
+        e.push(("profile.handle".into(), "required".into()));
+    }
+    if p.female_share_bps > 10_000 {
+        e.push(("profile.female_share_bps".into(), "0 to 10000".into()));
+    }
+    if p.engagement_bps > 10_000 {
+        e.push(("profile.engagement_bps".into(), "0 to 10000".into()));
+    }
+    if p.price_band_fen.0 < 0 || p.price_band_fen.0 > p.price_band_fen.1 {
+        e.push(("profile.price_band".into(), "0 <= low <= high".into()));
+    }
+    if e.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(e))
+    }
+}
+
+/// The events `command` causes, or why it is refused. Shop commands are
+/// decided on the shop's outreach and the marketplace (which creators exist).
+pub fn decide(
+    outreach: &Outreach,
+    market: &Marketplace,
+    command: &Command,
+    limits: &Limits,
+) -> Result<Vec<Event>, DomainError> {
+    match command {
+        Command::ProfileCreator { profile } => {
+            check_profile(profile)?;
+            let same = market
+                .creator(&profile.creator_id)
+                .is_some_and(|c| &c.profile == profile);
+            Ok(if same {
+                vec![]
+            } else {
+                vec![Event::CreatorProfiled {
+                    profile: profile.clone(),
+                }]
+            })
+        }
+        Command::SendInvitation {
+            invitation_id,
+            creator_id,
+            goal,
+            message,
+            at,
+        } => {
+            check_id("invitation_id", invitation_id)?;
+            if message.chars().count() > 500 {
+                return Err(invalid("message", "at most 500 characters"));
+            }
+            if let Some(i) = outreach.invitations.get(invitation_id) {
+                return if (&i.creator_id, i.goal, &i.message) == (creator_id, *goal, message) {
+                    Ok(vec![])
+                } else {
+                    Err(DomainError::AlreadyExists {
+                        kind: "invitation",
+                        id: invitation_id.clone(),
+                    })
+                };
+            }
+            known_creator(market, "creator_id", creator_id)?;
+            let local_date = at.with_timezone(&SHOP_TIME_ZONE).date_naive();
+            // R-AFF-3: not too many creators at once.
+            let sent = outreach.sent_per_day.get(&local_date).copied().unwrap_or(0);
+            if sent >= limits.daily_invitations {
+                return Err(DomainError::LimitReached(format!(
+                    "a shop sends at most {} invitations a day; {local_date} is used up",
+                    limits.daily_invitations
+                )));
+            }
+            if outreach
+                .invitations
+                .values()
+                .any(|i| &i.creator_id == creator_id && i.accepted.is_none())
+            {
+                return Err(DomainError::Precondition {
+                    reason: "INVITATION_PENDING",
+                    subject: creator_id.clone(),
+                    why: format!(
+                        "creator {creator_id} has not answered the shop's last invitation yet"
+                    ),
+                });
+            }
+            Ok(vec![Event::InvitationSent {
+                invitation_id: invitation_id.clone(),
+                creator_id: creator_id.clone(),
+                goal: *goal,
+                message: message.clone(),
+                local_date,
+                at: *at,
+            }])
+        }
+        Command::AnswerInvitation {
+            invitation_id,
+            accepted,
+            at,
+        } => {
+            let i =
+                outreach
+                    .invitations
+                    .get(invitation_id)
+                    .ok_or_else(|| DomainError::NotFound {
+                        kind: "invitation",
+                        id: invitation_id.clone(),
+                    })?;
+            match i.accepted {
+                Some(a) if a == *accepted => Ok(vec![]),
+                Some(_) => Err(DomainError::Precondition {
+                    reason: "ALREADY_ANSWERED",
+                    subject: invitation_id.clone(),
+                    why: "the creator already answered this invitation".into(),
+                }),
+                None => Ok(vec![Event::InvitationAnswered {
+                    invitation_id: invitation_id.clone(),
+                    creator_id: i.creator_id.clone(),
+                    accepted: *accepted,
+                    reply_secs: (*at - i.sent_at).num_seconds().max(0),
+                    at: *at,
+                }]),
+            }
+        }
+        Command::CreatePlan {
+            plan_id,
+            name,
+            goal,
+            products,
+            creator_ids,
+            source,
+            at,
+        } => {
+            check_id("plan_id", plan_id)?;
+            let mut e = Vec::new();
+            if name.trim().is_empty() || name.chars().count() > 50 {
+                e.push(("name".to_owned(), "1 to 50 characters".to_owned()));
+            }
+            if products.is_empty() {
+                e.push(("products".into(), "at least one product".into()));
+            }
+            for (i, p) in products.iter().enumerate() {
+                if p.product_id.is_empty() {
+                    e.push((format!("products[{i}].product_id"), "required".into()));
+                }
+                if !(1..=10_000).contains(&p.commission_bps) {
+                    e.push((
+                        format!("products[{i}].commission_bps"),
+                        "1 to 10000 basis points".into(),
+                    ));
+                }
+            }
+            if creator_ids.is_empty() || creator_ids.len() > MAX_PLAN_CREATORS {
+                e.push((
+                    "creator_ids".into(),
+                    format!("1 to {MAX_PLAN_CREATORS} creators (R-AFF-4)"),
+                ));
+            }
+            if *source == PlanSource::CreatorPage && creator_ids.len() != 1 {
+                e.push((
+                    "creator_ids".into(),
+                    "a plan from a creator's page names that one creator".into(),
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, c) in creator_ids.iter().enumerate() {
+                if !seen.insert(c) {
+                    e.push((format!("creator_ids[{i}]"), "listed twice".into()));
+                } else if market.creator(c).is_none() {
+                    e.push((format!("creator_ids[{i}]"), format!("no creator {c:?}")));
+                }
+            }
+            if !e.is_empty() {
+                return Err(DomainError::Invalid(e));
+            }
+            if let Some(p) = outreach.plans.get(plan_id) {
+                let same = (&p.name, p.goal, &p.products, &p.creator_ids, p.source)
+                    == (name, *goal, products, creator_ids, *source);
+                return if same {
+                    Ok(vec![])
+                } else {
+                    Err(DomainError::AlreadyExists {
+                        kind: "plan",
+                        id: plan_id.clone(),
+                    })
+                };
+            }
+            Ok(vec![Event::PlanCreated {
+                plan_id: plan_id.clone(),
+                name: name.clone(),
+                goal: *goal,
+                products: products.clone(),
+                creator_ids: creator_ids.clone(),
+                source: *source,
+                at: *at,
+            }])
+        }
+        Command::AddPlanCreators {
+            plan_id,
+            creator_ids,
+        } => {
+            let plan = outreach
+                .plans
+                .get(plan_id)
+                .ok_or_else(|| DomainError::NotFound {
+                    kind: "plan",
+                    id: plan_id.clone(),
+                })?;
+            let new: Vec<String> = creator_ids
+                .iter()
+                .filter(|c| !plan.creator_ids.contains(c))
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for (i, c) in creator_ids.iter().enumerate() {
+                known_creator(market, &format!("creator_ids[{i}]"), c)?;
+            }
+            // R-AFF-4
+            if plan.creator_ids.len() + new.len() > MAX_PLAN_CREATORS {
+                return Err(invalid(
+                    "creator_ids",
+                    format!(
+                        "the plan has {} creators; at most {MAX_PLAN_CREATORS} (R-AFF-4)",
+                        plan.creator_ids.len()
+                    ),
+                ));
+            }
+            Ok(if new.is_empty() {
+                vec![]
+            } else {
+                vec![Event::PlanCreatorsAdded {
+                    plan_id: plan_id.clone(),
+                    creator_ids: new,
+                }]
+            })
+        }
+        Command::ShipSample {
+            sample_id,
+            creator_id,
+            product_id,
+            at,
+        } => {
+            check_id("sample_id", sample_id)?;
+            check_id("product_id", product_id)?;
+            if let Some(s) = outreach.samples.get(sample_id) {
+                return if (&s.creator_id, &s.product_id) == (creator_id, product_id) {
+                    Ok(vec![])
+                } else {
+                    Err(DomainError::AlreadyExists {
+                        kind: "sample",
+                        id: sample_id.clone(),
+                    })
+                };
+            }
+            known_creator(market, "creator_id", creator_id)?;
+            Ok(vec![Event::SampleShipped {
+                sample_id: sample_id.clone(),
+                creator_id: creator_id.clone(),
+                product_id: product_id.clone(),
+                at: *at,
+            }])
+        }
+        Command::RecordContentPosted {
+            sample_id,
+            kind,
+            at,
+        } => {
+            let s = outreach
+                .samples
+                .get(sample_id)
+                .ok_or_else(|| DomainError::NotFound {
+                    kind: "sample",
+                    id: sample_id.clone(),
+                })?;
+            Ok(if s.content.is_some() {
+                vec![]
+            } else {
+                vec![Event::ContentPosted {
+                    sample_id: sample_id.clone(),
+                    creator_id: s.creator_id.clone(),
+                    kind: *kind,
+                    at: *at,
+                }]
+            })
+        }
+        Command::RecordPlanSale {
+            plan_id,
+            product_id,
+            revenue_fen,
+            product_cost_fen,
+            at,
+        } => {
+            let plan = outreach
+                .plans
+                .get(plan_id)
+                .ok_or_else(|| DomainError::NotFound {
+                    kind: "plan",
+                    id: plan_id.clone(),
+                })?;
+            let product = plan
+                .products
+                .iter()
+                .find(|p| &p.product_id == product_id)
+                .ok_or_else(|| invalid("product_id", "not a product of the plan"))?;
+            if *revenue_fen <= 0 || *product_cost_fen < 0 {
+                return Err(invalid(
+                    "revenue_fen",
+                    "revenue positive, cost not negative",
+                ));
+            }
+            // Commission on revenue, rounded down to the fen (R-X-3: integers only).
+            let commission_fen = revenue_fen * product.commission_bps as i64 / 10_000;
+            Ok(vec![Event::PlanSaleRecorded {
+                plan_id: plan_id.clone(),
+                product_id: product_id.clone(),
+                revenue_fen: *revenue_fen,
+                product_cost_fen: *product_cost_fen,
+                commission_fen,
+                at: *at,
+            }])
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The pure affiliate domain: no I/O, no async, no clock. Two folds:
+//! a shop's outreach ([`Outreach`]: invitations, targeted plans, samples)
+//! and the creator marketplace ([`Marketplace`]: profiles, plus each
+//! creator's reliability folded from every shop's events, R-AFF-5).
+//!
+//! Where each rule lives:
+//! - R-AFF-1 a collaboration's goal, and ROI after product cost and commission: [`Goal`], [`PlanSales::roi`]
+//! - R-AFF-2 marketplace search: [`Marketplace::search`], [`CreatorQuery`]
+//! - R-AFF-3 invitations and the per-shop daily limit: [`Command::SendInvitation`]
+//! - R-AFF-4 targeted plans, at most 30 creators: [`MAX_PLAN_CREATORS`]
+//! - R-AFF-5 metrics from what happens: [`Marketplace::apply`]
+
+mod decide;
+mod marketplace;
+
+pub use decide::{decide, Outreach};
+pub use marketplace::{CreatorMetrics, CreatorQuery, CreatorView, Marketplace, SortBy};
+
+use serde::{Deserialize, Serialize};
+
+pub type Instant = chrono::DateTime<chrono::Utc>;
+pub type Fen = i64;
+
+/// R-AFF-4.
+pub const MAX_PLAN_CREATORS: usize = 30;
+/// R-AFF-3: invitations a shop may send per day (shop time), unless configured.
+pub const DEFAULT_DAILY_INVITATIONS: u32 = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// R-AFF-3.
+    pub daily_invitations: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            daily_invitations: DEFAULT_DAILY_INVITATIONS,
+        }
+    }
+}
+
+/// R-AFF-1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// 品牌推广
+    BrandPromotion,
+    /// 销量提升: judged on ROI after product cost and commission.
+    Sales,
+}
+
+/// What the marketplace knows of a creator (R-AFF-2), published by the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CreatorProfile {
+    pub creator_id: String,
+    pub handle: String,
+    pub categories: Vec<String>,
+    pub followers: u64,
+    /// 粉丝画像: share of female followers, in basis points (0..=10000).
+    pub female_share_bps: u32,
+    /// The largest age band among followers, e.g. "24-30".
+    pub main_age_band: String,
+    /// Regions with most followers, first the largest.
+    pub top_regions: Vec<String>,
+    /// Interactions per view, basis points.
+    pub engagement_bps: u32,
+    /// 达人带货榜: brands sold most, and the usual price band in fen.
+    pub top_brands: Vec<String>,
+    pub price_band_fen: (Fen, Fen),
+    /// Video and live content statistics.
+    pub videos: u32,
+    pub lives: u32,
+    pub avg_video_views: u64,
+}
+
+/// A product in a targeted plan with its commission (R-AFF-4), basis points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanProduct {
+    pub product_id: String,
+    pub commission_bps: u32,
+}
+
+/// How a plan came to be (R-AFF-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanSource {
+    /// 计划管理, with creator handles.
+    PlanManagement,
+    /// Straight from a creator's page.
+    CreatorPage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentKind {
+    Video,
+    Live,
+}
+
+/// R-AFF-1: a sales plan's money, all integer fen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PlanSales {
+    pub revenue_fen: Fen,
+    pub product_cost_fen: Fen,
+    pub commission_fen: Fen,
+}
+
+impl PlanSales {
+    /// Net profit over what the shop put in (product cost and commission), in
+    /// basis points; None before anything was spent.
+    pub fn roi_bps(&self) -> Option<i64> {
+        let spent = self.product_cost_fen + self.commission_fen;
+        (spent > 0).then(|| (self.revenue_fen - spent) * 10_000 / spent)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// The platform publishes or updates a creator's marketplace profile.
+    ProfileCreator { profile: CreatorProfile },
+    SendInvitation {
+        invitation_id: String,
+        creator_id: String,
+        goal: Goal,
+        message: String,
+        at: Instant,
+    },
+    /// The creator answered in the app (relayed by the platform).
+    AnswerInvitation {
+        invitation_id: String,
+        accepted: bool,
+        at: Instant,
+    },
+    CreatePlan {
+        plan_id: String,
+        name: String,
+        goal: Goal,
+        products: Vec<PlanProduct>,
+        creator_ids: Vec<String>,
+        source: PlanSource,
+        at: Instant,
+    },
+    AddPlanCreators {
+        plan_id: String,
+        creator_ids: Vec<String>,
+    },
+    ShipSample {
+        sample_id: String,
+        creator_id: String,
+        product_id: String,
+        at: Instant,
+    },
+    /// The creator posted the agreed video or live stream for a sample.
+    RecordContentPosted {
+        sample_id: String,
+        kind: ContentKind,
+        at: Instant,
+    },
+    /// Orders through a plan: revenue, cost and the commission it earned.
+    RecordPlanSale {
+        plan_id: String,
+        product_id: String,
+        revenue_fen: Fen,
+        product_cost_fen: Fen,
+        at: Instant,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    CreatorProfiled {
+        profile: CreatorProfile,
+    },
+    InvitationSent {
+        invitation_id: String,
+        creator_id: String,
+        goal: Goal,
+        message: String,
+        /// The shop's local date the invitation counts against (R-AFF-3).
+        local_date: chrono::NaiveDate,
+        at: Instant,
+    },
+    InvitationAnswered {
+        invitation_id: String,
+        creator_id: String,
+        accepted: bool,
+        reply_secs: i64,
+        at: Instant,
+    },
+    PlanCreated {
+        plan_id: String,
+        name: String,
+        goal: Goal,
+        products: Vec<PlanProduct>,
+        creator_ids: Vec<String>,
+        source: PlanSource,
+        at: Instant,
+    },
+    PlanCreatorsAdded {
+        plan_id: String,
+        creator_ids: Vec<String>,
+    },
+    SampleShipped {
+        sample_id: String,
+        creator_id: String,
+        product_id: String,
+        at: Instant,
+    },
+    ContentPosted {
+        sample_id: String,
+        creator_id: String,
+        kind: ContentKind,
+        at: Instant,
+    },
+    PlanSaleRecorded {
+        plan_id: String,
+        product_id: String,
+        revenue_fen: Fen,
+        product_cost_fen: Fen,
+        commission_fen: Fen,
+        at: Instant,
+    },
+}
+
+impl Event {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::CreatorProfiled { .. } => "CreatorProfiled",
+            Event::InvitationSent { .. } => "InvitationSent",
+            Event::InvitationAnswered { .. } => "InvitationAnswered",
+            Event::PlanCreated { .. } => "PlanCreated",
+            Event::PlanCreatorsAdded { .. } => "PlanCreatorsAdded",
+            Event::SampleShipped { .. } => "SampleShipped",
+            Event::ContentPosted { .. } => "ContentPosted",
+            Event::PlanSaleRecorded { .. } => "PlanSaleRecorded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DomainError {
+    #[error("invalid: {0:?}")]
+    Invalid(Vec<(String, String)>),
+    #[error("no {kind} {id:?}")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{kind} {id:?} already exists with other content")]
+    AlreadyExists { kind: &'static str, id: String },
+    #[error("{why}")]
+    Precondition {
+        reason: &'static str,
+        subject: String,
+        why: String,
+    },
+    /// R-AFF-3 (RESOURCE_EXHAUSTED).
+    #[error("{0}")]
+    LimitReached(String),
+}

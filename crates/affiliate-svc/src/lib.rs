@@ -1,0 +1,2 @@
+//! affiliate-svc.
+pub mod domain;

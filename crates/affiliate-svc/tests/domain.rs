@@ -1,0 +1,272 @@
+//! The pure affiliate domain, given/when/then, named by rule (R-AFF-*).
+
+use affiliate_svc::domain::{
+    decide, Command, ContentKind, CreatorProfile, CreatorQuery, DomainError, Event, Goal, Limits,
+    Marketplace, Outreach, PlanProduct, PlanSource, SortBy,
+};
+use chrono::{DateTime, Duration, Utc};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn t0() -> DateTime<Utc> {
+    t("2026-03-04T02:00:00Z")
+}
+
+struct World {
+    outreach: Outreach,
+    market: Marketplace,
+    limits: Limits,
+}
+
+impl World {
+    fn new() -> Self {
+        let mut w = World {
+            outreach: Outreach::default(),
+            market: Marketplace::default(),
+            limits: Limits::default(),
+        };
+        for (id, followers, female, engagement) in [
+            ("c1", 1_200_000, 8_000, 450),
+            ("c2", 80_000, 3_000, 900),
+            ("c3", 500_000, 6_000, 300),
+        ] {
+            w.ok(Command::ProfileCreator {
+                profile: CreatorProfile {
+                    creator_id: id.into(),
+                    handle: format!("@{id}"),
+                    categories: vec!["美妆".into()],
+                    followers,
+                    female_share_bps: female,
+                    main_age_band: "24-30".into(),
+                    top_regions: vec!["广东".into()],
+                    engagement_bps: engagement,
+                    top_brands: vec!["花西子".into()],
+                    price_band_fen: (5_000, 30_000),
+                    ..Default::default()
+                },
+            });
+        }
+        w
+    }
+
+    fn when(&mut self, c: Command) -> Result<Vec<Event>, DomainError> {
+        let events = decide(&self.outreach, &self.market, &c, &self.limits)?;
+        for e in &events {
+            self.outreach.apply(e);
+            self.market.apply(e);
+        }
+        Ok(events)
+    }
+
+    fn ok(&mut self, c: Command) -> Vec<Event> {
+        self.when(c).expect("accepted")
+    }
+
+    fn invite(
+        &mut self,
+        id: &str,
+        creator: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Event>, DomainError> {
+        self.when(Command::SendInvitation {
+            invitation_id: id.into(),
+            creator_id: creator.into(),
+            goal: Goal::Sales,
+            message: "合作吗".into(),
+            at,
+        })
+    }
+}
+
+fn plan(ids: Vec<String>) -> Command {
+    Command::CreatePlan {
+        plan_id: "p1".into(),
+        name: "春季定向".into(),
+        goal: Goal::Sales,
+        products: vec![PlanProduct {
+            product_id: "sku1".into(),
+            commission_bps: 2_000,
+        }],
+        creator_ids: ids,
+        source: PlanSource::PlanManagement,
+        at: t0(),
+    }
+}
+
+fn ids(w: &World, q: &CreatorQuery) -> Vec<String> {
+    w.market
+        .search(q)
+        .iter()
+        .map(|c| c.profile.creator_id.clone())
+        .collect()
+}
+
+#[test]
+fn r_aff_1_a_sales_plan_is_judged_on_roi_after_product_cost_and_commission() {
+    let mut w = World::new();
+    w.ok(plan(vec!["c1".into()]));
+    w.ok(Command::RecordPlanSale {
+        plan_id: "p1".into(),
+        product_id: "sku1".into(),
+        revenue_fen: 100_000,
+        product_cost_fen: 40_000,
+        at: t0(),
+    });
+    let sales = w.outreach.plans["p1"].sales;
+    assert_eq!(sales.commission_fen, 20_000, "20% of the revenue");
+    // (100000 - 40000 - 20000) / (40000 + 20000) = 66.66%
+    assert_eq!(sales.roi_bps(), Some(6_666));
+}
+
+#[test]
+fn r_aff_2_the_marketplace_filters_on_profile_and_reliability() {
+    let mut w = World::new();
+    assert_eq!(
+        ids(&w, &CreatorQuery::default()),
+        ["c1", "c3", "c2"],
+        "by followers"
+    );
+    let female = CreatorQuery {
+        mostly_female: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(ids(&w, &female), ["c1", "c3"]);
+    let engaged = CreatorQuery {
+        min_engagement_bps: Some(400),
+        ..Default::default()
+    };
+    assert_eq!(ids(&w, &engaged), ["c1", "c2"]);
+    let by_engagement = CreatorQuery {
+        sort: SortBy::Engagement,
+        ..Default::default()
+    };
+    assert_eq!(ids(&w, &by_engagement), ["c2", "c1", "c3"]);
+    let pricey = CreatorQuery {
+        price_fen: Some(50_000),
+        ..Default::default()
+    };
+    assert!(ids(&w, &pricey).is_empty());
+    // Reliability: c2 fulfils its sample, c1 does not.
+    for (s, c) in [("s1", "c1"), ("s2", "c2")] {
+        w.ok(Command::ShipSample {
+            sample_id: s.into(),
+            creator_id: c.into(),
+            product_id: "sku1".into(),
+            at: t0(),
+        });
+    }
+    w.ok(Command::RecordContentPosted {
+        sample_id: "s2".into(),
+        kind: ContentKind::Video,
+        at: t0(),
+    });
+    let reliable = CreatorQuery {
+        min_fulfilment_bps: Some(5_000),
+        ..Default::default()
+    };
+    assert_eq!(ids(&w, &reliable), ["c2"]);
+}
+
+#[test]
+fn r_aff_3_outreach_has_a_daily_limit_per_shop_in_shop_time() {
+    let mut w = World::new();
+    w.limits.daily_invitations = 2;
+    w.invite("i1", "c1", t0()).unwrap();
+    w.invite("i2", "c2", t0()).unwrap();
+    assert!(matches!(
+        w.invite("i3", "c3", t0()),
+        Err(DomainError::LimitReached(_))
+    ));
+    // Midnight in Shanghai (16:00 UTC) starts a new day.
+    w.invite("i3", "c3", t("2026-03-04T16:00:00Z")).unwrap();
+    // The same invitation again is a retry; a second one to a creator who has not answered is refused.
+    assert!(w.invite("i1", "c1", t0()).unwrap().is_empty());
+    assert!(matches!(
+        w.invite("i4", "c1", t("2026-03-05T16:00:00Z")),
+        Err(DomainError::Precondition {
+            reason: "INVITATION_PENDING",
+            ..
+        })
+    ));
+    assert!(matches!(
+        w.invite("i5", "nobody", t("2026-03-05T16:00:00Z")),
+        Err(DomainError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn r_aff_4_a_targeted_plan_holds_at_most_30_creators() {
+    let mut w = World::new();
+    for i in 0..31 {
+        w.ok(Command::ProfileCreator {
+            profile: CreatorProfile {
+                creator_id: format!("x{i}"),
+                handle: format!("@x{i}"),
+                ..Default::default()
+            },
+        });
+    }
+    let many: Vec<String> = (0..31).map(|i| format!("x{i}")).collect();
+    assert!(
+        matches!(w.when(plan(many.clone())), Err(DomainError::Invalid(f)) if f[0].0 == "creator_ids")
+    );
+    w.ok(plan(many[..29].to_vec()));
+    w.ok(Command::AddPlanCreators {
+        plan_id: "p1".into(),
+        creator_ids: vec!["x29".into()],
+    });
+    assert!(matches!(
+        w.when(Command::AddPlanCreators {
+            plan_id: "p1".into(),
+            creator_ids: vec!["x30".into()]
+        }),
+        Err(DomainError::Invalid(_))
+    ));
+    // From a creator's page: that one creator.
+    let page = Command::CreatePlan {
+        plan_id: "p2".into(),
+        name: "达人页".into(),
+        goal: Goal::BrandPromotion,
+        products: vec![PlanProduct {
+            product_id: "sku1".into(),
+            commission_bps: 1_500,
+        }],
+        creator_ids: vec!["c1".into(), "c2".into()],
+        source: PlanSource::CreatorPage,
+        at: t0(),
+    };
+    assert!(matches!(w.when(page), Err(DomainError::Invalid(_))));
+}
+
+#[test]
+fn r_aff_5_creator_metrics_follow_samples_content_and_answers() {
+    let mut w = World::new();
+    w.invite("i1", "c1", t0()).unwrap();
+    w.ok(Command::AnswerInvitation {
+        invitation_id: "i1".into(),
+        accepted: true,
+        at: t0() + Duration::minutes(30),
+    });
+    w.invite("i2", "c2", t0()).unwrap();
+    for s in ["s1", "s2"] {
+        w.ok(Command::ShipSample {
+            sample_id: s.into(),
+            creator_id: "c1".into(),
+            product_id: "sku1".into(),
+            at: t0(),
+        });
+    }
+    w.ok(Command::RecordContentPosted {
+        sample_id: "s1".into(),
+        kind: ContentKind::Live,
+        at: t0(),
+    });
+    let c1 = w.market.creator("c1").unwrap().metrics;
+    assert_eq!(c1.fulfilment_bps(), Some(5_000));
+    assert_eq!(c1.reply_rate_bps(), Some(10_000));
+    assert_eq!(c1.mean_reply_secs(), Some(1_800));
+    let c2 = w.market.creator("c2").unwrap().metrics;
+    assert_eq!(c2.reply_rate_bps(), Some(0), "invited, not answered");
+}
