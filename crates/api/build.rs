@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sellerdesk/faq/v1/faq.proto",
         "sellerdesk/chat/v1/chat.proto",
         "sellerdesk/ads/v1/ads.proto",
+        "sellerdesk/affiliate/v1/affiliate.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

@@ -39,3 +39,9 @@ pub mod ads {
         tonic::include_proto!("sellerdesk.ads.v1");
     }
 }
+
+pub mod affiliate {
+    pub mod v1 {
+        tonic::include_proto!("sellerdesk.affiliate.v1");
+    }
+}

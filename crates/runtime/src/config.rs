@@ -38,6 +38,8 @@ pub struct Config {
     pub chat_faq_url: Option<String>,
     /// How long a buyer message waits for the robot before going to humans.
     pub chat_robot_timeout_ms: u64,
+    /// R-AFF-3: creator invitations a shop may send per day.
+    pub affiliate_daily_invitations: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -110,6 +112,7 @@ impl Default for Config {
             chat_max_agents: 20,
             chat_faq_url: None,
             chat_robot_timeout_ms: 500,
+            affiliate_daily_invitations: 50,
         }
     }
 }
@@ -181,6 +184,11 @@ impl Config {
         if let Some(v) = get("SELLERDESK_CHAT_ROBOT_TIMEOUT_MS") {
             self.chat_robot_timeout_ms = v.parse().map_err(|_| {
                 format!("SELLERDESK_CHAT_ROBOT_TIMEOUT_MS={v:?}: a number of milliseconds")
+            })?;
+        }
+        if let Some(v) = get("SELLERDESK_AFFILIATE_DAILY_INVITATIONS") {
+            self.affiliate_daily_invitations = v.parse().map_err(|_| {
+                format!("SELLERDESK_AFFILIATE_DAILY_INVITATIONS={v:?}: a number of invitations")
             })?;
         }
         for service in SERVICES {

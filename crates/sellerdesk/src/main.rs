@@ -31,7 +31,7 @@ enum Commands {
     },
     /// Runs one service against its own database and NATS JetStream (containers, Kubernetes).
     Serve {
-        /// compliance, faq, chat or ads (affiliate is not built yet)
+        /// compliance, faq, chat, affiliate or ads
         service: String,
         /// host:port to listen on (default: the configured host and the service's port)
         #[arg(long)]
@@ -388,11 +388,6 @@ async fn up(mut config: Config) -> anyhow::Result<()> {
     for b in &built {
         println!("  {:<11} grpc://{}:{}", b.service, config.host, b.port);
     }
-    for service in sellerdesk_runtime::config::SERVICES {
-        if !stack::IMPLEMENTED.contains(&service) {
-            println!("  {service:<11} not built yet: see its issue");
-        }
-    }
     println!("development tokens (30 days):");
     println!(
         "  platform     {}",
@@ -423,7 +418,7 @@ async fn up(mut config: Config) -> anyhow::Result<()> {
 async fn serve(config: Config, service: &str, listen: Option<String>) -> anyhow::Result<()> {
     if !stack::IMPLEMENTED.contains(&service) {
         anyhow::bail!(
-            "unknown or not yet built service {service:?}; built: {:?}",
+            "unknown service {service:?}; one of {:?}",
             stack::IMPLEMENTED
         );
     }

@@ -7,9 +7,8 @@ use sellerdesk_runtime::{server, Clock, Config, TokenSigner};
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
-/// Services this build can run, in start order (chat asks faq). affiliate
-/// is not built yet; `up` says so instead of pretending.
-pub const IMPLEMENTED: [&str; 4] = ["compliance", "faq", "chat", "ads"];
+/// Services this build can run, in start order (chat asks faq).
+pub const IMPLEMENTED: [&str; 5] = ["compliance", "faq", "chat", "affiliate", "ads"];
 
 pub async fn bus(config: &Config) -> anyhow::Result<(Arc<dyn EventBus>, bool)> {
     Ok(match &config.nats_url {
@@ -158,6 +157,27 @@ pub async fn build(
                 run: Box::new(|stop| Box::pin(app.run(stop))),
             })
         }
+        "affiliate" => {
+            let settings = affiliate_svc::Settings {
+                store: store(config, affiliate_svc::SERVICE).await?,
+                bus,
+                durable_bus,
+                clock,
+                signer: signer(config)?,
+                request_timeout: Duration::from_millis(config.request_timeout_ms),
+                limits: affiliate_svc::domain::Limits {
+                    daily_invitations: config.affiliate_daily_invitations,
+                },
+            };
+            let app = affiliate_svc::Application::build(settings, listener)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            Ok(Built {
+                service: affiliate_svc::SERVICE,
+                port: app.port(),
+                run: Box::new(|stop| Box::pin(app.run(stop))),
+            })
+        }
         "ads" => {
             let settings = ads_svc::Settings {
                 store: store(config, ads_svc::SERVICE).await?,
@@ -177,7 +197,7 @@ pub async fn build(
             })
         }
         other => anyhow::bail!(
-            "unknown or not yet built service {other:?}; built: {:?}",
+            "unknown service {other:?}; one of {:?}",
             IMPLEMENTED
         ),
     }

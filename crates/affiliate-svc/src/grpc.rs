@@ -1,0 +1,557 @@
+//! The public API (`sellerdesk.affiliate.v1`) mapped onto [`Affiliate`].
+//! Owner and admin invite, plan and ship samples; every role of the shop
+//! reads and searches; the platform publishes creators and relays what they
+//! do; another shop sees nothing (R-X-1).
+
+use crate::{
+    app::{Affiliate, AppError},
+    domain::{
+        Command, ContentKind, CreatorProfile, CreatorQuery, CreatorView, DomainError, Goal,
+        Outreach, PlanProduct, PlanSource, SortBy,
+    },
+};
+use sellerdesk_api::affiliate::v1 as pb;
+use sellerdesk_runtime::{
+    errors,
+    wire::{authorize, command_metadata, timestamp, ANY_ROLE, MANAGERS},
+    Caller, Role,
+};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+const PLATFORM: &[Role] = &[Role::Platform];
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 200;
+
+#[derive(Debug, Clone)]
+pub struct AffiliateApi {
+    app: Arc<Affiliate>,
+}
+
+impl AffiliateApi {
+    pub fn new(app: Arc<Affiliate>) -> Self {
+        Self { app }
+    }
+}
+
+fn to_status(e: AppError) -> Status {
+    match e {
+        AppError::Domain(d) => match d {
+            DomainError::Invalid(fields) => {
+                let v: Vec<(&str, String)> = fields
+                    .iter()
+                    .map(|(f, w)| (f.as_str(), w.clone()))
+                    .collect();
+                errors::invalid_argument(&v)
+            }
+            DomainError::NotFound { kind, id } => errors::not_found(kind, &id),
+            DomainError::AlreadyExists { kind, id } => errors::already_exists(
+                kind,
+                &id,
+                format!("{kind} {id:?} already exists with other content"),
+            ),
+            DomainError::Precondition {
+                reason,
+                subject,
+                why,
+            } => errors::failed_precondition(reason, &subject, why),
+            DomainError::LimitReached(why) => Status::resource_exhausted(why),
+        },
+        AppError::Store(s) => errors::internal(s),
+        AppError::Contended(stream) => {
+            Status::aborted(format!("{stream} kept changing; retry the command"))
+        }
+    }
+}
+
+fn goal_from_pb(v: i32) -> Result<Goal, Status> {
+    match pb::Goal::try_from(v) {
+        Ok(pb::Goal::BrandPromotion) => Ok(Goal::BrandPromotion),
+        Ok(pb::Goal::Sales) => Ok(Goal::Sales),
+        _ => Err(errors::invalid_argument(&[(
+            "goal",
+            "brand promotion or sales (R-AFF-1)".into(),
+        )])),
+    }
+}
+
+fn goal_pb(g: Goal) -> i32 {
+    match g {
+        Goal::BrandPromotion => pb::Goal::BrandPromotion as i32,
+        Goal::Sales => pb::Goal::Sales as i32,
+    }
+}
+
+fn creator_pb(c: &CreatorView) -> pb::Creator {
+    let p = &c.profile;
+    let m = &c.metrics;
+    pb::Creator {
+        profile: Some(pb::CreatorProfile {
+            creator_id: p.creator_id.clone(),
+            handle: p.handle.clone(),
+            categories: p.categories.clone(),
+            followers: p.followers,
+            female_share_bps: p.female_share_bps,
+            main_age_band: p.main_age_band.clone(),
+            top_regions: p.top_regions.clone(),
+            engagement_bps: p.engagement_bps,
+            top_brands: p.top_brands.clone(),
+            price_low_fen: p.price_band_fen.0,
+            price_high_fen: p.price_band_fen.1,
+            videos: p.videos,
+            lives: p.lives,
+            avg_video_views: p.avg_video_views,
+        }),
+        metrics: Some(pb::CreatorMetrics {
+            samples_shipped: m.samples_shipped,
+            samples_fulfilled: m.samples_fulfilled,
+            invitations_received: m.invitations_received,
+            invitations_answered: m.invitations_answered,
+            fulfilment_bps: m.fulfilment_bps(),
+            reply_rate_bps: m.reply_rate_bps(),
+            mean_reply_secs: m.mean_reply_secs(),
+        }),
+    }
+}
+
+fn invitation_pb(o: &Outreach, id: &str) -> Option<pb::Invitation> {
+    o.invitations.get(id).map(|i| pb::Invitation {
+        invitation_id: id.to_owned(),
+        creator_id: i.creator_id.clone(),
+        goal: goal_pb(i.goal),
+        message: i.message.clone(),
+        sent_at: Some(timestamp(i.sent_at)),
+        answered: i.accepted.is_some(),
+        accepted: i.accepted.unwrap_or(false),
+    })
+}
+
+fn plan_pb(o: &Outreach, id: &str) -> Result<pb::Plan, Status> {
+    let p = o
+        .plans
+        .get(id)
+        .ok_or_else(|| errors::not_found("plan", id))?;
+    Ok(pb::Plan {
+        plan_id: id.to_owned(),
+        name: p.name.clone(),
+        goal: goal_pb(p.goal),
+        products: p
+            .products
+            .iter()
+            .map(|x| pb::PlanProduct {
+                product_id: x.product_id.clone(),
+                commission_bps: x.commission_bps,
+            })
+            .collect(),
+        creator_ids: p.creator_ids.clone(),
+        source: match p.source {
+            PlanSource::PlanManagement => pb::PlanSource::PlanManagement,
+            PlanSource::CreatorPage => pb::PlanSource::CreatorPage,
+        } as i32,
+        sales: Some(pb::PlanSales {
+            revenue_fen: p.sales.revenue_fen,
+            product_cost_fen: p.sales.product_cost_fen,
+            commission_fen: p.sales.commission_fen,
+            roi_bps: p.sales.roi_bps(),
+        }),
+    })
+}
+
+fn non_empty(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+#[tonic::async_trait]
+impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
+    #[tracing::instrument(skip_all)]
+    async fn profile_creator(
+        &self,
+        request: Request<pb::ProfileCreatorRequest>,
+    ) -> Result<Response<pb::ProfileCreatorResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require(PLATFORM, "publishing a creator profile")?;
+        let p = request
+            .into_inner()
+            .profile
+            .ok_or_else(|| errors::invalid_argument(&[("profile", "required".into())]))?;
+        let profile = CreatorProfile {
+            creator_id: p.creator_id.clone(),
+            handle: p.handle,
+            categories: p.categories,
+            followers: p.followers,
+            female_share_bps: p.female_share_bps,
+            main_age_band: p.main_age_band,
+            top_regions: p.top_regions,
+            engagement_bps: p.engagement_bps,
+            top_brands: p.top_brands,
+            price_band_fen: (p.price_low_fen, p.price_high_fen),
+            videos: p.videos,
+            lives: p.lives,
+            avg_video_views: p.avg_video_views,
+        };
+        self.app
+            .execute(None, &command_metadata(&caller), |_| {
+                Command::ProfileCreator {
+                    profile: profile.clone(),
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        let creator = self
+            .app
+            .market(|m| m.creator(&p.creator_id).map(creator_pb));
+        Ok(Response::new(pb::ProfileCreatorResponse { creator }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn get_creator(
+        &self,
+        request: Request<pb::GetCreatorRequest>,
+    ) -> Result<Response<pb::GetCreatorResponse>, Status> {
+        authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "reading a creator",
+        )?;
+        let id = &request.get_ref().creator_id;
+        let creator = self
+            .app
+            .market(|m| {
+                m.creator(id)
+                    .filter(|c| !c.profile.handle.is_empty())
+                    .map(creator_pb)
+            })
+            .ok_or_else(|| errors::not_found("creator", id))?;
+        Ok(Response::new(pb::GetCreatorResponse {
+            creator: Some(creator),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn search_creators(
+        &self,
+        request: Request<pb::SearchCreatorsRequest>,
+    ) -> Result<Response<pb::SearchCreatorsResponse>, Status> {
+        authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "searching creators",
+        )?;
+        let r = request.into_inner();
+        if r.limit > MAX_LIMIT {
+            return Err(errors::invalid_argument(&[(
+                "limit",
+                format!("at most {MAX_LIMIT}"),
+            )]));
+        }
+        let limit = if r.limit == 0 { DEFAULT_LIMIT } else { r.limit } as usize;
+        let query = CreatorQuery {
+            category: non_empty(r.category),
+            min_followers: r.min_followers,
+            max_followers: r.max_followers,
+            mostly_female: r.mostly_female,
+            age_band: non_empty(r.age_band),
+            region: non_empty(r.region),
+            min_engagement_bps: r.min_engagement_bps,
+            min_fulfilment_bps: r.min_fulfilment_bps,
+            min_reply_rate_bps: r.min_reply_rate_bps,
+            max_mean_reply_secs: r.max_mean_reply_secs,
+            brand: non_empty(r.brand),
+            price_fen: r.price_fen,
+            sort: match pb::SortBy::try_from(r.sort) {
+                Ok(pb::SortBy::Engagement) => SortBy::Engagement,
+                Ok(pb::SortBy::Fulfilment) => SortBy::Fulfilment,
+                Ok(pb::SortBy::ReplyRate) => SortBy::ReplyRate,
+                _ => SortBy::Followers,
+            },
+        };
+        let creators = self.app.market(|m| {
+            m.search(&query)
+                .into_iter()
+                .take(limit)
+                .map(creator_pb)
+                .collect()
+        });
+        Ok(Response::new(pb::SearchCreatorsResponse { creators }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn send_invitation(
+        &self,
+        request: Request<pb::SendInvitationRequest>,
+    ) -> Result<Response<pb::SendInvitationResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "inviting a creator",
+        )?;
+        let r = request.into_inner();
+        let goal = goal_from_pb(r.goal)?;
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::SendInvitation {
+                    invitation_id: r.invitation_id.clone(),
+                    creator_id: r.creator_id.clone(),
+                    goal,
+                    message: r.message.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        let invitation = invitation_pb(&outreach, &r.invitation_id);
+        let today = outreach.invitations.get(&r.invitation_id).map(|i| {
+            i.sent_at
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .date_naive()
+        });
+        let used = today
+            .and_then(|d| outreach.sent_per_day.get(&d))
+            .copied()
+            .unwrap_or(0);
+        Ok(Response::new(pb::SendInvitationResponse {
+            invitation,
+            remaining_today: self.app.limits().daily_invitations.saturating_sub(used),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn answer_invitation(
+        &self,
+        request: Request<pb::AnswerInvitationRequest>,
+    ) -> Result<Response<pb::AnswerInvitationResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "relaying a creator's answer",
+        )?;
+        let r = request.into_inner();
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::AnswerInvitation {
+                    invitation_id: r.invitation_id.clone(),
+                    accepted: r.accepted,
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::AnswerInvitationResponse {
+            invitation: invitation_pb(&outreach, &r.invitation_id),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn list_invitations(
+        &self,
+        request: Request<pb::ListInvitationsRequest>,
+    ) -> Result<Response<pb::ListInvitationsResponse>, Status> {
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "listing invitations",
+        )?;
+        let outreach = self.app.outreach(&shop).await.map_err(to_status)?;
+        let invitations = outreach
+            .invitations
+            .keys()
+            .filter_map(|id| invitation_pb(&outreach, id))
+            .collect();
+        Ok(Response::new(pb::ListInvitationsResponse { invitations }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn create_plan(
+        &self,
+        request: Request<pb::CreatePlanRequest>,
+    ) -> Result<Response<pb::CreatePlanResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "creating a targeted plan",
+        )?;
+        let r = request.into_inner();
+        let goal = goal_from_pb(r.goal)?;
+        let source = match pb::PlanSource::try_from(r.source) {
+            Ok(pb::PlanSource::CreatorPage) => PlanSource::CreatorPage,
+            Ok(pb::PlanSource::PlanManagement) | Ok(pb::PlanSource::Unspecified) => {
+                PlanSource::PlanManagement
+            }
+            Err(_) => {
+                return Err(errors::invalid_argument(&[(
+                    "source",
+                    "plan management or a creator's page".into(),
+                )]))
+            }
+        };
+        let products: Vec<PlanProduct> = r
+            .products
+            .iter()
+            .map(|p| PlanProduct {
+                product_id: p.product_id.clone(),
+                commission_bps: p.commission_bps,
+            })
+            .collect();
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::CreatePlan {
+                    plan_id: r.plan_id.clone(),
+                    name: r.name.clone(),
+                    goal,
+                    products: products.clone(),
+                    creator_ids: r.creator_ids.clone(),
+                    source,
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::CreatePlanResponse {
+            plan: Some(plan_pb(&outreach, &r.plan_id)?),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn add_plan_creators(
+        &self,
+        request: Request<pb::AddPlanCreatorsRequest>,
+    ) -> Result<Response<pb::AddPlanCreatorsResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "changing a targeted plan",
+        )?;
+        let r = request.into_inner();
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |_| {
+                Command::AddPlanCreators {
+                    plan_id: r.plan_id.clone(),
+                    creator_ids: r.creator_ids.clone(),
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::AddPlanCreatorsResponse {
+            plan: Some(plan_pb(&outreach, &r.plan_id)?),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn get_plan(
+        &self,
+        request: Request<pb::GetPlanRequest>,
+    ) -> Result<Response<pb::GetPlanResponse>, Status> {
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "reading a plan",
+        )?;
+        let outreach = self.app.outreach(&shop).await.map_err(to_status)?;
+        Ok(Response::new(pb::GetPlanResponse {
+            plan: Some(plan_pb(&outreach, &request.get_ref().plan_id)?),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn ship_sample(
+        &self,
+        request: Request<pb::ShipSampleRequest>,
+    ) -> Result<Response<pb::ShipSampleResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "shipping a sample",
+        )?;
+        let r = request.into_inner();
+        self.app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::ShipSample {
+                    sample_id: r.sample_id.clone(),
+                    creator_id: r.creator_id.clone(),
+                    product_id: r.product_id.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ShipSampleResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn record_content_posted(
+        &self,
+        request: Request<pb::RecordContentPostedRequest>,
+    ) -> Result<Response<pb::RecordContentPostedResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "recording a creator's content",
+        )?;
+        let r = request.into_inner();
+        let kind = match pb::ContentKind::try_from(r.kind) {
+            Ok(pb::ContentKind::Video) => ContentKind::Video,
+            Ok(pb::ContentKind::Live) => ContentKind::Live,
+            _ => {
+                return Err(errors::invalid_argument(&[(
+                    "kind",
+                    "video or live".into(),
+                )]))
+            }
+        };
+        self.app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::RecordContentPosted {
+                    sample_id: r.sample_id.clone(),
+                    kind,
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::RecordContentPostedResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(shop_id))]
+    async fn record_plan_sale(
+        &self,
+        request: Request<pb::RecordPlanSaleRequest>,
+    ) -> Result<Response<pb::RecordPlanSaleResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "recording plan sales",
+        )?;
+        let r = request.into_inner();
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::RecordPlanSale {
+                    plan_id: r.plan_id.clone(),
+                    product_id: r.product_id.clone(),
+                    revenue_fen: r.revenue_fen,
+                    product_cost_fen: r.product_cost_fen,
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::RecordPlanSaleResponse {
+            plan: Some(plan_pb(&outreach, &r.plan_id)?),
+        }))
+    }
+}

@@ -1,0 +1,328 @@
+//! affiliate-svc over real gRPC: marketplace search (R-AFF-2), outreach and
+//! its daily limit (R-AFF-3), plans (R-AFF-4, R-AFF-1), metrics from events
+//! that survive a restart (R-AFF-5), permissions (R-X-1); SQLite and PostgreSQL.
+
+use affiliate_svc::{domain::Limits, Application, Settings};
+use chrono::{DateTime, Utc};
+use sellerdesk_api::affiliate::v1::{self as pb, affiliate_service_client::AffiliateServiceClient};
+use sellerdesk_bus::InProcessBus;
+use sellerdesk_eventstore::EventStore;
+use sellerdesk_runtime::{auth::Claims, server::Running, ManualClock, Role, TokenSigner};
+use std::{sync::Arc, time::Duration};
+use tonic::{transport::Channel, Code, Request};
+use tonic_types::StatusExt;
+
+const SHOP: &str = "shop-a";
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn req<T>(signer: &TokenSigner, shop: &str, role: Role, msg: T) -> Request<T> {
+    let token = signer.mint(&Claims {
+        shop: if role == Role::Platform {
+            String::new()
+        } else {
+            shop.into()
+        },
+        sub: format!("{}-account", role.as_str()),
+        role,
+        exp: 4_000_000_000,
+    });
+    let mut r = Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+async fn spawn(
+    store: Arc<dyn EventStore>,
+    clock: &ManualClock,
+    signer: &TokenSigner,
+) -> (Running, AffiliateServiceClient<Channel>) {
+    let service = Application::spawn_local(Settings {
+        store,
+        bus: Arc::new(InProcessBus::new()),
+        durable_bus: false,
+        clock: Arc::new(clock.clone()),
+        signer: signer.clone(),
+        request_timeout: Duration::from_secs(10),
+        limits: Limits {
+            daily_invitations: 3,
+        },
+    })
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(service.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (service, AffiliateServiceClient::new(channel))
+}
+
+async fn publish_creators(
+    client: &mut AffiliateServiceClient<Channel>,
+    signer: &TokenSigner,
+    n: usize,
+) {
+    for i in 0..n {
+        let profile = pb::CreatorProfile {
+            creator_id: format!("c{i}"),
+            handle: format!("@creator{i}"),
+            categories: vec![if i % 2 == 0 { "美妆" } else { "服饰" }.into()],
+            followers: 10_000 * (i as u64 + 1),
+            female_share_bps: 7_000,
+            main_age_band: "24-30".into(),
+            top_regions: vec!["浙江".into()],
+            engagement_bps: 300 + i as u32,
+            price_low_fen: 1_000,
+            price_high_fen: 50_000,
+            ..Default::default()
+        };
+        client
+            .profile_creator(req(
+                signer,
+                "",
+                Role::Platform,
+                pb::ProfileCreatorRequest {
+                    profile: Some(profile),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+async fn outreach_story(store: Arc<dyn EventStore>, reopened: Arc<dyn EventStore>) {
+    let signer = TokenSigner::new("test");
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let (service, mut client) = spawn(store, &clock, &signer).await;
+    publish_creators(&mut client, &signer, 40).await;
+    // R-AFF-2: search by category and followers, best first.
+    let found = client
+        .search_creators(req(
+            &signer,
+            SHOP,
+            Role::Agent,
+            pb::SearchCreatorsRequest {
+                category: "美妆".into(),
+                min_followers: Some(300_000),
+                limit: 3,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .creators;
+    let handles: Vec<String> = found
+        .iter()
+        .map(|c| c.profile.clone().unwrap().handle)
+        .collect();
+    assert_eq!(handles, ["@creator38", "@creator36", "@creator34"]);
+    // R-AFF-3: three invitations a day here, then RESOURCE_EXHAUSTED; agents may not invite.
+    let invite = |id: &str, creator: &str| pb::SendInvitationRequest {
+        shop_id: String::new(),
+        invitation_id: id.into(),
+        creator_id: creator.into(),
+        goal: pb::Goal::Sales as i32,
+        message: "您好，想邀请您带货".into(),
+    };
+    let e = client
+        .send_invitation(req(&signer, SHOP, Role::Agent, invite("i0", "c0")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    for i in 0..3 {
+        let sent = client
+            .send_invitation(req(
+                &signer,
+                SHOP,
+                Role::Owner,
+                invite(&format!("i{i}"), &format!("c{i}")),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(sent.remaining_today, 2 - i);
+    }
+    let e = client
+        .send_invitation(req(&signer, SHOP, Role::Owner, invite("i3", "c3")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted);
+    // The creator answers after 10 minutes (R-AFF-5).
+    clock.set(t("2026-03-04T02:10:00Z"));
+    client
+        .answer_invitation(req(
+            &signer,
+            SHOP,
+            Role::Platform,
+            pb::AnswerInvitationRequest {
+                shop_id: SHOP.into(),
+                invitation_id: "i0".into(),
+                accepted: true,
+            },
+        ))
+        .await
+        .unwrap();
+    // R-AFF-4: at most 30 creators, the field named.
+    let plan = |ids: Vec<String>| pb::CreatePlanRequest {
+        shop_id: String::new(),
+        plan_id: "p1".into(),
+        name: "春季定向计划".into(),
+        goal: pb::Goal::Sales as i32,
+        products: vec![pb::PlanProduct {
+            product_id: "sku1".into(),
+            commission_bps: 2_000,
+        }],
+        creator_ids: ids,
+        source: pb::PlanSource::PlanManagement as i32,
+    };
+    let e = client
+        .create_plan(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            plan((0..31).map(|i| format!("c{i}")).collect()),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.get_details_bad_request().unwrap().field_violations[0].field,
+        "creator_ids"
+    );
+    client
+        .create_plan(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            plan((0..30).map(|i| format!("c{i}")).collect()),
+        ))
+        .await
+        .unwrap();
+    let sold = client
+        .record_plan_sale(req(
+            &signer,
+            SHOP,
+            Role::Platform,
+            pb::RecordPlanSaleRequest {
+                shop_id: SHOP.into(),
+                plan_id: "p1".into(),
+                product_id: "sku1".into(),
+                revenue_fen: 100_000,
+                product_cost_fen: 40_000,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap()
+        .sales
+        .unwrap();
+    assert_eq!(
+        (sold.commission_fen, sold.roi_bps),
+        (20_000, Some(6_666)),
+        "R-AFF-1"
+    );
+    // Samples and content.
+    client
+        .ship_sample(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::ShipSampleRequest {
+                shop_id: String::new(),
+                sample_id: "s1".into(),
+                creator_id: "c0".into(),
+                product_id: "sku1".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    client
+        .record_content_posted(req(
+            &signer,
+            SHOP,
+            Role::Platform,
+            pb::RecordContentPostedRequest {
+                shop_id: SHOP.into(),
+                sample_id: "s1".into(),
+                kind: pb::ContentKind::Video as i32,
+            },
+        ))
+        .await
+        .unwrap();
+    // Another shop sees nothing of this shop's plan.
+    let e = client
+        .get_plan(req(
+            &signer,
+            "shop-b",
+            Role::Owner,
+            pb::GetPlanRequest {
+                shop_id: String::new(),
+                plan_id: "p1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    service.stop().await.unwrap();
+
+    // Restarted on the same log: the metrics come back from the events (R-AFF-5).
+    let (_service, mut client) = spawn(reopened, &clock, &signer).await;
+    let c0 = client
+        .get_creator(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::GetCreatorRequest {
+                shop_id: String::new(),
+                creator_id: "c0".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .creator
+        .unwrap()
+        .metrics
+        .unwrap();
+    assert_eq!(c0.fulfilment_bps, Some(10_000));
+    assert_eq!(c0.reply_rate_bps, Some(10_000));
+    assert_eq!(c0.mean_reply_secs, Some(600));
+    let reliable = client
+        .search_creators(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::SearchCreatorsRequest {
+                min_fulfilment_bps: Some(5_000),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .creators;
+    assert_eq!(reliable.len(), 1);
+}
+
+#[tokio::test]
+async fn outreach_plans_and_metrics_over_grpc_on_sqlite_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let reopened = sellerdesk_eventstore::open(&url).await.unwrap();
+    outreach_story(store, reopened).await;
+}
+
+#[tokio::test]
+async fn outreach_plans_and_metrics_over_grpc_on_postgresql() {
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let reopened = sellerdesk_eventstore::open(&url).await.unwrap();
+    outreach_story(store, reopened).await;
+}
