@@ -2,6 +2,7 @@
 //! this project's Rust code (Python grpcio, via reflection), across a restart.
 
 use std::{
+    collections::HashMap,
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -16,33 +17,25 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Starts the stack and returns it with the compliance, faq and chat endpoints.
-fn start(data: &Path) -> (Stack, String, String, String) {
-    let mut child = Command::new(bin())
-        .args(["up", "--data-dir"])
-        .arg(data)
-        .env("SELLERDESK_COMPLIANCE_PORT", "0")
-        .env("SELLERDESK_FAQ_PORT", "0")
-        .env("SELLERDESK_CHAT_PORT", "0")
+/// Starts the stack and returns it with each service's endpoint, by name.
+fn start(data: &Path) -> (Stack, HashMap<String, String>) {
+    let mut command = Command::new(bin());
+    command.args(["up", "--data-dir"]).arg(data);
+    for service in ["COMPLIANCE", "FAQ", "CHAT", "AFFILIATE", "ADS"] {
+        command.env(format!("SELLERDESK_{service}_PORT"), "0");
+    }
+    let mut child = command
         .env("SELLERDESK_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start sellerdesk up");
-    let mut endpoint = None;
-    let mut faq = None;
-    let mut chat = None;
+    let mut endpoints = HashMap::new();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(rest) = line.trim().strip_prefix("compliance  grpc://") {
-            endpoint = Some(rest.to_owned());
-        }
-        if let Some(rest) = line.trim().strip_prefix("faq         grpc://") {
-            faq = Some(rest.to_owned());
-        }
-        if let Some(rest) = line.trim().strip_prefix("chat        grpc://") {
-            chat = Some(rest.to_owned());
+        if let Some((name, address)) = line.trim().split_once(" grpc://") {
+            endpoints.insert(name.trim().to_owned(), address.to_owned());
         }
         if line == "ready" {
             break;
@@ -50,12 +43,8 @@ fn start(data: &Path) -> (Stack, String, String, String) {
     }
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (
-        Stack(Some(child)),
-        endpoint.expect("up printed the compliance address"),
-        faq.expect("up printed the faq address"),
-        chat.expect("up printed the chat address"),
-    )
+    assert_eq!(endpoints.len(), 5, "up printed every service's address: {endpoints:?}");
+    (Stack(Some(child)), endpoints)
 }
 
 /// Kills the stack if a test fails before stopping it, so no server outlives the test.
@@ -139,16 +128,23 @@ fn python_grpcio_client_over_the_wire_across_a_restart() {
         token(data.path(), "wire-chat", "owner", "cli"),
         token(data.path(), "wire-chat", "agent", "wire-agent"),
     ];
-    let (child, endpoint, faq, chat) = start(data.path());
-    python("compliance_wire.py", "write", &endpoint, &tokens);
-    python("faq_wire.py", "write", &faq, &tokens);
-    python("chat_wire.py", "write", &chat, &tokens);
+    let scripts = [
+        ("compliance", "compliance_wire.py"),
+        ("faq", "faq_wire.py"),
+        ("chat", "chat_wire.py"),
+        ("affiliate", "affiliate_wire.py"),
+        ("ads", "ads_wire.py"),
+    ];
+    let (child, endpoints) = start(data.path());
+    for (service, script) in scripts {
+        python(script, "write", &endpoints[service], &tokens);
+    }
     stop(child);
-    // Same data directory: the logs, and so the standing, the knowledge base
-    // and the conversations, survive the restart.
-    let (child, endpoint, faq, chat) = start(data.path());
-    python("compliance_wire.py", "verify", &endpoint, &tokens);
-    python("faq_wire.py", "verify", &faq, &tokens);
-    python("chat_wire.py", "verify", &chat, &tokens);
+    // Same data directory: every service's log, and so what it answers,
+    // survives the restart.
+    let (child, endpoints) = start(data.path());
+    for (service, script) in scripts {
+        python(script, "verify", &endpoints[service], &tokens);
+    }
     stop(child);
 }
