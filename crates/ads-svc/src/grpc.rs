@@ -6,9 +6,9 @@
 use crate::{
     app::{Ads, AppError},
     domain::{
-        recommendations, AdsAccount, Bid, Channel, Command, DomainError, FundsMove, InvoiceKind,
-        Objective, Order, OrderSpec, OrderStatus, PaidStats, PaymentMethod, Product, Refund,
-        Subject, Target, Targeting,
+        recommendations, AdsAccount, Bid, Channel, Command, FundsMove, InvoiceKind, Objective,
+        Order, OrderSpec, OrderStatus, PaidStats, PaymentMethod, Product, Refund, Subject, Target,
+        Targeting,
     },
 };
 use sellerdesk_api::ads::v1 as pb;
@@ -35,26 +35,7 @@ impl AdsApi {
 
 fn to_status(e: AppError) -> Status {
     match e {
-        AppError::Domain(d) => match d {
-            DomainError::Invalid(fields) => {
-                let v: Vec<(&str, String)> = fields
-                    .iter()
-                    .map(|(f, w)| (f.as_str(), w.clone()))
-                    .collect();
-                errors::invalid_argument(&v)
-            }
-            DomainError::NotFound { kind, id } => errors::not_found(kind, &id),
-            DomainError::AlreadyExists { kind, id } => errors::already_exists(
-                kind,
-                &id,
-                format!("{kind} {id:?} already exists with other content"),
-            ),
-            DomainError::Precondition {
-                reason,
-                subject,
-                why,
-            } => errors::failed_precondition(reason, &subject, why),
-        },
+        AppError::Domain(refusal) => refusal.into(),
         AppError::Store(s) => errors::internal(s),
         AppError::Contended(stream) => {
             Status::aborted(format!("{stream} kept changing; retry the command"))

@@ -6,8 +6,8 @@
 use crate::{
     app::{Affiliate, AppError},
     domain::{
-        Command, ContentKind, CreatorProfile, CreatorQuery, CreatorView, DomainError, Goal,
-        Outreach, PlanProduct, PlanSource, SortBy,
+        Command, ContentKind, CreatorProfile, CreatorQuery, CreatorView, Goal, Outreach,
+        PlanProduct, PlanSource, SortBy,
     },
 };
 use sellerdesk_api::affiliate::v1 as pb;
@@ -36,27 +36,7 @@ impl AffiliateApi {
 
 fn to_status(e: AppError) -> Status {
     match e {
-        AppError::Domain(d) => match d {
-            DomainError::Invalid(fields) => {
-                let v: Vec<(&str, String)> = fields
-                    .iter()
-                    .map(|(f, w)| (f.as_str(), w.clone()))
-                    .collect();
-                errors::invalid_argument(&v)
-            }
-            DomainError::NotFound { kind, id } => errors::not_found(kind, &id),
-            DomainError::AlreadyExists { kind, id } => errors::already_exists(
-                kind,
-                &id,
-                format!("{kind} {id:?} already exists with other content"),
-            ),
-            DomainError::Precondition {
-                reason,
-                subject,
-                why,
-            } => errors::failed_precondition(reason, &subject, why),
-            DomainError::LimitReached(why) => Status::resource_exhausted(why),
-        },
+        AppError::Domain(refusal) => refusal.into(),
         AppError::Store(s) => errors::internal(s),
         AppError::Contended(stream) => {
             Status::aborted(format!("{stream} kept changing; retry the command"))

@@ -8,8 +8,8 @@ use crate::{
     domain::{
         handover::asks_for_human, metrics, phrases, Agent, AgentStatus, AssignmentRule,
         BuyerNotice, ChatDesk, Command, Conversation, ConversationStatus, DayHours, DeskSettings,
-        DomainError, Event, Permissions, QuickPhrase, RobotVerdict, ServiceHours, ServiceRole,
-        SpecialDay, TimeRange, Topic,
+        Event, Permissions, QuickPhrase, RobotVerdict, ServiceHours, ServiceRole, SpecialDay,
+        TimeRange, Topic,
     },
 };
 use futures::{Stream, StreamExt};
@@ -42,27 +42,7 @@ impl ChatApi {
 
 pub(crate) fn to_status(e: AppError) -> Status {
     match e {
-        AppError::Domain(d) => match d {
-            DomainError::Invalid(fields) => {
-                let v: Vec<(&str, String)> = fields
-                    .iter()
-                    .map(|(f, w)| (f.as_str(), w.clone()))
-                    .collect();
-                errors::invalid_argument(&v)
-            }
-            DomainError::NotFound { kind, id } => errors::not_found(kind, &id),
-            DomainError::AlreadyExists { kind, id } => errors::already_exists(
-                kind,
-                &id,
-                format!("{kind} {id:?} already exists with other content"),
-            ),
-            DomainError::Precondition {
-                reason,
-                subject,
-                why,
-            } => errors::failed_precondition(reason, &subject, why),
-            DomainError::LimitReached(why) => Status::resource_exhausted(why),
-        },
+        AppError::Domain(refusal) => refusal.into(),
         AppError::Store(s) => errors::internal(s),
         AppError::Contended(stream) => {
             Status::aborted(format!("{stream} kept changing; retry the command"))

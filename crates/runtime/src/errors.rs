@@ -53,3 +53,71 @@ pub fn internal(cause: impl std::fmt::Display) -> Status {
     tracing::error!(error = %cause, "internal error");
     Status::internal("internal error")
 }
+
+/// Why a service's domain refused a command, in the terms every service
+/// shares. Plain data (no I/O): pure domains return it, and the one
+/// conversion below turns it into the gRPC status a client sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Bad input: each field and why (INVALID_ARGUMENT with a BadRequest).
+    #[error("invalid: {0:?}")]
+    Invalid(Vec<(String, String)>),
+    /// NOT_FOUND; also what another shop's resource looks like (R-X-1).
+    #[error("no {kind} {id:?}")]
+    NotFound { kind: &'static str, id: String },
+    /// The id is taken by other content (ALREADY_EXISTS); the same content
+    /// again is a retry and is not refused.
+    #[error("{kind} {id:?} already exists with other content")]
+    AlreadyExists { kind: &'static str, id: String },
+    /// The state forbids it (FAILED_PRECONDITION with a PreconditionFailure
+    /// whose type is `reason`).
+    #[error("{why}")]
+    Precondition {
+        reason: &'static str,
+        subject: String,
+        why: String,
+    },
+    /// A configured limit (RESOURCE_EXHAUSTED).
+    #[error("{0}")]
+    LimitReached(String),
+}
+
+impl Refusal {
+    pub fn invalid(field: &str, why: impl Into<String>) -> Self {
+        Refusal::Invalid(vec![(field.to_owned(), why.into())])
+    }
+
+    pub fn precondition(reason: &'static str, subject: &str, why: impl Into<String>) -> Self {
+        Refusal::Precondition {
+            reason,
+            subject: subject.to_owned(),
+            why: why.into(),
+        }
+    }
+}
+
+impl From<Refusal> for Status {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Invalid(fields) => {
+                let v: Vec<(&str, String)> = fields
+                    .iter()
+                    .map(|(f, w)| (f.as_str(), w.clone()))
+                    .collect();
+                invalid_argument(&v)
+            }
+            Refusal::NotFound { kind, id } => not_found(kind, &id),
+            Refusal::AlreadyExists { kind, id } => already_exists(
+                kind,
+                &id,
+                format!("{kind} {id:?} already exists with other content"),
+            ),
+            Refusal::Precondition {
+                reason,
+                subject,
+                why,
+            } => failed_precondition(reason, &subject, why),
+            Refusal::LimitReached(why) => Status::resource_exhausted(why),
+        }
+    }
+}

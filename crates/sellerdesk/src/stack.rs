@@ -196,10 +196,7 @@ pub async fn build(
                 run: Box::new(|stop| Box::pin(app.run(stop))),
             })
         }
-        other => anyhow::bail!(
-            "unknown service {other:?}; one of {:?}",
-            IMPLEMENTED
-        ),
+        other => anyhow::bail!("unknown service {other:?}; one of {:?}", IMPLEMENTED),
     }
 }
 

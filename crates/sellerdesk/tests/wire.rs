@@ -43,7 +43,11 @@ fn start(data: &Path) -> (Stack, HashMap<String, String>) {
     }
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    assert_eq!(endpoints.len(), 5, "up printed every service's address: {endpoints:?}");
+    assert_eq!(
+        endpoints.len(),
+        5,
+        "up printed every service's address: {endpoints:?}"
+    );
     (Stack(Some(child)), endpoints)
 }
 

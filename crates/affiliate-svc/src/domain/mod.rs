@@ -238,21 +238,6 @@ impl Event {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum DomainError {
-    #[error("invalid: {0:?}")]
-    Invalid(Vec<(String, String)>),
-    #[error("no {kind} {id:?}")]
-    NotFound { kind: &'static str, id: String },
-    #[error("{kind} {id:?} already exists with other content")]
-    AlreadyExists { kind: &'static str, id: String },
-    #[error("{why}")]
-    Precondition {
-        reason: &'static str,
-        subject: String,
-        why: String,
-    },
-    /// R-AFF-3 (RESOURCE_EXHAUSTED).
-    #[error("{0}")]
-    LimitReached(String),
-}
+/// Why a command is refused: the refusal every service shares, so the
+/// gRPC layer maps it the same way everywhere.
+pub use sellerdesk_runtime::errors::Refusal as DomainError;

@@ -524,41 +524,6 @@ impl Event {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum DomainError {
-    /// Bad input: each field and why (INVALID_ARGUMENT).
-    #[error("invalid: {0:?}")]
-    Invalid(Vec<(String, String)>),
-    #[error("no {kind} {id:?}")]
-    NotFound { kind: &'static str, id: String },
-    #[error("{kind} {id:?} already exists with other content")]
-    AlreadyExists { kind: &'static str, id: String },
-    /// The state does not allow it (FAILED_PRECONDITION), with a machine-readable reason.
-    #[error("{why}")]
-    Precondition {
-        reason: &'static str,
-        subject: String,
-        why: String,
-    },
-    /// R-CHAT-1 and the like (RESOURCE_EXHAUSTED).
-    #[error("{0}")]
-    LimitReached(String),
-}
-
-impl DomainError {
-    pub(crate) fn invalid(field: &str, why: impl Into<String>) -> Self {
-        DomainError::Invalid(vec![(field.to_owned(), why.into())])
-    }
-
-    pub(crate) fn precondition(
-        reason: &'static str,
-        subject: &str,
-        why: impl Into<String>,
-    ) -> Self {
-        DomainError::Precondition {
-            reason,
-            subject: subject.to_owned(),
-            why: why.into(),
-        }
-    }
-}
+/// Why a command is refused: the refusal every service shares, so the
+/// gRPC layer maps it the same way everywhere.
+pub use sellerdesk_runtime::errors::Refusal as DomainError;
