@@ -77,11 +77,7 @@ impl Ads {
             .iter()
             .map(|e| codec::encode(e, e.type_name(), SCHEMA_VERSION, shop, at, metadata))
             .collect();
-        let expected = if account.version == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(account.version)
-        };
+        let expected = ExpectedVersion::after(account.version);
         Append::new(account_stream(shop), expected, new)
     }
 

@@ -122,15 +122,7 @@ impl Affiliate {
                     ExpectedVersion::Any,
                     "",
                 ),
-                (Some(s), _) => (
-                    shop_stream(s),
-                    if outreach.version == 0 {
-                        ExpectedVersion::NoStream
-                    } else {
-                        ExpectedVersion::Exact(outreach.version)
-                    },
-                    s,
-                ),
+                (Some(s), _) => (shop_stream(s), ExpectedVersion::after(outreach.version), s),
                 (None, _) => unreachable!("only creator profiles are platform-wide"),
             };
             let at = self.clock.now();

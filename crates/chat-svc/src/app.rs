@@ -313,11 +313,7 @@ impl Chat {
                 .zip(&metadata)
                 .map(|(e, m)| store::encode(&handle.shop, e, at, m))
                 .collect();
-            let expected = if base == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(base)
-            };
+            let expected = ExpectedVersion::after(base);
             match self.store.append(Append::new(&stream, expected, new)).await {
                 Ok(_) => {
                     let logged: Vec<Arc<Logged>> = events

@@ -13,6 +13,17 @@ pub enum ExpectedVersion {
 }
 
 impl ExpectedVersion {
+    /// What a command decided on a stream folded to `version` expects: the
+    /// stream must still be there (`Exact`), or still absent when nothing
+    /// was folded (`NoStream`).
+    pub fn after(version: i64) -> Self {
+        if version == 0 {
+            Self::NoStream
+        } else {
+            Self::Exact(version)
+        }
+    }
+
     pub(crate) fn check(self, stream_id: &str, actual: i64) -> Result<(), AppendError> {
         let ok = match self {
             Self::Any => true,

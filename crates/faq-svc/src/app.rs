@@ -312,11 +312,7 @@ impl Faq {
                 .iter()
                 .map(|e| store::encode_kb_event(shop, e, at, metadata))
                 .collect();
-            let expected = if version == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(version)
-            };
+            let expected = ExpectedVersion::after(version);
             match self
                 .store
                 .append(Append::new(store::kb_stream(shop), expected, new))
