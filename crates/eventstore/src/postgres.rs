@@ -349,13 +349,20 @@ async fn append_group(
     let mut streams: Vec<&str> = group.iter().map(|p| p.append.stream_id.as_str()).collect();
     streams.sort_unstable();
     streams.dedup();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT stream_id, MAX(stream_version) FROM events WHERE stream_id = ANY($1) GROUP BY stream_id",
+    // One index probe per stream: PostgreSQL's MAX shortcut (a backward index
+    // scan) does not apply to `... GROUP BY stream_id`, which read every event
+    // of every stream in the group and grew slower as the streams grew.
+    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT s.stream_id, (SELECT MAX(e.stream_version) FROM events e WHERE e.stream_id = s.stream_id) \
+         FROM UNNEST($1::text[]) AS s(stream_id)",
     )
     .bind(&streams)
     .fetch_all(&mut *tx)
     .await?;
-    let mut versions: HashMap<String, i64> = rows.into_iter().collect();
+    let mut versions: HashMap<String, i64> = rows
+        .into_iter()
+        .filter_map(|(stream, version)| Some((stream, version?)))
+        .collect();
     let mut head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
         .fetch_one(&mut *tx)
         .await?;

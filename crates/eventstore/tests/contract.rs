@@ -348,6 +348,62 @@ async fn checkpoints_and_snapshots(db: Db) {
     assert!(store.load_snapshot("svc_other").await.unwrap().is_some());
 }
 
+/// Appends that reach the writer together are checked one by one, also
+/// against streams that do not exist yet and against long streams.
+async fn concurrent_appends_are_each_checked(db: Db) {
+    let store = db.open().await;
+    let long: Vec<_> = (0..300).map(|i| event("x", i)).collect();
+    store
+        .append(Append::new("long", ExpectedVersion::NoStream, long))
+        .await
+        .unwrap();
+    let mut appends = Vec::new();
+    for i in 0..20 {
+        appends.push(Append::new(
+            format!("new-{i}"),
+            ExpectedVersion::NoStream,
+            vec![event("x", i)],
+        ));
+    }
+    for racer in 0..2 {
+        appends.push(Append::new(
+            "raced",
+            ExpectedVersion::NoStream,
+            vec![event("r", racer)],
+        ));
+        appends.push(Append::new(
+            "long",
+            ExpectedVersion::Exact(300),
+            vec![event("l", racer)],
+        ));
+    }
+    let results = futures::future::join_all(appends.into_iter().map(|a| {
+        let store = store.clone();
+        async move { store.append(a).await }
+    }))
+    .await;
+    assert!(
+        results[..20].iter().all(|r| r.is_ok()),
+        "new streams: {results:?}"
+    );
+    for stream in [20, 21] {
+        let won = [&results[stream], &results[stream + 2]]
+            .iter()
+            .filter(|r| r.is_ok())
+            .count();
+        let lost = [&results[stream], &results[stream + 2]]
+            .iter()
+            .filter(|r| matches!(r, Err(AppendError::Conflict { .. })))
+            .count();
+        assert_eq!((won, lost), (1, 1), "exactly one racer wins: {results:?}");
+    }
+    assert_eq!(
+        store.read_stream("long", 0, 1_000).await.unwrap().len(),
+        301
+    );
+    assert_eq!(store.read_stream("raced", 0, 10).await.unwrap().len(), 1);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -366,6 +422,7 @@ contract!(
     version_conflict,
     global_order,
     concurrent_appenders_and_follower,
+    concurrent_appends_are_each_checked,
     reopen_after_restart,
     inbox_makes_redelivery_harmless,
     checkpoints_and_snapshots,
