@@ -125,16 +125,28 @@ type PendingRecord = (
 /// Interactions committed together at most.
 const RECORD_GROUP: usize = 1_000;
 
+/// Groups whose appends may be on their way to the store at once.
+const GROUPS_IN_FLIGHT: usize = 4;
+
 /// Group commit for the robot's record (R-FAQ-8): every interaction waiting
-/// when the previous group finished goes into one append per knowledge base,
-/// so a busy shop costs one transaction per group instead of one per buyer
-/// question, and every caller still gets its answer only after its record
-/// is committed.
+/// goes into one append per knowledge base, so a busy shop costs one
+/// transaction per group instead of one per buyer question, and every caller
+/// still gets its answer only after its record is committed. A few groups
+/// are in flight at once, so the next group gathers while the previous one
+/// commits (the store's writer may join them in one transaction); records of
+/// groups in flight together may land in either order, which the analytics,
+/// counted by instant, do not mind.
 async fn record_in_groups(
     store: Arc<dyn EventStore>,
     mut queue: tokio::sync::mpsc::Receiver<PendingRecord>,
 ) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(GROUPS_IN_FLIGHT));
     while let Some(first) = queue.recv().await {
+        let permit = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let mut group = vec![first];
         while group.len() < RECORD_GROUP {
             match queue.try_recv() {
@@ -173,7 +185,10 @@ async fn record_in_groups(
                 }
             })
             .collect();
-        futures::future::join_all(appends).await;
+        tokio::spawn(async move {
+            futures::future::join_all(appends).await;
+            drop(permit);
+        });
     }
 }
 
