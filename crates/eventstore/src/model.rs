@@ -208,11 +208,14 @@ pub(crate) fn advance_head(head: &tokio::sync::watch::Sender<i64>, last: i64) {
     });
 }
 
-/// Pages of at least this many events are read as two position ranges at once.
+/// Pages of at least this many events are read as position ranges at once.
 const SPLIT_AT: i64 = 2_000;
+/// How many ranges a large page is read as: with the database on the same
+/// two cores, more ranges keep both busy while the client parses.
+const PARTS: i64 = 4;
 
 /// Reads `(after, after + limit]` with `read(from_exclusive, to_inclusive)`,
-/// as two concurrent halves when the page is large. Global positions are
+/// as concurrent ranges when the page is large. Global positions are
 /// contiguous (appends are serialised and never removed), so a position range
 /// holds exactly the events of that slice of the page.
 pub(crate) async fn read_page<F, Fut>(
@@ -228,13 +231,19 @@ where
     if limit < SPLIT_AT {
         return read(after, end).await;
     }
-    let mid = after + limit / 2;
-    // Separate tasks, so decoding the halves uses both cores.
-    let second = tokio::spawn(read(mid, end));
-    let mut events = read(after, mid).await?;
-    let second = second
-        .await
-        .map_err(|e| StoreError::Config(format!("page reader task failed: {e}")))??;
-    events.extend(second);
+    let step = limit / PARTS;
+    let bound = |k: i64| if k == PARTS { end } else { after + k * step };
+    // Separate tasks, so parsing the ranges uses both cores.
+    let rest: Vec<_> = (1..PARTS)
+        .map(|k| tokio::spawn(read(bound(k), bound(k + 1))))
+        .collect();
+    let mut events = read(after, bound(1)).await?;
+    events.reserve(limit as usize - events.len().min(limit as usize));
+    for part in rest {
+        events.extend(
+            part.await
+                .map_err(|e| StoreError::Config(format!("page reader task failed: {e}")))??,
+        );
+    }
     Ok(events)
 }

@@ -125,18 +125,7 @@ impl EventStore for PgEventStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         crate::model::read_page(after_position, limit, |from, to| {
             let pool = self.pool.clone();
-            async move {
-                let sql = format!(
-                "SELECT {COLUMNS} FROM events WHERE global_position > $1 AND global_position <= $2 \
-                 ORDER BY global_position"
-            );
-                let rows = sqlx::query(&sql)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(&pool)
-                    .await?;
-                Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
-            }
+            async move { crate::pg_copy::read_range(&pool, from, to).await }
         })
         .await
     }
