@@ -4,7 +4,6 @@ use crate::{
 use async_trait::async_trait;
 
 use sqlx::{postgres::PgPoolOptions, PgPool, Row};
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -299,11 +298,6 @@ async fn group_commit(
         }
         match group.len() {
             0 => {}
-            1 => {
-                let p = group.into_iter().next().expect("one");
-                let result = append_one(&pool, &head, p.append).await;
-                let _ = p.reply.send(result);
-            }
             _ => match append_group(&pool, &group).await {
                 Ok((results, last)) => {
                     crate::model::advance_head(&head, last);
@@ -324,59 +318,124 @@ async fn group_commit(
     }
 }
 
-/// One transaction for many appends: each is checked against its stream's
-/// version as left by the appends before it in the group.
+/// Many appends in one round trip: `sellerdesk_append_group` (migration 0002)
+/// takes the append lock, checks each append against its stream's version as
+/// left by the appends before it in the group, and inserts the events of
+/// those that pass, all in the implicit transaction of one statement. One
+/// statement instead of six matters because the writer is serialised: each
+/// round trip it waits on (and each wake-up on a busy runtime) is paid by
+/// every append queued behind it.
 async fn append_group(
     pool: &PgPool,
     group: &[Pending],
 ) -> Result<(Vec<Result<Appended, AppendError>>, i64), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(APPEND_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let mut streams: Vec<&str> = group.iter().map(|p| p.append.stream_id.as_str()).collect();
-    streams.sort_unstable();
-    streams.dedup();
-    // One index probe per stream: PostgreSQL's MAX shortcut (a backward index
-    // scan) does not apply to `... GROUP BY stream_id`, which read every event
-    // of every stream in the group and grew slower as the streams grew.
-    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
-        "SELECT s.stream_id, (SELECT MAX(e.stream_version) FROM events e WHERE e.stream_id = s.stream_id) \
-         FROM UNNEST($1::text[]) AS s(stream_id)",
-    )
-    .bind(&streams)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut versions: HashMap<String, i64> = rows
-        .into_iter()
-        .filter_map(|(stream, version)| Some((stream, version?)))
-        .collect();
-    let mut head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
-        .fetch_one(&mut *tx)
-        .await?;
-    let mut rows = Rows::default();
-    let mut results = Vec::with_capacity(group.len());
-    for p in group {
-        let a = &p.append;
-        let actual = versions.get(&a.stream_id).copied().unwrap_or(0);
-        if let Err(conflict) = a.expected.check(&a.stream_id, actual) {
-            results.push(Err(conflict));
-            continue;
-        }
-        let n = a.events.len() as i64;
-        rows.push(&a.stream_id, &a.events, actual, head);
-        results.push(Ok(Appended {
-            stream_version: actual + n,
-            first_position: head + 1,
-            last_position: head + n,
-        }));
-        versions.insert(a.stream_id.clone(), actual + n);
-        head += n;
+    let mut call = GroupCall::default();
+    for (i, p) in group.iter().enumerate() {
+        call.push(i as i32 + 1, &p.append);
     }
-    rows.insert(&mut tx).await?;
-    tx.commit().await?;
+    let rows: Vec<(i32, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT append_index, actual_version, first_position FROM sellerdesk_append_group(\
+         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(APPEND_LOCK)
+    .bind(&call.streams)
+    .bind(&call.expected)
+    .bind(&call.counts)
+    .bind(&call.append_of)
+    .bind(&call.offsets)
+    .bind(&call.ids)
+    .bind(&call.types)
+    .bind(&call.schemas)
+    .bind(&call.shops)
+    .bind(&call.occurred)
+    .bind(&call.correlations)
+    .bind(&call.causations)
+    .bind(&call.actors)
+    .bind(&call.traces)
+    .bind(&call.payloads)
+    .fetch_all(pool)
+    .await?;
+    let mut results: Vec<Option<Result<Appended, AppendError>>> =
+        std::iter::repeat_with(|| None).take(group.len()).collect();
+    let mut head = 0;
+    for (index, actual, first) in rows {
+        let Some(p) = usize::try_from(index - 1).ok().and_then(|i| group.get(i)) else {
+            return Err(sqlx::Error::Protocol(format!(
+                "append function answered for append {index} of {}",
+                group.len()
+            )));
+        };
+        let a = &p.append;
+        let n = a.events.len() as i64;
+        results[index as usize - 1] = Some(match first {
+            Some(first) => {
+                head = head.max(first + n - 1);
+                Ok(Appended {
+                    stream_version: actual + n,
+                    first_position: first,
+                    last_position: first + n - 1,
+                })
+            }
+            None => Err(AppendError::Conflict {
+                stream_id: a.stream_id.clone(),
+                expected: a.expected,
+                actual,
+            }),
+        });
+    }
+    let results = results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| sqlx::Error::Protocol("append function skipped an append".into())))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((results, head))
+}
+
+/// The arguments of one `sellerdesk_append_group` call.
+#[derive(Default)]
+struct GroupCall<'a> {
+    streams: Vec<&'a str>,
+    expected: Vec<i64>,
+    counts: Vec<i32>,
+    append_of: Vec<i32>,
+    offsets: Vec<i32>,
+    ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schemas: Vec<i32>,
+    shops: Vec<&'a str>,
+    occurred: Vec<chrono::DateTime<chrono::Utc>>,
+    correlations: Vec<Option<Uuid>>,
+    causations: Vec<Option<Uuid>>,
+    actors: Vec<Option<&'a str>>,
+    traces: Vec<Option<&'a str>>,
+    payloads: Vec<&'a str>,
+}
+
+impl<'a> GroupCall<'a> {
+    fn push(&mut self, index: i32, append: &'a Append) {
+        self.streams.push(&append.stream_id);
+        self.expected.push(match append.expected {
+            crate::ExpectedVersion::Any => -1,
+            crate::ExpectedVersion::NoStream => 0,
+            // No stream is at a negative version; -1 would read as `Any`.
+            crate::ExpectedVersion::Exact(v) if v < 0 => -2,
+            crate::ExpectedVersion::Exact(v) => v,
+        });
+        self.counts.push(append.events.len() as i32);
+        for (k, e) in append.events.iter().enumerate() {
+            self.append_of.push(index);
+            self.offsets.push(k as i32);
+            self.ids.push(e.event_id);
+            self.types.push(&e.event_type);
+            self.schemas.push(e.schema_version);
+            self.shops.push(&e.shop_id);
+            self.occurred.push(e.occurred_at);
+            self.correlations.push(e.metadata.correlation_id);
+            self.causations.push(e.metadata.causation_id);
+            self.actors.push(e.metadata.actor.as_deref());
+            self.traces.push(e.metadata.traceparent.as_deref());
+            self.payloads.push(&e.payload);
+        }
+    }
 }
 
 /// Column arrays for one UNNEST insert.
