@@ -10,6 +10,10 @@ use std::time::Duration;
 /// How long JetStream remembers a message id for deduplication. The relay
 /// republishes at most the batch that was in flight at a crash, well inside this.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// Messages asked for per pull request.
+const PULL_BATCH: usize = 1_000;
+/// The client's default idle heartbeat, kept when setting the batch.
+const IDLE_HEARTBEAT: Duration = Duration::from_secs(15);
 /// Unacknowledged messages are delivered again after this.
 const ACK_WAIT: Duration = Duration::from_secs(30);
 
@@ -137,7 +141,12 @@ impl EventBus for JetStreamBus {
             )
             .await
             .map_err(|e| BusError::Subscribe(e.to_string()))?;
+        // Larger pulls than the client's default (200) halve the pull
+        // requests a busy consumer makes; acks stay per message.
         let messages = consumer
+            .stream()
+            .max_messages_per_batch(PULL_BATCH)
+            .heartbeat(IDLE_HEARTBEAT)
             .messages()
             .await
             .map_err(|e| BusError::Subscribe(e.to_string()))?;

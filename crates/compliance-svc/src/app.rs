@@ -485,8 +485,7 @@ impl Compliance {
     }
 
     /// Drops every compliance read model and rebuilds it from the whole log.
-    /// Returns the number of events replayed.
-    pub async fn rebuild(store: &Arc<dyn EventStore>) -> Result<u64, AppError> {
+    pub async fn rebuild(store: &Arc<dyn EventStore>) -> Result<RebuildReport, AppError> {
         let started = std::time::Instant::now();
         store.delete_snapshots(store::READ_MODEL_PREFIX).await?;
         let dropped = started.elapsed();
@@ -548,15 +547,22 @@ impl Compliance {
         store
             .save_checkpoint(READ_MODEL_CHECKPOINT, last_position)
             .await?;
+        let report = RebuildReport {
+            events: replayed,
+            shops: shops.len(),
+            dropping: dropped,
+            replaying: replayed_in,
+            writing: started.elapsed() - dropped - replayed_in,
+        };
         tracing::info!(
-            events = replayed,
-            shops = shops.len(),
-            drop_ms = dropped.as_millis() as u64,
-            replay_ms = replayed_in.as_millis() as u64,
-            write_ms = (started.elapsed() - dropped - replayed_in).as_millis() as u64,
+            events = report.events,
+            shops = report.shops,
+            drop_ms = report.dropping.as_millis() as u64,
+            replay_ms = report.replaying.as_millis() as u64,
+            write_ms = report.writing.as_millis() as u64,
             "compliance read models rebuilt"
         );
-        Ok(replayed)
+        Ok(report)
     }
 
     /// Runs [`Self::tick`] whenever something may be due, until aborted.
@@ -576,6 +582,19 @@ impl Compliance {
             }
         }
     }
+}
+
+/// What [`Compliance::rebuild`] did and where its time went.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildReport {
+    /// Events replayed (the whole log).
+    pub events: u64,
+    pub shops: usize,
+    pub dropping: Duration,
+    /// Reading, decoding and folding the log.
+    pub replaying: Duration,
+    /// Saving summaries and snapshots.
+    pub writing: Duration,
 }
 
 fn summary_of(shop: &str, state: &ShopState, standing: &Standing) -> ShopSummary {

@@ -349,11 +349,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 sellerdesk_eventstore::open(&config.database_url_for(compliance_svc::SERVICE))
                     .await?;
             let started = std::time::Instant::now();
-            let n = compliance_svc::app::Compliance::rebuild(&store).await?;
+            let r = compliance_svc::app::Compliance::rebuild(&store).await?;
             let secs = started.elapsed().as_secs_f64();
             println!(
-                "rebuilt compliance read models from {n} events in {secs:.3} s ({:.0} events/s)",
-                n as f64 / secs.max(1e-9)
+                "rebuilt compliance read models of {} shops from {} events in {secs:.3} s \
+                 ({:.0} events/s; replay {:.3} s, write {:.3} s)",
+                r.shops,
+                r.events,
+                r.events as f64 / secs.max(1e-9),
+                r.replaying.as_secs_f64(),
+                r.writing.as_secs_f64()
             );
         }
     }
