@@ -392,3 +392,33 @@ fn expiry_is_announced_once_by_observing_time() {
     .unwrap();
     assert!(again.is_empty());
 }
+
+/// A state cloned for a decision that was then discarded (a version
+/// conflict) shares the violation index with the state that goes on: ids the
+/// fork recorded, at seqs the survivor fills differently, must not confuse
+/// lookups on either (R-CMP-6: an appeal names a violation of this shop).
+#[test]
+fn r_cmp_6_a_discarded_fork_does_not_confuse_violation_lookups() {
+    let g = given(&[record("a", 2, "2026-01-01T00:00:00Z")]);
+    let recorded = |id: &str, at: &str| Event::ViolationRecorded {
+        violation_id: id.into(),
+        violation_type: "t".into(),
+        points: 1,
+        evidence: String::new(),
+        recorded_at: t(at),
+    };
+    let mut fork = g.state.clone();
+    fork.apply(&recorded("x", "2026-01-02T00:00:00Z"));
+    let mut survivor = g.state.clone();
+    survivor.apply(&recorded("y", "2026-01-02T00:00:00Z"));
+    survivor.apply(&recorded("x", "2026-01-03T00:00:00Z"));
+    let seq = |s: &ShopState, id: &str| s.violation(id).map(|v| (v.id.to_string(), v.seq));
+    assert_eq!(seq(&survivor, "x"), Some(("x".into(), 2)));
+    assert_eq!(seq(&survivor, "y"), Some(("y".into(), 1)));
+    assert_eq!(seq(&fork, "x"), Some(("x".into(), 1)));
+    assert_eq!(seq(&fork, "y"), None);
+    assert_eq!(seq(&g.state, "x"), None);
+    let mut g2 = g;
+    g2.state = survivor;
+    assert!(g2.when(appeal("x", "2026-01-04T00:00:00Z")).is_ok());
+}

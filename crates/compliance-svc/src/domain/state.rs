@@ -13,6 +13,7 @@ use imbl::Vector;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,
+    hash::{BuildHasher, BuildHasherDefault},
     sync::{Arc, Mutex},
 };
 
@@ -79,7 +80,7 @@ pub struct ShopState {
     pub clock: Option<Instant>,
     /// Every violation, in recording order (index = `seq`). Persistent
     /// structures: cloning a state for an as-of checkpoint shares the data.
-    violations: Vector<ViolationRecord>,
+    violations: Vector<Arc<ViolationRecord>>,
     /// Violation id -> seq, shared by every version of this shop's state.
     index: IdIndex,
     /// Violations below this seq are no longer active (expired or
@@ -106,7 +107,7 @@ struct ShopStateData {
     clock: Option<Instant>,
     /// Every violation, in recording order (index = `seq`). Persistent
     /// structures: cloning a state for an as-of checkpoint shares the data.
-    violations: Vector<ViolationRecord>,
+    violations: Vector<Arc<ViolationRecord>>,
     /// Violations below this seq are no longer active (expired or
     /// overturned). Recordings are time-ordered, so expiry order is recording
     /// order and the expiry queue is just this cursor (R-CMP-2).
@@ -237,7 +238,7 @@ impl ShopState {
             } => {
                 let id: Arc<str> = Arc::from(violation_id.as_str());
                 let seq = self.violations.len() as u64;
-                let violation_type = self.index.record(id.clone(), seq as u32, violation_type);
+                let violation_type = self.index.record(&id, seq as u32, violation_type);
                 self.apply_violation(ViolationRecord {
                     id,
                     violation_type,
@@ -311,7 +312,7 @@ impl ShopState {
             if v.status == ViolationStatus::Active {
                 let (points, expires_at) = (v.points, v.expires_at);
                 self.points -= points;
-                if let Some(v) = self.violations.get_mut(cursor) {
+                if let Some(v) = self.violations.get_mut(cursor).map(Arc::make_mut) {
                     v.status = ViolationStatus::Expired { at: expires_at };
                 }
             }
@@ -337,7 +338,7 @@ impl ShopState {
         if self.revoked_at.is_none() && self.points >= rules::REVOCATION_POINTS {
             self.revoked_at = Some(record.recorded_at);
         }
-        self.violations.push_back(record);
+        self.violations.push_back(Arc::new(record));
     }
 
     fn apply_decision(&mut self, id: &str, outcome: AppealOutcome, note: &str, at: Instant) {
@@ -374,23 +375,24 @@ impl ShopState {
 
     pub fn violation(&self, id: &str) -> Option<&ViolationRecord> {
         let seq = self.seq_of(id)?;
-        self.violations.get(seq)
+        self.violations.get(seq).map(|v| &**v)
     }
 
     fn violation_mut(&mut self, id: &str) -> Option<&mut ViolationRecord> {
         let seq = self.seq_of(id)?;
-        self.violations.get_mut(seq)
+        self.violations.get_mut(seq).map(Arc::make_mut)
     }
 
     /// The index may know ids that this version of the state does not (recorded
     /// later, or by a discarded fork): only an entry that points at a violation
     /// with that very id counts.
     fn seq_of(&self, id: &str) -> Option<usize> {
-        let seq = self.index.get(id)? as usize;
-        match self.violations.get(seq) {
-            Some(v) if &*v.id == id => Some(seq),
-            _ => None,
-        }
+        let holds = |seq: u32| {
+            self.violations
+                .get(seq as usize)
+                .is_some_and(|v| &*v.id == id)
+        };
+        self.index.find(id, holds).map(|seq| seq as usize)
     }
 
     pub fn violation_count(&self) -> usize {
@@ -528,28 +530,79 @@ struct IdIndex(Arc<Mutex<Indexes>>);
 
 #[derive(Debug, Default)]
 struct Indexes {
-    ids: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
+    /// Hash of the id -> seq. Keyed by the hash alone, so growing the map
+    /// rehashes integers rather than strings; the violation at the seq
+    /// confirms the id on every lookup.
+    ids: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
+    /// Ids whose hash was already taken (a collision, or an id that a
+    /// discarded fork of the state recorded at another seq).
+    overflow: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     types: std::collections::HashSet<Arc<str>, foldhash::fast::RandomState>,
+}
+
+impl Indexes {
+    fn insert(&mut self, id: &Arc<str>, seq: u32) {
+        let hash = self.hasher.hash_one(&**id);
+        match self.ids.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(seq);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.overflow.insert(id.clone(), seq);
+            }
+        }
+    }
 }
 
 impl IdIndex {
     fn insert(&self, id: Arc<str>, seq: u32) {
-        self.0.lock().expect("index lock").ids.insert(id, seq);
+        self.0.lock().expect("index lock").insert(&id, seq);
     }
-    fn get(&self, id: &str) -> Option<u32> {
-        self.0.lock().expect("index lock").ids.get(id).copied()
+
+    /// The seq of `id`, where `holds(seq)` confirms that the violation at
+    /// that seq is the one with this id.
+    fn find(&self, id: &str, holds: impl Fn(u32) -> bool) -> Option<u32> {
+        let indexes = self.0.lock().expect("index lock");
+        let hash = indexes.hasher.hash_one(id);
+        if let Some(&seq) = indexes.ids.get(&hash) {
+            if holds(seq) {
+                return Some(seq);
+            }
+        }
+        indexes.overflow.get(id).copied().filter(|&seq| holds(seq))
     }
+
     /// Indexes a newly recorded violation and returns the shared copy of its
     /// type name, under one lock.
-    fn record(&self, id: Arc<str>, seq: u32, type_name: &str) -> Arc<str> {
+    fn record(&self, id: &Arc<str>, seq: u32, type_name: &str) -> Arc<str> {
         let mut indexes = self.0.lock().expect("index lock");
-        indexes.ids.insert(id, seq);
+        indexes.insert(id, seq);
         if let Some(found) = indexes.types.get(type_name) {
             return found.clone();
         }
         let name: Arc<str> = Arc::from(type_name);
         indexes.types.insert(name.clone());
         name
+    }
+}
+
+/// The ids map's keys are already hashes.
+#[derive(Debug, Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; fold anything else rather than panic.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
