@@ -47,12 +47,16 @@ pub struct ViolationRecord {
     /// Interned: a shop has a handful of distinct types.
     pub violation_type: Arc<str>,
     pub points: u32,
+    /// Left out of snapshots when empty: a long history is mostly such
+    /// fields, and a smaller snapshot is faster to write and read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub evidence: String,
     pub recorded_at: Instant,
     pub expires_at: Instant,
     /// Recording order within the shop (R-CMP-11: same-instant ties keep it).
     pub seq: u64,
     pub status: ViolationStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub appeals: Vec<AppealRecord>,
 }
 
