@@ -333,7 +333,7 @@ async fn append_group(
     for (i, p) in group.iter().enumerate() {
         call.push(i as i32 + 1, &p.append);
     }
-    let rows: Vec<(i32, i64, Option<i64>)> = sqlx::query_as(
+    let query = sqlx::query(
         "SELECT append_index, actual_version, first_position FROM sellerdesk_append_group(\
          $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
@@ -342,23 +342,14 @@ async fn append_group(
     .bind(&call.expected)
     .bind(&call.counts)
     .bind(&call.append_of)
-    .bind(&call.offsets)
-    .bind(&call.ids)
-    .bind(&call.types)
-    .bind(&call.schemas)
-    .bind(&call.shops)
-    .bind(&call.occurred)
-    .bind(&call.correlations)
-    .bind(&call.causations)
-    .bind(&call.actors)
-    .bind(&call.traces)
-    .bind(&call.payloads)
-    .fetch_all(pool)
-    .await?;
+    .bind(&call.offsets);
+    let rows = call.columns.bind(query).fetch_all(pool).await?;
     let mut results: Vec<Option<Result<Appended, AppendError>>> =
         std::iter::repeat_with(|| None).take(group.len()).collect();
     let mut head = 0;
-    for (index, actual, first) in rows {
+    for row in &rows {
+        let (index, actual, first): (i32, i64, Option<i64>) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
         let Some(p) = usize::try_from(index - 1).ok().and_then(|i| group.get(i)) else {
             return Err(sqlx::Error::Protocol(format!(
                 "append function answered for append {index} of {}",
@@ -398,16 +389,7 @@ struct GroupCall<'a> {
     counts: Vec<i32>,
     append_of: Vec<i32>,
     offsets: Vec<i32>,
-    ids: Vec<Uuid>,
-    types: Vec<&'a str>,
-    schemas: Vec<i32>,
-    shops: Vec<&'a str>,
-    occurred: Vec<chrono::DateTime<chrono::Utc>>,
-    correlations: Vec<Option<Uuid>>,
-    causations: Vec<Option<Uuid>>,
-    actors: Vec<Option<&'a str>>,
-    traces: Vec<Option<&'a str>>,
-    payloads: Vec<&'a str>,
+    columns: EventColumns<'a>,
 }
 
 impl<'a> GroupCall<'a> {
@@ -424,26 +406,15 @@ impl<'a> GroupCall<'a> {
         for (k, e) in append.events.iter().enumerate() {
             self.append_of.push(index);
             self.offsets.push(k as i32);
-            self.ids.push(e.event_id);
-            self.types.push(&e.event_type);
-            self.schemas.push(e.schema_version);
-            self.shops.push(&e.shop_id);
-            self.occurred.push(e.occurred_at);
-            self.correlations.push(e.metadata.correlation_id);
-            self.causations.push(e.metadata.causation_id);
-            self.actors.push(e.metadata.actor.as_deref());
-            self.traces.push(e.metadata.traceparent.as_deref());
-            self.payloads.push(&e.payload);
+            self.columns.push(e);
         }
     }
 }
 
-/// Column arrays for one UNNEST insert.
+/// The per-event column arrays both append statements take, bound in this
+/// order after their own arguments.
 #[derive(Default)]
-struct Rows<'a> {
-    positions: Vec<i64>,
-    streams: Vec<&'a str>,
-    versions: Vec<i64>,
+struct EventColumns<'a> {
     ids: Vec<Uuid>,
     types: Vec<&'a str>,
     schemas: Vec<i32>,
@@ -454,6 +425,47 @@ struct Rows<'a> {
     actors: Vec<Option<&'a str>>,
     traces: Vec<Option<&'a str>>,
     payloads: Vec<&'a str>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn push(&mut self, e: &'a crate::NewEvent) {
+        self.ids.push(e.event_id);
+        self.types.push(&e.event_type);
+        self.schemas.push(e.schema_version);
+        self.shops.push(&e.shop_id);
+        self.occurred.push(e.occurred_at);
+        self.correlations.push(e.metadata.correlation_id);
+        self.causations.push(e.metadata.causation_id);
+        self.actors.push(e.metadata.actor.as_deref());
+        self.traces.push(e.metadata.traceparent.as_deref());
+        self.payloads.push(&e.payload);
+    }
+
+    fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.ids)
+            .bind(&self.types)
+            .bind(&self.schemas)
+            .bind(&self.shops)
+            .bind(&self.occurred)
+            .bind(&self.correlations)
+            .bind(&self.causations)
+            .bind(&self.actors)
+            .bind(&self.traces)
+            .bind(&self.payloads)
+    }
+}
+
+/// Column arrays for one UNNEST insert.
+#[derive(Default)]
+struct Rows<'a> {
+    positions: Vec<i64>,
+    streams: Vec<&'a str>,
+    versions: Vec<i64>,
+    columns: EventColumns<'a>,
 }
 
 impl<'a> Rows<'a> {
@@ -468,16 +480,7 @@ impl<'a> Rows<'a> {
             self.positions.push(position + 1 + i as i64);
             self.streams.push(stream_id);
             self.versions.push(version + 1 + i as i64);
-            self.ids.push(e.event_id);
-            self.types.push(&e.event_type);
-            self.schemas.push(e.schema_version);
-            self.shops.push(&e.shop_id);
-            self.occurred.push(e.occurred_at);
-            self.correlations.push(e.metadata.correlation_id);
-            self.causations.push(e.metadata.causation_id);
-            self.actors.push(e.metadata.actor.as_deref());
-            self.traces.push(e.metadata.traceparent.as_deref());
-            self.payloads.push(&e.payload);
+            self.columns.push(e);
         }
     }
 
@@ -488,7 +491,7 @@ impl<'a> Rows<'a> {
         if self.positions.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
              schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, \
              traceparent, payload) \
@@ -499,19 +502,8 @@ impl<'a> Rows<'a> {
         )
         .bind(&self.positions)
         .bind(&self.streams)
-        .bind(&self.versions)
-        .bind(&self.ids)
-        .bind(&self.types)
-        .bind(&self.schemas)
-        .bind(&self.shops)
-        .bind(&self.occurred)
-        .bind(&self.correlations)
-        .bind(&self.causations)
-        .bind(&self.actors)
-        .bind(&self.traces)
-        .bind(&self.payloads)
-        .execute(&mut **tx)
-        .await?;
+        .bind(&self.versions);
+        self.columns.bind(query).execute(&mut **tx).await?;
         Ok(())
     }
 }
