@@ -132,7 +132,7 @@ impl From<ShopStateData> for ShopState {
             .get(d.expiry_cursor as usize)
             .map(|v| v.expires_at);
         for v in d.violations.iter() {
-            index.insert(v.id.clone(), v.seq as u32);
+            index.insert(&v.id, v.seq as u32);
         }
         Self {
             version: d.version,
@@ -242,7 +242,20 @@ impl ShopState {
             } => {
                 let id: Arc<str> = Arc::from(violation_id.as_str());
                 let seq = self.violations.len() as u64;
-                let violation_type = self.index.record(&id, seq as u32, violation_type);
+                // Shops repeat types: the previous record's copy is usually it.
+                let previous = self
+                    .violations
+                    .last()
+                    .map(|v| &v.violation_type)
+                    .filter(|t| ***t == **violation_type)
+                    .cloned();
+                let violation_type = match previous {
+                    Some(shared) => {
+                        self.index.insert(&id, seq as u32);
+                        shared
+                    }
+                    None => self.index.record(&id, seq as u32, violation_type),
+                };
                 self.apply_violation(ViolationRecord {
                     id,
                     violation_type,
@@ -560,8 +573,8 @@ impl Indexes {
 }
 
 impl IdIndex {
-    fn insert(&self, id: Arc<str>, seq: u32) {
-        self.0.lock().expect("index lock").insert(&id, seq);
+    fn insert(&self, id: &Arc<str>, seq: u32) {
+        self.0.lock().expect("index lock").insert(id, seq);
     }
 
     /// The seq of `id`, where `holds(seq)` confirms that the violation at
