@@ -186,30 +186,43 @@ pub async fn nats(url: &str, messages: u64, rate_per_s: u64, seconds: u64) -> an
     Ok(())
 }
 
-/// A shop with `events` events, GetStanding as_of p99 (in process), and rebuild throughput.
-pub async fn compliance_history(url: &str, events: usize, queries: u64) -> anyhow::Result<()> {
+/// `events` events over `shops` shops, GetStanding as_of p99 on the first
+/// shop (in process), and rebuild throughput.
+pub async fn compliance_history(
+    url: &str,
+    events: usize,
+    queries: u64,
+    shops: usize,
+) -> anyhow::Result<()> {
     let store = sellerdesk_eventstore::open(url).await?;
-    let shop = format!("big{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
-    let h = history(events);
+    let run = &uuid::Uuid::now_v7().simple().to_string()[20..];
+    let shops = shops.max(1);
+    let per_shop = events / shops;
+    let h = history(per_shop);
     let started = Instant::now();
-    let mut version = 0;
-    for chunk in h.chunks(1000) {
-        let encoded: Vec<NewEvent> = chunk
-            .iter()
-            .map(|(at, e)| store::encode_shop_event(&shop, e, *at, &Metadata::default()))
-            .collect();
-        let n = encoded.len() as i64;
-        store
-            .append(Append::new(
-                store::shop_stream(&shop),
-                ExpectedVersion::Exact(version),
-                encoded,
-            ))
-            .await?;
-        version += n;
+    for s in 0..shops {
+        let shop = format!("big{run}-{s}");
+        let mut version = 0;
+        for chunk in h.chunks(1000) {
+            let encoded: Vec<NewEvent> = chunk
+                .iter()
+                .map(|(at, e)| store::encode_shop_event(&shop, e, *at, &Metadata::default()))
+                .collect();
+            let n = encoded.len() as i64;
+            store
+                .append(Append::new(
+                    store::shop_stream(&shop),
+                    ExpectedVersion::Exact(version),
+                    encoded,
+                ))
+                .await?;
+            version += n;
+        }
     }
+    let shop = format!("big{run}-0");
     println!(
-        "loaded {events} events for shop {shop} in {:.1} s",
+        "loaded {} events, {shops} shop(s) of {per_shop}, in {:.1} s",
+        per_shop * shops,
         started.elapsed().as_secs_f64()
     );
     let first = h.first().map(|(t, _)| *t).unwrap_or_default();
@@ -233,7 +246,7 @@ pub async fn compliance_history(url: &str, events: usize, queries: u64) -> anyho
         std::hint::black_box(s);
     }
     println!(
-        "GetStanding as_of ({queries} queries, {events}-event shop): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        "GetStanding as_of ({queries} queries, {per_shop}-event shop): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
         hist.value_at_quantile(0.5) as f64 / 1000.0,
         hist.value_at_quantile(0.99) as f64 / 1000.0,
         hist.max() as f64 / 1000.0

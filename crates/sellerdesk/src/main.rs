@@ -133,6 +133,10 @@ enum BenchCommand {
         events: usize,
         #[arg(long, default_value_t = 5_000)]
         queries: u64,
+        /// Spread the events over this many shops (as_of runs on the first;
+        /// shops below 1,000 events get no snapshot, only a summary)
+        #[arg(long, default_value_t = 1)]
+        shops: usize,
     },
     /// faq: Match over gRPC from concurrent clients, then add-to-visible latency.
     Faq {
@@ -267,7 +271,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 url,
                 events,
                 queries,
-            } => sellerdesk::bench::compliance_history(&url, events, queries).await?,
+                shops,
+            } => sellerdesk::bench::compliance_history(&url, events, queries, shops).await?,
             BenchCommand::Faq {
                 url,
                 clients,
