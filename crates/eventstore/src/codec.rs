@@ -49,39 +49,129 @@ pub fn decode<E: DeserializeOwned>(recorded: &RecordedEvent) -> Result<E, StoreE
         .map_err(|err| StoreError::Corrupt(format!("event {}: {err}", recorded.event_id)))
 }
 
-/// Reading stored instants fast: `#[serde(deserialize_with =
-/// "sellerdesk_eventstore::codec::instant")]` on a `DateTime<Utc>` field.
+/// Stored instants, fast: `#[serde(with = "sellerdesk_eventstore::codec::instant")]`
+/// on a `DateTime<Utc>` field.
 ///
-/// chrono writes UTC instants as `YYYY-MM-DDTHH:MM:SS[.fraction]Z`; its
-/// general RFC 3339 parser was a sixth of a compliance rebuild's decoding.
-/// That exact shape is read by hand; anything else (an offset, a leap
-/// second) goes to chrono, so every value chrono accepts is still accepted.
-pub fn instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    struct Visitor;
-    impl serde::de::Visitor<'_> for Visitor {
-        type Value = DateTime<Utc>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an RFC 3339 instant")
-        }
-        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            match parse_utc(s.as_bytes()) {
-                Some(t) => Ok(t),
-                None => DateTime::parse_from_rfc3339(s)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(E::custom),
-            }
+/// The stored form is exactly chrono's (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`,
+/// a fraction of 0, 3, 6 or 9 digits), so rows and snapshots written before
+/// and after read the same. chrono's general RFC 3339 parser and its
+/// formatter were a sixth of a compliance rebuild's decoding and most of
+/// writing a large snapshot; that one shape is read and written by hand here,
+/// and anything else (an offset, a leap second, a year outside 0-9999) goes
+/// through chrono, so every value chrono accepts is still accepted.
+pub mod instant {
+    use chrono::{DateTime, Utc};
+
+    pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        match super::format_utc(t) {
+            Some(text) => s.serialize_str(text.as_str()),
+            None => serde::Serialize::serialize(t, s),
         }
     }
-    d.deserialize_str(Visitor)
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DateTime<Utc>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an RFC 3339 instant")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                match super::parse_utc(s.as_bytes()) {
+                    Some(t) => Ok(t),
+                    None => DateTime::parse_from_rfc3339(s)
+                        .map(|t| t.with_timezone(&Utc))
+                        .map_err(E::custom),
+                }
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
 }
 
-/// [`instant`] for an optional field (`#[serde(default, deserialize_with = ...)]`).
-pub fn optional_instant<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<DateTime<Utc>>, D::Error> {
-    #[derive(serde::Deserialize)]
-    struct Wrapped(#[serde(deserialize_with = "instant")] DateTime<Utc>);
-    Ok(<Option<Wrapped> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
+/// [`instant`] for an optional field (`#[serde(default, with = ...)]`).
+pub mod optional_instant {
+    use chrono::{DateTime, Utc};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Wrapped(#[serde(with = "super::instant")] DateTime<Utc>);
+
+    pub fn serialize<S: serde::Serializer>(
+        t: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&t.map(Wrapped), s)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Ok(<Option<Wrapped> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+/// A fixed-capacity text buffer for one formatted instant.
+struct InstantText {
+    buf: [u8; 30],
+    len: usize,
+}
+
+impl InstantText {
+    fn push(&mut self, c: u8) {
+        self.buf[self.len] = c;
+        self.len += 1;
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("ASCII digits and separators")
+    }
+}
+
+/// chrono's `Serialize` text for a UTC instant, or `None` where chrono's own
+/// writer must decide (years outside 0-9999, leap seconds).
+fn format_utc(t: &DateTime<Utc>) -> Option<InstantText> {
+    use chrono::{Datelike, Timelike};
+    let (year, nanos) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return None;
+    }
+    let mut out = InstantText {
+        buf: [0; 30],
+        len: 0,
+    };
+    write_digits(&mut out, year as u32, 4);
+    for (separator, value) in [
+        (b'-', t.month()),
+        (b'-', t.day()),
+        (b'T', t.hour()),
+        (b':', t.minute()),
+        (b':', t.second()),
+    ] {
+        out.push(separator);
+        write_digits(&mut out, value, 2);
+    }
+    // chrono's AutoSi: no fraction, or milli-, micro- or nanoseconds.
+    let (fraction, digits) = if nanos == 0 {
+        (0, 0)
+    } else if nanos % 1_000_000 == 0 {
+        (nanos / 1_000_000, 3)
+    } else if nanos % 1_000 == 0 {
+        (nanos / 1_000, 6)
+    } else {
+        (nanos, 9)
+    };
+    if digits > 0 {
+        out.push(b'.');
+        write_digits(&mut out, fraction, digits);
+    }
+    out.push(b'Z');
+    Some(out)
+}
+
+fn write_digits(out: &mut InstantText, value: u32, digits: u32) {
+    for k in (0..digits).rev() {
+        out.push(b'0' + (value / 10u32.pow(k) % 10) as u8);
+    }
 }
 
 fn parse_utc(b: &[u8]) -> Option<DateTime<Utc>> {
@@ -112,8 +202,40 @@ fn parse_utc(b: &[u8]) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
 
-    #[derive(serde::Deserialize)]
-    struct At(#[serde(deserialize_with = "instant")] DateTime<Utc>);
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct At(#[serde(with = "instant")] DateTime<Utc>);
+
+    #[test]
+    fn instants_are_written_exactly_as_chrono_writes_them() {
+        for micros in [
+            0i64,
+            1_577_836_800_000_000,
+            1_577_836_800_500_000,
+            1_764_374_400_123_456,
+            1_764_374_400_000_001,
+            -62_135_596_800_000_000,
+            253_402_300_799_999_999,
+            -1,
+        ] {
+            for t in [
+                DateTime::from_timestamp_micros(micros).unwrap(),
+                DateTime::from_timestamp_micros(micros).unwrap() + chrono::Duration::nanoseconds(7),
+            ] {
+                assert_eq!(
+                    serde_json::to_string(&At(t)).unwrap(),
+                    serde_json::to_string(&t).unwrap()
+                );
+                let back: At =
+                    serde_json::from_str(&serde_json::to_string(&At(t)).unwrap()).unwrap();
+                assert_eq!(back.0, t);
+            }
+        }
+        let far = DateTime::from_timestamp(300_000_000_000, 0).unwrap();
+        assert_eq!(
+            serde_json::to_string(&At(far)).unwrap(),
+            serde_json::to_string(&far).unwrap()
+        );
+    }
 
     #[test]
     fn instants_read_by_hand_equal_chronos() {

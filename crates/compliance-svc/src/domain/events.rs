@@ -7,8 +7,8 @@ use super::{policy::Measure, Instant, Policy};
 use sellerdesk_eventstore::codec::{instant, optional_instant};
 use serde::{Deserialize, Serialize};
 
-/// Instants are read with the event store's fast RFC 3339 reader (what
-/// chrono writes, read by hand); the stored form is chrono's.
+/// Instants go through the event store's RFC 3339 codec: chrono's stored
+/// form, read and written by hand.
 ///
 /// Serialised externally tagged (`{"ViolationRecorded": {...}}`); the store
 /// keeps the type in the envelope and the inner object as the payload.
@@ -20,7 +20,7 @@ pub enum Event {
         violation_type: String,
         points: u32,
         evidence: String,
-        #[serde(deserialize_with = "instant")]
+        #[serde(with = "instant")]
         recorded_at: Instant,
     },
     /// The shop appealed one violation (R-CMP-6, R-CMP-7).
@@ -30,7 +30,7 @@ pub enum Event {
         appeal_number: u32,
         reason: String,
         attachments: Vec<String>,
-        #[serde(deserialize_with = "instant")]
+        #[serde(with = "instant")]
         filed_at: Instant,
     },
     /// The platform decided the pending appeal (R-CMP-8 when granted).
@@ -39,7 +39,7 @@ pub enum Event {
         appeal_number: u32,
         outcome: AppealOutcome,
         note: String,
-        #[serde(deserialize_with = "instant")]
+        #[serde(with = "instant")]
         decided_at: Instant,
     },
     /// The tier (R-CMP-5) differs from the one last announced.
@@ -50,7 +50,7 @@ pub enum Event {
         reason: TierChangeReason,
         /// When the change took effect: the command's instant, or for expiry
         /// the instant the last points expired (announced possibly later).
-        #[serde(deserialize_with = "instant")]
+        #[serde(with = "instant")]
         effective_at: Instant,
         /// The violation whose recording or overturning caused it, if any.
         caused_by: Option<String>,
@@ -61,14 +61,14 @@ pub enum Event {
     SellingRightsRevoked {
         points: u32,
         caused_by: String,
-        #[serde(deserialize_with = "instant")]
+        #[serde(with = "instant")]
         revoked_at: Instant,
     },
     /// Selling rights restored: a granted appeal brought the total below 48 (R-CMP-8).
     SellingRightsRestored {
         points: u32,
         caused_by: String,
-        #[serde(deserialize_with = "instant")]
+        #[serde(with = "instant")]
         restored_at: Instant,
     },
 }
@@ -93,10 +93,10 @@ pub enum TierChangeReason {
 pub struct AppliedMeasure {
     pub tier: u32,
     pub measure: Measure,
-    #[serde(deserialize_with = "instant")]
+    #[serde(with = "instant")]
     pub started_at: Instant,
     /// `None`: lasts while the tier holds.
-    #[serde(default, deserialize_with = "optional_instant")]
+    #[serde(default, with = "optional_instant")]
     pub ends_at: Option<Instant>,
 }
 

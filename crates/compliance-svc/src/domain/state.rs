@@ -10,6 +10,7 @@ use super::{
     rules, Instant, PolicyHistory,
 };
 use imbl::Vector;
+use sellerdesk_eventstore::codec::instant;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,
@@ -20,13 +21,20 @@ use std::{
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViolationStatus {
     Active,
-    Expired { at: Instant },
-    Overturned { at: Instant },
+    Expired {
+        #[serde(with = "instant")]
+        at: Instant,
+    },
+    Overturned {
+        #[serde(with = "instant")]
+        at: Instant,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppealRecord {
     pub number: u32,
+    #[serde(with = "instant")]
     pub filed_at: Instant,
     pub reason: String,
     pub attachments: Vec<String>,
@@ -36,6 +44,7 @@ pub struct AppealRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppealDecision {
     pub outcome: AppealOutcome,
+    #[serde(with = "instant")]
     pub at: Instant,
     pub note: String,
 }
@@ -51,7 +60,9 @@ pub struct ViolationRecord {
     /// fields, and a smaller snapshot is faster to write and read.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub evidence: String,
+    #[serde(with = "instant")]
     pub recorded_at: Instant,
+    #[serde(with = "instant")]
     pub expires_at: Instant,
     /// Recording order within the shop (R-CMP-11: same-instant ties keep it).
     pub seq: u64,
