@@ -422,3 +422,47 @@ fn r_cmp_6_a_discarded_fork_does_not_confuse_violation_lookups() {
     g2.state = survivor;
     assert!(g2.when(appeal("x", "2026-01-04T00:00:00Z")).is_ok());
 }
+
+/// Lookups reach past the newest records through the lazily built index,
+/// on the state that built it, on clones taken before and after, and on a
+/// discarded fork whose own records sit at the same seqs (R-CMP-6).
+#[test]
+fn r_cmp_6_old_violations_are_found_in_long_histories_and_across_forks() {
+    let recorded = |id: String, hours: i64| Event::ViolationRecorded {
+        violation_id: id,
+        violation_type: if hours % 3 == 0 { "a" } else { "b" }.into(),
+        points: 1,
+        evidence: String::new(),
+        recorded_at: t("2026-01-01T00:00:00Z") + Duration::minutes(hours),
+    };
+    let mut survivor = initial_state();
+    for i in 0..150 {
+        survivor.apply(&recorded(format!("v{i}"), i));
+    }
+    let before = survivor.clone();
+    let mut fork = survivor.clone();
+    for i in 150..300 {
+        fork.apply(&recorded(format!("fork-{i}"), i));
+        survivor.apply(&recorded(format!("v{i}"), i));
+    }
+    fork.apply(&recorded("v299".into(), 300));
+    let seq = |s: &ShopState, id: &str| s.violation(id).map(|v| v.seq);
+    for i in [0u64, 1, 63, 64, 149, 150, 235, 299] {
+        assert_eq!(seq(&survivor, &format!("v{i}")), Some(i), "v{i}");
+    }
+    assert_eq!(seq(&before, "v10"), Some(10));
+    assert_eq!(seq(&before, "v200"), None);
+    assert_eq!(seq(&fork, "fork-150"), Some(150));
+    assert_eq!(seq(&fork, "v299"), Some(300));
+    assert_eq!(seq(&fork, "v200"), None);
+    assert_eq!(seq(&survivor, "fork-150"), None);
+    let after = survivor.clone();
+    assert_eq!(seq(&after, "v5"), Some(5));
+    assert_eq!(seq(&after, "nope"), None);
+    assert_eq!(
+        survivor
+            .violation("v42")
+            .map(|v| v.violation_type.to_string()),
+        Some("a".into())
+    );
+}
