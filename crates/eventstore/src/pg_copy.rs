@@ -37,7 +37,8 @@ pub(crate) async fn read_range(
          WHERE global_position > {from} AND global_position <= {to}) TO STDOUT (FORMAT binary)"
     );
     let mut chunks = pool.copy_out_raw(&sql).await?;
-    let mut buf = Vec::with_capacity(((to - from).clamp(0, 1 << 16) as usize) * 256);
+    // A follower's polls mostly find nothing: start small and let it grow.
+    let mut buf = Vec::with_capacity(((to - from).clamp(0, 256) as usize) * 256);
     while let Some(chunk) = chunks.try_next().await? {
         buf.extend_from_slice(&chunk);
     }
@@ -147,7 +148,8 @@ fn parse(buf: &[u8], expected_rows: usize) -> Result<Vec<RecordedEvent>, StoreEr
     let _flags = c.i32()?;
     let extension = c.i32()?;
     c.take(usize::try_from(extension).map_err(|_| corrupt("bad header extension"))?)?;
-    let mut events = Vec::with_capacity(expected_rows);
+    // A row takes well over 64 bytes: no more room than the data can fill.
+    let mut events = Vec::with_capacity(expected_rows.min(buf.len() / 64));
     loop {
         match c.i16()? {
             -1 => break,
