@@ -495,7 +495,7 @@ impl<'a> Rows<'a> {
             "INSERT INTO events (global_position, stream_id, stream_version, event_id, event_type, \
              schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, \
              traceparent, payload) \
-             SELECT p, st, v, id, t, s, shop, o, now(), c, ca, a, tp, pl::jsonb FROM UNNEST(\
+             SELECT p, st, v, id, t, s, shop, o, now(), c, ca, a, tp, pl::json FROM UNNEST(\
              $1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::text[], \
              $8::timestamptz[], $9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[]) \
              AS x(p, st, v, id, t, s, shop, o, c, ca, a, tp, pl)",

@@ -68,7 +68,7 @@ BEGIN
         schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id,
         actor, traceparent, payload)
     SELECT a_first[x.ap] + x.k, a_streams[x.ap], a_base[x.ap] + 1 + x.k,
-           x.id, x.t, x.s, x.shop, x.o, now(), x.c, x.ca, x.a, x.tp, x.pl::jsonb
+           x.id, x.t, x.s, x.shop, x.o, now(), x.c, x.ca, x.a, x.tp, x.pl::json
       FROM unnest(e_append, e_offsets, e_ids, e_types, e_schemas, e_shops, e_occurred,
                   e_correlations, e_causations, e_actors, e_traces, e_payloads)
                AS x(ap, k, id, t, s, shop, o, c, ca, a, tp, pl)
