@@ -92,20 +92,19 @@ impl<'a> Cursor<'a> {
             .ok_or_else(|| corrupt(&format!("{column} is NULL")))
     }
 
-    fn int8(&mut self, column: &str) -> Result<i64, StoreError> {
-        let b: [u8; 8] = self
-            .required(column)?
+    /// A non-NULL field of exactly `N` bytes (the binary integers).
+    fn fixed<const N: usize>(&mut self, column: &str) -> Result<[u8; N], StoreError> {
+        self.required(column)?
             .try_into()
-            .map_err(|_| corrupt(column))?;
-        Ok(i64::from_be_bytes(b))
+            .map_err(|_| corrupt(column))
+    }
+
+    fn int8(&mut self, column: &str) -> Result<i64, StoreError> {
+        Ok(i64::from_be_bytes(self.fixed(column)?))
     }
 
     fn int4(&mut self, column: &str) -> Result<i32, StoreError> {
-        let b: [u8; 4] = self
-            .required(column)?
-            .try_into()
-            .map_err(|_| corrupt(column))?;
-        Ok(i32::from_be_bytes(b))
+        Ok(i32::from_be_bytes(self.fixed(column)?))
     }
 
     fn text(&mut self, column: &str) -> Result<String, StoreError> {
