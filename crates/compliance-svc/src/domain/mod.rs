@@ -17,6 +17,7 @@ pub mod events;
 pub mod policy;
 pub mod rules;
 pub mod state;
+mod stored;
 
 pub use decider::{decide, decide_policy, Command, PublishPolicy};
 pub use events::{AppealOutcome, Event, PolicyPublished, TierChangeReason};

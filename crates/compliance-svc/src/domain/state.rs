@@ -123,8 +123,9 @@ struct ShopStateData {
     version: i64,
     /// The latest instant applied.
     clock: Option<Instant>,
-    /// Every violation, in recording order (index = `seq`). Persistent
-    /// structures: cloning a state for an as-of checkpoint shares the data.
+    /// Every violation, in recording order (index = `seq`), in the compact
+    /// stored form.
+    #[serde(with = "super::stored")]
     violations: Vector<Arc<ViolationRecord>>,
     /// Violations below this seq are no longer active (expired or
     /// overturned). Recordings are time-ordered, so expiry order is recording
