@@ -2,7 +2,10 @@
 //! upcasting, stream names and read-model documents.
 
 use crate::domain::{events::SCHEMA_VERSION, Event, Instant, PolicyPublished, ShopState};
-use sellerdesk_eventstore::{codec, new_event_id, Metadata, NewEvent, RecordedEvent, StoreError};
+use sellerdesk_eventstore::{
+    codec::{self, StoredEvent},
+    new_event_id, Metadata, NewEvent, StoreError,
+};
 use serde::{Deserialize, Serialize};
 
 pub const POLICY_STREAM: &str = "compliance-policy";
@@ -39,20 +42,19 @@ pub fn upcast(
     }
 }
 
-pub fn decode_shop_event(e: &RecordedEvent) -> Result<Event, StoreError> {
-    let corrupt =
-        |err: serde_json::Error| StoreError::Corrupt(format!("event {}: {err}", e.event_id));
-    if e.schema_version >= SCHEMA_VERSION {
+pub fn decode_shop_event(e: &impl StoredEvent) -> Result<Event, StoreError> {
+    let corrupt = |err: serde_json::Error| StoreError::Corrupt(format!("{}: {err}", e.describe()));
+    if e.schema_version() >= SCHEMA_VERSION {
         return codec::decode(e);
     }
-    let raw: serde_json::Value = serde_json::from_str(&e.payload).map_err(corrupt)?;
-    let value = upcast(&e.event_type, e.schema_version, raw);
-    serde_json::from_value(serde_json::json!({ e.event_type.as_str(): value })).map_err(corrupt)
+    let raw: serde_json::Value = serde_json::from_str(e.payload()).map_err(corrupt)?;
+    let value = upcast(e.event_type(), e.schema_version(), raw);
+    serde_json::from_value(serde_json::json!({ e.event_type(): value })).map_err(corrupt)
 }
 
-pub fn decode_policy_event(e: &RecordedEvent) -> Result<PolicyPublished, StoreError> {
-    serde_json::from_str(&e.payload)
-        .map_err(|err| StoreError::Corrupt(format!("policy event {}: {err}", e.event_id)))
+pub fn decode_policy_event(e: &impl StoredEvent) -> Result<PolicyPublished, StoreError> {
+    serde_json::from_str(e.payload())
+        .map_err(|err| StoreError::Corrupt(format!("policy {}: {err}", e.describe())))
 }
 
 pub fn encode_shop_event(shop: &str, event: &Event, at: Instant, metadata: &Metadata) -> NewEvent {
@@ -98,6 +100,7 @@ pub struct StoredSnapshot {
 mod tests {
     use super::*;
     use chrono::DateTime;
+    use sellerdesk_eventstore::RecordedEvent;
 
     fn recorded(payload: &str, schema_version: i32) -> RecordedEvent {
         RecordedEvent {

@@ -286,6 +286,13 @@ impl EventStore for FlakyStore {
     ) -> Result<Vec<sellerdesk_eventstore::RecordedEvent>, sellerdesk_eventstore::StoreError> {
         self.inner.read_all(p, l).await
     }
+    async fn replay_all(
+        &self,
+        p: i64,
+        l: i64,
+    ) -> Result<Vec<sellerdesk_eventstore::ReplayedEvent>, sellerdesk_eventstore::StoreError> {
+        self.inner.replay_all(p, l).await
+    }
     async fn head(&self) -> Result<i64, sellerdesk_eventstore::StoreError> {
         self.inner.head().await
     }

@@ -49,6 +49,14 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// [`Self::read_all`] without the metadata: for rebuilding read models
+    /// from the whole log, where only positions, types and payloads count.
+    async fn replay_all(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<ReplayedEvent>, StoreError>;
+
     /// The highest committed global position (0 when empty).
     async fn head(&self) -> Result<i64, StoreError>;
 

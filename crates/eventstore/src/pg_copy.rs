@@ -8,14 +8,17 @@
 //! and an extension area, then per tuple a field count and length-prefixed
 //! fields (-1 for NULL), and a -1 trailer.
 
-use crate::{Metadata, RecordedEvent, StoreError};
+use crate::{
+    model::{in_log_order, Positioned, Repeated},
+    Metadata, RecordedEvent, ReplayedEvent, StoreError,
+};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::{postgres::PgPoolCopyExt, PgPool};
+use std::sync::Arc;
 use uuid::Uuid;
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
-const FIELDS: i16 = 14;
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 
@@ -25,15 +28,38 @@ pub(crate) async fn read_range(
     from: i64,
     to: i64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
+    let buf = copy_out(pool, RECORDED_COLUMNS, from, to).await?;
+    parse(&buf, (to - from).clamp(0, 1 << 20) as usize, recorded)
+}
+
+/// [`read_range`] without the metadata columns (see [`ReplayedEvent`]).
+pub(crate) async fn replay_range(
+    pool: &PgPool,
+    from: i64,
+    to: i64,
+) -> Result<Vec<ReplayedEvent>, StoreError> {
+    let buf = copy_out(pool, REPLAYED_COLUMNS, from, to).await?;
+    let (mut streams, mut types) = (Repeated::default(), Repeated::default());
+    parse(&buf, (to - from).clamp(0, 1 << 20) as usize, |c| {
+        replayed(c, &mut streams, &mut types)
+    })
+}
+
+const RECORDED_COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, \
+     schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, \
+     traceparent, payload::text";
+const REPLAYED_COLUMNS: &str =
+    "global_position, stream_id, stream_version, event_type, schema_version, occurred_at, \
+     payload::text";
+
+async fn copy_out(pool: &PgPool, columns: &str, from: i64, to: i64) -> Result<Vec<u8>, StoreError> {
     // COPY takes no bind parameters; both bounds are integers. No ORDER BY:
     // on a table without statistics yet (a fresh or just-filled log) the
     // planner picked a bitmap scan plus a sort, which cost more than the
-    // check and rare sort below; an index or physical-order scan of this
+    // check and rare sort in `parse`; an index or physical-order scan of this
     // append-only table already yields positions in order.
     let sql = format!(
-        "COPY (SELECT global_position, stream_id, stream_version, event_id, event_type, \
-         schema_version, shop_id, occurred_at, recorded_at, correlation_id, causation_id, actor, \
-         traceparent, payload::text FROM events \
+        "COPY (SELECT {columns} FROM events \
          WHERE global_position > {from} AND global_position <= {to}) TO STDOUT (FORMAT binary)"
     );
     let mut chunks = pool.copy_out_raw(&sql).await?;
@@ -42,11 +68,7 @@ pub(crate) async fn read_range(
     while let Some(chunk) = chunks.try_next().await? {
         buf.extend_from_slice(&chunk);
     }
-    let mut events = parse(&buf, (to - from).clamp(0, 1 << 20) as usize)?;
-    if !events.is_sorted_by_key(|e| e.global_position) {
-        events.sort_unstable_by_key(|e| e.global_position);
-    }
-    Ok(events)
+    Ok(buf)
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -72,6 +94,25 @@ impl<'a> Cursor<'a> {
 
     fn i16(&mut self) -> Result<i16, StoreError> {
         Ok(i16::from_be_bytes(self.take(2)?.try_into().expect("2")))
+    }
+
+    /// Reads the -1 that ends the stream, or leaves a row's field count.
+    fn at_trailer(&mut self) -> Result<bool, StoreError> {
+        if self.take(2)? == (-1i16).to_be_bytes() {
+            return Ok(true);
+        }
+        self.at -= 2;
+        Ok(false)
+    }
+
+    /// A row's field count, which must be what the query selected.
+    fn fields(&mut self, expected: i16) -> Result<(), StoreError> {
+        match self.i16()? {
+            n if n == expected => Ok(()),
+            n => Err(corrupt(&format!(
+                "{n} fields in a row, expected {expected}"
+            ))),
+        }
     }
 
     fn i32(&mut self) -> Result<i32, StoreError> {
@@ -111,6 +152,13 @@ impl<'a> Cursor<'a> {
         text(self.required(column)?, column)
     }
 
+    fn shared_text(&mut self, column: &str, last: &mut Repeated) -> Result<Arc<str>, StoreError> {
+        let bytes = self.required(column)?;
+        last.share_bytes(bytes, || {
+            std::str::from_utf8(bytes).map_err(|_| corrupt(&format!("{column} is not UTF-8")))
+        })
+    }
+
     fn opt_text(&mut self, column: &str) -> Result<Option<String>, StoreError> {
         self.field()?.map(|b| text(b, column)).transpose()
     }
@@ -139,7 +187,52 @@ fn uuid(b: &[u8], column: &str) -> Result<Uuid, StoreError> {
     Uuid::from_slice(b).map_err(|_| corrupt(column))
 }
 
-fn parse(buf: &[u8], expected_rows: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+fn recorded(c: &mut Cursor) -> Result<RecordedEvent, StoreError> {
+    c.fields(14)?;
+    Ok(RecordedEvent {
+        global_position: c.int8("global_position")?,
+        stream_id: c.text("stream_id")?,
+        stream_version: c.int8("stream_version")?,
+        event_id: c.uuid("event_id")?,
+        event_type: c.text("event_type")?,
+        schema_version: c.int4("schema_version")?,
+        shop_id: c.text("shop_id")?,
+        occurred_at: c.timestamptz("occurred_at")?,
+        recorded_at: c.timestamptz("recorded_at")?,
+        metadata: Metadata {
+            correlation_id: c.opt_uuid("correlation_id")?,
+            causation_id: c.opt_uuid("causation_id")?,
+            actor: c.opt_text("actor")?,
+            traceparent: c.opt_text("traceparent")?,
+        },
+        payload: c.text("payload")?,
+    })
+}
+
+fn replayed(
+    c: &mut Cursor,
+    streams: &mut Repeated,
+    types: &mut Repeated,
+) -> Result<ReplayedEvent, StoreError> {
+    c.fields(7)?;
+    Ok(ReplayedEvent {
+        global_position: c.int8("global_position")?,
+        stream_id: c.shared_text("stream_id", streams)?,
+        stream_version: c.int8("stream_version")?,
+        event_type: c.shared_text("event_type", types)?,
+        schema_version: c.int4("schema_version")?,
+        occurred_at: c.timestamptz("occurred_at")?,
+        payload: c.text("payload")?,
+    })
+}
+
+/// The rows of a binary COPY stream, each read by `row` after its field
+/// count, in log order.
+fn parse<T: Positioned>(
+    buf: &[u8],
+    expected_rows: usize,
+    mut row: impl FnMut(&mut Cursor) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     let mut c = Cursor { buf, at: 0 };
     if c.take(SIGNATURE.len())? != SIGNATURE {
         return Err(corrupt("bad signature"));
@@ -149,32 +242,10 @@ fn parse(buf: &[u8], expected_rows: usize) -> Result<Vec<RecordedEvent>, StoreEr
     c.take(usize::try_from(extension).map_err(|_| corrupt("bad header extension"))?)?;
     // A row takes well over 64 bytes: no more room than the data can fill.
     let mut events = Vec::with_capacity(expected_rows.min(buf.len() / 64));
-    loop {
-        match c.i16()? {
-            -1 => break,
-            FIELDS => {}
-            n => return Err(corrupt(&format!("{n} fields in a row"))),
-        }
-        events.push(RecordedEvent {
-            global_position: c.int8("global_position")?,
-            stream_id: c.text("stream_id")?,
-            stream_version: c.int8("stream_version")?,
-            event_id: c.uuid("event_id")?,
-            event_type: c.text("event_type")?,
-            schema_version: c.int4("schema_version")?,
-            shop_id: c.text("shop_id")?,
-            occurred_at: c.timestamptz("occurred_at")?,
-            recorded_at: c.timestamptz("recorded_at")?,
-            metadata: Metadata {
-                correlation_id: c.opt_uuid("correlation_id")?,
-                causation_id: c.opt_uuid("causation_id")?,
-                actor: c.opt_text("actor")?,
-                traceparent: c.opt_text("traceparent")?,
-            },
-            payload: c.text("payload")?,
-        });
+    while !c.at_trailer()? {
+        events.push(row(&mut c)?);
     }
-    Ok(events)
+    Ok(in_log_order(events))
 }
 
 #[cfg(test)]
@@ -197,7 +268,7 @@ mod tests {
         let mut buf = SIGNATURE.to_vec();
         buf.extend_from_slice(&0i32.to_be_bytes());
         buf.extend_from_slice(&0i32.to_be_bytes());
-        buf.extend_from_slice(&FIELDS.to_be_bytes());
+        buf.extend_from_slice(&14i16.to_be_bytes());
         // 2000-01-01T00:00:01Z
         let ts = 1_000_000i64.to_be_bytes();
         for f in [
@@ -219,7 +290,7 @@ mod tests {
             field(&mut buf, f);
         }
         buf.extend_from_slice(&(-1i16).to_be_bytes());
-        let events = parse(&buf, 1).unwrap();
+        let events = parse(&buf, 1, recorded).unwrap();
         assert_eq!(events.len(), 1);
         let e = &events[0];
         assert_eq!(
@@ -232,6 +303,9 @@ mod tests {
         assert_eq!(e.metadata.causation_id, Some(id));
         assert_eq!(e.metadata.traceparent.as_deref(), Some("tp"));
         assert_eq!(e.payload, "{\"a\":1}");
-        assert!(parse(&buf[..buf.len() - 3], 1).is_err());
+        assert!(parse(&buf[..buf.len() - 3], 1, recorded).is_err());
+        // The same bytes are not a replayed row: the field count says so.
+        let (mut streams, mut types) = (Repeated::default(), Repeated::default());
+        assert!(parse(&buf, 1, |c| replayed(c, &mut streams, &mut types)).is_err());
     }
 }

@@ -1,5 +1,6 @@
 use crate::{
-    Append, AppendError, Appended, EventStore, Metadata, RecordedEvent, Snapshot, StoreError,
+    Append, AppendError, Appended, EventStore, Metadata, RecordedEvent, ReplayedEvent, Snapshot,
+    StoreError,
 };
 use async_trait::async_trait;
 
@@ -125,6 +126,18 @@ impl EventStore for PgEventStore {
         crate::model::read_page(after_position, limit, |from, to| {
             let pool = self.pool.clone();
             async move { crate::pg_copy::read_range(&pool, from, to).await }
+        })
+        .await
+    }
+
+    async fn replay_all(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<ReplayedEvent>, StoreError> {
+        crate::model::read_page(after_position, limit, |from, to| {
+            let pool = self.pool.clone();
+            async move { crate::pg_copy::replay_range(&pool, from, to).await }
         })
         .await
     }

@@ -1,5 +1,7 @@
 use crate::{
-    Append, AppendError, Appended, EventStore, Metadata, RecordedEvent, Snapshot, StoreError,
+    model::{in_log_order, Repeated},
+    Append, AppendError, Appended, EventStore, Metadata, RecordedEvent, ReplayedEvent, Snapshot,
+    StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -104,6 +106,45 @@ type PageRow = (
 
 fn uuid_hex(s: &str) -> Result<Uuid, StoreError> {
     Uuid::try_parse(s).map_err(|e| StoreError::Corrupt(format!("uuid {s:?}: {e}")))
+}
+
+/// [`PAGE`] without the metadata (see [`ReplayedEvent`]). `json(payload)`
+/// embeds each payload as JSON rather than as an escaped string, so it is
+/// neither escaped here nor unescaped by the reader.
+const REPLAY_PAGE: &str =
+    "SELECT json_group_array(json_array(global_position, stream_id, stream_version, event_type, \
+     schema_version, occurred_at, json(payload))) FROM (SELECT * FROM events WHERE ";
+
+#[derive(serde::Deserialize)]
+struct ReplayRow<'a>(
+    i64,
+    #[serde(borrow)] std::borrow::Cow<'a, str>,
+    i64,
+    #[serde(borrow)] std::borrow::Cow<'a, str>,
+    i32,
+    i64,
+    #[serde(borrow)] &'a serde_json::value::RawValue,
+);
+
+fn decode_replay_page(page: &str) -> Result<Vec<ReplayedEvent>, StoreError> {
+    let rows: Vec<ReplayRow> =
+        serde_json::from_str(page).map_err(|e| StoreError::Corrupt(format!("page: {e}")))?;
+    let (mut streams, mut types) = (Repeated::default(), Repeated::default());
+    let events = rows
+        .into_iter()
+        .map(|r| {
+            Ok(ReplayedEvent {
+                global_position: r.0,
+                stream_id: streams.share(&r.1),
+                stream_version: r.2,
+                event_type: types.share(&r.3),
+                schema_version: r.4,
+                occurred_at: instant(r.5)?,
+                payload: r.6.get().to_owned(),
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(in_log_order(events))
 }
 
 fn decode_page(page: &str) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -255,6 +296,28 @@ impl EventStore for SqliteEventStore {
                     .fetch_one(&reader)
                     .await?;
                 decode_page(&page)
+            }
+        })
+        .await
+    }
+
+    async fn replay_all(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<ReplayedEvent>, StoreError> {
+        crate::model::read_page(after_position, limit, |from, to| {
+            let reader = self.reader.clone();
+            async move {
+                let sql = format!(
+                    "{REPLAY_PAGE}global_position > ?1 AND global_position <= ?2 ORDER BY global_position)"
+                );
+                let page: String = sqlx::query_scalar(&sql)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(&reader)
+                    .await?;
+                decode_replay_page(&page)
             }
         })
         .await
