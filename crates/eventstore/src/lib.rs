@@ -16,6 +16,7 @@ mod follow;
 mod model;
 mod pg_copy;
 mod postgres;
+mod snapshot_body;
 mod sqlite;
 
 pub use follow::follow;

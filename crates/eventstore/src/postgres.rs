@@ -1,6 +1,6 @@
 use crate::{
-    Append, AppendError, Appended, EventStore, Metadata, RecordedEvent, ReplayedEvent, Snapshot,
-    StoreError,
+    snapshot_body, Append, AppendError, Appended, EventStore, Metadata, RecordedEvent,
+    ReplayedEvent, Snapshot, StoreError,
 };
 use async_trait::async_trait;
 
@@ -190,17 +190,20 @@ impl EventStore for PgEventStore {
             let keys: Vec<&str> = chunk.iter().map(|s| s.key.as_str()).collect();
             let versions: Vec<i64> = chunk.iter().map(|s| s.version).collect();
             let positions: Vec<i64> = chunk.iter().map(|s| s.position).collect();
-            let bodies: Vec<&str> = chunk.iter().map(|s| s.body.as_str()).collect();
+            let (bodies, compressed): (Vec<&str>, Vec<Option<Vec<u8>>>) =
+                chunk.iter().map(|s| snapshot_body::pack(&s.body)).unzip();
             sqlx::query(
-                "INSERT INTO snapshots (key, version, position, body) \
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[]) \
+                "INSERT INTO snapshots (key, version, position, body, body_lz4) \
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], \
+                 $5::bytea[]) \
                  ON CONFLICT (key) DO UPDATE SET version = EXCLUDED.version, \
-                 position = EXCLUDED.position, body = EXCLUDED.body",
+                 position = EXCLUDED.position, body = EXCLUDED.body, body_lz4 = EXCLUDED.body_lz4",
             )
             .bind(&keys)
             .bind(&versions)
             .bind(&positions)
             .bind(&bodies)
+            .bind(&compressed)
             .execute(&self.pool)
             .await?;
         }
@@ -208,16 +211,19 @@ impl EventStore for PgEventStore {
     }
 
     async fn load_snapshot(&self, key: &str) -> Result<Option<Snapshot>, StoreError> {
-        let row = sqlx::query("SELECT key, version, position, body FROM snapshots WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT key, version, position, body, body_lz4 FROM snapshots WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| decode_snapshot(&r)).transpose()?)
     }
 
     async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
         let rows = sqlx::query(
-            "SELECT key, version, position, body FROM snapshots WHERE left(key, $2) = $1 ORDER BY key",
+            "SELECT key, version, position, body, body_lz4 FROM snapshots \
+             WHERE left(key, $2) = $1 ORDER BY key",
         )
         .bind(key_prefix)
         .bind(key_prefix.chars().count() as i32)
@@ -521,12 +527,14 @@ impl<'a> Rows<'a> {
     }
 }
 
-fn decode_snapshot(row: &sqlx::postgres::PgRow) -> Result<Snapshot, sqlx::Error> {
+fn decode_snapshot(row: &sqlx::postgres::PgRow) -> Result<Snapshot, StoreError> {
+    let key: String = row.try_get(0)?;
+    let body = snapshot_body::unpack(&key, row.try_get(3)?, row.try_get(4)?)?;
     Ok(Snapshot {
-        key: row.try_get(0)?,
+        key,
         version: row.try_get(1)?,
         position: row.try_get(2)?,
-        body: row.try_get(3)?,
+        body,
     })
 }
 

@@ -1,7 +1,7 @@
 use crate::{
     model::{in_log_order, Repeated},
-    Append, AppendError, Appended, EventStore, Metadata, RecordedEvent, ReplayedEvent, Snapshot,
-    StoreError,
+    snapshot_body, Append, AppendError, Appended, EventStore, Metadata, RecordedEvent,
+    ReplayedEvent, Snapshot, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -369,17 +369,20 @@ impl EventStore for SqliteEventStore {
     async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
         for chunk in snapshots.chunks(ROWS_PER_STATEMENT) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO snapshots (key, version, position, body) ");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO snapshots (key, version, position, body, body_lz4) ",
+            );
             q.push_values(chunk, |mut b, s| {
+                let (body, compressed) = snapshot_body::pack(&s.body);
                 b.push_bind(&s.key)
                     .push_bind(s.version)
                     .push_bind(s.position)
-                    .push_bind(&s.body);
+                    .push_bind(body)
+                    .push_bind(compressed);
             });
             q.push(
                 " ON CONFLICT (key) DO UPDATE SET version = excluded.version, \
-                 position = excluded.position, body = excluded.body",
+                 position = excluded.position, body = excluded.body, body_lz4 = excluded.body_lz4",
             );
             q.build().execute(&mut *tx).await?;
         }
@@ -388,16 +391,19 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn load_snapshot(&self, key: &str) -> Result<Option<Snapshot>, StoreError> {
-        let row = sqlx::query("SELECT key, version, position, body FROM snapshots WHERE key = ?1")
-            .bind(key)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(
+            "SELECT key, version, position, body, body_lz4 FROM snapshots WHERE key = ?1",
+        )
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?;
         Ok(row.map(|r| decode_snapshot(&r)).transpose()?)
     }
 
     async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
         let rows = sqlx::query(
-            "SELECT key, version, position, body FROM snapshots WHERE substr(key, 1, ?2) = ?1 ORDER BY key",
+            "SELECT key, version, position, body, body_lz4 FROM snapshots \
+             WHERE substr(key, 1, ?2) = ?1 ORDER BY key",
         )
         .bind(key_prefix)
         .bind(key_prefix.chars().count() as i64)
@@ -416,11 +422,13 @@ impl EventStore for SqliteEventStore {
     }
 }
 
-fn decode_snapshot(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, sqlx::Error> {
+fn decode_snapshot(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, StoreError> {
+    let key: String = row.try_get(0)?;
+    let body = snapshot_body::unpack(&key, row.try_get(3)?, row.try_get(4)?)?;
     Ok(Snapshot {
-        key: row.try_get(0)?,
+        key,
         version: row.try_get(1)?,
         position: row.try_get(2)?,
-        body: row.try_get(3)?,
+        body,
     })
 }

@@ -346,6 +346,39 @@ async fn checkpoints_and_snapshots(db: Db) {
         .unwrap()
         .is_none());
     assert!(store.load_snapshot("svc_other").await.unwrap().is_some());
+
+    // Large bodies (stored compressed) come back whole, also when a large body
+    // replaces a small one and the other way round.
+    let large = |n: usize| {
+        format!(
+            "[{}]",
+            vec![r#"["违规\"x",1,1577836800000000000]"#; n].join(",")
+        )
+    };
+    let mut docs = vec![
+        Snapshot {
+            key: "big/a".into(),
+            version: 1,
+            position: 1,
+            body: large(10_000),
+        },
+        Snapshot {
+            key: "big/b".into(),
+            version: 1,
+            position: 1,
+            body: "{}".into(),
+        },
+    ];
+    store.save_snapshots(&docs).await.unwrap();
+    assert_eq!(store.load_snapshots("big/").await.unwrap(), docs);
+    docs[0].body = "{\"small\":true}".into();
+    docs[1].body = large(3_000);
+    store.save_snapshots(&docs).await.unwrap();
+    assert_eq!(store.load_snapshots("big/").await.unwrap(), docs);
+    assert_eq!(
+        store.load_snapshot("big/b").await.unwrap().as_ref(),
+        Some(&docs[1])
+    );
 }
 
 /// Appends that reach the writer together are checked one by one, also
