@@ -50,7 +50,7 @@ impl Affiliate {
         let mut market = Marketplace::default();
         let mut after = 0;
         loop {
-            let page = store.read_all(after, READ_BATCH).await?;
+            let page = store.replay_all(after, READ_BATCH).await?;
             for e in &page {
                 after = e.global_position;
                 if e.stream_id.starts_with("affiliate-") {

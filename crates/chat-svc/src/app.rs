@@ -135,7 +135,7 @@ impl Chat {
         let mut by_shop: HashMap<String, Vec<Arc<Logged>>> = HashMap::new();
         let mut after = 0;
         loop {
-            let page = chat.store.read_all(after, READ_BATCH).await?;
+            let page = chat.store.replay_all(after, READ_BATCH).await?;
             for recorded in &page {
                 after = recorded.global_position;
                 let Some(shop) = store::shop_of_stream(&recorded.stream_id) else {

@@ -1,7 +1,10 @@
 //! Between the pure domain and the event store: stream names and envelopes.
 
 use crate::domain::{Event, Instant};
-use sellerdesk_eventstore::{codec, Metadata, NewEvent, RecordedEvent, StoreError};
+use sellerdesk_eventstore::{
+    codec::{self, StoredEvent},
+    Metadata, NewEvent, StoreError,
+};
 
 /// Schema version of every chat-svc payload; a version 2 adds an upcast
 /// branch in [`decode`] and stored rows stay as they are.
@@ -22,6 +25,6 @@ pub fn encode(shop: &str, event: &Event, at: Instant, metadata: &Metadata) -> Ne
     codec::encode(event, event.type_name(), SCHEMA_VERSION, shop, at, metadata)
 }
 
-pub fn decode(e: &RecordedEvent) -> Result<Event, StoreError> {
+pub fn decode(e: &impl StoredEvent) -> Result<Event, StoreError> {
     codec::decode(e)
 }
