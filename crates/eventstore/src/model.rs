@@ -293,6 +293,9 @@ pub enum StoreError {
     Config(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A payload that cannot be JSON text; nothing was appended.
+    #[error("payload of event {0} is not JSON text")]
+    PayloadNotJson(Uuid),
     /// A write that went through a shared writer (group commit) failed there.
     #[error("write failed: {0}")]
     WriteFailed(String),

@@ -86,6 +86,39 @@ async fn append_and_read(db: Db) {
         .is_empty());
 }
 
+/// A payload must be JSON text: anything else is refused and nothing of the
+/// append is stored (the record separator is what SQLite's pages rely on).
+async fn payloads_that_are_not_json_are_refused(db: Db) {
+    let store = db.open().await;
+    let mut bad = event("s", 2);
+    bad.payload = "one\u{1e}two".into();
+    let refused = store
+        .append(Append::new(
+            "s-bad",
+            ExpectedVersion::Any,
+            vec![event("s", 1), bad],
+        ))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(store.head().await.unwrap(), 0);
+    assert!(store.read_all(0, 10).await.unwrap().is_empty());
+    // Escaped, the same character is fine.
+    let mut good = event("s", 3);
+    good.payload = r#"{"text":"one\u001etwo"}"#.into();
+    store
+        .append(Append::new(
+            "s-good",
+            ExpectedVersion::Any,
+            vec![good.clone()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.replay_all(0, 10).await.unwrap()[0].payload,
+        good.payload
+    );
+}
+
 async fn version_conflict(db: Db) {
     let store = db.open().await;
     store
@@ -550,4 +583,5 @@ contract!(
     inbox_makes_redelivery_harmless,
     checkpoints_and_snapshots,
     large_pages_read_every_field,
+    payloads_that_are_not_json_are_refused,
 );
