@@ -497,20 +497,23 @@ impl Compliance {
         let mut current: Option<(Arc<str>, usize)> = None;
         let mut replayed = 0u64;
         let mut last_position = 0;
-        // The next page is read while this one is folded.
+        // The next page is read while this one is folded. Nothing overlaps
+        // the first read, so it is a short one.
+        let mut asked = READ_BATCH / 5;
         let mut next = Some(tokio::spawn({
             let store = store.clone();
-            async move { store.replay_all(0, READ_BATCH).await }
+            async move { store.replay_all(0, asked).await }
         }));
         while let Some(reading) = next.take() {
             let batch = reading
                 .await
                 .map_err(|e| StoreError::Config(format!("rebuild reader failed: {e}")))??;
-            let done = (batch.len() as i64) < READ_BATCH;
+            let done = (batch.len() as i64) < asked;
             let position = batch.last().map_or(last_position, |e| e.global_position);
             last_position = position;
             if !done {
                 let store = store.clone();
+                asked = READ_BATCH;
                 next = Some(tokio::spawn(async move {
                     store.replay_all(position, READ_BATCH).await
                 }));
