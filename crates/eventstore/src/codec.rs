@@ -165,35 +165,32 @@ pub trait StoredEvent {
     fn describe(&self) -> String;
 }
 
-impl StoredEvent for RecordedEvent {
-    fn event_type(&self) -> &str {
-        &self.event_type
-    }
-    fn schema_version(&self) -> i32 {
-        self.schema_version
-    }
-    fn payload(&self) -> &str {
-        &self.payload
-    }
-    fn describe(&self) -> String {
-        format!("event {}", self.event_id)
-    }
+/// The accessors are the same fields in both kinds of event.
+macro_rules! stored_event {
+    ($kind:ty, |$e:ident| $describe:expr) => {
+        impl StoredEvent for $kind {
+            fn event_type(&self) -> &str {
+                &self.event_type
+            }
+            fn schema_version(&self) -> i32 {
+                self.schema_version
+            }
+            fn payload(&self) -> &str {
+                &self.payload
+            }
+            fn describe(&self) -> String {
+                let $e = self;
+                $describe
+            }
+        }
+    };
 }
 
-impl StoredEvent for ReplayedEvent {
-    fn event_type(&self) -> &str {
-        &self.event_type
-    }
-    fn schema_version(&self) -> i32 {
-        self.schema_version
-    }
-    fn payload(&self) -> &str {
-        &self.payload
-    }
-    fn describe(&self) -> String {
-        format!("event at position {}", self.global_position)
-    }
-}
+stored_event!(RecordedEvent, |e| format!("event {}", e.event_id));
+stored_event!(ReplayedEvent, |e| format!(
+    "event at position {}",
+    e.global_position
+));
 
 /// Stored instants, fast: `#[serde(with = "sellerdesk_eventstore::codec::instant")]`
 /// on a `DateTime<Utc>` field.

@@ -220,6 +220,25 @@ fn decode_page(page: &str, payloads: Option<&str>) -> Result<Vec<RecordedEvent>,
     Ok(in_log_order(events))
 }
 
+/// Positions `from < p <= to` through one of the page queries and its decoder.
+async fn read_range<T>(
+    reader: SqlitePool,
+    page_query: &'static str,
+    from: i64,
+    to: i64,
+    decode: fn(&str, Option<&str>) -> Result<Vec<T>, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let sql = format!(
+        "{page_query}global_position > ?1 AND global_position <= ?2 ORDER BY global_position)"
+    );
+    let (page, payloads): (String, Option<String>) = sqlx::query_as(&sql)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&reader)
+        .await?;
+    decode(&page, payloads.as_deref())
+}
+
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -323,16 +342,7 @@ impl EventStore for SqliteEventStore {
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         crate::model::read_page(after_position, limit, |from, to| {
-            let reader = self.reader.clone();
-            async move {
-                let sql = format!("{PAGE}global_position > ?1 AND global_position <= ?2 ORDER BY global_position)");
-                let (page, payloads): (String, Option<String>) = sqlx::query_as(&sql)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_one(&reader)
-                    .await?;
-                decode_page(&page, payloads.as_deref())
-            }
+            read_range(self.reader.clone(), PAGE, from, to, decode_page)
         })
         .await
     }
@@ -343,18 +353,13 @@ impl EventStore for SqliteEventStore {
         limit: i64,
     ) -> Result<Vec<ReplayedEvent>, StoreError> {
         crate::model::read_page(after_position, limit, |from, to| {
-            let reader = self.reader.clone();
-            async move {
-                let sql = format!(
-                    "{REPLAY_PAGE}global_position > ?1 AND global_position <= ?2 ORDER BY global_position)"
-                );
-                let (page, payloads): (String, Option<String>) = sqlx::query_as(&sql)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_one(&reader)
-                    .await?;
-                decode_replay_page(&page, payloads.as_deref())
-            }
+            read_range(
+                self.reader.clone(),
+                REPLAY_PAGE,
+                from,
+                to,
+                decode_replay_page,
+            )
         })
         .await
     }
