@@ -100,6 +100,12 @@ async fn payloads_that_are_not_json_are_refused(db: Db) {
         ))
         .await;
     assert!(refused.is_err(), "{refused:?}");
+    let mut empty = event("s", 2);
+    empty.payload = String::new();
+    let refused = store
+        .append(Append::new("s-empty", ExpectedVersion::Any, vec![empty]))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
     assert_eq!(store.head().await.unwrap(), 0);
     assert!(store.read_all(0, 10).await.unwrap().is_empty());
     // Escaped, the same character is fine.
