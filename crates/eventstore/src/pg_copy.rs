@@ -28,8 +28,7 @@ pub(crate) async fn read_range(
     from: i64,
     to: i64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let buf = copy_out(pool, RECORDED_COLUMNS, from, to).await?;
-    parse(&buf, (to - from).clamp(0, 1 << 20) as usize, recorded)
+    copy_range(pool, RECORDED_COLUMNS, from, to, recorded).await
 }
 
 /// [`read_range`] without the metadata columns (see [`ReplayedEvent`]).
@@ -38,11 +37,11 @@ pub(crate) async fn replay_range(
     from: i64,
     to: i64,
 ) -> Result<Vec<ReplayedEvent>, StoreError> {
-    let buf = copy_out(pool, REPLAYED_COLUMNS, from, to).await?;
     let (mut streams, mut types) = (Repeated::default(), Repeated::default());
-    parse(&buf, (to - from).clamp(0, 1 << 20) as usize, |c| {
+    copy_range(pool, REPLAYED_COLUMNS, from, to, |c| {
         replayed(c, &mut streams, &mut types)
     })
+    .await
 }
 
 const RECORDED_COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, \
@@ -52,12 +51,20 @@ const REPLAYED_COLUMNS: &str =
     "global_position, stream_id, stream_version, event_type, schema_version, occurred_at, \
      payload::text";
 
-async fn copy_out(pool: &PgPool, columns: &str, from: i64, to: i64) -> Result<Vec<u8>, StoreError> {
+/// `columns` of the events `from < global_position <= to`, each row read by
+/// `row`, in log order.
+async fn copy_range<T: Positioned>(
+    pool: &PgPool,
+    columns: &str,
+    from: i64,
+    to: i64,
+    row: impl FnMut(&mut Cursor) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     // COPY takes no bind parameters; both bounds are integers. No ORDER BY:
     // on a table without statistics yet (a fresh or just-filled log) the
     // planner picked a bitmap scan plus a sort, which cost more than the
-    // check and rare sort in `parse`; an index or physical-order scan of this
-    // append-only table already yields positions in order.
+    // one-pass ordering in `parse`; an index or physical-order scan of this
+    // append-only table already yields positions (nearly) in order.
     let sql = format!(
         "COPY (SELECT {columns} FROM events \
          WHERE global_position > {from} AND global_position <= {to}) TO STDOUT (FORMAT binary)"
@@ -68,7 +75,7 @@ async fn copy_out(pool: &PgPool, columns: &str, from: i64, to: i64) -> Result<Ve
     while let Some(chunk) = chunks.try_next().await? {
         buf.extend_from_slice(&chunk);
     }
-    Ok(buf)
+    parse(&buf, (to - from).clamp(0, 1 << 20) as usize, row)
 }
 
 fn corrupt(what: &str) -> StoreError {
