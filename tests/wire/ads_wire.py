@@ -32,8 +32,8 @@ def main():
         check("R-ADS-1 the owner places a 小店随心推 order, pending review",
               placed.order.status == PENDING_REVIEW, placed)
         e = error_of(lambda: api.call("PlaceOrder", owner, order_id="wire-o2", spec=spec(9_999)))
-        check("R-ADS-2 under 100 CNY is INVALID_ARGUMENT naming amount_fen",
-              e is not None and "amount_fen" in bad_request_fields(e), e)
+        check("R-ADS-2 under 100 CNY is INVALID_ARGUMENT naming spec.amount_fen",
+              e is not None and "spec.amount_fen" in bad_request_fields(e), e)
         e = error_of(lambda: api.call("PlaceOrder", agent, order_id="wire-o3", spec=spec(20_000)))
         check("agents do not place orders", e is not None and e.code() == grpc.StatusCode.PERMISSION_DENIED, e)
         e = error_of(lambda: api.call("MoveFunds", owner, movement=TOP_UP, amount_fen=10_000, channel=MOBILE))

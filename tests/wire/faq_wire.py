@@ -31,7 +31,7 @@ def main():
         e = error_of(lambda: api.call("CreateEntry", owner, content=dict(standard_question="", answer="a", category=PRE_SALE)))
         check("R-FAQ-1 an empty question is INVALID_ARGUMENT naming the field",
               e is not None and e.code() == grpc.StatusCode.INVALID_ARGUMENT
-              and "entry.standard_question" in bad_request_fields(e), e)
+              and "content.standard_question" in bad_request_fields(e), e)
         e = error_of(lambda: api.call("GetEntry", other_owner, shop_id="wire-shop", entry_id="wire-engrave"))
         check("R-X-1 another shop gets NOT_FOUND", e is not None and e.code() == grpc.StatusCode.NOT_FOUND, e)
         help_answer = api.call("Match", agent, query="随心推最低投多少钱", knowledge_base=HELP_CENTRE)

@@ -132,9 +132,11 @@ impl Handler for SellingRights {
         let command = match message.event_type.as_str() {
             "SellingRightsRevoked" => Command::RecordRightsRevoked {
                 at: message.occurred_at,
+                source_position: message.global_position,
             },
             "SellingRightsRestored" => Command::RecordRightsRestored {
                 at: message.occurred_at,
+                source_position: message.global_position,
             },
             _ => return Ok(None),
         };

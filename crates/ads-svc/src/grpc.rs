@@ -76,13 +76,18 @@ fn spec_from_pb(s: Option<pb::OrderSpec>) -> Result<OrderSpec, Status> {
         Some(pb::order_spec::Target::LiveRoom(r)) => Target::LiveRoom { room_id: r.room_id },
         None => {
             return Err(errors::invalid_argument(&[(
-                "spec.target",
-                "a video or a live room".into(),
-            )]))
+                // `target` is a oneof, not a field: name its first member.
+                "spec.video",
+                "a video (spec.video) or a live room (spec.live_room)".into(),
+            )]));
         }
     };
     use pb::Objective as O;
-    let objective = match enum_field(O::try_from(s.objective), "objective", "a known objective")? {
+    let objective = match enum_field(
+        O::try_from(s.objective),
+        "spec.objective",
+        "a known objective",
+    )? {
         O::ProductPurchase => Objective::ProductPurchase,
         O::ContentSeeding => Objective::ContentSeeding,
         O::FollowersAndProfileViews => Objective::FollowersAndProfileViews,
@@ -93,25 +98,29 @@ fn spec_from_pb(s: Option<pb::OrderSpec>) -> Result<OrderSpec, Status> {
         O::RoomComments => Objective::RoomComments,
         O::Unspecified => {
             return Err(errors::invalid_argument(&[(
-                "objective",
+                "spec.objective",
                 "required (R-ADS-4)".into(),
             )]))
         }
     };
-    let bid = match enum_field(pb::BidMode::try_from(s.bid_mode), "bid", "a known bid mode")? {
+    let bid = match enum_field(
+        pb::BidMode::try_from(s.bid_mode),
+        "spec.bid_mode",
+        "a known bid mode",
+    )? {
         pb::BidMode::PerPlay => Bid::PerPlay,
         pb::BidMode::GoalManual => Bid::GoalManual { bid_fen: s.bid_fen },
         pb::BidMode::GoalAutomatic => Bid::GoalAutomatic,
         pb::BidMode::Unspecified => {
             return Err(errors::invalid_argument(&[(
-                "bid",
+                "spec.bid_mode",
                 "required (R-ADS-5)".into(),
             )]))
         }
     };
     let payment = match enum_field(
         pb::PaymentMethod::try_from(s.payment),
-        "payment",
+        "spec.payment",
         "a known payment method",
     )? {
         pb::PaymentMethod::AccountBalance => PaymentMethod::AccountBalance,
@@ -119,7 +128,10 @@ fn spec_from_pb(s: Option<pb::OrderSpec>) -> Result<OrderSpec, Status> {
         pb::PaymentMethod::Alipay => PaymentMethod::Alipay,
         pb::PaymentMethod::WechatPay => PaymentMethod::WechatPay,
         pb::PaymentMethod::Unspecified => {
-            return Err(errors::invalid_argument(&[("payment", "required".into())]))
+            return Err(errors::invalid_argument(&[(
+                "spec.payment",
+                "required".into(),
+            )]))
         }
     };
     let t = s.targeting.unwrap_or_default();

@@ -144,7 +144,7 @@ async fn an_order_from_placement_to_invoice_with_permissions_and_error_details()
         .unwrap_err();
     assert_eq!(
         e.get_details_bad_request().unwrap().field_violations[0].field,
-        "amount_fen"
+        "spec.amount_fen"
     );
     // Review, delivery to the budget (R-ADS-8), invoice (R-ADS-11).
     ads.decide_review(req(

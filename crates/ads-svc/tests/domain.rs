@@ -116,7 +116,7 @@ fn r_ads_2_and_r_ads_3_amount_at_least_100_cny_and_four_durations() {
                 ..spec()
             }
         )),
-        ["amount_fen"]
+        ["spec.amount_fen"]
     );
     assert_eq!(
         invalid(g.place(
@@ -126,7 +126,7 @@ fn r_ads_2_and_r_ads_3_amount_at_least_100_cny_and_four_durations() {
                 ..spec()
             }
         )),
-        ["duration_hours"]
+        ["spec.duration_hours"]
     );
     for hours in [2, 6, 12, 24] {
         g.place(
@@ -174,7 +174,7 @@ fn r_ads_4_and_r_ads_5_objectives_and_bidding_fit_the_target() {
                 ..spec()
             }
         )),
-        ["objective"]
+        ["spec.objective"]
     );
     assert_eq!(
         invalid(g.place(
@@ -184,7 +184,7 @@ fn r_ads_4_and_r_ads_5_objectives_and_bidding_fit_the_target() {
                 ..spec()
             }
         )),
-        ["objective"]
+        ["spec.objective"]
     );
     let live_spec = OrderSpec {
         target: live,
@@ -199,7 +199,7 @@ fn r_ads_4_and_r_ads_5_objectives_and_bidding_fit_the_target() {
                 ..live_spec.clone()
             }
         )),
-        ["bid"]
+        ["spec.bid_mode"]
     );
     g.place("live", live_spec).unwrap();
     g.place(
@@ -226,7 +226,7 @@ fn r_ads_4_and_r_ads_5_objectives_and_bidding_fit_the_target() {
                 ..spec()
             }
         )),
-        ["bid.bid_fen"]
+        ["spec.bid_fen"]
     );
 }
 
@@ -561,17 +561,151 @@ fn r_ads_12_funds_move_on_the_pc_channel_only() {
 #[test]
 fn r_ads_13_no_new_orders_while_selling_rights_are_revoked() {
     let mut g = Given::new();
-    g.when(Command::RecordRightsRevoked { at: t0() }).unwrap();
+    g.when(Command::RecordRightsRevoked {
+        at: t0(),
+        source_position: 10,
+    })
+    .unwrap();
     assert!(
-        g.when(Command::RecordRightsRevoked { at: t0() })
-            .unwrap()
-            .is_empty(),
+        g.when(Command::RecordRightsRevoked {
+            at: t0(),
+            source_position: 10,
+        })
+        .unwrap()
+        .is_empty(),
         "a redelivery changes nothing"
     );
     assert_eq!(
         precondition(g.place("o1", spec())),
         "SELLING_RIGHTS_REVOKED"
     );
-    g.when(Command::RecordRightsRestored { at: t0() }).unwrap();
+    g.when(Command::RecordRightsRestored {
+        at: t0(),
+        source_position: 11,
+    })
+    .unwrap();
     g.place("o1", spec()).unwrap();
+}
+
+/// Hardening item 1 (R-ADS-13): after a crash the ack-wait redelivers an
+/// older Revoked after the newer Restored was applied; position order wins,
+/// so the shop is not blocked for good.
+#[test]
+fn r_ads_13_an_older_rights_event_never_undoes_a_newer_one() {
+    let mut g = Given::new();
+    g.when(Command::RecordRightsRevoked {
+        at: t0(),
+        source_position: 5,
+    })
+    .unwrap();
+    g.when(Command::RecordRightsRestored {
+        at: t0(),
+        source_position: 9,
+    })
+    .unwrap();
+    // The Revoked at 7 (a second revocation before the restore) arrives late.
+    assert!(g
+        .when(Command::RecordRightsRevoked {
+            at: t0(),
+            source_position: 7,
+        })
+        .unwrap()
+        .is_empty());
+    g.place("o1", spec()).unwrap();
+    // Restored first, then its older Revoked: still restored.
+    let mut g = Given::new();
+    g.when(Command::RecordRightsRestored {
+        at: t0(),
+        source_position: 20,
+    })
+    .unwrap();
+    assert!(g
+        .when(Command::RecordRightsRevoked {
+            at: t0(),
+            source_position: 19,
+        })
+        .unwrap()
+        .is_empty());
+    assert!(!g.0.selling_rights_revoked);
+    // Any arrival order of any set of events ends where position order ends.
+    let events: Vec<(i64, bool)> = vec![(1, true), (2, false), (3, true), (4, false), (5, true)];
+    for rotation in 0..events.len() {
+        let mut g = Given::new();
+        for (position, revoke) in events.iter().cycle().skip(rotation).take(events.len()) {
+            let at = t0();
+            let source_position = *position;
+            let _ = g.when(if *revoke {
+                Command::RecordRightsRevoked {
+                    at,
+                    source_position,
+                }
+            } else {
+                Command::RecordRightsRestored {
+                    at,
+                    source_position,
+                }
+            });
+        }
+        assert!(g.0.selling_rights_revoked, "position 5 revokes last");
+        assert_eq!(g.0.rights_source_position, 5);
+    }
+}
+
+/// Hardening item 3 (R-X-3): money and counters never wrap.
+#[test]
+fn r_x_3_balances_and_counters_refuse_instead_of_wrapping() {
+    let mut g = Given::new();
+    let top_up = |amount_fen| Command::MoveFunds {
+        movement: FundsMove::TopUp,
+        amount_fen,
+        channel: Channel::Pc,
+        at: t0(),
+    };
+    assert!(matches!(
+        g.when(top_up(i64::MAX)),
+        Err(DomainError::Invalid(_))
+    ));
+    // Up to the total the account may hold, then refused.
+    let max = sellerdesk_runtime::money::MAX_AMOUNT_FEN;
+    for _ in 0..1_000 {
+        g.when(top_up(max)).unwrap();
+    }
+    let r = g.when(top_up(1));
+    assert!(
+        matches!(&r, Err(DomainError::Invalid(f)) if f[0].0 == "amount_fen"),
+        "{r:?}"
+    );
+    assert!(g.0.balance_fen > 0);
+
+    // Counters: u64::MAX then +2 is refused naming the request's field.
+    let mut g = Given::new();
+    g.place("o1", spec()).unwrap();
+    g.when(Command::DecideReview {
+        order_id: "o1".into(),
+        approve: true,
+        reasons: vec![],
+        at: t0(),
+    })
+    .unwrap();
+    let report = |impressions, spent_fen| Command::RecordDelivery {
+        order_id: "o1".into(),
+        spent_fen,
+        stats: PaidStats {
+            impressions,
+            ..PaidStats::default()
+        },
+        at: t0(),
+    };
+    g.when(report(u64::MAX, 1)).unwrap();
+    let r = g.when(report(2, 1));
+    assert!(
+        matches!(&r, Err(DomainError::Invalid(f)) if f[0].0 == "stats.impressions"),
+        "{r:?}"
+    );
+    assert_eq!(g.0.orders["o1"].stats.impressions, u64::MAX);
+    assert!(matches!(
+        g.when(report(0, i64::MAX)),
+        Err(DomainError::Invalid(_))
+    ));
+    assert_eq!(g.0.orders["o1"].spent_fen, 1);
 }

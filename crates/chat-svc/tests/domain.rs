@@ -559,7 +559,7 @@ fn r_chat_10_quick_phrases_fill_placeholders_and_refuse_unknown_ones() {
     };
     assert!(matches!(
         d.when(Command::SaveQuickPhrase { phrase: typo, create: false }),
-        Err(DomainError::Invalid(f)) if f[0].0 == "text"
+        Err(DomainError::Invalid(f)) if f[0].0 == "phrase.text"
     ));
     assert_eq!(
         phrases::render(&phrase.text, "小王", Some("O-1"), "A"),

@@ -53,8 +53,13 @@ impl From<AppendError> for AppError {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     Shop(String),
-    /// The platform's help centre for merchants (R-FAQ-9).
-    HelpCentre,
+    /// The platform's help centre for merchants (R-FAQ-9), asked by `asker`.
+    /// Its questions are one stream for the platform's aggregate; each is
+    /// recorded under the shop that asked, and a shop reads only its own
+    /// (R-X-1). `None`: the platform reading the aggregate.
+    HelpCentre {
+        asker: Option<String>,
+    },
 }
 
 impl Target {
@@ -62,7 +67,23 @@ impl Target {
     fn key(&self) -> &str {
         match self {
             Target::Shop(s) => s,
-            Target::HelpCentre => store::HELP_CENTRE_KEY,
+            Target::HelpCentre { .. } => store::HELP_CENTRE_KEY,
+        }
+    }
+
+    /// The shop an interaction is recorded under.
+    fn recorded_shop(&self) -> &str {
+        match self {
+            Target::Shop(s) | Target::HelpCentre { asker: Some(s) } => s,
+            Target::HelpCentre { asker: None } => store::HELP_CENTRE_KEY,
+        }
+    }
+
+    /// Whether a recorded interaction is visible to this target's reader.
+    fn sees(&self, recorded_shop: &str) -> bool {
+        match self {
+            Target::Shop(_) | Target::HelpCentre { asker: None } => true,
+            Target::HelpCentre { asker: Some(s) } => s == recorded_shop,
         }
     }
 }
@@ -374,7 +395,7 @@ impl Faq {
         f: impl FnOnce(&Loaded) -> R,
     ) -> Result<R, AppError> {
         match target {
-            Target::HelpCentre => Ok(f(&self.help_centre)),
+            Target::HelpCentre { .. } => Ok(f(&self.help_centre)),
             Target::Shop(shop) => {
                 let kb = self.shop(shop).await?;
                 let loaded = kb.loaded.read().expect("kb lock");
@@ -403,7 +424,7 @@ impl Faq {
                 })
                 .collect();
             let threshold = match target {
-                Target::HelpCentre => crate::domain::DEFAULT_THRESHOLD,
+                Target::HelpCentre { .. } => crate::domain::DEFAULT_THRESHOLD,
                 Target::Shop(_) => loaded.kb.threshold(),
             };
             (ranked, threshold)
@@ -476,7 +497,12 @@ impl Faq {
         metadata: &Metadata,
     ) -> Result<(), AppError> {
         let key = target.key();
-        let event = store::encode_interaction(key, interaction, self.clock.now(), metadata);
+        let event = store::encode_interaction(
+            target.recorded_shop(),
+            interaction,
+            self.clock.now(),
+            metadata,
+        );
         let (done, committed) = tokio::sync::oneshot::channel();
         self.recorder
             .send((key.to_owned(), event, done))
@@ -499,8 +525,10 @@ impl Faq {
         loop {
             let batch = self.store.read_stream(&stream, after, READ_BATCH).await?;
             for e in &batch {
-                out.push((e.occurred_at, store::decode_interaction(e)?));
                 after = e.stream_version;
+                if target.sees(&e.shop_id) {
+                    out.push((e.occurred_at, store::decode_interaction(e)?));
+                }
             }
             if (batch.len() as i64) < READ_BATCH {
                 return Ok(out);

@@ -10,8 +10,8 @@ use crate::{
 use sellerdesk_api::{common::v1::PageResponse, faq::v1 as pb};
 use sellerdesk_runtime::{
     errors,
-    wire::{authorize, command_metadata, instant, timestamp, ANY_ROLE, MANAGERS},
-    Caller,
+    wire::{authorize, check_shop_id, command_metadata, instant, timestamp, ANY_ROLE, MANAGERS},
+    Caller, Role,
 };
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -152,10 +152,24 @@ fn check_conversation_id(id: &str) -> Result<(), Status> {
 }
 
 /// The knowledge base a read or match is about. The help centre is the
-/// platform's and every authenticated caller may read it (R-FAQ-9).
+/// platform's and every authenticated caller may read it (R-FAQ-9); what a
+/// shop asks of it is that shop's own (R-X-1): a shop role asks and reads
+/// as its own shop (another shop's id is NOT_FOUND), the platform reads the
+/// aggregate, or one shop's questions when it names the shop.
 fn target<T>(request: &Request<T>, shop_id: &str, kb: i32) -> Result<(Caller, Target), Status> {
     match pb::KnowledgeBase::try_from(kb) {
-        Ok(pb::KnowledgeBase::HelpCentre) => Ok((Caller::of(request)?, Target::HelpCentre)),
+        Ok(pb::KnowledgeBase::HelpCentre) => {
+            let caller = Caller::of(request)?;
+            let asker = match caller.role() {
+                Role::Platform if shop_id.is_empty() => None,
+                _ => {
+                    let shop = caller.shop(shop_id, "shop_id")?;
+                    check_shop_id(&shop)?;
+                    Some(shop)
+                }
+            };
+            Ok((caller, Target::HelpCentre { asker }))
+        }
         Ok(pb::KnowledgeBase::Unspecified | pb::KnowledgeBase::Shop) => {
             let (caller, shop) = authorize(request, shop_id, ANY_ROLE, "reading the FAQ")?;
             Ok((caller, Target::Shop(shop)))

@@ -410,9 +410,9 @@ async fn r_faq_1_bad_input_names_each_field_and_appends_nothing() {
     assert_eq!(
         fields,
         vec![
-            "entry.standard_question",
-            "entry.similar_questions[0]",
-            "entry.answer"
+            "content.standard_question",
+            "content.similar_questions[0]",
+            "content.answer"
         ]
     );
     let r = app.req(

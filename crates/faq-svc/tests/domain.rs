@@ -177,16 +177,16 @@ fn r_faq_1_entry_needs_question_and_answer_and_names_each_bad_field() {
         },
     ));
     assert!(
-        fields.contains(&"entry.standard_question".to_string()),
+        fields.contains(&"content.standard_question".to_string()),
         "{fields:?}"
     );
-    assert!(fields.contains(&"entry.answer".to_string()), "{fields:?}");
+    assert!(fields.contains(&"content.answer".to_string()), "{fields:?}");
     assert!(
-        fields.contains(&"entry.similar_questions[0]".to_string()),
+        fields.contains(&"content.similar_questions[0]".to_string()),
         "{fields:?}"
     );
     assert!(
-        fields.contains(&"entry.similar_questions[2]".to_string()),
+        fields.contains(&"content.similar_questions[2]".to_string()),
         "{fields:?}"
     );
 }

@@ -3,24 +3,50 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+/// How much of a caller's value an error quotes: enough to recognise it, never
+/// so much that the status outgrows gRPC's metadata limit (8 KiB by default
+/// in clients) and the caller sees RESOURCE_EXHAUSTED instead of the real code.
+pub const QUOTE_CHARS: usize = 48;
+/// The longest explanation an error carries.
+pub const WHY_CHARS: usize = 300;
+
+/// At most `max` characters of `s`, with an ellipsis where it was cut.
+pub fn short(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+    }
+}
+
+/// A caller's value as errors quote it.
+pub fn quote(s: &str) -> String {
+    format!("{:?}", short(s, QUOTE_CHARS))
+}
+
 /// INVALID_ARGUMENT naming every bad field and why.
 pub fn invalid_argument(violations: &[(&str, String)]) -> Status {
     let mut details = ErrorDetails::new();
-    for (field, why) in violations {
-        details.add_bad_request_violation(*field, why.clone());
+    let violations: Vec<(String, String)> = violations
+        .iter()
+        .take(20)
+        .map(|(f, w)| (short(f, 120), short(w, WHY_CHARS)))
+        .collect();
+    for (field, why) in &violations {
+        details.add_bad_request_violation(field.clone(), why.clone());
     }
     let message = violations
         .iter()
         .map(|(f, w)| format!("{f}: {w}"))
         .collect::<Vec<_>>()
         .join("; ");
-    Status::with_error_details(Code::InvalidArgument, message, details)
+    Status::with_error_details(Code::InvalidArgument, short(&message, 1_000), details)
 }
 
 /// FAILED_PRECONDITION with a PreconditionFailure detail (type, subject, why).
 pub fn failed_precondition(kind: &str, subject: &str, why: String) -> Status {
     let mut details = ErrorDetails::new();
-    details.add_precondition_failure_violation(kind, subject, why.clone());
+    let why = short(&why, WHY_CHARS);
+    details.add_precondition_failure_violation(kind, short(subject, QUOTE_CHARS), why.clone());
     Status::with_error_details(Code::FailedPrecondition, why, details)
 }
 
@@ -28,15 +54,16 @@ pub fn failed_precondition(kind: &str, subject: &str, why: String) -> Status {
 /// resources, so a caller cannot learn they exist (R-X-1).
 pub fn not_found(resource_type: &str, name: &str) -> Status {
     let mut details = ErrorDetails::new();
+    let quoted = quote(name);
     details.set_resource_info(
         resource_type,
-        name,
+        short(name, QUOTE_CHARS),
         "",
-        format!("no {resource_type} {name:?}"),
+        format!("no {resource_type} {quoted}"),
     );
     Status::with_error_details(
         Code::NotFound,
-        format!("{resource_type} {name:?} not found"),
+        format!("{resource_type} {quoted} not found"),
         details,
     )
 }
@@ -44,7 +71,8 @@ pub fn not_found(resource_type: &str, name: &str) -> Status {
 /// ALREADY_EXISTS with a ResourceInfo detail.
 pub fn already_exists(resource_type: &str, name: &str, why: String) -> Status {
     let mut details = ErrorDetails::new();
-    details.set_resource_info(resource_type, name, "", why.clone());
+    let why = short(&why, WHY_CHARS);
+    details.set_resource_info(resource_type, short(name, QUOTE_CHARS), "", why.clone());
     Status::with_error_details(Code::AlreadyExists, why, details)
 }
 
@@ -110,14 +138,14 @@ impl From<Refusal> for Status {
             Refusal::AlreadyExists { kind, id } => already_exists(
                 kind,
                 &id,
-                format!("{kind} {id:?} already exists with other content"),
+                format!("{kind} {} already exists with other content", quote(&id)),
             ),
             Refusal::Precondition {
                 reason,
                 subject,
                 why,
             } => failed_precondition(reason, &subject, why),
-            Refusal::LimitReached(why) => Status::resource_exhausted(why),
+            Refusal::LimitReached(why) => Status::resource_exhausted(short(&why, WHY_CHARS)),
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod errors;
+pub mod guard;
+pub mod money;
 pub mod server;
 pub mod telemetry;
 pub mod wire;

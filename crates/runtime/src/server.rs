@@ -59,6 +59,11 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .timeout(request_timeout)
         .trace_fn(crate::telemetry::grpc_request_span)
+        // Malformed input is refused once, here, for every RPC; a handler's
+        // panic becomes INTERNAL instead of a reset stream.
+        .layer(crate::guard::GuardLayer::new(
+            crate::guard::InputGuard::for_api(),
+        ))
         .add_routes(routes)
         .add_service(health)
         .add_service(reflection_v1)

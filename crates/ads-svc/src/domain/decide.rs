@@ -1,10 +1,11 @@
 use super::{
-    AdsAccount, Bid, Channel, Command, DomainError, Event, Fen, FundsMove, Instant, InvoiceKind,
-    Order, OrderSpec, OrderStatus, PaymentMethod, Product, Refund, Subject, Target, AGE_BANDS,
+    AdsAccount, Bid, Channel, Command, DomainError, Event, FundsMove, Instant, InvoiceKind, Order,
+    OrderSpec, OrderStatus, PaymentMethod, Product, Refund, Subject, Target, AGE_BANDS,
     DURATIONS_HOURS, GENDERS, MIN_AMOUNT_FEN, MIN_TITLE_CHARS, MIN_VIDEO_SECS,
     RECOMMEND_24H_ABOVE_FEN, REFUND_BUSINESS_DAYS,
 };
 use chrono::{Datelike, Duration, TimeZone, Weekday};
+use sellerdesk_runtime::money;
 
 /// R-X-3: business days are counted in the shop's time zone.
 const SHOP_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
@@ -71,18 +72,24 @@ fn check_spec(order_id: &str, spec: &OrderSpec) -> Result<(), DomainError> {
     // R-ADS-2
     if spec.amount_fen < MIN_AMOUNT_FEN {
         bad(
-            "amount_fen",
+            "spec.amount_fen",
             format!("at least {MIN_AMOUNT_FEN} fen (100 CNY)"),
+        );
+    } else if spec.amount_fen > money::MAX_AMOUNT_FEN {
+        // R-X-3: bounded, so balances and refunds that sum amounts stay exact.
+        bad(
+            "spec.amount_fen",
+            format!("at most {} fen", money::MAX_AMOUNT_FEN),
         );
     }
     // R-ADS-3
     if !DURATIONS_HOURS.contains(&spec.duration_hours) {
-        bad("duration_hours", "2, 6, 12 or 24".into());
+        bad("spec.duration_hours", "2, 6, 12 or 24".into());
     }
     // R-ADS-4
     if !spec.objective.fits(&spec.target) {
         bad(
-            "objective",
+            "spec.objective",
             match spec.target {
                 Target::Video { .. } => "a short video: product purchase, content seeding, or followers and profile views".into(),
                 Target::LiveRoom { .. } => "a live room: popularity, product clicks, sales, followers or comments".into(),
@@ -91,46 +98,53 @@ fn check_spec(order_id: &str, spec: &OrderSpec) -> Result<(), DomainError> {
     }
     // R-ADS-5
     if !spec.bid.fits(&spec.target) {
-        bad("bid", "a live room supports automatic bidding only".into());
+        bad(
+            "spec.bid_mode",
+            "a live room supports automatic bidding only".into(),
+        );
     }
     if let Bid::GoalManual { bid_fen } = spec.bid {
         if bid_fen <= 0 || bid_fen > spec.amount_fen {
             bad(
-                "bid.bid_fen",
+                "spec.bid_fen",
                 "a positive bid no larger than the amount".into(),
             );
         }
     }
     match &spec.target {
         Target::Video { video_id, .. } if video_id.is_empty() => {
-            bad("target.video_id", "required".into())
+            bad("spec.video.video_id", "required".into())
         }
         Target::LiveRoom { room_id } if room_id.is_empty() => {
-            bad("target.room_id", "required".into())
+            bad("spec.live_room.room_id", "required".into())
         }
         _ => {}
     }
-    if let Some(g) = spec
+    if spec
         .targeting
         .genders
         .iter()
-        .find(|g| !GENDERS.contains(&g.as_str()))
+        .any(|g| !GENDERS.contains(&g.as_str()))
     {
-        bad("targeting.genders", format!("{g:?}: male or female"));
+        bad("spec.targeting.genders", "male or female".into());
     }
-    if let Some(a) = spec
+    // The bad value is not quoted back: it may be any size.
+    if spec
         .targeting
         .age_bands
         .iter()
-        .find(|a| !AGE_BANDS.contains(&a.as_str()))
+        .any(|a| !AGE_BANDS.contains(&a.as_str()))
     {
         bad(
-            "targeting.age_bands",
-            format!("{a:?}: one of {}", AGE_BANDS.join(", ")),
+            "spec.targeting.age_bands",
+            format!("one of {}", AGE_BANDS.join(", ")),
         );
     }
     if spec.targeting.regions.len() > 100 || spec.targeting.regions.iter().any(|r| r.is_empty()) {
-        bad("targeting.regions", "at most 100 non-empty regions".into());
+        bad(
+            "spec.targeting.regions",
+            "at most 100 non-empty regions".into(),
+        );
     }
     if e.is_empty() {
         Ok(())
@@ -144,16 +158,6 @@ fn order<'a>(account: &'a AdsAccount, id: &str) -> Result<&'a Order, DomainError
         kind: "order",
         id: id.to_owned(),
     })
-}
-
-fn positive(field: &str, amount: Fen) -> Result<(), DomainError> {
-    if amount <= 0 {
-        return Err(DomainError::Invalid(vec![(
-            field.to_owned(),
-            "a positive number of fen".into(),
-        )]));
-    }
-    Ok(())
 }
 
 /// The events `command` causes on `account`, or why it is refused.
@@ -284,7 +288,9 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
                     "spend only grows".into(),
                 )]));
             }
-            if o.spent_fen + spent_fen > o.spec.amount_fen {
+            // R-X-3: checked, so an absurd report is refused rather than wrapped.
+            let spent_total = o.spent_fen.checked_add(*spent_fen);
+            if spent_total.is_none_or(|t| t > o.spec.amount_fen) {
                 return Err(DomainError::Invalid(vec![(
                     "spent_fen".into(),
                     format!(
@@ -293,6 +299,7 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
                     ),
                 )]));
             }
+            o.stats.checked_add(stats)?;
             let mut events = vec![Event::DeliveryReported {
                 order_id: order_id.clone(),
                 spent_fen: *spent_fen,
@@ -300,7 +307,7 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
                 at: *at,
             }];
             // R-ADS-8: the budget decides the end, whatever duration was chosen.
-            if o.spent_fen + spent_fen == o.spec.amount_fen {
+            if spent_total == Some(o.spec.amount_fen) {
                 events.push(Event::DeliveryCompleted {
                     order_id: order_id.clone(),
                     run_secs: (*at - since).num_seconds(),
@@ -423,12 +430,14 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
             }])
         }
         Command::SetSubject { subject } => {
-            let name = match subject {
-                Subject::Person { name } | Subject::Company { name, .. } => name,
+            // The request's own path: `subject.person` is the person's name.
+            let (name, field) = match subject {
+                Subject::Person { name } => (name, "subject.person"),
+                Subject::Company { name, .. } => (name, "subject.company.name"),
             };
             if name.trim().is_empty() || name.chars().count() > 100 {
                 return Err(DomainError::Invalid(vec![(
-                    "subject.name".into(),
+                    field.into(),
                     "1 to 100 characters".into(),
                 )]));
             }
@@ -446,7 +455,7 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
             channel,
             at,
         } => {
-            positive("amount_fen", *amount_fen)?;
+            money::positive_amount("amount_fen", *amount_fen)?;
             // R-ADS-12
             if *channel == Channel::Mobile {
                 let what = match movement {
@@ -476,21 +485,46 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
                     "对公充值 needs an account bound to a company",
                 ));
             }
+            if *movement != FundsMove::Withdraw {
+                // R-X-3: what the balance may come to once every order paid
+                // from it is refunded must still be representable.
+                money::add_to_total(
+                    "amount_fen",
+                    account.balance_fen,
+                    account.refundable_to_balance(),
+                )
+                .and_then(|held| money::add_to_total("amount_fen", held, *amount_fen))?;
+            }
             Ok(vec![Event::FundsMoved {
                 movement: *movement,
                 amount_fen: *amount_fen,
                 at: *at,
             }])
         }
-        Command::RecordRightsRevoked { at } => Ok(if account.selling_rights_revoked {
+        // R-ADS-13: compliance-svc's word is applied by its position in
+        // compliance's log, never by arrival: a redelivered or late older
+        // event cannot undo a newer one, whichever replica handles it.
+        Command::RecordRightsRevoked {
+            at,
+            source_position,
+        } => Ok(if *source_position <= account.rights_source_position {
             vec![]
         } else {
-            vec![Event::SellingRightsRevokedNoted { at: *at }]
+            vec![Event::SellingRightsRevokedNoted {
+                at: *at,
+                source_position: *source_position,
+            }]
         }),
-        Command::RecordRightsRestored { at } => Ok(if account.selling_rights_revoked {
-            vec![Event::SellingRightsRestoredNoted { at: *at }]
-        } else {
+        Command::RecordRightsRestored {
+            at,
+            source_position,
+        } => Ok(if *source_position <= account.rights_source_position {
             vec![]
+        } else {
+            vec![Event::SellingRightsRestoredNoted {
+                at: *at,
+                source_position: *source_position,
+            }]
         }),
     }
 }

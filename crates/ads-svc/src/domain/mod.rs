@@ -182,14 +182,33 @@ pub struct PaidStats {
 }
 
 impl PaidStats {
+    /// These counts plus `d`, or INVALID_ARGUMENT naming the request's
+    /// `stats.<count>` that cannot be represented (R-X-3).
+    pub fn checked_add(&self, d: &PaidStats) -> Result<PaidStats, DomainError> {
+        use sellerdesk_runtime::money::add_count;
+        Ok(PaidStats {
+            impressions: add_count("stats.impressions", self.impressions, d.impressions)?,
+            plays: add_count("stats.plays", self.plays, d.plays)?,
+            clicks: add_count("stats.clicks", self.clicks, d.clicks)?,
+            likes: add_count("stats.likes", self.likes, d.likes)?,
+            comments: add_count("stats.comments", self.comments, d.comments)?,
+            follows: add_count("stats.follows", self.follows, d.follows)?,
+            orders: add_count("stats.orders", self.orders, d.orders)?,
+        })
+    }
+
+    /// Folds a report that `decide` accepted (so checked); saturates rather
+    /// than wrapping should an old log hold one that was not.
     pub fn add(&mut self, d: &PaidStats) {
-        self.impressions += d.impressions;
-        self.plays += d.plays;
-        self.clicks += d.clicks;
-        self.likes += d.likes;
-        self.comments += d.comments;
-        self.follows += d.follows;
-        self.orders += d.orders;
+        *self = self.checked_add(d).unwrap_or(PaidStats {
+            impressions: self.impressions.saturating_add(d.impressions),
+            plays: self.plays.saturating_add(d.plays),
+            clicks: self.clicks.saturating_add(d.clicks),
+            likes: self.likes.saturating_add(d.likes),
+            comments: self.comments.saturating_add(d.comments),
+            follows: self.follows.saturating_add(d.follows),
+            orders: self.orders.saturating_add(d.orders),
+        });
     }
 }
 
@@ -267,12 +286,15 @@ pub enum Command {
         channel: Channel,
         at: Instant,
     },
-    /// R-ADS-13, from compliance-svc's published events.
+    /// R-ADS-13, from compliance-svc's published events; `source_position`
+    /// is the event's position in compliance-svc's log.
     RecordRightsRevoked {
         at: Instant,
+        source_position: i64,
     },
     RecordRightsRestored {
         at: Instant,
+        source_position: i64,
     },
 }
 
@@ -330,11 +352,17 @@ pub enum Event {
         amount_fen: Fen,
         at: Instant,
     },
+    /// `source_position`: the compliance event's position in its log (0 in
+    /// events stored before positions were kept).
     SellingRightsRevokedNoted {
         at: Instant,
+        #[serde(default)]
+        source_position: i64,
     },
     SellingRightsRestoredNoted {
         at: Instant,
+        #[serde(default)]
+        source_position: i64,
     },
 }
 

@@ -58,6 +58,8 @@ pub struct AdsAccount {
     pub subject: Option<Subject>,
     /// R-ADS-13, as compliance-svc last said.
     pub selling_rights_revoked: bool,
+    /// The compliance log position of the rights event applied last.
+    pub rights_source_position: i64,
     /// R-ADS-9: live rooms that have used the shopping cart.
     pub rooms_with_cart: BTreeSet<String>,
 }
@@ -68,7 +70,7 @@ impl AdsAccount {
         match event {
             Event::OrderPlaced { order_id, spec, at } => {
                 if spec.payment == super::PaymentMethod::AccountBalance {
-                    self.balance_fen -= spec.amount_fen;
+                    self.balance_fen = self.balance_fen.saturating_sub(spec.amount_fen);
                 }
                 self.orders.insert(
                     order_id.clone(),
@@ -111,7 +113,7 @@ impl AdsAccount {
                 ..
             } => {
                 if let Some(o) = self.orders.get_mut(order_id) {
-                    o.spent_fen += spent_fen;
+                    o.spent_fen = o.spent_fen.saturating_add(*spent_fen);
                     o.stats.add(stats);
                 }
             }
@@ -159,19 +161,46 @@ impl AdsAccount {
                 amount_fen,
                 ..
             } => match movement {
-                FundsMove::TopUp | FundsMove::CompanyTopUp => self.balance_fen += amount_fen,
-                FundsMove::Withdraw => self.balance_fen -= amount_fen,
+                // decide checked these sums (R-X-3); saturating keeps a fold total.
+                FundsMove::TopUp | FundsMove::CompanyTopUp => {
+                    self.balance_fen = self.balance_fen.saturating_add(*amount_fen)
+                }
+                FundsMove::Withdraw => {
+                    self.balance_fen = self.balance_fen.saturating_sub(*amount_fen)
+                }
             },
-            Event::SellingRightsRevokedNoted { .. } => self.selling_rights_revoked = true,
-            Event::SellingRightsRestoredNoted { .. } => self.selling_rights_revoked = false,
+            Event::SellingRightsRevokedNoted {
+                source_position, ..
+            } => {
+                self.selling_rights_revoked = true;
+                self.rights_source_position = (*source_position).max(self.rights_source_position);
+            }
+            Event::SellingRightsRestoredNoted {
+                source_position, ..
+            } => {
+                self.selling_rights_revoked = false;
+                self.rights_source_position = (*source_position).max(self.rights_source_position);
+            }
         }
     }
 
     /// Money refunded to the balance comes back at once; other methods are
     /// paid out by the payment provider by `due_by`.
+    /// What orders paid from the balance may still give back to it.
+    pub fn refundable_to_balance(&self) -> Fen {
+        self.orders
+            .values()
+            .filter(|o| {
+                o.spec.payment == super::PaymentMethod::AccountBalance && o.refund.is_none()
+            })
+            .filter(|o| !o.delivery_ended())
+            .map(|o| o.spec.amount_fen)
+            .fold(0, Fen::saturating_add)
+    }
+
     fn refund(&mut self, refund: &Refund) {
         if refund.to == super::PaymentMethod::AccountBalance {
-            self.balance_fen += refund.amount_fen;
+            self.balance_fen = self.balance_fen.saturating_add(refund.amount_fen);
         }
     }
 }

@@ -3,6 +3,7 @@ use super::{
     PlanProduct, PlanSales, PlanSource, MAX_PLAN_CREATORS,
 };
 use chrono::NaiveDate;
+use sellerdesk_runtime::money;
 use std::collections::BTreeMap;
 
 /// R-X-3: a shop's day is counted in its time zone.
@@ -143,9 +144,11 @@ impl Outreach {
                 ..
             } => {
                 if let Some(p) = self.plans.get_mut(plan_id) {
-                    p.sales.revenue_fen += revenue_fen;
-                    p.sales.product_cost_fen += product_cost_fen;
-                    p.sales.commission_fen += commission_fen;
+                    // decide checked these sums (R-X-3); saturating keeps the fold total.
+                    p.sales.revenue_fen = p.sales.revenue_fen.saturating_add(*revenue_fen);
+                    p.sales.product_cost_fen =
+                        p.sales.product_cost_fen.saturating_add(*product_cost_fen);
+                    p.sales.commission_fen = p.sales.commission_fen.saturating_add(*commission_fen);
                 }
             }
         }
@@ -190,7 +193,10 @@ fn check_profile(p: &CreatorProfile) -> Result<(), DomainError> {
         e.push(("profile.engagement_bps".into(), "0 to 10000".into()));
     }
     if p.price_band_fen.0 < 0 || p.price_band_fen.0 > p.price_band_fen.1 {
-        e.push(("profile.price_band".into(), "0 <= low <= high".into()));
+        e.push((
+            "profile.price_low_fen".into(),
+            "0 <= price_low_fen <= price_high_fen".into(),
+        ));
     }
     if e.is_empty() {
         Ok(())
@@ -484,14 +490,19 @@ pub fn decide(
                 .iter()
                 .find(|p| &p.product_id == product_id)
                 .ok_or_else(|| invalid("product_id", "not a product of the plan"))?;
-            if *revenue_fen <= 0 || *product_cost_fen < 0 {
-                return Err(invalid(
-                    "revenue_fen",
-                    "revenue positive, cost not negative",
-                ));
-            }
-            // Commission on revenue, rounded down to the fen (R-X-3: integers only).
-            let commission_fen = revenue_fen * product.commission_bps as i64 / 10_000;
+            money::positive_amount("revenue_fen", *revenue_fen)?;
+            money::amount("product_cost_fen", *product_cost_fen)?;
+            // Commission on revenue, rounded down to the fen (R-X-3: integers
+            // only); commission_bps is at most 10,000, so it fits.
+            let commission_fen = money::share_bps(*revenue_fen, product.commission_bps);
+            // The plan's totals stay representable (R-X-3).
+            money::add_to_total("revenue_fen", plan.sales.revenue_fen, *revenue_fen)?;
+            money::add_to_total(
+                "product_cost_fen",
+                plan.sales.product_cost_fen,
+                *product_cost_fen,
+            )?;
+            money::add_to_total("revenue_fen", plan.sales.commission_fen, commission_fen)?;
             Ok(vec![Event::PlanSaleRecorded {
                 plan_id: plan_id.clone(),
                 product_id: product_id.clone(),

@@ -110,8 +110,12 @@ impl PlanSales {
     /// Net profit over what the shop put in (product cost and commission), in
     /// basis points; None before anything was spent.
     pub fn roi_bps(&self) -> Option<i64> {
-        let spent = self.product_cost_fen + self.commission_fen;
-        (spent > 0).then(|| (self.revenue_fen - spent) * 10_000 / spent)
+        // i128: totals are bounded (R-X-3), their products need not be.
+        let spent = i128::from(self.product_cost_fen) + i128::from(self.commission_fen);
+        (spent > 0).then(|| {
+            let roi = (i128::from(self.revenue_fen) - spent) * 10_000 / spent;
+            i64::try_from(roi).unwrap_or(if roi < 0 { i64::MIN } else { i64::MAX })
+        })
     }
 }
 

@@ -25,20 +25,20 @@ fn unknown_placeholders(text: &str) -> Vec<String> {
 pub fn validate(phrase: &QuickPhrase, max_chars: usize) -> Result<(), DomainError> {
     let mut errors = Vec::new();
     if phrase.phrase_id.is_empty() || phrase.phrase_id.len() > 64 {
-        errors.push(("phrase_id".into(), "1 to 64 bytes".into()));
+        errors.push(("phrase.phrase_id".into(), "1 to 64 bytes".into()));
     }
     let title = phrase.title.chars().count();
     if title == 0 || title > 50 {
-        errors.push(("title".into(), "1 to 50 characters".into()));
+        errors.push(("phrase.title".into(), "1 to 50 characters".into()));
     }
     let n = phrase.text.chars().count();
     if phrase.text.trim().is_empty() || n > max_chars {
-        errors.push(("text".into(), format!("1 to {max_chars} characters")));
+        errors.push(("phrase.text".into(), format!("1 to {max_chars} characters")));
     }
     let unknown = unknown_placeholders(&phrase.text);
     if !unknown.is_empty() {
         errors.push((
-            "text".into(),
+            "phrase.text".into(),
             format!(
                 "unknown placeholder(s) {{{}}}; known: {}",
                 unknown.join("}, {"),

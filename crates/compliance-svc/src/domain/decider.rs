@@ -375,6 +375,21 @@ pub fn decide_policy(
     if !problems.is_empty() {
         return Err(DomainError::Invalid(problems));
     }
+    // R-CMP-5: a policy takes effect within a year of its publication; one
+    // dated far ahead would block every later publication until then.
+    let latest_allowed = command
+        .at
+        .checked_add_signed(chrono::Duration::days(super::policy::MAX_POLICY_LEAD_DAYS))
+        .unwrap_or(command.at);
+    if command.policy.effective_at > latest_allowed {
+        return Err(DomainError::Invalid(vec![(
+            "policy.effective_at",
+            format!(
+                "at most {} days after publication",
+                super::policy::MAX_POLICY_LEAD_DAYS
+            ),
+        )]));
+    }
     let earliest = command.at.max(history.latest().effective_at);
     if command.policy.effective_at < earliest {
         return Err(DomainError::PolicyInThePast {

@@ -15,10 +15,28 @@ pub struct Measure {
     pub duration_days: u32,
 }
 
+/// The longest a measure may last (R-CMP-5): ten years. A longer one is
+/// refused at publication, so ends_at never leaves chrono's range.
+pub const MAX_MEASURE_DAYS: u32 = 3_650;
+/// How far ahead of its publication a policy may take effect: a policy far in
+/// the future would block every later publication until then.
+pub const MAX_POLICY_LEAD_DAYS: i64 = 366;
+/// Sizes of a policy, so one publication cannot grow every standing without bound.
+pub const MAX_TIERS: usize = 20;
+pub const MAX_MEASURES_PER_TIER: usize = 20;
+pub const MAX_VIOLATION_TYPES: usize = 500;
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
 impl Measure {
+    /// When a measure applied at `started_at` ends; `None` while the tier
+    /// holds. Saturates at chrono's range for a measure from an old log
+    /// that was published before durations were bounded: never a panic.
     pub fn ends_at(&self, started_at: Instant) -> Option<Instant> {
-        (self.duration_days > 0)
-            .then(|| started_at + Duration::hours(24 * i64::from(self.duration_days)))
+        (self.duration_days > 0).then(|| {
+            Duration::try_days(i64::from(self.duration_days))
+                .and_then(|d| started_at.checked_add_signed(d))
+                .unwrap_or(DateTime::<chrono::Utc>::MAX_UTC)
+        })
     }
 }
 
@@ -136,8 +154,17 @@ impl Policy {
         if self.tiers.is_empty() {
             out.push(("policy.tiers", "at least one tier".to_owned()));
         }
+        if self.tiers.len() > MAX_TIERS {
+            out.push(("policy.tiers", format!("at most {MAX_TIERS} tiers")));
+        }
+        if self.violation_types.len() > MAX_VIOLATION_TYPES {
+            out.push((
+                "policy.violation_types",
+                format!("at most {MAX_VIOLATION_TYPES} violation types"),
+            ));
+        }
         let mut previous = 0;
-        for (i, t) in self.tiers.iter().enumerate() {
+        for (i, t) in self.tiers.iter().enumerate().take(MAX_TIERS) {
             if t.level != i as u32 + 1 {
                 out.push((
                     "policy.tiers.level",
@@ -154,31 +181,78 @@ impl Policy {
                 ));
             }
             previous = t.threshold_points;
-            for m in &t.measures {
-                if m.code.is_empty() || m.code.len() > rules::MAX_TYPE_LEN {
+            if t.measures.len() > MAX_MEASURES_PER_TIER {
+                out.push((
+                    "policy.tiers.measures",
+                    format!("at most {MAX_MEASURES_PER_TIER} measures a tier"),
+                ));
+            }
+            for m in t.measures.iter().take(MAX_MEASURES_PER_TIER) {
+                if !is_plain_code(&m.code) {
                     out.push((
                         "policy.tiers.measures.code",
-                        "1 to 64 characters".to_owned(),
+                        format!(
+                            "tier {}: 1 to {} characters of A-Z, a-z, 0-9, '_', '-' or '.'",
+                            t.level,
+                            rules::MAX_TYPE_LEN
+                        ),
+                    ));
+                }
+                if m.description.chars().count() > MAX_DESCRIPTION_CHARS
+                    || m.description.chars().any(char::is_control)
+                {
+                    out.push((
+                        "policy.tiers.measures.description",
+                        format!(
+                            "tier {}: at most {MAX_DESCRIPTION_CHARS} characters, no control characters",
+                            t.level
+                        ),
+                    ));
+                }
+                if m.duration_days > MAX_MEASURE_DAYS {
+                    out.push((
+                        "policy.tiers.measures.duration_days",
+                        format!(
+                            "tier {}: at most {MAX_MEASURE_DAYS} days (0: while the tier holds)",
+                            t.level
+                        ),
                     ));
                 }
             }
         }
-        for (name, points) in &self.violation_types {
-            if name.is_empty() || name.len() > rules::MAX_TYPE_LEN {
+        for (name, points) in self.violation_types.iter().take(MAX_VIOLATION_TYPES) {
+            if !is_plain_code(name) {
                 out.push((
                     "policy.violation_types.violation_type",
-                    "1 to 64 characters".to_owned(),
+                    format!(
+                        "1 to {} characters of A-Z, a-z, 0-9, '_', '-' or '.'",
+                        rules::MAX_TYPE_LEN
+                    ),
                 ));
             }
             if !(rules::MIN_POINTS..=rules::MAX_POINTS).contains(points) {
                 out.push((
                     "policy.violation_types.points",
-                    format!("{name}: points must be 1 to 48"),
+                    format!(
+                        "points must be {} to {}",
+                        rules::MIN_POINTS,
+                        rules::MAX_POINTS
+                    ),
                 ));
             }
         }
+        out.dedup();
         out
     }
+}
+
+/// A machine-readable code: measure codes and violation types.
+fn is_plain_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= rules::MAX_TYPE_LEN
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// Every published policy, oldest first. Never empty: the default is version 1.

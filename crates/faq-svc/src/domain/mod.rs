@@ -425,7 +425,7 @@ pub fn decide(
             }])
         }
         Command::CreateEntry { id, content } => {
-            let mut bad = validate_content(content, limits, "entry.");
+            let mut bad = validate_content(content, limits, "content.");
             if id.trim().is_empty() || id.len() > 64 {
                 bad.push(("entry_id".into(), "1 to 64 characters".into()));
             }
@@ -447,7 +447,7 @@ pub fn decide(
             }
         }
         Command::EditEntry { id, content } => {
-            let bad = validate_content(content, limits, "entry.");
+            let bad = validate_content(content, limits, "content.");
             if !bad.is_empty() {
                 return Err(DomainError::Invalid(bad));
             }

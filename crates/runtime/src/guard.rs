@@ -1,0 +1,581 @@
+//! The input guard: one place that refuses malformed requests for every RPC
+//! of every service, before any handler runs, and turns a handler's panic
+//! into an error instead of a dropped call.
+//!
+//! The rules are per kind of field, read from the request's own descriptor
+//! (the one the server reflects), so a new RPC is guarded without a line of
+//! code. A field's kind is told by its name, the convention the protos follow:
+//!
+//! | kind | fields | rule |
+//! |---|---|---|
+//! | id | `*_id`, elements of `*_ids` | at most [`MAX_ID_BYTES`] bytes; no white space, control or invisible formatting character (bidi overrides, zero-width); empty is left to the handler (absent) |
+//! | short text | names, titles, codes, phones ([`SHORT_TEXT_FIELDS`]) | at most [`MAX_SHORT_TEXT_CHARS`] characters, no control character |
+//! | text | every other string | at most [`MAX_TEXT_CHARS`] characters; no control character but tab and line breaks |
+//! | page token | `page_token` | at most [`MAX_PAGE_TOKEN_BYTES`] bytes |
+//! | list | every repeated field | at most [`MAX_LIST_LEN`] elements |
+//! | enum | every enum field | one of the values the proto declares |
+//! | timestamp | `google.protobuf.Timestamp` | years 1 to 9999, nanos 0..1e9 |
+//! | floating point | `double`, `float` | finite |
+//!
+//! A request that is not valid protobuf (invalid UTF-8 in a string, a
+//! truncated field) is INVALID_ARGUMENT too: it is the client's error, never
+//! INTERNAL. Services keep their own, tighter rules (a shop id's alphabet, a
+//! query's length); this is the floor under all of them. Field paths in the
+//! BadRequest are the request's own (`spec.targeting.regions[3]`).
+
+use crate::errors;
+use bytes::{Buf, Bytes};
+use futures::FutureExt;
+use http_body_util::{BodyExt, Full, Limited};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, Kind, MessageDescriptor, MethodDescriptor, Value,
+};
+use std::{
+    collections::HashMap,
+    panic::AssertUnwindSafe,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+use tonic::{body::Body, Status};
+
+pub const MAX_ID_BYTES: usize = 128;
+pub const MAX_SHORT_TEXT_CHARS: usize = 200;
+pub const MAX_TEXT_CHARS: usize = 10_000;
+pub const MAX_PAGE_TOKEN_BYTES: usize = 1_024;
+pub const MAX_LIST_LEN: usize = 1_000;
+pub const MAX_BYTES_LEN: usize = 65_536;
+/// The largest request message (tonic's own default decoding limit).
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// BadRequest lists at most this many fields (the first ones found).
+const MAX_VIOLATIONS: usize = 20;
+
+/// Strings that name or label something: short.
+pub const SHORT_TEXT_FIELDS: &[&str] = &[
+    "name",
+    "title",
+    "buyer_name",
+    "handle",
+    "phone",
+    "brand",
+    "category",
+    "region",
+    "code",
+    "violation_type",
+    "time_zone",
+    "date",
+    "person",
+    "representative",
+    "age_band",
+    "main_age_band",
+    "preset_key",
+    "transferred_by",
+    "search",
+];
+
+/// Why one field is refused, with the request's own path.
+pub type Violation = (String, String);
+
+/// The guard's rules for every method of the services in a descriptor set.
+#[derive(Debug, Clone)]
+pub struct InputGuard {
+    methods: Arc<HashMap<String, MethodDescriptor>>,
+}
+
+impl InputGuard {
+    /// Guards every method of every `sellerdesk.*` service in `descriptor_set`.
+    pub fn new(descriptor_set: &[u8]) -> Result<Self, String> {
+        let pool = DescriptorPool::decode(descriptor_set).map_err(|e| e.to_string())?;
+        let methods = pool
+            .services()
+            .filter(|s| s.full_name().starts_with("sellerdesk."))
+            .flat_map(|s| s.methods().collect::<Vec<_>>())
+            .map(|m| {
+                (
+                    format!("/{}/{}", m.parent_service().full_name(), m.name()),
+                    m,
+                )
+            })
+            .collect();
+        Ok(Self {
+            methods: Arc::new(methods),
+        })
+    }
+
+    /// The guard for this build's API.
+    pub fn for_api() -> Self {
+        Self::new(sellerdesk_api::FILE_DESCRIPTOR_SET).expect("the API's descriptor set decodes")
+    }
+
+    /// What is wrong with `message` (the encoded request of `path`), or
+    /// nothing; `None` when `path` is not a guarded method.
+    pub fn check(&self, path: &str, message: &[u8]) -> Option<Vec<Violation>> {
+        let method = self.methods.get(path)?;
+        Some(check_message(&method.input(), message))
+    }
+}
+
+/// Every rule above, for one encoded message of type `descriptor`.
+pub fn check_message(descriptor: &MessageDescriptor, message: &[u8]) -> Vec<Violation> {
+    match DynamicMessage::decode(descriptor.clone(), message) {
+        Err(e) => {
+            let path = invalid_utf8_path(descriptor, message, 0).unwrap_or_else(|| {
+                descriptor
+                    .fields()
+                    .next()
+                    .map(|f| f.name().to_owned())
+                    .unwrap_or_default()
+            });
+            vec![(path, not_protobuf(&e))]
+        }
+        Ok(decoded) => {
+            let mut out = Vec::new();
+            check_fields(&decoded, "", &mut out);
+            out.truncate(MAX_VIOLATIONS);
+            out
+        }
+    }
+}
+
+fn not_protobuf(e: &prost_reflect::prost::DecodeError) -> String {
+    let text = e.to_string();
+    if text.contains("UTF-8") {
+        "not valid UTF-8".to_owned()
+    } else {
+        format!(
+            "not a valid protobuf message: {}",
+            errors::short(&text, 120)
+        )
+    }
+}
+
+fn read_varint(buf: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = buf.split_first()?;
+        *buf = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// The field that made a message undecodable: the string whose bytes are not
+/// UTF-8, found by walking the wire format with the descriptor; `None` when the
+/// damage is elsewhere (a truncated varint, a bad tag).
+fn invalid_utf8_path(descriptor: &MessageDescriptor, bytes: &[u8], depth: usize) -> Option<String> {
+    if depth > 16 {
+        return None;
+    }
+    let mut buf = bytes;
+    while !buf.is_empty() {
+        let key = read_varint(&mut buf)?;
+        let (number, wire_type) = ((key >> 3) as u32, key & 7);
+        match wire_type {
+            0 => {
+                read_varint(&mut buf)?;
+            }
+            1 => buf = buf.get(8..)?,
+            5 => buf = buf.get(4..)?,
+            2 => {
+                let len = usize::try_from(read_varint(&mut buf)?).ok()?;
+                let value = buf.get(..len)?;
+                buf = &buf[len..];
+                let Some(field) = descriptor.get_field(number) else {
+                    continue;
+                };
+                match field.kind() {
+                    Kind::String if std::str::from_utf8(value).is_err() => {
+                        return Some(field.name().to_owned());
+                    }
+                    Kind::Message(inner) => {
+                        if let Some(path) = invalid_utf8_path(&inner, value, depth + 1) {
+                            return Some(format!("{}.{path}", field.name()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn check_fields(message: &DynamicMessage, prefix: &str, out: &mut Vec<Violation>) {
+    for (field, value) in message.fields() {
+        if out.len() >= MAX_VIOLATIONS {
+            return;
+        }
+        let path = if prefix.is_empty() {
+            field.name().to_owned()
+        } else {
+            format!("{prefix}.{}", field.name())
+        };
+        match value {
+            Value::List(items) => {
+                if items.len() > MAX_LIST_LEN {
+                    out.push((path, format!("at most {MAX_LIST_LEN} elements")));
+                    continue;
+                }
+                // An element of `creator_ids` is an id, as `creator_id` is.
+                let element = field.name().strip_suffix('s').unwrap_or(field.name());
+                for (i, item) in items.iter().enumerate() {
+                    check_value(&field.kind(), element, item, &format!("{path}[{i}]"), out);
+                }
+            }
+            Value::Map(_) => {}
+            single => check_value(&field.kind(), field.name(), single, &path, out),
+        }
+    }
+}
+
+fn check_value(kind: &Kind, name: &str, value: &Value, path: &str, out: &mut Vec<Violation>) {
+    match (kind, value) {
+        (_, Value::String(s)) => {
+            if let Some(why) = string_problem(name, s) {
+                out.push((path.to_owned(), why));
+            }
+        }
+        (_, Value::Bytes(b)) if b.len() > MAX_BYTES_LEN => {
+            out.push((path.to_owned(), format!("at most {MAX_BYTES_LEN} bytes")));
+        }
+        (Kind::Enum(e), Value::EnumNumber(n)) if e.get_value(*n).is_none() => {
+            out.push((
+                path.to_owned(),
+                "not one of the values this field takes".to_owned(),
+            ));
+        }
+        (_, Value::F64(f)) if !f.is_finite() => {
+            out.push((path.to_owned(), "a finite number".to_owned()));
+        }
+        (_, Value::F32(f)) if !f.is_finite() => {
+            out.push((path.to_owned(), "a finite number".to_owned()));
+        }
+        (Kind::Message(m), Value::Message(inner))
+            if m.full_name() == "google.protobuf.Timestamp" =>
+        {
+            if let Some(why) = timestamp_problem(inner) {
+                out.push((path.to_owned(), why));
+            }
+        }
+        (_, Value::Message(inner)) => check_fields(inner, path, out),
+        _ => {}
+    }
+}
+
+/// The rule for a string field named `name`, or `None` when `s` keeps it.
+pub fn string_problem(name: &str, s: &str) -> Option<String> {
+    if s.is_empty() {
+        return None;
+    }
+    if name == "page_token" {
+        return (s.len() > MAX_PAGE_TOKEN_BYTES)
+            .then(|| format!("at most {MAX_PAGE_TOKEN_BYTES} bytes"));
+    }
+    if is_id_field(name) {
+        return id_problem(s);
+    }
+    let (max, multiline) = if SHORT_TEXT_FIELDS.contains(&name) {
+        (MAX_SHORT_TEXT_CHARS, false)
+    } else {
+        (MAX_TEXT_CHARS, true)
+    };
+    if s.chars().nth(max).is_some() {
+        return Some(format!("at most {max} characters"));
+    }
+    let bad_control = |c: char| c.is_control() && !(multiline && matches!(c, '\n' | '\t' | '\r'));
+    if s.chars().any(bad_control) {
+        return Some(if multiline {
+            "no control characters but tab and line breaks".to_owned()
+        } else {
+            "no control characters".to_owned()
+        });
+    }
+    None
+}
+
+/// `*_id` and `id`: identifiers, compared byte for byte.
+pub fn is_id_field(name: &str) -> bool {
+    name == "id" || name.ends_with("_id")
+}
+
+/// The one rule for an identifier: at most [`MAX_ID_BYTES`] bytes, nothing
+/// that prints as nothing or as something else.
+pub fn id_problem(s: &str) -> Option<String> {
+    if s.len() > MAX_ID_BYTES {
+        return Some(format!("at most {MAX_ID_BYTES} bytes"));
+    }
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible_format(c))
+    {
+        return Some("no white space, control or invisible formatting characters".to_owned());
+    }
+    None
+}
+
+/// Unicode format characters that change how text displays without showing:
+/// bidi controls, zero-width characters, the byte-order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+fn timestamp_problem(t: &DynamicMessage) -> Option<String> {
+    let seconds = match t.get_field_by_name("seconds").as_deref() {
+        Some(Value::I64(s)) => *s,
+        _ => 0,
+    };
+    let nanos = match t.get_field_by_name("nanos").as_deref() {
+        Some(Value::I32(n)) => *n,
+        _ => 0,
+    };
+    // 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, as google.protobuf.Timestamp says.
+    let in_range = (-62_135_596_800..=253_402_300_799).contains(&seconds)
+        && (0..1_000_000_000).contains(&nanos);
+    (!in_range).then(|| "a time from year 1 to 9999 with nanos 0 to 999,999,999".to_owned())
+}
+
+/// The tower layer that puts the guard, and the panic net, in front of every service.
+#[derive(Debug, Clone)]
+pub struct GuardLayer {
+    guard: InputGuard,
+}
+
+impl GuardLayer {
+    pub fn new(guard: InputGuard) -> Self {
+        Self { guard }
+    }
+}
+
+impl<S> tower::Layer<S> for GuardLayer {
+    type Service = Guarded<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Guarded {
+            inner,
+            guard: self.guard.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Guarded<S> {
+    inner: S,
+    guard: InputGuard,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S> tower::Service<http::Request<Body>> for Guarded<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // The clone is ready-polled on the next call; this one was polled now.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let guard = self.guard.clone();
+        Box::pin(async move {
+            let path = request.uri().path().to_owned();
+            let request = if guard.methods.contains_key(&path) {
+                match screen(&guard, &path, request).await {
+                    Ok(request) => request,
+                    Err(status) => return Ok(status.into_http()),
+                }
+            } else {
+                request
+            };
+            match AssertUnwindSafe(inner.call(request)).catch_unwind().await {
+                Ok(result) => result,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(rpc = %path, panic = %what, "a handler panicked: this is a bug");
+                    Ok(Status::internal("internal error").into_http())
+                }
+            }
+        })
+    }
+}
+
+/// Reads the request's one message, checks it, and hands the same bytes on.
+async fn screen(
+    guard: &InputGuard,
+    path: &str,
+    request: http::Request<Body>,
+) -> Result<http::Request<Body>, Status> {
+    let (parts, body) = request.into_parts();
+    let bytes = Limited::new(body, MAX_MESSAGE_BYTES + 5)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                Status::resource_exhausted(format!(
+                    "a request may be at most {MAX_MESSAGE_BYTES} bytes"
+                ))
+            } else {
+                Status::cancelled("the request body did not arrive")
+            }
+        })?
+        .to_bytes();
+    if let Some(message) = single_frame(&bytes) {
+        if let Some(violations) = guard.check(path, &message) {
+            if !violations.is_empty() {
+                let v: Vec<(&str, String)> = violations
+                    .iter()
+                    .map(|(f, w)| (f.as_str(), w.clone()))
+                    .collect();
+                return Err(errors::invalid_argument(&v));
+            }
+        }
+    }
+    Ok(http::Request::from_parts(
+        parts,
+        Body::new(Full::new(bytes)),
+    ))
+}
+
+/// The message of a body that is one uncompressed gRPC frame; `None` for
+/// anything else (compressed, several frames), which tonic then decodes itself.
+fn single_frame(body: &Bytes) -> Option<Bytes> {
+    let mut b = body.clone();
+    if b.remaining() < 5 || b.get_u8() != 0 {
+        return None;
+    }
+    let len = b.get_u32() as usize;
+    (b.remaining() == len).then(|| b.copy_to_bytes(len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_refuse_what_prints_as_nothing_or_something_else() {
+        for bad in [
+            "a b",
+            "a\u{0}b",
+            "\u{7}",
+            "x\u{202e}exe",
+            "\u{200b}",
+            "\u{feff}x",
+            "   ",
+        ] {
+            assert!(id_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(id_problem(&"x".repeat(129)).is_some());
+        for good in ["o-1", "订单-1", "a.b_c:d", &"x".repeat(128)] {
+            assert_eq!(id_problem(good), None, "{good:?}");
+        }
+    }
+
+    #[test]
+    fn texts_have_a_size_and_no_control_characters() {
+        assert_eq!(string_problem("answer", "第一行\n第二行\t"), None);
+        assert!(string_problem("answer", "a\u{0}b").is_some());
+        assert!(string_problem("answer", &"长".repeat(MAX_TEXT_CHARS + 1)).is_some());
+        assert!(string_problem("title", &"长".repeat(MAX_SHORT_TEXT_CHARS + 1)).is_some());
+        assert!(string_problem("title", "a\nb").is_some());
+        assert!(string_problem("creator_id", "a b").is_some());
+        assert_eq!(string_problem("conversation_id", ""), None);
+    }
+
+    fn guard() -> InputGuard {
+        InputGuard::for_api()
+    }
+
+    fn encode<M: prost_reflect::prost::Message>(m: &M) -> Vec<u8> {
+        m.encode_to_vec()
+    }
+
+    #[test]
+    fn field_paths_are_the_requests_own() {
+        use sellerdesk_api::ads::v1 as ads;
+        let request = ads::PlaceOrderRequest {
+            shop_id: "s".into(),
+            order_id: "o 1".into(),
+            spec: Some(ads::OrderSpec {
+                objective: 99,
+                targeting: Some(ads::Targeting {
+                    regions: vec!["ok".into(), "a\u{0}b".into()],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        };
+        let v = guard()
+            .check(
+                "/sellerdesk.ads.v1.AdsService/PlaceOrder",
+                &encode(&request),
+            )
+            .unwrap();
+        let fields: Vec<&str> = v.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["order_id", "spec.objective", "spec.targeting.regions[1]"],
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_field() {
+        // PlaceOrderRequest.order_id (field 2) with bytes that are not UTF-8.
+        let raw = [0x12, 0x03, 0xff, 0xfe, 0x80];
+        let v = guard()
+            .check("/sellerdesk.ads.v1.AdsService/PlaceOrder", &raw)
+            .unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].1, "not valid UTF-8");
+        assert_eq!(v[0].0, "order_id", "{v:?}");
+    }
+
+    #[test]
+    fn long_lists_and_bad_timestamps_are_refused() {
+        use sellerdesk_api::compliance::v1 as c;
+        let request = c::FileAppealRequest {
+            attachments: vec!["a".into(); MAX_LIST_LEN + 1],
+            ..Default::default()
+        };
+        let v = guard()
+            .check(
+                "/sellerdesk.compliance.v1.ComplianceService/FileAppeal",
+                &encode(&request),
+            )
+            .unwrap();
+        assert_eq!(v[0].0, "attachments");
+        let request = c::GetStandingRequest {
+            as_of: Some(prost_types::Timestamp {
+                seconds: i64::MAX,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        let v = guard()
+            .check(
+                "/sellerdesk.compliance.v1.ComplianceService/GetStanding",
+                &encode(&request),
+            )
+            .unwrap();
+        assert_eq!(v[0].0, "as_of");
+        assert!(guard().check("/grpc.health.v1.Health/Check", &[]).is_none());
+    }
+}
