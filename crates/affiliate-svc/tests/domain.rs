@@ -120,6 +120,37 @@ fn r_aff_1_a_sales_plan_is_judged_on_roi_after_product_cost_and_commission() {
     assert_eq!(sales.roi_bps(), Some(6_666));
 }
 
+/// Hardening item 3 (R-X-3): revenue and cost at i64::MAX gave a commission
+/// of -1; now an amount past the bound is refused, naming the request's own
+/// field, and a plan's totals never wrap.
+#[test]
+fn r_x_3_plan_sales_refuse_instead_of_wrapping() {
+    let mut w = World::new();
+    w.ok(plan(vec!["c1".into()]));
+    let sale = |revenue_fen, product_cost_fen| Command::RecordPlanSale {
+        plan_id: "p1".into(),
+        product_id: "sku1".into(),
+        revenue_fen,
+        product_cost_fen,
+        at: t0(),
+    };
+    let field = |r: Result<Vec<Event>, DomainError>| match r {
+        Err(DomainError::Invalid(f)) => f[0].0.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(w.when(sale(i64::MAX, i64::MAX))), "revenue_fen");
+    assert_eq!(field(w.when(sale(100, i64::MAX))), "product_cost_fen");
+    assert_eq!(field(w.when(sale(100, -1))), "product_cost_fen");
+    let max = sellerdesk_runtime::money::MAX_AMOUNT_FEN;
+    for _ in 0..1_000 {
+        w.ok(sale(max, max));
+    }
+    assert_eq!(field(w.when(sale(max, 0))), "revenue_fen");
+    let sales = w.outreach.plans["p1"].sales;
+    assert_eq!(sales.commission_fen, max / 5 * 1_000, "20% of each sale");
+    assert!(sales.roi_bps().is_some_and(|r| r < 0));
+}
+
 #[test]
 fn r_aff_2_the_marketplace_filters_on_profile_and_reliability() {
     let mut w = World::new();

@@ -466,3 +466,78 @@ fn r_cmp_6_old_violations_are_found_in_long_histories_and_across_forks() {
         Some("a".into())
     );
 }
+
+fn policy_with_measure_days(days: u32) -> compliance_svc::domain::Policy {
+    let mut policy = compliance_svc::domain::Policy::default_policy();
+    policy.effective_at = t("2026-02-01T00:00:00Z");
+    policy.tiers[0].measures[0].duration_days = days;
+    policy
+}
+
+fn publish(
+    policy: compliance_svc::domain::Policy,
+    at: &str,
+    history: &PolicyHistory,
+) -> Result<compliance_svc::domain::PolicyPublished, DomainError> {
+    compliance_svc::domain::decide_policy(
+        &compliance_svc::domain::PublishPolicy { policy, at: t(at) },
+        history,
+    )
+}
+
+/// Hardening item 4 (R-CMP-5): a measure of 4,294,967,295 days, an
+/// effective time in year 10000, are refused at publication, naming the field.
+#[test]
+fn r_cmp_5_policies_with_unbounded_durations_or_far_effective_times_are_refused() {
+    let history = PolicyHistory::default();
+    match publish(policy_with_measure_days(u32::MAX), T0, &history) {
+        Err(DomainError::Invalid(fields)) => {
+            assert_eq!(fields[0].0, "policy.tiers.measures.duration_days")
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut far = policy_with_measure_days(7);
+    far.effective_at = t("9999-12-31T00:00:00Z");
+    match publish(far, T0, &history) {
+        Err(DomainError::Invalid(fields)) => assert_eq!(fields[0].0, "policy.effective_at"),
+        other => panic!("{other:?}"),
+    }
+    let mut unordered = policy_with_measure_days(7);
+    unordered.tiers[1].threshold_points = 5;
+    assert!(matches!(
+        publish(unordered, T0, &history),
+        Err(DomainError::Invalid(_))
+    ));
+    let mut huge = policy_with_measure_days(7);
+    huge.tiers[0].measures[0].description = "长".repeat(10_000);
+    assert!(matches!(
+        publish(huge, T0, &history),
+        Err(DomainError::Invalid(_))
+    ));
+    assert!(publish(
+        policy_with_measure_days(compliance_svc::domain::policy::MAX_MEASURE_DAYS),
+        T0,
+        &history
+    )
+    .is_ok());
+}
+
+/// Hardening item 4 (R-CMP-5): a policy that an older build accepted, with a
+/// measure far past chrono's range, is in some logs already; recording a
+/// violation that reaches its tier must not panic, and still revokes at 48.
+#[test]
+fn r_cmp_5_a_stored_policy_with_an_absurd_duration_never_panics_enforcement() {
+    let mut policies = PolicyHistory::default();
+    policies.apply(&compliance_svc::domain::PolicyPublished {
+        policy: policy_with_measure_days(u32::MAX),
+    });
+    let mut state = initial_state();
+    for (i, points) in [12, 12, 12, 12].into_iter().enumerate() {
+        let c = record(&format!("v{i}"), points, "2026-03-01T00:00:00Z");
+        for e in decide(&c, &state, &policies).unwrap() {
+            state = evolve(state, &e);
+        }
+    }
+    let s = state.standing(t("2026-03-02T00:00:00Z"), &policies);
+    assert_eq!((s.points, s.revoked), (48, true));
+}

@@ -829,6 +829,108 @@ async fn r_faq_9_help_centre_answers_every_merchant() {
     );
 }
 
+/// Hardening item 2 (R-X-1, R-FAQ-8, R-FAQ-9): what a shop asks the help
+/// centre is its own. Shop B's private question never reaches shop A's
+/// analytics; the platform sees the aggregate; naming another shop is NOT_FOUND.
+#[tokio::test]
+async fn r_x_1_help_centre_questions_stay_with_the_shop_that_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app(sqlite(&dir).await).await;
+    let help = pb::KnowledgeBase::HelpCentre as i32;
+    let private = "我的手机号13912345678订单8899001怎么还没到";
+    for (shop, query) in [
+        ("shop-b", private),
+        ("shop-a", "天气怎么样"),
+        ("shop-a", "随心推最低投多少钱"),
+    ] {
+        let r = app.req(
+            shop,
+            Role::Agent,
+            pb::MatchRequest {
+                query: query.into(),
+                knowledge_base: help,
+                ..Default::default()
+            },
+        );
+        app.client.r#match(r).await.unwrap();
+    }
+    let mut client = app.client.clone();
+    let unanswered = |shop: &str, role: Role, shop_id: &str| {
+        app.req(
+            shop,
+            role,
+            pb::ListUnansweredQuestionsRequest {
+                shop_id: shop_id.into(),
+                knowledge_base: help,
+                ..Default::default()
+            },
+        )
+    };
+    let wordings = |r: pb::ListUnansweredQuestionsResponse| -> Vec<String> {
+        format!("{r:?}")
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let a = client
+        .list_unanswered_questions(unanswered("shop-a", Role::Agent, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let seen = wordings(a);
+    assert!(seen.iter().any(|w| w.contains("天气")), "{seen:?}");
+    assert!(!seen.iter().any(|w| w.contains("13912345678")), "{seen:?}");
+    let rate = |shop: &str, role: Role, shop_id: &str| {
+        app.req(
+            shop,
+            role,
+            pb::GetAnswerRateRequest {
+                shop_id: shop_id.into(),
+                knowledge_base: help,
+                ..Default::default()
+            },
+        )
+    };
+    let a = client
+        .get_answer_rate(rate("shop-a", Role::Owner, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.questions, 2, "shop A counts its own questions only");
+    let all = client
+        .get_answer_rate(rate("", Role::Platform, ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.questions, 3, "the platform sees the aggregate");
+    let b_for_platform = client
+        .get_answer_rate(rate("", Role::Platform, "shop-b"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(b_for_platform.questions, 1);
+    let e = client
+        .list_unanswered_questions(unanswered("shop-a", Role::Owner, "shop-b"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = client
+        .get_entry_hits(app.req(
+            "shop-a",
+            Role::Owner,
+            pb::GetEntryHitsRequest {
+                shop_id: "shop-b".into(),
+                knowledge_base: help,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+}
+
 #[tokio::test]
 async fn knowledge_base_and_figures_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();

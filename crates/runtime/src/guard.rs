@@ -578,4 +578,47 @@ mod tests {
         assert_eq!(v[0].0, "as_of");
         assert!(guard().check("/grpc.health.v1.Health/Check", &[]).is_none());
     }
+
+    /// A service whose every call panics, as a handler with a bug would.
+    #[derive(Clone)]
+    struct Panics;
+
+    impl tower::Service<http::Request<Body>> for Panics {
+        type Response = http::Response<Body>;
+        type Error = std::convert::Infallible;
+        type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _: http::Request<Body>) -> Self::Future {
+            Box::pin(async { panic!("a bug in a handler") })
+        }
+    }
+
+    fn grpc_status(response: &http::Response<Body>) -> Option<&str> {
+        response.headers().get("grpc-status")?.to_str().ok()
+    }
+
+    /// Hardening item 4: a panic in a handler is INTERNAL for that call (and
+    /// logged as a bug), not a dropped stream the client sees as CANCELLED.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_internal() {
+        use tower::{Layer, Service};
+        let mut service = GuardLayer::new(guard()).layer(Panics);
+        let request = http::Request::builder()
+            .uri("/grpc.health.v1.Health/Check")
+            .body(Body::empty())
+            .unwrap();
+        let response = service.call(request).await.unwrap();
+        assert_eq!(grpc_status(&response), Some("13"));
+        // A malformed request never reaches the handler.
+        let mut framed = vec![0u8, 0, 0, 0, 5];
+        framed.extend([0x12, 0x03, 0xff, 0xfe, 0x80]);
+        let request = http::Request::builder()
+            .uri("/sellerdesk.ads.v1.AdsService/PlaceOrder")
+            .body(Body::new(Full::new(Bytes::from(framed))))
+            .unwrap();
+        let response = service.call(request).await.unwrap();
+        assert_eq!(grpc_status(&response), Some("3"));
+    }
 }
