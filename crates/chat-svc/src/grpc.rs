@@ -826,7 +826,7 @@ impl pb::chat_service_server::ChatService for ChatApi {
                     v.desk.conversation(&r.conversation_id).is_some_and(|c| {
                         c.status == ConversationStatus::Open
                             && c.assignee.is_none()
-                            && !c.message_ids.contains(&r.message_id)
+                            && !c.message_ids.contains_key(&r.message_id)
                     })
                 })
                 .await
@@ -890,6 +890,10 @@ impl pb::chat_service_server::ChatService for ChatApi {
             .await
             .map_err(|s| match s.code() {
                 tonic::Code::NotFound => errors::not_found("entry", &r.entry_id),
+                tonic::Code::InvalidArgument => errors::invalid_argument(&[(
+                    "entry_id",
+                    "not an entry id the FAQ service accepts".into(),
+                )]),
                 _ => Status::unavailable("the FAQ service cannot answer the card now; retry"),
             })?;
         let command = Command::TapCard {

@@ -76,7 +76,14 @@ impl Robot {
         open.is_some_and(|until| Instant::now() < until)
     }
 
+    /// Counts `status` against faq-svc only when it says faq-svc itself is
+    /// unwell. An answer about the request (NOT_FOUND, INVALID_ARGUMENT, a
+    /// response too large for one call ...) is no outage: opening the
+    /// breaker on it would let one bad request turn the robot off for every shop.
     fn failed(&self, what: &str, status: &tonic::Status) {
+        if !is_outage(status.code()) {
+            return;
+        }
         self.failures.fetch_add(1, Ordering::Relaxed);
         let mut open = self.open_until.lock().expect("breaker lock");
         if open.is_none_or(|until| Instant::now() >= until) {
@@ -119,9 +126,7 @@ impl Robot {
                 }
             }
             // A query faq-svc refuses (too long for it, say) is no outage: humans answer.
-            Err(s) if s.code() == tonic::Code::InvalidArgument => {
-                RobotVerdict::NoAnswer { confidence: 0.0 }
-            }
+            Err(s) if !is_outage(s.code()) => RobotVerdict::NoAnswer { confidence: 0.0 },
             Err(s) => {
                 self.failed("match", &s);
                 RobotVerdict::Unavailable
@@ -188,14 +193,43 @@ impl Robot {
         match self.client.clone().tap_card(request).await {
             Ok(r) => Ok(r.into_inner().answer),
             Err(s) => {
-                if !matches!(
-                    s.code(),
-                    tonic::Code::NotFound | tonic::Code::InvalidArgument
-                ) {
-                    self.failed("tap card", &s);
-                }
+                self.failed("tap card", &s);
                 Err(s)
             }
         }
+    }
+}
+
+/// Codes that say the callee (or the way to it) is failing, whatever was asked.
+pub fn is_outage(code: tonic::Code) -> bool {
+    use tonic::Code::*;
+    matches!(
+        code,
+        Unavailable | DeadlineExceeded | Internal | Unknown | Cancelled | DataLoss
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hardening item 6: client errors never open the breaker.
+    #[tokio::test]
+    async fn only_outages_open_the_breaker() {
+        let robot = Robot::new("http://127.0.0.1:9", TokenSigner::new("k"), Duration::from_secs(1))
+            .unwrap();
+        for code in [
+            tonic::Code::NotFound,
+            tonic::Code::InvalidArgument,
+            tonic::Code::ResourceExhausted,
+            tonic::Code::PermissionDenied,
+            tonic::Code::FailedPrecondition,
+        ] {
+            robot.failed("tap card", &tonic::Status::new(code, "x"));
+            assert!(!robot.broken(), "{code:?} opened the breaker");
+        }
+        assert_eq!(robot.failures(), 0);
+        robot.failed("match", &tonic::Status::unavailable("down"));
+        assert!(robot.broken());
     }
 }

@@ -719,3 +719,47 @@ fn r_chat_4_replaying_the_log_rebuilds_the_same_desk_and_routing_is_deterministi
         "6 seats, and closing c0 gave one to the queue"
     );
 }
+
+/// Hardening item 10 (R-CHAT-6, R-X-1's idempotency): a message id used again
+/// with the same text is a retry (nothing new); with other text it is
+/// ALREADY_EXISTS, as every other RPC answers a reused id, instead of OK with
+/// the new text dropped. Agents' replies are deduplicated the same way.
+#[test]
+fn a_reused_message_id_with_other_text_is_already_exists() {
+    let mut d = Desk::new();
+    d.online("a1", ServiceRole::Both);
+    d.open("c1", Topic::PreSale, t0());
+    d.buyer("c1", "m1", "转人工", no_answer(), t0());
+    let version = d.desk.version;
+    let retry = d.when(Command::ReceiveBuyerMessage {
+        conversation_id: "c1".into(),
+        message_id: "m1".into(),
+        text: "转人工".into(),
+        robot: no_answer(),
+        at: t0(),
+    });
+    assert_eq!(retry.unwrap(), vec![]);
+    let other = d.when(Command::ReceiveBuyerMessage {
+        conversation_id: "c1".into(),
+        message_id: "m1".into(),
+        text: "another question".into(),
+        robot: no_answer(),
+        at: t0(),
+    });
+    assert!(
+        matches!(other, Err(DomainError::AlreadyExists { kind: "message", .. })),
+        "{other:?}"
+    );
+    assert_eq!(d.desk.version, version, "nothing was appended");
+    assert_eq!(d.assignee("c1").as_deref(), Some("a1"));
+    assert!(!d.reply("c1", "a1", "r1", t0()).unwrap().is_empty());
+    assert!(d.reply("c1", "a1", "r1", t0()).unwrap().is_empty(), "a retry");
+    let other = d.when(Command::SendAgentReply {
+        conversation_id: "c1".into(),
+        agent_id: "a1".into(),
+        message_id: "r1".into(),
+        text: "different".into(),
+        at: t0(),
+    });
+    assert!(matches!(other, Err(DomainError::AlreadyExists { .. })), "{other:?}");
+}

@@ -190,7 +190,7 @@ pub fn decide(
                 return Err(DomainError::Invalid(errors));
             }
             let c = open_conversation(desk, conversation_id)?;
-            if c.message_ids.contains(message_id) {
+            if known_message(c, message_id, "", text)? {
                 return Ok(vec![]);
             }
             d.push(Event::BuyerMessageReceived {
@@ -234,7 +234,7 @@ pub fn decide(
                 return Err(DomainError::Invalid(errors));
             }
             let c = open_conversation(desk, conversation_id)?;
-            if c.message_ids.contains(message_id) {
+            if known_message(c, message_id, agent_id, text)? {
                 return Ok(vec![]);
             }
             let a = agent(desk, agent_id)?;
@@ -704,6 +704,25 @@ fn conversation<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a Conversation, Do
         kind: "conversation",
         id: id.to_owned(),
     })
+}
+
+/// Whether `message_id` was used in the conversation already: `Ok(true)` for
+/// a retry of the same message (no new event), ALREADY_EXISTS for the id
+/// reused with other content, as every other RPC answers an id reused.
+fn known_message(
+    c: &Conversation,
+    message_id: &str,
+    sender: &str,
+    text: &str,
+) -> Result<bool, DomainError> {
+    match c.message_ids.get(message_id) {
+        None => Ok(false),
+        Some(f) if *f == super::state::MessageFingerprint::of(sender, text) => Ok(true),
+        Some(_) => Err(DomainError::AlreadyExists {
+            kind: "message",
+            id: message_id.to_owned(),
+        }),
+    }
 }
 
 fn open_conversation<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a Conversation, DomainError> {

@@ -61,7 +61,26 @@ pub struct Conversation {
     /// Buyer messages that found faq-svc unreachable.
     pub robot_unavailable: u32,
     pub rating: Option<u8>,
-    pub message_ids: HashSet<String>,
+    /// Every message id of the conversation (buyer's and agents'), with what
+    /// it carried: a retry with the same content is a no-op, other content
+    /// under a used id is ALREADY_EXISTS.
+    pub message_ids: HashMap<String, MessageFingerprint>,
+}
+
+/// Who sent a message and a digest of its text: enough to tell a retry from a
+/// different message under the same id, without keeping the text twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageFingerprint(u64);
+
+impl MessageFingerprint {
+    pub fn of(sender: &str, text: &str) -> Self {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same on every replica and every fold.
+        let mut h = std::hash::DefaultHasher::new();
+        sender.hash(&mut h);
+        text.hash(&mut h);
+        Self(h.finish())
+    }
 }
 
 /// A shop's whole chat desk: the fold of its stream.
@@ -189,19 +208,21 @@ impl ChatDesk {
                         robot_replies: 0,
                         robot_unavailable: 0,
                         rating: None,
-                        message_ids: HashSet::new(),
+                        message_ids: HashMap::new(),
                     },
                 );
             }
             Event::BuyerMessageReceived {
                 conversation_id,
                 message_id,
+                text,
                 robot,
                 at,
                 ..
             } => {
                 if let Some(c) = self.conversations.get_mut(conversation_id) {
-                    c.message_ids.insert(message_id.clone());
+                    c.message_ids
+                        .insert(message_id.clone(), MessageFingerprint::of("", text));
                     c.buyer_messages += 1;
                     c.first_buyer_message_at.get_or_insert(*at);
                     c.unanswered_since.get_or_insert(*at);
@@ -274,10 +295,13 @@ impl ChatDesk {
             Event::AgentReplied {
                 conversation_id,
                 agent_id,
+                message_id,
+                text,
                 at,
-                ..
             } => {
                 if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.message_ids
+                        .insert(message_id.clone(), MessageFingerprint::of(agent_id, text));
                     if c.first_human_reply_at.is_none() {
                         c.first_human_reply_at = Some(*at);
                         c.first_responder = Some(agent_id.clone());
