@@ -59,6 +59,8 @@ else
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 fi
 command -v psql >/dev/null || apt_install postgresql-client
+# Tests start their own nats-server processes (outages, clusters) beside the shared one.
+command -v nats-server >/dev/null || apt_install nats-server
 
 read -r nats_host nats_port <<<"$(host_port "$NATS_URL")"
 if answers "$nats_host" "$nats_port"; then

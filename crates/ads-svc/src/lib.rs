@@ -14,7 +14,7 @@ pub mod grpc;
 use sellerdesk_api::ads::v1::ads_service_server::AdsServiceServer;
 use sellerdesk_bus::{consume, relay, EventBus, RelayOptions};
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenSigner};
+use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenVerifier};
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -27,7 +27,7 @@ pub struct Settings {
     pub bus: Arc<dyn EventBus>,
     pub durable_bus: bool,
     pub clock: Arc<dyn Clock>,
-    pub signer: TokenSigner,
+    pub verifier: TokenVerifier,
     pub request_timeout: Duration,
 }
 
@@ -89,12 +89,13 @@ impl Application {
         ));
         let api = AdsServiceServer::with_interceptor(
             grpc::AdsApi::new(self.app.clone()),
-            Authenticator::new(s.signer.clone()),
+            Authenticator::new(s.verifier.clone()),
         );
         let served = server::serve(
             self.listener,
             tonic::service::Routes::new(api),
             &["sellerdesk.ads.v1.AdsService"],
+            s.bus.clone(),
             s.request_timeout,
             shutdown,
         )

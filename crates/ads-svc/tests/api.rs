@@ -58,7 +58,7 @@ async fn spawn_ads(
         bus,
         durable_bus: false,
         clock: Arc::new(ManualClock::new(t("2026-03-04T02:00:00Z"))),
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
     })
     .await
@@ -247,7 +247,7 @@ async fn r_ads_13_orders_follow_the_selling_rights_compliance_svc_publishes() {
         durable_bus: false,
         clock: Arc::new(ManualClock::new(t("2026-03-04T02:00:00Z"))),
         clock_changes: None,
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
     })
     .await

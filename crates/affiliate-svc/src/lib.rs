@@ -12,7 +12,7 @@ pub mod grpc;
 use sellerdesk_api::affiliate::v1::affiliate_service_server::AffiliateServiceServer;
 use sellerdesk_bus::{relay, EventBus, RelayOptions};
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenSigner};
+use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenVerifier};
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -25,7 +25,7 @@ pub struct Settings {
     pub bus: Arc<dyn EventBus>,
     pub durable_bus: bool,
     pub clock: Arc<dyn Clock>,
-    pub signer: TokenSigner,
+    pub verifier: TokenVerifier,
     pub request_timeout: Duration,
     pub limits: domain::Limits,
 }
@@ -80,12 +80,13 @@ impl Application {
         ));
         let api = AffiliateServiceServer::with_interceptor(
             grpc::AffiliateApi::new(self.app.clone()),
-            Authenticator::new(s.signer.clone()),
+            Authenticator::new(s.verifier.clone()),
         );
         let served = server::serve(
             self.listener,
             tonic::service::Routes::new(api),
             &["sellerdesk.affiliate.v1.AffiliateService"],
+            s.bus.clone(),
             s.request_timeout,
             shutdown,
         )

@@ -45,7 +45,7 @@ async fn spawn(
         bus: Arc::new(InProcessBus::new()),
         durable_bus: false,
         clock: Arc::new(clock.clone()),
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
         limits: Limits {
             daily_invitations: 3,

@@ -25,6 +25,10 @@ const RETRY: Duration = Duration::from_millis(500);
 /// Runs a durable consumer until the bus ends it. Each upstream event's effect
 /// and its inbox mark commit in one transaction; the ack comes after, so a crash
 /// before the ack brings a redelivery that the inbox turns into a no-op.
+/// Runs for as long as the process: (re)subscribes with backoff while the bus
+/// is down, when the subscription ends, and after repeated receive errors
+/// (NATS restarted without its data, the consumer deleted), so a consumer
+/// never stays deaf until a restart.
 pub async fn consume(
     bus: Arc<dyn EventBus>,
     store: Arc<dyn EventStore>,
@@ -33,13 +37,46 @@ pub async fn consume(
     filter: String,
     handler: Arc<dyn Handler>,
 ) -> Result<(), ConsumerError> {
-    let consumer = consumer.as_str();
-    let mut subscription = bus.subscribe(&service, consumer, &filter).await?;
+    let mut backoff = RETRY;
+    loop {
+        match bus.subscribe(&service, &consumer, &filter).await {
+            Ok(subscription) => {
+                backoff = RETRY;
+                consume_subscription(subscription, &store, &consumer, &handler).await;
+                tracing::warn!(consumer, "subscription ended; subscribing again");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, consumer, ?backoff, "cannot subscribe; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Receive errors in a row after which the subscription is made anew.
+const RESUBSCRIBE_AFTER: u32 = 5;
+
+async fn consume_subscription(
+    mut subscription: Box<dyn crate::Subscription>,
+    store: &Arc<dyn EventStore>,
+    consumer: &str,
+    handler: &Arc<dyn Handler>,
+) {
+    let mut errors_in_a_row = 0;
     while let Some(delivery) = subscription.next().await {
         let delivery = match delivery {
-            Ok(d) => d,
+            Ok(d) => {
+                errors_in_a_row = 0;
+                d
+            }
             Err(e) => {
+                errors_in_a_row += 1;
                 tracing::warn!(error = %e, consumer, "receive failed");
+                if errors_in_a_row >= RESUBSCRIBE_AFTER {
+                    return;
+                }
                 tokio::time::sleep(RETRY).await;
                 continue;
             }
@@ -71,5 +108,4 @@ pub async fn consume(
             tracing::warn!(error = %e, consumer, event_id = %id, "ack failed");
         }
     }
-    Err(ConsumerError::Ended)
 }

@@ -14,8 +14,11 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 const PULL_BATCH: usize = 1_000;
 /// The client's default idle heartbeat, kept when setting the batch.
 const IDLE_HEARTBEAT: Duration = Duration::from_secs(15);
-/// Unacknowledged messages are delivered again after this.
-const ACK_WAIT: Duration = Duration::from_secs(30);
+/// Unacknowledged messages are delivered again after this. It bounds how long
+/// a consumer that crashed holding a message leaves that message unapplied
+/// (ordered consumers apply by source position, so a late redelivery cannot
+/// undo a newer event; this bounds the window before it lands at all).
+const ACK_WAIT: Duration = Duration::from_secs(5);
 
 const H_EVENT_TYPE: &str = "Sellerdesk-Event-Type";
 const H_SCHEMA: &str = "Sellerdesk-Schema-Version";
@@ -29,17 +32,24 @@ const H_TRACEPARENT: &str = "traceparent";
 /// pull consumers with explicit acks, dedup by `Nats-Msg-Id` = event id.
 #[derive(Debug, Clone)]
 pub struct JetStreamBus {
+    client: async_nats::Client,
     context: jetstream::Context,
     ack_wait: Duration,
 }
 
 impl JetStreamBus {
+    /// Connects, or keeps trying in the background when NATS is not there
+    /// yet: a service starts and takes writes into its outbox while the bus
+    /// is down (the relay publishes once it is up). Only a malformed URL fails.
     pub async fn connect(url: &str) -> Result<Self, BusError> {
-        let client = async_nats::connect(url)
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(url)
             .await
             .map_err(|e| BusError::Connect(format!("{url}: {e}")))?;
         Ok(Self {
-            context: jetstream::new(client),
+            context: jetstream::new(client.clone()),
+            client,
             ack_wait: ACK_WAIT,
         })
     }
@@ -85,6 +95,10 @@ pub fn stream_name(service: &str) -> String {
 
 #[async_trait]
 impl EventBus for JetStreamBus {
+    fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     async fn publish(&self, messages: &[BusMessage]) -> Result<(), BusError> {
         let mut services: Vec<&str> = messages
             .iter()

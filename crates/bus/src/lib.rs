@@ -113,6 +113,12 @@ pub trait Subscription: Send + std::fmt::Debug {
 
 #[async_trait]
 pub trait EventBus: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether the bus answers now (health reports it; writes go on into the
+    /// outbox either way).
+    fn connected(&self) -> bool {
+        true
+    }
+
     /// Publishes in order and returns once the bus has stored them all.
     /// Publishing an event id again is harmless (deduplicated).
     async fn publish(&self, messages: &[BusMessage]) -> Result<(), BusError>;

@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt};
 use sellerdesk_api::{chat::v1 as pb, common::v1::PageResponse};
 use sellerdesk_runtime::{
     errors,
-    wire::{authorize, command_metadata, instant, timestamp, ANY_ROLE, MANAGERS},
+    wire::{authorize, command_metadata, instant, timestamp, StreamBounds, ANY_ROLE, MANAGERS},
     Caller, Role,
 };
 use std::{pin::Pin, sync::Arc, time::Duration};
@@ -37,6 +37,34 @@ pub struct ChatApi {
 impl ChatApi {
     pub fn new(app: Arc<Chat>) -> Self {
         Self { app }
+    }
+
+    /// R-X-1 and the role check, then R-CHAT-2/3 for agents: an agent token
+    /// is good only for an account the shop has as an agent now. A removed
+    /// agent, or an account that never was one, reads nothing (hardening
+    /// item 5): the token outlives the account only until this check.
+    async fn authorize<T>(
+        &self,
+        request: &Request<T>,
+        shop_id: &str,
+        roles: &[Role],
+        action: &str,
+    ) -> Result<(Caller, String), Status> {
+        let (caller, shop) = authorize(request, shop_id, roles, action)?;
+        if caller.role() == Role::Agent {
+            let account = caller.account().to_owned();
+            let is_agent = self
+                .app
+                .read(&shop, |v| v.desk.agents.contains_key(&account))
+                .await
+                .map_err(to_status)?;
+            if !is_agent {
+                return Err(Status::unauthenticated(
+                    "the token's account is not an agent of this shop (removed, or never added)",
+                ));
+            }
+        }
+        Ok((caller, shop))
     }
 }
 
@@ -565,12 +593,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::AddAgentRequest>,
     ) -> Result<Response<pb::AddAgentResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "adding an agent",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                MANAGERS,
+                "adding an agent",
+            )
+            .await?;
         let r = request.into_inner();
         let command = Command::AddAgent {
             agent_id: r.agent_id.clone(),
@@ -594,12 +624,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::UpdateAgentRequest>,
     ) -> Result<Response<pb::UpdateAgentResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "changing an agent",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                MANAGERS,
+                "changing an agent",
+            )
+            .await?;
         let r = request.into_inner();
         let command = Command::UpdateAgent {
             agent_id: r.agent_id.clone(),
@@ -622,12 +654,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::VerifyAgentRealNameRequest>,
     ) -> Result<Response<pb::VerifyAgentRealNameResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            &[Role::Platform],
-            "recording real-name verification",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                &[Role::Platform],
+                "recording real-name verification",
+            )
+            .await?;
         let r = request.into_inner();
         self.app
             .execute(
@@ -649,12 +683,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::RemoveAgentRequest>,
     ) -> Result<Response<pb::RemoveAgentResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "removing an agent",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                MANAGERS,
+                "removing an agent",
+            )
+            .await?;
         let r = request.into_inner();
         let at = self.app.now();
         self.app
@@ -676,12 +712,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::SetAgentStatusRequest>,
     ) -> Result<Response<pb::SetAgentStatusResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            &[Role::Owner, Role::Admin, Role::Agent],
-            "setting an agent's status",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                &[Role::Owner, Role::Admin, Role::Agent],
+                "setting an agent's status",
+            )
+            .await?;
         let r = request.into_inner();
         let agent_id = acting_agent(&caller, &r.agent_id)?;
         let command = Command::SetAgentStatus {
@@ -703,12 +741,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::GetAgentRequest>,
     ) -> Result<Response<pb::GetAgentResponse>, Status> {
-        let (_, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            ANY_ROLE,
-            "reading an agent",
-        )?;
+        let (_, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                ANY_ROLE,
+                "reading an agent",
+            )
+            .await?;
         let agent = self.agent_view(&shop, &request.get_ref().agent_id).await?;
         Ok(Response::new(pb::GetAgentResponse { agent: Some(agent) }))
     }
@@ -718,12 +758,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
-        let (_, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            ANY_ROLE,
-            "listing agents",
-        )?;
+        let (_, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                ANY_ROLE,
+                "listing agents",
+            )
+            .await?;
         let agents = self
             .app
             .read(&shop, |v| v.desk.agents.values().map(agent_pb).collect())
@@ -737,12 +779,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::OpenConversationRequest>,
     ) -> Result<Response<pb::OpenConversationResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            GATEWAY,
-            "opening a conversation",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                GATEWAY,
+                "opening a conversation",
+            )
+            .await?;
         let r = request.into_inner();
         let topic = match pb::Topic::try_from(r.topic) {
             Ok(pb::Topic::PreSale) => Some(Topic::PreSale),
@@ -755,7 +799,7 @@ impl pb::chat_service_server::ChatService for ChatApi {
                 )]))
             }
         };
-        let greeting = self.app.robot().greeting(&shop).await;
+        let greeting = self.app.robot().greeting(&caller, &shop).await;
         let command = Command::OpenConversation {
             conversation_id: r.conversation_id.clone(),
             buyer_id: r.buyer_id,
@@ -809,12 +853,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::SendBuyerMessageRequest>,
     ) -> Result<Response<pb::SendBuyerMessageResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            GATEWAY,
-            "relaying a buyer message",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                GATEWAY,
+                "relaying a buyer message",
+            )
+            .await?;
         let r = request.into_inner();
         // R-CHAT-6: the robot first, unless a human has the conversation or
         // the buyer asked for one (R-CHAT-8).
@@ -834,7 +880,7 @@ impl pb::chat_service_server::ChatService for ChatApi {
         let robot = if robot_first {
             self.app
                 .robot()
-                .ask(&shop, &r.conversation_id, &r.text)
+                .ask(&caller, &shop, &r.conversation_id, &r.text)
                 .await
         } else {
             RobotVerdict::NotAsked
@@ -874,19 +920,21 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::TapCardRequest>,
     ) -> Result<Response<pb::TapCardResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            GATEWAY,
-            "relaying a card tap",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                GATEWAY,
+                "relaying a card tap",
+            )
+            .await?;
         let r = request.into_inner();
         check_required("entry_id", &r.entry_id)?;
         self.conversation_view(&shop, &r.conversation_id).await?;
         let answer = self
             .app
             .robot()
-            .tap_card(&shop, &r.conversation_id, &r.entry_id)
+            .tap_card(&caller, &shop, &r.conversation_id, &r.entry_id)
             .await
             .map_err(|s| match s.code() {
                 tonic::Code::NotFound => errors::not_found("entry", &r.entry_id),
@@ -917,12 +965,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::SendAgentReplyRequest>,
     ) -> Result<Response<pb::SendAgentReplyResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            &[Role::Agent],
-            "replying to a buyer",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                &[Role::Agent],
+                "replying to a buyer",
+            )
+            .await?;
         let r = request.into_inner();
         let command = Command::SendAgentReply {
             conversation_id: r.conversation_id.clone(),
@@ -960,12 +1010,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::TransferConversationRequest>,
     ) -> Result<Response<pb::TransferConversationResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            &[Role::Owner, Role::Admin, Role::Agent],
-            "transferring a conversation",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                &[Role::Owner, Role::Admin, Role::Agent],
+                "transferring a conversation",
+            )
+            .await?;
         let r = request.into_inner();
         check_required("to_agent_id", &r.to_agent_id)?;
         self.check_handles(&caller, &shop, &r.conversation_id)
@@ -990,12 +1042,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::CloseConversationRequest>,
     ) -> Result<Response<pb::CloseConversationResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            ANY_ROLE,
-            "closing a conversation",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                ANY_ROLE,
+                "closing a conversation",
+            )
+            .await?;
         let r = request.into_inner();
         self.check_handles(&caller, &shop, &r.conversation_id)
             .await?;
@@ -1018,12 +1072,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::RateConversationRequest>,
     ) -> Result<Response<pb::RateConversationResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            GATEWAY,
-            "relaying a rating",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                GATEWAY,
+                "relaying a rating",
+            )
+            .await?;
         let r = request.into_inner();
         let command = Command::Rate {
             conversation_id: r.conversation_id.clone(),
@@ -1044,12 +1100,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::GetConversationRequest>,
     ) -> Result<Response<pb::GetConversationResponse>, Status> {
-        let (_, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            ANY_ROLE,
-            "reading a conversation",
-        )?;
+        let (_, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                ANY_ROLE,
+                "reading a conversation",
+            )
+            .await?;
         let id = request.into_inner().conversation_id;
         let found = self
             .app
@@ -1074,12 +1132,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<pb::ListConversationsResponse>, Status> {
-        let (_, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            ANY_ROLE,
-            "listing conversations",
-        )?;
+        let (_, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                ANY_ROLE,
+                "listing conversations",
+            )
+            .await?;
         let r = request.into_inner();
         let page = r.page.unwrap_or_default();
         if page.page_size > MAX_PAGE {
@@ -1148,12 +1208,15 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::WatchInboxRequest>,
     ) -> Result<Response<Self::WatchInboxStream>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            &[Role::Owner, Role::Admin, Role::Agent],
-            "watching an inbox",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                &[Role::Owner, Role::Admin, Role::Agent],
+                "watching an inbox",
+            )
+            .await?;
+        let bounds = StreamBounds::of(&request)?;
         let r = request.into_inner();
         let agent = acting_agent(&caller, &r.agent_id)?;
         if r.after_position > i64::MAX as u64 {
@@ -1176,7 +1239,7 @@ impl pb::chat_service_server::ChatService for ChatApi {
             .await
             .map_err(to_status)?;
         let app = self.app.clone();
-        Ok(Response::new(Box::pin(items.then(move |item| {
+        Ok(Response::new(bounds.apply(items.then(move |item| {
             let (app, shop, agent) = (app.clone(), shop.clone(), agent.clone());
             async move {
                 let l = item.map_err(to_status)?;
@@ -1202,12 +1265,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::SetServiceHoursRequest>,
     ) -> Result<Response<pb::SetServiceHoursResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "setting service hours",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                MANAGERS,
+                "setting service hours",
+            )
+            .await?;
         let hours = hours_from_pb(request.into_inner().hours)?;
         self.app
             .execute(
@@ -1229,12 +1294,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::GetServiceHoursRequest>,
     ) -> Result<Response<pb::GetServiceHoursResponse>, Status> {
-        let (_, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            ANY_ROLE,
-            "reading service hours",
-        )?;
+        let (_, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                ANY_ROLE,
+                "reading service hours",
+            )
+            .await?;
         let now = self.app.now();
         let response = self
             .app
@@ -1253,12 +1320,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::GetDeskSettingsRequest>,
     ) -> Result<Response<pb::GetDeskSettingsResponse>, Status> {
-        let (_, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            ANY_ROLE,
-            "reading desk settings",
-        )?;
+        let (_, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                ANY_ROLE,
+                "reading desk settings",
+            )
+            .await?;
         let settings = self
             .app
             .read(&shop, |v| settings_pb(&v.desk.settings))
@@ -1275,12 +1344,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::UpdateDeskSettingsRequest>,
     ) -> Result<Response<pb::UpdateDeskSettingsResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "changing desk settings",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                MANAGERS,
+                "changing desk settings",
+            )
+            .await?;
         let s = request
             .into_inner()
             .settings
@@ -1309,12 +1380,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::CreateQuickPhraseRequest>,
     ) -> Result<Response<pb::CreateQuickPhraseResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "creating a quick phrase",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                MANAGERS,
+                "creating a quick phrase",
+            )
+            .await?;
         let mut phrase = phrase_from_pb(request.into_inner().phrase)?;
         if phrase.phrase_id.is_empty() {
             phrase.phrase_id = uuid::Uuid::now_v7().simple().to_string();
@@ -1340,12 +1413,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::UpdateQuickPhraseRequest>,
     ) -> Result<Response<pb::UpdateQuickPhraseResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "changing a quick phrase",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                MANAGERS,
+                "changing a quick phrase",
+            )
+            .await?;
         let phrase = phrase_from_pb(request.into_inner().phrase)?;
         check_required("phrase.phrase_id", &phrase.phrase_id)?;
         self.app
@@ -1369,12 +1444,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::DeleteQuickPhraseRequest>,
     ) -> Result<Response<pb::DeleteQuickPhraseResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "deleting a quick phrase",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                MANAGERS,
+                "deleting a quick phrase",
+            )
+            .await?;
         let phrase_id = request.into_inner().phrase_id;
         self.app
             .execute(
@@ -1392,12 +1469,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::ListQuickPhrasesRequest>,
     ) -> Result<Response<pb::ListQuickPhrasesResponse>, Status> {
-        let (_, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            ANY_ROLE,
-            "listing quick phrases",
-        )?;
+        let (_, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                ANY_ROLE,
+                "listing quick phrases",
+            )
+            .await?;
         let phrases = self
             .app
             .read(&shop, |v| v.desk.phrases.values().map(phrase_pb).collect())
@@ -1411,12 +1490,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::RenderQuickPhraseRequest>,
     ) -> Result<Response<pb::RenderQuickPhraseResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            ANY_ROLE,
-            "rendering a quick phrase",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                ANY_ROLE,
+                "rendering a quick phrase",
+            )
+            .await?;
         let r = request.into_inner();
         let text = self
             .app
@@ -1452,12 +1533,14 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::GetResponseMetricsRequest>,
     ) -> Result<Response<pb::GetResponseMetricsResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            ANY_ROLE,
-            "reading response figures",
-        )?;
+        let (caller, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                ANY_ROLE,
+                "reading response figures",
+            )
+            .await?;
         let r = request.into_inner();
         let from = r
             .from
@@ -1496,12 +1579,15 @@ impl pb::chat_service_server::ChatService for ChatApi {
         &self,
         request: Request<pb::WatchResponseMetricsRequest>,
     ) -> Result<Response<Self::WatchResponseMetricsStream>, Status> {
-        let (_, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS_AND_PLATFORM,
-            "watching response figures",
-        )?;
+        let (_, shop) = self
+            .authorize(
+                &request,
+                &request.get_ref().shop_id,
+                MANAGERS_AND_PLATFORM,
+                "watching response figures",
+            )
+            .await?;
+        let bounds = StreamBounds::of(&request)?;
         let window_secs = match request.get_ref().window_secs {
             0 => DEFAULT_METRICS_WINDOW_SECS,
             s if (60..=86_400).contains(&s) => s,
@@ -1550,8 +1636,8 @@ impl pb::chat_service_server::ChatService for ChatApi {
                 }
             }
         });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Ok(Response::new(
+            bounds.apply(tokio_stream::wrappers::ReceiverStream::new(rx)),
+        ))
     }
 }

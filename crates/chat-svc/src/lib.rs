@@ -16,7 +16,7 @@ pub mod store;
 use sellerdesk_api::chat::v1::chat_service_server::ChatServiceServer;
 use sellerdesk_bus::{relay, EventBus, RelayOptions};
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenSigner};
+use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenVerifier};
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -31,7 +31,7 @@ pub struct Settings {
     /// Whether the bus keeps messages across restarts (JetStream) or not (in-process).
     pub durable_bus: bool,
     pub clock: Arc<dyn Clock>,
-    pub signer: TokenSigner,
+    pub verifier: TokenVerifier,
     pub request_timeout: Duration,
     pub limits: domain::Limits,
     /// faq-svc's gRPC endpoint, e.g. `http://127.0.0.1:50052`.
@@ -52,11 +52,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, String> {
-        let robot = robot::Robot::new(
-            &settings.faq_endpoint,
-            settings.signer.clone(),
-            settings.robot_timeout,
-        )?;
+        let robot = robot::Robot::new(&settings.faq_endpoint, settings.robot_timeout)?;
         let app = app::Chat::open(
             settings.store.clone(),
             settings.clock.clone(),
@@ -111,12 +107,13 @@ impl Application {
         ));
         let api = ChatServiceServer::with_interceptor(
             grpc::ChatApi::new(self.app.clone()),
-            Authenticator::new(self.settings.signer.clone()),
+            Authenticator::new(self.settings.verifier.clone()),
         );
         let served = server::serve(
             self.listener,
             tonic::service::Routes::new(api),
             &["sellerdesk.chat.v1.ChatService"],
+            self.settings.bus.clone(),
             self.settings.request_timeout,
             shutdown,
         )

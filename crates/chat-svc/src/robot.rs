@@ -1,13 +1,15 @@
 //! The FAQ robot, asked over faq-svc's public gRPC API (never its data, R-X-2).
 //!
-//! chat-svc acts toward faq-svc as an agent of the shop (least privilege:
-//! Match, GetGreeting and TapCard are what agents may use). A failed call
+//! chat-svc asks on behalf of its caller, the buyer gateway: it passes the
+//! caller's own bearer token on, so faq-svc checks the same identity and
+//! chat-svc holds no key to mint tokens with (services verify, never sign).
+//! A failed call
 //! opens a short circuit breaker so that, while faq-svc is down, buyer
 //! messages go straight to humans instead of each waiting for a timeout.
 
 use crate::domain::{BuyerNotice, Card, RobotVerdict};
 use sellerdesk_api::faq::v1::{self as pb, faq_service_client::FaqServiceClient};
-use sellerdesk_runtime::{auth::Claims, Role, TokenSigner};
+use sellerdesk_runtime::Caller;
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -19,14 +21,12 @@ use tonic::{transport::Channel, Request};
 
 /// What a buyer sees when faq-svc cannot give the shop's greeting.
 pub const FALLBACK_GREETING: &str = "您好，欢迎光临，请问有什么可以帮您？";
-const ACCOUNT: &str = "svc:chat";
 /// How long the breaker stays open after a failure.
 const BREAK_FOR: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub struct Robot {
     client: FaqServiceClient<Channel>,
-    signer: TokenSigner,
     timeout: Duration,
     open_until: Mutex<Option<Instant>>,
     failures: AtomicU64,
@@ -35,7 +35,7 @@ pub struct Robot {
 impl Robot {
     /// A client of faq-svc at `endpoint` (connected lazily, so chat-svc starts
     /// and serves while faq-svc is down).
-    pub fn new(endpoint: &str, signer: TokenSigner, timeout: Duration) -> Result<Self, String> {
+    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, String> {
         let channel = Channel::from_shared(endpoint.to_owned())
             .map_err(|e| format!("faq endpoint {endpoint:?}: {e}"))?
             .connect_timeout(timeout)
@@ -43,7 +43,6 @@ impl Robot {
             .connect_lazy();
         Ok(Self {
             client: FaqServiceClient::new(channel),
-            signer,
             timeout,
             open_until: Mutex::new(None),
             failures: AtomicU64::new(0),
@@ -55,16 +54,10 @@ impl Robot {
         self.failures.load(Ordering::Relaxed)
     }
 
-    fn request<T>(&self, shop: &str, message: T) -> Request<T> {
-        let token = self.signer.mint(&Claims {
-            shop: shop.to_owned(),
-            sub: ACCOUNT.into(),
-            role: Role::Agent,
-            exp: chrono::Utc::now().timestamp() + 3600,
-        });
+    fn request<T>(&self, on_behalf_of: &Caller, message: T) -> Request<T> {
         let mut r = Request::new(message);
         r.set_timeout(self.timeout);
-        if let Ok(v) = format!("Bearer {token}").parse() {
+        if let Ok(v) = format!("Bearer {}", on_behalf_of.token).parse() {
             r.metadata_mut().insert("authorization", v);
         }
         sellerdesk_runtime::telemetry::inject_traceparent(r.metadata_mut());
@@ -98,12 +91,18 @@ impl Robot {
     }
 
     /// R-CHAT-6: the robot's verdict on a buyer's message.
-    pub async fn ask(&self, shop: &str, conversation_id: &str, text: &str) -> RobotVerdict {
+    pub async fn ask(
+        &self,
+        caller: &Caller,
+        shop: &str,
+        conversation_id: &str,
+        text: &str,
+    ) -> RobotVerdict {
         if self.broken() {
             return RobotVerdict::Unavailable;
         }
         let request = self.request(
-            shop,
+            caller,
             pb::MatchRequest {
                 shop_id: shop.to_owned(),
                 query: text.to_owned(),
@@ -135,7 +134,7 @@ impl Robot {
     }
 
     /// R-FAQ-5: the shop's greeting and cards, or a plain greeting when faq-svc is down.
-    pub async fn greeting(&self, shop: &str) -> BuyerNotice {
+    pub async fn greeting(&self, caller: &Caller, shop: &str) -> BuyerNotice {
         let fallback = || BuyerNotice::Greeting {
             text: FALLBACK_GREETING.into(),
             cards: Vec::new(),
@@ -144,7 +143,7 @@ impl Robot {
             return fallback();
         }
         let request = self.request(
-            shop,
+            caller,
             pb::GetGreetingRequest {
                 shop_id: shop.to_owned(),
             },
@@ -178,12 +177,13 @@ impl Robot {
     /// The answer of a tapped card; faq-svc records the tap (R-FAQ-8).
     pub async fn tap_card(
         &self,
+        caller: &Caller,
         shop: &str,
         conversation_id: &str,
         entry_id: &str,
     ) -> Result<String, tonic::Status> {
         let request = self.request(
-            shop,
+            caller,
             pb::TapCardRequest {
                 shop_id: shop.to_owned(),
                 entry_id: entry_id.to_owned(),
@@ -216,8 +216,7 @@ mod tests {
     /// Hardening item 6: client errors never open the breaker.
     #[tokio::test]
     async fn only_outages_open_the_breaker() {
-        let robot = Robot::new("http://127.0.0.1:9", TokenSigner::new("k"), Duration::from_secs(1))
-            .unwrap();
+        let robot = Robot::new("http://127.0.0.1:9", Duration::from_secs(1)).unwrap();
         for code in [
             tonic::Code::NotFound,
             tonic::Code::InvalidArgument,

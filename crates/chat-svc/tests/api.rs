@@ -41,7 +41,7 @@ async fn spawn_faq(store: Arc<dyn EventStore>, signer: &TokenSigner) -> Running 
         bus: Arc::new(InProcessBus::new()),
         durable_bus: false,
         clock: Arc::new(ManualClock::new(t0())),
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
         limits: faq_svc::domain::Limits::default(),
         follow_other_writers: false,
@@ -71,7 +71,7 @@ async fn spawn_chat(
         bus: bus.clone(),
         durable_bus: false,
         clock: Arc::new(clock.clone()),
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
         limits: Limits::default(),
         faq_endpoint,
@@ -812,4 +812,88 @@ async fn r_chat_4_routing_on_postgresql_and_events_on_the_bus() {
         .unwrap()
         .unwrap();
     assert_eq!(delivery.message.shop_id, SHOP);
+}
+
+/// Hardening item 5 (R-CHAT-2, R-CHAT-3): a removed agent's token, or an
+/// agent token for an account the shop never added, reads nothing: not the
+/// conversations (buyer names, orders, transcripts), not the agents' phones.
+#[tokio::test]
+async fn r_chat_2_3_a_removed_agents_token_reads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    app.open("c1").await;
+    let list = app.agent("a1", pb::ListConversationsRequest::default());
+    app.client.list_conversations(list).await.unwrap();
+    app.client
+        .remove_agent(app.owner(pb::RemoveAgentRequest {
+            shop_id: String::new(),
+            agent_id: "a1".into(),
+        }))
+        .await
+        .unwrap();
+    for account in ["a1", "never-an-agent"] {
+        let e = app
+            .client
+            .list_conversations(app.agent(account, pb::ListConversationsRequest::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated, "{account}: {e:?}");
+        let e = app
+            .client
+            .get_conversation(app.agent(
+                account,
+                pb::GetConversationRequest {
+                    shop_id: String::new(),
+                    conversation_id: "c1".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        let e = app
+            .client
+            .list_agents(app.agent(account, pb::ListAgentsRequest::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+    }
+    // The owner still reads.
+    app.client
+        .list_conversations(app.owner(pb::ListConversationsRequest::default()))
+        .await
+        .unwrap();
+}
+
+/// Hardening item 5: a live stream ends with UNAUTHENTICATED when its token
+/// expires, instead of delivering for as long as the connection lives.
+#[tokio::test]
+async fn a_live_stream_ends_when_its_token_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    let token = app.signer.mint(&Claims {
+        shop: SHOP.into(),
+        sub: "a1".into(),
+        role: Role::Agent,
+        exp: chrono::Utc::now().timestamp() + 2,
+    });
+    let mut r = Request::new(pb::WatchInboxRequest::default());
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let mut stream = app.client.watch_inbox(r).await.unwrap().into_inner();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Some(e),
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends within 10 s of a 2 s token");
+    assert_eq!(ended.map(|e| e.code()), Some(Code::Unauthenticated));
 }

@@ -747,13 +747,22 @@ fn a_reused_message_id_with_other_text_is_already_exists() {
         at: t0(),
     });
     assert!(
-        matches!(other, Err(DomainError::AlreadyExists { kind: "message", .. })),
+        matches!(
+            other,
+            Err(DomainError::AlreadyExists {
+                kind: "message",
+                ..
+            })
+        ),
         "{other:?}"
     );
     assert_eq!(d.desk.version, version, "nothing was appended");
     assert_eq!(d.assignee("c1").as_deref(), Some("a1"));
     assert!(!d.reply("c1", "a1", "r1", t0()).unwrap().is_empty());
-    assert!(d.reply("c1", "a1", "r1", t0()).unwrap().is_empty(), "a retry");
+    assert!(
+        d.reply("c1", "a1", "r1", t0()).unwrap().is_empty(),
+        "a retry"
+    );
     let other = d.when(Command::SendAgentReply {
         conversation_id: "c1".into(),
         agent_id: "a1".into(),
@@ -761,5 +770,8 @@ fn a_reused_message_id_with_other_text_is_already_exists() {
         text: "different".into(),
         at: t0(),
     });
-    assert!(matches!(other, Err(DomainError::AlreadyExists { .. })), "{other:?}");
+    assert!(
+        matches!(other, Err(DomainError::AlreadyExists { .. })),
+        "{other:?}"
+    );
 }

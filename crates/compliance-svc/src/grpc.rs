@@ -31,7 +31,9 @@ impl ComplianceApi {
     }
 }
 
-use sellerdesk_runtime::wire::{authorize, command_metadata as metadata, instant, timestamp as ts};
+use sellerdesk_runtime::wire::{
+    authorize, command_metadata as metadata, instant, timestamp as ts, StreamBounds,
+};
 
 /// R-CMP-12: each refusal as its gRPC code, with details.
 fn to_status(e: AppError) -> Status {
@@ -448,6 +450,7 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
             SHOP_ROLES_READ,
             "watching the standing",
         )?;
+        let bounds = StreamBounds::of(&request)?;
         let app = self.app.clone();
         let mut changes = app.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -493,9 +496,9 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
                 }
             }
         });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Ok(Response::new(
+            bounds.apply(tokio_stream::wrappers::ReceiverStream::new(rx)),
+        ))
     }
 
     async fn publish_policy(

@@ -15,7 +15,7 @@ pub mod store;
 use sellerdesk_api::compliance::v1::compliance_service_server::ComplianceServiceServer;
 use sellerdesk_bus::{relay, EventBus, RelayOptions};
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenSigner};
+use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenVerifier};
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -32,7 +32,7 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     /// Wakes the scheduler when a manual clock jumps (tests, scenario runner).
     pub clock_changes: Option<tokio::sync::watch::Receiver<domain::Instant>>,
-    pub signer: TokenSigner,
+    pub verifier: TokenVerifier,
     pub request_timeout: Duration,
 }
 
@@ -93,13 +93,14 @@ impl Application {
         ));
         let api = ComplianceServiceServer::with_interceptor(
             grpc::ComplianceApi::new(self.app.clone()),
-            Authenticator::new(self.settings.signer.clone()),
+            Authenticator::new(self.settings.verifier.clone()),
         );
         let routes = tonic::service::Routes::new(api);
         let served = server::serve(
             self.listener,
             routes,
             &["sellerdesk.compliance.v1.ComplianceService"],
+            self.settings.bus.clone(),
             self.settings.request_timeout,
             shutdown,
         )

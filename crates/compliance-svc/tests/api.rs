@@ -47,7 +47,7 @@ async fn spawn_app() -> TestApp {
         durable_bus: false,
         clock: Arc::new(clock.clone()),
         clock_changes: Some(clock.watch()),
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: StdDuration::from_secs(10),
     };
     let service = Application::spawn_local(settings).await.unwrap();

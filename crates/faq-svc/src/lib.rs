@@ -20,7 +20,7 @@ pub mod store;
 use sellerdesk_api::faq::v1::faq_service_server::FaqServiceServer;
 use sellerdesk_bus::{relay, EventBus, RelayOptions};
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenSigner};
+use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenVerifier};
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -35,7 +35,7 @@ pub struct Settings {
     /// Whether the bus keeps messages across restarts (JetStream) or not (in-process).
     pub durable_bus: bool,
     pub clock: Arc<dyn Clock>,
-    pub signer: TokenSigner,
+    pub verifier: TokenVerifier,
     pub request_timeout: Duration,
     pub limits: domain::Limits,
     /// Whether other processes append to the same store (PostgreSQL replicas):
@@ -104,12 +104,13 @@ impl Application {
         ));
         let api = FaqServiceServer::with_interceptor(
             grpc::FaqApi::new(self.app.clone()),
-            Authenticator::new(self.settings.signer.clone()),
+            Authenticator::new(self.settings.verifier.clone()),
         );
         let served = server::serve(
             self.listener,
             tonic::service::Routes::new(api),
             &["sellerdesk.faq.v1.FaqService"],
+            self.settings.bus.clone(),
             self.settings.request_timeout,
             shutdown,
         )

@@ -41,7 +41,7 @@ async fn spawn_app(store: Arc<dyn EventStore>) -> TestApp {
         bus: bus.clone(),
         durable_bus: false,
         clock: Arc::new(clock.clone()),
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
         limits: Limits::default(),
         follow_other_writers: true,

@@ -17,8 +17,15 @@ pub struct Config {
     pub database_url: Option<String>,
     /// NATS JetStream server. Unset: the in-process bus (embedded mode only).
     pub nats_url: Option<String>,
-    /// Token-signing secret. Unset: generated once into `<data_dir>/auth-secret`.
-    pub auth_secret: Option<String>,
+    /// The JWKS (public keys) that bearer tokens are verified with, reread
+    /// when it changes. Unset: the development key pair in `<data_dir>/auth/`,
+    /// created on first start (`sellerdesk token` mints with it).
+    pub auth_jwks_file: Option<PathBuf>,
+    /// Revoked token ids (`jti`), one a line, reread when it changes. Unset
+    /// with `auth_jwks_file` unset: `<data_dir>/auth/revoked-tokens`.
+    pub auth_revoked_file: Option<PathBuf>,
+    /// The `aud` claim tokens must carry.
+    pub auth_audience: String,
     /// Address the servers bind to.
     pub host: String,
     pub ports: Ports,
@@ -30,6 +37,9 @@ pub struct Config {
     pub otlp_endpoint: Option<String>,
     /// Deadline for a unary request when the client sets none.
     pub request_timeout_ms: u64,
+    /// How long a stopping server waits for in-flight calls before it exits
+    /// (below Kubernetes' default 30 s termination grace period).
+    pub shutdown_grace_ms: u64,
     /// R-FAQ-5: the most FAQ cards a shop may show.
     pub faq_card_limit: usize,
     /// R-CHAT-1: customer-service accounts per shop.
@@ -101,13 +111,16 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: None,
             nats_url: None,
-            auth_secret: None,
+            auth_jwks_file: None,
+            auth_revoked_file: None,
+            auth_audience: crate::auth::DEFAULT_AUDIENCE.into(),
             host: "127.0.0.1".into(),
             ports: Ports::default(),
             log_format: LogFormat::Pretty,
             log_filter: "info".into(),
             otlp_endpoint: None,
             request_timeout_ms: 30_000,
+            shutdown_grace_ms: 20_000,
             faq_card_limit: 10,
             chat_max_agents: 20,
             chat_faq_url: None,
@@ -144,8 +157,14 @@ impl Config {
         if let Some(v) = get("SELLERDESK_NATS_URL") {
             self.nats_url = Some(v);
         }
-        if let Some(v) = get("SELLERDESK_AUTH_SECRET") {
-            self.auth_secret = Some(v);
+        if let Some(v) = get("SELLERDESK_AUTH_JWKS_FILE") {
+            self.auth_jwks_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = get("SELLERDESK_AUTH_REVOKED_FILE") {
+            self.auth_revoked_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = get("SELLERDESK_AUTH_AUDIENCE") {
+            self.auth_audience = v;
         }
         if let Some(v) = get("SELLERDESK_HOST") {
             self.host = v;
@@ -162,6 +181,11 @@ impl Config {
         }
         if let Some(v) = get("SELLERDESK_OTLP_ENDPOINT") {
             self.otlp_endpoint = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = get("SELLERDESK_SHUTDOWN_GRACE_MS") {
+            self.shutdown_grace_ms = v.parse().map_err(|_| {
+                format!("SELLERDESK_SHUTDOWN_GRACE_MS={v:?}: a number of milliseconds")
+            })?;
         }
         if let Some(v) = get("SELLERDESK_REQUEST_TIMEOUT_MS") {
             self.request_timeout_ms = v.parse().map_err(|_| {
@@ -225,25 +249,39 @@ impl Config {
         })
     }
 
-    /// The configured secret, or the one generated on first start and kept in
-    /// the data directory (so embedded tokens survive restarts).
-    pub fn auth_secret(&self) -> Result<String, String> {
-        if let Some(s) = &self.auth_secret {
-            return Ok(s.clone());
+    /// The development key directory: `<data_dir>/auth`.
+    pub fn auth_dir(&self) -> PathBuf {
+        self.data_dir.join("auth")
+    }
+
+    /// The development key pair, created on first use (`up`, `token`).
+    pub fn dev_signer(&self) -> Result<crate::TokenSigner, String> {
+        crate::TokenSigner::load_or_create(&self.auth_dir())
+    }
+
+    /// What every service verifies tokens with: the configured JWKS, or the
+    /// development key pair's public half.
+    pub fn token_verifier(&self) -> Result<crate::TokenVerifier, String> {
+        match &self.auth_jwks_file {
+            Some(jwks) => crate::TokenVerifier::from_files(
+                jwks,
+                self.auth_revoked_file.as_deref(),
+                &self.auth_audience,
+            ),
+            None => {
+                self.dev_signer()?;
+                let dir = self.auth_dir();
+                let revoked = self
+                    .auth_revoked_file
+                    .clone()
+                    .unwrap_or_else(|| dir.join(crate::auth::REVOKED_FILE));
+                crate::TokenVerifier::from_files(
+                    &dir.join(crate::auth::JWKS_FILE),
+                    Some(&revoked),
+                    &self.auth_audience,
+                )
+            }
         }
-        let path = self.data_dir.join("auth-secret");
-        if let Ok(s) = std::fs::read_to_string(&path) {
-            return Ok(s.trim().to_owned());
-        }
-        std::fs::create_dir_all(&self.data_dir)
-            .map_err(|e| format!("{}: {e}", self.data_dir.display()))?;
-        let secret: String = {
-            use rand::Rng;
-            let bytes: [u8; 32] = rand::rng().random();
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
-        };
-        std::fs::write(&path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(secret)
     }
 }
 

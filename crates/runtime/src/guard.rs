@@ -343,11 +343,27 @@ fn timestamp_problem(t: &DynamicMessage) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct GuardLayer {
     guard: InputGuard,
+    draining: Option<Draining>,
 }
+
+/// Becomes true when the server starts its graceful stop: live streams end
+/// (UNAVAILABLE, resume from your position) so the stop is not held open by
+/// a client. Handlers find it in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Draining(pub tokio::sync::watch::Receiver<bool>);
 
 impl GuardLayer {
     pub fn new(guard: InputGuard) -> Self {
-        Self { guard }
+        Self {
+            guard,
+            draining: None,
+        }
+    }
+
+    /// Hands every request the server's drain signal.
+    pub fn with_draining(mut self, draining: Draining) -> Self {
+        self.draining = Some(draining);
+        self
     }
 }
 
@@ -357,6 +373,7 @@ impl<S> tower::Layer<S> for GuardLayer {
         Guarded {
             inner,
             guard: self.guard.clone(),
+            draining: self.draining.clone(),
         }
     }
 }
@@ -365,6 +382,7 @@ impl<S> tower::Layer<S> for GuardLayer {
 pub struct Guarded<S> {
     inner: S,
     guard: InputGuard,
+    draining: Option<Draining>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -386,11 +404,14 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         // The clone is ready-polled on the next call; this one was polled now.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let guard = self.guard.clone();
+        if let Some(d) = &self.draining {
+            request.extensions_mut().insert(d.clone());
+        }
         Box::pin(async move {
             let path = request.uri().path().to_owned();
             let request = if guard.methods.contains_key(&path) {

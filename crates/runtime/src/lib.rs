@@ -16,6 +16,6 @@ pub mod server;
 pub mod telemetry;
 pub mod wire;
 
-pub use auth::{Caller, Role, TokenSigner};
+pub use auth::{Caller, Role, TokenSigner, TokenVerifier};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;

@@ -18,10 +18,32 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     services: &[&str],
+    bus: std::sync::Arc<dyn sellerdesk_bus::EventBus>,
     request_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let (reporter, health) = tonic_health::server::health_reporter();
+    // The bus is reported apart: while it is down the service still serves
+    // (writes wait in its outbox), so "" stays SERVING and BUS_HEALTH says NOT_SERVING.
+    let bus_reporter = reporter.clone();
+    let bus_health = tokio::spawn(async move {
+        let mut last = None;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let up = bus.connected();
+            if last != Some(up) {
+                let status = if up {
+                    ServingStatus::Serving
+                } else {
+                    tracing::warn!("the bus is unreachable: events wait in the outbox");
+                    ServingStatus::NotServing
+                };
+                bus_reporter.set_service_status(BUS_HEALTH, status).await;
+                last = Some(up);
+            }
+        }
+    });
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
@@ -43,8 +65,14 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(|e| format!("reflection: {e}"))?;
     let names: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+    let (drain, drain_rx) = tokio::sync::watch::channel(false);
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let draining = async move {
         shutdown.await;
+        // Live streams end now (UNAVAILABLE, resume from position), so a
+        // client's open stream cannot hold the stop open.
+        let _ = drain.send(true);
+        let _ = stopping.send(());
         // Load balancers stop sending new calls before the listener closes.
         reporter
             .set_service_status("", ServingStatus::NotServing)
@@ -56,21 +84,61 @@ pub async fn serve(
         }
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
+    let serving = tonic::transport::Server::builder()
         .timeout(request_timeout)
         .trace_fn(crate::telemetry::grpc_request_span)
         // Malformed input is refused once, here, for every RPC; a handler's
         // panic becomes INTERNAL instead of a reset stream.
-        .layer(crate::guard::GuardLayer::new(
-            crate::guard::InputGuard::for_api(),
-        ))
+        .layer(
+            crate::guard::GuardLayer::new(crate::guard::InputGuard::for_api())
+                .with_draining(crate::guard::Draining(drain_rx)),
+        )
         .add_routes(routes)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(incoming, draining)
-        .await
-        .map_err(|e| format!("gRPC server: {e}"))
+        .serve_with_incoming_shutdown(incoming, draining);
+    tokio::pin!(serving);
+    // In-flight calls get the grace period (less than Kubernetes' 30 s), then
+    // the process stops whatever is still running.
+    let grace = shutdown_grace();
+    let _stop_bus_health = AbortOnDrop(bus_health);
+    tokio::select! {
+        r = &mut serving => r.map_err(|e| format!("gRPC server: {e}")),
+        _ = async {
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "calls still in flight after the grace period: stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// The health service name that reports the bus.
+pub const BUS_HEALTH: &str = "sellerdesk.bus";
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+static SHUTDOWN_GRACE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+/// The grace period when none is configured: under Kubernetes' 30 s.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Sets how long a stopping server waits for in-flight calls (once, at start).
+pub fn set_shutdown_grace(grace: Duration) {
+    let _ = SHUTDOWN_GRACE.set(grace);
+}
+
+fn shutdown_grace() -> Duration {
+    *SHUTDOWN_GRACE.get().unwrap_or(&DEFAULT_SHUTDOWN_GRACE)
 }
 
 /// Completes on SIGTERM (Kubernetes, docker stop) or Ctrl-C.

@@ -2,9 +2,11 @@
 //! for (R-X-1 plus the role check), the metadata its events carry, and
 //! timestamps on the wire.
 
-use crate::{errors, telemetry::current_traceparent, Caller, Role};
+use crate::{errors, guard::Draining, telemetry::current_traceparent, Caller, Role};
 use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
 use sellerdesk_eventstore::{new_event_id, Metadata};
+use std::pin::Pin;
 use tonic::{Request, Status};
 
 /// Every role may read a shop's data (its own shop, or the named one for the platform).
@@ -65,5 +67,70 @@ pub fn command_metadata(caller: &Caller) -> Metadata {
         causation_id: None,
         actor: Some(format!("{}:{}", caller.role().as_str(), caller.account())),
         traceparent: current_traceparent(),
+    }
+}
+
+/// A server stream as every service answers it.
+pub type LiveStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// What ends a live stream besides its source: the caller's token expiring
+/// (UNAUTHENTICATED: reconnect with a fresh token) and the server stopping
+/// (UNAVAILABLE: reconnect, resuming from the last position).
+#[derive(Debug, Clone)]
+pub struct StreamBounds {
+    expires_at: i64,
+    draining: Option<Draining>,
+}
+
+impl StreamBounds {
+    /// The bounds of a stream opened by `request` (read before `into_inner`).
+    pub fn of<T>(request: &Request<T>) -> Result<Self, Status> {
+        Ok(Self {
+            expires_at: Caller::of(request)?.expires_at(),
+            draining: request.extensions().get::<Draining>().cloned(),
+        })
+    }
+
+    /// `stream`, ended by an error item when the token expires or the server drains.
+    pub fn apply<T, S>(self, stream: S) -> LiveStream<T>
+    where
+        S: Stream<Item = Result<T, Status>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let left = (self.expires_at - chrono::Utc::now().timestamp()).max(0);
+        let expiry = Box::pin(tokio::time::sleep(std::time::Duration::from_secs(
+            left.unsigned_abs(),
+        )));
+        let drained = Box::pin(async move {
+            match self.draining {
+                Some(Draining(mut rx)) => {
+                    // A closed sender means the server is gone: drained too.
+                    let _ = rx.wait_for(|d| *d).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        });
+        let state = (Box::pin(stream), expiry, drained, false);
+        Box::pin(futures::stream::unfold(
+            state,
+            |(mut source, mut expiry, mut drained, ended)| async move {
+                if ended {
+                    return None;
+                }
+                tokio::select! {
+                    item = source.next() => item.map(|i| (i, (source, expiry, drained, false))),
+                    _ = &mut expiry => Some((
+                        Err(Status::unauthenticated("the token expired: reconnect with a fresh one")),
+                        (source, expiry, drained, true),
+                    )),
+                    _ = &mut drained => Some((
+                        Err(Status::unavailable(
+                            "the server is stopping: reconnect, resuming from your last position",
+                        )),
+                        (source, expiry, drained, true),
+                    )),
+                }
+            },
+        ))
     }
 }

@@ -323,7 +323,7 @@ pub async fn record(url: &str, clients: usize, seconds: u64) -> anyhow::Result<(
         durable_bus: false,
         clock: Arc::new(SystemClock),
         clock_changes: None,
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: Duration::from_secs(30),
     };
     let service = Application::spawn_local(settings)
@@ -380,7 +380,7 @@ pub async fn faq(
         bus: Arc::new(InProcessBus::new()),
         durable_bus: false,
         clock: Arc::new(SystemClock),
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: Duration::from_secs(30),
         limits: faq_svc::domain::Limits::default(),
         follow_other_writers: url.starts_with("postgres"),

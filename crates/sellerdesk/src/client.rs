@@ -14,12 +14,17 @@ pub fn compliance(channel: Channel) -> ComplianceServiceClient<Channel> {
 
 /// A token for `shop` (empty for the platform) valid for `hours`.
 pub fn token(signer: &TokenSigner, shop: &str, role: Role, account: &str, hours: i64) -> String {
-    signer.mint(&Claims {
+    signer.mint(&claims(shop, role, account, hours))
+}
+
+/// The claims of such a token.
+pub fn claims(shop: &str, role: Role, account: &str, hours: i64) -> Claims {
+    Claims {
         shop: shop.to_owned(),
         sub: account.to_owned(),
         role,
         exp: chrono::Utc::now().timestamp() + hours * 3600,
-    })
+    }
 }
 
 /// A request carrying `authorization: Bearer <token>`.

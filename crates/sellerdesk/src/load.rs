@@ -74,19 +74,20 @@ async fn embedded(signer: &TokenSigner) -> anyhow::Result<Running> {
     let dir = tempfile::tempdir()?;
     let config = sellerdesk_runtime::Config {
         data_dir: dir.path().to_owned(),
-        auth_secret: Some("load".into()),
         ..Default::default()
     };
     let clock: Arc<dyn sellerdesk_runtime::Clock> = Arc::new(sellerdesk_runtime::SystemClock);
     let bus: Arc<dyn sellerdesk_bus::EventBus> = Arc::new(sellerdesk_bus::InProcessBus::new());
-    let faq_settings =
+    let mut faq_settings =
         crate::stack::faq_settings(&config, bus.clone(), false, clock.clone()).await?;
+    // chat-svc passes the gateway's token on to faq-svc: both trust the load's key.
+    faq_settings.verifier = signer.verifier();
     let faq = faq_svc::Application::spawn_local(faq_settings)
         .await
         .map_err(anyhow::Error::msg)?;
     let mut chat_settings = crate::stack::chat_settings(&config, bus, false, clock).await?;
     chat_settings.faq_endpoint = faq.endpoint();
-    chat_settings.signer = signer.clone();
+    chat_settings.verifier = signer.verifier();
     let (chat, _) = chat_svc::Application::spawn_local(chat_settings)
         .await
         .map_err(anyhow::Error::msg)?;

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sellerdesk::{client, scenario, stack};
-use sellerdesk_runtime::{server, telemetry, Config, Role, SystemClock, TokenSigner};
+use sellerdesk_runtime::{server, telemetry, Config, Role, SystemClock};
 use std::{path::PathBuf, sync::Arc};
 
 #[derive(Parser, Debug)]
@@ -37,8 +37,15 @@ enum Commands {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Mints a bearer token for a shop and role, signed with the configured secret.
+    /// Mints a development bearer token (a JWT) for a shop and role, signed
+    /// with the key pair that `up` created in the data directory.
     Token {
+        /// Where `up` keeps its data and key pair (default: the configured data directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The token's id (`jti`), to revoke it by later (default: a fresh one).
+        #[arg(long)]
+        id: Option<String>,
         /// The shop (omit for --role platform).
         #[arg(long, default_value = "")]
         shop: String,
@@ -49,6 +56,22 @@ enum Commands {
         account: String,
         #[arg(long, default_value_t = 24 * 30)]
         hours: i64,
+    },
+    /// Creates the development key pair in the data directory (once) and
+    /// optionally publishes its JWKS where services read it.
+    Keys {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Also write the public JWKS here (a volume the services mount).
+        #[arg(long)]
+        publish: Option<PathBuf>,
+    },
+    /// Revokes a token by its id (`jti`): every service refuses it within seconds.
+    RevokeToken {
+        /// The token's `jti`.
+        id: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Compliance scenario files.
     Scenario {
@@ -210,6 +233,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let mut config = Config::load(cli.config.as_deref()).map_err(anyhow::Error::msg)?;
+    server::set_shutdown_grace(std::time::Duration::from_millis(config.shutdown_grace_ms));
     match cli.command {
         Commands::Up { data_dir } => {
             if let Some(d) = data_dir {
@@ -224,17 +248,58 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             serve(config, &service, listen).await?;
         }
         Commands::Token {
+            data_dir,
+            id,
             shop,
             role,
             account,
             hours,
         } => {
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
             if role != Role::Platform && shop.is_empty() {
                 anyhow::bail!("--shop is required for role {}", role.as_str());
             }
-            let signer = TokenSigner::new(config.auth_secret().map_err(anyhow::Error::msg)?);
-            println!("{}", client::token(&signer, &shop, role, &account, hours));
+            let signer = config.dev_signer().map_err(anyhow::Error::msg)?;
+            let claims = client::claims(&shop, role, &account, hours);
+            let token = match id {
+                Some(id) => signer.mint_with_id(&claims, &id),
+                None => signer.mint(&claims),
+            };
+            println!("{token}");
+        }
+        Commands::Keys { data_dir, publish } => {
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            let signer = config.dev_signer().map_err(anyhow::Error::msg)?;
+            let jwks = config.auth_dir().join(sellerdesk_runtime::auth::JWKS_FILE);
+            if let Some(target) = publish {
+                std::fs::copy(&jwks, &target)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", target.display()))?;
+                println!("published {}", target.display());
+            }
+            println!("key {} in {}", signer.kid(), config.auth_dir().display());
+        }
+        Commands::RevokeToken { id, data_dir } => {
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            let path = config.auth_revoked_file.clone().unwrap_or_else(|| {
+                config
+                    .auth_dir()
+                    .join(sellerdesk_runtime::auth::REVOKED_FILE)
+            });
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| writeln!(f, "{id}"))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            println!("revoked {id} in {}", path.display());
         }
         Commands::Scenario {
             command: ScenarioCommand::Run { dir },
@@ -300,7 +365,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => {
             let duration =
                 sellerdesk::load::parse_duration(&duration).map_err(anyhow::Error::msg)?;
-            let signer = TokenSigner::new(config.auth_secret().map_err(anyhow::Error::msg)?);
+            let signer = config.dev_signer().map_err(anyhow::Error::msg)?;
             sellerdesk::load::chat(sellerdesk::load::ChatLoad {
                 endpoint,
                 signer,
@@ -372,7 +437,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 
 async fn up(mut config: Config) -> anyhow::Result<()> {
     let (bus, durable) = stack::bus(&config).await?;
-    let signer = TokenSigner::new(config.auth_secret().map_err(anyhow::Error::msg)?);
+    let signer = config.dev_signer().map_err(anyhow::Error::msg)?;
     let mut built: Vec<stack::Built> = Vec::new();
     for service in stack::IMPLEMENTED {
         // chat asks the faq-svc of this process, wherever it was bound (port 0 in tests).

@@ -124,7 +124,7 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
         durable_bus: false,
         clock: Arc::new(clock.clone()),
         clock_changes: Some(clock.watch()),
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: Duration::from_secs(30),
     };
     let service = Application::spawn_local(settings)

@@ -3,7 +3,7 @@
 
 use sellerdesk_bus::{EventBus, InProcessBus, JetStreamBus};
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{server, Clock, Config, TokenSigner};
+use sellerdesk_runtime::{server, Clock, Config, TokenVerifier};
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -26,10 +26,14 @@ async fn store(config: &Config, service: &str) -> anyhow::Result<Arc<dyn EventSt
     Ok(sellerdesk_eventstore::open(&url).await?)
 }
 
-fn signer(config: &Config) -> anyhow::Result<TokenSigner> {
-    Ok(TokenSigner::new(
-        config.auth_secret().map_err(anyhow::Error::msg)?,
-    ))
+/// How often a service rereads its JWKS and revoked-token files.
+const KEY_REFRESH: Duration = Duration::from_secs(5);
+
+/// The public keys a service verifies tokens with (it never holds a private one).
+fn verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
+    let verifier = config.token_verifier().map_err(anyhow::Error::msg)?;
+    verifier.spawn_refresh(KEY_REFRESH);
+    Ok(verifier)
 }
 
 pub async fn compliance_settings(
@@ -44,7 +48,7 @@ pub async fn compliance_settings(
         durable_bus,
         clock,
         clock_changes: None,
-        signer: signer(config)?,
+        verifier: verifier(config)?,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
     })
 }
@@ -63,7 +67,7 @@ pub async fn faq_settings(
         bus,
         durable_bus,
         clock,
-        signer: signer(config)?,
+        verifier: verifier(config)?,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
         limits: faq_svc::domain::Limits {
             max_cards: config.faq_card_limit,
@@ -83,7 +87,7 @@ pub async fn chat_settings(
         bus,
         durable_bus,
         clock,
-        signer: signer(config)?,
+        verifier: verifier(config)?,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
         limits: chat_svc::domain::Limits {
             max_agents: config.chat_max_agents,
@@ -163,7 +167,7 @@ pub async fn build(
                 bus,
                 durable_bus,
                 clock,
-                signer: signer(config)?,
+                verifier: verifier(config)?,
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
                 limits: affiliate_svc::domain::Limits {
                     daily_invitations: config.affiliate_daily_invitations,
@@ -184,7 +188,7 @@ pub async fn build(
                 bus,
                 durable_bus,
                 clock,
-                signer: signer(config)?,
+                verifier: verifier(config)?,
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
             };
             let app = ads_svc::Application::build(settings, listener)

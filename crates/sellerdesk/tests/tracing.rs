@@ -31,7 +31,7 @@ async fn traceparent_flows_from_grpc_metadata_to_the_event_and_the_bus() {
         durable_bus: false,
         clock: Arc::new(SystemClock),
         clock_changes: None,
-        signer: signer.clone(),
+        verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
     })
     .await

@@ -53,7 +53,7 @@ pub fn start(data: &Path) -> (Stack, HashMap<String, String>) {
 }
 
 /// Kills the stack if a test fails before stopping it, so no server outlives the test.
-pub struct Stack(Option<Child>);
+pub struct Stack(pub Option<Child>);
 
 impl Drop for Stack {
     fn drop(&mut self) {
