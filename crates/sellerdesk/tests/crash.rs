@@ -1,0 +1,441 @@
+//! Hardening (issue 13): the crash suite. Services are killed with SIGKILL
+//! while clients write, then started again on the same data:
+//!
+//! - embedded (`up`, SQLite): every acknowledged write is there exactly once;
+//! - PostgreSQL + NATS (`serve`, one process per service): the same for
+//!   compliance-svc, and ads-svc's selling rights (R-ADS-13), learned from
+//!   compliance over the bus, converge to compliance's final standing for
+//!   every shop within [`CONVERGENCE_BOUND`] of the last restart, however the
+//!   kills cut the delivery.
+//!
+//! Each test prints its figures: writes acknowledged, lost, doubled, and the
+//! convergence time.
+
+mod common;
+
+use common::{bin, start, token};
+use sellerdesk::client::authed;
+use sellerdesk_api::{
+    ads::v1::{ads_service_client::AdsServiceClient, GetAccountRequest},
+    common::v1::PageRequest,
+    compliance::v1::{
+        compliance_service_client::ComplianceServiceClient, AppealOutcome, DecideAppealRequest,
+        FileAppealRequest, GetStandingRequest, ListViolationsRequest, RecordViolationRequest,
+    },
+};
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tonic::transport::Channel;
+
+/// How long after its last restart ads-svc may lag compliance-svc's word:
+/// one ack-wait (5 s) for a message the killed process held, plus start-up.
+const CONVERGENCE_BOUND: Duration = Duration::from_secs(30);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn connect(endpoint: &str) -> Channel {
+    let started = Instant::now();
+    loop {
+        if let Ok(c) = Channel::from_shared(endpoint.to_owned())
+            .unwrap()
+            .connect()
+            .await
+        {
+            return c;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{endpoint} did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every violation id stored for `shop`, paging through ListViolations.
+async fn stored_ids(
+    client: &mut ComplianceServiceClient<Channel>,
+    token: &str,
+    shop: &str,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let r = client
+            .list_violations(authed(
+                token,
+                ListViolationsRequest {
+                    shop_id: shop.into(),
+                    page: Some(PageRequest {
+                        page_size: 100,
+                        page_token: page_token.clone(),
+                    }),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        ids.extend(r.violations.into_iter().map(|v| v.violation_id));
+        page_token = r.page.map(|p| p.next_page_token).unwrap_or_default();
+        if page_token.is_empty() {
+            return ids;
+        }
+    }
+}
+
+/// Writers record 1-point violations with fresh ids until `stop`, keeping
+/// the ids the server acknowledged.
+fn spawn_writers(
+    endpoint: String,
+    token: String,
+    shops: usize,
+    round: usize,
+    acked: Arc<Mutex<Vec<(String, String)>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..8)
+        .map(|w| {
+            let (endpoint, token, acked) = (endpoint.clone(), token.clone(), acked.clone());
+            tokio::spawn(async move {
+                let Ok(channel) = Channel::from_shared(endpoint).unwrap().connect().await else {
+                    return;
+                };
+                let mut client = ComplianceServiceClient::new(channel);
+                for n in 0.. {
+                    let shop = format!("crash-{}", (w + n * 8) % shops);
+                    let id = format!("r{round}-w{w}-n{n}");
+                    let r = client
+                        .record_violation(authed(
+                            &token,
+                            RecordViolationRequest {
+                                shop_id: shop.clone(),
+                                violation_id: id.clone(),
+                                points: Some(1),
+                                ..Default::default()
+                            },
+                        ))
+                        .await;
+                    match r {
+                        Ok(_) => acked.lock().unwrap().push((shop, id)),
+                        // The server is gone: this write is unacknowledged.
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+fn kill_9(child: &mut Child) {
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+}
+
+/// Acknowledged writes that are missing, and ids stored more than once.
+fn audit(acked: &[(String, String)], stored: &BTreeMap<String, Vec<String>>) -> (usize, usize) {
+    let mut lost = 0;
+    for (shop, id) in acked {
+        if !stored.get(shop).is_some_and(|ids| ids.contains(id)) {
+            lost += 1;
+        }
+    }
+    let mut doubled = 0;
+    for ids in stored.values() {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for id in ids {
+            *counts.entry(id).or_default() += 1;
+        }
+        doubled += counts.values().filter(|c| **c > 1).count();
+    }
+    (lost, doubled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_kill_9_on_sqlite() {
+    const SHOPS: usize = 40;
+    // More kills by hand: SELLERDESK_CRASH_ROUNDS=30 cargo nextest run -E 'test(kill_9)'
+    let rounds: usize = std::env::var("SELLERDESK_CRASH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let data = tempfile::tempdir().unwrap();
+    let platform = token(data.path(), "", "platform", "crash-test");
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    for round in 0..rounds {
+        let (mut stack, endpoints) = start(data.path());
+        let endpoint = format!("http://{}", endpoints["compliance"]);
+        connect(&endpoint).await;
+        let writers = spawn_writers(endpoint, platform.clone(), SHOPS, round, acked.clone());
+        // Let writes flow, then pull the plug mid-write.
+        tokio::time::sleep(Duration::from_millis(700 + 300 * (round % 3) as u64)).await;
+        kill_9(stack.0.as_mut().unwrap());
+        for w in writers {
+            let _ = w.await;
+        }
+    }
+    let (stack, endpoints) = start(data.path());
+    let mut client =
+        ComplianceServiceClient::new(connect(&format!("http://{}", endpoints["compliance"])).await);
+    let mut stored = BTreeMap::new();
+    for s in 0..SHOPS {
+        let shop = format!("crash-{s}");
+        stored.insert(
+            shop.clone(),
+            stored_ids(&mut client, &platform, &shop).await,
+        );
+    }
+    common::stop(stack);
+    let acked = acked.lock().unwrap().clone();
+    let (lost, doubled) = audit(&acked, &stored);
+    let total: usize = stored.values().map(Vec::len).sum();
+    println!(
+        "sqlite crash runs: {rounds}, acknowledged writes: {}, stored: {total}, lost: {lost}, doubled: {doubled}",
+        acked.len()
+    );
+    assert!(acked.len() > 100, "the writers got going: {}", acked.len());
+    assert_eq!((lost, doubled), (0, 0));
+}
+
+/// One `sellerdesk serve` process.
+struct Service {
+    name: &'static str,
+    port: u16,
+    data: std::path::PathBuf,
+    database_url: String,
+    nats_url: String,
+    child: Option<Child>,
+}
+
+impl Service {
+    fn new(name: &'static str, data: &Path, database_url: String, nats_url: &str) -> Self {
+        Self {
+            name,
+            port: free_port(),
+            data: data.to_owned(),
+            database_url,
+            nats_url: nats_url.to_owned(),
+            child: None,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn start(&mut self) {
+        self.child = Some(
+            Command::new(bin())
+                .args(["serve", self.name, "--listen"])
+                .arg(format!("127.0.0.1:{}", self.port))
+                .env("SELLERDESK_DATA_DIR", &self.data)
+                .env("SELLERDESK_DATABASE_URL", &self.database_url)
+                .env("SELLERDESK_NATS_URL", &self.nats_url)
+                .env("SELLERDESK_LOG", "error")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        connect(&self.endpoint()).await;
+    }
+
+    fn kill_9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill_9(&mut c);
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+/// Retries a call until the service answers it (across a restart).
+macro_rules! until_ok {
+    ($call:expr) => {{
+        let started = Instant::now();
+        loop {
+            match $call.await {
+                Ok(r) => break r.into_inner(),
+                Err(e) => {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(60),
+                        "no answer within 60 s: {e:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
+    const SHOPS: usize = 30;
+    let data = tempfile::tempdir().unwrap();
+    let nats_dir = tempfile::tempdir().unwrap();
+    let nats_port = free_port();
+    let nats_url = format!("nats://127.0.0.1:{nats_port}");
+    let mut nats = Command::new("nats-server")
+        .args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &nats_port.to_string(),
+            "-sd",
+        ])
+        .arg(nats_dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server is installed (scripts/test.sh installs it)");
+    let platform = token(data.path(), "", "platform", "crash-test");
+    let mut compliance = Service::new(
+        "compliance",
+        data.path(),
+        sellerdesk_testkit::fresh_postgres_url().await,
+        &nats_url,
+    );
+    let mut ads = Service::new(
+        "ads",
+        data.path(),
+        sellerdesk_testkit::fresh_postgres_url().await,
+        &nats_url,
+    );
+    compliance.start().await;
+    ads.start().await;
+    let mut c = ComplianceServiceClient::new(
+        Channel::from_shared(compliance.endpoint())
+            .unwrap()
+            .connect_lazy(),
+    );
+    let shops: Vec<String> = (0..SHOPS).map(|s| format!("rights-{s}")).collect();
+    let owners: Vec<String> = shops
+        .iter()
+        .map(|s| token(data.path(), s, "owner", "crash-owner"))
+        .collect();
+    let record = |c: &mut ComplianceServiceClient<Channel>, shop: &str, id: &str| {
+        let mut c = c.clone();
+        let request = authed(
+            &platform,
+            RecordViolationRequest {
+                shop_id: shop.into(),
+                violation_id: id.into(),
+                points: Some(48),
+                ..Default::default()
+            },
+        );
+        async move { c.record_violation(request).await }
+    };
+
+    // Revoke every shop; ads-svc is killed halfway, compliance-svc too.
+    for (i, shop) in shops.iter().enumerate() {
+        if i == SHOPS / 3 {
+            ads.kill_9();
+        }
+        if i == SHOPS / 2 {
+            compliance.kill_9();
+            compliance.start().await;
+            ads.start().await;
+        }
+        until_ok!(record(&mut c, shop, "v1"));
+    }
+    // Restore every shop by a granted appeal; ads-svc is killed in the middle.
+    for (i, shop) in shops.iter().enumerate() {
+        if i == SHOPS / 2 {
+            ads.kill_9();
+        }
+        let mut client = c.clone();
+        until_ok!(client.file_appeal(authed(
+            &owners[i],
+            FileAppealRequest {
+                shop_id: shop.clone(),
+                violation_id: "v1".into(),
+                reason: "we shipped on time".into(),
+                ..Default::default()
+            }
+        )));
+        until_ok!(client.decide_appeal(authed(
+            &platform,
+            DecideAppealRequest {
+                shop_id: shop.clone(),
+                violation_id: "v1".into(),
+                outcome: AppealOutcome::Granted as i32,
+                note: String::new(),
+            }
+        )));
+        // A third of the shops are revoked again after their restore.
+        if i % 3 == 0 {
+            until_ok!(record(&mut c, shop, "v2"));
+        }
+    }
+    ads.start().await;
+    let restarted = Instant::now();
+
+    let mut a = AdsServiceClient::new(connect(&ads.endpoint()).await);
+    let mut converged_at = None;
+    while restarted.elapsed() < CONVERGENCE_BOUND {
+        let mut wrong = 0;
+        for shop in &shops {
+            let mut client = c.clone();
+            let standing = until_ok!(client.get_standing(authed(
+                &platform,
+                GetStandingRequest {
+                    shop_id: shop.clone(),
+                    ..Default::default()
+                }
+            )))
+            .standing
+            .unwrap();
+            let account = until_ok!(a.get_account(authed(
+                &platform,
+                GetAccountRequest {
+                    shop_id: shop.clone()
+                }
+            )));
+            if account.may_place_orders == standing.revoked {
+                wrong += 1;
+            }
+        }
+        if wrong == 0 {
+            converged_at = Some(restarted.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Every acknowledged write is there once, across the compliance kill.
+    let mut stored = BTreeMap::new();
+    let mut acked = Vec::new();
+    for (i, shop) in shops.iter().enumerate() {
+        stored.insert(shop.clone(), stored_ids(&mut c, &platform, shop).await);
+        acked.push((shop.clone(), "v1".to_owned()));
+        if i % 3 == 0 {
+            acked.push((shop.clone(), "v2".to_owned()));
+        }
+    }
+    let (lost, doubled) = audit(&acked, &stored);
+    let _ = nats.kill();
+    let _ = nats.wait();
+    assert_eq!((lost, doubled), (0, 0), "acknowledged: {}", acked.len());
+    let converged_at = converged_at.unwrap_or_else(|| {
+        panic!(
+            "ads-svc did not agree with compliance-svc within {CONVERGENCE_BOUND:?} of its restart"
+        )
+    });
+    println!(
+        "postgres+nats: {SHOPS} shops revoked, restored and {} revoked again across kill -9 of ads-svc (twice) and compliance-svc (once); converged {converged_at:?} after the last restart",
+        SHOPS.div_ceil(3)
+    );
+}
