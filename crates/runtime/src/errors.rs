@@ -149,3 +149,36 @@ impl From<Refusal> for Status {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::StatusExt;
+
+    /// Hardening item 8: an error quotes at most a short prefix of what the
+    /// caller sent, so the status always fits gRPC's metadata limit and the
+    /// client sees the real code.
+    #[test]
+    fn errors_quote_a_short_prefix_of_the_input() {
+        let huge = "x".repeat(1_000_000);
+        for status in [
+            not_found("entry", &huge),
+            Status::from(Refusal::AlreadyExists {
+                kind: "order",
+                id: huge.clone(),
+            }),
+            invalid_argument(&[("query", format!("{huge} is too long"))]),
+            failed_precondition("NOT_IN_REVIEW", &huge, huge.clone()),
+        ] {
+            assert!(status.message().len() < 1_100, "{}", status.message().len());
+            assert!(status.details().len() < 2_000, "{}", status.details().len());
+        }
+        let s = not_found("entry", &huge);
+        assert!(s.message().contains("xxxx…"));
+        assert_eq!(
+            s.get_details_resource_info().unwrap().resource_name.chars().count(),
+            QUOTE_CHARS + 1
+        );
+        assert_eq!(short("短文本", 10), "短文本");
+    }
+}
