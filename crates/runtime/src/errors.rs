@@ -176,7 +176,11 @@ mod tests {
         let s = not_found("entry", &huge);
         assert!(s.message().contains("xxxx…"));
         assert_eq!(
-            s.get_details_resource_info().unwrap().resource_name.chars().count(),
+            s.get_details_resource_info()
+                .unwrap()
+                .resource_name
+                .chars()
+                .count(),
             QUOTE_CHARS + 1
         );
         assert_eq!(short("短文本", 10), "短文本");
