@@ -3,7 +3,7 @@
 //! (its orders), so every command folds it from the log: nothing to keep in
 //! step, and the consumer's writes are visible to the next command at once.
 
-use crate::domain::{decide, AdsAccount, Command, DomainError, Event, Instant};
+use crate::domain::{decide, AdsAccount, Command, Event, Instant};
 use async_trait::async_trait;
 use sellerdesk_bus::{BusMessage, Handler};
 use sellerdesk_eventstore::{
@@ -22,15 +22,7 @@ pub fn account_stream(shop: &str) -> String {
     format!("ads-account-{shop}")
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("stream {0} kept changing under this command; try again")]
-    Contended(String),
-}
+pub use sellerdesk_runtime::errors::AppError;
 
 #[derive(Debug)]
 pub struct Ads {

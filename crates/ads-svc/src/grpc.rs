@@ -4,7 +4,7 @@
 //! nothing (R-X-1).
 
 use crate::{
-    app::{Ads, AppError},
+    app::Ads,
     domain::{
         recommendations, AdsAccount, Bid, Channel, Command, FundsMove, InvoiceKind, Objective,
         Order, OrderSpec, OrderStatus, PaidStats, PaymentMethod, Product, Refund, Subject, Target,
@@ -33,15 +33,7 @@ impl AdsApi {
     }
 }
 
-fn to_status(e: AppError) -> Status {
-    match e {
-        AppError::Domain(refusal) => refusal.into(),
-        AppError::Store(s) => errors::internal(s),
-        AppError::Contended(stream) => {
-            Status::aborted(format!("{stream} kept changing; retry the command"))
-        }
-    }
-}
+use sellerdesk_runtime::errors::to_status;
 
 fn enum_field<T>(
     value: Result<T, prost::UnknownEnumValue>,

@@ -666,7 +666,7 @@ fn r_x_3_balances_and_counters_refuse_instead_of_wrapping() {
         Err(DomainError::Invalid(_))
     ));
     // Up to the total the account may hold, then refused.
-    let max = sellerdesk_runtime::money::MAX_AMOUNT_FEN;
+    let max = sellerdesk_core::money::MAX_AMOUNT_FEN;
     for _ in 0..1_000 {
         g.when(top_up(max)).unwrap();
     }

@@ -4,7 +4,7 @@
 //! start and kept in step with each committed append (R-AFF-5). One process
 //! writes the log (the Kubernetes manifest runs one replica).
 
-use crate::domain::{decide, Command, DomainError, Event, Instant, Limits, Marketplace, Outreach};
+use crate::domain::{decide, Command, Event, Instant, Limits, Marketplace, Outreach};
 use sellerdesk_eventstore::{
     codec, Append, AppendError, EventStore, ExpectedVersion, Metadata, StoreError,
 };
@@ -23,15 +23,7 @@ pub fn creator_stream(creator_id: &str) -> String {
     format!("affiliate-creator-{creator_id}")
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("stream {0} kept changing under this command; try again")]
-    Contended(String),
-}
+pub use sellerdesk_runtime::errors::AppError;
 
 #[derive(Debug)]
 pub struct Affiliate {

@@ -4,7 +4,7 @@
 //! do; another shop sees nothing (R-X-1).
 
 use crate::{
-    app::{Affiliate, AppError},
+    app::Affiliate,
     domain::{
         Command, ContentKind, CreatorProfile, CreatorQuery, CreatorView, Goal, Outreach,
         PlanProduct, PlanSource, SortBy,
@@ -34,15 +34,7 @@ impl AffiliateApi {
     }
 }
 
-fn to_status(e: AppError) -> Status {
-    match e {
-        AppError::Domain(refusal) => refusal.into(),
-        AppError::Store(s) => errors::internal(s),
-        AppError::Contended(stream) => {
-            Status::aborted(format!("{stream} kept changing; retry the command"))
-        }
-    }
-}
+use sellerdesk_runtime::errors::to_status;
 
 fn goal_from_pb(v: i32) -> Result<Goal, Status> {
     match pb::Goal::try_from(v) {

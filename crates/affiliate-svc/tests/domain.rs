@@ -141,7 +141,7 @@ fn r_x_3_plan_sales_refuse_instead_of_wrapping() {
     assert_eq!(field(w.when(sale(i64::MAX, i64::MAX))), "revenue_fen");
     assert_eq!(field(w.when(sale(100, i64::MAX))), "product_cost_fen");
     assert_eq!(field(w.when(sale(100, -1))), "product_cost_fen");
-    let max = sellerdesk_runtime::money::MAX_AMOUNT_FEN;
+    let max = sellerdesk_core::money::MAX_AMOUNT_FEN;
     for _ in 0..1_000 {
         w.ok(sale(max, max));
     }

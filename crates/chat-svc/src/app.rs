@@ -30,27 +30,7 @@ const READ_BATCH: i64 = 10_000;
 /// How often an inbox looks at the log for events other replicas appended.
 const INBOX_POLL: Duration = Duration::from_secs(2);
 
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Other writers kept winning the race for this stream: ABORTED, retry later.
-    #[error("stream {0} kept changing under this command; try again")]
-    Contended(String),
-    #[error("the desk of shop {0} stopped")]
-    Stopped(String),
-}
-
-impl From<AppendError> for AppError {
-    fn from(e: AppendError) -> Self {
-        match e {
-            AppendError::Store(s) => AppError::Store(s),
-            other => AppError::Store(StoreError::Corrupt(other.to_string())),
-        }
-    }
-}
+pub use sellerdesk_runtime::errors::AppError;
 
 /// A committed event and its position: the shop stream's version.
 #[derive(Debug, Clone, PartialEq)]

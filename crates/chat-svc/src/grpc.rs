@@ -4,7 +4,7 @@
 //! manage the desk (R-CHAT-3), another shop sees nothing (R-X-1).
 
 use crate::{
-    app::{AppError, Chat, Logged, View},
+    app::{Chat, Logged, View},
     domain::{
         handover::asks_for_human, metrics, phrases, Agent, AgentStatus, AssignmentRule,
         BuyerNotice, ChatDesk, Command, Conversation, ConversationStatus, DayHours, DeskSettings,
@@ -68,18 +68,7 @@ impl ChatApi {
     }
 }
 
-pub(crate) fn to_status(e: AppError) -> Status {
-    match e {
-        AppError::Domain(refusal) => refusal.into(),
-        AppError::Store(s) => errors::internal(s),
-        AppError::Contended(stream) => {
-            Status::aborted(format!("{stream} kept changing; retry the command"))
-        }
-        AppError::Stopped(shop) => {
-            Status::unavailable(format!("the desk of shop {shop} is restarting; retry"))
-        }
-    }
-}
+use sellerdesk_runtime::errors::to_status;
 
 fn role_from_pb(v: i32) -> Result<ServiceRole, Status> {
     match pb::ServiceRole::try_from(v) {

@@ -32,24 +32,11 @@ const PROJECTION_BATCH: i64 = 5_000;
 const READ_MODEL_CHECKPOINT: &str = "compliance-read-models";
 const READ_BATCH: i64 = 10_000;
 
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Other writers kept winning the race for this stream: ABORTED, retry later.
-    #[error("stream {0} kept changing under this command; try again")]
-    Contended(String),
-}
+pub use sellerdesk_runtime::errors::AppError;
 
-impl From<AppendError> for AppError {
-    fn from(e: AppendError) -> Self {
-        match e {
-            AppendError::Store(s) => AppError::Store(s),
-            other => AppError::Store(StoreError::Corrupt(other.to_string())),
-        }
-    }
+/// How a domain refusal joins the shared error (the mapping to gRPC is the runtime's).
+fn refused(d: DomainError) -> AppError {
+    AppError::Domain(d.into())
 }
 
 /// One shop's state with enough history to answer any past instant.
@@ -255,7 +242,7 @@ impl Compliance {
             let now = self.clock.now();
             let at = guard.last_at.map_or(now, |l| l.max(now));
             let policies = self.policies();
-            let events = decide(&command(at), &guard.state, &policies)?;
+            let events = decide(&command(at), &guard.state, &policies).map_err(refused)?;
             if events.is_empty() {
                 return Ok(Outcome {
                     state: guard.state.clone(),
@@ -418,7 +405,8 @@ impl Compliance {
                     at,
                 },
                 &history,
-            )?;
+            )
+            .map_err(refused)?;
             let append = Append::new(
                 store::POLICY_STREAM,
                 ExpectedVersion::Exact(*version),

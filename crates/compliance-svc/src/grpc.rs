@@ -3,11 +3,11 @@
 //! records and decides, owners and admins appeal, agents only read (R-X-1 for all).
 
 use crate::{
-    app::{AppError, Compliance},
+    app::Compliance,
     domain::{
         events::AppealOutcome as DomainOutcome,
         state::{DeadlineAt, MeasureRecord, StatusAt, ViolationView},
-        Command, DomainError, Instant, Measure, Policy, Standing, Tier,
+        Command, Instant, Measure, Policy, Standing, Tier,
     },
 };
 use futures::Stream;
@@ -35,48 +35,7 @@ use sellerdesk_runtime::wire::{
     authorize, command_metadata as metadata, instant, timestamp as ts, StreamBounds,
 };
 
-/// R-CMP-12: each refusal as its gRPC code, with details.
-fn to_status(e: AppError) -> Status {
-    match e {
-        AppError::Domain(d) => match &d {
-            DomainError::Invalid(fields) => {
-                let v: Vec<(&str, String)> = fields.iter().map(|(f, w)| (*f, w.clone())).collect();
-                errors::invalid_argument(&v)
-            }
-            DomainError::ViolationNotFound(id) => errors::not_found("violation", id),
-            DomainError::ViolationConflict(id) => {
-                errors::already_exists("violation", id, d.to_string())
-            }
-            DomainError::FirstAppealWindowClosed { violation, .. } => {
-                errors::failed_precondition("APPEAL_WINDOW_CLOSED", violation, d.to_string())
-            }
-            DomainError::SecondAppealWindowClosed { violation, .. } => {
-                errors::failed_precondition("APPEAL_WINDOW_CLOSED", violation, d.to_string())
-            }
-            DomainError::AppealPending(v) => {
-                errors::failed_precondition("APPEAL_PENDING", v, d.to_string())
-            }
-            DomainError::NoAppealsLeft(v) => {
-                errors::failed_precondition("NO_APPEALS_LEFT", v, d.to_string())
-            }
-            DomainError::AlreadyOverturned(v) => {
-                errors::failed_precondition("ALREADY_OVERTURNED", v, d.to_string())
-            }
-            DomainError::NoPendingAppeal(v) => {
-                errors::failed_precondition("NO_PENDING_APPEAL", v, d.to_string())
-            }
-            DomainError::PolicyInThePast { .. } => errors::failed_precondition(
-                "POLICY_IN_THE_PAST",
-                "policy.effective_at",
-                d.to_string(),
-            ),
-        },
-        AppError::Store(s) => errors::internal(s),
-        AppError::Contended(stream) => {
-            Status::aborted(format!("{stream} kept changing; retry the command"))
-        }
-    }
-}
+use sellerdesk_runtime::errors::to_status;
 
 fn measure_pb(m: &MeasureRecord) -> pb::MeasureInForce {
     pb::MeasureInForce {

@@ -26,27 +26,11 @@ use tokio::sync::Mutex;
 const MAX_ATTEMPTS: usize = 16;
 const READ_BATCH: i64 = 10_000;
 
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Other writers kept winning the race for this stream: ABORTED, retry later.
-    #[error("stream {0} kept changing under this command; try again")]
-    Contended(String),
-    /// The help centre is the platform's and is not edited through a shop's API.
-    #[error("the help centre is read-only")]
-    ReadOnly,
-}
+pub use sellerdesk_runtime::errors::AppError;
 
-impl From<AppendError> for AppError {
-    fn from(e: AppendError) -> Self {
-        match e {
-            AppendError::Store(s) => AppError::Store(s),
-            other => AppError::Store(StoreError::Corrupt(other.to_string())),
-        }
-    }
+/// How a domain refusal joins the shared error (the mapping to gRPC is the runtime's).
+fn refused(d: DomainError) -> AppError {
+    AppError::Domain(d.into())
 }
 
 /// Which knowledge base a call is about.
@@ -336,7 +320,7 @@ impl Faq {
             let (events, version) = {
                 let loaded = kb.loaded.read().expect("kb lock");
                 (
-                    decide(&loaded.kb, command, &self.limits)?,
+                    decide(&loaded.kb, command, &self.limits).map_err(refused)?,
                     loaded.kb.version,
                 )
             };
@@ -381,7 +365,12 @@ impl Faq {
         metadata: &Metadata,
     ) -> Result<Vec<Event>, AppError> {
         let Target::Shop(shop) = target else {
-            return Err(AppError::ReadOnly);
+            // Unreachable through the API (commands name a shop); kept as a refusal.
+            return Err(AppError::Domain(sellerdesk_core::Refusal::precondition(
+                "HELP_CENTRE_READ_ONLY",
+                "knowledge_base",
+                "the help centre is the platform's and is not edited through a shop's API",
+            )));
         };
         let kb = self.shop(shop).await?;
         let _writer = kb.writer.lock().await;
@@ -481,7 +470,7 @@ impl Faq {
             .read(target, |l| l.kb.entries.get(entry_id).cloned())
             .await?
             .filter(|e| e.content.enabled)
-            .ok_or_else(|| DomainError::EntryNotFound(entry_id.to_owned()))?;
+            .ok_or_else(|| refused(DomainError::EntryNotFound(entry_id.to_owned())))?;
         let tap = Interaction::CardTapped {
             entry_id: entry.id.clone(),
             conversation_id: conversation_id.to_owned(),

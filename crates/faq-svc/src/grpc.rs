@@ -3,8 +3,8 @@
 //! (R-FAQ-4), another shop sees nothing (R-X-1).
 
 use crate::{
-    app::{AppError, Faq, Target},
-    domain::{analytics, Category, Command, DomainError, Entry, EntryContent},
+    app::{Faq, Target},
+    domain::{analytics, Category, Command, Entry, EntryContent},
     matcher::Scored,
 };
 use sellerdesk_api::{common::v1::PageResponse, faq::v1 as pb};
@@ -34,29 +34,7 @@ impl FaqApi {
     }
 }
 
-fn to_status(e: AppError) -> Status {
-    match e {
-        AppError::Domain(d) => match &d {
-            DomainError::Invalid(fields) => {
-                let v: Vec<(&str, String)> = fields
-                    .iter()
-                    .map(|(f, w)| (f.as_str(), w.clone()))
-                    .collect();
-                errors::invalid_argument(&v)
-            }
-            DomainError::EntryNotFound(id) => errors::not_found("entry", id),
-            DomainError::EntryExists(id) => errors::already_exists("entry", id, d.to_string()),
-            DomainError::NotAPreset(id) => {
-                errors::failed_precondition("NOT_A_PRESET", id, d.to_string())
-            }
-        },
-        AppError::Store(s) => errors::internal(s),
-        AppError::Contended(stream) => {
-            Status::aborted(format!("{stream} kept changing; retry the command"))
-        }
-        AppError::ReadOnly => Status::permission_denied(e.to_string()),
-    }
-}
+use sellerdesk_runtime::errors::to_status;
 
 fn category_from_pb(c: i32, field: &str) -> Result<Category, Status> {
     match pb::Category::try_from(c) {

@@ -82,72 +82,82 @@ pub fn internal(cause: impl std::fmt::Display) -> Status {
     Status::internal("internal error")
 }
 
-/// Why a service's domain refused a command, in the terms every service
-/// shares. Plain data (no I/O): pure domains return it, and the one
-/// conversion below turns it into the gRPC status a client sees.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    /// Bad input: each field and why (INVALID_ARGUMENT with a BadRequest).
-    #[error("invalid: {0:?}")]
-    Invalid(Vec<(String, String)>),
-    /// NOT_FOUND; also what another shop's resource looks like (R-X-1).
-    #[error("no {kind} {id:?}")]
-    NotFound { kind: &'static str, id: String },
-    /// The id is taken by other content (ALREADY_EXISTS); the same content
-    /// again is a retry and is not refused.
-    #[error("{kind} {id:?} already exists with other content")]
-    AlreadyExists { kind: &'static str, id: String },
-    /// The state forbids it (FAILED_PRECONDITION with a PreconditionFailure
-    /// whose type is `reason`).
-    #[error("{why}")]
-    Precondition {
-        reason: &'static str,
-        subject: String,
-        why: String,
-    },
-    /// A configured limit (RESOURCE_EXHAUSTED).
-    #[error("{0}")]
-    LimitReached(String),
-}
+pub use sellerdesk_core::Refusal;
 
-impl Refusal {
-    pub fn invalid(field: &str, why: impl Into<String>) -> Self {
-        Refusal::Invalid(vec![(field.to_owned(), why.into())])
-    }
-
-    pub fn precondition(reason: &'static str, subject: &str, why: impl Into<String>) -> Self {
+/// A domain's refusal as the gRPC status a client sees: the one mapping.
+pub fn refused(r: Refusal) -> Status {
+    match r {
+        Refusal::Invalid(fields) => {
+            let v: Vec<(&str, String)> = fields
+                .iter()
+                .map(|(f, w)| (f.as_str(), w.clone()))
+                .collect();
+            invalid_argument(&v)
+        }
+        Refusal::NotFound { kind, id } => not_found(kind, &id),
+        Refusal::AlreadyExists { kind, id } => already_exists(
+            kind,
+            &id,
+            format!("{kind} {} already exists with other content", quote(&id)),
+        ),
         Refusal::Precondition {
             reason,
-            subject: subject.to_owned(),
-            why: why.into(),
+            subject,
+            why,
+        } => failed_precondition(reason, &subject, why),
+        Refusal::LimitReached(why) => Status::resource_exhausted(short(&why, WHY_CHARS)),
+    }
+}
+
+/// Why a command or a read did not go through: the domain refused it, the
+/// store failed, or the stream kept changing under it. Every service answers
+/// with these, mapped to gRPC in one place ([`From<AppError> for Status`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Domain(#[from] Refusal),
+    #[error(transparent)]
+    Store(#[from] sellerdesk_eventstore::StoreError),
+    /// Every attempt met a concurrent append (ABORTED: the client retries).
+    #[error("stream {0} kept changing under this command; try again")]
+    Contended(String),
+    /// The shop's single writer is restarting (UNAVAILABLE: retry).
+    #[error("the writer of shop {0} is restarting; retry")]
+    Stopped(String),
+}
+
+impl From<sellerdesk_eventstore::AppendError> for AppError {
+    fn from(e: sellerdesk_eventstore::AppendError) -> Self {
+        match e {
+            sellerdesk_eventstore::AppendError::Store(s) => AppError::Store(s),
+            other => AppError::Store(sellerdesk_eventstore::StoreError::Corrupt(
+                other.to_string(),
+            )),
         }
     }
 }
 
-impl From<Refusal> for Status {
-    fn from(r: Refusal) -> Self {
-        match r {
-            Refusal::Invalid(fields) => {
-                let v: Vec<(&str, String)> = fields
-                    .iter()
-                    .map(|(f, w)| (f.as_str(), w.clone()))
-                    .collect();
-                invalid_argument(&v)
-            }
-            Refusal::NotFound { kind, id } => not_found(kind, &id),
-            Refusal::AlreadyExists { kind, id } => already_exists(
-                kind,
-                &id,
-                format!("{kind} {} already exists with other content", quote(&id)),
-            ),
-            Refusal::Precondition {
-                reason,
-                subject,
-                why,
-            } => failed_precondition(reason, &subject, why),
-            Refusal::LimitReached(why) => Status::resource_exhausted(short(&why, WHY_CHARS)),
+impl From<AppError> for Status {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Domain(r) => refused(r),
+            // The cause is logged, never sent: it may name tables or hosts.
+            AppError::Store(s) => internal(s),
+            AppError::Contended(stream) => Status::aborted(format!(
+                "{} kept changing; retry the command",
+                short(&stream, 80)
+            )),
+            AppError::Stopped(shop) => Status::unavailable(format!(
+                "the writer of shop {} is restarting; retry",
+                quote(&shop)
+            )),
         }
     }
+}
+
+/// [`From<AppError> for Status`] as a function, for `map_err`.
+pub fn to_status(e: AppError) -> Status {
+    e.into()
 }
 
 #[cfg(test)]
@@ -163,7 +173,7 @@ mod tests {
         let huge = "x".repeat(1_000_000);
         for status in [
             not_found("entry", &huge),
-            Status::from(Refusal::AlreadyExists {
+            refused(Refusal::AlreadyExists {
                 kind: "order",
                 id: huge.clone(),
             }),

@@ -11,7 +11,6 @@ pub mod clock;
 pub mod config;
 pub mod errors;
 pub mod guard;
-pub mod money;
 pub mod server;
 pub mod telemetry;
 pub mod wire;
@@ -19,3 +18,5 @@ pub mod wire;
 pub use auth::{Caller, Role, TokenSigner, TokenVerifier};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;
+/// Money moved to the pure core; kept here for callers that name it so.
+pub use sellerdesk_core::money;

@@ -5,7 +5,7 @@ use super::{
     RECOMMEND_24H_ABOVE_FEN, REFUND_BUSINESS_DAYS,
 };
 use chrono::{Datelike, Duration, TimeZone, Weekday};
-use sellerdesk_runtime::money;
+use sellerdesk_core::money;
 
 /// R-X-3: business days are counted in the shop's time zone.
 const SHOP_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;

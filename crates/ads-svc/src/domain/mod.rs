@@ -185,7 +185,7 @@ impl PaidStats {
     /// These counts plus `d`, or INVALID_ARGUMENT naming the request's
     /// `stats.<count>` that cannot be represented (R-X-3).
     pub fn checked_add(&self, d: &PaidStats) -> Result<PaidStats, DomainError> {
-        use sellerdesk_runtime::money::add_count;
+        use sellerdesk_core::money::add_count;
         Ok(PaidStats {
             impressions: add_count("stats.impressions", self.impressions, d.impressions)?,
             plays: add_count("stats.plays", self.plays, d.plays)?,
@@ -387,4 +387,4 @@ impl Event {
 
 /// Why a command is refused: the refusal every service shares, so the
 /// gRPC layer maps it the same way everywhere.
-pub use sellerdesk_runtime::errors::Refusal as DomainError;
+pub use sellerdesk_core::Refusal as DomainError;

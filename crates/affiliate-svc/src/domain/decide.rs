@@ -3,7 +3,7 @@ use super::{
     PlanProduct, PlanSales, PlanSource, MAX_PLAN_CREATORS,
 };
 use chrono::NaiveDate;
-use sellerdesk_runtime::money;
+use sellerdesk_core::money;
 use std::collections::BTreeMap;
 
 /// R-X-3: a shop's day is counted in its time zone.

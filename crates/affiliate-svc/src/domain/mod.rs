@@ -244,4 +244,4 @@ impl Event {
 
 /// Why a command is refused: the refusal every service shares, so the
 /// gRPC layer maps it the same way everywhere.
-pub use sellerdesk_runtime::errors::Refusal as DomainError;
+pub use sellerdesk_core::Refusal as DomainError;

@@ -70,3 +70,38 @@ pub enum DomainError {
         earliest: Instant,
     },
 }
+
+/// R-CMP-12: each refusal as the shared kind (and so its gRPC code): the
+/// runtime maps refusals to statuses in one place.
+impl From<DomainError> for sellerdesk_core::Refusal {
+    fn from(d: DomainError) -> Self {
+        use sellerdesk_core::Refusal;
+        let why = d.to_string();
+        match d {
+            DomainError::Invalid(fields) => {
+                Refusal::Invalid(fields.into_iter().map(|(f, w)| (f.to_owned(), w)).collect())
+            }
+            DomainError::ViolationNotFound(id) => Refusal::NotFound {
+                kind: "violation",
+                id,
+            },
+            DomainError::ViolationConflict(id) => Refusal::AlreadyExists {
+                kind: "violation",
+                id,
+            },
+            DomainError::FirstAppealWindowClosed { violation, .. }
+            | DomainError::SecondAppealWindowClosed { violation, .. } => {
+                Refusal::precondition("APPEAL_WINDOW_CLOSED", &violation, why)
+            }
+            DomainError::AppealPending(v) => Refusal::precondition("APPEAL_PENDING", &v, why),
+            DomainError::NoAppealsLeft(v) => Refusal::precondition("NO_APPEALS_LEFT", &v, why),
+            DomainError::AlreadyOverturned(v) => {
+                Refusal::precondition("ALREADY_OVERTURNED", &v, why)
+            }
+            DomainError::NoPendingAppeal(v) => Refusal::precondition("NO_PENDING_APPEAL", &v, why),
+            DomainError::PolicyInThePast { .. } => {
+                Refusal::precondition("POLICY_IN_THE_PAST", "policy.effective_at", why)
+            }
+        }
+    }
+}

@@ -335,6 +335,20 @@ pub enum DomainError {
     NotAPreset(String),
 }
 
+/// Each refusal as the shared kind (and so its gRPC code).
+impl From<DomainError> for sellerdesk_core::Refusal {
+    fn from(d: DomainError) -> Self {
+        use sellerdesk_core::Refusal;
+        let why = d.to_string();
+        match d {
+            DomainError::Invalid(fields) => Refusal::Invalid(fields),
+            DomainError::EntryNotFound(id) => Refusal::NotFound { kind: "entry", id },
+            DomainError::EntryExists(id) => Refusal::AlreadyExists { kind: "entry", id },
+            DomainError::NotAPreset(id) => Refusal::precondition("NOT_A_PRESET", &id, why),
+        }
+    }
+}
+
 /// R-FAQ-1: the checks every entry passes, each bad field named under `prefix`.
 pub fn validate_content(
     content: &EntryContent,

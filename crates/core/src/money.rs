@@ -7,7 +7,7 @@
 //! A sum past a bound is INVALID_ARGUMENT naming the request's field, never a
 //! wrap.
 
-use crate::errors::Refusal;
+use crate::Refusal;
 
 /// 10^14 fen: one trillion yuan in one request.
 pub const MAX_AMOUNT_FEN: i64 = 100_000_000_000_000;

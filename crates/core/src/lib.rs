@@ -1,0 +1,52 @@
+//! The pure core of every sellerdesk domain.
+//!
+//! A domain is a [`Decider`]: commands (each carrying its instant), events,
+//! state; `decide` turns a command and the state into events or a
+//! [`Refusal`], `evolve` folds an event into the state. Nothing here does
+//! I/O, awaits or reads a clock: the runtime's one command path loads the
+//! state, reads the instant once, decides, appends and publishes.
+//!
+//! Tests of a domain read as the rules do: [`testing::given`] events,
+//! `when` a command, `then` events or `then_refused` with a code.
+
+pub mod money;
+mod refusal;
+pub mod stream;
+pub mod testing;
+
+pub use refusal::Refusal;
+
+/// An instant in UTC, carried by every command and stored with its events.
+pub type Instant = chrono::DateTime<chrono::Utc>;
+
+/// An event of a domain: its type's name is what the log stores beside it.
+pub trait DomainEvent: serde::Serialize + serde::de::DeserializeOwned + Clone {
+    /// The event's type in the domain's words (`ViolationRecorded`).
+    fn event_type(&self) -> &'static str;
+}
+
+/// The shape of a domain (fmodel's Decider, esrs's Aggregate): pure
+/// functions over a state folded from events.
+pub trait Decider {
+    type Command;
+    type Event: DomainEvent;
+    /// Folded from the stream's events; `Default` is the state of no events.
+    type State: Default + Clone;
+    /// What deciding may read besides the state (limits, a policy history,
+    /// a marketplace); `()` when nothing.
+    type Context: ?Sized;
+
+    /// The events `command` causes in `state`, or why it is refused. An
+    /// empty list is a no-op (an idempotent retry).
+    fn decide(
+        command: &Self::Command,
+        state: &Self::State,
+        context: &Self::Context,
+    ) -> Result<Vec<Self::Event>, Refusal>;
+
+    /// Folds one event into the state.
+    fn evolve(state: &mut Self::State, event: &Self::Event);
+
+    /// The stream version of a state: how many events were folded into it.
+    fn version(state: &Self::State) -> i64;
+}

@@ -1,0 +1,105 @@
+//! given/when/then for deciders: the one harness every domain's tests use.
+//!
+//! ```ignore
+//! given::<Ads>(&[]).when(&place("o1")).then(|events| assert_eq!(events.len(), 1));
+//! given::<Ads>(&revoked).when(&place("o1")).then_refused("SELLING_RIGHTS_REVOKED");
+//! ```
+
+use crate::{Decider, Refusal};
+
+/// A state folded from events, with the context deciding reads.
+pub struct Given<'c, D: Decider> {
+    pub state: D::State,
+    context: &'c D::Context,
+}
+
+impl<D: Decider> std::fmt::Debug for Given<'_, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Given { .. }")
+    }
+}
+
+/// The state after `events`, for a decider whose context is `()`.
+pub fn given<D: Decider<Context = ()>>(events: &[D::Event]) -> Given<'static, D> {
+    given_with::<D>(&(), events)
+}
+
+/// The state after `events`, deciding with `context`.
+pub fn given_with<'c, D: Decider>(context: &'c D::Context, events: &[D::Event]) -> Given<'c, D> {
+    let mut state = D::State::default();
+    for e in events {
+        D::evolve(&mut state, e);
+    }
+    Given { state, context }
+}
+
+impl<'c, D: Decider> Given<'c, D> {
+    /// Decides `command` on the state; what it caused is folded in, so
+    /// `when` can be chained through a scenario.
+    pub fn when(&mut self, command: &D::Command) -> Then<D> {
+        let outcome = D::decide(command, &self.state, self.context);
+        if let Ok(events) = &outcome {
+            for e in events {
+                D::evolve(&mut self.state, e);
+            }
+        }
+        Then { outcome }
+    }
+}
+
+/// What one command did.
+#[must_use = "a `when` is checked with `then`, `then_refused` or `events`"]
+pub struct Then<D: Decider> {
+    pub outcome: Result<Vec<D::Event>, Refusal>,
+}
+
+impl<D: Decider> std::fmt::Debug for Then<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.outcome {
+            Ok(events) => write!(f, "Then(Ok: {} events)", events.len()),
+            Err(r) => write!(f, "Then(Err: {r:?})"),
+        }
+    }
+}
+
+impl<D: Decider> Then<D> {
+    /// The events, failing the test with the refusal if there is one.
+    pub fn events(self) -> Vec<D::Event> {
+        match self.outcome {
+            Ok(events) => events,
+            Err(r) => panic!("expected events, the command was refused: {r:?}"),
+        }
+    }
+
+    /// Checks the events.
+    pub fn then(self, check: impl FnOnce(&[D::Event])) -> Vec<D::Event> {
+        let events = self.events();
+        check(&events);
+        events
+    }
+
+    /// The command was a no-op (a retry).
+    pub fn then_nothing(self) {
+        let events = self.events();
+        assert!(
+            events.is_empty(),
+            "expected no events, got {}",
+            events.len()
+        );
+    }
+
+    /// Refused, named by its precondition reason, its gRPC code, or (for
+    /// invalid input) one of the fields it names.
+    pub fn then_refused(self, name: &str) -> Refusal {
+        match self.outcome {
+            Ok(events) => panic!("expected a refusal {name}, got {} events", events.len()),
+            Err(r) => {
+                assert!(
+                    r.code() == name || r.names().iter().any(|n| n == name),
+                    "expected refusal {name}, got {r:?}"
+                );
+                r
+            }
+        }
+    }
+}
