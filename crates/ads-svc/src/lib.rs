@@ -12,11 +12,14 @@ pub mod domain;
 pub mod grpc;
 
 use sellerdesk_api::ads::v1::ads_service_server::AdsServiceServer;
-use sellerdesk_bus::{consume, relay, EventBus, RelayOptions};
+use sellerdesk_bus::{consume, EventBus};
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenVerifier};
-use std::{future::Future, sync::Arc, time::Duration};
-use tokio::net::TcpListener;
+use sellerdesk_runtime::{
+    auth::Authenticator,
+    host::{Host, Service, Task},
+    Clock, TokenVerifier,
+};
+use std::{sync::Arc, time::Duration};
 
 /// The service's name in subjects, ports and database files.
 pub const SERVICE: &str = "ads";
@@ -30,54 +33,42 @@ pub struct Settings {
     pub verifier: TokenVerifier,
     pub request_timeout: Duration,
 }
+sellerdesk_runtime::host_settings!(Settings);
 
+/// ads-svc as its host runs it.
 #[derive(Debug)]
-pub struct Application {
-    listener: TcpListener,
-    app: Arc<app::Ads>,
-    settings: Settings,
+pub struct Ads {
+    pub app: Arc<app::Ads>,
 }
 
-impl Application {
-    pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, String> {
-        let app = Arc::new(app::Ads::new(
-            settings.store.clone(),
-            settings.clock.clone(),
-        ));
+/// A built, bound ads-svc, ready to run.
+pub type Application = Host<Ads>;
+
+#[async_trait::async_trait]
+impl Service for Ads {
+    const NAME: &'static str = SERVICE;
+    const GRPC_SERVICE: &'static str = "sellerdesk.ads.v1.AdsService";
+    type Settings = Settings;
+
+    async fn open(settings: &Settings) -> Result<Self, String> {
         Ok(Self {
-            listener,
-            app,
-            settings,
+            app: Arc::new(app::Ads::new(
+                settings.store.clone(),
+                settings.clock.clone(),
+            )),
         })
     }
 
-    pub fn port(&self) -> u16 {
-        server::local_addr(&self.listener).port()
+    fn routes(&self, auth: Authenticator) -> tonic::service::Routes {
+        tonic::service::Routes::new(AdsServiceServer::with_interceptor(
+            grpc::AdsApi::new(self.app.clone()),
+            auth,
+        ))
     }
 
-    /// Builds the service on a free loopback port and runs it in the background.
-    pub async fn spawn_local(settings: Settings) -> Result<server::Running, String> {
-        let listener = server::bind("127.0.0.1", 0)
-            .await
-            .map_err(|e| e.to_string())?;
-        let app = Self::build(settings, listener).await?;
-        let port = app.port();
-        Ok(server::Running::spawn(port, |stopped| app.run(stopped)))
-    }
-
-    /// Serves until `shutdown`, with the outbox relay and the consumer of
-    /// compliance-svc's events beside it.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
-        let s = &self.settings;
-        let relay = tokio::spawn(relay(
-            s.store.clone(),
-            s.bus.clone(),
-            RelayOptions::new(SERVICE, s.durable_bus),
-        ));
-        let rights = tokio::spawn(consume(
+    /// The consumer of compliance-svc's events (R-ADS-13).
+    fn tasks(&self, s: &Settings) -> Vec<Task> {
+        let consumer = consume(
             s.bus.clone(),
             s.store.clone(),
             "compliance".into(),
@@ -86,22 +77,9 @@ impl Application {
             Arc::new(app::SellingRights {
                 ads: self.app.clone(),
             }),
-        ));
-        let api = AdsServiceServer::with_interceptor(
-            grpc::AdsApi::new(self.app.clone()),
-            Authenticator::new(s.verifier.clone()),
         );
-        let served = server::serve(
-            self.listener,
-            tonic::service::Routes::new(api),
-            &["sellerdesk.ads.v1.AdsService"],
-            s.bus.clone(),
-            s.request_timeout,
-            shutdown,
-        )
-        .await;
-        rights.abort();
-        relay.abort();
-        served
+        vec![Box::pin(async move {
+            let _ = consumer.await;
+        })]
     }
 }

@@ -10,11 +10,14 @@ pub mod domain;
 pub mod grpc;
 
 use sellerdesk_api::affiliate::v1::affiliate_service_server::AffiliateServiceServer;
-use sellerdesk_bus::{relay, EventBus, RelayOptions};
+use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenVerifier};
-use std::{future::Future, sync::Arc, time::Duration};
-use tokio::net::TcpListener;
+use sellerdesk_runtime::{
+    auth::Authenticator,
+    host::{Host, Service},
+    Clock, TokenVerifier,
+};
+use std::{sync::Arc, time::Duration};
 
 /// The service's name in subjects, ports and database files.
 pub const SERVICE: &str = "affiliate";
@@ -29,69 +32,34 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub limits: domain::Limits,
 }
+sellerdesk_runtime::host_settings!(Settings);
 
+/// affiliate-svc as its host runs it.
 #[derive(Debug)]
-pub struct Application {
-    listener: TcpListener,
-    app: Arc<app::Affiliate>,
-    settings: Settings,
+pub struct Affiliate {
+    pub app: Arc<app::Affiliate>,
 }
 
-impl Application {
-    pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, String> {
-        let app = app::Affiliate::open(
-            settings.store.clone(),
-            settings.clock.clone(),
-            settings.limits,
-        )
-        .await
-        .map_err(|e| format!("affiliate-svc: {e}"))?;
-        Ok(Self {
-            listener,
-            app,
-            settings,
-        })
-    }
+/// A built, bound affiliate-svc, ready to run.
+pub type Application = Host<Affiliate>;
 
-    pub fn port(&self) -> u16 {
-        server::local_addr(&self.listener).port()
-    }
+#[async_trait::async_trait]
+impl Service for Affiliate {
+    const NAME: &'static str = SERVICE;
+    const GRPC_SERVICE: &'static str = "sellerdesk.affiliate.v1.AffiliateService";
+    type Settings = Settings;
 
-    /// Builds the service on a free loopback port and runs it in the background.
-    pub async fn spawn_local(settings: Settings) -> Result<server::Running, String> {
-        let listener = server::bind("127.0.0.1", 0)
+    async fn open(s: &Settings) -> Result<Self, String> {
+        let app = app::Affiliate::open(s.store.clone(), s.clock.clone(), s.limits)
             .await
             .map_err(|e| e.to_string())?;
-        let app = Self::build(settings, listener).await?;
-        let port = app.port();
-        Ok(server::Running::spawn(port, |stopped| app.run(stopped)))
+        Ok(Self { app })
     }
 
-    /// Serves until `shutdown`, with the outbox relay beside it.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
-        let s = &self.settings;
-        let relay = tokio::spawn(relay(
-            s.store.clone(),
-            s.bus.clone(),
-            RelayOptions::new(SERVICE, s.durable_bus),
-        ));
-        let api = AffiliateServiceServer::with_interceptor(
+    fn routes(&self, auth: Authenticator) -> tonic::service::Routes {
+        tonic::service::Routes::new(AffiliateServiceServer::with_interceptor(
             grpc::AffiliateApi::new(self.app.clone()),
-            Authenticator::new(s.verifier.clone()),
-        );
-        let served = server::serve(
-            self.listener,
-            tonic::service::Routes::new(api),
-            &["sellerdesk.affiliate.v1.AffiliateService"],
-            s.bus.clone(),
-            s.request_timeout,
-            shutdown,
-        )
-        .await;
-        relay.abort();
-        served
+            auth,
+        ))
     }
 }

@@ -14,11 +14,14 @@ pub mod robot;
 pub mod store;
 
 use sellerdesk_api::chat::v1::chat_service_server::ChatServiceServer;
-use sellerdesk_bus::{relay, EventBus, RelayOptions};
+use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenVerifier};
-use std::{future::Future, sync::Arc, time::Duration};
-use tokio::net::TcpListener;
+use sellerdesk_runtime::{
+    auth::Authenticator,
+    host::{Host, Service, Task},
+    server, Clock, TokenVerifier,
+};
+use std::{sync::Arc, time::Duration};
 
 /// The service's name in subjects, ports and database files.
 pub const SERVICE: &str = "chat";
@@ -41,87 +44,50 @@ pub struct Settings {
     /// Whether the scheduler lets time act (tests drive it by hand instead).
     pub run_scheduler: bool,
 }
+sellerdesk_runtime::host_settings!(Settings);
 
-/// A built, bound chat-svc, ready to run.
+/// chat-svc as its host runs it.
 #[derive(Debug)]
-pub struct Application {
-    listener: TcpListener,
-    app: Arc<app::Chat>,
-    settings: Settings,
+pub struct Chat {
+    pub app: Arc<app::Chat>,
 }
 
-impl Application {
-    pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, String> {
-        let robot = robot::Robot::new(&settings.faq_endpoint, settings.robot_timeout)?;
-        let app = app::Chat::open(
-            settings.store.clone(),
-            settings.clock.clone(),
-            settings.limits,
-            Arc::new(robot),
-        )
-        .await
-        .map_err(|e| format!("chat-svc: {e}"))?;
-        Ok(Self {
-            listener,
-            app,
-            settings,
-        })
-    }
+/// A built, bound chat-svc, ready to run.
+pub type Application = Host<Chat>;
 
-    pub fn port(&self) -> u16 {
-        server::local_addr(&self.listener).port()
-    }
+/// Runs chat-svc on a free loopback port, handing back its application
+/// (tests look at the desk through it).
+pub async fn spawn_local(settings: Settings) -> Result<(server::Running, Arc<app::Chat>), String> {
+    Application::spawn_local_with(settings, |c| c.app.clone()).await
+}
 
-    pub fn app(&self) -> Arc<app::Chat> {
-        self.app.clone()
-    }
+#[async_trait::async_trait]
+impl Service for Chat {
+    const NAME: &'static str = SERVICE;
+    const GRPC_SERVICE: &'static str = "sellerdesk.chat.v1.ChatService";
+    type Settings = Settings;
 
-    /// Builds the service on a free loopback port and runs it in the background.
-    pub async fn spawn_local(
-        settings: Settings,
-    ) -> Result<(server::Running, Arc<app::Chat>), String> {
-        let listener = server::bind("127.0.0.1", 0)
+    async fn open(s: &Settings) -> Result<Self, String> {
+        let robot = robot::Robot::new(&s.faq_endpoint, s.robot_timeout)?;
+        let app = app::Chat::open(s.store.clone(), s.clock.clone(), s.limits, Arc::new(robot))
             .await
             .map_err(|e| e.to_string())?;
-        let app = Self::build(settings, listener).await?;
-        let (port, chat) = (app.port(), app.app());
-        Ok((
-            server::Running::spawn(port, |stopped| app.run(stopped)),
-            chat,
+        Ok(Self { app })
+    }
+
+    fn routes(&self, auth: Authenticator) -> tonic::service::Routes {
+        tonic::service::Routes::new(ChatServiceServer::with_interceptor(
+            grpc::ChatApi::new(self.app.clone()),
+            auth,
         ))
     }
 
-    /// Serves until `shutdown`, with the outbox relay and the scheduler beside it.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
-        let scheduler = self
-            .settings
-            .run_scheduler
-            .then(|| tokio::spawn(self.app.clone().run_scheduler()));
-        let relay = tokio::spawn(relay(
-            self.settings.store.clone(),
-            self.settings.bus.clone(),
-            RelayOptions::new(SERVICE, self.settings.durable_bus),
-        ));
-        let api = ChatServiceServer::with_interceptor(
-            grpc::ChatApi::new(self.app.clone()),
-            Authenticator::new(self.settings.verifier.clone()),
-        );
-        let served = server::serve(
-            self.listener,
-            tonic::service::Routes::new(api),
-            &["sellerdesk.chat.v1.ChatService"],
-            self.settings.bus.clone(),
-            self.settings.request_timeout,
-            shutdown,
-        )
-        .await;
-        if let Some(s) = scheduler {
-            s.abort();
+    /// The scheduler (queue, reassignment on silence), unless tests drive time.
+    fn tasks(&self, s: &Settings) -> Vec<Task> {
+        if s.run_scheduler {
+            vec![Box::pin(self.app.clone().run_scheduler())]
+        } else {
+            Vec::new()
         }
-        relay.abort();
-        served
     }
 }

@@ -3,7 +3,7 @@
 //! resume (R-CHAT-5), service hours across a restart (R-CHAT-9), quick
 //! phrases (R-CHAT-10), figures (R-CHAT-11), faq-svc down, PostgreSQL, the bus.
 
-use chat_svc::{app::Chat, domain::Limits, Application, Settings};
+use chat_svc::{app::Chat, domain::Limits, Settings};
 use chrono::{DateTime, Duration as Span, Utc};
 use futures::StreamExt;
 use sellerdesk_api::chat::v1::{self as pb, chat_service_client::ChatServiceClient};
@@ -66,7 +66,7 @@ async fn spawn_chat(
 ) -> TestApp {
     let signer = TokenSigner::new("test");
     let bus = Arc::new(InProcessBus::new());
-    let (service, chat) = Application::spawn_local(Settings {
+    let (service, chat) = chat_svc::spawn_local(Settings {
         store,
         bus: bus.clone(),
         durable_bus: false,

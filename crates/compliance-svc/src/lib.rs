@@ -13,11 +13,14 @@ pub mod grpc;
 pub mod store;
 
 use sellerdesk_api::compliance::v1::compliance_service_server::ComplianceServiceServer;
-use sellerdesk_bus::{relay, EventBus, RelayOptions};
+use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenVerifier};
-use std::{future::Future, sync::Arc, time::Duration};
-use tokio::net::TcpListener;
+use sellerdesk_runtime::{
+    auth::Authenticator,
+    host::{Host, Service, Task},
+    server, Clock, TokenVerifier,
+};
+use std::{sync::Arc, time::Duration};
 
 /// The service's name in subjects, ports and database files.
 pub const SERVICE: &str = "compliance";
@@ -35,80 +38,43 @@ pub struct Settings {
     pub verifier: TokenVerifier,
     pub request_timeout: Duration,
 }
+sellerdesk_runtime::host_settings!(Settings);
 
-/// A built, bound compliance-svc, ready to run.
+/// compliance-svc as its host runs it.
 #[derive(Debug)]
-pub struct Application {
-    listener: TcpListener,
-    app: Arc<app::Compliance>,
-    settings: Settings,
+pub struct Compliance {
+    pub app: Arc<app::Compliance>,
 }
 
-impl Application {
-    pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, String> {
-        let app = app::Compliance::open(settings.store.clone(), settings.clock.clone())
-            .await
-            .map_err(|e| format!("compliance-svc: {e}"))?;
-        Ok(Self {
-            listener,
-            app,
-            settings,
-        })
-    }
+/// A built, bound compliance-svc, ready to run.
+pub type Application = Host<Compliance>;
 
-    pub fn port(&self) -> u16 {
-        server::local_addr(&self.listener).port()
-    }
+#[async_trait::async_trait]
+impl Service for Compliance {
+    const NAME: &'static str = SERVICE;
+    const GRPC_SERVICE: &'static str = "sellerdesk.compliance.v1.ComplianceService";
+    type Settings = Settings;
 
-    pub fn app(&self) -> Arc<app::Compliance> {
-        self.app.clone()
-    }
-
-    /// Builds the service on a free loopback port and runs it in the background
-    /// (tests, the scenario runner, load drivers).
-    pub async fn spawn_local(settings: Settings) -> Result<server::Running, String> {
-        let listener = server::bind("127.0.0.1", 0)
+    async fn open(s: &Settings) -> Result<Self, String> {
+        let app = app::Compliance::open(s.store.clone(), s.clock.clone())
             .await
             .map_err(|e| e.to_string())?;
-        let app = Self::build(settings, listener).await?;
-        let port = app.port();
-        Ok(server::Running::spawn(port, |stopped| app.run(stopped)))
+        Ok(Self { app })
     }
 
-    /// Serves until `shutdown`, with the scheduler and the outbox relay beside it.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
-        let scheduler = tokio::spawn(
-            self.app
-                .clone()
-                .run_scheduler(self.settings.clock_changes.clone()),
-        );
-        let projector = tokio::spawn(self.app.clone().run_projector());
-        let relay = tokio::spawn(relay(
-            self.settings.store.clone(),
-            self.settings.bus.clone(),
-            RelayOptions::new(SERVICE, self.settings.durable_bus),
-        ));
-        let api = ComplianceServiceServer::with_interceptor(
+    fn routes(&self, auth: Authenticator) -> tonic::service::Routes {
+        tonic::service::Routes::new(ComplianceServiceServer::with_interceptor(
             grpc::ComplianceApi::new(self.app.clone()),
-            Authenticator::new(self.settings.verifier.clone()),
-        );
-        let routes = tonic::service::Routes::new(api);
-        let served = server::serve(
-            self.listener,
-            routes,
-            &["sellerdesk.compliance.v1.ComplianceService"],
-            self.settings.bus.clone(),
-            self.settings.request_timeout,
-            shutdown,
-        )
-        .await;
-        scheduler.abort();
-        projector.abort();
-        relay.abort();
-        served
+            auth,
+        ))
+    }
+
+    /// The scheduler (expiry, R-CMP-2) and the read-model projector.
+    fn tasks(&self, s: &Settings) -> Vec<Task> {
+        vec![
+            Box::pin(self.app.clone().run_scheduler(s.clock_changes.clone())),
+            Box::pin(self.app.clone().run_projector()),
+        ]
     }
 }
 

@@ -18,11 +18,14 @@ pub mod presets;
 pub mod store;
 
 use sellerdesk_api::faq::v1::faq_service_server::FaqServiceServer;
-use sellerdesk_bus::{relay, EventBus, RelayOptions};
+use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{auth::Authenticator, server, Clock, TokenVerifier};
-use std::{future::Future, sync::Arc, time::Duration};
-use tokio::net::TcpListener;
+use sellerdesk_runtime::{
+    auth::Authenticator,
+    host::{Host, Service, Task},
+    Clock, TokenVerifier,
+};
+use std::{sync::Arc, time::Duration};
 
 /// The service's name in subjects, ports and database files.
 pub const SERVICE: &str = "faq";
@@ -44,81 +47,48 @@ pub struct Settings {
     /// every recorded interaction.
     pub follow_other_writers: bool,
 }
+sellerdesk_runtime::host_settings!(Settings);
 
-/// A built, bound faq-svc, ready to run.
+/// faq-svc as its host runs it.
 #[derive(Debug)]
-pub struct Application {
-    listener: TcpListener,
-    app: Arc<app::Faq>,
-    settings: Settings,
+pub struct Faq {
+    pub app: Arc<app::Faq>,
 }
 
-impl Application {
-    pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, String> {
+/// A built, bound faq-svc, ready to run.
+pub type Application = Host<Faq>;
+
+#[async_trait::async_trait]
+impl Service for Faq {
+    const NAME: &'static str = SERVICE;
+    const GRPC_SERVICE: &'static str = "sellerdesk.faq.v1.FaqService";
+    type Settings = Settings;
+
+    async fn open(s: &Settings) -> Result<Self, String> {
         let app = app::Faq::open(
-            settings.store.clone(),
-            settings.clock.clone(),
+            s.store.clone(),
+            s.clock.clone(),
             presets::builtin(),
-            settings.limits,
+            s.limits,
         )
         .await
-        .map_err(|e| format!("faq-svc: {e}"))?;
-        Ok(Self {
-            listener,
-            app,
-            settings,
-        })
+        .map_err(|e| e.to_string())?;
+        Ok(Self { app })
     }
 
-    pub fn port(&self) -> u16 {
-        server::local_addr(&self.listener).port()
-    }
-
-    pub fn app(&self) -> Arc<app::Faq> {
-        self.app.clone()
-    }
-
-    /// Builds the service on a free loopback port and runs it in the background.
-    pub async fn spawn_local(settings: Settings) -> Result<server::Running, String> {
-        let listener = server::bind("127.0.0.1", 0)
-            .await
-            .map_err(|e| e.to_string())?;
-        let app = Self::build(settings, listener).await?;
-        let port = app.port();
-        Ok(server::Running::spawn(port, |stopped| app.run(stopped)))
-    }
-
-    /// Serves until `shutdown`, with the outbox relay and the replica follower beside it.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
-        let follower = self
-            .settings
-            .follow_other_writers
-            .then(|| tokio::spawn(self.app.clone().run_follower()));
-        let relay = tokio::spawn(relay(
-            self.settings.store.clone(),
-            self.settings.bus.clone(),
-            RelayOptions::new(SERVICE, self.settings.durable_bus),
-        ));
-        let api = FaqServiceServer::with_interceptor(
+    fn routes(&self, auth: Authenticator) -> tonic::service::Routes {
+        tonic::service::Routes::new(FaqServiceServer::with_interceptor(
             grpc::FaqApi::new(self.app.clone()),
-            Authenticator::new(self.settings.verifier.clone()),
-        );
-        let served = server::serve(
-            self.listener,
-            tonic::service::Routes::new(api),
-            &["sellerdesk.faq.v1.FaqService"],
-            self.settings.bus.clone(),
-            self.settings.request_timeout,
-            shutdown,
-        )
-        .await;
-        if let Some(f) = follower {
-            f.abort();
+            auth,
+        ))
+    }
+
+    /// The follower of other replicas' knowledge-base changes (PostgreSQL).
+    fn tasks(&self, s: &Settings) -> Vec<Task> {
+        if s.follow_other_writers {
+            vec![Box::pin(self.app.clone().run_follower())]
+        } else {
+            Vec::new()
         }
-        relay.abort();
-        served
     }
 }

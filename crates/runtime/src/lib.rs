@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod errors;
 pub mod guard;
+pub mod host;
 pub mod server;
 pub mod telemetry;
 pub mod wire;

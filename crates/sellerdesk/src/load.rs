@@ -88,7 +88,7 @@ async fn embedded(signer: &TokenSigner) -> anyhow::Result<Running> {
     let mut chat_settings = crate::stack::chat_settings(&config, bus, false, clock).await?;
     chat_settings.faq_endpoint = faq.endpoint();
     chat_settings.verifier = signer.verifier();
-    let (chat, _) = chat_svc::Application::spawn_local(chat_settings)
+    let (chat, _) = chat_svc::spawn_local(chat_settings)
         .await
         .map_err(anyhow::Error::msg)?;
     Ok(Running {

@@ -3,7 +3,10 @@
 
 use sellerdesk_bus::{EventBus, InProcessBus, JetStreamBus};
 use sellerdesk_eventstore::EventStore;
-use sellerdesk_runtime::{server, Clock, Config, TokenVerifier};
+use sellerdesk_runtime::{
+    host::{Host, Service},
+    server, Clock, Config, TokenVerifier,
+};
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
@@ -128,40 +131,19 @@ pub async fn build(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Built> {
     match service {
-        "compliance" => {
+        compliance_svc::SERVICE => {
             let settings = compliance_settings(config, bus, durable_bus, clock).await?;
-            let app = compliance_svc::Application::build(settings, listener)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            Ok(Built {
-                service: compliance_svc::SERVICE,
-                port: app.port(),
-                run: Box::new(|stop| Box::pin(app.run(stop))),
-            })
+            hosted::<compliance_svc::Compliance>(settings, listener).await
         }
-        "faq" => {
+        faq_svc::SERVICE => {
             let settings = faq_settings(config, bus, durable_bus, clock).await?;
-            let app = faq_svc::Application::build(settings, listener)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            Ok(Built {
-                service: faq_svc::SERVICE,
-                port: app.port(),
-                run: Box::new(|stop| Box::pin(app.run(stop))),
-            })
+            hosted::<faq_svc::Faq>(settings, listener).await
         }
-        "chat" => {
+        chat_svc::SERVICE => {
             let settings = chat_settings(config, bus, durable_bus, clock).await?;
-            let app = chat_svc::Application::build(settings, listener)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            Ok(Built {
-                service: chat_svc::SERVICE,
-                port: app.port(),
-                run: Box::new(|stop| Box::pin(app.run(stop))),
-            })
+            hosted::<chat_svc::Chat>(settings, listener).await
         }
-        "affiliate" => {
+        affiliate_svc::SERVICE => {
             let settings = affiliate_svc::Settings {
                 store: store(config, affiliate_svc::SERVICE).await?,
                 bus,
@@ -173,16 +155,9 @@ pub async fn build(
                     daily_invitations: config.affiliate_daily_invitations,
                 },
             };
-            let app = affiliate_svc::Application::build(settings, listener)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            Ok(Built {
-                service: affiliate_svc::SERVICE,
-                port: app.port(),
-                run: Box::new(|stop| Box::pin(app.run(stop))),
-            })
+            hosted::<affiliate_svc::Affiliate>(settings, listener).await
         }
-        "ads" => {
+        ads_svc::SERVICE => {
             let settings = ads_svc::Settings {
                 store: store(config, ads_svc::SERVICE).await?,
                 bus,
@@ -191,17 +166,26 @@ pub async fn build(
                 verifier: verifier(config)?,
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
             };
-            let app = ads_svc::Application::build(settings, listener)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            Ok(Built {
-                service: ads_svc::SERVICE,
-                port: app.port(),
-                run: Box::new(|stop| Box::pin(app.run(stop))),
-            })
+            hosted::<ads_svc::Ads>(settings, listener).await
         }
         other => anyhow::bail!("unknown service {other:?}; one of {:?}", IMPLEMENTED),
     }
+}
+
+/// Any service, built by the one host.
+async fn hosted<S>(settings: S::Settings, listener: TcpListener) -> anyhow::Result<Built>
+where
+    S: Service + std::fmt::Debug,
+    S::Settings: std::fmt::Debug,
+{
+    let host = Host::<S>::build(settings, listener)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok(Built {
+        service: S::NAME,
+        port: host.port(),
+        run: Box::new(|stop| Box::pin(host.run(stop))),
+    })
 }
 
 /// Binds `service`'s configured port on the configured host.

@@ -1,0 +1,170 @@
+//! One host for every service: a service says its name, how it opens, its
+//! gRPC routes and the work that runs beside them; [`Host`] binds, serves,
+//! runs the outbox relay and that work, and stops all of it together.
+//!
+//! A service crate is its domain, its gRPC mapping and an `impl Service`.
+
+use crate::{auth::Authenticator, server, Clock, TokenVerifier};
+use sellerdesk_bus::{relay, EventBus, RelayOptions};
+use sellerdesk_eventstore::EventStore;
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, task::JoinSet};
+use tonic::service::Routes;
+
+/// Work that runs beside the server until it stops.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What every service gets from the process that hosts it.
+#[derive(Debug, Clone)]
+pub struct Hosting {
+    pub store: Arc<dyn EventStore>,
+    pub bus: Arc<dyn EventBus>,
+    /// Whether the bus keeps messages across restarts (JetStream) or not (in-process).
+    pub durable_bus: bool,
+    pub clock: Arc<dyn Clock>,
+    pub verifier: TokenVerifier,
+    pub request_timeout: Duration,
+}
+
+/// A service's settings: the common part, and whatever else it needs.
+pub trait HostSettings: Send + Sync + 'static {
+    fn hosting(&self) -> Hosting;
+}
+
+impl HostSettings for Hosting {
+    fn hosting(&self) -> Hosting {
+        self.clone()
+    }
+}
+
+/// Implements [`HostSettings`] for a settings struct that has the common
+/// fields (`store`, `bus`, `durable_bus`, `clock`, `verifier`, `request_timeout`).
+#[macro_export]
+macro_rules! host_settings {
+    ($settings:ty) => {
+        impl $crate::host::HostSettings for $settings {
+            fn hosting(&self) -> $crate::host::Hosting {
+                $crate::host::Hosting {
+                    store: self.store.clone(),
+                    bus: self.bus.clone(),
+                    durable_bus: self.durable_bus,
+                    clock: self.clock.clone(),
+                    verifier: self.verifier.clone(),
+                    request_timeout: self.request_timeout,
+                }
+            }
+        }
+    };
+}
+
+/// A sellerdesk service, as the host runs it.
+#[async_trait::async_trait]
+pub trait Service: Sized + Send + Sync + 'static {
+    /// `ads`: its subjects, port and database file are named after it.
+    const NAME: &'static str;
+    /// The gRPC service health reports (`sellerdesk.ads.v1.AdsService`).
+    const GRPC_SERVICE: &'static str;
+    type Settings: HostSettings;
+
+    /// Opens the service's state (loads what it keeps, spawns nothing).
+    async fn open(settings: &Self::Settings) -> Result<Self, String>;
+
+    /// The gRPC routes, each behind `auth`.
+    fn routes(&self, auth: Authenticator) -> Routes;
+
+    /// Work beside the server besides the outbox relay (schedulers,
+    /// consumers, followers); the host stops it when the server stops.
+    fn tasks(&self, settings: &Self::Settings) -> Vec<Task> {
+        let _ = settings;
+        Vec::new()
+    }
+}
+
+/// A built, bound service, ready to run.
+#[derive(Debug)]
+pub struct Host<S: Service> {
+    listener: TcpListener,
+    service: S,
+    settings: S::Settings,
+}
+
+impl<S: Service + std::fmt::Debug> Host<S>
+where
+    S::Settings: std::fmt::Debug,
+{
+    /// Opens `S` on `listener`.
+    pub async fn build(settings: S::Settings, listener: TcpListener) -> Result<Self, String> {
+        let service = S::open(&settings)
+            .await
+            .map_err(|e| format!("{}-svc: {e}", S::NAME))?;
+        Ok(Self {
+            listener,
+            service,
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        server::local_addr(&self.listener).port()
+    }
+
+    pub fn service(&self) -> &S {
+        &self.service
+    }
+
+    /// Builds the service on a free loopback port and runs it in the
+    /// background (tests, the scenario runner, load drivers).
+    pub async fn spawn_local(settings: S::Settings) -> Result<server::Running, String> {
+        Ok(Self::spawn_local_with(settings, |_| ()).await?.0)
+    }
+
+    /// As [`Host::spawn_local`], handing back what `keep` takes from the
+    /// service first (its application, for tests that look inside).
+    pub async fn spawn_local_with<R>(
+        settings: S::Settings,
+        keep: impl FnOnce(&S) -> R,
+    ) -> Result<(server::Running, R), String> {
+        let listener = server::bind("127.0.0.1", 0)
+            .await
+            .map_err(|e| e.to_string())?;
+        let host = Self::build(settings, listener).await?;
+        let kept = keep(&host.service);
+        let port = host.port();
+        Ok((
+            server::Running::spawn(port, |stopped| host.run(stopped)),
+            kept,
+        ))
+    }
+
+    /// Serves until `shutdown`, with the outbox relay and the service's
+    /// tasks beside it; every one of them is stopped before this returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let hosting = self.settings.hosting();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(relay(
+            hosting.store.clone(),
+            hosting.bus.clone(),
+            RelayOptions::new(S::NAME, hosting.durable_bus),
+        ));
+        for task in self.service.tasks(&self.settings) {
+            tasks.spawn(task);
+        }
+        let routes = self
+            .service
+            .routes(Authenticator::new(hosting.verifier.clone()));
+        let served = server::serve(
+            self.listener,
+            routes,
+            &[S::GRPC_SERVICE],
+            hosting.bus.clone(),
+            hosting.request_timeout,
+            shutdown,
+        )
+        .await;
+        tasks.shutdown().await;
+        served
+    }
+}
