@@ -88,6 +88,7 @@ class Fuzz:
         self.failures = []
         self.passed = 0
         self.tried = 0
+        self.tenancy = 0
         self.deadline = time.monotonic() + config.get("seconds", 240)
 
     # ---- plausible values -------------------------------------------------
@@ -240,6 +241,8 @@ class Fuzz:
                 problems.append(f"details of {detail_len} bytes echo the input")
             if before is not None and after is not None and after != before:
                 problems.append(f"refused ({code}) yet {after - before} events were appended")
+        if reader_is_b:
+            self.tenancy += 1
         if reader_is_b and responses:
             for r in responses:
                 text = str(r)
@@ -353,12 +356,13 @@ class Fuzz:
                         self.failures.append(f"{case}: answered OK")
                         self.outcomes[code] += 1
                         self.tried += 1
+                        self.tenancy += 1
                     else:
                         self.judge(case, method, code, responses, error, before,
                                    self.events(name) if error is not None else None, True)
 
     def report(self):
-        print(f"inputs tried: {self.tried}")
+        print(f"inputs tried: {self.tried} (of them by shop B, against shop A's data: {self.tenancy})")
         print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())))
         for f in self.failures[:2000]:
             print(f"FAIL {f}")
