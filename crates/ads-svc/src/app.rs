@@ -3,18 +3,19 @@
 //! (its orders), so every command folds it from the log: nothing to keep in
 //! step, and the consumer's writes are visible to the next command at once.
 
-use crate::domain::{decide, AdsAccount, Command, Event, Instant};
+use crate::domain::{decide, Account, AdsAccount, Command, Event, Instant};
 use async_trait::async_trait;
 use sellerdesk_bus::{BusMessage, Handler};
-use sellerdesk_eventstore::{
-    codec, Append, AppendError, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError,
+use sellerdesk_eventstore::{Append, EventStore, Metadata};
+use sellerdesk_runtime::{
+    command::{CommandPath, Target},
+    Clock,
 };
-use sellerdesk_runtime::Clock;
 use std::sync::Arc;
 
+pub use sellerdesk_runtime::errors::AppError;
+
 pub const SCHEMA_VERSION: i32 = 1;
-const MAX_ATTEMPTS: usize = 16;
-const READ_BATCH: i64 = 10_000;
 /// The consumer's name in the inbox and on the bus.
 pub const RIGHTS_CONSUMER: &str = "ads-selling-rights";
 
@@ -22,93 +23,51 @@ pub fn account_stream(shop: &str) -> String {
     format!("ads-account-{shop}")
 }
 
-pub use sellerdesk_runtime::errors::AppError;
+fn target<'a>(stream: &'a str, shop: &'a str) -> Target<'a> {
+    Target {
+        stream,
+        shop,
+        schema_version: SCHEMA_VERSION,
+        fold: true,
+    }
+}
 
 #[derive(Debug)]
 pub struct Ads {
-    store: Arc<dyn EventStore>,
-    clock: Arc<dyn Clock>,
+    path: CommandPath,
 }
 
 impl Ads {
     pub fn new(store: Arc<dyn EventStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            path: CommandPath::new(store, clock),
+        }
     }
 
     pub fn now(&self) -> Instant {
-        self.clock.now()
+        self.path.now()
     }
 
     /// The shop's account as its log says now.
     pub async fn load(&self, shop: &str) -> Result<AdsAccount, AppError> {
-        let stream = account_stream(shop);
-        let mut account = AdsAccount::default();
-        loop {
-            let page = self
-                .store
-                .read_stream(&stream, account.version, READ_BATCH)
-                .await?;
-            for e in &page {
-                account.apply(&decode(e)?);
-            }
-            if (page.len() as i64) < READ_BATCH {
-                return Ok(account);
-            }
-        }
+        self.path.load::<Account>(&account_stream(shop)).await
     }
 
-    fn append_for(
-        &self,
-        shop: &str,
-        account: &AdsAccount,
-        events: &[Event],
-        metadata: &Metadata,
-    ) -> Append {
-        let at = self.clock.now();
-        let new = events
-            .iter()
-            .map(|e| codec::encode(e, e.type_name(), SCHEMA_VERSION, shop, at, metadata))
-            .collect();
-        let expected = ExpectedVersion::after(account.version);
-        Append::new(account_stream(shop), expected, new)
-    }
-
-    /// Runs the command the closure builds at the current instant; returns the
-    /// account after it and the events it caused.
+    /// Runs the command the closure builds at the command's instant; returns
+    /// the account after it and the events it caused.
     pub async fn execute(
         &self,
         shop: &str,
         metadata: &Metadata,
         command: impl Fn(Instant) -> Command,
     ) -> Result<(AdsAccount, Vec<Event>), AppError> {
-        for _ in 0..MAX_ATTEMPTS {
-            let mut account = self.load(shop).await?;
-            let events = decide(&account, &command(self.clock.now()))?;
-            if events.is_empty() {
-                return Ok((account, events));
-            }
-            match self
-                .store
-                .append(self.append_for(shop, &account, &events, metadata))
-                .await
-            {
-                Ok(_) => {
-                    for e in &events {
-                        account.apply(e);
-                    }
-                    return Ok((account, events));
-                }
-                Err(AppendError::Conflict { .. }) => continue,
-                Err(AppendError::Store(e)) => return Err(e.into()),
-                Err(e) => return Err(StoreError::Corrupt(e.to_string()).into()),
-            }
-        }
-        Err(AppError::Contended(account_stream(shop)))
+        let stream = account_stream(shop);
+        self.path
+            .execute::<Account>(target(&stream, shop), metadata, |account, at| {
+                decide(account, &command(at))
+            })
+            .await
     }
-}
-
-fn decode(e: &RecordedEvent) -> Result<Event, StoreError> {
-    codec::decode(e)
 }
 
 /// R-ADS-13: compliance-svc's SellingRightsRevoked and SellingRightsRestored,
@@ -145,8 +104,12 @@ impl Handler for SellingRights {
             actor: Some("system:compliance".into()),
             traceparent: message.traceparent.clone(),
         };
-        Ok(Some(
-            self.ads.append_for(shop, &account, &events, &metadata),
-        ))
+        let stream = account_stream(shop);
+        Ok(Some(self.ads.path.append_after::<Account>(
+            target(&stream, shop),
+            &account,
+            &events,
+            &metadata,
+        )))
     }
 }

@@ -4,15 +4,18 @@
 //! start and kept in step with each committed append (R-AFF-5). One process
 //! writes the log (the Kubernetes manifest runs one replica).
 
-use crate::domain::{decide, Command, Event, Instant, Limits, Marketplace, Outreach};
-use sellerdesk_eventstore::{
-    codec, Append, AppendError, EventStore, ExpectedVersion, Metadata, StoreError,
+use crate::domain::{Command, Event, Instant, Limits, Marketplace, Outreach, ShopOutreach, World};
+use sellerdesk_core::Decider;
+use sellerdesk_eventstore::{codec, EventStore, Metadata};
+use sellerdesk_runtime::{
+    command::{CommandPath, Target},
+    Clock,
 };
-use sellerdesk_runtime::Clock;
 use std::sync::{Arc, RwLock};
 
+pub use sellerdesk_runtime::errors::AppError;
+
 pub const SCHEMA_VERSION: i32 = 1;
-const MAX_ATTEMPTS: usize = 16;
 const READ_BATCH: i64 = 10_000;
 
 pub fn shop_stream(shop: &str) -> String {
@@ -23,12 +26,9 @@ pub fn creator_stream(creator_id: &str) -> String {
     format!("affiliate-creator-{creator_id}")
 }
 
-pub use sellerdesk_runtime::errors::AppError;
-
 #[derive(Debug)]
 pub struct Affiliate {
-    store: Arc<dyn EventStore>,
-    clock: Arc<dyn Clock>,
+    path: CommandPath,
     limits: Limits,
     market: RwLock<Marketplace>,
 }
@@ -54,15 +54,14 @@ impl Affiliate {
             }
         }
         Ok(Arc::new(Self {
-            store,
-            clock,
+            path: CommandPath::new(store, clock),
             limits,
             market: RwLock::new(market),
         }))
     }
 
     pub fn now(&self) -> Instant {
-        self.clock.now()
+        self.path.now()
     }
 
     pub fn limits(&self) -> &Limits {
@@ -74,79 +73,54 @@ impl Affiliate {
     }
 
     pub async fn outreach(&self, shop: &str) -> Result<Outreach, AppError> {
-        let stream = shop_stream(shop);
-        let mut outreach = Outreach::default();
-        loop {
-            let page = self
-                .store
-                .read_stream(&stream, outreach.version, READ_BATCH)
-                .await?;
-            for e in &page {
-                outreach.apply(&codec::decode(e)?);
-            }
-            if (page.len() as i64) < READ_BATCH {
-                return Ok(outreach);
-            }
-        }
+        self.path.load::<ShopOutreach>(&shop_stream(shop)).await
     }
 
     /// Runs a shop's command (or, with `shop` None, the platform's creator
-    /// profile); returns the outreach after it and the events it caused.
+    /// profile, which stands alone in the creator's stream); returns the
+    /// outreach after it and the events it caused.
     pub async fn execute(
         &self,
         shop: Option<&str>,
         metadata: &Metadata,
         command: impl Fn(Instant) -> Command,
     ) -> Result<(Outreach, Vec<Event>), AppError> {
-        for _ in 0..MAX_ATTEMPTS {
-            let mut outreach = match shop {
-                Some(s) => self.outreach(s).await?,
-                None => Outreach::default(),
-            };
-            let command = command(self.clock.now());
-            let events = self.market(|m| decide(&outreach, m, &command, &self.limits))?;
-            if events.is_empty() {
-                return Ok((outreach, events));
-            }
-            let (stream, expected, envelope_shop) = match (shop, &command) {
-                (None, Command::ProfileCreator { profile }) => (
-                    creator_stream(&profile.creator_id),
-                    ExpectedVersion::Any,
-                    "",
-                ),
-                (Some(s), _) => (shop_stream(s), ExpectedVersion::after(outreach.version), s),
-                (None, _) => unreachable!("only creator profiles are platform-wide"),
-            };
-            let at = self.clock.now();
-            let new = events
-                .iter()
-                .map(|e| {
-                    codec::encode(
-                        e,
-                        e.type_name(),
-                        SCHEMA_VERSION,
-                        envelope_shop,
-                        at,
-                        metadata,
-                    )
-                })
-                .collect();
-            match self.store.append(Append::new(&stream, expected, new)).await {
-                Ok(_) => {
-                    let mut market = self.market.write().expect("market lock");
-                    for e in &events {
-                        outreach.apply(e);
-                        market.apply(e);
-                    }
-                    return Ok((outreach, events));
+        let (stream, target_shop, fold) = match shop {
+            Some(s) => (shop_stream(s), s, true),
+            None => match command(self.now()) {
+                Command::ProfileCreator { profile } => {
+                    (creator_stream(&profile.creator_id), "", false)
                 }
-                Err(AppendError::Conflict { .. }) => continue,
-                Err(AppendError::Store(e)) => return Err(e.into()),
-                Err(e) => return Err(StoreError::Corrupt(e.to_string()).into()),
-            }
+                other => {
+                    return Err(AppError::Store(sellerdesk_eventstore::StoreError::Corrupt(
+                        format!("only creator profiles are platform-wide, not {other:?}"),
+                    )))
+                }
+            },
+        };
+        let target = Target {
+            stream: &stream,
+            shop: target_shop,
+            schema_version: SCHEMA_VERSION,
+            fold,
+        };
+        let (outreach, events) = self
+            .path
+            .execute::<ShopOutreach>(target, metadata, |outreach, at| {
+                self.market(|market| {
+                    let world = World {
+                        market,
+                        limits: &self.limits,
+                    };
+                    ShopOutreach::decide(&command(at), outreach, &world)
+                })
+            })
+            .await?;
+        // The marketplace follows what was committed (R-AFF-5).
+        let mut market = self.market.write().expect("market lock");
+        for e in &events {
+            market.apply(e);
         }
-        Err(AppError::Contended(
-            shop.map(shop_stream).unwrap_or_default(),
-        ))
+        Ok((outreach, events))
     }
 }

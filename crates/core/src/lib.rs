@@ -33,15 +33,15 @@ pub trait Decider {
     /// Folded from the stream's events; `Default` is the state of no events.
     type State: Default + Clone;
     /// What deciding may read besides the state (limits, a policy history,
-    /// a marketplace); `()` when nothing.
-    type Context: ?Sized;
+    /// a marketplace), borrowed for one decision; `()` when nothing.
+    type Context<'a>;
 
     /// The events `command` causes in `state`, or why it is refused. An
     /// empty list is a no-op (an idempotent retry).
     fn decide(
         command: &Self::Command,
         state: &Self::State,
-        context: &Self::Context,
+        context: &Self::Context<'_>,
     ) -> Result<Vec<Self::Event>, Refusal>;
 
     /// Folds one event into the state.

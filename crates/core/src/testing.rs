@@ -10,7 +10,7 @@ use crate::{Decider, Refusal};
 /// A state folded from events, with the context deciding reads.
 pub struct Given<'c, D: Decider> {
     pub state: D::State,
-    context: &'c D::Context,
+    context: D::Context<'c>,
 }
 
 impl<D: Decider> std::fmt::Debug for Given<'_, D> {
@@ -20,12 +20,15 @@ impl<D: Decider> std::fmt::Debug for Given<'_, D> {
 }
 
 /// The state after `events`, for a decider whose context is `()`.
-pub fn given<D: Decider<Context = ()>>(events: &[D::Event]) -> Given<'static, D> {
-    given_with::<D>(&(), events)
+pub fn given<D>(events: &[D::Event]) -> Given<'static, D>
+where
+    D: for<'a> Decider<Context<'a> = ()>,
+{
+    given_with::<D>((), events)
 }
 
 /// The state after `events`, deciding with `context`.
-pub fn given_with<'c, D: Decider>(context: &'c D::Context, events: &[D::Event]) -> Given<'c, D> {
+pub fn given_with<'c, D: Decider>(context: D::Context<'c>, events: &[D::Event]) -> Given<'c, D> {
     let mut state = D::State::default();
     for e in events {
         D::evolve(&mut state, e);
@@ -37,7 +40,7 @@ impl<'c, D: Decider> Given<'c, D> {
     /// Decides `command` on the state; what it caused is folded in, so
     /// `when` can be chained through a scenario.
     pub fn when(&mut self, command: &D::Command) -> Then<D> {
-        let outcome = D::decide(command, &self.state, self.context);
+        let outcome = D::decide(command, &self.state, &self.context);
         if let Ok(events) = &outcome {
             for e in events {
                 D::evolve(&mut self.state, e);

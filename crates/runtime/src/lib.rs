@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod command;
 pub mod config;
 pub mod errors;
 pub mod guard;

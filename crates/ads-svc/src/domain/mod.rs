@@ -388,3 +388,33 @@ impl Event {
 /// Why a command is refused: the refusal every service shares, so the
 /// gRPC layer maps it the same way everywhere.
 pub use sellerdesk_core::Refusal as DomainError;
+
+/// The ads account as the shared [`sellerdesk_core::Decider`] shape: the
+/// runtime's command path loads, decides and appends with it.
+#[derive(Debug)]
+pub struct Account;
+
+impl sellerdesk_core::Decider for Account {
+    type Command = Command;
+    type Event = Event;
+    type State = AdsAccount;
+    type Context<'a> = ();
+
+    fn decide(command: &Command, state: &AdsAccount, _: &()) -> Result<Vec<Event>, DomainError> {
+        decide(state, command)
+    }
+
+    fn evolve(state: &mut AdsAccount, event: &Event) {
+        state.apply(event);
+    }
+
+    fn version(state: &AdsAccount) -> i64 {
+        state.version
+    }
+}
+
+impl sellerdesk_core::DomainEvent for Event {
+    fn event_type(&self) -> &'static str {
+        self.type_name()
+    }
+}

@@ -245,3 +245,44 @@ impl Event {
 /// Why a command is refused: the refusal every service shares, so the
 /// gRPC layer maps it the same way everywhere.
 pub use sellerdesk_core::Refusal as DomainError;
+
+/// A shop's outreach as the shared [`sellerdesk_core::Decider`] shape; the
+/// marketplace and the limits are what deciding reads besides it.
+#[derive(Debug)]
+pub struct ShopOutreach;
+
+/// What deciding an outreach command reads besides the shop's own stream.
+#[derive(Debug)]
+pub struct World<'a> {
+    pub market: &'a Marketplace,
+    pub limits: &'a Limits,
+}
+
+impl sellerdesk_core::DomainEvent for Event {
+    fn event_type(&self) -> &'static str {
+        self.type_name()
+    }
+}
+
+impl sellerdesk_core::Decider for ShopOutreach {
+    type Command = Command;
+    type Event = Event;
+    type State = Outreach;
+    type Context<'a> = World<'a>;
+
+    fn decide(
+        command: &Command,
+        state: &Outreach,
+        world: &World<'_>,
+    ) -> Result<Vec<Event>, DomainError> {
+        decide(state, world.market, command, world.limits)
+    }
+
+    fn evolve(state: &mut Outreach, event: &Event) {
+        state.apply(event);
+    }
+
+    fn version(state: &Outreach) -> i64 {
+        state.version
+    }
+}
