@@ -13,7 +13,8 @@ use crate::{
     },
 };
 use futures::{Stream, StreamExt};
-use sellerdesk_api::{chat::v1 as pb, common::v1::PageResponse};
+use sellerdesk_api::chat::v1 as pb;
+use sellerdesk_runtime::page::{self, Cursor, Page};
 use sellerdesk_runtime::{
     errors,
     wire::{authorize, command_metadata, instant, timestamp, StreamBounds, ANY_ROLE, MANAGERS},
@@ -22,8 +23,6 @@ use sellerdesk_runtime::{
 use std::{pin::Pin, sync::Arc, time::Duration};
 use tonic::{Request, Response, Status};
 
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 500;
 const DEFAULT_METRICS_WINDOW_SECS: u32 = 3600;
 /// The platform's buyer-facing gateway speaks for buyers.
 const GATEWAY: &[Role] = &[Role::Platform];
@@ -1130,18 +1129,8 @@ impl pb::chat_service_server::ChatService for ChatApi {
             )
             .await?;
         let r = request.into_inner();
-        let page = r.page.unwrap_or_default();
-        if page.page_size > MAX_PAGE {
-            return Err(errors::invalid_argument(&[(
-                "page.page_size",
-                format!("at most {MAX_PAGE}"),
-            )]));
-        }
-        let size = if page.page_size == 0 {
-            DEFAULT_PAGE
-        } else {
-            page.page_size
-        } as usize;
+        let page = Page::of(r.page.as_ref())?;
+        let (size, after) = (page.size, page.after_key()?.to_owned());
         let status = match pb::ConversationStatus::try_from(r.status) {
             Ok(pb::ConversationStatus::Open) => Some(ConversationStatus::Open),
             Ok(pb::ConversationStatus::Closed) => Some(ConversationStatus::Closed),
@@ -1154,7 +1143,7 @@ impl pb::chat_service_server::ChatService for ChatApi {
                     .desk
                     .conversations
                     .values()
-                    .filter(|c| c.conversation_id.as_str() > page.page_token.as_str())
+                    .filter(|c| c.conversation_id.as_str() > after.as_str())
                     .filter(|c| status.is_none_or(|s| c.status == s))
                     .filter(|c| {
                         r.agent_id.is_empty() || c.assignee.as_deref() == Some(r.agent_id.as_str())
@@ -1164,14 +1153,13 @@ impl pb::chat_service_server::ChatService for ChatApi {
                 matching.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
                 let more = matching.len() > size;
                 matching.truncate(size);
-                let next = if more {
-                    matching
-                        .last()
-                        .map(|c| c.conversation_id.clone())
-                        .unwrap_or_default()
-                } else {
-                    String::new()
-                };
+                let next = more
+                    .then(|| {
+                        matching
+                            .last()
+                            .map(|c| Cursor::After(c.conversation_id.clone()))
+                    })
+                    .flatten();
                 (
                     matching
                         .iter()
@@ -1184,9 +1172,7 @@ impl pb::chat_service_server::ChatService for ChatApi {
             .map_err(to_status)?;
         Ok(Response::new(pb::ListConversationsResponse {
             conversations,
-            page: Some(PageResponse {
-                next_page_token: next,
-            }),
+            page: page::next(next),
         }))
     }
 

@@ -11,14 +11,13 @@ use crate::{
     },
 };
 use futures::Stream;
-use sellerdesk_api::{common::v1::PageResponse, compliance::v1 as pb};
+use sellerdesk_api::compliance::v1 as pb;
+use sellerdesk_runtime::page::{self, Cursor, Page};
 use sellerdesk_runtime::{errors, Caller, Role};
 use std::{pin::Pin, sync::Arc};
 use tonic::{Request, Response, Status};
 
 const SHOP_ROLES_READ: &[Role] = &[Role::Owner, Role::Admin, Role::Agent, Role::Platform];
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 500;
 
 #[derive(Debug, Clone)]
 pub struct ComplianceApi {
@@ -350,50 +349,28 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
             SHOP_ROLES_READ,
             "listing violations",
         )?;
-        let page = request.get_ref().page.clone().unwrap_or_default();
-        let size = match page.page_size {
-            0 => DEFAULT_PAGE,
-            n if n > MAX_PAGE => {
-                return Err(errors::invalid_argument(&[(
-                    "page.page_size",
-                    format!("at most {MAX_PAGE}"),
-                )]))
-            }
-            n => n,
-        } as usize;
-        // The token is the count of violations recorded when paging began and
-        // the offset from the newest then, so new violations do not shift pages.
-        let (total_then, offset) = if page.page_token.is_empty() {
-            (None, 0)
-        } else {
-            let parsed = page
-                .page_token
-                .split_once('.')
-                .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
-            match parsed {
-                Some((t, o)) => (Some(t), o),
-                None => {
-                    return Err(errors::invalid_argument(&[(
-                        "page.page_token",
-                        "not a token from this API".into(),
-                    )]))
-                }
-            }
-        };
+        let page = Page::of(request.get_ref().page.as_ref())?;
+        let size = page.size;
+        // Newest first: the cursor anchors on the count of violations recorded
+        // when paging began, so new violations do not shift pages.
+        let (total_then, offset) = page.offset()?;
+        let (total_then, offset) = (
+            total_then.map(|t| usize::try_from(t).unwrap_or(usize::MAX)),
+            usize::try_from(offset).unwrap_or(usize::MAX),
+        );
         let (state, at) = self.app.state_at(&shop, None).await.map_err(to_status)?;
         let total = state.violation_count();
         let total_then = total_then.unwrap_or(total).min(total);
-        let skip = (total - total_then) + offset;
+        let skip = (total - total_then).saturating_add(offset);
         let views = state.violations_page(at, skip, size);
-        let next = offset + views.len();
-        let next_page_token = if next < total_then {
-            format!("{total_then}.{next}")
-        } else {
-            String::new()
-        };
+        let next = offset.saturating_add(views.len());
+        let next = (next < total_then).then_some(Cursor::Offset {
+            anchor: total_then as u64,
+            offset: next as u64,
+        });
         Ok(Response::new(pb::ListViolationsResponse {
             violations: views.iter().map(violation_pb).collect(),
-            page: Some(PageResponse { next_page_token }),
+            page: page::next(next),
         }))
     }
 

@@ -7,7 +7,8 @@ use crate::{
     domain::{analytics, Category, Command, Entry, EntryContent},
     matcher::Scored,
 };
-use sellerdesk_api::{common::v1::PageResponse, faq::v1 as pb};
+use sellerdesk_api::faq::v1 as pb;
+use sellerdesk_runtime::page::{self, Cursor, Page};
 use sellerdesk_runtime::{
     errors,
     wire::{authorize, check_shop_id, command_metadata, instant, timestamp, ANY_ROLE, MANAGERS},
@@ -16,8 +17,6 @@ use sellerdesk_runtime::{
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 500;
 const DEFAULT_TOP_K: u32 = 3;
 const MAX_TOP_K: u32 = 20;
 const MAX_QUERY_CHARS: usize = 500;
@@ -326,11 +325,8 @@ impl pb::faq_service_server::FaqService for FaqApi {
     ) -> Result<Response<pb::ListEntriesResponse>, Status> {
         let req = request.get_ref();
         let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
-        let page = req.page.clone().unwrap_or_default();
-        let size = match page.page_size {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        } as usize;
+        let page = Page::of(req.page.as_ref())?;
+        let size = page.size;
         let category = match req.category {
             0 => None,
             c => Some(category_from_pb(c, "category")?),
@@ -340,7 +336,7 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }
         // Ranked results page by offset, id order pages by the last id seen.
         let (entries, next) = if req.search.trim().is_empty() {
-            let after = page.page_token.clone();
+            let after = page.after_key()?.to_owned();
             self.app
                 .read(&target, |l| {
                     let mut out: Vec<pb::Entry> =
@@ -356,28 +352,19 @@ impl pb::faq_service_server::FaqService for FaqApi {
                             .collect();
                     let next = if out.len() > size {
                         out.truncate(size);
-                        out.last().map(|e| e.entry_id.clone()).unwrap_or_default()
+                        out.last().map(|e| Cursor::After(e.entry_id.clone()))
                     } else {
-                        String::new()
+                        None
                     };
                     (out, next)
                 })
                 .await
                 .map_err(to_status)?
         } else {
-            let offset: usize = if page.page_token.is_empty() {
-                0
-            } else {
-                page.page_token.parse().map_err(|_| {
-                    errors::invalid_argument(&[(
-                        "page.page_token",
-                        "not a token from this search".into(),
-                    )])
-                })?
-            };
+            let offset = usize::try_from(page.offset()?.1).unwrap_or(usize::MAX);
             let (ranked, _) = self
                 .app
-                .rank(&target, &req.search, offset + size + 1)
+                .rank(&target, &req.search, offset.saturating_add(size + 1))
                 .await
                 .map_err(to_status)?;
             let mut out: Vec<pb::Entry> = ranked
@@ -389,17 +376,18 @@ impl pb::faq_service_server::FaqService for FaqApi {
                 .collect();
             let next = if out.len() > size {
                 out.truncate(size);
-                (offset + size).to_string()
+                Some(Cursor::Offset {
+                    anchor: 0,
+                    offset: (offset + size) as u64,
+                })
             } else {
-                String::new()
+                None
             };
             (out, next)
         };
         Ok(Response::new(pb::ListEntriesResponse {
             entries,
-            page: Some(PageResponse {
-                next_page_token: next,
-            }),
+            page: page::next(next),
         }))
     }
 

@@ -1,0 +1,164 @@
+//! One paging rule for every list RPC: the same page sizes, the same
+//! INVALID_ARGUMENT for a size out of range or a token that is not ours, and
+//! one opaque token format.
+//!
+//! A token is `p1.` then base64url of the cursor: `a:<key>` (the page
+//! continues after that key, for lists in key order) or `o:<anchor>:<offset>`
+//! (an offset into a list that was `anchor` long when paging began, for
+//! ranked or newest-first lists, so items added meanwhile do not shift pages).
+
+use crate::errors;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+use sellerdesk_api::common::v1::{PageRequest, PageResponse};
+use tonic::Status;
+
+/// Items a page holds when the request says 0.
+pub const DEFAULT_PAGE: usize = 50;
+/// The most a page may hold; more is INVALID_ARGUMENT, never silently capped.
+pub const MAX_PAGE: usize = 500;
+
+const PREFIX: &str = "p1.";
+
+/// Where a page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// The first page.
+    Start,
+    /// After this key (lists in key order).
+    After(String),
+    /// `offset` items into a list that was `anchor` long when paging began.
+    Offset { anchor: u64, offset: u64 },
+}
+
+/// A request's page: its size (by the one rule) and where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub size: usize,
+    pub cursor: Cursor,
+}
+
+impl Page {
+    /// Reads `page` (absent: the first page of the default size).
+    pub fn of(page: Option<&PageRequest>) -> Result<Self, Status> {
+        let (size, token) = page.map_or((0, ""), |p| (p.page_size, p.page_token.as_str()));
+        let size = match size as usize {
+            0 => DEFAULT_PAGE,
+            n if n > MAX_PAGE => {
+                return Err(errors::invalid_argument(&[(
+                    "page.page_size",
+                    format!("at most {MAX_PAGE} (0 for {DEFAULT_PAGE})"),
+                )]))
+            }
+            n => n,
+        };
+        Ok(Self {
+            size,
+            cursor: decode(token)?,
+        })
+    }
+
+    /// The key a key-ordered page starts after ("" for the first page).
+    pub fn after_key(&self) -> Result<&str, Status> {
+        match &self.cursor {
+            Cursor::Start => Ok(""),
+            Cursor::After(key) => Ok(key),
+            Cursor::Offset { .. } => Err(not_ours()),
+        }
+    }
+
+    /// The (anchor, offset) an offset page starts at (None, 0 for the first page).
+    pub fn offset(&self) -> Result<(Option<u64>, u64), Status> {
+        match &self.cursor {
+            Cursor::Start => Ok((None, 0)),
+            Cursor::Offset { anchor, offset } => Ok((Some(*anchor), *offset)),
+            Cursor::After(_) => Err(not_ours()),
+        }
+    }
+}
+
+fn not_ours() -> Status {
+    errors::invalid_argument(&[(
+        "page.page_token",
+        "not a token from this list: pass next_page_token as it came".into(),
+    )])
+}
+
+fn decode(token: &str) -> Result<Cursor, Status> {
+    if token.is_empty() {
+        return Ok(Cursor::Start);
+    }
+    let text = token
+        .strip_prefix(PREFIX)
+        .and_then(|b| B64.decode(b).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(not_ours)?;
+    if let Some(key) = text.strip_prefix("a:") {
+        return Ok(Cursor::After(key.to_owned()));
+    }
+    let parsed = text.strip_prefix("o:").and_then(|rest| {
+        let (anchor, offset) = rest.split_once(':')?;
+        Some(Cursor::Offset {
+            anchor: anchor.parse().ok()?,
+            offset: offset.parse().ok()?,
+        })
+    });
+    parsed.ok_or_else(not_ours)
+}
+
+/// The response's page: a token for where the next page starts, or none.
+pub fn next(cursor: Option<Cursor>) -> Option<PageResponse> {
+    let next_page_token = match cursor {
+        None | Some(Cursor::Start) => String::new(),
+        Some(Cursor::After(key)) => format!("{PREFIX}{}", B64.encode(format!("a:{key}"))),
+        Some(Cursor::Offset { anchor, offset }) => {
+            format!("{PREFIX}{}", B64.encode(format!("o:{anchor}:{offset}")))
+        }
+    };
+    Some(PageResponse { next_page_token })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(size: u32, token: &str) -> PageRequest {
+        PageRequest {
+            page_size: size,
+            page_token: token.into(),
+        }
+    }
+
+    #[test]
+    fn one_size_rule_and_one_token_format() {
+        assert_eq!(Page::of(None).unwrap().size, DEFAULT_PAGE);
+        assert_eq!(Page::of(Some(&request(7, ""))).unwrap().size, 7);
+        let e = Page::of(Some(&request(MAX_PAGE as u32 + 1, ""))).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        for cursor in [
+            Cursor::After("c-12".into()),
+            Cursor::After("条目:1".into()),
+            Cursor::Offset {
+                anchor: 40,
+                offset: 20,
+            },
+        ] {
+            let token = next(Some(cursor.clone())).unwrap().next_page_token;
+            assert_eq!(Page::of(Some(&request(0, &token))).unwrap().cursor, cursor);
+        }
+        assert_eq!(next(None).unwrap().next_page_token, "");
+        for garbage in ["!!!", "AAAA", "p1.!!", "p1.eDox", "9999"] {
+            let e = Page::of(Some(&request(0, garbage))).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{garbage}");
+        }
+        let offset = next(Some(Cursor::Offset {
+            anchor: 1,
+            offset: 1,
+        }))
+        .unwrap()
+        .next_page_token;
+        assert!(Page::of(Some(&request(0, &offset)))
+            .unwrap()
+            .after_key()
+            .is_err());
+    }
+}
