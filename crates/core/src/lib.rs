@@ -9,11 +9,13 @@
 //! Tests of a domain read as the rules do: [`testing::given`] events,
 //! `when` a command, `then` events or `then_refused` with a code.
 
+mod instant_codec;
 pub mod money;
 mod refusal;
 pub mod stream;
 pub mod testing;
 
+pub use instant_codec::{instant, optional_instant};
 pub use refusal::Refusal;
 
 /// An instant in UTC, carried by every command and stored with its events.

@@ -4,7 +4,7 @@
 //! [`crate::store::upcast`] for reading old versions.
 
 use super::{policy::Measure, Instant, Policy};
-use sellerdesk_eventstore::codec::{instant, optional_instant};
+use sellerdesk_core::{instant, optional_instant};
 use serde::{Deserialize, Serialize};
 
 /// Instants go through the event store's RFC 3339 codec: chrono's stored

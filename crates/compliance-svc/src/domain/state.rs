@@ -10,7 +10,7 @@ use super::{
     rules, Instant, PolicyHistory,
 };
 use imbl::Vector;
-use sellerdesk_eventstore::codec::instant;
+use sellerdesk_core::instant;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,

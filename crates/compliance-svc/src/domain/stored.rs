@@ -324,7 +324,7 @@ impl Serialize for Nanos {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0.timestamp_nanos_opt() {
             Some(n) => s.serialize_i64(n),
-            None => sellerdesk_eventstore::codec::instant::serialize(&self.0, s),
+            None => sellerdesk_core::instant::serialize(&self.0, s),
         }
     }
 }
@@ -346,10 +346,8 @@ impl<'de> Deserialize<'de> for Nanos {
                     .map_err(|_| E::custom("instant out of range"))
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Nanos, E> {
-                sellerdesk_eventstore::codec::instant::deserialize(
-                    de::value::StrDeserializer::<E>::new(s),
-                )
-                .map(Nanos)
+                sellerdesk_core::instant::deserialize(de::value::StrDeserializer::<E>::new(s))
+                    .map(Nanos)
             }
         }
         d.deserialize_any(NanosVisitor)
