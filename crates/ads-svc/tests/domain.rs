@@ -1,11 +1,12 @@
 //! The pure promotion-order domain, given/when/then, named by rule (R-ADS-*).
 
 use ads_svc::domain::{
-    decide, recommendations, refund_due_by, AdsAccount, Bid, Channel, Command, DomainError, Event,
+    recommendations, refund_due_by, Account, AdsAccount, Bid, Channel, Command, DomainError, Event,
     FundsMove, InvoiceKind, Objective, OrderSpec, OrderStatus, PaidStats, PaymentMethod, Product,
     Subject, Target, Targeting,
 };
 use chrono::{DateTime, Utc};
+use sellerdesk_core::testing;
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -39,19 +40,24 @@ fn spec() -> OrderSpec {
     }
 }
 
-struct Given(AdsAccount);
+/// The shared given/when/then harness over the ads account, with helpers
+/// for the steps most tests share.
+struct Given(testing::Given<'static, Account>);
+
+impl std::ops::Deref for Given {
+    type Target = AdsAccount;
+    fn deref(&self) -> &AdsAccount {
+        &self.0.state
+    }
+}
 
 impl Given {
     fn new() -> Self {
-        Given(AdsAccount::default())
+        Given(testing::given::<Account>(&[]))
     }
 
     fn when(&mut self, c: Command) -> Result<Vec<Event>, DomainError> {
-        let events = decide(&self.0, &c)?;
-        for e in &events {
-            self.0.apply(e);
-        }
-        Ok(events)
+        self.0.when(&c).outcome
     }
 
     fn place(&mut self, id: &str, spec: OrderSpec) -> Result<Vec<Event>, DomainError> {
@@ -93,7 +99,7 @@ fn r_ads_1_an_order_is_placed_with_all_its_parts_and_retries_are_idempotent() {
     let mut g = Given::new();
     let e = g.place("o1", spec()).unwrap();
     assert!(matches!(&e[0], Event::OrderPlaced { spec: s, .. } if *s == spec()));
-    assert_eq!(g.0.orders["o1"].status, OrderStatus::PendingReview);
+    assert_eq!(g.orders["o1"].status, OrderStatus::PendingReview);
     assert!(g.place("o1", spec()).unwrap().is_empty());
     let other = OrderSpec {
         amount_fen: 20_000,
@@ -282,7 +288,7 @@ fn r_ads_6_and_r_ads_7_a_video_that_fails_review_is_rejected_and_refunded_within
     })
     .unwrap();
     assert!(matches!(
-        g.0.orders["o2"].status,
+        g.orders["o2"].status,
         OrderStatus::Rejected { .. }
     ));
     // Paid from the balance, the refund comes back to the balance.
@@ -301,7 +307,7 @@ fn r_ads_6_and_r_ads_7_a_video_that_fails_review_is_rejected_and_refunded_within
         },
     )
     .unwrap();
-    assert_eq!(g.0.balance_fen, 0);
+    assert_eq!(g.balance_fen, 0);
     g.when(Command::DecideReview {
         order_id: "o3".into(),
         approve: false,
@@ -309,7 +315,7 @@ fn r_ads_6_and_r_ads_7_a_video_that_fails_review_is_rejected_and_refunded_within
         at: t0(),
     })
     .unwrap();
-    assert_eq!(g.0.balance_fen, 10_000);
+    assert_eq!(g.balance_fen, 10_000);
 }
 
 #[test]
@@ -391,7 +397,7 @@ fn r_ads_9_dou_plus_is_refused_with_a_cart_and_running_dou_plus_orders_stop_when
         panic!("{e:?}")
     };
     assert_eq!(refund.amount_fen, 7_000, "the unspent budget");
-    assert_eq!(g.0.orders["d2"].status, OrderStatus::Terminated);
+    assert_eq!(g.orders["d2"].status, OrderStatus::Terminated);
     assert_eq!(
         precondition(g.place("d3", room.clone())),
         "ONLY_XIAODIAN_SUIXINTUI"
@@ -435,7 +441,7 @@ fn r_ads_10_delivery_counts_only_grow() {
         at: t0(),
     })
     .unwrap();
-    assert_eq!(g.0.orders["o1"].stats.likes, 6);
+    assert_eq!(g.orders["o1"].stats.likes, 6);
 }
 
 #[test]
@@ -626,7 +632,7 @@ fn r_ads_13_an_older_rights_event_never_undoes_a_newer_one() {
         })
         .unwrap()
         .is_empty());
-    assert!(!g.0.selling_rights_revoked);
+    assert!(!g.selling_rights_revoked);
     // Any arrival order of any set of events ends where position order ends.
     let events: Vec<(i64, bool)> = vec![(1, true), (2, false), (3, true), (4, false), (5, true)];
     for rotation in 0..events.len() {
@@ -646,8 +652,8 @@ fn r_ads_13_an_older_rights_event_never_undoes_a_newer_one() {
                 }
             });
         }
-        assert!(g.0.selling_rights_revoked, "position 5 revokes last");
-        assert_eq!(g.0.rights_source_position, 5);
+        assert!(g.selling_rights_revoked, "position 5 revokes last");
+        assert_eq!(g.rights_source_position, 5);
     }
 }
 
@@ -675,7 +681,7 @@ fn r_x_3_balances_and_counters_refuse_instead_of_wrapping() {
         matches!(&r, Err(DomainError::Invalid(f)) if f[0].0 == "amount_fen"),
         "{r:?}"
     );
-    assert!(g.0.balance_fen > 0);
+    assert!(g.balance_fen > 0);
 
     // Counters: u64::MAX then +2 is refused naming the request's field.
     let mut g = Given::new();
@@ -702,10 +708,35 @@ fn r_x_3_balances_and_counters_refuse_instead_of_wrapping() {
         matches!(&r, Err(DomainError::Invalid(f)) if f[0].0 == "stats.impressions"),
         "{r:?}"
     );
-    assert_eq!(g.0.orders["o1"].stats.impressions, u64::MAX);
+    assert_eq!(g.orders["o1"].stats.impressions, u64::MAX);
     assert!(matches!(
         g.when(report(0, i64::MAX)),
         Err(DomainError::Invalid(_))
     ));
-    assert_eq!(g.0.orders["o1"].spent_fen, 1);
+    assert_eq!(g.orders["o1"].spent_fen, 1);
+}
+
+/// R-ADS-13 in the harness's own words: given a revocation, an order is refused
+/// by name; given the restore after it, the same order goes through.
+#[test]
+fn r_ads_13_given_when_then() {
+    let revoked = Event::SellingRightsRevokedNoted {
+        at: t0(),
+        source_position: 3,
+    };
+    let place = Command::PlaceOrder {
+        order_id: "o1".into(),
+        spec: spec(),
+        at: t0(),
+    };
+    testing::given::<Account>(&[revoked.clone()])
+        .when(&place)
+        .then_refused("SELLING_RIGHTS_REVOKED");
+    let restored = Event::SellingRightsRestoredNoted {
+        at: t0(),
+        source_position: 4,
+    };
+    testing::given::<Account>(&[revoked, restored])
+        .when(&place)
+        .then(|events| assert!(matches!(events[0], Event::OrderPlaced { .. })));
 }
