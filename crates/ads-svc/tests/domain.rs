@@ -729,7 +729,7 @@ fn r_ads_13_given_when_then() {
         spec: spec(),
         at: t0(),
     };
-    testing::given::<Account>(&[revoked.clone()])
+    testing::given::<Account>(std::slice::from_ref(&revoked))
         .when(&place)
         .then_refused("SELLING_RIGHTS_REVOKED");
     let restored = Event::SellingRightsRestoredNoted {

@@ -1,0 +1,426 @@
+//! Conversations: the buyer gateway opens them and speaks for buyers (robot first, R-CHAT-6..8); agents reply, transfer, close.
+
+use super::*;
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn open_conversation(
+    api: &ChatApi,
+    request: Request<pb::OpenConversationRequest>,
+) -> Result<Response<pb::OpenConversationResponse>, Status> {
+    let (caller, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            GATEWAY,
+            "opening a conversation",
+        )
+        .await?;
+    let r = request.into_inner();
+    let topic = match pb::Topic::try_from(r.topic) {
+        Ok(pb::Topic::PreSale) => Some(Topic::PreSale),
+        Ok(pb::Topic::AfterSale) => Some(Topic::AfterSale),
+        Ok(pb::Topic::Unspecified) => None,
+        Err(_) => {
+            return Err(errors::invalid_argument(&[(
+                "topic",
+                "unspecified, pre-sale or after-sale".into(),
+            )]))
+        }
+    };
+    let greeting = api.app.robot().greeting(&caller, &shop).await;
+    let command = Command::OpenConversation {
+        conversation_id: r.conversation_id.clone(),
+        buyer_id: r.buyer_id,
+        buyer_name: r.buyer_name,
+        order_id: Some(r.order_id).filter(|o| !o.is_empty()),
+        topic,
+        greeting,
+        at: api.app.now(),
+    };
+    api.app
+        .execute(&shop, command, command_metadata(&caller))
+        .await
+        .map_err(to_status)?;
+    // The greeting as first sent, also for a repeated open.
+    let (conversation, replies) = api
+        .app
+        .read(&shop, |v| {
+            let c = v
+                .desk
+                .conversation(&r.conversation_id)
+                .map(|c| conversation_pb(&v.desk, c));
+            let replies = v
+                .lines
+                .get(&r.conversation_id)
+                .and_then(|lines| {
+                    lines.iter().find(|l| {
+                        matches!(
+                            l.event,
+                            Event::BuyerNotified {
+                                notice: BuyerNotice::Greeting { .. },
+                                ..
+                            }
+                        )
+                    })
+                })
+                .and_then(|l| line_pb(l))
+                .into_iter()
+                .collect();
+            (c, replies)
+        })
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::OpenConversationResponse {
+        conversation,
+        replies,
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn send_buyer_message(
+    api: &ChatApi,
+    request: Request<pb::SendBuyerMessageRequest>,
+) -> Result<Response<pb::SendBuyerMessageResponse>, Status> {
+    let (caller, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            GATEWAY,
+            "relaying a buyer message",
+        )
+        .await?;
+    let r = request.into_inner();
+    // R-CHAT-6: the robot first, unless a human has the conversation or
+    // the buyer asked for one (R-CHAT-8).
+    let robot_first = !r.text.trim().is_empty()
+        && !asks_for_human(&r.text)
+        && api
+            .app
+            .read(&shop, |v| {
+                v.desk.conversation(&r.conversation_id).is_some_and(|c| {
+                    c.status == ConversationStatus::Open
+                        && c.assignee.is_none()
+                        && !c.message_ids.contains_key(&r.message_id)
+                })
+            })
+            .await
+            .map_err(to_status)?;
+    let robot = if robot_first {
+        api.app
+            .robot()
+            .ask(&caller, &shop, &r.conversation_id, &r.text)
+            .await
+    } else {
+        RobotVerdict::NotAsked
+    };
+    let robot_available = robot != RobotVerdict::Unavailable;
+    let command = Command::ReceiveBuyerMessage {
+        conversation_id: r.conversation_id.clone(),
+        message_id: r.message_id,
+        text: r.text,
+        robot,
+        at: api.app.now(),
+    };
+    let events = api
+        .app
+        .execute(&shop, command, command_metadata(&caller))
+        .await
+        .map_err(to_status)?;
+    let replies = events
+        .iter()
+        .filter(|l| {
+            matches!(
+                l.event,
+                Event::RobotReplied { .. } | Event::BuyerNotified { .. }
+            )
+        })
+        .filter_map(|l| line_pb(l))
+        .collect();
+    Ok(Response::new(pb::SendBuyerMessageResponse {
+        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+        replies,
+        robot_available,
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn tap_card(
+    api: &ChatApi,
+    request: Request<pb::TapCardRequest>,
+) -> Result<Response<pb::TapCardResponse>, Status> {
+    let (caller, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            GATEWAY,
+            "relaying a card tap",
+        )
+        .await?;
+    let r = request.into_inner();
+    check_required("entry_id", &r.entry_id)?;
+    api.conversation_view(&shop, &r.conversation_id).await?;
+    let answer = api
+        .app
+        .robot()
+        .tap_card(&caller, &shop, &r.conversation_id, &r.entry_id)
+        .await
+        .map_err(|s| match s.code() {
+            tonic::Code::NotFound => errors::not_found("entry", &r.entry_id),
+            tonic::Code::InvalidArgument => errors::invalid_argument(&[(
+                "entry_id",
+                "not an entry id the FAQ service accepts".into(),
+            )]),
+            _ => Status::unavailable("the FAQ service cannot answer the card now; retry"),
+        })?;
+    let command = Command::TapCard {
+        conversation_id: r.conversation_id,
+        entry_id: r.entry_id,
+        answer,
+        at: api.app.now(),
+    };
+    let events = api
+        .app
+        .execute(&shop, command, command_metadata(&caller))
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::TapCardResponse {
+        reply: events.first().and_then(|l| line_pb(l)),
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn send_agent_reply(
+    api: &ChatApi,
+    request: Request<pb::SendAgentReplyRequest>,
+) -> Result<Response<pb::SendAgentReplyResponse>, Status> {
+    let (caller, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            &[Role::Agent],
+            "replying to a buyer",
+        )
+        .await?;
+    let r = request.into_inner();
+    let command = Command::SendAgentReply {
+        conversation_id: r.conversation_id.clone(),
+        agent_id: caller.account().to_owned(),
+        message_id: r.message_id.clone(),
+        text: r.text,
+        at: api.app.now(),
+    };
+    let events = api
+        .app
+        .execute(&shop, command, command_metadata(&caller))
+        .await
+        .map_err(to_status)?;
+    let message = match events.first() {
+        Some(l) => line_pb(l),
+        // A retry: the reply as first recorded.
+        None => api
+            .app
+            .read(&shop, |v| {
+                v.lines.get(&r.conversation_id).and_then(|lines| {
+                    lines
+                        .iter()
+                        .find(|l| matches!(&l.event, Event::AgentReplied { message_id, .. } if *message_id == r.message_id))
+                        .and_then(|l| line_pb(l))
+                })
+            })
+            .await
+            .map_err(to_status)?,
+    };
+    Ok(Response::new(pb::SendAgentReplyResponse { message }))
+}
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn transfer_conversation(
+    api: &ChatApi,
+    request: Request<pb::TransferConversationRequest>,
+) -> Result<Response<pb::TransferConversationResponse>, Status> {
+    let (caller, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            &[Role::Owner, Role::Admin, Role::Agent],
+            "transferring a conversation",
+        )
+        .await?;
+    let r = request.into_inner();
+    check_required("to_agent_id", &r.to_agent_id)?;
+    api.check_handles(&caller, &shop, &r.conversation_id)
+        .await?;
+    let command = Command::Transfer {
+        conversation_id: r.conversation_id.clone(),
+        to_agent: r.to_agent_id,
+        by: format!("{}:{}", caller.role().as_str(), caller.account()),
+        at: api.app.now(),
+    };
+    api.app
+        .execute(&shop, command, command_metadata(&caller))
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::TransferConversationResponse {
+        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn close_conversation(
+    api: &ChatApi,
+    request: Request<pb::CloseConversationRequest>,
+) -> Result<Response<pb::CloseConversationResponse>, Status> {
+    let (caller, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "closing a conversation",
+        )
+        .await?;
+    let r = request.into_inner();
+    api.check_handles(&caller, &shop, &r.conversation_id)
+        .await?;
+    let command = Command::Close {
+        conversation_id: r.conversation_id.clone(),
+        by: format!("{}:{}", caller.role().as_str(), caller.account()),
+        at: api.app.now(),
+    };
+    api.app
+        .execute(&shop, command, command_metadata(&caller))
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::CloseConversationResponse {
+        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn rate_conversation(
+    api: &ChatApi,
+    request: Request<pb::RateConversationRequest>,
+) -> Result<Response<pb::RateConversationResponse>, Status> {
+    let (caller, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            GATEWAY,
+            "relaying a rating",
+        )
+        .await?;
+    let r = request.into_inner();
+    let command = Command::Rate {
+        conversation_id: r.conversation_id.clone(),
+        rating: r.rating.min(255) as u8,
+        at: api.app.now(),
+    };
+    api.app
+        .execute(&shop, command, command_metadata(&caller))
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::RateConversationResponse {
+        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn get_conversation(
+    api: &ChatApi,
+    request: Request<pb::GetConversationRequest>,
+) -> Result<Response<pb::GetConversationResponse>, Status> {
+    let (_, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "reading a conversation",
+        )
+        .await?;
+    let id = request.into_inner().conversation_id;
+    let found = api
+        .app
+        .read(&shop, |v| {
+            let c = v.desk.conversation(&id)?;
+            let lines = v.lines.get(&id).map(Vec::as_slice).unwrap_or_default();
+            Some(pb::GetConversationResponse {
+                conversation: Some(conversation_pb(&v.desk, c)),
+                transcript: lines.iter().filter_map(|l| line_pb(l)).collect(),
+                assignments: lines.iter().filter_map(|l| assignment_pb(l)).collect(),
+            })
+        })
+        .await
+        .map_err(to_status)?;
+    found
+        .map(Response::new)
+        .ok_or_else(|| errors::not_found("conversation", &id))
+}
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn list_conversations(
+    api: &ChatApi,
+    request: Request<pb::ListConversationsRequest>,
+) -> Result<Response<pb::ListConversationsResponse>, Status> {
+    let (_, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "listing conversations",
+        )
+        .await?;
+    let r = request.into_inner();
+    let page = Page::of(r.page.as_ref())?;
+    let (size, after) = (page.size, page.after_key()?.to_owned());
+    let status = match pb::ConversationStatus::try_from(r.status) {
+        Ok(pb::ConversationStatus::Open) => Some(ConversationStatus::Open),
+        Ok(pb::ConversationStatus::Closed) => Some(ConversationStatus::Closed),
+        _ => None,
+    };
+    let (conversations, next) = api
+        .app
+        .read(&shop, |v| {
+            let mut matching: Vec<&Conversation> = v
+                .desk
+                .conversations
+                .values()
+                .filter(|c| c.conversation_id.as_str() > after.as_str())
+                .filter(|c| status.is_none_or(|s| c.status == s))
+                .filter(|c| {
+                    r.agent_id.is_empty() || c.assignee.as_deref() == Some(r.agent_id.as_str())
+                })
+                .filter(|c| !r.waiting_only || c.waiting_since.is_some())
+                .collect();
+            matching.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
+            let more = matching.len() > size;
+            matching.truncate(size);
+            let next = more
+                .then(|| {
+                    matching
+                        .last()
+                        .map(|c| Cursor::After(c.conversation_id.clone()))
+                })
+                .flatten();
+            (
+                matching
+                    .iter()
+                    .map(|c| conversation_pb(&v.desk, c))
+                    .collect(),
+                next,
+            )
+        })
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::ListConversationsResponse {
+        conversations,
+        page: page::next(next),
+    }))
+}

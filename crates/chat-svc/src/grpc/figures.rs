@@ -1,0 +1,116 @@
+//! Response figures (R-CHAT-11), on request and live.
+
+use super::*;
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn get_response_metrics(
+    api: &ChatApi,
+    request: Request<pb::GetResponseMetricsRequest>,
+) -> Result<Response<pb::GetResponseMetricsResponse>, Status> {
+    let (caller, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "reading response figures",
+        )
+        .await?;
+    let r = request.into_inner();
+    let from = r
+        .from
+        .as_ref()
+        .ok_or_else(|| errors::invalid_argument(&[("from", "required".into())]))
+        .and_then(|t| instant(t, "from"))?;
+    let to =
+        r.to.as_ref()
+            .ok_or_else(|| errors::invalid_argument(&[("to", "required".into())]))
+            .and_then(|t| instant(t, "to"))?;
+    if to <= from {
+        return Err(errors::invalid_argument(&[(
+            "to",
+            "must be after from".into(),
+        )]));
+    }
+    let agent = match caller.role() {
+        Role::Agent => Some(acting_agent(&caller, &r.agent_id)?),
+        _ => Some(r.agent_id).filter(|a| !a.is_empty()),
+    };
+    let now = api.app.now();
+    let response = api
+        .app
+        .read(&shop, |v| {
+            metrics_pb(v, metrics::Window { from, to }, now, agent.as_deref())
+        })
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(response))
+}
+
+#[tracing::instrument(skip_all, fields(shop_id))]
+
+pub(super) async fn watch_response_metrics(
+    api: &ChatApi,
+    request: Request<pb::WatchResponseMetricsRequest>,
+) -> Result<Response<BoxStream<pb::WatchResponseMetricsResponse>>, Status> {
+    let (_, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS_AND_PLATFORM,
+            "watching response figures",
+        )
+        .await?;
+    let bounds = StreamBounds::of(&request)?;
+    let window_secs = match request.get_ref().window_secs {
+        0 => DEFAULT_METRICS_WINDOW_SECS,
+        s if (60..=86_400).contains(&s) => s,
+        _ => {
+            return Err(errors::invalid_argument(&[(
+                "window_secs",
+                "60 to 86400 seconds, or 0 for 3600".into(),
+            )]))
+        }
+    };
+    let app = api.app.clone();
+    app.desk(&shop).await.map_err(to_status)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut last: Option<pb::GetResponseMetricsResponse> = None;
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {},
+                _ = tx.closed() => return,
+            }
+            let now = app.now();
+            // Trailing and closed at now: a message at this very instant counts.
+            let window = metrics::Window {
+                from: now - chrono::Duration::seconds(window_secs as i64),
+                to: now + chrono::Duration::nanoseconds(1),
+            };
+            let Ok(m) = app.read(&shop, |v| metrics_pb(v, window, now, None)).await else {
+                return;
+            };
+            let unchanged = last
+                .as_ref()
+                .is_some_and(|l| (&l.shop, &l.agents) == (&m.shop, &m.agents));
+            if unchanged {
+                continue;
+            }
+            let message = pb::WatchResponseMetricsResponse {
+                shop: m.shop,
+                agents: m.agents.clone(),
+                response_target_secs: m.response_target_secs,
+                as_of: m.as_of,
+            };
+            last = Some(m);
+            if tx.send(Ok(message)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(Response::new(
+        bounds.apply(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    ))
+}
