@@ -233,6 +233,50 @@ impl Chat {
     }
 
     /// Reads the shop's committed desk.
+    /// A buyer's message (R-CHAT-6): the robot first, unless a human has the
+    /// conversation, the buyer asked for one (R-CHAT-8) or the message is a
+    /// retry; then the desk decides. Returns what it caused, and false when
+    /// the robot could not be asked (faq-svc unavailable: humans answer).
+    pub async fn receive_buyer_message(
+        self: &Arc<Self>,
+        caller: &sellerdesk_runtime::Caller,
+        shop: &str,
+        conversation_id: String,
+        message_id: String,
+        text: String,
+        metadata: Metadata,
+    ) -> Result<(Vec<Arc<Logged>>, bool), AppError> {
+        use crate::domain::{handover::asks_for_human, ConversationStatus, RobotVerdict};
+        let robot_first = !text.trim().is_empty()
+            && !asks_for_human(&text)
+            && self
+                .read(shop, |v| {
+                    v.desk.conversation(&conversation_id).is_some_and(|c| {
+                        c.status == ConversationStatus::Open
+                            && c.assignee.is_none()
+                            && !c.message_ids.contains_key(&message_id)
+                    })
+                })
+                .await?;
+        let robot = if robot_first {
+            self.robot.ask(caller, shop, &conversation_id, &text).await
+        } else {
+            RobotVerdict::NotAsked
+        };
+        let robot_available = robot != RobotVerdict::Unavailable;
+        let command = Command::ReceiveBuyerMessage {
+            conversation_id,
+            message_id,
+            text,
+            robot,
+            at: self.now(),
+        };
+        Ok((
+            self.execute(shop, command, metadata).await?,
+            robot_available,
+        ))
+    }
+
     pub async fn read<R>(
         self: &Arc<Self>,
         shop: &str,

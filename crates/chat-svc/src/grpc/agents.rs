@@ -3,7 +3,6 @@
 use super::*;
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn add_agent(
     api: &ChatApi,
     request: Request<pb::AddAgentRequest>,
@@ -35,7 +34,6 @@ pub(super) async fn add_agent(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn update_agent(
     api: &ChatApi,
     request: Request<pb::UpdateAgentRequest>,
@@ -66,7 +64,6 @@ pub(super) async fn update_agent(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn verify_agent_real_name(
     api: &ChatApi,
     request: Request<pb::VerifyAgentRealNameRequest>,
@@ -96,7 +93,6 @@ pub(super) async fn verify_agent_real_name(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn remove_agent(
     api: &ChatApi,
     request: Request<pb::RemoveAgentRequest>,
@@ -126,7 +122,6 @@ pub(super) async fn remove_agent(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn set_agent_status(
     api: &ChatApi,
     request: Request<pb::SetAgentStatusRequest>,
@@ -156,7 +151,6 @@ pub(super) async fn set_agent_status(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn get_agent(
     api: &ChatApi,
     request: Request<pb::GetAgentRequest>,
@@ -174,7 +168,6 @@ pub(super) async fn get_agent(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn list_agents(
     api: &ChatApi,
     request: Request<pb::ListAgentsRequest>,

@@ -3,7 +3,6 @@
 use super::*;
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn open_conversation(
     api: &ChatApi,
     request: Request<pb::OpenConversationRequest>,
@@ -78,7 +77,6 @@ pub(super) async fn open_conversation(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn send_buyer_message(
     api: &ChatApi,
     request: Request<pb::SendBuyerMessageRequest>,
@@ -92,40 +90,16 @@ pub(super) async fn send_buyer_message(
         )
         .await?;
     let r = request.into_inner();
-    // R-CHAT-6: the robot first, unless a human has the conversation or
-    // the buyer asked for one (R-CHAT-8).
-    let robot_first = !r.text.trim().is_empty()
-        && !asks_for_human(&r.text)
-        && api
-            .app
-            .read(&shop, |v| {
-                v.desk.conversation(&r.conversation_id).is_some_and(|c| {
-                    c.status == ConversationStatus::Open
-                        && c.assignee.is_none()
-                        && !c.message_ids.contains_key(&r.message_id)
-                })
-            })
-            .await
-            .map_err(to_status)?;
-    let robot = if robot_first {
-        api.app
-            .robot()
-            .ask(&caller, &shop, &r.conversation_id, &r.text)
-            .await
-    } else {
-        RobotVerdict::NotAsked
-    };
-    let robot_available = robot != RobotVerdict::Unavailable;
-    let command = Command::ReceiveBuyerMessage {
-        conversation_id: r.conversation_id.clone(),
-        message_id: r.message_id,
-        text: r.text,
-        robot,
-        at: api.app.now(),
-    };
-    let events = api
+    let (events, robot_available) = api
         .app
-        .execute(&shop, command, command_metadata(&caller))
+        .receive_buyer_message(
+            &caller,
+            &shop,
+            r.conversation_id.clone(),
+            r.message_id,
+            r.text,
+            command_metadata(&caller),
+        )
         .await
         .map_err(to_status)?;
     let replies = events
@@ -146,7 +120,6 @@ pub(super) async fn send_buyer_message(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn tap_card(
     api: &ChatApi,
     request: Request<pb::TapCardRequest>,
@@ -192,7 +165,6 @@ pub(super) async fn tap_card(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn send_agent_reply(
     api: &ChatApi,
     request: Request<pb::SendAgentReplyRequest>,
@@ -238,7 +210,6 @@ pub(super) async fn send_agent_reply(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn transfer_conversation(
     api: &ChatApi,
     request: Request<pb::TransferConversationRequest>,
@@ -271,7 +242,6 @@ pub(super) async fn transfer_conversation(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn close_conversation(
     api: &ChatApi,
     request: Request<pb::CloseConversationRequest>,
@@ -302,7 +272,6 @@ pub(super) async fn close_conversation(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn rate_conversation(
     api: &ChatApi,
     request: Request<pb::RateConversationRequest>,
@@ -331,7 +300,6 @@ pub(super) async fn rate_conversation(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn get_conversation(
     api: &ChatApi,
     request: Request<pb::GetConversationRequest>,
@@ -364,7 +332,6 @@ pub(super) async fn get_conversation(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn list_conversations(
     api: &ChatApi,
     request: Request<pb::ListConversationsRequest>,

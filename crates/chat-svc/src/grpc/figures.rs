@@ -3,7 +3,6 @@
 use super::*;
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn get_response_metrics(
     api: &ChatApi,
     request: Request<pb::GetResponseMetricsRequest>,
@@ -48,7 +47,6 @@ pub(super) async fn get_response_metrics(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn watch_response_metrics(
     api: &ChatApi,
     request: Request<pb::WatchResponseMetricsRequest>,

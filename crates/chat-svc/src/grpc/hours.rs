@@ -3,7 +3,6 @@
 use super::*;
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn set_service_hours(
     api: &ChatApi,
     request: Request<pb::SetServiceHoursRequest>,
@@ -33,7 +32,6 @@ pub(super) async fn set_service_hours(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn get_service_hours(
     api: &ChatApi,
     request: Request<pb::GetServiceHoursRequest>,
@@ -60,7 +58,6 @@ pub(super) async fn get_service_hours(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn get_desk_settings(
     api: &ChatApi,
     request: Request<pb::GetDeskSettingsRequest>,
@@ -85,7 +82,6 @@ pub(super) async fn get_desk_settings(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn update_desk_settings(
     api: &ChatApi,
     request: Request<pb::UpdateDeskSettingsRequest>,

@@ -6,10 +6,9 @@
 use crate::{
     app::{Chat, Logged, View},
     domain::{
-        handover::asks_for_human, metrics, phrases, Agent, AgentStatus, AssignmentRule,
-        BuyerNotice, ChatDesk, Command, Conversation, ConversationStatus, DayHours, DeskSettings,
-        Event, Permissions, QuickPhrase, RobotVerdict, ServiceHours, ServiceRole, SpecialDay,
-        TimeRange, Topic,
+        metrics, phrases, Agent, AgentStatus, AssignmentRule, BuyerNotice, ChatDesk, Command,
+        Conversation, ConversationStatus, DayHours, DeskSettings, Event, Permissions, QuickPhrase,
+        ServiceHours, ServiceRole, SpecialDay, TimeRange, Topic,
     },
 };
 use futures::{Stream, StreamExt};

@@ -3,7 +3,6 @@
 use super::*;
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn create_quick_phrase(
     api: &ChatApi,
     request: Request<pb::CreateQuickPhraseRequest>,
@@ -37,7 +36,6 @@ pub(super) async fn create_quick_phrase(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn update_quick_phrase(
     api: &ChatApi,
     request: Request<pb::UpdateQuickPhraseRequest>,
@@ -69,7 +67,6 @@ pub(super) async fn update_quick_phrase(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn delete_quick_phrase(
     api: &ChatApi,
     request: Request<pb::DeleteQuickPhraseRequest>,
@@ -95,7 +92,6 @@ pub(super) async fn delete_quick_phrase(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn list_quick_phrases(
     api: &ChatApi,
     request: Request<pb::ListQuickPhrasesRequest>,
@@ -117,7 +113,6 @@ pub(super) async fn list_quick_phrases(
 }
 
 #[tracing::instrument(skip_all, fields(shop_id))]
-
 pub(super) async fn render_quick_phrase(
     api: &ChatApi,
     request: Request<pb::RenderQuickPhraseRequest>,
