@@ -16,7 +16,7 @@ use sellerdesk_bus::{consume, EventBus};
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Service, Task},
+    host::{Host, Service, Task, Tasks},
     Clock, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
@@ -50,7 +50,7 @@ impl Service for Ads {
     const GRPC_SERVICE: &'static str = "sellerdesk.ads.v1.AdsService";
     type Settings = Settings;
 
-    async fn open(settings: &Settings) -> Result<Self, String> {
+    async fn open(settings: &Settings, _: &Tasks) -> Result<Self, String> {
         Ok(Self {
             app: Arc::new(app::Ads::new(
                 settings.store.clone(),

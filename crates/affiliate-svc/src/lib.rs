@@ -14,7 +14,7 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Service},
+    host::{Host, Service, Tasks},
     Clock, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
@@ -49,7 +49,7 @@ impl Service for Affiliate {
     const GRPC_SERVICE: &'static str = "sellerdesk.affiliate.v1.AffiliateService";
     type Settings = Settings;
 
-    async fn open(s: &Settings) -> Result<Self, String> {
+    async fn open(s: &Settings, _: &Tasks) -> Result<Self, String> {
         let app = app::Affiliate::open(s.store.clone(), s.clock.clone(), s.limits)
             .await
             .map_err(|e| e.to_string())?;

@@ -92,6 +92,8 @@ pub struct Chat {
     robot: Arc<Robot>,
     desks: StdMutex<HashMap<String, Arc<DeskHandle>>>,
     loading: tokio::sync::Mutex<()>,
+    /// Where desk tasks run: the host stops them with the service.
+    tasks: sellerdesk_runtime::host::Tasks,
 }
 
 impl Chat {
@@ -103,8 +105,10 @@ impl Chat {
         clock: Arc<dyn Clock>,
         limits: Limits,
         robot: Arc<Robot>,
+        tasks: sellerdesk_runtime::host::Tasks,
     ) -> Result<Arc<Self>, AppError> {
         let chat = Arc::new(Self {
+            tasks,
             store,
             clock,
             limits,
@@ -172,7 +176,9 @@ impl Chat {
             .lock()
             .expect("desks lock")
             .insert(shop.to_owned(), handle.clone());
-        tokio::spawn(self.clone().drive(handle.clone(), working, queue));
+        // Owned by the host: stopping the service stops every desk.
+        self.tasks
+            .spawn(self.clone().drive(handle.clone(), working, queue));
         handle
     }
 

@@ -18,7 +18,7 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Service, Task},
+    host::{Host, Service, Task, Tasks},
     server, Clock, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
@@ -67,11 +67,17 @@ impl Service for Chat {
     const GRPC_SERVICE: &'static str = "sellerdesk.chat.v1.ChatService";
     type Settings = Settings;
 
-    async fn open(s: &Settings) -> Result<Self, String> {
+    async fn open(s: &Settings, tasks: &Tasks) -> Result<Self, String> {
         let robot = robot::Robot::new(&s.faq_endpoint, s.robot_timeout)?;
-        let app = app::Chat::open(s.store.clone(), s.clock.clone(), s.limits, Arc::new(robot))
-            .await
-            .map_err(|e| e.to_string())?;
+        let app = app::Chat::open(
+            s.store.clone(),
+            s.clock.clone(),
+            s.limits,
+            Arc::new(robot),
+            tasks.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         Ok(Self { app })
     }
 

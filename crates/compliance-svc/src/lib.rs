@@ -17,7 +17,7 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Service, Task},
+    host::{Host, Service, Task, Tasks},
     server, Clock, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
@@ -55,7 +55,7 @@ impl Service for Compliance {
     const GRPC_SERVICE: &'static str = "sellerdesk.compliance.v1.ComplianceService";
     type Settings = Settings;
 
-    async fn open(s: &Settings) -> Result<Self, String> {
+    async fn open(s: &Settings, _: &Tasks) -> Result<Self, String> {
         let app = app::Compliance::open(s.store.clone(), s.clock.clone())
             .await
             .map_err(|e| e.to_string())?;

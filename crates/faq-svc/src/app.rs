@@ -209,6 +209,7 @@ impl Faq {
         clock: Arc<dyn Clock>,
         presets: PresetSet,
         limits: Limits,
+        tasks: &sellerdesk_runtime::host::Tasks,
     ) -> Result<Arc<Self>, AppError> {
         let (analyzer, help_centre) = tokio::task::spawn_blocking(|| {
             let analyzer = shared_analyzer();
@@ -228,7 +229,8 @@ impl Faq {
         .await
         .map_err(|e| StoreError::Corrupt(format!("building the analyzer: {e}")))?;
         let (recorder, queue) = tokio::sync::mpsc::channel(4 * RECORD_GROUP);
-        tokio::spawn(record_in_groups(store.clone(), queue));
+        // Owned by the host: stopping the service stops the recorder.
+        tasks.spawn(record_in_groups(store.clone(), queue));
         Ok(Arc::new(Self {
             store,
             clock,

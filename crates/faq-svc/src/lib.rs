@@ -22,7 +22,7 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Service, Task},
+    host::{Host, Service, Task, Tasks},
     Clock, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
@@ -64,12 +64,13 @@ impl Service for Faq {
     const GRPC_SERVICE: &'static str = "sellerdesk.faq.v1.FaqService";
     type Settings = Settings;
 
-    async fn open(s: &Settings) -> Result<Self, String> {
+    async fn open(s: &Settings, tasks: &Tasks) -> Result<Self, String> {
         let app = app::Faq::open(
             s.store.clone(),
             s.clock.clone(),
             presets::builtin(),
             s.limits,
+            tasks,
         )
         .await
         .map_err(|e| e.to_string())?;

@@ -14,6 +14,26 @@ use tonic::service::Routes;
 /// Work that runs beside the server until it stops.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// The tasks a service starts while it runs (a desk per shop, a recorder):
+/// the host owns them and stops every one when the service stops.
+#[derive(Debug, Clone, Default)]
+pub struct Tasks(Arc<std::sync::Mutex<JoinSet<()>>>);
+
+impl Tasks {
+    /// Runs `task` until it ends or the service stops.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let mut set = self.0.lock().expect("tasks lock");
+        // Forget tasks that ended, so the set holds only running ones.
+        while set.try_join_next().is_some() {}
+        set.spawn(task);
+    }
+
+    /// Stops every task.
+    pub fn abort_all(&self) {
+        self.0.lock().expect("tasks lock").abort_all();
+    }
+}
+
 /// What every service gets from the process that hosts it.
 #[derive(Debug, Clone)]
 pub struct Hosting {
@@ -66,8 +86,9 @@ pub trait Service: Sized + Send + Sync + 'static {
     const GRPC_SERVICE: &'static str;
     type Settings: HostSettings;
 
-    /// Opens the service's state (loads what it keeps, spawns nothing).
-    async fn open(settings: &Self::Settings) -> Result<Self, String>;
+    /// Opens the service's state. What it must run while it serves it
+    /// spawns through `tasks`, which the host stops with it.
+    async fn open(settings: &Self::Settings, tasks: &Tasks) -> Result<Self, String>;
 
     /// The gRPC routes, each behind `auth`.
     fn routes(&self, auth: Authenticator) -> Routes;
@@ -86,6 +107,7 @@ pub struct Host<S: Service> {
     listener: TcpListener,
     service: S,
     settings: S::Settings,
+    tasks: Tasks,
 }
 
 impl<S: Service + std::fmt::Debug> Host<S>
@@ -94,13 +116,15 @@ where
 {
     /// Opens `S` on `listener`.
     pub async fn build(settings: S::Settings, listener: TcpListener) -> Result<Self, String> {
-        let service = S::open(&settings)
+        let tasks = Tasks::default();
+        let service = S::open(&settings, &tasks)
             .await
             .map_err(|e| format!("{}-svc: {e}", S::NAME))?;
         Ok(Self {
             listener,
             service,
             settings,
+            tasks,
         })
     }
 
@@ -165,6 +189,7 @@ where
         )
         .await;
         tasks.shutdown().await;
+        self.tasks.abort_all();
         served
     }
 }
