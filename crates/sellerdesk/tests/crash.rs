@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{bin, start, token};
+use common::{bin, connect, free_port, nats_server, start, token};
 use sellerdesk::client::authed;
 use sellerdesk_api::{
     ads::v1::{ads_service_client::AdsServiceClient, GetAccountRequest},
@@ -25,7 +25,6 @@ use sellerdesk_api::{
 };
 use std::{
     collections::{BTreeMap, HashMap},
-    net::TcpListener,
     path::Path,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
@@ -36,32 +35,6 @@ use tonic::transport::Channel;
 /// How long after its last restart ads-svc may lag compliance-svc's word:
 /// one ack-wait (5 s) for a message the killed process held, plus start-up.
 const CONVERGENCE_BOUND: Duration = Duration::from_secs(30);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn connect(endpoint: &str) -> Channel {
-    let started = Instant::now();
-    loop {
-        if let Ok(c) = Channel::from_shared(endpoint.to_owned())
-            .unwrap()
-            .connect()
-            .await
-        {
-            return c;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{endpoint} did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Every violation id stored for `shop`, paging through ListViolations.
 async fn stored_ids(
@@ -284,23 +257,7 @@ macro_rules! until_ok {
 async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
     const SHOPS: usize = 30;
     let data = tempfile::tempdir().unwrap();
-    let nats_dir = tempfile::tempdir().unwrap();
-    let nats_port = free_port();
-    let nats_url = format!("nats://127.0.0.1:{nats_port}");
-    let mut nats = Command::new("nats-server")
-        .args([
-            "-js",
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &nats_port.to_string(),
-            "-sd",
-        ])
-        .arg(nats_dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server is installed (scripts/test.sh installs it)");
+    let (nats_url, nats, _nats_dir) = nats_server();
     let platform = token(data.path(), "", "platform", "crash-test");
     let mut compliance = Service::new(
         "compliance",
@@ -426,8 +383,7 @@ async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
         }
     }
     let (lost, doubled) = audit(&acked, &stored);
-    let _ = nats.kill();
-    let _ = nats.wait();
+    drop(nats);
     assert_eq!((lost, doubled), (0, 0), "acknowledged: {}", acked.len());
     let converged_at = converged_at.unwrap_or_else(|| {
         panic!(

@@ -102,3 +102,56 @@ pub fn token(data: &Path, shop: &str, role: &str, account: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed (SIGKILL) when the test ends, pass or fail.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A throw-away nats-server with JetStream on a free port; its URL and the
+/// process (killed when dropped) with its store directory.
+pub fn nats_server() -> (String, Killed, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server is installed (scripts/test.sh installs it)");
+    (format!("nats://127.0.0.1:{port}"), Killed(child), dir)
+}
+
+/// A channel to `endpoint`, retried until it answers (30 s at most).
+pub async fn connect(endpoint: &str) -> tonic::transport::Channel {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(c) = tonic::transport::Channel::from_shared(endpoint.to_owned())
+            .unwrap()
+            .connect()
+            .await
+        {
+            return c;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{endpoint} did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
