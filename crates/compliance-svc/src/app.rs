@@ -377,8 +377,13 @@ impl Compliance {
         shop: &str,
         as_of: Option<Instant>,
     ) -> Result<(ShopState, Instant), AppError> {
+        // Read your writes on any replica (R-X-4): another replica may have
+        // appended to this shop or published a policy since this one last
+        // looked. One indexed probe each, usually answering "nothing new".
+        self.reload_policies().await?;
         let cache = self.cache(shop).await?;
         let mut guard = cache.lock().await;
+        self.catch_up(shop, &mut guard).await?;
         let now = self.clock.now();
         let at = as_of.unwrap_or(now);
         if guard.last_at.is_none_or(|last| at >= last) {

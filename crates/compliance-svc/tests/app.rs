@@ -184,6 +184,32 @@ async fn a_second_replica_catches_up_on_conflict() {
     );
 }
 
+/// R-X-4 (issue 15, item 1): a violation recorded through one replica is in
+/// the next read through another, which had the shop cached already; so is
+/// a policy published through the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_x_4_a_read_on_any_replica_sees_every_acknowledged_write() {
+    let url = fresh_postgres_url().await;
+    let clock = ManualClock::new(t0());
+    let a = open_app(&open(&url).await.unwrap(), &clock).await;
+    let b = open_app(&open(&url).await.unwrap(), &clock).await;
+    a.execute("s", Metadata::default(), record("v1", 10))
+        .await
+        .unwrap();
+    assert_eq!(b.standing("s", None).await.unwrap().points, 10);
+    // b has the shop cached now; a writes again.
+    a.execute("s", Metadata::default(), record("v2", 5))
+        .await
+        .unwrap();
+    assert_eq!(b.standing("s", None).await.unwrap().points, 15);
+    let mut policy = PolicyHistory::default().latest().clone();
+    policy.effective_at = t0();
+    policy.tiers[0].threshold_points = 16;
+    a.publish_policy(policy, Metadata::default()).await.unwrap();
+    let s = b.standing("s", None).await.unwrap();
+    assert_eq!((s.points, s.tier, s.policy_version), (15, 0, 2));
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Record(u32),
