@@ -1,7 +1,7 @@
 use super::{
-    AdsAccount, Bid, Channel, Command, DomainError, Event, FundsMove, Instant, InvoiceKind, Order,
-    OrderSpec, OrderStatus, PaymentMethod, Product, Refund, Subject, Target, AGE_BANDS,
-    DURATIONS_HOURS, GENDERS, MIN_AMOUNT_FEN, MIN_TITLE_CHARS, MIN_VIDEO_SECS,
+    AdsAccount, Bid, Channel, Command, DomainError, Event, Fen, FundsMove, Instant, InvoiceKind,
+    Order, OrderSpec, OrderStatus, PaidStats, PaymentMethod, Product, Refund, Subject, Target,
+    AGE_BANDS, DURATIONS_HOURS, GENDERS, MIN_AMOUNT_FEN, MIN_TITLE_CHARS, MIN_VIDEO_SECS,
     RECOMMEND_24H_ABOVE_FEN, REFUND_BUSINESS_DAYS,
 };
 use chrono::{Datelike, Duration, TimeZone, Weekday};
@@ -163,368 +163,437 @@ fn order<'a>(account: &'a AdsAccount, id: &str) -> Result<&'a Order, DomainError
 /// The events `command` causes on `account`, or why it is refused.
 pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, DomainError> {
     match command {
-        Command::PlaceOrder { order_id, spec, at } => {
-            check_spec(order_id, spec)?;
-            if let Some(existing) = account.orders.get(order_id) {
-                return if &existing.spec == spec {
-                    Ok(vec![])
-                } else {
-                    Err(DomainError::AlreadyExists {
-                        kind: "order",
-                        id: order_id.clone(),
-                    })
-                };
-            }
-            // R-ADS-13
-            if account.selling_rights_revoked {
-                return Err(DomainError::precondition(
-                    "SELLING_RIGHTS_REVOKED",
-                    order_id,
-                    "the shop's selling rights are revoked: no new promotion orders",
-                ));
-            }
-            // R-ADS-9
-            if spec.product == Product::DouPlus {
-                let cart = match &spec.target {
-                    Target::Video { has_shop_cart, .. } => *has_shop_cart,
-                    Target::LiveRoom { room_id } => account.rooms_with_cart.contains(room_id),
-                };
-                if cart {
-                    return Err(DomainError::precondition(
-                        "ONLY_XIAODIAN_SUIXINTUI",
-                        order_id,
-                        "content with a shop cart can only be promoted with 小店随心推, not DOU+",
-                    ));
-                }
-            }
-            if spec.payment == PaymentMethod::AccountBalance
-                && account.balance_fen < spec.amount_fen
-            {
-                return Err(DomainError::precondition(
-                    "INSUFFICIENT_BALANCE",
-                    order_id,
-                    format!(
-                        "the balance is {} fen; the order needs {}",
-                        account.balance_fen, spec.amount_fen
-                    ),
-                ));
-            }
-            let mut events = vec![Event::OrderPlaced {
-                order_id: order_id.clone(),
-                spec: spec.clone(),
-                at: *at,
-            }];
-            // R-ADS-6 and R-ADS-7: what the machine review can see is refused at once, and refunded.
-            let problems = review_problems(&spec.target);
-            if !problems.is_empty() {
-                events.push(Event::ReviewRejected {
-                    order_id: order_id.clone(),
-                    reasons: problems,
-                    refund: Refund {
-                        amount_fen: spec.amount_fen,
-                        to: spec.payment,
-                        due_by: refund_due_by(*at),
-                    },
-                    at: *at,
-                });
-            }
-            Ok(events)
-        }
+        Command::PlaceOrder { order_id, spec, at } => place_order(account, order_id, spec, at),
         Command::DecideReview {
             order_id,
             approve,
             reasons,
             at,
-        } => {
-            let o = order(account, order_id)?;
-            if o.status != OrderStatus::PendingReview {
-                return Err(DomainError::precondition(
-                    "NOT_IN_REVIEW",
-                    order_id,
-                    format!("order {order_id} is not waiting for review"),
-                ));
-            }
-            if *approve {
-                Ok(vec![Event::ReviewApproved {
-                    order_id: order_id.clone(),
-                    at: *at,
-                }])
-            } else {
-                if reasons.is_empty() {
-                    return Err(DomainError::Invalid(vec![(
-                        "reasons".into(),
-                        "a rejection names its reasons".into(),
-                    )]));
-                }
-                Ok(vec![Event::ReviewRejected {
-                    order_id: order_id.clone(),
-                    reasons: reasons.clone(),
-                    refund: Refund {
-                        amount_fen: o.spec.amount_fen,
-                        to: o.spec.payment,
-                        due_by: refund_due_by(*at),
-                    },
-                    at: *at,
-                }])
-            }
-        }
+        } => decide_review(account, order_id, approve, reasons, at),
         Command::RecordDelivery {
             order_id,
             spent_fen,
             stats,
             at,
-        } => {
-            let o = order(account, order_id)?;
-            let OrderStatus::Delivering { since } = o.status else {
-                return Err(DomainError::precondition(
-                    "NOT_DELIVERING",
-                    order_id,
-                    format!("order {order_id} is not delivering"),
-                ));
-            };
-            if *spent_fen < 0 {
-                return Err(DomainError::Invalid(vec![(
-                    "spent_fen".into(),
-                    "spend only grows".into(),
-                )]));
-            }
-            // R-X-3: checked, so an absurd report is refused rather than wrapped.
-            let spent_total = o.spent_fen.checked_add(*spent_fen);
-            if spent_total.is_none_or(|t| t > o.spec.amount_fen) {
-                return Err(DomainError::Invalid(vec![(
-                    "spent_fen".into(),
-                    format!(
-                        "{} fen of the budget are left",
-                        o.spec.amount_fen - o.spent_fen
-                    ),
-                )]));
-            }
-            o.stats.checked_add(stats)?;
-            let mut events = vec![Event::DeliveryReported {
-                order_id: order_id.clone(),
-                spent_fen: *spent_fen,
-                stats: *stats,
-                at: *at,
-            }];
-            // R-ADS-8: the budget decides the end, whatever duration was chosen.
-            if spent_total == Some(o.spec.amount_fen) {
-                events.push(Event::DeliveryCompleted {
-                    order_id: order_id.clone(),
-                    run_secs: (*at - since).num_seconds(),
-                    at: *at,
-                });
-            }
-            Ok(events)
-        }
+        } => record_delivery(account, order_id, spent_fen, stats, at),
         Command::ReportShoppingCartUsed { room_id, at } => {
-            if room_id.is_empty() {
-                return Err(DomainError::Invalid(vec![(
-                    "room_id".into(),
-                    "required".into(),
-                )]));
-            }
-            let mut events = Vec::new();
-            if !account.rooms_with_cart.contains(room_id) {
-                events.push(Event::ShoppingCartUsed {
-                    room_id: room_id.clone(),
-                    at: *at,
-                });
-            }
-            for o in account.orders.values().filter(|o| {
-                o.running()
-                    && o.spec.product == Product::DouPlus
-                    && matches!(&o.spec.target, Target::LiveRoom { room_id: r } if r == room_id)
-            }) {
-                events.push(Event::DouPlusOrderTerminated {
-                    order_id: o.order_id.clone(),
-                    refund: Refund {
-                        amount_fen: o.spec.amount_fen - o.spent_fen,
-                        to: o.spec.payment,
-                        due_by: refund_due_by(*at),
-                    },
-                    at: *at,
-                });
-            }
-            Ok(events)
+            report_shopping_cart_used(account, room_id, at)
         }
         Command::RequestInvoice {
             order_id,
             kind,
             title,
             at,
-        } => {
-            let o = order(account, order_id)?;
-            if title.trim().is_empty() || title.chars().count() > 100 {
-                return Err(DomainError::Invalid(vec![(
-                    "title".into(),
-                    "1 to 100 characters".into(),
-                )]));
-            }
-            if !o.delivery_ended() {
-                return Err(DomainError::precondition(
-                    "DELIVERY_NOT_ENDED",
-                    order_id,
-                    "invoices come after delivery ends",
-                ));
-            }
-            if let Some((k, t, _)) = &o.invoice {
-                return if (k, t) == (kind, title) {
-                    Ok(vec![])
-                } else {
-                    Err(DomainError::AlreadyExists {
-                        kind: "invoice",
-                        id: order_id.clone(),
-                    })
-                };
-            }
-            match (kind, &account.subject) {
-                (InvoiceKind::Personal, Some(Subject::Person { name })) if name != title => {
-                    return Err(DomainError::precondition(
-                        "PERSONAL_SUBJECT_ONLY",
-                        order_id,
-                        "an account bound to a person gets invoices for that person only",
-                    ))
-                }
-                (InvoiceKind::Company, Some(Subject::Person { .. })) => {
-                    return Err(DomainError::precondition(
-                        "PERSONAL_SUBJECT_ONLY",
-                        order_id,
-                        "an account bound to a person gets invoices for that person only",
-                    ))
-                }
-                (
-                    InvoiceKind::Company,
-                    Some(Subject::Company {
-                        certified: true, ..
-                    }),
-                ) => {}
-                (InvoiceKind::Company, _) => {
-                    return Err(DomainError::precondition(
-                        "COMPANY_NOT_CERTIFIED",
-                        order_id,
-                        "a company invoice needs the account's company certification",
-                    ))
-                }
-                (InvoiceKind::Personal, None) => {
-                    return Err(DomainError::precondition(
-                        "NO_SUBJECT",
-                        order_id,
-                        "the account is bound to no subject yet",
-                    ))
-                }
-                _ => {}
-            }
-            if o.spent_fen == 0 {
-                return Err(DomainError::precondition(
-                    "NOTHING_SPENT",
-                    order_id,
-                    "nothing was spent: nothing to invoice",
-                ));
-            }
-            Ok(vec![Event::InvoiceIssued {
-                order_id: order_id.clone(),
-                kind: *kind,
-                title: title.clone(),
-                amount_fen: o.spent_fen,
-                at: *at,
-            }])
-        }
-        Command::SetSubject { subject } => {
-            // The request's own path: `subject.person` is the person's name.
-            let (name, field) = match subject {
-                Subject::Person { name } => (name, "subject.person"),
-                Subject::Company { name, .. } => (name, "subject.company.name"),
-            };
-            if name.trim().is_empty() || name.chars().count() > 100 {
-                return Err(DomainError::Invalid(vec![(
-                    field.into(),
-                    "1 to 100 characters".into(),
-                )]));
-            }
-            Ok(if account.subject.as_ref() == Some(subject) {
-                vec![]
-            } else {
-                vec![Event::SubjectSet {
-                    subject: subject.clone(),
-                }]
-            })
-        }
+        } => request_invoice(account, order_id, kind, title, at),
+        Command::SetSubject { subject } => set_subject(account, subject),
         Command::MoveFunds {
             movement,
             amount_fen,
             channel,
             at,
-        } => {
-            money::positive_amount("amount_fen", *amount_fen)?;
-            // R-ADS-12
-            if *channel == Channel::Mobile {
-                let what = match movement {
-                    FundsMove::TopUp => "充值",
-                    FundsMove::Withdraw => "提现",
-                    FundsMove::CompanyTopUp => "对公充值",
-                };
-                return Err(DomainError::precondition(
-                    "PC_CHANNEL_ONLY",
-                    "channel",
-                    format!("请通过巨量千川电脑端进行{what}，暂不支持移动端 (use the PC channel)"),
-                ));
-            }
-            if *movement == FundsMove::Withdraw && *amount_fen > account.balance_fen {
-                return Err(DomainError::precondition(
-                    "INSUFFICIENT_BALANCE",
-                    "amount_fen",
-                    format!("the balance is {} fen", account.balance_fen),
-                ));
-            }
-            if *movement == FundsMove::CompanyTopUp
-                && !matches!(account.subject, Some(Subject::Company { .. }))
-            {
-                return Err(DomainError::precondition(
-                    "NOT_A_COMPANY",
-                    "movement",
-                    "对公充值 needs an account bound to a company",
-                ));
-            }
-            if *movement != FundsMove::Withdraw {
-                // R-X-3: what the balance may come to once every order paid
-                // from it is refunded must still be representable.
-                money::add_to_total(
-                    "amount_fen",
-                    account.balance_fen,
-                    account.refundable_to_balance(),
-                )
-                .and_then(|held| money::add_to_total("amount_fen", held, *amount_fen))?;
-            }
-            Ok(vec![Event::FundsMoved {
-                movement: *movement,
-                amount_fen: *amount_fen,
-                at: *at,
-            }])
-        }
-        // R-ADS-13: compliance-svc's word is applied by its position in
-        // compliance's log, never by arrival: a redelivered or late older
-        // event cannot undo a newer one, whichever replica handles it.
+        } => move_funds(account, movement, amount_fen, channel, at),
         Command::RecordRightsRevoked {
             at,
             source_position,
-        } => Ok(if *source_position <= account.rights_source_position {
-            vec![]
-        } else {
-            vec![Event::SellingRightsRevokedNoted {
-                at: *at,
-                source_position: *source_position,
-            }]
-        }),
+        } => record_rights_revoked(account, at, source_position),
         Command::RecordRightsRestored {
             at,
             source_position,
-        } => Ok(if *source_position <= account.rights_source_position {
-            vec![]
-        } else {
-            vec![Event::SellingRightsRestoredNoted {
-                at: *at,
-                source_position: *source_position,
-            }]
-        }),
+        } => record_rights_restored(account, at, source_position),
     }
+}
+
+/// R-ADS-1..7, 9, 13: an order, checked, refused while rights are revoked, reviewed by machine at once.
+fn place_order(
+    account: &AdsAccount,
+    order_id: &str,
+    spec: &OrderSpec,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    check_spec(order_id, spec)?;
+    if let Some(existing) = account.orders.get(order_id) {
+        return if &existing.spec == spec {
+            Ok(vec![])
+        } else {
+            Err(DomainError::AlreadyExists {
+                kind: "order",
+                id: order_id.to_owned(),
+            })
+        };
+    }
+    // R-ADS-13
+    if account.selling_rights_revoked {
+        return Err(DomainError::precondition(
+            "SELLING_RIGHTS_REVOKED",
+            order_id,
+            "the shop's selling rights are revoked: no new promotion orders",
+        ));
+    }
+    // R-ADS-9
+    if spec.product == Product::DouPlus {
+        let cart = match &spec.target {
+            Target::Video { has_shop_cart, .. } => *has_shop_cart,
+            Target::LiveRoom { room_id } => account.rooms_with_cart.contains(room_id),
+        };
+        if cart {
+            return Err(DomainError::precondition(
+                "ONLY_XIAODIAN_SUIXINTUI",
+                order_id,
+                "content with a shop cart can only be promoted with 小店随心推, not DOU+",
+            ));
+        }
+    }
+    if spec.payment == PaymentMethod::AccountBalance && account.balance_fen < spec.amount_fen {
+        return Err(DomainError::precondition(
+            "INSUFFICIENT_BALANCE",
+            order_id,
+            format!(
+                "the balance is {} fen; the order needs {}",
+                account.balance_fen, spec.amount_fen
+            ),
+        ));
+    }
+    let mut events = vec![Event::OrderPlaced {
+        order_id: order_id.to_owned(),
+        spec: spec.clone(),
+        at: *at,
+    }];
+    // R-ADS-6 and R-ADS-7: what the machine review can see is refused at once, and refunded.
+    let problems = review_problems(&spec.target);
+    if !problems.is_empty() {
+        events.push(Event::ReviewRejected {
+            order_id: order_id.to_owned(),
+            reasons: problems,
+            refund: Refund {
+                amount_fen: spec.amount_fen,
+                to: spec.payment,
+                due_by: refund_due_by(*at),
+            },
+            at: *at,
+        });
+    }
+    Ok(events)
+}
+
+/// R-ADS-6, R-ADS-7: the review; a rejection is refunded by the due date.
+fn decide_review(
+    account: &AdsAccount,
+    order_id: &str,
+    approve: &bool,
+    reasons: &[String],
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let o = order(account, order_id)?;
+    if o.status != OrderStatus::PendingReview {
+        return Err(DomainError::precondition(
+            "NOT_IN_REVIEW",
+            order_id,
+            format!("order {order_id} is not waiting for review"),
+        ));
+    }
+    if *approve {
+        Ok(vec![Event::ReviewApproved {
+            order_id: order_id.to_owned(),
+            at: *at,
+        }])
+    } else {
+        if reasons.is_empty() {
+            return Err(DomainError::Invalid(vec![(
+                "reasons".into(),
+                "a rejection names its reasons".into(),
+            )]));
+        }
+        Ok(vec![Event::ReviewRejected {
+            order_id: order_id.to_owned(),
+            reasons: reasons.to_vec(),
+            refund: Refund {
+                amount_fen: o.spec.amount_fen,
+                to: o.spec.payment,
+                due_by: refund_due_by(*at),
+            },
+            at: *at,
+        }])
+    }
+}
+
+/// R-ADS-8, R-ADS-10: paid delivery reported; the budget decides the end.
+fn record_delivery(
+    account: &AdsAccount,
+    order_id: &str,
+    spent_fen: &Fen,
+    stats: &PaidStats,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let o = order(account, order_id)?;
+    let OrderStatus::Delivering { since } = o.status else {
+        return Err(DomainError::precondition(
+            "NOT_DELIVERING",
+            order_id,
+            format!("order {order_id} is not delivering"),
+        ));
+    };
+    if *spent_fen < 0 {
+        return Err(DomainError::Invalid(vec![(
+            "spent_fen".into(),
+            "spend only grows".into(),
+        )]));
+    }
+    // R-X-3: checked, so an absurd report is refused rather than wrapped.
+    let spent_total = o.spent_fen.checked_add(*spent_fen);
+    if spent_total.is_none_or(|t| t > o.spec.amount_fen) {
+        return Err(DomainError::Invalid(vec![(
+            "spent_fen".into(),
+            format!(
+                "{} fen of the budget are left",
+                o.spec.amount_fen - o.spent_fen
+            ),
+        )]));
+    }
+    o.stats.checked_add(stats)?;
+    let mut events = vec![Event::DeliveryReported {
+        order_id: order_id.to_owned(),
+        spent_fen: *spent_fen,
+        stats: *stats,
+        at: *at,
+    }];
+    // R-ADS-8: the budget decides the end, whatever duration was chosen.
+    if spent_total == Some(o.spec.amount_fen) {
+        events.push(Event::DeliveryCompleted {
+            order_id: order_id.to_owned(),
+            run_secs: (*at - since).num_seconds(),
+            at: *at,
+        });
+    }
+    Ok(events)
+}
+
+/// R-ADS-9: a room that used its cart stops its DOU+ orders, refunded.
+fn report_shopping_cart_used(
+    account: &AdsAccount,
+    room_id: &str,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    if room_id.is_empty() {
+        return Err(DomainError::Invalid(vec![(
+            "room_id".into(),
+            "required".into(),
+        )]));
+    }
+    let mut events = Vec::new();
+    if !account.rooms_with_cart.contains(room_id) {
+        events.push(Event::ShoppingCartUsed {
+            room_id: room_id.to_owned(),
+            at: *at,
+        });
+    }
+    for o in account.orders.values().filter(|o| {
+        o.running()
+            && o.spec.product == Product::DouPlus
+            && matches!(&o.spec.target, Target::LiveRoom { room_id: r } if r == room_id)
+    }) {
+        events.push(Event::DouPlusOrderTerminated {
+            order_id: o.order_id.to_owned(),
+            refund: Refund {
+                amount_fen: o.spec.amount_fen - o.spent_fen,
+                to: o.spec.payment,
+                due_by: refund_due_by(*at),
+            },
+            at: *at,
+        });
+    }
+    Ok(events)
+}
+
+/// R-ADS-11: an invoice for an order whose delivery ended, of the subject's kind.
+fn request_invoice(
+    account: &AdsAccount,
+    order_id: &str,
+    kind: &InvoiceKind,
+    title: &str,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let o = order(account, order_id)?;
+    if title.trim().is_empty() || title.chars().count() > 100 {
+        return Err(DomainError::Invalid(vec![(
+            "title".into(),
+            "1 to 100 characters".into(),
+        )]));
+    }
+    if !o.delivery_ended() {
+        return Err(DomainError::precondition(
+            "DELIVERY_NOT_ENDED",
+            order_id,
+            "invoices come after delivery ends",
+        ));
+    }
+    if let Some((k, t, _)) = &o.invoice {
+        return if *k == *kind && t == title {
+            Ok(vec![])
+        } else {
+            Err(DomainError::AlreadyExists {
+                kind: "invoice",
+                id: order_id.to_owned(),
+            })
+        };
+    }
+    match (kind, &account.subject) {
+        (InvoiceKind::Personal, Some(Subject::Person { name })) if name != title => {
+            return Err(DomainError::precondition(
+                "PERSONAL_SUBJECT_ONLY",
+                order_id,
+                "an account bound to a person gets invoices for that person only",
+            ))
+        }
+        (InvoiceKind::Company, Some(Subject::Person { .. })) => {
+            return Err(DomainError::precondition(
+                "PERSONAL_SUBJECT_ONLY",
+                order_id,
+                "an account bound to a person gets invoices for that person only",
+            ))
+        }
+        (
+            InvoiceKind::Company,
+            Some(Subject::Company {
+                certified: true, ..
+            }),
+        ) => {}
+        (InvoiceKind::Company, _) => {
+            return Err(DomainError::precondition(
+                "COMPANY_NOT_CERTIFIED",
+                order_id,
+                "a company invoice needs the account's company certification",
+            ))
+        }
+        (InvoiceKind::Personal, None) => {
+            return Err(DomainError::precondition(
+                "NO_SUBJECT",
+                order_id,
+                "the account is bound to no subject yet",
+            ))
+        }
+        _ => {}
+    }
+    if o.spent_fen == 0 {
+        return Err(DomainError::precondition(
+            "NOTHING_SPENT",
+            order_id,
+            "nothing was spent: nothing to invoice",
+        ));
+    }
+    Ok(vec![Event::InvoiceIssued {
+        order_id: order_id.to_owned(),
+        kind: *kind,
+        title: title.to_owned(),
+        amount_fen: o.spent_fen,
+        at: *at,
+    }])
+}
+
+/// R-ADS-11: who the account is bound to.
+fn set_subject(account: &AdsAccount, subject: &Subject) -> Result<Vec<Event>, DomainError> {
+    // The request's own path: `subject.person` is the person's name.
+    let (name, field) = match subject {
+        Subject::Person { name } => (name, "subject.person"),
+        Subject::Company { name, .. } => (name, "subject.company.name"),
+    };
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(DomainError::Invalid(vec![(
+            field.into(),
+            "1 to 100 characters".into(),
+        )]));
+    }
+    Ok(if account.subject.as_ref() == Some(subject) {
+        vec![]
+    } else {
+        vec![Event::SubjectSet {
+            subject: subject.clone(),
+        }]
+    })
+}
+
+/// R-ADS-12: funds move on the PC channel only; R-X-3: totals never wrap.
+fn move_funds(
+    account: &AdsAccount,
+    movement: &FundsMove,
+    amount_fen: &Fen,
+    channel: &Channel,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    money::positive_amount("amount_fen", *amount_fen)?;
+    // R-ADS-12
+    if *channel == Channel::Mobile {
+        let what = match movement {
+            FundsMove::TopUp => "充值",
+            FundsMove::Withdraw => "提现",
+            FundsMove::CompanyTopUp => "对公充值",
+        };
+        return Err(DomainError::precondition(
+            "PC_CHANNEL_ONLY",
+            "channel",
+            format!("请通过巨量千川电脑端进行{what}，暂不支持移动端 (use the PC channel)"),
+        ));
+    }
+    if *movement == FundsMove::Withdraw && *amount_fen > account.balance_fen {
+        return Err(DomainError::precondition(
+            "INSUFFICIENT_BALANCE",
+            "amount_fen",
+            format!("the balance is {} fen", account.balance_fen),
+        ));
+    }
+    if *movement == FundsMove::CompanyTopUp
+        && !matches!(account.subject, Some(Subject::Company { .. }))
+    {
+        return Err(DomainError::precondition(
+            "NOT_A_COMPANY",
+            "movement",
+            "对公充值 needs an account bound to a company",
+        ));
+    }
+    if *movement != FundsMove::Withdraw {
+        // R-X-3: what the balance may come to once every order paid
+        // from it is refunded must still be representable.
+        money::add_to_total(
+            "amount_fen",
+            account.balance_fen,
+            account.refundable_to_balance(),
+        )
+        .and_then(|held| money::add_to_total("amount_fen", held, *amount_fen))?;
+    }
+    Ok(vec![Event::FundsMoved {
+        movement: *movement,
+        amount_fen: *amount_fen,
+        at: *at,
+    }])
+}
+
+/// R-ADS-13: compliance-svc revoked selling rights (applied by its log position).
+fn record_rights_revoked(
+    account: &AdsAccount,
+    at: &Instant,
+    source_position: &i64,
+) -> Result<Vec<Event>, DomainError> {
+    Ok(if *source_position <= account.rights_source_position {
+        vec![]
+    } else {
+        vec![Event::SellingRightsRevokedNoted {
+            at: *at,
+            source_position: *source_position,
+        }]
+    })
+}
+
+/// R-ADS-13: compliance-svc restored selling rights (applied by its log position).
+fn record_rights_restored(
+    account: &AdsAccount,
+    at: &Instant,
+    source_position: &i64,
+) -> Result<Vec<Event>, DomainError> {
+    Ok(if *source_position <= account.rights_source_position {
+        vec![]
+    } else {
+        vec![Event::SellingRightsRestoredNoted {
+            at: *at,
+            source_position: *source_position,
+        }]
+    })
 }
