@@ -1,6 +1,6 @@
 use super::{
-    Command, ContentKind, CreatorProfile, DomainError, Event, Goal, Instant, Limits, Marketplace,
-    PlanProduct, PlanSales, PlanSource, MAX_PLAN_CREATORS,
+    Command, ContentKind, CreatorProfile, DomainError, Event, Fen, Goal, Instant, Limits,
+    Marketplace, PlanProduct, PlanSales, PlanSource, MAX_PLAN_CREATORS,
 };
 use chrono::NaiveDate;
 use sellerdesk_core::money;
@@ -62,11 +62,11 @@ impl Outreach {
             } => {
                 *self.sent_per_day.entry(*local_date).or_default() += 1;
                 self.invitations.insert(
-                    invitation_id.clone(),
+                    invitation_id.to_owned(),
                     Invitation {
-                        creator_id: creator_id.clone(),
+                        creator_id: creator_id.to_owned(),
                         goal: *goal,
-                        message: message.clone(),
+                        message: message.to_owned(),
                         sent_at: *at,
                         accepted: None,
                     },
@@ -91,12 +91,12 @@ impl Outreach {
                 ..
             } => {
                 self.plans.insert(
-                    plan_id.clone(),
+                    plan_id.to_owned(),
                     Plan {
-                        name: name.clone(),
+                        name: name.to_owned(),
                         goal: *goal,
-                        products: products.clone(),
-                        creator_ids: creator_ids.clone(),
+                        products: products.to_vec(),
+                        creator_ids: creator_ids.to_vec(),
                         source: *source,
                         sales: PlanSales::default(),
                     },
@@ -117,10 +117,10 @@ impl Outreach {
                 at,
             } => {
                 self.samples.insert(
-                    sample_id.clone(),
+                    sample_id.to_owned(),
                     Sample {
-                        creator_id: creator_id.clone(),
-                        product_id: product_id.clone(),
+                        creator_id: creator_id.to_owned(),
+                        product_id: product_id.to_owned(),
                         shipped_at: *at,
                         content: None,
                     },
@@ -214,101 +214,28 @@ pub fn decide(
     limits: &Limits,
 ) -> Result<Vec<Event>, DomainError> {
     match command {
-        Command::ProfileCreator { profile } => {
-            check_profile(profile)?;
-            let same = market
-                .creator(&profile.creator_id)
-                .is_some_and(|c| &c.profile == profile);
-            Ok(if same {
-                vec![]
-            } else {
-                vec![Event::CreatorProfiled {
-                    profile: profile.clone(),
-                }]
-            })
-        }
+        Command::ProfileCreator { profile } => profile_creator(market, profile),
         Command::SendInvitation {
             invitation_id,
             creator_id,
             goal,
             message,
             at,
-        } => {
-            check_id("invitation_id", invitation_id)?;
-            if message.chars().count() > 500 {
-                return Err(invalid("message", "at most 500 characters"));
-            }
-            if let Some(i) = outreach.invitations.get(invitation_id) {
-                return if (&i.creator_id, i.goal, &i.message) == (creator_id, *goal, message) {
-                    Ok(vec![])
-                } else {
-                    Err(DomainError::AlreadyExists {
-                        kind: "invitation",
-                        id: invitation_id.clone(),
-                    })
-                };
-            }
-            known_creator(market, "creator_id", creator_id)?;
-            let local_date = at.with_timezone(&SHOP_TIME_ZONE).date_naive();
-            // R-AFF-3: not too many creators at once.
-            let sent = outreach.sent_per_day.get(&local_date).copied().unwrap_or(0);
-            if sent >= limits.daily_invitations {
-                return Err(DomainError::LimitReached(format!(
-                    "a shop sends at most {} invitations a day; {local_date} is used up",
-                    limits.daily_invitations
-                )));
-            }
-            if outreach
-                .invitations
-                .values()
-                .any(|i| &i.creator_id == creator_id && i.accepted.is_none())
-            {
-                return Err(DomainError::Precondition {
-                    reason: "INVITATION_PENDING",
-                    subject: creator_id.clone(),
-                    why: format!(
-                        "creator {creator_id} has not answered the shop's last invitation yet"
-                    ),
-                });
-            }
-            Ok(vec![Event::InvitationSent {
-                invitation_id: invitation_id.clone(),
-                creator_id: creator_id.clone(),
-                goal: *goal,
-                message: message.clone(),
-                local_date,
-                at: *at,
-            }])
-        }
+        } => send_invitation(
+            outreach,
+            market,
+            limits,
+            invitation_id,
+            creator_id,
+            goal,
+            message,
+            at,
+        ),
         Command::AnswerInvitation {
             invitation_id,
             accepted,
             at,
-        } => {
-            let i =
-                outreach
-                    .invitations
-                    .get(invitation_id)
-                    .ok_or_else(|| DomainError::NotFound {
-                        kind: "invitation",
-                        id: invitation_id.clone(),
-                    })?;
-            match i.accepted {
-                Some(a) if a == *accepted => Ok(vec![]),
-                Some(_) => Err(DomainError::Precondition {
-                    reason: "ALREADY_ANSWERED",
-                    subject: invitation_id.clone(),
-                    why: "the creator already answered this invitation".into(),
-                }),
-                None => Ok(vec![Event::InvitationAnswered {
-                    invitation_id: invitation_id.clone(),
-                    creator_id: i.creator_id.clone(),
-                    accepted: *accepted,
-                    reply_secs: (*at - i.sent_at).num_seconds().max(0),
-                    at: *at,
-                }]),
-            }
-        }
+        } => answer_invitation(outreach, invitation_id, accepted, at),
         Command::CreatePlan {
             plan_id,
             name,
@@ -317,200 +244,382 @@ pub fn decide(
             creator_ids,
             source,
             at,
-        } => {
-            check_id("plan_id", plan_id)?;
-            let mut e = Vec::new();
-            if name.trim().is_empty() || name.chars().count() > 50 {
-                e.push(("name".to_owned(), "1 to 50 characters".to_owned()));
-            }
-            if products.is_empty() {
-                e.push(("products".into(), "at least one product".into()));
-            }
-            for (i, p) in products.iter().enumerate() {
-                if p.product_id.is_empty() {
-                    e.push((format!("products[{i}].product_id"), "required".into()));
-                }
-                if !(1..=10_000).contains(&p.commission_bps) {
-                    e.push((
-                        format!("products[{i}].commission_bps"),
-                        "1 to 10000 basis points".into(),
-                    ));
-                }
-            }
-            if creator_ids.is_empty() || creator_ids.len() > MAX_PLAN_CREATORS {
-                e.push((
-                    "creator_ids".into(),
-                    format!("1 to {MAX_PLAN_CREATORS} creators (R-AFF-4)"),
-                ));
-            }
-            if *source == PlanSource::CreatorPage && creator_ids.len() != 1 {
-                e.push((
-                    "creator_ids".into(),
-                    "a plan from a creator's page names that one creator".into(),
-                ));
-            }
-            let mut seen = std::collections::BTreeSet::new();
-            for (i, c) in creator_ids.iter().enumerate() {
-                if !seen.insert(c) {
-                    e.push((format!("creator_ids[{i}]"), "listed twice".into()));
-                } else if market.creator(c).is_none() {
-                    e.push((format!("creator_ids[{i}]"), format!("no creator {c:?}")));
-                }
-            }
-            if !e.is_empty() {
-                return Err(DomainError::Invalid(e));
-            }
-            if let Some(p) = outreach.plans.get(plan_id) {
-                let same = (&p.name, p.goal, &p.products, &p.creator_ids, p.source)
-                    == (name, *goal, products, creator_ids, *source);
-                return if same {
-                    Ok(vec![])
-                } else {
-                    Err(DomainError::AlreadyExists {
-                        kind: "plan",
-                        id: plan_id.clone(),
-                    })
-                };
-            }
-            Ok(vec![Event::PlanCreated {
-                plan_id: plan_id.clone(),
-                name: name.clone(),
-                goal: *goal,
-                products: products.clone(),
-                creator_ids: creator_ids.clone(),
-                source: *source,
-                at: *at,
-            }])
-        }
+        } => create_plan(
+            outreach,
+            market,
+            plan_id,
+            name,
+            goal,
+            products,
+            creator_ids,
+            source,
+            at,
+        ),
         Command::AddPlanCreators {
             plan_id,
             creator_ids,
-        } => {
-            let plan = outreach
-                .plans
-                .get(plan_id)
-                .ok_or_else(|| DomainError::NotFound {
-                    kind: "plan",
-                    id: plan_id.clone(),
-                })?;
-            let new: Vec<String> = creator_ids
-                .iter()
-                .filter(|c| !plan.creator_ids.contains(c))
-                .cloned()
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            for (i, c) in creator_ids.iter().enumerate() {
-                known_creator(market, &format!("creator_ids[{i}]"), c)?;
-            }
-            // R-AFF-4
-            if plan.creator_ids.len() + new.len() > MAX_PLAN_CREATORS {
-                return Err(invalid(
-                    "creator_ids",
-                    format!(
-                        "the plan has {} creators; at most {MAX_PLAN_CREATORS} (R-AFF-4)",
-                        plan.creator_ids.len()
-                    ),
-                ));
-            }
-            Ok(if new.is_empty() {
-                vec![]
-            } else {
-                vec![Event::PlanCreatorsAdded {
-                    plan_id: plan_id.clone(),
-                    creator_ids: new,
-                }]
-            })
-        }
+        } => add_plan_creators(outreach, market, plan_id, creator_ids),
         Command::ShipSample {
             sample_id,
             creator_id,
             product_id,
             at,
-        } => {
-            check_id("sample_id", sample_id)?;
-            check_id("product_id", product_id)?;
-            if let Some(s) = outreach.samples.get(sample_id) {
-                return if (&s.creator_id, &s.product_id) == (creator_id, product_id) {
-                    Ok(vec![])
-                } else {
-                    Err(DomainError::AlreadyExists {
-                        kind: "sample",
-                        id: sample_id.clone(),
-                    })
-                };
-            }
-            known_creator(market, "creator_id", creator_id)?;
-            Ok(vec![Event::SampleShipped {
-                sample_id: sample_id.clone(),
-                creator_id: creator_id.clone(),
-                product_id: product_id.clone(),
-                at: *at,
-            }])
-        }
+        } => ship_sample(outreach, market, sample_id, creator_id, product_id, at),
         Command::RecordContentPosted {
             sample_id,
             kind,
             at,
-        } => {
-            let s = outreach
-                .samples
-                .get(sample_id)
-                .ok_or_else(|| DomainError::NotFound {
-                    kind: "sample",
-                    id: sample_id.clone(),
-                })?;
-            Ok(if s.content.is_some() {
-                vec![]
-            } else {
-                vec![Event::ContentPosted {
-                    sample_id: sample_id.clone(),
-                    creator_id: s.creator_id.clone(),
-                    kind: *kind,
-                    at: *at,
-                }]
-            })
-        }
+        } => record_content_posted(outreach, sample_id, kind, at),
         Command::RecordPlanSale {
             plan_id,
             product_id,
             revenue_fen,
             product_cost_fen,
             at,
-        } => {
-            let plan = outreach
-                .plans
-                .get(plan_id)
-                .ok_or_else(|| DomainError::NotFound {
-                    kind: "plan",
-                    id: plan_id.clone(),
-                })?;
-            let product = plan
-                .products
-                .iter()
-                .find(|p| &p.product_id == product_id)
-                .ok_or_else(|| invalid("product_id", "not a product of the plan"))?;
-            money::positive_amount("revenue_fen", *revenue_fen)?;
-            money::amount("product_cost_fen", *product_cost_fen)?;
-            // Commission on revenue, rounded down to the fen (R-X-3: integers
-            // only); commission_bps is at most 10,000, so it fits.
-            let commission_fen = money::share_bps(*revenue_fen, product.commission_bps);
-            // The plan's totals stay representable (R-X-3).
-            money::add_to_total("revenue_fen", plan.sales.revenue_fen, *revenue_fen)?;
-            money::add_to_total(
-                "product_cost_fen",
-                plan.sales.product_cost_fen,
-                *product_cost_fen,
-            )?;
-            money::add_to_total("revenue_fen", plan.sales.commission_fen, commission_fen)?;
-            Ok(vec![Event::PlanSaleRecorded {
-                plan_id: plan_id.clone(),
-                product_id: product_id.clone(),
-                revenue_fen: *revenue_fen,
-                product_cost_fen: *product_cost_fen,
-                commission_fen,
-                at: *at,
-            }])
+        } => record_plan_sale(
+            outreach,
+            plan_id,
+            product_id,
+            revenue_fen,
+            product_cost_fen,
+            at,
+        ),
+    }
+}
+
+/// R-AFF-2: the platform publishes a creator's marketplace profile.
+fn profile_creator(
+    market: &Marketplace,
+    profile: &CreatorProfile,
+) -> Result<Vec<Event>, DomainError> {
+    check_profile(profile)?;
+    let same = market
+        .creator(&profile.creator_id)
+        .is_some_and(|c| &c.profile == profile);
+    Ok(if same {
+        vec![]
+    } else {
+        vec![Event::CreatorProfiled {
+            profile: profile.clone(),
+        }]
+    })
+}
+
+/// R-AFF-3: an invitation, within the shop's daily limit (shop time).
+// One parameter per field of the command, as the other deciders take them.
+#[allow(clippy::too_many_arguments)]
+fn send_invitation(
+    outreach: &Outreach,
+    market: &Marketplace,
+    limits: &Limits,
+    invitation_id: &str,
+    creator_id: &str,
+    goal: &Goal,
+    message: &str,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    check_id("invitation_id", invitation_id)?;
+    if message.chars().count() > 500 {
+        return Err(invalid("message", "at most 500 characters"));
+    }
+    if let Some(i) = outreach.invitations.get(invitation_id) {
+        return if (i.creator_id.as_str(), i.goal, i.message.as_str())
+            == (creator_id, *goal, message)
+        {
+            Ok(vec![])
+        } else {
+            Err(DomainError::AlreadyExists {
+                kind: "invitation",
+                id: invitation_id.to_owned(),
+            })
+        };
+    }
+    known_creator(market, "creator_id", creator_id)?;
+    let local_date = at.with_timezone(&SHOP_TIME_ZONE).date_naive();
+    // R-AFF-3: not too many creators at once.
+    let sent = outreach.sent_per_day.get(&local_date).copied().unwrap_or(0);
+    if sent >= limits.daily_invitations {
+        return Err(DomainError::LimitReached(format!(
+            "a shop sends at most {} invitations a day; {local_date} is used up",
+            limits.daily_invitations
+        )));
+    }
+    if outreach
+        .invitations
+        .values()
+        .any(|i| i.creator_id == creator_id && i.accepted.is_none())
+    {
+        return Err(DomainError::Precondition {
+            reason: "INVITATION_PENDING",
+            subject: creator_id.to_owned(),
+            why: format!("creator {creator_id} has not answered the shop's last invitation yet"),
+        });
+    }
+    Ok(vec![Event::InvitationSent {
+        invitation_id: invitation_id.to_owned(),
+        creator_id: creator_id.to_owned(),
+        goal: *goal,
+        message: message.to_owned(),
+        local_date,
+        at: *at,
+    }])
+}
+
+/// R-AFF-5: a creator's answer, which their reliability counts.
+fn answer_invitation(
+    outreach: &Outreach,
+    invitation_id: &str,
+    accepted: &bool,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let i = outreach
+        .invitations
+        .get(invitation_id)
+        .ok_or_else(|| DomainError::NotFound {
+            kind: "invitation",
+            id: invitation_id.to_owned(),
+        })?;
+    match i.accepted {
+        Some(a) if a == *accepted => Ok(vec![]),
+        Some(_) => Err(DomainError::Precondition {
+            reason: "ALREADY_ANSWERED",
+            subject: invitation_id.to_owned(),
+            why: "the creator already answered this invitation".into(),
+        }),
+        None => Ok(vec![Event::InvitationAnswered {
+            invitation_id: invitation_id.to_owned(),
+            creator_id: i.creator_id.to_owned(),
+            accepted: *accepted,
+            reply_secs: (*at - i.sent_at).num_seconds().max(0),
+            at: *at,
+        }]),
+    }
+}
+
+/// R-AFF-1, R-AFF-4: a targeted plan of at most 30 creators with commissions.
+// One parameter per field of the command, as the other deciders take them.
+#[allow(clippy::too_many_arguments)]
+fn create_plan(
+    outreach: &Outreach,
+    market: &Marketplace,
+    plan_id: &str,
+    name: &str,
+    goal: &Goal,
+    products: &[PlanProduct],
+    creator_ids: &[String],
+    source: &PlanSource,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    check_id("plan_id", plan_id)?;
+    let mut e = Vec::new();
+    if name.trim().is_empty() || name.chars().count() > 50 {
+        e.push(("name".to_owned(), "1 to 50 characters".to_owned()));
+    }
+    if products.is_empty() {
+        e.push(("products".into(), "at least one product".into()));
+    }
+    for (i, p) in products.iter().enumerate() {
+        if p.product_id.is_empty() {
+            e.push((format!("products[{i}].product_id"), "required".into()));
+        }
+        if !(1..=10_000).contains(&p.commission_bps) {
+            e.push((
+                format!("products[{i}].commission_bps"),
+                "1 to 10000 basis points".into(),
+            ));
         }
     }
+    if creator_ids.is_empty() || creator_ids.len() > MAX_PLAN_CREATORS {
+        e.push((
+            "creator_ids".into(),
+            format!("1 to {MAX_PLAN_CREATORS} creators (R-AFF-4)"),
+        ));
+    }
+    if *source == PlanSource::CreatorPage && creator_ids.len() != 1 {
+        e.push((
+            "creator_ids".into(),
+            "a plan from a creator's page names that one creator".into(),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, c) in creator_ids.iter().enumerate() {
+        if !seen.insert(c) {
+            e.push((format!("creator_ids[{i}]"), "listed twice".into()));
+        } else if market.creator(c).is_none() {
+            e.push((format!("creator_ids[{i}]"), format!("no creator {c:?}")));
+        }
+    }
+    if !e.is_empty() {
+        return Err(DomainError::Invalid(e));
+    }
+    if let Some(p) = outreach.plans.get(plan_id) {
+        let same = (
+            p.name.as_str(),
+            p.goal,
+            p.products.as_slice(),
+            p.creator_ids.as_slice(),
+            p.source,
+        ) == (name, *goal, products, creator_ids, *source);
+        return if same {
+            Ok(vec![])
+        } else {
+            Err(DomainError::AlreadyExists {
+                kind: "plan",
+                id: plan_id.to_owned(),
+            })
+        };
+    }
+    Ok(vec![Event::PlanCreated {
+        plan_id: plan_id.to_owned(),
+        name: name.to_owned(),
+        goal: *goal,
+        products: products.to_vec(),
+        creator_ids: creator_ids.to_vec(),
+        source: *source,
+        at: *at,
+    }])
+}
+
+/// R-AFF-4: more creators for a plan, still at most 30.
+fn add_plan_creators(
+    outreach: &Outreach,
+    market: &Marketplace,
+    plan_id: &str,
+    creator_ids: &[String],
+) -> Result<Vec<Event>, DomainError> {
+    let plan = outreach
+        .plans
+        .get(plan_id)
+        .ok_or_else(|| DomainError::NotFound {
+            kind: "plan",
+            id: plan_id.to_owned(),
+        })?;
+    let new: Vec<String> = creator_ids
+        .iter()
+        .filter(|c| !plan.creator_ids.contains(c))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for (i, c) in creator_ids.iter().enumerate() {
+        known_creator(market, &format!("creator_ids[{i}]"), c)?;
+    }
+    // R-AFF-4
+    if plan.creator_ids.len() + new.len() > MAX_PLAN_CREATORS {
+        return Err(invalid(
+            "creator_ids",
+            format!(
+                "the plan has {} creators; at most {MAX_PLAN_CREATORS} (R-AFF-4)",
+                plan.creator_ids.len()
+            ),
+        ));
+    }
+    Ok(if new.is_empty() {
+        vec![]
+    } else {
+        vec![Event::PlanCreatorsAdded {
+            plan_id: plan_id.to_owned(),
+            creator_ids: new,
+        }]
+    })
+}
+
+/// R-AFF-5: a sample shipped to a creator.
+fn ship_sample(
+    outreach: &Outreach,
+    market: &Marketplace,
+    sample_id: &str,
+    creator_id: &str,
+    product_id: &str,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    check_id("sample_id", sample_id)?;
+    check_id("product_id", product_id)?;
+    if let Some(s) = outreach.samples.get(sample_id) {
+        return if (s.creator_id.as_str(), s.product_id.as_str()) == (creator_id, product_id) {
+            Ok(vec![])
+        } else {
+            Err(DomainError::AlreadyExists {
+                kind: "sample",
+                id: sample_id.to_owned(),
+            })
+        };
+    }
+    known_creator(market, "creator_id", creator_id)?;
+    Ok(vec![Event::SampleShipped {
+        sample_id: sample_id.to_owned(),
+        creator_id: creator_id.to_owned(),
+        product_id: product_id.to_owned(),
+        at: *at,
+    }])
+}
+
+/// R-AFF-5: the creator posted the content a sample was for.
+fn record_content_posted(
+    outreach: &Outreach,
+    sample_id: &str,
+    kind: &ContentKind,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let s = outreach
+        .samples
+        .get(sample_id)
+        .ok_or_else(|| DomainError::NotFound {
+            kind: "sample",
+            id: sample_id.to_owned(),
+        })?;
+    Ok(if s.content.is_some() {
+        vec![]
+    } else {
+        vec![Event::ContentPosted {
+            sample_id: sample_id.to_owned(),
+            creator_id: s.creator_id.to_owned(),
+            kind: *kind,
+            at: *at,
+        }]
+    })
+}
+
+/// R-AFF-1, R-X-3: a sale through a plan, its commission rounded down, totals checked.
+fn record_plan_sale(
+    outreach: &Outreach,
+    plan_id: &str,
+    product_id: &str,
+    revenue_fen: &Fen,
+    product_cost_fen: &Fen,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let plan = outreach
+        .plans
+        .get(plan_id)
+        .ok_or_else(|| DomainError::NotFound {
+            kind: "plan",
+            id: plan_id.to_owned(),
+        })?;
+    let product = plan
+        .products
+        .iter()
+        .find(|p| p.product_id == product_id)
+        .ok_or_else(|| invalid("product_id", "not a product of the plan"))?;
+    money::positive_amount("revenue_fen", *revenue_fen)?;
+    money::amount("product_cost_fen", *product_cost_fen)?;
+    // Commission on revenue, rounded down to the fen (R-X-3: integers
+    // only); commission_bps is at most 10,000, so it fits.
+    let commission_fen = money::share_bps(*revenue_fen, product.commission_bps);
+    // The plan's totals stay representable (R-X-3).
+    money::add_to_total("revenue_fen", plan.sales.revenue_fen, *revenue_fen)?;
+    money::add_to_total(
+        "product_cost_fen",
+        plan.sales.product_cost_fen,
+        *product_cost_fen,
+    )?;
+    money::add_to_total("revenue_fen", plan.sales.commission_fen, commission_fen)?;
+    Ok(vec![Event::PlanSaleRecorded {
+        plan_id: plan_id.to_owned(),
+        product_id: product_id.to_owned(),
+        revenue_fen: *revenue_fen,
+        product_cost_fen: *product_cost_fen,
+        commission_fen,
+        at: *at,
+    }])
 }
