@@ -3,7 +3,8 @@ use super::{
     phrases,
     routing::{self, Loads},
     AgentStatus, AssignmentRule, BuyerNotice, ChatDesk, Command, Conversation, ConversationStatus,
-    DeskSettings, DomainError, Event, HandoverReason, Instant, Limits, RobotVerdict, Topic,
+    DeskSettings, DomainError, Event, HandoverReason, Instant, Limits, Permissions, QuickPhrase,
+    RobotVerdict, ServiceHours, ServiceRole, Topic,
 };
 use std::collections::VecDeque;
 
@@ -15,7 +16,6 @@ pub fn decide(
     command: &Command,
     limits: &Limits,
 ) -> Result<Vec<Event>, DomainError> {
-    let mut d = Decision::new(desk);
     match command {
         Command::AddAgent {
             agent_id,
@@ -24,112 +24,30 @@ pub fn decide(
             role,
             permissions,
             capacity,
-        } => {
-            check_agent(agent_id, name, Some(phone), *capacity)?;
-            if let Some(a) = desk.agents.get(agent_id) {
-                let same = (&a.name, &a.phone, a.role, a.permissions, a.capacity)
-                    == (name, phone, *role, *permissions, *capacity);
-                return if same {
-                    Ok(vec![])
-                } else {
-                    Err(DomainError::AlreadyExists {
-                        kind: "agent",
-                        id: agent_id.clone(),
-                    })
-                };
-            }
-            // R-CHAT-1
-            if desk.agents.len() >= limits.max_agents {
-                return Err(DomainError::LimitReached(format!(
-                    "a shop has at most {} customer-service accounts",
-                    limits.max_agents
-                )));
-            }
-            // R-CHAT-2: one account per phone number.
-            if desk.agents.values().any(|a| &a.phone == phone) {
-                return Err(DomainError::AlreadyExists {
-                    kind: "phone",
-                    id: phone.clone(),
-                });
-            }
-            d.push(Event::AgentAdded {
-                agent_id: agent_id.clone(),
-                name: name.clone(),
-                phone: phone.clone(),
-                role: *role,
-                permissions: *permissions,
-                capacity: *capacity,
-            });
-        }
+        } => add_agent(
+            desk,
+            limits,
+            agent_id,
+            name,
+            phone,
+            role,
+            permissions,
+            capacity,
+        ),
         Command::UpdateAgent {
             agent_id,
             name,
             role,
             permissions,
             capacity,
-        } => {
-            check_agent(agent_id, name, None, *capacity)?;
-            let a = agent(desk, agent_id)?;
-            if (&a.name, a.role, a.permissions, a.capacity)
-                != (name, *role, *permissions, *capacity)
-            {
-                d.push(Event::AgentUpdated {
-                    agent_id: agent_id.clone(),
-                    name: name.clone(),
-                    role: *role,
-                    permissions: *permissions,
-                    capacity: *capacity,
-                });
-            }
-        }
-        Command::VerifyAgentRealName { agent_id } => {
-            if !agent(desk, agent_id)?.verified {
-                d.push(Event::AgentRealNameVerified {
-                    agent_id: agent_id.clone(),
-                });
-            }
-        }
-        Command::RemoveAgent { agent_id, at } => {
-            agent(desk, agent_id)?;
-            d.loads.set_status(agent_id, AgentStatus::Offline);
-            d.hand_back_conversations_of(agent_id, *at);
-            d.push(Event::AgentRemoved {
-                agent_id: agent_id.clone(),
-                at: *at,
-            });
-        }
+        } => update_agent(desk, agent_id, name, role, permissions, capacity),
+        Command::VerifyAgentRealName { agent_id } => verify_agent_real_name(desk, agent_id),
+        Command::RemoveAgent { agent_id, at } => remove_agent(desk, agent_id, at),
         Command::SetAgentStatus {
             agent_id,
             status,
             at,
-        } => {
-            let a = agent(desk, agent_id)?;
-            if a.status == *status {
-                return Ok(vec![]);
-            }
-            // R-CHAT-2
-            if *status != AgentStatus::Offline && !a.verified {
-                return Err(DomainError::precondition(
-                    "REAL_NAME_NOT_VERIFIED",
-                    agent_id,
-                    format!(
-                        "agent {agent_id} must finish real-name verification before going online"
-                    ),
-                ));
-            }
-            d.push(Event::AgentStatusChanged {
-                agent_id: agent_id.clone(),
-                status: *status,
-                at: *at,
-            });
-            d.loads.set_status(agent_id, *status);
-            match status {
-                AgentStatus::Online => d.drain_queue(*at),
-                AgentStatus::Offline => d.hand_back_conversations_of(agent_id, *at),
-                // Busy: keeps what it has, gets nothing new (R-CHAT-4).
-                AgentStatus::Busy => {}
-            }
-        }
+        } => set_agent_status(desk, agent_id, status, at),
         Command::OpenConversation {
             conversation_id,
             buyer_id,
@@ -138,276 +56,550 @@ pub fn decide(
             topic,
             greeting,
             at,
-        } => {
-            let mut errors = Vec::new();
-            check_id("conversation_id", conversation_id, 128, &mut errors);
-            check_id("buyer_id", buyer_id, 128, &mut errors);
-            if buyer_name.chars().count() > 50 {
-                errors.push(("buyer_name".into(), "at most 50 characters".into()));
-            }
-            if order_id.as_ref().is_some_and(|o| o.len() > 64) {
-                errors.push(("order_id".into(), "at most 64 bytes".into()));
-            }
-            if !errors.is_empty() {
-                return Err(DomainError::Invalid(errors));
-            }
-            if let Some(c) = desk.conversation(conversation_id) {
-                return if &c.buyer_id == buyer_id {
-                    Ok(vec![])
-                } else {
-                    Err(DomainError::AlreadyExists {
-                        kind: "conversation",
-                        id: conversation_id.clone(),
-                    })
-                };
-            }
-            let topic = topic.unwrap_or(if order_id.is_some() {
-                Topic::AfterSale
-            } else {
-                Topic::PreSale
-            });
-            d.push(Event::ConversationOpened {
-                conversation_id: conversation_id.clone(),
-                buyer_id: buyer_id.clone(),
-                buyer_name: buyer_name.clone(),
-                order_id: order_id.clone(),
-                topic,
-                at: *at,
-            });
-            d.notify(conversation_id, greeting.clone(), *at);
-        }
+        } => open_new_conversation(
+            desk,
+            conversation_id,
+            buyer_id,
+            buyer_name,
+            order_id,
+            topic,
+            greeting,
+            at,
+        ),
         Command::ReceiveBuyerMessage {
             conversation_id,
             message_id,
             text,
             robot,
             at,
-        } => {
-            let mut errors = Vec::new();
-            check_id("message_id", message_id, 128, &mut errors);
-            check_text("text", text, limits.max_message_chars, &mut errors);
-            if !errors.is_empty() {
-                return Err(DomainError::Invalid(errors));
-            }
-            let c = open_conversation(desk, conversation_id)?;
-            if known_message(c, message_id, "", text)? {
-                return Ok(vec![]);
-            }
-            d.push(Event::BuyerMessageReceived {
-                conversation_id: conversation_id.clone(),
-                message_id: message_id.clone(),
-                text: text.clone(),
-                assignee: c.assignee.clone(),
-                robot: robot.clone(),
-                at: *at,
-            });
-            if c.assignee.is_none() {
-                d.robot_then_human(c, text, robot, *at);
-            }
-        }
+        } => receive_buyer_message(desk, limits, conversation_id, message_id, text, robot, at),
         Command::TapCard {
             conversation_id,
             entry_id,
             answer,
             at,
-        } => {
-            let c = open_conversation(desk, conversation_id)?;
-            d.push(Event::RobotReplied {
-                conversation_id: conversation_id.clone(),
-                entry_id: entry_id.clone(),
-                text: answer.clone(),
-                assignee: c.assignee.clone(),
-                at: *at,
-            });
-        }
+        } => tap_card(desk, conversation_id, entry_id, answer, at),
         Command::SendAgentReply {
             conversation_id,
             agent_id,
             message_id,
             text,
             at,
-        } => {
-            let mut errors = Vec::new();
-            check_id("message_id", message_id, 128, &mut errors);
-            check_text("text", text, limits.max_message_chars, &mut errors);
-            if !errors.is_empty() {
-                return Err(DomainError::Invalid(errors));
-            }
-            let c = open_conversation(desk, conversation_id)?;
-            if known_message(c, message_id, agent_id, text)? {
-                return Ok(vec![]);
-            }
-            let a = agent(desk, agent_id)?;
-            if !a.permissions.reply {
-                return Err(DomainError::precondition(
-                    "NO_REPLY_PERMISSION",
-                    agent_id,
-                    format!("agent {agent_id} has no permission to reply to messages"),
-                ));
-            }
-            if c.assignee.as_deref() != Some(agent_id.as_str()) {
-                return Err(DomainError::precondition(
-                    "NOT_ASSIGNED",
-                    conversation_id,
-                    format!("conversation {conversation_id} is not assigned to agent {agent_id}"),
-                ));
-            }
-            d.push(Event::AgentReplied {
-                conversation_id: conversation_id.clone(),
-                agent_id: agent_id.clone(),
-                message_id: message_id.clone(),
-                text: text.clone(),
-                at: *at,
-            });
-        }
+        } => send_agent_reply(
+            desk,
+            limits,
+            conversation_id,
+            agent_id,
+            message_id,
+            text,
+            at,
+        ),
         Command::Transfer {
             conversation_id,
             to_agent,
             by,
             at,
-        } => {
-            let c = open_conversation(desk, conversation_id)?;
-            if c.assignee.as_deref() == Some(to_agent.as_str()) {
-                return Ok(vec![]);
-            }
-            let to = agent(desk, to_agent)?;
-            if to.status != AgentStatus::Online || !to.verified || !to.permissions.reply {
-                return Err(DomainError::precondition(
-                    "AGENT_NOT_AVAILABLE",
-                    to_agent,
-                    format!("agent {to_agent} is not online with the permission to reply"),
-                ));
-            }
-            let load = super::CandidateLoad {
-                agent_id: to.agent_id.clone(),
-                open: to.open.len() as u32,
-                capacity: to.capacity(&desk.settings),
-            };
-            if load.open >= load.capacity {
-                return Err(DomainError::precondition(
-                    "AGENT_AT_CAPACITY",
-                    to_agent,
-                    format!(
-                        "agent {to_agent} already has {} open conversations",
-                        load.open
-                    ),
-                ));
-            }
-            d.assign(
-                c,
-                to_agent,
-                AssignmentRule::Transfer { by: by.clone() },
-                vec![load],
-                *at,
-            );
-            d.drain_queue(*at);
-        }
+        } => transfer(desk, conversation_id, to_agent, by, at),
         Command::Close {
             conversation_id,
             by,
             at,
-        } => {
-            let c = conversation(desk, conversation_id)?;
-            if c.status == ConversationStatus::Closed {
-                return Ok(vec![]);
-            }
-            d.push(Event::ConversationClosed {
-                conversation_id: conversation_id.clone(),
-                by: by.clone(),
-                assignee: c.assignee.clone(),
-                at: *at,
-            });
-            if let Some(a) = &c.assignee {
-                d.loads.release(a);
-            }
-            d.queue.retain(|q| q != conversation_id);
-            d.drain_queue(*at);
-        }
+        } => close(desk, conversation_id, by, at),
         Command::Rate {
             conversation_id,
             rating,
             at,
-        } => {
-            if !(1..=5).contains(rating) {
-                return Err(DomainError::invalid("rating", "1 to 5"));
-            }
-            let c = conversation(desk, conversation_id)?;
-            match c.rating {
-                Some(r) if r == *rating => {}
-                Some(_) => {
-                    return Err(DomainError::precondition(
-                        "ALREADY_RATED",
-                        conversation_id,
-                        format!("conversation {conversation_id} was already rated"),
-                    ))
-                }
-                None => d.push(Event::ConversationRated {
-                    conversation_id: conversation_id.clone(),
-                    rating: *rating,
-                    assignee: c.assignee.clone(),
-                    at: *at,
-                }),
-            }
-        }
-        Command::SetServiceHours { hours } => {
-            hours.validate()?;
-            if &desk.hours != hours {
-                d.push(Event::ServiceHoursSet {
-                    hours: hours.clone(),
-                });
-            }
-        }
-        Command::UpdateSettings { settings } => {
-            check_settings(settings)?;
-            if &desk.settings != settings {
-                d.push(Event::DeskSettingsChanged {
-                    settings: *settings,
-                });
-            }
-        }
+        } => rate(desk, conversation_id, rating, at),
+        Command::SetServiceHours { hours } => set_service_hours(desk, hours),
+        Command::UpdateSettings { settings } => update_settings(desk, settings),
         Command::SaveQuickPhrase { phrase, create } => {
-            phrases::validate(phrase, limits.max_phrase_chars)?;
-            match (desk.phrases.get(&phrase.phrase_id), create) {
-                (Some(p), _) if p == phrase => {}
-                (Some(_), true) => {
-                    return Err(DomainError::AlreadyExists {
-                        kind: "quick phrase",
-                        id: phrase.phrase_id.clone(),
-                    })
-                }
-                (None, false) => {
-                    return Err(DomainError::NotFound {
-                        kind: "quick phrase",
-                        id: phrase.phrase_id.clone(),
-                    })
-                }
-                (None, true) if desk.phrases.len() >= limits.max_quick_phrases => {
-                    return Err(DomainError::LimitReached(format!(
-                        "a shop has at most {} quick phrases",
-                        limits.max_quick_phrases
-                    )))
-                }
-                _ => d.push(Event::QuickPhraseSaved {
-                    phrase: phrase.clone(),
-                }),
-            }
+            save_quick_phrase(desk, limits, phrase, create)
         }
-        Command::DeleteQuickPhrase { phrase_id } => {
-            if !desk.phrases.contains_key(phrase_id) {
-                return Err(DomainError::NotFound {
-                    kind: "quick phrase",
-                    id: phrase_id.clone(),
-                });
-            }
-            d.push(Event::QuickPhraseDeleted {
-                phrase_id: phrase_id.clone(),
-            });
-        }
-        Command::Tick { at } => {
-            d.reassign_unanswered(*at);
-            d.drain_queue(*at);
-        }
+        Command::DeleteQuickPhrase { phrase_id } => delete_quick_phrase(desk, phrase_id),
+        Command::Tick { at } => tick(desk, at),
     }
+}
+
+/// R-CHAT-1..3: a customer-service account, within the shop's limit, its phone unique.
+// One parameter per field of the command, as the other deciders take them.
+#[allow(clippy::too_many_arguments)]
+fn add_agent(
+    desk: &ChatDesk,
+    limits: &Limits,
+    agent_id: &str,
+    name: &str,
+    phone: &str,
+    role: &ServiceRole,
+    permissions: &Permissions,
+    capacity: &Option<u32>,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    check_agent(agent_id, name, Some(phone), *capacity)?;
+    if let Some(a) = desk.agents.get(agent_id) {
+        let same = (
+            a.name.as_str(),
+            a.phone.as_str(),
+            a.role,
+            a.permissions,
+            a.capacity,
+        ) == (name, phone, *role, *permissions, *capacity);
+        return if same {
+            Ok(vec![])
+        } else {
+            Err(DomainError::AlreadyExists {
+                kind: "agent",
+                id: agent_id.to_owned(),
+            })
+        };
+    }
+    // R-CHAT-1
+    if desk.agents.len() >= limits.max_agents {
+        return Err(DomainError::LimitReached(format!(
+            "a shop has at most {} customer-service accounts",
+            limits.max_agents
+        )));
+    }
+    // R-CHAT-2: one account per phone number.
+    if desk.agents.values().any(|a| a.phone == phone) {
+        return Err(DomainError::AlreadyExists {
+            kind: "phone",
+            id: phone.to_owned(),
+        });
+    }
+    d.push(Event::AgentAdded {
+        agent_id: agent_id.to_owned(),
+        name: name.to_owned(),
+        phone: phone.to_owned(),
+        role: *role,
+        permissions: *permissions,
+        capacity: *capacity,
+    });
+    Ok(d.events)
+}
+
+/// R-CHAT-2, R-CHAT-3: an agent's name, role, permissions and capacity.
+fn update_agent(
+    desk: &ChatDesk,
+    agent_id: &str,
+    name: &str,
+    role: &ServiceRole,
+    permissions: &Permissions,
+    capacity: &Option<u32>,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    check_agent(agent_id, name, None, *capacity)?;
+    let a = agent(desk, agent_id)?;
+    if (a.name.as_str(), a.role, a.permissions, a.capacity)
+        != (name, *role, *permissions, *capacity)
+    {
+        d.push(Event::AgentUpdated {
+            agent_id: agent_id.to_owned(),
+            name: name.to_owned(),
+            role: *role,
+            permissions: *permissions,
+            capacity: *capacity,
+        });
+    }
+    Ok(d.events)
+}
+
+/// R-CHAT-2: the platform's real-name check; only verified agents take conversations.
+fn verify_agent_real_name(desk: &ChatDesk, agent_id: &str) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    if !agent(desk, agent_id)?.verified {
+        d.push(Event::AgentRealNameVerified {
+            agent_id: agent_id.to_owned(),
+        });
+    }
+    Ok(d.events)
+}
+
+/// R-CHAT-2: an agent removed; their conversations go back to routing.
+fn remove_agent(desk: &ChatDesk, agent_id: &str, at: &Instant) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    agent(desk, agent_id)?;
+    d.loads.set_status(agent_id, AgentStatus::Offline);
+    d.hand_back_conversations_of(agent_id, *at);
+    d.push(Event::AgentRemoved {
+        agent_id: agent_id.to_owned(),
+        at: *at,
+    });
+    Ok(d.events)
+}
+
+/// R-CHAT-4, R-CHAT-5: online, busy or offline; going online drains the queue.
+fn set_agent_status(
+    desk: &ChatDesk,
+    agent_id: &str,
+    status: &AgentStatus,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    let a = agent(desk, agent_id)?;
+    if a.status == *status {
+        return Ok(vec![]);
+    }
+    // R-CHAT-2
+    if *status != AgentStatus::Offline && !a.verified {
+        return Err(DomainError::precondition(
+            "REAL_NAME_NOT_VERIFIED",
+            agent_id,
+            format!("agent {agent_id} must finish real-name verification before going online"),
+        ));
+    }
+    d.push(Event::AgentStatusChanged {
+        agent_id: agent_id.to_owned(),
+        status: *status,
+        at: *at,
+    });
+    d.loads.set_status(agent_id, *status);
+    match status {
+        AgentStatus::Online => d.drain_queue(*at),
+        AgentStatus::Offline => d.hand_back_conversations_of(agent_id, *at),
+        // Busy: keeps what it has, gets nothing new (R-CHAT-4).
+        AgentStatus::Busy => {}
+    }
+    Ok(d.events)
+}
+
+/// R-CHAT-6, R-CHAT-9: a buyer opens a chat and is greeted (with the FAQ cards).
+// One parameter per field of the command, as the other deciders take them.
+#[allow(clippy::too_many_arguments)]
+fn open_new_conversation(
+    desk: &ChatDesk,
+    conversation_id: &str,
+    buyer_id: &str,
+    buyer_name: &str,
+    order_id: &Option<String>,
+    topic: &Option<Topic>,
+    greeting: &BuyerNotice,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    let mut errors = Vec::new();
+    check_id("conversation_id", conversation_id, 128, &mut errors);
+    check_id("buyer_id", buyer_id, 128, &mut errors);
+    if buyer_name.chars().count() > 50 {
+        errors.push(("buyer_name".into(), "at most 50 characters".into()));
+    }
+    if order_id.as_ref().is_some_and(|o| o.len() > 64) {
+        errors.push(("order_id".into(), "at most 64 bytes".into()));
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
+    }
+    if let Some(c) = desk.conversation(conversation_id) {
+        return if c.buyer_id == buyer_id {
+            Ok(vec![])
+        } else {
+            Err(DomainError::AlreadyExists {
+                kind: "conversation",
+                id: conversation_id.to_owned(),
+            })
+        };
+    }
+    let topic = topic.unwrap_or(if order_id.is_some() {
+        Topic::AfterSale
+    } else {
+        Topic::PreSale
+    });
+    d.push(Event::ConversationOpened {
+        conversation_id: conversation_id.to_owned(),
+        buyer_id: buyer_id.to_owned(),
+        buyer_name: buyer_name.to_owned(),
+        order_id: order_id.to_owned(),
+        topic,
+        at: *at,
+    });
+    d.notify(conversation_id, greeting.clone(), *at);
+    Ok(d.events)
+}
+
+/// R-CHAT-6..8: a buyer's message, answered by the robot or handed to a human.
+fn receive_buyer_message(
+    desk: &ChatDesk,
+    limits: &Limits,
+    conversation_id: &str,
+    message_id: &str,
+    text: &str,
+    robot: &RobotVerdict,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    let mut errors = Vec::new();
+    check_id("message_id", message_id, 128, &mut errors);
+    check_text("text", text, limits.max_message_chars, &mut errors);
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
+    }
+    let c = open_conversation(desk, conversation_id)?;
+    if known_message(c, message_id, "", text)? {
+        return Ok(vec![]);
+    }
+    d.push(Event::BuyerMessageReceived {
+        conversation_id: conversation_id.to_owned(),
+        message_id: message_id.to_owned(),
+        text: text.to_owned(),
+        assignee: c.assignee.clone(),
+        robot: robot.clone(),
+        at: *at,
+    });
+    if c.assignee.is_none() {
+        d.robot_then_human(c, text, robot, *at);
+    }
+    Ok(d.events)
+}
+
+/// R-FAQ-5 through chat: a tapped card's answer, sent by the robot.
+fn tap_card(
+    desk: &ChatDesk,
+    conversation_id: &str,
+    entry_id: &str,
+    answer: &str,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    let c = open_conversation(desk, conversation_id)?;
+    d.push(Event::RobotReplied {
+        conversation_id: conversation_id.to_owned(),
+        entry_id: entry_id.to_owned(),
+        text: answer.to_owned(),
+        assignee: c.assignee.clone(),
+        at: *at,
+    });
+    Ok(d.events)
+}
+
+/// R-CHAT-3, R-CHAT-7: the assigned agent replies (with the reply permission).
+fn send_agent_reply(
+    desk: &ChatDesk,
+    limits: &Limits,
+    conversation_id: &str,
+    agent_id: &str,
+    message_id: &str,
+    text: &str,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    let mut errors = Vec::new();
+    check_id("message_id", message_id, 128, &mut errors);
+    check_text("text", text, limits.max_message_chars, &mut errors);
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
+    }
+    let c = open_conversation(desk, conversation_id)?;
+    if known_message(c, message_id, agent_id, text)? {
+        return Ok(vec![]);
+    }
+    let a = agent(desk, agent_id)?;
+    if !a.permissions.reply {
+        return Err(DomainError::precondition(
+            "NO_REPLY_PERMISSION",
+            agent_id,
+            format!("agent {agent_id} has no permission to reply to messages"),
+        ));
+    }
+    if c.assignee.as_deref() != Some(agent_id) {
+        return Err(DomainError::precondition(
+            "NOT_ASSIGNED",
+            conversation_id,
+            format!("conversation {conversation_id} is not assigned to agent {agent_id}"),
+        ));
+    }
+    d.push(Event::AgentReplied {
+        conversation_id: conversation_id.to_owned(),
+        agent_id: agent_id.to_owned(),
+        message_id: message_id.to_owned(),
+        text: text.to_owned(),
+        at: *at,
+    });
+    Ok(d.events)
+}
+
+/// R-CHAT-4: a conversation handed to another agent.
+fn transfer(
+    desk: &ChatDesk,
+    conversation_id: &str,
+    to_agent: &str,
+    by: &str,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    let c = open_conversation(desk, conversation_id)?;
+    if c.assignee.as_deref() == Some(to_agent) {
+        return Ok(vec![]);
+    }
+    let to = agent(desk, to_agent)?;
+    if to.status != AgentStatus::Online || !to.verified || !to.permissions.reply {
+        return Err(DomainError::precondition(
+            "AGENT_NOT_AVAILABLE",
+            to_agent,
+            format!("agent {to_agent} is not online with the permission to reply"),
+        ));
+    }
+    let load = super::CandidateLoad {
+        agent_id: to.agent_id.clone(),
+        open: to.open.len() as u32,
+        capacity: to.capacity(&desk.settings),
+    };
+    if load.open >= load.capacity {
+        return Err(DomainError::precondition(
+            "AGENT_AT_CAPACITY",
+            to_agent,
+            format!(
+                "agent {to_agent} already has {} open conversations",
+                load.open
+            ),
+        ));
+    }
+    d.assign(
+        c,
+        to_agent,
+        AssignmentRule::Transfer { by: by.to_owned() },
+        vec![load],
+        *at,
+    );
+    d.drain_queue(*at);
+    Ok(d.events)
+}
+
+/// R-CHAT-7: a conversation closed; the buyer is asked to rate it.
+fn close(
+    desk: &ChatDesk,
+    conversation_id: &str,
+    by: &str,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    let c = conversation(desk, conversation_id)?;
+    if c.status == ConversationStatus::Closed {
+        return Ok(vec![]);
+    }
+    d.push(Event::ConversationClosed {
+        conversation_id: conversation_id.to_owned(),
+        by: by.to_owned(),
+        assignee: c.assignee.clone(),
+        at: *at,
+    });
+    if let Some(a) = &c.assignee {
+        d.loads.release(a);
+    }
+    d.queue.retain(|q| q != conversation_id);
+    d.drain_queue(*at);
+    Ok(d.events)
+}
+
+/// R-CHAT-11: the buyer's rating (CSAT).
+fn rate(
+    desk: &ChatDesk,
+    conversation_id: &str,
+    rating: &u8,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    if !(1..=5).contains(rating) {
+        return Err(DomainError::invalid("rating", "1 to 5"));
+    }
+    let c = conversation(desk, conversation_id)?;
+    match c.rating {
+        Some(r) if r == *rating => {}
+        Some(_) => {
+            return Err(DomainError::precondition(
+                "ALREADY_RATED",
+                conversation_id,
+                format!("conversation {conversation_id} was already rated"),
+            ))
+        }
+        None => d.push(Event::ConversationRated {
+            conversation_id: conversation_id.to_owned(),
+            rating: *rating,
+            assignee: c.assignee.clone(),
+            at: *at,
+        }),
+    }
+    Ok(d.events)
+}
+
+/// R-CHAT-9: when humans answer.
+fn set_service_hours(desk: &ChatDesk, hours: &ServiceHours) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    hours.validate()?;
+    if &desk.hours != hours {
+        d.push(Event::ServiceHoursSet {
+            hours: hours.clone(),
+        });
+    }
+    Ok(d.events)
+}
+
+/// R-CHAT-4, R-CHAT-11: routing and the response target.
+fn update_settings(desk: &ChatDesk, settings: &DeskSettings) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    check_settings(settings)?;
+    if &desk.settings != settings {
+        d.push(Event::DeskSettingsChanged {
+            settings: *settings,
+        });
+    }
+    Ok(d.events)
+}
+
+/// R-CHAT-10: a quick phrase, with known placeholders only.
+fn save_quick_phrase(
+    desk: &ChatDesk,
+    limits: &Limits,
+    phrase: &QuickPhrase,
+    create: &bool,
+) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    phrases::validate(phrase, limits.max_phrase_chars)?;
+    match (desk.phrases.get(&phrase.phrase_id), create) {
+        (Some(p), _) if p == phrase => {}
+        (Some(_), true) => {
+            return Err(DomainError::AlreadyExists {
+                kind: "quick phrase",
+                id: phrase.phrase_id.clone(),
+            })
+        }
+        (None, false) => {
+            return Err(DomainError::NotFound {
+                kind: "quick phrase",
+                id: phrase.phrase_id.clone(),
+            })
+        }
+        (None, true) if desk.phrases.len() >= limits.max_quick_phrases => {
+            return Err(DomainError::LimitReached(format!(
+                "a shop has at most {} quick phrases",
+                limits.max_quick_phrases
+            )))
+        }
+        _ => d.push(Event::QuickPhraseSaved {
+            phrase: phrase.clone(),
+        }),
+    }
+    Ok(d.events)
+}
+
+/// R-CHAT-10: a quick phrase removed.
+fn delete_quick_phrase(desk: &ChatDesk, phrase_id: &str) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    if !desk.phrases.contains_key(phrase_id) {
+        return Err(DomainError::NotFound {
+            kind: "quick phrase",
+            id: phrase_id.to_owned(),
+        });
+    }
+    d.push(Event::QuickPhraseDeleted {
+        phrase_id: phrase_id.to_owned(),
+    });
+    Ok(d.events)
+}
+
+/// R-CHAT-5, R-CHAT-9: time passed: silent conversations are reassigned, the queue drains.
+fn tick(desk: &ChatDesk, at: &Instant) -> Result<Vec<Event>, DomainError> {
+    let mut d = Decision::new(desk);
+    d.reassign_unanswered(*at);
+    d.drain_queue(*at);
     Ok(d.events)
 }
 
@@ -460,8 +652,8 @@ impl<'a> Decision<'a> {
             } => {
                 self.push(Event::RobotReplied {
                     conversation_id: c.conversation_id.clone(),
-                    entry_id: entry_id.clone(),
-                    text: answer.clone(),
+                    entry_id: entry_id.to_owned(),
+                    text: answer.to_owned(),
                     assignee: None,
                     at,
                 });
@@ -590,7 +782,7 @@ impl<'a> Decision<'a> {
                     conversation_id,
                     agent_id,
                     ..
-                } if conversation_id == &c.conversation_id => Some(Some(agent_id.clone())),
+                } if conversation_id == &c.conversation_id => Some(Some(agent_id.to_owned())),
                 Event::ConversationReleased {
                     conversation_id, ..
                 } if conversation_id == &c.conversation_id => Some(None),
@@ -675,7 +867,7 @@ impl Loads {
 /// What the buyer reads.
 fn notice_text(notice: &BuyerNotice, desk: &ChatDesk) -> String {
     match notice {
-        BuyerNotice::Greeting { text, .. } => text.clone(),
+        BuyerNotice::Greeting { text, .. } => text.to_owned(),
         BuyerNotice::QueuePlace { place: 1 } => "当前咨询人数较多，您是下一位，请稍候".into(),
         BuyerNotice::QueuePlace { place } => {
             format!("当前咨询人数较多，您前面还有{}位，请稍候", place - 1)
@@ -758,7 +950,7 @@ fn check_text(field: &str, text: &str, max: usize, errors: &mut Vec<(String, Str
 fn check_agent(
     agent_id: &str,
     name: &str,
-    phone: Option<&String>,
+    phone: Option<&str>,
     capacity: Option<u32>,
 ) -> Result<(), DomainError> {
     let mut errors = Vec::new();
