@@ -120,7 +120,7 @@ pub fn decide(
     }
 }
 
-/// R-CHAT-1..3: a customer-service account, within the shop's limit, its phone unique.
+/// R-CHAT-1..3: a customer-service account, within the shop's limit, bound to one phone.
 // One parameter per field of the command, as the other deciders take them.
 #[allow(clippy::too_many_arguments)]
 fn add_agent(
@@ -227,7 +227,7 @@ fn remove_agent(desk: &ChatDesk, agent_id: &str, at: &Instant) -> Result<Vec<Eve
     Ok(d.events)
 }
 
-/// R-CHAT-4, R-CHAT-5: online, busy or offline; going online drains the queue.
+/// R-CHAT-4: online, busy or offline; going online drains the queue.
 fn set_agent_status(
     desk: &ChatDesk,
     agent_id: &str,
@@ -416,7 +416,7 @@ fn send_agent_reply(
     Ok(d.events)
 }
 
-/// R-CHAT-4: a conversation handed to another agent.
+/// R-CHAT-4, R-CHAT-8: a conversation handed to another agent.
 fn transfer(
     desk: &ChatDesk,
     conversation_id: &str,
@@ -463,7 +463,7 @@ fn transfer(
     Ok(d.events)
 }
 
-/// R-CHAT-7: a conversation closed; the buyer is asked to rate it.
+/// A conversation closed; the buyer is asked to rate it (R-CHAT-11's CSAT).
 fn close(
     desk: &ChatDesk,
     conversation_id: &str,
@@ -595,7 +595,7 @@ fn delete_quick_phrase(desk: &ChatDesk, phrase_id: &str) -> Result<Vec<Event>, D
     Ok(d.events)
 }
 
-/// R-CHAT-5, R-CHAT-9: time passed: silent conversations are reassigned, the queue drains.
+/// R-CHAT-4, R-CHAT-9: time passed: silent conversations are reassigned, the queue drains.
 fn tick(desk: &ChatDesk, at: &Instant) -> Result<Vec<Event>, DomainError> {
     let mut d = Decision::new(desk);
     d.reassign_unanswered(*at);
