@@ -12,7 +12,10 @@ use crate::{
 use sellerdesk_eventstore::{
     Append, AppendError, EventStore, ExpectedVersion, Metadata, Snapshot, StoreError,
 };
-use sellerdesk_runtime::Clock;
+use sellerdesk_runtime::{
+    command::{CommandPath, Target},
+    Clock,
+};
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::{Arc, Mutex as StdMutex, RwLock},
@@ -20,8 +23,6 @@ use std::{
 };
 use tokio::sync::{broadcast, Mutex};
 
-/// Decide-append rounds before a contended command gives up with ABORTED.
-const MAX_ATTEMPTS: usize = 16;
 /// An in-memory checkpoint every this many events keeps "as of" fast.
 const CHECKPOINT_EVERY: usize = 256;
 /// A snapshot is persisted every this many events.
@@ -53,8 +54,30 @@ struct ShopCache {
     last_at: Option<Instant>,
 }
 
+impl sellerdesk_runtime::command::CachedState for ShopCache {
+    type Event = Event;
+
+    fn version(&self) -> i64 {
+        self.state.version
+    }
+
+    /// Keeps the history too when it holds every event since the stream
+    /// began (it then answers any past instant, R-CMP-10).
+    fn fold(&mut self, at: Instant, event: Event) {
+        let track = self.history_loaded || self.state.version == 0;
+        self.fold_tracking(at, event, track);
+        if track {
+            self.history_loaded = true;
+        }
+    }
+
+    fn decode(stored: &sellerdesk_eventstore::RecordedEvent) -> Result<Event, StoreError> {
+        store::decode_shop_event(stored)
+    }
+}
+
 impl ShopCache {
-    fn fold(&mut self, at: Instant, event: Event, track_history: bool) {
+    fn fold_tracking(&mut self, at: Instant, event: Event, track_history: bool) {
         self.state.apply(&event);
         self.last_at = Some(self.last_at.map_or(at, |l| l.max(at)));
         if track_history {
@@ -87,6 +110,7 @@ pub type ShopChanged = String;
 #[derive(Debug)]
 pub struct Compliance {
     store: Arc<dyn EventStore>,
+    path: CommandPath,
     clock: Arc<dyn Clock>,
     shops: StdMutex<HashMap<String, Arc<Mutex<ShopCache>>>>,
     policies: RwLock<PolicyHistory>,
@@ -112,6 +136,7 @@ impl Compliance {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, AppError> {
         let app = Arc::new(Self {
+            path: CommandPath::new(store.clone(), clock.clone()),
             store,
             clock,
             shops: StdMutex::default(),
@@ -195,22 +220,9 @@ impl Compliance {
 
     /// Folds whatever the log has beyond the cached state (other replicas' appends).
     async fn catch_up(&self, shop: &str, cache: &mut ShopCache) -> Result<(), AppError> {
-        let stream = store::shop_stream(shop);
-        let track = cache.history_loaded || cache.state.version == 0;
-        loop {
-            let events = self
-                .store
-                .read_stream(&stream, cache.state.version, READ_BATCH)
-                .await?;
-            let done = (events.len() as i64) < READ_BATCH;
-            for e in &events {
-                cache.fold(e.occurred_at, store::decode_shop_event(e)?, track);
-            }
-            if done {
-                break;
-            }
-        }
-        if track {
+        self.path.catch_up(&store::shop_stream(shop), cache).await?;
+        // An empty stream is a complete history too.
+        if cache.state.version == 0 {
             cache.history_loaded = true;
         }
         Ok(())
@@ -227,8 +239,9 @@ impl Compliance {
         Ok(())
     }
 
-    /// Runs a command for a shop: decide on the current state, append with the
-    /// expected version, and on a conflict (another replica) catch up and decide again.
+    /// Runs a command for a shop on the one command path, with the cached
+    /// strategy: decide on the cached state, append after its version, and
+    /// on a conflict (another replica) catch up and decide again.
     pub async fn execute(
         &self,
         shop: &str,
@@ -237,48 +250,35 @@ impl Compliance {
     ) -> Result<Outcome, AppError> {
         let cache = self.cache(shop).await?;
         let mut guard = cache.lock().await;
-        for _ in 0..MAX_ATTEMPTS {
-            // Never before the last event: the stream's instants only move forward.
-            let now = self.clock.now();
-            let at = guard.last_at.map_or(now, |l| l.max(now));
-            let policies = self.policies();
-            let events = decide(&command(at), &guard.state, &policies).map_err(refused)?;
-            if events.is_empty() {
-                return Ok(Outcome {
-                    state: guard.state.clone(),
-                    events,
-                    at,
-                });
-            }
-            let encoded = events
-                .iter()
-                .map(|e| store::encode_shop_event(shop, e, at, &metadata))
-                .collect();
-            let append = Append::new(
-                store::shop_stream(shop),
-                ExpectedVersion::Exact(guard.state.version),
-                encoded,
-            );
-            match self.store.append(append).await {
-                Ok(_) => {
-                    let track = guard.history_loaded;
-                    for e in &events {
-                        guard.fold(at, e.clone(), track);
-                    }
-                    self.after_change(shop, &guard, &policies);
-                    return Ok(Outcome {
-                        state: guard.state.clone(),
-                        events,
-                        at,
-                    });
-                }
-                Err(AppendError::Conflict { .. }) => {
-                    self.catch_up(shop, &mut guard).await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
+        let stream = store::shop_stream(shop);
+        let target = Target {
+            stream: &stream,
+            shop,
+            schema_version: crate::domain::events::SCHEMA_VERSION,
+            fold: true,
+        };
+        let (events, at) = self
+            .path
+            .execute_cached(
+                target,
+                &mut *guard,
+                &metadata,
+                // Never before the last event: the stream's instants only move forward.
+                |c, now| c.last_at.map_or(now, |l| l.max(now)),
+                |c, at| {
+                    decide(&command(at), &c.state, &self.policies())
+                        .map_err(sellerdesk_core::Refusal::from)
+                },
+            )
+            .await?;
+        if !events.is_empty() {
+            self.after_change(shop, &guard, &self.policies());
         }
-        Err(AppError::Contended(store::shop_stream(shop)))
+        Ok(Outcome {
+            state: guard.state.clone(),
+            events,
+            at,
+        })
     }
 
     /// After a command: schedule the shop's next change and tell watchers.

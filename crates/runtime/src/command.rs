@@ -36,6 +36,19 @@ pub struct Target<'a> {
     pub fold: bool,
 }
 
+/// A state kept between commands (compliance's per-shop cache): the path
+/// folds what other writers appended since, decides, appends after its
+/// version and folds its own events, with the same bounded retries.
+pub trait CachedState: Send {
+    type Event: DomainEvent;
+    /// Events folded: the stream version.
+    fn version(&self) -> i64;
+    /// Folds one event committed at `at`.
+    fn fold(&mut self, at: Instant, event: Self::Event);
+    /// Decodes a stored event of the stream (upcasting old schema versions).
+    fn decode(stored: &RecordedEvent) -> Result<Self::Event, sellerdesk_eventstore::StoreError>;
+}
+
 /// The command path of one service's store.
 #[derive(Debug, Clone)]
 pub struct CommandPath {
@@ -115,6 +128,57 @@ impl CommandPath {
                     return Ok((state, events));
                 }
                 Err(AppendError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Contended(target.stream.to_owned()))
+    }
+
+    /// Folds whatever `stream` has beyond `cache` (other replicas' appends).
+    pub async fn catch_up<C: CachedState>(
+        &self,
+        stream: &str,
+        cache: &mut C,
+    ) -> Result<(), AppError> {
+        for_each_event(&self.store, stream, cache.version(), |e| {
+            cache.fold(e.occurred_at, C::decode(e)?);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs one command on a cached state. `instant` turns the clock's
+    /// reading (taken once) into the command's instant given the state (so a
+    /// stream's instants never go backwards); a conflict catches the cache up
+    /// and decides again. Returns the events and the command's instant.
+    pub async fn execute_cached<C: CachedState>(
+        &self,
+        target: Target<'_>,
+        cache: &mut C,
+        metadata: &Metadata,
+        instant: impl Fn(&C, Instant) -> Instant,
+        decide: impl Fn(&C, Instant) -> Result<Vec<C::Event>, Refusal>,
+    ) -> Result<(Vec<C::Event>, Instant), AppError> {
+        let now = self.clock.now();
+        for _ in 0..MAX_ATTEMPTS {
+            let at = instant(cache, now);
+            let events = decide(cache, at)?;
+            if events.is_empty() {
+                return Ok((events, at));
+            }
+            let append = Append::new(
+                target.stream,
+                ExpectedVersion::after(cache.version()),
+                encode(&events, target.shop, target.schema_version, at, metadata),
+            );
+            match self.store.append(append).await {
+                Ok(_) => {
+                    for e in &events {
+                        cache.fold(at, e.clone());
+                    }
+                    return Ok((events, at));
+                }
+                Err(AppendError::Conflict { .. }) => self.catch_up(target.stream, cache).await?,
                 Err(e) => return Err(e.into()),
             }
         }

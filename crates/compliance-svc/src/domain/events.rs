@@ -122,3 +122,9 @@ impl Event {
 
 /// Current schema version of every compliance event.
 pub const SCHEMA_VERSION: i32 = 1;
+
+impl sellerdesk_core::DomainEvent for Event {
+    fn event_type(&self) -> &'static str {
+        self.type_name()
+    }
+}
