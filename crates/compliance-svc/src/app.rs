@@ -63,7 +63,7 @@ impl sellerdesk_runtime::command::CachedState for ShopCache {
 
     /// Keeps the history too when it holds every event since the stream
     /// began (it then answers any past instant, R-CMP-10).
-    fn fold(&mut self, at: Instant, event: Event) {
+    fn fold(&mut self, _version: i64, at: Instant, event: Event) {
         let track = self.history_loaded || self.state.version == 0;
         self.fold_tracking(at, event, track);
         if track {

@@ -13,17 +13,18 @@ use crate::{
 };
 use futures::StreamExt;
 use sellerdesk_eventstore::{
-    Append, AppendError, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError,
+    Append, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError,
 };
-use sellerdesk_runtime::Clock;
+use sellerdesk_runtime::{
+    command::{CommandPath, Target as StreamTarget},
+    Clock,
+};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex as StdMutex, OnceLock, RwLock},
 };
 use tokio::sync::Mutex;
 
-/// Decide-append rounds before a contended command gives up with ABORTED.
-const MAX_ATTEMPTS: usize = 16;
 const READ_BATCH: i64 = 10_000;
 
 pub use sellerdesk_runtime::errors::AppError;
@@ -94,6 +95,33 @@ impl Loaded {
     }
 }
 
+/// A shop's knowledge base as the command path's cached state. Readers
+/// share it behind the lock; the follower of other replicas' writes folds
+/// into it too, so a fold skips what is already there.
+struct KbWriter<'a> {
+    kb: &'a ShopKb,
+    analyzer: &'a Analyzer,
+}
+
+impl sellerdesk_runtime::command::CachedState for KbWriter<'_> {
+    type Event = Event;
+
+    fn version(&self) -> i64 {
+        self.kb.loaded.read().expect("kb lock").kb.version
+    }
+
+    fn fold(&mut self, version: i64, _at: Instant, event: Event) {
+        let mut loaded = self.kb.loaded.write().expect("kb lock");
+        if version == loaded.kb.version + 1 {
+            loaded.apply(self.analyzer, &event);
+        }
+    }
+
+    fn decode(stored: &RecordedEvent) -> Result<Event, StoreError> {
+        store::decode_kb_event(stored)
+    }
+}
+
 #[derive(Debug, Default)]
 struct ShopKb {
     /// Serialises this process's commands on the shop (decide needs the latest state).
@@ -112,6 +140,7 @@ pub struct MatchOutcome {
 #[derive(Debug)]
 pub struct Faq {
     store: Arc<dyn EventStore>,
+    path: CommandPath,
     clock: Arc<dyn Clock>,
     analyzer: Arc<Analyzer>,
     presets: PresetSet,
@@ -232,6 +261,7 @@ impl Faq {
         // Owned by the host: stopping the service stops the recorder.
         tasks.spawn(record_in_groups(store.clone(), queue));
         Ok(Arc::new(Self {
+            path: CommandPath::new(store.clone(), clock.clone()),
             store,
             clock,
             analyzer,
@@ -288,29 +318,17 @@ impl Faq {
 
     /// Folds whatever the stream holds beyond what is loaded (other replicas' writes).
     async fn catch_up(&self, shop: &str, kb: &ShopKb) -> Result<(), AppError> {
-        loop {
-            let after = kb.loaded.read().expect("kb lock").kb.version;
-            let events = self
-                .store
-                .read_stream(&store::kb_stream(shop), after, READ_BATCH)
-                .await?;
-            let decoded = events
-                .iter()
-                .map(store::decode_kb_event)
-                .collect::<Result<Vec<_>, _>>()?;
-            let analyzer = self.analyzer.clone();
-            let mut loaded = kb.loaded.write().expect("kb lock");
-            for (recorded, event) in events.iter().zip(&decoded) {
-                if recorded.stream_version == loaded.kb.version + 1 {
-                    loaded.apply(&analyzer, event);
-                }
-            }
-            if (events.len() as i64) < READ_BATCH {
-                return Ok(());
-            }
-        }
+        let mut writer = KbWriter {
+            kb,
+            analyzer: &self.analyzer,
+        };
+        self.path
+            .catch_up(&store::kb_stream(shop), &mut writer)
+            .await
     }
 
+    /// One command on the one command path, with the cached strategy: the
+    /// knowledge base and its index are the cache, caught up on a conflict.
     async fn decide_and_append(
         &self,
         shop: &str,
@@ -318,44 +336,32 @@ impl Faq {
         command: &Command,
         metadata: &Metadata,
     ) -> Result<Vec<Event>, AppError> {
-        for _ in 0..MAX_ATTEMPTS {
-            let (events, version) = {
-                let loaded = kb.loaded.read().expect("kb lock");
-                (
-                    decide(&loaded.kb, command, &self.limits).map_err(refused)?,
-                    loaded.kb.version,
-                )
-            };
-            if events.is_empty() {
-                return Ok(events);
-            }
-            let at = self.clock.now();
-            let new = events
-                .iter()
-                .map(|e| store::encode_kb_event(shop, e, at, metadata))
-                .collect();
-            let expected = ExpectedVersion::after(version);
-            match self
-                .store
-                .append(Append::new(store::kb_stream(shop), expected, new))
-                .await
-            {
-                Ok(_) => {
-                    let mut loaded = kb.loaded.write().expect("kb lock");
-                    // The follower may have folded some of them already.
-                    for (i, e) in events.iter().enumerate() {
-                        if version + 1 + i as i64 == loaded.kb.version + 1 {
-                            loaded.apply(&self.analyzer, e);
-                        }
-                    }
-                    return Ok(events);
-                }
-                // Another replica wrote first: fold its events and decide again.
-                Err(AppendError::Conflict { .. }) => self.catch_up(shop, kb).await?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Contended(store::kb_stream(shop)))
+        let stream = store::kb_stream(shop);
+        let target = StreamTarget {
+            stream: &stream,
+            shop,
+            schema_version: store::SCHEMA_VERSION,
+            fold: true,
+        };
+        let mut writer = KbWriter {
+            kb,
+            analyzer: &self.analyzer,
+        };
+        let (events, _) = self
+            .path
+            .execute_cached(
+                target,
+                &mut writer,
+                metadata,
+                |_, now| now,
+                |w, _| {
+                    let loaded = w.kb.loaded.read().expect("kb lock");
+                    decide(&loaded.kb, command, &self.limits)
+                        .map_err(sellerdesk_core::Refusal::from)
+                },
+            )
+            .await?;
+        Ok(events)
     }
 
     /// Runs a change on the shop's knowledge base; the index follows before

@@ -43,8 +43,10 @@ pub trait CachedState: Send {
     type Event: DomainEvent;
     /// Events folded: the stream version.
     fn version(&self) -> i64;
-    /// Folds one event committed at `at`.
-    fn fold(&mut self, at: Instant, event: Self::Event);
+    /// Folds the event at stream version `version`, committed at `at`. A
+    /// state that another task may also fold (a replica follower) skips what
+    /// it has already.
+    fn fold(&mut self, version: i64, at: Instant, event: Self::Event);
     /// Decodes a stored event of the stream (upcasting old schema versions).
     fn decode(stored: &RecordedEvent) -> Result<Self::Event, sellerdesk_eventstore::StoreError>;
 }
@@ -141,7 +143,7 @@ impl CommandPath {
         cache: &mut C,
     ) -> Result<(), AppError> {
         for_each_event(&self.store, stream, cache.version(), |e| {
-            cache.fold(e.occurred_at, C::decode(e)?);
+            cache.fold(e.stream_version, e.occurred_at, C::decode(e)?);
             Ok(())
         })
         .await
@@ -166,15 +168,16 @@ impl CommandPath {
             if events.is_empty() {
                 return Ok((events, at));
             }
+            let base = cache.version();
             let append = Append::new(
                 target.stream,
-                ExpectedVersion::after(cache.version()),
+                ExpectedVersion::after(base),
                 encode(&events, target.shop, target.schema_version, at, metadata),
             );
             match self.store.append(append).await {
                 Ok(_) => {
-                    for e in &events {
-                        cache.fold(at, e.clone());
+                    for (version, e) in (base + 1..).zip(&events) {
+                        cache.fold(version, at, e.clone());
                     }
                     return Ok((events, at));
                 }

@@ -557,3 +557,9 @@ pub fn decide(
         }
     }
 }
+
+impl sellerdesk_core::DomainEvent for Event {
+    fn event_type(&self) -> &'static str {
+        self.type_name()
+    }
+}
