@@ -14,7 +14,7 @@ use futures::Stream;
 use sellerdesk_eventstore::{
     Append, AppendError, EventStore, ExpectedVersion, Metadata, StoreError,
 };
-use sellerdesk_runtime::Clock;
+use sellerdesk_runtime::{command::for_each_event, Clock};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex as StdMutex, RwLock},
@@ -196,23 +196,17 @@ impl Chat {
     }
 
     async fn read_desk_stream(&self, shop: &str, after: i64) -> Result<Vec<Arc<Logged>>, AppError> {
-        let stream = store::desk_stream(shop);
         let mut out = Vec::new();
-        let mut after = after;
-        loop {
-            let page = self.store.read_stream(&stream, after, READ_BATCH).await?;
-            for r in &page {
-                after = r.stream_version;
-                out.push(Arc::new(Logged {
-                    position: r.stream_version,
-                    at: r.occurred_at,
-                    event: store::decode(r)?,
-                }));
-            }
-            if (page.len() as i64) < READ_BATCH {
-                return Ok(out);
-            }
-        }
+        for_each_event(&self.store, &store::desk_stream(shop), after, |r| {
+            out.push(Arc::new(Logged {
+                position: r.stream_version,
+                at: r.occurred_at,
+                event: store::decode(r)?,
+            }));
+            Ok(())
+        })
+        .await?;
+        Ok(out)
     }
 
     /// Runs `command` on the shop's desk; returns its committed events.

@@ -13,7 +13,7 @@ use sellerdesk_eventstore::{
     Append, AppendError, EventStore, ExpectedVersion, Metadata, Snapshot, StoreError,
 };
 use sellerdesk_runtime::{
-    command::{CommandPath, Target},
+    command::{for_each_event, CommandPath, Target},
     Clock,
 };
 use std::{
@@ -176,14 +176,16 @@ impl Compliance {
 
     async fn reload_policies(&self) -> Result<(), AppError> {
         let mut version = self.policy_version.lock().await;
-        let events = self
-            .store
-            .read_stream(store::POLICY_STREAM, *version, i64::MAX)
-            .await?;
+        let mut published = Vec::new();
+        for_each_event(&self.store, store::POLICY_STREAM, *version, |e| {
+            published.push((e.stream_version, store::decode_policy_event(e)?));
+            Ok(())
+        })
+        .await?;
         let mut policies = self.policies.write().expect("policy lock");
-        for e in &events {
-            policies.apply(&store::decode_policy_event(e)?);
-            *version = e.stream_version;
+        for (v, p) in &published {
+            policies.apply(p);
+            *version = *v;
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use sellerdesk_eventstore::{
     Append, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError,
 };
 use sellerdesk_runtime::{
-    command::{CommandPath, Target as StreamTarget},
+    command::{for_each_event, CommandPath, Target as StreamTarget},
     Clock,
 };
 use std::{
@@ -24,8 +24,6 @@ use std::{
     sync::{Arc, Mutex as StdMutex, OnceLock, RwLock},
 };
 use tokio::sync::Mutex;
-
-const READ_BATCH: i64 = 10_000;
 
 pub use sellerdesk_runtime::errors::AppError;
 
@@ -516,21 +514,20 @@ impl Faq {
         &self,
         target: &Target,
     ) -> Result<Vec<(Instant, Interaction)>, AppError> {
-        let stream = store::interactions_stream(target.key());
         let mut out = Vec::new();
-        let mut after = 0;
-        loop {
-            let batch = self.store.read_stream(&stream, after, READ_BATCH).await?;
-            for e in &batch {
-                after = e.stream_version;
+        for_each_event(
+            &self.store,
+            &store::interactions_stream(target.key()),
+            0,
+            |e| {
                 if target.sees(&e.shop_id) {
                     out.push((e.occurred_at, store::decode_interaction(e)?));
                 }
-            }
-            if (batch.len() as i64) < READ_BATCH {
-                return Ok(out);
-            }
-        }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(out)
     }
 
     /// Keeps loaded knowledge bases in step with writes by other replicas
