@@ -28,13 +28,24 @@ const H_POSITION: &str = "Sellerdesk-Global-Position";
 const H_OCCURRED: &str = "Sellerdesk-Occurred-At";
 const H_TRACEPARENT: &str = "traceparent";
 
+/// How long a stream keeps messages unless configured: long enough for a
+/// consumer that was down for days to catch up, bounded so the bus does not
+/// grow with history (the logs are the record, the bus only carries).
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// NATS JetStream: one stream per service (`SELLERDESK_<SERVICE>`), durable
 /// pull consumers with explicit acks, dedup by `Nats-Msg-Id` = event id.
+///
+/// A namespace (`prod`, a test's id) keeps deployments that share one NATS
+/// apart: stream `SELLERDESK_PROD_<SERVICE>`, subjects `prod.sellerdesk.…`,
+/// consumers `prod-<name>`. Without one, names are as they always were.
 #[derive(Debug, Clone)]
 pub struct JetStreamBus {
     client: async_nats::Client,
     context: jetstream::Context,
     ack_wait: Duration,
+    namespace: String,
+    max_age: Duration,
 }
 
 impl JetStreamBus {
@@ -51,7 +62,58 @@ impl JetStreamBus {
             context: jetstream::new(client.clone()),
             client,
             ack_wait: ACK_WAIT,
+            namespace: String::new(),
+            max_age: DEFAULT_MAX_AGE,
         })
+    }
+
+    /// Keeps this deployment's streams, subjects and consumers apart from
+    /// another's on the same NATS (letters, digits, `-` and `_`).
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_owned();
+        self
+    }
+
+    /// How long streams this bus creates keep messages.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    fn stream(&self, service: &str) -> String {
+        if self.namespace.is_empty() {
+            stream_name(service)
+        } else {
+            stream_name(&format!("{}_{service}", self.namespace))
+        }
+    }
+
+    /// The subject on the wire for a subject in sellerdesk's own terms.
+    fn wire_subject(&self, subject: &str) -> String {
+        if self.namespace.is_empty() {
+            subject.to_owned()
+        } else {
+            format!("{}.{subject}", self.namespace)
+        }
+    }
+
+    /// The subject in sellerdesk's terms for one received on the wire.
+    fn own_subject<'a>(&self, wire: &'a str) -> &'a str {
+        if self.namespace.is_empty() {
+            wire
+        } else {
+            wire.strip_prefix(&self.namespace)
+                .and_then(|s| s.strip_prefix('.'))
+                .unwrap_or(wire)
+        }
+    }
+
+    fn consumer(&self, name: &str) -> String {
+        if self.namespace.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}-{name}", self.namespace)
+        }
     }
 
     /// How long an unacknowledged message waits before redelivery (default 30 s).
@@ -64,9 +126,10 @@ impl JetStreamBus {
     pub async fn ensure_stream(&self, service: &str) -> Result<stream::Stream, BusError> {
         self.context
             .get_or_create_stream(stream::Config {
-                name: stream_name(service),
-                subjects: vec![format!("sellerdesk.{service}.>")],
+                name: self.stream(service),
+                subjects: vec![self.wire_subject(&format!("sellerdesk.{service}.>"))],
                 duplicate_window: DUPLICATE_WINDOW,
+                max_age: self.max_age,
                 ..Default::default()
             })
             .await
@@ -78,7 +141,7 @@ impl JetStreamBus {
     /// Deletes a service's stream and everything in it (tests, benchmarks).
     pub async fn delete_stream(&self, service: &str) -> Result<(), BusError> {
         self.context
-            .delete_stream(stream_name(service))
+            .delete_stream(self.stream(service))
             .await
             .map(|_| ())
             .map_err(|e| BusError::Connect(e.to_string()))
@@ -124,7 +187,7 @@ impl EventBus for JetStreamBus {
             }
             let ack = self
                 .context
-                .publish_with_headers(m.subject.clone(), headers, m.payload.clone())
+                .publish_with_headers(self.wire_subject(&m.subject), headers, m.payload.clone())
                 .await
                 .map_err(|e| BusError::Publish(e.to_string()))?;
             acks.push(ack);
@@ -142,14 +205,15 @@ impl EventBus for JetStreamBus {
         filter: &str,
     ) -> Result<Box<dyn Subscription>, BusError> {
         let stream = self.ensure_stream(service).await?;
+        let durable = self.consumer(consumer);
         let consumer = stream
             .get_or_create_consumer(
-                consumer,
+                &durable,
                 pull::Config {
-                    durable_name: Some(consumer.to_owned()),
+                    durable_name: Some(durable.clone()),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: self.ack_wait,
-                    filter_subject: filter.to_owned(),
+                    filter_subject: self.wire_subject(filter),
                     ..Default::default()
                 },
             )
@@ -164,12 +228,16 @@ impl EventBus for JetStreamBus {
             .messages()
             .await
             .map_err(|e| BusError::Subscribe(e.to_string()))?;
-        Ok(Box::new(JetStreamSubscription { messages }))
+        Ok(Box::new(JetStreamSubscription {
+            messages,
+            bus: self.clone(),
+        }))
     }
 }
 
 struct JetStreamSubscription {
     messages: pull::Stream,
+    bus: JetStreamBus,
 }
 
 impl std::fmt::Debug for JetStreamSubscription {
@@ -186,7 +254,10 @@ impl Subscription for JetStreamSubscription {
             Ok(m) => m,
             Err(e) => return Some(Err(BusError::Receive(e.to_string()))),
         };
-        Some(decode(message))
+        Some(decode(message).map(|mut d| {
+            d.message.subject = self.bus.own_subject(&d.message.subject).to_owned();
+            d
+        }))
     }
 }
 

@@ -276,3 +276,43 @@ async fn jetstream_message_round_trips_envelope() {
     d.ack().await.unwrap();
     bus.delete_stream(&service).await.unwrap();
 }
+
+/// R-X-4 (issue 15): two deployments sharing one NATS keep their streams,
+/// subjects and consumers apart by namespace; the same service name in
+/// both never crosses over, and a message keeps its own subject.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_keep_deployments_apart_on_one_nats() {
+    let service = unique_service();
+    let (a_ns, b_ns) = (unique_service(), unique_service());
+    let a = jetstream().await.with_namespace(&a_ns);
+    let b = jetstream().await.with_namespace(&b_ns);
+    let message = |shop: &str| BusMessage {
+        subject: subject(&service, "SellingRightsRevoked"),
+        event_id: new_event_id(),
+        event_type: "SellingRightsRevoked".into(),
+        schema_version: 1,
+        shop_id: shop.into(),
+        stream_id: shop.into(),
+        global_position: 1,
+        occurred_at: Utc::now(),
+        traceparent: None,
+        payload: r#"{"a":1}"#.into(),
+    };
+    let (from_a, from_b) = (message("shop-of-a"), message("shop-of-b"));
+    a.publish(std::slice::from_ref(&from_a)).await.unwrap();
+    b.publish(std::slice::from_ref(&from_b)).await.unwrap();
+    let filter = format!("sellerdesk.{service}.>");
+    for (bus, expected) in [(&a, &from_a), (&b, &from_b)] {
+        let mut sub = bus.subscribe(&service, "c", &filter).await.unwrap();
+        let d = sub.next().await.unwrap().unwrap();
+        assert_eq!(
+            &d.message, expected,
+            "its own deployment's message, its own subject"
+        );
+        d.ack().await.unwrap();
+        let nothing_more = tokio::time::timeout(Duration::from_millis(500), sub.next()).await;
+        assert!(nothing_more.is_err(), "nothing of the other deployment");
+    }
+    a.delete_stream(&service).await.unwrap();
+    b.delete_stream(&service).await.unwrap();
+}

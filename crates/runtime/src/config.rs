@@ -17,6 +17,11 @@ pub struct Config {
     pub database_url: Option<String>,
     /// NATS JetStream server. Unset: the in-process bus (embedded mode only).
     pub nats_url: Option<String>,
+    /// Keeps this deployment apart from others on the same NATS: prefixes
+    /// stream, subject and consumer names. Empty: no prefix.
+    pub nats_namespace: String,
+    /// How long the bus keeps a message (the logs are the record).
+    pub nats_max_age_hours: u64,
     /// The JWKS (public keys) that bearer tokens are verified with, reread
     /// when it changes. Unset: the development key pair in `<data_dir>/auth/`,
     /// created on first start (`sellerdesk token` mints with it).
@@ -111,6 +116,8 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: None,
             nats_url: None,
+            nats_namespace: String::new(),
+            nats_max_age_hours: 7 * 24,
             auth_jwks_file: None,
             auth_revoked_file: None,
             auth_audience: crate::auth::DEFAULT_AUDIENCE.into(),
@@ -181,6 +188,22 @@ impl Config {
         }
         if let Some(v) = get("SELLERDESK_OTLP_ENDPOINT") {
             self.otlp_endpoint = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = get("SELLERDESK_NATS_NAMESPACE") {
+            if !v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(format!(
+                    "SELLERDESK_NATS_NAMESPACE={v:?}: letters, digits, '-' and '_' only"
+                ));
+            }
+            self.nats_namespace = v;
+        }
+        if let Some(v) = get("SELLERDESK_NATS_MAX_AGE_HOURS") {
+            self.nats_max_age_hours = v.parse().ok().filter(|h| *h > 0).ok_or_else(|| {
+                format!("SELLERDESK_NATS_MAX_AGE_HOURS={v:?}: a positive number of hours")
+            })?;
         }
         if let Some(v) = get("SELLERDESK_SHUTDOWN_GRACE_MS") {
             self.shutdown_grace_ms = v.parse().map_err(|_| {

@@ -15,7 +15,15 @@ pub const IMPLEMENTED: [&str; 5] = ["compliance", "faq", "chat", "affiliate", "a
 
 pub async fn bus(config: &Config) -> anyhow::Result<(Arc<dyn EventBus>, bool)> {
     Ok(match &config.nats_url {
-        Some(url) => (Arc::new(JetStreamBus::connect(url).await?), true),
+        Some(url) => (
+            Arc::new(
+                JetStreamBus::connect(url)
+                    .await?
+                    .with_namespace(&config.nats_namespace)
+                    .with_max_age(Duration::from_secs(config.nats_max_age_hours * 3600)),
+            ),
+            true,
+        ),
         None => (Arc::new(InProcessBus::new()), false),
     })
 }
