@@ -2,36 +2,34 @@
 
 use chrono::{DateTime, Duration, Utc};
 use compliance_svc::domain::{
-    decide, evolve, initial_state, AppealOutcome, Command, DomainError, Event, PolicyHistory,
+    decide, evolve, initial_state, AppealOutcome, Command, DomainError, Event, PolicyHistory, Shop,
     ShopState, TierChangeReason,
 };
+use sellerdesk_core::testing;
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-struct Given {
-    state: ShopState,
-    policies: PolicyHistory,
-}
+/// The shared given/when/then harness over a shop's record, given by the
+/// commands that made it (each must succeed).
+struct Given(testing::Given<'static, Shop>);
 
 fn given(commands: &[Command]) -> Given {
-    let policies = PolicyHistory::default();
-    let mut state = initial_state();
+    let mut g = testing::given_with::<Shop>(PolicyHistory::default(), &[]);
     for c in commands {
-        for e in decide(c, &state, &policies).expect("given command succeeds") {
-            state = evolve(state, &e);
-        }
+        g.when(c).events();
     }
-    Given { state, policies }
+    Given(g)
 }
 
 impl Given {
+    /// What `c` would do to the record (the record itself does not change).
     fn when(&self, c: Command) -> Result<Vec<Event>, DomainError> {
-        decide(&c, &self.state, &self.policies)
+        decide(&c, &self.0.state, self.0.context())
     }
     fn standing(&self, at: &str) -> (u32, u32, bool) {
-        let s = self.state.standing(t(at), &self.policies);
+        let s = self.0.state.standing(t(at), self.0.context());
         (s.points, s.tier, s.revoked)
     }
 }
@@ -149,7 +147,7 @@ fn r_cmp_4_nothing_expires_while_revoked() {
 #[test]
 fn r_cmp_5_tiers_follow_the_total_and_apply_measures() {
     let g = given(&[record("v1", 12, T0)]);
-    let s = g.state.standing(t(T0), &g.policies);
+    let s = g.0.state.standing(t(T0), &g.0.context());
     assert_eq!(s.tier, 1);
     let codes: Vec<_> = s
         .measures
@@ -158,7 +156,9 @@ fn r_cmp_5_tiers_follow_the_total_and_apply_measures() {
         .collect();
     assert_eq!(codes, ["warning", "restrict_marketing"]);
     // The 7-day measure ends by itself; the warning lasts while tier 1 holds.
-    let later = g.state.standing(t("2026-01-08T00:00:00Z"), &g.policies);
+    let later =
+        g.0.state
+            .standing(t("2026-01-08T00:00:00Z"), &g.0.context());
     assert_eq!(later.measures.len(), 1);
     // Jumping two tiers at once applies both tiers' measures.
     let events = given(&[]).when(record("v", 30, T0)).unwrap();
@@ -236,30 +236,21 @@ fn r_cmp_7_the_second_decision_is_final() {
 
 #[test]
 fn r_cmp_8_granted_appeal_removes_points_and_cancels_its_penalties() {
-    let g = given(&[
+    let mut g = given(&[
         record("v1", 6, T0),
         record("v2", 12, "2026-01-02T00:00:00Z"),
         appeal("v2", "2026-01-03T00:00:00Z"),
     ]);
-    assert_eq!(
-        g.state
-            .standing(t("2026-01-03T00:00:00Z"), &g.policies)
-            .measures
-            .len(),
-        2
-    );
-    let events = g
-        .when(decide_appeal(
+    let measures = |g: &Given, at: &str| g.0.state.standing(t(at), g.0.context()).measures;
+    assert_eq!(measures(&g, "2026-01-03T00:00:00Z").len(), 2);
+    let events =
+        g.0.when(&decide_appeal(
             "v2",
             AppealOutcome::Granted,
             "2026-01-04T00:00:00Z",
         ))
-        .unwrap();
-    let mut state = g.state.clone();
-    for e in &events {
-        state = evolve(state, e);
-    }
-    let s = state.standing(t("2026-01-04T00:00:00Z"), &g.policies);
+        .events();
+    let s = g.0.state.standing(t("2026-01-04T00:00:00Z"), g.0.context());
     assert_eq!((s.points, s.tier), (6, 0));
     assert!(
         s.measures.is_empty(),
@@ -275,14 +266,10 @@ fn r_cmp_8_granted_appeal_removes_points_and_cancels_its_penalties() {
         }
     )));
     // After a grant nothing more can be appealed.
-    let g2 = Given {
-        state,
-        policies: g.policies.clone(),
-    };
-    assert!(matches!(
-        g2.when(appeal("v2", "2026-01-05T00:00:00Z")),
-        Err(DomainError::AlreadyOverturned(_))
-    ));
+    let refused =
+        g.0.when(&appeal("v2", "2026-01-05T00:00:00Z"))
+            .then_refused("ALREADY_OVERTURNED");
+    assert!(matches!(refused, DomainError::AlreadyOverturned(_)));
 }
 
 #[test]
@@ -380,14 +367,14 @@ fn expiry_is_announced_once_by_observing_time() {
         }
         other => panic!("{other:?}"),
     }
-    let mut state = g.state.clone();
+    let mut state = g.0.state.clone();
     state = evolve(state, &events[0]);
     let again = decide(
         &Command::ObserveTime {
             at: t("2026-07-16T00:00:00Z"),
         },
         &state,
-        &g.policies,
+        &g.0.context(),
     )
     .unwrap();
     assert!(again.is_empty());
@@ -407,9 +394,9 @@ fn r_cmp_6_a_discarded_fork_does_not_confuse_violation_lookups() {
         evidence: String::new(),
         recorded_at: t(at),
     };
-    let mut fork = g.state.clone();
+    let mut fork = g.0.state.clone();
     fork.apply(&recorded("x", "2026-01-02T00:00:00Z"));
-    let mut survivor = g.state.clone();
+    let mut survivor = g.0.state.clone();
     survivor.apply(&recorded("y", "2026-01-02T00:00:00Z"));
     survivor.apply(&recorded("x", "2026-01-03T00:00:00Z"));
     let seq = |s: &ShopState, id: &str| s.violation(id).map(|v| (v.id.to_string(), v.seq));
@@ -417,9 +404,9 @@ fn r_cmp_6_a_discarded_fork_does_not_confuse_violation_lookups() {
     assert_eq!(seq(&survivor, "y"), Some(("y".into(), 1)));
     assert_eq!(seq(&fork, "x"), Some(("x".into(), 1)));
     assert_eq!(seq(&fork, "y"), None);
-    assert_eq!(seq(&g.state, "x"), None);
+    assert_eq!(seq(&g.0.state, "x"), None);
     let mut g2 = g;
-    g2.state = survivor;
+    g2.0.state = survivor;
     assert!(g2.when(appeal("x", "2026-01-04T00:00:00Z")).is_ok());
 }
 

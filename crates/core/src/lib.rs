@@ -37,6 +37,9 @@ pub trait Decider {
     /// What deciding may read besides the state (limits, a policy history,
     /// a marketplace), borrowed for one decision; `()` when nothing.
     type Context<'a>;
+    /// Why a command is refused: [`Refusal`], or a domain's richer error
+    /// that says which refusal it is (its tests can name the variant).
+    type Error: Into<Refusal> + Clone + std::fmt::Debug;
 
     /// The events `command` causes in `state`, or why it is refused. An
     /// empty list is a no-op (an idempotent retry).
@@ -44,7 +47,7 @@ pub trait Decider {
         command: &Self::Command,
         state: &Self::State,
         context: &Self::Context<'_>,
-    ) -> Result<Vec<Self::Event>, Refusal>;
+    ) -> Result<Vec<Self::Event>, Self::Error>;
 
     /// Folds one event into the state.
     fn evolve(state: &mut Self::State, event: &Self::Event);

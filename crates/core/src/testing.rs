@@ -37,6 +37,11 @@ pub fn given_with<'c, D: Decider>(context: D::Context<'c>, events: &[D::Event]) 
 }
 
 impl<'c, D: Decider> Given<'c, D> {
+    /// What deciding reads besides the state.
+    pub fn context(&self) -> &D::Context<'c> {
+        &self.context
+    }
+
     /// Decides `command` on the state; what it caused is folded in, so
     /// `when` can be chained through a scenario.
     pub fn when(&mut self, command: &D::Command) -> Then<D> {
@@ -53,7 +58,7 @@ impl<'c, D: Decider> Given<'c, D> {
 /// What one command did.
 #[must_use = "a `when` is checked with `then`, `then_refused` or `events`"]
 pub struct Then<D: Decider> {
-    pub outcome: Result<Vec<D::Event>, Refusal>,
+    pub outcome: Result<Vec<D::Event>, D::Error>,
 }
 
 impl<D: Decider> std::fmt::Debug for Then<D> {
@@ -92,16 +97,17 @@ impl<D: Decider> Then<D> {
     }
 
     /// Refused, named by its precondition reason, its gRPC code, or (for
-    /// invalid input) one of the fields it names.
-    pub fn then_refused(self, name: &str) -> Refusal {
+    /// invalid input) one of the fields it names; returns the domain's error.
+    pub fn then_refused(self, name: &str) -> D::Error {
         match self.outcome {
             Ok(events) => panic!("expected a refusal {name}, got {} events", events.len()),
-            Err(r) => {
+            Err(e) => {
+                let r: Refusal = e.clone().into();
                 assert!(
                     r.code() == name || r.names().iter().any(|n| n == name),
                     "expected refusal {name}, got {r:?}"
                 );
-                r
+                e
             }
         }
     }

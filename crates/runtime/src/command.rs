@@ -99,7 +99,7 @@ impl CommandPath {
         &self,
         target: Target<'_>,
         metadata: &Metadata,
-        decide: impl Fn(&D::State, Instant) -> Result<Vec<D::Event>, Refusal>,
+        decide: impl Fn(&D::State, Instant) -> Result<Vec<D::Event>, D::Error>,
     ) -> Result<(D::State, Vec<D::Event>), AppError> {
         let at = self.clock.now();
         for _ in 0..MAX_ATTEMPTS {
@@ -108,7 +108,7 @@ impl CommandPath {
             } else {
                 D::State::default()
             };
-            let events = decide(&state, at)?;
+            let events = decide(&state, at).map_err(|e| AppError::Domain(e.into()))?;
             if events.is_empty() {
                 return Ok((state, events));
             }

@@ -399,6 +399,7 @@ impl sellerdesk_core::Decider for Account {
     type Event = Event;
     type State = AdsAccount;
     type Context<'a> = ();
+    type Error = DomainError;
 
     fn decide(command: &Command, state: &AdsAccount, _: &()) -> Result<Vec<Event>, DomainError> {
         decide(state, command)

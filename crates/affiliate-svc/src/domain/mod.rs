@@ -269,6 +269,7 @@ impl sellerdesk_core::Decider for ShopOutreach {
     type Event = Event;
     type State = Outreach;
     type Context<'a> = World<'a>;
+    type Error = DomainError;
 
     fn decide(
         command: &Command,

@@ -105,3 +105,32 @@ impl From<DomainError> for sellerdesk_core::Refusal {
         }
     }
 }
+
+/// A shop's compliance record as the shared [`sellerdesk_core::Decider`]
+/// shape; the policy history is what deciding reads besides it.
+#[derive(Debug)]
+pub struct Shop;
+
+impl sellerdesk_core::Decider for Shop {
+    type Command = Command;
+    type Event = Event;
+    type State = ShopState;
+    type Context<'a> = PolicyHistory;
+    type Error = DomainError;
+
+    fn decide(
+        command: &Command,
+        state: &ShopState,
+        policies: &PolicyHistory,
+    ) -> Result<Vec<Event>, DomainError> {
+        decide(command, state, policies)
+    }
+
+    fn evolve(state: &mut ShopState, event: &Event) {
+        state.apply(event);
+    }
+
+    fn version(state: &ShopState) -> i64 {
+        state.version
+    }
+}
