@@ -147,7 +147,7 @@ fn r_cmp_4_nothing_expires_while_revoked() {
 #[test]
 fn r_cmp_5_tiers_follow_the_total_and_apply_measures() {
     let g = given(&[record("v1", 12, T0)]);
-    let s = g.0.state.standing(t(T0), &g.0.context());
+    let s = g.0.state.standing(t(T0), g.0.context());
     assert_eq!(s.tier, 1);
     let codes: Vec<_> = s
         .measures
@@ -158,7 +158,7 @@ fn r_cmp_5_tiers_follow_the_total_and_apply_measures() {
     // The 7-day measure ends by itself; the warning lasts while tier 1 holds.
     let later =
         g.0.state
-            .standing(t("2026-01-08T00:00:00Z"), &g.0.context());
+            .standing(t("2026-01-08T00:00:00Z"), g.0.context());
     assert_eq!(later.measures.len(), 1);
     // Jumping two tiers at once applies both tiers' measures.
     let events = given(&[]).when(record("v", 30, T0)).unwrap();
@@ -374,7 +374,7 @@ fn expiry_is_announced_once_by_observing_time() {
             at: t("2026-07-16T00:00:00Z"),
         },
         &state,
-        &g.0.context(),
+        g.0.context(),
     )
     .unwrap();
     assert!(again.is_empty());
