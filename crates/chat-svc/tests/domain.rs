@@ -1,13 +1,13 @@
 //! The pure chat domain, given/when/then, named by rule (R-CHAT-*).
 
 use chat_svc::domain::{
-    decide,
     metrics::{report, Window},
     phrases, AgentStatus, AssignmentRule, BuyerNotice, ChatDesk, Command, DeskSettings,
     DomainError, Event, HandoverReason, Limits, Permissions, QuickPhrase, RobotVerdict,
     ServiceHours, ServiceRole, Topic,
 };
 use chrono::{DateTime, Duration, Utc};
+use sellerdesk_core::testing;
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -18,27 +18,28 @@ fn t0() -> DateTime<Utc> {
     t("2026-03-02T02:00:00Z")
 }
 
+/// The shared given/when/then harness over a desk, keeping the log of
+/// everything that happened (the figures are computed from it).
 struct Desk {
-    desk: ChatDesk,
-    limits: Limits,
+    g: testing::Given<'static, chat_svc::domain::Desk>,
     log: Vec<Event>,
 }
 
 impl Desk {
     fn new() -> Self {
         Self {
-            desk: ChatDesk::default(),
-            limits: Limits::default(),
+            g: testing::given_with::<chat_svc::domain::Desk>(Limits::default(), &[]),
             log: Vec::new(),
         }
     }
 
+    fn desk(&self) -> &ChatDesk {
+        &self.g.state
+    }
+
     /// When: decides and applies, returning the events.
     fn when(&mut self, c: Command) -> Result<Vec<Event>, DomainError> {
-        let events = decide(&self.desk, &c, &self.limits)?;
-        for e in &events {
-            self.desk.apply(e);
-        }
+        let events = self.g.when(&c).outcome?;
         self.log.extend(events.iter().cloned());
         Ok(events)
     }
@@ -48,7 +49,7 @@ impl Desk {
     }
 
     fn agent(&mut self, id: &str, role: ServiceRole) {
-        let phone = format!("1380000{:04}", self.desk.agents.len());
+        let phone = format!("1380000{:04}", self.desk().agents.len());
         self.ok(Command::AddAgent {
             agent_id: id.into(),
             name: id.to_uppercase(),
@@ -127,7 +128,7 @@ impl Desk {
     }
 
     fn assignee(&self, conv: &str) -> Option<String> {
-        self.desk.conversation(conv).unwrap().assignee.clone()
+        self.desk().conversation(conv).unwrap().assignee.clone()
     }
 }
 
@@ -161,7 +162,7 @@ fn assigned(events: &[Event]) -> Vec<(&str, &str, &AssignmentRule)> {
 #[test]
 fn r_chat_1_a_shop_has_at_most_the_configured_number_of_agents() {
     let mut d = Desk::new();
-    d.limits.max_agents = 3;
+    d.g.context_mut().max_agents = 3;
     for i in 0..3 {
         d.agent(&format!("a{i}"), ServiceRole::Both);
     }
@@ -215,7 +216,7 @@ fn r_chat_2_an_agent_needs_a_phone_and_real_name_verification_before_going_onlin
     let dup = d.when(Command::AddAgent {
         agent_id: "b".into(),
         name: "B".into(),
-        phone: d.desk.agents["a"].phone.clone(),
+        phone: d.desk().agents["a"].phone.clone(),
         role: ServiceRole::Both,
         permissions: Permissions::default(),
         capacity: None,
@@ -290,7 +291,7 @@ fn r_chat_4_busy_agents_keep_theirs_and_get_nothing_new_then_the_queue_drains() 
     assert_eq!(a.len(), 1, "{e:?}");
     assert_eq!(a[0].0, "c2");
     assert_eq!(a[0].2, &AssignmentRule::FromQueue { waited_secs: 40 });
-    assert!(d.desk.queue.is_empty());
+    assert!(d.desk().queue.is_empty());
 }
 
 #[test]
@@ -309,9 +310,9 @@ fn r_chat_4_capacity_queue_cap_and_assignment_the_moment_someone_frees_up() {
         d.buyer(c, &format!("{c}-m"), "转人工", RobotVerdict::NotAsked, t0());
     }
     assert_eq!(d.assignee("c1").as_deref(), Some("a"));
-    assert_eq!(d.desk.queue_place("c2"), Some(1));
-    assert_eq!(d.desk.queue_place("c3"), None, "the queue holds one");
-    let c3 = &d.desk.conversation("c3").unwrap();
+    assert_eq!(d.desk().queue_place("c2"), Some(1));
+    assert_eq!(d.desk().queue_place("c3"), None, "the queue holds one");
+    let c3 = &d.desk().conversation("c3").unwrap();
     assert!(c3.assignee.is_none());
     let e = d.ok(Command::Close {
         conversation_id: "c1".into(),
@@ -370,7 +371,7 @@ fn r_chat_4_an_unanswered_conversation_is_reassigned_after_the_timeout() {
             at: t0() + Duration::seconds(10 * limit)
         })
         .is_empty());
-    assert!(!d.desk.has_timers());
+    assert!(!d.desk().has_timers());
 }
 
 #[test]
@@ -386,7 +387,7 @@ fn r_chat_4_an_agent_going_offline_hands_conversations_to_colleagues_or_the_queu
             .any(|e| matches!(e, Event::ConversationReleased { .. })),
         "b does not fit: {e:?}"
     );
-    assert_eq!(d.desk.queue_place("c1"), Some(1));
+    assert_eq!(d.desk().queue_place("c1"), Some(1));
     d.online("c", ServiceRole::Both);
     assert_eq!(d.assignee("c1").as_deref(), Some("c"));
     let e = d.ok(Command::RemoveAgent {
@@ -394,7 +395,7 @@ fn r_chat_4_an_agent_going_offline_hands_conversations_to_colleagues_or_the_queu
         at: t0(),
     });
     assert!(matches!(e.last(), Some(Event::AgentRemoved { .. })));
-    assert_eq!(d.desk.queue_place("c1"), Some(1));
+    assert_eq!(d.desk().queue_place("c1"), Some(1));
 }
 
 #[test]
@@ -431,7 +432,7 @@ fn r_chat_7_a_conversation_with_only_automatic_replies_is_unreplied() {
     d.open("c1", Topic::PreSale, t0());
     d.buyer("c1", "m1", "几天发货", answered(), t0());
     let r = report(
-        &d.desk,
+        d.desk(),
         Window {
             from: t0(),
             to: t0() + Duration::hours(1),
@@ -591,7 +592,7 @@ fn r_chat_11_first_response_times_share_within_target_and_percentiles_per_agent(
     d.buyer("late", "ml", "转人工", RobotVerdict::NotAsked, t0());
     let now = t0() + Duration::minutes(10);
     let r = report(
-        &d.desk,
+        d.desk(),
         Window {
             from: t0(),
             to: t0() + Duration::hours(1),
@@ -614,7 +615,7 @@ fn r_chat_11_first_response_times_share_within_target_and_percentiles_per_agent(
     assert_eq!(per_agent, 5);
     // The window is half-open and the target configurable.
     let none = report(
-        &d.desk,
+        d.desk(),
         Window {
             from: now,
             to: now + Duration::hours(1),
@@ -629,7 +630,7 @@ fn r_chat_11_first_response_times_share_within_target_and_percentiles_per_agent(
         },
     });
     let r = report(
-        &d.desk,
+        d.desk(),
         Window {
             from: t0(),
             to: t0() + Duration::hours(1),
@@ -643,7 +644,7 @@ fn r_chat_11_first_response_times_share_within_target_and_percentiles_per_agent(
 fn refused_commands_cause_nothing_and_errors_name_the_field() {
     let mut d = Desk::new();
     d.open("c1", Topic::PreSale, t0());
-    let version = d.desk.version;
+    let version = d.desk().version;
     let e = d.when(Command::ReceiveBuyerMessage {
         conversation_id: "c1".into(),
         message_id: "".into(),
@@ -671,7 +672,7 @@ fn refused_commands_cause_nothing_and_errors_name_the_field() {
         }),
         Err(DomainError::Invalid(_))
     ));
-    assert_eq!(d.desk.version, version);
+    assert_eq!(d.desk().version, version);
 }
 
 #[test]
@@ -709,12 +710,12 @@ fn r_chat_4_replaying_the_log_rebuilds_the_same_desk_and_routing_is_deterministi
         let json = serde_json::to_string(e).unwrap();
         replayed.apply(&serde_json::from_str::<Event>(&json).unwrap());
     }
-    assert_eq!(replayed.version, one.desk.version);
-    assert_eq!(replayed.queue, one.desk.queue);
-    assert_eq!(replayed.agents, one.desk.agents);
-    assert_eq!(replayed.conversations, one.desk.conversations);
+    assert_eq!(replayed.version, one.desk().version);
+    assert_eq!(replayed.queue, one.desk().queue);
+    assert_eq!(replayed.agents, one.desk().agents);
+    assert_eq!(replayed.conversations, one.desk().conversations);
     assert_eq!(
-        one.desk.queue.len(),
+        one.desk().queue.len(),
         12 - 6 - 1,
         "6 seats, and closing c0 gave one to the queue"
     );
@@ -730,7 +731,7 @@ fn a_reused_message_id_with_other_text_is_already_exists() {
     d.online("a1", ServiceRole::Both);
     d.open("c1", Topic::PreSale, t0());
     d.buyer("c1", "m1", "转人工", no_answer(), t0());
-    let version = d.desk.version;
+    let version = d.desk().version;
     let retry = d.when(Command::ReceiveBuyerMessage {
         conversation_id: "c1".into(),
         message_id: "m1".into(),
@@ -756,7 +757,7 @@ fn a_reused_message_id_with_other_text_is_already_exists() {
         ),
         "{other:?}"
     );
-    assert_eq!(d.desk.version, version, "nothing was appended");
+    assert_eq!(d.desk().version, version, "nothing was appended");
     assert_eq!(d.assignee("c1").as_deref(), Some("a1"));
     assert!(!d.reply("c1", "a1", "r1", t0()).unwrap().is_empty());
     assert!(

@@ -156,9 +156,7 @@ fn r_cmp_5_tiers_follow_the_total_and_apply_measures() {
         .collect();
     assert_eq!(codes, ["warning", "restrict_marketing"]);
     // The 7-day measure ends by itself; the warning lasts while tier 1 holds.
-    let later =
-        g.0.state
-            .standing(t("2026-01-08T00:00:00Z"), g.0.context());
+    let later = g.0.state.standing(t("2026-01-08T00:00:00Z"), g.0.context());
     assert_eq!(later.measures.len(), 1);
     // Jumping two tiers at once applies both tiers' measures.
     let events = given(&[]).when(record("v", 30, T0)).unwrap();

@@ -42,6 +42,11 @@ impl<'c, D: Decider> Given<'c, D> {
         &self.context
     }
 
+    /// Changes what deciding reads (a limit a test lowers).
+    pub fn context_mut(&mut self) -> &mut D::Context<'c> {
+        &mut self.context
+    }
+
     /// Decides `command` on the state; what it caused is folded in, so
     /// `when` can be chained through a scenario.
     pub fn when(&mut self, command: &D::Command) -> Then<D> {

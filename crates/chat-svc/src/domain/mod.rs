@@ -527,3 +527,38 @@ impl Event {
 /// Why a command is refused: the refusal every service shares, so the
 /// gRPC layer maps it the same way everywhere.
 pub use sellerdesk_core::Refusal as DomainError;
+
+/// A shop's chat desk as the shared [`sellerdesk_core::Decider`] shape; the
+/// limits are what deciding reads besides it.
+#[derive(Debug)]
+pub struct Desk;
+
+impl sellerdesk_core::Decider for Desk {
+    type Command = Command;
+    type Event = Event;
+    type State = ChatDesk;
+    type Context<'a> = Limits;
+    type Error = DomainError;
+
+    fn decide(
+        command: &Command,
+        desk: &ChatDesk,
+        limits: &Limits,
+    ) -> Result<Vec<Event>, DomainError> {
+        decide(desk, command, limits)
+    }
+
+    fn evolve(desk: &mut ChatDesk, event: &Event) {
+        desk.apply(event);
+    }
+
+    fn version(desk: &ChatDesk) -> i64 {
+        desk.version
+    }
+}
+
+impl sellerdesk_core::DomainEvent for Event {
+    fn event_type(&self) -> &'static str {
+        self.type_name()
+    }
+}
