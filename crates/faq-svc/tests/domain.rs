@@ -4,22 +4,23 @@ use chrono::{DateTime, Duration, Utc};
 use faq_svc::{
     domain::{
         analytics::{self, Interaction, Window},
-        decide, Category, Command, DomainError, EntryContent, Event, KnowledgeBase, Limits,
+        decide, Category, Command, DomainError, EntryContent, Event, Kb, KnowledgeBase, Limits,
     },
     matcher::Analyzer,
     presets,
 };
+use sellerdesk_core::testing;
 
+/// The knowledge base after `events`, through the shared harness.
 fn given(events: &[Event]) -> KnowledgeBase {
-    let mut kb = KnowledgeBase::default();
-    for e in events {
-        kb.apply(e);
-    }
-    kb
+    testing::given_with::<Kb>(Limits::default(), events).state
 }
 
+/// What `command` does to `kb` (the shared harness's decision, unapplied).
 fn then(kb: &KnowledgeBase, command: Command) -> Result<Vec<Event>, DomainError> {
-    decide(kb, &command, &Limits::default())
+    let mut g = testing::given_with::<Kb>(Limits::default(), &[]);
+    g.state = kb.clone();
+    g.when(&command).outcome
 }
 
 fn content(q: &str, a: &str) -> EntryContent {

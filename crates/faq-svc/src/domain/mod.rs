@@ -563,3 +563,32 @@ impl sellerdesk_core::DomainEvent for Event {
         self.type_name()
     }
 }
+
+/// A shop's knowledge base as the shared [`sellerdesk_core::Decider`]
+/// shape; the limits are what deciding reads besides it.
+#[derive(Debug)]
+pub struct Kb;
+
+impl sellerdesk_core::Decider for Kb {
+    type Command = Command;
+    type Event = Event;
+    type State = KnowledgeBase;
+    type Context<'a> = Limits;
+    type Error = DomainError;
+
+    fn decide(
+        command: &Command,
+        kb: &KnowledgeBase,
+        limits: &Limits,
+    ) -> Result<Vec<Event>, DomainError> {
+        decide(kb, command, limits)
+    }
+
+    fn evolve(kb: &mut KnowledgeBase, event: &Event) {
+        kb.apply(event);
+    }
+
+    fn version(kb: &KnowledgeBase) -> i64 {
+        kb.version
+    }
+}
