@@ -297,12 +297,21 @@ pub fn check_private(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Public keys by `kid`, and the ids of revoked tokens.
+/// Public keys by `kid`, the ids of revoked tokens, and the tokens whose
+/// signature was checked already.
 #[derive(Default)]
 struct Trust {
     keys: HashMap<String, (DecodingKey, Algorithm)>,
     revoked: HashSet<String>,
+    /// A client sends the same token with every call; checking an Ed25519
+    /// signature costs tens of microseconds, so a token checked once is
+    /// remembered (its claims and `jti`) until the keys change. Expiry and
+    /// revocation are still checked on every use.
+    verified: std::sync::Mutex<HashMap<String, (Claims, String)>>,
 }
+
+/// Tokens remembered at most; the memory is forgotten whole past it.
+const VERIFIED_CACHE: usize = 10_000;
 
 /// Where the verifier reloads its keys and revocations from.
 #[derive(Debug, Clone)]
@@ -379,7 +388,7 @@ impl TokenVerifier {
         Ok(Self {
             trust: Arc::new(RwLock::new(Trust {
                 keys: parse_jwks(jwks)?,
-                revoked: HashSet::new(),
+                ..Trust::default()
             })),
             audience: audience.to_owned(),
             sources: None,
@@ -425,7 +434,11 @@ impl TokenVerifier {
             Some(p) => read_revoked(p)?,
             None => HashSet::new(),
         };
-        *self.trust.write().expect("trust lock") = Trust { keys, revoked };
+        *self.trust.write().expect("trust lock") = Trust {
+            keys,
+            revoked,
+            ..Trust::default()
+        };
         *sources.seen.write().expect("seen lock") = now;
         Ok(())
     }
@@ -459,9 +472,18 @@ impl TokenVerifier {
 
     /// Checks signature, key, audience, expiry (`now` in Unix seconds) and revocation.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, String> {
+        let trust = self.trust.read().expect("trust lock");
+        let remembered = trust
+            .verified
+            .lock()
+            .expect("verified lock")
+            .get(token)
+            .cloned();
+        if let Some((claims, jti)) = remembered {
+            return Self::still_valid(&trust, claims, &jti, now);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed token")?;
         let kid = header.kid.ok_or("the token names no key (`kid`)")?;
-        let trust = self.trust.read().expect("trust lock");
         let (key, alg) = trust.keys.get(&kid).ok_or("the token's key is unknown")?;
         if header.alg != *alg {
             return Err("the token's algorithm does not fit its key".into());
@@ -474,16 +496,28 @@ impl TokenVerifier {
         let data = jsonwebtoken::decode::<Wire>(token, key, &validation)
             .map_err(|e| format!("token refused: {e}"))?;
         let wire = data.claims;
-        if wire.claims.exp <= now {
-            return Err("token expired".into());
-        }
-        if !wire.jti.is_empty() && trust.revoked.contains(&wire.jti) {
-            return Err("token revoked".into());
-        }
         if wire.claims.role != Role::Platform && wire.claims.shop.is_empty() {
             return Err("token names no shop".into());
         }
-        Ok(wire.claims)
+        {
+            let mut verified = trust.verified.lock().expect("verified lock");
+            if verified.len() >= VERIFIED_CACHE {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), (wire.claims.clone(), wire.jti.clone()));
+        }
+        Self::still_valid(&trust, wire.claims, &wire.jti, now)
+    }
+
+    /// What a signed token must still be at `now`: unexpired, unrevoked.
+    fn still_valid(trust: &Trust, claims: Claims, jti: &str, now: i64) -> Result<Claims, String> {
+        if claims.exp <= now {
+            return Err("token expired".into());
+        }
+        if !jti.is_empty() && trust.revoked.contains(jti) {
+            return Err("token revoked".into());
+        }
+        Ok(claims)
     }
 }
 
@@ -650,6 +684,8 @@ mod tests {
             "token expired"
         );
         let revocable = signer.mint_with_id(&claims("shop-a", Role::Owner), "t-1");
+        // Verified once (and remembered), then revoked: refused from then on.
+        assert!(verifier.verify(&revocable, 0).is_ok());
         verifier.revoke("t-1");
         assert_eq!(verifier.verify(&revocable, 0).unwrap_err(), "token revoked");
         assert!(verifier.verify(&token, 0).is_ok(), "only that token");
