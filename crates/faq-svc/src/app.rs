@@ -145,6 +145,9 @@ pub struct Faq {
     limits: Limits,
     shops: StdMutex<HashMap<String, Arc<ShopKb>>>,
     help_centre: Loaded,
+    /// What a shop that never wrote reads (the presets, not persisted): a
+    /// read never writes (R-X-4).
+    fresh_shop: Loaded,
     recorder: tokio::sync::mpsc::Sender<PendingRecord>,
 }
 
@@ -238,8 +241,23 @@ impl Faq {
         limits: Limits,
         tasks: &sellerdesk_runtime::host::Tasks,
     ) -> Result<Arc<Self>, AppError> {
-        let (analyzer, help_centre) = tokio::task::spawn_blocking(|| {
+        let installed = presets.clone();
+        let limits_now = limits;
+        let (analyzer, help_centre, fresh_shop) = tokio::task::spawn_blocking(move || {
             let analyzer = shared_analyzer();
+            // What a shop that never wrote reads: the presets, installed in
+            // memory only (R-FAQ-3); its first change installs them for real.
+            let mut fresh = Loaded::default();
+            let empty = KnowledgeBase::default();
+            if let Ok(events) = decide(
+                &empty,
+                &Command::InstallPresets { presets: installed },
+                &limits_now,
+            ) {
+                for e in &events {
+                    fresh.apply(&analyzer, e);
+                }
+            }
             let mut help = Loaded::default();
             let entries = help_centre::entries(&help_centre::parse(help_centre::SEED_001));
             help.apply(
@@ -251,7 +269,7 @@ impl Faq {
                     cards: Vec::new(),
                 },
             );
-            (analyzer, help)
+            (analyzer, help, fresh)
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("building the analyzer: {e}")))?;
@@ -267,6 +285,7 @@ impl Faq {
             limits,
             shops: StdMutex::default(),
             help_centre,
+            fresh_shop,
             recorder,
         }))
     }
@@ -300,18 +319,27 @@ impl Faq {
         }
         let writer = kb.writer.lock().await;
         self.catch_up(shop, &kb).await?;
-        if kb.loaded.read().expect("kb lock").kb.version == 0 {
-            let install = Command::InstallPresets {
-                presets: self.presets.clone(),
-            };
-            let system = Metadata {
-                actor: Some("system:presets".into()),
-                ..Metadata::default()
-            };
-            self.decide_and_append(shop, &kb, &install, &system).await?;
-        }
         drop(writer);
         Ok(kb)
+    }
+
+    /// The knowledge base of a shop that has written to it, or `None` for a
+    /// shop that never did (its reads are the presets'); nothing is written
+    /// and nothing is kept for a shop that only reads.
+    async fn written_shop(&self, shop: &str) -> Result<Option<Arc<ShopKb>>, AppError> {
+        let known = self.shops.lock().expect("shops lock").get(shop).cloned();
+        if let Some(kb) = known {
+            if kb.loaded.read().expect("kb lock").kb.version > 0 {
+                return Ok(Some(kb));
+            }
+        }
+        let probe = ShopKb::default();
+        self.catch_up(shop, &probe).await?;
+        if probe.loaded.read().expect("kb lock").kb.version == 0 {
+            return Ok(None);
+        }
+        // Another replica (or this one) wrote: keep it like a written shop.
+        Ok(Some(self.shop(shop).await?))
     }
 
     /// Folds whatever the stream holds beyond what is loaded (other replicas' writes).
@@ -354,8 +382,27 @@ impl Faq {
                 |_, now| now,
                 |w, _| {
                     let loaded = w.kb.loaded.read().expect("kb lock");
-                    decide(&loaded.kb, command, &self.limits)
-                        .map_err(sellerdesk_core::Refusal::from)
+                    if loaded.kb.version > 0 || matches!(command, Command::InstallPresets { .. }) {
+                        return decide(&loaded.kb, command, &self.limits)
+                            .map_err(sellerdesk_core::Refusal::from);
+                    }
+                    // R-FAQ-3: a shop's first change installs the presets it
+                    // has been reading, in the same append: a refused first
+                    // change writes nothing.
+                    let install = Command::InstallPresets {
+                        presets: self.presets.clone(),
+                    };
+                    let mut kb = loaded.kb.clone();
+                    let mut events = decide(&kb, &install, &self.limits)?;
+                    for e in &events {
+                        kb.apply(e);
+                    }
+                    let change = decide(&kb, command, &self.limits)?;
+                    if change.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    events.extend(change);
+                    Ok(events)
                 },
             )
             .await?;
@@ -391,11 +438,13 @@ impl Faq {
     ) -> Result<R, AppError> {
         match target {
             Target::HelpCentre { .. } => Ok(f(&self.help_centre)),
-            Target::Shop(shop) => {
-                let kb = self.shop(shop).await?;
-                let loaded = kb.loaded.read().expect("kb lock");
-                Ok(f(&loaded))
-            }
+            Target::Shop(shop) => match self.written_shop(shop).await? {
+                Some(kb) => {
+                    let loaded = kb.loaded.read().expect("kb lock");
+                    Ok(f(&loaded))
+                }
+                None => Ok(f(&self.fresh_shop)),
+            },
         }
     }
 

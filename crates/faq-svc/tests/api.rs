@@ -165,9 +165,24 @@ fn bad_fields(status: &tonic::Status) -> Vec<String> {
 async fn r_faq_3_a_new_shop_starts_with_every_preset_paged_and_filtered() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = spawn_app(sqlite(&dir).await).await;
+    let head = app.store.head().await.unwrap();
     let entries = app.all_entries("s1", Role::Agent).await;
     assert_eq!(entries.len(), faq_svc::presets::builtin().entries.len());
     assert!(entries.iter().all(|e| !e.preset_key.is_empty()));
+    // R-X-4 (issue 15): reading a shop that never wrote writes nothing; the
+    // presets are read from memory until the shop's first change.
+    let greeting = app
+        .client
+        .get_greeting(app.req("s1", Role::Agent, pb::GetGreetingRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!greeting.cards.is_empty());
+    assert_eq!(
+        app.store.head().await.unwrap(),
+        head,
+        "a read appended nothing"
+    );
     let r = app.req(
         "s1",
         Role::Agent,
