@@ -309,10 +309,14 @@ impl Chat {
 
     async fn commit_group(&self, handle: &DeskHandle, working: &mut ChatDesk, group: Vec<Pending>) {
         let stream = store::desk_stream(&handle.shop);
+        // One instant per command: each command's events are stored at the
+        // instant it carries; those that carry none, at the group's.
+        let group_at = self.clock.now();
         for _ in 0..MAX_ATTEMPTS {
             let base = working.version;
             let mut events = Vec::new();
             let mut metadata = Vec::new();
+            let mut ats = Vec::new();
             let mut outcomes = Vec::with_capacity(group.len());
             for p in &group {
                 match decide(working, &p.command, &self.limits) {
@@ -322,6 +326,10 @@ impl Chat {
                             working.apply(e);
                         }
                         metadata.extend(std::iter::repeat_n(&p.metadata, decided.len()));
+                        ats.extend(std::iter::repeat_n(
+                            p.command.at().unwrap_or(group_at),
+                            decided.len(),
+                        ));
                         events.extend(decided);
                         outcomes.push(Ok(start..events.len()));
                     }
@@ -331,19 +339,20 @@ impl Chat {
             if events.is_empty() {
                 return reply_all(group, outcomes, &[]);
             }
-            let at = self.clock.now();
             let new = events
                 .iter()
                 .zip(&metadata)
-                .map(|(e, m)| store::encode(&handle.shop, e, at, m))
+                .zip(&ats)
+                .map(|((e, m), at)| store::encode(&handle.shop, e, *at, m))
                 .collect();
             let expected = ExpectedVersion::after(base);
             match self.store.append(Append::new(&stream, expected, new)).await {
                 Ok(_) => {
                     let logged: Vec<Arc<Logged>> = events
                         .into_iter()
+                        .zip(ats)
                         .enumerate()
-                        .map(|(i, event)| {
+                        .map(|(i, (event, at))| {
                             Arc::new(Logged {
                                 position: base + 1 + i as i64,
                                 at,

@@ -317,6 +317,32 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The instant the command happened at, where it carries one (the desk
+    /// stores its events at it); settings and agent changes carry none.
+    pub fn at(&self) -> Option<Instant> {
+        match self {
+            Command::RemoveAgent { at, .. }
+            | Command::SetAgentStatus { at, .. }
+            | Command::OpenConversation { at, .. }
+            | Command::ReceiveBuyerMessage { at, .. }
+            | Command::TapCard { at, .. }
+            | Command::SendAgentReply { at, .. }
+            | Command::Transfer { at, .. }
+            | Command::Close { at, .. }
+            | Command::Rate { at, .. }
+            | Command::Tick { at } => Some(*at),
+            Command::AddAgent { .. }
+            | Command::UpdateAgent { .. }
+            | Command::VerifyAgentRealName { .. }
+            | Command::SetServiceHours { .. }
+            | Command::UpdateSettings { .. }
+            | Command::SaveQuickPhrase { .. }
+            | Command::DeleteQuickPhrase { .. } => None,
+        }
+    }
+}
+
 /// Facts, in the domain's words. Every conversation event carries its instant,
 /// so metrics and timeouts are folds of the log alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
