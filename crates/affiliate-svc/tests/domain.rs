@@ -1,10 +1,11 @@
 //! The pure affiliate domain, given/when/then, named by rule (R-AFF-*).
 
 use affiliate_svc::domain::{
-    decide, Command, ContentKind, CreatorProfile, CreatorQuery, DomainError, Event, Goal, Limits,
-    Marketplace, Outreach, PlanProduct, PlanSource, SortBy,
+    Affiliation, Command, ContentKind, CreatorProfile, CreatorQuery, DomainError, Event, Goal,
+    Limits, PlanProduct, PlanSource, SortBy,
 };
 use chrono::{DateTime, Duration, Utc};
+use sellerdesk_core::testing;
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -14,19 +15,20 @@ fn t0() -> DateTime<Utc> {
     t("2026-03-04T02:00:00Z")
 }
 
-struct World {
-    outreach: Outreach,
-    market: Marketplace,
-    limits: Limits,
+/// The shared given/when/then harness over a shop's outreach and the
+/// marketplace, with three creators published.
+struct World(testing::Given<'static, Affiliation>);
+
+impl std::ops::Deref for World {
+    type Target = Affiliation;
+    fn deref(&self) -> &Affiliation {
+        &self.0.state
+    }
 }
 
 impl World {
     fn new() -> Self {
-        let mut w = World {
-            outreach: Outreach::default(),
-            market: Marketplace::default(),
-            limits: Limits::default(),
-        };
+        let mut w = World(testing::given_with::<Affiliation>(Limits::default(), &[]));
         for (id, followers, female, engagement) in [
             ("c1", 1_200_000, 8_000, 450),
             ("c2", 80_000, 3_000, 900),
@@ -52,12 +54,7 @@ impl World {
     }
 
     fn when(&mut self, c: Command) -> Result<Vec<Event>, DomainError> {
-        let events = decide(&self.outreach, &self.market, &c, &self.limits)?;
-        for e in &events {
-            self.outreach.apply(e);
-            self.market.apply(e);
-        }
-        Ok(events)
+        self.0.when(&c).outcome
     }
 
     fn ok(&mut self, c: Command) -> Vec<Event> {
@@ -203,7 +200,7 @@ fn r_aff_2_the_marketplace_filters_on_profile_and_reliability() {
 #[test]
 fn r_aff_3_outreach_has_a_daily_limit_per_shop_in_shop_time() {
     let mut w = World::new();
-    w.limits.daily_invitations = 2;
+    w.0.context_mut().daily_invitations = 2;
     w.invite("i1", "c1", t0()).unwrap();
     w.invite("i2", "c2", t0()).unwrap();
     assert!(matches!(

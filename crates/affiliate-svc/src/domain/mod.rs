@@ -287,3 +287,37 @@ impl sellerdesk_core::Decider for ShopOutreach {
         state.version
     }
 }
+
+/// A shop's outreach together with the marketplace it reads, as one
+/// [`sellerdesk_core::Decider`]: both fold the same events (a creator's
+/// answer changes their reliability). Tests decide and evolve through it.
+#[derive(Debug, Clone, Default)]
+pub struct Affiliation {
+    pub outreach: Outreach,
+    pub market: Marketplace,
+}
+
+impl sellerdesk_core::Decider for Affiliation {
+    type Command = Command;
+    type Event = Event;
+    type State = Affiliation;
+    type Context<'a> = Limits;
+    type Error = DomainError;
+
+    fn decide(
+        command: &Command,
+        state: &Affiliation,
+        limits: &Limits,
+    ) -> Result<Vec<Event>, DomainError> {
+        decide(&state.outreach, &state.market, command, limits)
+    }
+
+    fn evolve(state: &mut Affiliation, event: &Event) {
+        state.outreach.apply(event);
+        state.market.apply(event);
+    }
+
+    fn version(state: &Affiliation) -> i64 {
+        state.outreach.version
+    }
+}
