@@ -9,7 +9,8 @@
 //! that a service's effect and its bookkeeping commit together.
 //!
 //! This crate never interprets payloads: domain types and upcasting belong to
-//! the services ([`Upcaster`] is the hook).
+//! the services (compliance's store module upcasts its older schema versions
+//! before decoding).
 
 pub mod codec;
 mod follow;

@@ -307,18 +307,6 @@ impl From<sqlx::Error> for AppendError {
     }
 }
 
-/// Brings an old stored payload up to the schema the code reads today.
-/// Stored rows are never rewritten; the upcast happens on every read.
-pub trait Upcaster: Send + Sync {
-    /// Returns the payload in the newest schema of `event_type`.
-    fn upcast(
-        &self,
-        event_type: &str,
-        schema_version: i32,
-        payload: serde_json::Value,
-    ) -> serde_json::Value;
-}
-
 /// A new event id: UUIDv7, so ids sort roughly by creation time.
 pub fn new_event_id() -> Uuid {
     Uuid::now_v7()
