@@ -78,8 +78,6 @@ impl Service for Ads {
                 ads: self.app.clone(),
             }),
         );
-        vec![Box::pin(async move {
-            let _ = consumer.await;
-        })]
+        vec![Box::pin(consumer)]
     }
 }

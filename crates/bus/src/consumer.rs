@@ -1,4 +1,4 @@
-use crate::{BusError, BusMessage, EventBus};
+use crate::{BusMessage, EventBus};
 use async_trait::async_trait;
 use sellerdesk_eventstore::{Append, AppendError, EventStore, ExpectedVersion};
 use std::{sync::Arc, time::Duration};
@@ -10,25 +10,17 @@ pub trait Handler: Send + Sync {
     async fn handle(&self, message: &BusMessage) -> Result<Option<Append>, String>;
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumerError {
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    #[error("the subscription ended")]
-    Ended,
-}
-
 /// Stream that holds only inbox marks of events that changed nothing.
 const NO_EFFECT_STREAM: &str = "$inbox";
 const RETRY: Duration = Duration::from_millis(500);
 
-/// Runs a durable consumer until the bus ends it. Each upstream event's effect
-/// and its inbox mark commit in one transaction; the ack comes after, so a crash
-/// before the ack brings a redelivery that the inbox turns into a no-op.
-/// Runs for as long as the process: (re)subscribes with backoff while the bus
-/// is down, when the subscription ends, and after repeated receive errors
-/// (NATS restarted without its data, the consumer deleted), so a consumer
-/// never stays deaf until a restart.
+/// Runs a durable consumer until its task is stopped. Each upstream event's
+/// effect and its inbox mark commit in one transaction; the ack comes after,
+/// so a crash before the ack brings a redelivery that the inbox turns into a
+/// no-op. It (re)subscribes with backoff while the bus is down, when the
+/// subscription ends, and after repeated receive errors (NATS restarted
+/// without its data, the consumer deleted), so a consumer never stays deaf
+/// until a restart.
 pub async fn consume(
     bus: Arc<dyn EventBus>,
     store: Arc<dyn EventStore>,
@@ -36,7 +28,7 @@ pub async fn consume(
     consumer: String,
     filter: String,
     handler: Arc<dyn Handler>,
-) -> Result<(), ConsumerError> {
+) {
     let mut backoff = RETRY;
     loop {
         match bus.subscribe(&service, &consumer, &filter).await {

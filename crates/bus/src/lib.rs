@@ -16,7 +16,7 @@ mod inprocess;
 mod jetstream;
 mod relay;
 
-pub use consumer::{consume, ConsumerError, Handler};
+pub use consumer::{consume, Handler};
 pub use inprocess::InProcessBus;
 pub use jetstream::{stream_name, JetStreamBus, DEFAULT_MAX_AGE};
 pub use relay::{relay, RelayOptions};

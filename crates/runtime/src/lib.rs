@@ -21,5 +21,3 @@ pub mod wire;
 pub use auth::{Caller, Role, TokenSigner, TokenVerifier};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;
-/// Money moved to the pure core; kept here for callers that name it so.
-pub use sellerdesk_core::money;

@@ -195,11 +195,11 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
         Command::RecordRightsRevoked {
             at,
             source_position,
-        } => record_rights_revoked(account, at, source_position),
+        } => record_rights(account, true, *at, *source_position),
         Command::RecordRightsRestored {
             at,
             source_position,
-        } => record_rights_restored(account, at, source_position),
+        } => record_rights(account, false, *at, *source_position),
     }
 }
 
@@ -566,34 +566,28 @@ fn move_funds(
     }])
 }
 
-/// R-ADS-13: compliance-svc revoked selling rights (applied by its log position).
-fn record_rights_revoked(
+/// R-ADS-13: compliance-svc revoked (or restored) selling rights. Applied by
+/// the event's position in compliance's log, never by arrival: an event at or
+/// before the position applied last changes nothing, whichever replica or
+/// redelivery brings it.
+fn record_rights(
     account: &AdsAccount,
-    at: &Instant,
-    source_position: &i64,
+    revoked: bool,
+    at: Instant,
+    source_position: i64,
 ) -> Result<Vec<Event>, DomainError> {
-    Ok(if *source_position <= account.rights_source_position {
-        vec![]
+    if source_position <= account.rights_source_position {
+        return Ok(vec![]);
+    }
+    Ok(vec![if revoked {
+        Event::SellingRightsRevokedNoted {
+            at,
+            source_position,
+        }
     } else {
-        vec![Event::SellingRightsRevokedNoted {
-            at: *at,
-            source_position: *source_position,
-        }]
-    })
-}
-
-/// R-ADS-13: compliance-svc restored selling rights (applied by its log position).
-fn record_rights_restored(
-    account: &AdsAccount,
-    at: &Instant,
-    source_position: &i64,
-) -> Result<Vec<Event>, DomainError> {
-    Ok(if *source_position <= account.rights_source_position {
-        vec![]
-    } else {
-        vec![Event::SellingRightsRestoredNoted {
-            at: *at,
-            source_position: *source_position,
-        }]
-    })
+        Event::SellingRightsRestoredNoted {
+            at,
+            source_position,
+        }
+    }])
 }
