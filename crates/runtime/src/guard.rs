@@ -70,7 +70,6 @@ pub const SHORT_TEXT_FIELDS: &[&str] = &[
     "main_age_band",
     "preset_key",
     "transferred_by",
-    "search",
 ];
 
 /// Why one field is refused, with the request's own path.
