@@ -102,16 +102,17 @@ fn check_entry_id(id: &str) -> Result<(), Status> {
     Ok(())
 }
 
-fn check_query(query: &str) -> Result<(), Status> {
+/// A question's text, named by the request's own `field` (`query`, `search`).
+fn check_query(field: &str, query: &str) -> Result<(), Status> {
     if query.trim().is_empty() {
         return Err(errors::invalid_argument(&[(
-            "query",
+            field,
             "must not be empty".into(),
         )]));
     }
     if query.chars().count() > MAX_QUERY_CHARS {
         return Err(errors::invalid_argument(&[(
-            "query",
+            field,
             format!("at most {MAX_QUERY_CHARS} characters"),
         )]));
     }
@@ -332,7 +333,7 @@ impl pb::faq_service_server::FaqService for FaqApi {
             c => Some(category_from_pb(c, "category")?),
         };
         if req.search.chars().count() > MAX_QUERY_CHARS {
-            check_query(&req.search)?;
+            check_query("search", &req.search)?;
         }
         // Ranked results page by offset, id order pages by the last id seen.
         let (entries, next) = if req.search.trim().is_empty() {
@@ -481,7 +482,7 @@ impl pb::faq_service_server::FaqService for FaqApi {
         let req = request.get_ref();
         let (caller, target) = target(&request, &req.shop_id, req.knowledge_base)?;
         let req = request.into_inner();
-        check_query(&req.query)?;
+        check_query("query", &req.query)?;
         check_conversation_id(&req.conversation_id)?;
         let outcome = self
             .app
@@ -508,7 +509,7 @@ impl pb::faq_service_server::FaqService for FaqApi {
         let req = request.get_ref();
         let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
         let req = request.into_inner();
-        check_query(&req.query)?;
+        check_query("query", &req.query)?;
         let k = match req.top_k {
             0 => DEFAULT_TOP_K,
             k if k > MAX_TOP_K => {
