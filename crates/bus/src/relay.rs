@@ -1,6 +1,6 @@
 use crate::{BusMessage, EventBus};
-use sellerdesk_eventstore::EventStore;
-use std::{sync::Arc, time::Duration};
+use sellerdesk_eventstore::{EventStore, Follower, RecordedEvent};
+use std::sync::Arc;
 
 /// What the outbox relay of one service does.
 #[derive(Debug, Clone)]
@@ -27,57 +27,25 @@ impl RelayOptions {
     }
 }
 
-const RETRY: Duration = Duration::from_millis(500);
-const POLL: Duration = Duration::from_millis(200);
-
 /// Follows the log from the stored checkpoint and publishes every event, for
 /// ever. The checkpoint is saved only after the bus stored a batch, so a crash
 /// anywhere republishes at most that batch, which the bus deduplicates by event
 /// id. Safe to abort at any await point.
 pub async fn relay(store: Arc<dyn EventStore>, bus: Arc<dyn EventBus>, options: RelayOptions) {
-    let mut head = store.watch_head();
-    let mut position = if options.persist_checkpoint {
-        loop {
-            match store.load_checkpoint(&options.checkpoint).await {
-                Ok(p) => break p,
-                Err(e) => {
-                    tracing::warn!(error = %e, service = %options.service, "outbox relay cannot load its checkpoint");
-                    tokio::time::sleep(RETRY).await;
-                }
-            }
-        }
+    let follower = if options.persist_checkpoint {
+        Follower::checkpointed(store, &options.checkpoint, options.batch)
     } else {
-        0
+        Follower::after(store, &options.checkpoint, 0, options.batch)
     };
-    loop {
-        let batch = match store.read_all(position, options.batch).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, service = %options.service, "outbox relay cannot read the log");
-                tokio::time::sleep(RETRY).await;
-                continue;
-            }
-        };
-        let Some(last) = batch.last().map(|e| e.global_position) else {
-            let _ = tokio::time::timeout(POLL, head.changed()).await;
-            continue;
-        };
-        let messages: Vec<BusMessage> = batch
-            .iter()
-            .map(|e| BusMessage::from_event(&options.service, e))
-            .collect();
-        if let Err(e) = bus.publish(&messages).await {
-            tracing::warn!(error = %e, service = %options.service, position, "outbox relay cannot publish; retrying");
-            tokio::time::sleep(RETRY).await;
-            continue;
-        }
-        if options.persist_checkpoint {
-            while let Err(e) = store.save_checkpoint(&options.checkpoint, last).await {
-                tracing::warn!(error = %e, service = %options.service, "outbox relay cannot save its checkpoint");
-                tokio::time::sleep(RETRY).await;
-            }
-        }
-        tracing::debug!(service = %options.service, from = position, to = last, "published");
-        position = last;
-    }
+    let service = options.service;
+    follower
+        .run(|batch: Vec<RecordedEvent>| {
+            let messages: Vec<BusMessage> = batch
+                .iter()
+                .map(|e| BusMessage::from_event(&service, e))
+                .collect();
+            let bus = bus.clone();
+            async move { bus.publish(&messages).await }
+        })
+        .await
 }

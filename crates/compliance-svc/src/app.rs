@@ -10,7 +10,8 @@ use crate::{
     store::{self, ShopSummary, StoredSnapshot},
 };
 use sellerdesk_eventstore::{
-    Append, AppendError, EventStore, ExpectedVersion, Metadata, Snapshot, StoreError,
+    Append, AppendError, EventStore, ExpectedVersion, FollowError, Follower, Metadata,
+    RecordedEvent, Snapshot, StoreError,
 };
 use sellerdesk_runtime::{
     command::{for_each_event, CommandPath, Target},
@@ -296,64 +297,65 @@ impl Compliance {
     /// missed across restarts, and writes each batch's documents together.
     /// Returns the number of events projected.
     pub async fn project_pending(&self) -> Result<usize, AppError> {
-        let mut position = self.store.load_checkpoint(READ_MODEL_CHECKPOINT).await?;
-        let mut projected = 0;
-        loop {
-            let batch = self.store.read_all(position, PROJECTION_BATCH).await?;
-            let Some(last) = batch.last().map(|e| e.global_position) else {
-                return Ok(projected);
-            };
-            // Shop -> (its highest version in the batch, whether a snapshot boundary was crossed).
-            let mut touched: HashMap<String, (i64, bool)> = HashMap::new();
-            for e in &batch {
-                if let Some(shop) = e.stream_id.strip_prefix("compliance-shop-") {
-                    let entry = touched.entry(shop.to_owned()).or_default();
-                    entry.0 = entry.0.max(e.stream_version);
-                    entry.1 |= e.stream_version % SNAPSHOT_EVERY == 0;
-                }
+        let mut follower = self.projector();
+        follower
+            .catch_up(&mut |batch| self.project(batch))
+            .await
+            .map_err(|e| match e {
+                FollowError::Store(e) => e.into(),
+                FollowError::Handler(e) => e,
+            })
+    }
+
+    fn projector(&self) -> Follower {
+        Follower::checkpointed(self.store.clone(), READ_MODEL_CHECKPOINT, PROJECTION_BATCH)
+    }
+
+    /// Writes the documents of the shops one batch of the log touched.
+    async fn project(&self, batch: Vec<RecordedEvent>) -> Result<(), AppError> {
+        let Some(last) = batch.last().map(|e| e.global_position) else {
+            return Ok(());
+        };
+        // Shop -> (its highest version in the batch, whether a snapshot boundary was crossed).
+        let mut touched: HashMap<String, (i64, bool)> = HashMap::new();
+        for e in &batch {
+            if let Some(shop) = store::SHOP_STREAM.key_of(&e.stream_id) {
+                let entry = touched.entry(shop.to_owned()).or_default();
+                entry.0 = entry.0.max(e.stream_version);
+                entry.1 |= e.stream_version % SNAPSHOT_EVERY == 0;
             }
-            let policies = self.policies();
-            let mut docs = Vec::with_capacity(touched.len());
-            for (shop, (version, snapshot)) in touched {
-                let cache = self.cache(&shop).await?;
-                let mut guard = cache.lock().await;
-                if guard.state.version < version {
-                    // Appended by another replica: the cache must cover this batch.
-                    self.catch_up(&shop, &mut guard).await?;
-                }
-                let at = guard.last_at.unwrap_or_else(|| self.clock.now());
-                let standing = guard.state.standing(at, &policies);
-                self.schedule(&shop, standing.next_change_at);
-                docs.push(Snapshot {
-                    key: format!("{}{shop}", store::SUMMARY_PREFIX),
-                    version: guard.state.version,
-                    position: last,
-                    body: serde_json::to_string(&summary_of(&shop, &guard.state, &standing))
-                        .expect("summary serialises"),
-                });
-                if snapshot {
-                    docs.push(snapshot_doc(&shop, &guard.state, guard.last_at, last));
-                }
-            }
-            self.store.save_snapshots(&docs).await?;
-            self.store
-                .save_checkpoint(READ_MODEL_CHECKPOINT, last)
-                .await?;
-            projected += batch.len();
-            position = last;
         }
+        let policies = self.policies();
+        let mut docs = Vec::with_capacity(touched.len());
+        for (shop, (version, snapshot)) in touched {
+            let cache = self.cache(&shop).await?;
+            let mut guard = cache.lock().await;
+            if guard.state.version < version {
+                // Appended by another replica: the cache must cover this batch.
+                self.catch_up(&shop, &mut guard).await?;
+            }
+            let at = guard.last_at.unwrap_or_else(|| self.clock.now());
+            let standing = guard.state.standing(at, &policies);
+            self.schedule(&shop, standing.next_change_at);
+            docs.push(Snapshot {
+                key: format!("{}{shop}", store::SUMMARY_PREFIX),
+                version: guard.state.version,
+                position: last,
+                body: serde_json::to_string(&summary_of(&shop, &guard.state, &standing))
+                    .expect("summary serialises"),
+            });
+            if snapshot {
+                docs.push(snapshot_doc(&shop, &guard.state, guard.last_at, last));
+            }
+        }
+        self.store.save_snapshots(&docs).await?;
+        Ok(())
     }
 
     /// Runs the projector until aborted, woken by appends (and polling for other replicas).
     pub async fn run_projector(self: Arc<Self>) {
-        let mut head = self.store.watch_head();
-        loop {
-            if let Err(e) = self.project_pending().await {
-                tracing::warn!(error = %e, "read-model projection failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(200), head.changed()).await;
-        }
+        let app = &self;
+        self.projector().run(|batch| app.project(batch)).await
     }
 
     fn schedule(&self, shop: &str, at: Option<Instant>) {

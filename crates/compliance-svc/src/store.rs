@@ -2,6 +2,7 @@
 //! upcasting, stream names and read-model documents.
 
 use crate::domain::{events::SCHEMA_VERSION, Event, Instant, PolicyPublished, ShopState};
+use sellerdesk_core::stream::{StreamKind, Upcast};
 use sellerdesk_eventstore::{
     codec::{self, StoredEvent},
     new_event_id, Metadata, NewEvent, StoreError,
@@ -9,47 +10,33 @@ use sellerdesk_eventstore::{
 use serde::{Deserialize, Serialize};
 
 pub const POLICY_STREAM: &str = "compliance-policy";
-const SHOP_STREAM_PREFIX: &str = "compliance-shop-";
+/// One stream per shop: its violations, appeals and tier changes.
+pub const SHOP_STREAM: StreamKind = StreamKind::new("compliance-shop-", SCHEMA_VERSION)
+    .with_upcasts(&[Upcast {
+        // Schema 0 (pre-release) called points "score"; kept as the worked example.
+        event_type: "ViolationRecorded",
+        from: 0,
+        apply: points_were_called_score,
+    }]);
 /// Read models and snapshots: all derived, dropped and rebuilt by `rebuild`.
 pub const READ_MODEL_PREFIX: &str = "compliance/";
 pub const SNAPSHOT_PREFIX: &str = "compliance/snapshot/";
 pub const SUMMARY_PREFIX: &str = "compliance/summary/";
 
 pub fn shop_stream(shop: &str) -> String {
-    format!("{SHOP_STREAM_PREFIX}{shop}")
+    SHOP_STREAM.of(shop)
 }
 
-/// Brings a stored payload to the current schema. Version 1 is current; a
-/// future version 2 adds a branch here and stored rows stay as they are.
-pub fn upcast(
-    event_type: &str,
-    schema_version: i32,
-    payload: serde_json::Value,
-) -> serde_json::Value {
-    match (event_type, schema_version) {
-        (_, v) if v >= SCHEMA_VERSION => payload,
-        // Schema 0 (pre-release) called points "score"; kept as the worked example.
-        ("ViolationRecorded", 0) => {
-            let mut p = payload;
-            if let Some(obj) = p.as_object_mut() {
-                if let Some(score) = obj.remove("score") {
-                    obj.insert("points".into(), score);
-                }
-            }
-            p
+fn points_were_called_score(payload: &mut serde_json::Value) {
+    if let Some(obj) = payload.as_object_mut() {
+        if let Some(score) = obj.remove("score") {
+            obj.insert("points".into(), score);
         }
-        _ => payload,
     }
 }
 
 pub fn decode_shop_event(e: &impl StoredEvent) -> Result<Event, StoreError> {
-    let corrupt = |err: serde_json::Error| StoreError::Corrupt(format!("{}: {err}", e.describe()));
-    if e.schema_version() >= SCHEMA_VERSION {
-        return codec::decode(e);
-    }
-    let raw: serde_json::Value = serde_json::from_str(e.payload()).map_err(corrupt)?;
-    let value = upcast(e.event_type(), e.schema_version(), raw);
-    serde_json::from_value(serde_json::json!({ e.event_type(): value })).map_err(corrupt)
+    codec::decode_in(&SHOP_STREAM, e)
 }
 
 pub fn decode_policy_event(e: &impl StoredEvent) -> Result<PolicyPublished, StoreError> {

@@ -1,8 +1,8 @@
 //! The payload convention every service follows: a domain event enum is
 //! serialised externally tagged (`{"ViolationRecorded":{...}}`); the tag goes
 //! into the envelope's `event_type` and the payload is the inner object, so a
-//! stored row reads as the bare fact. Upcasting older schema versions stays
-//! with the owning service, before [`decode`].
+//! stored row reads as the bare fact. Payloads stored at an older schema
+//! version are brought forward by their stream kind's upcasts ([`decode_in`]).
 
 use crate::{new_event_id, Metadata, NewEvent, RecordedEvent, ReplayedEvent, StoreError};
 use chrono::{DateTime, Utc};
@@ -51,6 +51,25 @@ pub fn decode<E: DeserializeOwned>(stored: &impl StoredEvent) -> Result<E, Store
     })
     .and_then(|event| payload.end().map(|()| event))
     .map_err(|err| StoreError::Corrupt(format!("{}: {err}", stored.describe())))
+}
+
+/// As [`decode`], for an event of a stream of `kind`: a payload stored at an
+/// older schema version is brought to the current one by the kind's upcasts
+/// first (the current version, the common case, is parsed in place).
+pub fn decode_in<E: DeserializeOwned>(
+    kind: &sellerdesk_core::stream::StreamKind,
+    stored: &impl StoredEvent,
+) -> Result<E, StoreError> {
+    if kind.is_current(stored.schema_version()) {
+        return decode(stored);
+    }
+    let corrupt =
+        |err: serde_json::Error| StoreError::Corrupt(format!("{}: {err}", stored.describe()));
+    let mut value: serde_json::Value = serde_json::from_str(stored.payload()).map_err(corrupt)?;
+    kind.upcast(stored.event_type(), stored.schema_version(), &mut value);
+    let mut tagged = serde_json::Map::new();
+    tagged.insert(stored.event_type().to_owned(), value);
+    serde_json::from_value(serde_json::Value::Object(tagged)).map_err(corrupt)
 }
 
 /// A stored event seen as the externally tagged value it was split from:

@@ -1,55 +1,219 @@
+//! The one follower of the global log: the outbox relay, the read-model
+//! projectors and the replica followers all read the log through it.
+//!
+//! A follower hands the events after its position to a handler a batch at a
+//! time, in global order. A named follower keeps its position as a checkpoint
+//! in the store and saves it only after the handler succeeded, so a crash
+//! hands the last batch over again (handlers are idempotent: the bus
+//! deduplicates by event id, projections overwrite). Because the global order
+//! is gap-safe, nothing committed behind the position is ever missed.
+
 use crate::{EventStore, RecordedEvent, StoreError};
-use futures::Stream;
-use std::{sync::Arc, time::Duration};
+use std::{fmt::Display, future::Future, sync::Arc, time::Duration};
 
-/// How often a follower looks for events appended by other processes.
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
-const BATCH: i64 = 1000;
+/// How often a follower looks for events appended by other processes (a
+/// local commit wakes it at once).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a follower waits after a failed read, handler or checkpoint.
+pub const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Every event after `after_position`, in global order, then each new one as it
-/// commits; never ends by itself. Because the global order is gap-safe, the
-/// follower sees each event exactly once.
-pub fn follow(
-    store: Arc<dyn EventStore>,
-    after_position: i64,
-) -> impl Stream<Item = Result<RecordedEvent, StoreError>> + Send {
-    let mut head = store.watch_head();
-    async_stream(move |tx| async move {
-        let mut position = after_position;
-        loop {
-            let batch = match store.read_all(position, BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    if tx.send(Err(e)).await.is_err() {
-                        return;
-                    }
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                    continue;
-                }
-            };
-            let full = batch.len() as i64 == BATCH;
-            for event in batch {
-                position = event.global_position;
-                if tx.send(Ok(event)).await.is_err() {
-                    return;
-                }
-            }
-            if !full {
-                // Woken by a local commit, or by the poll for remote writers.
-                let _ = tokio::time::timeout(POLL_INTERVAL, head.changed()).await;
-            }
-        }
-    })
+/// Where a follower's position lives.
+#[derive(Debug, Clone)]
+enum Place {
+    /// In memory only, starting after this position.
+    Memory(i64),
+    /// In the store's checkpoint of this name.
+    Checkpoint(String),
 }
 
-/// A small channel-backed stream, so this crate needs no stream macro crate.
-fn async_stream<T, F, Fut>(f: F) -> impl Stream<Item = T> + Send
-where
-    T: Send + 'static,
-    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
-    tokio::spawn(f(tx));
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+/// A reader of the global log from a position on.
+#[derive(Debug, Clone)]
+pub struct Follower {
+    store: Arc<dyn EventStore>,
+    place: Place,
+    batch: i64,
+    /// Names the follower in logs.
+    name: String,
+}
+
+/// Why a round of following stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError<E> {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Handler(E),
+}
+
+impl Follower {
+    /// A follower that keeps its position in the checkpoint `name`.
+    pub fn checkpointed(store: Arc<dyn EventStore>, name: &str, batch: i64) -> Self {
+        Self {
+            store,
+            place: Place::Checkpoint(name.to_owned()),
+            batch,
+            name: name.to_owned(),
+        }
+    }
+
+    /// A follower that starts after `position` and keeps its place in memory
+    /// (a replica's view that is rebuilt at start anyway).
+    pub fn after(store: Arc<dyn EventStore>, name: &str, position: i64, batch: i64) -> Self {
+        Self {
+            store,
+            place: Place::Memory(position),
+            batch,
+            name: name.to_owned(),
+        }
+    }
+
+    async fn position(&self) -> Result<i64, StoreError> {
+        match &self.place {
+            Place::Memory(p) => Ok(*p),
+            Place::Checkpoint(name) => self.store.load_checkpoint(name).await,
+        }
+    }
+
+    async fn advance(&mut self, to: i64) -> Result<(), StoreError> {
+        match &mut self.place {
+            Place::Memory(p) => *p = to,
+            Place::Checkpoint(name) => self.store.save_checkpoint(name, to).await?,
+        }
+        Ok(())
+    }
+
+    /// Hands every event up to the log's head to `handle`, a batch at a
+    /// time, and returns how many it handed over. Stops at the first error;
+    /// the failed batch is handed over again by the next call.
+    pub async fn catch_up<H, Fut, E>(&mut self, handle: &mut H) -> Result<usize, FollowError<E>>
+    where
+        H: FnMut(Vec<RecordedEvent>) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+    {
+        let mut position = self.position().await?;
+        let mut handed = 0;
+        loop {
+            let batch = self.store.read_all(position, self.batch).await?;
+            let Some(last) = batch.last().map(|e| e.global_position) else {
+                return Ok(handed);
+            };
+            let full = batch.len() as i64 == self.batch;
+            handed += batch.len();
+            handle(batch).await.map_err(FollowError::Handler)?;
+            self.advance(last).await?;
+            position = last;
+            if !full {
+                return Ok(handed);
+            }
+        }
+    }
+
+    /// Follows the log for ever: catches up, then waits for a local commit
+    /// or the poll interval. Errors are logged and retried; safe to abort at
+    /// any await point.
+    pub async fn run<H, Fut, E>(mut self, mut handle: H)
+    where
+        H: FnMut(Vec<RecordedEvent>) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        let mut head = self.store.watch_head();
+        loop {
+            match self.catch_up(&mut handle).await {
+                Ok(0) => {
+                    let _ = tokio::time::timeout(POLL_INTERVAL, head.changed()).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, follower = %self.name, "log follower failed; retrying");
+                    tokio::time::sleep(RETRY_INTERVAL).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Append, ExpectedVersion, Metadata, NewEvent, SqliteEventStore};
+
+    async fn store() -> (tempfile::TempDir, Arc<dyn EventStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("log.db").display());
+        let store = Arc::new(SqliteEventStore::connect(&url).await.unwrap());
+        (dir, store)
+    }
+
+    async fn append(store: &Arc<dyn EventStore>, stream: &str, n: usize) {
+        let events = (0..n)
+            .map(|_| NewEvent {
+                event_id: crate::new_event_id(),
+                event_type: "Happened".into(),
+                schema_version: 1,
+                shop_id: "s".into(),
+                occurred_at: chrono::Utc::now(),
+                metadata: Metadata::default(),
+                payload: "{}".into(),
+            })
+            .collect();
+        store
+            .append(Append::new(stream, ExpectedVersion::Any, events))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_checkpointed_follower_resumes_after_the_last_batch_it_handled() {
+        let (_dir, store) = store().await;
+        append(&store, "a", 5).await;
+        let mut seen = Vec::new();
+        let mut follower = Follower::checkpointed(store.clone(), "test", 2);
+        let n = follower
+            .catch_up(&mut |batch: Vec<RecordedEvent>| {
+                seen.extend(batch.iter().map(|e| e.global_position));
+                async { Ok::<_, String>(()) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(seen, vec![1, 2, 3, 4, 5]);
+        assert_eq!(store.load_checkpoint("test").await.unwrap(), 5);
+
+        // A handler that fails leaves the checkpoint where it was, and the
+        // next round hands the same batch over again.
+        append(&store, "a", 3).await;
+        let mut follower = Follower::checkpointed(store.clone(), "test", 2);
+        let failed = follower
+            .catch_up(&mut |_batch: Vec<RecordedEvent>| async { Err::<(), _>("down") })
+            .await;
+        assert!(matches!(failed, Err(FollowError::Handler("down"))));
+        assert_eq!(store.load_checkpoint("test").await.unwrap(), 5);
+        let mut again = Vec::new();
+        follower
+            .catch_up(&mut |batch: Vec<RecordedEvent>| {
+                again.extend(batch.iter().map(|e| e.global_position));
+                async { Ok::<_, String>(()) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(again, vec![6, 7, 8]);
+    }
+
+    #[tokio::test]
+    async fn a_follower_in_memory_starts_after_its_position_and_saves_nothing() {
+        let (_dir, store) = store().await;
+        append(&store, "a", 4).await;
+        let mut seen = Vec::new();
+        let mut follower = Follower::after(store.clone(), "test", 2, 10);
+        follower
+            .catch_up(&mut |batch: Vec<RecordedEvent>| {
+                seen.extend(batch.iter().map(|e| e.global_position));
+                async { Ok::<_, String>(()) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, vec![3, 4]);
+        assert_eq!(store.load_checkpoint("test").await.unwrap(), 0);
+    }
 }

@@ -20,7 +20,7 @@ mod postgres;
 mod snapshot_body;
 mod sqlite;
 
-pub use follow::follow;
+pub use follow::{FollowError, Follower, POLL_INTERVAL, RETRY_INTERVAL};
 pub use model::*;
 pub use postgres::PgEventStore;
 pub use sqlite::SqliteEventStore;

@@ -1,10 +1,9 @@
 //! One contract suite, run against SQLite and PostgreSQL with the same bodies.
 
 use chrono::{TimeZone, Utc};
-use futures::StreamExt;
 use sellerdesk_eventstore::{
-    follow, new_event_id, open, Append, AppendError, EventStore, ExpectedVersion, Metadata,
-    NewEvent, ReplayedEvent, Snapshot,
+    new_event_id, open, Append, AppendError, EventStore, ExpectedVersion, Follower, Metadata,
+    NewEvent, RecordedEvent, ReplayedEvent, Snapshot,
 };
 use sellerdesk_testkit::{fresh_postgres_url, TempSqlite};
 use std::{collections::HashSet, sync::Arc, time::Duration};
@@ -208,22 +207,26 @@ async fn concurrent_appenders_and_follower(db: Db) {
     const WRITERS: i64 = 8;
     const APPENDS: i64 = 40;
     let total = (WRITERS * APPENDS * 2) as usize;
-    let follower = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let mut seen = Vec::with_capacity(total);
-            let mut events = Box::pin(follow(store, 0));
-            while seen.len() < total {
-                let e = tokio::time::timeout(Duration::from_secs(30), events.next())
-                    .await
-                    .expect("follower stalled")
-                    .unwrap()
-                    .unwrap();
-                seen.push((e.global_position, e.event_id));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let following = tokio::spawn(Follower::after(store.clone(), "contract", 0, 64).run(
+        move |batch: Vec<RecordedEvent>| {
+            for e in batch {
+                let _ = tx.send((e.global_position, e.event_id));
             }
-            seen
-        })
-    };
+            async { Ok::<_, std::convert::Infallible>(()) }
+        },
+    ));
+    let follower = tokio::spawn(async move {
+        let mut seen = Vec::with_capacity(total);
+        while seen.len() < total {
+            let e = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .expect("follower stalled")
+                .unwrap();
+            seen.push(e);
+        }
+        seen
+    });
     let mut writers = Vec::new();
     for w in 0..WRITERS {
         let store = store.clone();
@@ -261,6 +264,7 @@ async fn concurrent_appenders_and_follower(db: Db) {
         w.await.unwrap();
     }
     let seen = follower.await.unwrap();
+    following.abort();
     let positions: Vec<i64> = seen.iter().map(|(p, _)| *p).collect();
     assert_eq!(
         positions,

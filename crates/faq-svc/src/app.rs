@@ -11,7 +11,6 @@ use crate::{
     matcher::{Analyzer, Index, Scored},
     store,
 };
-use futures::StreamExt;
 use sellerdesk_eventstore::{
     Append, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError,
 };
@@ -589,13 +588,15 @@ impl Faq {
                 return;
             }
         };
-        let mut events = std::pin::pin!(sellerdesk_eventstore::follow(self.store.clone(), start));
-        while let Some(next) = events.next().await {
-            match next {
-                Ok(e) => self.fold_foreign(&e),
-                Err(err) => tracing::warn!(error = %err, "faq follower read failed; retrying"),
-            }
-        }
+        let app = &self;
+        sellerdesk_eventstore::Follower::after(self.store.clone(), "faq-replica", start, 1000)
+            .run(|batch| async move {
+                for e in &batch {
+                    app.fold_foreign(e);
+                }
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .await
     }
 
     fn fold_foreign(&self, recorded: &RecordedEvent) {

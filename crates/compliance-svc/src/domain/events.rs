@@ -1,7 +1,7 @@
 //! What happened, in the domain's words. Stored as JSON in the shop's stream
 //! (`compliance-shop-<shop>`) or, for policies, in `compliance-policy`.
 //! Every event carries its `schema_version` in the envelope; see
-//! [`crate::store::upcast`] for reading old versions.
+//! [`crate::store::SHOP_STREAM`]'s upcasts for reading old versions.
 
 use super::{policy::Measure, Instant, Policy};
 use sellerdesk_core::{instant, optional_instant};
