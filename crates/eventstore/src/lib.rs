@@ -8,9 +8,9 @@
 //! keeps follower checkpoints, the consumer inbox and read-model snapshots, so
 //! that a service's effect and its bookkeeping commit together.
 //!
-//! This crate never interprets payloads: domain types and upcasting belong to
-//! the services (compliance's store module upcasts its older schema versions
-//! before decoding).
+//! This crate never interprets payloads: domain types belong to the services,
+//! and the steps that bring old schema versions forward to each stream kind
+//! in the core ([`codec::decode_in`] applies them).
 
 pub mod codec;
 mod follow;
