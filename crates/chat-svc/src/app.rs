@@ -11,10 +11,11 @@ use crate::{
     store,
 };
 use futures::Stream;
-use sellerdesk_eventstore::{
-    Append, AppendError, EventStore, ExpectedVersion, Metadata, StoreError,
+use sellerdesk_eventstore::{EventStore, Metadata, RecordedEvent, StoreError};
+use sellerdesk_runtime::{
+    command::{for_each_event, CachedState, CommandPath, Grouped, Target},
+    Clock,
 };
-use sellerdesk_runtime::{command::for_each_event, Clock};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex as StdMutex, RwLock},
@@ -24,8 +25,6 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Commands committed together at most.
 const GROUP: usize = 512;
-/// Decide-append rounds before a contended group gives up with ABORTED.
-const MAX_ATTEMPTS: usize = 16;
 const READ_BATCH: i64 = 10_000;
 /// How often an inbox looks at the log for events other replicas appended.
 const INBOX_POLL: Duration = Duration::from_secs(2);
@@ -87,7 +86,7 @@ impl std::fmt::Debug for Pending {
 #[derive(Debug)]
 pub struct Chat {
     store: Arc<dyn EventStore>,
-    clock: Arc<dyn Clock>,
+    path: CommandPath,
     limits: Limits,
     robot: Arc<Robot>,
     desks: StdMutex<HashMap<String, Arc<DeskHandle>>>,
@@ -109,8 +108,8 @@ impl Chat {
     ) -> Result<Arc<Self>, AppError> {
         let chat = Arc::new(Self {
             tasks,
+            path: CommandPath::new(store.clone(), clock),
             store,
-            clock,
             limits,
             robot,
             desks: StdMutex::default(),
@@ -155,7 +154,7 @@ impl Chat {
     }
 
     pub fn now(&self) -> crate::domain::Instant {
-        self.clock.now()
+        self.path.now()
     }
 
     fn start_desk(self: &Arc<Self>, shop: &str, events: &[Arc<Logged>]) -> Arc<DeskHandle> {
@@ -307,83 +306,78 @@ impl Chat {
         }
     }
 
+    /// Commits one group on the command path's group strategy, then makes
+    /// visible what it found other replicas wrote and what it committed.
     async fn commit_group(&self, handle: &DeskHandle, working: &mut ChatDesk, group: Vec<Pending>) {
         let stream = store::desk_stream(&handle.shop);
-        // One instant per command: each command's events are stored at the
-        // instant it carries; those that carry none, at the group's.
-        let group_at = self.clock.now();
-        for _ in 0..MAX_ATTEMPTS {
-            let base = working.version;
-            let mut events = Vec::new();
-            let mut metadata = Vec::new();
-            let mut ats = Vec::new();
-            let mut outcomes = Vec::with_capacity(group.len());
-            for p in &group {
-                match decide(working, &p.command, &self.limits) {
-                    Ok(decided) => {
-                        let start = events.len();
-                        for e in &decided {
-                            working.apply(e);
-                        }
-                        metadata.extend(std::iter::repeat_n(&p.metadata, decided.len()));
-                        ats.extend(std::iter::repeat_n(
-                            p.command.at().unwrap_or(group_at),
-                            decided.len(),
-                        ));
-                        events.extend(decided);
-                        outcomes.push(Ok(start..events.len()));
+        let grouped: Vec<Grouped<'_, Command>> = group
+            .iter()
+            .map(|p| Grouped {
+                command: &p.command,
+                at: p.command.at(),
+                metadata: &p.metadata,
+            })
+            .collect();
+        let mut work = DeskWork {
+            desk: working,
+            remote: Vec::new(),
+        };
+        let target = Target {
+            stream: &stream,
+            shop: &handle.shop,
+            schema_version: store::SCHEMA_VERSION,
+            fold: true,
+        };
+        let result = self
+            .path
+            .execute_group(
+                target,
+                &mut work,
+                &grouped,
+                |w, command| decide(w.desk, command, &self.limits),
+                |w| {
+                    // Back to the committed view, plus what other replicas
+                    // wrote that the view has not taken in yet.
+                    *w.desk = handle.view.read().expect("view lock").desk.clone();
+                    for l in &w.remote {
+                        w.desk.apply(&l.event);
                     }
-                    Err(e) => outcomes.push(Err(e)),
-                }
-            }
-            if events.is_empty() {
-                return reply_all(group, outcomes, &[]);
-            }
-            let new = events
-                .iter()
-                .zip(&metadata)
-                .zip(&ats)
-                .map(|((e, m), at)| store::encode(&handle.shop, e, *at, m))
-                .collect();
-            let expected = ExpectedVersion::after(base);
-            match self.store.append(Append::new(&stream, expected, new)).await {
-                Ok(_) => {
-                    let logged: Vec<Arc<Logged>> = events
-                        .into_iter()
-                        .zip(ats)
-                        .enumerate()
-                        .map(|(i, (event, at))| {
-                            Arc::new(Logged {
-                                position: base + 1 + i as i64,
-                                at,
-                                event,
-                            })
+                },
+            )
+            .await;
+        drop(grouped);
+        if !work.remote.is_empty() {
+            self.publish(handle, &work.remote);
+        }
+        match result {
+            Ok(committed) => {
+                let logged: Vec<Arc<Logged>> = committed
+                    .events
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (at, event))| {
+                        Arc::new(Logged {
+                            position: committed.base + 1 + i as i64,
+                            at,
+                            event,
                         })
-                        .collect();
+                    })
+                    .collect();
+                if !logged.is_empty() {
                     self.publish(handle, &logged);
-                    return reply_all(group, outcomes, &logged);
                 }
-                // Another replica wrote first: fold its events and decide again.
-                Err(AppendError::Conflict { .. }) => {
-                    if let Err(e) = self.catch_up(handle).await {
-                        *working = handle.view.read().expect("view lock").desk.clone();
-                        return fail_all(group, |_| {
-                            AppError::Store(StoreError::WriteFailed(e.to_string()))
-                        });
-                    }
-                    *working = handle.view.read().expect("view lock").desk.clone();
-                }
-                Err(e) => {
-                    // Nothing was written: forget what this group decided.
-                    *working = handle.view.read().expect("view lock").desk.clone();
-                    let why = e.to_string();
-                    return fail_all(group, |_| {
-                        AppError::Store(StoreError::WriteFailed(why.clone()))
-                    });
-                }
+                reply_all(group, committed.outcomes, &logged)
+            }
+            Err(AppError::Contended(stream)) => {
+                fail_all(group, |_| AppError::Contended(stream.clone()))
+            }
+            Err(e) => {
+                let why = e.to_string();
+                fail_all(group, |_| {
+                    AppError::Store(StoreError::WriteFailed(why.clone()))
+                })
             }
         }
-        fail_all(group, |_| AppError::Contended(stream.clone()));
     }
 
     /// Makes committed events visible: the view first, then the live feed.
@@ -395,23 +389,6 @@ impl Chat {
             }
         }
         let _ = handle.feed.send(Arc::new(logged.to_vec()));
-    }
-
-    /// Folds what the stream holds beyond the view (other replicas' writes).
-    async fn catch_up(&self, handle: &DeskHandle) -> Result<(), AppError> {
-        let after = handle.view.read().expect("view lock").desk.version;
-        let events = self.read_desk_stream(&handle.shop, after).await?;
-        let fresh: Vec<_> = {
-            let view = handle.view.read().expect("view lock");
-            events
-                .into_iter()
-                .filter(|e| e.position > view.desk.version)
-                .collect()
-        };
-        if !fresh.is_empty() {
-            self.publish(handle, &fresh);
-        }
-        Ok(())
     }
 
     /// Lets time act on every desk that has something waiting on it. Returns
@@ -434,7 +411,7 @@ impl Chat {
                 ..Metadata::default()
             };
             let command = Command::Tick {
-                at: self.clock.now(),
+                at: self.path.now(),
             };
             match self.execute(&h.shop, command, metadata).await {
                 Ok(events) if !events.is_empty() => changed += 1,
@@ -525,6 +502,38 @@ impl Chat {
             }
         });
         Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
+    }
+}
+
+/// The desk task's state on the command path: the desk as decided so far,
+/// and the events other replicas appended that the view has yet to show.
+struct DeskWork<'a> {
+    desk: &'a mut ChatDesk,
+    remote: Vec<Arc<Logged>>,
+}
+
+impl CachedState for DeskWork<'_> {
+    type Event = Event;
+
+    fn version(&self) -> i64 {
+        self.desk.version
+    }
+
+    fn fold(&mut self, _version: i64, _at: crate::domain::Instant, event: Event) {
+        self.desk.apply(&event);
+    }
+
+    fn caught_up(&mut self, version: i64, at: crate::domain::Instant, event: Event) {
+        self.desk.apply(&event);
+        self.remote.push(Arc::new(Logged {
+            position: version,
+            at,
+            event,
+        }));
+    }
+
+    fn decode(stored: &RecordedEvent) -> Result<Event, StoreError> {
+        store::decode(stored)
     }
 }
 

@@ -47,8 +47,31 @@ pub trait CachedState: Send {
     /// state that another task may also fold (a replica follower) skips what
     /// it has already.
     fn fold(&mut self, version: i64, at: Instant, event: Self::Event);
+    /// Folds an event another writer appended (found when catching up); a
+    /// state with live readers (chat's desk) also tells them.
+    fn caught_up(&mut self, version: i64, at: Instant, event: Self::Event) {
+        self.fold(version, at, event)
+    }
     /// Decodes a stored event of the stream (upcasting old schema versions).
     fn decode(stored: &RecordedEvent) -> Result<Self::Event, sellerdesk_eventstore::StoreError>;
+}
+
+/// One command of a group: what it asks, its instant if it carries one,
+/// and the metadata its events are stored with.
+#[derive(Debug)]
+pub struct Grouped<'a, I> {
+    pub command: &'a I,
+    pub at: Option<Instant>,
+    pub metadata: &'a Metadata,
+}
+
+/// What a group committed: its events from stream version `base + 1` on,
+/// each at its instant, and each command's share of them or its refusal.
+#[derive(Debug)]
+pub struct GroupCommitted<E> {
+    pub base: i64,
+    pub events: Vec<(Instant, E)>,
+    pub outcomes: Vec<Result<std::ops::Range<usize>, Refusal>>,
 }
 
 /// The command path of one service's store.
@@ -143,7 +166,7 @@ impl CommandPath {
         cache: &mut C,
     ) -> Result<(), AppError> {
         for_each_event(&self.store, stream, cache.version(), |e| {
-            cache.fold(e.stream_version, e.occurred_at, C::decode(e)?);
+            cache.caught_up(e.stream_version, e.occurred_at, C::decode(e)?);
             Ok(())
         })
         .await
@@ -185,6 +208,78 @@ impl CommandPath {
                 Err(e) => return Err(e.into()),
             }
         }
+        Err(AppError::Contended(target.stream.to_owned()))
+    }
+
+    /// Runs a group of commands on a cached state and commits their events in
+    /// one append (chat's desk: a live-stream rush costs one transaction per
+    /// group, not per message). Each command is decided on the state the
+    /// previous ones left; a refused command adds nothing and does not stop
+    /// the others. Each command's events are stored at its own instant, or
+    /// at the group's (the clock read once) when it carries none.
+    ///
+    /// `working` is folded as the group is decided; when the append fails,
+    /// `restore` must put it back to what is committed before the path
+    /// catches it up (a conflict) and decides again, or gives up.
+    pub async fn execute_group<C: CachedState, I>(
+        &self,
+        target: Target<'_>,
+        working: &mut C,
+        group: &[Grouped<'_, I>],
+        decide: impl Fn(&C, &I) -> Result<Vec<C::Event>, Refusal>,
+        restore: impl Fn(&mut C),
+    ) -> Result<GroupCommitted<C::Event>, AppError> {
+        let group_at = self.clock.now();
+        for _ in 0..MAX_ATTEMPTS {
+            let base = working.version();
+            let mut committed = GroupCommitted {
+                base,
+                events: Vec::new(),
+                outcomes: Vec::with_capacity(group.len()),
+            };
+            let mut new = Vec::new();
+            for item in group {
+                match decide(working, item.command) {
+                    Ok(decided) => {
+                        let at = item.at.unwrap_or(group_at);
+                        let start = committed.events.len();
+                        for e in decided {
+                            let version = base + 1 + committed.events.len() as i64;
+                            new.push(codec::encode(
+                                &e,
+                                e.event_type(),
+                                target.schema_version,
+                                target.shop,
+                                at,
+                                item.metadata,
+                            ));
+                            working.fold(version, at, e.clone());
+                            committed.events.push((at, e));
+                        }
+                        committed.outcomes.push(Ok(start..committed.events.len()));
+                    }
+                    Err(refusal) => committed.outcomes.push(Err(refusal)),
+                }
+            }
+            if new.is_empty() {
+                return Ok(committed);
+            }
+            let append = Append::new(target.stream, ExpectedVersion::after(base), new);
+            match self.store.append(append).await {
+                Ok(_) => return Ok(committed),
+                // Another replica wrote first: fold its events and decide again.
+                Err(AppendError::Conflict { .. }) => {
+                    restore(working);
+                    self.catch_up(target.stream, working).await?;
+                }
+                Err(e) => {
+                    // Nothing was written: forget what this group decided.
+                    restore(working);
+                    return Err(e.into());
+                }
+            }
+        }
+        restore(working);
         Err(AppError::Contended(target.stream.to_owned()))
     }
 
@@ -240,5 +335,126 @@ pub async fn for_each_event(
         if (page.len() as i64) < READ_PAGE {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use sellerdesk_eventstore::SqliteEventStore;
+
+    /// A tally: commands add to it; adding zero is refused.
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    enum Tallied {
+        Added(u32),
+    }
+
+    impl DomainEvent for Tallied {
+        fn event_type(&self) -> &'static str {
+            "Added"
+        }
+    }
+
+    #[derive(Debug, Default)]
+    struct Tally {
+        version: i64,
+        total: u32,
+        /// Events other writers appended, as the path reported them.
+        remote: Vec<u32>,
+    }
+
+    impl CachedState for Tally {
+        type Event = Tallied;
+        fn version(&self) -> i64 {
+            self.version
+        }
+        fn fold(&mut self, version: i64, _at: Instant, Tallied::Added(n): Tallied) {
+            self.version = version;
+            self.total += n;
+        }
+        fn caught_up(&mut self, version: i64, at: Instant, event: Tallied) {
+            let Tallied::Added(n) = event.clone();
+            self.remote.push(n);
+            self.fold(version, at, event);
+        }
+        fn decode(stored: &RecordedEvent) -> Result<Tallied, sellerdesk_eventstore::StoreError> {
+            codec::decode(stored)
+        }
+    }
+
+    fn add(_: &Tally, n: &u32) -> Result<Vec<Tallied>, Refusal> {
+        if *n == 0 {
+            return Err(Refusal::invalid("amount", "add at least one"));
+        }
+        Ok(vec![Tallied::Added(*n)])
+    }
+
+    const TARGET: Target<'static> = Target {
+        stream: "tally-s",
+        shop: "s",
+        schema_version: 1,
+        fold: true,
+    };
+
+    #[tokio::test]
+    async fn a_group_commits_once_refusals_aside_and_decides_again_after_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("log.db").display());
+        let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::connect(&url).await.unwrap());
+        let path = CommandPath::new(store.clone(), Arc::new(SystemClock));
+        let metadata = Metadata::default();
+        let commands = [2u32, 0, 3];
+        let group: Vec<Grouped<'_, u32>> = commands
+            .iter()
+            .map(|c| Grouped {
+                command: c,
+                at: None,
+                metadata: &metadata,
+            })
+            .collect();
+
+        // Another writer appends first: the state here is one event behind.
+        let mut other = Tally::default();
+        path.execute_cached(
+            TARGET,
+            &mut other,
+            &metadata,
+            |_, now| now,
+            |s, _| add(s, &7),
+        )
+        .await
+        .unwrap();
+
+        let mut working = Tally::default();
+        let committed = path
+            .execute_group(TARGET, &mut working, &group, add, |w| {
+                // What is committed here: nothing of this group, and what
+                // the path already reported from the other writer.
+                let remote = std::mem::take(&mut w.remote);
+                *w = Tally::default();
+                for n in remote {
+                    w.caught_up(w.version + 1, Instant::default(), Tallied::Added(n));
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            committed.base, 1,
+            "decided again after the other writer's event"
+        );
+        assert_eq!(committed.events.len(), 2);
+        assert_eq!(committed.outcomes[0], Ok(0..1));
+        assert_eq!(
+            committed.outcomes[1].as_ref().unwrap_err().code(),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(committed.outcomes[2], Ok(1..2));
+        assert_eq!(working.remote, vec![7]);
+        assert_eq!((working.version, working.total), (3, 12));
+        // One append for the group: versions 2 and 3, in one transaction.
+        let stored = store.read_stream("tally-s", 0, 10).await.unwrap();
+        assert_eq!(stored.len(), 3);
+        assert_eq!(stored[1].global_position + 1, stored[2].global_position);
     }
 }
