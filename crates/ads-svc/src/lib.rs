@@ -16,8 +16,8 @@ use sellerdesk_bus::{consume, EventBus};
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Service, Task, Tasks},
-    Clock, TokenVerifier,
+    host::{Host, Hosting, Service, Task, Tasks},
+    Clock, Config, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
 
@@ -48,7 +48,19 @@ pub type Application = Host<Ads>;
 impl Service for Ads {
     const NAME: &'static str = SERVICE;
     const GRPC_SERVICE: &'static str = "sellerdesk.ads.v1.AdsService";
+    const DEFAULT_PORT: u16 = 50055;
     type Settings = Settings;
+
+    fn settings(hosting: Hosting, _config: &Config) -> Settings {
+        Settings {
+            store: hosting.store,
+            bus: hosting.bus,
+            durable_bus: hosting.durable_bus,
+            clock: hosting.clock,
+            verifier: hosting.verifier,
+            request_timeout: hosting.request_timeout,
+        }
+    }
 
     async fn open(settings: &Settings, _: &Tasks) -> Result<Self, String> {
         Ok(Self {

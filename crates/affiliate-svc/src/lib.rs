@@ -14,8 +14,8 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Service, Tasks},
-    Clock, TokenVerifier,
+    host::{Host, Hosting, Service, Tasks},
+    Clock, Config, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
 
@@ -47,7 +47,22 @@ pub type Application = Host<Affiliate>;
 impl Service for Affiliate {
     const NAME: &'static str = SERVICE;
     const GRPC_SERVICE: &'static str = "sellerdesk.affiliate.v1.AffiliateService";
+    const DEFAULT_PORT: u16 = 50054;
     type Settings = Settings;
+
+    fn settings(hosting: Hosting, config: &Config) -> Settings {
+        Settings {
+            store: hosting.store,
+            bus: hosting.bus,
+            durable_bus: hosting.durable_bus,
+            clock: hosting.clock,
+            verifier: hosting.verifier,
+            request_timeout: hosting.request_timeout,
+            limits: domain::Limits {
+                daily_invitations: config.affiliate_daily_invitations,
+            },
+        }
+    }
 
     async fn open(s: &Settings, _: &Tasks) -> Result<Self, String> {
         let app = app::Affiliate::open(s.store.clone(), s.clock.clone(), s.limits)

@@ -18,8 +18,8 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Service, Task, Tasks},
-    server, Clock, TokenVerifier,
+    host::{Host, Hosting, Service, Task, Tasks},
+    server, Clock, Config, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
 
@@ -65,7 +65,26 @@ pub async fn spawn_local(settings: Settings) -> Result<(server::Running, Arc<app
 impl Service for Chat {
     const NAME: &'static str = SERVICE;
     const GRPC_SERVICE: &'static str = "sellerdesk.chat.v1.ChatService";
+    const DEFAULT_PORT: u16 = 50053;
     type Settings = Settings;
+
+    fn settings(hosting: Hosting, config: &Config) -> Settings {
+        Settings {
+            store: hosting.store,
+            bus: hosting.bus,
+            durable_bus: hosting.durable_bus,
+            clock: hosting.clock,
+            verifier: hosting.verifier,
+            request_timeout: hosting.request_timeout,
+            limits: domain::Limits {
+                max_agents: config.chat_max_agents,
+                ..Default::default()
+            },
+            faq_endpoint: config.chat_faq_endpoint(),
+            robot_timeout: Duration::from_millis(config.chat_robot_timeout_ms),
+            run_scheduler: true,
+        }
+    }
 
     async fn open(s: &Settings, tasks: &Tasks) -> Result<Self, String> {
         let robot = robot::Robot::new(&s.faq_endpoint, s.robot_timeout)?;

@@ -17,8 +17,8 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Service, Task, Tasks},
-    server, Clock, TokenVerifier,
+    host::{Host, Hosting, Service, Task, Tasks},
+    server, Clock, Config, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
 
@@ -53,7 +53,20 @@ pub type Application = Host<Compliance>;
 impl Service for Compliance {
     const NAME: &'static str = SERVICE;
     const GRPC_SERVICE: &'static str = "sellerdesk.compliance.v1.ComplianceService";
+    const DEFAULT_PORT: u16 = 50051;
     type Settings = Settings;
+
+    fn settings(hosting: Hosting, _config: &Config) -> Settings {
+        Settings {
+            store: hosting.store,
+            bus: hosting.bus,
+            durable_bus: hosting.durable_bus,
+            clock: hosting.clock,
+            verifier: hosting.verifier,
+            request_timeout: hosting.request_timeout,
+            clock_changes: None,
+        }
+    }
 
     async fn open(s: &Settings, _: &Tasks) -> Result<Self, String> {
         let app = app::Compliance::open(s.store.clone(), s.clock.clone())

@@ -22,8 +22,8 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Service, Task, Tasks},
-    Clock, TokenVerifier,
+    host::{Host, Hosting, Service, Task, Tasks},
+    Clock, Config, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
 
@@ -62,7 +62,24 @@ pub type Application = Host<Faq>;
 impl Service for Faq {
     const NAME: &'static str = SERVICE;
     const GRPC_SERVICE: &'static str = "sellerdesk.faq.v1.FaqService";
+    const DEFAULT_PORT: u16 = 50052;
     type Settings = Settings;
+
+    fn settings(hosting: Hosting, config: &Config) -> Settings {
+        Settings {
+            follow_other_writers: !config.database_url_for(SERVICE).starts_with("sqlite:"),
+            store: hosting.store,
+            bus: hosting.bus,
+            durable_bus: hosting.durable_bus,
+            clock: hosting.clock,
+            verifier: hosting.verifier,
+            request_timeout: hosting.request_timeout,
+            limits: domain::Limits {
+                max_cards: config.faq_card_limit,
+                ..Default::default()
+            },
+        }
+    }
 
     async fn open(s: &Settings, tasks: &Tasks) -> Result<Self, String> {
         let app = app::Faq::open(

@@ -4,9 +4,6 @@
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-/// The five services, by the name used in subjects, ports and database files.
-pub const SERVICES: [&str; 5] = ["compliance", "faq", "chat", "affiliate", "ads"];
-
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -57,49 +54,20 @@ pub struct Config {
     pub affiliate_daily_invitations: u32,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Ports {
-    pub compliance: u16,
-    pub faq: u16,
-    pub chat: u16,
-    pub affiliate: u16,
-    pub ads: u16,
-}
-
-impl Default for Ports {
-    fn default() -> Self {
-        Self {
-            compliance: 50051,
-            faq: 50052,
-            chat: 50053,
-            affiliate: 50054,
-            ads: 50055,
-        }
-    }
-}
+/// Ports by service name (`[ports] faq = 7000`, `SELLERDESK_FAQ_PORT`). The
+/// service table (`sellerdesk` binary) fills in each service's default and
+/// refuses a name it does not know, so the list of services is written once.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct Ports(pub std::collections::BTreeMap<String, u16>);
 
 impl Ports {
     pub fn of(&self, service: &str) -> Option<u16> {
-        match service {
-            "compliance" => Some(self.compliance),
-            "faq" => Some(self.faq),
-            "chat" => Some(self.chat),
-            "affiliate" => Some(self.affiliate),
-            "ads" => Some(self.ads),
-            _ => None,
-        }
+        self.0.get(service).copied()
     }
 
-    fn set(&mut self, service: &str, port: u16) {
-        match service {
-            "compliance" => self.compliance = port,
-            "faq" => self.faq = port,
-            "chat" => self.chat = port,
-            "affiliate" => self.affiliate = port,
-            "ads" => self.ads = port,
-            _ => {}
-        }
+    pub fn set(&mut self, service: &str, port: u16) {
+        self.0.insert(service.to_owned(), port);
     }
 }
 
@@ -150,6 +118,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|k| std::env::var(k).ok())?;
+        config.apply_env_ports(std::env::vars())?;
         Ok(config)
     }
 
@@ -238,14 +207,25 @@ impl Config {
                 format!("SELLERDESK_AFFILIATE_DAILY_INVITATIONS={v:?}: a number of invitations")
             })?;
         }
-        for service in SERVICES {
-            let key = format!("SELLERDESK_{}_PORT", service.to_ascii_uppercase());
-            if let Some(v) = get(&key) {
-                let port = v
-                    .parse()
-                    .map_err(|_| format!("{key}={v:?}: a port number"))?;
-                self.ports.set(service, port);
-            }
+        Ok(())
+    }
+
+    /// Ports from `SELLERDESK_<SERVICE>_PORT` variables among `vars`.
+    pub fn apply_env_ports(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), String> {
+        for (key, v) in vars {
+            let Some(service) = key
+                .strip_prefix("SELLERDESK_")
+                .and_then(|k| k.strip_suffix("_PORT"))
+            else {
+                continue;
+            };
+            let port = v
+                .parse()
+                .map_err(|_| format!("{key}={v:?}: a port number"))?;
+            self.ports.set(&service.to_ascii_lowercase(), port);
         }
         Ok(())
     }
@@ -258,7 +238,8 @@ impl Config {
                 "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
                 h => h,
             };
-            format!("http://{host}:{}", self.ports.faq)
+            // The service table gives every service its port before any starts.
+            format!("http://{host}:{}", self.ports.of("faq").unwrap_or(0))
         })
     }
 
@@ -316,8 +297,12 @@ mod tests {
     #[test]
     fn environment_overrides_file_and_defaults() {
         let mut c: Config = toml::from_str("data_dir = \"/srv\"\n[ports]\nfaq = 7000\n").unwrap();
-        assert_eq!(c.ports.faq, 7000);
-        assert_eq!(c.ports.chat, 50053);
+        assert_eq!(c.ports.of("faq"), Some(7000));
+        assert_eq!(
+            c.ports.of("chat"),
+            None,
+            "defaults come from the service table"
+        );
         let env: HashMap<&str, &str> = [
             ("SELLERDESK_NATS_URL", "nats://n:4222"),
             ("SELLERDESK_FAQ_PORT", "7001"),
@@ -325,12 +310,15 @@ mod tests {
         ]
         .into();
         c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        c.apply_env_ports(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .unwrap();
         assert_eq!(c.nats_url.as_deref(), Some("nats://n:4222"));
-        assert_eq!(c.ports.faq, 7001);
+        assert_eq!(c.ports.of("faq"), Some(7001));
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.database_url_for("faq"), "sqlite:///srv/faq.db");
-        let bad: HashMap<&str, &str> = [("SELLERDESK_ADS_PORT", "x")].into();
-        assert!(c.apply_env(|k| bad.get(k).map(|v| v.to_string())).is_err());
+        assert!(c
+            .apply_env_ports([("SELLERDESK_ADS_PORT".to_string(), "x".to_string())])
+            .is_err());
         assert!(toml::from_str::<Config>("nope = 1").is_err());
     }
 }

@@ -84,7 +84,13 @@ pub trait Service: Sized + Send + Sync + 'static {
     const NAME: &'static str;
     /// The gRPC service health reports (`sellerdesk.ads.v1.AdsService`).
     const GRPC_SERVICE: &'static str;
+    /// The port it listens on unless `[ports]` says otherwise.
+    const DEFAULT_PORT: u16;
     type Settings: HostSettings;
+
+    /// Its settings: what the host gives every service, and its own part of
+    /// the configuration.
+    fn settings(hosting: Hosting, config: &crate::Config) -> Self::Settings;
 
     /// Opens the service's state. What it must run while it serves it
     /// spawns through `tasks`, which the host stops with it.

@@ -76,16 +76,14 @@ async fn embedded(signer: &TokenSigner) -> anyhow::Result<Running> {
         data_dir: dir.path().to_owned(),
         ..Default::default()
     };
-    let clock: Arc<dyn sellerdesk_runtime::Clock> = Arc::new(sellerdesk_runtime::SystemClock);
-    let bus: Arc<dyn sellerdesk_bus::EventBus> = Arc::new(sellerdesk_bus::InProcessBus::new());
-    let mut faq_settings =
-        crate::stack::faq_settings(&config, bus.clone(), false, clock.clone()).await?;
+    let common = crate::stack::common(&config, Arc::new(sellerdesk_runtime::SystemClock)).await?;
+    let mut faq_settings = crate::stack::settings::<faq_svc::Faq>(&config, common.clone()).await?;
     // chat-svc passes the gateway's token on to faq-svc: both trust the load's key.
     faq_settings.verifier = signer.verifier();
     let faq = faq_svc::Application::spawn_local(faq_settings)
         .await
         .map_err(anyhow::Error::msg)?;
-    let mut chat_settings = crate::stack::chat_settings(&config, bus, false, clock).await?;
+    let mut chat_settings = crate::stack::settings::<chat_svc::Chat>(&config, common).await?;
     chat_settings.faq_endpoint = faq.endpoint();
     chat_settings.verifier = signer.verifier();
     let (chat, _) = chat_svc::spawn_local(chat_settings)

@@ -436,28 +436,19 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 }
 
 async fn up(mut config: Config) -> anyhow::Result<()> {
-    let (bus, durable) = stack::bus(&config).await?;
+    stack::resolve_ports(&mut config)?;
+    let common = stack::common(&config, Arc::new(SystemClock)).await?;
     let signer = config.dev_signer().map_err(anyhow::Error::msg)?;
     let mut built: Vec<stack::Built> = Vec::new();
-    for service in stack::IMPLEMENTED {
+    for entry in &stack::SERVICES {
         // chat asks the faq-svc of this process, wherever it was bound (port 0 in tests).
-        if service == chat_svc::SERVICE && config.chat_faq_url.is_none() {
+        if entry.name == chat_svc::SERVICE && config.chat_faq_url.is_none() {
             if let Some(faq) = built.iter().find(|b| b.service == faq_svc::SERVICE) {
                 config.chat_faq_url = Some(format!("http://127.0.0.1:{}", faq.port));
             }
         }
-        let listener = stack::listen(&config, service).await?;
-        built.push(
-            stack::build(
-                &config,
-                service,
-                listener,
-                bus.clone(),
-                durable,
-                Arc::new(SystemClock),
-            )
-            .await?,
-        );
+        let listener = stack::listen(&config, entry.name).await?;
+        built.push(entry.build(&config, common.clone(), listener).await?);
     }
     println!("sellerdesk is up (data in {})", config.data_dir.display());
     for b in &built {
@@ -490,34 +481,22 @@ async fn up(mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config, service: &str, listen: Option<String>) -> anyhow::Result<()> {
-    if !stack::IMPLEMENTED.contains(&service) {
-        anyhow::bail!(
-            "unknown service {service:?}; one of {:?}",
-            stack::IMPLEMENTED
-        );
-    }
+async fn serve(mut config: Config, service: &str, listen: Option<String>) -> anyhow::Result<()> {
+    let entry = stack::entry_named(service)?;
+    stack::resolve_ports(&mut config)?;
     if config.nats_url.is_none() {
         tracing::warn!(
             "SELLERDESK_NATS_URL is not set: events go to an in-process bus no other service sees"
         );
     }
-    let (bus, durable) = stack::bus(&config).await?;
+    let common = stack::common(&config, Arc::new(SystemClock)).await?;
     let listener = match listen {
         Some(addr) => tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?,
         None => stack::listen(&config, service).await?,
     };
-    let built = stack::build(
-        &config,
-        service,
-        listener,
-        bus,
-        durable,
-        Arc::new(SystemClock),
-    )
-    .await?;
+    let built = entry.build(&config, common, listener).await?;
     tracing::info!(port = built.port, service, "serving");
     (built.run)(Box::pin(server::shutdown_signal()))
         .await

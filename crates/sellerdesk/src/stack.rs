@@ -1,20 +1,103 @@
 //! Starting services: every one in one process (`up`, embedded defaults) or
 //! one against PostgreSQL and NATS (`serve`, what containers run).
+//!
+//! [`SERVICES`] is the one list of what this build runs: a sixth service is
+//! one line here (and its crate).
 
 use sellerdesk_bus::{EventBus, InProcessBus, JetStreamBus};
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
-    host::{Host, Service},
-    server, Clock, Config, TokenVerifier,
+    host::{Host, Hosting, Service},
+    server, Clock, Config,
 };
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
-/// Services this build can run, in start order (chat asks faq).
-pub const IMPLEMENTED: [&str; 5] = ["compliance", "faq", "chat", "affiliate", "ads"];
+/// The services this build runs, in start order (chat asks faq).
+pub const SERVICES: [Entry; 5] = [
+    entry::<compliance_svc::Compliance>(),
+    entry::<faq_svc::Faq>(),
+    entry::<chat_svc::Chat>(),
+    entry::<affiliate_svc::Affiliate>(),
+    entry::<ads_svc::Ads>(),
+];
 
-pub async fn bus(config: &Config) -> anyhow::Result<(Arc<dyn EventBus>, bool)> {
-    Ok(match &config.nats_url {
+/// One service in the table: its name, its default port and how it is built.
+pub struct Entry {
+    pub name: &'static str,
+    pub default_port: u16,
+    build: for<'a> fn(&'a Config, Common, TcpListener) -> BuildFuture<'a>,
+}
+
+type BuildFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Built>> + Send + 'a>>;
+
+const fn entry<S>() -> Entry
+where
+    S: Service + std::fmt::Debug,
+    S::Settings: std::fmt::Debug,
+{
+    Entry {
+        name: S::NAME,
+        default_port: S::DEFAULT_PORT,
+        build: |config, common, listener| Box::pin(hosted::<S>(config, common, listener)),
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("name", &self.name)
+            .field("default_port", &self.default_port)
+            .finish()
+    }
+}
+
+impl Entry {
+    /// Builds the service on `listener` with its configured store.
+    pub async fn build(
+        &self,
+        config: &Config,
+        common: Common,
+        listener: TcpListener,
+    ) -> anyhow::Result<Built> {
+        (self.build)(config, common, listener).await
+    }
+}
+
+/// The table entry named `service`.
+pub fn entry_named(service: &str) -> anyhow::Result<&'static Entry> {
+    SERVICES.iter().find(|e| e.name == service).ok_or_else(|| {
+        let names: Vec<_> = SERVICES.iter().map(|e| e.name).collect();
+        anyhow::anyhow!("unknown service {service:?}; one of {names:?}")
+    })
+}
+
+/// Gives every service its port: the configured one, else its default. A
+/// configured name that no service has is a mistake, refused.
+pub fn resolve_ports(config: &mut Config) -> anyhow::Result<()> {
+    for name in config.ports.0.keys() {
+        entry_named(name).map_err(|e| anyhow::anyhow!("[ports] {e}"))?;
+    }
+    for e in &SERVICES {
+        if config.ports.of(e.name).is_none() {
+            config.ports.set(e.name, e.default_port);
+        }
+    }
+    Ok(())
+}
+
+/// What every service in a process shares: the bus and the clock.
+#[derive(Debug, Clone)]
+pub struct Common {
+    pub bus: Arc<dyn EventBus>,
+    /// Whether the bus keeps messages across restarts (JetStream).
+    pub durable_bus: bool,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The configured bus: JetStream when a NATS URL is set, else in-process.
+pub async fn common(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Common> {
+    let (bus, durable_bus): (Arc<dyn EventBus>, bool) = match &config.nats_url {
         Some(url) => (
             Arc::new(
                 JetStreamBus::connect(url)
@@ -25,6 +108,11 @@ pub async fn bus(config: &Config) -> anyhow::Result<(Arc<dyn EventBus>, bool)> {
             true,
         ),
         None => (Arc::new(InProcessBus::new()), false),
+    };
+    Ok(Common {
+        bus,
+        durable_bus,
+        clock,
     })
 }
 
@@ -40,74 +128,20 @@ async fn store(config: &Config, service: &str) -> anyhow::Result<Arc<dyn EventSt
 /// How often a service rereads its JWKS and revoked-token files.
 const KEY_REFRESH: Duration = Duration::from_secs(5);
 
-/// The public keys a service verifies tokens with (it never holds a private one).
-fn verifier(config: &Config) -> anyhow::Result<TokenVerifier> {
+/// `S`'s settings: its store and the public keys it verifies tokens with
+/// (it never holds a private one), and its own part of `config`.
+pub async fn settings<S: Service>(config: &Config, common: Common) -> anyhow::Result<S::Settings> {
     let verifier = config.token_verifier().map_err(anyhow::Error::msg)?;
     verifier.spawn_refresh(KEY_REFRESH);
-    Ok(verifier)
-}
-
-pub async fn compliance_settings(
-    config: &Config,
-    bus: Arc<dyn EventBus>,
-    durable_bus: bool,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<compliance_svc::Settings> {
-    Ok(compliance_svc::Settings {
-        store: store(config, compliance_svc::SERVICE).await?,
-        bus,
-        durable_bus,
-        clock,
-        clock_changes: None,
-        verifier: verifier(config)?,
+    let hosting = Hosting {
+        store: store(config, S::NAME).await?,
+        bus: common.bus,
+        durable_bus: common.durable_bus,
+        clock: common.clock,
+        verifier,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
-    })
-}
-
-pub async fn faq_settings(
-    config: &Config,
-    bus: Arc<dyn EventBus>,
-    durable_bus: bool,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<faq_svc::Settings> {
-    Ok(faq_svc::Settings {
-        follow_other_writers: !config
-            .database_url_for(faq_svc::SERVICE)
-            .starts_with("sqlite:"),
-        store: store(config, faq_svc::SERVICE).await?,
-        bus,
-        durable_bus,
-        clock,
-        verifier: verifier(config)?,
-        request_timeout: Duration::from_millis(config.request_timeout_ms),
-        limits: faq_svc::domain::Limits {
-            max_cards: config.faq_card_limit,
-            ..Default::default()
-        },
-    })
-}
-
-pub async fn chat_settings(
-    config: &Config,
-    bus: Arc<dyn EventBus>,
-    durable_bus: bool,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<chat_svc::Settings> {
-    Ok(chat_svc::Settings {
-        store: store(config, chat_svc::SERVICE).await?,
-        bus,
-        durable_bus,
-        clock,
-        verifier: verifier(config)?,
-        request_timeout: Duration::from_millis(config.request_timeout_ms),
-        limits: chat_svc::domain::Limits {
-            max_agents: config.chat_max_agents,
-            ..Default::default()
-        },
-        faq_endpoint: config.chat_faq_endpoint(),
-        robot_timeout: Duration::from_millis(config.chat_robot_timeout_ms),
-        run_scheduler: true,
-    })
+    };
+    Ok(S::settings(hosting, config))
 }
 
 /// A built service, bound to its port, not yet serving.
@@ -129,63 +163,13 @@ impl std::fmt::Debug for Built {
     }
 }
 
-/// Builds `service` on `listener` with the configured store and `bus`.
-pub async fn build(
-    config: &Config,
-    service: &str,
-    listener: TcpListener,
-    bus: Arc<dyn EventBus>,
-    durable_bus: bool,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<Built> {
-    match service {
-        compliance_svc::SERVICE => {
-            let settings = compliance_settings(config, bus, durable_bus, clock).await?;
-            hosted::<compliance_svc::Compliance>(settings, listener).await
-        }
-        faq_svc::SERVICE => {
-            let settings = faq_settings(config, bus, durable_bus, clock).await?;
-            hosted::<faq_svc::Faq>(settings, listener).await
-        }
-        chat_svc::SERVICE => {
-            let settings = chat_settings(config, bus, durable_bus, clock).await?;
-            hosted::<chat_svc::Chat>(settings, listener).await
-        }
-        affiliate_svc::SERVICE => {
-            let settings = affiliate_svc::Settings {
-                store: store(config, affiliate_svc::SERVICE).await?,
-                bus,
-                durable_bus,
-                clock,
-                verifier: verifier(config)?,
-                request_timeout: Duration::from_millis(config.request_timeout_ms),
-                limits: affiliate_svc::domain::Limits {
-                    daily_invitations: config.affiliate_daily_invitations,
-                },
-            };
-            hosted::<affiliate_svc::Affiliate>(settings, listener).await
-        }
-        ads_svc::SERVICE => {
-            let settings = ads_svc::Settings {
-                store: store(config, ads_svc::SERVICE).await?,
-                bus,
-                durable_bus,
-                clock,
-                verifier: verifier(config)?,
-                request_timeout: Duration::from_millis(config.request_timeout_ms),
-            };
-            hosted::<ads_svc::Ads>(settings, listener).await
-        }
-        other => anyhow::bail!("unknown service {other:?}; one of {:?}", IMPLEMENTED),
-    }
-}
-
 /// Any service, built by the one host.
-async fn hosted<S>(settings: S::Settings, listener: TcpListener) -> anyhow::Result<Built>
+async fn hosted<S>(config: &Config, common: Common, listener: TcpListener) -> anyhow::Result<Built>
 where
     S: Service + std::fmt::Debug,
     S::Settings: std::fmt::Debug,
 {
+    let settings = settings::<S>(config, common).await?;
     let host = Host::<S>::build(settings, listener)
         .await
         .map_err(anyhow::Error::msg)?;
@@ -196,10 +180,41 @@ where
     })
 }
 
-/// Binds `service`'s configured port on the configured host.
+/// Binds `service`'s port (after [`resolve_ports`]) on the configured host.
 pub async fn listen(config: &Config, service: &str) -> anyhow::Result<TcpListener> {
     let port = config.ports.of(service).unwrap_or(0);
     server::bind(&config.host, port)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{port}: {e}", config.host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_service_has_its_own_name_and_port() {
+        let mut names: Vec<_> = SERVICES.iter().map(|e| e.name).collect();
+        let mut ports: Vec<_> = SERVICES.iter().map(|e| e.default_port).collect();
+        names.sort();
+        names.dedup();
+        ports.sort();
+        ports.dedup();
+        assert_eq!((names.len(), ports.len()), (SERVICES.len(), SERVICES.len()));
+    }
+
+    #[test]
+    fn configured_ports_win_and_unknown_names_are_refused() {
+        let mut config = Config::default();
+        config.ports.set("faq", 7000);
+        resolve_ports(&mut config).unwrap();
+        assert_eq!(config.ports.of("faq"), Some(7000));
+        assert_eq!(config.ports.of("chat"), Some(50053));
+        assert_eq!(config.chat_faq_endpoint(), "http://127.0.0.1:7000");
+        config.ports.set("fqa", 7001);
+        assert!(resolve_ports(&mut config)
+            .unwrap_err()
+            .to_string()
+            .contains("fqa"));
+    }
 }
