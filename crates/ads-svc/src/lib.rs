@@ -16,7 +16,7 @@ use sellerdesk_bus::{consume, EventBus};
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Hosting, Service, Task, Tasks},
+    host::{Host, Hosting, Service, Tasks, Work},
     Clock, Config, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
@@ -79,7 +79,7 @@ impl Service for Ads {
     }
 
     /// The consumer of compliance-svc's events (R-ADS-13).
-    fn tasks(&self, s: &Settings) -> Vec<Task> {
+    fn tasks(&self, s: &Settings) -> Vec<Work> {
         let consumer = consume(
             s.bus.clone(),
             s.store.clone(),
@@ -90,6 +90,8 @@ impl Service for Ads {
                 ads: self.app.clone(),
             }),
         );
-        vec![Box::pin(consumer)]
+        // Every replica consumes: the durable consumer shares the messages
+        // out, and rights apply by the source's position (R-ADS-13).
+        vec![Work::Everywhere(Box::pin(consumer))]
     }
 }

@@ -18,7 +18,7 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Hosting, Service, Task, Tasks},
+    host::{Host, Hosting, Service, Tasks, Work},
     server, Clock, Config, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
@@ -108,9 +108,12 @@ impl Service for Chat {
     }
 
     /// The scheduler (queue, reassignment on silence), unless tests drive time.
-    fn tasks(&self, s: &Settings) -> Vec<Task> {
+    fn tasks(&self, s: &Settings) -> Vec<Work> {
         if s.run_scheduler {
-            vec![Box::pin(self.app.clone().run_scheduler())]
+            let app = self.app.clone();
+            vec![Work::once("scheduler", move || {
+                Box::pin(app.clone().run_scheduler())
+            })]
         } else {
             Vec::new()
         }

@@ -17,7 +17,7 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Hosting, Service, Task, Tasks},
+    host::{Host, Hosting, Service, Tasks, Work},
     server, Clock, Config, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
@@ -83,11 +83,16 @@ impl Service for Compliance {
     }
 
     /// The scheduler (expiry, R-CMP-2) and the read-model projector.
-    fn tasks(&self, s: &Settings) -> Vec<Task> {
-        vec![
-            Box::pin(self.app.clone().run_scheduler(s.clock_changes.clone())),
-            Box::pin(self.app.clone().run_projector()),
-        ]
+    fn tasks(&self, s: &Settings) -> Vec<Work> {
+        // One replica keeps time and the read models: the projector
+        // schedules the shops it projects, so both run under one lease.
+        let (app, changes) = (self.app.clone(), s.clock_changes.clone());
+        vec![Work::once("timekeeper", move || {
+            let (app, changes) = (app.clone(), changes.clone());
+            Box::pin(async move {
+                tokio::join!(app.clone().run_scheduler(changes), app.run_projector());
+            })
+        })]
     }
 }
 

@@ -363,6 +363,13 @@ impl EventStore for FlakyStore {
     async fn delete_snapshots(&self, p: &str) -> Result<u64, sellerdesk_eventstore::StoreError> {
         self.inner.delete_snapshots(p).await
     }
+    async fn try_lease(
+        &self,
+        name: &str,
+    ) -> Result<Option<Box<dyn sellerdesk_eventstore::Lease>>, sellerdesk_eventstore::StoreError>
+    {
+        self.inner.try_lease(name).await
+    }
 }
 
 /// One shop failing to announce must not cost the other due shops their

@@ -78,6 +78,31 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     async fn load_snapshot(&self, key: &str) -> Result<Option<Snapshot>, StoreError>;
     async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError>;
     async fn delete_snapshots(&self, key_prefix: &str) -> Result<u64, StoreError>;
+
+    /// Takes the lease `name` if no other process holds it: work that must
+    /// run once (a relay, a projector, a scheduler) runs while its holder
+    /// lives. `None` when another holds it. The lease ends when the guard is
+    /// dropped or the holder's session dies (a killed process frees it at once).
+    async fn try_lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>, StoreError>;
+}
+
+/// A held lease; dropping it gives the lease up.
+#[async_trait]
+pub trait Lease: Send + std::fmt::Debug {
+    /// Whether the lease is still held (its session is alive). Once false,
+    /// the holder must stop the work, as another may take the lease.
+    async fn held(&mut self) -> bool;
+}
+
+/// A stable 64-bit key for a lease name (FNV-1a): PostgreSQL's advisory
+/// locks are keyed by integers.
+pub fn lease_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash as i64
 }
 
 /// Opens the store a URL names: `postgres://...` or `sqlite://path` (created if missing).

@@ -1,5 +1,5 @@
 use crate::{
-    snapshot_body, Append, AppendError, Appended, EventStore, Metadata, RecordedEvent,
+    snapshot_body, Append, AppendError, Appended, EventStore, Lease, Metadata, RecordedEvent,
     ReplayedEvent, Snapshot, StoreError,
 };
 use async_trait::async_trait;
@@ -239,6 +239,23 @@ impl EventStore for PgEventStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn try_lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        // A session-level advisory lock on a connection of its own, taken out
+        // of the pool: it is released when the connection closes, whether
+        // the lease is dropped or the process dies.
+        let mut conn = self.pool.acquire().await?.detach();
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(crate::lease_key(name))
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(taken.then(|| {
+            Box::new(PgLease {
+                name: name.to_owned(),
+                conn,
+            }) as Box<dyn Lease>
+        }))
     }
 }
 
@@ -548,5 +565,28 @@ fn unique_violation_to_conflict(e: sqlx::Error, append: &Append, actual: i64) ->
             actual,
         },
         _ => AppendError::from(e),
+    }
+}
+
+/// An advisory lock held by its own session.
+struct PgLease {
+    name: String,
+    conn: sqlx::PgConnection,
+}
+
+impl std::fmt::Debug for PgLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgLease").field("name", &self.name).finish()
+    }
+}
+
+#[async_trait]
+impl Lease for PgLease {
+    async fn held(&mut self) -> bool {
+        let probe = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&mut self.conn);
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), probe).await,
+            Ok(Ok(1))
+        )
     }
 }

@@ -1,6 +1,6 @@
 use crate::{
     model::{in_log_order, Repeated},
-    snapshot_body, Append, AppendError, Appended, EventStore, Metadata, RecordedEvent,
+    snapshot_body, Append, AppendError, Appended, EventStore, Lease, Metadata, RecordedEvent,
     ReplayedEvent, Snapshot, StoreError,
 };
 use async_trait::async_trait;
@@ -25,6 +25,7 @@ pub struct SqliteEventStore {
     writer: SqlitePool,
     reader: SqlitePool,
     head: Arc<watch::Sender<i64>>,
+    leases: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl SqliteEventStore {
@@ -65,6 +66,7 @@ impl SqliteEventStore {
             writer,
             reader,
             head: Arc::new(watch::channel(head).0),
+            leases: Arc::default(),
         })
     }
 
@@ -467,6 +469,19 @@ impl EventStore for SqliteEventStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    async fn try_lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        // One process writes an embedded store: leases only keep two holders
+        // inside it apart.
+        let mut held = self.leases.lock().expect("lease lock");
+        if !held.insert(name.to_owned()) {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(SqliteLease {
+            name: name.to_owned(),
+            held: self.leases.clone(),
+        })))
+    }
 }
 
 fn decode_snapshot(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, StoreError> {
@@ -478,4 +493,24 @@ fn decode_snapshot(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, StoreError
         position: row.try_get(2)?,
         body,
     })
+}
+
+/// A lease within the one process of an embedded store.
+#[derive(Debug)]
+struct SqliteLease {
+    name: String,
+    held: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl Drop for SqliteLease {
+    fn drop(&mut self) {
+        self.held.lock().expect("lease lock").remove(&self.name);
+    }
+}
+
+#[async_trait]
+impl Lease for SqliteLease {
+    async fn held(&mut self) -> bool {
+        true
+    }
 }

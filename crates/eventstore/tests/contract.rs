@@ -6,6 +6,7 @@ use sellerdesk_eventstore::{
     NewEvent, RecordedEvent, ReplayedEvent, Snapshot,
 };
 use sellerdesk_testkit::{fresh_postgres_url, TempSqlite};
+use sqlx::Connection;
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 /// A database that can be opened again (for the restart test).
@@ -570,6 +571,63 @@ async fn large_pages_read_every_field(db: Db) {
     assert_eq!(stream, from_all);
 }
 
+/// A lease has one holder at a time and is free again once dropped.
+async fn leases_have_one_holder(db: Db) {
+    let store = db.open().await;
+    let first = store.try_lease("relay").await.unwrap();
+    let mut first = first.expect("a free lease is taken");
+    assert!(first.held().await);
+    assert!(
+        store.try_lease("relay").await.unwrap().is_none(),
+        "held twice"
+    );
+    let other = store.try_lease("projector").await.unwrap();
+    assert!(other.is_some(), "leases of other names are apart");
+    drop(first);
+    // PostgreSQL frees it when the session closes, which follows the drop.
+    let mut again = None;
+    for _ in 0..50 {
+        again = store.try_lease("relay").await.unwrap();
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a dropped lease is free again");
+}
+
+/// On PostgreSQL, a holder whose session dies (its process killed) loses the
+/// lease at once, and knows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_whose_session_dies_passes_to_another_process() {
+    let db = Db::postgres().await;
+    let (a, b) = (db.open().await, db.open().await);
+    let mut held = a.try_lease("timekeeper").await.unwrap().expect("taken");
+    assert!(b.try_lease("timekeeper").await.unwrap().is_none());
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let key = sellerdesk_eventstore::lease_key("timekeeper");
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks \
+         WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1 \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .bind(key)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(ended, vec![true], "one session held it");
+    assert!(!held.held().await, "the holder learns it lost the lease");
+    let mut taken = None;
+    for _ in 0..50 {
+        taken = b.try_lease("timekeeper").await.unwrap();
+        if taken.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(taken.is_some(), "another process takes it");
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -594,4 +652,5 @@ contract!(
     checkpoints_and_snapshots,
     large_pages_read_every_field,
     payloads_that_are_not_json_are_refused,
+    leases_have_one_holder,
 );

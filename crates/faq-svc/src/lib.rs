@@ -22,7 +22,7 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Hosting, Service, Task, Tasks},
+    host::{Host, Hosting, Service, Tasks, Work},
     Clock, Config, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
@@ -102,9 +102,10 @@ impl Service for Faq {
     }
 
     /// The follower of other replicas' knowledge-base changes (PostgreSQL).
-    fn tasks(&self, s: &Settings) -> Vec<Task> {
+    fn tasks(&self, s: &Settings) -> Vec<Work> {
         if s.follow_other_writers {
-            vec![Box::pin(self.app.clone().run_follower())]
+            // Every replica: it keeps this replica's knowledge bases current.
+            vec![Work::Everywhere(Box::pin(self.app.clone().run_follower()))]
         } else {
             Vec::new()
         }

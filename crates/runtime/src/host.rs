@@ -4,7 +4,7 @@
 //!
 //! A service crate is its domain, its gRPC mapping and an `impl Service`.
 
-use crate::{auth::Authenticator, server, Clock, TokenVerifier};
+use crate::{auth::Authenticator, lease::run_once, server, Clock, TokenVerifier};
 use sellerdesk_bus::{relay, EventBus, RelayOptions};
 use sellerdesk_eventstore::EventStore;
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
@@ -13,6 +13,39 @@ use tonic::service::Routes;
 
 /// Work that runs beside the server until it stops.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Work beside the server, and where it runs.
+pub enum Work {
+    /// On every replica (a follower that keeps this replica's memory up to
+    /// date, a consumer whose effects are idempotent and ordered).
+    Everywhere(Task),
+    /// On one replica at a time, under the lease `name` in the service's
+    /// database (a relay, a projector, a scheduler); `start` begins it again
+    /// whenever this replica takes the lease.
+    Once {
+        name: &'static str,
+        start: Box<dyn Fn() -> Task + Send + Sync>,
+    },
+}
+
+impl Work {
+    /// Work for one replica at a time.
+    pub fn once(name: &'static str, start: impl Fn() -> Task + Send + Sync + 'static) -> Self {
+        Self::Once {
+            name,
+            start: Box::new(start),
+        }
+    }
+}
+
+impl std::fmt::Debug for Work {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Everywhere(_) => f.write_str("Everywhere"),
+            Self::Once { name, .. } => write!(f, "Once({name})"),
+        }
+    }
+}
 
 /// The tasks a service starts while it runs (a desk per shop, a recorder):
 /// the host owns them and stops every one when the service stops.
@@ -101,7 +134,7 @@ pub trait Service: Sized + Send + Sync + 'static {
 
     /// Work beside the server besides the outbox relay (schedulers,
     /// consumers, followers); the host stops it when the server stops.
-    fn tasks(&self, settings: &Self::Settings) -> Vec<Task> {
+    fn tasks(&self, settings: &Self::Settings) -> Vec<Work> {
         let _ = settings;
         Vec::new()
     }
@@ -174,13 +207,24 @@ where
     ) -> Result<(), String> {
         let hosting = self.settings.hosting();
         let mut tasks = JoinSet::new();
-        tasks.spawn(relay(
-            hosting.store.clone(),
-            hosting.bus.clone(),
-            RelayOptions::new(S::NAME, hosting.durable_bus),
-        ));
-        for task in self.service.tasks(&self.settings) {
-            tasks.spawn(task);
+        let (store, bus) = (hosting.store.clone(), hosting.bus.clone());
+        let relayed = Work::once("outbox-relay", move || {
+            Box::pin(relay(
+                store.clone(),
+                bus.clone(),
+                RelayOptions::new(S::NAME, hosting.durable_bus),
+            ))
+        });
+        for work in std::iter::once(relayed).chain(self.service.tasks(&self.settings)) {
+            match work {
+                Work::Everywhere(task) => {
+                    tasks.spawn(task);
+                }
+                Work::Once { name, start } => {
+                    let lease = format!("{}:{name}", S::NAME);
+                    tasks.spawn(run_once(hosting.store.clone(), lease, start));
+                }
+            }
         }
         let routes = self
             .service

@@ -13,6 +13,7 @@ pub mod config;
 pub mod errors;
 pub mod guard;
 pub mod host;
+pub mod lease;
 pub mod page;
 pub mod server;
 pub mod telemetry;

@@ -404,3 +404,173 @@ async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
         SHOPS.div_ceil(3)
     );
 }
+
+/// The backends (PostgreSQL pids) that hold advisory locks in this test's
+/// database (other tests hold theirs in their own): the leases.
+async fn lease_holders(db: &mut sqlx::PgConnection) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         ORDER BY pid",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+/// Which replica's sessions hold every lease: the PostgreSQL backends'
+/// client ports, matched to the sockets each process has open.
+async fn lease_holder(db: &mut sqlx::PgConnection, replicas: &[Service]) -> usize {
+    let ports: Vec<i32> = sqlx::query_scalar(
+        "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    let owners: Vec<usize> = ports
+        .iter()
+        .map(|port| {
+            let inodes = socket_inodes(*port as u16);
+            replicas
+                .iter()
+                .position(|r| inodes.iter().any(|i| r.has_socket(i)))
+                .expect("a replica owns the session")
+        })
+        .collect();
+    assert!(
+        owners.windows(2).all(|w| w[0] == w[1]),
+        "leases split: {owners:?}"
+    );
+    owners[0]
+}
+
+/// The inodes of TCP sockets from local `port` to PostgreSQL's port 5432
+/// (from /proc/net; an ephemeral port may be reused towards other peers).
+fn socket_inodes(port: u16) -> Vec<String> {
+    let (local, remote) = (format!(":{port:04X}"), format!(":{:04X}", 5432));
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|text| {
+            text.lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let cols: Vec<&str> = line.split_whitespace().collect();
+                    let ours = cols.get(1)?.ends_with(&local) && cols.get(2)?.ends_with(&remote);
+                    ours.then(|| cols.get(9).map(|s| s.to_string()))?
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+impl Service {
+    fn has_socket(&self, inode: &str) -> bool {
+        let Some(child) = &self.child else {
+            return false;
+        };
+        let target = format!("socket:[{inode}]");
+        std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+            .map(|fds| {
+                fds.flatten().any(|fd| {
+                    std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == target)
+                })
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// Work that must run once (issue 15, R-X-4): two compliance-svc replicas on
+/// one database, the one holding the leases (outbox relay, timekeeper) is
+/// killed with SIGKILL, round after round; the survivor takes both over and
+/// its projector writes the read model of a violation recorded after the
+/// kill. Prints each failover time (target p99 < 10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_move_to_the_survivor_after_kill_9() {
+    use sqlx::Connection;
+    const ROUNDS: usize = 4;
+    let data = tempfile::tempdir().unwrap();
+    let (nats_url, _nats, _nats_dir) = nats_server();
+    let platform = token(data.path(), "", "platform", "lease-test");
+    let db = sellerdesk_testkit::fresh_postgres_url().await;
+    let mut replicas = [
+        Service::new("compliance", data.path(), db.clone(), &nats_url),
+        Service::new("compliance", data.path(), db.clone(), &nats_url),
+    ];
+    replicas[0].start().await;
+    replicas[1].start().await;
+    let mut admin = sqlx::PgConnection::connect(&db).await.unwrap();
+    let started = Instant::now();
+    let mut holders = lease_holders(&mut admin).await;
+    while holders.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "leases never taken"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        holders = lease_holders(&mut admin).await;
+    }
+    assert_eq!(holders.len(), 2, "each lease has one holder: {holders:?}");
+    let mut holder = lease_holder(&mut admin, &replicas).await;
+    let mut failovers = Vec::new();
+    for round in 0..ROUNDS {
+        let before = lease_holders(&mut admin).await;
+        replicas[holder].kill_9();
+        let killed = Instant::now();
+        let survivor = 1 - holder;
+        loop {
+            let now = lease_holders(&mut admin).await;
+            if now.len() == 2 && now.iter().all(|p| !before.contains(p)) {
+                break;
+            }
+            assert!(
+                killed.elapsed() < Duration::from_secs(30),
+                "no failover: {before:?} then {now:?} in round {round}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        failovers.push(killed.elapsed());
+        // The survivor's projector keeps the read model: a violation it
+        // records shows up in the shop's summary document.
+        let shop = format!("lease-{round}");
+        let mut c = ComplianceServiceClient::new(connect(&replicas[survivor].endpoint()).await);
+        until_ok!(c.record_violation(authed(
+            &platform,
+            RecordViolationRequest {
+                shop_id: shop.clone(),
+                violation_id: "v1".into(),
+                points: Some(2),
+                ..Default::default()
+            },
+        )));
+        let key = format!("compliance/summary/{shop}");
+        let recorded = Instant::now();
+        loop {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM snapshots WHERE key = $1")
+                .bind(&key)
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
+            if n == 1 {
+                break;
+            }
+            assert!(
+                recorded.elapsed() < Duration::from_secs(10),
+                "no projection of {shop}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        replicas[holder].start().await;
+        holder = survivor;
+        assert_eq!(lease_holder(&mut admin, &replicas).await, holder);
+    }
+    failovers.sort();
+    println!(
+        "lease failover after SIGKILL over {ROUNDS} rounds: min {:?}, median {:?}, max {:?}",
+        failovers[0],
+        failovers[ROUNDS / 2],
+        failovers[ROUNDS - 1]
+    );
+}
