@@ -32,6 +32,9 @@ const H_TRACEPARENT: &str = "traceparent";
 /// consumer that was down for days to catch up, bounded so the bus does not
 /// grow with history (the logs are the record, the bus only carries).
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How many bytes a stream keeps unless configured (1 GiB): a second bound
+/// beside the age, so a burst cannot fill the servers' disks.
+pub const DEFAULT_MAX_BYTES: i64 = 1 << 30;
 
 /// NATS JetStream: one stream per service (`SELLERDESK_<SERVICE>`), durable
 /// pull consumers with explicit acks, dedup by `Nats-Msg-Id` = event id.
@@ -46,6 +49,8 @@ pub struct JetStreamBus {
     ack_wait: Duration,
     namespace: String,
     max_age: Duration,
+    max_bytes: i64,
+    replicas: usize,
 }
 
 impl JetStreamBus {
@@ -53,9 +58,16 @@ impl JetStreamBus {
     /// yet: a service starts and takes writes into its outbox while the bus
     /// is down (the relay publishes once it is up). Only a malformed URL fails.
     pub async fn connect(url: &str) -> Result<Self, BusError> {
+        // A cluster is named by a comma-separated list of its servers; the
+        // client also learns the others from whichever it reaches.
+        let servers = url
+            .split(',')
+            .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BusError::Connect(format!("{url}: {e}")))?;
         let client = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
-            .connect(url)
+            .connect(servers)
             .await
             .map_err(|e| BusError::Connect(format!("{url}: {e}")))?;
         Ok(Self {
@@ -64,6 +76,8 @@ impl JetStreamBus {
             ack_wait: ACK_WAIT,
             namespace: String::new(),
             max_age: DEFAULT_MAX_AGE,
+            max_bytes: DEFAULT_MAX_BYTES,
+            replicas: 1,
         })
     }
 
@@ -77,6 +91,20 @@ impl JetStreamBus {
     /// How long streams this bus creates keep messages.
     pub fn with_max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age;
+        self
+    }
+
+    /// How many bytes a stream keeps at most (the oldest go first); 0 or
+    /// less: no limit but the age.
+    pub fn with_max_bytes(mut self, max_bytes: i64) -> Self {
+        self.max_bytes = if max_bytes > 0 { max_bytes } else { -1 };
+        self
+    }
+
+    /// How many servers of a JetStream cluster keep each stream (1, 3 or 5;
+    /// 3 survives one server lost).
+    pub fn with_replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas.max(1);
         self
     }
 
@@ -122,18 +150,40 @@ impl JetStreamBus {
         self
     }
 
-    /// The service's stream, created on first use.
+    /// The service's stream, created on first use; a stream created with
+    /// other limits or replicas is brought to this bus's (configuration
+    /// changes take effect on the next start, not only for new streams).
     pub async fn ensure_stream(&self, service: &str) -> Result<stream::Stream, BusError> {
-        self.context
-            .get_or_create_stream(stream::Config {
-                name: self.stream(service),
-                subjects: vec![self.wire_subject(&format!("sellerdesk.{service}.>"))],
-                duplicate_window: DUPLICATE_WINDOW,
-                max_age: self.max_age,
-                ..Default::default()
-            })
+        let wanted = stream::Config {
+            name: self.stream(service),
+            subjects: vec![self.wire_subject(&format!("sellerdesk.{service}.>"))],
+            duplicate_window: DUPLICATE_WINDOW,
+            max_age: self.max_age,
+            max_bytes: self.max_bytes,
+            num_replicas: self.replicas,
+            ..Default::default()
+        };
+        let mut stream = self
+            .context
+            .get_or_create_stream(wanted.clone())
             .await
-            .map_err(|e| BusError::Connect(e.to_string()))
+            .map_err(|e| BusError::Connect(e.to_string()))?;
+        let have = &stream.cached_info().config;
+        if (have.max_age, have.max_bytes, have.num_replicas)
+            != (wanted.max_age, wanted.max_bytes, wanted.num_replicas)
+        {
+            let name = wanted.name.clone();
+            self.context
+                .update_stream(wanted)
+                .await
+                .map_err(|e| BusError::Connect(format!("updating stream {name}: {e}")))?;
+            stream = self
+                .context
+                .get_stream(&name)
+                .await
+                .map_err(|e| BusError::Connect(e.to_string()))?;
+        }
+        Ok(stream)
     }
 }
 

@@ -19,6 +19,12 @@ pub struct Config {
     pub nats_namespace: String,
     /// How long the bus keeps a message (the logs are the record).
     pub nats_max_age_hours: u64,
+    /// How many bytes each stream keeps at most (oldest dropped first); 0:
+    /// no limit but the age.
+    pub nats_max_bytes: i64,
+    /// How many servers of a JetStream cluster keep each stream (3 in a
+    /// 3-node cluster: one server may be lost).
+    pub nats_replicas: usize,
     /// The JWKS (public keys) that bearer tokens are verified with, reread
     /// when it changes. Unset: the development key pair in `<data_dir>/auth/`,
     /// created on first start (`sellerdesk token` mints with it).
@@ -86,6 +92,8 @@ impl Default for Config {
             nats_url: None,
             nats_namespace: String::new(),
             nats_max_age_hours: 7 * 24,
+            nats_max_bytes: 1 << 30,
+            nats_replicas: 1,
             auth_jwks_file: None,
             auth_revoked_file: None,
             auth_audience: crate::auth::DEFAULT_AUDIENCE.into(),
@@ -173,6 +181,18 @@ impl Config {
             self.nats_max_age_hours = v.parse().ok().filter(|h| *h > 0).ok_or_else(|| {
                 format!("SELLERDESK_NATS_MAX_AGE_HOURS={v:?}: a positive number of hours")
             })?;
+        }
+        if let Some(v) = get("SELLERDESK_NATS_MAX_BYTES") {
+            self.nats_max_bytes = v
+                .parse()
+                .map_err(|_| format!("SELLERDESK_NATS_MAX_BYTES={v:?}: a number of bytes"))?;
+        }
+        if let Some(v) = get("SELLERDESK_NATS_REPLICAS") {
+            self.nats_replicas = v
+                .parse()
+                .ok()
+                .filter(|r| matches!(r, 1 | 3 | 5))
+                .ok_or_else(|| format!("SELLERDESK_NATS_REPLICAS={v:?}: 1, 3 or 5"))?;
         }
         if let Some(v) = get("SELLERDESK_SHUTDOWN_GRACE_MS") {
             self.shutdown_grace_ms = v.parse().map_err(|_| {

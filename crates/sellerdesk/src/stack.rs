@@ -103,7 +103,9 @@ pub async fn common(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Co
                 JetStreamBus::connect(url)
                     .await?
                     .with_namespace(&config.nats_namespace)
-                    .with_max_age(Duration::from_secs(config.nats_max_age_hours * 3600)),
+                    .with_max_age(Duration::from_secs(config.nats_max_age_hours * 3600))
+                    .with_max_bytes(config.nats_max_bytes)
+                    .with_replicas(config.nats_replicas),
             ),
             true,
         ),
