@@ -145,6 +145,11 @@ impl Chat {
         Ok(chat)
     }
 
+    /// How many shops' desks this replica holds.
+    pub fn loaded_desks(&self) -> usize {
+        self.desks.lock().expect("desks lock").len()
+    }
+
     pub fn robot(&self) -> &Robot {
         &self.robot
     }
@@ -183,15 +188,32 @@ impl Chat {
 
     /// The shop's desk, loaded from its stream on first use.
     pub async fn desk(self: &Arc<Self>, shop: &str) -> Result<Arc<DeskHandle>, AppError> {
+        Ok(self
+            .loaded_desk(shop, true)
+            .await?
+            .expect("a desk is started when asked to"))
+    }
+
+    /// The shop's desk if it is loaded or has a history; a shop that never
+    /// wrote gets a desk only when `start` (a command), so reading it
+    /// creates nothing (R-X-4).
+    async fn loaded_desk(
+        self: &Arc<Self>,
+        shop: &str,
+        start: bool,
+    ) -> Result<Option<Arc<DeskHandle>>, AppError> {
         if let Some(h) = self.desks.lock().expect("desks lock").get(shop) {
-            return Ok(h.clone());
+            return Ok(Some(h.clone()));
         }
         let _loading = self.loading.lock().await;
         if let Some(h) = self.desks.lock().expect("desks lock").get(shop) {
-            return Ok(h.clone());
+            return Ok(Some(h.clone()));
         }
         let events = self.read_desk_stream(shop, 0).await?;
-        Ok(self.start_desk(shop, &events))
+        if events.is_empty() && !start {
+            return Ok(None);
+        }
+        Ok(Some(self.start_desk(shop, &events)))
     }
 
     async fn read_desk_stream(&self, shop: &str, after: i64) -> Result<Vec<Arc<Logged>>, AppError> {
@@ -281,9 +303,14 @@ impl Chat {
         shop: &str,
         f: impl FnOnce(&View) -> R,
     ) -> Result<R, AppError> {
-        let handle = self.desk(shop).await?;
-        let view = handle.view.read().expect("view lock");
-        Ok(f(&view))
+        match self.loaded_desk(shop, false).await? {
+            Some(handle) => {
+                let view = handle.view.read().expect("view lock");
+                Ok(f(&view))
+            }
+            // Nothing was ever written: the empty desk, started nowhere.
+            None => Ok(f(&View::default())),
+        }
     }
 
     /// The desk's task: takes every command waiting, decides each on the

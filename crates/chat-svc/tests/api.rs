@@ -866,6 +866,36 @@ async fn r_chat_2_3_a_removed_agents_token_reads_nothing() {
         .unwrap();
 }
 
+/// R-X-4: reading a shop that never wrote anything answers its empty desk
+/// and creates nothing (no desk, no task, no event); its first command does.
+#[tokio::test]
+async fn r_x_4_reading_an_unknown_shop_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    let list = app
+        .client
+        .list_conversations(app.owner(pb::ListConversationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(list.conversations.is_empty());
+    let agents = app
+        .client
+        .list_agents(app.owner(pb::ListAgentsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(agents.agents.is_empty());
+    app.client
+        .get_service_hours(app.owner(pb::GetServiceHoursRequest::default()))
+        .await
+        .unwrap();
+    assert_eq!(app.chat.loaded_desks(), 0, "a read started a desk");
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    assert_eq!(app.chat.loaded_desks(), 1);
+}
+
 /// Hardening item 5: a live stream ends with UNAUTHENTICATED when its token
 /// expires, instead of delivering for as long as the connection lives.
 #[tokio::test]

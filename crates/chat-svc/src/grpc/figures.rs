@@ -71,7 +71,8 @@ pub(super) async fn watch_response_metrics(
         }
     };
     let app = api.app.clone();
-    app.desk(&shop).await.map_err(to_status)?;
+    // Fails now, not in the stream, when the store does not answer.
+    app.read(&shop, |_| ()).await.map_err(to_status)?;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
         let mut last: Option<pb::GetResponseMetricsResponse> = None;
