@@ -167,6 +167,44 @@ impl Compliance {
         &self.clock
     }
 
+    /// Tells this replica's watchers of changes any replica committed: follows
+    /// the log from its head at start. A shop's own writes here are heard
+    /// twice (watchers re-read and send only what changed); a policy concerns
+    /// every shop and is told as the empty shop.
+    pub async fn run_change_follower(self: Arc<Self>) {
+        let start = loop {
+            match self.store.head().await {
+                Ok(head) => break head,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change follower cannot read the head; retrying");
+                    tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
+                }
+            }
+        };
+        let app = &self;
+        Follower::after(
+            self.store.clone(),
+            "compliance-watchers",
+            start,
+            PROJECTION_BATCH,
+        )
+        .run(|batch| async move {
+            let mut told = HashSet::new();
+            for e in &batch {
+                let shop = match store::SHOP_STREAM.key_of(&e.stream_id) {
+                    Some(shop) => shop,
+                    None if e.stream_id == store::POLICY_STREAM => "",
+                    None => continue,
+                };
+                if told.insert(shop) {
+                    let _ = app.changes.send(shop.to_owned());
+                }
+            }
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .await
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<ShopChanged> {
         self.changes.subscribe()
     }

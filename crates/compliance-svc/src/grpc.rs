@@ -18,6 +18,8 @@ use std::{pin::Pin, sync::Arc};
 use tonic::{Request, Response, Status};
 
 const SHOP_ROLES_READ: &[Role] = &[Role::Owner, Role::Admin, Role::Agent, Role::Platform];
+/// A watcher re-reads at least this often when nothing woke it before.
+const MAX_WATCH_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Debug, Clone)]
 pub struct ComplianceApi {
@@ -393,8 +395,12 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         tokio::spawn(async move {
             let mut last: Option<pb::Standing> = None;
             loop {
+                // When time alone changes the standing next (points expire):
+                // the replica whose scheduler acts may be another one.
+                let next_change;
                 match app.standing(&shop, None).await {
                     Ok(s) => {
+                        next_change = s.next_change_at;
                         let msg = standing_pb(&shop, &s);
                         let changed = last.as_ref().is_none_or(|l| {
                             (l.points, l.tier, l.revoked, &l.measures)
@@ -418,11 +424,20 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
                         return;
                     }
                 }
-                // Wait for a change to this shop; a lagging receiver just re-reads.
+                // Wait for a change to this shop, or for its next change in
+                // time; a lagging receiver just re-reads.
+                let due = next_change
+                    .map(|at| (at - app.clock().now()).to_std().unwrap_or_default())
+                    .unwrap_or(MAX_WATCH_SLEEP)
+                    .min(MAX_WATCH_SLEEP);
+                let due = tokio::time::sleep(due);
+                tokio::pin!(due);
                 loop {
                     tokio::select! {
+                        () = &mut due => break,
                         r = changes.recv() => match r {
-                            Ok(s) if s == shop => break,
+                            // A policy ("") concerns every shop.
+                            Ok(s) if s == shop || s.is_empty() => break,
                             Ok(_) => continue,
                             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
                             Err(_) => return,

@@ -87,12 +87,17 @@ impl Service for Compliance {
         // One replica keeps time and the read models: the projector
         // schedules the shops it projects, so both run under one lease.
         let (app, changes) = (self.app.clone(), s.clock_changes.clone());
-        vec![Work::once("timekeeper", move || {
-            let (app, changes) = (app.clone(), changes.clone());
-            Box::pin(async move {
-                tokio::join!(app.clone().run_scheduler(changes), app.run_projector());
-            })
-        })]
+        let watchers = Work::Everywhere(Box::pin(self.app.clone().run_change_follower()));
+        vec![
+            Work::once("timekeeper", move || {
+                let (app, changes) = (app.clone(), changes.clone());
+                Box::pin(async move {
+                    tokio::join!(app.clone().run_scheduler(changes), app.run_projector());
+                })
+            }),
+            // Every replica tells its own watchers of every replica's writes.
+            watchers,
+        ]
     }
 }
 

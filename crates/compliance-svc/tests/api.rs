@@ -34,11 +34,13 @@ fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
 /// A compliance-svc on port 0 with its own database and a manual clock.
 async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        sellerdesk_eventstore::open(&format!("sqlite://{}", dir.path().join("c.db").display()))
-            .await
-            .unwrap();
-    let clock = ManualClock::new(t("2026-01-01T00:00:00Z"));
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    spawn_app_on(&url, ManualClock::new(t("2026-01-01T00:00:00Z")), dir).await
+}
+
+/// A replica on the store at `url`, with `clock`.
+async fn spawn_app_on(url: &str, clock: ManualClock, dir: tempfile::TempDir) -> TestApp {
+    let store = sellerdesk_eventstore::open(url).await.unwrap();
     let bus = Arc::new(InProcessBus::new());
     let signer = TokenSigner::new("test");
     let settings = Settings {
@@ -244,6 +246,34 @@ async fn watch_standing_streams_changes_including_expiry() {
         .set(t("2026-01-01T00:00:00Z") + Duration::days(181));
     let s = next(&mut stream).await;
     assert_eq!((s.points, s.tier), (0, 0));
+}
+
+/// R-X-4 (issue 15, item 1): a watcher on one replica hears of a violation
+/// recorded through another, and of a policy published there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_x_4_watch_standing_on_one_replica_sees_writes_through_another() {
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let clock = ManualClock::new(t("2026-01-01T00:00:00Z"));
+    let mut a = spawn_app_on(&url, clock.clone(), tempfile::tempdir().unwrap()).await;
+    let mut b = spawn_app_on(&url, clock.clone(), tempfile::tempdir().unwrap()).await;
+    let r = b.req(
+        "w",
+        Role::Owner,
+        pb::WatchStandingRequest {
+            shop_id: String::new(),
+        },
+    );
+    let mut stream = b.client.watch_standing(r).await.unwrap().into_inner();
+    assert_eq!(next(&mut stream).await.points, 0);
+    a.record("w", "v1", 12).await;
+    let s = next(&mut stream).await;
+    assert_eq!(
+        (s.points, s.tier),
+        (12, 1),
+        "heard through the log from replica A"
+    );
+    a.record("w", "v2", 12).await;
+    assert_eq!(next(&mut stream).await.points, 24);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
