@@ -168,41 +168,61 @@ impl Compliance {
     }
 
     /// Tells this replica's watchers of changes any replica committed: follows
-    /// the log from its head at start. A shop's own writes here are heard
+    /// the log while anyone watches (reading the log costs the writers, so
+    /// it rests while nobody listens). A shop's own writes here are heard
     /// twice (watchers re-read and send only what changed); a policy concerns
     /// every shop and is told as the empty shop.
     pub async fn run_change_follower(self: Arc<Self>) {
-        let start = loop {
-            match self.store.head().await {
-                Ok(head) => break head,
+        let mut head = self.store.watch_head();
+        loop {
+            while self.changes.receiver_count() == 0 {
+                tokio::time::sleep(sellerdesk_eventstore::POLL_INTERVAL).await;
+            }
+            let start = match self.store.head().await {
+                Ok(head) => head,
                 Err(e) => {
                     tracing::warn!(error = %e, "change follower cannot read the head; retrying");
                     tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
+                    continue;
+                }
+            };
+            // Whatever committed before `start` while nobody followed: every
+            // watcher re-reads once.
+            let _ = self.changes.send(String::new());
+            let mut follower =
+                Follower::after(self.store.clone(), "compliance-watchers", start, PROJECTION_BATCH);
+            while self.changes.receiver_count() > 0 {
+                match follower.catch_up(&mut |batch| self.tell_watchers(batch)).await {
+                    Ok(0) => {
+                        let _ = tokio::time::timeout(
+                            sellerdesk_eventstore::POLL_INTERVAL,
+                            head.changed(),
+                        )
+                        .await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change follower failed; retrying");
+                        tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
+                    }
                 }
             }
-        };
-        let app = &self;
-        Follower::after(
-            self.store.clone(),
-            "compliance-watchers",
-            start,
-            PROJECTION_BATCH,
-        )
-        .run(|batch| async move {
-            let mut told = HashSet::new();
-            for e in &batch {
-                let shop = match store::SHOP_STREAM.key_of(&e.stream_id) {
-                    Some(shop) => shop,
-                    None if e.stream_id == store::POLICY_STREAM => "",
-                    None => continue,
-                };
-                if told.insert(shop) {
-                    let _ = app.changes.send(shop.to_owned());
-                }
+        }
+    }
+
+    async fn tell_watchers(&self, batch: Vec<RecordedEvent>) -> Result<(), std::convert::Infallible> {
+        let mut told = HashSet::new();
+        for e in &batch {
+            let shop = match store::SHOP_STREAM.key_of(&e.stream_id) {
+                Some(shop) => shop,
+                None if e.stream_id == store::POLICY_STREAM => "",
+                None => continue,
+            };
+            if told.insert(shop) {
+                let _ = self.changes.send(shop.to_owned());
             }
-            Ok::<_, std::convert::Infallible>(())
-        })
-        .await
+        }
+        Ok(())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ShopChanged> {
