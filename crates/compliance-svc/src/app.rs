@@ -189,10 +189,17 @@ impl Compliance {
             // Whatever committed before `start` while nobody followed: every
             // watcher re-reads once.
             let _ = self.changes.send(String::new());
-            let mut follower =
-                Follower::after(self.store.clone(), "compliance-watchers", start, PROJECTION_BATCH);
+            let mut follower = Follower::after(
+                self.store.clone(),
+                "compliance-watchers",
+                start,
+                PROJECTION_BATCH,
+            );
             while self.changes.receiver_count() > 0 {
-                match follower.catch_up(&mut |batch| self.tell_watchers(batch)).await {
+                match follower
+                    .catch_up(&mut |batch| self.tell_watchers(batch))
+                    .await
+                {
                     Ok(0) => {
                         let _ = tokio::time::timeout(
                             sellerdesk_eventstore::POLL_INTERVAL,
@@ -210,7 +217,10 @@ impl Compliance {
         }
     }
 
-    async fn tell_watchers(&self, batch: Vec<RecordedEvent>) -> Result<(), std::convert::Infallible> {
+    async fn tell_watchers(
+        &self,
+        batch: Vec<RecordedEvent>,
+    ) -> Result<(), std::convert::Infallible> {
         let mut told = HashSet::new();
         for e in &batch {
             let shop = match store::SHOP_STREAM.key_of(&e.stream_id) {

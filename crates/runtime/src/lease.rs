@@ -4,9 +4,8 @@
 //! session ends (a killed process frees it at once; PostgreSQL closes the
 //! session with the socket).
 
-use crate::host::Task;
 use sellerdesk_eventstore::EventStore;
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 /// How often a waiting replica asks for the lease, and how often the holder
 /// checks it still has it: a survivor takes over within about this long.
@@ -15,15 +14,16 @@ pub const LEASE_INTERVAL: Duration = Duration::from_secs(1);
 /// Runs `start()`'s work while this replica holds the lease `name`, for
 /// ever: waits for the lease, works, and stops the work the moment the lease
 /// is lost (then waits again). Safe to abort: the work and the lease go with it.
-pub async fn run_once<F>(store: Arc<dyn EventStore>, name: String, start: F)
+pub async fn run_once<F, W>(store: Arc<dyn EventStore>, name: String, start: F)
 where
-    F: Fn() -> Task + Send,
+    F: Fn() -> W + Send,
+    W: Future<Output = ()> + Send,
 {
     loop {
         match store.try_lease(&name).await {
             Ok(Some(mut lease)) => {
                 tracing::info!(lease = %name, "lease taken; running");
-                let mut work = start();
+                let mut work = Box::pin(start());
                 loop {
                     tokio::select! {
                         () = work.as_mut() => break,
