@@ -247,6 +247,7 @@ async fn r_ads_13_orders_follow_the_selling_rights_compliance_svc_publishes() {
         durable_bus: false,
         clock: Arc::new(ManualClock::new(t("2026-03-04T02:00:00Z"))),
         clock_changes: None,
+        cache_shops: 10_000,
         verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
     })

@@ -37,6 +37,8 @@ pub struct Settings {
     pub clock_changes: Option<tokio::sync::watch::Receiver<domain::Instant>>,
     pub verifier: TokenVerifier,
     pub request_timeout: Duration,
+    /// Shops whose state a replica holds at most (least recently used go).
+    pub cache_shops: usize,
 }
 sellerdesk_runtime::host_settings!(Settings);
 
@@ -56,7 +58,7 @@ impl Service for Compliance {
     const DEFAULT_PORT: u16 = 50051;
     type Settings = Settings;
 
-    fn settings(hosting: Hosting, _config: &Config) -> Settings {
+    fn settings(hosting: Hosting, config: &Config) -> Settings {
         Settings {
             store: hosting.store,
             bus: hosting.bus,
@@ -65,11 +67,12 @@ impl Service for Compliance {
             verifier: hosting.verifier,
             request_timeout: hosting.request_timeout,
             clock_changes: None,
+            cache_shops: config.compliance_cache_shops,
         }
     }
 
     async fn open(s: &Settings, _: &Tasks) -> Result<Self, String> {
-        let app = app::Compliance::open(s.store.clone(), s.clock.clone())
+        let app = app::Compliance::open(s.store.clone(), s.clock.clone(), s.cache_shops)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self { app })

@@ -49,6 +49,7 @@ async fn spawn_app_on(url: &str, clock: ManualClock, dir: tempfile::TempDir) -> 
         durable_bus: false,
         clock: Arc::new(clock.clone()),
         clock_changes: Some(clock.watch()),
+        cache_shops: 10_000,
         verifier: signer.verifier(),
         request_timeout: StdDuration::from_secs(10),
     };

@@ -31,7 +31,7 @@ fn record(id: &str, points: u32) -> impl Fn(DateTime<Utc>) -> Command + '_ {
 }
 
 async fn open_app(store: &Arc<dyn EventStore>, clock: &ManualClock) -> Arc<Compliance> {
-    Compliance::open(store.clone(), Arc::new(clock.clone()))
+    Compliance::open(store.clone(), Arc::new(clock.clone()), 10_000)
         .await
         .unwrap()
 }
@@ -208,6 +208,44 @@ async fn r_x_4_a_read_on_any_replica_sees_every_acknowledged_write() {
     a.publish_policy(policy, Metadata::default()).await.unwrap();
     let s = b.standing("s", None).await.unwrap();
     assert_eq!((s.points, s.tier, s.policy_version), (15, 0, 2));
+}
+
+/// R-X-4 (issue 15, item 4): a replica holds at most its configured number
+/// of shops; an evicted shop comes back from its log with the same answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_x_4_the_shop_cache_is_bounded_and_evicted_shops_come_back_whole() {
+    let dir = TempSqlite::new();
+    let store = open(&dir.url("c")).await.unwrap();
+    let clock = ManualClock::new(t0());
+    let app = Compliance::open(store.clone(), Arc::new(clock.clone()), 20)
+        .await
+        .unwrap();
+    for shop in 0..200u32 {
+        for k in 0..3u32 {
+            app.execute(
+                &format!("s{shop}"),
+                Metadata::default(),
+                record(&format!("v{k}"), 1 + shop % 7 + k),
+            )
+            .await
+            .unwrap();
+        }
+        assert!(
+            app.cached_shops() <= 20,
+            "{} shops held",
+            app.cached_shops()
+        );
+    }
+    for shop in [0u32, 57, 199] {
+        let s = app.standing(&format!("s{shop}"), None).await.unwrap();
+        assert_eq!(s.points, 3 * (1 + shop % 7) + 3, "shop {shop}");
+        let earlier = app
+            .standing(&format!("s{shop}"), Some(t0() - Duration::days(1)))
+            .await
+            .unwrap();
+        assert_eq!(earlier.points, 0);
+    }
+    assert!(app.cached_shops() <= 20);
 }
 
 #[derive(Debug, Clone)]

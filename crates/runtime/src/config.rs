@@ -48,6 +48,9 @@ pub struct Config {
     /// How long a stopping server waits for in-flight calls before it exits
     /// (below Kubernetes' default 30 s termination grace period).
     pub shutdown_grace_ms: u64,
+    /// compliance-svc: shops whose state one replica holds at most; the least
+    /// recently used go, and come back from snapshot and tail (R-X-4).
+    pub compliance_cache_shops: usize,
     /// R-FAQ-5: the most FAQ cards a shop may show.
     pub faq_card_limit: usize,
     /// R-CHAT-1: customer-service accounts per shop.
@@ -104,6 +107,7 @@ impl Default for Config {
             otlp_endpoint: None,
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 20_000,
+            compliance_cache_shops: 10_000,
             faq_card_limit: 10,
             chat_max_agents: 20,
             chat_faq_url: None,
@@ -202,6 +206,11 @@ impl Config {
         if let Some(v) = get("SELLERDESK_REQUEST_TIMEOUT_MS") {
             self.request_timeout_ms = v.parse().map_err(|_| {
                 format!("SELLERDESK_REQUEST_TIMEOUT_MS={v:?}: a number of milliseconds")
+            })?;
+        }
+        if let Some(v) = get("SELLERDESK_COMPLIANCE_CACHE_SHOPS") {
+            self.compliance_cache_shops = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("SELLERDESK_COMPLIANCE_CACHE_SHOPS={v:?}: a positive number of shops")
             })?;
         }
         if let Some(v) = get("SELLERDESK_FAQ_CARD_LIMIT") {

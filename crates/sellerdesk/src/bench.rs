@@ -228,7 +228,7 @@ pub async fn compliance_history(
     let first = h.first().map(|(t, _)| *t).unwrap_or_default();
     let last = h.last().map(|(t, _)| *t).unwrap_or_default();
     let clock = ManualClock::new(last + ChronoDuration::days(1));
-    let app = Compliance::open(store.clone(), Arc::new(clock)).await?;
+    let app = Compliance::open(store.clone(), Arc::new(clock), 10_000).await?;
     let started = Instant::now();
     app.standing(&shop, Some(first)).await?;
     println!(
@@ -323,6 +323,7 @@ pub async fn record(url: &str, clients: usize, seconds: u64) -> anyhow::Result<(
         durable_bus: false,
         clock: Arc::new(SystemClock),
         clock_changes: None,
+        cache_shops: 10_000,
         verifier: signer.verifier(),
         request_timeout: Duration::from_secs(30),
     };

@@ -124,6 +124,7 @@ async fn run_scenario(scenario: &Value) -> anyhow::Result<Vec<String>> {
         durable_bus: false,
         clock: Arc::new(clock.clone()),
         clock_changes: Some(clock.watch()),
+        cache_shops: 10_000,
         verifier: signer.verifier(),
         request_timeout: Duration::from_secs(30),
     };

@@ -31,6 +31,7 @@ async fn traceparent_flows_from_grpc_metadata_to_the_event_and_the_bus() {
         durable_bus: false,
         clock: Arc::new(SystemClock),
         clock_changes: None,
+        cache_shops: 10_000,
         verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
     })
