@@ -11,7 +11,7 @@ use crate::{
     store,
 };
 use futures::Stream;
-use sellerdesk_eventstore::{EventStore, Metadata, RecordedEvent, StoreError};
+use sellerdesk_eventstore::{EventStore, Follower, Metadata, RecordedEvent, StoreError};
 use sellerdesk_runtime::{
     command::{for_each_event, CachedState, CommandPath, Grouped, Target},
     Clock,
@@ -271,7 +271,7 @@ impl Chat {
         let robot_first = !text.trim().is_empty()
             && !asks_for_human(&text)
             && self
-                .read(shop, |v| {
+                .peek(shop, |v| {
                     v.desk.conversation(&conversation_id).is_some_and(|c| {
                         c.status == ConversationStatus::Open
                             && c.assignee.is_none()
@@ -298,6 +298,21 @@ impl Chat {
         ))
     }
 
+    /// As [`Self::read`], without catching up with other replicas first: for
+    /// a hint the desk's decision checks again (whether to ask the robot),
+    /// where one query per buyer message would cost more than a rare stale
+    /// hint (a wasted robot call, or a message that goes straight to humans).
+    async fn peek<R>(
+        self: &Arc<Self>,
+        shop: &str,
+        f: impl FnOnce(&View) -> R,
+    ) -> Result<R, AppError> {
+        match self.loaded_desk(shop, false).await? {
+            Some(handle) => Ok(f(&handle.view.read().expect("view lock"))),
+            None => Ok(f(&View::default())),
+        }
+    }
+
     pub async fn read<R>(
         self: &Arc<Self>,
         shop: &str,
@@ -305,6 +320,7 @@ impl Chat {
     ) -> Result<R, AppError> {
         match self.loaded_desk(shop, false).await? {
             Some(handle) => {
+                self.catch_up_view(&handle).await?;
                 let view = handle.view.read().expect("view lock");
                 Ok(f(&view))
             }
@@ -408,14 +424,88 @@ impl Chat {
     }
 
     /// Makes committed events visible: the view first, then the live feed.
+    /// Each event once and in order, whoever brings it (this desk's commit,
+    /// its catch-up, a read's catch-up, the scheduler's follower): what the
+    /// view has is skipped; a gap leaves the rest to the next catch-up.
     fn publish(&self, handle: &DeskHandle, logged: &[Arc<Logged>]) {
-        {
+        let fresh: Vec<Arc<Logged>> = {
             let mut view = handle.view.write().expect("view lock");
+            let mut fresh = Vec::new();
             for l in logged {
-                view.apply(l);
+                if l.position == view.desk.version + 1 {
+                    view.apply(l);
+                    fresh.push(l.clone());
+                }
+            }
+            fresh
+        };
+        if !fresh.is_empty() {
+            let _ = handle.feed.send(Arc::new(fresh));
+        }
+    }
+
+    /// Brings the view up to the stream's head (other replicas' writes): one
+    /// indexed read that is empty when nothing is new (R-X-4).
+    async fn catch_up_view(&self, handle: &DeskHandle) -> Result<(), AppError> {
+        let after = handle.view.read().expect("view lock").desk.version;
+        let events = self.read_desk_stream(&handle.shop, after).await?;
+        self.publish(handle, &events);
+        Ok(())
+    }
+
+    /// On the replica that keeps time: follows the log so every shop's desk
+    /// here is current and every shop that has timers is ticked, whichever
+    /// replica took its commands.
+    async fn follow_every_desk(self: &Arc<Self>) {
+        let start = loop {
+            match self.store.head().await {
+                Ok(head) => break head,
+                Err(e) => {
+                    tracing::warn!(error = %e, "chat follower cannot read the head; retrying");
+                    tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
+                }
+            }
+        };
+        let mut follower = Follower::after(self.store.clone(), "chat-desks", start, READ_BATCH);
+        loop {
+            if let Err(e) = follower
+                .catch_up(&mut |batch| self.fold_foreign(batch))
+                .await
+            {
+                tracing::warn!(error = %e, "chat follower failed; retrying");
+            }
+            // Polled, not woken by each local commit: timers need no more.
+            tokio::time::sleep(sellerdesk_eventstore::POLL_INTERVAL).await;
+        }
+    }
+
+    async fn fold_foreign(self: &Arc<Self>, batch: Vec<RecordedEvent>) -> Result<(), AppError> {
+        let mut by_shop: HashMap<&str, Vec<Arc<Logged>>> = HashMap::new();
+        for r in &batch {
+            if let Some(shop) = store::shop_of_stream(&r.stream_id) {
+                by_shop.entry(shop).or_default().push(Arc::new(Logged {
+                    position: r.stream_version,
+                    at: r.occurred_at,
+                    event: store::decode(r)?,
+                }));
             }
         }
-        let _ = handle.feed.send(Arc::new(logged.to_vec()));
+        for (shop, events) in by_shop {
+            let loaded = self.desks.lock().expect("desks lock").get(shop).cloned();
+            match loaded {
+                Some(handle) => {
+                    let behind = handle.view.read().expect("view lock").desk.version + 1;
+                    if events.first().is_some_and(|e| e.position > behind) {
+                        self.catch_up_view(&handle).await?;
+                    } else {
+                        self.publish(&handle, &events);
+                    }
+                }
+                // A shop another replica started: loaded whole from its stream.
+                None => drop(self.desk(shop).await?),
+            }
+        }
+        Ok(())
     }
 
     /// Lets time act on every desk that has something waiting on it. Returns
@@ -451,14 +541,17 @@ impl Chat {
         changed
     }
 
-    /// Ticks every second, for ever.
+    /// Ticks every second, for ever, with every desk kept current.
     pub async fn run_scheduler(self: Arc<Self>) {
-        let mut every = tokio::time::interval(Duration::from_secs(1));
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            every.tick().await;
-            self.tick_all().await;
-        }
+        let ticks = async {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                self.tick_all().await;
+            }
+        };
+        tokio::join!(ticks, self.follow_every_desk());
     }
 
     /// R-CHAT-5: every event of the shop after `after` that `agent`'s inbox

@@ -233,6 +233,16 @@ async fn next_item(s: &mut tonic::Streaming<pb::WatchInboxResponse>) -> pb::Watc
         .expect("item")
 }
 
+/// The position of the next inbox item about `conversation`.
+async fn next_of(s: &mut tonic::Streaming<pb::WatchInboxResponse>, conversation: &str) -> u64 {
+    loop {
+        let item = next_item(s).await;
+        if item.conversation_id == conversation {
+            return item.position;
+        }
+    }
+}
+
 /// chat-svc with a real faq-svc, both on SQLite.
 async fn stack(dir: &tempfile::TempDir) -> (TestApp, Running) {
     let signer = TokenSigner::new("test");
@@ -894,6 +904,63 @@ async fn r_x_4_reading_an_unknown_shop_creates_nothing() {
     app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
         .await;
     assert_eq!(app.chat.loaded_desks(), 1);
+}
+
+/// R-X-4 (issue 15, item 1): two chat replicas on one database. A write
+/// through either is in the next read through the other; a buyer message
+/// taken by one reaches the assigned agent's inbox on the other, once; both
+/// replicas agree on who has the conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_x_4_two_chat_replicas_read_each_others_writes() {
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let faq = spawn_faq(sqlite(&dir, "faq").await, &signer).await;
+    let clock = ManualClock::new(t0());
+    let open = || async { sellerdesk_eventstore::open(&url).await.unwrap() };
+    let mut a = spawn_chat(open().await, faq.endpoint(), clock.clone()).await;
+    let mut b = spawn_chat(open().await, faq.endpoint(), clock.clone()).await;
+    a.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    let on_b = b
+        .client
+        .list_agents(b.owner(pb::ListAgentsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(on_b.agents.len(), 1, "B reads A's write");
+    // B writes on a desk it loaded; A reads it.
+    b.online_agent("a2", pb::ServiceRole::Both, "13800000002")
+        .await;
+    let on_a = a
+        .client
+        .list_agents(a.owner(pb::ListAgentsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(on_a.agents.len(), 2, "A reads B's write");
+    // A takes a conversation for a human; its agent watches on B.
+    a.open("c1").await;
+    let sent = a.buyer("c1", "m1", "我要人工").await;
+    let assignee = sent.conversation.unwrap().assignee_agent_id;
+    assert!(!assignee.is_empty());
+    let mut inbox = b.inbox(&assignee, 0).await;
+    let before = next_of(&mut inbox, "c1").await;
+    // A's next message to the conversation reaches B's inbox live.
+    a.buyer("c1", "m2", "在吗").await;
+    let after = next_of(&mut inbox, "c1").await;
+    assert!(after > before, "{before} then {after}");
+    // And nothing twice: the next item, if any, is past it.
+    if let Ok(Some(Ok(item))) =
+        tokio::time::timeout(Duration::from_millis(2500), inbox.next()).await
+    {
+        assert!(item.position > after, "delivered again: {}", item.position);
+    }
+    let seen_on_b = b.conversation("c1").await.conversation.unwrap();
+    assert_eq!(
+        seen_on_b.assignee_agent_id, assignee,
+        "one assignee on both"
+    );
 }
 
 /// Hardening item 5: a live stream ends with UNAUTHENTICATED when its token
