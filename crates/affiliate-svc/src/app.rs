@@ -1,12 +1,13 @@
 //! Load -> decide -> append, retried on a version conflict. A shop's outreach
 //! is folded from its stream per command (it is small); the marketplace is
 //! every creator's profile and reliability, folded from the whole log at
-//! start and kept in step with each committed append (R-AFF-5). One process
-//! writes the log (the Kubernetes manifest runs one replica).
+//! start and then from the log's tail (R-AFF-5): before every command and
+//! every read it takes in what any replica committed since (one query that
+//! is empty when nothing is new), so replicas answer alike (R-X-4).
 
 use crate::domain::{Command, Event, Instant, Limits, Marketplace, Outreach, ShopOutreach, World};
 use sellerdesk_core::Decider;
-use sellerdesk_eventstore::{codec, EventStore, Metadata};
+use sellerdesk_eventstore::{codec, EventStore, Follower, Metadata, RecordedEvent};
 use sellerdesk_runtime::{
     command::{CommandPath, Target},
     Clock,
@@ -30,7 +31,16 @@ pub fn creator_stream(creator_id: &str) -> String {
 pub struct Affiliate {
     path: CommandPath,
     limits: Limits,
-    market: RwLock<Marketplace>,
+    market: RwLock<Market>,
+    /// One catch-up at a time: each event is folded once, in log order.
+    following: tokio::sync::Mutex<()>,
+}
+
+/// The marketplace and the log position it has folded.
+#[derive(Debug, Default)]
+struct Market {
+    folded: Marketplace,
+    position: i64,
 }
 
 impl Affiliate {
@@ -56,8 +66,47 @@ impl Affiliate {
         Ok(Arc::new(Self {
             path: CommandPath::new(store, clock),
             limits,
-            market: RwLock::new(market),
+            market: RwLock::new(Market {
+                folded: market,
+                position: after,
+            }),
+            following: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    /// Folds what the log has past the marketplace's position.
+    async fn catch_up_market(&self) -> Result<(), AppError> {
+        let _one = self.following.lock().await;
+        let position = self.market.read().expect("market lock").position;
+        let mut follower = Follower::after(
+            self.path.store().clone(),
+            "affiliate-market",
+            position,
+            READ_BATCH,
+        );
+        follower
+            .catch_up(&mut |batch: Vec<RecordedEvent>| async move {
+                let mut market = self.market.write().expect("market lock");
+                for e in &batch {
+                    if e.stream_id.starts_with("affiliate-") {
+                        market.folded.apply(&codec::decode(e)?);
+                    }
+                    market.position = e.global_position;
+                }
+                Ok::<_, sellerdesk_eventstore::StoreError>(())
+            })
+            .await
+            .map_err(|e| match e {
+                sellerdesk_eventstore::FollowError::Store(e)
+                | sellerdesk_eventstore::FollowError::Handler(e) => AppError::Store(e),
+            })?;
+        Ok(())
+    }
+
+    /// Reads the marketplace with every replica's commits in it.
+    pub async fn market_now<R>(&self, f: impl FnOnce(&Marketplace) -> R) -> Result<R, AppError> {
+        self.catch_up_market().await?;
+        Ok(self.market(f))
     }
 
     pub fn now(&self) -> Instant {
@@ -68,8 +117,8 @@ impl Affiliate {
         &self.limits
     }
 
-    pub fn market<R>(&self, f: impl FnOnce(&Marketplace) -> R) -> R {
-        f(&self.market.read().expect("market lock"))
+    fn market<R>(&self, f: impl FnOnce(&Marketplace) -> R) -> R {
+        f(&self.market.read().expect("market lock").folded)
     }
 
     pub async fn outreach(&self, shop: &str) -> Result<Outreach, AppError> {
@@ -104,6 +153,7 @@ impl Affiliate {
             schema_version: SCHEMA_VERSION,
             fold,
         };
+        self.catch_up_market().await?;
         let (outreach, events) = self
             .path
             .execute::<ShopOutreach>(target, metadata, |outreach, at| {
@@ -116,10 +166,9 @@ impl Affiliate {
                 })
             })
             .await?;
-        // The marketplace follows what was committed (R-AFF-5).
-        let mut market = self.market.write().expect("market lock");
-        for e in &events {
-            market.apply(e);
+        // The marketplace takes in what was committed, in log order (R-AFF-5).
+        if !events.is_empty() {
+            self.catch_up_market().await?;
         }
         Ok((outreach, events))
     }

@@ -171,7 +171,9 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             .map_err(to_status)?;
         let creator = self
             .app
-            .market(|m| m.creator(&p.creator_id).map(creator_pb));
+            .market_now(|m| m.creator(&p.creator_id).map(creator_pb))
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(pb::ProfileCreatorResponse { creator }))
     }
 
@@ -189,11 +191,13 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         let id = &request.get_ref().creator_id;
         let creator = self
             .app
-            .market(|m| {
+            .market_now(|m| {
                 m.creator(id)
                     .filter(|c| !c.profile.handle.is_empty())
                     .map(creator_pb)
             })
+            .await
+            .map_err(to_status)?
             .ok_or_else(|| errors::not_found("creator", id))?;
         Ok(Response::new(pb::GetCreatorResponse {
             creator: Some(creator),
@@ -239,13 +243,17 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                 _ => SortBy::Followers,
             },
         };
-        let creators = self.app.market(|m| {
-            m.search(&query)
-                .into_iter()
-                .take(limit)
-                .map(creator_pb)
-                .collect()
-        });
+        let creators = self
+            .app
+            .market_now(|m| {
+                m.search(&query)
+                    .into_iter()
+                    .take(limit)
+                    .map(creator_pb)
+                    .collect()
+            })
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(pb::SearchCreatorsResponse { creators }))
     }
 

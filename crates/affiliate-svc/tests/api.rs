@@ -326,3 +326,51 @@ async fn outreach_plans_and_metrics_over_grpc_on_postgresql() {
     let reopened = sellerdesk_eventstore::open(&url).await.unwrap();
     outreach_story(store, reopened).await;
 }
+
+/// R-X-4 (issue 15): two replicas on one database. A creator profiled
+/// through one is found and searchable through the other, which was
+/// already running: the marketplace takes in the log's tail before a read.
+#[tokio::test]
+async fn r_x_4_the_marketplace_on_every_replica_has_every_replicas_writes() {
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let signer = TokenSigner::new("test");
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let (_a, mut a) = spawn(
+        sellerdesk_eventstore::open(&url).await.unwrap(),
+        &clock,
+        &signer,
+    )
+    .await;
+    let (_b, mut b) = spawn(
+        sellerdesk_eventstore::open(&url).await.unwrap(),
+        &clock,
+        &signer,
+    )
+    .await;
+    publish_creators(&mut a, &signer, 3).await;
+    let found = b
+        .get_creator(req(
+            &signer,
+            "shop-1",
+            Role::Owner,
+            pb::GetCreatorRequest {
+                creator_id: "c2".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.creator.unwrap().profile.unwrap().handle, "@creator2");
+    let searched = b
+        .search_creators(req(
+            &signer,
+            "shop-1",
+            Role::Owner,
+            pb::SearchCreatorsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(searched.creators.len(), 3);
+}
