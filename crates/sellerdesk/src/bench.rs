@@ -31,6 +31,53 @@ fn ev(i: u64) -> NewEvent {
 }
 
 /// Append (1 event per transaction; batches of 100) and read-all throughput.
+/// `writers` tasks, each appending 1-event transactions to its own stream
+/// (no conflicts) for `duration`: where the one append order per database
+/// stops scaling (docs/scaling.md).
+pub async fn concurrent_appends(
+    url: &str,
+    writers: usize,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let store = sellerdesk_eventstore::open(url).await?;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = 0u64;
+            while started.elapsed() < duration {
+                let t = Instant::now();
+                store
+                    .append(Append::new(
+                        format!("writer-{w}"),
+                        ExpectedVersion::Any,
+                        vec![ev(i)],
+                    ))
+                    .await?;
+                latencies.push(t.elapsed());
+                i += 1;
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        all.extend(done??);
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    let p99 = all.get(all.len() * 99 / 100).copied().unwrap_or_default();
+    println!(
+        "append, {writers:>3} concurrent writers: {:>10.0} events/s, p99 {:.2} ms ({} appends)",
+        rate(all.len() as u64, elapsed),
+        p99.as_secs_f64() * 1e3,
+        all.len()
+    );
+    Ok(())
+}
+
 pub async fn store(url: &str, singles: u64, batches: u64) -> anyhow::Result<()> {
     let store = sellerdesk_eventstore::open(url).await?;
     let started = Instant::now();

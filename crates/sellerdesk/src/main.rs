@@ -136,6 +136,10 @@ enum BenchCommand {
         singles: u64,
         #[arg(long, default_value_t = 2_000)]
         batches: u64,
+        /// Also: concurrent writers, each appending 1-event transactions to
+        /// its own stream for 5 s, one round per count (e.g. 1,4,16,64)
+        #[arg(long, value_delimiter = ',')]
+        writers: Vec<usize>,
     },
     /// NATS JetStream publish-to-consume throughput and latency at a fixed rate.
     Nats {
@@ -325,7 +329,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 url,
                 singles,
                 batches,
-            } => sellerdesk::bench::store(&url, singles, batches).await?,
+                writers,
+            } => {
+                sellerdesk::bench::store(&url, singles, batches).await?;
+                for n in writers {
+                    sellerdesk::bench::concurrent_appends(
+                        &url,
+                        n,
+                        std::time::Duration::from_secs(5),
+                    )
+                    .await?;
+                }
+            }
             BenchCommand::Nats {
                 url,
                 messages,
