@@ -50,19 +50,13 @@ impl Affiliate {
         limits: Limits,
     ) -> Result<Arc<Self>, AppError> {
         let mut market = Marketplace::default();
-        let mut after = 0;
-        loop {
-            let page = store.replay_all(after, READ_BATCH).await?;
-            for e in &page {
-                after = e.global_position;
-                if e.stream_id.starts_with("affiliate-") {
-                    market.apply(&codec::decode(e)?);
-                }
+        let after = sellerdesk_eventstore::replay_log(store.as_ref(), READ_BATCH, |e| {
+            if e.stream_id.starts_with("affiliate-") {
+                market.apply(&codec::decode(e)?);
             }
-            if (page.len() as i64) < READ_BATCH {
-                break;
-            }
-        }
+            Ok(())
+        })
+        .await?;
         Ok(Arc::new(Self {
             path: CommandPath::new(store, clock),
             limits,

@@ -116,14 +116,8 @@ impl Chat {
             loading: tokio::sync::Mutex::new(()),
         });
         let mut by_shop: HashMap<String, Vec<Arc<Logged>>> = HashMap::new();
-        let mut after = 0;
-        loop {
-            let page = chat.store.replay_all(after, READ_BATCH).await?;
-            for recorded in &page {
-                after = recorded.global_position;
-                let Some(shop) = store::shop_of_stream(&recorded.stream_id) else {
-                    continue;
-                };
+        sellerdesk_eventstore::replay_log(chat.store.as_ref(), READ_BATCH, |recorded| {
+            if let Some(shop) = store::shop_of_stream(&recorded.stream_id) {
                 by_shop
                     .entry(shop.to_owned())
                     .or_default()
@@ -133,10 +127,9 @@ impl Chat {
                         event: store::decode(recorded)?,
                     }));
             }
-            if (page.len() as i64) < READ_BATCH {
-                break;
-            }
-        }
+            Ok(())
+        })
+        .await?;
         let shops = by_shop.len();
         for (shop, events) in by_shop {
             chat.start_desk(&shop, &events);

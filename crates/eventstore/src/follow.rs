@@ -8,7 +8,7 @@
 //! deduplicates by event id, projections overwrite). Because the global order
 //! is gap-safe, nothing committed behind the position is ever missed.
 
-use crate::{EventStore, RecordedEvent, StoreError};
+use crate::{EventStore, RecordedEvent, ReplayedEvent, StoreError};
 use std::{fmt::Display, future::Future, sync::Arc, time::Duration};
 
 /// How often a follower looks for events appended by other processes (a
@@ -129,6 +129,27 @@ impl Follower {
                     tokio::time::sleep(RETRY_INTERVAL).await;
                 }
             }
+        }
+    }
+}
+
+/// Every event of the log from its start, in order, without metadata (a
+/// start-up fold of a whole service's memory); returns the last position,
+/// where a [`Follower::after`] goes on from.
+pub async fn replay_log(
+    store: &dyn EventStore,
+    batch: i64,
+    mut fold: impl FnMut(&ReplayedEvent) -> Result<(), StoreError>,
+) -> Result<i64, StoreError> {
+    let mut after = 0;
+    loop {
+        let page = store.replay_all(after, batch).await?;
+        for e in &page {
+            fold(e)?;
+            after = e.global_position;
+        }
+        if (page.len() as i64) < batch {
+            return Ok(after);
         }
     }
 }

@@ -20,7 +20,7 @@ mod postgres;
 mod snapshot_body;
 mod sqlite;
 
-pub use follow::{FollowError, Follower, POLL_INTERVAL, RETRY_INTERVAL};
+pub use follow::{replay_log, FollowError, Follower, POLL_INTERVAL, RETRY_INTERVAL};
 pub use model::*;
 pub use postgres::PgEventStore;
 pub use sqlite::SqliteEventStore;
