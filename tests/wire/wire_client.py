@@ -97,7 +97,18 @@ def connect(endpoint, service):
         status = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5).status
         check(f"health {name or '(server)'} SERVING", status == health_pb2.HealthCheckResponse.SERVING, status)
     db = ProtoReflectionDescriptorDatabase(channel)
-    check(f"reflection lists {service}", service in db.get_services(), db.get_services())
+    listed = set(db.get_services())
+    check(f"reflection lists {service}", service in listed, listed)
+    others = {s for s in listed if s.startswith("sellerdesk.") and s != service}
+    check("reflection lists only what this port serves", not others, others)
+    # Error details are typed messages a client can look up by name.
+    pool = DescriptorPool(db)
+    try:
+        pool.FindMessageTypeByName("google.rpc.BadRequest")
+        served = True
+    except KeyError as e:
+        served = e
+    check("reflection serves google.rpc.BadRequest", served is True, served)
     return Api(channel, service)
 
 

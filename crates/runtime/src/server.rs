@@ -52,10 +52,18 @@ pub async fn serve(
             .set_service_status(*name, ServingStatus::Serving)
             .await;
     }
+    // Reflection lists what this port serves (not every sellerdesk service),
+    // and knows the error detail types (google.rpc.BadRequest, ...) so tools
+    // such as grpcurl can print a refusal's details.
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
+        let builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(sellerdesk_api::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health");
+        services
+            .iter()
+            .fold(builder, |b, name| b.with_service_name(*name))
     };
     // v1 for current tools; v1alpha because grpcio's Python client still speaks only it.
     let reflection_v1 = reflection()

@@ -469,14 +469,18 @@ async fn up(mut config: Config) -> anyhow::Result<()> {
     for b in &built {
         println!("  {:<11} grpc://{}:{}", b.service, config.host, b.port);
     }
-    println!("development tokens (30 days):");
+    println!("development tokens (30 days; mint others with `sellerdesk token --data-dir ...`):");
     println!(
-        "  platform     {}",
+        "  platform (the gateway and operators: every shop, buyers' messages)\n    {}",
         client::token(&signer, "", Role::Platform, "dev-platform", 720)
     );
     println!(
-        "  demo-shop owner {}",
+        "  demo-shop owner (the merchant: agents, FAQ, ads, creators)\n    {}",
         client::token(&signer, "demo-shop", Role::Owner, "dev-owner", 720)
+    );
+    println!(
+        "  demo-shop agent dev-agent (works once the owner adds agent `dev-agent` in chat)\n    {}",
+        client::token(&signer, "demo-shop", Role::Agent, "dev-agent", 720)
     );
     println!("ready");
     // One shutdown signal stops every service; each finishes its in-flight calls.
