@@ -276,7 +276,6 @@ fn the_order(account: &AdsAccount, id: &str) -> Result<pb::Order, Status> {
 
 #[tonic::async_trait]
 impl pb::ads_service_server::AdsService for AdsApi {
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn place_order(
         &self,
         request: Request<pb::PlaceOrderRequest>,
@@ -307,7 +306,6 @@ impl pb::ads_service_server::AdsService for AdsApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn get_order(
         &self,
         request: Request<pb::GetOrderRequest>,
@@ -324,7 +322,6 @@ impl pb::ads_service_server::AdsService for AdsApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn list_orders(
         &self,
         request: Request<pb::ListOrdersRequest>,
@@ -341,7 +338,6 @@ impl pb::ads_service_server::AdsService for AdsApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn decide_review(
         &self,
         request: Request<pb::DecideReviewRequest>,
@@ -370,7 +366,6 @@ impl pb::ads_service_server::AdsService for AdsApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn record_delivery(
         &self,
         request: Request<pb::RecordDeliveryRequest>,
@@ -409,7 +404,6 @@ impl pb::ads_service_server::AdsService for AdsApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn report_shopping_cart_used(
         &self,
         request: Request<pb::ReportShoppingCartUsedRequest>,
@@ -445,7 +439,6 @@ impl pb::ads_service_server::AdsService for AdsApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn request_invoice(
         &self,
         request: Request<pb::RequestInvoiceRequest>,
@@ -484,7 +477,6 @@ impl pb::ads_service_server::AdsService for AdsApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn set_account_subject(
         &self,
         request: Request<pb::SetAccountSubjectRequest>,
@@ -517,7 +509,6 @@ impl pb::ads_service_server::AdsService for AdsApi {
         Ok(Response::new(pb::SetAccountSubjectResponse {}))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn move_funds(
         &self,
         request: Request<pb::MoveFundsRequest>,
@@ -565,7 +556,6 @@ impl pb::ads_service_server::AdsService for AdsApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn get_account(
         &self,
         request: Request<pb::GetAccountRequest>,

@@ -135,7 +135,6 @@ fn non_empty(s: String) -> Option<String> {
 
 #[tonic::async_trait]
 impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
-    #[tracing::instrument(skip_all)]
     async fn profile_creator(
         &self,
         request: Request<pb::ProfileCreatorRequest>,
@@ -177,7 +176,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         Ok(Response::new(pb::ProfileCreatorResponse { creator }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn get_creator(
         &self,
         request: Request<pb::GetCreatorRequest>,
@@ -204,7 +202,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn search_creators(
         &self,
         request: Request<pb::SearchCreatorsRequest>,
@@ -257,7 +254,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         Ok(Response::new(pb::SearchCreatorsResponse { creators }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn send_invitation(
         &self,
         request: Request<pb::SendInvitationRequest>,
@@ -299,7 +295,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn answer_invitation(
         &self,
         request: Request<pb::AnswerInvitationRequest>,
@@ -327,7 +322,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn list_invitations(
         &self,
         request: Request<pb::ListInvitationsRequest>,
@@ -347,7 +341,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         Ok(Response::new(pb::ListInvitationsResponse { invitations }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn create_plan(
         &self,
         request: Request<pb::CreatePlanRequest>,
@@ -400,7 +393,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn add_plan_creators(
         &self,
         request: Request<pb::AddPlanCreatorsRequest>,
@@ -427,7 +419,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn get_plan(
         &self,
         request: Request<pb::GetPlanRequest>,
@@ -444,7 +435,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn ship_sample(
         &self,
         request: Request<pb::ShipSampleRequest>,
@@ -470,7 +460,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         Ok(Response::new(pb::ShipSampleResponse {}))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn record_content_posted(
         &self,
         request: Request<pb::RecordContentPostedRequest>,
@@ -505,7 +494,6 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         Ok(Response::new(pb::RecordContentPostedResponse {}))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn record_plan_sale(
         &self,
         request: Request<pb::RecordPlanSaleRequest>,

@@ -18,6 +18,25 @@ use std::{
     time::{Duration, Instant},
 };
 use tonic::{transport::Channel, Request};
+use tracing::Instrument;
+
+/// faq-svc's gRPC service, as spans name it.
+const FAQ_SERVICE: &str = "sellerdesk.faq.v1.FaqService";
+
+/// One call to faq-svc in a CLIENT span; the request is built inside it, so
+/// the `traceparent` it carries makes faq-svc's SERVER span its child.
+async fn traced<T>(
+    method: &str,
+    call: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<tonic::Response<T>, tonic::Status> {
+    let span = sellerdesk_runtime::telemetry::grpc_client_span(FAQ_SERVICE, method);
+    let answer = call.instrument(span.clone()).await;
+    let code = answer
+        .as_ref()
+        .map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+    sellerdesk_runtime::telemetry::record_client_status(&span, code);
+    answer
+}
 
 /// What a buyer sees when faq-svc cannot give the shop's greeting.
 pub const FALLBACK_GREETING: &str = "您好，欢迎光临，请问有什么可以帮您？";
@@ -101,16 +120,20 @@ impl Robot {
         if self.broken() {
             return RobotVerdict::Unavailable;
         }
-        let request = self.request(
-            caller,
-            pb::MatchRequest {
-                shop_id: shop.to_owned(),
-                query: text.to_owned(),
-                conversation_id: conversation_id.to_owned(),
-                knowledge_base: pb::KnowledgeBase::Shop as i32,
-            },
-        );
-        match self.client.clone().r#match(request).await {
+        let answer = traced("Match", async {
+            let request = self.request(
+                caller,
+                pb::MatchRequest {
+                    shop_id: shop.to_owned(),
+                    query: text.to_owned(),
+                    conversation_id: conversation_id.to_owned(),
+                    knowledge_base: pb::KnowledgeBase::Shop as i32,
+                },
+            );
+            self.client.clone().r#match(request).await
+        })
+        .await;
+        match answer {
             Ok(r) => {
                 let r = r.into_inner();
                 match r.best {
@@ -142,13 +165,17 @@ impl Robot {
         if self.broken() {
             return fallback();
         }
-        let request = self.request(
-            caller,
-            pb::GetGreetingRequest {
-                shop_id: shop.to_owned(),
-            },
-        );
-        match self.client.clone().get_greeting(request).await {
+        let answer = traced("GetGreeting", async {
+            let request = self.request(
+                caller,
+                pb::GetGreetingRequest {
+                    shop_id: shop.to_owned(),
+                },
+            );
+            self.client.clone().get_greeting(request).await
+        })
+        .await;
+        match answer {
             Ok(r) => {
                 let r = r.into_inner();
                 BuyerNotice::Greeting {
@@ -182,15 +209,19 @@ impl Robot {
         conversation_id: &str,
         entry_id: &str,
     ) -> Result<String, tonic::Status> {
-        let request = self.request(
-            caller,
-            pb::TapCardRequest {
-                shop_id: shop.to_owned(),
-                entry_id: entry_id.to_owned(),
-                conversation_id: conversation_id.to_owned(),
-            },
-        );
-        match self.client.clone().tap_card(request).await {
+        let answer = traced("TapCard", async {
+            let request = self.request(
+                caller,
+                pb::TapCardRequest {
+                    shop_id: shop.to_owned(),
+                    entry_id: entry_id.to_owned(),
+                    conversation_id: conversation_id.to_owned(),
+                },
+            );
+            self.client.clone().tap_card(request).await
+        })
+        .await;
+        match answer {
             Ok(r) => Ok(r.into_inner().answer),
             Err(s) => {
                 self.failed("tap card", &s);

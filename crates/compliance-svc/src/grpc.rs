@@ -197,7 +197,6 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchStandingResponse, S
 
 #[tonic::async_trait]
 impl pb::compliance_service_server::ComplianceService for ComplianceApi {
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn record_violation(
         &self,
         request: Request<pb::RecordViolationRequest>,
@@ -233,7 +232,6 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn file_appeal(
         &self,
         request: Request<pb::FileAppealRequest>,
@@ -264,7 +262,6 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn decide_appeal(
         &self,
         request: Request<pb::DecideAppealRequest>,
@@ -302,7 +299,6 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn get_standing(
         &self,
         request: Request<pb::GetStandingRequest>,
@@ -320,7 +316,6 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn get_health_page(
         &self,
         request: Request<pb::GetHealthPageRequest>,
@@ -340,7 +335,6 @@ impl pb::compliance_service_server::ComplianceService for ComplianceApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn list_violations(
         &self,
         request: Request<pb::ListViolationsRequest>,

@@ -219,7 +219,6 @@ impl FaqApi {
 
 #[tonic::async_trait]
 impl pb::faq_service_server::FaqService for FaqApi {
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn create_entry(
         &self,
         request: Request<pb::CreateEntryRequest>,
@@ -245,7 +244,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn update_entry(
         &self,
         request: Request<pb::UpdateEntryRequest>,
@@ -266,7 +264,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn delete_entry(
         &self,
         request: Request<pb::DeleteEntryRequest>,
@@ -285,7 +282,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         Ok(Response::new(pb::DeleteEntryResponse {}))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn reset_entry(
         &self,
         request: Request<pb::ResetEntryRequest>,
@@ -306,7 +302,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn get_entry(
         &self,
         request: Request<pb::GetEntryRequest>,
@@ -319,7 +314,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn list_entries(
         &self,
         request: Request<pb::ListEntriesRequest>,
@@ -392,7 +386,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn get_greeting(
         &self,
         request: Request<pb::GetGreetingRequest>,
@@ -410,7 +403,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn set_greeting(
         &self,
         request: Request<pb::SetGreetingRequest>,
@@ -429,7 +421,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         Ok(Response::new(pb::SetGreetingResponse {}))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn set_cards(
         &self,
         request: Request<pb::SetCardsRequest>,
@@ -449,7 +440,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn tap_card(
         &self,
         request: Request<pb::TapCardRequest>,
@@ -474,7 +464,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn r#match(
         &self,
         request: Request<pb::MatchRequest>,
@@ -501,7 +490,6 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(shop_id))]
     async fn assist_reply(
         &self,
         request: Request<pb::AssistReplyRequest>,

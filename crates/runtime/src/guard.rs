@@ -416,12 +416,16 @@ where
             let request = if guard.methods.contains_key(&path) {
                 match screen(&guard, &path, request).await {
                     Ok(request) => request,
-                    Err(status) => return Ok(status.into_http()),
+                    Err(status) => {
+                        let response = status.into_http();
+                        crate::telemetry::record_grpc_status(response.headers());
+                        return Ok(response);
+                    }
                 }
             } else {
                 request
             };
-            match AssertUnwindSafe(inner.call(request)).catch_unwind().await {
+            let response = match AssertUnwindSafe(inner.call(request)).catch_unwind().await {
                 Ok(result) => result,
                 Err(panic) => {
                     let what = panic
@@ -432,7 +436,11 @@ where
                     tracing::error!(rpc = %path, panic = %what, "a handler panicked: this is a bug");
                     Ok(Status::internal("internal error").into_http())
                 }
+            };
+            if let Ok(r) = &response {
+                crate::telemetry::record_grpc_status(r.headers());
             }
+            response
         })
     }
 }

@@ -84,17 +84,77 @@ impl Extractor for HeaderExtractor<'_> {
 }
 
 /// The span of one incoming gRPC call, child of the caller's trace if its
-/// metadata carries `traceparent`.
+/// metadata carries `traceparent`: a SERVER span named
+/// `package.Service/Method`, with the OpenTelemetry RPC attributes; its
+/// status code is recorded when the answer is known ([`record_grpc_status`]).
 pub fn grpc_request_span(request: &http::Request<()>) -> tracing::Span {
+    let path = request.uri().path().trim_start_matches('/');
+    let (service, method) = path.split_once('/').unwrap_or((path, ""));
     let span = tracing::info_span!(
         "grpc.request",
-        otel.name = %request.uri().path(),
-        rpc.method = %request.uri().path(),
+        otel.name = %path,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
         shop_id = tracing::field::Empty,
     );
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
     let _ = span.set_parent(parent);
     span
+}
+
+/// The span of one outgoing gRPC call (service to service): a CLIENT span
+/// with the RPC attributes; [`record_client_status`] ends it with the code.
+pub fn grpc_client_span(service: &str, method: &str) -> tracing::Span {
+    tracing::info_span!(
+        "grpc.call",
+        otel.name = %format!("{service}/{method}"),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+    )
+}
+
+/// Records an outgoing call's outcome on `span`: any failure is an error
+/// for the caller.
+pub fn record_client_status(span: &tracing::Span, code: tonic::Code) {
+    span.record("rpc.grpc.status_code", code as i32);
+    if code != tonic::Code::Ok {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// Records the answer's gRPC status on the current request span. A status
+/// the server is to blame for marks the span an error; a caller's mistake
+/// (INVALID_ARGUMENT, NOT_FOUND, ...) does not (OpenTelemetry's RPC
+/// conventions). A streaming answer's status comes in its trailers, later:
+/// the span records OK for the stream's start.
+pub fn record_grpc_status(headers: &http::HeaderMap) {
+    let code = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .unwrap_or(0);
+    let span = tracing::Span::current();
+    span.record("rpc.grpc.status_code", code);
+    use tonic::Code;
+    if matches!(
+        Code::from_i32(code),
+        Code::Unknown
+            | Code::DeadlineExceeded
+            | Code::Unimplemented
+            | Code::Internal
+            | Code::Unavailable
+            | Code::DataLoss
+    ) {
+        span.record("otel.status_code", "ERROR");
+    }
 }
 
 /// The current span's W3C `traceparent`, if it belongs to a sampled trace.

@@ -2,7 +2,6 @@
 
 use super::*;
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn add_agent(
     api: &ChatApi,
     request: Request<pb::AddAgentRequest>,
@@ -33,7 +32,6 @@ pub(super) async fn add_agent(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn update_agent(
     api: &ChatApi,
     request: Request<pb::UpdateAgentRequest>,
@@ -63,7 +61,6 @@ pub(super) async fn update_agent(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn verify_agent_real_name(
     api: &ChatApi,
     request: Request<pb::VerifyAgentRealNameRequest>,
@@ -92,7 +89,6 @@ pub(super) async fn verify_agent_real_name(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn remove_agent(
     api: &ChatApi,
     request: Request<pb::RemoveAgentRequest>,
@@ -121,7 +117,6 @@ pub(super) async fn remove_agent(
     Ok(Response::new(pb::RemoveAgentResponse {}))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn set_agent_status(
     api: &ChatApi,
     request: Request<pb::SetAgentStatusRequest>,
@@ -150,7 +145,6 @@ pub(super) async fn set_agent_status(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn get_agent(
     api: &ChatApi,
     request: Request<pb::GetAgentRequest>,
@@ -167,7 +161,6 @@ pub(super) async fn get_agent(
     Ok(Response::new(pb::GetAgentResponse { agent: Some(agent) }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn list_agents(
     api: &ChatApi,
     request: Request<pb::ListAgentsRequest>,

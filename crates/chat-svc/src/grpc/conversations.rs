@@ -2,7 +2,6 @@
 
 use super::*;
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn open_conversation(
     api: &ChatApi,
     request: Request<pb::OpenConversationRequest>,
@@ -76,7 +75,6 @@ pub(super) async fn open_conversation(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn send_buyer_message(
     api: &ChatApi,
     request: Request<pb::SendBuyerMessageRequest>,
@@ -119,7 +117,6 @@ pub(super) async fn send_buyer_message(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn tap_card(
     api: &ChatApi,
     request: Request<pb::TapCardRequest>,
@@ -164,7 +161,6 @@ pub(super) async fn tap_card(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn send_agent_reply(
     api: &ChatApi,
     request: Request<pb::SendAgentReplyRequest>,
@@ -209,7 +205,6 @@ pub(super) async fn send_agent_reply(
     Ok(Response::new(pb::SendAgentReplyResponse { message }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn transfer_conversation(
     api: &ChatApi,
     request: Request<pb::TransferConversationRequest>,
@@ -241,7 +236,6 @@ pub(super) async fn transfer_conversation(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn close_conversation(
     api: &ChatApi,
     request: Request<pb::CloseConversationRequest>,
@@ -271,7 +265,6 @@ pub(super) async fn close_conversation(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn rate_conversation(
     api: &ChatApi,
     request: Request<pb::RateConversationRequest>,
@@ -299,7 +292,6 @@ pub(super) async fn rate_conversation(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn get_conversation(
     api: &ChatApi,
     request: Request<pb::GetConversationRequest>,
@@ -331,7 +323,6 @@ pub(super) async fn get_conversation(
         .ok_or_else(|| errors::not_found("conversation", &id))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn list_conversations(
     api: &ChatApi,
     request: Request<pb::ListConversationsRequest>,

@@ -2,7 +2,6 @@
 
 use super::*;
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn get_response_metrics(
     api: &ChatApi,
     request: Request<pb::GetResponseMetricsRequest>,
@@ -46,7 +45,6 @@ pub(super) async fn get_response_metrics(
     Ok(Response::new(response))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn watch_response_metrics(
     api: &ChatApi,
     request: Request<pb::WatchResponseMetricsRequest>,

@@ -2,7 +2,6 @@
 
 use super::*;
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn set_service_hours(
     api: &ChatApi,
     request: Request<pb::SetServiceHoursRequest>,
@@ -31,7 +30,6 @@ pub(super) async fn set_service_hours(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn get_service_hours(
     api: &ChatApi,
     request: Request<pb::GetServiceHoursRequest>,
@@ -57,7 +55,6 @@ pub(super) async fn get_service_hours(
     Ok(Response::new(response))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn get_desk_settings(
     api: &ChatApi,
     request: Request<pb::GetDeskSettingsRequest>,
@@ -81,7 +78,6 @@ pub(super) async fn get_desk_settings(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn update_desk_settings(
     api: &ChatApi,
     request: Request<pb::UpdateDeskSettingsRequest>,

@@ -2,7 +2,6 @@
 
 use super::*;
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn watch_inbox(
     api: &ChatApi,
     request: Request<pb::WatchInboxRequest>,

@@ -2,7 +2,6 @@
 
 use super::*;
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn create_quick_phrase(
     api: &ChatApi,
     request: Request<pb::CreateQuickPhraseRequest>,
@@ -35,7 +34,6 @@ pub(super) async fn create_quick_phrase(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn update_quick_phrase(
     api: &ChatApi,
     request: Request<pb::UpdateQuickPhraseRequest>,
@@ -66,7 +64,6 @@ pub(super) async fn update_quick_phrase(
     }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn delete_quick_phrase(
     api: &ChatApi,
     request: Request<pb::DeleteQuickPhraseRequest>,
@@ -91,7 +88,6 @@ pub(super) async fn delete_quick_phrase(
     Ok(Response::new(pb::DeleteQuickPhraseResponse {}))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn list_quick_phrases(
     api: &ChatApi,
     request: Request<pb::ListQuickPhrasesRequest>,
@@ -112,7 +108,6 @@ pub(super) async fn list_quick_phrases(
     Ok(Response::new(pb::ListQuickPhrasesResponse { phrases }))
 }
 
-#[tracing::instrument(skip_all, fields(shop_id))]
 pub(super) async fn render_quick_phrase(
     api: &ChatApi,
     request: Request<pb::RenderQuickPhraseRequest>,
