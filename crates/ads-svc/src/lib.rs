@@ -52,14 +52,7 @@ impl Service for Ads {
     type Settings = Settings;
 
     fn settings(hosting: Hosting, _config: &Config) -> Settings {
-        Settings {
-            store: hosting.store,
-            bus: hosting.bus,
-            durable_bus: hosting.durable_bus,
-            clock: hosting.clock,
-            verifier: hosting.verifier,
-            request_timeout: hosting.request_timeout,
-        }
+        sellerdesk_runtime::settings_from!(hosting, Settings {})
     }
 
     async fn open(settings: &Settings, _: &Tasks) -> Result<Self, String> {

@@ -51,17 +51,14 @@ impl Service for Affiliate {
     type Settings = Settings;
 
     fn settings(hosting: Hosting, config: &Config) -> Settings {
-        Settings {
-            store: hosting.store,
-            bus: hosting.bus,
-            durable_bus: hosting.durable_bus,
-            clock: hosting.clock,
-            verifier: hosting.verifier,
-            request_timeout: hosting.request_timeout,
-            limits: domain::Limits {
-                daily_invitations: config.affiliate_daily_invitations,
-            },
-        }
+        sellerdesk_runtime::settings_from!(
+            hosting,
+            Settings {
+                limits: domain::Limits {
+                    daily_invitations: config.affiliate_daily_invitations,
+                },
+            }
+        )
     }
 
     async fn open(s: &Settings, _: &Tasks) -> Result<Self, String> {

@@ -69,21 +69,18 @@ impl Service for Chat {
     type Settings = Settings;
 
     fn settings(hosting: Hosting, config: &Config) -> Settings {
-        Settings {
-            store: hosting.store,
-            bus: hosting.bus,
-            durable_bus: hosting.durable_bus,
-            clock: hosting.clock,
-            verifier: hosting.verifier,
-            request_timeout: hosting.request_timeout,
-            limits: domain::Limits {
-                max_agents: config.chat_max_agents,
-                ..Default::default()
-            },
-            faq_endpoint: config.chat_faq_endpoint(),
-            robot_timeout: Duration::from_millis(config.chat_robot_timeout_ms),
-            run_scheduler: true,
-        }
+        sellerdesk_runtime::settings_from!(
+            hosting,
+            Settings {
+                limits: domain::Limits {
+                    max_agents: config.chat_max_agents,
+                    ..Default::default()
+                },
+                faq_endpoint: config.chat_faq_endpoint(),
+                robot_timeout: Duration::from_millis(config.chat_robot_timeout_ms),
+                run_scheduler: true,
+            }
+        )
     }
 
     async fn open(s: &Settings, tasks: &Tasks) -> Result<Self, String> {

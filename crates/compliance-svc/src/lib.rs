@@ -59,16 +59,13 @@ impl Service for Compliance {
     type Settings = Settings;
 
     fn settings(hosting: Hosting, config: &Config) -> Settings {
-        Settings {
-            store: hosting.store,
-            bus: hosting.bus,
-            durable_bus: hosting.durable_bus,
-            clock: hosting.clock,
-            verifier: hosting.verifier,
-            request_timeout: hosting.request_timeout,
-            clock_changes: None,
-            cache_shops: config.compliance_cache_shops,
-        }
+        sellerdesk_runtime::settings_from!(
+            hosting,
+            Settings {
+                clock_changes: None,
+                cache_shops: config.compliance_cache_shops,
+            }
+        )
     }
 
     async fn open(s: &Settings, _: &Tasks) -> Result<Self, String> {

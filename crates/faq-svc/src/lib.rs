@@ -66,19 +66,16 @@ impl Service for Faq {
     type Settings = Settings;
 
     fn settings(hosting: Hosting, config: &Config) -> Settings {
-        Settings {
-            follow_other_writers: !config.database_url_for(SERVICE).starts_with("sqlite:"),
-            store: hosting.store,
-            bus: hosting.bus,
-            durable_bus: hosting.durable_bus,
-            clock: hosting.clock,
-            verifier: hosting.verifier,
-            request_timeout: hosting.request_timeout,
-            limits: domain::Limits {
-                max_cards: config.faq_card_limit,
-                ..Default::default()
-            },
-        }
+        sellerdesk_runtime::settings_from!(
+            hosting,
+            Settings {
+                follow_other_writers: !config.database_url_for(SERVICE).starts_with("sqlite:"),
+                limits: domain::Limits {
+                    max_cards: config.faq_card_limit,
+                    ..Default::default()
+                },
+            }
+        )
     }
 
     async fn open(s: &Settings, tasks: &Tasks) -> Result<Self, String> {

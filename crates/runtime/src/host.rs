@@ -110,6 +110,25 @@ macro_rules! host_settings {
     };
 }
 
+/// A service's settings from what the host gives every service and the
+/// service's own fields: `settings_from!(hosting, Settings { limits: l })`.
+/// The other half of [`host_settings!`], so no service copies the common fields.
+#[macro_export]
+macro_rules! settings_from {
+    ($hosting:expr, $settings:ident { $($field:ident : $value:expr),* $(,)? }) => {{
+        let hosting: $crate::host::Hosting = $hosting;
+        $settings {
+            store: hosting.store,
+            bus: hosting.bus,
+            durable_bus: hosting.durable_bus,
+            clock: hosting.clock,
+            verifier: hosting.verifier,
+            request_timeout: hosting.request_timeout,
+            $($field: $value),*
+        }
+    }};
+}
+
 /// A sellerdesk service, as the host runs it.
 #[async_trait::async_trait]
 pub trait Service: Sized + Send + Sync + 'static {
