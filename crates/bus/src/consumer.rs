@@ -2,6 +2,7 @@ use crate::{BusMessage, EventBus};
 use async_trait::async_trait;
 use sellerdesk_eventstore::{Append, AppendError, EventStore, ExpectedVersion};
 use std::{sync::Arc, time::Duration};
+use tracing::Instrument;
 
 /// What a consuming service does with one upstream event: decide on fresh state
 /// and return the events to append (or `None` when it changes nothing).
@@ -74,12 +75,17 @@ async fn consume_subscription(
             }
         };
         let id = delivery.message.event_id;
-        if !matches!(store.is_processed(consumer, id).await, Ok(true)) {
+        let span = crate::traced::consume(consumer, &delivery.message);
+        async {
+            if matches!(store.is_processed(consumer, id).await, Ok(true)) {
+                return;
+            }
             loop {
                 let append = match handler.handle(&delivery.message).await {
                     Ok(Some(a)) => a,
                     Ok(None) => Append::new(NO_EFFECT_STREAM, ExpectedVersion::Any, vec![]),
                     Err(e) => {
+                        tracing::Span::current().record("otel.status_code", "ERROR");
                         tracing::warn!(error = %e, consumer, event_id = %id, "handler failed; retrying");
                         tokio::time::sleep(RETRY).await;
                         continue;
@@ -95,6 +101,8 @@ async fn consume_subscription(
                 }
             }
         }
+        .instrument(span)
+        .await;
         if let Err(e) = delivery.ack().await {
             // Harmless: the redelivery will find the inbox mark.
             tracing::warn!(error = %e, consumer, event_id = %id, "ack failed");

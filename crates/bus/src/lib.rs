@@ -18,6 +18,7 @@ mod relay;
 
 pub use consumer::{consume, Handler};
 pub use inprocess::InProcessBus;
+pub mod traced;
 pub use jetstream::{stream_name, JetStreamBus, DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES};
 pub use relay::{relay, RelayOptions};
 

@@ -40,12 +40,19 @@ pub async fn relay(store: Arc<dyn EventStore>, bus: Arc<dyn EventBus>, options: 
     let service = options.service;
     follower
         .run(|batch: Vec<RecordedEvent>| {
-            let messages: Vec<BusMessage> = batch
+            let mut messages: Vec<BusMessage> = batch
                 .iter()
                 .map(|e| BusMessage::from_event(&service, e))
                 .collect();
+            let spans = crate::traced::produce(&service, &mut messages);
             let bus = bus.clone();
-            async move { bus.publish(&messages).await }
+            async move {
+                let published = bus.publish(&messages).await;
+                if published.is_err() {
+                    crate::traced::failed(&spans);
+                }
+                published
+            }
         })
         .await
 }

@@ -59,6 +59,8 @@ pub fn init(config: &Config, service_name: &str) -> Result<TelemetryGuard, Strin
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("sellerdesk"));
     let provider = Some(provider);
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    // Messaging spans (one per message) only when someone reads them.
+    sellerdesk_bus::traced::set_exporting(config.otlp_endpoint.is_some());
     // The log filter quiets the log output only; spans (and so trace context)
     // exist regardless. Traces keep INFO and above: request and handler spans
     // carry the context, while DEBUG/TRACE callsites (a span or event per SQL

@@ -2,8 +2,10 @@
 //! receiver: a buyer message through chat-svc is one trace with chat's
 //! SERVER span, its CLIENT span for the robot's call and faq-svc's SERVER
 //! span under it, each named `package.Service/Method` with the OpenTelemetry
-//! RPC attributes; a refused call records its code. Own test binary: the
-//! telemetry subscriber is process-global.
+//! RPC attributes; a refused call records its code. A revocation recorded in
+//! compliance-svc reaches ads-svc's consumer in the same trace: the relay's
+//! PRODUCER span under the request, ads' CONSUMER span under it. Own test
+//! binary: the telemetry subscriber is process-global.
 
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
@@ -58,7 +60,7 @@ fn named<'a>(spans: &'a [Span], name: &str, kind: SpanKind) -> Vec<&'a Span> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_buyer_message_is_one_trace_of_server_and_client_spans() {
+async fn calls_and_messages_are_complete_traces() {
     let collector = Collector::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -84,11 +86,26 @@ async fn a_buyer_message_is_one_trace_of_server_and_client_spans() {
     let faq = Host::<faq_svc::Faq>::spawn_local(faq_settings)
         .await
         .unwrap();
-    let mut chat_settings = sellerdesk::stack::settings::<chat_svc::Chat>(&config, common)
+    let mut chat_settings = sellerdesk::stack::settings::<chat_svc::Chat>(&config, common.clone())
         .await
         .unwrap();
     chat_settings.faq_endpoint = faq.endpoint();
     let (chat, _) = chat_svc::spawn_local(chat_settings).await.unwrap();
+    // compliance-svc and ads-svc on the same in-process bus: a revocation
+    // travels compliance -> relay -> ads' consumer.
+    let compliance_settings =
+        sellerdesk::stack::settings::<compliance_svc::Compliance>(&config, common.clone())
+            .await
+            .unwrap();
+    let compliance = Host::<compliance_svc::Compliance>::spawn_local(compliance_settings)
+        .await
+        .unwrap();
+    let ads_settings = sellerdesk::stack::settings::<ads_svc::Ads>(&config, common.clone())
+        .await
+        .unwrap();
+    let ads = Host::<ads_svc::Ads>::spawn_local(ads_settings)
+        .await
+        .unwrap();
     let signer = config.dev_signer().unwrap();
     let platform = sellerdesk::client::token(&signer, "", Role::Platform, "gateway", 1);
     let mut client =
@@ -128,11 +145,52 @@ async fn a_buyer_message_is_one_trace_of_server_and_client_spans() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::NotFound);
+    let mut compliance_client = sellerdesk::client::compliance(
+        sellerdesk::client::channel(&compliance.endpoint())
+            .await
+            .unwrap(),
+    );
+    compliance_client
+        .record_violation(authed(
+            &platform,
+            sellerdesk_api::compliance::v1::RecordViolationRequest {
+                shop_id: "traced-shop".into(),
+                violation_id: "v1".into(),
+                points: Some(48),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    // ads-svc has applied the revocation once its account says so.
+    let owner = sellerdesk::client::token(&signer, "traced-shop", Role::Owner, "owner", 1);
+    let mut ads_client = sellerdesk_api::ads::v1::ads_service_client::AdsServiceClient::new(
+        sellerdesk::client::channel(&ads.endpoint()).await.unwrap(),
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let account = ads_client
+            .get_account(authed(
+                &owner,
+                sellerdesk_api::ads::v1::GetAccountRequest::default(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if !account.may_place_orders {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "ads never heard"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drop(guard); // flushes the batch exporter
     let started = std::time::Instant::now();
     let spans = loop {
         let spans = collector.0.lock().unwrap().clone();
-        if spans.iter().any(|s| s.name.ends_with("GetConversation"))
+        if spans.iter().any(|s| s.kind == SpanKind::Consumer as i32)
             || started.elapsed() > Duration::from_secs(10)
         {
             break spans;
