@@ -65,6 +65,69 @@ struct Pending {
     reply: oneshot::Sender<Result<Vec<Arc<Logged>>, AppError>>,
 }
 
+/// The desks this replica holds, at most `bound` of them: when a desk is
+/// added past it, the least recently used idle desks go (nobody is using
+/// them, no command waits, no inbox watches, no timer is pending) and come
+/// back from their stream when asked for again (R-X-4). Desks with timers
+/// stay, so the replica that keeps time never misses one.
+#[derive(Debug)]
+struct Desks {
+    bound: usize,
+    tick: u64,
+    held: HashMap<String, (Arc<DeskHandle>, u64)>,
+}
+
+impl Desks {
+    fn new(bound: usize) -> Self {
+        Self {
+            bound: bound.max(1),
+            tick: 0,
+            held: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, shop: &str) -> Option<Arc<DeskHandle>> {
+        self.tick += 1;
+        let (handle, used) = self.held.get_mut(shop)?;
+        *used = self.tick;
+        Some(handle.clone())
+    }
+
+    fn insert(&mut self, shop: &str, handle: Arc<DeskHandle>) {
+        if self.held.len() >= self.bound {
+            self.evict();
+        }
+        self.tick += 1;
+        self.held.insert(shop.to_owned(), (handle, self.tick));
+    }
+
+    /// Drops the least recently used tenth of the idle desks. Their tasks
+    /// end: a desk's task holds it weakly, so its queue closes with it.
+    fn evict(&mut self) {
+        let mut idle: Vec<(u64, String)> = self
+            .held
+            .iter()
+            .filter(|(_, (h, _))| {
+                Arc::strong_count(h) == 1
+                    && h.commands.capacity() == h.commands.max_capacity()
+                    && h.feed.receiver_count() == 0
+                    && !h.view.read().expect("view lock").desk.has_timers()
+            })
+            .map(|(shop, (_, used))| (*used, shop.clone()))
+            .collect();
+        idle.sort_unstable();
+        let excess = (self.held.len() + 1).saturating_sub(self.bound);
+        let drop = excess.max(self.bound / 10).min(idle.len());
+        for (_, shop) in idle.into_iter().take(drop) {
+            self.held.remove(&shop);
+        }
+    }
+
+    fn handles(&self) -> Vec<Arc<DeskHandle>> {
+        self.held.values().map(|(h, _)| h.clone()).collect()
+    }
+}
+
 /// One shop's desk: its command queue, committed view and live feed.
 #[derive(Debug)]
 pub struct DeskHandle {
@@ -89,7 +152,7 @@ pub struct Chat {
     path: CommandPath,
     limits: Limits,
     robot: Arc<Robot>,
-    desks: StdMutex<HashMap<String, Arc<DeskHandle>>>,
+    desks: StdMutex<Desks>,
     loading: tokio::sync::Mutex<()>,
     /// Where desk tasks run: the host stops them with the service.
     tasks: sellerdesk_runtime::host::Tasks,
@@ -105,6 +168,7 @@ impl Chat {
         limits: Limits,
         robot: Arc<Robot>,
         tasks: sellerdesk_runtime::host::Tasks,
+        cache_shops: usize,
     ) -> Result<Arc<Self>, AppError> {
         let chat = Arc::new(Self {
             tasks,
@@ -112,7 +176,7 @@ impl Chat {
             store,
             limits,
             robot,
-            desks: StdMutex::default(),
+            desks: StdMutex::new(Desks::new(cache_shops)),
             loading: tokio::sync::Mutex::new(()),
         });
         let mut by_shop: HashMap<String, Vec<Arc<Logged>>> = HashMap::new();
@@ -140,7 +204,7 @@ impl Chat {
 
     /// How many shops' desks this replica holds.
     pub fn loaded_desks(&self) -> usize {
-        self.desks.lock().expect("desks lock").len()
+        self.desks.lock().expect("desks lock").held.len()
     }
 
     pub fn robot(&self) -> &Robot {
@@ -172,10 +236,10 @@ impl Chat {
         self.desks
             .lock()
             .expect("desks lock")
-            .insert(shop.to_owned(), handle.clone());
+            .insert(shop, handle.clone());
         // Owned by the host: stopping the service stops every desk.
         self.tasks
-            .spawn(self.clone().drive(handle.clone(), working, queue));
+            .spawn(self.clone().drive(Arc::downgrade(&handle), working, queue));
         handle
     }
 
@@ -196,11 +260,11 @@ impl Chat {
         start: bool,
     ) -> Result<Option<Arc<DeskHandle>>, AppError> {
         if let Some(h) = self.desks.lock().expect("desks lock").get(shop) {
-            return Ok(Some(h.clone()));
+            return Ok(Some(h));
         }
         let _loading = self.loading.lock().await;
         if let Some(h) = self.desks.lock().expect("desks lock").get(shop) {
-            return Ok(Some(h.clone()));
+            return Ok(Some(h));
         }
         let events = self.read_desk_stream(shop, 0).await?;
         if events.is_empty() && !start {
@@ -326,11 +390,16 @@ impl Chat {
     /// state the previous ones left, and commits them in one append.
     async fn drive(
         self: Arc<Self>,
-        handle: Arc<DeskHandle>,
+        handle: std::sync::Weak<DeskHandle>,
         mut working: ChatDesk,
         mut queue: mpsc::Receiver<Pending>,
     ) {
+        // The desk is held weakly: once evicted (nobody holds it), its queue
+        // closes with it and this task ends.
         while let Some(first) = queue.recv().await {
+            let Some(handle) = handle.upgrade() else {
+                return;
+            };
             let mut group = vec![first];
             while group.len() < GROUP {
                 match queue.try_recv() {
@@ -484,7 +553,7 @@ impl Chat {
             }
         }
         for (shop, events) in by_shop {
-            let loaded = self.desks.lock().expect("desks lock").get(shop).cloned();
+            let loaded = self.desks.lock().expect("desks lock").get(shop);
             match loaded {
                 Some(handle) => {
                     let behind = handle.view.read().expect("view lock").desk.version + 1;
@@ -504,13 +573,7 @@ impl Chat {
     /// Lets time act on every desk that has something waiting on it. Returns
     /// how many desks changed.
     pub async fn tick_all(self: &Arc<Self>) -> usize {
-        let handles: Vec<_> = self
-            .desks
-            .lock()
-            .expect("desks lock")
-            .values()
-            .cloned()
-            .collect();
+        let handles = self.desks.lock().expect("desks lock").handles();
         let mut changed = 0;
         for h in handles {
             if !h.view.read().expect("view lock").desk.has_timers() {

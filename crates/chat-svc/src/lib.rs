@@ -43,6 +43,8 @@ pub struct Settings {
     pub robot_timeout: Duration,
     /// Whether the scheduler lets time act (tests drive it by hand instead).
     pub run_scheduler: bool,
+    /// Shops whose desks a replica holds at most (idle ones go first).
+    pub cache_shops: usize,
 }
 sellerdesk_runtime::host_settings!(Settings);
 
@@ -79,6 +81,7 @@ impl Service for Chat {
                 faq_endpoint: config.chat_faq_endpoint(),
                 robot_timeout: Duration::from_millis(config.chat_robot_timeout_ms),
                 run_scheduler: true,
+                cache_shops: config.chat_cache_shops,
             }
         )
     }
@@ -91,6 +94,7 @@ impl Service for Chat {
             s.limits,
             Arc::new(robot),
             tasks.clone(),
+            s.cache_shops,
         )
         .await
         .map_err(|e| e.to_string())?;

@@ -77,6 +77,7 @@ async fn spawn_chat(
         faq_endpoint,
         robot_timeout: Duration::from_millis(500),
         run_scheduler: false,
+        cache_shops: 10_000,
     })
     .await
     .unwrap();
@@ -874,6 +875,86 @@ async fn r_chat_2_3_a_removed_agents_token_reads_nothing() {
         .list_conversations(app.owner(pb::ListConversationsRequest::default()))
         .await
         .unwrap();
+}
+
+/// R-X-4 (issue 15, item 4): a replica holds at most its configured number
+/// of desks; an evicted shop's desk comes back from its stream whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_x_4_desks_are_bounded_and_evicted_shops_come_back_whole() {
+    fn owner<T>(signer: &TokenSigner, shop: &str, msg: T) -> Request<T> {
+        let token = signer.mint(&Claims {
+            shop: shop.into(),
+            sub: "owner".into(),
+            role: Role::Owner,
+            exp: 4_000_000_000,
+        });
+        let mut r = Request::new(msg);
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        r
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let faq = spawn_faq(sqlite(&dir, "faq").await, &signer).await;
+    let (service, chat) = chat_svc::spawn_local(Settings {
+        store: sqlite(&dir, "chat").await,
+        bus: Arc::new(InProcessBus::new()),
+        durable_bus: false,
+        clock: Arc::new(ManualClock::new(t0())),
+        verifier: signer.verifier(),
+        request_timeout: Duration::from_secs(10),
+        limits: Limits::default(),
+        faq_endpoint: faq.endpoint(),
+        robot_timeout: Duration::from_millis(500),
+        run_scheduler: false,
+        cache_shops: 5,
+    })
+    .await
+    .unwrap();
+    let mut client = ChatServiceClient::new(
+        Channel::from_shared(service.endpoint())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    for i in 0..40 {
+        let shop = format!("shop-{i}");
+        for a in 0..2 {
+            client
+                .add_agent(owner(
+                    &signer,
+                    &shop,
+                    pb::AddAgentRequest {
+                        agent_id: format!("a{a}"),
+                        name: format!("客服{a}"),
+                        role: pb::ServiceRole::Both as i32,
+                        phone: format!("1380000000{a}"),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+        assert!(
+            chat.loaded_desks() <= 5,
+            "{} desks held",
+            chat.loaded_desks()
+        );
+    }
+    for i in [0, 17, 39] {
+        let agents = client
+            .list_agents(owner(
+                &signer,
+                &format!("shop-{i}"),
+                pb::ListAgentsRequest::default(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(agents.agents.len(), 2, "shop-{i}");
+    }
+    assert!(chat.loaded_desks() <= 5);
 }
 
 /// R-X-4: reading a shop that never wrote anything answers its empty desk

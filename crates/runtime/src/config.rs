@@ -53,6 +53,9 @@ pub struct Config {
     pub compliance_cache_shops: usize,
     /// R-FAQ-5: the most FAQ cards a shop may show.
     pub faq_card_limit: usize,
+    /// chat-svc: shops whose desks one replica holds; the least recently used
+    /// idle ones (no timers, no watchers) go and come back from their stream.
+    pub chat_cache_shops: usize,
     /// R-CHAT-1: customer-service accounts per shop.
     pub chat_max_agents: usize,
     /// faq-svc's endpoint for chat-svc's robot. Unset: faq-svc on this host's faq port.
@@ -109,6 +112,7 @@ impl Default for Config {
             shutdown_grace_ms: 20_000,
             compliance_cache_shops: 10_000,
             faq_card_limit: 10,
+            chat_cache_shops: 10_000,
             chat_max_agents: 20,
             chat_faq_url: None,
             chat_robot_timeout_ms: 500,
@@ -217,6 +221,11 @@ impl Config {
             self.faq_card_limit = v
                 .parse()
                 .map_err(|_| format!("SELLERDESK_FAQ_CARD_LIMIT={v:?}: a number of cards"))?;
+        }
+        if let Some(v) = get("SELLERDESK_CHAT_CACHE_SHOPS") {
+            self.chat_cache_shops = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("SELLERDESK_CHAT_CACHE_SHOPS={v:?}: a positive number of shops")
+            })?;
         }
         if let Some(v) = get("SELLERDESK_CHAT_MAX_AGENTS") {
             self.chat_max_agents = v
