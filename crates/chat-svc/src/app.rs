@@ -13,6 +13,7 @@ use crate::{
 use futures::Stream;
 use sellerdesk_eventstore::{EventStore, Follower, Metadata, RecordedEvent, StoreError};
 use sellerdesk_runtime::{
+    bounded::Bounded,
     command::{for_each_event, CachedState, CommandPath, Grouped, Target},
     Clock,
 };
@@ -65,69 +66,6 @@ struct Pending {
     reply: oneshot::Sender<Result<Vec<Arc<Logged>>, AppError>>,
 }
 
-/// The desks this replica holds, at most `bound` of them: when a desk is
-/// added past it, the least recently used idle desks go (nobody is using
-/// them, no command waits, no inbox watches, no timer is pending) and come
-/// back from their stream when asked for again (R-X-4). Desks with timers
-/// stay, so the replica that keeps time never misses one.
-#[derive(Debug)]
-struct Desks {
-    bound: usize,
-    tick: u64,
-    held: HashMap<String, (Arc<DeskHandle>, u64)>,
-}
-
-impl Desks {
-    fn new(bound: usize) -> Self {
-        Self {
-            bound: bound.max(1),
-            tick: 0,
-            held: HashMap::new(),
-        }
-    }
-
-    fn get(&mut self, shop: &str) -> Option<Arc<DeskHandle>> {
-        self.tick += 1;
-        let (handle, used) = self.held.get_mut(shop)?;
-        *used = self.tick;
-        Some(handle.clone())
-    }
-
-    fn insert(&mut self, shop: &str, handle: Arc<DeskHandle>) {
-        if self.held.len() >= self.bound {
-            self.evict();
-        }
-        self.tick += 1;
-        self.held.insert(shop.to_owned(), (handle, self.tick));
-    }
-
-    /// Drops the least recently used tenth of the idle desks. Their tasks
-    /// end: a desk's task holds it weakly, so its queue closes with it.
-    fn evict(&mut self) {
-        let mut idle: Vec<(u64, String)> = self
-            .held
-            .iter()
-            .filter(|(_, (h, _))| {
-                Arc::strong_count(h) == 1
-                    && h.commands.capacity() == h.commands.max_capacity()
-                    && h.feed.receiver_count() == 0
-                    && !h.view.read().expect("view lock").desk.has_timers()
-            })
-            .map(|(shop, (_, used))| (*used, shop.clone()))
-            .collect();
-        idle.sort_unstable();
-        let excess = (self.held.len() + 1).saturating_sub(self.bound);
-        let drop = excess.max(self.bound / 10).min(idle.len());
-        for (_, shop) in idle.into_iter().take(drop) {
-            self.held.remove(&shop);
-        }
-    }
-
-    fn handles(&self) -> Vec<Arc<DeskHandle>> {
-        self.held.values().map(|(h, _)| h.clone()).collect()
-    }
-}
-
 /// One shop's desk: its command queue, committed view and live feed.
 #[derive(Debug)]
 pub struct DeskHandle {
@@ -136,6 +74,17 @@ pub struct DeskHandle {
     pub view: RwLock<View>,
     /// Each committed group, in order.
     feed: broadcast::Sender<Arc<Vec<Arc<Logged>>>>,
+}
+
+impl DeskHandle {
+    /// Whether the desk may go: no command waits, no inbox watches, no timer
+    /// is pending (so the replica that keeps time never misses one). Its
+    /// task holds it weakly and ends with it.
+    fn idle(desk: &Arc<Self>) -> bool {
+        desk.commands.capacity() == desk.commands.max_capacity()
+            && desk.feed.receiver_count() == 0
+            && !desk.view.read().expect("view lock").desk.has_timers()
+    }
 }
 
 impl std::fmt::Debug for Pending {
@@ -152,7 +101,9 @@ pub struct Chat {
     path: CommandPath,
     limits: Limits,
     robot: Arc<Robot>,
-    desks: StdMutex<Desks>,
+    /// The desks this replica holds, at most a configured number: idle ones
+    /// ([`DeskHandle::idle`]) go and come back from their stream (R-X-4).
+    desks: StdMutex<Bounded<DeskHandle>>,
     loading: tokio::sync::Mutex<()>,
     /// Where desk tasks run: the host stops them with the service.
     tasks: sellerdesk_runtime::host::Tasks,
@@ -176,7 +127,7 @@ impl Chat {
             store,
             limits,
             robot,
-            desks: StdMutex::new(Desks::new(cache_shops)),
+            desks: StdMutex::new(Bounded::new(cache_shops, DeskHandle::idle)),
             loading: tokio::sync::Mutex::new(()),
         });
         let mut by_shop: HashMap<String, Vec<Arc<Logged>>> = HashMap::new();
@@ -204,7 +155,7 @@ impl Chat {
 
     /// How many shops' desks this replica holds.
     pub fn loaded_desks(&self) -> usize {
-        self.desks.lock().expect("desks lock").held.len()
+        self.desks.lock().expect("desks lock").len()
     }
 
     pub fn robot(&self) -> &Robot {
@@ -573,7 +524,7 @@ impl Chat {
     /// Lets time act on every desk that has something waiting on it. Returns
     /// how many desks changed.
     pub async fn tick_all(self: &Arc<Self>) -> usize {
-        let handles = self.desks.lock().expect("desks lock").handles();
+        let handles = self.desks.lock().expect("desks lock").entries();
         let mut changed = 0;
         for h in handles {
             if !h.view.read().expect("view lock").desk.has_timers() {

@@ -14,6 +14,7 @@ use sellerdesk_eventstore::{
     RecordedEvent, Snapshot, StoreError,
 };
 use sellerdesk_runtime::{
+    bounded::Bounded,
     command::{for_each_event, CommandPath, Target},
     Clock,
 };
@@ -105,63 +106,6 @@ impl ShopCache {
     }
 }
 
-/// The shops whose state this replica holds, at most `bound`: the least
-/// recently used that nobody is using go first, and come back from their
-/// snapshot and the stream's tail when asked for again (R-X-4: memory does
-/// not grow with the number of shops).
-#[derive(Debug)]
-struct Caches {
-    bound: usize,
-    tick: u64,
-    shops: HashMap<String, (Arc<Mutex<ShopCache>>, u64)>,
-}
-
-impl Caches {
-    fn new(bound: usize) -> Self {
-        Self {
-            bound: bound.max(1),
-            tick: 0,
-            shops: HashMap::new(),
-        }
-    }
-
-    fn get_or_insert(&mut self, shop: &str) -> Arc<Mutex<ShopCache>> {
-        self.tick += 1;
-        if let Some((cache, used)) = self.shops.get_mut(shop) {
-            *used = self.tick;
-            return cache.clone();
-        }
-        if self.shops.len() >= self.bound {
-            self.evict();
-        }
-        let cache = Arc::new(Mutex::new(ShopCache::default()));
-        self.shops
-            .insert(shop.to_owned(), (cache.clone(), self.tick));
-        cache
-    }
-
-    /// Drops the least recently used tenth of the idle shops (a shop in use
-    /// stays), so eviction costs one scan per tenth of the bound.
-    fn evict(&mut self) {
-        let mut idle: Vec<(u64, String)> = self
-            .shops
-            .iter()
-            .filter(|(_, (cache, _))| Arc::strong_count(cache) == 1)
-            .map(|(shop, (_, used))| (*used, shop.clone()))
-            .collect();
-        idle.sort_unstable();
-        let excess = (self.shops.len() + 1).saturating_sub(self.bound);
-        let drop = excess.max(self.bound / 10).min(idle.len());
-        for (_, shop) in idle.into_iter().take(drop) {
-            self.shops.remove(&shop);
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.shops.len()
-    }
-}
-
 /// What a change notification says: this shop's standing may have moved.
 pub type ShopChanged = String;
 
@@ -170,7 +114,9 @@ pub struct Compliance {
     store: Arc<dyn EventStore>,
     path: CommandPath,
     clock: Arc<dyn Clock>,
-    shops: StdMutex<Caches>,
+    /// The shops whose state this replica holds, at most a configured
+    /// number: idle ones go and come back from snapshot and tail.
+    shops: StdMutex<Bounded<Mutex<ShopCache>>>,
     policies: RwLock<PolicyHistory>,
     policy_version: Mutex<i64>,
     changes: broadcast::Sender<ShopChanged>,
@@ -198,7 +144,7 @@ impl Compliance {
             path: CommandPath::new(store.clone(), clock.clone()),
             store,
             clock,
-            shops: StdMutex::new(Caches::new(cache_shops)),
+            shops: StdMutex::new(Bounded::new(cache_shops, |_| true)),
             policies: RwLock::new(PolicyHistory::default()),
             policy_version: Mutex::new(0),
             changes: broadcast::channel(1024).0,
@@ -323,7 +269,11 @@ impl Compliance {
     }
 
     async fn cache(&self, shop: &str) -> Result<Arc<Mutex<ShopCache>>, AppError> {
-        let cache = self.shops.lock().expect("shops lock").get_or_insert(shop);
+        let cache = self
+            .shops
+            .lock()
+            .expect("shops lock")
+            .get_or_insert_with(shop, Default::default);
         {
             let mut guard = cache.lock().await;
             if guard.state.version == 0 && !guard.history_loaded {

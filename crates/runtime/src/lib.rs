@@ -7,6 +7,7 @@
 //! deadlines and graceful shutdown ([`server`]). No business rule lives here.
 
 pub mod auth;
+pub mod bounded;
 pub mod clock;
 pub mod command;
 pub mod config;
