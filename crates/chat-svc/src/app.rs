@@ -104,6 +104,10 @@ pub struct Chat {
     /// The desks this replica holds, at most a configured number: idle ones
     /// ([`DeskHandle::idle`]) go and come back from their stream (R-X-4).
     desks: StdMutex<Bounded<DeskHandle>>,
+    /// The log position the desks were loaded to at start: the replica that
+    /// takes the scheduler lease follows on from there, so shops another
+    /// replica started meanwhile are loaded and ticked too.
+    loaded_to: std::sync::atomic::AtomicI64,
     loading: tokio::sync::Mutex<()>,
     /// Where desk tasks run: the host stops them with the service.
     tasks: sellerdesk_runtime::host::Tasks,
@@ -128,23 +132,27 @@ impl Chat {
             limits,
             robot,
             desks: StdMutex::new(Bounded::new(cache_shops, DeskHandle::idle)),
+            loaded_to: std::sync::atomic::AtomicI64::new(0),
             loading: tokio::sync::Mutex::new(()),
         });
         let mut by_shop: HashMap<String, Vec<Arc<Logged>>> = HashMap::new();
-        sellerdesk_eventstore::replay_log(chat.store.as_ref(), READ_BATCH, |recorded| {
-            if let Some(shop) = store::shop_of_stream(&recorded.stream_id) {
-                by_shop
-                    .entry(shop.to_owned())
-                    .or_default()
-                    .push(Arc::new(Logged {
-                        position: recorded.stream_version,
-                        at: recorded.occurred_at,
-                        event: store::decode(recorded)?,
-                    }));
-            }
-            Ok(())
-        })
-        .await?;
+        let loaded_to =
+            sellerdesk_eventstore::replay_log(chat.store.as_ref(), READ_BATCH, |recorded| {
+                if let Some(shop) = store::shop_of_stream(&recorded.stream_id) {
+                    by_shop
+                        .entry(shop.to_owned())
+                        .or_default()
+                        .push(Arc::new(Logged {
+                            position: recorded.stream_version,
+                            at: recorded.occurred_at,
+                            event: store::decode(recorded)?,
+                        }));
+                }
+                Ok(())
+            })
+            .await?;
+        chat.loaded_to
+            .store(loaded_to, std::sync::atomic::Ordering::Relaxed);
         let shops = by_shop.len();
         for (shop, events) in by_shop {
             chat.start_desk(&shop, &events);
@@ -470,15 +478,7 @@ impl Chat {
     /// here is current and every shop that has timers is ticked, whichever
     /// replica took its commands.
     async fn follow_every_desk(self: &Arc<Self>) {
-        let start = loop {
-            match self.store.head().await {
-                Ok(head) => break head,
-                Err(e) => {
-                    tracing::warn!(error = %e, "chat follower cannot read the head; retrying");
-                    tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
-                }
-            }
-        };
+        let start = self.loaded_to.load(std::sync::atomic::Ordering::Relaxed);
         let mut follower = Follower::after(self.store.clone(), "chat-desks", start, READ_BATCH);
         loop {
             if let Err(e) = follower

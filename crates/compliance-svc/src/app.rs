@@ -151,20 +151,27 @@ impl Compliance {
             deadlines: StdMutex::default(),
         });
         app.reload_policies().await?;
-        // Events committed before a crash but not yet projected are projected now,
-        // so the summaries the scheduler starts from are complete.
-        app.project_pending().await?;
-        let summaries = app.store.load_snapshots(store::SUMMARY_PREFIX).await?;
+        Ok(app)
+    }
+
+    /// What the replica that keeps time does first, each time it takes the
+    /// lease: projects what is committed but not yet projected (a crash, or
+    /// the previous holder's last writes), then schedules every shop from
+    /// the summaries, so changes any replica made since this one started
+    /// are scheduled too.
+    pub async fn take_over_time(&self) -> Result<(), AppError> {
+        self.project_pending().await?;
+        let summaries = self.store.load_snapshots(store::SUMMARY_PREFIX).await?;
         for s in summaries {
             if let Ok(summary) = serde_json::from_str::<ShopSummary>(&s.body) {
-                app.schedule(&summary.shop, summary.next_change_at);
-                // Also catches up tier changes missed while the service was down.
+                self.schedule(&summary.shop, summary.next_change_at);
+                // Also catches up tier changes missed while nobody kept time.
                 if summary.tier != summary.announced_tier {
-                    app.schedule(&summary.shop, Some(app.clock.now()));
+                    self.schedule(&summary.shop, Some(self.clock.now()));
                 }
             }
         }
-        Ok(app)
+        Ok(())
     }
 
     /// How many shops' states this replica holds now.

@@ -92,6 +92,10 @@ impl Service for Compliance {
             Work::once("timekeeper", move || {
                 let (app, changes) = (app.clone(), changes.clone());
                 Box::pin(async move {
+                    while let Err(e) = app.take_over_time().await {
+                        tracing::warn!(error = %e, "cannot take over the schedule; retrying");
+                        tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
+                    }
                     tokio::join!(app.clone().run_scheduler(changes), app.run_projector());
                 })
             }),

@@ -30,10 +30,13 @@ fn record(id: &str, points: u32) -> impl Fn(DateTime<Utc>) -> Command + '_ {
     }
 }
 
+/// A replica that keeps time, as the one holding the timekeeper lease.
 async fn open_app(store: &Arc<dyn EventStore>, clock: &ManualClock) -> Arc<Compliance> {
-    Compliance::open(store.clone(), Arc::new(clock.clone()), 10_000)
+    let app = Compliance::open(store.clone(), Arc::new(clock.clone()), 10_000)
         .await
-        .unwrap()
+        .unwrap();
+    app.take_over_time().await.unwrap();
+    app
 }
 
 /// A small shop history over a year, several shops.
