@@ -1,0 +1,80 @@
+# Writes presets.jsonl: the development set over the platform presets every new
+# shop starts with, as buyers type. Written before any tuning; split into
+# halves by a hash of the query (see faq eval --half).
+import json, os
+
+here = os.path.dirname(__file__)
+presets = json.load(open(os.path.join(here, "../../../../crates/faq-svc/data/presets.json"), encoding="utf-8"))
+std = {e["key"]: e["standard_question"] for e in presets["entries"]}
+
+Q = {
+ "greeting-hello": ["亲在吗", "有客服在吗？", "hi"],
+ "greeting-thanks": ["好的 谢谢啦", "谢了亲", "麻烦你了 感谢"],
+ "greeting-bye": ["没事了 拜拜", "好的就这样 再见"],
+ "greeting-wait": ["怎么半天没人理我", "客服回一下消息啊", "等了好久都没回复"],
+ "greeting-human": ["机器人听不懂 我要人工", "转人工", "能不能让真人跟我说"],
+ "greeting-hours": ["你们客服几点上班", "半夜有人工客服吗", "客服什么时间在线"],
+ "presale-stock": ["这个还有货吗", "l码还有吗 是不是卖完了", "现在下单有现货吗还是要等"],
+ "presale-size": ["160斤穿什么码", "我平时穿m 这款要拍大一码吗", "尺码偏小吗"],
+ "presale-discount": ["有券吗", "能不能便宜一点", "现在有什么活动吗 满减啥的"],
+ "presale-genuine": ["是正品吗 会不会是假的", "保真吗", "能验货吗是不是专柜正品"],
+ "presale-material": ["这件衣服什么面料的", "是纯棉的吗", "材质是啥"],
+ "presale-color": ["还有别的颜色吗", "有没有黑色的", "颜色只有这几种吗"],
+ "presale-price-protect": ["刚买完就降价了 能退差价吗", "价保几天", "买贵了怎么办"],
+ "presale-invoice": ["能开电子发票吗", "需要发票怎么弄", "可以开票吗 公司报销用"],
+ "presale-gift": ["买这个送东西吗", "有没有赠品啊", "赠品是什么"],
+ "presale-usage": ["这个东西怎么用啊", "有使用教程吗", "不会用"],
+ "presale-shelf-life": ["保质期是多久", "生产日期新鲜吗", "能放多长时间"],
+ "presale-bulk": ["买两件能便宜吗", "我要买100件能给批发价吗", "多买有没有优惠"],
+ "logistics-when": ["什么时候能发货", "今天拍明天能发吗", "付款后几天发出"],
+ "logistics-courier": ["发什么快递啊", "可以发顺丰吗", "默认是哪个快递公司"],
+ "logistics-track": ["我的快递到哪里了", "怎么看物流", "帮我查下物流"],
+ "logistics-time": ["几天能到上海", "发货后多久能收到", "快递一般几天到"],
+ "logistics-free": ["包不包邮", "新疆包邮吗", "要不要运费"],
+ "logistics-address": ["地址写错了 能改吗", "收货地址想换一个", "下单后还能改收件地址吗"],
+ "logistics-stuck": ["物流三天没更新了", "快递怎么一直不动", "物流信息卡住不走了"],
+ "logistics-damaged": ["快递箱子破了", "收到的时候外包装都烂了", "东西寄过来压坏了"],
+ "logistics-missing": ["少了一件", "买了三个只收到两个", "漏发了怎么办"],
+ "logistics-sign": ["显示已签收但我没拿到", "快递说签收了 我根本没收到", "包裹被人签收了不是我"],
+ "aftersale-return": ["我想退货 怎么操作", "退货怎么弄", "怎么申请退货退款"],
+ "aftersale-7days": ["支持七天无理由吗", "不喜欢能退吗", "7天无理由退货可以吗"],
+ "aftersale-refund-time": ["退款几天到账", "钱什么时候退回来", "退款多久能收到"],
+ "aftersale-exchange": ["能换货吗", "尺码不合适可以换吗", "想换个颜色"],
+ "aftersale-quality": ["质量太差了 刚用就坏了", "商品有质量问题", "用了一天就开线了怎么办"],
+ "aftersale-wrong": ["发错货了", "颜色发错了 我买的是白色", "收到的不是我买的款"],
+ "aftersale-return-shipping": ["退货运费谁出", "退回去的邮费我要付吗", "有运费险吗 退货运费怎么算"],
+ "aftersale-cancel": ["拍错了 能取消订单吗", "怎么取消订单", "不想要了 订单能取消吗"],
+ "aftersale-return-address": ["退货地址在哪", "退货寄到哪里", "退货地址发我一下"],
+ "aftersale-warranty": ["保修多长时间", "坏了可以免费修吗", "质保几年"],
+ "aftersale-complaint": ["我要投诉你们", "服务太差了 我要投诉", "投诉"],
+ "aftersale-partial": ["只退其中一件行吗", "买了两件只想退一件", "能部分退款吗"],
+ "other-member": ["怎么成为会员", "会员怎么加入", "入会有什么好处"],
+ "other-live": ["今晚直播吗", "什么时候开播", "下一场直播是几点"],
+ "other-coupon-fail": ["优惠券用不了", "领的券怎么不能用", "券为什么抵扣不了"],
+ "other-points": ["积分有什么用", "积分能抵钱吗", "积分怎么兑换"],
+ "other-cooperation": ["想跟你们合作", "我是做直播的 能合作吗", "商务合作找谁"],
+ "other-privacy": ["我的个人信息安全吗", "会不会泄露我的手机号", "你们会卖我的信息吗"],
+}
+missing = set(std) - set(Q)
+assert not missing, missing
+
+NULL = [
+ "可以货到付款吗", "能用花呗分期吗", "你们老板是谁", "店铺在哪个城市", "实体店在哪里",
+ "你们招代理吗", "这个能带上飞机吗", "适合几岁的小孩", "孕妇能用吗", "能帮我写作业吗",
+ "今天天气怎么样", "讲个笑话", "你叫什么名字", "抖音怎么开直播", "随心推怎么投",
+ "千川怎么充值", "淘宝上也有卖吗", "拼多多更便宜", "手机壳适配iphone15吗", "这个洗衣机几级能效",
+ "能寄到国外吗", "这个电池能用多久", "你们是厂家吗",
+ "帮我推荐一款", "和上次买的有什么区别", "可以定制logo吗", "支持以旧换新吗",
+ "会不会掉色", "适合油皮吗", "甜不甜",
+ "你是真人吗", "我的抖音号被封了", "怎么注销账号", "直播间人好少",
+ "这个能机洗吗", "有现货的话能开视频看看吗", "电视多大尺寸合适", "我想学做菜",
+ "猫粮适合几个月的猫", "能送货上门安装吗",
+ "你们直播间的主播叫什么", "工厂在哪里", "这个和那个哪个好", "支持数字人民币吗", "我想应聘客服",
+]
+
+with open(os.path.join(here, "presets.jsonl"), "w", encoding="utf-8") as f:
+    for k, qs in Q.items():
+        for q in qs:
+            f.write(json.dumps({"query": q, "expect": std[k]}, ensure_ascii=False) + "\n")
+    for q in NULL:
+        f.write(json.dumps({"query": q, "expect": None}, ensure_ascii=False) + "\n")
