@@ -15,7 +15,7 @@ use std::time::Instant;
 fn index_of(analyzer: &Analyzer, n: usize) -> Index {
     let mut index = Index::new();
     for (id, c) in entries(n) {
-        index.upsert(analyzer, &id, true, c.questions());
+        index.upsert_content(analyzer, &id, &c);
     }
     index
 }
@@ -52,7 +52,7 @@ fn main() {
         let mut i = 10_000;
         b.iter(|| {
             let (id, content) = &new[i];
-            kb10k.upsert(&analyzer, id, true, content.questions());
+            kb10k.upsert_content(&analyzer, id, content);
             let hit = kb10k.search(&analyzer, &content.standard_question, 1);
             kb10k.remove(id);
             i = if i + 1 == new.len() { 10_000 } else { i + 1 };
@@ -72,7 +72,7 @@ fn main() {
     let mut lat = Vec::new();
     for (id, content) in &new[10_000..] {
         let t = Instant::now();
-        kb10k.upsert(&analyzer, id, true, content.questions());
+        kb10k.upsert_content(&analyzer, id, content);
         let hit = kb10k.search(&analyzer, &content.standard_question, 1);
         lat.push(t.elapsed().as_secs_f64() * 1e6);
         assert_eq!(

@@ -82,10 +82,7 @@ impl Loaded {
         self.kb.apply(event);
         for id in event.touched_entries() {
             match self.kb.entries.get(id) {
-                Some(e) => {
-                    self.index
-                        .upsert(analyzer, id, e.content.enabled, e.content.questions())
-                }
+                Some(e) => self.index.upsert_content(analyzer, id, &e.content),
                 None => self.index.remove(id),
             }
         }

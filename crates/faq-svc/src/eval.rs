@@ -11,6 +11,41 @@ pub struct Case {
     pub expect: Option<String>,
 }
 
+/// One half of an evaluation set. Which half a case falls in depends only on
+/// its query text (FNV-1a, lowest bit), so nobody chooses it and adding cases
+/// does not move the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    A,
+    B,
+}
+
+impl Half {
+    pub fn of(query: &str) -> Half {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in query.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        if h & 1 == 0 {
+            Half::A
+        } else {
+            Half::B
+        }
+    }
+}
+
+impl std::str::FromStr for Half {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "a" | "A" => Ok(Half::A),
+            "b" | "B" => Ok(Half::B),
+            other => Err(format!("half {other:?}: use a or b")),
+        }
+    }
+}
+
 pub fn parse_cases(jsonl: &str) -> Result<Vec<Case>, String> {
     jsonl
         .lines()
@@ -169,8 +204,26 @@ pub fn reference_entries(kb: &str) -> Result<Vec<crate::domain::Entry>, String> 
             events.iter().for_each(|e| kb.apply(e));
             Ok(kb.entries.into_values().collect())
         }
+        // A large shop's base: the presets beside 954 product-specific
+        // entries (bench_support), many of them close to a preset
+        // (羽绒服有货吗 beside 商品有货吗). The presets' cases are asked of it.
+        "shop-1000" => {
+            let mut all = reference_entries("presets")?;
+            let own = 1_000usize.saturating_sub(all.len());
+            all.extend(
+                crate::bench_support::entries(own)
+                    .into_iter()
+                    .map(|(id, content)| crate::domain::Entry {
+                        id: format!("shop-{id}"),
+                        content,
+                        preset_key: None,
+                        revision: 0,
+                    }),
+            );
+            Ok(all)
+        }
         other => Err(format!(
-            "unknown knowledge base {other:?}: use help-centre or presets"
+            "unknown knowledge base {other:?}: use help-centre, presets or shop-1000"
         )),
     }
 }
@@ -182,10 +235,7 @@ pub fn evaluate_entries(
     cases: &[Case],
     threshold: f64,
 ) -> Report {
-    let mut index = Index::new();
-    for e in entries {
-        index.upsert(analyzer, &e.id, e.content.enabled, e.content.questions());
-    }
+    let index = index_of(analyzer, entries);
     let question_of = |id: &str| {
         entries
             .iter()
@@ -193,4 +243,53 @@ pub fn evaluate_entries(
             .map(|e| e.content.standard_question.clone())
     };
     evaluate(analyzer, &index, question_of, cases, threshold)
+}
+
+/// Every case's `k` best candidates with their raw signals, one JSON object a
+/// line: what `tests/eval/faq/tune.py` fits the ranking and the calibration on.
+pub fn signal_dump(
+    analyzer: &Analyzer,
+    entries: &[crate::domain::Entry],
+    cases: &[Case],
+    k: usize,
+) -> String {
+    let index = index_of(analyzer, entries);
+    let mut out = String::new();
+    for case in cases {
+        let candidates: Vec<serde_json::Value> = index
+            .search(analyzer, &case.query, k)
+            .into_iter()
+            .map(|h| {
+                let question = entries
+                    .iter()
+                    .find(|e| e.id == h.entry_id)
+                    .map(|e| e.content.standard_question.as_str())
+                    .unwrap_or_default();
+                serde_json::json!({
+                    "right": case.expect.as_deref().is_some_and(|w| same_question(question, w)),
+                    "question": h.signals.question,
+                    "questions": h.signals.questions,
+                    "answer": h.signals.answer,
+                    "entry": h.signals.entry,
+                })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "query": case.query,
+            "half": if Half::of(&case.query) == Half::A { "a" } else { "b" },
+            "answerable": case.expect.is_some(),
+            "candidates": candidates,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+fn index_of(analyzer: &Analyzer, entries: &[crate::domain::Entry]) -> Index {
+    let mut index = Index::new();
+    for e in entries {
+        index.upsert_content(analyzer, &e.id, &e.content);
+    }
+    index
 }

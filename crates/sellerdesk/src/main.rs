@@ -116,6 +116,14 @@ enum FaqCommand {
         /// Also print every case that was not answered right.
         #[arg(long)]
         verbose: bool,
+        /// Only one half of the cases (a or b, by a hash of the query): tune
+        /// on one, report the other (docs/faq-matching.md).
+        #[arg(long)]
+        half: Option<faq_svc::eval::Half>,
+        /// Also write every case's thirty best candidates with their signals
+        /// (JSON Lines), for tests/eval/faq/tune.py.
+        #[arg(long)]
+        dump: Option<PathBuf>,
     },
 }
 
@@ -400,15 +408,25 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     kb,
                     threshold,
                     verbose,
+                    half,
+                    dump,
                 },
         } => {
             let text = std::fs::read_to_string(&cases)
                 .with_context(|| format!("cannot read {}", cases.display()))?;
-            let cases = faq_svc::eval::parse_cases(&text).map_err(anyhow::Error::msg)?;
+            let mut cases = faq_svc::eval::parse_cases(&text).map_err(anyhow::Error::msg)?;
+            if let Some(half) = half {
+                cases.retain(|c| faq_svc::eval::Half::of(&c.query) == half);
+            }
             let entries = faq_svc::eval::reference_entries(&kb).map_err(anyhow::Error::msg)?;
             let analyzer = faq_svc::app::shared_analyzer();
             let threshold = threshold.unwrap_or(faq_svc::domain::DEFAULT_THRESHOLD);
             let report = faq_svc::eval::evaluate_entries(&analyzer, &entries, &cases, threshold);
+            if let Some(path) = dump {
+                let lines = faq_svc::eval::signal_dump(&analyzer, &entries, &cases, 30);
+                std::fs::write(&path, lines)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             if verbose {
                 for r in &report.results {
                     let right = match &r.case.expect {

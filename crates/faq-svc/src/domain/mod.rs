@@ -45,7 +45,7 @@ impl Default for Limits {
 /// R-FAQ-7: the confidence below which nothing is answered automatically,
 /// unless the shop sets its own. Chosen on the development evaluation sets
 /// (see docs/faq-matching.md).
-pub const DEFAULT_THRESHOLD: f64 = 0.30;
+pub const DEFAULT_THRESHOLD: f64 = 0.89;
 
 /// R-FAQ-2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -71,6 +71,17 @@ impl Category {
         Category::AfterSale,
         Category::Other,
     ];
+
+    /// The category's name in words, as the matcher reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Greeting => "日常问候",
+            Category::PreSale => "售前问题",
+            Category::Logistics => "物流问题",
+            Category::AfterSale => "售后问题",
+            Category::Other => "其它问题",
+        }
+    }
 }
 
 /// R-FAQ-1: what a shop writes for one entry.

@@ -191,6 +191,14 @@ impl Analyzer {
         if chars.len() == 1 {
             bigrams.push(chars[0].to_string());
         }
+        if UNIGRAMS {
+            for c in chars.iter().filter(|c| is_cjk(**c)) {
+                let g = c.to_string();
+                if !bigrams.contains(&g) {
+                    bigrams.push(g);
+                }
+            }
+        }
         for pair in chars.windows(2) {
             let g: String = pair.iter().collect();
             if !bigrams.contains(&g) {
@@ -199,6 +207,12 @@ impl Analyzer {
         }
         Features { words, bigrams }
     }
+}
+
+const UNIGRAMS: bool = false;
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF)
 }
 
 fn lines(text: &str) -> impl Iterator<Item = &str> {

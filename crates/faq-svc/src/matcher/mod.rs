@@ -1,88 +1,99 @@
-//! The matching robot's engine (R-FAQ-6, R-FAQ-7): an incremental inverted
-//! index over every enabled entry's standard and similar questions, scored by
-//! IDF-weighted cosine similarity over jieba words and character bigrams.
+//! The matching robot's engine (R-FAQ-6, R-FAQ-7): an inverted index over
+//! every enabled entry's fields (its standard and similar questions, its
+//! answer, its category), scored by IDF-weighted similarity over jieba words
+//! and character bigrams, with a confidence calibrated to mean "the share of
+//! auto-answers at this score that are right". Pure: no I/O.
 //!
-//! Why cosine and not raw BM25: the robot needs a confidence in [0, 1] that
-//! means the same for every shop, whatever the size of its knowledge base,
-//! so that one threshold can decide "answer" or "hand over". Cosine is 1 for
-//! the same question and falls with every word either side does not share;
-//! the IDF weights (BM25's formula, always positive) keep frequent words
-//! cheap. Words catch synonyms and domain terms; bigrams catch wording jieba
-//! splits differently. An entry scores its best question. Pure: no I/O.
+//! Three signals per entry, each in [0, 1]:
 //!
-//! Why it stays fast while the knowledge base changes: BM25's IDF is
-//! `ln(N+1) - ln(df+0.5)`, so a document's squared norm over its features,
-//! `sum m^2 (L - g)^2` with `L = ln(N+1)` and `g = ln(df+0.5)`, expands to
-//! `L^2*A - 2L*B + C` with per-document sums `A = sum m^2`, `B = sum m^2 g`,
-//! `C = sum m^2 g^2`. Only B and C depend on document frequencies, and a
-//! change touches only the documents sharing a feature with it, so each
-//! update adjusts those sums and every query computes exact norms in O(1).
+//! - `question`: cosine between the query and the entry's best question.
+//!   1 for the question itself; falls with every word either side does not
+//!   share. The strongest signal, and the one a buyer's paraphrase of a
+//!   similar question hits.
+//! - `answer`: the share of the query's weight that the answer contains.
+//!   Catches what only the answer says (直播间涨粉, 按播放量出价).
+//! - `entry`: the share of the query's weight found anywhere in the entry
+//!   (questions, answer, category). Low when the query is about something the
+//!   entry never mentions: the out-of-scope signal.
+//!
+//! IDF counts entries, not questions, so a word that most entries of a base
+//! share (the product's name in a help centre about one product) weighs
+//! little there, whatever the number of similar questions.
+//!
+//! Why it stays fast while the knowledge base changes: nothing stored depends
+//! on document frequencies. An insert appends postings (O(features)); norms
+//! are computed at query time for the candidates only. Candidates come from
+//! the query's selective features (those most entries do not share); the
+//! common ones are then scored exactly for those candidates from the
+//! candidates' own feature lists.
 
 pub mod analyzer;
+pub mod calibration;
 
 pub use analyzer::{normalize, same_question, Analyzer, Features};
-use std::collections::{HashMap, HashSet};
+pub use calibration::{Calibration, Signals};
+use std::collections::HashMap;
 
-/// How much of the score comes from words; the rest from bigrams.
+/// How much of each signal comes from words; the rest from bigrams.
 pub const WORD_SHARE: f64 = 0.6;
 
 /// One ranked candidate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
     pub entry_id: String,
+    /// Calibrated: the measured share of auto-answers at this confidence
+    /// that were right (docs/faq-matching.md).
     pub confidence: f64,
     /// The entry's question that matched best.
     pub matched_question: String,
+    /// The raw signals behind the ranking.
+    pub signals: Signals,
 }
 
-/// Per-document sums from which its norm follows for any N (see the module doc).
-#[derive(Debug, Clone, Copy, Default)]
-struct NormSums {
-    a: f64,
-    b: f64,
-    c: f64,
+/// What the index reads of an entry.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryText<'a> {
+    pub questions: &'a [&'a str],
+    pub answer: &'a str,
+    /// The category's name in words (物流问题, 发票问题 ...).
+    pub category: &'a str,
 }
 
-impl NormSums {
-    fn norm_squared(&self, l: f64) -> f64 {
-        (l * l * self.a - 2.0 * l * self.b + self.c).max(0.0)
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Doc {
-    entry: u32,
-    question: String,
-    /// (feature, weight multiplier); each feature once.
-    features: Vec<(u32, f64)>,
-    words: NormSums,
-    bigrams: NormSums,
-}
-
-impl Doc {
-    fn sums(&mut self, kind: Kind) -> &mut NormSums {
-        match kind {
-            Kind::Word => &mut self.words,
-            Kind::Bigram => &mut self.bigrams,
+impl<'a> EntryText<'a> {
+    /// An entry known by its questions alone (no answer text, no category).
+    pub fn questions(questions: &'a [&'a str]) -> Self {
+        Self {
+            questions,
+            answer: "",
+            category: "",
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    Word,
-    Bigram,
+    Word = 0,
+    Bigram = 1,
 }
 
-thread_local! {
-    /// Per-document dot products of the query being scored, all zero between
-    /// queries: reused so a query does not allocate and clear one per document.
-    static SCRATCH: std::cell::RefCell<Vec<[f64; 2]>> = const { std::cell::RefCell::new(Vec::new()) };
+/// Fields of an entry a feature occurs in (bit mask).
+const IN_QUESTION: u8 = 1;
+const IN_ANSWER: u8 = 2;
+const IN_CATEGORY: u8 = 4;
+
+#[derive(Debug, Clone)]
+struct Question {
+    text: String,
+    /// (feature, weight multiplier); each feature once.
+    features: Vec<(u32, f32)>,
 }
 
-/// `g(df) = ln(df + 0.5)`: the document-frequency half of BM25's IDF.
-fn g(df: usize) -> f64 {
-    (df as f64 + 0.5).ln()
+#[derive(Debug, Clone)]
+struct Slot {
+    entry_id: String,
+    questions: Vec<Question>,
+    /// Every feature of the entry with the fields it occurs in.
+    features: Vec<(u32, u8)>,
 }
 
 /// The index of one knowledge base. Updated in place, one entry at a time, so
@@ -91,15 +102,28 @@ fn g(df: usize) -> f64 {
 pub struct Index {
     features: HashMap<String, u32>,
     kinds: Vec<Kind>,
-    /// (document, weight multiplier) for each feature.
-    postings: Vec<Vec<(u32, f64)>>,
-    docs: Vec<Option<Doc>>,
-    free_docs: Vec<u32>,
-    live_docs: usize,
-    entry_ids: Vec<String>,
-    entry_slots: HashMap<String, u32>,
-    /// Documents of each entry, by entry slot.
-    entry_docs: Vec<Vec<u32>>,
+    /// The entries that contain each feature (in any field): its postings,
+    /// whose length is the document frequency.
+    postings: Vec<Vec<u32>>,
+    slots: Vec<Option<Slot>>,
+    free_slots: Vec<u32>,
+    by_id: HashMap<String, u32>,
+    live: usize,
+    calibration: Calibration,
+}
+
+/// A query feature as scored: its id (if the base knows it), kind and weight.
+struct QueryTerm {
+    feature: Option<u32>,
+    kind: Kind,
+    /// Query weight multiplier times IDF.
+    x: f64,
+    idf: f64,
+}
+
+thread_local! {
+    /// Per-slot marks of the query being scored, all false between queries.
+    static SEEN: std::cell::RefCell<Vec<bool>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Index {
@@ -109,121 +133,114 @@ impl Index {
 
     /// Enabled entries indexed.
     pub fn len(&self) -> usize {
-        self.entry_docs.iter().filter(|d| !d.is_empty()).count()
+        self.live
     }
 
     pub fn is_empty(&self) -> bool {
-        self.live_docs == 0
+        self.live == 0
     }
 
-    /// Indexes (or re-indexes) an entry's questions. A disabled entry is
-    /// removed instead: it must never answer (R-FAQ-3 "disable").
-    pub fn upsert<'q>(
-        &mut self,
-        analyzer: &Analyzer,
-        entry_id: &str,
-        enabled: bool,
-        questions: impl IntoIterator<Item = &'q str>,
-    ) {
+    /// Indexes (or re-indexes) an entry. A disabled entry is removed instead:
+    /// it must never answer (R-FAQ-3 "disable").
+    pub fn upsert(&mut self, analyzer: &Analyzer, entry_id: &str, enabled: bool, text: EntryText) {
         self.remove(entry_id);
         if !enabled {
             return;
         }
-        let slot = match self.entry_slots.get(entry_id) {
-            Some(s) => *s,
-            None => {
-                let s = self.entry_ids.len() as u32;
-                self.entry_ids.push(entry_id.to_owned());
-                self.entry_docs.push(Vec::new());
-                self.entry_slots.insert(entry_id.to_owned(), s);
-                s
-            }
-        };
-        let mut seen = HashSet::new();
-        for question in questions {
-            // The same question twice would only double its weight in df.
-            if !seen.insert(normalize(question)) {
+        let mut fields: HashMap<u32, u8> = HashMap::new();
+        let mut questions: Vec<Question> = Vec::new();
+        for q in text.questions {
+            // The same question twice adds nothing.
+            let norm = normalize(q);
+            if norm.is_empty() || questions.iter().any(|x| normalize(&x.text) == norm) {
                 continue;
             }
-            let f = analyzer.analyze(question);
-            let mut features: Vec<(u32, f64)> = f
-                .words
-                .iter()
-                .map(|(w, weight)| (self.intern(Kind::Word, w), *weight))
-                .collect();
-            features.extend(
-                f.bigrams
-                    .iter()
-                    .map(|b| (self.intern(Kind::Bigram, b), 1.0)),
-            );
-            let id = match self.free_docs.pop() {
-                Some(id) => id,
-                None => {
-                    self.docs.push(None);
-                    (self.docs.len() - 1) as u32
-                }
-            };
-            for &(f, m) in &features {
-                self.shift_df(f, 1);
-                self.postings[f as usize].push((id, m));
-            }
-            let mut doc = Doc {
-                entry: slot,
-                question: question.to_owned(),
+            let f = analyzer.analyze(q);
+            let features = self.intern_all(&f, &mut fields, IN_QUESTION);
+            questions.push(Question {
+                text: (*q).to_owned(),
                 features,
-                words: NormSums::default(),
-                bigrams: NormSums::default(),
-            };
-            for i in 0..doc.features.len() {
-                let (f, m) = doc.features[i];
-                let gf = g(self.postings[f as usize].len());
-                let s = doc.sums(self.kinds[f as usize]);
-                s.a += m * m;
-                s.b += m * m * gf;
-                s.c += m * m * gf * gf;
-            }
-            self.docs[id as usize] = Some(doc);
-            self.entry_docs[slot as usize].push(id);
-            self.live_docs += 1;
+            });
         }
+        if questions.is_empty() {
+            return;
+        }
+        self.intern_all(&analyzer.analyze(text.answer), &mut fields, IN_ANSWER);
+        self.intern_all(&analyzer.analyze(text.category), &mut fields, IN_CATEGORY);
+        let slot = match self.free_slots.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let mut features: Vec<(u32, u8)> = fields.into_iter().collect();
+        features.sort_unstable();
+        for &(f, _) in &features {
+            self.postings[f as usize].push(slot);
+        }
+        self.slots[slot as usize] = Some(Slot {
+            entry_id: entry_id.to_owned(),
+            questions,
+            features,
+        });
+        self.by_id.insert(entry_id.to_owned(), slot);
+        self.live += 1;
+    }
+
+    /// Indexes an entry's content: every question, the answer and the category.
+    pub fn upsert_content(
+        &mut self,
+        analyzer: &Analyzer,
+        entry_id: &str,
+        content: &crate::domain::EntryContent,
+    ) {
+        let questions: Vec<&str> = content.questions().collect();
+        let text = EntryText {
+            questions: &questions,
+            answer: &content.answer,
+            category: content.category.label(),
+        };
+        self.upsert(analyzer, entry_id, content.enabled, text);
     }
 
     pub fn remove(&mut self, entry_id: &str) {
-        let Some(&slot) = self.entry_slots.get(entry_id) else {
+        let Some(slot) = self.by_id.remove(entry_id) else {
             return;
         };
-        for id in std::mem::take(&mut self.entry_docs[slot as usize]) {
-            if let Some(doc) = self.docs[id as usize].take() {
-                for &(f, _) in &doc.features {
-                    self.postings[f as usize].retain(|(d, _)| *d != id);
-                    self.shift_df(f, -1);
+        if let Some(s) = self.slots[slot as usize].take() {
+            for (f, _) in s.features {
+                let p = &mut self.postings[f as usize];
+                if let Some(i) = p.iter().position(|x| *x == slot) {
+                    p.swap_remove(i);
                 }
-                self.free_docs.push(id);
-                self.live_docs -= 1;
             }
+            self.free_slots.push(slot);
+            self.live -= 1;
         }
     }
 
-    /// Feature `f`'s document frequency is about to move by `delta` (+1 before
-    /// a posting is added, -1 after one is removed): the other documents with
-    /// `f` keep their norm sums exact.
-    fn shift_df(&mut self, f: u32, delta: i64) {
-        let current = self.postings[f as usize].len();
-        let (before, after) = if delta > 0 {
-            (current, current + 1)
-        } else {
-            (current + 1, current)
-        };
-        let dg = g(after) - g(before);
-        let dg2 = g(after).powi(2) - g(before).powi(2);
-        let kind = self.kinds[f as usize];
-        for &(d, m) in &self.postings[f as usize] {
-            if let Some(doc) = self.docs[d as usize].as_mut() {
-                let s = doc.sums(kind);
-                s.b += m * m * dg;
-                s.c += m * m * dg2;
-            }
+    /// The calibration confidences are computed with (the default one unless
+    /// replaced, for instance by an evaluation fitting its own).
+    pub fn set_calibration(&mut self, calibration: Calibration) {
+        self.calibration = calibration;
+    }
+
+    fn intern_all(
+        &mut self,
+        f: &Features,
+        fields: &mut HashMap<u32, u8>,
+        field: u8,
+    ) -> Vec<(u32, f32)> {
+        let mut out = Vec::with_capacity(f.words.len() + f.bigrams.len());
+        let words = f.words.iter().map(|(w, m)| (Kind::Word, w.as_str(), *m));
+        let bigrams = f.bigrams.iter().map(|b| (Kind::Bigram, b.as_str(), 1.0));
+        for (kind, text, m) in words.chain(bigrams) {
+            let id = self.intern(kind, text);
+            *fields.entry(id).or_default() |= field;
+            out.push((id, m as f32));
         }
+        out
     }
 
     fn key(kind: Kind, text: &str) -> String {
@@ -248,22 +265,48 @@ impl Index {
         id
     }
 
+    /// BM25's IDF over entries, never negative: `ln((N + 1) / (df + 0.5))`.
+    fn idf(&self, df: usize) -> f64 {
+        ((self.live as f64 + 1.0) / (df as f64 + 0.5)).ln().max(0.0)
+    }
+
     /// The best `k` entries for `query`, best first, each with its confidence.
     pub fn search(&self, analyzer: &Analyzer, query: &str, k: usize) -> Vec<Scored> {
         self.search_features(&analyzer.analyze(query), k)
     }
 
     pub fn search_features(&self, query: &Features, k: usize) -> Vec<Scored> {
-        if k == 0 || self.live_docs == 0 {
+        let mut all = self.candidates(query);
+        if k == 0 || all.is_empty() {
             return Vec::new();
         }
-        let l = (self.live_docs as f64 + 1.0).ln();
-        let idf = |df: usize| (l - g(df)).max(0.0);
-        // Query side: every feature counts in its norm, known or not (an
-        // unknown word is something the knowledge base cannot answer).
-        let mut q_norm = [0.0f64; 2];
-        let mut terms: Vec<(u32, f64)> =
-            Vec::with_capacity(query.words.len() + query.bigrams.len());
+        let order = |a: &(Signals, f64, u32), b: &(Signals, f64, u32)| {
+            b.1.total_cmp(&a.1).then_with(|| {
+                let id = |s: u32| self.slots[s as usize].as_ref().map(|x| &x.entry_id);
+                id(a.2).cmp(&id(b.2))
+            })
+        };
+        all.sort_by(order);
+        all.into_iter()
+            .take(k)
+            .filter_map(|(signals, score, slot)| {
+                let s = self.slots[slot as usize].as_ref()?;
+                let best = signals.best_question;
+                Some(Scored {
+                    entry_id: s.entry_id.clone(),
+                    confidence: self.calibration.confidence(&signals, score),
+                    matched_question: s.questions.get(best).map(|q| q.text.clone())?,
+                    signals,
+                })
+            })
+            .collect()
+    }
+
+    /// Every candidate entry with its signals and ranking score.
+    fn candidates(&self, query: &Features) -> Vec<(Signals, f64, u32)> {
+        if self.live == 0 {
+            return Vec::new();
+        }
         let words = query
             .words
             .iter()
@@ -272,98 +315,140 @@ impl Index {
             .bigrams
             .iter()
             .map(|b| (Kind::Bigram, b.as_str(), 1.0));
+        let mut terms: Vec<QueryTerm> = Vec::new();
+        let mut q_norm = [0.0f64; 2];
         for (kind, text, m) in words.chain(bigrams) {
-            let f = self.features.get(&Self::key(kind, text)).copied();
-            let df = f.map_or(0, |f| self.postings[f as usize].len());
-            let x = idf(df) * m;
+            let feature = self.features.get(&Self::key(kind, text)).copied();
+            let df = feature.map_or(0, |f| self.postings[f as usize].len());
+            let idf = self.idf(df);
+            let x = idf * m;
+            // Every feature counts in the query's norm, known or not: a word
+            // the base has never seen is something it cannot answer.
             q_norm[kind as usize] += x * x;
-            if let Some(f) = f.filter(|_| df > 0) {
-                terms.push((f, idf(df).powi(2) * m));
-            }
+            terms.push(QueryTerm {
+                feature: feature.filter(|_| df > 0),
+                kind,
+                x,
+                idf,
+            });
         }
-        SCRATCH.with(|scratch| {
-            let mut dots = scratch.borrow_mut();
-            if dots.len() < self.docs.len() {
-                dots.resize(self.docs.len(), [0.0; 2]);
+        let slots = self.candidate_slots(&terms);
+        // Query features by id, for scoring each candidate from its own lists.
+        let weights: HashMap<u32, (f64, f64, Kind)> = terms
+            .iter()
+            .filter_map(|t| t.feature.map(|f| (f, (t.x, t.idf, t.kind))))
+            .collect();
+        slots
+            .into_iter()
+            .filter_map(|slot| {
+                let s = self.slots[slot as usize].as_ref()?;
+                let signals = self.signals(s, &weights, q_norm);
+                let score = self.calibration.rank_score(&signals);
+                Some((signals, score, slot))
+            })
+            .collect()
+    }
+
+    /// Entries sharing a selective feature with the query. A feature most
+    /// entries share cannot tell them apart, and walking its postings costs
+    /// a pass over the whole base; when the query has nothing else, its
+    /// rarest features decide.
+    fn candidate_slots(&self, terms: &[QueryTerm]) -> Vec<u32> {
+        let cap = (self.live / 8).max(256);
+        let mut known: Vec<(usize, u32)> = terms
+            .iter()
+            .filter_map(|t| t.feature.map(|f| (self.postings[f as usize].len(), f)))
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        let selective = known.iter().take_while(|(df, _)| *df <= cap).count();
+        let chosen = if selective > 0 {
+            &known[..selective]
+        } else {
+            &known[..known.len().min(2)]
+        };
+        SEEN.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            if seen.len() < self.slots.len() {
+                seen.resize(self.slots.len(), false);
             }
-            let mut touched: Vec<u32> = Vec::new();
-            for &(f, w) in &terms {
-                let kind = self.kinds[f as usize] as usize;
-                for &(d, m) in &self.postings[f as usize] {
-                    let acc = &mut dots[d as usize];
-                    if acc[0] == 0.0 && acc[1] == 0.0 {
-                        touched.push(d);
+            let mut out = Vec::new();
+            for &(_, f) in chosen {
+                for &slot in &self.postings[f as usize] {
+                    if !seen[slot as usize] {
+                        seen[slot as usize] = true;
+                        out.push(slot);
                     }
-                    acc[kind] += w * m;
                 }
             }
-            let cos = |dot: f64, a: f64, b: f64| {
-                if a <= 0.0 || b <= 0.0 {
-                    0.0
-                } else {
-                    (dot / (a * b).sqrt()).clamp(0.0, 1.0)
-                }
-            };
-            let mut scored: Vec<(f64, u32)> = Vec::with_capacity(touched.len());
-            for d in touched {
-                let [wd, gd] = std::mem::take(&mut dots[d as usize]);
-                if let Some(doc) = self.docs[d as usize].as_ref() {
-                    let score = WORD_SHARE * cos(wd, q_norm[0], doc.words.norm_squared(l))
-                        + (1.0 - WORD_SHARE) * cos(gd, q_norm[1], doc.bigrams.norm_squared(l));
-                    scored.push((score, d));
-                }
+            for &slot in &out {
+                seen[slot as usize] = false;
             }
-            self.top_entries(scored, k)
+            out
         })
     }
 
-    /// The best `k` entries among scored documents, each entry by its best
-    /// document; ties go to the smaller entry id, so answers are repeatable.
-    fn top_entries(&self, mut scored: Vec<(f64, u32)>, k: usize) -> Vec<Scored> {
-        let order = |a: &(f64, u32), b: &(f64, u32)| {
-            b.0.total_cmp(&a.0).then_with(|| {
-                let entry = |d: u32| self.docs[d as usize].as_ref().map(|x| x.entry);
-                let ea = entry(a.1).map(|e| &self.entry_ids[e as usize]);
-                let eb = entry(b.1).map(|e| &self.entry_ids[e as usize]);
-                ea.cmp(&eb).then(a.1.cmp(&b.1))
-            })
+    fn signals(
+        &self,
+        s: &Slot,
+        weights: &HashMap<u32, (f64, f64, Kind)>,
+        q_norm: [f64; 2],
+    ) -> Signals {
+        let blend = |v: [f64; 2]| WORD_SHARE * v[0] + (1.0 - WORD_SHARE) * v[1];
+        let share = |num: [f64; 2]| {
+            blend([0, 1].map(|k| {
+                if q_norm[k] > 0.0 {
+                    (num[k] / q_norm[k]).min(1.0)
+                } else {
+                    0.0
+                }
+            }))
         };
-        // Most queries touch thousands of documents and want a handful of
-        // entries: sort only a head wide enough for k distinct entries.
-        let mut head = (k * 8 + 32).min(scored.len());
-        loop {
-            if head < scored.len() {
-                scored.select_nth_unstable_by(head, order);
+        let (mut in_questions, mut in_answer, mut in_entry) =
+            ([0.0f64; 2], [0.0f64; 2], [0.0f64; 2]);
+        for &(f, fields) in &s.features {
+            if let Some(&(x, _, kind)) = weights.get(&f) {
+                let k = kind as usize;
+                if fields & IN_QUESTION != 0 {
+                    in_questions[k] += x * x;
+                }
+                if fields & IN_ANSWER != 0 {
+                    in_answer[k] += x * x;
+                }
+                // Every feature of the entry is in one field or more.
+                in_entry[k] += x * x;
             }
-            let mut top = scored[..head].to_vec();
-            top.sort_by(order);
-            let picked = self.distinct_entries(&top, k);
-            if picked.len() == k || head == scored.len() {
-                return picked;
-            }
-            head = (head * 4).min(scored.len());
         }
-    }
-
-    fn distinct_entries(&self, sorted: &[(f64, u32)], k: usize) -> Vec<Scored> {
-        let mut out: Vec<Scored> = Vec::with_capacity(k);
-        let mut entries_seen = HashSet::new();
-        for &(score, d) in sorted {
-            let Some(doc) = self.docs[d as usize].as_ref() else {
-                continue;
-            };
-            if !entries_seen.insert(doc.entry) {
-                continue;
+        let mut best = (0.0f64, 0usize);
+        for (i, q) in s.questions.iter().enumerate() {
+            let (mut dot, mut norm) = ([0.0f64; 2], [0.0f64; 2]);
+            for &(f, m) in &q.features {
+                let kind = self.kinds[f as usize] as usize;
+                let idf = self.idf(self.postings[f as usize].len());
+                let w = idf * f64::from(m);
+                norm[kind] += w * w;
+                if let Some(&(x, _, _)) = weights.get(&f) {
+                    dot[kind] += x * w;
+                }
             }
-            out.push(Scored {
-                entry_id: self.entry_ids[doc.entry as usize].clone(),
-                confidence: score,
-                matched_question: doc.question.clone(),
+            let cos = [0, 1].map(|k| {
+                if q_norm[k] <= 0.0 || norm[k] <= 0.0 {
+                    0.0
+                } else {
+                    (dot[k] / (q_norm[k] * norm[k]).sqrt()).clamp(0.0, 1.0)
+                }
             });
-            if out.len() == k {
-                break;
+            let c = blend(cos);
+            if c > best.0 {
+                best = (c, i);
             }
         }
-        out
+        Signals {
+            question: best.0,
+            questions: share(in_questions),
+            answer: share(in_answer),
+            entry: share(in_entry),
+            best_question: best.1,
+        }
     }
 }
