@@ -84,7 +84,7 @@ const IN_CATEGORY: u8 = 4;
 #[derive(Debug, Clone)]
 struct Question {
     text: String,
-    /// (feature, weight multiplier); each feature once.
+    /// (feature, weight multiplier); each feature once, sorted by feature.
     features: Vec<(u32, f32)>,
 }
 
@@ -92,7 +92,7 @@ struct Question {
 struct Slot {
     entry_id: String,
     questions: Vec<Question>,
-    /// Every feature of the entry with the fields it occurs in.
+    /// Every feature of the entry with the fields it occurs in, sorted.
     features: Vec<(u32, u8)>,
 }
 
@@ -105,6 +105,9 @@ pub struct Index {
     /// The entries that contain each feature (in any field): its postings,
     /// whose length is the document frequency.
     postings: Vec<Vec<u32>>,
+    /// `ln(df + 0.5)` of each feature, kept with its postings so a query
+    /// computes IDFs (`ln(N + 1) - ln(df + 0.5)`) without a logarithm each.
+    log_df: Vec<f64>,
     slots: Vec<Option<Slot>>,
     free_slots: Vec<u32>,
     by_id: HashMap<String, u32>,
@@ -112,18 +115,21 @@ pub struct Index {
     calibration: Calibration,
 }
 
-/// A query feature as scored: its id (if the base knows it), kind and weight.
+/// A query feature the base knows, as scored.
 struct QueryTerm {
-    feature: Option<u32>,
+    feature: u32,
     kind: Kind,
     /// Query weight multiplier times IDF.
     x: f64,
-    idf: f64,
 }
 
+/// How many entries are scored in full per query.
+const SHORTLIST: usize = 64;
+
 thread_local! {
-    /// Per-slot marks of the query being scored, all false between queries.
-    static SEEN: std::cell::RefCell<Vec<bool>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Per-slot query weight shared on selective features, all zero between
+    /// queries: reused so a query does not allocate one per entry.
+    static SHARED: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Index {
@@ -156,7 +162,10 @@ impl Index {
                 continue;
             }
             let f = analyzer.analyze(q);
-            let features = self.intern_all(&f, &mut fields, IN_QUESTION);
+            let mut features = self.intern_all(&f, &mut fields, IN_QUESTION);
+            // Sorted by feature id: scoring merges it with the query's.
+            features.sort_unstable_by_key(|(f, _)| *f);
+            features.dedup_by_key(|(f, _)| *f);
             questions.push(Question {
                 text: (*q).to_owned(),
                 features,
@@ -178,6 +187,7 @@ impl Index {
         features.sort_unstable();
         for &(f, _) in &features {
             self.postings[f as usize].push(slot);
+            self.log_df[f as usize] = (self.postings[f as usize].len() as f64 + 0.5).ln();
         }
         self.slots[slot as usize] = Some(Slot {
             entry_id: entry_id.to_owned(),
@@ -214,6 +224,7 @@ impl Index {
                 if let Some(i) = p.iter().position(|x| *x == slot) {
                     p.swap_remove(i);
                 }
+                self.log_df[f as usize] = (p.len() as f64 + 0.5).ln();
             }
             self.free_slots.push(slot);
             self.live -= 1;
@@ -260,14 +271,19 @@ impl Index {
         }
         let id = self.postings.len() as u32;
         self.postings.push(Vec::new());
+        self.log_df.push(0.5f64.ln());
         self.kinds.push(kind);
         self.features.insert(key, id);
         id
     }
 
+    fn log_n(&self) -> f64 {
+        (self.live as f64 + 1.0).ln()
+    }
+
     /// BM25's IDF over entries, never negative: `ln((N + 1) / (df + 0.5))`.
     fn idf(&self, df: usize) -> f64 {
-        ((self.live as f64 + 1.0) / (df as f64 + 0.5)).ln().max(0.0)
+        (self.log_n() - (df as f64 + 0.5).ln()).max(0.0)
     }
 
     /// The best `k` entries for `query`, best first, each with its confidence.
@@ -302,7 +318,7 @@ impl Index {
             .collect()
     }
 
-    /// Every candidate entry with its signals and ranking score.
+    /// The candidate entries with their signals and ranking score.
     fn candidates(&self, query: &Features) -> Vec<(Signals, f64, u32)> {
         if self.live == 0 {
             return Vec::new();
@@ -315,85 +331,87 @@ impl Index {
             .bigrams
             .iter()
             .map(|b| (Kind::Bigram, b.as_str(), 1.0));
+        let l = self.log_n();
         let mut terms: Vec<QueryTerm> = Vec::new();
         let mut q_norm = [0.0f64; 2];
         for (kind, text, m) in words.chain(bigrams) {
             let feature = self.features.get(&Self::key(kind, text)).copied();
             let df = feature.map_or(0, |f| self.postings[f as usize].len());
-            let idf = self.idf(df);
-            let x = idf * m;
+            let x = self.idf(df) * m;
             // Every feature counts in the query's norm, known or not: a word
             // the base has never seen is something it cannot answer.
             q_norm[kind as usize] += x * x;
-            terms.push(QueryTerm {
-                feature: feature.filter(|_| df > 0),
-                kind,
-                x,
-                idf,
-            });
+            if let Some(f) = feature.filter(|_| df > 0) {
+                terms.push(QueryTerm {
+                    feature: f,
+                    kind,
+                    x,
+                });
+            }
         }
-        let slots = self.candidate_slots(&terms);
-        // Query features by id, for scoring each candidate from its own lists.
-        let weights: HashMap<u32, (f64, f64, Kind)> = terms
-            .iter()
-            .filter_map(|t| t.feature.map(|f| (f, (t.x, t.idf, t.kind))))
-            .collect();
-        slots
+        // Sorted by feature id, to merge with each entry's sorted lists.
+        terms.sort_unstable_by_key(|t| t.feature);
+        terms.dedup_by_key(|t| t.feature);
+        self.shortlist(&terms)
             .into_iter()
             .filter_map(|slot| {
                 let s = self.slots[slot as usize].as_ref()?;
-                let signals = self.signals(s, &weights, q_norm);
+                let signals = self.signals(s, &terms, q_norm, l);
                 let score = self.calibration.rank_score(&signals);
                 Some((signals, score, slot))
             })
             .collect()
     }
 
-    /// Entries sharing a selective feature with the query. A feature most
-    /// entries share cannot tell them apart, and walking its postings costs
-    /// a pass over the whole base; when the query has nothing else, its
-    /// rarest features decide.
-    fn candidate_slots(&self, terms: &[QueryTerm]) -> Vec<u32> {
+    /// The entries worth scoring in full: those sharing the most query
+    /// weight on its selective features (those most entries do not share),
+    /// at most [`SHORTLIST`]. A selective feature's postings are short; a
+    /// feature most entries share cannot tell them apart, and walking its
+    /// postings would cost a pass over the whole base. When the query has
+    /// nothing selective, its rarest features decide.
+    fn shortlist(&self, terms: &[QueryTerm]) -> Vec<u32> {
         let cap = (self.live / 8).max(256);
-        let mut known: Vec<(usize, u32)> = terms
+        let mut by_df: Vec<(usize, usize)> = terms
             .iter()
-            .filter_map(|t| t.feature.map(|f| (self.postings[f as usize].len(), f)))
+            .enumerate()
+            .map(|(i, t)| (self.postings[t.feature as usize].len(), i))
             .collect();
-        known.sort_unstable();
-        known.dedup();
-        let selective = known.iter().take_while(|(df, _)| *df <= cap).count();
+        by_df.sort_unstable();
+        let selective = by_df.iter().take_while(|(df, _)| *df <= cap).count();
         let chosen = if selective > 0 {
-            &known[..selective]
+            &by_df[..selective]
         } else {
-            &known[..known.len().min(2)]
+            &by_df[..by_df.len().min(2)]
         };
-        SEEN.with(|seen| {
-            let mut seen = seen.borrow_mut();
-            if seen.len() < self.slots.len() {
-                seen.resize(self.slots.len(), false);
+        SHARED.with(|shared| {
+            let mut shared = shared.borrow_mut();
+            if shared.len() < self.slots.len() {
+                shared.resize(self.slots.len(), 0.0);
             }
-            let mut out = Vec::new();
-            for &(_, f) in chosen {
-                for &slot in &self.postings[f as usize] {
-                    if !seen[slot as usize] {
-                        seen[slot as usize] = true;
-                        out.push(slot);
+            let mut touched: Vec<u32> = Vec::new();
+            for &(_, i) in chosen {
+                let x = terms[i].x;
+                for &slot in &self.postings[terms[i].feature as usize] {
+                    let acc = &mut shared[slot as usize];
+                    if *acc == 0.0 {
+                        touched.push(slot);
                     }
+                    *acc += x * x;
                 }
             }
-            for &slot in &out {
-                seen[slot as usize] = false;
+            let mut weighed: Vec<(f64, u32)> = touched
+                .into_iter()
+                .map(|slot| (std::mem::take(&mut shared[slot as usize]), slot))
+                .collect();
+            if weighed.len() > SHORTLIST {
+                weighed.select_nth_unstable_by(SHORTLIST, |a, b| b.0.total_cmp(&a.0));
+                weighed.truncate(SHORTLIST);
             }
-            out
+            weighed.into_iter().map(|(_, slot)| slot).collect()
         })
     }
 
-    fn signals(
-        &self,
-        s: &Slot,
-        weights: &HashMap<u32, (f64, f64, Kind)>,
-        q_norm: [f64; 2],
-    ) -> Signals {
+    fn signals(&self, s: &Slot, terms: &[QueryTerm], q_norm: [f64; 2], l: f64) -> Signals {
         let blend = |v: [f64; 2]| WORD_SHARE * v[0] + (1.0 - WORD_SHARE) * v[1];
         let share = |num: [f64; 2]| {
             blend([0, 1].map(|k| {
@@ -406,31 +424,29 @@ impl Index {
         };
         let (mut in_questions, mut in_answer, mut in_entry) =
             ([0.0f64; 2], [0.0f64; 2], [0.0f64; 2]);
-        for &(f, fields) in &s.features {
-            if let Some(&(x, _, kind)) = weights.get(&f) {
-                let k = kind as usize;
-                if fields & IN_QUESTION != 0 {
-                    in_questions[k] += x * x;
-                }
-                if fields & IN_ANSWER != 0 {
-                    in_answer[k] += x * x;
-                }
-                // Every feature of the entry is in one field or more.
-                in_entry[k] += x * x;
+        merge(&s.features, terms, |&(_, fields), t| {
+            let k = t.kind as usize;
+            let xx = t.x * t.x;
+            if fields & IN_QUESTION != 0 {
+                in_questions[k] += xx;
             }
-        }
+            if fields & IN_ANSWER != 0 {
+                in_answer[k] += xx;
+            }
+            // Every feature of the entry is in one field or more.
+            in_entry[k] += xx;
+        });
         let mut best = (0.0f64, 0usize);
         for (i, q) in s.questions.iter().enumerate() {
             let (mut dot, mut norm) = ([0.0f64; 2], [0.0f64; 2]);
             for &(f, m) in &q.features {
-                let kind = self.kinds[f as usize] as usize;
-                let idf = self.idf(self.postings[f as usize].len());
-                let w = idf * f64::from(m);
-                norm[kind] += w * w;
-                if let Some(&(x, _, _)) = weights.get(&f) {
-                    dot[kind] += x * w;
-                }
+                let w = (l - self.log_df[f as usize]).max(0.0) * f64::from(m);
+                norm[self.kinds[f as usize] as usize] += w * w;
             }
+            merge(&q.features, terms, |&(f, m), t| {
+                let w = (l - self.log_df[f as usize]).max(0.0) * f64::from(m);
+                dot[t.kind as usize] += t.x * w;
+            });
             let cos = [0, 1].map(|k| {
                 if q_norm[k] <= 0.0 || norm[k] <= 0.0 {
                     0.0
@@ -449,6 +465,23 @@ impl Index {
             answer: share(in_answer),
             entry: share(in_entry),
             best_question: best.1,
+        }
+    }
+}
+
+/// Calls `each` for every item of `items` (sorted by feature id) whose feature
+/// the query has (`terms`, sorted by feature id too).
+fn merge<T>(items: &[(u32, T)], terms: &[QueryTerm], mut each: impl FnMut(&(u32, T), &QueryTerm)) {
+    let (mut i, mut j) = (0, 0);
+    while i < items.len() && j < terms.len() {
+        match items[i].0.cmp(&terms[j].feature) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                each(&items[i], &terms[j]);
+                i += 1;
+                j += 1;
+            }
         }
     }
 }
