@@ -155,7 +155,7 @@ fn r_faq_7_published_help_centre_dev_set_stays_above_its_floor() {
         "help-centre",
         Path::new("../../../shared/eval/faq/help-centre-dev.jsonl"),
     );
-    assert!(r.top1_accuracy >= 0.88, "top-1 {}", r.top1_accuracy);
+    assert!(r.top1_accuracy >= 0.92, "top-1 {}", r.top1_accuracy);
     assert!(r.precision >= 0.95, "precision {}", r.precision);
     assert!(
         r.null_auto_answered <= 0.05,
@@ -168,9 +168,9 @@ fn r_faq_7_published_help_centre_dev_set_stays_above_its_floor() {
 fn r_faq_7_help_centre_held_out_half_stays_above_its_floor() {
     let r = held_out("help-centre", "help-centre.jsonl");
     assert!(r.top1_accuracy >= 0.75, "top-1 {}", r.top1_accuracy);
-    assert!(r.recall_at_3 >= 0.90, "recall@3 {}", r.recall_at_3);
+    assert!(r.recall_at_3 >= 0.95, "recall@3 {}", r.recall_at_3);
     assert!(r.precision >= 0.95, "precision {}", r.precision);
-    assert!(r.coverage >= 0.35, "coverage {}", r.coverage);
+    assert!(r.coverage >= 0.45, "coverage {}", r.coverage);
     assert!(
         r.null_auto_answered <= 0.05,
         "null {}",
@@ -181,10 +181,10 @@ fn r_faq_7_help_centre_held_out_half_stays_above_its_floor() {
 #[test]
 fn r_faq_7_presets_held_out_half_stays_above_its_floor() {
     let r = held_out("presets", "presets.jsonl");
-    assert!(r.top1_accuracy >= 0.85, "top-1 {}", r.top1_accuracy);
-    assert!(r.recall_at_3 >= 0.90, "recall@3 {}", r.recall_at_3);
-    assert!(r.precision >= 0.85, "precision {}", r.precision);
-    assert!(r.coverage >= 0.50, "coverage {}", r.coverage);
+    assert!(r.top1_accuracy >= 0.87, "top-1 {}", r.top1_accuracy);
+    assert!(r.recall_at_3 >= 0.93, "recall@3 {}", r.recall_at_3);
+    assert!(r.precision >= 0.90, "precision {}", r.precision);
+    assert!(r.coverage >= 0.58, "coverage {}", r.coverage);
     assert!(
         r.null_auto_answered <= 0.05,
         "null {}",

@@ -45,7 +45,7 @@ impl Default for Limits {
 /// R-FAQ-7: the confidence below which nothing is answered automatically,
 /// unless the shop sets its own. Chosen on the development evaluation sets
 /// (see docs/faq-matching.md).
-pub const DEFAULT_THRESHOLD: f64 = 0.89;
+pub const DEFAULT_THRESHOLD: f64 = 0.83;
 
 /// R-FAQ-2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
