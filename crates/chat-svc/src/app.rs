@@ -11,7 +11,7 @@ use crate::{
     store,
 };
 use futures::Stream;
-use sellerdesk_eventstore::{EventStore, Follower, Metadata, RecordedEvent, StoreError};
+use sellerdesk_eventstore::{EventStore, Follower, Metadata, RecordedEvent, Snapshot, StoreError};
 use sellerdesk_runtime::{
     bounded::Bounded,
     command::{for_each_event, CachedState, CommandPath, Grouped, Target},
@@ -95,6 +95,21 @@ impl std::fmt::Debug for Pending {
     }
 }
 
+/// The checkpoint of the time keeper's follower, and the snapshot keys under
+/// which it keeps the shops that have timers (one per shop, no body).
+const TIMED_CHECKPOINT: &str = "chat-timers";
+const TIMED_PREFIX: &str = "chat:timers/";
+
+/// `chat:timers/<shop>/`: the closing slash keeps one shop's key from being
+/// the prefix of another's when it is deleted by prefix.
+fn timed_key(shop: &str) -> String {
+    format!("{TIMED_PREFIX}{shop}/")
+}
+
+fn timed_shop(key: &str) -> Option<&str> {
+    key.strip_prefix(TIMED_PREFIX)?.strip_suffix('/')
+}
+
 #[derive(Debug)]
 pub struct Chat {
     store: Arc<dyn EventStore>,
@@ -104,19 +119,16 @@ pub struct Chat {
     /// The desks this replica holds, at most a configured number: idle ones
     /// ([`DeskHandle::idle`]) go and come back from their stream (R-X-4).
     desks: StdMutex<Bounded<DeskHandle>>,
-    /// The log position the desks were loaded to at start: the replica that
-    /// takes the scheduler lease follows on from there, so shops another
-    /// replica started meanwhile are loaded and ticked too.
-    loaded_to: std::sync::atomic::AtomicI64,
     loading: tokio::sync::Mutex<()>,
     /// Where desk tasks run: the host stops them with the service.
     tasks: sellerdesk_runtime::host::Tasks,
 }
 
 impl Chat {
-    /// Opens the service: every shop in the log is loaded, so time-driven
-    /// work (queues, timeouts) resumes after a restart without waiting for
-    /// the shop's next call.
+    /// Opens the service. Nothing is read from the log: a desk loads when its
+    /// shop is first used, and the replica that keeps time loads the shops
+    /// that have timers ([`Chat::run_scheduler`]), so start-up does not grow
+    /// with history (R-X-4).
     pub async fn open(
         store: Arc<dyn EventStore>,
         clock: Arc<dyn Clock>,
@@ -132,32 +144,8 @@ impl Chat {
             limits,
             robot,
             desks: StdMutex::new(Bounded::new(cache_shops, DeskHandle::idle)),
-            loaded_to: std::sync::atomic::AtomicI64::new(0),
             loading: tokio::sync::Mutex::new(()),
         });
-        let mut by_shop: HashMap<String, Vec<Arc<Logged>>> = HashMap::new();
-        let loaded_to =
-            sellerdesk_eventstore::replay_log(chat.store.as_ref(), READ_BATCH, |recorded| {
-                if let Some(shop) = store::shop_of_stream(&recorded.stream_id) {
-                    by_shop
-                        .entry(shop.to_owned())
-                        .or_default()
-                        .push(Arc::new(Logged {
-                            position: recorded.stream_version,
-                            at: recorded.occurred_at,
-                            event: store::decode(recorded)?,
-                        }));
-                }
-                Ok(())
-            })
-            .await?;
-        chat.loaded_to
-            .store(loaded_to, std::sync::atomic::Ordering::Relaxed);
-        let shops = by_shop.len();
-        for (shop, events) in by_shop {
-            chat.start_desk(&shop, &events);
-        }
-        tracing::info!(shops, "chat desks loaded from the log");
         Ok(chat)
     }
 
@@ -474,12 +462,24 @@ impl Chat {
         Ok(())
     }
 
-    /// On the replica that keeps time: follows the log so every shop's desk
-    /// here is current and every shop that has timers is ticked, whichever
-    /// replica took its commands.
+    /// On the replica that keeps time: takes time over ([`Chat::take_over_time`]),
+    /// then follows the log from its checkpoint, so every shop with timers is
+    /// loaded and ticked whichever replica took its commands, and the set of
+    /// such shops is kept for the next holder.
     async fn follow_every_desk(self: &Arc<Self>) {
-        let start = self.loaded_to.load(std::sync::atomic::Ordering::Relaxed);
-        let mut follower = Follower::after(self.store.clone(), "chat-desks", start, READ_BATCH);
+        loop {
+            match self.take_over_time().await {
+                Ok(n) => {
+                    tracing::info!(shops = n, "chat: shops with timers loaded");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "taking time over failed; retrying");
+                    tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
+                }
+            }
+        }
+        let mut follower = self.timed_follower();
         loop {
             if let Err(e) = follower
                 .catch_up(&mut |batch| self.fold_foreign(batch))
@@ -490,6 +490,64 @@ impl Chat {
             // Polled, not woken by each local commit: timers need no more.
             tokio::time::sleep(sellerdesk_eventstore::POLL_INTERVAL).await;
         }
+    }
+
+    fn timed_follower(&self) -> Follower {
+        Follower::checkpointed(self.store.clone(), TIMED_CHECKPOINT, READ_BATCH)
+    }
+
+    /// What the replica that takes the scheduler lease does first: loads the
+    /// shops that had timers when the last holder stopped, then folds what
+    /// the log has past the kept checkpoint (commands the last holder had
+    /// not seen yet). Returns how many shops the kept set named.
+    pub async fn take_over_time(self: &Arc<Self>) -> Result<usize, AppError> {
+        let n = self.resume_timed_desks().await?;
+        self.timed_follower()
+            .catch_up(&mut |batch| self.fold_foreign(batch))
+            .await
+            .map_err(|e| match e {
+                sellerdesk_eventstore::FollowError::Store(e) => AppError::Store(e),
+                sellerdesk_eventstore::FollowError::Handler(e) => e,
+            })?;
+        Ok(n)
+    }
+
+    /// Loads every shop the kept set says has timers; returns how many.
+    async fn resume_timed_desks(self: &Arc<Self>) -> Result<usize, AppError> {
+        let kept = self.store.load_snapshots(TIMED_PREFIX).await?;
+        for k in &kept {
+            if let Some(shop) = timed_shop(&k.key) {
+                drop(self.desk(shop).await?);
+            }
+        }
+        Ok(kept.len())
+    }
+
+    /// Keeps the set of shops with timers in step with `shops`' desks.
+    async fn keep_timed(&self, shops: &[&str], position: i64) -> Result<(), AppError> {
+        let mut timed = Vec::new();
+        for shop in shops {
+            let handle = self.desks.lock().expect("desks lock").get(shop);
+            let state = handle.map(|h| {
+                let view = h.view.read().expect("view lock");
+                (view.desk.has_timers(), view.desk.version)
+            });
+            match state {
+                Some((true, version)) => timed.push(Snapshot {
+                    key: timed_key(shop),
+                    version,
+                    position,
+                    body: String::new(),
+                }),
+                _ => {
+                    self.store.delete_snapshots(&timed_key(shop)).await?;
+                }
+            }
+        }
+        if !timed.is_empty() {
+            self.store.save_snapshots(&timed).await?;
+        }
+        Ok(())
     }
 
     async fn fold_foreign(self: &Arc<Self>, batch: Vec<RecordedEvent>) -> Result<(), AppError> {
@@ -503,6 +561,8 @@ impl Chat {
                 }));
             }
         }
+        let position = batch.last().map_or(0, |r| r.global_position);
+        let shops: Vec<&str> = by_shop.keys().copied().collect();
         for (shop, events) in by_shop {
             let loaded = self.desks.lock().expect("desks lock").get(shop);
             match loaded {
@@ -518,7 +578,9 @@ impl Chat {
                 None => drop(self.desk(shop).await?),
             }
         }
-        Ok(())
+        // Before the checkpoint moves past the batch: a crash in between
+        // folds it again, and keeping the set is idempotent.
+        self.keep_timed(&shops, position).await
     }
 
     /// Lets time act on every desk that has something waiting on it. Returns

@@ -601,7 +601,24 @@ async fn r_chat_9_outside_hours_the_buyer_waits_and_is_routed_at_opening_even_af
     let clock = app.clock.clone();
     app.service.stop().await.unwrap();
     drop(app.chat);
+    let app = spawn_chat(sqlite(&dir, "chat").await, faq.endpoint(), clock).await;
+    // Start-up read nothing (R-X-4); the replica that takes the scheduler
+    // lease loads the shops with timers from the log past its checkpoint.
+    assert_eq!(app.chat.loaded_desks(), 0);
+    assert_eq!(
+        app.chat.take_over_time().await.unwrap(),
+        0,
+        "nothing kept yet"
+    );
+    assert_eq!(app.chat.loaded_desks(), 1);
+    // Once more: the checkpoint is past every event now, so the shop comes
+    // back only through the kept set of shops with timers.
+    let clock = app.clock.clone();
+    app.service.stop().await.unwrap();
+    drop(app.chat);
     let mut app = spawn_chat(sqlite(&dir, "chat").await, faq.endpoint(), clock).await;
+    assert_eq!(app.chat.take_over_time().await.unwrap(), 1);
+    assert_eq!(app.chat.loaded_desks(), 1);
     app.clock.set(t("2026-03-09T01:00:00Z"));
     assert_eq!(app.chat.tick_all().await, 1);
     let c = app.conversation("c1").await;
