@@ -7,7 +7,7 @@
 
 use crate::domain::{Command, Event, Instant, Limits, Marketplace, Outreach, ShopOutreach, World};
 use sellerdesk_core::Decider;
-use sellerdesk_eventstore::{codec, EventStore, Follower, Metadata, RecordedEvent};
+use sellerdesk_eventstore::{codec, EventStore, Follower, Metadata, RecordedEvent, Snapshot};
 use sellerdesk_runtime::{
     command::{CommandPath, Target},
     Clock,
@@ -34,7 +34,14 @@ pub struct Affiliate {
     market: RwLock<Market>,
     /// One catch-up at a time: each event is folded once, in log order.
     following: tokio::sync::Mutex<()>,
+    /// The log position of the last snapshot this replica saved or started from.
+    saved: std::sync::atomic::AtomicI64,
 }
+
+/// The marketplace's snapshot key, and how often the replica holding the
+/// lease saves it.
+const MARKET_SNAPSHOT: &str = "affiliate:marketplace";
+const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The marketplace and the log position it has folded.
 #[derive(Debug, Default)]
@@ -44,28 +51,71 @@ struct Market {
 }
 
 impl Affiliate {
+    /// Opens the service from the marketplace's snapshot and the log's tail
+    /// past it; the whole log only when there is no snapshot yet.
     pub async fn open(
         store: Arc<dyn EventStore>,
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Result<Arc<Self>, AppError> {
-        let mut market = Marketplace::default();
-        let after = sellerdesk_eventstore::replay_log(store.as_ref(), READ_BATCH, |e| {
-            if e.stream_id.starts_with("affiliate-") {
-                market.apply(&codec::decode(e)?);
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(Arc::new(Self {
+        let market = match store.load_snapshot(MARKET_SNAPSHOT).await? {
+            Some(kept) => Market {
+                folded: serde_json::from_str(&kept.body).map_err(|e| {
+                    AppError::Store(sellerdesk_eventstore::StoreError::Corrupt(format!(
+                        "the marketplace snapshot: {e}"
+                    )))
+                })?,
+                position: kept.position,
+            },
+            None => Market::default(),
+        };
+        let saved = market.position;
+        let app = Arc::new(Self {
             path: CommandPath::new(store, clock),
             limits,
-            market: RwLock::new(Market {
-                folded: market,
-                position: after,
-            }),
+            market: RwLock::new(market),
             following: tokio::sync::Mutex::new(()),
-        }))
+            saved: std::sync::atomic::AtomicI64::new(saved),
+        });
+        app.catch_up_market().await?;
+        Ok(app)
+    }
+
+    /// Saves the marketplace as a snapshot when the log has moved since the
+    /// last one. Run by one replica at a time (a lease); any replica starts
+    /// from what it saved.
+    pub async fn save_market(&self) -> Result<bool, AppError> {
+        self.catch_up_market().await?;
+        let (body, position) = {
+            let market = self.market.read().expect("market lock");
+            if market.position <= self.saved.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(false);
+            }
+            let body = serde_json::to_string(&market.folded).map_err(|e| {
+                AppError::Store(sellerdesk_eventstore::StoreError::Corrupt(e.to_string()))
+            })?;
+            (body, market.position)
+        };
+        let kept = Snapshot {
+            key: MARKET_SNAPSHOT.to_owned(),
+            version: position,
+            position,
+            body,
+        };
+        self.path.store().save_snapshots(&[kept]).await?;
+        self.saved
+            .store(position, std::sync::atomic::Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Saves the marketplace every [`SNAPSHOT_EVERY`], for ever.
+    pub async fn keep_market_snapshot(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(SNAPSHOT_EVERY).await;
+            if let Err(e) = self.save_market().await {
+                tracing::warn!(error = %e, "saving the marketplace snapshot failed; next round retries");
+            }
+        }
     }
 
     /// Folds what the log has past the marketplace's position.

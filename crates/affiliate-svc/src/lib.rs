@@ -14,7 +14,7 @@ use sellerdesk_bus::EventBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
-    host::{Host, Hosting, Service, Tasks},
+    host::{Host, Hosting, Service, Tasks, Work},
     Clock, Config, TokenVerifier,
 };
 use std::{sync::Arc, time::Duration};
@@ -66,6 +66,14 @@ impl Service for Affiliate {
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self { app })
+    }
+
+    /// The marketplace snapshot, kept by one replica at a time.
+    fn tasks(&self, _: &Settings) -> Vec<Work> {
+        let app = self.app.clone();
+        vec![Work::once("marketplace-snapshot", move || {
+            Box::pin(app.clone().keep_market_snapshot())
+        })]
     }
 
     fn routes(&self, auth: Authenticator) -> tonic::service::Routes {

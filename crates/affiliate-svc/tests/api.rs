@@ -374,3 +374,59 @@ async fn r_x_4_the_marketplace_on_every_replica_has_every_replicas_writes() {
         .into_inner();
     assert_eq!(searched.creators.len(), 3);
 }
+
+/// R-X-4: a replica starts from the marketplace's snapshot and the log's tail
+/// past it, not from the whole log.
+#[tokio::test]
+async fn r_x_4_the_marketplace_starts_from_its_snapshot_and_the_tail() {
+    use affiliate_svc::domain::{Command, CreatorProfile};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let clock: Arc<dyn sellerdesk_runtime::Clock> = Arc::new(sellerdesk_runtime::SystemClock);
+    let profile = |id: &str| Command::ProfileCreator {
+        profile: CreatorProfile {
+            creator_id: id.into(),
+            handle: format!("@{id}"),
+            followers: 1_000,
+            ..CreatorProfile::default()
+        },
+    };
+    let md = sellerdesk_eventstore::Metadata::default();
+    let app = affiliate_svc::app::Affiliate::open(store.clone(), clock.clone(), Default::default())
+        .await
+        .unwrap();
+    app.execute(None, &md, |_| profile("c1")).await.unwrap();
+    assert!(app.save_market().await.unwrap());
+    assert!(!app.save_market().await.unwrap(), "nothing new to save");
+    // A creator the snapshot does not have yet: the tail brings it.
+    app.execute(None, &md, |_| profile("c2")).await.unwrap();
+    // The snapshot is what a start reads: one that says more than the log
+    // (a creator no event ever profiled) shows through.
+    let mut kept = store
+        .load_snapshot("affiliate:marketplace")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut market: serde_json::Value = serde_json::from_str(&kept.body).unwrap();
+    let c1 = market["creators"]["c1"].clone();
+    let mut ghost = c1.clone();
+    ghost["profile"]["creator_id"] = "ghost".into();
+    ghost["profile"]["handle"] = "@ghost".into();
+    market["creators"]["ghost"] = ghost;
+    kept.body = market.to_string();
+    store.save_snapshots(&[kept]).await.unwrap();
+    let reopened = affiliate_svc::app::Affiliate::open(store.clone(), clock, Default::default())
+        .await
+        .unwrap();
+    let ids = reopened
+        .market_now(|m| {
+            ["c1", "c2", "ghost"]
+                .iter()
+                .filter(|id| m.creator(id).is_some())
+                .count()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids, 3, "c1 and ghost from the snapshot, c2 from the tail");
+}

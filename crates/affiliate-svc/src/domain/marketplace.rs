@@ -4,10 +4,11 @@
 //! how fast they were answered.
 
 use super::{CreatorProfile, Event, Fen};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// R-AFF-5: folded from events, never typed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CreatorMetrics {
     pub samples_shipped: u32,
     /// Samples that led to the agreed video or live stream.
@@ -35,7 +36,7 @@ impl CreatorMetrics {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CreatorView {
     pub profile: CreatorProfile,
     pub metrics: CreatorMetrics,
@@ -70,7 +71,9 @@ pub enum SortBy {
     ReplyRate,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Kept as a snapshot with the log position it reflects, so a replica
+/// starts from it and the tail instead of the whole log (R-X-4).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Marketplace {
     creators: BTreeMap<String, CreatorView>,
 }
