@@ -260,17 +260,18 @@ pub fn signal_dump(
             .search(analyzer, &case.query, k)
             .into_iter()
             .map(|h| {
-                let question = entries
-                    .iter()
-                    .find(|e| e.id == h.entry_id)
+                let entry = entries.iter().find(|e| e.id == h.entry_id);
+                let question = entry
                     .map(|e| e.content.standard_question.as_str())
                     .unwrap_or_default();
+                let asked = entry.map_or(0, |e| e.content.questions().count());
                 serde_json::json!({
                     "right": case.expect.as_deref().is_some_and(|w| same_question(question, w)),
                     "question": h.signals.question,
                     "questions": h.signals.questions,
                     "answer": h.signals.answer,
                     "entry": h.signals.entry,
+                    "question_count": asked,
                 })
             })
             .collect();

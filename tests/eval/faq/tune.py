@@ -131,6 +131,20 @@ for name, cs in (("fit", fit), ("held-out", held)):
         p, c, n = at_threshold(sub, best, threshold)
         t, m = ranking_quality(sub, best)
         print(f"  {name} {kb}: top-1 {t:.3f} precision {p:.3f} coverage {c:.3f} null-answered {n:.3f}")
+# Log loss and Brier score of the confidence on each half: lower is better
+# calibrated, whatever the threshold.
+for name, cs in (("fit", fit), ("held-out", held)):
+    ll = br = 0.0
+    n = 0
+    for case in cs:
+        x, y = features(case, best)
+        if x is None:
+            continue
+        p = min(max(conf(x), 1e-9), 1 - 1e-9)
+        ll -= y * math.log(p) + (1 - y) * math.log(1 - p)
+        br += (p - y) ** 2
+        n += 1
+    print(f"  {name}: log loss {ll / n:.3f}, Brier {br / n:.3f}")
 # Reliability: how the confidence reads on the held-out half.
 print("reliability on held-out (confidence bucket: right / auto-answered):")
 buckets = {}
