@@ -535,3 +535,159 @@ pub async fn faq(
     service.stop().await.map_err(anyhow::Error::msg)?;
     Ok(())
 }
+
+/// Resident memory of this process (VmRSS), in MiB; 0 where /proc is absent.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Writes a chat history: `shops` shops with `conversations` conversations
+/// in all, each opened, asked once (the robot answered) and closed, decided
+/// by the real domain so the log is what the service would have written.
+pub async fn chat_fill(url: &str, shops: usize, conversations: usize) -> anyhow::Result<()> {
+    use chat_svc::domain::{self as chat, BuyerNotice, Command, RobotVerdict};
+    let store = sellerdesk_eventstore::open(url).await?;
+    let per_shop = (conversations / shops.max(1)).max(1);
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (store, next, written) = (store.clone(), next.clone(), written.clone());
+        writers.spawn(async move {
+            let limits = chat::Limits::default();
+            let md = Metadata::default();
+            loop {
+                let s = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if s >= shops {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let shop = format!("mem-{s}");
+                let mut desk = chat::ChatDesk::default();
+                let mut encoded: Vec<NewEvent> = Vec::new();
+                let at0 = chrono::DateTime::parse_from_rfc3339("2026-06-01T02:00:00Z")
+                    .expect("instant")
+                    .with_timezone(&chrono::Utc);
+                for c in 0..per_shop {
+                    let at = at0 + ChronoDuration::minutes(c as i64 * 7);
+                    let id = format!("c{c}");
+                    let commands = [
+                        Command::OpenConversation {
+                            conversation_id: id.clone(),
+                            buyer_id: format!("b{}", c % 50),
+                            buyer_name: "买家".into(),
+                            order_id: Some(format!("o{s}-{c}")),
+                            topic: None,
+                            greeting: BuyerNotice::Greeting {
+                                text: "您好，欢迎光临！".into(),
+                                cards: Vec::new(),
+                            },
+                            at,
+                        },
+                        Command::ReceiveBuyerMessage {
+                            conversation_id: id.clone(),
+                            message_id: "m1".into(),
+                            text: "什么时候发货".into(),
+                            robot: RobotVerdict::Answered {
+                                entry_id: "logistics-when".into(),
+                                answer: "付款后48小时内发货。".into(),
+                                confidence: 0.95,
+                            },
+                            at: at + ChronoDuration::seconds(5),
+                        },
+                        Command::Close {
+                            conversation_id: id.clone(),
+                            by: "buyer".into(),
+                            at: at + ChronoDuration::seconds(60),
+                        },
+                    ];
+                    for command in &commands {
+                        let events = chat::decide(&desk, command, &limits)
+                            .map_err(|e| anyhow::anyhow!("{shop}: {e}"))?;
+                        for e in &events {
+                            desk.apply(e);
+                            let at = command.at().unwrap_or(at);
+                            encoded.push(chat_svc::store::encode(&shop, e, at, &md));
+                        }
+                    }
+                }
+                let n = encoded.len() as u64;
+                store
+                    .append(Append::new(
+                        chat_svc::store::desk_stream(&shop),
+                        ExpectedVersion::NoStream,
+                        encoded,
+                    ))
+                    .await?;
+                written.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done??;
+    }
+    println!(
+        "wrote {} events: {shops} shops, {} conversations, in {:.1} s",
+        written.load(std::sync::atomic::Ordering::Relaxed),
+        per_shop * shops,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Opens chat over a filled log and reports resident memory: at start, and
+/// as shops are read (each read loads the shop's desk; at most `cache_shops`
+/// stay). Run in a fresh process after [`chat_fill`].
+pub async fn chat_memory(
+    url: &str,
+    shops: usize,
+    touch: usize,
+    cache_shops: usize,
+) -> anyhow::Result<()> {
+    let store = sellerdesk_eventstore::open(url).await?;
+    println!("before open: RSS {:.1} MiB", rss_mib());
+    let robot = chat_svc::robot::Robot::new("http://127.0.0.1:9", Duration::from_millis(50))
+        .map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let chat = chat_svc::app::Chat::open(
+        store,
+        Arc::new(SystemClock),
+        chat_svc::domain::Limits::default(),
+        Arc::new(robot),
+        sellerdesk_runtime::host::Tasks::default(),
+        cache_shops,
+    )
+    .await?;
+    println!(
+        "after open ({:.2} s): RSS {:.1} MiB, {} desks loaded",
+        started.elapsed().as_secs_f64(),
+        rss_mib(),
+        chat.loaded_desks()
+    );
+    let step = (touch / 5).max(1);
+    let started = Instant::now();
+    for i in 0..touch {
+        // Spread over every shop of the log.
+        let shop = format!("mem-{}", (i * 7_919) % shops.max(1));
+        let open = chat.read(&shop, |v| v.desk.conversations.len()).await?;
+        std::hint::black_box(open);
+        if (i + 1) % step == 0 {
+            println!(
+                "after reading {} shops ({:.1} s): RSS {:.1} MiB, {} desks held (bound {cache_shops})",
+                i + 1,
+                started.elapsed().as_secs_f64(),
+                rss_mib(),
+                chat.loaded_desks()
+            );
+        }
+    }
+    Ok(())
+}

@@ -187,6 +187,26 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         visible_base: usize,
     },
+    /// chat: resident memory against history (issue 15). Run once with
+    /// --fill to write the history, then again without it, in a fresh process.
+    ChatMemory {
+        /// postgres://... or sqlite://path (use an empty database to fill)
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 100_000)]
+        shops: usize,
+        /// Conversations in all, spread evenly over the shops.
+        #[arg(long, default_value_t = 1_000_000)]
+        conversations: usize,
+        /// Write the history and stop.
+        #[arg(long)]
+        fill: bool,
+        /// Shops to read after opening.
+        #[arg(long, default_value_t = 20_000)]
+        touch: usize,
+        #[arg(long, default_value_t = 10_000)]
+        cache_shops: usize,
+    },
     /// compliance: RecordViolation over gRPC from concurrent clients.
     ComplianceRecord {
         #[arg(long)]
@@ -373,6 +393,20 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 clients,
                 seconds,
             } => sellerdesk::bench::record(&url, clients, seconds).await?,
+            BenchCommand::ChatMemory {
+                url,
+                shops,
+                conversations,
+                fill,
+                touch,
+                cache_shops,
+            } => {
+                if fill {
+                    sellerdesk::bench::chat_fill(&url, shops, conversations).await?
+                } else {
+                    sellerdesk::bench::chat_memory(&url, shops, touch, cache_shops).await?
+                }
+            }
         },
         Commands::Load {
             command:
