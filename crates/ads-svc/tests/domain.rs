@@ -246,31 +246,41 @@ fn r_ads_6_and_r_ads_7_a_video_that_fails_review_is_rejected_and_refunded_within
         duration_secs: 3,
         has_shop_cart: false,
     };
-    let e = g
-        .place(
-            "o1",
-            OrderSpec {
-                target: bad,
-                ..spec()
-            },
-        )
-        .unwrap();
-    let Event::ReviewRejected {
-        reasons, refund, ..
-    } = &e[1]
-    else {
-        panic!("{e:?}")
-    };
-    assert_eq!(reasons.len(), 3, "{reasons:?}");
-    assert_eq!(refund.amount_fen, 10_000);
-    assert_eq!(
-        refund.to,
-        PaymentMethod::DouyinPay,
-        "to the original payment account"
+    // What review would certainly refuse is a request error at placement,
+    // naming each field, and nothing is placed (issue 19).
+    let r = g.place(
+        "o1",
+        OrderSpec {
+            target: bad,
+            ..spec()
+        },
     );
-    // Wednesday + 7 business days = the next week's Friday, end of day in Shanghai.
-    assert_eq!(refund.due_by, t("2026-03-13T16:00:00Z"));
-    assert_eq!(refund_due_by(t0()), refund.due_by);
+    assert_eq!(
+        invalid(r),
+        [
+            "spec.video.public",
+            "spec.video.title",
+            "spec.video.duration_secs"
+        ]
+    );
+    assert!(!g.orders.contains_key("o1"));
+    // Exactly at the limits is accepted: 5 characters, 4 seconds.
+    let edge = Target::Video {
+        video_id: "v3".into(),
+        public: true,
+        title: "新款连衣裙".into(),
+        duration_secs: 4,
+        has_shop_cart: false,
+    };
+    g.place(
+        "o0",
+        OrderSpec {
+            target: edge,
+            ..spec()
+        },
+    )
+    .unwrap();
+    assert!(matches!(g.orders["o0"].status, OrderStatus::PendingReview));
     // The content review by the platform can reject too, with reasons.
     g.place("o2", spec()).unwrap();
     let r = g.when(Command::DecideReview {
@@ -280,17 +290,30 @@ fn r_ads_6_and_r_ads_7_a_video_that_fails_review_is_rejected_and_refunded_within
         at: t0(),
     });
     assert_eq!(invalid(r), ["reasons"]);
-    g.when(Command::DecideReview {
-        order_id: "o2".into(),
-        approve: false,
-        reasons: vec!["不符合电商广告审核规则".into()],
-        at: t0(),
-    })
-    .unwrap();
+    let e = g
+        .when(Command::DecideReview {
+            order_id: "o2".into(),
+            approve: false,
+            reasons: vec!["不符合电商广告审核规则".into()],
+            at: t0(),
+        })
+        .unwrap();
+    let Event::ReviewRejected { refund, .. } = &e[0] else {
+        panic!("{e:?}")
+    };
+    assert_eq!(refund.amount_fen, 10_000);
+    assert_eq!(
+        refund.to,
+        PaymentMethod::DouyinPay,
+        "to the original payment account"
+    );
+    assert_eq!(refund.due_by, refund_due_by(t0()));
     assert!(matches!(
         g.orders["o2"].status,
         OrderStatus::Rejected { .. }
     ));
+    // Wednesday + 7 business days = the next week's Friday, end of day in Shanghai.
+    assert_eq!(refund_due_by(t0()), t("2026-03-13T16:00:00Z"));
     // Paid from the balance, the refund comes back to the balance.
     g.when(Command::MoveFunds {
         movement: FundsMove::TopUp,

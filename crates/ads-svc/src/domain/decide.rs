@@ -111,6 +111,34 @@ fn check_spec(order_id: &str, spec: &OrderSpec) -> Result<(), DomainError> {
             );
         }
     }
+    // R-ADS-6: what review would certainly refuse is a request error at
+    // placement, not an order that is rejected a moment later (issue 19).
+    if let Target::Video {
+        public,
+        title,
+        duration_secs,
+        ..
+    } = &spec.target
+    {
+        if !public {
+            bad(
+                "spec.video.public",
+                "the video must be public (投放的视频需为公开视频)".into(),
+            );
+        }
+        if title.chars().count() < MIN_TITLE_CHARS {
+            bad(
+                "spec.video.title",
+                format!("at least {MIN_TITLE_CHARS} characters (标题文案字数不得少于{MIN_TITLE_CHARS}个字)"),
+            );
+        }
+        if *duration_secs < MIN_VIDEO_SECS {
+            bad(
+                "spec.video.duration_secs",
+                format!("at least {MIN_VIDEO_SECS} s (视频时长不得少于{MIN_VIDEO_SECS}s)"),
+            );
+        }
+    }
     match &spec.target {
         Target::Video { video_id, .. } if video_id.is_empty() => {
             bad("spec.video.video_id", "required".into())
@@ -253,26 +281,13 @@ fn place_order(
             ),
         ));
     }
-    let mut events = vec![Event::OrderPlaced {
+    // What the machine review can see was refused above (check_spec); the
+    // content review decides the rest (DecideReview).
+    Ok(vec![Event::OrderPlaced {
         order_id: order_id.to_owned(),
         spec: spec.clone(),
         at: *at,
-    }];
-    // R-ADS-6 and R-ADS-7: what the machine review can see is refused at once, and refunded.
-    let problems = review_problems(&spec.target);
-    if !problems.is_empty() {
-        events.push(Event::ReviewRejected {
-            order_id: order_id.to_owned(),
-            reasons: problems,
-            refund: Refund {
-                amount_fen: spec.amount_fen,
-                to: spec.payment,
-                due_by: refund_due_by(*at),
-            },
-            at: *at,
-        });
-    }
-    Ok(events)
+    }])
 }
 
 /// R-ADS-6, R-ADS-7: the review; a rejection is refunded by the due date.
