@@ -526,3 +526,74 @@ fn r_cmp_5_a_stored_policy_with_an_absurd_duration_never_panics_enforcement() {
     let s = state.standing(t("2026-03-02T00:00:00Z"), &policies);
     assert_eq!((s.points, s.revoked), (48, true));
 }
+
+/// R-CMP-13 (issue 19): the policy, not a constant, says at how many points
+/// rights go. A policy whose deactivating tier sits at 40 revokes at 40, and
+/// a granted appeal that brings the total under 40 restores.
+#[test]
+fn r_cmp_13_the_policys_deactivating_tier_decides_revocation() {
+    let mut moved = compliance_svc::domain::Policy::default_policy();
+    moved.version = 2;
+    moved.effective_at = t("2026-02-01T00:00:00Z");
+    for (tier, points) in moved.tiers.iter_mut().zip([10, 20, 30, 40]) {
+        tier.threshold_points = points;
+    }
+    assert_eq!(moved.revocation_points(), Some(40));
+    let mut policies = PolicyHistory::default();
+    policies.apply(&compliance_svc::domain::PolicyPublished { policy: moved });
+    let mut state = initial_state();
+    let run = |c: Command, state: &mut compliance_svc::domain::ShopState| {
+        let events = decide(&c, state, &policies).unwrap();
+        for e in &events {
+            *state = evolve(std::mem::take(state), e);
+        }
+        events
+    };
+    for i in 0..3 {
+        let e = run(
+            record(&format!("v{i}"), 10, "2026-03-01T00:00:00Z"),
+            &mut state,
+        );
+        assert!(!e
+            .iter()
+            .any(|e| matches!(e, Event::SellingRightsRevoked { .. })));
+    }
+    let e = run(record("v3", 10, "2026-03-01T01:00:00Z"), &mut state);
+    assert!(
+        e.iter()
+            .any(|e| matches!(e, Event::SellingRightsRevoked { points: 40, .. })),
+        "{e:?}"
+    );
+    let s = state.standing(t("2026-03-02T00:00:00Z"), &policies);
+    assert_eq!((s.points, s.revoked), (40, true));
+    run(
+        Command::FileAppeal {
+            violation_id: "v3".into(),
+            reason: "误判".into(),
+            attachments: vec![],
+            at: t("2026-03-02T00:00:00Z"),
+        },
+        &mut state,
+    );
+    let e = run(
+        Command::DecideAppeal {
+            violation_id: "v3".into(),
+            outcome: Some(AppealOutcome::Granted),
+            note: "成立".into(),
+            at: t("2026-03-03T00:00:00Z"),
+        },
+        &mut state,
+    );
+    assert!(
+        e.iter()
+            .any(|e| matches!(e, Event::SellingRightsRestored { points: 30, .. })),
+        "{e:?}"
+    );
+    let s = state.standing(t("2026-03-04T00:00:00Z"), &policies);
+    assert_eq!((s.points, s.revoked), (30, false));
+    // The default policy still revokes at 48 (R-CMP-3).
+    assert_eq!(
+        PolicyHistory::default().latest().revocation_points(),
+        Some(48)
+    );
+}

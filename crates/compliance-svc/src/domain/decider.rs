@@ -315,6 +315,41 @@ fn with_consequences(
     let before = state.standing(at, policies);
     let mut next = state.clone();
     next.apply(&fact);
+    // R-CMP-3, R-CMP-8, R-CMP-13: the policy in force says at how many points
+    // rights go (its deactivating tier); a new violation that reaches it
+    // revokes, a granted appeal that falls below it restores.
+    let revoking = policies.in_force(at).revocation_points();
+    let points = next.standing(at, policies).points;
+    let rights = match &fact {
+        Event::ViolationRecorded { .. }
+            if !before.revoked && revoking.is_some_and(|r| points >= r) =>
+        {
+            Some(Event::SellingRightsRevoked {
+                points,
+                caused_by: caused_by.to_owned(),
+                revoked_at: at,
+            })
+        }
+        Event::AppealDecided {
+            outcome: AppealOutcome::Granted,
+            ..
+        } if before.revoked && revoking.is_none_or(|r| points < r) => {
+            Some(Event::SellingRightsRestored {
+                points,
+                caused_by: caused_by.to_owned(),
+                restored_at: at,
+            })
+        }
+        _ => None,
+    };
+    let rights = rights.map(|mut r| {
+        next.apply(&r);
+        // Restoring lets overdue points expire at once: the event says what is left.
+        if let Event::SellingRightsRestored { points, .. } = &mut r {
+            *points = next.standing(at, policies).points;
+        }
+        r
+    });
     let after = next.standing(at, policies);
     let mut events = vec![fact];
     if after.tier != state.announced_tier || after.tier != before.tier {
@@ -342,20 +377,7 @@ fn with_consequences(
             measures_applied,
         });
     }
-    if !before.revoked && after.revoked {
-        events.push(Event::SellingRightsRevoked {
-            points: after.points,
-            caused_by: caused_by.to_owned(),
-            revoked_at: at,
-        });
-    }
-    if before.revoked && !after.revoked {
-        events.push(Event::SellingRightsRestored {
-            points: after.points,
-            caused_by: caused_by.to_owned(),
-            restored_at: at,
-        });
-    }
+    events.extend(rights);
     events
 }
 

@@ -57,14 +57,16 @@ pub enum Event {
         /// Measures newly applied by crossing thresholds upwards.
         measures_applied: Vec<AppliedMeasure>,
     },
-    /// Selling rights revoked: a violation brought the total to 48 (R-CMP-3).
+    /// Selling rights revoked: a violation brought the total to the policy's
+    /// deactivating tier, 48 by default (R-CMP-3, R-CMP-13).
     SellingRightsRevoked {
         points: u32,
         caused_by: String,
         #[serde(with = "instant")]
         revoked_at: Instant,
     },
-    /// Selling rights restored: a granted appeal brought the total below 48 (R-CMP-8).
+    /// Selling rights restored: a granted appeal brought the total below that
+    /// tier (R-CMP-8).
     SellingRightsRestored {
         points: u32,
         caused_by: String,

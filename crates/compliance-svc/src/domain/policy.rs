@@ -64,7 +64,20 @@ fn measure(code: &str, description: &str, duration_days: u32) -> Measure {
     }
 }
 
+/// The measure code that revokes selling rights (R-CMP-3).
+pub const DEACTIVATE: &str = "deactivate";
+
 impl Policy {
+    /// R-CMP-13: the points at which selling rights go: the threshold of the
+    /// lowest tier whose measures deactivate the shop; None if no tier does.
+    pub fn revocation_points(&self) -> Option<u32> {
+        self.tiers
+            .iter()
+            .filter(|t| t.measures.iter().any(|m| m.code == DEACTIVATE))
+            .map(|t| t.threshold_points)
+            .min()
+    }
+
     /// TikTok Shop's default: tiers at 12, 24, 36 and 48 points, each raising
     /// restrictions, the last deactivating (R-CMP-5). In force from the epoch.
     pub fn default_policy() -> Self {
@@ -113,7 +126,7 @@ impl Policy {
                 level: 4,
                 threshold_points: rules::REVOCATION_POINTS,
                 measures: vec![measure(
-                    "deactivate",
+                    DEACTIVATE,
                     "清退 selling rights revoked, shop deactivated",
                     0,
                 )],

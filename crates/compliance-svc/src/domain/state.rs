@@ -316,8 +316,18 @@ impl ShopState {
                     });
                 }
             }
-            // Announcements: the revocation itself follows from the points.
-            Event::SellingRightsRevoked { .. } | Event::SellingRightsRestored { .. } => {}
+            // R-CMP-3, R-CMP-13: the decider revokes at the threshold of the
+            // policy in force (the tier that deactivates); the fold records it.
+            Event::SellingRightsRevoked { revoked_at, .. } => {
+                if self.revoked_at.is_none() {
+                    self.revoked_at = Some(*revoked_at);
+                }
+            }
+            // R-CMP-8: rights come back, and overdue points expire at once.
+            Event::SellingRightsRestored { restored_at, .. } => {
+                self.revoked_at = None;
+                self.advance(*restored_at);
+            }
         }
     }
 
@@ -360,10 +370,6 @@ impl ShopState {
             // The cursor is at the end: this violation is the next to expire.
             self.next_expiry = Some(record.expires_at);
         }
-        // R-CMP-3: revoked the moment a new violation brings the total to 48.
-        if self.revoked_at.is_none() && self.points >= rules::REVOCATION_POINTS {
-            self.revoked_at = Some(record.recorded_at);
-        }
         self.violations.push_back(Arc::new(record));
     }
 
@@ -391,11 +397,6 @@ impl ShopState {
             if m.caused_by.as_deref() == Some(id) && m.cancelled_at.is_none() {
                 m.cancelled_at = Some(at);
             }
-        }
-        // R-CMP-8: below 48 rights come back, and overdue points expire at once.
-        if self.revoked_at.is_some() && self.points < rules::REVOCATION_POINTS {
-            self.revoked_at = None;
-            self.advance(at);
         }
     }
 
