@@ -3,7 +3,7 @@
 //! (its orders), so every command folds it from the log: nothing to keep in
 //! step, and the consumer's writes are visible to the next command at once.
 
-use crate::domain::{decide, Account, AdsAccount, Command, Event, Instant};
+use crate::domain::{decide, Account, AdsAccount, Command, Event, Instant, TierChange};
 use async_trait::async_trait;
 use sellerdesk_bus::{BusMessage, Handler};
 use sellerdesk_eventstore::{Append, EventStore, Metadata};
@@ -71,7 +71,8 @@ impl Ads {
 }
 
 /// R-ADS-13: compliance-svc's SellingRightsRevoked and SellingRightsRestored,
-/// as published (the contract is the event, not compliance-svc's code).
+/// and (R-CMP-13) its TierChanged with the measures it applied, as published
+/// (the contract is the event, not compliance-svc's code).
 #[derive(Debug)]
 pub struct SellingRights {
     pub ads: Arc<Ads>,
@@ -86,6 +87,11 @@ impl Handler for SellingRights {
                 source_position: message.global_position,
             },
             "SellingRightsRestored" => Command::RecordRightsRestored {
+                at: message.occurred_at,
+                source_position: message.global_position,
+            },
+            "TierChanged" => Command::RecordTierChanged {
+                change: TierChange::from_payload(&message.payload)?,
                 at: message.occurred_at,
                 source_position: message.global_position,
             },

@@ -570,7 +570,11 @@ impl pb::ads_service_server::AdsService for AdsApi {
         Ok(Response::new(pb::GetAccountResponse {
             balance_fen: account.balance_fen,
             subject: account.subject.as_ref().map(subject_pb),
-            may_place_orders: !account.selling_rights_revoked,
+            may_place_orders: !account.selling_rights_revoked
+                && account
+                    .penalties
+                    .in_force(self.app.now(), crate::domain::MEASURES_BLOCKING_ORDERS)
+                    .is_none(),
         }))
     }
 }

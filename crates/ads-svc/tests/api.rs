@@ -357,3 +357,122 @@ async fn r_ads_13_orders_follow_the_selling_rights_compliance_svc_publishes() {
         "orders are accepted once compliance-svc restores the rights"
     );
 }
+
+/// R-CMP-13 (issue 19): tier 3 (36 points) brings measures that forbid new
+/// promotion orders; ads-svc learns them from compliance-svc's TierChanged and
+/// refuses with FAILED_PRECONDITION naming the measure and its tier. A granted
+/// appeal lowers the tier and lifts the measures the violation caused.
+#[tokio::test]
+async fn r_cmp_13_a_tier_3_shop_places_no_order_until_an_appeal_lowers_the_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let bus = Arc::new(InProcessBus::new());
+    let compliance = compliance_svc::Application::spawn_local(compliance_svc::Settings {
+        store: sqlite(&dir, "compliance").await,
+        bus: bus.clone(),
+        durable_bus: false,
+        clock: Arc::new(ManualClock::new(t("2026-03-04T02:00:00Z"))),
+        clock_changes: None,
+        cache_shops: 10_000,
+        verifier: signer.verifier(),
+        request_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(compliance.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut cmp = ComplianceServiceClient::new(channel);
+    let (_ads_service, mut ads) = spawn_ads(sqlite(&dir, "ads").await, bus, &signer).await;
+    cmp.record_violation(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        cpb::RecordViolationRequest {
+            shop_id: SHOP.into(),
+            violation_id: "v-36".into(),
+            violation_type: "counterfeit".into(),
+            points: Some(36),
+            evidence: "".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    let mut refused = None;
+    for i in 0..100 {
+        match ads
+            .place_order(req(&signer, SHOP, Role::Owner, order(&format!("o{i}"))))
+            .await
+        {
+            Err(e) if e.code() == tonic::Code::FailedPrecondition => {
+                refused = Some(e);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let e = refused.expect("ads-svc learned of tier 3 within 5 s");
+    let v = &e.get_details_precondition_failure().unwrap().violations[0];
+    assert_eq!(v.r#type, "MEASURE_IN_FORCE");
+    assert!(
+        v.description.contains("restrict_marketing") && v.description.contains("tier 1")
+            || v.description.contains("suspend_sales") && v.description.contains("tier 3"),
+        "{}",
+        v.description
+    );
+    let account = ads
+        .get_account(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::GetAccountRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!account.may_place_orders);
+    cmp.file_appeal(req(
+        &signer,
+        SHOP,
+        Role::Owner,
+        cpb::FileAppealRequest {
+            shop_id: String::new(),
+            violation_id: "v-36".into(),
+            reason: "误判".into(),
+            attachments: vec![],
+        },
+    ))
+    .await
+    .unwrap();
+    cmp.decide_appeal(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        cpb::DecideAppealRequest {
+            shop_id: SHOP.into(),
+            violation_id: "v-36".into(),
+            outcome: cpb::AppealOutcome::Granted as i32,
+            note: "".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    let mut accepted = false;
+    for _ in 0..100 {
+        if ads
+            .place_order(req(&signer, SHOP, Role::Owner, order("after-appeal")))
+            .await
+            .is_ok()
+        {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        accepted,
+        "the appeal lowered the tier and lifted the measures"
+    );
+}

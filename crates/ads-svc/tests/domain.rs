@@ -763,3 +763,75 @@ fn r_ads_13_given_when_then() {
         .when(&place)
         .then(|events| assert!(matches!(events[0], Event::OrderPlaced { .. })));
 }
+
+/// R-CMP-13 and issue 15 item 3: TierChanged deliveries count once each, in
+/// whatever order they come: the measures accumulate, the newest position
+/// sets the tier, and an appeal's change lifts what its violation caused.
+#[test]
+fn r_cmp_13_tier_changes_count_once_in_any_order() {
+    use ads_svc::domain::{decide, NotedMeasure, TierChange};
+    let measure = |tier: u32, code: &str, days: Option<i64>| NotedMeasure {
+        tier,
+        code: code.into(),
+        started_at: t0(),
+        ends_at: days.map(|d| t0() + chrono::Duration::days(d)),
+        caused_by: Some("v1".into()),
+    };
+    let up = Command::RecordTierChanged {
+        change: TierChange {
+            to: 3,
+            overturned: None,
+            measures: vec![
+                measure(1, "warning", None),
+                measure(3, "suspend_sales", Some(30)),
+            ],
+        },
+        at: t0(),
+        source_position: 10,
+    };
+    let appeal = Command::RecordTierChanged {
+        change: TierChange {
+            to: 0,
+            overturned: Some("v1".into()),
+            measures: vec![],
+        },
+        at: t0() + chrono::Duration::days(1),
+        source_position: 20,
+    };
+    let fold = |commands: &[&Command]| {
+        let mut a = AdsAccount::default();
+        for c in commands {
+            for e in decide(&a, c).unwrap() {
+                a.apply(&e);
+            }
+        }
+        a
+    };
+    let in_order = fold(&[&up, &appeal]);
+    let reversed = fold(&[&appeal, &up]);
+    let twice = fold(&[&up, &appeal, &up, &appeal]);
+    for a in [&in_order, &reversed, &twice] {
+        assert_eq!(a.penalties.tier, 0);
+        assert!(a
+            .penalties
+            .in_force(t0() + chrono::Duration::days(2), &["suspend_sales"])
+            .is_none());
+    }
+    assert_eq!(in_order.penalties.measures, reversed.penalties.measures);
+    assert_eq!(
+        twice.penalties.measures.len(),
+        2,
+        "a redelivery adds nothing"
+    );
+    // Before the appeal: suspended for 30 days, then free.
+    let up_only = fold(&[&up]);
+    let m = up_only
+        .penalties
+        .in_force(t0() + chrono::Duration::days(29), &["suspend_sales"])
+        .unwrap();
+    assert_eq!((m.code.as_str(), m.tier), ("suspend_sales", 3));
+    assert!(up_only
+        .penalties
+        .in_force(t0() + chrono::Duration::days(30), &["suspend_sales"])
+        .is_none());
+}

@@ -217,3 +217,69 @@ impl Affiliate {
         Ok((outreach, events))
     }
 }
+
+/// The durable consumer of compliance-svc's events in affiliate-svc.
+pub const COMPLIANCE_CONSUMER: &str = "affiliate-compliance";
+
+/// R-CMP-13: compliance-svc's SellingRightsRevoked / Restored and
+/// TierChanged, as published, so outreach refuses what they forbid. Each
+/// applies by its position in compliance-svc's log, never by arrival.
+#[derive(Debug)]
+pub struct CompliancePenalties {
+    pub affiliate: Arc<Affiliate>,
+}
+
+#[async_trait::async_trait]
+impl sellerdesk_bus::Handler for CompliancePenalties {
+    async fn handle(
+        &self,
+        message: &sellerdesk_bus::BusMessage,
+    ) -> Result<Option<sellerdesk_eventstore::Append>, String> {
+        let (at, source_position) = (message.occurred_at, message.global_position);
+        let command = match message.event_type.as_str() {
+            "SellingRightsRevoked" | "SellingRightsRestored" => Command::RecordSellingRights {
+                revoked: message.event_type == "SellingRightsRevoked",
+                at,
+                source_position,
+            },
+            "TierChanged" => Command::RecordTierChanged {
+                change: crate::domain::TierChange::from_payload(&message.payload)?,
+                at,
+                source_position,
+            },
+            _ => return Ok(None),
+        };
+        let shop = &message.shop_id;
+        let outreach = self
+            .affiliate
+            .outreach(shop)
+            .await
+            .map_err(|e| e.to_string())?;
+        let events = crate::domain::decide(
+            &outreach,
+            &Marketplace::default(),
+            &command,
+            &self.affiliate.limits,
+        )
+        .map_err(|e| e.to_string())?;
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let metadata = Metadata {
+            correlation_id: None,
+            causation_id: Some(message.event_id),
+            actor: Some("system:compliance".into()),
+            traceparent: message.traceparent.clone(),
+        };
+        let stream = shop_stream(shop);
+        let target = Target {
+            stream: &stream,
+            shop,
+            schema_version: SCHEMA_VERSION,
+            fold: true,
+        };
+        Ok(Some(self.affiliate.path.append_after::<ShopOutreach>(
+            target, &outreach, &events, &metadata,
+        )))
+    }
+}

@@ -10,7 +10,7 @@ pub mod domain;
 pub mod grpc;
 
 use sellerdesk_api::affiliate::v1::affiliate_service_server::AffiliateServiceServer;
-use sellerdesk_bus::EventBus;
+use sellerdesk_bus::{consume, EventBus};
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{
     auth::Authenticator,
@@ -68,12 +68,27 @@ impl Service for Affiliate {
         Ok(Self { app })
     }
 
-    /// The marketplace snapshot, kept by one replica at a time.
-    fn tasks(&self, _: &Settings) -> Vec<Work> {
+    /// The marketplace snapshot, kept by one replica at a time; the consumer
+    /// of compliance-svc's penalties (R-CMP-13) on every replica (the
+    /// durable consumer shares the messages out; each applies by position).
+    fn tasks(&self, s: &Settings) -> Vec<Work> {
         let app = self.app.clone();
-        vec![Work::once("marketplace-snapshot", move || {
-            Box::pin(app.clone().keep_market_snapshot())
-        })]
+        let consumer = consume(
+            s.bus.clone(),
+            s.store.clone(),
+            "compliance".into(),
+            app::COMPLIANCE_CONSUMER.into(),
+            "sellerdesk.compliance.*".into(),
+            Arc::new(app::CompliancePenalties {
+                affiliate: self.app.clone(),
+            }),
+        );
+        vec![
+            Work::once("marketplace-snapshot", move || {
+                Box::pin(app.clone().keep_market_snapshot())
+            }),
+            Work::Everywhere(Box::pin(consumer)),
+        ]
     }
 
     fn routes(&self, auth: Authenticator) -> tonic::service::Routes {

@@ -430,3 +430,183 @@ async fn r_x_4_the_marketplace_starts_from_its_snapshot_and_the_tail() {
         .unwrap();
     assert_eq!(ids, 3, "c1 and ghost from the snapshot, c2 from the tail");
 }
+
+fn reason(e: &tonic::Status) -> String {
+    e.get_details_precondition_failure()
+        .and_then(|p| p.violations.first().map(|v| v.r#type.clone()))
+        .unwrap_or_default()
+}
+
+/// R-CMP-13 (issue 19): affiliate-svc hears compliance-svc. Tier 3 (36
+/// points) forbids new creator invitations with FAILED_PRECONDITION naming
+/// the measure and its tier; a granted appeal lowers the tier and they are
+/// accepted again; revoked rights (48 points) forbid them too.
+#[tokio::test]
+async fn r_cmp_13_penalties_from_compliance_stop_outreach_until_an_appeal() {
+    use sellerdesk_api::compliance::v1::{
+        self as cpb, compliance_service_client::ComplianceServiceClient,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+    let signer = TokenSigner::new("test");
+    let bus = Arc::new(InProcessBus::new());
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let compliance = compliance_svc::Application::spawn_local(compliance_svc::Settings {
+        store: sellerdesk_eventstore::open(&db("compliance.db"))
+            .await
+            .unwrap(),
+        bus: bus.clone(),
+        durable_bus: false,
+        clock: Arc::new(clock.clone()),
+        clock_changes: None,
+        cache_shops: 10_000,
+        verifier: signer.verifier(),
+        request_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(compliance.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut cmp = ComplianceServiceClient::new(channel);
+    let service = Application::spawn_local(Settings {
+        store: sellerdesk_eventstore::open(&db("affiliate.db"))
+            .await
+            .unwrap(),
+        bus,
+        durable_bus: false,
+        clock: Arc::new(clock.clone()),
+        verifier: signer.verifier(),
+        request_timeout: Duration::from_secs(10),
+        limits: Limits {
+            daily_invitations: 100,
+        },
+    })
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(service.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = AffiliateServiceClient::new(channel);
+    publish_creators(&mut client, &signer, 3).await;
+    let invite = |id: &str, creator: &str| pb::SendInvitationRequest {
+        shop_id: String::new(),
+        invitation_id: id.into(),
+        creator_id: creator.into(),
+        goal: pb::Goal::Sales as i32,
+        message: "您好，想邀请您带货".into(),
+    };
+    let record = |id: &str, points: u32| {
+        req(
+            &signer,
+            SHOP,
+            Role::Platform,
+            cpb::RecordViolationRequest {
+                shop_id: SHOP.into(),
+                violation_id: id.into(),
+                violation_type: "counterfeit".into(),
+                points: Some(points),
+                evidence: "".into(),
+            },
+        )
+    };
+    cmp.record_violation(record("v-36", 36)).await.unwrap();
+    let mut refused = None;
+    for i in 0..100 {
+        match client
+            .send_invitation(req(
+                &signer,
+                SHOP,
+                Role::Owner,
+                invite(&format!("i{i}"), "c0"),
+            ))
+            .await
+        {
+            // Until the tier change arrives, the first invitation may go
+            // out; the next ones to c0 are then refused as pending.
+            Err(e) if reason(&e) == "MEASURE_IN_FORCE" => {
+                refused = Some(e);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let e = refused.expect("affiliate-svc learned of tier 3 within 5 s");
+    let v = &e.get_details_precondition_failure().unwrap().violations[0];
+    assert_eq!(v.r#type, "MEASURE_IN_FORCE");
+    assert!(v.description.contains("tier"), "{}", v.description);
+    cmp.file_appeal(req(
+        &signer,
+        SHOP,
+        Role::Owner,
+        cpb::FileAppealRequest {
+            shop_id: String::new(),
+            violation_id: "v-36".into(),
+            reason: "误判".into(),
+            attachments: vec![],
+        },
+    ))
+    .await
+    .unwrap();
+    cmp.decide_appeal(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        cpb::DecideAppealRequest {
+            shop_id: SHOP.into(),
+            violation_id: "v-36".into(),
+            outcome: cpb::AppealOutcome::Granted as i32,
+            note: "".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    let mut last = None;
+    for _ in 0..100 {
+        match client
+            .send_invitation(req(
+                &signer,
+                SHOP,
+                Role::Owner,
+                invite("after-appeal", "c1"),
+            ))
+            .await
+        {
+            Ok(_) => {
+                last = None;
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        last.is_none(),
+        "the appeal lowered the tier and lifted the measures: {last:?}"
+    );
+    // 48 points: rights revoked, and outreach with them.
+    cmp.record_violation(record("v-48", 48)).await.unwrap();
+    let mut revoked = None;
+    for i in 0..100 {
+        match client
+            .send_invitation(req(
+                &signer,
+                SHOP,
+                Role::Owner,
+                invite(&format!("r{i}"), "c2"),
+            ))
+            .await
+        {
+            Err(e) if reason(&e) == "SELLING_RIGHTS_REVOKED" => {
+                revoked = Some(e);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    revoked.expect("affiliate-svc learned of the revocation within 5 s");
+}

@@ -11,6 +11,7 @@
 
 mod instant_codec;
 pub mod money;
+pub mod penalties;
 mod refusal;
 pub mod stream;
 pub mod testing;

@@ -35,6 +35,11 @@ fn python_grpcio_client_over_the_wire_across_a_restart() {
         // shop (R-FAQ-8), so the chat client has a shop of its own.
         token(data.path(), "wire-chat", "owner", "cli"),
         token(data.path(), "wire-chat", "agent", "wire-agent"),
+        // compliance-svc's penalties reach ads-svc and affiliate-svc
+        // (R-CMP-13): the shop that collects points is not the one whose
+        // orders and invitations the other scripts place.
+        token(data.path(), "wire-cmp", "owner", "cli"),
+        token(data.path(), "wire-cmp", "agent", "cli"),
     ];
     let scripts = [
         ("compliance", "compliance_wire.py"),

@@ -228,8 +228,27 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
             at,
             source_position,
         } => record_rights(account, false, *at, *source_position),
+        Command::RecordTierChanged {
+            change,
+            at,
+            source_position,
+        } => Ok(if account.penalties.has_seen(*source_position) {
+            // A redelivery: counted already.
+            vec![]
+        } else {
+            vec![Event::TierChangedNoted {
+                change: change.clone(),
+                at: *at,
+                source_position: *source_position,
+            }]
+        }),
     }
 }
+
+/// R-CMP-13: the measures that forbid new promotion orders
+/// (docs/penalties.md has the table for every service).
+pub const MEASURES_BLOCKING_ORDERS: &[&str] =
+    &["restrict_marketing", "suspend_sales", "deactivate"];
 
 /// R-ADS-1..7, 9, 13: an order, checked, refused while rights are revoked, reviewed by machine at once.
 fn place_order(
@@ -257,6 +276,13 @@ fn place_order(
             "the shop's selling rights are revoked: no new promotion orders",
         ));
     }
+    // R-CMP-13: a penalty measure in force forbids new promotion orders.
+    account.penalties.check(
+        *at,
+        MEASURES_BLOCKING_ORDERS,
+        order_id,
+        "new promotion orders",
+    )?;
     // R-ADS-9
     if spec.product == Product::DouPlus {
         let cart = match &spec.target {

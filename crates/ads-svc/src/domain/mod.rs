@@ -21,7 +21,9 @@
 mod decide;
 mod state;
 
-pub use decide::{decide, recommendations, refund_due_by, review_problems};
+pub use decide::{
+    decide, recommendations, refund_due_by, review_problems, MEASURES_BLOCKING_ORDERS,
+};
 pub use state::{AdsAccount, Order, OrderStatus};
 
 use serde::{Deserialize, Serialize};
@@ -296,7 +298,17 @@ pub enum Command {
         at: Instant,
         source_position: i64,
     },
+    /// R-CMP-13, from compliance-svc's TierChanged: the tier now, the
+    /// measures newly applied, and (when an appeal was granted) the violation
+    /// whose measures no longer hold.
+    RecordTierChanged {
+        change: TierChange,
+        at: Instant,
+        source_position: i64,
+    },
 }
+
+pub use sellerdesk_core::penalties::{NotedMeasure, Penalties, TierChange};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
@@ -364,6 +376,11 @@ pub enum Event {
         #[serde(default)]
         source_position: i64,
     },
+    TierChangedNoted {
+        change: TierChange,
+        at: Instant,
+        source_position: i64,
+    },
 }
 
 impl Event {
@@ -381,6 +398,7 @@ impl Event {
             Event::FundsMoved { .. } => "FundsMoved",
             Event::SellingRightsRevokedNoted { .. } => "SellingRightsRevokedNoted",
             Event::SellingRightsRestoredNoted { .. } => "SellingRightsRestoredNoted",
+            Event::TierChangedNoted { .. } => "TierChangedNoted",
         }
     }
 }

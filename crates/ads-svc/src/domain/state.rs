@@ -1,4 +1,6 @@
-use super::{Event, Fen, FundsMove, Instant, InvoiceKind, OrderSpec, PaidStats, Refund, Subject};
+use super::{
+    Event, Fen, FundsMove, Instant, InvoiceKind, OrderSpec, PaidStats, Penalties, Refund, Subject,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +64,8 @@ pub struct AdsAccount {
     pub rights_source_position: i64,
     /// R-ADS-9: live rooms that have used the shopping cart.
     pub rooms_with_cart: BTreeSet<String>,
+    /// R-CMP-13: the penalty measures compliance-svc applied.
+    pub penalties: Penalties,
 }
 
 impl AdsAccount {
@@ -181,6 +185,11 @@ impl AdsAccount {
                 self.selling_rights_revoked = false;
                 self.rights_source_position = (*source_position).max(self.rights_source_position);
             }
+            Event::TierChangedNoted {
+                change,
+                source_position,
+                ..
+            } => self.penalties.note(change, *source_position),
         }
     }
 

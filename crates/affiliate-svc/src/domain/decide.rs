@@ -1,6 +1,6 @@
 use super::{
     Command, ContentKind, CreatorProfile, DomainError, Event, Fen, Goal, Instant, Limits,
-    Marketplace, PlanProduct, PlanSales, PlanSource, MAX_PLAN_CREATORS,
+    Marketplace, Penalties, PlanProduct, PlanSales, PlanSource, MAX_PLAN_CREATORS,
 };
 use chrono::NaiveDate;
 use sellerdesk_core::money;
@@ -40,6 +40,10 @@ pub struct Sample {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outreach {
     pub version: i64,
+    /// R-CMP-13: compliance-svc's word on the shop, by its log position.
+    pub selling_rights_revoked: bool,
+    pub rights_position: i64,
+    pub penalties: Penalties,
     pub invitations: BTreeMap<String, Invitation>,
     /// R-AFF-3: invitations sent per local date.
     pub sent_per_day: BTreeMap<NaiveDate, u32>,
@@ -52,6 +56,21 @@ impl Outreach {
         self.version += 1;
         match event {
             Event::CreatorProfiled { .. } => {}
+            Event::SellingRightsNoted {
+                revoked,
+                source_position,
+                ..
+            } => {
+                if *source_position > self.rights_position {
+                    self.selling_rights_revoked = *revoked;
+                    self.rights_position = *source_position;
+                }
+            }
+            Event::TierChangedNoted {
+                change,
+                source_position,
+                ..
+            } => self.penalties.note(change, *source_position),
             Event::InvitationSent {
                 invitation_id,
                 creator_id,
@@ -207,14 +226,85 @@ fn check_profile(p: &CreatorProfile) -> Result<(), DomainError> {
 
 /// The events `command` causes, or why it is refused. Shop commands are
 /// decided on the shop's outreach and the marketplace (which creators exist).
+/// R-CMP-13: the measures that forbid outreach (docs/penalties.md).
+pub const MEASURES_BLOCKING_OUTREACH: &[&str] =
+    &["restrict_marketing", "suspend_sales", "deactivate"];
+
+/// Refuses outreach while rights are revoked, or (for commands that carry a
+/// time) while a forbidding measure is in force.
+fn may_reach_out(
+    outreach: &Outreach,
+    subject: &str,
+    at: Option<&Instant>,
+    what: &str,
+) -> Result<(), DomainError> {
+    if outreach.selling_rights_revoked {
+        return Err(DomainError::precondition(
+            "SELLING_RIGHTS_REVOKED",
+            subject,
+            format!("the shop's selling rights are revoked: no {what}"),
+        ));
+    }
+    if let Some(at) = at {
+        outreach
+            .penalties
+            .check(*at, MEASURES_BLOCKING_OUTREACH, subject, what)?;
+    }
+    Ok(())
+}
+
 pub fn decide(
     outreach: &Outreach,
     market: &Marketplace,
     command: &Command,
     limits: &Limits,
 ) -> Result<Vec<Event>, DomainError> {
+    // R-CMP-13: what compliance-svc forbids the shop, before anything else.
+    let gate = match command {
+        Command::SendInvitation {
+            invitation_id, at, ..
+        } => Some((invitation_id, Some(at), "new creator invitations")),
+        Command::CreatePlan { plan_id, at, .. } => Some((plan_id, Some(at), "new targeted plans")),
+        Command::AddPlanCreators { plan_id, .. } => {
+            Some((plan_id, None, "adding creators to a plan"))
+        }
+        Command::ShipSample { sample_id, at, .. } => {
+            Some((sample_id, Some(at), "shipping samples"))
+        }
+        _ => None,
+    };
+    if let Some((subject, at, what)) = gate {
+        may_reach_out(outreach, subject, at, what)?;
+    }
     match command {
         Command::ProfileCreator { profile } => profile_creator(market, profile),
+        Command::RecordSellingRights {
+            revoked,
+            at,
+            source_position,
+        } => Ok(if *source_position <= outreach.rights_position {
+            // Older than what was applied, or a redelivery.
+            vec![]
+        } else {
+            vec![Event::SellingRightsNoted {
+                revoked: *revoked,
+                at: *at,
+                source_position: *source_position,
+            }]
+        }),
+        Command::RecordTierChanged {
+            change,
+            at,
+            source_position,
+        } => Ok(if outreach.penalties.has_seen(*source_position) {
+            vec![]
+        } else {
+            vec![Event::TierChangedNoted {
+                change: change.clone(),
+                at: *at,
+                source_position: *source_position,
+            }]
+        }),
         Command::SendInvitation {
             invitation_id,
             creator_id,

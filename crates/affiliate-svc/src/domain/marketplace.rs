@@ -117,7 +117,9 @@ impl Marketplace {
             }
             Event::PlanCreated { .. }
             | Event::PlanCreatorsAdded { .. }
-            | Event::PlanSaleRecorded { .. } => {}
+            | Event::PlanSaleRecorded { .. }
+            | Event::SellingRightsNoted { .. }
+            | Event::TierChangedNoted { .. } => {}
         }
     }
 

@@ -13,7 +13,7 @@
 mod decide;
 mod marketplace;
 
-pub use decide::{decide, Outreach};
+pub use decide::{decide, Outreach, MEASURES_BLOCKING_OUTREACH};
 pub use marketplace::{CreatorMetrics, CreatorQuery, CreatorView, Marketplace, SortBy};
 
 use serde::{Deserialize, Serialize};
@@ -169,7 +169,22 @@ pub enum Command {
         product_cost_fen: Fen,
         at: Instant,
     },
+    /// R-CMP-13, from compliance-svc's SellingRightsRevoked / Restored;
+    /// `source_position` is the event's position in compliance-svc's log.
+    RecordSellingRights {
+        revoked: bool,
+        at: Instant,
+        source_position: i64,
+    },
+    /// R-CMP-13, from compliance-svc's TierChanged.
+    RecordTierChanged {
+        change: TierChange,
+        at: Instant,
+        source_position: i64,
+    },
 }
+
+pub use sellerdesk_core::penalties::{NotedMeasure, Penalties, TierChange};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
@@ -225,6 +240,16 @@ pub enum Event {
         commission_fen: Fen,
         at: Instant,
     },
+    SellingRightsNoted {
+        revoked: bool,
+        at: Instant,
+        source_position: i64,
+    },
+    TierChangedNoted {
+        change: TierChange,
+        at: Instant,
+        source_position: i64,
+    },
 }
 
 impl Event {
@@ -238,6 +263,8 @@ impl Event {
             Event::SampleShipped { .. } => "SampleShipped",
             Event::ContentPosted { .. } => "ContentPosted",
             Event::PlanSaleRecorded { .. } => "PlanSaleRecorded",
+            Event::SellingRightsNoted { .. } => "SellingRightsNoted",
+            Event::TierChangedNoted { .. } => "TierChangedNoted",
         }
     }
 }
