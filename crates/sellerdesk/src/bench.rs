@@ -691,3 +691,91 @@ pub async fn chat_memory(
     }
     Ok(())
 }
+
+/// Read-after-write across replicas (issue 15): two compliance-svc replicas
+/// over one database. Each round records a violation through replica A and
+/// at once reads the shop's standing through replica B, which must show it
+/// (B catches the shop up before answering). Reports B's read latency right
+/// after A's write against B's read when nothing changed, and any stale read.
+pub async fn read_after_write(url: &str, rounds: u64, shops: u64) -> anyhow::Result<()> {
+    let signer = TokenSigner::new("bench");
+    let replica = || async {
+        let settings = Settings {
+            store: sellerdesk_eventstore::open(url).await?,
+            bus: Arc::new(InProcessBus::new()),
+            durable_bus: false,
+            clock: Arc::new(SystemClock),
+            clock_changes: None,
+            cache_shops: 10_000,
+            verifier: signer.verifier(),
+            request_timeout: Duration::from_secs(30),
+        };
+        let service = Application::spawn_local(settings)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let channel = crate::client::channel(&service.endpoint()).await?;
+        Ok::<_, anyhow::Error>((service, compliance(channel)))
+    };
+    let (a_service, mut a) = replica().await?;
+    let (b_service, mut b) = replica().await?;
+    let platform = token(&signer, "", Role::Platform, "bench", 1);
+    let run = &uuid::Uuid::now_v7().simple().to_string()[20..];
+    let standing = |shop: String| {
+        authed(
+            &platform,
+            pb::GetStandingRequest {
+                shop_id: shop,
+                as_of: None,
+            },
+        )
+    };
+    let (mut after_write, mut unchanged) = (
+        Histogram::<u64>::new(3).expect("histogram"),
+        Histogram::<u64>::new(3).expect("histogram"),
+    );
+    let mut stale = 0u64;
+    for n in 0..rounds {
+        let shop = format!("raw{run}-{}", n % shops.max(1));
+        let written = a
+            .record_violation(authed(
+                &platform,
+                pb::RecordViolationRequest {
+                    shop_id: shop.clone(),
+                    violation_id: format!("{run}-{n}"),
+                    points: Some(1),
+                    ..Default::default()
+                },
+            ))
+            .await?
+            .into_inner();
+        let want = written.standing.map(|s| s.points).unwrap_or_default();
+        let t = Instant::now();
+        let seen = b.get_standing(standing(shop.clone())).await?.into_inner();
+        after_write.record(t.elapsed().as_micros() as u64).ok();
+        if seen.standing.map(|s| s.points).unwrap_or_default() != want {
+            stale += 1;
+        }
+        let t = Instant::now();
+        b.get_standing(standing(shop)).await?;
+        unchanged.record(t.elapsed().as_micros() as u64).ok();
+    }
+    let q = |h: &Histogram<u64>, p: f64| h.value_at_quantile(p) as f64 / 1000.0;
+    println!(
+        "GetStanding on replica B right after RecordViolation on A ({rounds} rounds, {shops} shops): p50 {:.3} ms, p99 {:.3} ms",
+        q(&after_write, 0.5),
+        q(&after_write, 0.99)
+    );
+    println!(
+        "GetStanding on replica B with nothing new: p50 {:.3} ms, p99 {:.3} ms",
+        q(&unchanged, 0.5),
+        q(&unchanged, 0.99)
+    );
+    println!(
+        "added by catching up another replica's write: p50 {:+.3} ms, p99 {:+.3} ms; stale reads: {stale}",
+        q(&after_write, 0.5) - q(&unchanged, 0.5),
+        q(&after_write, 0.99) - q(&unchanged, 0.99)
+    );
+    a_service.stop().await.map_err(anyhow::Error::msg)?;
+    b_service.stop().await.map_err(anyhow::Error::msg)?;
+    Ok(())
+}

@@ -207,6 +207,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         cache_shops: usize,
     },
+    /// compliance at two replicas: a read on B right after a write on A (issue 15).
+    ReadAfterWrite {
+        /// postgres://... (both replicas share it)
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 2_000)]
+        rounds: u64,
+        #[arg(long, default_value_t = 100)]
+        shops: u64,
+    },
     /// compliance: RecordViolation over gRPC from concurrent clients.
     ComplianceRecord {
         #[arg(long)]
@@ -393,6 +403,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 clients,
                 seconds,
             } => sellerdesk::bench::record(&url, clients, seconds).await?,
+            BenchCommand::ReadAfterWrite { url, rounds, shops } => {
+                sellerdesk::bench::read_after_write(&url, rounds, shops).await?
+            }
             BenchCommand::ChatMemory {
                 url,
                 shops,
