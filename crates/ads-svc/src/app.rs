@@ -119,3 +119,110 @@ impl Handler for SellingRights {
         )))
     }
 }
+
+/// R-ADS-14: the delivery windows. The replica holding the lease follows the
+/// log from a checkpoint and keeps one snapshot row per delivering order
+/// (`ads:window/<shop>/<order>/`, its start in the body); every
+/// [`WINDOW_TICK`] it ends the orders whose window has closed. Memory and
+/// start-up hold the delivering orders only, never the log.
+pub const WINDOW_CHECKPOINT: &str = "ads-windows";
+const WINDOW_PREFIX: &str = "ads:window/";
+pub const WINDOW_TICK: std::time::Duration = std::time::Duration::from_secs(30);
+const ACCOUNT_PREFIX: &str = "ads-account-";
+
+fn window_key(shop: &str, order_id: &str) -> String {
+    format!("{WINDOW_PREFIX}{shop}/{order_id}/")
+}
+
+impl Ads {
+    /// Folds what the log has past the checkpoint into the kept set of
+    /// delivering orders.
+    async fn follow_windows(&self) -> Result<(), AppError> {
+        let store = self.path.store().clone();
+        let mut follower =
+            sellerdesk_eventstore::Follower::checkpointed(store.clone(), WINDOW_CHECKPOINT, 1_000);
+        follower
+            .catch_up(&mut |batch: Vec<sellerdesk_eventstore::RecordedEvent>| {
+                let store = store.clone();
+                async move {
+                    for r in &batch {
+                        let Some(shop) = r.stream_id.strip_prefix(ACCOUNT_PREFIX) else {
+                            continue;
+                        };
+                        match sellerdesk_eventstore::codec::decode::<Event>(r)? {
+                            Event::ReviewApproved { order_id, at } => {
+                                store
+                                    .save_snapshots(&[sellerdesk_eventstore::Snapshot {
+                                        key: window_key(shop, &order_id),
+                                        version: r.stream_version,
+                                        position: r.global_position,
+                                        body: at.to_rfc3339(),
+                                    }])
+                                    .await?
+                            }
+                            Event::DeliveryCompleted { order_id, .. }
+                            | Event::DouPlusOrderTerminated { order_id, .. } => {
+                                store.delete_snapshots(&window_key(shop, &order_id)).await?;
+                            }
+                            _ => {}
+                        }
+                    }
+                    Ok::<_, sellerdesk_eventstore::StoreError>(())
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                sellerdesk_eventstore::FollowError::Store(e)
+                | sellerdesk_eventstore::FollowError::Handler(e) => AppError::Store(e),
+            })?;
+        Ok(())
+    }
+
+    /// One round: the kept set brought up to date, then every order whose
+    /// window has closed ended (R-ADS-14). Returns how many ended.
+    pub async fn close_windows(&self, window_hours: u32) -> Result<usize, AppError> {
+        self.follow_windows().await?;
+        let now = self.now();
+        let window = chrono::Duration::hours(i64::from(window_hours));
+        let mut ended = 0;
+        for kept in self.path.store().load_snapshots(WINDOW_PREFIX).await? {
+            let Some((shop, order_id)) = kept
+                .key
+                .strip_prefix(WINDOW_PREFIX)
+                .and_then(|k| k.strip_suffix('/'))
+                .and_then(|k| k.rsplit_once('/'))
+            else {
+                continue;
+            };
+            let Ok(since) = chrono::DateTime::parse_from_rfc3339(&kept.body) else {
+                continue;
+            };
+            if now < since.with_timezone(&chrono::Utc) + window {
+                continue;
+            }
+            let metadata = Metadata {
+                actor: Some("system:delivery-window".into()),
+                ..Metadata::default()
+            };
+            let (_, events) = self
+                .execute(shop, &metadata, |at| Command::CloseDeliveryWindow {
+                    order_id: order_id.to_owned(),
+                    window_hours,
+                    at,
+                })
+                .await?;
+            ended += usize::from(!events.is_empty());
+        }
+        Ok(ended)
+    }
+
+    /// Ends closed delivery windows every [`WINDOW_TICK`], for ever.
+    pub async fn keep_delivery_windows(self: Arc<Self>, window_hours: u32) {
+        loop {
+            if let Err(e) = self.close_windows(window_hours).await {
+                tracing::warn!(error = %e, "closing delivery windows failed; next round retries");
+            }
+            tokio::time::sleep(WINDOW_TICK).await;
+        }
+    }
+}

@@ -32,6 +32,8 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     pub verifier: TokenVerifier,
     pub request_timeout: Duration,
+    /// R-ADS-14: hours of delivery after which an order ends.
+    pub delivery_window_hours: u32,
 }
 sellerdesk_runtime::host_settings!(Settings);
 
@@ -51,8 +53,13 @@ impl Service for Ads {
     const DEFAULT_PORT: u16 = 50055;
     type Settings = Settings;
 
-    fn settings(hosting: Hosting, _config: &Config) -> Settings {
-        sellerdesk_runtime::settings_from!(hosting, Settings {})
+    fn settings(hosting: Hosting, config: &Config) -> Settings {
+        sellerdesk_runtime::settings_from!(
+            hosting,
+            Settings {
+                delivery_window_hours: config.ads_delivery_window_hours,
+            }
+        )
     }
 
     async fn open(settings: &Settings, _: &Tasks) -> Result<Self, String> {
@@ -85,6 +92,14 @@ impl Service for Ads {
         );
         // Every replica consumes: the durable consumer shares the messages
         // out, and rights apply by the source's position (R-ADS-13).
-        vec![Work::Everywhere(Box::pin(consumer))]
+        // Delivery windows close on one replica at a time (R-ADS-14).
+        let app = self.app.clone();
+        let hours = s.delivery_window_hours;
+        vec![
+            Work::Everywhere(Box::pin(consumer)),
+            Work::once("delivery-windows", move || {
+                Box::pin(app.clone().keep_delivery_windows(hours))
+            }),
+        ]
     }
 }

@@ -60,6 +60,7 @@ async fn spawn_ads(
         clock: Arc::new(ManualClock::new(t("2026-03-04T02:00:00Z"))),
         verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
+        delivery_window_hours: 48,
     })
     .await
     .unwrap();
@@ -475,4 +476,72 @@ async fn r_cmp_13_a_tier_3_shop_places_no_order_until_an_appeal_lowers_the_tier(
         accepted,
         "the appeal lowered the tier and lifted the measures"
     );
+}
+
+/// R-ADS-14 (issue 19): the replica holding the delivery-windows lease ends
+/// an under-spent order once its window has closed, refunds the remainder,
+/// and does it once; the kept set of delivering orders empties with it.
+#[tokio::test]
+async fn r_ads_14_the_window_keeper_ends_under_spent_orders_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let store = sqlite(&dir, "ads").await;
+    let (_service, mut ads) =
+        spawn_ads(store.clone(), Arc::new(InProcessBus::new()), &signer).await;
+    ads.place_order(req(&signer, SHOP, Role::Owner, order("o1")))
+        .await
+        .unwrap();
+    ads.decide_review(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        pb::DecideReviewRequest {
+            shop_id: SHOP.into(),
+            order_id: "o1".into(),
+            approve: true,
+            reasons: vec![],
+        },
+    ))
+    .await
+    .unwrap();
+    ads.record_delivery(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        pb::RecordDeliveryRequest {
+            shop_id: SHOP.into(),
+            order_id: "o1".into(),
+            spent_fen: 3_000,
+            stats: Some(pb::PaidStats::default()),
+        },
+    ))
+    .await
+    .unwrap();
+    // The service's clock says 2026-03-04T02:00Z; the keeper's runs ahead.
+    let keeper =
+        |at: &str| ads_svc::app::Ads::new(store.clone(), Arc::new(ManualClock::new(t(at))));
+    assert_eq!(
+        keeper("2026-03-06T01:59:00Z")
+            .close_windows(48)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.load_snapshots("ads:window/").await.unwrap().len(), 1);
+    let late = keeper("2026-03-06T02:00:00Z");
+    assert_eq!(late.close_windows(48).await.unwrap(), 1);
+    let account = late.load(SHOP).await.unwrap();
+    let o = &account.orders["o1"];
+    assert!(matches!(
+        o.status,
+        ads_svc::domain::OrderStatus::Completed { run_secs: 172_800 }
+    ));
+    let order_amount = o.spec.amount_fen;
+    assert_eq!(o.refund.as_ref().unwrap().amount_fen, order_amount - 3_000);
+    assert_eq!(late.close_windows(48).await.unwrap(), 0, "once");
+    assert!(store
+        .load_snapshots("ads:window/")
+        .await
+        .unwrap()
+        .is_empty());
 }

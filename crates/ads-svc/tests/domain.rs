@@ -835,3 +835,60 @@ fn r_cmp_13_tier_changes_count_once_in_any_order() {
         .in_force(t0() + chrono::Duration::days(30), &["suspend_sales"])
         .is_none());
 }
+
+/// R-ADS-14 (issue 19): an order that under-spends ends when its delivery
+/// window closes, reports its actual run time, and the remainder is refunded
+/// as its own event; then it can be invoiced (R-ADS-11).
+#[test]
+fn r_ads_14_an_under_spent_order_ends_at_its_window_and_refunds_the_rest() {
+    let mut g = Given::new();
+    g.delivering("o1", spec());
+    let started = match g.orders["o1"].status {
+        OrderStatus::Delivering { since } => since,
+        ref other => panic!("{other:?}"),
+    };
+    g.when(Command::RecordDelivery {
+        order_id: "o1".into(),
+        spent_fen: 3_000,
+        stats: PaidStats::default(),
+        at: started + chrono::Duration::hours(1),
+    })
+    .unwrap();
+    let close = |hours: i64| Command::CloseDeliveryWindow {
+        order_id: "o1".into(),
+        window_hours: 48,
+        at: started + chrono::Duration::hours(hours),
+    };
+    assert!(g.when(close(47)).unwrap().is_empty(), "the window is open");
+    let e = g.when(close(48)).unwrap();
+    assert!(
+        matches!(e[0], Event::DeliveryCompleted { run_secs, .. } if run_secs == 48 * 3_600),
+        "{e:?}"
+    );
+    let Event::RemainderRefunded { refund, .. } = &e[1] else {
+        panic!("{e:?}")
+    };
+    assert_eq!(refund.amount_fen, 7_000);
+    assert_eq!(refund.to, PaymentMethod::DouyinPay);
+    assert!(matches!(
+        g.orders["o1"].status,
+        OrderStatus::Completed { .. }
+    ));
+    assert!(g.when(close(60)).unwrap().is_empty(), "it ended once");
+    assert_eq!(g.orders["o1"].spent_fen, 3_000);
+    g.when(Command::SetSubject {
+        subject: Subject::Person {
+            name: "张三".into(),
+        },
+    })
+    .unwrap();
+    g.when(Command::RequestInvoice {
+        order_id: "o1".into(),
+        kind: InvoiceKind::Personal,
+        title: "张三".into(),
+        at: started + chrono::Duration::hours(49),
+    })
+    .unwrap();
+    let (_, _, invoiced) = g.orders["o1"].invoice.clone().unwrap();
+    assert_eq!(invoiced, 3_000, "the invoice is for what was spent");
+}

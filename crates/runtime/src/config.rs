@@ -64,6 +64,9 @@ pub struct Config {
     pub chat_robot_timeout_ms: u64,
     /// R-AFF-3: creator invitations a shop may send per day.
     pub affiliate_daily_invitations: u32,
+    /// R-ADS-14: hours from the start of delivery after which an order ends
+    /// whatever it spent, the remainder refunded.
+    pub ads_delivery_window_hours: u32,
 }
 
 /// Ports by service name (`[ports] faq = 7000`, `SELLERDESK_FAQ_PORT`). The
@@ -117,6 +120,7 @@ impl Default for Config {
             chat_faq_url: None,
             chat_robot_timeout_ms: 500,
             affiliate_daily_invitations: 50,
+            ads_delivery_window_hours: 48,
         }
     }
 }
@@ -239,6 +243,15 @@ impl Config {
             self.chat_robot_timeout_ms = v.parse().map_err(|_| {
                 format!("SELLERDESK_CHAT_ROBOT_TIMEOUT_MS={v:?}: a number of milliseconds")
             })?;
+        }
+        if let Some(v) = get("SELLERDESK_ADS_DELIVERY_WINDOW_HOURS") {
+            self.ads_delivery_window_hours = v
+                .parse()
+                .ok()
+                .filter(|h| (24..=720).contains(h))
+                .ok_or_else(|| {
+                    format!("SELLERDESK_ADS_DELIVERY_WINDOW_HOURS={v:?}: hours from 24 (the longest duration) to 720")
+                })?;
         }
         if let Some(v) = get("SELLERDESK_AFFILIATE_DAILY_INVITATIONS") {
             self.affiliate_daily_invitations = v.parse().map_err(|_| {

@@ -198,6 +198,11 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
             reasons,
             at,
         } => decide_review(account, order_id, approve, reasons, at),
+        Command::CloseDeliveryWindow {
+            order_id,
+            window_hours,
+            at,
+        } => close_delivery_window(account, order_id, *window_hours, *at),
         Command::RecordDelivery {
             order_id,
             spent_fen,
@@ -403,6 +408,43 @@ fn record_delivery(
             order_id: order_id.to_owned(),
             run_secs: (*at - since).num_seconds(),
             at: *at,
+        });
+    }
+    Ok(events)
+}
+
+/// R-ADS-14: delivery ends when its window closes, whatever was spent; the
+/// remainder goes back to where the order was paid from. Time-driven and so
+/// idempotent: before the window closes, or once the order ended, nothing.
+fn close_delivery_window(
+    account: &AdsAccount,
+    order_id: &str,
+    window_hours: u32,
+    at: Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let o = order(account, order_id)?;
+    let OrderStatus::Delivering { since } = o.status else {
+        return Ok(vec![]);
+    };
+    if at < since + chrono::Duration::hours(i64::from(window_hours)) {
+        return Ok(vec![]);
+    }
+    let mut events = vec![Event::DeliveryCompleted {
+        order_id: order_id.to_owned(),
+        run_secs: (at - since).num_seconds(),
+        at,
+    }];
+    // R-X-3: spend never exceeds the amount (RecordDelivery refuses it).
+    let remainder = o.spec.amount_fen.saturating_sub(o.spent_fen);
+    if remainder > 0 {
+        events.push(Event::RemainderRefunded {
+            order_id: order_id.to_owned(),
+            refund: Refund {
+                amount_fen: remainder,
+                to: o.spec.payment,
+                due_by: refund_due_by(at),
+            },
+            at,
         });
     }
     Ok(events)

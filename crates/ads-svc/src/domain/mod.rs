@@ -12,6 +12,7 @@
 //! - R-ADS-6 review requirements: [`review_problems`], [`Command::DecideReview`]
 //! - R-ADS-7 refunds within 7 business days: [`refund_due_by`]
 //! - R-ADS-8 delivery ends when the budget is spent: [`Command::RecordDelivery`]
+//! - R-ADS-14 or when its window closes, the remainder refunded: [`Command::CloseDeliveryWindow`]
 //! - R-ADS-9 only 小店随心推 once a cart is involved: [`Command::ReportShoppingCartUsed`]
 //! - R-ADS-10 paid traffic only, every interaction kept: [`PaidStats`]
 //! - R-ADS-11 invoices: [`Command::RequestInvoice`]
@@ -267,6 +268,15 @@ pub enum Command {
         stats: PaidStats,
         at: Instant,
     },
+    /// R-ADS-14: time passed for a delivering order. When its delivery
+    /// window (`window_hours` from the start of delivery, a deployment
+    /// setting) has closed, delivery ends whatever was spent, and the
+    /// unspent remainder is refunded.
+    CloseDeliveryWindow {
+        order_id: String,
+        window_hours: u32,
+        at: Instant,
+    },
     /// R-ADS-9: a live room used its shopping cart.
     ReportShoppingCartUsed {
         room_id: String,
@@ -333,10 +343,17 @@ pub enum Event {
         stats: PaidStats,
         at: Instant,
     },
-    /// R-ADS-8: the budget is spent; `run_secs` is the actual run time.
+    /// R-ADS-8, R-ADS-14: delivery ended (the budget is spent, or the
+    /// delivery window closed); `run_secs` is the actual run time.
     DeliveryCompleted {
         order_id: String,
         run_secs: i64,
+        at: Instant,
+    },
+    /// R-ADS-14: what an ended order did not spend, refunded as its own fact.
+    RemainderRefunded {
+        order_id: String,
+        refund: Refund,
         at: Instant,
     },
     ShoppingCartUsed {
@@ -391,6 +408,7 @@ impl Event {
             Event::ReviewRejected { .. } => "ReviewRejected",
             Event::DeliveryReported { .. } => "DeliveryReported",
             Event::DeliveryCompleted { .. } => "DeliveryCompleted",
+            Event::RemainderRefunded { .. } => "RemainderRefunded",
             Event::ShoppingCartUsed { .. } => "ShoppingCartUsed",
             Event::DouPlusOrderTerminated { .. } => "DouPlusOrderTerminated",
             Event::InvoiceIssued { .. } => "InvoiceIssued",

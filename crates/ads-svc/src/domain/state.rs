@@ -13,7 +13,7 @@ pub enum OrderStatus {
     Delivering {
         since: Instant,
     },
-    /// R-ADS-8: the budget is spent.
+    /// R-ADS-8, R-ADS-14: the budget is spent or the delivery window closed.
     Completed {
         run_secs: i64,
     },
@@ -131,6 +131,14 @@ impl AdsAccount {
                         run_secs: *run_secs,
                     };
                     o.ended_at = Some(*at);
+                }
+            }
+            Event::RemainderRefunded {
+                order_id, refund, ..
+            } => {
+                self.refund(refund);
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.refund = Some(refund.clone());
                 }
             }
             Event::ShoppingCartUsed { room_id, .. } => {
