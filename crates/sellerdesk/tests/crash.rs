@@ -6,7 +6,9 @@
 //!   compliance-svc, and ads-svc's selling rights (R-ADS-13), learned from
 //!   compliance over the bus, converge to compliance's final standing for
 //!   every shop within [`CONVERGENCE_BOUND`] of the last restart, however the
-//!   kills cut the delivery.
+//!   kills cut the delivery;
+//! - penalties (R-CMP-13) reach ads-svc and affiliate-svc over NATS, and an
+//!   appeal lifts them.
 //!
 //! Each test prints its figures: writes acknowledged, lost, doubled, and the
 //! convergence time.
@@ -577,5 +579,168 @@ async fn leases_move_to_the_survivor_after_kill_9() {
         failovers[0],
         failovers[ROUNDS / 2],
         failovers[ROUNDS - 1]
+    );
+}
+
+/// R-CMP-13 (issue 19) end to end over PostgreSQL and a real NATS server,
+/// one process per service: tier 3 at compliance-svc blocks a new ad order
+/// at ads-svc and a creator invitation at affiliate-svc; the appeal that
+/// lowers the tier unblocks both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn penalties_reach_ads_and_affiliate_over_nats() {
+    use sellerdesk_api::{
+        ads::v1 as ads_pb,
+        affiliate::v1::{self as aff_pb, affiliate_service_client::AffiliateServiceClient},
+    };
+    use tonic_types::StatusExt;
+    let data = tempfile::tempdir().unwrap();
+    let (nats_url, _nats, _nats_dir) = nats_server();
+    let platform = token(data.path(), "", "platform", "penalty-test");
+    let shop = "penalised";
+    let owner = token(data.path(), shop, "owner", "penalty-owner");
+    let mut compliance = Service::new(
+        "compliance",
+        data.path(),
+        sellerdesk_testkit::fresh_postgres_url().await,
+        &nats_url,
+    );
+    let mut ads = Service::new(
+        "ads",
+        data.path(),
+        sellerdesk_testkit::fresh_postgres_url().await,
+        &nats_url,
+    );
+    let mut affiliate = Service::new(
+        "affiliate",
+        data.path(),
+        sellerdesk_testkit::fresh_postgres_url().await,
+        &nats_url,
+    );
+    compliance.start().await;
+    ads.start().await;
+    affiliate.start().await;
+    let mut c = ComplianceServiceClient::new(connect(&compliance.endpoint()).await);
+    let mut a = AdsServiceClient::new(connect(&ads.endpoint()).await);
+    let mut f = AffiliateServiceClient::new(connect(&affiliate.endpoint()).await);
+    for creator in ["pc0", "pc1"] {
+        until_ok!(f.profile_creator(authed(
+            &platform,
+            aff_pb::ProfileCreatorRequest {
+                profile: Some(aff_pb::CreatorProfile {
+                    creator_id: creator.into(),
+                    handle: format!("@{creator}"),
+                    categories: vec!["美妆".into()],
+                    followers: 10_000,
+                    ..Default::default()
+                }),
+            }
+        )));
+    }
+    let order = |id: &str| ads_pb::PlaceOrderRequest {
+        shop_id: String::new(),
+        order_id: id.into(),
+        spec: Some(ads_pb::OrderSpec {
+            product: ads_pb::Product::XiaodianSuixintui as i32,
+            target: Some(ads_pb::order_spec::Target::Video(ads_pb::Video {
+                video_id: "v1".into(),
+                public: true,
+                title: "春季新款连衣裙".into(),
+                duration_secs: 30,
+                has_shop_cart: true,
+            })),
+            objective: ads_pb::Objective::ProductPurchase as i32,
+            duration_hours: 6,
+            targeting: None,
+            bid_mode: ads_pb::BidMode::GoalAutomatic as i32,
+            bid_fen: 0,
+            amount_fen: 60_000,
+            payment: ads_pb::PaymentMethod::DouyinPay as i32,
+        }),
+    };
+    let invite = |id: &str, creator: &str| aff_pb::SendInvitationRequest {
+        shop_id: String::new(),
+        invitation_id: id.into(),
+        creator_id: creator.into(),
+        goal: aff_pb::Goal::Sales as i32,
+        message: "合作".into(),
+    };
+    let reason = |e: &tonic::Status| {
+        e.get_details_precondition_failure()
+            .and_then(|p| p.violations.first().map(|v| v.r#type.clone()))
+            .unwrap_or_default()
+    };
+    until_ok!(c.record_violation(authed(
+        &platform,
+        RecordViolationRequest {
+            shop_id: shop.into(),
+            violation_id: "v36".into(),
+            points: Some(36),
+            ..Default::default()
+        }
+    )));
+    let started = Instant::now();
+    let (mut ads_blocked, mut aff_blocked) = (false, false);
+    for i in 0.. {
+        assert!(
+            started.elapsed() < CONVERGENCE_BOUND,
+            "tier 3 did not reach ads ({ads_blocked}) and affiliate ({aff_blocked})"
+        );
+        if !ads_blocked {
+            if let Err(e) = a.place_order(authed(&owner, order(&format!("o{i}")))).await {
+                ads_blocked = reason(&e) == "MEASURE_IN_FORCE";
+            }
+        }
+        if !aff_blocked {
+            if let Err(e) = f
+                .send_invitation(authed(&owner, invite(&format!("i{i}"), "pc0")))
+                .await
+            {
+                aff_blocked = reason(&e) == "MEASURE_IN_FORCE";
+            }
+        }
+        if ads_blocked && aff_blocked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let blocked_after = started.elapsed();
+    until_ok!(c.file_appeal(authed(
+        &owner,
+        FileAppealRequest {
+            shop_id: String::new(),
+            violation_id: "v36".into(),
+            reason: "误判".into(),
+            ..Default::default()
+        }
+    )));
+    until_ok!(c.decide_appeal(authed(
+        &platform,
+        DecideAppealRequest {
+            shop_id: shop.into(),
+            violation_id: "v36".into(),
+            outcome: AppealOutcome::Granted as i32,
+            note: String::new(),
+        }
+    )));
+    let started = Instant::now();
+    let (mut ads_open, mut aff_open) = (false, false);
+    while !(ads_open && aff_open) {
+        assert!(
+            started.elapsed() < CONVERGENCE_BOUND,
+            "the appeal did not reach ads ({ads_open}) and affiliate ({aff_open})"
+        );
+        ads_open = ads_open
+            || a.place_order(authed(&owner, order("after-appeal")))
+                .await
+                .is_ok();
+        aff_open = aff_open
+            || f.send_invitation(authed(&owner, invite("after-appeal", "pc1")))
+                .await
+                .is_ok();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "postgres+nats: tier 3 blocked ads and affiliate within {blocked_after:?}; the appeal unblocked both within {:?}",
+        started.elapsed()
     );
 }
