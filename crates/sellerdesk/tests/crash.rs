@@ -421,31 +421,41 @@ async fn lease_holders(db: &mut sqlx::PgConnection) -> Vec<i32> {
 }
 
 /// Which replica's sessions hold every lease: the PostgreSQL backends'
-/// client ports, matched to the sockets each process has open.
+/// client ports, matched to the sockets each process has open. Read again
+/// for up to 3 s while a session cannot be matched or the leases sit on
+/// both replicas: under load a holder may drop and retake a lease on a new
+/// connection between the query and the look at /proc.
 async fn lease_holder(db: &mut sqlx::PgConnection, replicas: &[Service]) -> usize {
-    let ports: Vec<i32> = sqlx::query_scalar(
-        "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.granted \
-         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
-    .fetch_all(db)
-    .await
-    .unwrap();
-    let owners: Vec<usize> = ports
-        .iter()
-        .map(|port| {
-            let inodes = socket_inodes(*port as u16);
-            replicas
-                .iter()
-                .position(|r| inodes.iter().any(|i| r.has_socket(i)))
-                .expect("a replica owns the session")
-        })
-        .collect();
-    assert!(
-        owners.windows(2).all(|w| w[0] == w[1]),
-        "leases split: {owners:?}"
-    );
-    owners[0]
+    let started = Instant::now();
+    loop {
+        let ports: Vec<i32> = sqlx::query_scalar(
+            "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_all(&mut *db)
+        .await
+        .unwrap();
+        let owners: Option<Vec<usize>> = ports
+            .iter()
+            .map(|port| {
+                let inodes = socket_inodes(*port as u16);
+                replicas
+                    .iter()
+                    .position(|r| inodes.iter().any(|i| r.has_socket(i)))
+            })
+            .collect();
+        match owners {
+            Some(o) if !o.is_empty() && o.windows(2).all(|w| w[0] == w[1]) => return o[0],
+            other => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(3),
+                    "leases split or held by no replica: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 /// The inodes of TCP sockets from local `port` to PostgreSQL's port 5432
