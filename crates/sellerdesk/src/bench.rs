@@ -362,8 +362,15 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
 }
 
 /// RecordViolation over gRPC from concurrent clients (issue 4: >= 5,000/s from 64).
-pub async fn record(url: &str, clients: usize, seconds: u64) -> anyhow::Result<()> {
-    let signer = TokenSigner::new("bench");
+/// A compliance-svc replica in this process over `url` (each with its own
+/// pool, as a separate pod would have), and a channel to it.
+async fn compliance_replica(
+    url: &str,
+    signer: &TokenSigner,
+) -> anyhow::Result<(
+    sellerdesk_runtime::server::Running,
+    tonic::transport::Channel,
+)> {
     let settings = Settings {
         store: sellerdesk_eventstore::open(url).await?,
         bus: Arc::new(InProcessBus::new()),
@@ -377,8 +384,14 @@ pub async fn record(url: &str, clients: usize, seconds: u64) -> anyhow::Result<(
     let service = Application::spawn_local(settings)
         .await
         .map_err(anyhow::Error::msg)?;
-    let platform = token(&signer, "", Role::Platform, "bench", 1);
     let channel = crate::client::channel(&service.endpoint()).await?;
+    Ok((service, channel))
+}
+
+pub async fn record(url: &str, clients: usize, seconds: u64) -> anyhow::Result<()> {
+    let signer = TokenSigner::new("bench");
+    let (service, channel) = compliance_replica(url, &signer).await?;
+    let platform = token(&signer, "", Role::Platform, "bench", 1);
     let run = uuid::Uuid::now_v7().simple().to_string();
     let (total, errors, hist, elapsed) = hammer(clients, seconds, move |c, n| {
         let mut client = compliance(channel.clone());
@@ -699,25 +712,9 @@ pub async fn chat_memory(
 /// after A's write against B's read when nothing changed, and any stale read.
 pub async fn read_after_write(url: &str, rounds: u64, shops: u64) -> anyhow::Result<()> {
     let signer = TokenSigner::new("bench");
-    let replica = || async {
-        let settings = Settings {
-            store: sellerdesk_eventstore::open(url).await?,
-            bus: Arc::new(InProcessBus::new()),
-            durable_bus: false,
-            clock: Arc::new(SystemClock),
-            clock_changes: None,
-            cache_shops: 10_000,
-            verifier: signer.verifier(),
-            request_timeout: Duration::from_secs(30),
-        };
-        let service = Application::spawn_local(settings)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        let channel = crate::client::channel(&service.endpoint()).await?;
-        Ok::<_, anyhow::Error>((service, compliance(channel)))
-    };
-    let (a_service, mut a) = replica().await?;
-    let (b_service, mut b) = replica().await?;
+    let (a_service, a) = compliance_replica(url, &signer).await?;
+    let (b_service, b) = compliance_replica(url, &signer).await?;
+    let (mut a, mut b) = (compliance(a), compliance(b));
     let platform = token(&signer, "", Role::Platform, "bench", 1);
     let run = &uuid::Uuid::now_v7().simple().to_string()[20..];
     let standing = |shop: String| {
