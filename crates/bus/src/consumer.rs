@@ -75,9 +75,11 @@ async fn consume_subscription(
             }
         };
         let id = delivery.message.event_id;
+        crate::metrics::received(consumer, delivery.delivered, delivery.pending);
         let span = crate::traced::consume(consumer, &delivery.message);
         async {
             if matches!(store.is_processed(consumer, id).await, Ok(true)) {
+                crate::metrics::handled(consumer, "duplicate");
                 return;
             }
             loop {
@@ -86,13 +88,21 @@ async fn consume_subscription(
                     Ok(None) => Append::new(NO_EFFECT_STREAM, ExpectedVersion::Any, vec![]),
                     Err(e) => {
                         tracing::Span::current().record("otel.status_code", "ERROR");
+                        crate::metrics::handler_failed(consumer);
                         tracing::warn!(error = %e, consumer, event_id = %id, "handler failed; retrying");
                         tokio::time::sleep(RETRY).await;
                         continue;
                     }
                 };
                 match store.append(append.with_inbox(consumer, id)).await {
-                    Ok(_) | Err(AppendError::AlreadyProcessed) => break,
+                    Ok(_) => {
+                        crate::metrics::handled(consumer, "applied");
+                        break;
+                    }
+                    Err(AppendError::AlreadyProcessed) => {
+                        crate::metrics::handled(consumer, "duplicate");
+                        break;
+                    }
                     Err(AppendError::Conflict { .. }) => continue,
                     Err(e) => {
                         tracing::warn!(error = %e, consumer, event_id = %id, "cannot commit effect; retrying");

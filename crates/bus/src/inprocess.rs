@@ -128,6 +128,7 @@ impl Subscription for InProcessSubscription {
                     return Some(Ok(Delivery {
                         message: message.clone(),
                         delivered: *count,
+                        pending: 0,
                         acker: Acker::InProcess(InProcessAck {
                             shared: self.shared.clone(),
                             service: self.service.clone(),

@@ -327,7 +327,10 @@ fn decode(message: jetstream::Message) -> Result<Delivery, BusError> {
             .parse()
             .map_err(|_| BusError::Malformed(format!("bad header {name}")))
     };
-    let delivered = message.info().map(|i| i.delivered as u64).unwrap_or(1);
+    let (delivered, pending) = message
+        .info()
+        .map(|i| (i.delivered.max(1) as u64, i.pending))
+        .unwrap_or((1, 0));
     let msg = BusMessage {
         subject: message.subject.to_string(),
         event_id: get("Nats-Msg-Id")?
@@ -347,6 +350,7 @@ fn decode(message: jetstream::Message) -> Result<Delivery, BusError> {
     Ok(Delivery {
         message: msg,
         delivered,
+        pending,
         acker: Acker::JetStream(Box::new(message)),
     })
 }

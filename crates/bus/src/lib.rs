@@ -14,6 +14,7 @@
 mod consumer;
 mod inprocess;
 mod jetstream;
+mod metrics;
 mod relay;
 
 pub use consumer::{consume, Handler};
@@ -84,6 +85,9 @@ pub struct Delivery {
     pub message: BusMessage,
     /// How many times this message has been delivered (1 the first time).
     pub delivered: u64,
+    /// Messages the consumer has yet to receive after this one (its lag), as
+    /// the server counted when it sent this one; 0 where the bus cannot tell.
+    pub pending: u64,
     acker: Acker,
 }
 

@@ -32,6 +32,8 @@ impl RelayOptions {
 /// anywhere republishes at most that batch, which the bus deduplicates by event
 /// id. Safe to abort at any await point.
 pub async fn relay(store: Arc<dyn EventStore>, bus: Arc<dyn EventBus>, options: RelayOptions) {
+    // The log's head as this process last saw it, for the backlog figure.
+    let head = store.watch_head();
     let follower = if options.persist_checkpoint {
         Follower::checkpointed(store, &options.checkpoint, options.batch)
     } else {
@@ -46,10 +48,21 @@ pub async fn relay(store: Arc<dyn EventStore>, bus: Arc<dyn EventBus>, options: 
                 .collect();
             let spans = crate::traced::produce(&service, &mut messages);
             let bus = bus.clone();
+            let (service, head) = (service.clone(), head.clone());
             async move {
                 let published = bus.publish(&messages).await;
-                if published.is_err() {
-                    crate::traced::failed(&spans);
+                match (&published, messages.last()) {
+                    (Ok(()), Some(last)) => crate::metrics::relayed(
+                        &service,
+                        messages.len(),
+                        last.global_position,
+                        *head.borrow(),
+                    ),
+                    (Ok(()), None) => {}
+                    (Err(_), _) => {
+                        crate::metrics::publish_failed(&service);
+                        crate::traced::failed(&spans);
+                    }
                 }
                 published
             }

@@ -76,6 +76,15 @@ pub struct DeskHandle {
     feed: broadcast::Sender<Arc<Vec<Arc<Logged>>>>,
 }
 
+impl Drop for DeskHandle {
+    fn drop(&mut self) {
+        // An evicted desk's queue is no longer this replica's to count.
+        if let Ok(view) = self.view.read() {
+            crate::metrics::queue_changed(view.desk.queue.len(), 0);
+        }
+    }
+}
+
 impl DeskHandle {
     /// Whether the desk may go: no command waits, no inbox watches, no timer
     /// is pending (so the replica that keeps time never misses one). Its
@@ -172,6 +181,8 @@ impl Chat {
             view.apply(e);
         }
         let working = view.desk.clone();
+        // Counted here; the handle's drop takes it back off.
+        crate::metrics::queue_changed(0, view.desk.queue.len());
         let (commands, queue) = mpsc::channel(4 * GROUP);
         let (feed, _) = broadcast::channel(1024);
         let handle = Arc::new(DeskHandle {
@@ -416,6 +427,10 @@ impl Chat {
                     })
                     .collect();
                 if !logged.is_empty() {
+                    crate::metrics::committed(
+                        &handle.view.read().expect("view lock").desk,
+                        logged.iter().map(|l| &l.event),
+                    );
                     self.publish(handle, &logged);
                 }
                 reply_all(group, committed.outcomes, &logged)
@@ -439,6 +454,7 @@ impl Chat {
     fn publish(&self, handle: &DeskHandle, logged: &[Arc<Logged>]) {
         let fresh: Vec<Arc<Logged>> = {
             let mut view = handle.view.write().expect("view lock");
+            let queued = view.desk.queue.len();
             let mut fresh = Vec::new();
             for l in logged {
                 if l.position == view.desk.version + 1 {
@@ -446,6 +462,7 @@ impl Chat {
                     fresh.push(l.clone());
                 }
             }
+            crate::metrics::queue_changed(queued, view.desk.queue.len());
             fresh
         };
         if !fresh.is_empty() {

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod domain;
 pub mod grpc;
+mod metrics;
 pub mod robot;
 pub mod store;
 

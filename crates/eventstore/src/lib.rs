@@ -14,6 +14,7 @@
 
 pub mod codec;
 mod follow;
+mod metrics;
 mod model;
 mod pg_copy;
 mod postgres;

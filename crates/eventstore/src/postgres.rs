@@ -89,14 +89,17 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, sqlx::Error> {
 #[async_trait]
 impl EventStore for PgEventStore {
     async fn append(&self, append: Append) -> Result<Appended, AppendError> {
-        let (reply, answer) = oneshot::channel();
-        self.writer
-            .send(Pending { append, reply })
-            .await
-            .map_err(|_| StoreError::Config("the append writer stopped".into()))?;
-        answer.await.map_err(|_| {
-            AppendError::Store(StoreError::Config("the append writer stopped".into()))
-        })?
+        crate::metrics::metered("postgres", append.events.len(), async {
+            let (reply, answer) = oneshot::channel();
+            self.writer
+                .send(Pending { append, reply })
+                .await
+                .map_err(|_| StoreError::Config("the append writer stopped".into()))?;
+            answer.await.map_err(|_| {
+                AppendError::Store(StoreError::Config("the append writer stopped".into()))
+            })?
+        })
+        .await
     }
 
     async fn read_stream(

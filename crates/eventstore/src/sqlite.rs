@@ -250,9 +250,8 @@ fn instant(us: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("instant out of range: {us}")))
 }
 
-#[async_trait]
-impl EventStore for SqliteEventStore {
-    async fn append(&self, append: Append) -> Result<Appended, AppendError> {
+impl SqliteEventStore {
+    async fn append_unmetered(&self, append: Append) -> Result<Appended, AppendError> {
         // PostgreSQL's json column refuses what is not JSON text; here what a
         // page could not read back is refused (see [`PAGE`]): a separator
         // inside a payload, or an empty payload, which `group_concat` may
@@ -324,6 +323,13 @@ impl EventStore for SqliteEventStore {
             first_position: if n > 0 { head + 1 } else { head },
             last_position: last,
         })
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(&self, append: Append) -> Result<Appended, AppendError> {
+        crate::metrics::metered("sqlite", append.events.len(), self.append_unmetered(append)).await
     }
 
     async fn read_stream(

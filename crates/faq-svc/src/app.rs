@@ -24,6 +24,16 @@ use std::{
 };
 use tokio::sync::Mutex;
 
+/// The robot's answer rate (R-FAQ-7): auto_answered / all, per replica.
+static ROBOT_ANSWERS: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter> =
+    std::sync::LazyLock::new(|| {
+        sellerdesk_runtime::metrics::Counter::new(
+            "sellerdesk_faq_robot_answers_total",
+            "Buyer questions the robot matched, by outcome: auto_answered (confident enough to send), below_threshold, no_match.",
+            &["outcome"],
+        )
+    });
+
 pub use sellerdesk_runtime::errors::AppError;
 
 /// How a domain refusal joins the shared error (the mapping to gRPC is the runtime's).
@@ -502,6 +512,13 @@ impl Faq {
             },
         };
         self.record(target, &interaction, metadata).await?;
+        ROBOT_ANSWERS.inc(&[if auto_answer {
+            "auto_answered"
+        } else if best.is_some() {
+            "below_threshold"
+        } else {
+            "no_match"
+        }]);
         Ok(MatchOutcome {
             best,
             auto_answer,

@@ -41,6 +41,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `tracing` filter directives, e.g. `info,sellerdesk=debug`.
     pub log_filter: String,
+    /// Port of the Prometheus `/metrics` endpoint (on `host`), apart from
+    /// the gRPC ports. Unset: no endpoint. Containers set 9464.
+    pub metrics_port: Option<u16>,
     /// OTLP/gRPC collector for traces, e.g. `http://otel-collector:4317`. Unset: no export.
     pub otlp_endpoint: Option<String>,
     /// Deadline for a unary request when the client sets none.
@@ -111,6 +114,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             log_filter: "info".into(),
             otlp_endpoint: None,
+            metrics_port: None,
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 20_000,
             compliance_cache_shops: 10_000,
@@ -177,6 +181,14 @@ impl Config {
         }
         if let Some(v) = get("SELLERDESK_OTLP_ENDPOINT") {
             self.otlp_endpoint = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(v) = get("SELLERDESK_METRICS_PORT") {
+            self.metrics_port = match v.as_str() {
+                "" => None,
+                v => Some(v.parse().map_err(|_| {
+                    format!("SELLERDESK_METRICS_PORT={v:?}: a port number, or empty for none")
+                })?),
+            };
         }
         if let Some(v) = get("SELLERDESK_NATS_NAMESPACE") {
             if !v
@@ -270,6 +282,8 @@ impl Config {
             let Some(service) = key
                 .strip_prefix("SELLERDESK_")
                 .and_then(|k| k.strip_suffix("_PORT"))
+                // The metrics endpoint's port is a setting of its own.
+                .filter(|s| *s != "METRICS")
             else {
                 continue;
             };

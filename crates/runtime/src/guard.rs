@@ -412,13 +412,30 @@ where
             request.extensions_mut().insert(d.clone());
         }
         Box::pin(async move {
+            let started = std::time::Instant::now();
             let path = request.uri().path().to_owned();
-            let request = if guard.methods.contains_key(&path) {
+            let known = guard.methods.contains_key(&path);
+            // Only our own methods name a metric series: any other path a
+            // client sends is counted together, so none can grow the set.
+            let method = if known {
+                path.trim_start_matches('/')
+            } else {
+                "other"
+            };
+            let answered = |headers: &http::HeaderMap| {
+                crate::telemetry::record_grpc_status(headers);
+                crate::metrics::record_request(
+                    method,
+                    crate::metrics::response_code(headers),
+                    started.elapsed(),
+                );
+            };
+            let request = if known {
                 match screen(&guard, &path, request).await {
                     Ok(request) => request,
                     Err(status) => {
                         let response = status.into_http();
-                        crate::telemetry::record_grpc_status(response.headers());
+                        answered(response.headers());
                         return Ok(response);
                     }
                 }
@@ -438,7 +455,7 @@ where
                 }
             };
             if let Ok(r) = &response {
-                crate::telemetry::record_grpc_status(r.headers());
+                answered(r.headers());
             }
             response
         })

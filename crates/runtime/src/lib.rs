@@ -15,6 +15,7 @@ pub mod errors;
 pub mod guard;
 pub mod host;
 pub mod lease;
+pub mod metrics;
 pub mod page;
 pub mod server;
 pub mod telemetry;

@@ -282,10 +282,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 config.data_dir = d;
             }
             let _telemetry = telemetry::init(&config, "sellerdesk").map_err(anyhow::Error::msg)?;
+            sellerdesk_runtime::metrics::start(&config)
+                .await
+                .map_err(anyhow::Error::msg)?;
             up(config).await?;
         }
         Commands::Serve { service, listen } => {
             let _telemetry = telemetry::init(&config, &format!("sellerdesk-{service}"))
+                .map_err(anyhow::Error::msg)?;
+            sellerdesk_runtime::metrics::start(&config)
+                .await
                 .map_err(anyhow::Error::msg)?;
             serve(config, &service, listen).await?;
         }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{repo_root, start, stop, token};
+use common::{free_port, http_get, repo_root, start, start_with, stop, token};
 use std::process::Command;
 
 fn python(script: &str, mode: &str, endpoint: &str, tokens: &[String]) {
@@ -48,10 +48,15 @@ fn python_grpcio_client_over_the_wire_across_a_restart() {
         ("affiliate", "affiliate_wire.py"),
         ("ads", "ads_wire.py"),
     ];
-    let (child, endpoints) = start(data.path());
+    let metrics_port = free_port();
+    let (child, endpoints) = start_with(
+        data.path(),
+        &[("SELLERDESK_METRICS_PORT", metrics_port.to_string())],
+    );
     for (service, script) in scripts {
         python(script, "write", &endpoints[service], &tokens);
     }
+    scraped_metrics_show_the_clients_work(metrics_port);
     stop(child);
     // Same data directory: every service's log, and so what it answers,
     // survives the restart.
@@ -60,4 +65,45 @@ fn python_grpcio_client_over_the_wire_across_a_restart() {
         python(script, "verify", &endpoints[service], &tokens);
     }
     stop(child);
+}
+
+/// Issue 17, item 6: what the clients did shows on `/metrics`, as Prometheus
+/// would scrape it.
+fn scraped_metrics_show_the_clients_work(port: u16) {
+    let (status, page) = http_get(port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{page}");
+    let value = |series: &str| -> f64 {
+        page.lines()
+            .filter(|l| l.starts_with(series))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    for (series, why) in [
+        (
+            "sellerdesk_grpc_requests_total{method=\"sellerdesk.compliance.v1.ComplianceService/RecordViolation\",code=\"OK\"}",
+            "calls by method and code",
+        ),
+        (
+            "sellerdesk_grpc_requests_total{method=\"sellerdesk.ads.v1.AdsService/PlaceOrder\",code=\"INVALID_ARGUMENT\"}",
+            "refusals count under their code",
+        ),
+        (
+            "sellerdesk_grpc_request_duration_seconds_count{method=\"sellerdesk.faq.v1.FaqService/Match\"}",
+            "latency by method",
+        ),
+        ("sellerdesk_store_appends_total{backend=\"sqlite\",outcome=\"ok\"}", "appends"),
+        ("sellerdesk_store_append_duration_seconds_count", "append latency"),
+        ("sellerdesk_outbox_published_events_total", "what the outbox relayed"),
+        ("sellerdesk_consumer_messages_total", "what consumers handled"),
+        ("sellerdesk_faq_robot_answers_total", "the robot's answer rate"),
+        ("sellerdesk_chat_events_total{event=\"HumanRequested\"}", "chat events"),
+        ("sellerdesk_chat_response_seconds_count", "chat response times"),
+    ] {
+        assert!(value(series) > 0.0, "{why}: no {series} in\n{page}");
+    }
+    assert!(page.contains("# TYPE sellerdesk_outbox_backlog_events gauge"));
+    assert!(page.contains("# TYPE sellerdesk_chat_queued_conversations gauge"));
+    // Paths that are not ours share one series: a client cannot add more.
+    assert!(!page.contains("method=\"/"), "raw paths must not be labels");
+    assert_eq!(http_get(port, "/").0, "HTTP/1.1 404 Not Found");
 }

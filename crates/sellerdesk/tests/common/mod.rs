@@ -20,8 +20,16 @@ pub fn repo_root() -> PathBuf {
 
 /// Starts the stack and returns it with each service's endpoint, by name.
 pub fn start(data: &Path) -> (Stack, HashMap<String, String>) {
+    start_with(data, &[])
+}
+
+/// As [`start`], with more `SELLERDESK_*` settings in the environment.
+pub fn start_with(data: &Path, env: &[(&str, String)]) -> (Stack, HashMap<String, String>) {
     let mut command = Command::new(bin());
     command.args(["up", "--data-dir"]).arg(data);
+    for (k, v) in env {
+        command.env(k, v);
+    }
     for service in ["COMPLIANCE", "FAQ", "CHAT", "AFFILIATE", "ADS"] {
         command.env(format!("SELLERDESK_{service}_PORT"), "0");
     }
@@ -101,6 +109,21 @@ pub fn token(data: &Path, shop: &str, role: &str, account: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `GET path` over plain HTTP/1.1 on a loopback port: the status line and the body.
+#[allow(dead_code)]
+pub fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
 }
 
 /// A free loopback port (bound, read, released).
