@@ -66,6 +66,21 @@ enum Commands {
         #[arg(long)]
         publish: Option<PathBuf>,
     },
+    /// Brings the configured database's schema up to this version (the
+    /// event store's migrations) and exits; waits for the database to answer
+    /// first. Kubernetes runs it as an init container before each service.
+    Migrate {
+        /// How long to wait for the database, in seconds.
+        #[arg(long, default_value_t = 120)]
+        wait_secs: u64,
+    },
+    /// Asks the gRPC health service of this host's sellerdesk ports (every
+    /// service's, or the named ones') and exits 0 when each one that listens
+    /// is SERVING and at least one listens: the container health check.
+    Health {
+        /// Services to ask (default: every service whose port listens here).
+        services: Vec<String>,
+    },
     /// Revokes a token by its id (`jti`): every service refuses it within seconds.
     RevokeToken {
         /// The token's `jti`.
@@ -317,6 +332,28 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 None => signer.mint(&claims),
             };
             println!("{token}");
+        }
+        Commands::Migrate { wait_secs } => {
+            let url = config
+                .database_url
+                .clone()
+                .context("SELLERDESK_DATABASE_URL is required")?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+            loop {
+                match sellerdesk_eventstore::open(&url).await {
+                    Ok(_) => break,
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        eprintln!("waiting for the database: {e}");
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    }
+                    Err(e) => anyhow::bail!("migrations: {e}"),
+                }
+            }
+            println!("schema up to date");
+        }
+        Commands::Health { services } => {
+            stack::resolve_ports(&mut config)?;
+            return Ok(health(&config, &services).await);
         }
         Commands::Keys { data_dir, publish } => {
             if let Some(d) = data_dir {
@@ -591,4 +628,68 @@ async fn serve(mut config: Config, service: &str, listen: Option<String>) -> any
     (built.run)(Box::pin(server::shutdown_signal()))
         .await
         .map_err(anyhow::Error::msg)
+}
+
+/// The container health check: each asked service's port on loopback, its
+/// health service's overall status ("").
+async fn health(config: &Config, services: &[String]) -> std::process::ExitCode {
+    use tonic_health::pb::{
+        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+    };
+    let named = !services.is_empty();
+    let names: Vec<String> = if named {
+        services.to_vec()
+    } else {
+        config.ports.0.keys().cloned().collect()
+    };
+    let mut serving = 0;
+    for name in names {
+        let Some(port) = config.ports.of(&name) else {
+            eprintln!("{name}: unknown service");
+            return std::process::ExitCode::FAILURE;
+        };
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let connect = tonic::transport::Endpoint::from_shared(endpoint)
+            .expect("a loopback URL is valid")
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .timeout(std::time::Duration::from_secs(2))
+            .connect()
+            .await;
+        let channel = match connect {
+            Ok(c) => c,
+            // Not listening here: another container's service, unless named.
+            Err(e) if !named => {
+                let _ = e;
+                continue;
+            }
+            Err(e) => {
+                eprintln!("{name} (port {port}): {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let answer = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await;
+        match answer.map(|r| r.into_inner().status()) {
+            Ok(ServingStatus::Serving) => {
+                println!("{name} (port {port}): SERVING");
+                serving += 1;
+            }
+            Ok(other) => {
+                eprintln!("{name} (port {port}): {}", other.as_str_name());
+                return std::process::ExitCode::FAILURE;
+            }
+            Err(status) => {
+                eprintln!("{name} (port {port}): {}", status.message());
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    if serving == 0 {
+        eprintln!("no sellerdesk service listens on this host");
+        return std::process::ExitCode::FAILURE;
+    }
+    std::process::ExitCode::SUCCESS
 }

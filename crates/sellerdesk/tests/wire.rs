@@ -56,6 +56,14 @@ fn python_grpcio_client_over_the_wire_across_a_restart() {
     for (service, script) in scripts {
         python(script, "write", &endpoints[service], &tokens);
     }
+    // Across services: a revocation in compliance-svc stops ad orders.
+    let revoked_owner = token(data.path(), "wire-rev", "owner", "cli");
+    python(
+        "penalties_wire.py",
+        &endpoints["compliance"],
+        &endpoints["ads"],
+        &[tokens[0].clone(), revoked_owner],
+    );
     scraped_metrics_show_the_clients_work(metrics_port);
     stop(child);
     // Same data directory: every service's log, and so what it answers,
