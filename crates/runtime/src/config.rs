@@ -154,6 +154,13 @@ impl Config {
         if let Some(v) = get("SELLERDESK_DATABASE_URL") {
             self.database_url = Some(v);
         }
+        // The URL carries the password: where it comes from a secret mounted
+        // as a file, it is read from there rather than from the environment.
+        if let Some(path) = get("SELLERDESK_DATABASE_URL_FILE").filter(|p| !p.is_empty()) {
+            let url = std::fs::read_to_string(&path)
+                .map_err(|e| format!("SELLERDESK_DATABASE_URL_FILE={path:?}: {e}"))?;
+            self.database_url = Some(url.trim().to_owned());
+        }
         if let Some(v) = get("SELLERDESK_NATS_URL") {
             self.nats_url = Some(v);
         }
@@ -385,5 +392,31 @@ mod tests {
             .apply_env_ports([("SELLERDESK_ADS_PORT".to_string(), "x".to_string())])
             .is_err());
         assert!(toml::from_str::<Config>("nope = 1").is_err());
+    }
+
+    #[test]
+    fn the_database_url_may_come_from_a_mounted_secret_and_the_metrics_port_is_not_a_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("url");
+        std::fs::write(&file, "postgres://u:secret@db/faq\n").unwrap();
+        let path = file.to_str().unwrap().to_owned();
+        let mut c = Config::default();
+        let env: HashMap<&str, String> = [
+            ("SELLERDESK_DATABASE_URL_FILE", path),
+            ("SELLERDESK_METRICS_PORT", "9464".into()),
+        ]
+        .into();
+        c.apply_env(|k| env.get(k).cloned()).unwrap();
+        c.apply_env_ports(env.iter().map(|(k, v)| (k.to_string(), v.clone())))
+            .unwrap();
+        assert_eq!(
+            c.database_url.as_deref(),
+            Some("postgres://u:secret@db/faq")
+        );
+        assert_eq!(c.metrics_port, Some(9464));
+        assert!(c.ports.0.is_empty(), "{:?}", c.ports);
+        let missing: HashMap<&str, String> =
+            [("SELLERDESK_DATABASE_URL_FILE", "/nonexistent/url".into())].into();
+        assert!(c.apply_env(|k| missing.get(k).cloned()).is_err());
     }
 }
