@@ -91,3 +91,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "tests (DATABASE_URL=$DATABASE_URL NATS_URL=$NATS_URL)"
 cargo nextest run --workspace --no-fail-fast --failure-output final
+
+log "Kubernetes overlays: render, schemas, policy (scripts/k8s-check.sh)"
+bash scripts/k8s-check.sh
+
+log "containers: image, compose stack, wire clients, restart (scripts/containers.sh)"
+bash scripts/containers.sh
