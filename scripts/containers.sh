@@ -195,6 +195,19 @@ python3 tests/wire/penalties_wire.py "127.0.0.1:${port[compliance]}" "127.0.0.1:
   || { cat "$work/penalties.log" >&2; log "penalties client failed"; exit 1; }
 log "penalties over NATS: $(tail -n1 "$work/penalties.log")"
 
+# NATS recreated with an empty store while ads-svc runs: its durable
+# consumer is gone, and ads-svc must make it again and hear the next
+# revocation (it once logged "consumer not found" until restarted).
+log "NATS recreated from nothing under the running services"
+compose rm -sfv nats >/dev/null 2>&1
+docker volume rm "${project}_natsdata" >/dev/null
+compose up -d --no-deps nats >/dev/null 2>&1
+second_owner="$(token wire-rev2 owner cli)"
+python3 tests/wire/penalties_wire.py "127.0.0.1:${port[compliance]}" "127.0.0.1:${port[ads]}" \
+  "${tokens[0]}" "$second_owner" wire-rev2 >"$work/penalties2.log" 2>&1 \
+  || { cat "$work/penalties2.log" >&2; compose logs --tail 20 ads compliance >&2; log "penalties after NATS was recreated failed"; exit 1; }
+log "penalties after NATS was recreated: $(tail -n1 "$work/penalties2.log")"
+
 log "down (volumes kept), up again"
 compose down >/dev/null 2>&1
 up

@@ -3,8 +3,8 @@
 shop's selling rights, and ads-svc (which hears it over the bus) refuses the
 shop's next ad order (R-CMP-13, R-ADS-13).
 
-usage: penalties_wire.py COMPLIANCE_ENDPOINT ADS_ENDPOINT PLATFORM_TOKEN OWNER_TOKEN
-The owner token is for shop wire-rev. Prints 'N passed, N failed'; exits 1 on a failure.
+usage: penalties_wire.py COMPLIANCE_ENDPOINT ADS_ENDPOINT PLATFORM_TOKEN OWNER_TOKEN [SHOP]
+The owner token is for SHOP (default wire-rev). Prints 'N passed, N failed'; exits 1 on a failure.
 """
 import sys
 import time
@@ -12,16 +12,14 @@ import time
 import grpc
 from wire_client import check, connect, error_of, finish
 
-SHOP = "wire-rev"
-
-
 def main():
     compliance_endpoint, ads_endpoint, platform, owner = sys.argv[1:5]
+    shop = sys.argv[5] if len(sys.argv) > 5 else "wire-rev"
     compliance = connect(compliance_endpoint, "sellerdesk.compliance.v1.ComplianceService")
     ads = connect(ads_endpoint, "sellerdesk.ads.v1.AdsService")
     check("a shop in good standing may place orders", ads.call("GetAccount", owner).may_place_orders)
     for i in range(4):
-        standing = compliance.call("RecordViolation", platform, shop_id=SHOP, violation_id=f"rev-{i}",
+        standing = compliance.call("RecordViolation", platform, shop_id=shop, violation_id=f"rev-{i}",
                                    points=12, violation_type="false_advertising", evidence="wire").standing
     check("R-CMP-5 48 points", standing.points == 48, standing)
     deadline = time.monotonic() + 30

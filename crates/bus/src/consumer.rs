@@ -47,6 +47,19 @@ pub async fn consume(
     }
 }
 
+/// Whether a receive error says the stream or the consumer no longer exists.
+fn gone(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    [
+        "consumer not found",
+        "stream not found",
+        "no responders",
+        "consumer deleted",
+    ]
+    .iter()
+    .any(|what| error.contains(what))
+}
+
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Receive errors in a row after which the subscription is made anew.
 const RESUBSCRIBE_AFTER: u32 = 5;
@@ -67,7 +80,11 @@ async fn consume_subscription(
             Err(e) => {
                 errors_in_a_row += 1;
                 tracing::warn!(error = %e, consumer, "receive failed");
-                if errors_in_a_row >= RESUBSCRIBE_AFTER {
+                // A server that lost its store (recreated without its
+                // volume) no longer has the stream or the durable consumer:
+                // subscribing makes both again, so do it now rather than
+                // after more failures.
+                if errors_in_a_row >= RESUBSCRIBE_AFTER || gone(&e.to_string()) {
                     return;
                 }
                 tokio::time::sleep(RETRY).await;
