@@ -43,6 +43,25 @@ def main():
         api.call("RecordDelivery", platform, shop_id=SHOP, order_id="wire-o1", spent_fen=5_000,
                  stats=dict(plays=800, likes=30))
 
+        # Issue 19: a delivering order gets more budget and time, then the
+        # shop stops it and the unspent amount comes back.
+        api.call("PlaceOrder", owner, order_id="wire-o4", spec=spec(20_000))
+        api.call("DecideReview", platform, shop_id=SHOP, order_id="wire-o4", approve=True)
+        more = api.call("AddBudget", owner, order_id="wire-o4", amount_fen=10_000).order
+        check("R-ADS-2 added budget joins the order", more.spec.amount_fen == 30_000, more)
+        longer = api.call("ExtendDelivery", owner, order_id="wire-o4", hours=6).order
+        check("R-ADS-14 the window is extended", longer.extended_hours == 6, longer)
+        e = error_of(lambda: api.call("ExtendDelivery", owner, order_id="wire-o4", hours=5))
+        check("R-ADS-3 an extension is one of the durations (BadRequest names hours)",
+              e is not None and "hours" in bad_request_fields(e), e)
+        e = error_of(lambda: api.call("AddBudget", agent, order_id="wire-o4", amount_fen=10_000))
+        check("agents do not add budget", e is not None and e.code() == grpc.StatusCode.PERMISSION_DENIED, e)
+        api.call("TerminateOrder", owner, order_id="wire-o4")
+
+    stopped = api.call("GetOrder", owner, order_id="wire-o4").order
+    check(f"[{mode}] R-ADS-14 a stopped order refunds what it did not spend",
+          api.enum_name("OrderStatus", stopped.status) == "ORDER_STATUS_TERMINATED"
+          and stopped.refund.amount_fen == 30_000, stopped)
     got = api.call("GetOrder", owner, order_id="wire-o1").order
     check(f"[{mode}] R-ADS-8/10 the order delivers with its paid spend and interactions",
           got.status == DELIVERING and got.spent_fen == 5_000 and got.stats.likes == 30, got)

@@ -43,6 +43,11 @@ class Api:
         return stub(request_type(**fields), metadata=metadata, timeout=10)
 
 
+    def enum_name(self, enum, number):
+        """The name the server's descriptors give `number` of `enum` (in the service's package)."""
+        package = self.name.rsplit(".", 1)[0]
+        return self.pool.FindEnumTypeByName(f"{package}.{enum}").values_by_number[number].name
+
     def stream(self, method_name, token, limit, **fields):
         """Up to `limit` messages of a server stream (fewer if none comes for 5 s)."""
         method = self.service.methods_by_name[method_name]

@@ -25,11 +25,30 @@ const PLATFORM: &[Role] = &[Role::Platform];
 #[derive(Debug, Clone)]
 pub struct AdsApi {
     app: Arc<Ads>,
+    /// R-ADS-14: the deployment's delivery window, which ExtendDelivery adds to.
+    window_hours: u32,
 }
 
 impl AdsApi {
-    pub fn new(app: Arc<Ads>) -> Self {
-        Self { app }
+    pub fn new(app: Arc<Ads>, window_hours: u32) -> Self {
+        Self { app, window_hours }
+    }
+
+    /// A manager's command on one order, answered with the order after it.
+    async fn order_command<T>(
+        &self,
+        request: &Request<T>,
+        (shop_id, order_id): (&str, &str),
+        action: &str,
+        command: impl Fn(sellerdesk_core::Instant) -> Command + Send + Sync,
+    ) -> Result<pb::Order, Status> {
+        let (caller, shop) = authorize(request, shop_id, MANAGERS, action)?;
+        let (account, _) = self
+            .app
+            .execute(&shop, &command_metadata(&caller), command)
+            .await
+            .map_err(to_status)?;
+        the_order(&account, order_id)
     }
 }
 
@@ -243,6 +262,7 @@ fn order_pb(o: &Order) -> pb::Order {
         rejection_reasons: reasons,
         refund: o.refund.as_ref().map(refund_pb),
         actual_run_secs: run,
+        extended_hours: o.extended_hours,
         invoice: o.invoice.as_ref().map(|(k, t, a)| pb::Invoice {
             kind: match k {
                 InvoiceKind::Personal => pb::InvoiceKind::Personal,
@@ -303,6 +323,74 @@ impl pb::ads_service_server::AdsService for AdsApi {
         Ok(Response::new(pb::PlaceOrderResponse {
             order: Some(the_order(&account, &r.order_id)?),
             recommendations: advice,
+        }))
+    }
+
+    async fn terminate_order(
+        &self,
+        request: Request<pb::TerminateOrderRequest>,
+    ) -> Result<Response<pb::TerminateOrderResponse>, Status> {
+        let order_id = request.get_ref().order_id.clone();
+        let order = self
+            .order_command(
+                &request,
+                (&request.get_ref().shop_id, &order_id),
+                "stopping an order",
+                |at| Command::TerminateOrder {
+                    order_id: order_id.clone(),
+                    at,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::TerminateOrderResponse {
+            order: Some(order),
+        }))
+    }
+
+    async fn add_budget(
+        &self,
+        request: Request<pb::AddBudgetRequest>,
+    ) -> Result<Response<pb::AddBudgetResponse>, Status> {
+        let (order_id, amount_fen) = (
+            request.get_ref().order_id.clone(),
+            request.get_ref().amount_fen,
+        );
+        let order = self
+            .order_command(
+                &request,
+                (&request.get_ref().shop_id, &order_id),
+                "adding budget",
+                |at| Command::AddBudget {
+                    order_id: order_id.clone(),
+                    amount_fen,
+                    at,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::AddBudgetResponse { order: Some(order) }))
+    }
+
+    async fn extend_delivery(
+        &self,
+        request: Request<pb::ExtendDeliveryRequest>,
+    ) -> Result<Response<pb::ExtendDeliveryResponse>, Status> {
+        let (order_id, hours) = (request.get_ref().order_id.clone(), request.get_ref().hours);
+        let window_hours = self.window_hours;
+        let order = self
+            .order_command(
+                &request,
+                (&request.get_ref().shop_id, &order_id),
+                "extending delivery",
+                |at| Command::ExtendDelivery {
+                    order_id: order_id.clone(),
+                    hours,
+                    window_hours,
+                    at,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::ExtendDeliveryResponse {
+            order: Some(order),
         }))
     }
 

@@ -41,6 +41,8 @@ sellerdesk_runtime::host_settings!(Settings);
 #[derive(Debug)]
 pub struct Ads {
     pub app: Arc<app::Ads>,
+    /// R-ADS-14: the delivery window, which ExtendDelivery adds to.
+    window_hours: u32,
 }
 
 /// A built, bound ads-svc, ready to run.
@@ -68,12 +70,13 @@ impl Service for Ads {
                 settings.store.clone(),
                 settings.clock.clone(),
             )),
+            window_hours: settings.delivery_window_hours,
         })
     }
 
     fn routes(&self, auth: Authenticator) -> tonic::service::Routes {
         tonic::service::Routes::new(AdsServiceServer::with_interceptor(
-            grpc::AdsApi::new(self.app.clone()),
+            grpc::AdsApi::new(self.app.clone(), self.window_hours),
             auth,
         ))
     }

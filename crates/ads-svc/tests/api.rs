@@ -545,3 +545,118 @@ async fn r_ads_14_the_window_keeper_ends_under_spent_orders_once() {
         .unwrap()
         .is_empty());
 }
+
+/// Issue 19, R-ADS-14 over gRPC: managers extend, add budget to and stop a
+/// delivering order; agents may not; another shop finds nothing; bad input
+/// names its field; the stopped order shows its refund.
+#[tokio::test]
+async fn r_ads_14_terminate_add_budget_and_extend_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let store = sqlite(&dir, "ads").await;
+    let (_service, mut ads) = spawn_ads(store, Arc::new(InProcessBus::new()), &signer).await;
+    ads.place_order(req(&signer, SHOP, Role::Owner, order("o1")))
+        .await
+        .unwrap();
+    ads.decide_review(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        pb::DecideReviewRequest {
+            shop_id: SHOP.into(),
+            order_id: "o1".into(),
+            approve: true,
+            reasons: vec![],
+        },
+    ))
+    .await
+    .unwrap();
+    let placed = order("o1").spec.unwrap().amount_fen;
+    let extend = |hours| pb::ExtendDeliveryRequest {
+        order_id: "o1".into(),
+        hours,
+        ..Default::default()
+    };
+    let extended = ads
+        .extend_delivery(req(&signer, SHOP, Role::Owner, extend(12)))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(extended.extended_hours, 12);
+    let e = ads
+        .extend_delivery(req(&signer, SHOP, Role::Owner, extend(7)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let fields: Vec<String> = e
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["hours"]);
+    let add = |amount_fen| pb::AddBudgetRequest {
+        order_id: "o1".into(),
+        amount_fen,
+        ..Default::default()
+    };
+    let e = ads
+        .add_budget(req(&signer, SHOP, Role::Agent, add(10_000)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = ads
+        .add_budget(req(
+            &signer,
+            "other-shop",
+            Role::Owner,
+            pb::AddBudgetRequest {
+                shop_id: SHOP.into(),
+                ..add(10_000)
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "R-X-1");
+    let more = ads
+        .add_budget(req(&signer, SHOP, Role::Owner, add(10_000)))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(more.spec.unwrap().amount_fen, placed + 10_000);
+    let stopped = ads
+        .terminate_order(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::TerminateOrderRequest {
+                order_id: "o1".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(stopped.status(), pb::OrderStatus::Terminated);
+    assert_eq!(stopped.refund.unwrap().amount_fen, placed + 10_000);
+    let e = ads
+        .terminate_order(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::TerminateOrderRequest {
+                order_id: "o1".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+}

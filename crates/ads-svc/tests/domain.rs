@@ -892,3 +892,236 @@ fn r_ads_14_an_under_spent_order_ends_at_its_window_and_refunds_the_rest() {
     let (_, _, invoiced) = g.orders["o1"].invoice.clone().unwrap();
     assert_eq!(invoiced, 3_000, "the invoice is for what was spent");
 }
+
+fn delivery_start(g: &Given, id: &str) -> chrono::DateTime<chrono::Utc> {
+    match g.orders[id].status {
+        OrderStatus::Delivering { since } => since,
+        ref other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 19, R-ADS-14: the shop stops an order. Delivering, it ends now with
+/// its run time and the unspent remainder is refunded; under review, the
+/// whole amount is; an ended order cannot be stopped again.
+#[test]
+fn r_ads_14_terminating_refunds_what_was_not_spent() {
+    let mut g = Given::new();
+    g.delivering("o1", spec());
+    let started = delivery_start(&g, "o1");
+    g.when(Command::RecordDelivery {
+        order_id: "o1".into(),
+        spent_fen: 2_500,
+        stats: PaidStats::default(),
+        at: started + chrono::Duration::minutes(30),
+    })
+    .unwrap();
+    let e = g
+        .when(Command::TerminateOrder {
+            order_id: "o1".into(),
+            at: started + chrono::Duration::hours(2),
+        })
+        .unwrap();
+    assert!(
+        matches!(
+            &e[0],
+            Event::OrderTerminated {
+                run_secs: Some(7_200),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let Event::RemainderRefunded { refund, .. } = &e[1] else {
+        panic!("{e:?}")
+    };
+    assert_eq!(refund.amount_fen, 7_500);
+    assert_eq!(g.orders["o1"].status, OrderStatus::Terminated);
+    let again = g
+        .when(Command::TerminateOrder {
+            order_id: "o1".into(),
+            at: started + chrono::Duration::hours(3),
+        })
+        .unwrap_err();
+    assert!(again.to_string().contains("no longer running"), "{again}");
+    // Under review: nothing was spent, everything comes back (to the balance
+    // when it was paid from there).
+    g.when(Command::MoveFunds {
+        movement: FundsMove::TopUp,
+        amount_fen: 10_000,
+        channel: Channel::Pc,
+        at: t0(),
+    })
+    .unwrap();
+    g.place(
+        "o2",
+        OrderSpec {
+            payment: PaymentMethod::AccountBalance,
+            ..spec()
+        },
+    )
+    .unwrap();
+    assert_eq!(g.balance_fen, 0);
+    let e = g
+        .when(Command::TerminateOrder {
+            order_id: "o2".into(),
+            at: t0(),
+        })
+        .unwrap();
+    assert!(
+        matches!(&e[0], Event::OrderTerminated { run_secs: None, .. }),
+        "{e:?}"
+    );
+    assert_eq!(g.balance_fen, 10_000);
+}
+
+/// Issue 19: budget added to a delivering order: at least 100 CNY (R-ADS-2),
+/// the total checked (R-X-3), from the balance only if it holds it; the
+/// order then ends when the larger budget is spent (R-ADS-8).
+#[test]
+fn r_ads_2_and_8_added_budget_is_checked_and_moves_the_end() {
+    let mut g = Given::new();
+    g.delivering("o1", spec());
+    let started = delivery_start(&g, "o1");
+    let add = |amount_fen| Command::AddBudget {
+        order_id: "o1".into(),
+        amount_fen,
+        at: started + chrono::Duration::hours(1),
+    };
+    assert!(matches!(
+        g.when(add(9_999)).unwrap_err(),
+        DomainError::Invalid(ref f) if f[0].0 == "amount_fen"
+    ));
+    assert!(matches!(
+        g.when(add(i64::MAX)).unwrap_err(),
+        DomainError::Invalid(ref f) if f[0].0 == "amount_fen"
+    ));
+    g.when(add(10_000)).unwrap();
+    assert_eq!(g.orders["o1"].spec.amount_fen, 20_000);
+    // The first 100 CNY spent no longer ends it; 200 CNY does.
+    let report = |spent_fen, hours| Command::RecordDelivery {
+        order_id: "o1".into(),
+        spent_fen,
+        stats: PaidStats::default(),
+        at: started + chrono::Duration::hours(hours),
+    };
+    assert_eq!(g.when(report(10_000, 2)).unwrap().len(), 1);
+    let e = g.when(report(10_000, 3)).unwrap();
+    assert!(matches!(e[1], Event::DeliveryCompleted { .. }), "{e:?}");
+    assert!(g
+        .when(add(10_000))
+        .unwrap_err()
+        .to_string()
+        .contains("not delivering"));
+    // Paid from the balance: refused while the balance cannot pay.
+    g.delivering(
+        "o2",
+        OrderSpec {
+            payment: PaymentMethod::DouyinPay,
+            ..spec()
+        },
+    );
+    g.when(Command::MoveFunds {
+        movement: FundsMove::TopUp,
+        amount_fen: 10_000,
+        channel: Channel::Pc,
+        at: t0(),
+    })
+    .unwrap();
+    g.delivering(
+        "o3",
+        OrderSpec {
+            payment: PaymentMethod::AccountBalance,
+            ..spec()
+        },
+    );
+    let e = g
+        .when(Command::AddBudget {
+            order_id: "o3".into(),
+            amount_fen: 10_000,
+            at: t0(),
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("balance"), "{e}");
+}
+
+/// Issue 19, R-ADS-14: the window is extended by one of the durations
+/// (R-ADS-3), 24 hours in all at most, only while it is open; the order then
+/// ends at the later time.
+#[test]
+fn r_ads_14_extending_moves_the_window_within_its_limit() {
+    let mut g = Given::new();
+    g.delivering("o1", spec());
+    let started = delivery_start(&g, "o1");
+    let extend = |hours, at_hours| Command::ExtendDelivery {
+        order_id: "o1".into(),
+        hours,
+        window_hours: 48,
+        at: started + chrono::Duration::hours(at_hours),
+    };
+    assert!(matches!(
+        g.when(extend(5, 1)).unwrap_err(),
+        DomainError::Invalid(ref f) if f[0].0 == "hours"
+    ));
+    g.when(extend(12, 1)).unwrap();
+    g.when(extend(12, 2)).unwrap();
+    let e = g.when(extend(2, 3)).unwrap_err();
+    assert!(e.to_string().contains("24 hours in all"), "{e}");
+    let close = |hours| Command::CloseDeliveryWindow {
+        order_id: "o1".into(),
+        window_hours: 48,
+        at: started + chrono::Duration::hours(hours),
+    };
+    assert!(g.when(close(48)).unwrap().is_empty(), "extended to 72 h");
+    let e = g.when(close(72)).unwrap();
+    assert!(
+        matches!(e[0], Event::DeliveryCompleted { run_secs, .. } if run_secs == 72 * 3_600),
+        "{e:?}"
+    );
+    // A closed window is not extended.
+    g.delivering("o2", spec());
+    let started = delivery_start(&g, "o2");
+    let e = g
+        .when(Command::ExtendDelivery {
+            order_id: "o2".into(),
+            hours: 2,
+            window_hours: 48,
+            at: started + chrono::Duration::hours(48),
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("has closed"), "{e}");
+}
+
+/// R-ADS-13 with issue 19's order changes: a revoked shop may stop an order
+/// (the remainder comes back) but not put more into promotion.
+#[test]
+fn r_ads_13_a_revoked_shop_stops_orders_but_adds_nothing() {
+    let mut g = Given::new();
+    g.delivering("o1", spec());
+    g.when(Command::RecordRightsRevoked {
+        at: t0(),
+        source_position: 1,
+    })
+    .unwrap();
+    for refused in [
+        Command::AddBudget {
+            order_id: "o1".into(),
+            amount_fen: 10_000,
+            at: t0(),
+        },
+        Command::ExtendDelivery {
+            order_id: "o1".into(),
+            hours: 2,
+            window_hours: 48,
+            at: t0(),
+        },
+    ] {
+        let e = g.when(refused).unwrap_err();
+        assert!(e.to_string().contains("revoked"), "{e}");
+    }
+    g.when(Command::TerminateOrder {
+        order_id: "o1".into(),
+        at: t0(),
+    })
+    .unwrap();
+    assert_eq!(g.orders["o1"].status, OrderStatus::Terminated);
+}

@@ -1,8 +1,8 @@
 use super::{
     AdsAccount, Bid, Channel, Command, DomainError, Event, Fen, FundsMove, Instant, InvoiceKind,
     Order, OrderSpec, OrderStatus, PaidStats, PaymentMethod, Product, Refund, Subject, Target,
-    AGE_BANDS, DURATIONS_HOURS, GENDERS, MIN_AMOUNT_FEN, MIN_TITLE_CHARS, MIN_VIDEO_SECS,
-    RECOMMEND_24H_ABOVE_FEN, REFUND_BUSINESS_DAYS,
+    AGE_BANDS, DURATIONS_HOURS, GENDERS, MAX_EXTENSION_HOURS, MIN_AMOUNT_FEN, MIN_TITLE_CHARS,
+    MIN_VIDEO_SECS, RECOMMEND_24H_ABOVE_FEN, REFUND_BUSINESS_DAYS,
 };
 use chrono::{Datelike, Duration, TimeZone, Weekday};
 use sellerdesk_core::money;
@@ -209,6 +209,18 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
             stats,
             at,
         } => record_delivery(account, order_id, spent_fen, stats, at),
+        Command::TerminateOrder { order_id, at } => terminate_order(account, order_id, *at),
+        Command::AddBudget {
+            order_id,
+            amount_fen,
+            at,
+        } => add_budget(account, order_id, *amount_fen, *at),
+        Command::ExtendDelivery {
+            order_id,
+            hours,
+            window_hours,
+            at,
+        } => extend_delivery(account, order_id, *hours, *window_hours, *at),
         Command::ReportShoppingCartUsed { room_id, at } => {
             report_shopping_cart_used(account, room_id, at)
         }
@@ -273,21 +285,7 @@ fn place_order(
             })
         };
     }
-    // R-ADS-13
-    if account.selling_rights_revoked {
-        return Err(DomainError::precondition(
-            "SELLING_RIGHTS_REVOKED",
-            order_id,
-            "the shop's selling rights are revoked: no new promotion orders",
-        ));
-    }
-    // R-CMP-13: a penalty measure in force forbids new promotion orders.
-    account.penalties.check(
-        *at,
-        MEASURES_BLOCKING_ORDERS,
-        order_id,
-        "new promotion orders",
-    )?;
+    may_promote(account, order_id, *at, "new promotion orders")?;
     // R-ADS-9
     if spec.product == Product::DouPlus {
         let cart = match &spec.target {
@@ -319,6 +317,27 @@ fn place_order(
         spec: spec.clone(),
         at: *at,
     }])
+}
+
+/// R-ADS-13, R-CMP-13: whether the shop may put more into promotion (a new
+/// order, more budget, a longer window): not while its selling rights are
+/// revoked or a measure that forbids it is in force.
+fn may_promote(
+    account: &AdsAccount,
+    order_id: &str,
+    at: Instant,
+    what: &str,
+) -> Result<(), DomainError> {
+    if account.selling_rights_revoked {
+        return Err(DomainError::precondition(
+            "SELLING_RIGHTS_REVOKED",
+            order_id,
+            format!("the shop's selling rights are revoked: no {what}"),
+        ));
+    }
+    account
+        .penalties
+        .check(at, MEASURES_BLOCKING_ORDERS, order_id, what)
 }
 
 /// R-ADS-6, R-ADS-7: the review; a rejection is refunded by the due date.
@@ -426,7 +445,7 @@ fn close_delivery_window(
     let OrderStatus::Delivering { since } = o.status else {
         return Ok(vec![]);
     };
-    if at < since + chrono::Duration::hours(i64::from(window_hours)) {
+    if at < window_closes(o, since, window_hours) {
         return Ok(vec![]);
     }
     let mut events = vec![Event::DeliveryCompleted {
@@ -434,20 +453,159 @@ fn close_delivery_window(
         run_secs: (at - since).num_seconds(),
         at,
     }];
+    events.extend(remainder_refund(o, at));
+    Ok(events)
+}
+
+/// When a delivering order's window closes: the deployment's window from
+/// the start of delivery, plus what the shop extended it by.
+fn window_closes(o: &Order, since: Instant, window_hours: u32) -> Instant {
+    since
+        + chrono::Duration::hours(i64::from(window_hours))
+        + chrono::Duration::hours(i64::from(o.extended_hours))
+}
+
+/// R-ADS-14: what an ending order did not spend goes back, as its own event.
+fn remainder_refund(o: &Order, at: Instant) -> Option<Event> {
     // R-X-3: spend never exceeds the amount (RecordDelivery refuses it).
     let remainder = o.spec.amount_fen.saturating_sub(o.spent_fen);
-    if remainder > 0 {
-        events.push(Event::RemainderRefunded {
-            order_id: order_id.to_owned(),
-            refund: Refund {
-                amount_fen: remainder,
-                to: o.spec.payment,
-                due_by: refund_due_by(at),
-            },
-            at,
-        });
-    }
+    (remainder > 0).then(|| Event::RemainderRefunded {
+        order_id: o.order_id.clone(),
+        refund: Refund {
+            amount_fen: remainder,
+            to: o.spec.payment,
+            due_by: refund_due_by(at),
+        },
+        at,
+    })
+}
+
+fn not_delivering(order_id: &str) -> DomainError {
+    DomainError::precondition(
+        "NOT_DELIVERING",
+        order_id,
+        format!("order {order_id} is not delivering"),
+    )
+}
+
+/// The shop stops an order that is under review or delivering.
+fn terminate_order(
+    account: &AdsAccount,
+    order_id: &str,
+    at: Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let o = order(account, order_id)?;
+    let run_secs = match o.status {
+        OrderStatus::PendingReview => None,
+        OrderStatus::Delivering { since } => Some((at - since).num_seconds().max(0)),
+        _ => {
+            return Err(DomainError::precondition(
+                "ORDER_ENDED",
+                order_id,
+                format!("order {order_id} is no longer running"),
+            ))
+        }
+    };
+    let mut events = vec![Event::OrderTerminated {
+        order_id: order_id.to_owned(),
+        run_secs,
+        at,
+    }];
+    events.extend(remainder_refund(o, at));
     Ok(events)
+}
+
+/// More budget for a delivering order, paid the way the order was.
+fn add_budget(
+    account: &AdsAccount,
+    order_id: &str,
+    amount_fen: Fen,
+    at: Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let o = order(account, order_id)?;
+    if !matches!(o.status, OrderStatus::Delivering { .. }) {
+        return Err(not_delivering(order_id));
+    }
+    if amount_fen < MIN_AMOUNT_FEN {
+        return Err(DomainError::Invalid(vec![(
+            "amount_fen".into(),
+            format!("at least {MIN_AMOUNT_FEN} fen (100 CNY)"),
+        )]));
+    }
+    may_promote(account, order_id, at, "more promotion budget")?;
+    // R-X-3: the new total is checked, never wrapped or saturated.
+    if o.spec
+        .amount_fen
+        .checked_add(amount_fen)
+        .is_none_or(|total| total > money::MAX_AMOUNT_FEN)
+    {
+        return Err(DomainError::Invalid(vec![(
+            "amount_fen".into(),
+            format!(
+                "the order may hold at most {} fen; it holds {}",
+                money::MAX_AMOUNT_FEN,
+                o.spec.amount_fen
+            ),
+        )]));
+    }
+    if o.spec.payment == PaymentMethod::AccountBalance && account.balance_fen < amount_fen {
+        return Err(DomainError::precondition(
+            "INSUFFICIENT_BALANCE",
+            order_id,
+            format!(
+                "the balance is {} fen; adding needs {amount_fen}",
+                account.balance_fen
+            ),
+        ));
+    }
+    Ok(vec![Event::BudgetAdded {
+        order_id: order_id.to_owned(),
+        amount_fen,
+        at,
+    }])
+}
+
+/// A longer window for a delivering order, while it is open.
+fn extend_delivery(
+    account: &AdsAccount,
+    order_id: &str,
+    hours: u32,
+    window_hours: u32,
+    at: Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let o = order(account, order_id)?;
+    let OrderStatus::Delivering { since } = o.status else {
+        return Err(not_delivering(order_id));
+    };
+    if !DURATIONS_HOURS.contains(&hours) {
+        return Err(DomainError::Invalid(vec![(
+            "hours".into(),
+            format!("one of {DURATIONS_HOURS:?}"),
+        )]));
+    }
+    if o.extended_hours.saturating_add(hours) > MAX_EXTENSION_HOURS {
+        return Err(DomainError::precondition(
+            "EXTENSION_LIMIT",
+            order_id,
+            format!(
+                "an order may be extended by {MAX_EXTENSION_HOURS} hours in all; it has {}",
+                o.extended_hours
+            ),
+        ));
+    }
+    may_promote(account, order_id, at, "longer promotion")?;
+    if at >= window_closes(o, since, window_hours) {
+        return Err(DomainError::precondition(
+            "WINDOW_CLOSED",
+            order_id,
+            format!("order {order_id}'s delivery window has closed"),
+        ));
+    }
+    Ok(vec![Event::DeliveryExtended {
+        order_id: order_id.to_owned(),
+        hours,
+        at,
+    }])
 }
 
 /// R-ADS-9: a room that used its cart stops its DOU+ orders, refunded.

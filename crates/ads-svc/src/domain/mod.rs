@@ -12,7 +12,9 @@
 //! - R-ADS-6 review requirements: [`review_problems`], [`Command::DecideReview`]
 //! - R-ADS-7 refunds within 7 business days: [`refund_due_by`]
 //! - R-ADS-8 delivery ends when the budget is spent: [`Command::RecordDelivery`]
-//! - R-ADS-14 or when its window closes, the remainder refunded: [`Command::CloseDeliveryWindow`]
+//! - R-ADS-14 or when its window closes, the remainder refunded: [`Command::CloseDeliveryWindow`];
+//!   the shop stops an order, adds budget or extends the window:
+//!   [`Command::TerminateOrder`], [`Command::AddBudget`], [`Command::ExtendDelivery`]
 //! - R-ADS-9 only 小店随心推 once a cart is involved: [`Command::ReportShoppingCartUsed`]
 //! - R-ADS-10 paid traffic only, every interaction kept: [`PaidStats`]
 //! - R-ADS-11 invoices: [`Command::RequestInvoice`]
@@ -37,6 +39,9 @@ pub type Fen = i64;
 pub const MIN_AMOUNT_FEN: Fen = 10_000;
 /// R-ADS-3.
 pub const DURATIONS_HOURS: [u32; 4] = [2, 6, 12, 24];
+/// The most a delivering order's window may be extended by, in all: one
+/// longest duration (R-ADS-3).
+pub const MAX_EXTENSION_HOURS: u32 = 24;
 /// R-ADS-3: above 500 CNY, 24 hours is recommended.
 pub const RECOMMEND_24H_ABOVE_FEN: Fen = 50_000;
 /// R-ADS-6.
@@ -277,6 +282,29 @@ pub enum Command {
         window_hours: u32,
         at: Instant,
     },
+    /// The shop stops an order (R-ADS-14): under review, the whole amount
+    /// is refunded; delivering, delivery ends now and the unspent remainder
+    /// is refunded.
+    TerminateOrder {
+        order_id: String,
+        at: Instant,
+    },
+    /// The shop adds budget to a delivering order, paid the way the order
+    /// was (at least 100 CNY, R-ADS-2; from the balance only if it holds it).
+    AddBudget {
+        order_id: String,
+        amount_fen: Fen,
+        at: Instant,
+    },
+    /// The shop extends a delivering order's window by one of the durations
+    /// (R-ADS-3), at most [`MAX_EXTENSION_HOURS`] in all, while the window is
+    /// still open (`window_hours` is the deployment's window, R-ADS-14).
+    ExtendDelivery {
+        order_id: String,
+        hours: u32,
+        window_hours: u32,
+        at: Instant,
+    },
     /// R-ADS-9: a live room used its shopping cart.
     ReportShoppingCartUsed {
         room_id: String,
@@ -360,6 +388,23 @@ pub enum Event {
         room_id: String,
         at: Instant,
     },
+    /// The shop stopped the order; `run_secs` is how long it delivered
+    /// (none if it never did). The refund follows as RemainderRefunded.
+    OrderTerminated {
+        order_id: String,
+        run_secs: Option<i64>,
+        at: Instant,
+    },
+    BudgetAdded {
+        order_id: String,
+        amount_fen: Fen,
+        at: Instant,
+    },
+    DeliveryExtended {
+        order_id: String,
+        hours: u32,
+        at: Instant,
+    },
     /// R-ADS-9: a running DOU+ order for a room that used its cart.
     DouPlusOrderTerminated {
         order_id: String,
@@ -410,6 +455,9 @@ impl Event {
             Event::DeliveryCompleted { .. } => "DeliveryCompleted",
             Event::RemainderRefunded { .. } => "RemainderRefunded",
             Event::ShoppingCartUsed { .. } => "ShoppingCartUsed",
+            Event::OrderTerminated { .. } => "OrderTerminated",
+            Event::BudgetAdded { .. } => "BudgetAdded",
+            Event::DeliveryExtended { .. } => "DeliveryExtended",
             Event::DouPlusOrderTerminated { .. } => "DouPlusOrderTerminated",
             Event::InvoiceIssued { .. } => "InvoiceIssued",
             Event::SubjectSet { .. } => "SubjectSet",

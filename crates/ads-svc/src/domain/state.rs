@@ -32,6 +32,8 @@ pub struct Order {
     pub refund: Option<Refund>,
     pub ended_at: Option<Instant>,
     pub invoice: Option<(InvoiceKind, String, Fen)>,
+    /// Hours the shop added to the delivery window.
+    pub extended_hours: u32,
 }
 
 impl Order {
@@ -88,6 +90,7 @@ impl AdsAccount {
                         refund: None,
                         ended_at: None,
                         invoice: None,
+                        extended_hours: 0,
                     },
                 );
             }
@@ -143,6 +146,32 @@ impl AdsAccount {
             }
             Event::ShoppingCartUsed { room_id, .. } => {
                 self.rooms_with_cart.insert(room_id.clone());
+            }
+            Event::OrderTerminated { order_id, at, .. } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.status = OrderStatus::Terminated;
+                    o.ended_at = Some(*at);
+                }
+            }
+            Event::BudgetAdded {
+                order_id,
+                amount_fen,
+                ..
+            } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    // decide checked the sums (R-X-3).
+                    o.spec.amount_fen = o.spec.amount_fen.saturating_add(*amount_fen);
+                    if o.spec.payment == super::PaymentMethod::AccountBalance {
+                        self.balance_fen = self.balance_fen.saturating_sub(*amount_fen);
+                    }
+                }
+            }
+            Event::DeliveryExtended {
+                order_id, hours, ..
+            } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.extended_hours = o.extended_hours.saturating_add(*hours);
+                }
             }
             Event::DouPlusOrderTerminated {
                 order_id,
