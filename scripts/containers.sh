@@ -182,6 +182,9 @@ tokens=(
 )
 revoked_owner="$(token wire-rev owner cli)"
 
+# The test payment provider signs with the secret ads-svc has (compose.env).
+export "$(grep '^SELLERDESK_ADS_PAYMENT_SECRET=' deploy/compose.env)"
+
 clients() { # mode
   for s in compliance faq chat affiliate ads; do
     python3 "tests/wire/${s}_wire.py" "$1" "127.0.0.1:${port[$s]}" "${tokens[@]}" >"$work/$s.$1.log" 2>&1 \

@@ -7,6 +7,7 @@ Prints 'N passed, N failed' and exits 1 if anything failed.
 import sys
 
 import grpc
+from payment_provider import confirm
 from wire_client import bad_request_fields, check, connect, error_of, finish
 
 SERVICE = "sellerdesk.ads.v1.AdsService"
@@ -39,6 +40,17 @@ def main():
         e = error_of(lambda: api.call("MoveFunds", owner, movement=TOP_UP, amount_fen=10_000, channel=MOBILE))
         check("R-ADS-12 a mobile top-up is refused and names the PC channel",
               e is not None and e.code() == grpc.StatusCode.FAILED_PRECONDITION and "电脑端" in e.details(), e)
+        # R-ADS-14: a top-up waits for the payment provider's signed callback.
+        PC = 2
+        pending = api.call("MoveFunds", owner, movement=TOP_UP, amount_fen=30_000, channel=PC,
+                           payment_id="wire-pay-1")
+        check("R-ADS-14 a top-up is pending, not credited",
+              pending.balance_fen == 0 and pending.pending_top_up_fen == 30_000, pending)
+        e = error_of(lambda: confirm(api, platform, SHOP, "wire-pay-1", 30_000, secret="forged"))
+        check("a forged callback is PERMISSION_DENIED",
+              e is not None and e.code() == grpc.StatusCode.PERMISSION_DENIED, e)
+        paid = confirm(api, platform, SHOP, "wire-pay-1", 30_000)
+        check("R-ADS-14 the provider's signed callback credits it", paid.balance_fen == 30_000, paid)
         api.call("DecideReview", platform, shop_id=SHOP, order_id="wire-o1", approve=True)
         api.call("RecordDelivery", platform, shop_id=SHOP, order_id="wire-o1", spent_fen=5_000,
                  stats=dict(plays=800, likes=30))
@@ -68,6 +80,8 @@ def main():
     e = error_of(lambda: api.call("GetOrder", other_owner, shop_id=SHOP, order_id="wire-o1"))
     check(f"[{mode}] R-X-1 another shop gets NOT_FOUND", e is not None and e.code() == grpc.StatusCode.NOT_FOUND, e)
     account = api.call("GetAccount", agent)
+    check(f"[{mode}] R-ADS-14 the confirmed top-up is in the balance",
+          account.balance_fen == 30_000 and account.pending_top_up_fen == 0, account)
     check(f"[{mode}] R-ADS-13 a shop in good standing may place orders", account.may_place_orders, account)
     finish()
 

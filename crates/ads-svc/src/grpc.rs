@@ -27,11 +27,17 @@ pub struct AdsApi {
     app: Arc<Ads>,
     /// R-ADS-14: the deployment's delivery window, which ExtendDelivery adds to.
     window_hours: u32,
+    /// R-ADS-14: what the payment provider signs callbacks with.
+    payment_secret: Option<String>,
 }
 
 impl AdsApi {
-    pub fn new(app: Arc<Ads>, window_hours: u32) -> Self {
-        Self { app, window_hours }
+    pub fn new(app: Arc<Ads>, window_hours: u32, payment_secret: Option<String>) -> Self {
+        Self {
+            app,
+            window_hours,
+            payment_secret,
+        }
     }
 
     /// A manager's command on one order, answered with the order after it.
@@ -242,6 +248,14 @@ fn refund_pb(r: &Refund) -> pb::Refund {
         to: payment_pb(r.to) as i32,
         due_by: Some(timestamp(r.due_by)),
     }
+}
+
+fn pending_top_up(account: &crate::domain::AdsAccount) -> i64 {
+    account
+        .pending_payments
+        .values()
+        .map(|(_, a)| *a)
+        .fold(0, i64::saturating_add)
 }
 
 fn order_pb(o: &Order) -> pb::Order {
@@ -635,12 +649,60 @@ impl pb::ads_service_server::AdsService for AdsApi {
                 movement,
                 amount_fen: r.amount_fen,
                 channel,
+                payment_id: r.payment_id.clone(),
                 at,
             })
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::MoveFundsResponse {
             balance_fen: account.balance_fen,
+            pending_top_up_fen: pending_top_up(&account),
+        }))
+    }
+
+    async fn confirm_payment(
+        &self,
+        request: Request<pb::ConfirmPaymentRequest>,
+    ) -> Result<Response<pb::ConfirmPaymentResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "confirming a payment",
+        )?;
+        let r = request.into_inner();
+        let Some(secret) = &self.payment_secret else {
+            return Err(Status::failed_precondition(
+                "no payment provider is configured (ads_payment_secret): top-ups stay pending",
+            ));
+        };
+        if !crate::payments::verify(
+            secret,
+            &shop,
+            &r.payment_id,
+            r.amount_fen,
+            r.succeeded,
+            &r.signature,
+        ) {
+            return Err(Status::permission_denied(
+                "the callback's signature does not check",
+            ));
+        }
+        let (account, _) = self
+            .app
+            .execute(&shop, &command_metadata(&caller), |at| {
+                Command::ConfirmPayment {
+                    payment_id: r.payment_id.clone(),
+                    amount_fen: r.amount_fen,
+                    succeeded: r.succeeded,
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ConfirmPaymentResponse {
+            balance_fen: account.balance_fen,
+            pending_top_up_fen: pending_top_up(&account),
         }))
     }
 
@@ -663,6 +725,7 @@ impl pb::ads_service_server::AdsService for AdsApi {
                     .penalties
                     .in_force(self.app.now(), crate::domain::MEASURES_BLOCKING_ORDERS)
                     .is_none(),
+            pending_top_up_fen: pending_top_up(&account),
         }))
     }
 }

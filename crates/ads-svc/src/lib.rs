@@ -10,6 +10,7 @@
 pub mod app;
 pub mod domain;
 pub mod grpc;
+pub mod payments;
 
 use sellerdesk_api::ads::v1::ads_service_server::AdsServiceServer;
 use sellerdesk_bus::{consume, EventBus};
@@ -34,6 +35,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// R-ADS-14: hours of delivery after which an order ends.
     pub delivery_window_hours: u32,
+    /// R-ADS-14: the secret the payment provider signs its callbacks with;
+    /// None: no provider, and top-ups stay pending.
+    pub payment_secret: Option<String>,
 }
 sellerdesk_runtime::host_settings!(Settings);
 
@@ -43,6 +47,7 @@ pub struct Ads {
     pub app: Arc<app::Ads>,
     /// R-ADS-14: the delivery window, which ExtendDelivery adds to.
     window_hours: u32,
+    payment_secret: Option<String>,
 }
 
 /// A built, bound ads-svc, ready to run.
@@ -60,6 +65,7 @@ impl Service for Ads {
             hosting,
             Settings {
                 delivery_window_hours: config.ads_delivery_window_hours,
+                payment_secret: config.ads_payment_secret.clone(),
             }
         )
     }
@@ -71,12 +77,17 @@ impl Service for Ads {
                 settings.clock.clone(),
             )),
             window_hours: settings.delivery_window_hours,
+            payment_secret: settings.payment_secret.clone(),
         })
     }
 
     fn routes(&self, auth: Authenticator) -> tonic::service::Routes {
         tonic::service::Routes::new(AdsServiceServer::with_interceptor(
-            grpc::AdsApi::new(self.app.clone(), self.window_hours),
+            grpc::AdsApi::new(
+                self.app.clone(),
+                self.window_hours,
+                self.payment_secret.clone(),
+            ),
             auth,
         ))
     }

@@ -48,6 +48,8 @@ fn req<T>(signer: &TokenSigner, shop: &str, role: Role, msg: T) -> Request<T> {
     r
 }
 
+const PAYMENT_SECRET: &str = "provider-secret";
+
 async fn spawn_ads(
     store: Arc<dyn EventStore>,
     bus: Arc<InProcessBus>,
@@ -61,6 +63,7 @@ async fn spawn_ads(
         verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
         delivery_window_hours: 48,
+        payment_secret: Some(PAYMENT_SECRET.into()),
     })
     .await
     .unwrap();
@@ -225,6 +228,7 @@ async fn an_order_from_placement_to_invoice_with_permissions_and_error_details()
                 movement: pb::FundsMovement::TopUp as i32,
                 amount_fen: 10_000,
                 channel: pb::Channel::Mobile as i32,
+                payment_id: "m1".into(),
             },
         ))
         .await
@@ -659,4 +663,95 @@ async fn r_ads_14_terminate_add_budget_and_extend_over_grpc() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
+}
+
+/// R-ADS-14 over gRPC: a top-up stays pending until the provider's signed
+/// callback; a forged or unsigned callback is refused and credits nothing;
+/// only the platform role may deliver the callback.
+#[tokio::test]
+async fn r_ads_14_a_top_up_is_credited_by_the_providers_signed_callback_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let store = sqlite(&dir, "ads").await;
+    let (_service, mut ads) = spawn_ads(store, Arc::new(InProcessBus::new()), &signer).await;
+    let requested = ads
+        .move_funds(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::MoveFundsRequest {
+                movement: pb::FundsMovement::TopUp as i32,
+                amount_fen: 50_000,
+                channel: pb::Channel::Pc as i32,
+                payment_id: "pay-1".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (requested.balance_fen, requested.pending_top_up_fen),
+        (0, 50_000)
+    );
+    let callback = |signature: String| pb::ConfirmPaymentRequest {
+        shop_id: SHOP.into(),
+        payment_id: "pay-1".into(),
+        amount_fen: 50_000,
+        succeeded: true,
+        signature,
+    };
+    let forged = ads_svc::payments::sign("guess", SHOP, "pay-1", 50_000, true);
+    let e = ads
+        .confirm_payment(req(&signer, SHOP, Role::Platform, callback(forged)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let genuine = ads_svc::payments::sign(PAYMENT_SECRET, SHOP, "pay-1", 50_000, true);
+    let e = ads
+        .confirm_payment(req(&signer, SHOP, Role::Owner, callback(genuine.clone())))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Code::PermissionDenied,
+        "shops do not confirm their own payments"
+    );
+    let account = ads
+        .get_account(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::GetAccountRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (account.balance_fen, account.pending_top_up_fen),
+        (0, 50_000)
+    );
+    let confirmed = ads
+        .confirm_payment(req(
+            &signer,
+            SHOP,
+            Role::Platform,
+            callback(genuine.clone()),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (confirmed.balance_fen, confirmed.pending_top_up_fen),
+        (50_000, 0)
+    );
+    let again = ads
+        .confirm_payment(req(&signer, SHOP, Role::Platform, callback(genuine)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        again.balance_fen, 50_000,
+        "a repeated callback credits once"
+    );
 }

@@ -60,6 +60,27 @@ impl Given {
         self.0.when(&c).outcome
     }
 
+    /// A top-up on the PC channel, confirmed by the payment provider (R-ADS-14).
+    fn top_up(&mut self, amount_fen: i64) -> Result<Vec<Event>, DomainError> {
+        let payment_id = format!(
+            "p{}",
+            self.pending_payments.len() + self.settled_payments.len()
+        );
+        self.when(Command::MoveFunds {
+            movement: FundsMove::TopUp,
+            amount_fen,
+            channel: Channel::Pc,
+            payment_id: payment_id.clone(),
+            at: t0(),
+        })?;
+        self.when(Command::ConfirmPayment {
+            payment_id,
+            amount_fen,
+            succeeded: true,
+            at: t0(),
+        })
+    }
+
     fn place(&mut self, id: &str, spec: OrderSpec) -> Result<Vec<Event>, DomainError> {
         self.when(Command::PlaceOrder {
             order_id: id.into(),
@@ -315,13 +336,7 @@ fn r_ads_6_and_r_ads_7_a_video_that_fails_review_is_rejected_and_refunded_within
     // Wednesday + 7 business days = the next week's Friday, end of day in Shanghai.
     assert_eq!(refund_due_by(t0()), t("2026-03-13T16:00:00Z"));
     // Paid from the balance, the refund comes back to the balance.
-    g.when(Command::MoveFunds {
-        movement: FundsMove::TopUp,
-        amount_fen: 10_000,
-        channel: Channel::Pc,
-        at: t0(),
-    })
-    .unwrap();
+    g.top_up(10_000).unwrap();
     g.place(
         "o3",
         OrderSpec {
@@ -553,6 +568,7 @@ fn r_ads_12_funds_move_on_the_pc_channel_only() {
             movement,
             amount_fen: 100,
             channel: Channel::Mobile,
+            payment_id: "m1".into(),
             at: t0(),
         });
         match r {
@@ -564,17 +580,12 @@ fn r_ads_12_funds_move_on_the_pc_channel_only() {
             other => panic!("{other:?}"),
         }
     }
-    g.when(Command::MoveFunds {
-        movement: FundsMove::TopUp,
-        amount_fen: 100,
-        channel: Channel::Pc,
-        at: t0(),
-    })
-    .unwrap();
+    g.top_up(100).unwrap();
     let r = g.when(Command::MoveFunds {
         movement: FundsMove::Withdraw,
         amount_fen: 101,
         channel: Channel::Pc,
+        payment_id: String::new(),
         at: t0(),
     });
     assert_eq!(precondition(r), "INSUFFICIENT_BALANCE");
@@ -582,6 +593,7 @@ fn r_ads_12_funds_move_on_the_pc_channel_only() {
         movement: FundsMove::CompanyTopUp,
         amount_fen: 1,
         channel: Channel::Pc,
+        payment_id: "c1".into(),
         at: t0(),
     });
     assert_eq!(precondition(r), "NOT_A_COMPANY");
@@ -684,22 +696,13 @@ fn r_ads_13_an_older_rights_event_never_undoes_a_newer_one() {
 #[test]
 fn r_x_3_balances_and_counters_refuse_instead_of_wrapping() {
     let mut g = Given::new();
-    let top_up = |amount_fen| Command::MoveFunds {
-        movement: FundsMove::TopUp,
-        amount_fen,
-        channel: Channel::Pc,
-        at: t0(),
-    };
-    assert!(matches!(
-        g.when(top_up(i64::MAX)),
-        Err(DomainError::Invalid(_))
-    ));
+    assert!(matches!(g.top_up(i64::MAX), Err(DomainError::Invalid(_))));
     // Up to the total the account may hold, then refused.
     let max = sellerdesk_core::money::MAX_AMOUNT_FEN;
     for _ in 0..1_000 {
-        g.when(top_up(max)).unwrap();
+        g.top_up(max).unwrap();
     }
-    let r = g.when(top_up(1));
+    let r = g.top_up(1);
     assert!(
         matches!(&r, Err(DomainError::Invalid(f)) if f[0].0 == "amount_fen"),
         "{r:?}"
@@ -945,13 +948,7 @@ fn r_ads_14_terminating_refunds_what_was_not_spent() {
     assert!(again.to_string().contains("no longer running"), "{again}");
     // Under review: nothing was spent, everything comes back (to the balance
     // when it was paid from there).
-    g.when(Command::MoveFunds {
-        movement: FundsMove::TopUp,
-        amount_fen: 10_000,
-        channel: Channel::Pc,
-        at: t0(),
-    })
-    .unwrap();
+    g.top_up(10_000).unwrap();
     g.place(
         "o2",
         OrderSpec {
@@ -1020,13 +1017,7 @@ fn r_ads_2_and_8_added_budget_is_checked_and_moves_the_end() {
             ..spec()
         },
     );
-    g.when(Command::MoveFunds {
-        movement: FundsMove::TopUp,
-        amount_fen: 10_000,
-        channel: Channel::Pc,
-        at: t0(),
-    })
-    .unwrap();
+    g.top_up(10_000).unwrap();
     g.delivering(
         "o3",
         OrderSpec {
@@ -1124,4 +1115,71 @@ fn r_ads_13_a_revoked_shop_stops_orders_but_adds_nothing() {
     })
     .unwrap();
     assert_eq!(g.orders["o1"].status, OrderStatus::Terminated);
+}
+
+/// R-ADS-14 (issue 19): a top-up is a payment, credited only when the
+/// provider confirms it; answered once; a failed one credits nothing.
+#[test]
+fn r_ads_14_top_ups_are_credited_only_when_the_payment_is_confirmed() {
+    let mut g = Given::new();
+    let request = |payment_id: &str, amount_fen| Command::MoveFunds {
+        movement: FundsMove::TopUp,
+        amount_fen,
+        channel: Channel::Pc,
+        payment_id: payment_id.into(),
+        at: t0(),
+    };
+    let answer = |payment_id: &str, amount_fen, succeeded| Command::ConfirmPayment {
+        payment_id: payment_id.into(),
+        amount_fen,
+        succeeded,
+        at: t0(),
+    };
+    assert!(matches!(
+        g.when(request("", 10_000)),
+        Err(DomainError::Invalid(ref f)) if f[0].0 == "payment_id"
+    ));
+    g.when(request("pay-1", 10_000)).unwrap();
+    assert_eq!(g.balance_fen, 0, "nothing is credited on request");
+    assert!(
+        g.when(request("pay-1", 10_000)).unwrap().is_empty(),
+        "a retry"
+    );
+    assert!(matches!(
+        g.when(request("pay-1", 20_000)),
+        Err(DomainError::AlreadyExists { .. })
+    ));
+    // An order paid from the balance cannot use money that is only pending.
+    let e = g
+        .place(
+            "o1",
+            OrderSpec {
+                payment: PaymentMethod::AccountBalance,
+                ..spec()
+            },
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("balance"), "{e}");
+    assert!(matches!(
+        g.when(answer("pay-1", 9_999, true)),
+        Err(DomainError::Invalid(ref f)) if f[0].0 == "amount_fen"
+    ));
+    assert!(matches!(
+        g.when(answer("nope", 10_000, true)),
+        Err(DomainError::NotFound { .. })
+    ));
+    g.when(answer("pay-1", 10_000, true)).unwrap();
+    assert_eq!(g.balance_fen, 10_000);
+    assert!(
+        g.when(answer("pay-1", 10_000, true)).unwrap().is_empty(),
+        "a repeated callback changes nothing"
+    );
+    assert!(matches!(
+        g.when(request("pay-1", 10_000)),
+        Err(DomainError::AlreadyExists { .. })
+    ));
+    g.when(request("pay-2", 5_000)).unwrap();
+    g.when(answer("pay-2", 5_000, false)).unwrap();
+    assert_eq!(g.balance_fen, 10_000, "a failed payment credits nothing");
+    assert!(g.pending_payments.is_empty());
 }

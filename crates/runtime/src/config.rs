@@ -70,6 +70,9 @@ pub struct Config {
     /// R-ADS-14: hours from the start of delivery after which an order ends
     /// whatever it spent, the remainder refunded.
     pub ads_delivery_window_hours: u32,
+    /// R-ADS-14: the secret the payment provider signs top-up callbacks
+    /// with (HMAC-SHA256). Unset: no provider, top-ups stay pending.
+    pub ads_payment_secret: Option<String>,
 }
 
 /// Ports by service name (`[ports] faq = 7000`, `SELLERDESK_FAQ_PORT`). The
@@ -125,6 +128,7 @@ impl Default for Config {
             chat_robot_timeout_ms: 500,
             affiliate_daily_invitations: 50,
             ads_delivery_window_hours: 48,
+            ads_payment_secret: None,
         }
     }
 }
@@ -271,6 +275,14 @@ impl Config {
                 .ok_or_else(|| {
                     format!("SELLERDESK_ADS_DELIVERY_WINDOW_HOURS={v:?}: hours from 24 (the longest duration) to 720")
                 })?;
+        }
+        if let Some(v) = get("SELLERDESK_ADS_PAYMENT_SECRET") {
+            self.ads_payment_secret = Some(v).filter(|s| !s.is_empty());
+        }
+        if let Some(path) = get("SELLERDESK_ADS_PAYMENT_SECRET_FILE").filter(|p| !p.is_empty()) {
+            let secret = std::fs::read_to_string(&path)
+                .map_err(|e| format!("SELLERDESK_ADS_PAYMENT_SECRET_FILE={path:?}: {e}"))?;
+            self.ads_payment_secret = Some(secret.trim().to_owned()).filter(|s| !s.is_empty());
         }
         if let Some(v) = get("SELLERDESK_AFFILIATE_DAILY_INVITATIONS") {
             self.affiliate_daily_invitations = v.parse().map_err(|_| {

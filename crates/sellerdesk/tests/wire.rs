@@ -3,11 +3,15 @@
 
 mod common;
 
-use common::{free_port, http_get, repo_root, start, start_with, stop, token};
+use common::{free_port, http_get, repo_root, start_with, stop, token};
 use std::process::Command;
+
+/// What ads-svc and the test payment provider (tests/wire/payment_provider.py) share.
+const PAYMENT_SECRET: &str = "wire-payment-secret";
 
 fn python(script: &str, mode: &str, endpoint: &str, tokens: &[String]) {
     let out = Command::new("python3")
+        .env("SELLERDESK_ADS_PAYMENT_SECRET", PAYMENT_SECRET)
         .arg(repo_root().join("tests/wire").join(script))
         .arg(mode)
         .arg(endpoint)
@@ -51,7 +55,10 @@ fn python_grpcio_client_over_the_wire_across_a_restart() {
     let metrics_port = free_port();
     let (child, endpoints) = start_with(
         data.path(),
-        &[("SELLERDESK_METRICS_PORT", metrics_port.to_string())],
+        &[
+            ("SELLERDESK_METRICS_PORT", metrics_port.to_string()),
+            ("SELLERDESK_ADS_PAYMENT_SECRET", PAYMENT_SECRET.into()),
+        ],
     );
     for (service, script) in scripts {
         python(script, "write", &endpoints[service], &tokens);
@@ -68,7 +75,10 @@ fn python_grpcio_client_over_the_wire_across_a_restart() {
     stop(child);
     // Same data directory: every service's log, and so what it answers,
     // survives the restart.
-    let (child, endpoints) = start(data.path());
+    let (child, endpoints) = start_with(
+        data.path(),
+        &[("SELLERDESK_ADS_PAYMENT_SECRET", PAYMENT_SECRET.into())],
+    );
     for (service, script) in scripts {
         python(script, "verify", &endpoints[service], &tokens);
     }

@@ -235,8 +235,15 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
             movement,
             amount_fen,
             channel,
+            payment_id,
             at,
-        } => move_funds(account, movement, amount_fen, channel, at),
+        } => move_funds(account, movement, amount_fen, channel, payment_id, at),
+        Command::ConfirmPayment {
+            payment_id,
+            amount_fen,
+            succeeded,
+            at,
+        } => confirm_payment(account, payment_id, *amount_fen, *succeeded, *at),
         Command::RecordRightsRevoked {
             at,
             source_position,
@@ -758,6 +765,7 @@ fn move_funds(
     movement: &FundsMove,
     amount_fen: &Fen,
     channel: &Channel,
+    payment_id: &str,
     at: &Instant,
 ) -> Result<Vec<Event>, DomainError> {
     money::positive_amount("amount_fen", *amount_fen)?;
@@ -773,6 +781,33 @@ fn move_funds(
             "channel",
             format!("请通过巨量千川电脑端进行{what}，暂不支持移动端 (use the PC channel)"),
         ));
+    }
+    let top_up = *movement != FundsMove::Withdraw;
+    if top_up {
+        if payment_id.is_empty() {
+            return Err(DomainError::Invalid(vec![(
+                "payment_id".into(),
+                "required for a top-up: the client's id for the payment, for retries".into(),
+            )]));
+        }
+        // A retry of the same payment is a no-op; another under its id is refused.
+        let same = |m: &FundsMove, a: &Fen| m == movement && a == amount_fen;
+        if let Some((m, a)) = account.pending_payments.get(payment_id) {
+            return if same(m, a) {
+                Ok(vec![])
+            } else {
+                Err(DomainError::AlreadyExists {
+                    kind: "payment",
+                    id: payment_id.to_owned(),
+                })
+            };
+        }
+        if account.settled_payments.contains(payment_id) {
+            return Err(DomainError::AlreadyExists {
+                kind: "payment",
+                id: payment_id.to_owned(),
+            });
+        }
     }
     if *movement == FundsMove::Withdraw && *amount_fen > account.balance_fen {
         return Err(DomainError::precondition(
@@ -790,20 +825,77 @@ fn move_funds(
             "对公充值 needs an account bound to a company",
         ));
     }
-    if *movement != FundsMove::Withdraw {
-        // R-X-3: what the balance may come to once every order paid
-        // from it is refunded must still be representable.
+    if top_up {
+        // R-X-3: what the balance may come to once every order paid from it
+        // is refunded and every pending payment confirmed must still be
+        // representable.
         money::add_to_total(
             "amount_fen",
             account.balance_fen,
             account.refundable_to_balance(),
         )
+        .and_then(|held| money::add_to_total("amount_fen", held, pending_total(account)))
         .and_then(|held| money::add_to_total("amount_fen", held, *amount_fen))?;
+        // Never credited on request: the payment provider confirms it.
+        return Ok(vec![Event::TopUpRequested {
+            payment_id: payment_id.to_owned(),
+            movement: *movement,
+            amount_fen: *amount_fen,
+            at: *at,
+        }]);
     }
     Ok(vec![Event::FundsMoved {
         movement: *movement,
         amount_fen: *amount_fen,
         at: *at,
+    }])
+}
+
+fn pending_total(account: &AdsAccount) -> Fen {
+    account
+        .pending_payments
+        .values()
+        .map(|(_, a)| *a)
+        .fold(0, Fen::saturating_add)
+}
+
+/// R-ADS-14: the payment provider's answer on a pending top-up (its
+/// signature was checked before this command was made). Answered once: a
+/// repeated callback changes nothing; one that names another amount is
+/// refused.
+fn confirm_payment(
+    account: &AdsAccount,
+    payment_id: &str,
+    amount_fen: Fen,
+    succeeded: bool,
+    at: Instant,
+) -> Result<Vec<Event>, DomainError> {
+    if account.settled_payments.contains(payment_id) {
+        return Ok(vec![]);
+    }
+    let Some((_, pending)) = account.pending_payments.get(payment_id) else {
+        return Err(DomainError::NotFound {
+            kind: "payment",
+            id: payment_id.to_owned(),
+        });
+    };
+    if *pending != amount_fen {
+        return Err(DomainError::Invalid(vec![(
+            "amount_fen".into(),
+            format!("the payment is for {pending} fen"),
+        )]));
+    }
+    if !succeeded {
+        return Ok(vec![Event::TopUpFailed {
+            payment_id: payment_id.to_owned(),
+            at,
+        }]);
+    }
+    money::add_to_total("amount_fen", account.balance_fen, amount_fen)?;
+    Ok(vec![Event::TopUpConfirmed {
+        payment_id: payment_id.to_owned(),
+        amount_fen,
+        at,
     }])
 }
 

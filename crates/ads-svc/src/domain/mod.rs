@@ -320,10 +320,21 @@ pub enum Command {
     SetSubject {
         subject: Subject,
     },
+    /// R-ADS-12, R-ADS-14: a withdrawal leaves at once; a top-up is a
+    /// payment, pending (under the client's `payment_id`) until the payment
+    /// provider confirms it, and only then credited.
     MoveFunds {
         movement: FundsMove,
         amount_fen: Fen,
         channel: Channel,
+        payment_id: String,
+        at: Instant,
+    },
+    /// R-ADS-14: the payment provider's (verified) word on a pending top-up.
+    ConfirmPayment {
+        payment_id: String,
+        amount_fen: Fen,
+        succeeded: bool,
         at: Instant,
     },
     /// R-ADS-13, from compliance-svc's published events; `source_position`
@@ -421,9 +432,29 @@ pub enum Event {
     SubjectSet {
         subject: Subject,
     },
+    /// A withdrawal (and, in logs written before payments were confirmed,
+    /// a top-up credited on request).
     FundsMoved {
         movement: FundsMove,
         amount_fen: Fen,
+        at: Instant,
+    },
+    /// A top-up waiting for the payment provider; nothing credited yet.
+    TopUpRequested {
+        payment_id: String,
+        movement: FundsMove,
+        amount_fen: Fen,
+        at: Instant,
+    },
+    /// The provider confirmed the payment: the balance is credited.
+    TopUpConfirmed {
+        payment_id: String,
+        amount_fen: Fen,
+        at: Instant,
+    },
+    /// The provider said the payment failed: nothing is credited.
+    TopUpFailed {
+        payment_id: String,
         at: Instant,
     },
     /// `source_position`: the compliance event's position in its log (0 in
@@ -462,6 +493,9 @@ impl Event {
             Event::InvoiceIssued { .. } => "InvoiceIssued",
             Event::SubjectSet { .. } => "SubjectSet",
             Event::FundsMoved { .. } => "FundsMoved",
+            Event::TopUpRequested { .. } => "TopUpRequested",
+            Event::TopUpConfirmed { .. } => "TopUpConfirmed",
+            Event::TopUpFailed { .. } => "TopUpFailed",
             Event::SellingRightsRevokedNoted { .. } => "SellingRightsRevokedNoted",
             Event::SellingRightsRestoredNoted { .. } => "SellingRightsRestoredNoted",
             Event::TierChangedNoted { .. } => "TierChangedNoted",

@@ -68,6 +68,10 @@ pub struct AdsAccount {
     pub rooms_with_cart: BTreeSet<String>,
     /// R-CMP-13: the penalty measures compliance-svc applied.
     pub penalties: Penalties,
+    /// Top-ups waiting for the payment provider, by payment id.
+    pub pending_payments: BTreeMap<String, (FundsMove, Fen)>,
+    /// Payments the provider has answered (confirmed or failed).
+    pub settled_payments: BTreeSet<String>,
 }
 
 impl AdsAccount {
@@ -210,6 +214,29 @@ impl AdsAccount {
                     self.balance_fen = self.balance_fen.saturating_sub(*amount_fen)
                 }
             },
+            Event::TopUpRequested {
+                payment_id,
+                movement,
+                amount_fen,
+                ..
+            } => {
+                self.pending_payments
+                    .insert(payment_id.clone(), (*movement, *amount_fen));
+            }
+            Event::TopUpConfirmed {
+                payment_id,
+                amount_fen,
+                ..
+            } => {
+                self.pending_payments.remove(payment_id);
+                self.settled_payments.insert(payment_id.clone());
+                // decide checked the sum (R-X-3).
+                self.balance_fen = self.balance_fen.saturating_add(*amount_fen);
+            }
+            Event::TopUpFailed { payment_id, .. } => {
+                self.pending_payments.remove(payment_id);
+                self.settled_payments.insert(payment_id.clone());
+            }
             Event::SellingRightsRevokedNoted {
                 source_position, ..
             } => {
