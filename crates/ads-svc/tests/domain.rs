@@ -1183,3 +1183,21 @@ fn r_ads_14_top_ups_are_credited_only_when_the_payment_is_confirmed() {
     assert_eq!(g.balance_fen, 10_000, "a failed payment credits nothing");
     assert!(g.pending_payments.is_empty());
 }
+
+/// R-ADS-7, R-ADS-14 (issue 19): refund due dates count China's business
+/// days: the Spring Festival 2026 (15-23 February) is off, and Saturday 14
+/// February, worked in its place (调休), counts.
+#[test]
+fn r_ads_7_refund_due_dates_skip_holidays_and_count_adjusted_workdays() {
+    // Wednesday 11 February 2026, noon in Shanghai: Thu 12, Fri 13, Sat 14
+    // (worked), then Tue 24 .. Fri 27 are the 7 business days.
+    assert_eq!(
+        refund_due_by(t("2026-02-11T04:00:00Z")),
+        t("2026-02-27T16:00:00Z")
+    );
+    // An ordinary week is Monday to Friday.
+    assert_eq!(
+        refund_due_by(t("2026-03-04T04:00:00Z")),
+        t("2026-03-13T16:00:00Z")
+    );
+}

@@ -9,6 +9,7 @@
 //! Tests of a domain read as the rules do: [`testing::given`] events,
 //! `when` a command, `then` events or `then_refused` with a code.
 
+pub mod calendar;
 mod instant_codec;
 pub mod money;
 pub mod penalties;

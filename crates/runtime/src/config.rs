@@ -73,6 +73,9 @@ pub struct Config {
     /// R-ADS-14: the secret the payment provider signs top-up callbacks
     /// with (HMAC-SHA256). Unset: no provider, top-ups stay pending.
     pub ads_payment_secret: Option<String>,
+    /// R-ADS-7, R-ADS-14: more holidays and 调休 workdays (a year this build
+    /// does not have yet), in the form of crates/core/data/china-calendar.txt.
+    pub holiday_calendar_file: Option<PathBuf>,
 }
 
 /// Ports by service name (`[ports] faq = 7000`, `SELLERDESK_FAQ_PORT`). The
@@ -129,6 +132,7 @@ impl Default for Config {
             affiliate_daily_invitations: 50,
             ads_delivery_window_hours: 48,
             ads_payment_secret: None,
+            holiday_calendar_file: None,
         }
     }
 }
@@ -284,6 +288,10 @@ impl Config {
                 .map_err(|e| format!("SELLERDESK_ADS_PAYMENT_SECRET_FILE={path:?}: {e}"))?;
             self.ads_payment_secret = Some(secret.trim().to_owned()).filter(|s| !s.is_empty());
         }
+        if let Some(v) = get("SELLERDESK_HOLIDAY_CALENDAR_FILE") {
+            self.holiday_calendar_file =
+                Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
         if let Some(v) = get("SELLERDESK_AFFILIATE_DAILY_INVITATIONS") {
             self.affiliate_daily_invitations = v.parse().map_err(|_| {
                 format!("SELLERDESK_AFFILIATE_DAILY_INVITATIONS={v:?}: a number of invitations")
@@ -312,6 +320,17 @@ impl Config {
             self.ports.set(&service.to_ascii_lowercase(), port);
         }
         Ok(())
+    }
+
+    /// Installs the configured holiday calendar file, if any (once, at start).
+    pub fn install_calendar(&self) -> Result<(), String> {
+        let Some(path) = &self.holiday_calendar_file else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("holiday_calendar_file {}: {e}", path.display()))?;
+        sellerdesk_core::calendar::install_extra(&text)
+            .map_err(|e| format!("holiday_calendar_file {}: {e}", path.display()))
     }
 
     /// Where chat-svc finds faq-svc: the configured URL, else faq's port on

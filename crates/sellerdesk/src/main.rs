@@ -290,6 +290,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let mut config = Config::load(cli.config.as_deref()).map_err(anyhow::Error::msg)?;
+    config.install_calendar().map_err(anyhow::Error::msg)?;
     server::set_shutdown_grace(std::time::Duration::from_millis(config.shutdown_grace_ms));
     match cli.command {
         Commands::Up { data_dir } => {

@@ -4,20 +4,22 @@ use super::{
     AGE_BANDS, DURATIONS_HOURS, GENDERS, MAX_EXTENSION_HOURS, MIN_AMOUNT_FEN, MIN_TITLE_CHARS,
     MIN_VIDEO_SECS, RECOMMEND_24H_ABOVE_FEN, REFUND_BUSINESS_DAYS,
 };
-use chrono::{Datelike, Duration, TimeZone, Weekday};
+use chrono::{Duration, TimeZone};
 use sellerdesk_core::money;
 
 /// R-X-3: business days are counted in the shop's time zone.
 const SHOP_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
-/// R-ADS-7: a refund decided at `at` arrives before the end of the 7th
-/// business day (Monday to Friday, shop time) after that day.
+/// R-ADS-7, R-ADS-14: a refund decided at `at` arrives before the end of
+/// the 7th business day after that day, in shop time: Monday to Friday but
+/// China's public holidays, plus the weekend days worked in their place
+/// (调休), as `sellerdesk_core::calendar` has them.
 pub fn refund_due_by(at: Instant) -> Instant {
     let mut date = at.with_timezone(&SHOP_TIME_ZONE).date_naive();
     let mut left = REFUND_BUSINESS_DAYS;
     while left > 0 {
         date += Duration::days(1);
-        if !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+        if sellerdesk_core::calendar::is_business_day(date) {
             left -= 1;
         }
     }
