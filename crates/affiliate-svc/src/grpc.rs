@@ -86,8 +86,18 @@ fn creator_pb(c: &CreatorView) -> pb::Creator {
     }
 }
 
-fn invitation_pb(o: &Outreach, id: &str) -> Option<pb::Invitation> {
+/// An invitation as clients see it, expiry judged against `limits` at `now`.
+fn invitation_pb(
+    o: &Outreach,
+    id: &str,
+    limits: &crate::domain::Limits,
+    now: crate::domain::Instant,
+) -> Option<pb::Invitation> {
     o.invitations.get(id).map(|i| pb::Invitation {
+        expired: i.accepted.is_none() && limits.expired(i.sent_at, now),
+        expires_at: Some(timestamp(
+            i.sent_at + chrono::Duration::days(i64::from(limits.invitation_days)),
+        )),
         invitation_id: id.to_owned(),
         creator_id: i.creator_id.clone(),
         goal: goal_pb(i.goal),
@@ -279,7 +289,12 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             })
             .await
             .map_err(to_status)?;
-        let invitation = invitation_pb(&outreach, &r.invitation_id);
+        let invitation = invitation_pb(
+            &outreach,
+            &r.invitation_id,
+            self.app.limits(),
+            self.app.now(),
+        );
         let today = outreach.invitations.get(&r.invitation_id).map(|i| {
             i.sent_at
                 .with_timezone(&chrono_tz::Asia::Shanghai)
@@ -318,7 +333,12 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::AnswerInvitationResponse {
-            invitation: invitation_pb(&outreach, &r.invitation_id),
+            invitation: invitation_pb(
+                &outreach,
+                &r.invitation_id,
+                self.app.limits(),
+                self.app.now(),
+            ),
         }))
     }
 
@@ -333,10 +353,11 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             "listing invitations",
         )?;
         let outreach = self.app.outreach(&shop).await.map_err(to_status)?;
+        let (limits, now) = (self.app.limits(), self.app.now());
         let invitations = outreach
             .invitations
             .keys()
-            .filter_map(|id| invitation_pb(&outreach, id))
+            .filter_map(|id| invitation_pb(&outreach, id, limits, now))
             .collect();
         Ok(Response::new(pb::ListInvitationsResponse { invitations }))
     }

@@ -56,6 +56,7 @@ impl Service for Affiliate {
             Settings {
                 limits: domain::Limits {
                     daily_invitations: config.affiliate_daily_invitations,
+                    invitation_days: config.affiliate_invitation_days,
                 },
             }
         )

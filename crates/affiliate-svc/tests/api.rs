@@ -49,6 +49,7 @@ async fn spawn(
         request_timeout: Duration::from_secs(10),
         limits: Limits {
             daily_invitations: 3,
+            ..Limits::default()
         },
     })
     .await
@@ -482,6 +483,7 @@ async fn r_cmp_13_penalties_from_compliance_stop_outreach_until_an_appeal() {
         request_timeout: Duration::from_secs(10),
         limits: Limits {
             daily_invitations: 100,
+            ..Limits::default()
         },
     })
     .await

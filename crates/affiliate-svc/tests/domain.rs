@@ -298,3 +298,38 @@ fn r_aff_5_creator_metrics_follow_samples_content_and_answers() {
     let c2 = w.market.creator("c2").unwrap().metrics;
     assert_eq!(c2.reply_rate_bps(), Some(0), "invited, not answered");
 }
+
+/// R-AFF-6 (issue 19): an unanswered invitation expires after its days
+/// (7 by default): until then it blocks another to the same creator; after,
+/// the creator can no longer answer it and the shop may invite again.
+#[test]
+fn r_aff_6_an_unanswered_invitation_expires_and_frees_the_creator() {
+    let mut w = World::new();
+    w.invite("i1", "c1", t0()).unwrap();
+    let e = w.invite("i2", "c1", t0() + Duration::days(6)).unwrap_err();
+    assert!(e.to_string().contains("not answered"), "{e}");
+    let late = w
+        .when(Command::AnswerInvitation {
+            invitation_id: "i1".into(),
+            accepted: true,
+            at: t0() + Duration::days(7),
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            late,
+            DomainError::Precondition {
+                reason: "INVITATION_EXPIRED",
+                ..
+            }
+        ),
+        "{late:?}"
+    );
+    w.invite("i2", "c1", t0() + Duration::days(7)).unwrap();
+    // The new one stands for its own 7 days.
+    w.ok(Command::AnswerInvitation {
+        invitation_id: "i2".into(),
+        accepted: true,
+        at: t0() + Duration::days(13),
+    });
+}

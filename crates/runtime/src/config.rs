@@ -67,6 +67,9 @@ pub struct Config {
     pub chat_robot_timeout_ms: u64,
     /// R-AFF-3: creator invitations a shop may send per day.
     pub affiliate_daily_invitations: u32,
+    /// R-AFF-6: days an invitation waits for the creator's answer; after
+    /// them it has expired and the shop may invite the creator again.
+    pub affiliate_invitation_days: u32,
     /// R-ADS-14: hours from the start of delivery after which an order ends
     /// whatever it spent, the remainder refunded.
     pub ads_delivery_window_hours: u32,
@@ -130,6 +133,7 @@ impl Default for Config {
             chat_faq_url: None,
             chat_robot_timeout_ms: 500,
             affiliate_daily_invitations: 50,
+            affiliate_invitation_days: 7,
             ads_delivery_window_hours: 48,
             ads_payment_secret: None,
             holiday_calendar_file: None,
@@ -291,6 +295,15 @@ impl Config {
         if let Some(v) = get("SELLERDESK_HOLIDAY_CALENDAR_FILE") {
             self.holiday_calendar_file =
                 Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Some(v) = get("SELLERDESK_AFFILIATE_INVITATION_DAYS") {
+            self.affiliate_invitation_days = v
+                .parse()
+                .ok()
+                .filter(|d| (1..=90).contains(d))
+                .ok_or_else(|| {
+                    format!("SELLERDESK_AFFILIATE_INVITATION_DAYS={v:?}: days from 1 to 90")
+                })?;
         }
         if let Some(v) = get("SELLERDESK_AFFILIATE_DAILY_INVITATIONS") {
             self.affiliate_daily_invitations = v.parse().map_err(|_| {

@@ -325,7 +325,7 @@ pub fn decide(
             invitation_id,
             accepted,
             at,
-        } => answer_invitation(outreach, invitation_id, accepted, at),
+        } => answer_invitation(outreach, limits, invitation_id, accepted, at),
         Command::CreatePlan {
             plan_id,
             name,
@@ -434,11 +434,10 @@ fn send_invitation(
             limits.daily_invitations
         )));
     }
-    if outreach
-        .invitations
-        .values()
-        .any(|i| i.creator_id == creator_id && i.accepted.is_none())
-    {
+    // R-AFF-6: an unanswered invitation blocks another until it expires.
+    if outreach.invitations.values().any(|i| {
+        i.creator_id == creator_id && i.accepted.is_none() && !limits.expired(i.sent_at, *at)
+    }) {
         return Err(DomainError::Precondition {
             reason: "INVITATION_PENDING",
             subject: creator_id.to_owned(),
@@ -458,6 +457,7 @@ fn send_invitation(
 /// R-AFF-5: a creator's answer, which their reliability counts.
 fn answer_invitation(
     outreach: &Outreach,
+    limits: &Limits,
     invitation_id: &str,
     accepted: &bool,
     at: &Instant,
@@ -475,6 +475,14 @@ fn answer_invitation(
             reason: "ALREADY_ANSWERED",
             subject: invitation_id.to_owned(),
             why: "the creator already answered this invitation".into(),
+        }),
+        None if limits.expired(i.sent_at, *at) => Err(DomainError::Precondition {
+            reason: "INVITATION_EXPIRED",
+            subject: invitation_id.to_owned(),
+            why: format!(
+                "the invitation expired {} days after it was sent",
+                limits.invitation_days
+            ),
         }),
         None => Ok(vec![Event::InvitationAnswered {
             invitation_id: invitation_id.to_owned(),

@@ -25,18 +25,32 @@ pub type Fen = i64;
 pub const MAX_PLAN_CREATORS: usize = 30;
 /// R-AFF-3: invitations a shop may send per day (shop time), unless configured.
 pub const DEFAULT_DAILY_INVITATIONS: u32 = 50;
+/// R-AFF-6 (issue 19): days an invitation waits for its answer, unless configured.
+pub const DEFAULT_INVITATION_DAYS: u32 = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// R-AFF-3.
     pub daily_invitations: u32,
+    /// How long an unanswered invitation stands: after it, it has expired
+    /// (derived from its sending time, never stored: decision 0002), the
+    /// creator can no longer answer it, and the shop may invite again.
+    pub invitation_days: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             daily_invitations: DEFAULT_DAILY_INVITATIONS,
+            invitation_days: DEFAULT_INVITATION_DAYS,
         }
+    }
+}
+
+impl Limits {
+    /// Whether an invitation sent at `sent_at` and not answered has expired at `at`.
+    pub fn expired(&self, sent_at: Instant, at: Instant) -> bool {
+        at >= sent_at + chrono::Duration::days(i64::from(self.invitation_days))
     }
 }
 
