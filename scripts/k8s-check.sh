@@ -10,7 +10,14 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 log() { printf '== k8s: %s\n' "$*" >&2; }
 
-command -v kubectl >/dev/null || { log "kubectl is required (it renders the overlays with its kustomize)"; exit 1; }
+if ! command -v kubectl >/dev/null; then
+  # kubectl renders the overlays (its kustomize); Debian's kubernetes-client
+  # is too old for them and no other registry here has it. CI has kubectl:
+  # there its absence fails the run; elsewhere the checks are left out, said.
+  if [ "${CI:-}" = true ]; then log "kubectl is required in CI"; exit 1; fi
+  log "kubectl not found: Kubernetes checks NOT run (install kubectl to run them)"
+  exit 0
+fi
 if ! command -v kubernetes-validate >/dev/null || ! command -v checkov >/dev/null; then
   log "installing kubernetes-validate and checkov from PyPI"
   python3 -m pip install -q kubernetes-validate checkov
