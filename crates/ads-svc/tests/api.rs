@@ -50,6 +50,26 @@ fn req<T>(signer: &TokenSigner, shop: &str, role: Role, msg: T) -> Request<T> {
 
 const PAYMENT_SECRET: &str = "provider-secret";
 
+/// The owner places `order_id` and the platform's review approves it.
+async fn delivering(ads: &mut AdsServiceClient<Channel>, signer: &TokenSigner, order_id: &str) {
+    ads.place_order(req(signer, SHOP, Role::Owner, order(order_id)))
+        .await
+        .unwrap();
+    ads.decide_review(req(
+        signer,
+        SHOP,
+        Role::Platform,
+        pb::DecideReviewRequest {
+            shop_id: SHOP.into(),
+            order_id: order_id.into(),
+            approve: true,
+            reasons: vec![],
+        },
+    ))
+    .await
+    .unwrap();
+}
+
 async fn spawn_ads(
     store: Arc<dyn EventStore>,
     bus: Arc<InProcessBus>,
@@ -492,22 +512,7 @@ async fn r_ads_14_the_window_keeper_ends_under_spent_orders_once() {
     let store = sqlite(&dir, "ads").await;
     let (_service, mut ads) =
         spawn_ads(store.clone(), Arc::new(InProcessBus::new()), &signer).await;
-    ads.place_order(req(&signer, SHOP, Role::Owner, order("o1")))
-        .await
-        .unwrap();
-    ads.decide_review(req(
-        &signer,
-        SHOP,
-        Role::Platform,
-        pb::DecideReviewRequest {
-            shop_id: SHOP.into(),
-            order_id: "o1".into(),
-            approve: true,
-            reasons: vec![],
-        },
-    ))
-    .await
-    .unwrap();
+    delivering(&mut ads, &signer, "o1").await;
     ads.record_delivery(req(
         &signer,
         SHOP,
@@ -559,22 +564,7 @@ async fn r_ads_14_terminate_add_budget_and_extend_over_grpc() {
     let signer = TokenSigner::new("test");
     let store = sqlite(&dir, "ads").await;
     let (_service, mut ads) = spawn_ads(store, Arc::new(InProcessBus::new()), &signer).await;
-    ads.place_order(req(&signer, SHOP, Role::Owner, order("o1")))
-        .await
-        .unwrap();
-    ads.decide_review(req(
-        &signer,
-        SHOP,
-        Role::Platform,
-        pb::DecideReviewRequest {
-            shop_id: SHOP.into(),
-            order_id: "o1".into(),
-            approve: true,
-            reasons: vec![],
-        },
-    ))
-    .await
-    .unwrap();
+    delivering(&mut ads, &signer, "o1").await;
     let placed = order("o1").spec.unwrap().amount_fen;
     let extend = |hours| pb::ExtendDeliveryRequest {
         order_id: "o1".into(),
