@@ -59,13 +59,17 @@ impl Affiliate {
         limits: Limits,
     ) -> Result<Arc<Self>, AppError> {
         let market = match store.load_snapshot(MARKET_SNAPSHOT).await? {
-            Some(kept) => Market {
-                folded: serde_json::from_str(&kept.body).map_err(|e| {
-                    AppError::Store(sellerdesk_eventstore::StoreError::Corrupt(format!(
-                        "the marketplace snapshot: {e}"
-                    )))
-                })?,
-                position: kept.position,
+            Some(kept) => match serde_json::from_str(&kept.body) {
+                Ok(folded) => Market {
+                    folded,
+                    position: kept.position,
+                },
+                // A snapshot of an older layout: the log is the truth, so
+                // fold it again; the snapshot task saves the new layout.
+                Err(e) => {
+                    tracing::warn!(error = %e, "the marketplace snapshot does not read; folding the log");
+                    Market::default()
+                }
             },
             None => Market::default(),
         };
@@ -215,6 +219,92 @@ impl Affiliate {
             self.catch_up_market().await?;
         }
         Ok((outreach, events))
+    }
+}
+
+/// What a bulk publication of creator profiles did.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// New creators and changed profiles, appended.
+    pub published: usize,
+    /// Profiles the marketplace already had as they are.
+    pub unchanged: usize,
+    /// Refused profiles: their index in the input and why.
+    pub refused: Vec<(usize, crate::domain::DomainError)>,
+}
+
+impl Affiliate {
+    /// Publishes many creator profiles at once (the importer and the seed):
+    /// each is decided as ProfileCreator decides it (validated, one handle
+    /// per creator, unchanged ones skipped); a creator named twice takes
+    /// the later profile. The appends go out concurrently, so the store
+    /// groups them into few round trips.
+    pub async fn publish_creators(
+        &self,
+        profiles: &[crate::domain::CreatorProfile],
+        metadata: &Metadata,
+    ) -> Result<Published, AppError> {
+        use futures::StreamExt;
+        self.catch_up_market().await?;
+        let at = self.now();
+        let mut out = Published::default();
+        // creator -> its append; handle -> the creator claiming it here.
+        let mut appends: std::collections::HashMap<&str, sellerdesk_eventstore::Append> =
+            std::collections::HashMap::new();
+        let mut claimed: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+        self.market(|market| {
+            for (i, p) in profiles.iter().enumerate() {
+                let command = Command::ProfileCreator { profile: p.clone() };
+                let decided =
+                    crate::domain::decide(&Outreach::default(), market, &command, &self.limits);
+                let handle = p.handle.trim().to_lowercase();
+                match decided {
+                    Err(e) => out.refused.push((i, e)),
+                    Ok(_) if claimed.get(&handle).is_some_and(|c| *c != p.creator_id) => {
+                        out.refused.push((
+                            i,
+                            crate::domain::DomainError::Invalid(vec![(
+                                "profile.handle".into(),
+                                format!(
+                                    "already the handle of creator {:?} in this import",
+                                    claimed[&handle]
+                                ),
+                            )]),
+                        ))
+                    }
+                    Ok(events) if events.is_empty() => out.unchanged += 1,
+                    Ok(events) => {
+                        claimed.insert(handle, &p.creator_id);
+                        let new = events
+                            .iter()
+                            .map(|e| {
+                                codec::encode(e, e.type_name(), SCHEMA_VERSION, "", at, metadata)
+                            })
+                            .collect();
+                        let append = sellerdesk_eventstore::Append::new(
+                            creator_stream(&p.creator_id),
+                            sellerdesk_eventstore::ExpectedVersion::Any,
+                            new,
+                        );
+                        if appends.insert(&p.creator_id, append).is_none() {
+                            out.published += 1;
+                        }
+                    }
+                }
+            }
+        });
+        let store = self.path.store().clone();
+        let mut done = futures::stream::iter(appends.into_values())
+            .map(|a| {
+                let store = store.clone();
+                async move { store.append(a).await }
+            })
+            .buffer_unordered(64);
+        while let Some(appended) = done.next().await {
+            appended.map_err(AppError::from)?;
+        }
+        self.catch_up_market().await?;
+        Ok(out)
     }
 }
 

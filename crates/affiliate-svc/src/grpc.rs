@@ -6,7 +6,7 @@
 use crate::{
     app::Affiliate,
     domain::{
-        Command, ContentKind, CreatorProfile, CreatorQuery, CreatorView, Goal, Outreach,
+        Command, ContentKind, CreatorProfile, CreatorQuery, CreatorView, Cursor, Goal, Outreach,
         PlanProduct, PlanSource, SortBy,
     },
 };
@@ -73,6 +73,7 @@ fn creator_pb(c: &CreatorView) -> pb::Creator {
             videos: p.videos,
             lives: p.lives,
             avg_video_views: p.avg_video_views,
+            avg_live_viewers: p.avg_live_viewers,
         }),
         metrics: Some(pb::CreatorMetrics {
             samples_shipped: m.samples_shipped,
@@ -126,6 +127,19 @@ fn plan_pb(o: &Outreach, id: &str) -> Result<pb::Plan, Status> {
             })
             .collect(),
         creator_ids: p.creator_ids.clone(),
+        creators: p
+            .creator_ids
+            .iter()
+            .map(|c| pb::PlanCreator {
+                creator_id: c.clone(),
+                answer: match p.answers.get(c) {
+                    None => pb::PlanAnswer::Pending,
+                    Some(true) => pb::PlanAnswer::Accepted,
+                    Some(false) => pb::PlanAnswer::Declined,
+                } as i32,
+            })
+            .collect(),
+        ended_at: p.ended_at.map(timestamp),
         source: match p.source {
             PlanSource::PlanManagement => pb::PlanSource::PlanManagement,
             PlanSource::CreatorPage => pb::PlanSource::CreatorPage,
@@ -137,6 +151,16 @@ fn plan_pb(o: &Outreach, id: &str) -> Result<pb::Plan, Status> {
             roi_bps: p.sales.roi_bps(),
         }),
     })
+}
+
+fn products_from_pb(products: &[pb::PlanProduct]) -> Vec<PlanProduct> {
+    products
+        .iter()
+        .map(|p| PlanProduct {
+            product_id: p.product_id.clone(),
+            commission_bps: p.commission_bps,
+        })
+        .collect()
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -169,6 +193,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             videos: p.videos,
             lives: p.lives,
             avg_video_views: p.avg_video_views,
+            avg_live_viewers: p.avg_live_viewers,
         };
         self.app
             .execute(None, &command_metadata(&caller), |_| {
@@ -180,7 +205,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             .map_err(to_status)?;
         let creator = self
             .app
-            .market_now(|m| m.creator(&p.creator_id).map(creator_pb))
+            .market_now(|m| m.creator(&p.creator_id).as_ref().map(creator_pb))
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ProfileCreatorResponse { creator }))
@@ -202,6 +227,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             .market_now(|m| {
                 m.creator(id)
                     .filter(|c| !c.profile.handle.is_empty())
+                    .as_ref()
                     .map(creator_pb)
             })
             .await
@@ -231,6 +257,8 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         }
         let limit = if r.limit == 0 { DEFAULT_LIMIT } else { r.limit } as usize;
         let query = CreatorQuery {
+            keyword: non_empty(r.keyword),
+            handle: non_empty(r.handle),
             category: non_empty(r.category),
             min_followers: r.min_followers,
             max_followers: r.max_followers,
@@ -243,25 +271,48 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             max_mean_reply_secs: r.max_mean_reply_secs,
             brand: non_empty(r.brand),
             price_fen: r.price_fen,
+            min_videos: r.min_videos,
+            min_lives: r.min_lives,
+            min_avg_video_views: r.min_avg_video_views,
+            min_avg_live_viewers: r.min_avg_live_viewers,
             sort: match pb::SortBy::try_from(r.sort) {
                 Ok(pb::SortBy::Engagement) => SortBy::Engagement,
                 Ok(pb::SortBy::Fulfilment) => SortBy::Fulfilment,
                 Ok(pb::SortBy::ReplyRate) => SortBy::ReplyRate,
-                _ => SortBy::Followers,
+                Ok(pb::SortBy::ReplyTime) => SortBy::ReplyTime,
+                Ok(pb::SortBy::Videos) => SortBy::Videos,
+                Ok(pb::SortBy::Lives) => SortBy::Lives,
+                Ok(pb::SortBy::AvgVideoViews) => SortBy::AvgVideoViews,
+                Ok(pb::SortBy::AvgLiveViewers) => SortBy::AvgLiveViewers,
+                Ok(pb::SortBy::Followers | pb::SortBy::Unspecified) => SortBy::Followers,
+                Err(_) => {
+                    return Err(errors::invalid_argument(&[(
+                        "sort",
+                        "one of the SortBy values".into(),
+                    )]))
+                }
             },
         };
-        let creators = self
+        let fingerprint = query.fingerprint();
+        let after = match r.page_token.as_str() {
+            "" => None,
+            token => Some(Cursor::from_token(token, fingerprint).ok_or_else(|| {
+                errors::invalid_argument(&[(
+                    "page_token",
+                    "not a token from this search with these filters".into(),
+                )])
+            })?),
+        };
+        let page = self
             .app
-            .market_now(|m| {
-                m.search(&query)
-                    .into_iter()
-                    .take(limit)
-                    .map(creator_pb)
-                    .collect()
-            })
+            .market_now(|m| m.search(&query, after.as_ref(), limit))
             .await
             .map_err(to_status)?;
-        Ok(Response::new(pb::SearchCreatorsResponse { creators }))
+        Ok(Response::new(pb::SearchCreatorsResponse {
+            creators: page.creators.iter().map(creator_pb).collect(),
+            next_page_token: page.next.map(|c| c.token(fingerprint)).unwrap_or_default(),
+            total: page.total as u64,
+        }))
     }
 
     async fn send_invitation(
@@ -386,14 +437,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                 )]))
             }
         };
-        let products: Vec<PlanProduct> = r
-            .products
-            .iter()
-            .map(|p| PlanProduct {
-                product_id: p.product_id.clone(),
-                commission_bps: p.commission_bps,
-            })
-            .collect();
+        let products = products_from_pb(&r.products);
         let (outreach, _) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
@@ -403,6 +447,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                     goal,
                     products: products.clone(),
                     creator_ids: r.creator_ids.clone(),
+                    creator_handles: r.creator_handles.clone(),
                     source,
                     at,
                 }
@@ -436,6 +481,89 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::AddPlanCreatorsResponse {
+            plan: Some(plan_pb(&outreach, &r.plan_id)?),
+        }))
+    }
+
+    async fn edit_plan(
+        &self,
+        request: Request<pb::EditPlanRequest>,
+    ) -> Result<Response<pb::EditPlanResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "changing a targeted plan",
+        )?;
+        let r = request.into_inner();
+        let products = (!r.products.is_empty()).then(|| products_from_pb(&r.products));
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::EditPlan {
+                    plan_id: r.plan_id.clone(),
+                    name: r.name.clone(),
+                    products: products.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::EditPlanResponse {
+            plan: Some(plan_pb(&outreach, &r.plan_id)?),
+        }))
+    }
+
+    async fn end_plan(
+        &self,
+        request: Request<pb::EndPlanRequest>,
+    ) -> Result<Response<pb::EndPlanResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "ending a targeted plan",
+        )?;
+        let r = request.into_inner();
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::EndPlan {
+                    plan_id: r.plan_id.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::EndPlanResponse {
+            plan: Some(plan_pb(&outreach, &r.plan_id)?),
+        }))
+    }
+
+    async fn answer_plan(
+        &self,
+        request: Request<pb::AnswerPlanRequest>,
+    ) -> Result<Response<pb::AnswerPlanResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "relaying a creator's answer to a plan",
+        )?;
+        let r = request.into_inner();
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::AnswerPlan {
+                    plan_id: r.plan_id.clone(),
+                    creator_id: r.creator_id.clone(),
+                    accepted: r.accepted,
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::AnswerPlanResponse {
             plan: Some(plan_pb(&outreach, &r.plan_id)?),
         }))
     }

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod domain;
 pub mod grpc;
+pub mod seed;
 
 use sellerdesk_api::affiliate::v1::affiliate_service_server::AffiliateServiceServer;
 use sellerdesk_bus::{consume, EventBus};

@@ -180,6 +180,7 @@ async fn outreach_story(store: Arc<dyn EventStore>, reopened: Arc<dyn EventStore
         }],
         creator_ids: ids,
         source: pb::PlanSource::PlanManagement as i32,
+        creator_handles: vec![],
     };
     let e = client
         .create_plan(req(
@@ -410,11 +411,11 @@ async fn r_x_4_the_marketplace_starts_from_its_snapshot_and_the_tail() {
         .unwrap()
         .unwrap();
     let mut market: serde_json::Value = serde_json::from_str(&kept.body).unwrap();
-    let c1 = market["creators"]["c1"].clone();
-    let mut ghost = c1.clone();
+    let creators = market["creators"].as_array_mut().unwrap();
+    let mut ghost = creators[0].clone();
     ghost["profile"]["creator_id"] = "ghost".into();
     ghost["profile"]["handle"] = "@ghost".into();
-    market["creators"]["ghost"] = ghost;
+    creators.push(ghost);
     kept.body = market.to_string();
     store.save_snapshots(&[kept]).await.unwrap();
     let reopened = affiliate_svc::app::Affiliate::open(store.clone(), clock, Default::default())
@@ -611,4 +612,210 @@ async fn r_cmp_13_penalties_from_compliance_stop_outreach_until_an_appeal() {
         }
     }
     revoked.expect("affiliate-svc learned of the revocation within 5 s");
+}
+
+/// R-AFF-2 over the wire: paging with a token and a total, keyword and
+/// handle search, a token replayed with other filters refused.
+/// R-AFF-4, R-AFF-6: a plan from handles, edited, answered and ended.
+#[tokio::test]
+async fn r_aff_2_pages_and_r_aff_6_plan_lifecycle_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let signer = TokenSigner::new("test");
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let (_service, mut client) = spawn(store, &clock, &signer).await;
+    publish_creators(&mut client, &signer, 7).await;
+    let search = |r: pb::SearchCreatorsRequest| req(&signer, SHOP, Role::Agent, r);
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .search_creators(search(pb::SearchCreatorsRequest {
+                limit: 3,
+                page_token: token.clone(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.total, 7);
+        seen.extend(
+            page.creators
+                .into_iter()
+                .map(|c| c.profile.unwrap().creator_id),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(
+        seen,
+        ["c6", "c5", "c4", "c3", "c2", "c1", "c0"],
+        "by followers, each once"
+    );
+    let first = client
+        .search_creators(search(pb::SearchCreatorsRequest {
+            limit: 1,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let e = client
+        .search_creators(search(pb::SearchCreatorsRequest {
+            limit: 1,
+            category: "美妆".into(),
+            page_token: first.next_page_token,
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        e.get_details_bad_request().unwrap().field_violations[0].field,
+        "page_token"
+    );
+    let found = client
+        .search_creators(search(pb::SearchCreatorsRequest {
+            handle: "@CREATOR3".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            found.total,
+            found.creators[0]
+                .profile
+                .as_ref()
+                .unwrap()
+                .creator_id
+                .as_str()
+        ),
+        (1, "c3")
+    );
+    let found = client
+        .search_creators(search(pb::SearchCreatorsRequest {
+            keyword: "TOR".into(),
+            category: "服饰".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.total, 3, "c1, c3, c5");
+
+    // R-AFF-4: from handles; unknown ones reported one by one.
+    let plan = |handles: &[&str]| pb::CreatePlanRequest {
+        plan_id: "p1".into(),
+        name: "春季定向计划".into(),
+        goal: pb::Goal::Sales as i32,
+        products: vec![pb::PlanProduct {
+            product_id: "sku1".into(),
+            commission_bps: 2_000,
+        }],
+        creator_handles: handles.iter().map(|h| h.to_string()).collect(),
+        ..Default::default()
+    };
+    let e = client
+        .create_plan(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            plan(&["@creator1", "@nobody", "@none"]),
+        ))
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = e
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["creator_handles[1]", "creator_handles[2]"]);
+    let created = client
+        .create_plan(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            plan(&["@Creator1", "@creator2"]),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    assert_eq!(created.creator_ids, ["c1", "c2"]);
+    assert!(created
+        .creators
+        .iter()
+        .all(|c| c.answer == pb::PlanAnswer::Pending as i32));
+    // R-AFF-6: an agent may not edit it; the owner may.
+    let edit = pb::EditPlanRequest {
+        plan_id: "p1".into(),
+        name: Some("夏季定向".into()),
+        ..Default::default()
+    };
+    let e = client
+        .edit_plan(req(&signer, SHOP, Role::Agent, edit.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let edited = client
+        .edit_plan(req(&signer, SHOP, Role::Owner, edit.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    assert_eq!(
+        (edited.name.as_str(), edited.products.len()),
+        ("夏季定向", 1)
+    );
+    let answered = client
+        .answer_plan(req(
+            &signer,
+            "",
+            Role::Platform,
+            pb::AnswerPlanRequest {
+                shop_id: SHOP.into(),
+                plan_id: "p1".into(),
+                creator_id: "c2".into(),
+                accepted: true,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    assert_eq!(answered.creators[1].answer, pb::PlanAnswer::Accepted as i32);
+    let ended = client
+        .end_plan(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::EndPlanRequest {
+                plan_id: "p1".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    assert!(ended.ended_at.is_some());
+    let e = client
+        .edit_plan(req(&signer, SHOP, Role::Owner, edit))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), reason(&e).as_str()),
+        (Code::FailedPrecondition, "PLAN_ENDED")
+    );
 }

@@ -87,6 +87,7 @@ fn plan(ids: Vec<String>) -> Command {
             commission_bps: 2_000,
         }],
         creator_ids: ids,
+        creator_handles: vec![],
         source: PlanSource::PlanManagement,
         at: t0(),
     }
@@ -94,7 +95,8 @@ fn plan(ids: Vec<String>) -> Command {
 
 fn ids(w: &World, q: &CreatorQuery) -> Vec<String> {
     w.market
-        .search(q)
+        .search(q, None, usize::MAX)
+        .creators
         .iter()
         .map(|c| c.profile.creator_id.clone())
         .collect()
@@ -262,6 +264,7 @@ fn r_aff_4_a_targeted_plan_holds_at_most_30_creators() {
             commission_bps: 1_500,
         }],
         creator_ids: vec!["c1".into(), "c2".into()],
+        creator_handles: vec![],
         source: PlanSource::CreatorPage,
         at: t0(),
     };
@@ -332,4 +335,130 @@ fn r_aff_6_an_unanswered_invitation_expires_and_frees_the_creator() {
         accepted: true,
         at: t0() + Duration::days(13),
     });
+}
+
+#[test]
+fn r_aff_4_a_plan_from_plan_management_names_creators_by_handle_each_unknown_one_reported() {
+    let mut w = World::new();
+    let by_handles = |handles: &[&str]| match plan(vec!["c1".into()]) {
+        Command::CreatePlan {
+            plan_id,
+            name,
+            goal,
+            products,
+            creator_ids,
+            source,
+            at,
+            ..
+        } => Command::CreatePlan {
+            plan_id,
+            name,
+            goal,
+            products,
+            creator_ids,
+            creator_handles: handles.iter().map(|h| h.to_string()).collect(),
+            source,
+            at,
+        },
+        other => other,
+    };
+    match w.when(by_handles(&["@nobody", "@C2", "@ghost"])) {
+        Err(DomainError::Invalid(fields)) => {
+            let named: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+            assert_eq!(named, ["creator_handles[0]", "creator_handles[2]"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A handle naming a creator already listed by id is a repeat.
+    assert!(matches!(
+        w.when(by_handles(&["@c1"])),
+        Err(DomainError::Invalid(f)) if f[0].0 == "creator_handles[0]"
+    ));
+    let events = w.ok(by_handles(&["@C2", "@c3"]));
+    assert!(
+        matches!(&events[..], [Event::PlanCreated { creator_ids, .. }]
+        if creator_ids == &["c1", "c2", "c3"])
+    );
+    assert!(
+        w.ok(by_handles(&["@c2", "@c3"])).is_empty(),
+        "a retry changes nothing"
+    );
+}
+
+#[test]
+fn r_aff_6_a_plan_is_edited_answered_by_each_creator_and_ended() {
+    let mut w = World::new();
+    w.ok(plan(vec!["c1".into(), "c2".into()]));
+    let edit = |name: Option<&str>, commission_bps: u32| Command::EditPlan {
+        plan_id: "p1".into(),
+        name: name.map(str::to_owned),
+        products: Some(vec![PlanProduct {
+            product_id: "sku1".into(),
+            commission_bps,
+        }]),
+        at: t0(),
+    };
+    assert!(
+        matches!(w.when(edit(None, 0)), Err(DomainError::Invalid(f)) if f[0].0 == "products[0].commission_bps")
+    );
+    w.ok(edit(Some("夏季定向"), 2_500));
+    let plan_now = w.outreach.plans["p1"].clone();
+    assert_eq!(
+        (plan_now.name.as_str(), plan_now.products[0].commission_bps),
+        ("夏季定向", 2_500)
+    );
+    // Each creator answers once; only the plan's creators answer.
+    let answer = |creator: &str, accepted| Command::AnswerPlan {
+        plan_id: "p1".into(),
+        creator_id: creator.into(),
+        accepted,
+        at: t0(),
+    };
+    w.ok(answer("c1", true));
+    assert!(w.ok(answer("c1", true)).is_empty(), "a redelivered answer");
+    assert!(matches!(
+        w.when(answer("c1", false)),
+        Err(DomainError::Precondition {
+            reason: "ALREADY_ANSWERED",
+            ..
+        })
+    ));
+    assert!(matches!(
+        w.when(answer("c3", true)),
+        Err(DomainError::Invalid(_))
+    ));
+    w.ok(answer("c2", false));
+    assert_eq!(w.outreach.plans["p1"].answers.get("c2"), Some(&false));
+    // Ended: nothing changes it any more, and ending again is a no-op.
+    w.ok(Command::EndPlan {
+        plan_id: "p1".into(),
+        at: t0(),
+    });
+    assert!(w
+        .ok(Command::EndPlan {
+            plan_id: "p1".into(),
+            at: t0()
+        })
+        .is_empty());
+    let ended = |r: Result<Vec<Event>, DomainError>| {
+        matches!(
+            r,
+            Err(DomainError::Precondition {
+                reason: "PLAN_ENDED",
+                ..
+            })
+        )
+    };
+    assert!(ended(w.when(edit(Some("再改"), 2_000))));
+    assert!(ended(w.when(Command::AddPlanCreators {
+        plan_id: "p1".into(),
+        creator_ids: vec!["c3".into()]
+    })));
+    assert!(ended(w.when(Command::RecordPlanSale {
+        plan_id: "p1".into(),
+        product_id: "sku1".into(),
+        revenue_fen: 10_000,
+        product_cost_fen: 5_000,
+        at: t0(),
+    })));
 }

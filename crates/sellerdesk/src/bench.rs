@@ -776,3 +776,184 @@ pub async fn read_after_write(url: &str, rounds: u64, shops: u64) -> anyhow::Res
     b_service.stop().await.map_err(anyhow::Error::msg)?;
     Ok(())
 }
+
+/// affiliate-svc over gRPC: SearchCreators on the marketplace already in
+/// `url` (issue 19: 100,000 creators p99 < 20 ms, 1,000,000 p99 < 100 ms on
+/// 2 cores), a mix of the searches a shop makes, with resident memory
+/// before the service opens, once it holds the marketplace, and at the end.
+pub async fn affiliate_search(url: &str, clients: usize, seconds: u64) -> anyhow::Result<()> {
+    use sellerdesk_api::affiliate::v1::{
+        self as apb, affiliate_service_client::AffiliateServiceClient,
+    };
+    let before = rss_mib();
+    let signer = TokenSigner::new("bench");
+    let opened = Instant::now();
+    let settings = affiliate_svc::Settings {
+        store: sellerdesk_eventstore::open(url).await?,
+        bus: Arc::new(InProcessBus::new()),
+        durable_bus: false,
+        clock: Arc::new(SystemClock),
+        verifier: signer.verifier(),
+        request_timeout: Duration::from_secs(30),
+        limits: affiliate_svc::domain::Limits::default(),
+    };
+    let service = affiliate_svc::Application::spawn_local(settings)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let open_secs = opened.elapsed().as_secs_f64();
+    let loaded = rss_mib();
+    let channel = crate::client::channel(&service.endpoint()).await?;
+    let agent = token(&signer, "bench-shop", Role::Agent, "bench", 1);
+    let mut client = AffiliateServiceClient::new(channel.clone());
+    let everyone = client
+        .search_creators(authed(
+            &agent,
+            apb::SearchCreatorsRequest {
+                shop_id: "bench-shop".into(),
+                limit: 200,
+                ..Default::default()
+            },
+        ))
+        .await?
+        .into_inner();
+    anyhow::ensure!(
+        !everyone.creators.is_empty(),
+        "the marketplace in {url} is empty: fill it with `sellerdesk affiliate seed --creators N`"
+    );
+    println!(
+        "marketplace: {} creators, service open in {open_secs:.1} s; RSS {before:.0} MiB before, {loaded:.0} MiB with it loaded",
+        everyone.total
+    );
+    let handles: Vec<String> = everyone
+        .creators
+        .iter()
+        .filter_map(|c| c.profile.as_ref().map(|p| p.handle.clone()))
+        .collect();
+    let base = apb::SearchCreatorsRequest {
+        shop_id: "bench-shop".into(),
+        ..Default::default()
+    };
+    let kinds: Vec<(&str, apb::SearchCreatorsRequest)> = vec![
+        (
+            "category + followers",
+            apb::SearchCreatorsRequest {
+                category: "美妆".into(),
+                min_followers: Some(100_000),
+                ..base.clone()
+            },
+        ),
+        (
+            "audience (region, gender, age) by engagement",
+            apb::SearchCreatorsRequest {
+                region: "广东".into(),
+                mostly_female: Some(true),
+                age_band: "24-30".into(),
+                sort: apb::SortBy::Engagement as i32,
+                ..base.clone()
+            },
+        ),
+        (
+            "brand + price band by video views",
+            apb::SearchCreatorsRequest {
+                brand: "小米".into(),
+                price_fen: Some(99_900),
+                sort: apb::SortBy::AvgVideoViews as i32,
+                ..base.clone()
+            },
+        ),
+        (
+            "live statistics by lives",
+            apb::SearchCreatorsRequest {
+                min_lives: Some(20),
+                min_avg_live_viewers: Some(1_000),
+                sort: apb::SortBy::Lives as i32,
+                ..base.clone()
+            },
+        ),
+        (
+            "keyword",
+            apb::SearchCreatorsRequest {
+                keyword: "xiaoli".into(),
+                ..base.clone()
+            },
+        ),
+        (
+            "reliability by reply time",
+            apb::SearchCreatorsRequest {
+                min_fulfilment_bps: Some(5_000),
+                sort: apb::SortBy::ReplyTime as i32,
+                ..base.clone()
+            },
+        ),
+        (
+            "everyone, 50 a page",
+            apb::SearchCreatorsRequest {
+                limit: 50,
+                ..base.clone()
+            },
+        ),
+    ];
+    for (name, request) in &kinds {
+        let found = client
+            .search_creators(authed(&agent, request.clone()))
+            .await?
+            .into_inner();
+        println!("  {name}: {} match", found.total);
+    }
+    let kinds = Arc::new(kinds);
+    let handles = Arc::new(handles);
+    let per_kind: Arc<Vec<std::sync::Mutex<Histogram<u64>>>> = Arc::new(
+        (0..=kinds.len())
+            .map(|_| std::sync::Mutex::new(Histogram::new(3).expect("histogram")))
+            .collect(),
+    );
+    let (total, errors, hist, elapsed) = hammer(clients, seconds, {
+        let (kinds, handles, per_kind) = (kinds.clone(), handles.clone(), per_kind.clone());
+        move |c, n| {
+            let mut client = AffiliateServiceClient::new(channel.clone());
+            let k = (c + n as usize) % (kinds.len() + 1);
+            // The last kind: one creator by handle (an index lookup).
+            let request = match kinds.get(k) {
+                Some((_, r)) => r.clone(),
+                None => apb::SearchCreatorsRequest {
+                    shop_id: "bench-shop".into(),
+                    handle: handles[n as usize % handles.len()].to_uppercase(),
+                    ..Default::default()
+                },
+            };
+            let (agent, per_kind) = (agent.clone(), per_kind.clone());
+            async move {
+                let t = Instant::now();
+                let ok = client
+                    .search_creators(authed(&agent, request))
+                    .await
+                    .is_ok_and(|r| r.get_ref().total > 0 || k == 5);
+                if let Ok(mut h) = per_kind[k].lock() {
+                    h.record(t.elapsed().as_micros() as u64).ok();
+                }
+                ok
+            }
+        }
+    })
+    .await?;
+    for (k, h) in per_kind.iter().enumerate() {
+        let h = h.lock().map_err(|_| anyhow::anyhow!("histogram lock"))?;
+        let name = kinds.get(k).map_or("one handle", |(n, _)| n);
+        println!(
+            "  {name}: p50 {:.2} ms, p99 {:.2} ms ({} calls)",
+            ms(&h, 0.5),
+            ms(&h, 0.99),
+            h.len()
+        );
+    }
+    println!(
+        "SearchCreators over gRPC, {clients} clients: {:.0} calls/s ({total} in {seconds} s, {errors} errors), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; RSS at the end {:.0} MiB",
+        rate(total, elapsed),
+        ms(&hist, 0.5),
+        ms(&hist, 0.99),
+        hist.max() as f64 / 1000.0,
+        rss_mib()
+    );
+    service.stop().await.map_err(anyhow::Error::msg)?;
+    Ok(())
+}

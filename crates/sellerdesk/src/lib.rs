@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod creators;
 pub mod load;
 pub mod scenario;
 pub mod stack;

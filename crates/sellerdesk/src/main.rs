@@ -108,6 +108,11 @@ enum Commands {
         #[command(subcommand)]
         command: ComplianceCommand,
     },
+    /// affiliate-svc: the creator marketplace's data.
+    Affiliate {
+        #[command(subcommand)]
+        command: AffiliateCommand,
+    },
     /// faq-svc: matching evaluation.
     Faq {
         #[command(subcommand)]
@@ -232,6 +237,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         shops: u64,
     },
+    /// affiliate: SearchCreators over gRPC on the marketplace already in
+    /// `url` (fill it with `sellerdesk affiliate seed`): latency per query
+    /// kind and resident memory.
+    AffiliateSearch {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 2)]
+        clients: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// compliance: RecordViolation over gRPC from concurrent clients.
     ComplianceRecord {
         #[arg(long)]
@@ -268,6 +284,25 @@ enum LoadCommand {
         #[arg(long, default_value_t = 64)]
         buyers: usize,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum AffiliateCommand {
+    /// Publishes synthetic creators (deterministic for a seed) into the
+    /// marketplace of the configured database; seeding again to a larger N
+    /// adds only the new ones.
+    Seed {
+        #[arg(long)]
+        creators: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write them as JSON Lines to this file instead (for `import`).
+        #[arg(long)]
+        jsonl: Option<PathBuf>,
+    },
+    /// Publishes creator profiles from a JSON Lines file, one per line
+    /// (docs/affiliate.md); refused lines are listed and the rest go in.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -442,6 +477,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 entries,
                 visible_base,
             } => sellerdesk::bench::faq(&url, clients, seconds, entries, visible_base).await?,
+            BenchCommand::AffiliateSearch {
+                url,
+                clients,
+                seconds,
+            } => sellerdesk::bench::affiliate_search(&url, clients, seconds).await?,
             BenchCommand::ComplianceRecord {
                 url,
                 clients,
@@ -534,6 +574,35 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             println!("knowledge base: {kb} ({} entries)", entries.len());
             println!("{report}");
+        }
+        Commands::Affiliate { command } => {
+            let url = config.database_url_for(affiliate_svc::SERVICE);
+            let store = || sellerdesk_eventstore::open(&url);
+            let started = std::time::Instant::now();
+            let report = match command {
+                AffiliateCommand::Seed {
+                    creators,
+                    seed,
+                    jsonl: Some(out),
+                } => {
+                    sellerdesk::creators::write_jsonl(&out, seed, creators)?;
+                    println!("wrote {creators} creators to {}", out.display());
+                    return Ok(std::process::ExitCode::SUCCESS);
+                }
+                AffiliateCommand::Seed { creators, seed, .. } => {
+                    sellerdesk::creators::seed(store().await?, seed, creators).await?
+                }
+                AffiliateCommand::Import { file } => {
+                    sellerdesk::creators::import(store().await?, &file).await?
+                }
+            };
+            for line in &report.refused {
+                eprintln!("refused: {line}");
+            }
+            println!("{report} ({:.1} s)", started.elapsed().as_secs_f64());
+            if !report.refused.is_empty() {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
         }
         Commands::Compliance {
             command: ComplianceCommand::Rebuild,

@@ -26,6 +26,9 @@ pub struct Plan {
     pub creator_ids: Vec<String>,
     pub source: PlanSource,
     pub sales: PlanSales,
+    /// R-AFF-6: each creator's answer to the plan; absent while pending.
+    pub answers: BTreeMap<String, bool>,
+    pub ended_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,8 +121,36 @@ impl Outreach {
                         creator_ids: creator_ids.to_vec(),
                         source: *source,
                         sales: PlanSales::default(),
+                        answers: BTreeMap::new(),
+                        ended_at: None,
                     },
                 );
+            }
+            Event::PlanEdited {
+                plan_id,
+                name,
+                products,
+                ..
+            } => {
+                if let Some(p) = self.plans.get_mut(plan_id) {
+                    p.name = name.to_owned();
+                    p.products = products.to_vec();
+                }
+            }
+            Event::PlanEnded { plan_id, at } => {
+                if let Some(p) = self.plans.get_mut(plan_id) {
+                    p.ended_at = Some(*at);
+                }
+            }
+            Event::PlanAnswered {
+                plan_id,
+                creator_id,
+                accepted,
+                ..
+            } => {
+                if let Some(p) = self.plans.get_mut(plan_id) {
+                    p.answers.insert(creator_id.to_owned(), *accepted);
+                }
             }
             Event::PlanCreatorsAdded {
                 plan_id,
@@ -187,13 +218,15 @@ fn check_id(field: &str, id: &str) -> Result<(), DomainError> {
 
 /// A creator named alone is NOT_FOUND; one in a list names its place.
 fn known_creator(market: &Marketplace, field: &str, id: &str) -> Result<(), DomainError> {
-    match market.creator(id) {
-        Some(_) => Ok(()),
-        None if field.contains('[') => Err(invalid(field, format!("no creator {id:?}"))),
-        None => Err(DomainError::NotFound {
+    if market.contains(id) {
+        Ok(())
+    } else if field.contains('[') {
+        Err(invalid(field, format!("no creator {id:?}")))
+    } else {
+        Err(DomainError::NotFound {
             kind: "creator",
             id: id.to_owned(),
-        }),
+        })
     }
 }
 
@@ -268,6 +301,7 @@ pub fn decide(
         Command::AddPlanCreators { plan_id, .. } => {
             Some((plan_id, None, "adding creators to a plan"))
         }
+        Command::EditPlan { plan_id, at, .. } => Some((plan_id, Some(at), "editing plans")),
         Command::ShipSample { sample_id, at, .. } => {
             Some((sample_id, Some(at), "shipping samples"))
         }
@@ -332,6 +366,7 @@ pub fn decide(
             goal,
             products,
             creator_ids,
+            creator_handles,
             source,
             at,
         } => create_plan(
@@ -341,10 +376,33 @@ pub fn decide(
             name,
             goal,
             products,
-            creator_ids,
+            (creator_ids, creator_handles),
             source,
             at,
         ),
+        Command::EditPlan {
+            plan_id,
+            name,
+            products,
+            at,
+        } => edit_plan(outreach, plan_id, name.as_deref(), products.as_deref(), at),
+        Command::EndPlan { plan_id, at } => {
+            let plan = running_plan(outreach, plan_id);
+            match plan {
+                Err(DomainError::Precondition { .. }) => Ok(vec![]),
+                Err(e) => Err(e),
+                Ok(_) => Ok(vec![Event::PlanEnded {
+                    plan_id: plan_id.to_owned(),
+                    at: *at,
+                }]),
+            }
+        }
+        Command::AnswerPlan {
+            plan_id,
+            creator_id,
+            accepted,
+            at,
+        } => answer_plan(outreach, plan_id, creator_id, *accepted, at),
         Command::AddPlanCreators {
             plan_id,
             creator_ids,
@@ -383,6 +441,16 @@ fn profile_creator(
     profile: &CreatorProfile,
 ) -> Result<Vec<Event>, DomainError> {
     check_profile(profile)?;
+    // A handle (抖音号) names one creator: plans are made from handles (R-AFF-4).
+    if let Some(other) = market
+        .creator_id_by_handle(&profile.handle)
+        .filter(|other| *other != profile.creator_id)
+    {
+        return Err(invalid(
+            "profile.handle",
+            format!("already the handle of creator {other:?}"),
+        ));
+    }
     let same = market
         .creator(&profile.creator_id)
         .is_some_and(|c| &c.profile == profile);
@@ -504,52 +572,52 @@ fn create_plan(
     name: &str,
     goal: &Goal,
     products: &[PlanProduct],
-    creator_ids: &[String],
+    (creator_ids, creator_handles): (&[String], &[String]),
     source: &PlanSource,
     at: &Instant,
 ) -> Result<Vec<Event>, DomainError> {
     check_id("plan_id", plan_id)?;
-    let mut e = Vec::new();
-    if name.trim().is_empty() || name.chars().count() > 50 {
-        e.push(("name".to_owned(), "1 to 50 characters".to_owned()));
-    }
-    if products.is_empty() {
-        e.push(("products".into(), "at least one product".into()));
-    }
-    for (i, p) in products.iter().enumerate() {
-        if p.product_id.is_empty() {
-            e.push((format!("products[{i}].product_id"), "required".into()));
-        }
-        if !(1..=10_000).contains(&p.commission_bps) {
-            e.push((
-                format!("products[{i}].commission_bps"),
-                "1 to 10000 basis points".into(),
-            ));
-        }
-    }
-    if creator_ids.is_empty() || creator_ids.len() > MAX_PLAN_CREATORS {
+    let mut e = check_plan_content(name, products);
+    let count = creator_ids.len() + creator_handles.len();
+    if count == 0 || count > MAX_PLAN_CREATORS {
         e.push((
             "creator_ids".into(),
-            format!("1 to {MAX_PLAN_CREATORS} creators (R-AFF-4)"),
+            format!("1 to {MAX_PLAN_CREATORS} creators, by id or handle (R-AFF-4)"),
         ));
     }
-    if *source == PlanSource::CreatorPage && creator_ids.len() != 1 {
+    if *source == PlanSource::CreatorPage && count != 1 {
         e.push((
             "creator_ids".into(),
             "a plan from a creator's page names that one creator".into(),
         ));
     }
-    let mut seen = std::collections::BTreeSet::new();
+    // Every creator named, with the request field that named them.
+    let mut named: Vec<(String, String)> = Vec::new();
     for (i, c) in creator_ids.iter().enumerate() {
-        if !seen.insert(c) {
-            e.push((format!("creator_ids[{i}]"), "listed twice".into()));
-        } else if market.creator(c).is_none() {
-            e.push((format!("creator_ids[{i}]"), format!("no creator {c:?}")));
+        let field = format!("creator_ids[{i}]");
+        if market.contains(c) {
+            named.push((field, c.to_owned()));
+        } else {
+            e.push((field, format!("no creator {c:?}")));
+        }
+    }
+    for (i, h) in creator_handles.iter().enumerate() {
+        let field = format!("creator_handles[{i}]");
+        match market.creator_id_by_handle(h) {
+            Some(id) => named.push((field, id.to_owned())),
+            None => e.push((field, format!("no creator with the handle {h:?}"))),
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (field, id) in &named {
+        if !seen.insert(id) {
+            e.push((field.to_owned(), format!("creator {id:?} is named twice")));
         }
     }
     if !e.is_empty() {
         return Err(DomainError::Invalid(e));
     }
+    let creator_ids: Vec<String> = named.into_iter().map(|(_, id)| id).collect();
     if let Some(p) = outreach.plans.get(plan_id) {
         let same = (
             p.name.as_str(),
@@ -557,7 +625,7 @@ fn create_plan(
             p.products.as_slice(),
             p.creator_ids.as_slice(),
             p.source,
-        ) == (name, *goal, products, creator_ids, *source);
+        ) == (name, *goal, products, creator_ids.as_slice(), *source);
         return if same {
             Ok(vec![])
         } else {
@@ -572,10 +640,115 @@ fn create_plan(
         name: name.to_owned(),
         goal: *goal,
         products: products.to_vec(),
-        creator_ids: creator_ids.to_vec(),
+        creator_ids,
         source: *source,
         at: *at,
     }])
+}
+
+/// R-AFF-1, R-AFF-4: a plan's name and its products with their commissions.
+fn check_plan_content(name: &str, products: &[PlanProduct]) -> Vec<(String, String)> {
+    let mut e = Vec::new();
+    if name.trim().is_empty() || name.chars().count() > 50 {
+        e.push(("name".to_owned(), "1 to 50 characters".to_owned()));
+    }
+    if products.is_empty() {
+        e.push(("products".into(), "at least one product".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, p) in products.iter().enumerate() {
+        if p.product_id.is_empty() {
+            e.push((format!("products[{i}].product_id"), "required".into()));
+        } else if !seen.insert(&p.product_id) {
+            e.push((format!("products[{i}].product_id"), "listed twice".into()));
+        }
+        if !(1..=10_000).contains(&p.commission_bps) {
+            e.push((
+                format!("products[{i}].commission_bps"),
+                "1 to 10000 basis points".into(),
+            ));
+        }
+    }
+    e
+}
+
+/// The plan, if it exists and has not ended (R-AFF-6).
+fn running_plan<'a>(outreach: &'a Outreach, plan_id: &str) -> Result<&'a Plan, DomainError> {
+    let plan = outreach
+        .plans
+        .get(plan_id)
+        .ok_or_else(|| DomainError::NotFound {
+            kind: "plan",
+            id: plan_id.to_owned(),
+        })?;
+    match plan.ended_at {
+        Some(_) => Err(DomainError::precondition(
+            "PLAN_ENDED",
+            plan_id,
+            "the plan has ended".to_owned(),
+        )),
+        None => Ok(plan),
+    }
+}
+
+/// R-AFF-6: a running plan's new name or products; what is not given stays.
+fn edit_plan(
+    outreach: &Outreach,
+    plan_id: &str,
+    name: Option<&str>,
+    products: Option<&[PlanProduct]>,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let plan = running_plan(outreach, plan_id)?;
+    let name = name.unwrap_or(&plan.name);
+    let products = products.unwrap_or(&plan.products);
+    let e = check_plan_content(name, products);
+    if !e.is_empty() {
+        return Err(DomainError::Invalid(e));
+    }
+    Ok(
+        if (name, products) == (plan.name.as_str(), plan.products.as_slice()) {
+            vec![]
+        } else {
+            vec![Event::PlanEdited {
+                plan_id: plan_id.to_owned(),
+                name: name.to_owned(),
+                products: products.to_vec(),
+                at: *at,
+            }]
+        },
+    )
+}
+
+/// R-AFF-6: a creator of a running plan accepts or declines it, once.
+fn answer_plan(
+    outreach: &Outreach,
+    plan_id: &str,
+    creator_id: &str,
+    accepted: bool,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let plan = running_plan(outreach, plan_id)?;
+    if !plan.creator_ids.iter().any(|c| c == creator_id) {
+        return Err(invalid(
+            "creator_id",
+            format!("creator {creator_id:?} is not in plan {plan_id:?}"),
+        ));
+    }
+    match plan.answers.get(creator_id) {
+        Some(&a) if a == accepted => Ok(vec![]),
+        Some(_) => Err(DomainError::precondition(
+            "ALREADY_ANSWERED",
+            plan_id,
+            format!("creator {creator_id} already answered this plan"),
+        )),
+        None => Ok(vec![Event::PlanAnswered {
+            plan_id: plan_id.to_owned(),
+            creator_id: creator_id.to_owned(),
+            accepted,
+            at: *at,
+        }]),
+    }
 }
 
 /// R-AFF-4: more creators for a plan, still at most 30.
@@ -585,13 +758,7 @@ fn add_plan_creators(
     plan_id: &str,
     creator_ids: &[String],
 ) -> Result<Vec<Event>, DomainError> {
-    let plan = outreach
-        .plans
-        .get(plan_id)
-        .ok_or_else(|| DomainError::NotFound {
-            kind: "plan",
-            id: plan_id.to_owned(),
-        })?;
+    let plan = running_plan(outreach, plan_id)?;
     let new: Vec<String> = creator_ids
         .iter()
         .filter(|c| !plan.creator_ids.contains(c))
@@ -687,13 +854,9 @@ fn record_plan_sale(
     product_cost_fen: &Fen,
     at: &Instant,
 ) -> Result<Vec<Event>, DomainError> {
-    let plan = outreach
-        .plans
-        .get(plan_id)
-        .ok_or_else(|| DomainError::NotFound {
-            kind: "plan",
-            id: plan_id.to_owned(),
-        })?;
+    // Sales come from orders placed while the plan ran; one that ended
+    // earns no commission on later orders (R-AFF-6).
+    let plan = running_plan(outreach, plan_id)?;
     let product = plan
         .products
         .iter()

@@ -2,10 +2,20 @@
 //! the platform; reliability comes from what happens in every shop's
 //! outreach: samples shipped and the content that followed, invitations and
 //! how fast they were answered.
+//!
+//! A platform holds millions of creators and every search looks at all of
+//! them, so the marketplace is kept compact (decision 0014): the strings
+//! that repeat across creators (categories, regions, brands, age bands) are
+//! interned once, a creator is one flat record in a vector, and a search is
+//! one pass over it that counts every match and keeps only the page it
+//! returns (a bounded heap), never sorting the whole result.
 
 use super::{CreatorProfile, Event, Fen};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap},
+};
 
 /// R-AFF-5: folded from events, never typed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -18,21 +28,28 @@ pub struct CreatorMetrics {
     pub reply_secs_total: i64,
 }
 
+/// `part` over `whole` in basis points; u64 so that no count overflows it.
+fn bps(part: u32, whole: u32) -> Option<u32> {
+    (whole > 0).then(|| {
+        let r = u64::from(part.min(whole)) * 10_000 / u64::from(whole);
+        u32::try_from(r).unwrap_or(10_000)
+    })
+}
+
 impl CreatorMetrics {
     /// 达人可信度: fulfilled samples over shipped ones, basis points.
     pub fn fulfilment_bps(&self) -> Option<u32> {
-        (self.samples_shipped > 0).then(|| self.samples_fulfilled * 10_000 / self.samples_shipped)
+        bps(self.samples_fulfilled, self.samples_shipped)
     }
 
     /// 建联回复率, basis points.
     pub fn reply_rate_bps(&self) -> Option<u32> {
-        (self.invitations_received > 0)
-            .then(|| self.invitations_answered * 10_000 / self.invitations_received)
+        bps(self.invitations_answered, self.invitations_received)
     }
 
     pub fn mean_reply_secs(&self) -> Option<i64> {
         (self.invitations_answered > 0)
-            .then(|| self.reply_secs_total / self.invitations_answered as i64)
+            .then(|| self.reply_secs_total / i64::from(self.invitations_answered))
     }
 }
 
@@ -42,9 +59,14 @@ pub struct CreatorView {
     pub metrics: CreatorMetrics,
 }
 
-/// Filters of a marketplace search; every one optional.
+/// Filters of a marketplace search (R-AFF-2); every one optional, all of
+/// them must hold.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CreatorQuery {
+    /// Part of the handle, or of a category or brand name; any case.
+    pub keyword: Option<String>,
+    /// Exactly this handle (抖音号), any case.
+    pub handle: Option<String>,
     pub category: Option<String>,
     pub min_followers: Option<u64>,
     pub max_followers: Option<u64>,
@@ -59,9 +81,16 @@ pub struct CreatorQuery {
     pub brand: Option<String>,
     /// Products at this price (fen) fall in the creator's usual band.
     pub price_fen: Option<Fen>,
+    /// Video and live content statistics.
+    pub min_videos: Option<u32>,
+    pub min_lives: Option<u32>,
+    pub min_avg_video_views: Option<u64>,
+    pub min_avg_live_viewers: Option<u64>,
     pub sort: SortBy,
 }
 
+/// Best first; a creator without the metric (no sample, no invitation yet)
+/// comes after every creator with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortBy {
     #[default]
@@ -69,109 +98,575 @@ pub enum SortBy {
     Engagement,
     Fulfilment,
     ReplyRate,
+    /// Fastest mean reply first.
+    ReplyTime,
+    Videos,
+    Lives,
+    AvgVideoViews,
+    AvgLiveViewers,
+}
+
+/// Where a page ended: the last creator's sort key and id. The next page
+/// starts strictly after it, so creators that change meanwhile are neither
+/// skipped twice nor repeated unless their key moved across the cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: i64,
+    pub creator_id: String,
+}
+
+impl Cursor {
+    /// The opaque page token: the cursor bound to the query it pages through
+    /// (`fingerprint`), so a token replayed with other filters is refused.
+    pub fn token(&self, fingerprint: u64) -> String {
+        let plain = format!("{fingerprint:016x}:{}:{}", self.key, self.creator_id);
+        plain.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The cursor a token names, if it is one of ours for this query.
+    pub fn from_token(token: &str, fingerprint: u64) -> Option<Cursor> {
+        let bytes: Vec<u8> = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+            .collect::<Option<_>>()?;
+        let plain = String::from_utf8(bytes).ok()?;
+        let mut parts = plain.splitn(3, ':');
+        let (print, key, id) = (parts.next()?, parts.next()?, parts.next()?);
+        let key = key.parse().ok()?;
+        (u64::from_str_radix(print, 16).ok()? == fingerprint && !id.is_empty()).then(|| Cursor {
+            key,
+            creator_id: id.to_owned(),
+        })
+    }
+}
+
+impl CreatorQuery {
+    /// A stable digest of the filters and the order (FNV-1a over their
+    /// debug form): equal on every replica of one build, which is all a
+    /// page token needs.
+    pub fn fingerprint(&self) -> u64 {
+        format!("{self:?}")
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+    }
+}
+
+/// One page of a search.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    pub creators: Vec<CreatorView>,
+    /// Every creator that passes the filters, on all pages.
+    pub total: usize,
+    /// Set when more follow.
+    pub next: Option<Cursor>,
+}
+
+/// Strings shared by many creators, stored once.
+#[derive(Debug, Clone, Default)]
+struct Symbols {
+    names: Vec<Box<str>>,
+    ids: HashMap<Box<str>, u32>,
+}
+
+impl Symbols {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        // Categories, regions, brands and age bands number in the
+        // thousands; u32 is room enough, and saturating keeps it total.
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(s.into());
+        self.ids.insert(s.into(), i);
+        i
+    }
+
+    fn name(&self, i: u32) -> &str {
+        self.names.get(i as usize).map_or("", |s| s)
+    }
+
+    fn all(&self, ids: &[u32]) -> Vec<String> {
+        ids.iter().map(|&i| self.name(i).to_owned()).collect()
+    }
+}
+
+/// A creator as the marketplace keeps it.
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    id: Box<str>,
+    /// Empty until the platform publishes the profile.
+    handle: Box<str>,
+    /// The handle in lower case, when that differs from it.
+    folded_handle: Option<Box<str>>,
+    categories: Box<[u32]>,
+    regions: Box<[u32]>,
+    brands: Box<[u32]>,
+    age_band: u32,
+    followers: u64,
+    avg_video_views: u64,
+    avg_live_viewers: u64,
+    price_band_fen: (Fen, Fen),
+    female_share_bps: u32,
+    engagement_bps: u32,
+    videos: u32,
+    lives: u32,
+    metrics: CreatorMetrics,
+}
+
+impl Entry {
+    fn folded_handle(&self) -> &str {
+        self.folded_handle.as_deref().unwrap_or(&self.handle)
+    }
+}
+
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// Kept as a snapshot with the log position it reflects, so a replica
 /// starts from it and the tail instead of the whole log (R-X-4).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Marketplace {
-    creators: BTreeMap<String, CreatorView>,
+    entries: Vec<Entry>,
+    by_id: HashMap<Box<str>, u32>,
+    /// Lower-case handle -> entry, for published profiles.
+    by_handle: HashMap<Box<str>, u32>,
+    symbols: Symbols,
 }
 
 impl Marketplace {
-    pub fn creator(&self, id: &str) -> Option<&CreatorView> {
-        self.creators.get(id)
+    /// The creator as clients see it, metrics with it; also one whose
+    /// profile is not published yet.
+    pub fn creator(&self, id: &str) -> Option<CreatorView> {
+        self.by_id
+            .get(id)
+            .map(|&i| self.view(&self.entries[i as usize]))
     }
 
+    /// Whether the marketplace knows the creator at all.
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// R-AFF-4: the creator a handle names (any case), if published.
+    pub fn creator_id_by_handle(&self, handle: &str) -> Option<&str> {
+        self.by_handle
+            .get(handle.trim().to_lowercase().as_str())
+            .map(|&i| &*self.entries[i as usize].id)
+    }
+
+    /// Creators known, published or not.
     pub fn len(&self) -> usize {
-        self.creators.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.creators.is_empty()
+        self.entries.is_empty()
+    }
+
+    fn view(&self, e: &Entry) -> CreatorView {
+        CreatorView {
+            profile: CreatorProfile {
+                creator_id: e.id.to_string(),
+                handle: e.handle.to_string(),
+                categories: self.symbols.all(&e.categories),
+                followers: e.followers,
+                female_share_bps: e.female_share_bps,
+                main_age_band: if e.handle.is_empty() {
+                    String::new()
+                } else {
+                    self.symbols.name(e.age_band).to_owned()
+                },
+                top_regions: self.symbols.all(&e.regions),
+                engagement_bps: e.engagement_bps,
+                top_brands: self.symbols.all(&e.brands),
+                price_band_fen: e.price_band_fen,
+                videos: e.videos,
+                lives: e.lives,
+                avg_video_views: e.avg_video_views,
+                avg_live_viewers: e.avg_live_viewers,
+            },
+            metrics: e.metrics,
+        }
+    }
+
+    fn slot(&mut self, creator_id: &str) -> &mut Entry {
+        let i = match self.by_id.get(creator_id) {
+            Some(&i) => i as usize,
+            None => {
+                let i = self.entries.len();
+                self.entries.push(Entry {
+                    id: creator_id.into(),
+                    ..Entry::default()
+                });
+                self.by_id
+                    .insert(creator_id.into(), u32::try_from(i).unwrap_or(u32::MAX));
+                i
+            }
+        };
+        &mut self.entries[i]
+    }
+
+    fn publish(&mut self, p: &CreatorProfile) {
+        let mut intern =
+            |v: &[String]| -> Box<[u32]> { v.iter().map(|s| self.symbols.intern(s)).collect() };
+        let (categories, regions, brands) = (
+            intern(&p.categories),
+            intern(&p.top_regions),
+            intern(&p.top_brands),
+        );
+        let age_band = self.symbols.intern(&p.main_age_band);
+        let folded = p.handle.trim().to_lowercase();
+        let old = {
+            let e = self.slot(&p.creator_id);
+            let old = e.folded_handle().to_owned();
+            e.handle = p.handle.as_str().into();
+            e.folded_handle = (folded != p.handle).then(|| folded.as_str().into());
+            e.categories = categories;
+            e.regions = regions;
+            e.brands = brands;
+            e.age_band = age_band;
+            e.followers = p.followers;
+            e.avg_video_views = p.avg_video_views;
+            e.avg_live_viewers = p.avg_live_viewers;
+            e.price_band_fen = p.price_band_fen;
+            e.female_share_bps = p.female_share_bps;
+            e.engagement_bps = p.engagement_bps;
+            e.videos = p.videos;
+            e.lives = p.lives;
+            old
+        };
+        let i = self.by_id[p.creator_id.as_str()];
+        if self.by_handle.get(old.as_str()) == Some(&i) {
+            self.by_handle.remove(old.as_str());
+        }
+        if !folded.is_empty() {
+            self.by_handle.insert(folded.into(), i);
+        }
     }
 
     pub fn apply(&mut self, event: &Event) {
+        let inc = |n: &mut u32| *n = n.saturating_add(1);
         match event {
-            Event::CreatorProfiled { profile } => {
-                self.creators
-                    .entry(profile.creator_id.clone())
-                    .or_default()
-                    .profile = profile.clone();
-            }
+            Event::CreatorProfiled { profile } => self.publish(profile),
             Event::InvitationSent { creator_id, .. } => {
-                self.entry(creator_id).invitations_received += 1;
+                inc(&mut self.slot(creator_id).metrics.invitations_received)
             }
             Event::InvitationAnswered {
                 creator_id,
                 reply_secs,
                 ..
             } => {
-                let m = self.entry(creator_id);
-                m.invitations_answered += 1;
-                m.reply_secs_total += reply_secs;
+                let m = &mut self.slot(creator_id).metrics;
+                inc(&mut m.invitations_answered);
+                m.reply_secs_total = m.reply_secs_total.saturating_add(*reply_secs);
             }
-            Event::SampleShipped { creator_id, .. } => self.entry(creator_id).samples_shipped += 1,
+            Event::SampleShipped { creator_id, .. } => {
+                inc(&mut self.slot(creator_id).metrics.samples_shipped)
+            }
             Event::ContentPosted { creator_id, .. } => {
-                self.entry(creator_id).samples_fulfilled += 1
+                inc(&mut self.slot(creator_id).metrics.samples_fulfilled)
             }
             Event::PlanCreated { .. }
             | Event::PlanCreatorsAdded { .. }
+            | Event::PlanEdited { .. }
+            | Event::PlanEnded { .. }
+            | Event::PlanAnswered { .. }
             | Event::PlanSaleRecorded { .. }
             | Event::SellingRightsNoted { .. }
             | Event::TierChangedNoted { .. } => {}
         }
     }
 
-    fn entry(&mut self, creator_id: &str) -> &mut CreatorMetrics {
-        &mut self
-            .creators
-            .entry(creator_id.to_owned())
-            .or_default()
-            .metrics
+    fn key(e: &Entry, sort: SortBy) -> i64 {
+        let known = |v: Option<u32>| v.map_or(i64::MIN, i64::from);
+        match sort {
+            SortBy::Followers => saturating_i64(e.followers),
+            SortBy::Engagement => e.engagement_bps.into(),
+            SortBy::Fulfilment => known(e.metrics.fulfilment_bps()),
+            SortBy::ReplyRate => known(e.metrics.reply_rate_bps()),
+            SortBy::ReplyTime => e
+                .metrics
+                .mean_reply_secs()
+                .map_or(i64::MIN, |s| s.saturating_neg()),
+            SortBy::Videos => e.videos.into(),
+            SortBy::Lives => e.lives.into(),
+            SortBy::AvgVideoViews => saturating_i64(e.avg_video_views),
+            SortBy::AvgLiveViewers => saturating_i64(e.avg_live_viewers),
+        }
     }
 
-    /// R-AFF-2: the creators that pass every filter, best first by `sort`,
-    /// then by id; only creators with a published profile.
-    pub fn search(&self, q: &CreatorQuery) -> Vec<&CreatorView> {
+    /// R-AFF-2: the creators with a published profile that pass every
+    /// filter, best first by `sort` and then by id; `limit` of them after
+    /// `after`, with how many match in all.
+    pub fn search(&self, q: &CreatorQuery, after: Option<&Cursor>, limit: usize) -> Page {
+        // A filter naming a value no creator has matches nobody.
+        let symbol = |v: &Option<String>| match v {
+            None => Ok(None),
+            Some(s) => self.symbols.ids.get(s.as_str()).map(|&i| Some(i)).ok_or(()),
+        };
+        let (Ok(category), Ok(age_band), Ok(region), Ok(brand)) = (
+            symbol(&q.category),
+            symbol(&q.age_band),
+            symbol(&q.region),
+            symbol(&q.brand),
+        ) else {
+            return Page::default();
+        };
+        let keyword = q.keyword.as_ref().map(|k| k.trim().to_lowercase());
+        // The shared names a keyword hits, found once, not once per creator.
+        let named: Vec<bool> = match &keyword {
+            Some(k) => self
+                .symbols
+                .names
+                .iter()
+                .map(|n| n.to_lowercase().contains(k.as_str()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let hits = |ids: &[u32]| ids.iter().any(|&i| named.get(i as usize) == Some(&true));
         let at_least =
             |v: Option<u32>, min: Option<u32>| min.is_none_or(|m| v.is_some_and(|v| v >= m));
-        let mut found: Vec<&CreatorView> = self
+        let passes = |e: &Entry| {
+            let m = &e.metrics;
+            !e.handle.is_empty()
+                && keyword.as_ref().is_none_or(|k| {
+                    e.folded_handle().contains(k.as_str()) || hits(&e.categories) || hits(&e.brands)
+                })
+                && category.is_none_or(|x| e.categories.contains(&x))
+                && q.min_followers.is_none_or(|x| e.followers >= x)
+                && q.max_followers.is_none_or(|x| e.followers <= x)
+                && q.mostly_female
+                    .is_none_or(|f| (e.female_share_bps > 5_000) == f)
+                && age_band.is_none_or(|x| e.age_band == x)
+                && region.is_none_or(|x| e.regions.contains(&x))
+                && q.min_engagement_bps.is_none_or(|x| e.engagement_bps >= x)
+                && brand.is_none_or(|x| e.brands.contains(&x))
+                && q.price_fen
+                    .is_none_or(|x| e.price_band_fen.0 <= x && x <= e.price_band_fen.1)
+                && q.min_videos.is_none_or(|x| e.videos >= x)
+                && q.min_lives.is_none_or(|x| e.lives >= x)
+                && q.min_avg_video_views.is_none_or(|x| e.avg_video_views >= x)
+                && q.min_avg_live_viewers
+                    .is_none_or(|x| e.avg_live_viewers >= x)
+                && at_least(m.fulfilment_bps(), q.min_fulfilment_bps)
+                && at_least(m.reply_rate_bps(), q.min_reply_rate_bps)
+                && q.max_mean_reply_secs
+                    .is_none_or(|x| m.mean_reply_secs().is_some_and(|s| s <= x))
+        };
+        // A handle names one creator: look it up instead of scanning.
+        let candidates: Box<dyn Iterator<Item = &Entry>> = match &q.handle {
+            Some(h) => Box::new(
+                self.by_handle
+                    .get(h.trim().to_lowercase().as_str())
+                    .map(|&i| &self.entries[i as usize])
+                    .into_iter(),
+            ),
+            None => Box::new(self.entries.iter()),
+        };
+        // Ranks ascend from the best; the heap's top is the worst kept.
+        let cut = after.map(|c| (Reverse(c.key), c.creator_id.as_str()));
+        let keep = limit.saturating_add(1);
+        let mut page: BinaryHeap<(Reverse<i64>, &str)> = BinaryHeap::with_capacity(keep.min(1024));
+        let mut total = 0usize;
+        for e in candidates.filter(|e| passes(e)) {
+            total += 1;
+            let rank = (Reverse(Self::key(e, q.sort)), &*e.id);
+            if cut.as_ref().is_some_and(|c| rank <= *c) {
+                continue;
+            }
+            if page.len() < keep {
+                page.push(rank);
+            } else if page.peek().is_some_and(|worst| rank < *worst) {
+                page.pop();
+                page.push(rank);
+            }
+        }
+        let mut ranked = page.into_sorted_vec();
+        let more = ranked.len() > limit;
+        ranked.truncate(limit);
+        let next = more
+            .then(|| ranked.last())
+            .flatten()
+            .map(|(Reverse(key), id)| Cursor {
+                key: *key,
+                creator_id: (*id).to_owned(),
+            });
+        Page {
+            creators: ranked
+                .iter()
+                .map(|(_, id)| self.view(&self.entries[self.by_id[*id] as usize]))
+                .collect(),
+            total,
+            next,
+        }
+    }
+}
+
+/// The snapshot holds the creators as clients see them; the compact form is
+/// rebuilt on load, so it can change without a migration.
+impl Serialize for Marketplace {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct All<'a>(&'a Marketplace);
+        impl Serialize for All<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.entries.iter().map(|e| self.0.view(e)))
+            }
+        }
+        let mut st = s.serialize_struct("Marketplace", 1)?;
+        st.serialize_field("creators", &All(self))?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Marketplace {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Stored {
+            creators: Vec<CreatorView>,
+        }
+        let mut m = Marketplace::default();
+        for c in Stored::deserialize(d)?.creators {
+            if !c.profile.handle.is_empty() {
+                m.publish(&c.profile);
+            }
+            m.slot(&c.profile.creator_id).metrics = c.metrics;
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(id: &str, handle: &str, followers: u64) -> CreatorProfile {
+        CreatorProfile {
+            creator_id: id.into(),
+            handle: handle.into(),
+            categories: vec!["美妆".into()],
+            followers,
+            main_age_band: "24-30".into(),
+            top_brands: vec!["花西子".into()],
+            ..CreatorProfile::default()
+        }
+    }
+
+    fn market(n: u64) -> Marketplace {
+        let mut m = Marketplace::default();
+        for i in 0..n {
+            m.apply(&Event::CreatorProfiled {
+                profile: profile(&format!("c{i:03}"), &format!("Handle{i}"), i % 7),
+            });
+        }
+        m
+    }
+
+    fn ids(p: &Page) -> Vec<String> {
+        p.creators
+            .iter()
+            .map(|c| c.profile.creator_id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn r_aff_2_pages_follow_one_another_without_gaps_or_repeats() {
+        let m = market(50);
+        let q = CreatorQuery::default();
+        let everything = m.search(&q, None, 200);
+        assert_eq!((everything.total, everything.next.is_none()), (50, true));
+        let mut walked = Vec::new();
+        let mut after = None;
+        loop {
+            let page = m.search(&q, after.as_ref(), 7);
+            assert_eq!(page.total, 50, "the total is every page's");
+            walked.extend(ids(&page));
+            match page.next {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(walked, ids(&everything));
+        let followers: Vec<u64> = everything
             .creators
-            .values()
-            .filter(|c| !c.profile.handle.is_empty())
-            .filter(|c| {
-                let p = &c.profile;
-                q.category.as_ref().is_none_or(|x| p.categories.contains(x))
-                    && q.min_followers.is_none_or(|x| p.followers >= x)
-                    && q.max_followers.is_none_or(|x| p.followers <= x)
-                    && q.mostly_female
-                        .is_none_or(|f| (p.female_share_bps > 5_000) == f)
-                    && q.age_band.as_ref().is_none_or(|x| &p.main_age_band == x)
-                    && q.region.as_ref().is_none_or(|x| p.top_regions.contains(x))
-                    && q.min_engagement_bps.is_none_or(|x| p.engagement_bps >= x)
-                    && q.brand.as_ref().is_none_or(|x| p.top_brands.contains(x))
-                    && q.price_fen
-                        .is_none_or(|x| p.price_band_fen.0 <= x && x <= p.price_band_fen.1)
-                    && at_least(c.metrics.fulfilment_bps(), q.min_fulfilment_bps)
-                    && at_least(c.metrics.reply_rate_bps(), q.min_reply_rate_bps)
-                    && q.max_mean_reply_secs
-                        .is_none_or(|x| c.metrics.mean_reply_secs().is_some_and(|s| s <= x))
-            })
+            .iter()
+            .map(|c| c.profile.followers)
             .collect();
-        found.sort_by(|a, b| {
-            let key = |c: &CreatorView| -> i64 {
-                match q.sort {
-                    SortBy::Followers => c.profile.followers as i64,
-                    SortBy::Engagement => c.profile.engagement_bps as i64,
-                    SortBy::Fulfilment => c.metrics.fulfilment_bps().map_or(-1, i64::from),
-                    SortBy::ReplyRate => c.metrics.reply_rate_bps().map_or(-1, i64::from),
-                }
-            };
-            key(b)
-                .cmp(&key(a))
-                .then_with(|| a.profile.creator_id.cmp(&b.profile.creator_id))
+        assert!(followers.windows(2).all(|w| w[0] >= w[1]), "best first");
+    }
+
+    #[test]
+    fn r_aff_2_handles_and_keywords_ignore_case_and_a_republished_handle_moves() {
+        let mut m = market(3);
+        assert_eq!(m.creator_id_by_handle("handle1"), Some("c001"));
+        let by_handle = CreatorQuery {
+            handle: Some("HANDLE2".into()),
+            ..CreatorQuery::default()
+        };
+        assert_eq!(ids(&m.search(&by_handle, None, 10)), ["c002"]);
+        m.apply(&Event::CreatorProfiled {
+            profile: profile("c002", "renamed", 1),
         });
-        found
+        assert_eq!(m.creator_id_by_handle("handle2"), None);
+        assert_eq!(m.creator_id_by_handle("Renamed"), Some("c002"));
+        let keyword = |k: &str| CreatorQuery {
+            keyword: Some(k.into()),
+            ..CreatorQuery::default()
+        };
+        assert_eq!(m.search(&keyword("ndle"), None, 10).total, 2);
+        assert_eq!(
+            m.search(&keyword("西子"), None, 10).total,
+            3,
+            "a brand name"
+        );
+        assert_eq!(m.search(&keyword("nobody"), None, 10).total, 0);
+    }
+
+    #[test]
+    fn a_page_token_holds_only_for_the_query_it_was_made_for() {
+        let c = Cursor {
+            key: -3,
+            creator_id: "c:1".into(),
+        };
+        let q = CreatorQuery::default();
+        let other = CreatorQuery {
+            min_videos: Some(1),
+            ..CreatorQuery::default()
+        };
+        let token = c.token(q.fingerprint());
+        assert_eq!(Cursor::from_token(&token, q.fingerprint()), Some(c));
+        assert_eq!(Cursor::from_token(&token, other.fingerprint()), None);
+        assert_eq!(Cursor::from_token("zz", q.fingerprint()), None);
+        assert_eq!(Cursor::from_token("abc", q.fingerprint()), None);
+    }
+
+    #[test]
+    fn the_snapshot_round_trips() {
+        let mut m = market(5);
+        m.apply(&Event::SampleShipped {
+            sample_id: "s".into(),
+            creator_id: "c003".into(),
+            product_id: "p".into(),
+            at: chrono::DateTime::UNIX_EPOCH,
+        });
+        let back: Marketplace = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        for i in 0..5 {
+            let id = format!("c{i:03}");
+            assert_eq!(back.creator(&id), m.creator(&id));
+        }
+        assert_eq!(back.creator_id_by_handle("handle4"), Some("c004"));
+    }
+
+    #[test]
+    fn counts_never_overflow_a_rate() {
+        let m = CreatorMetrics {
+            samples_shipped: u32::MAX,
+            samples_fulfilled: u32::MAX,
+            ..CreatorMetrics::default()
+        };
+        assert_eq!(m.fulfilment_bps(), Some(10_000));
     }
 }

@@ -14,7 +14,9 @@ mod decide;
 mod marketplace;
 
 pub use decide::{decide, Outreach, MEASURES_BLOCKING_OUTREACH};
-pub use marketplace::{CreatorMetrics, CreatorQuery, CreatorView, Marketplace, SortBy};
+pub use marketplace::{
+    CreatorMetrics, CreatorQuery, CreatorView, Cursor, Marketplace, Page, SortBy,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +88,10 @@ pub struct CreatorProfile {
     pub videos: u32,
     pub lives: u32,
     pub avg_video_views: u64,
+    /// Mean viewers of a live stream; absent from profiles published
+    /// before it existed.
+    #[serde(default)]
+    pub avg_live_viewers: u64,
 }
 
 /// A product in a targeted plan with its commission (R-AFF-4), basis points.
@@ -156,12 +162,31 @@ pub enum Command {
         goal: Goal,
         products: Vec<PlanProduct>,
         creator_ids: Vec<String>,
+        /// R-AFF-4: plan management names creators by handle (抖音号);
+        /// each is resolved to its creator, unknown ones reported one by one.
+        creator_handles: Vec<String>,
         source: PlanSource,
         at: Instant,
     },
     AddPlanCreators {
         plan_id: String,
         creator_ids: Vec<String>,
+    },
+    /// R-AFF-6: a new name or new products and commissions for a running plan.
+    EditPlan {
+        plan_id: String,
+        name: Option<String>,
+        products: Option<Vec<PlanProduct>>,
+        at: Instant,
+    },
+    /// R-AFF-6: the shop ends a plan; no edits, creators or sales after it.
+    EndPlan { plan_id: String, at: Instant },
+    /// R-AFF-6: a creator of the plan accepts or declines it (relayed by the platform).
+    AnswerPlan {
+        plan_id: String,
+        creator_id: String,
+        accepted: bool,
+        at: Instant,
     },
     ShipSample {
         sample_id: String,
@@ -234,6 +259,22 @@ pub enum Event {
         plan_id: String,
         creator_ids: Vec<String>,
     },
+    PlanEdited {
+        plan_id: String,
+        name: String,
+        products: Vec<PlanProduct>,
+        at: Instant,
+    },
+    PlanEnded {
+        plan_id: String,
+        at: Instant,
+    },
+    PlanAnswered {
+        plan_id: String,
+        creator_id: String,
+        accepted: bool,
+        at: Instant,
+    },
     SampleShipped {
         sample_id: String,
         creator_id: String,
@@ -274,6 +315,9 @@ impl Event {
             Event::InvitationAnswered { .. } => "InvitationAnswered",
             Event::PlanCreated { .. } => "PlanCreated",
             Event::PlanCreatorsAdded { .. } => "PlanCreatorsAdded",
+            Event::PlanEdited { .. } => "PlanEdited",
+            Event::PlanEnded { .. } => "PlanEnded",
+            Event::PlanAnswered { .. } => "PlanAnswered",
             Event::SampleShipped { .. } => "SampleShipped",
             Event::ContentPosted { .. } => "ContentPosted",
             Event::PlanSaleRecorded { .. } => "PlanSaleRecorded",
