@@ -78,12 +78,14 @@ fn creator_pb(c: &CreatorView) -> pb::Creator {
         metrics: Some(pb::CreatorMetrics {
             samples_shipped: m.samples_shipped,
             samples_fulfilled: m.samples_fulfilled,
+            samples_missed: m.samples_missed,
             invitations_received: m.invitations_received,
             invitations_answered: m.invitations_answered,
             fulfilment_bps: m.fulfilment_bps(),
             reply_rate_bps: m.reply_rate_bps(),
             mean_reply_secs: m.mean_reply_secs(),
         }),
+        open_content_deadlines: c.open_deadlines.iter().copied().map(timestamp).collect(),
     }
 }
 
@@ -153,6 +155,57 @@ fn plan_pb(o: &Outreach, id: &str) -> Result<pb::Plan, Status> {
     })
 }
 
+/// A sample as clients see it, judged at `now` (R-AFF-6).
+fn sample_pb(o: &Outreach, id: &str, now: crate::domain::Instant) -> Option<pb::Sample> {
+    o.samples.get(id).map(|s| pb::Sample {
+        sample_id: id.to_owned(),
+        creator_id: s.creator_id.clone(),
+        product_id: s.product_id.clone(),
+        requested_at: s.requested_at.map(timestamp),
+        reviewed: s.review.is_some(),
+        approved: matches!(s.review, Some(Ok(()))),
+        rejection_reason: match &s.review {
+            Some(Err(why)) => why.clone(),
+            _ => String::new(),
+        },
+        shipped_at: s.shipped_at.map(timestamp),
+        delivered_at: s.delivered_at.map(timestamp),
+        content_due: s.content_due.map(timestamp),
+        content_posted_at: s.content.map(|(_, at)| timestamp(at)),
+        content_kind: match s.content {
+            Some((ContentKind::Video, _)) => pb::ContentKind::Video,
+            Some((ContentKind::Live, _)) => pb::ContentKind::Live,
+            None => pb::ContentKind::Unspecified,
+        } as i32,
+        missed: s.content_due.is_some_and(|due| match s.content {
+            Some((_, posted)) => posted > due,
+            None => now > due,
+        }),
+    })
+}
+
+impl AffiliateApi {
+    /// Runs a sample command for the shop the request names and answers
+    /// with the sample as it stands after it.
+    async fn on_sample<T>(
+        &self,
+        request: &Request<T>,
+        shop_id: &str,
+        roles: &[Role],
+        what: &str,
+        sample_id: &str,
+        command: impl Fn(crate::domain::Instant) -> Command,
+    ) -> Result<Option<pb::Sample>, Status> {
+        let (caller, shop) = authorize(request, shop_id, roles, what)?;
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), command)
+            .await
+            .map_err(to_status)?;
+        Ok(sample_pb(&outreach, sample_id, self.app.now()))
+    }
+}
+
 fn products_from_pb(products: &[pb::PlanProduct]) -> Vec<PlanProduct> {
     products
         .iter()
@@ -205,7 +258,11 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             .map_err(to_status)?;
         let creator = self
             .app
-            .market_now(|m| m.creator(&p.creator_id).as_ref().map(creator_pb))
+            .market_now(|m| {
+                m.creator(&p.creator_id, self.app.now())
+                    .as_ref()
+                    .map(creator_pb)
+            })
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ProfileCreatorResponse { creator }))
@@ -225,7 +282,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         let creator = self
             .app
             .market_now(|m| {
-                m.creator(id)
+                m.creator(id, self.app.now())
                     .filter(|c| !c.profile.handle.is_empty())
                     .as_ref()
                     .map(creator_pb)
@@ -275,6 +332,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             min_lives: r.min_lives,
             min_avg_video_views: r.min_avg_video_views,
             min_avg_live_viewers: r.min_avg_live_viewers,
+            at: self.app.now(),
             sort: match pb::SortBy::try_from(r.sort) {
                 Ok(pb::SortBy::Engagement) => SortBy::Engagement,
                 Ok(pb::SortBy::Fulfilment) => SortBy::Fulfilment,
@@ -584,42 +642,101 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         }))
     }
 
-    async fn ship_sample(
+    async fn request_sample(
         &self,
-        request: Request<pb::ShipSampleRequest>,
-    ) -> Result<Response<pb::ShipSampleResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "shipping a sample",
-        )?;
-        let r = request.into_inner();
-        self.app
-            .execute(Some(&shop), &command_metadata(&caller), |at| {
-                Command::ShipSample {
+        request: Request<pb::RequestSampleRequest>,
+    ) -> Result<Response<pb::RequestSampleResponse>, Status> {
+        let r = request.get_ref().clone();
+        let sample = self
+            .on_sample(
+                &request,
+                &r.shop_id,
+                PLATFORM,
+                "relaying a sample request",
+                &r.sample_id,
+                |at| Command::RequestSample {
                     sample_id: r.sample_id.clone(),
                     creator_id: r.creator_id.clone(),
                     product_id: r.product_id.clone(),
                     at,
-                }
-            })
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::ShipSampleResponse {}))
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::RequestSampleResponse { sample }))
+    }
+
+    async fn review_sample_request(
+        &self,
+        request: Request<pb::ReviewSampleRequestRequest>,
+    ) -> Result<Response<pb::ReviewSampleRequestResponse>, Status> {
+        let r = request.get_ref().clone();
+        let sample = self
+            .on_sample(
+                &request,
+                &r.shop_id,
+                MANAGERS,
+                "reviewing a sample request",
+                &r.sample_id,
+                |at| Command::ReviewSampleRequest {
+                    sample_id: r.sample_id.clone(),
+                    approved: r.approved,
+                    reason: r.reason.clone(),
+                    at,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::ReviewSampleRequestResponse { sample }))
+    }
+
+    async fn ship_sample(
+        &self,
+        request: Request<pb::ShipSampleRequest>,
+    ) -> Result<Response<pb::ShipSampleResponse>, Status> {
+        let r = request.get_ref().clone();
+        let sample = self
+            .on_sample(
+                &request,
+                &r.shop_id,
+                MANAGERS,
+                "shipping a sample",
+                &r.sample_id,
+                |at| Command::ShipSample {
+                    sample_id: r.sample_id.clone(),
+                    creator_id: r.creator_id.clone(),
+                    product_id: r.product_id.clone(),
+                    at,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::ShipSampleResponse { sample }))
+    }
+
+    async fn record_sample_delivered(
+        &self,
+        request: Request<pb::RecordSampleDeliveredRequest>,
+    ) -> Result<Response<pb::RecordSampleDeliveredResponse>, Status> {
+        let r = request.get_ref().clone();
+        let sample = self
+            .on_sample(
+                &request,
+                &r.shop_id,
+                PLATFORM,
+                "recording a delivery",
+                &r.sample_id,
+                |at| Command::RecordSampleDelivered {
+                    sample_id: r.sample_id.clone(),
+                    at,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::RecordSampleDeliveredResponse { sample }))
     }
 
     async fn record_content_posted(
         &self,
         request: Request<pb::RecordContentPostedRequest>,
     ) -> Result<Response<pb::RecordContentPostedResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            PLATFORM,
-            "recording a creator's content",
-        )?;
-        let r = request.into_inner();
+        let r = request.get_ref().clone();
         let kind = match pb::ContentKind::try_from(r.kind) {
             Ok(pb::ContentKind::Video) => ContentKind::Video,
             Ok(pb::ContentKind::Live) => ContentKind::Live,
@@ -630,17 +747,40 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                 )]))
             }
         };
-        self.app
-            .execute(Some(&shop), &command_metadata(&caller), |at| {
-                Command::RecordContentPosted {
+        let sample = self
+            .on_sample(
+                &request,
+                &r.shop_id,
+                PLATFORM,
+                "recording a creator's content",
+                &r.sample_id,
+                |at| Command::RecordContentPosted {
                     sample_id: r.sample_id.clone(),
                     kind,
                     at,
-                }
-            })
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::RecordContentPostedResponse {}))
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::RecordContentPostedResponse { sample }))
+    }
+
+    async fn get_sample(
+        &self,
+        request: Request<pb::GetSampleRequest>,
+    ) -> Result<Response<pb::GetSampleResponse>, Status> {
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "reading a sample",
+        )?;
+        let id = &request.get_ref().sample_id;
+        let outreach = self.app.outreach(&shop).await.map_err(to_status)?;
+        let sample = sample_pb(&outreach, id, self.app.now())
+            .ok_or_else(|| errors::not_found("sample", id))?;
+        Ok(Response::new(pb::GetSampleResponse {
+            sample: Some(sample),
+        }))
     }
 
     async fn record_plan_sale(

@@ -58,6 +58,7 @@ impl Service for Affiliate {
                 limits: domain::Limits {
                     daily_invitations: config.affiliate_daily_invitations,
                     invitation_days: config.affiliate_invitation_days,
+                    sample_content_days: config.affiliate_sample_content_days,
                 },
             }
         )

@@ -289,16 +289,31 @@ fn r_aff_5_creator_metrics_follow_samples_content_and_answers() {
             at: t0(),
         });
     }
+    for s in ["s1", "s2"] {
+        w.ok(Command::RecordSampleDelivered {
+            sample_id: s.into(),
+            at: t0(),
+        });
+    }
     w.ok(Command::RecordContentPosted {
         sample_id: "s1".into(),
         kind: ContentKind::Live,
         at: t0(),
     });
-    let c1 = w.market.creator("c1").unwrap().metrics;
+    // s2's deadline (15 days after delivery) is ahead: not judged yet.
+    let soon = w.market.creator("c1", t0() + Duration::days(1)).unwrap();
+    assert_eq!(soon.metrics.fulfilment_bps(), Some(10_000));
+    assert_eq!(soon.open_deadlines, [t0() + Duration::days(15)]);
+    let c1 = w
+        .market
+        .creator("c1", t0() + Duration::days(16))
+        .unwrap()
+        .metrics;
+    assert_eq!((c1.samples_fulfilled, c1.samples_missed), (1, 1));
     assert_eq!(c1.fulfilment_bps(), Some(5_000));
     assert_eq!(c1.reply_rate_bps(), Some(10_000));
     assert_eq!(c1.mean_reply_secs(), Some(1_800));
-    let c2 = w.market.creator("c2").unwrap().metrics;
+    let c2 = w.market.creator("c2", t0()).unwrap().metrics;
     assert_eq!(c2.reply_rate_bps(), Some(0), "invited, not answered");
 }
 
@@ -461,4 +476,96 @@ fn r_aff_6_a_plan_is_edited_answered_by_each_creator_and_ended() {
         product_cost_fen: 5_000,
         at: t0(),
     })));
+}
+
+/// R-AFF-6: a sample a creator asks for is reviewed before it ships (a
+/// rejection says why); its content deadline runs from delivery; content
+/// after it counts as missed, and fulfilment is judged only then.
+#[test]
+fn r_aff_6_a_requested_sample_is_reviewed_shipped_delivered_and_judged_at_its_deadline() {
+    let mut w = World::new();
+    let request = |id: &str| Command::RequestSample {
+        sample_id: id.into(),
+        creator_id: "c2".into(),
+        product_id: "sku9".into(),
+        at: t0(),
+    };
+    let ship = |id: &str| Command::ShipSample {
+        sample_id: id.into(),
+        creator_id: "c2".into(),
+        product_id: "sku9".into(),
+        at: t0(),
+    };
+    let review = |id: &str, approved: bool, reason: &str| Command::ReviewSampleRequest {
+        sample_id: id.into(),
+        approved,
+        reason: reason.into(),
+        at: t0(),
+    };
+    w.ok(request("s1"));
+    w.ok(request("s2"));
+    assert!(matches!(
+        w.when(ship("s1")),
+        Err(DomainError::Precondition {
+            reason: "SAMPLE_NOT_APPROVED",
+            ..
+        })
+    ));
+    assert!(
+        matches!(w.when(review("s2", false, " ")), Err(DomainError::Invalid(f)) if f[0].0 == "reason")
+    );
+    w.ok(review("s2", false, "库存不足"));
+    assert!(matches!(
+        w.when(ship("s2")),
+        Err(DomainError::Precondition {
+            reason: "SAMPLE_REJECTED",
+            ..
+        })
+    ));
+    w.ok(review("s1", true, ""));
+    assert!(matches!(
+        w.when(review("s1", false, "改主意")),
+        Err(DomainError::Precondition {
+            reason: "ALREADY_REVIEWED",
+            ..
+        })
+    ));
+    w.ok(ship("s1"));
+    let delivered = t0() + Duration::days(3);
+    let events = w.ok(Command::RecordSampleDelivered {
+        sample_id: "s1".into(),
+        at: delivered,
+    });
+    assert!(
+        matches!(&events[..], [Event::SampleDelivered { content_due, .. }]
+        if *content_due == delivered + Duration::days(15))
+    );
+    assert_eq!(
+        w.market
+            .creator("c2", delivered)
+            .unwrap()
+            .metrics
+            .fulfilment_bps(),
+        None,
+        "not judged yet"
+    );
+    // Posted a day late: missed, the deadline closed.
+    let events = w.ok(Command::RecordContentPosted {
+        sample_id: "s1".into(),
+        kind: ContentKind::Video,
+        at: delivered + Duration::days(16),
+    });
+    assert!(matches!(
+        &events[..],
+        [Event::ContentPosted { late: true, .. }]
+    ));
+    let c2 = w
+        .market
+        .creator("c2", delivered + Duration::days(30))
+        .unwrap();
+    assert_eq!(
+        (c2.metrics.samples_missed, c2.metrics.fulfilment_bps()),
+        (1, Some(0))
+    );
+    assert!(c2.open_deadlines.is_empty());
 }

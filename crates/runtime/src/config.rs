@@ -70,6 +70,9 @@ pub struct Config {
     /// R-AFF-6: days an invitation waits for the creator's answer; after
     /// them it has expired and the shop may invite the creator again.
     pub affiliate_invitation_days: u32,
+    /// R-AFF-6: days after a sample's delivery by which the creator posts
+    /// the agreed content; when they pass, the sample counts as missed.
+    pub affiliate_sample_content_days: u32,
     /// R-ADS-14: hours from the start of delivery after which an order ends
     /// whatever it spent, the remainder refunded.
     pub ads_delivery_window_hours: u32,
@@ -134,6 +137,7 @@ impl Default for Config {
             chat_robot_timeout_ms: 500,
             affiliate_daily_invitations: 50,
             affiliate_invitation_days: 7,
+            affiliate_sample_content_days: 15,
             ads_delivery_window_hours: 48,
             ads_payment_secret: None,
             holiday_calendar_file: None,
@@ -303,6 +307,15 @@ impl Config {
                 .filter(|d| (1..=90).contains(d))
                 .ok_or_else(|| {
                     format!("SELLERDESK_AFFILIATE_INVITATION_DAYS={v:?}: days from 1 to 90")
+                })?;
+        }
+        if let Some(v) = get("SELLERDESK_AFFILIATE_SAMPLE_CONTENT_DAYS") {
+            self.affiliate_sample_content_days = v
+                .parse()
+                .ok()
+                .filter(|d| (1..=90).contains(d))
+                .ok_or_else(|| {
+                    format!("SELLERDESK_AFFILIATE_SAMPLE_CONTENT_DAYS={v:?}: days from 1 to 90")
                 })?;
         }
         if let Some(v) = get("SELLERDESK_AFFILIATE_DAILY_INVITATIONS") {

@@ -31,11 +31,18 @@ pub struct Plan {
     pub ended_at: Option<Instant>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A sample's way (R-AFF-5, R-AFF-6): requested by the creator (or offered
+/// by the shop), reviewed, shipped, delivered, and the content that followed.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sample {
     pub creator_id: String,
     pub product_id: String,
-    pub shipped_at: Instant,
+    pub requested_at: Option<Instant>,
+    /// The shop's review of a request: approved, or rejected with a reason.
+    pub review: Option<Result<(), String>>,
+    pub shipped_at: Option<Instant>,
+    pub delivered_at: Option<Instant>,
+    pub content_due: Option<Instant>,
     pub content: Option<(ContentKind, Instant)>,
 }
 
@@ -160,7 +167,7 @@ impl Outreach {
                     p.creator_ids.extend(creator_ids.iter().cloned());
                 }
             }
-            Event::SampleShipped {
+            Event::SampleRequested {
                 sample_id,
                 creator_id,
                 product_id,
@@ -171,10 +178,49 @@ impl Outreach {
                     Sample {
                         creator_id: creator_id.to_owned(),
                         product_id: product_id.to_owned(),
-                        shipped_at: *at,
-                        content: None,
+                        requested_at: Some(*at),
+                        ..Sample::default()
                     },
                 );
+            }
+            Event::SampleRequestApproved { sample_id, .. } => {
+                if let Some(s) = self.samples.get_mut(sample_id) {
+                    s.review = Some(Ok(()));
+                }
+            }
+            Event::SampleRequestRejected {
+                sample_id, reason, ..
+            } => {
+                if let Some(s) = self.samples.get_mut(sample_id) {
+                    s.review = Some(Err(reason.to_owned()));
+                }
+            }
+            Event::SampleShipped {
+                sample_id,
+                creator_id,
+                product_id,
+                at,
+            } => {
+                let s = self
+                    .samples
+                    .entry(sample_id.to_owned())
+                    .or_insert_with(|| Sample {
+                        creator_id: creator_id.to_owned(),
+                        product_id: product_id.to_owned(),
+                        ..Sample::default()
+                    });
+                s.shipped_at = Some(*at);
+            }
+            Event::SampleDelivered {
+                sample_id,
+                content_due,
+                at,
+                ..
+            } => {
+                if let Some(s) = self.samples.get_mut(sample_id) {
+                    s.delivered_at = Some(*at);
+                    s.content_due = Some(*content_due);
+                }
             }
             Event::ContentPosted {
                 sample_id,
@@ -305,6 +351,12 @@ pub fn decide(
         Command::ShipSample { sample_id, at, .. } => {
             Some((sample_id, Some(at), "shipping samples"))
         }
+        Command::ReviewSampleRequest {
+            sample_id,
+            approved: true,
+            at,
+            ..
+        } => Some((sample_id, Some(at), "approving sample requests")),
         _ => None,
     };
     if let Some((subject, at, what)) = gate {
@@ -418,6 +470,36 @@ pub fn decide(
             kind,
             at,
         } => record_content_posted(outreach, sample_id, kind, at),
+        Command::RequestSample {
+            sample_id,
+            creator_id,
+            product_id,
+            at,
+        } => request_sample(outreach, market, sample_id, creator_id, product_id, at),
+        Command::ReviewSampleRequest {
+            sample_id,
+            approved,
+            reason,
+            at,
+        } => review_sample_request(outreach, sample_id, *approved, reason, at),
+        Command::RecordSampleDelivered { sample_id, at } => {
+            let s = sample(outreach, sample_id)?;
+            match (s.shipped_at, s.delivered_at) {
+                (_, Some(_)) => Ok(vec![]),
+                (None, None) => Err(DomainError::precondition(
+                    "SAMPLE_NOT_SHIPPED",
+                    sample_id,
+                    "the sample has not been shipped",
+                )),
+                (Some(_), None) => Ok(vec![Event::SampleDelivered {
+                    sample_id: sample_id.to_owned(),
+                    creator_id: s.creator_id.to_owned(),
+                    content_due: *at
+                        + chrono::Duration::days(i64::from(limits.sample_content_days)),
+                    at: *at,
+                }]),
+            }
+        }
         Command::RecordPlanSale {
             plan_id,
             product_id,
@@ -452,8 +534,8 @@ fn profile_creator(
         ));
     }
     let same = market
-        .creator(&profile.creator_id)
-        .is_some_and(|c| &c.profile == profile);
+        .profile(&profile.creator_id)
+        .is_some_and(|p| &p == profile);
     Ok(if same {
         vec![]
     } else {
@@ -789,7 +871,92 @@ fn add_plan_creators(
     })
 }
 
-/// R-AFF-5: a sample shipped to a creator.
+fn sample<'a>(outreach: &'a Outreach, sample_id: &str) -> Result<&'a Sample, DomainError> {
+    outreach
+        .samples
+        .get(sample_id)
+        .ok_or_else(|| DomainError::NotFound {
+            kind: "sample",
+            id: sample_id.to_owned(),
+        })
+}
+
+/// R-AFF-6: a creator applies for a sample of a product.
+fn request_sample(
+    outreach: &Outreach,
+    market: &Marketplace,
+    sample_id: &str,
+    creator_id: &str,
+    product_id: &str,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    check_id("sample_id", sample_id)?;
+    check_id("product_id", product_id)?;
+    if let Some(s) = outreach.samples.get(sample_id) {
+        return if (s.creator_id.as_str(), s.product_id.as_str()) == (creator_id, product_id)
+            && s.requested_at.is_some()
+        {
+            Ok(vec![])
+        } else {
+            Err(DomainError::AlreadyExists {
+                kind: "sample",
+                id: sample_id.to_owned(),
+            })
+        };
+    }
+    known_creator(market, "creator_id", creator_id)?;
+    Ok(vec![Event::SampleRequested {
+        sample_id: sample_id.to_owned(),
+        creator_id: creator_id.to_owned(),
+        product_id: product_id.to_owned(),
+        at: *at,
+    }])
+}
+
+/// R-AFF-6: the shop's answer to a request, once; a rejection says why.
+fn review_sample_request(
+    outreach: &Outreach,
+    sample_id: &str,
+    approved: bool,
+    reason: &str,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let s = sample(outreach, sample_id)?;
+    if s.requested_at.is_none() {
+        return Err(DomainError::precondition(
+            "NOT_REQUESTED",
+            sample_id,
+            "the shop sent this sample unasked: there is no request to review",
+        ));
+    }
+    if !approved && (reason.trim().is_empty() || reason.chars().count() > 200) {
+        return Err(invalid(
+            "reason",
+            "a rejection says why, 1 to 200 characters",
+        ));
+    }
+    match &s.review {
+        Some(Ok(())) if approved => Ok(vec![]),
+        Some(Err(_)) if !approved => Ok(vec![]),
+        Some(_) => Err(DomainError::precondition(
+            "ALREADY_REVIEWED",
+            sample_id,
+            "the request was already reviewed the other way",
+        )),
+        None if approved => Ok(vec![Event::SampleRequestApproved {
+            sample_id: sample_id.to_owned(),
+            at: *at,
+        }]),
+        None => Ok(vec![Event::SampleRequestRejected {
+            sample_id: sample_id.to_owned(),
+            reason: reason.trim().to_owned(),
+            at: *at,
+        }]),
+    }
+}
+
+/// R-AFF-5, R-AFF-6: a sample shipped to a creator: an approved request,
+/// or the shop's own offer.
 fn ship_sample(
     outreach: &Outreach,
     market: &Marketplace,
@@ -801,16 +968,35 @@ fn ship_sample(
     check_id("sample_id", sample_id)?;
     check_id("product_id", product_id)?;
     if let Some(s) = outreach.samples.get(sample_id) {
-        return if (s.creator_id.as_str(), s.product_id.as_str()) == (creator_id, product_id) {
-            Ok(vec![])
-        } else {
-            Err(DomainError::AlreadyExists {
+        if (s.creator_id.as_str(), s.product_id.as_str()) != (creator_id, product_id) {
+            return Err(DomainError::AlreadyExists {
                 kind: "sample",
                 id: sample_id.to_owned(),
-            })
-        };
+            });
+        }
+        if s.shipped_at.is_some() {
+            return Ok(vec![]);
+        }
+        match &s.review {
+            Some(Ok(())) => {}
+            Some(Err(_)) => {
+                return Err(DomainError::precondition(
+                    "SAMPLE_REJECTED",
+                    sample_id,
+                    "the shop rejected this request",
+                ))
+            }
+            None => {
+                return Err(DomainError::precondition(
+                    "SAMPLE_NOT_APPROVED",
+                    sample_id,
+                    "review the creator's request before shipping",
+                ))
+            }
+        }
+    } else {
+        known_creator(market, "creator_id", creator_id)?;
     }
-    known_creator(market, "creator_id", creator_id)?;
     Ok(vec![Event::SampleShipped {
         sample_id: sample_id.to_owned(),
         creator_id: creator_id.to_owned(),
@@ -819,20 +1005,22 @@ fn ship_sample(
     }])
 }
 
-/// R-AFF-5: the creator posted the content a sample was for.
+/// R-AFF-5, R-AFF-6: the creator posted the content a sample was for; after
+/// the deadline it is late, and the sample counts as missed.
 fn record_content_posted(
     outreach: &Outreach,
     sample_id: &str,
     kind: &ContentKind,
     at: &Instant,
 ) -> Result<Vec<Event>, DomainError> {
-    let s = outreach
-        .samples
-        .get(sample_id)
-        .ok_or_else(|| DomainError::NotFound {
-            kind: "sample",
-            id: sample_id.to_owned(),
-        })?;
+    let s = sample(outreach, sample_id)?;
+    if s.shipped_at.is_none() {
+        return Err(DomainError::precondition(
+            "SAMPLE_NOT_SHIPPED",
+            sample_id,
+            "the sample has not been shipped",
+        ));
+    }
     Ok(if s.content.is_some() {
         vec![]
     } else {
@@ -841,6 +1029,8 @@ fn record_content_posted(
             creator_id: s.creator_id.to_owned(),
             kind: *kind,
             at: *at,
+            content_due: s.content_due,
+            late: s.content_due.is_some_and(|due| *at > due),
         }]
     })
 }

@@ -10,7 +10,7 @@
 //! one pass over it that counts every match and keeps only the page it
 //! returns (a bounded heap), never sorting the whole result.
 
-use super::{CreatorProfile, Event, Fen};
+use super::{CreatorProfile, Event, Fen, Instant};
 use serde::{Deserialize, Serialize};
 use std::{
     cmp::Reverse,
@@ -21,8 +21,12 @@ use std::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CreatorMetrics {
     pub samples_shipped: u32,
-    /// Samples that led to the agreed video or live stream.
+    /// Samples that led to the agreed video or live stream by the deadline.
     pub samples_fulfilled: u32,
+    /// Samples whose deadline passed first (R-AFF-6): content posted late,
+    /// or none by the time these metrics were judged.
+    #[serde(default)]
+    pub samples_missed: u32,
     pub invitations_received: u32,
     pub invitations_answered: u32,
     pub reply_secs_total: i64,
@@ -37,9 +41,14 @@ fn bps(part: u32, whole: u32) -> Option<u32> {
 }
 
 impl CreatorMetrics {
-    /// 达人可信度: fulfilled samples over shipped ones, basis points.
+    /// 达人可信度: fulfilled samples over judged ones (fulfilled or missed),
+    /// basis points; a sample whose deadline is still ahead is not judged
+    /// yet (R-AFF-6).
     pub fn fulfilment_bps(&self) -> Option<u32> {
-        bps(self.samples_fulfilled, self.samples_shipped)
+        bps(
+            self.samples_fulfilled,
+            self.samples_fulfilled.saturating_add(self.samples_missed),
+        )
     }
 
     /// 建联回复率, basis points.
@@ -57,6 +66,10 @@ impl CreatorMetrics {
 pub struct CreatorView {
     pub profile: CreatorProfile,
     pub metrics: CreatorMetrics,
+    /// Content deadlines of delivered samples without content yet, still
+    /// open where the view was judged (R-AFF-6).
+    #[serde(default)]
+    pub open_deadlines: Vec<Instant>,
 }
 
 /// Filters of a marketplace search (R-AFF-2); every one optional, all of
@@ -87,6 +100,9 @@ pub struct CreatorQuery {
     pub min_avg_video_views: Option<u64>,
     pub min_avg_live_viewers: Option<u64>,
     pub sort: SortBy,
+    /// When reliability is judged: a sample whose deadline passed by then
+    /// counts as missed (R-AFF-6). Not part of a page token's query.
+    pub at: Instant,
 }
 
 /// Best first; a creator without the metric (no sample, no invitation yet)
@@ -145,7 +161,11 @@ impl CreatorQuery {
     /// debug form): equal on every replica of one build, which is all a
     /// page token needs.
     pub fn fingerprint(&self) -> u64 {
-        format!("{self:?}")
+        let filters = CreatorQuery {
+            at: Instant::default(),
+            ..self.clone()
+        };
+        format!("{filters:?}")
             .bytes()
             .fold(0xcbf2_9ce4_8422_2325, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -212,12 +232,25 @@ struct Entry {
     engagement_bps: u32,
     videos: u32,
     lives: u32,
+    /// Missed counts only content posted late; deadlines passed without
+    /// content are counted from `open_deadlines` when judged.
     metrics: CreatorMetrics,
+    open_deadlines: Vec<Instant>,
 }
 
 impl Entry {
     fn folded_handle(&self) -> &str {
         self.folded_handle.as_deref().unwrap_or(&self.handle)
+    }
+
+    /// The metrics as judged at `at`.
+    fn metrics_at(&self, at: Instant) -> CreatorMetrics {
+        let passed = self.open_deadlines.iter().filter(|d| **d < at).count();
+        let mut m = self.metrics;
+        m.samples_missed = m
+            .samples_missed
+            .saturating_add(u32::try_from(passed).unwrap_or(u32::MAX));
+        m
     }
 }
 
@@ -237,12 +270,17 @@ pub struct Marketplace {
 }
 
 impl Marketplace {
-    /// The creator as clients see it, metrics with it; also one whose
-    /// profile is not published yet.
-    pub fn creator(&self, id: &str) -> Option<CreatorView> {
+    /// The creator as clients see it, metrics judged at `at`; also one
+    /// whose profile is not published yet.
+    pub fn creator(&self, id: &str, at: Instant) -> Option<CreatorView> {
         self.by_id
             .get(id)
-            .map(|&i| self.view(&self.entries[i as usize]))
+            .map(|&i| self.view(&self.entries[i as usize], Some(at)))
+    }
+
+    /// A creator's published profile as it stands.
+    pub fn profile(&self, id: &str) -> Option<CreatorProfile> {
+        self.creator(id, Instant::default()).map(|c| c.profile)
     }
 
     /// Whether the marketplace knows the creator at all.
@@ -266,7 +304,8 @@ impl Marketplace {
         self.entries.is_empty()
     }
 
-    fn view(&self, e: &Entry) -> CreatorView {
+    /// A creator's view: judged at `at`, or as stored (for the snapshot).
+    fn view(&self, e: &Entry, at: Option<Instant>) -> CreatorView {
         CreatorView {
             profile: CreatorProfile {
                 creator_id: e.id.to_string(),
@@ -288,7 +327,13 @@ impl Marketplace {
                 avg_video_views: e.avg_video_views,
                 avg_live_viewers: e.avg_live_viewers,
             },
-            metrics: e.metrics,
+            metrics: at.map_or(e.metrics, |at| e.metrics_at(at)),
+            open_deadlines: e
+                .open_deadlines
+                .iter()
+                .filter(|d| at.is_none_or(|at| **d >= at))
+                .copied()
+                .collect(),
         }
     }
 
@@ -366,9 +411,32 @@ impl Marketplace {
             Event::SampleShipped { creator_id, .. } => {
                 inc(&mut self.slot(creator_id).metrics.samples_shipped)
             }
-            Event::ContentPosted { creator_id, .. } => {
-                inc(&mut self.slot(creator_id).metrics.samples_fulfilled)
+            Event::SampleDelivered {
+                creator_id,
+                content_due,
+                ..
+            } => self.slot(creator_id).open_deadlines.push(*content_due),
+            Event::ContentPosted {
+                creator_id,
+                content_due,
+                late,
+                ..
+            } => {
+                let e = self.slot(creator_id);
+                if let Some(i) =
+                    content_due.and_then(|due| e.open_deadlines.iter().position(|d| *d == due))
+                {
+                    e.open_deadlines.swap_remove(i);
+                }
+                inc(if *late {
+                    &mut e.metrics.samples_missed
+                } else {
+                    &mut e.metrics.samples_fulfilled
+                })
             }
+            Event::SampleRequested { .. }
+            | Event::SampleRequestApproved { .. }
+            | Event::SampleRequestRejected { .. } => {}
             Event::PlanCreated { .. }
             | Event::PlanCreatorsAdded { .. }
             | Event::PlanEdited { .. }
@@ -380,12 +448,12 @@ impl Marketplace {
         }
     }
 
-    fn key(e: &Entry, sort: SortBy) -> i64 {
+    fn key(e: &Entry, sort: SortBy, at: Instant) -> i64 {
         let known = |v: Option<u32>| v.map_or(i64::MIN, i64::from);
         match sort {
             SortBy::Followers => saturating_i64(e.followers),
             SortBy::Engagement => e.engagement_bps.into(),
-            SortBy::Fulfilment => known(e.metrics.fulfilment_bps()),
+            SortBy::Fulfilment => known(e.metrics_at(at).fulfilment_bps()),
             SortBy::ReplyRate => known(e.metrics.reply_rate_bps()),
             SortBy::ReplyTime => e
                 .metrics
@@ -431,6 +499,7 @@ impl Marketplace {
             |v: Option<u32>, min: Option<u32>| min.is_none_or(|m| v.is_some_and(|v| v >= m));
         let passes = |e: &Entry| {
             let m = &e.metrics;
+            let judged = || e.metrics_at(q.at);
             !e.handle.is_empty()
                 && keyword.as_ref().is_none_or(|k| {
                     e.folded_handle().contains(k.as_str()) || hits(&e.categories) || hits(&e.brands)
@@ -451,7 +520,8 @@ impl Marketplace {
                 && q.min_avg_video_views.is_none_or(|x| e.avg_video_views >= x)
                 && q.min_avg_live_viewers
                     .is_none_or(|x| e.avg_live_viewers >= x)
-                && at_least(m.fulfilment_bps(), q.min_fulfilment_bps)
+                && q.min_fulfilment_bps
+                    .is_none_or(|_| at_least(judged().fulfilment_bps(), q.min_fulfilment_bps))
                 && at_least(m.reply_rate_bps(), q.min_reply_rate_bps)
                 && q.max_mean_reply_secs
                     .is_none_or(|x| m.mean_reply_secs().is_some_and(|s| s <= x))
@@ -473,7 +543,7 @@ impl Marketplace {
         let mut total = 0usize;
         for e in candidates.filter(|e| passes(e)) {
             total += 1;
-            let rank = (Reverse(Self::key(e, q.sort)), &*e.id);
+            let rank = (Reverse(Self::key(e, q.sort, q.at)), &*e.id);
             if cut.as_ref().is_some_and(|c| rank <= *c) {
                 continue;
             }
@@ -497,7 +567,7 @@ impl Marketplace {
         Page {
             creators: ranked
                 .iter()
-                .map(|(_, id)| self.view(&self.entries[self.by_id[*id] as usize]))
+                .map(|(_, id)| self.view(&self.entries[self.by_id[*id] as usize], Some(q.at)))
                 .collect(),
             total,
             next,
@@ -513,7 +583,7 @@ impl Serialize for Marketplace {
         struct All<'a>(&'a Marketplace);
         impl Serialize for All<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.entries.iter().map(|e| self.0.view(e)))
+                s.collect_seq(self.0.entries.iter().map(|e| self.0.view(e, None)))
             }
         }
         let mut st = s.serialize_struct("Marketplace", 1)?;
@@ -533,7 +603,9 @@ impl<'de> Deserialize<'de> for Marketplace {
             if !c.profile.handle.is_empty() {
                 m.publish(&c.profile);
             }
-            m.slot(&c.profile.creator_id).metrics = c.metrics;
+            let e = m.slot(&c.profile.creator_id);
+            e.metrics = c.metrics;
+            e.open_deadlines = c.open_deadlines;
         }
         Ok(m)
     }
@@ -655,7 +727,8 @@ mod tests {
         let back: Marketplace = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         for i in 0..5 {
             let id = format!("c{i:03}");
-            assert_eq!(back.creator(&id), m.creator(&id));
+            let at = chrono::DateTime::UNIX_EPOCH;
+            assert_eq!(back.creator(&id, at), m.creator(&id, at));
         }
         assert_eq!(back.creator_id_by_handle("handle4"), Some("c004"));
     }

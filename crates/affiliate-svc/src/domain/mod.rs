@@ -29,6 +29,8 @@ pub const MAX_PLAN_CREATORS: usize = 30;
 pub const DEFAULT_DAILY_INVITATIONS: u32 = 50;
 /// R-AFF-6 (issue 19): days an invitation waits for its answer, unless configured.
 pub const DEFAULT_INVITATION_DAYS: u32 = 7;
+/// R-AFF-6: days after delivery for a sample's content, unless configured.
+pub const DEFAULT_SAMPLE_CONTENT_DAYS: u32 = 15;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -38,6 +40,8 @@ pub struct Limits {
     /// (derived from its sending time, never stored: decision 0002), the
     /// creator can no longer answer it, and the shop may invite again.
     pub invitation_days: u32,
+    /// R-AFF-6: the content deadline is this many days after delivery.
+    pub sample_content_days: u32,
 }
 
 impl Default for Limits {
@@ -45,6 +49,7 @@ impl Default for Limits {
         Self {
             daily_invitations: DEFAULT_DAILY_INVITATIONS,
             invitation_days: DEFAULT_INVITATION_DAYS,
+            sample_content_days: DEFAULT_SAMPLE_CONTENT_DAYS,
         }
     }
 }
@@ -188,12 +193,32 @@ pub enum Command {
         accepted: bool,
         at: Instant,
     },
+    /// R-AFF-6: a creator applies for a sample (relayed by the platform).
+    RequestSample {
+        sample_id: String,
+        creator_id: String,
+        product_id: String,
+        at: Instant,
+    },
+    /// R-AFF-6: the shop approves or rejects a creator's request, a
+    /// rejection with its reason.
+    ReviewSampleRequest {
+        sample_id: String,
+        approved: bool,
+        reason: String,
+        at: Instant,
+    },
+    /// A sample sent to a creator: an approved request, or the shop's own
+    /// offer (no request).
     ShipSample {
         sample_id: String,
         creator_id: String,
         product_id: String,
         at: Instant,
     },
+    /// R-AFF-6: the carrier delivered the sample; the content deadline runs
+    /// from here (relayed by the platform).
+    RecordSampleDelivered { sample_id: String, at: Instant },
     /// The creator posted the agreed video or live stream for a sample.
     RecordContentPosted {
         sample_id: String,
@@ -275,10 +300,32 @@ pub enum Event {
         accepted: bool,
         at: Instant,
     },
+    SampleRequested {
+        sample_id: String,
+        creator_id: String,
+        product_id: String,
+        at: Instant,
+    },
+    SampleRequestApproved {
+        sample_id: String,
+        at: Instant,
+    },
+    SampleRequestRejected {
+        sample_id: String,
+        reason: String,
+        at: Instant,
+    },
     SampleShipped {
         sample_id: String,
         creator_id: String,
         product_id: String,
+        at: Instant,
+    },
+    SampleDelivered {
+        sample_id: String,
+        creator_id: String,
+        /// Delivery plus the shop's content days (R-AFF-6).
+        content_due: Instant,
         at: Instant,
     },
     ContentPosted {
@@ -286,6 +333,13 @@ pub enum Event {
         creator_id: String,
         kind: ContentKind,
         at: Instant,
+        /// The sample's deadline, when it was delivered; absent in events
+        /// recorded before deadlines existed.
+        #[serde(default)]
+        content_due: Option<Instant>,
+        /// Posted after the deadline: the sample counts as missed.
+        #[serde(default)]
+        late: bool,
     },
     PlanSaleRecorded {
         plan_id: String,
@@ -318,7 +372,11 @@ impl Event {
             Event::PlanEdited { .. } => "PlanEdited",
             Event::PlanEnded { .. } => "PlanEnded",
             Event::PlanAnswered { .. } => "PlanAnswered",
+            Event::SampleRequested { .. } => "SampleRequested",
+            Event::SampleRequestApproved { .. } => "SampleRequestApproved",
+            Event::SampleRequestRejected { .. } => "SampleRequestRejected",
             Event::SampleShipped { .. } => "SampleShipped",
+            Event::SampleDelivered { .. } => "SampleDelivered",
             Event::ContentPosted { .. } => "ContentPosted",
             Event::PlanSaleRecorded { .. } => "PlanSaleRecorded",
             Event::SellingRightsNoted { .. } => "SellingRightsNoted",
