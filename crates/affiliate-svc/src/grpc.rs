@@ -150,6 +150,7 @@ fn plan_pb(o: &Outreach, id: &str) -> Result<pb::Plan, Status> {
             revenue_fen: p.sales.revenue_fen,
             product_cost_fen: p.sales.product_cost_fen,
             commission_fen: p.sales.commission_fen,
+            refunded_fen: p.sales.refunded_fen,
             roi_bps: p.sales.roi_bps(),
         }),
     })
@@ -798,7 +799,9 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
                 Command::RecordPlanSale {
+                    order_id: r.order_id.clone(),
                     plan_id: r.plan_id.clone(),
+                    creator_id: r.creator_id.clone(),
                     product_id: r.product_id.clone(),
                     revenue_fen: r.revenue_fen,
                     product_cost_fen: r.product_cost_fen,
@@ -810,5 +813,108 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         Ok(Response::new(pb::RecordPlanSaleResponse {
             plan: Some(plan_pb(&outreach, &r.plan_id)?),
         }))
+    }
+
+    async fn record_order_refund(
+        &self,
+        request: Request<pb::RecordOrderRefundRequest>,
+    ) -> Result<Response<pb::RecordOrderRefundResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "recording a refund",
+        )?;
+        let r = request.into_inner();
+        let (outreach, events) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::RecordOrderRefund {
+                    order_id: r.order_id.clone(),
+                    refund_fen: r.refund_fen,
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        let clawed_back = events
+            .iter()
+            .map(|e| match e {
+                crate::domain::Event::OrderRefunded {
+                    commission_clawback_fen,
+                    ..
+                } => *commission_clawback_fen,
+                _ => 0,
+            })
+            .sum();
+        let plan_id = outreach
+            .orders
+            .get(&r.order_id)
+            .map(|o| o.plan_id.clone())
+            .unwrap_or_default();
+        Ok(Response::new(pb::RecordOrderRefundResponse {
+            plan: Some(plan_pb(&outreach, &plan_id)?),
+            commission_clawback_fen: clawed_back,
+        }))
+    }
+
+    async fn settle_commissions(
+        &self,
+        request: Request<pb::SettleCommissionsRequest>,
+    ) -> Result<Response<pb::SettleCommissionsResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            PLATFORM,
+            "settling commissions",
+        )?;
+        let r = request.into_inner();
+        let (_, events) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::SettleCommissions {
+                    settlement_id: r.settlement_id.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        let lines = events
+            .iter()
+            .flat_map(|e| match e {
+                crate::domain::Event::CommissionsSettled { lines, .. } => lines.clone(),
+                _ => vec![],
+            })
+            .map(|l| pb::CommissionLine {
+                creator_id: l.creator_id,
+                amount_fen: l.amount_fen,
+            })
+            .collect();
+        Ok(Response::new(pb::SettleCommissionsResponse { lines }))
+    }
+
+    async fn list_commissions(
+        &self,
+        request: Request<pb::ListCommissionsRequest>,
+    ) -> Result<Response<pb::ListCommissionsResponse>, Status> {
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "reading commissions",
+        )?;
+        let outreach = self.app.outreach(&shop).await.map_err(to_status)?;
+        let commissions = outreach
+            .commissions
+            .iter()
+            .map(|(c, a)| pb::CreatorCommission {
+                creator_id: c.clone(),
+                earned_fen: a.earned_fen,
+                clawed_back_fen: a.clawed_back_fen,
+                settled_fen: a.settled_fen,
+                due_fen: a.due_fen(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListCommissionsResponse { commissions }))
     }
 }

@@ -204,6 +204,20 @@ async fn outreach_story(store: Arc<dyn EventStore>, reopened: Arc<dyn EventStore
         ))
         .await
         .unwrap();
+    client
+        .answer_plan(req(
+            &signer,
+            SHOP,
+            Role::Platform,
+            pb::AnswerPlanRequest {
+                shop_id: SHOP.into(),
+                plan_id: "p1".into(),
+                creator_id: "c3".into(),
+                accepted: true,
+            },
+        ))
+        .await
+        .unwrap();
     let sold = client
         .record_plan_sale(req(
             &signer,
@@ -215,6 +229,8 @@ async fn outreach_story(store: Arc<dyn EventStore>, reopened: Arc<dyn EventStore
                 product_id: "sku1".into(),
                 revenue_fen: 100_000,
                 product_cost_fen: 40_000,
+                order_id: "o1".into(),
+                creator_id: "c3".into(),
             },
         ))
         .await

@@ -93,6 +93,29 @@ fn plan(ids: Vec<String>) -> Command {
     }
 }
 
+/// R-AFF-6: the creator accepts plan p1.
+fn accept(creator: &str) -> Command {
+    Command::AnswerPlan {
+        plan_id: "p1".into(),
+        creator_id: creator.into(),
+        accepted: true,
+        at: t0(),
+    }
+}
+
+/// An order of sku1 in plan p1 attributed to c1.
+fn sale(order: &str, revenue_fen: i64, product_cost_fen: i64) -> Command {
+    Command::RecordPlanSale {
+        order_id: order.into(),
+        plan_id: "p1".into(),
+        creator_id: "c1".into(),
+        product_id: "sku1".into(),
+        revenue_fen,
+        product_cost_fen,
+        at: t0(),
+    }
+}
+
 fn ids(w: &World, q: &CreatorQuery) -> Vec<String> {
     w.market
         .search(q, None, usize::MAX)
@@ -106,13 +129,8 @@ fn ids(w: &World, q: &CreatorQuery) -> Vec<String> {
 fn r_aff_1_a_sales_plan_is_judged_on_roi_after_product_cost_and_commission() {
     let mut w = World::new();
     w.ok(plan(vec!["c1".into()]));
-    w.ok(Command::RecordPlanSale {
-        plan_id: "p1".into(),
-        product_id: "sku1".into(),
-        revenue_fen: 100_000,
-        product_cost_fen: 40_000,
-        at: t0(),
-    });
+    w.ok(accept("c1"));
+    w.ok(sale("o1", 100_000, 40_000));
     let sales = w.outreach.plans["p1"].sales;
     assert_eq!(sales.commission_fen, 20_000, "20% of the revenue");
     // (100000 - 40000 - 20000) / (40000 + 20000) = 66.66%
@@ -126,12 +144,11 @@ fn r_aff_1_a_sales_plan_is_judged_on_roi_after_product_cost_and_commission() {
 fn r_x_3_plan_sales_refuse_instead_of_wrapping() {
     let mut w = World::new();
     w.ok(plan(vec!["c1".into()]));
-    let sale = |revenue_fen, product_cost_fen| Command::RecordPlanSale {
-        plan_id: "p1".into(),
-        product_id: "sku1".into(),
-        revenue_fen,
-        product_cost_fen,
-        at: t0(),
+    w.ok(accept("c1"));
+    let mut n = 0;
+    let mut sale = |revenue_fen, product_cost_fen| {
+        n += 1;
+        sale(&format!("o{n}"), revenue_fen, product_cost_fen)
     };
     let field = |r: Result<Vec<Event>, DomainError>| match r {
         Err(DomainError::Invalid(f)) => f[0].0.clone(),
@@ -469,13 +486,7 @@ fn r_aff_6_a_plan_is_edited_answered_by_each_creator_and_ended() {
         plan_id: "p1".into(),
         creator_ids: vec!["c3".into()]
     })));
-    assert!(ended(w.when(Command::RecordPlanSale {
-        plan_id: "p1".into(),
-        product_id: "sku1".into(),
-        revenue_fen: 10_000,
-        product_cost_fen: 5_000,
-        at: t0(),
-    })));
+    assert!(ended(w.when(sale("o1", 10_000, 5_000))));
 }
 
 /// R-AFF-6: a sample a creator asks for is reviewed before it ships (a
@@ -568,4 +579,89 @@ fn r_aff_6_a_requested_sample_is_reviewed_shipped_delivered_and_judged_at_its_de
         (1, Some(0))
     );
     assert!(c2.open_deadlines.is_empty());
+}
+
+/// Issue 19 item 4 (R-AFF-1, R-AFF-6, R-X-3): commissions come from orders
+/// attributed to a creator who accepted the plan; a refund claws back the
+/// commission of its share (never more than the order earned); a
+/// settlement pays what is due, and a refund after it is deducted next time.
+#[test]
+fn commissions_are_settled_from_attributed_orders_with_refunds_clawed_back() {
+    let mut w = World::new();
+    w.ok(plan(vec!["c1".into(), "c2".into()]));
+    assert!(matches!(
+        w.when(sale("o1", 10_001, 0)),
+        Err(DomainError::Precondition {
+            reason: "PLAN_NOT_ACCEPTED",
+            ..
+        })
+    ));
+    w.ok(accept("c1"));
+    // 20% of 10,001 fen, rounded down.
+    let events = w.ok(sale("o1", 10_001, 0));
+    assert!(matches!(
+        &events[..],
+        [Event::PlanSaleRecorded {
+            commission_fen: 2_000,
+            ..
+        }]
+    ));
+    assert!(
+        w.ok(sale("o1", 10_001, 0)).is_empty(),
+        "a redelivered order"
+    );
+    assert!(matches!(
+        w.when(sale("o1", 9_999, 0)),
+        Err(DomainError::AlreadyExists { .. })
+    ));
+    w.ok(sale("o2", 50_000, 0));
+    let settle = |id: &str| Command::SettleCommissions {
+        settlement_id: id.into(),
+        at: t0(),
+    };
+    let lines = |events: Vec<Event>| match &events[..] {
+        [Event::CommissionsSettled { lines, .. }] => lines
+            .iter()
+            .map(|l| (l.creator_id.clone(), l.amount_fen))
+            .collect::<Vec<_>>(),
+        [] => vec![],
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(lines(w.ok(settle("2026-03"))), [("c1".to_owned(), 12_000)]);
+    assert!(w.ok(settle("2026-03")).is_empty(), "settled once");
+    // Refunds in three parts: each claws back its share, and all of them
+    // together exactly the order's commission.
+    let refund = |fen| Command::RecordOrderRefund {
+        order_id: "o1".into(),
+        refund_fen: fen,
+        at: t0(),
+    };
+    let clawed = |events: Vec<Event>| match &events[..] {
+        [Event::OrderRefunded {
+            commission_clawback_fen,
+            ..
+        }] => *commission_clawback_fen,
+        other => panic!("{other:?}"),
+    };
+    // floor(2000 × 3333 / 10001) = 666; floor(2000 × 6666 / 10001) = 1333.
+    assert_eq!(clawed(w.ok(refund(3_333))), 666);
+    assert_eq!(clawed(w.ok(refund(3_333))), 667);
+    assert!(
+        matches!(w.when(refund(3_336)), Err(DomainError::Invalid(f)) if f[0].0 == "refund_fen")
+    );
+    assert_eq!(clawed(w.ok(refund(3_335))), 667);
+    assert_eq!(w.outreach.commissions["c1"].clawed_back_fen, 2_000);
+    // Paid before the refunds: the next settlement deducts them.
+    assert_eq!(lines(w.ok(settle("2026-04"))), [("c1".to_owned(), -2_000)]);
+    assert_eq!(w.outreach.commissions["c1"].due_fen(), 0);
+    let sales = w.outreach.plans["p1"].sales;
+    assert_eq!((sales.refunded_fen, sales.commission_fen), (10_001, 10_000));
+    assert!(matches!(
+        w.when(Command::RecordOrderRefund {
+            order_id: "o1".into(),
+            refund_fen: i64::MAX,
+            at: t0()
+        }),
+        Err(DomainError::Invalid(_))
+    ));
 }

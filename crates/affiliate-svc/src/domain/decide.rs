@@ -1,6 +1,6 @@
 use super::{
-    Command, ContentKind, CreatorProfile, DomainError, Event, Fen, Goal, Instant, Limits,
-    Marketplace, Penalties, PlanProduct, PlanSales, PlanSource, MAX_PLAN_CREATORS,
+    Command, CommissionLine, ContentKind, CreatorProfile, DomainError, Event, Fen, Goal, Instant,
+    Limits, Marketplace, Penalties, PlanProduct, PlanSales, PlanSource, MAX_PLAN_CREATORS,
 };
 use chrono::NaiveDate;
 use sellerdesk_core::money;
@@ -46,6 +46,38 @@ pub struct Sample {
     pub content: Option<(ContentKind, Instant)>,
 }
 
+/// An order attributed to a plan's creator (R-AFF-1, R-AFF-6).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttributedOrder {
+    pub plan_id: String,
+    pub creator_id: String,
+    pub product_id: String,
+    pub revenue_fen: Fen,
+    pub product_cost_fen: Fen,
+    pub commission_fen: Fen,
+    pub refunded_fen: Fen,
+    pub clawed_back_fen: Fen,
+}
+
+/// What a creator has earned from the shop's plans, fen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommissionAccount {
+    pub earned_fen: Fen,
+    pub clawed_back_fen: Fen,
+    pub settled_fen: Fen,
+}
+
+impl CommissionAccount {
+    /// Earned, less clawed back, less paid: what the next settlement pays
+    /// (negative: what it deducts). Each term is bounded (R-X-3), so the
+    /// difference fits; saturating keeps it total regardless.
+    pub fn due_fen(&self) -> Fen {
+        self.earned_fen
+            .saturating_sub(self.clawed_back_fen)
+            .saturating_sub(self.settled_fen)
+    }
+}
+
 /// A shop's outreach: the fold of its stream.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outreach {
@@ -59,6 +91,9 @@ pub struct Outreach {
     pub sent_per_day: BTreeMap<NaiveDate, u32>,
     pub plans: BTreeMap<String, Plan>,
     pub samples: BTreeMap<String, Sample>,
+    pub orders: BTreeMap<String, AttributedOrder>,
+    pub commissions: BTreeMap<String, CommissionAccount>,
+    pub settlements: std::collections::BTreeSet<String>,
 }
 
 impl Outreach {
@@ -233,7 +268,10 @@ impl Outreach {
                 }
             }
             Event::PlanSaleRecorded {
+                order_id,
+                creator_id,
                 plan_id,
+                product_id,
                 revenue_fen,
                 product_cost_fen,
                 commission_fen,
@@ -245,6 +283,55 @@ impl Outreach {
                     p.sales.product_cost_fen =
                         p.sales.product_cost_fen.saturating_add(*product_cost_fen);
                     p.sales.commission_fen = p.sales.commission_fen.saturating_add(*commission_fen);
+                }
+                if !order_id.is_empty() {
+                    self.orders.insert(
+                        order_id.to_owned(),
+                        AttributedOrder {
+                            plan_id: plan_id.to_owned(),
+                            creator_id: creator_id.to_owned(),
+                            product_id: product_id.to_owned(),
+                            revenue_fen: *revenue_fen,
+                            product_cost_fen: *product_cost_fen,
+                            commission_fen: *commission_fen,
+                            ..AttributedOrder::default()
+                        },
+                    );
+                    let a = self.commissions.entry(creator_id.to_owned()).or_default();
+                    a.earned_fen = a.earned_fen.saturating_add(*commission_fen);
+                }
+            }
+            Event::OrderRefunded {
+                order_id,
+                plan_id,
+                creator_id,
+                refund_fen,
+                commission_clawback_fen,
+                ..
+            } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.refunded_fen = o.refunded_fen.saturating_add(*refund_fen);
+                    o.clawed_back_fen = o.clawed_back_fen.saturating_add(*commission_clawback_fen);
+                }
+                if let Some(p) = self.plans.get_mut(plan_id) {
+                    p.sales.refunded_fen = p.sales.refunded_fen.saturating_add(*refund_fen);
+                    p.sales.commission_fen = p
+                        .sales
+                        .commission_fen
+                        .saturating_sub(*commission_clawback_fen);
+                }
+                let a = self.commissions.entry(creator_id.to_owned()).or_default();
+                a.clawed_back_fen = a.clawed_back_fen.saturating_add(*commission_clawback_fen);
+            }
+            Event::CommissionsSettled {
+                settlement_id,
+                lines,
+                ..
+            } => {
+                self.settlements.insert(settlement_id.to_owned());
+                for l in lines {
+                    let a = self.commissions.entry(l.creator_id.to_owned()).or_default();
+                    a.settled_fen = a.settled_fen.saturating_add(l.amount_fen);
                 }
             }
         }
@@ -501,19 +588,49 @@ pub fn decide(
             }
         }
         Command::RecordPlanSale {
+            order_id,
             plan_id,
+            creator_id,
             product_id,
             revenue_fen,
             product_cost_fen,
             at,
         } => record_plan_sale(
             outreach,
-            plan_id,
-            product_id,
+            (order_id, plan_id, creator_id, product_id),
             revenue_fen,
             product_cost_fen,
             at,
         ),
+        Command::RecordOrderRefund {
+            order_id,
+            refund_fen,
+            at,
+        } => record_order_refund(outreach, order_id, *refund_fen, at),
+        Command::SettleCommissions { settlement_id, at } => {
+            check_id("settlement_id", settlement_id)?;
+            if outreach.settlements.contains(settlement_id) {
+                return Ok(vec![]);
+            }
+            let lines: Vec<CommissionLine> = outreach
+                .commissions
+                .iter()
+                .filter(|(_, a)| a.due_fen() != 0)
+                .map(|(c, a)| CommissionLine {
+                    creator_id: c.to_owned(),
+                    amount_fen: a.due_fen(),
+                })
+                .collect();
+            Ok(if lines.is_empty() {
+                vec![]
+            } else {
+                vec![Event::CommissionsSettled {
+                    settlement_id: settlement_id.to_owned(),
+                    lines,
+                    at: *at,
+                }]
+            })
+        }
     }
 }
 
@@ -1035,15 +1152,39 @@ fn record_content_posted(
     })
 }
 
-/// R-AFF-1, R-X-3: a sale through a plan, its commission rounded down, totals checked.
+/// R-AFF-1, R-AFF-6, R-X-3: an order attributed to a creator who accepted
+/// the plan; its commission rounded down to the fen, every total checked.
 fn record_plan_sale(
     outreach: &Outreach,
-    plan_id: &str,
-    product_id: &str,
+    (order_id, plan_id, creator_id, product_id): (&str, &str, &str, &str),
     revenue_fen: &Fen,
     product_cost_fen: &Fen,
     at: &Instant,
 ) -> Result<Vec<Event>, DomainError> {
+    check_id("order_id", order_id)?;
+    if let Some(o) = outreach.orders.get(order_id) {
+        let same = (
+            o.plan_id.as_str(),
+            o.creator_id.as_str(),
+            o.product_id.as_str(),
+            o.revenue_fen,
+            o.product_cost_fen,
+        ) == (
+            plan_id,
+            creator_id,
+            product_id,
+            *revenue_fen,
+            *product_cost_fen,
+        );
+        return if same {
+            Ok(vec![])
+        } else {
+            Err(DomainError::AlreadyExists {
+                kind: "order",
+                id: order_id.to_owned(),
+            })
+        };
+    }
     // Sales come from orders placed while the plan ran; one that ended
     // earns no commission on later orders (R-AFF-6).
     let plan = running_plan(outreach, plan_id)?;
@@ -1052,12 +1193,25 @@ fn record_plan_sale(
         .iter()
         .find(|p| p.product_id == product_id)
         .ok_or_else(|| invalid("product_id", "not a product of the plan"))?;
+    if !plan.creator_ids.iter().any(|c| c == creator_id) {
+        return Err(invalid(
+            "creator_id",
+            format!("creator {creator_id:?} is not in plan {plan_id:?}"),
+        ));
+    }
+    if plan.answers.get(creator_id) != Some(&true) {
+        return Err(DomainError::precondition(
+            "PLAN_NOT_ACCEPTED",
+            creator_id,
+            format!("creator {creator_id} has not accepted plan {plan_id}: no commission"),
+        ));
+    }
     money::positive_amount("revenue_fen", *revenue_fen)?;
     money::amount("product_cost_fen", *product_cost_fen)?;
     // Commission on revenue, rounded down to the fen (R-X-3: integers
     // only); commission_bps is at most 10,000, so it fits.
     let commission_fen = money::share_bps(*revenue_fen, product.commission_bps);
-    // The plan's totals stay representable (R-X-3).
+    // The plan's and the creator's totals stay representable (R-X-3).
     money::add_to_total("revenue_fen", plan.sales.revenue_fen, *revenue_fen)?;
     money::add_to_total(
         "product_cost_fen",
@@ -1065,12 +1219,59 @@ fn record_plan_sale(
         *product_cost_fen,
     )?;
     money::add_to_total("revenue_fen", plan.sales.commission_fen, commission_fen)?;
+    let account = outreach
+        .commissions
+        .get(creator_id)
+        .copied()
+        .unwrap_or_default();
+    money::add_to_total("revenue_fen", account.earned_fen, commission_fen)?;
     Ok(vec![Event::PlanSaleRecorded {
+        order_id: order_id.to_owned(),
+        creator_id: creator_id.to_owned(),
         plan_id: plan_id.to_owned(),
         product_id: product_id.to_owned(),
         revenue_fen: *revenue_fen,
         product_cost_fen: *product_cost_fen,
         commission_fen,
+        at: *at,
+    }])
+}
+
+/// R-AFF-1, R-X-3: a refund on an attributed order, at most what is left of
+/// it; the commission its refunded share earned is clawed back. Computed on
+/// the running total (floor of commission × refunded / revenue, less what
+/// was clawed back before), so partial refunds never claw back more than a
+/// full one would.
+fn record_order_refund(
+    outreach: &Outreach,
+    order_id: &str,
+    refund_fen: Fen,
+    at: &Instant,
+) -> Result<Vec<Event>, DomainError> {
+    let o = outreach
+        .orders
+        .get(order_id)
+        .ok_or_else(|| DomainError::NotFound {
+            kind: "order",
+            id: order_id.to_owned(),
+        })?;
+    money::positive_amount("refund_fen", refund_fen)?;
+    let left = o.revenue_fen.saturating_sub(o.refunded_fen);
+    if refund_fen > left {
+        return Err(invalid(
+            "refund_fen",
+            format!("at most {left} fen of the order is left to refund"),
+        ));
+    }
+    let refunded = i128::from(o.refunded_fen) + i128::from(refund_fen);
+    let owed = i128::from(o.commission_fen) * refunded / i128::from(o.revenue_fen).max(1);
+    let clawback = i64::try_from(owed - i128::from(o.clawed_back_fen)).unwrap_or(0);
+    Ok(vec![Event::OrderRefunded {
+        order_id: order_id.to_owned(),
+        plan_id: o.plan_id.to_owned(),
+        creator_id: o.creator_id.to_owned(),
+        refund_fen,
+        commission_clawback_fen: clawback.max(0),
         at: *at,
     }])
 }

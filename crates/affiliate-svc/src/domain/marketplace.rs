@@ -206,24 +206,69 @@ impl Symbols {
     fn name(&self, i: u32) -> &str {
         self.names.get(i as usize).map_or("", |s| s)
     }
+}
 
-    fn all(&self, ids: &[u32]) -> Vec<String> {
-        ids.iter().map(|&i| self.name(i).to_owned()).collect()
+/// Where a creator's string or list lies in a pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.start as usize + self.len as usize
     }
 }
 
-/// A creator as the marketplace keeps it.
+/// Pools: every creator's strings in one `String`, every list of symbols
+/// in one `Vec`, in publication order, so a search reads memory in order
+/// instead of chasing one small allocation per field. A republished
+/// profile appends anew; what it leaves behind is reclaimed when a replica
+/// next starts from the snapshot.
+#[derive(Debug, Clone, Default)]
+struct Pools {
+    text: String,
+    lists: Vec<u32>,
+}
+
+impl Pools {
+    /// Pools hold at most 4 GiB each (u32 offsets: some 50 million
+    /// creators); past that a string or list is kept empty rather than
+    /// wrapping onto another creator's.
+    fn push_text(&mut self, s: &str) -> Span {
+        match (u32::try_from(self.text.len()), u32::try_from(s.len())) {
+            (Ok(start), Ok(len)) if start.checked_add(len).is_some() => {
+                self.text.push_str(s);
+                Span { start, len }
+            }
+            _ => Span::default(),
+        }
+    }
+
+    fn push_list(&mut self, ids: impl ExactSizeIterator<Item = u32>) -> Span {
+        match (u32::try_from(self.lists.len()), u32::try_from(ids.len())) {
+            (Ok(start), Ok(len)) if start.checked_add(len).is_some() => {
+                self.lists.extend(ids);
+                Span { start, len }
+            }
+            _ => Span::default(),
+        }
+    }
+
+    fn text(&self, s: Span) -> &str {
+        self.text.get(s.range()).unwrap_or("")
+    }
+
+    fn list(&self, s: Span) -> &[u32] {
+        self.lists.get(s.range()).unwrap_or(&[])
+    }
+}
+
+/// A creator as the marketplace keeps it: what a search reads, in one flat
+/// record; strings and lists in the pools.
 #[derive(Debug, Clone, Default)]
 struct Entry {
-    id: Box<str>,
-    /// Empty until the platform publishes the profile.
-    handle: Box<str>,
-    /// The handle in lower case, when that differs from it.
-    folded_handle: Option<Box<str>>,
-    categories: Box<[u32]>,
-    regions: Box<[u32]>,
-    brands: Box<[u32]>,
-    age_band: u32,
     followers: u64,
     avg_video_views: u64,
     avg_live_viewers: u64,
@@ -232,25 +277,26 @@ struct Entry {
     engagement_bps: u32,
     videos: u32,
     lives: u32,
+    age_band: u32,
+    id: Span,
+    /// Empty until the platform publishes the profile.
+    handle: Span,
+    /// The handle in lower case (the same span when it is already).
+    folded_handle: Span,
+    categories: Span,
+    regions: Span,
+    brands: Span,
     /// Missed counts only content posted late; deadlines passed without
-    /// content are counted from `open_deadlines` when judged.
+    /// content are counted from the open deadlines when judged.
     metrics: CreatorMetrics,
-    open_deadlines: Vec<Instant>,
+    /// Whether some delivered sample still waits for content (its deadline
+    /// is in [`Marketplace::deadlines`]); false for nearly every creator.
+    waiting: bool,
 }
 
 impl Entry {
-    fn folded_handle(&self) -> &str {
-        self.folded_handle.as_deref().unwrap_or(&self.handle)
-    }
-
-    /// The metrics as judged at `at`.
-    fn metrics_at(&self, at: Instant) -> CreatorMetrics {
-        let passed = self.open_deadlines.iter().filter(|d| **d < at).count();
-        let mut m = self.metrics;
-        m.samples_missed = m
-            .samples_missed
-            .saturating_add(u32::try_from(passed).unwrap_or(u32::MAX));
-        m
+    fn published(&self) -> bool {
+        self.handle.len > 0
     }
 }
 
@@ -263,9 +309,12 @@ fn saturating_i64(v: u64) -> i64 {
 #[derive(Debug, Clone, Default)]
 pub struct Marketplace {
     entries: Vec<Entry>,
+    pools: Pools,
     by_id: HashMap<Box<str>, u32>,
     /// Lower-case handle -> entry, for published profiles.
     by_handle: HashMap<Box<str>, u32>,
+    /// Open content deadlines of delivered samples, by entry (R-AFF-6).
+    deadlines: HashMap<u32, Vec<Instant>>,
     symbols: Symbols,
 }
 
@@ -273,14 +322,12 @@ impl Marketplace {
     /// The creator as clients see it, metrics judged at `at`; also one
     /// whose profile is not published yet.
     pub fn creator(&self, id: &str, at: Instant) -> Option<CreatorView> {
-        self.by_id
-            .get(id)
-            .map(|&i| self.view(&self.entries[i as usize], Some(at)))
+        self.by_id.get(id).map(|&i| self.view(i, Some(at)))
     }
 
     /// A creator's published profile as it stands.
     pub fn profile(&self, id: &str) -> Option<CreatorProfile> {
-        self.creator(id, Instant::default()).map(|c| c.profile)
+        self.by_id.get(id).map(|&i| self.view(i, None).profile)
     }
 
     /// Whether the marketplace knows the creator at all.
@@ -292,7 +339,7 @@ impl Marketplace {
     pub fn creator_id_by_handle(&self, handle: &str) -> Option<&str> {
         self.by_handle
             .get(handle.trim().to_lowercase().as_str())
-            .map(|&i| &*self.entries[i as usize].id)
+            .map(|&i| self.pools.text(self.entries[i as usize].id))
     }
 
     /// Creators known, published or not.
@@ -304,86 +351,124 @@ impl Marketplace {
         self.entries.is_empty()
     }
 
-    /// A creator's view: judged at `at`, or as stored (for the snapshot).
-    fn view(&self, e: &Entry, at: Option<Instant>) -> CreatorView {
+    fn names(&self, s: Span) -> Vec<String> {
+        self.pools
+            .list(s)
+            .iter()
+            .map(|&i| self.symbols.name(i).to_owned())
+            .collect()
+    }
+
+    /// The metrics of entry `i` as judged at `at`.
+    fn metrics_at(&self, i: u32, e: &Entry, at: Instant) -> CreatorMetrics {
+        let mut m = e.metrics;
+        if e.waiting {
+            let passed = self
+                .deadlines
+                .get(&i)
+                .map_or(0, |d| d.iter().filter(|d| **d < at).count());
+            m.samples_missed = m
+                .samples_missed
+                .saturating_add(u32::try_from(passed).unwrap_or(u32::MAX));
+        }
+        m
+    }
+
+    /// Entry `i` as clients see it: judged at `at`, or as stored (for the
+    /// snapshot).
+    fn view(&self, i: u32, at: Option<Instant>) -> CreatorView {
+        let e = &self.entries[i as usize];
+        let t = |s| self.pools.text(s).to_owned();
         CreatorView {
             profile: CreatorProfile {
-                creator_id: e.id.to_string(),
-                handle: e.handle.to_string(),
-                categories: self.symbols.all(&e.categories),
+                creator_id: t(e.id),
+                handle: t(e.handle),
+                categories: self.names(e.categories),
                 followers: e.followers,
                 female_share_bps: e.female_share_bps,
-                main_age_band: if e.handle.is_empty() {
-                    String::new()
-                } else {
+                main_age_band: if e.published() {
                     self.symbols.name(e.age_band).to_owned()
+                } else {
+                    String::new()
                 },
-                top_regions: self.symbols.all(&e.regions),
+                top_regions: self.names(e.regions),
                 engagement_bps: e.engagement_bps,
-                top_brands: self.symbols.all(&e.brands),
+                top_brands: self.names(e.brands),
                 price_band_fen: e.price_band_fen,
                 videos: e.videos,
                 lives: e.lives,
                 avg_video_views: e.avg_video_views,
                 avg_live_viewers: e.avg_live_viewers,
             },
-            metrics: at.map_or(e.metrics, |at| e.metrics_at(at)),
-            open_deadlines: e
-                .open_deadlines
-                .iter()
+            metrics: at.map_or(e.metrics, |at| self.metrics_at(i, e, at)),
+            open_deadlines: self
+                .deadlines
+                .get(&i)
+                .into_iter()
+                .flatten()
                 .filter(|d| at.is_none_or(|at| **d >= at))
                 .copied()
                 .collect(),
         }
     }
 
-    fn slot(&mut self, creator_id: &str) -> &mut Entry {
-        let i = match self.by_id.get(creator_id) {
-            Some(&i) => i as usize,
-            None => {
-                let i = self.entries.len();
-                self.entries.push(Entry {
-                    id: creator_id.into(),
-                    ..Entry::default()
-                });
-                self.by_id
-                    .insert(creator_id.into(), u32::try_from(i).unwrap_or(u32::MAX));
-                i
-            }
-        };
-        &mut self.entries[i]
+    fn slot(&mut self, creator_id: &str) -> u32 {
+        if let Some(&i) = self.by_id.get(creator_id) {
+            return i;
+        }
+        let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        let id = self.pools.push_text(creator_id);
+        self.entries.push(Entry {
+            id,
+            ..Entry::default()
+        });
+        self.by_id.insert(creator_id.into(), i);
+        i
+    }
+
+    fn entry(&mut self, creator_id: &str) -> &mut Entry {
+        let i = self.slot(creator_id);
+        &mut self.entries[i as usize]
     }
 
     fn publish(&mut self, p: &CreatorProfile) {
-        let mut intern =
-            |v: &[String]| -> Box<[u32]> { v.iter().map(|s| self.symbols.intern(s)).collect() };
+        let i = self.slot(&p.creator_id);
+        let folded = p.handle.trim().to_lowercase();
+        let old = self
+            .pools
+            .text(self.entries[i as usize].folded_handle)
+            .to_owned();
+        let mut list = |v: &[String]| {
+            let ids: Vec<u32> = v.iter().map(|s| self.symbols.intern(s)).collect();
+            self.pools.push_list(ids.into_iter())
+        };
         let (categories, regions, brands) = (
-            intern(&p.categories),
-            intern(&p.top_regions),
-            intern(&p.top_brands),
+            list(&p.categories),
+            list(&p.top_regions),
+            list(&p.top_brands),
         );
         let age_band = self.symbols.intern(&p.main_age_band);
-        let folded = p.handle.trim().to_lowercase();
-        let old = {
-            let e = self.slot(&p.creator_id);
-            let old = e.folded_handle().to_owned();
-            e.handle = p.handle.as_str().into();
-            e.folded_handle = (folded != p.handle).then(|| folded.as_str().into());
-            e.categories = categories;
-            e.regions = regions;
-            e.brands = brands;
-            e.age_band = age_band;
-            e.followers = p.followers;
-            e.avg_video_views = p.avg_video_views;
-            e.avg_live_viewers = p.avg_live_viewers;
-            e.price_band_fen = p.price_band_fen;
-            e.female_share_bps = p.female_share_bps;
-            e.engagement_bps = p.engagement_bps;
-            e.videos = p.videos;
-            e.lives = p.lives;
-            old
+        let handle = self.pools.push_text(&p.handle);
+        let folded_handle = if folded == p.handle {
+            handle
+        } else {
+            self.pools.push_text(&folded)
         };
-        let i = self.by_id[p.creator_id.as_str()];
+        let e = &mut self.entries[i as usize];
+        e.handle = handle;
+        e.folded_handle = folded_handle;
+        e.categories = categories;
+        e.regions = regions;
+        e.brands = brands;
+        e.age_band = age_band;
+        e.followers = p.followers;
+        e.avg_video_views = p.avg_video_views;
+        e.avg_live_viewers = p.avg_live_viewers;
+        e.price_band_fen = p.price_band_fen;
+        e.female_share_bps = p.female_share_bps;
+        e.engagement_bps = p.engagement_bps;
+        e.videos = p.videos;
+        e.lives = p.lives;
         if self.by_handle.get(old.as_str()) == Some(&i) {
             self.by_handle.remove(old.as_str());
         }
@@ -397,63 +482,74 @@ impl Marketplace {
         match event {
             Event::CreatorProfiled { profile } => self.publish(profile),
             Event::InvitationSent { creator_id, .. } => {
-                inc(&mut self.slot(creator_id).metrics.invitations_received)
+                inc(&mut self.entry(creator_id).metrics.invitations_received)
             }
             Event::InvitationAnswered {
                 creator_id,
                 reply_secs,
                 ..
             } => {
-                let m = &mut self.slot(creator_id).metrics;
+                let m = &mut self.entry(creator_id).metrics;
                 inc(&mut m.invitations_answered);
                 m.reply_secs_total = m.reply_secs_total.saturating_add(*reply_secs);
             }
             Event::SampleShipped { creator_id, .. } => {
-                inc(&mut self.slot(creator_id).metrics.samples_shipped)
+                inc(&mut self.entry(creator_id).metrics.samples_shipped)
             }
             Event::SampleDelivered {
                 creator_id,
                 content_due,
                 ..
-            } => self.slot(creator_id).open_deadlines.push(*content_due),
+            } => {
+                let i = self.slot(creator_id);
+                self.entries[i as usize].waiting = true;
+                self.deadlines.entry(i).or_default().push(*content_due);
+            }
             Event::ContentPosted {
                 creator_id,
                 content_due,
                 late,
                 ..
             } => {
-                let e = self.slot(creator_id);
-                if let Some(i) =
-                    content_due.and_then(|due| e.open_deadlines.iter().position(|d| *d == due))
-                {
-                    e.open_deadlines.swap_remove(i);
+                let i = self.slot(creator_id);
+                if let (Some(due), Some(open)) = (content_due, self.deadlines.get_mut(&i)) {
+                    if let Some(k) = open.iter().position(|d| d == due) {
+                        open.swap_remove(k);
+                    }
+                    if open.is_empty() {
+                        self.deadlines.remove(&i);
+                        self.entries[i as usize].waiting = false;
+                    }
                 }
+                let m = &mut self.entries[i as usize].metrics;
                 inc(if *late {
-                    &mut e.metrics.samples_missed
+                    &mut m.samples_missed
                 } else {
-                    &mut e.metrics.samples_fulfilled
+                    &mut m.samples_fulfilled
                 })
             }
             Event::SampleRequested { .. }
             | Event::SampleRequestApproved { .. }
-            | Event::SampleRequestRejected { .. } => {}
-            Event::PlanCreated { .. }
+            | Event::SampleRequestRejected { .. }
+            | Event::PlanCreated { .. }
             | Event::PlanCreatorsAdded { .. }
             | Event::PlanEdited { .. }
             | Event::PlanEnded { .. }
             | Event::PlanAnswered { .. }
             | Event::PlanSaleRecorded { .. }
+            | Event::OrderRefunded { .. }
+            | Event::CommissionsSettled { .. }
             | Event::SellingRightsNoted { .. }
             | Event::TierChangedNoted { .. } => {}
         }
     }
 
-    fn key(e: &Entry, sort: SortBy, at: Instant) -> i64 {
+    fn key(&self, i: u32, e: &Entry, sort: SortBy, at: Instant) -> i64 {
         let known = |v: Option<u32>| v.map_or(i64::MIN, i64::from);
         match sort {
             SortBy::Followers => saturating_i64(e.followers),
             SortBy::Engagement => e.engagement_bps.into(),
-            SortBy::Fulfilment => known(e.metrics_at(at).fulfilment_bps()),
+            SortBy::Fulfilment => known(self.metrics_at(i, e, at).fulfilment_bps()),
             SortBy::ReplyRate => known(e.metrics.reply_rate_bps()),
             SortBy::ReplyTime => e
                 .metrics
@@ -484,6 +580,9 @@ impl Marketplace {
             return Page::default();
         };
         let keyword = q.keyword.as_ref().map(|k| k.trim().to_lowercase());
+        let finder = keyword
+            .as_ref()
+            .map(|k| memchr::memmem::Finder::new(k.as_bytes()));
         // The shared names a keyword hits, found once, not once per creator.
         let named: Vec<bool> = match &keyword {
             Some(k) => self
@@ -494,57 +593,79 @@ impl Marketplace {
                 .collect(),
             None => Vec::new(),
         };
-        let hits = |ids: &[u32]| ids.iter().any(|&i| named.get(i as usize) == Some(&true));
+        let pools = &self.pools;
+        let hits = |s: Span| {
+            pools
+                .list(s)
+                .iter()
+                .any(|&i| named.get(i as usize) == Some(&true))
+        };
+        let has = |s: Span, x: u32| pools.list(s).contains(&x);
         let at_least =
             |v: Option<u32>, min: Option<u32>| min.is_none_or(|m| v.is_some_and(|v| v >= m));
-        let passes = |e: &Entry| {
+        let passes = |i: u32, e: &Entry| {
             let m = &e.metrics;
-            let judged = || e.metrics_at(q.at);
-            !e.handle.is_empty()
-                && keyword.as_ref().is_none_or(|k| {
-                    e.folded_handle().contains(k.as_str()) || hits(&e.categories) || hits(&e.brands)
-                })
-                && category.is_none_or(|x| e.categories.contains(&x))
+            e.published()
                 && q.min_followers.is_none_or(|x| e.followers >= x)
                 && q.max_followers.is_none_or(|x| e.followers <= x)
                 && q.mostly_female
                     .is_none_or(|f| (e.female_share_bps > 5_000) == f)
                 && age_band.is_none_or(|x| e.age_band == x)
-                && region.is_none_or(|x| e.regions.contains(&x))
                 && q.min_engagement_bps.is_none_or(|x| e.engagement_bps >= x)
-                && brand.is_none_or(|x| e.brands.contains(&x))
                 && q.price_fen
                     .is_none_or(|x| e.price_band_fen.0 <= x && x <= e.price_band_fen.1)
                 && q.min_videos.is_none_or(|x| e.videos >= x)
                 && q.min_lives.is_none_or(|x| e.lives >= x)
                 && q.min_avg_video_views.is_none_or(|x| e.avg_video_views >= x)
-                && q.min_avg_live_viewers
-                    .is_none_or(|x| e.avg_live_viewers >= x)
-                && q.min_fulfilment_bps
-                    .is_none_or(|_| at_least(judged().fulfilment_bps(), q.min_fulfilment_bps))
+                && q.min_avg_live_viewers.is_none_or(|x| e.avg_live_viewers >= x)
                 && at_least(m.reply_rate_bps(), q.min_reply_rate_bps)
                 && q.max_mean_reply_secs
                     .is_none_or(|x| m.mean_reply_secs().is_some_and(|s| s <= x))
+                // What reads the pools, after the flat fields.
+                && category.is_none_or(|x| has(e.categories, x))
+                && region.is_none_or(|x| has(e.regions, x))
+                && brand.is_none_or(|x| has(e.brands, x))
+                && finder.as_ref().is_none_or(|f| {
+                    f.find(pools.text(e.folded_handle).as_bytes()).is_some()
+                        || hits(e.categories)
+                        || hits(e.brands)
+                })
+                && q.min_fulfilment_bps.is_none_or(|min| {
+                    self.metrics_at(i, e, q.at)
+                        .fulfilment_bps()
+                        .is_some_and(|v| v >= min)
+                })
         };
         // A handle names one creator: look it up instead of scanning.
-        let candidates: Box<dyn Iterator<Item = &Entry>> = match &q.handle {
+        let candidates: Box<dyn Iterator<Item = u32>> = match &q.handle {
             Some(h) => Box::new(
                 self.by_handle
                     .get(h.trim().to_lowercase().as_str())
-                    .map(|&i| &self.entries[i as usize])
+                    .copied()
                     .into_iter(),
             ),
-            None => Box::new(self.entries.iter()),
+            None => Box::new(0..u32::try_from(self.entries.len()).unwrap_or(u32::MAX)),
         };
         // Ranks ascend from the best; the heap's top is the worst kept.
         let cut = after.map(|c| (Reverse(c.key), c.creator_id.as_str()));
         let keep = limit.saturating_add(1);
-        let mut page: BinaryHeap<(Reverse<i64>, &str)> = BinaryHeap::with_capacity(keep.min(1024));
+        let mut page: BinaryHeap<(Reverse<i64>, &str, u32)> =
+            BinaryHeap::with_capacity(keep.min(1024));
         let mut total = 0usize;
-        for e in candidates.filter(|e| passes(e)) {
+        for i in candidates {
+            let e = &self.entries[i as usize];
+            if !passes(i, e) {
+                continue;
+            }
             total += 1;
-            let rank = (Reverse(Self::key(e, q.sort, q.at)), &*e.id);
-            if cut.as_ref().is_some_and(|c| rank <= *c) {
+            let key = Reverse(self.key(i, e, q.sort, q.at));
+            // Most creators fall below the page: compare the key before
+            // reading the id from the pool.
+            if page.len() >= keep && page.peek().is_some_and(|w| key > w.0) {
+                continue;
+            }
+            let rank = (key, pools.text(e.id), i);
+            if cut.as_ref().is_some_and(|c| (rank.0, rank.1) <= *c) {
                 continue;
             }
             if page.len() < keep {
@@ -560,14 +681,14 @@ impl Marketplace {
         let next = more
             .then(|| ranked.last())
             .flatten()
-            .map(|(Reverse(key), id)| Cursor {
+            .map(|(Reverse(key), id, _)| Cursor {
                 key: *key,
                 creator_id: (*id).to_owned(),
             });
         Page {
             creators: ranked
                 .iter()
-                .map(|(_, id)| self.view(&self.entries[self.by_id[*id] as usize], Some(q.at)))
+                .map(|&(_, _, i)| self.view(i, Some(q.at)))
                 .collect(),
             total,
             next,
@@ -583,7 +704,8 @@ impl Serialize for Marketplace {
         struct All<'a>(&'a Marketplace);
         impl Serialize for All<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.entries.iter().map(|e| self.0.view(e, None)))
+                let n = u32::try_from(self.0.entries.len()).unwrap_or(u32::MAX);
+                s.collect_seq((0..n).map(|i| self.0.view(i, None)))
             }
         }
         let mut st = s.serialize_struct("Marketplace", 1)?;
@@ -603,9 +725,13 @@ impl<'de> Deserialize<'de> for Marketplace {
             if !c.profile.handle.is_empty() {
                 m.publish(&c.profile);
             }
-            let e = m.slot(&c.profile.creator_id);
+            let i = m.slot(&c.profile.creator_id);
+            let e = &mut m.entries[i as usize];
             e.metrics = c.metrics;
-            e.open_deadlines = c.open_deadlines;
+            if !c.open_deadlines.is_empty() {
+                e.waiting = true;
+                m.deadlines.insert(i, c.open_deadlines);
+            }
         }
         Ok(m)
     }
@@ -731,6 +857,74 @@ mod tests {
             assert_eq!(back.creator(&id, at), m.creator(&id, at));
         }
         assert_eq!(back.creator_id_by_handle("handle4"), Some("c004"));
+    }
+
+    /// The one-pass search against the plain reading of the filters, on
+    /// synthetic creators: same creators, same order, every page.
+    #[test]
+    fn r_aff_2_the_one_pass_search_agrees_with_filtering_and_sorting_everything() {
+        let mut m = Marketplace::default();
+        let all: Vec<CreatorProfile> = (0..3_000).map(|n| crate::seed::creator(3, n)).collect();
+        for p in &all {
+            m.apply(&Event::CreatorProfiled { profile: p.clone() });
+        }
+        let queries = [
+            CreatorQuery {
+                category: Some("美妆".into()),
+                min_followers: Some(50_000),
+                ..CreatorQuery::default()
+            },
+            CreatorQuery {
+                keyword: Some("XIAO".into()),
+                sort: SortBy::AvgVideoViews,
+                ..CreatorQuery::default()
+            },
+            CreatorQuery {
+                region: Some("广东".into()),
+                min_lives: Some(10),
+                sort: SortBy::Lives,
+                ..CreatorQuery::default()
+            },
+        ];
+        for q in &queries {
+            let key = |p: &CreatorProfile| match q.sort {
+                SortBy::AvgVideoViews => p.avg_video_views,
+                SortBy::Lives => u64::from(p.lives),
+                _ => p.followers,
+            };
+            let mut expected: Vec<&CreatorProfile> = all
+                .iter()
+                .filter(|p| {
+                    q.category.as_ref().is_none_or(|c| p.categories.contains(c))
+                        && q.region.as_ref().is_none_or(|r| p.top_regions.contains(r))
+                        && q.min_followers.is_none_or(|f| p.followers >= f)
+                        && q.min_lives.is_none_or(|l| p.lives >= l)
+                        && q.keyword.as_ref().is_none_or(|k| {
+                            let k = k.to_lowercase();
+                            p.handle.to_lowercase().contains(&k)
+                                || p.categories
+                                    .iter()
+                                    .chain(&p.top_brands)
+                                    .any(|n| n.to_lowercase().contains(&k))
+                        })
+                })
+                .collect();
+            expected.sort_by(|a, b| key(b).cmp(&key(a)).then(a.creator_id.cmp(&b.creator_id)));
+            assert!(expected.len() > 20, "{q:?} matches {}", expected.len());
+            let mut walked = Vec::new();
+            let mut after = None;
+            loop {
+                let page = m.search(q, after.as_ref(), 17);
+                assert_eq!(page.total, expected.len());
+                walked.extend(page.creators.into_iter().map(|c| c.profile));
+                match page.next {
+                    Some(c) => after = Some(c),
+                    None => break,
+                }
+            }
+            let expected: Vec<CreatorProfile> = expected.into_iter().cloned().collect();
+            assert_eq!(walked, expected, "{q:?}");
+        }
     }
 
     #[test]

@@ -123,12 +123,21 @@ pub enum ContentKind {
     Live,
 }
 
-/// R-AFF-1: a sales plan's money, all integer fen.
+/// R-AFF-1: a sales plan's money, all integer fen. `commission_fen` is
+/// net of what refunds clawed back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PlanSales {
     pub revenue_fen: Fen,
     pub product_cost_fen: Fen,
     pub commission_fen: Fen,
+    pub refunded_fen: Fen,
+}
+
+/// One creator's payout in a settlement, fen; negative deducts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommissionLine {
+    pub creator_id: String,
+    pub amount_fen: Fen,
 }
 
 impl PlanSales {
@@ -137,8 +146,9 @@ impl PlanSales {
     pub fn roi_bps(&self) -> Option<i64> {
         // i128: totals are bounded (R-X-3), their products need not be.
         let spent = i128::from(self.product_cost_fen) + i128::from(self.commission_fen);
+        let kept = i128::from(self.revenue_fen) - i128::from(self.refunded_fen);
         (spent > 0).then(|| {
-            let roi = (i128::from(self.revenue_fen) - spent) * 10_000 / spent;
+            let roi = (kept - spent) * 10_000 / spent;
             i64::try_from(roi).unwrap_or(if roi < 0 { i64::MIN } else { i64::MAX })
         })
     }
@@ -225,14 +235,27 @@ pub enum Command {
         kind: ContentKind,
         at: Instant,
     },
-    /// Orders through a plan: revenue, cost and the commission it earned.
+    /// An order attributed to a creator of a plan (relayed by the platform):
+    /// revenue, cost and the commission it earns the creator.
     RecordPlanSale {
+        order_id: String,
         plan_id: String,
+        creator_id: String,
         product_id: String,
         revenue_fen: Fen,
         product_cost_fen: Fen,
         at: Instant,
     },
+    /// A refund on an attributed order: its share of the commission is
+    /// clawed back (relayed by the platform).
+    RecordOrderRefund {
+        order_id: String,
+        refund_fen: Fen,
+        at: Instant,
+    },
+    /// Pays out what each creator is due since the last settlement; a
+    /// negative line deducts refunds clawed back after it was paid.
+    SettleCommissions { settlement_id: String, at: Instant },
     /// R-CMP-13, from compliance-svc's SellingRightsRevoked / Restored;
     /// `source_position` is the event's position in compliance-svc's log.
     RecordSellingRights {
@@ -342,11 +365,30 @@ pub enum Event {
         late: bool,
     },
     PlanSaleRecorded {
+        /// Absent in sales recorded before orders were attributed.
+        #[serde(default)]
+        order_id: String,
+        #[serde(default)]
+        creator_id: String,
         plan_id: String,
         product_id: String,
         revenue_fen: Fen,
         product_cost_fen: Fen,
         commission_fen: Fen,
+        at: Instant,
+    },
+    OrderRefunded {
+        order_id: String,
+        plan_id: String,
+        creator_id: String,
+        refund_fen: Fen,
+        /// The commission that the refunded share of the order had earned.
+        commission_clawback_fen: Fen,
+        at: Instant,
+    },
+    CommissionsSettled {
+        settlement_id: String,
+        lines: Vec<CommissionLine>,
         at: Instant,
     },
     SellingRightsNoted {
@@ -379,6 +421,8 @@ impl Event {
             Event::SampleDelivered { .. } => "SampleDelivered",
             Event::ContentPosted { .. } => "ContentPosted",
             Event::PlanSaleRecorded { .. } => "PlanSaleRecorded",
+            Event::OrderRefunded { .. } => "OrderRefunded",
+            Event::CommissionsSettled { .. } => "CommissionsSettled",
             Event::SellingRightsNoted { .. } => "SellingRightsNoted",
             Event::TierChangedNoted { .. } => "TierChangedNoted",
         }
