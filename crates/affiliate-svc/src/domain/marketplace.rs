@@ -714,26 +714,68 @@ impl Serialize for Marketplace {
     }
 }
 
+impl Marketplace {
+    /// Takes in one creator as the snapshot stored it.
+    fn restore(&mut self, c: CreatorView) {
+        if !c.profile.handle.is_empty() {
+            self.publish(&c.profile);
+        }
+        let i = self.slot(&c.profile.creator_id);
+        let e = &mut self.entries[i as usize];
+        e.metrics = c.metrics;
+        if !c.open_deadlines.is_empty() {
+            e.waiting = true;
+            self.deadlines.insert(i, c.open_deadlines);
+        }
+    }
+}
+
+/// Read one creator at a time into the compact form: a million creators
+/// never exist as a million separate views (which would leave the heap
+/// fragmented long after they are gone).
 impl<'de> Deserialize<'de> for Marketplace {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Stored {
-            creators: Vec<CreatorView>,
-        }
-        let mut m = Marketplace::default();
-        for c in Stored::deserialize(d)?.creators {
-            if !c.profile.handle.is_empty() {
-                m.publish(&c.profile);
-            }
-            let i = m.slot(&c.profile.creator_id);
-            let e = &mut m.entries[i as usize];
-            e.metrics = c.metrics;
-            if !c.open_deadlines.is_empty() {
-                e.waiting = true;
-                m.deadlines.insert(i, c.open_deadlines);
+        struct Creators<'a>(&'a mut Marketplace);
+        impl<'de> serde::de::DeserializeSeed<'de> for Creators<'_> {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_seq(self)
             }
         }
-        Ok(m)
+        impl<'de> serde::de::Visitor<'de> for Creators<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of creators")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                while let Some(c) = seq.next_element::<CreatorView>()? {
+                    self.0.restore(c);
+                }
+                Ok(())
+            }
+        }
+        struct Stored;
+        impl<'de> serde::de::Visitor<'de> for Stored {
+            type Value = Marketplace;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a marketplace snapshot")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Marketplace, A::Error> {
+                let mut m = Marketplace::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "creators" {
+                        map.next_value_seed(Creators(&mut m))?;
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(Stored)
     }
 }
 
