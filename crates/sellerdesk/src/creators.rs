@@ -205,3 +205,50 @@ pub fn write_jsonl(out: &Path, seed: u64, n: u64) -> anyhow::Result<()> {
     w.flush()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 19: an import publishes every good line, names each bad one by
+    /// its number, and a second run changes nothing; seeding to a larger N
+    /// adds only the new creators.
+    #[tokio::test]
+    async fn import_reports_bad_lines_by_number_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
+        let store = sellerdesk_eventstore::open(&url).await.unwrap();
+        let file = dir.path().join("creators.jsonl");
+        write_jsonl(&file, 5, 4).unwrap();
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        text.push_str("{\"creator_id\":\"x1\",\"handle\":\"\"}\n");
+        text.push_str("not json\n\n");
+        text.push_str("{\"creator_id\":\"x2\",\"handle\":\"@x2\",\"colour\":\"red\"}\n");
+        std::fs::write(&file, text).unwrap();
+        let report = import(store.clone(), &file).await.unwrap();
+        assert_eq!((report.published, report.marketplace), (4, 4));
+        let lines: Vec<&str> = report
+            .refused
+            .iter()
+            .map(|r| r.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            ["line 6", "line 8", "line 5"],
+            "{:?}",
+            report.refused
+        );
+        assert!(
+            report.refused[2].contains("profile.handle"),
+            "{:?}",
+            report.refused
+        );
+        let again = import(store.clone(), &file).await.unwrap();
+        assert_eq!((again.published, again.unchanged), (0, 4));
+        let seeded = seed(store, 5, 6).await.unwrap();
+        assert_eq!(
+            (seeded.published, seeded.unchanged, seeded.marketplace),
+            (2, 4, 6)
+        );
+    }
+}
