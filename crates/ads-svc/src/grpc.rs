@@ -579,6 +579,32 @@ impl pb::ads_service_server::AdsService for AdsApi {
         }))
     }
 
+    async fn set_time_zone(
+        &self,
+        request: Request<pb::SetTimeZoneRequest>,
+    ) -> Result<Response<pb::SetTimeZoneResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "setting the shop's time zone",
+        )?;
+        let time_zone = request.into_inner().time_zone;
+        let (account, _) = self
+            .app
+            .execute(&shop, &command_metadata(&caller), |at| {
+                Command::SetTimeZone {
+                    time_zone: time_zone.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::SetTimeZoneResponse {
+            time_zone: account.zone().name().to_owned(),
+        }))
+    }
+
     async fn set_account_subject(
         &self,
         request: Request<pb::SetAccountSubjectRequest>,
@@ -726,6 +752,7 @@ impl pb::ads_service_server::AdsService for AdsApi {
                     .in_force(self.app.now(), crate::domain::MEASURES_BLOCKING_ORDERS)
                     .is_none(),
             pending_top_up_fen: pending_top_up(&account),
+            time_zone: account.zone().name().to_owned(),
         }))
     }
 }

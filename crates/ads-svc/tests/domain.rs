@@ -328,13 +328,19 @@ fn r_ads_6_and_r_ads_7_a_video_that_fails_review_is_rejected_and_refunded_within
         PaymentMethod::DouyinPay,
         "to the original payment account"
     );
-    assert_eq!(refund.due_by, refund_due_by(t0()));
+    assert_eq!(
+        refund.due_by,
+        refund_due_by(t0(), sellerdesk_core::zone::DEFAULT)
+    );
     assert!(matches!(
         g.orders["o2"].status,
         OrderStatus::Rejected { .. }
     ));
     // Wednesday + 7 business days = the next week's Friday, end of day in Shanghai.
-    assert_eq!(refund_due_by(t0()), t("2026-03-13T16:00:00Z"));
+    assert_eq!(
+        refund_due_by(t0(), sellerdesk_core::zone::DEFAULT),
+        t("2026-03-13T16:00:00Z")
+    );
     // Paid from the balance, the refund comes back to the balance.
     g.top_up(10_000).unwrap();
     g.place(
@@ -1192,12 +1198,47 @@ fn r_ads_7_refund_due_dates_skip_holidays_and_count_adjusted_workdays() {
     // Wednesday 11 February 2026, noon in Shanghai: Thu 12, Fri 13, Sat 14
     // (worked), then Tue 24 .. Fri 27 are the 7 business days.
     assert_eq!(
-        refund_due_by(t("2026-02-11T04:00:00Z")),
+        refund_due_by(t("2026-02-11T04:00:00Z"), sellerdesk_core::zone::DEFAULT),
         t("2026-02-27T16:00:00Z")
     );
     // An ordinary week is Monday to Friday.
     assert_eq!(
-        refund_due_by(t("2026-03-04T04:00:00Z")),
+        refund_due_by(t("2026-03-04T04:00:00Z"), sellerdesk_core::zone::DEFAULT),
         t("2026-03-13T16:00:00Z")
+    );
+}
+
+/// R-X-3 (issue 19): refund due dates count in the shop's time zone.
+/// Thursday 5 March 2026, 20:00 UTC, is already Friday in Shanghai, so its
+/// 7 business days are 9-13, 16 and 17 March, due at midnight ending the
+/// 17th there; in Los Angeles it is still Thursday: 6, 9-13 and 16 March,
+/// due at midnight ending the 16th in Pacific daylight time.
+#[test]
+fn r_x_3_refund_due_dates_count_in_the_shops_time_zone() {
+    let at = t("2026-03-05T20:00:00Z");
+    let la: chrono_tz::Tz = "America/Los_Angeles".parse().unwrap();
+    assert_eq!(
+        refund_due_by(at, sellerdesk_core::zone::DEFAULT),
+        t("2026-03-17T16:00:00Z")
+    );
+    assert_eq!(refund_due_by(at, la), t("2026-03-17T07:00:00Z"));
+    // A shop sets its zone; a bad name is refused on the field.
+    let mut account = ads_svc::domain::AdsAccount::default();
+    let set = |z: &str| ads_svc::domain::Command::SetTimeZone {
+        time_zone: z.into(),
+        at,
+    };
+    assert!(matches!(
+        ads_svc::domain::decide(&account, &set("UTC+8")),
+        Err(ads_svc::domain::DomainError::Invalid(f)) if f[0].0 == "time_zone"
+    ));
+    for e in ads_svc::domain::decide(&account, &set("America/Los_Angeles")).unwrap() {
+        account.apply(&e);
+    }
+    assert_eq!(account.zone(), la);
+    assert!(
+        ads_svc::domain::decide(&account, &set("America/Los_Angeles"))
+            .unwrap()
+            .is_empty()
     );
 }

@@ -405,11 +405,10 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             self.app.limits(),
             self.app.now(),
         );
-        let today = outreach.invitations.get(&r.invitation_id).map(|i| {
-            i.sent_at
-                .with_timezone(&chrono_tz::Asia::Shanghai)
-                .date_naive()
-        });
+        let today = outreach
+            .invitations
+            .get(&r.invitation_id)
+            .map(|i| i.sent_at.with_timezone(&outreach.zone()).date_naive());
         let used = today
             .and_then(|d| outreach.sent_per_day.get(&d))
             .copied()
@@ -624,6 +623,32 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             .map_err(to_status)?;
         Ok(Response::new(pb::AnswerPlanResponse {
             plan: Some(plan_pb(&outreach, &r.plan_id)?),
+        }))
+    }
+
+    async fn set_time_zone(
+        &self,
+        request: Request<pb::SetTimeZoneRequest>,
+    ) -> Result<Response<pb::SetTimeZoneResponse>, Status> {
+        let (caller, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            MANAGERS,
+            "setting the shop's time zone",
+        )?;
+        let time_zone = request.into_inner().time_zone;
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                Command::SetTimeZone {
+                    time_zone: time_zone.clone(),
+                    at,
+                }
+            })
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::SetTimeZoneResponse {
+            time_zone: outreach.zone().name().to_owned(),
         }))
     }
 

@@ -28,7 +28,11 @@ impl std::ops::Deref for World {
 
 impl World {
     fn new() -> Self {
-        let mut w = World(testing::given_with::<Affiliation>(Limits::default(), &[]));
+        Self::with(Limits::default())
+    }
+
+    fn with(limits: Limits) -> Self {
+        let mut w = World(testing::given_with::<Affiliation>(limits, &[]));
         for (id, followers, female, engagement) in [
             ("c1", 1_200_000, 8_000, 450),
             ("c2", 80_000, 3_000, 900),
@@ -664,4 +668,35 @@ fn commissions_are_settled_from_attributed_orders_with_refunds_clawed_back() {
         }),
         Err(DomainError::Invalid(_))
     ));
+}
+
+/// R-X-3, R-AFF-3 (issue 19): the daily limit counts the shop's days. At
+/// 2026-03-04 15:30 UTC it is 23:30 on the 4th in Shanghai but 00:30 on the
+/// 5th in Tokyo: with one invitation a day, a Shanghai shop that invited at
+/// 15:00 UTC is out for the day, a Tokyo shop is on a new day.
+#[test]
+fn r_x_3_the_daily_invitation_limit_counts_the_shops_days() {
+    let limits = Limits {
+        daily_invitations: 1,
+        ..Limits::default()
+    };
+    let first = t("2026-03-04T14:00:00Z");
+    let later = t("2026-03-04T15:30:00Z");
+    let mut shanghai = World::with(limits);
+    shanghai.invite("i1", "c1", first).unwrap();
+    assert!(matches!(
+        shanghai.invite("i2", "c2", later),
+        Err(DomainError::LimitReached(_))
+    ));
+    let mut tokyo = World::with(limits);
+    assert!(matches!(
+        tokyo.when(Command::SetTimeZone { time_zone: "Mars/Olympus".into(), at: first }),
+        Err(DomainError::Invalid(f)) if f[0].0 == "time_zone"
+    ));
+    tokyo.ok(Command::SetTimeZone {
+        time_zone: "Asia/Tokyo".into(),
+        at: first,
+    });
+    tokyo.invite("i1", "c1", first).unwrap();
+    tokyo.invite("i2", "c2", later).unwrap();
 }

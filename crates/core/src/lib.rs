@@ -16,6 +16,7 @@ pub mod penalties;
 mod refusal;
 pub mod stream;
 pub mod testing;
+pub mod zone;
 
 pub use instant_codec::{instant, optional_instant};
 pub use refusal::Refusal;

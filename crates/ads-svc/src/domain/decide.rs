@@ -7,15 +7,12 @@ use super::{
 use chrono::{Duration, TimeZone};
 use sellerdesk_core::money;
 
-/// R-X-3: business days are counted in the shop's time zone.
-const SHOP_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
-
 /// R-ADS-7, R-ADS-14: a refund decided at `at` arrives before the end of
 /// the 7th business day after that day, in shop time: Monday to Friday but
 /// China's public holidays, plus the weekend days worked in their place
 /// (调休), as `sellerdesk_core::calendar` has them.
-pub fn refund_due_by(at: Instant) -> Instant {
-    let mut date = at.with_timezone(&SHOP_TIME_ZONE).date_naive();
+pub fn refund_due_by(at: Instant, zone: chrono_tz::Tz) -> Instant {
+    let mut date = at.with_timezone(&zone).date_naive();
     let mut left = REFUND_BUSINESS_DAYS;
     while left > 0 {
         date += Duration::days(1);
@@ -26,10 +23,15 @@ pub fn refund_due_by(at: Instant) -> Instant {
     let end = (date + Duration::days(1))
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists");
-    SHOP_TIME_ZONE
-        .from_local_datetime(&end)
+    // Midnight may fall in a daylight-saving gap in some zones: then the
+    // first instant of that day.
+    zone.from_local_datetime(&end)
         .earliest()
-        .expect("Shanghai has no gaps")
+        .or_else(|| {
+            zone.from_local_datetime(&(end + Duration::hours(1)))
+                .earliest()
+        })
+        .map_or(at, |t| t.with_timezone(&chrono::Utc))
         .with_timezone(&chrono::Utc)
 }
 
@@ -193,6 +195,17 @@ fn order<'a>(account: &'a AdsAccount, id: &str) -> Result<&'a Order, DomainError
 /// The events `command` causes on `account`, or why it is refused.
 pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, DomainError> {
     match command {
+        Command::SetTimeZone { time_zone, at } => {
+            let zone = sellerdesk_core::zone::parse("time_zone", time_zone)?;
+            Ok(if account.time_zone.as_deref() == Some(zone.name()) {
+                vec![]
+            } else {
+                vec![Event::TimeZoneSet {
+                    time_zone: zone.name().to_owned(),
+                    at: *at,
+                }]
+            })
+        }
         Command::PlaceOrder { order_id, spec, at } => place_order(account, order_id, spec, at),
         Command::DecideReview {
             order_id,
@@ -383,7 +396,7 @@ fn decide_review(
             refund: Refund {
                 amount_fen: o.spec.amount_fen,
                 to: o.spec.payment,
-                due_by: refund_due_by(*at),
+                due_by: refund_due_by(*at, account.zone()),
             },
             at: *at,
         }])
@@ -462,7 +475,7 @@ fn close_delivery_window(
         run_secs: (at - since).num_seconds(),
         at,
     }];
-    events.extend(remainder_refund(o, at));
+    events.extend(remainder_refund(o, at, account.zone()));
     Ok(events)
 }
 
@@ -475,7 +488,7 @@ fn window_closes(o: &Order, since: Instant, window_hours: u32) -> Instant {
 }
 
 /// R-ADS-14: what an ending order did not spend goes back, as its own event.
-fn remainder_refund(o: &Order, at: Instant) -> Option<Event> {
+fn remainder_refund(o: &Order, at: Instant, zone: chrono_tz::Tz) -> Option<Event> {
     // R-X-3: spend never exceeds the amount (RecordDelivery refuses it).
     let remainder = o.spec.amount_fen.saturating_sub(o.spent_fen);
     (remainder > 0).then(|| Event::RemainderRefunded {
@@ -483,7 +496,7 @@ fn remainder_refund(o: &Order, at: Instant) -> Option<Event> {
         refund: Refund {
             amount_fen: remainder,
             to: o.spec.payment,
-            due_by: refund_due_by(at),
+            due_by: refund_due_by(at, zone),
         },
         at,
     })
@@ -520,7 +533,7 @@ fn terminate_order(
         run_secs,
         at,
     }];
-    events.extend(remainder_refund(o, at));
+    events.extend(remainder_refund(o, at, account.zone()));
     Ok(events)
 }
 
@@ -646,7 +659,7 @@ fn report_shopping_cart_used(
             refund: Refund {
                 amount_fen: o.spec.amount_fen - o.spent_fen,
                 to: o.spec.payment,
-                due_by: refund_due_by(*at),
+                due_by: refund_due_by(*at, account.zone()),
             },
             at: *at,
         });

@@ -254,6 +254,12 @@ pub struct Refund {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// R-X-3: the shop's time zone, in which refund due dates count
+    /// business days (Asia/Shanghai until set).
+    SetTimeZone {
+        time_zone: String,
+        at: Instant,
+    },
     PlaceOrder {
         order_id: String,
         spec: OrderSpec,
@@ -361,6 +367,10 @@ pub use sellerdesk_core::penalties::{NotedMeasure, Penalties, TierChange};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
+    TimeZoneSet {
+        time_zone: String,
+        at: Instant,
+    },
     OrderPlaced {
         order_id: String,
         spec: OrderSpec,
@@ -479,6 +489,7 @@ pub enum Event {
 impl Event {
     pub fn type_name(&self) -> &'static str {
         match self {
+            Event::TimeZoneSet { .. } => "TimeZoneSet",
             Event::OrderPlaced { .. } => "OrderPlaced",
             Event::ReviewApproved { .. } => "ReviewApproved",
             Event::ReviewRejected { .. } => "ReviewRejected",

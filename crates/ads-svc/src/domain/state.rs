@@ -72,12 +72,20 @@ pub struct AdsAccount {
     pub pending_payments: BTreeMap<String, (FundsMove, Fen)>,
     /// Payments the provider has answered (confirmed or failed).
     pub settled_payments: BTreeSet<String>,
+    /// R-X-3: the IANA zone the shop set; Asia/Shanghai while None.
+    pub time_zone: Option<String>,
 }
 
 impl AdsAccount {
+    /// The shop's time zone (R-X-3).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        sellerdesk_core::zone::or_default(self.time_zone.as_deref())
+    }
+
     pub fn apply(&mut self, event: &Event) {
         self.version += 1;
         match event {
+            Event::TimeZoneSet { time_zone, .. } => self.time_zone = Some(time_zone.to_owned()),
             Event::OrderPlaced { order_id, spec, at } => {
                 if spec.payment == super::PaymentMethod::AccountBalance {
                     self.balance_fen = self.balance_fen.saturating_sub(spec.amount_fen);

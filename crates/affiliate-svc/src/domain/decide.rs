@@ -6,9 +6,6 @@ use chrono::NaiveDate;
 use sellerdesk_core::money;
 use std::collections::BTreeMap;
 
-/// R-X-3: a shop's day is counted in its time zone.
-const SHOP_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invitation {
     pub creator_id: String,
@@ -94,12 +91,20 @@ pub struct Outreach {
     pub orders: BTreeMap<String, AttributedOrder>,
     pub commissions: BTreeMap<String, CommissionAccount>,
     pub settlements: std::collections::BTreeSet<String>,
+    /// R-X-3: the IANA zone the shop set; Asia/Shanghai while None.
+    pub time_zone: Option<String>,
 }
 
 impl Outreach {
+    /// The shop's time zone (R-X-3).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        sellerdesk_core::zone::or_default(self.time_zone.as_deref())
+    }
+
     pub fn apply(&mut self, event: &Event) {
         self.version += 1;
         match event {
+            Event::TimeZoneSet { time_zone, .. } => self.time_zone = Some(time_zone.to_owned()),
             Event::CreatorProfiled { .. } => {}
             Event::SellingRightsNoted {
                 revoked,
@@ -450,6 +455,17 @@ pub fn decide(
         may_reach_out(outreach, subject, at, what)?;
     }
     match command {
+        Command::SetTimeZone { time_zone, at } => {
+            let zone = sellerdesk_core::zone::parse("time_zone", time_zone)?;
+            Ok(if outreach.time_zone.as_deref() == Some(zone.name()) {
+                vec![]
+            } else {
+                vec![Event::TimeZoneSet {
+                    time_zone: zone.name().to_owned(),
+                    at: *at,
+                }]
+            })
+        }
         Command::ProfileCreator { profile } => profile_creator(market, profile),
         Command::RecordSellingRights {
             revoked,
@@ -692,7 +708,7 @@ fn send_invitation(
         };
     }
     known_creator(market, "creator_id", creator_id)?;
-    let local_date = at.with_timezone(&SHOP_TIME_ZONE).date_naive();
+    let local_date = at.with_timezone(&outreach.zone()).date_naive();
     // R-AFF-3: not too many creators at once.
     let sent = outreach.sent_per_day.get(&local_date).copied().unwrap_or(0);
     if sent >= limits.daily_invitations {

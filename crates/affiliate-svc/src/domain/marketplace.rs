@@ -528,7 +528,8 @@ impl Marketplace {
                     &mut m.samples_fulfilled
                 })
             }
-            Event::SampleRequested { .. }
+            Event::TimeZoneSet { .. }
+            | Event::SampleRequested { .. }
             | Event::SampleRequestApproved { .. }
             | Event::SampleRequestRejected { .. }
             | Event::PlanCreated { .. }

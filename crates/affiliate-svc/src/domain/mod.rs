@@ -156,6 +156,9 @@ impl PlanSales {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// R-X-3: the shop's time zone, whose days the daily invitation limit
+    /// counts (Asia/Shanghai until set).
+    SetTimeZone { time_zone: String, at: Instant },
     /// The platform publishes or updates a creator's marketplace profile.
     ProfileCreator { profile: CreatorProfile },
     SendInvitation {
@@ -275,6 +278,10 @@ pub use sellerdesk_core::penalties::{NotedMeasure, Penalties, TierChange};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
+    TimeZoneSet {
+        time_zone: String,
+        at: Instant,
+    },
     CreatorProfiled {
         profile: CreatorProfile,
     },
@@ -406,6 +413,7 @@ pub enum Event {
 impl Event {
     pub fn type_name(&self) -> &'static str {
         match self {
+            Event::TimeZoneSet { .. } => "TimeZoneSet",
             Event::CreatorProfiled { .. } => "CreatorProfiled",
             Event::InvitationSent { .. } => "InvitationSent",
             Event::InvitationAnswered { .. } => "InvitationAnswered",
