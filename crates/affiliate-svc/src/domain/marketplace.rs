@@ -595,11 +595,14 @@ impl Marketplace {
             None => Vec::new(),
         };
         let pools = &self.pools;
+        // Most keywords name no category or brand: then skip the lists.
+        let names_hit = named.contains(&true);
         let hits = |s: Span| {
-            pools
-                .list(s)
-                .iter()
-                .any(|&i| named.get(i as usize) == Some(&true))
+            names_hit
+                && pools
+                    .list(s)
+                    .iter()
+                    .any(|&i| named.get(i as usize) == Some(&true))
         };
         let has = |s: Span, x: u32| pools.list(s).contains(&x);
         let at_least =
