@@ -835,3 +835,156 @@ async fn r_aff_2_pages_and_r_aff_6_plan_lifecycle_over_grpc() {
         (Code::FailedPrecondition, "PLAN_ENDED")
     );
 }
+
+/// Issue 19 over gRPC: an attributed order earns its creator a commission,
+/// a refund claws back its share, settlements pay what is due once; the
+/// shop's time zone is an IANA name.
+#[tokio::test]
+async fn commissions_settle_and_claw_back_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let signer = TokenSigner::new("test");
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let (_service, mut client) = spawn(store, &clock, &signer).await;
+    publish_creators(&mut client, &signer, 2).await;
+    fn platform_as<T>(signer: &TokenSigner, m: T) -> Request<T> {
+        req(signer, "", Role::Platform, m)
+    }
+    client
+        .create_plan(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::CreatePlanRequest {
+                plan_id: "p1".into(),
+                name: "佣金".into(),
+                goal: pb::Goal::Sales as i32,
+                products: vec![pb::PlanProduct {
+                    product_id: "sku1".into(),
+                    commission_bps: 1_000,
+                }],
+                creator_ids: vec!["c0".into()],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let sale = pb::RecordPlanSaleRequest {
+        shop_id: SHOP.into(),
+        plan_id: "p1".into(),
+        product_id: "sku1".into(),
+        revenue_fen: 30_000,
+        product_cost_fen: 10_000,
+        order_id: "o1".into(),
+        creator_id: "c0".into(),
+    };
+    let e = client
+        .record_plan_sale(platform_as(&signer, sale.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), reason(&e).as_str()),
+        (Code::FailedPrecondition, "PLAN_NOT_ACCEPTED")
+    );
+    client
+        .answer_plan(platform_as(
+            &signer,
+            pb::AnswerPlanRequest {
+                shop_id: SHOP.into(),
+                plan_id: "p1".into(),
+                creator_id: "c0".into(),
+                accepted: true,
+            },
+        ))
+        .await
+        .unwrap();
+    client
+        .record_plan_sale(platform_as(&signer, sale))
+        .await
+        .unwrap();
+    let settle = |id: &str| pb::SettleCommissionsRequest {
+        shop_id: SHOP.into(),
+        settlement_id: id.into(),
+    };
+    let paid = client
+        .settle_commissions(platform_as(&signer, settle("m1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (paid.lines[0].creator_id.as_str(), paid.lines[0].amount_fen),
+        ("c0", 3_000)
+    );
+    assert!(client
+        .settle_commissions(platform_as(&signer, settle("m1")))
+        .await
+        .unwrap()
+        .into_inner()
+        .lines
+        .is_empty());
+    let refund = |fen| pb::RecordOrderRefundRequest {
+        shop_id: SHOP.into(),
+        order_id: "o1".into(),
+        refund_fen: fen,
+    };
+    let e = client
+        .record_order_refund(platform_as(&signer, refund(30_001)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.get_details_bad_request().unwrap().field_violations[0].field,
+        "refund_fen"
+    );
+    let refunded = client
+        .record_order_refund(platform_as(&signer, refund(10_000)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(refunded.commission_clawback_fen, 1_000);
+    assert_eq!(refunded.plan.unwrap().sales.unwrap().refunded_fen, 10_000);
+    let accounts = client
+        .list_commissions(req(
+            &signer,
+            SHOP,
+            Role::Agent,
+            pb::ListCommissionsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .commissions;
+    assert_eq!(
+        (
+            accounts[0].earned_fen,
+            accounts[0].clawed_back_fen,
+            accounts[0].settled_fen,
+            accounts[0].due_fen
+        ),
+        (3_000, 1_000, 3_000, -1_000)
+    );
+    // R-X-3: a zone is an IANA name; owners set it.
+    let zone = |z: &str| pb::SetTimeZoneRequest {
+        time_zone: z.into(),
+        ..Default::default()
+    };
+    let e = client
+        .set_time_zone(req(&signer, SHOP, Role::Owner, zone("UTC+8")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.get_details_bad_request().unwrap().field_violations[0].field,
+        "time_zone"
+    );
+    let e = client
+        .set_time_zone(req(&signer, SHOP, Role::Agent, zone("Asia/Tokyo")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let set = client
+        .set_time_zone(req(&signer, SHOP, Role::Owner, zone("Asia/Tokyo")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(set.time_zone, "Asia/Tokyo");
+}
