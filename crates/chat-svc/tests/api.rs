@@ -1092,3 +1092,125 @@ async fn a_live_stream_ends_when_its_token_expires() {
     .expect("the stream ends within 10 s of a 2 s token");
     assert_eq!(ended.map(|e| e.code()), Some(Code::Unauthenticated));
 }
+
+/// R-CHAT-14 over gRPC: the gateway files an after-sale request; an agent
+/// without review_after_sale is PERMISSION_DENIED, one with it decides; order
+/// actions need handle_orders; every step is a line of the transcript and
+/// reaches the agent's inbox.
+#[tokio::test]
+async fn r_chat_14_after_sale_over_grpc_gated_by_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    app.open("c1").await;
+    app.buyer("c1", "m1", "我要退货，转人工").await;
+    let mut inbox = app.inbox("a1", 0).await;
+    let file = app.gateway(pb::FileAfterSaleRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "c1".into(),
+        request_id: "r1".into(),
+        order_id: "ord-1".into(),
+        kind: pb::AfterSaleKind::RefundOnly as i32,
+        reason: "质量问题".into(),
+        amount_fen: 9_900,
+        order_amount_fen: 9_900,
+    });
+    let filed = app.client.file_after_sale(file).await.unwrap().into_inner();
+    assert_eq!(filed.message.unwrap().after_sale.unwrap().amount_fen, 9_900);
+    let decide = |approve| pb::DecideAfterSaleRequest {
+        conversation_id: "c1".into(),
+        request_id: "r1".into(),
+        approve,
+        reason: "已核实，同意退款".into(),
+        ..Default::default()
+    };
+    let e = app
+        .client
+        .decide_after_sale(app.agent("a1", decide(true)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("review_after_sale"), "{}", e.message());
+    let e = app
+        .client
+        .send_order_card(app.agent(
+            "a1",
+            pb::SendOrderCardRequest {
+                conversation_id: "c1".into(),
+                card: Some(pb::OrderCard {
+                    order_id: "ord-1".into(),
+                    title: "连衣裙".into(),
+                    price_fen: 9_900,
+                    status: "已签收".into(),
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // The owner grants the permissions.
+    let grant = app.owner(pb::UpdateAgentRequest {
+        agent_id: "a1".into(),
+        name: "客服a1".into(),
+        role: pb::ServiceRole::Both as i32,
+        permissions: Some(pb::Permissions {
+            reply: true,
+            handle_orders: true,
+            review_after_sale: true,
+        }),
+        ..Default::default()
+    });
+    app.client.update_agent(grant).await.unwrap();
+    let decided = app
+        .client
+        .decide_after_sale(app.agent("a1", decide(true)))
+        .await
+        .unwrap()
+        .into_inner()
+        .message
+        .unwrap();
+    assert!(decided
+        .after_sale
+        .as_ref()
+        .is_some_and(|a| a.decided && a.approved));
+    let marked = app
+        .client
+        .mark_address_changed(app.agent(
+            "a1",
+            pb::MarkAddressChangedRequest {
+                conversation_id: "c1".into(),
+                order_id: "ord-1".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .message
+        .unwrap();
+    assert_eq!(marked.address_changed_order_id, "ord-1");
+    let transcript = app.conversation("c1").await.transcript;
+    assert!(transcript
+        .iter()
+        .any(|m| m.after_sale.as_ref().is_some_and(|a| !a.decided)));
+    assert!(transcript
+        .iter()
+        .any(|m| m.after_sale.as_ref().is_some_and(|a| a.decided)));
+    assert!(transcript
+        .iter()
+        .any(|m| m.address_changed_order_id == "ord-1"));
+    // The inbox carries the decision (and everything before it).
+    let mut saw_decision = false;
+    for _ in 0..20 {
+        let item = next_item(&mut inbox).await;
+        if let Some(pb::watch_inbox_response::Item::Message(m)) = item.item {
+            if m.after_sale.is_some_and(|a| a.decided) {
+                saw_decision = true;
+                break;
+            }
+        }
+    }
+    assert!(saw_decision);
+}

@@ -776,3 +776,125 @@ fn a_reused_message_id_with_other_text_is_already_exists() {
         "{other:?}"
     );
 }
+
+/// R-CHAT-14 (issue 18): the buyer files an after-sale request on an order,
+/// at most the order's amount (an exchange moves none); only an agent with
+/// review_after_sale decides it, with a reason, once; only one with
+/// handle_orders sends an order card or marks an address change; the rest
+/// is PERMISSION_DENIED naming the permission.
+#[test]
+fn r_chat_14_after_sale_requests_and_order_actions_need_their_permissions() {
+    use chat_svc::domain::{AfterSaleKind, OrderCard};
+    let mut d = Desk::new();
+    d.online("plain", ServiceRole::Both);
+    d.online("reviewer", ServiceRole::Both);
+    d.ok(Command::UpdateAgent {
+        agent_id: "reviewer".into(),
+        name: "REVIEWER".into(),
+        role: ServiceRole::Both,
+        permissions: Permissions {
+            reply: true,
+            handle_orders: true,
+            review_after_sale: true,
+        },
+        capacity: None,
+    });
+    d.open("c1", Topic::AfterSale, t0());
+    let file = |request: &str, kind, amount_fen| Command::FileAfterSale {
+        conversation_id: "c1".into(),
+        request_id: request.into(),
+        order_id: "ord-1".into(),
+        kind,
+        reason: "尺码不合适".into(),
+        amount_fen,
+        order_amount_fen: 19_900,
+        at: t0(),
+    };
+    let fields = |r: Result<Vec<Event>, DomainError>| match r {
+        Err(DomainError::Invalid(f)) => f.into_iter().map(|(f, _)| f).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        fields(d.when(file("r1", AfterSaleKind::RefundOnly, 19_901))),
+        ["amount_fen"]
+    );
+    assert_eq!(
+        fields(d.when(file("r1", AfterSaleKind::Exchange, 100))),
+        ["amount_fen"]
+    );
+    d.ok(file("r1", AfterSaleKind::ReturnAndRefund, 19_900));
+    assert!(
+        d.ok(file("r1", AfterSaleKind::ReturnAndRefund, 19_900))
+            .is_empty(),
+        "a retry"
+    );
+    assert!(matches!(
+        d.when(file("r2", AfterSaleKind::RefundOnly, 100)),
+        Err(DomainError::Precondition {
+            reason: "AFTER_SALE_PENDING",
+            ..
+        })
+    ));
+    let decide = |agent: &str, approve| Command::DecideAfterSale {
+        conversation_id: "c1".into(),
+        request_id: "r1".into(),
+        agent_id: agent.into(),
+        approve,
+        reason: "同意退货".into(),
+        at: t0(),
+    };
+    assert!(matches!(
+        d.when(decide("plain", true)),
+        Err(DomainError::Denied {
+            permission: "review_after_sale",
+            ..
+        })
+    ));
+    let events = d.ok(decide("reviewer", true));
+    assert!(matches!(
+        &events[..],
+        [Event::AfterSaleDecided { approved: true, .. }]
+    ));
+    assert!(matches!(
+        d.when(decide("reviewer", false)),
+        Err(DomainError::Precondition {
+            reason: "ALREADY_DECIDED",
+            ..
+        })
+    ));
+    // Decided: the order may have a new request.
+    d.ok(file("r2", AfterSaleKind::Exchange, 0));
+    let card = |agent: &str| Command::SendOrderCard {
+        conversation_id: "c1".into(),
+        agent_id: agent.into(),
+        card: OrderCard {
+            order_id: "ord-1".into(),
+            title: "春季连衣裙".into(),
+            price_fen: 19_900,
+            status: "已签收".into(),
+        },
+        at: t0(),
+    };
+    assert!(matches!(
+        d.when(card("plain")),
+        Err(DomainError::Denied {
+            permission: "handle_orders",
+            ..
+        })
+    ));
+    d.ok(card("reviewer"));
+    let address = |agent: &str| Command::MarkAddressChanged {
+        conversation_id: "c1".into(),
+        agent_id: agent.into(),
+        order_id: "ord-1".into(),
+        at: t0(),
+    };
+    assert!(matches!(
+        d.when(address("plain")),
+        Err(DomainError::Denied { .. })
+    ));
+    let events = d.ok(address("reviewer"));
+    // Every step is an event of the conversation, in the agent's inbox.
+    assert!(events[0].concerns_agent("reviewer"));
+    assert_eq!(events[0].conversation_id(), Some("c1"));
+}

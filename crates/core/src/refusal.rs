@@ -27,6 +27,13 @@ pub enum Refusal {
     /// A configured limit (RESOURCE_EXHAUSTED).
     #[error("{0}")]
     LimitReached(String),
+    /// The caller is known but may not do this, by a permission the domain
+    /// holds (an agent's, R-CHAT-3): PERMISSION_DENIED naming it.
+    #[error("{why}")]
+    Denied {
+        permission: &'static str,
+        why: String,
+    },
 }
 
 impl Refusal {
@@ -50,6 +57,7 @@ impl Refusal {
             Refusal::AlreadyExists { .. } => "ALREADY_EXISTS",
             Refusal::Precondition { .. } => "FAILED_PRECONDITION",
             Refusal::LimitReached(_) => "RESOURCE_EXHAUSTED",
+            Refusal::Denied { .. } => "PERMISSION_DENIED",
         }
     }
 
@@ -59,6 +67,7 @@ impl Refusal {
         match self {
             Refusal::Invalid(fields) => fields.iter().map(|(f, _)| f.clone()).collect(),
             Refusal::Precondition { reason, .. } => vec![(*reason).to_owned()],
+            Refusal::Denied { permission, .. } => vec![(*permission).to_owned()],
             other => vec![other.code().to_owned()],
         }
     }

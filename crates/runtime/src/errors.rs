@@ -106,6 +106,7 @@ pub fn refused(r: Refusal) -> Status {
             why,
         } => failed_precondition(reason, &subject, why),
         Refusal::LimitReached(why) => Status::resource_exhausted(short(&why, WHY_CHARS)),
+        Refusal::Denied { why, .. } => Status::permission_denied(short(&why, WHY_CHARS)),
     }
 }
 

@@ -117,6 +117,54 @@ pub fn decide(
         }
         Command::DeleteQuickPhrase { phrase_id } => delete_quick_phrase(desk, phrase_id),
         Command::Tick { at } => tick(desk, at),
+        Command::FileAfterSale {
+            conversation_id,
+            request_id,
+            order_id,
+            kind,
+            reason,
+            amount_fen,
+            order_amount_fen,
+            at,
+        } => super::aftersale::file(
+            desk,
+            conversation_id,
+            request_id,
+            order_id,
+            *kind,
+            reason,
+            *amount_fen,
+            *order_amount_fen,
+            *at,
+        ),
+        Command::DecideAfterSale {
+            conversation_id,
+            request_id,
+            agent_id,
+            approve,
+            reason,
+            at,
+        } => super::aftersale::decide(
+            desk,
+            conversation_id,
+            request_id,
+            agent_id,
+            *approve,
+            reason,
+            *at,
+        ),
+        Command::SendOrderCard {
+            conversation_id,
+            agent_id,
+            card,
+            at,
+        } => super::aftersale::send_order_card(desk, conversation_id, agent_id, card, *at),
+        Command::MarkAddressChanged {
+            conversation_id,
+            agent_id,
+            order_id,
+            at,
+        } => super::aftersale::mark_address_changed(desk, conversation_id, agent_id, order_id, *at),
     }
 }
 

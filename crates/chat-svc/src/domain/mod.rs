@@ -17,6 +17,7 @@
 //! - R-CHAT-10 quick phrases: [`phrases`]
 //! - R-CHAT-11 response-time target and figures: [`metrics`]
 
+pub mod aftersale;
 mod decide;
 pub mod handover;
 pub mod hours;
@@ -25,6 +26,7 @@ pub mod phrases;
 pub mod routing;
 mod state;
 
+pub use aftersale::{AfterSale, AfterSaleKind, OrderCard};
 pub use decide::decide;
 pub use hours::{DayHours, ServiceHours, SpecialDay, TimeRange};
 pub use state::{Agent, ChatDesk, Conversation, ConversationStatus};
@@ -315,6 +317,41 @@ pub enum Command {
     Tick {
         at: Instant,
     },
+    /// R-CHAT-14: the buyer files an after-sale request on an order (through
+    /// the platform's buyer gateway, which knows the order's amount).
+    FileAfterSale {
+        conversation_id: String,
+        request_id: String,
+        order_id: String,
+        kind: AfterSaleKind,
+        reason: String,
+        amount_fen: i64,
+        order_amount_fen: i64,
+        at: Instant,
+    },
+    /// R-CHAT-14: an agent with review_after_sale decides a request.
+    DecideAfterSale {
+        conversation_id: String,
+        request_id: String,
+        agent_id: String,
+        approve: bool,
+        reason: String,
+        at: Instant,
+    },
+    /// R-CHAT-14: an agent with handle_orders shows the buyer an order.
+    SendOrderCard {
+        conversation_id: String,
+        agent_id: String,
+        card: OrderCard,
+        at: Instant,
+    },
+    /// R-CHAT-14: an agent with handle_orders records a shipping-address change.
+    MarkAddressChanged {
+        conversation_id: String,
+        agent_id: String,
+        order_id: String,
+        at: Instant,
+    },
 }
 
 impl Command {
@@ -331,7 +368,11 @@ impl Command {
             | Command::Transfer { at, .. }
             | Command::Close { at, .. }
             | Command::Rate { at, .. }
-            | Command::Tick { at } => Some(*at),
+            | Command::Tick { at }
+            | Command::FileAfterSale { at, .. }
+            | Command::DecideAfterSale { at, .. }
+            | Command::SendOrderCard { at, .. }
+            | Command::MarkAddressChanged { at, .. } => Some(*at),
             Command::AddAgent { .. }
             | Command::UpdateAgent { .. }
             | Command::VerifyAgentRealName { .. }
@@ -461,6 +502,37 @@ pub enum Event {
     QuickPhraseDeleted {
         phrase_id: String,
     },
+    AfterSaleFiled {
+        conversation_id: String,
+        request_id: String,
+        order_id: String,
+        kind: AfterSaleKind,
+        reason: String,
+        amount_fen: i64,
+        /// The agent who has the conversation (whose inbox shows it).
+        assignee: Option<String>,
+        at: Instant,
+    },
+    AfterSaleDecided {
+        conversation_id: String,
+        request_id: String,
+        agent_id: String,
+        approved: bool,
+        reason: String,
+        at: Instant,
+    },
+    OrderCardSent {
+        conversation_id: String,
+        agent_id: String,
+        card: OrderCard,
+        at: Instant,
+    },
+    ShippingAddressChangeMarked {
+        conversation_id: String,
+        agent_id: String,
+        order_id: String,
+        at: Instant,
+    },
 }
 
 impl Event {
@@ -486,6 +558,10 @@ impl Event {
             Event::ServiceHoursSet { .. } => "ServiceHoursSet",
             Event::DeskSettingsChanged { .. } => "DeskSettingsChanged",
             Event::QuickPhraseSaved { .. } => "QuickPhraseSaved",
+            Event::AfterSaleFiled { .. } => "AfterSaleFiled",
+            Event::AfterSaleDecided { .. } => "AfterSaleDecided",
+            Event::OrderCardSent { .. } => "OrderCardSent",
+            Event::ShippingAddressChangeMarked { .. } => "ShippingAddressChangeMarked",
             Event::QuickPhraseDeleted { .. } => "QuickPhraseDeleted",
         }
     }
@@ -525,6 +601,18 @@ impl Event {
             }
             | Event::ConversationRated {
                 conversation_id, ..
+            }
+            | Event::AfterSaleFiled {
+                conversation_id, ..
+            }
+            | Event::AfterSaleDecided {
+                conversation_id, ..
+            }
+            | Event::OrderCardSent {
+                conversation_id, ..
+            }
+            | Event::ShippingAddressChangeMarked {
+                conversation_id, ..
             } => Some(conversation_id),
             _ => None,
         }
@@ -540,8 +628,12 @@ impl Event {
             } => agent_id == agent || is(previous),
             Event::ConversationReleased { agent_id, .. }
             | Event::AgentReplied { agent_id, .. }
-            | Event::AgentStatusChanged { agent_id, .. } => agent_id == agent,
+            | Event::AgentStatusChanged { agent_id, .. }
+            | Event::AfterSaleDecided { agent_id, .. }
+            | Event::OrderCardSent { agent_id, .. }
+            | Event::ShippingAddressChangeMarked { agent_id, .. } => agent_id == agent,
             Event::BuyerMessageReceived { assignee, .. }
+            | Event::AfterSaleFiled { assignee, .. }
             | Event::RobotReplied { assignee, .. }
             | Event::ConversationClosed { assignee, .. }
             | Event::ConversationRated { assignee, .. } => is(assignee),

@@ -65,6 +65,8 @@ pub struct Conversation {
     /// it carried: a retry with the same content is a no-op, other content
     /// under a used id is ALREADY_EXISTS.
     pub message_ids: HashMap<String, MessageFingerprint>,
+    /// R-CHAT-14: after-sale requests filed here, by request id.
+    pub after_sales: std::collections::BTreeMap<String, super::AfterSale>,
 }
 
 /// Who sent a message and a digest of its text: enough to tell a retry from a
@@ -209,6 +211,7 @@ impl ChatDesk {
                         robot_unavailable: 0,
                         rating: None,
                         message_ids: HashMap::new(),
+                        after_sales: Default::default(),
                     },
                 );
             }
@@ -342,6 +345,44 @@ impl ChatDesk {
             Event::QuickPhraseDeleted { phrase_id } => {
                 self.phrases.remove(phrase_id);
             }
+            Event::AfterSaleFiled {
+                conversation_id,
+                request_id,
+                order_id,
+                kind,
+                reason,
+                amount_fen,
+                ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.after_sales.insert(
+                        request_id.clone(),
+                        super::AfterSale {
+                            order_id: order_id.clone(),
+                            kind: *kind,
+                            reason: reason.clone(),
+                            amount_fen: *amount_fen,
+                            decision: None,
+                        },
+                    );
+                }
+            }
+            Event::AfterSaleDecided {
+                conversation_id,
+                request_id,
+                approved,
+                reason,
+                ..
+            } => {
+                if let Some(r) = self
+                    .conversations
+                    .get_mut(conversation_id)
+                    .and_then(|c| c.after_sales.get_mut(request_id))
+                {
+                    r.decision = Some((*approved, reason.clone()));
+                }
+            }
+            Event::OrderCardSent { .. } | Event::ShippingAddressChangeMarked { .. } => {}
         }
     }
 }

@@ -153,9 +153,85 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
                     .collect();
             }
         }
+        Event::AfterSaleFiled {
+            request_id,
+            order_id,
+            kind,
+            reason,
+            amount_fen,
+            at,
+            ..
+        } => {
+            m.sender = pb::Sender::Buyer as i32;
+            m.text = reason.clone();
+            m.sent_at = Some(timestamp(*at));
+            m.after_sale = Some(pb::AfterSaleRequest {
+                request_id: request_id.clone(),
+                order_id: order_id.clone(),
+                kind: after_sale_kind_pb(*kind) as i32,
+                reason: reason.clone(),
+                amount_fen: *amount_fen,
+                ..Default::default()
+            });
+        }
+        Event::AfterSaleDecided {
+            request_id,
+            agent_id,
+            approved,
+            reason,
+            at,
+            ..
+        } => {
+            m.sender = pb::Sender::Agent as i32;
+            m.agent_id = agent_id.clone();
+            m.text = reason.clone();
+            m.sent_at = Some(timestamp(*at));
+            m.after_sale = Some(pb::AfterSaleRequest {
+                request_id: request_id.clone(),
+                reason: reason.clone(),
+                decided: true,
+                approved: *approved,
+                ..Default::default()
+            });
+        }
+        Event::OrderCardSent {
+            agent_id, card, at, ..
+        } => {
+            m.sender = pb::Sender::Agent as i32;
+            m.agent_id = agent_id.clone();
+            m.text = card.title.clone();
+            m.sent_at = Some(timestamp(*at));
+            m.order_card = Some(pb::OrderCard {
+                order_id: card.order_id.clone(),
+                title: card.title.clone(),
+                price_fen: card.price_fen,
+                status: card.status.clone(),
+            });
+        }
+        Event::ShippingAddressChangeMarked {
+            agent_id,
+            order_id,
+            at,
+            ..
+        } => {
+            m.sender = pb::Sender::Agent as i32;
+            m.agent_id = agent_id.clone();
+            m.text = "收货地址已修改".into();
+            m.sent_at = Some(timestamp(*at));
+            m.address_changed_order_id = order_id.clone();
+        }
         _ => return None,
     }
     Some(m)
+}
+
+pub(super) fn after_sale_kind_pb(k: crate::domain::AfterSaleKind) -> pb::AfterSaleKind {
+    use crate::domain::AfterSaleKind as K;
+    match k {
+        K::RefundOnly => pb::AfterSaleKind::RefundOnly,
+        K::ReturnAndRefund => pb::AfterSaleKind::ReturnAndRefund,
+        K::Exchange => pb::AfterSaleKind::Exchange,
+    }
 }
 
 pub(super) fn assignment_pb(l: &Logged) -> Option<pb::Assignment> {

@@ -22,6 +22,7 @@ use sellerdesk_runtime::{
 use std::{pin::Pin, sync::Arc, time::Duration};
 use tonic::{Request, Response, Status};
 
+mod aftersale;
 mod agents;
 mod conversations;
 mod figures;
@@ -210,6 +211,34 @@ impl pb::chat_service_server::ChatService for ChatApi {
         request: Request<pb::SendAgentReplyRequest>,
     ) -> Result<Response<pb::SendAgentReplyResponse>, Status> {
         conversations::send_agent_reply(self, request).await
+    }
+
+    async fn file_after_sale(
+        &self,
+        request: Request<pb::FileAfterSaleRequest>,
+    ) -> Result<Response<pb::FileAfterSaleResponse>, Status> {
+        aftersale::file_after_sale(self, request).await
+    }
+
+    async fn decide_after_sale(
+        &self,
+        request: Request<pb::DecideAfterSaleRequest>,
+    ) -> Result<Response<pb::DecideAfterSaleResponse>, Status> {
+        aftersale::decide_after_sale(self, request).await
+    }
+
+    async fn send_order_card(
+        &self,
+        request: Request<pb::SendOrderCardRequest>,
+    ) -> Result<Response<pb::SendOrderCardResponse>, Status> {
+        aftersale::send_order_card(self, request).await
+    }
+
+    async fn mark_address_changed(
+        &self,
+        request: Request<pb::MarkAddressChangedRequest>,
+    ) -> Result<Response<pb::MarkAddressChangedResponse>, Status> {
+        aftersale::mark_address_changed(self, request).await
     }
 
     async fn transfer_conversation(
