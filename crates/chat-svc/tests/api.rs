@@ -647,7 +647,9 @@ async fn r_chat_10_quick_phrases_and_r_chat_11_figures_over_the_wire() {
             phrase_id: "".into(),
             title: "问候".into(),
             text: "{buyer_name}您好，我是{agent_name}".into(),
+            personal: false,
         }),
+        personal: false,
     });
     let phrase = app
         .client
@@ -662,11 +664,52 @@ async fn r_chat_10_quick_phrases_and_r_chat_11_figures_over_the_wire() {
         pb::CreateQuickPhraseRequest {
             shop_id: String::new(),
             phrase: Some(phrase.clone()),
+            personal: false,
         },
     );
     assert_eq!(
         app.client.create_quick_phrase(r).await.unwrap_err().code(),
         Code::PermissionDenied
+    );
+    // Issue 18: the agent's own phrase, under the shop's id, wins for that
+    // agent and is listed beside the shop's; owners keep none of their own.
+    let own = pb::CreateQuickPhraseRequest {
+        phrase: Some(pb::QuickPhrase {
+            phrase_id: phrase.phrase_id.clone(),
+            title: "我的".into(),
+            text: "{buyer_name}亲，{agent_name}在的".into(),
+            personal: true,
+        }),
+        personal: true,
+        ..Default::default()
+    };
+    let r = app.owner(own.clone());
+    assert_eq!(
+        app.client.create_quick_phrase(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let r = app.agent("a1", own);
+    assert!(
+        app.client
+            .create_quick_phrase(r)
+            .await
+            .unwrap()
+            .into_inner()
+            .phrase
+            .unwrap()
+            .personal
+    );
+    let r = app.agent("a1", pb::ListQuickPhrasesRequest::default());
+    let listed = app
+        .client
+        .list_quick_phrases(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .phrases;
+    assert_eq!(
+        listed.iter().map(|p| p.personal).collect::<Vec<_>>(),
+        [false, true]
     );
     app.open("c1").await;
     app.buyer("c1", "m1", "转人工").await;
@@ -685,7 +728,7 @@ async fn r_chat_10_quick_phrases_and_r_chat_11_figures_over_the_wire() {
             .unwrap()
             .into_inner()
             .text,
-        "小王您好，我是客服a1"
+        "小王亲，客服a1在的"
     );
     // A human reply 12 s after the buyer's first message.
     app.clock.set(t0() + Span::seconds(12));

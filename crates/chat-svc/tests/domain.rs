@@ -543,6 +543,7 @@ fn r_chat_10_quick_phrases_fill_placeholders_and_refuse_unknown_ones() {
         phrase_id: "p1".into(),
         title: "发货".into(),
         text: "{buyer_name}您好，订单{order_id}今天发出".into(),
+        agent_id: None,
     };
     d.ok(Command::SaveQuickPhrase {
         phrase: phrase.clone(),
@@ -566,6 +567,64 @@ fn r_chat_10_quick_phrases_fill_placeholders_and_refuse_unknown_ones() {
         phrases::render(&phrase.text, "小王", Some("O-1"), "A"),
         "小王您好，订单O-1今天发出"
     );
+}
+
+/// Issue 18 item 6: an agent keeps quick phrases of its own beside the
+/// shop's, under the same placeholders and limit; the same id in both books
+/// is two phrases; an unknown agent keeps none.
+#[test]
+fn r_chat_10_agents_keep_their_own_quick_phrases_beside_the_shops() {
+    let mut d = Desk::new();
+    d.agent("a1", ServiceRole::Both);
+    let mine = QuickPhrase {
+        phrase_id: "p1".into(),
+        title: "我的问候".into(),
+        text: "{buyer_name}您好，我是{agent_name}".into(),
+        agent_id: Some("a1".into()),
+    };
+    let shops = QuickPhrase {
+        agent_id: None,
+        text: "您好".into(),
+        ..mine.clone()
+    };
+    d.ok(Command::SaveQuickPhrase {
+        phrase: mine.clone(),
+        create: true,
+    });
+    d.ok(Command::SaveQuickPhrase {
+        phrase: shops.clone(),
+        create: true,
+    });
+    assert_eq!(d.desk().agents["a1"].phrases["p1"], mine);
+    assert_eq!(d.desk().phrases["p1"], shops);
+    let typo = QuickPhrase {
+        text: "{agent}".into(),
+        ..mine.clone()
+    };
+    assert!(matches!(
+        d.when(Command::SaveQuickPhrase {
+            phrase: typo,
+            create: false
+        }),
+        Err(DomainError::Invalid(_))
+    ));
+    let stranger = QuickPhrase {
+        agent_id: Some("ghost".into()),
+        ..mine.clone()
+    };
+    assert!(matches!(
+        d.when(Command::SaveQuickPhrase {
+            phrase: stranger,
+            create: true
+        }),
+        Err(DomainError::NotFound { kind: "agent", .. })
+    ));
+    d.ok(Command::DeleteQuickPhrase {
+        phrase_id: "p1".into(),
+        agent_id: Some("a1".into()),
+    });
+    assert!(d.desk().agents["a1"].phrases.is_empty());
+    assert!(d.desk().phrases.contains_key("p1"), "the shop's stays");
 }
 
 #[test]

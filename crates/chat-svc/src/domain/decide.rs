@@ -115,7 +115,10 @@ pub fn decide(
         Command::SaveQuickPhrase { phrase, create } => {
             save_quick_phrase(desk, limits, phrase, create)
         }
-        Command::DeleteQuickPhrase { phrase_id } => delete_quick_phrase(desk, phrase_id),
+        Command::DeleteQuickPhrase {
+            phrase_id,
+            agent_id,
+        } => delete_quick_phrase(desk, phrase_id, agent_id.as_deref()),
         Command::Tick { at } => tick(desk, at),
         Command::FileAfterSale {
             conversation_id,
@@ -593,6 +596,19 @@ fn update_settings(desk: &ChatDesk, settings: &DeskSettings) -> Result<Vec<Event
 }
 
 /// R-CHAT-10: a quick phrase, with known placeholders only.
+/// The phrases `agent_id` (or, for None, the shop) keeps.
+fn phrase_book<'a>(
+    desk: &'a ChatDesk,
+    agent_id: Option<&str>,
+) -> Result<&'a std::collections::BTreeMap<String, QuickPhrase>, DomainError> {
+    match agent_id {
+        None => Ok(&desk.phrases),
+        Some(id) => Ok(&agent(desk, id)?.phrases),
+    }
+}
+
+/// R-CHAT-10: a quick phrase saved, the shop's or (issue 18) an agent's
+/// own, with the same placeholders and the same limit per book.
 fn save_quick_phrase(
     desk: &ChatDesk,
     limits: &Limits,
@@ -601,7 +617,13 @@ fn save_quick_phrase(
 ) -> Result<Vec<Event>, DomainError> {
     let mut d = Decision::new(desk);
     phrases::validate(phrase, limits.max_phrase_chars)?;
-    match (desk.phrases.get(&phrase.phrase_id), create) {
+    let book = phrase_book(desk, phrase.agent_id.as_deref())?;
+    let whose = if phrase.agent_id.is_some() {
+        "an agent"
+    } else {
+        "a shop"
+    };
+    match (book.get(&phrase.phrase_id), create) {
         (Some(p), _) if p == phrase => {}
         (Some(_), true) => {
             return Err(DomainError::AlreadyExists {
@@ -615,9 +637,9 @@ fn save_quick_phrase(
                 id: phrase.phrase_id.clone(),
             })
         }
-        (None, true) if desk.phrases.len() >= limits.max_quick_phrases => {
+        (None, true) if book.len() >= limits.max_quick_phrases => {
             return Err(DomainError::LimitReached(format!(
-                "a shop has at most {} quick phrases",
+                "{whose} has at most {} quick phrases",
                 limits.max_quick_phrases
             )))
         }
@@ -629,9 +651,13 @@ fn save_quick_phrase(
 }
 
 /// R-CHAT-10: a quick phrase removed.
-fn delete_quick_phrase(desk: &ChatDesk, phrase_id: &str) -> Result<Vec<Event>, DomainError> {
+fn delete_quick_phrase(
+    desk: &ChatDesk,
+    phrase_id: &str,
+    agent_id: Option<&str>,
+) -> Result<Vec<Event>, DomainError> {
     let mut d = Decision::new(desk);
-    if !desk.phrases.contains_key(phrase_id) {
+    if !phrase_book(desk, agent_id)?.contains_key(phrase_id) {
         return Err(DomainError::NotFound {
             kind: "quick phrase",
             id: phrase_id.to_owned(),
@@ -639,6 +665,7 @@ fn delete_quick_phrase(desk: &ChatDesk, phrase_id: &str) -> Result<Vec<Event>, D
     }
     d.push(Event::QuickPhraseDeleted {
         phrase_id: phrase_id.to_owned(),
+        agent_id: agent_id.map(str::to_owned),
     });
     Ok(d.events)
 }

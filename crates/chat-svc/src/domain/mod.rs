@@ -218,6 +218,9 @@ pub struct QuickPhrase {
     pub title: String,
     /// May hold `{buyer_name}`, `{order_id}`, `{agent_name}`.
     pub text: String,
+    /// The agent whose own phrase it is (issue 18); None: the shop's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
 }
 
 /// Everything that changes a shop's desk.
@@ -311,6 +314,8 @@ pub enum Command {
     },
     DeleteQuickPhrase {
         phrase_id: String,
+        /// The agent's own phrase; None: the shop's.
+        agent_id: Option<String>,
     },
     /// Time passed: reassign conversations left unanswered, drain the queue
     /// when hours open or agents free up.
@@ -501,6 +506,8 @@ pub enum Event {
     },
     QuickPhraseDeleted {
         phrase_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
     },
     AfterSaleFiled {
         conversation_id: String,

@@ -21,6 +21,8 @@ pub struct Agent {
     /// Sequence number of the agent's latest assignment: among equally loaded
     /// agents the one who waited longest goes first.
     pub last_assigned: u64,
+    /// The agent's own quick phrases (issue 18), beside the shop's.
+    pub phrases: BTreeMap<String, QuickPhrase>,
 }
 
 impl Agent {
@@ -148,6 +150,7 @@ impl ChatDesk {
                         status: AgentStatus::Offline,
                         open: HashSet::new(),
                         last_assigned: 0,
+                        phrases: BTreeMap::new(),
                     },
                 );
             }
@@ -338,13 +341,30 @@ impl ChatDesk {
             }
             Event::ServiceHoursSet { hours } => self.hours = hours.clone(),
             Event::DeskSettingsChanged { settings } => self.settings = *settings,
-            Event::QuickPhraseSaved { phrase } => {
-                self.phrases
-                    .insert(phrase.phrase_id.clone(), phrase.clone());
-            }
-            Event::QuickPhraseDeleted { phrase_id } => {
-                self.phrases.remove(phrase_id);
-            }
+            Event::QuickPhraseSaved { phrase } => match &phrase.agent_id {
+                None => {
+                    self.phrases
+                        .insert(phrase.phrase_id.clone(), phrase.clone());
+                }
+                Some(agent) => {
+                    if let Some(a) = self.agents.get_mut(agent) {
+                        a.phrases.insert(phrase.phrase_id.clone(), phrase.clone());
+                    }
+                }
+            },
+            Event::QuickPhraseDeleted {
+                phrase_id,
+                agent_id,
+            } => match agent_id {
+                None => {
+                    self.phrases.remove(phrase_id);
+                }
+                Some(agent) => {
+                    if let Some(a) = self.agents.get_mut(agent) {
+                        a.phrases.remove(phrase_id);
+                    }
+                }
+            },
             Event::AfterSaleFiled {
                 conversation_id,
                 request_id,

@@ -455,15 +455,21 @@ pub(super) fn phrase_pb(p: &QuickPhrase) -> pb::QuickPhrase {
         phrase_id: p.phrase_id.clone(),
         title: p.title.clone(),
         text: p.text.clone(),
+        personal: p.agent_id.is_some(),
     }
 }
 
-pub(super) fn phrase_from_pb(p: Option<pb::QuickPhrase>) -> Result<QuickPhrase, Status> {
+/// The phrase a request names; `agent_id` for an agent's own.
+pub(super) fn phrase_from_pb(
+    p: Option<pb::QuickPhrase>,
+    agent_id: Option<&str>,
+) -> Result<QuickPhrase, Status> {
     let p = p.ok_or_else(|| errors::invalid_argument(&[("phrase", "required".into())]))?;
     Ok(QuickPhrase {
         phrase_id: p.phrase_id,
         title: p.title,
         text: p.text,
+        agent_id: agent_id.map(str::to_owned),
     })
 }
 

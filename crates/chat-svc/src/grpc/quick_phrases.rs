@@ -1,20 +1,36 @@
-//! Quick phrases (R-CHAT-10).
+//! Quick phrases (R-CHAT-10): the shop's, kept by owner and admin, and
+//! (issue 18) each agent's own, kept by that agent.
 
 use super::*;
+
+/// Who may keep the phrase a request names: the calling agent for its own
+/// (`personal`), owner and admin for the shop's.
+fn keepers(personal: bool) -> &'static [Role] {
+    if personal {
+        &[Role::Agent]
+    } else {
+        MANAGERS
+    }
+}
+
+fn owner_of(caller: &Caller, personal: bool) -> Option<&str> {
+    personal.then(|| caller.account())
+}
 
 pub(super) async fn create_quick_phrase(
     api: &ChatApi,
     request: Request<pb::CreateQuickPhraseRequest>,
 ) -> Result<Response<pb::CreateQuickPhraseResponse>, Status> {
+    let personal = request.get_ref().personal;
     let (caller, shop) = api
         .authorize(
             &request,
             &request.get_ref().shop_id,
-            MANAGERS,
+            keepers(personal),
             "creating a quick phrase",
         )
         .await?;
-    let mut phrase = phrase_from_pb(request.into_inner().phrase)?;
+    let mut phrase = phrase_from_pb(request.into_inner().phrase, owner_of(&caller, personal))?;
     if phrase.phrase_id.is_empty() {
         phrase.phrase_id = uuid::Uuid::now_v7().simple().to_string();
     }
@@ -38,15 +54,16 @@ pub(super) async fn update_quick_phrase(
     api: &ChatApi,
     request: Request<pb::UpdateQuickPhraseRequest>,
 ) -> Result<Response<pb::UpdateQuickPhraseResponse>, Status> {
+    let personal = request.get_ref().personal;
     let (caller, shop) = api
         .authorize(
             &request,
             &request.get_ref().shop_id,
-            MANAGERS,
+            keepers(personal),
             "changing a quick phrase",
         )
         .await?;
-    let phrase = phrase_from_pb(request.into_inner().phrase)?;
+    let phrase = phrase_from_pb(request.into_inner().phrase, owner_of(&caller, personal))?;
     check_required("phrase.phrase_id", &phrase.phrase_id)?;
     api.app
         .execute(
@@ -68,19 +85,24 @@ pub(super) async fn delete_quick_phrase(
     api: &ChatApi,
     request: Request<pb::DeleteQuickPhraseRequest>,
 ) -> Result<Response<pb::DeleteQuickPhraseResponse>, Status> {
+    let personal = request.get_ref().personal;
     let (caller, shop) = api
         .authorize(
             &request,
             &request.get_ref().shop_id,
-            MANAGERS,
+            keepers(personal),
             "deleting a quick phrase",
         )
         .await?;
     let phrase_id = request.into_inner().phrase_id;
+    let agent_id = owner_of(&caller, personal).map(str::to_owned);
     api.app
         .execute(
             &shop,
-            Command::DeleteQuickPhrase { phrase_id },
+            Command::DeleteQuickPhrase {
+                phrase_id,
+                agent_id,
+            },
             command_metadata(&caller),
         )
         .await
@@ -92,7 +114,7 @@ pub(super) async fn list_quick_phrases(
     api: &ChatApi,
     request: Request<pb::ListQuickPhrasesRequest>,
 ) -> Result<Response<pb::ListQuickPhrasesResponse>, Status> {
-    let (_, shop) = api
+    let (caller, shop) = api
         .authorize(
             &request,
             &request.get_ref().shop_id,
@@ -102,7 +124,16 @@ pub(super) async fn list_quick_phrases(
         .await?;
     let phrases = api
         .app
-        .read(&shop, |v| v.desk.phrases.values().map(phrase_pb).collect())
+        .read(&shop, |v| {
+            let own = v
+                .desk
+                .agents
+                .get(caller.account())
+                .filter(|_| caller.role() == Role::Agent)
+                .into_iter()
+                .flat_map(|a| a.phrases.values());
+            v.desk.phrases.values().chain(own).map(phrase_pb).collect()
+        })
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::ListQuickPhrasesResponse { phrases }))
@@ -124,10 +155,15 @@ pub(super) async fn render_quick_phrase(
     let text = api
         .app
         .read(&shop, |v| {
-            let p = v
+            // The agent's own phrase first, then the shop's.
+            let own = v
                 .desk
-                .phrases
-                .get(&r.phrase_id)
+                .agents
+                .get(caller.account())
+                .filter(|_| caller.role() == Role::Agent)
+                .and_then(|a| a.phrases.get(&r.phrase_id));
+            let p = own
+                .or_else(|| v.desk.phrases.get(&r.phrase_id))
                 .ok_or_else(|| errors::not_found("quick phrase", &r.phrase_id))?;
             let c = v
                 .desk
