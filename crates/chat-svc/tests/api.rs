@@ -1257,3 +1257,86 @@ async fn r_chat_14_after_sale_over_grpc_gated_by_permissions() {
     }
     assert!(saw_decision);
 }
+
+/// Issue 18 item 5 over gRPC: a tag finds the conversation; a private note is
+/// in the shop's transcript and not in what the buyer gateway reads.
+#[tokio::test]
+async fn r_chat_15_tags_find_conversations_and_notes_stay_with_the_shop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    app.open("c1").await;
+    app.open("c2").await;
+    let tag = app.agent(
+        "a1",
+        pb::TagConversationRequest {
+            conversation_id: "c2".into(),
+            tag: "投诉".into(),
+            ..Default::default()
+        },
+    );
+    let tagged = app.client.tag_conversation(tag).await.unwrap().into_inner();
+    assert_eq!(tagged.conversation.unwrap().tags, ["投诉"]);
+    let list = app.owner(pb::ListConversationsRequest {
+        tag: "投诉".into(),
+        ..Default::default()
+    });
+    let found = app
+        .client
+        .list_conversations(list)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        found
+            .conversations
+            .iter()
+            .map(|c| c.conversation_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c2"]
+    );
+    let note = app.owner(pb::AddNoteRequest {
+        conversation_id: "c2".into(),
+        note_id: "n1".into(),
+        text: "上次已补偿".into(),
+        ..Default::default()
+    });
+    assert!(
+        app.client
+            .add_note(note)
+            .await
+            .unwrap()
+            .into_inner()
+            .note
+            .unwrap()
+            .private_note
+    );
+    let gateway_note = app.gateway(pb::AddNoteRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "c2".into(),
+        note_id: "n2".into(),
+        text: "x".into(),
+    });
+    assert_eq!(
+        app.client.add_note(gateway_note).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert!(app
+        .conversation("c2")
+        .await
+        .transcript
+        .iter()
+        .any(|m| m.private_note));
+    let read = app.gateway(pb::GetConversationRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "c2".into(),
+    });
+    let seen = app
+        .client
+        .get_conversation(read)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!seen.transcript.is_empty() && seen.transcript.iter().all(|m| !m.private_note));
+}

@@ -957,3 +957,49 @@ fn r_chat_14_after_sale_requests_and_order_actions_need_their_permissions() {
     assert!(events[0].concerns_agent("reviewer"));
     assert_eq!(events[0].conversation_id(), Some("c1"));
 }
+
+/// Issue 18 item 5: tags (at most 10, idempotent) and private notes
+/// (idempotent by id) on a conversation; a note reaches the assignee's and
+/// its author's inboxes.
+#[test]
+fn r_chat_15_tags_and_private_notes_on_a_conversation() {
+    use chat_svc::domain::notes::MAX_TAGS;
+    let mut d = Desk::new();
+    d.online("a1", ServiceRole::Both);
+    d.open("c1", Topic::PreSale, t0());
+    d.buyer("c1", "m1", "转人工", RobotVerdict::NotAsked, t0());
+    let tag = |tag: &str, add| Command::TagConversation {
+        conversation_id: "c1".into(),
+        tag: tag.into(),
+        add,
+        by: "a1".into(),
+        at: t0(),
+    };
+    d.ok(tag("VIP", true));
+    assert!(d.ok(tag(" VIP ", true)).is_empty(), "already tagged");
+    assert!(d.ok(tag("退款", false)).is_empty(), "not tagged");
+    assert!(matches!(d.when(tag("", true)), Err(DomainError::Invalid(f)) if f[0].0 == "tag"));
+    for i in 1..MAX_TAGS {
+        d.ok(tag(&format!("t{i}"), true));
+    }
+    assert!(matches!(
+        d.when(tag("one-more", true)),
+        Err(DomainError::LimitReached(_))
+    ));
+    d.ok(tag("t1", false));
+    assert!(d.desk().conversation("c1").unwrap().tags.contains("VIP"));
+    let note = |id: &str, text: &str| Command::AddNote {
+        conversation_id: "c1".into(),
+        note_id: id.into(),
+        author: "owner:boss".into(),
+        text: text.into(),
+        at: t0(),
+    };
+    let events = d.ok(note("n1", "老客户，优先处理"));
+    assert!(events[0].concerns_agent("a1"), "the assignee sees it");
+    assert!(d.ok(note("n1", "老客户，优先处理")).is_empty(), "a retry");
+    assert!(matches!(
+        d.when(note("n1", "别的")),
+        Err(DomainError::AlreadyExists { .. })
+    ));
+}

@@ -162,6 +162,20 @@ pub fn decide(
             card,
             at,
         } => super::aftersale::send_order_card(desk, conversation_id, agent_id, card, *at),
+        Command::TagConversation {
+            conversation_id,
+            tag,
+            add,
+            by,
+            at,
+        } => super::notes::tag(desk, conversation_id, tag, *add, by, *at),
+        Command::AddNote {
+            conversation_id,
+            note_id,
+            author,
+            text,
+            at,
+        } => super::notes::note(desk, conversation_id, note_id, author, text, *at),
         Command::MarkAddressChanged {
             conversation_id,
             agent_id,

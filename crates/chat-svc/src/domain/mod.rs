@@ -22,6 +22,7 @@ mod decide;
 pub mod handover;
 pub mod hours;
 pub mod metrics;
+pub mod notes;
 pub mod phrases;
 pub mod routing;
 mod state;
@@ -350,6 +351,22 @@ pub enum Command {
         card: OrderCard,
         at: Instant,
     },
+    /// Issue 18: a tag added to (or removed from) a conversation by the shop's people.
+    TagConversation {
+        conversation_id: String,
+        tag: String,
+        add: bool,
+        by: String,
+        at: Instant,
+    },
+    /// Issue 18: a private note; the buyer's side never sees it.
+    AddNote {
+        conversation_id: String,
+        note_id: String,
+        author: String,
+        text: String,
+        at: Instant,
+    },
     /// R-CHAT-14: an agent with handle_orders records a shipping-address change.
     MarkAddressChanged {
         conversation_id: String,
@@ -377,7 +394,9 @@ impl Command {
             | Command::FileAfterSale { at, .. }
             | Command::DecideAfterSale { at, .. }
             | Command::SendOrderCard { at, .. }
-            | Command::MarkAddressChanged { at, .. } => Some(*at),
+            | Command::MarkAddressChanged { at, .. }
+            | Command::TagConversation { at, .. }
+            | Command::AddNote { at, .. } => Some(*at),
             Command::AddAgent { .. }
             | Command::UpdateAgent { .. }
             | Command::VerifyAgentRealName { .. }
@@ -540,6 +559,27 @@ pub enum Event {
         order_id: String,
         at: Instant,
     },
+    ConversationTagged {
+        conversation_id: String,
+        tag: String,
+        by: String,
+        at: Instant,
+    },
+    ConversationUntagged {
+        conversation_id: String,
+        tag: String,
+        by: String,
+        at: Instant,
+    },
+    /// For the shop's people only: never on the buyer's side.
+    NoteAdded {
+        conversation_id: String,
+        note_id: String,
+        author: String,
+        text: String,
+        assignee: Option<String>,
+        at: Instant,
+    },
 }
 
 impl Event {
@@ -569,6 +609,9 @@ impl Event {
             Event::AfterSaleDecided { .. } => "AfterSaleDecided",
             Event::OrderCardSent { .. } => "OrderCardSent",
             Event::ShippingAddressChangeMarked { .. } => "ShippingAddressChangeMarked",
+            Event::ConversationTagged { .. } => "ConversationTagged",
+            Event::ConversationUntagged { .. } => "ConversationUntagged",
+            Event::NoteAdded { .. } => "NoteAdded",
             Event::QuickPhraseDeleted { .. } => "QuickPhraseDeleted",
         }
     }
@@ -620,6 +663,15 @@ impl Event {
             }
             | Event::ShippingAddressChangeMarked {
                 conversation_id, ..
+            }
+            | Event::ConversationTagged {
+                conversation_id, ..
+            }
+            | Event::ConversationUntagged {
+                conversation_id, ..
+            }
+            | Event::NoteAdded {
+                conversation_id, ..
             } => Some(conversation_id),
             _ => None,
         }
@@ -639,6 +691,9 @@ impl Event {
             | Event::AfterSaleDecided { agent_id, .. }
             | Event::OrderCardSent { agent_id, .. }
             | Event::ShippingAddressChangeMarked { agent_id, .. } => agent_id == agent,
+            Event::NoteAdded {
+                author, assignee, ..
+            } => author == agent || is(assignee),
             Event::BuyerMessageReceived { assignee, .. }
             | Event::AfterSaleFiled { assignee, .. }
             | Event::RobotReplied { assignee, .. }

@@ -69,6 +69,10 @@ pub struct Conversation {
     pub message_ids: HashMap<String, MessageFingerprint>,
     /// R-CHAT-14: after-sale requests filed here, by request id.
     pub after_sales: std::collections::BTreeMap<String, super::AfterSale>,
+    /// Issue 18: the shop's tags.
+    pub tags: std::collections::BTreeSet<String>,
+    /// Issue 18: private notes by id: author and text (to tell a retry).
+    pub notes: std::collections::BTreeMap<String, (String, String)>,
 }
 
 /// Who sent a message and a digest of its text: enough to tell a retry from a
@@ -215,6 +219,8 @@ impl ChatDesk {
                         rating: None,
                         message_ids: HashMap::new(),
                         after_sales: Default::default(),
+                        tags: Default::default(),
+                        notes: Default::default(),
                     },
                 );
             }
@@ -403,6 +409,36 @@ impl ChatDesk {
                 }
             }
             Event::OrderCardSent { .. } | Event::ShippingAddressChangeMarked { .. } => {}
+            Event::ConversationTagged {
+                conversation_id,
+                tag,
+                ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.tags.insert(tag.clone());
+                }
+            }
+            Event::ConversationUntagged {
+                conversation_id,
+                tag,
+                ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.tags.remove(tag);
+                }
+            }
+            Event::NoteAdded {
+                conversation_id,
+                note_id,
+                author,
+                text,
+                ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.notes
+                        .insert(note_id.clone(), (author.clone(), text.clone()));
+                }
+            }
         }
     }
 }

@@ -137,3 +137,60 @@ pub(super) async fn mark_address_changed(
     .await?;
     Ok(Response::new(pb::MarkAddressChangedResponse { message }))
 }
+
+/// The shop's people: tags and notes are theirs.
+const SHOP_PEOPLE: &[Role] = &[Role::Owner, Role::Admin, Role::Agent];
+
+fn who(caller: &sellerdesk_runtime::Caller) -> String {
+    match caller.role() {
+        Role::Agent => caller.account().to_owned(),
+        role => format!("{}:{}", role.as_str(), caller.account()),
+    }
+}
+
+pub(super) async fn tag_conversation(
+    api: &ChatApi,
+    request: Request<pb::TagConversationRequest>,
+) -> Result<Response<pb::TagConversationResponse>, Status> {
+    let r = request.get_ref().clone();
+    let (caller, shop) = api
+        .authorize(&request, &r.shop_id, SHOP_PEOPLE, "tagging a conversation")
+        .await?;
+    let command = Command::TagConversation {
+        conversation_id: r.conversation_id.clone(),
+        tag: r.tag.clone(),
+        add: !r.remove,
+        by: who(&caller),
+        at: api.app.now(),
+    };
+    api.app
+        .execute(&shop, command, command_metadata(&caller))
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::TagConversationResponse {
+        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+    }))
+}
+
+pub(super) async fn add_note(
+    api: &ChatApi,
+    request: Request<pb::AddNoteRequest>,
+) -> Result<Response<pb::AddNoteResponse>, Status> {
+    let r = request.get_ref().clone();
+    let note = run(
+        api,
+        &request,
+        &r.shop_id,
+        SHOP_PEOPLE,
+        "writing a note",
+        |caller, at| Command::AddNote {
+            conversation_id: r.conversation_id.clone(),
+            note_id: r.note_id.clone(),
+            author: who(caller),
+            text: r.text.clone(),
+            at,
+        },
+    )
+    .await?;
+    Ok(Response::new(pb::AddNoteResponse { note }))
+}

@@ -296,7 +296,7 @@ pub(super) async fn get_conversation(
     api: &ChatApi,
     request: Request<pb::GetConversationRequest>,
 ) -> Result<Response<pb::GetConversationResponse>, Status> {
-    let (_, shop) = api
+    let (caller, shop) = api
         .authorize(
             &request,
             &request.get_ref().shop_id,
@@ -304,6 +304,9 @@ pub(super) async fn get_conversation(
             "reading a conversation",
         )
         .await?;
+    // Private notes are the shop's: the platform (the buyer's side) never
+    // reads them.
+    let notes = caller.role() != Role::Platform;
     let id = request.into_inner().conversation_id;
     let found = api
         .app
@@ -312,7 +315,11 @@ pub(super) async fn get_conversation(
             let lines = v.lines.get(&id).map(Vec::as_slice).unwrap_or_default();
             Some(pb::GetConversationResponse {
                 conversation: Some(conversation_pb(&v.desk, c)),
-                transcript: lines.iter().filter_map(|l| line_pb(l)).collect(),
+                transcript: lines
+                    .iter()
+                    .filter_map(|l| line_pb(l))
+                    .filter(|m| notes || !m.private_note)
+                    .collect(),
                 assignments: lines.iter().filter_map(|l| assignment_pb(l)).collect(),
             })
         })
@@ -356,6 +363,7 @@ pub(super) async fn list_conversations(
                     r.agent_id.is_empty() || c.assignee.as_deref() == Some(r.agent_id.as_str())
                 })
                 .filter(|c| !r.waiting_only || c.waiting_since.is_some())
+                .filter(|c| r.tag.is_empty() || c.tags.contains(r.tag.trim()))
                 .collect();
             matching.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
             let more = matching.len() > size;

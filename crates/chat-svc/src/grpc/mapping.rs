@@ -94,6 +94,7 @@ pub(super) fn conversation_pb(desk: &ChatDesk, c: &Conversation) -> pb::Conversa
         opened_at: Some(timestamp(c.opened_at)),
         first_human_reply_at: c.first_human_reply_at.map(timestamp),
         rating: c.rating.unwrap_or(0) as u32,
+        tags: c.tags.iter().cloned().collect(),
     }
 }
 
@@ -219,6 +220,15 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
             m.text = "收货地址已修改".into();
             m.sent_at = Some(timestamp(*at));
             m.address_changed_order_id = order_id.clone();
+        }
+        Event::NoteAdded {
+            author, text, at, ..
+        } => {
+            m.sender = pb::Sender::Agent as i32;
+            m.agent_id = author.clone();
+            m.text = text.clone();
+            m.sent_at = Some(timestamp(*at));
+            m.private_note = true;
         }
         _ => return None,
     }

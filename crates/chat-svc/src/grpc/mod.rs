@@ -241,6 +241,20 @@ impl pb::chat_service_server::ChatService for ChatApi {
         aftersale::mark_address_changed(self, request).await
     }
 
+    async fn tag_conversation(
+        &self,
+        request: Request<pb::TagConversationRequest>,
+    ) -> Result<Response<pb::TagConversationResponse>, Status> {
+        aftersale::tag_conversation(self, request).await
+    }
+
+    async fn add_note(
+        &self,
+        request: Request<pb::AddNoteRequest>,
+    ) -> Result<Response<pb::AddNoteResponse>, Status> {
+        aftersale::add_note(self, request).await
+    }
+
     async fn transfer_conversation(
         &self,
         request: Request<pb::TransferConversationRequest>,
