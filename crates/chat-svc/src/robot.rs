@@ -7,7 +7,7 @@
 //! opens a short circuit breaker so that, while faq-svc is down, buyer
 //! messages go straight to humans instead of each waiting for a timeout.
 
-use crate::domain::{BuyerNotice, Card, RobotVerdict};
+use crate::domain::{BuyerNotice, Card, RobotVerdict, Topic};
 use sellerdesk_api::faq::v1::{self as pb, faq_service_client::FaqServiceClient};
 use sellerdesk_runtime::Caller;
 use std::{
@@ -138,6 +138,11 @@ impl Robot {
                 let r = r.into_inner();
                 match r.best {
                     Some(best) if r.auto_answer => RobotVerdict::Answered {
+                        topic: match pb::Category::try_from(best.category) {
+                            Ok(pb::Category::PreSale) => Some(Topic::PreSale),
+                            Ok(pb::Category::AfterSale) => Some(Topic::AfterSale),
+                            _ => None,
+                        },
                         entry_id: best.entry_id,
                         answer: best.answer,
                         confidence: best.confidence,

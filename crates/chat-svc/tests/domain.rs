@@ -141,6 +141,7 @@ fn answered() -> RobotVerdict {
         entry_id: "e1".into(),
         answer: "48小时内发货".into(),
         confidence: 0.9,
+        topic: None,
     }
 }
 
@@ -1002,4 +1003,48 @@ fn r_chat_15_tags_and_private_notes_on_a_conversation() {
         d.when(note("n1", "别的")),
         Err(DomainError::AlreadyExists { .. })
     ));
+}
+
+/// Issue 18 item 3: a pre-sale conversation whose buyer writes 退货 moves to
+/// after-sale and goes to an after-sale agent, the reason in the assignment.
+#[test]
+fn r_chat_3_routing_follows_the_topic_the_buyer_asks_about() {
+    let mut d = Desk::new();
+    d.online("pre", ServiceRole::PreSale);
+    d.online("after", ServiceRole::AfterSale);
+    d.open("c1", Topic::PreSale, t0());
+    let events = d.buyer(
+        "c1",
+        "m1",
+        "收到了，我要退货，转人工",
+        RobotVerdict::NotAsked,
+        t0(),
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::TopicChanged {
+            topic: Topic::AfterSale,
+            ..
+        }
+    )));
+    let reason = events
+        .iter()
+        .find_map(|e| match e {
+            Event::ConversationAssigned {
+                agent_id,
+                topic_reason,
+                ..
+            } => Some((agent_id.clone(), topic_reason.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(reason.0, "after");
+    assert!(reason.1.contains("退货"), "{}", reason.1);
+    assert_eq!(d.desk().conversation("c1").unwrap().topic, Topic::AfterSale);
+    // Nothing that names a topic leaves it as it is.
+    d.open("c2", Topic::PreSale, t0());
+    let events = d.buyer("c2", "m1", "你好，转人工", RobotVerdict::NotAsked, t0());
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::TopicChanged { .. })));
 }

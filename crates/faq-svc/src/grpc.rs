@@ -92,6 +92,7 @@ fn candidate_pb(s: &Scored, e: &Entry) -> pb::Candidate {
         answer: e.content.answer.clone(),
         confidence: s.confidence,
         matched_question: s.matched_question.clone(),
+        category: category_pb(e.content.category) as i32,
     }
 }
 

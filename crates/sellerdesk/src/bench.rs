@@ -613,6 +613,7 @@ pub async fn chat_fill(url: &str, shops: usize, conversations: usize) -> anyhow:
                                 entry_id: "logistics-when".into(),
                                 answer: "付款后48小时内发货。".into(),
                                 confidence: 0.95,
+                                topic: None,
                             },
                             at: at + ChronoDuration::seconds(5),
                         },

@@ -409,8 +409,24 @@ fn receive_buyer_message(
         robot: robot.clone(),
         at: *at,
     });
+    // Issue 18: what the buyer asks may move the conversation's topic;
+    // routing below, and later from the queue, uses the new one.
+    let moved = super::topic::from_message(text, robot)
+        .filter(|(topic, _)| *topic != c.topic)
+        .map(|(topic, reason)| {
+            d.push(Event::TopicChanged {
+                conversation_id: conversation_id.to_owned(),
+                topic,
+                reason: reason.clone(),
+                at: *at,
+            });
+            let mut moved = c.clone();
+            moved.topic = topic;
+            moved.topic_reason = reason;
+            moved
+        });
     if c.assignee.is_none() {
-        d.robot_then_human(c, text, robot, *at);
+        d.robot_then_human(moved.as_ref().unwrap_or(c), text, robot, *at);
     }
     Ok(d.events)
 }
@@ -846,6 +862,7 @@ impl<'a> Decision<'a> {
             agent_id: agent.to_owned(),
             previous,
             rule,
+            topic_reason: c.topic_reason.clone(),
             candidates,
             at,
         });

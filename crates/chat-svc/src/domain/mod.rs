@@ -26,6 +26,7 @@ pub mod notes;
 pub mod phrases;
 pub mod routing;
 mod state;
+pub mod topic;
 
 pub use aftersale::{AfterSale, AfterSaleKind, OrderCard};
 pub use decide::decide;
@@ -144,6 +145,10 @@ pub enum RobotVerdict {
         entry_id: String,
         answer: String,
         confidence: f64,
+        /// The topic of the entry's category, when it is pre- or after-sale
+        /// (issue 18: routing by what the buyer asks).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<Topic>,
     },
     /// Nothing confident enough (R-CHAT-8: the robot hands over).
     NoAnswer { confidence: f64 },
@@ -485,6 +490,10 @@ pub enum Event {
         agent_id: String,
         previous: Option<String>,
         rule: AssignmentRule,
+        /// Why the conversation has the topic routing used (issue 18);
+        /// empty in assignments recorded before topics followed the buyer.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        topic_reason: String,
         /// Every agent routing weighed, with its load: the explanation.
         candidates: Vec<CandidateLoad>,
         at: Instant,
@@ -559,6 +568,13 @@ pub enum Event {
         order_id: String,
         at: Instant,
     },
+    /// Issue 18: what the buyer asks moved the conversation to another topic.
+    TopicChanged {
+        conversation_id: String,
+        topic: Topic,
+        reason: String,
+        at: Instant,
+    },
     ConversationTagged {
         conversation_id: String,
         tag: String,
@@ -609,6 +625,7 @@ impl Event {
             Event::AfterSaleDecided { .. } => "AfterSaleDecided",
             Event::OrderCardSent { .. } => "OrderCardSent",
             Event::ShippingAddressChangeMarked { .. } => "ShippingAddressChangeMarked",
+            Event::TopicChanged { .. } => "TopicChanged",
             Event::ConversationTagged { .. } => "ConversationTagged",
             Event::ConversationUntagged { .. } => "ConversationUntagged",
             Event::NoteAdded { .. } => "NoteAdded",
@@ -662,6 +679,9 @@ impl Event {
                 conversation_id, ..
             }
             | Event::ShippingAddressChangeMarked {
+                conversation_id, ..
+            }
+            | Event::TopicChanged {
                 conversation_id, ..
             }
             | Event::ConversationTagged {

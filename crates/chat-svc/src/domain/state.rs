@@ -69,6 +69,9 @@ pub struct Conversation {
     pub message_ids: HashMap<String, MessageFingerprint>,
     /// R-CHAT-14: after-sale requests filed here, by request id.
     pub after_sales: std::collections::BTreeMap<String, super::AfterSale>,
+    /// Why the conversation has its topic (issue 18), for the assignment's
+    /// explanation.
+    pub topic_reason: String,
     /// Issue 18: the shop's tags.
     pub tags: std::collections::BTreeSet<String>,
     /// Issue 18: private notes by id: author and text (to tell a retry).
@@ -219,6 +222,11 @@ impl ChatDesk {
                         rating: None,
                         message_ids: HashMap::new(),
                         after_sales: Default::default(),
+                        topic_reason: if order_id.is_some() {
+                            "opened about an order".into()
+                        } else {
+                            "opened as the gateway said, or before any order".into()
+                        },
                         tags: Default::default(),
                         notes: Default::default(),
                     },
@@ -409,6 +417,17 @@ impl ChatDesk {
                 }
             }
             Event::OrderCardSent { .. } | Event::ShippingAddressChangeMarked { .. } => {}
+            Event::TopicChanged {
+                conversation_id,
+                topic,
+                reason,
+                ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.topic = *topic;
+                    c.topic_reason = reason.clone();
+                }
+            }
             Event::ConversationTagged {
                 conversation_id,
                 tag,

@@ -251,6 +251,7 @@ pub(super) fn assignment_pb(l: &Logged) -> Option<pb::Assignment> {
         previous,
         rule,
         candidates,
+        topic_reason,
         at,
     } = &l.event
     else {
@@ -306,6 +307,7 @@ pub(super) fn assignment_pb(l: &Logged) -> Option<pb::Assignment> {
         waited_secs: waited.max(0) as u32,
         transferred_by: by,
         assigned_at: Some(timestamp(*at)),
+        topic_reason: topic_reason.clone(),
     })
 }
 
