@@ -186,6 +186,26 @@ fn sample_pb(o: &Outreach, id: &str, now: crate::domain::Instant) -> Option<pb::
 }
 
 impl AffiliateApi {
+    /// Runs a plan command for the shop the request names and answers with
+    /// the plan as it stands after it.
+    async fn on_plan<T>(
+        &self,
+        request: &Request<T>,
+        shop_id: &str,
+        roles: &[Role],
+        what: &str,
+        plan_id: &str,
+        command: impl Fn(crate::domain::Instant) -> Command,
+    ) -> Result<Option<pb::Plan>, Status> {
+        let (caller, shop) = authorize(request, shop_id, roles, what)?;
+        let (outreach, _) = self
+            .app
+            .execute(Some(&shop), &command_metadata(&caller), command)
+            .await
+            .map_err(to_status)?;
+        Ok(Some(plan_pb(&outreach, plan_id)?))
+    }
+
     /// Runs a sample command for the shop the request names and answers
     /// with the sample as it stands after it.
     async fn on_sample<T>(
@@ -521,109 +541,89 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         &self,
         request: Request<pb::AddPlanCreatorsRequest>,
     ) -> Result<Response<pb::AddPlanCreatorsResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "changing a targeted plan",
-        )?;
-        let r = request.into_inner();
-        let (outreach, _) = self
-            .app
-            .execute(Some(&shop), &command_metadata(&caller), |_| {
-                Command::AddPlanCreators {
+        let r = request.get_ref().clone();
+        let plan = self
+            .on_plan(
+                &request,
+                &r.shop_id,
+                MANAGERS,
+                "changing a targeted plan",
+                &r.plan_id,
+                |_| Command::AddPlanCreators {
                     plan_id: r.plan_id.clone(),
                     creator_ids: r.creator_ids.clone(),
-                }
-            })
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::AddPlanCreatorsResponse {
-            plan: Some(plan_pb(&outreach, &r.plan_id)?),
-        }))
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::AddPlanCreatorsResponse { plan }))
     }
 
     async fn edit_plan(
         &self,
         request: Request<pb::EditPlanRequest>,
     ) -> Result<Response<pb::EditPlanResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "changing a targeted plan",
-        )?;
-        let r = request.into_inner();
+        let r = request.get_ref().clone();
         let products = (!r.products.is_empty()).then(|| products_from_pb(&r.products));
-        let (outreach, _) = self
-            .app
-            .execute(Some(&shop), &command_metadata(&caller), |at| {
-                Command::EditPlan {
+        let plan = self
+            .on_plan(
+                &request,
+                &r.shop_id,
+                MANAGERS,
+                "changing a targeted plan",
+                &r.plan_id,
+                |at| Command::EditPlan {
                     plan_id: r.plan_id.clone(),
                     name: r.name.clone(),
                     products: products.clone(),
                     at,
-                }
-            })
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::EditPlanResponse {
-            plan: Some(plan_pb(&outreach, &r.plan_id)?),
-        }))
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::EditPlanResponse { plan }))
     }
 
     async fn end_plan(
         &self,
         request: Request<pb::EndPlanRequest>,
     ) -> Result<Response<pb::EndPlanResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            MANAGERS,
-            "ending a targeted plan",
-        )?;
-        let r = request.into_inner();
-        let (outreach, _) = self
-            .app
-            .execute(Some(&shop), &command_metadata(&caller), |at| {
-                Command::EndPlan {
+        let r = request.get_ref().clone();
+        let plan = self
+            .on_plan(
+                &request,
+                &r.shop_id,
+                MANAGERS,
+                "ending a targeted plan",
+                &r.plan_id,
+                |at| Command::EndPlan {
                     plan_id: r.plan_id.clone(),
                     at,
-                }
-            })
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::EndPlanResponse {
-            plan: Some(plan_pb(&outreach, &r.plan_id)?),
-        }))
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::EndPlanResponse { plan }))
     }
 
     async fn answer_plan(
         &self,
         request: Request<pb::AnswerPlanRequest>,
     ) -> Result<Response<pb::AnswerPlanResponse>, Status> {
-        let (caller, shop) = authorize(
-            &request,
-            &request.get_ref().shop_id,
-            PLATFORM,
-            "relaying a creator's answer to a plan",
-        )?;
-        let r = request.into_inner();
-        let (outreach, _) = self
-            .app
-            .execute(Some(&shop), &command_metadata(&caller), |at| {
-                Command::AnswerPlan {
+        let r = request.get_ref().clone();
+        let plan = self
+            .on_plan(
+                &request,
+                &r.shop_id,
+                PLATFORM,
+                "relaying a creator's answer to a plan",
+                &r.plan_id,
+                |at| Command::AnswerPlan {
                     plan_id: r.plan_id.clone(),
                     creator_id: r.creator_id.clone(),
                     accepted: r.accepted,
                     at,
-                }
-            })
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(pb::AnswerPlanResponse {
-            plan: Some(plan_pb(&outreach, &r.plan_id)?),
-        }))
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::AnswerPlanResponse { plan }))
     }
 
     async fn set_time_zone(
