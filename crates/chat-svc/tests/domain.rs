@@ -1048,3 +1048,43 @@ fn r_chat_3_routing_follows_the_topic_the_buyer_asks_about() {
         .iter()
         .any(|e| matches!(e, Event::TopicChanged { .. })));
 }
+
+/// R-CHAT-7 again (issue 18 item 2): after the first human reply, a later
+/// buyer message no human has answered makes the conversation unreplied
+/// once more in the figures; the next human reply ends it.
+#[test]
+fn r_chat_7_a_later_unanswered_buyer_message_makes_it_unreplied_again() {
+    let mut d = Desk::new();
+    d.online("a", ServiceRole::Both);
+    d.open("c1", Topic::PreSale, t0());
+    d.buyer("c1", "m1", "转人工", RobotVerdict::NotAsked, t0());
+    d.reply("c1", "a", "r1", t0() + Duration::seconds(5))
+        .unwrap();
+    let window = Window {
+        from: t0(),
+        to: t0() + Duration::hours(1),
+    };
+    let unreplied = |d: &Desk| {
+        report(d.desk(), window, t0() + Duration::minutes(5))
+            .shop
+            .unreplied
+    };
+    assert_eq!(unreplied(&d), 0);
+    d.buyer(
+        "c1",
+        "m2",
+        "还在吗",
+        RobotVerdict::NotAsked,
+        t0() + Duration::minutes(1),
+    );
+    assert_eq!(unreplied(&d), 1, "the later message waits");
+    assert!(d
+        .desk()
+        .conversation("c1")
+        .unwrap()
+        .unanswered_since
+        .is_some());
+    d.reply("c1", "a", "r2", t0() + Duration::minutes(2))
+        .unwrap();
+    assert_eq!(unreplied(&d), 0);
+}

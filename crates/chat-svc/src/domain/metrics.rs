@@ -62,6 +62,11 @@ impl Figures {
                     self.answered_within_target += 1;
                 }
                 self.first_responses_ms.push(ms);
+                // R-CHAT-7 again (issue 18): a later buyer message no human
+                // has answered makes the conversation unreplied once more.
+                if c.unanswered_since.is_some() {
+                    self.unreplied += 1;
+                }
             }
             None => {
                 self.unreplied += 1;

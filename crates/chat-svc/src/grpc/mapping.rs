@@ -90,7 +90,9 @@ pub(super) fn conversation_pb(desk: &ChatDesk, c: &Conversation) -> pb::Conversa
         assignee_agent_id: c.assignee.clone().unwrap_or_default(),
         queue_place: desk.queue_place(&c.conversation_id).unwrap_or(0),
         waiting_for_human: c.waiting_since.is_some(),
-        unreplied: c.first_human_reply_at.is_none(),
+        // R-CHAT-7: until a human answers, and again while a later buyer
+        // message waits for one (issue 18).
+        unreplied: c.first_human_reply_at.is_none() || c.unanswered_since.is_some(),
         opened_at: Some(timestamp(c.opened_at)),
         first_human_reply_at: c.first_human_reply_at.map(timestamp),
         rating: c.rating.unwrap_or(0) as u32,
