@@ -55,20 +55,7 @@ fn id_ok(field: &str, id: &str, errors: &mut Vec<(String, String)>) {
     }
 }
 
-fn open<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a super::Conversation, DomainError> {
-    let c = desk.conversation(id).ok_or_else(|| DomainError::NotFound {
-        kind: "conversation",
-        id: id.to_owned(),
-    })?;
-    if c.status == super::ConversationStatus::Closed {
-        return Err(DomainError::precondition(
-            "CONVERSATION_CLOSED",
-            id,
-            format!("conversation {id} is closed; open a new one"),
-        ));
-    }
-    Ok(c)
-}
+use super::decide::open_conversation as open;
 
 /// The agent, if they hold `permission` (R-CHAT-3).
 fn permitted(

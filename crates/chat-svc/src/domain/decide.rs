@@ -990,14 +990,17 @@ fn notice_text(notice: &BuyerNotice, desk: &ChatDesk) -> String {
     }
 }
 
-fn agent<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a super::Agent, DomainError> {
+pub(super) fn agent<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a super::Agent, DomainError> {
     desk.agents.get(id).ok_or_else(|| DomainError::NotFound {
         kind: "agent",
         id: id.to_owned(),
     })
 }
 
-fn conversation<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a Conversation, DomainError> {
+pub(super) fn conversation<'a>(
+    desk: &'a ChatDesk,
+    id: &str,
+) -> Result<&'a Conversation, DomainError> {
     desk.conversation(id).ok_or_else(|| DomainError::NotFound {
         kind: "conversation",
         id: id.to_owned(),
@@ -1023,7 +1026,10 @@ fn known_message(
     }
 }
 
-fn open_conversation<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a Conversation, DomainError> {
+pub(super) fn open_conversation<'a>(
+    desk: &'a ChatDesk,
+    id: &str,
+) -> Result<&'a Conversation, DomainError> {
     let c = conversation(desk, id)?;
     if c.status == ConversationStatus::Closed {
         return Err(DomainError::precondition(

@@ -10,12 +10,7 @@ pub const MAX_TAGS: usize = 10;
 const MAX_TAG_CHARS: usize = 20;
 const MAX_NOTE_CHARS: usize = 1_000;
 
-fn conversation<'a>(desk: &'a ChatDesk, id: &str) -> Result<&'a super::Conversation, DomainError> {
-    desk.conversation(id).ok_or_else(|| DomainError::NotFound {
-        kind: "conversation",
-        id: id.to_owned(),
-    })
-}
+use super::decide::conversation;
 
 /// Adds or removes a tag; closed conversations are tagged too (that is
 /// when a shop files them). Adding a tag it has, or removing one it has
