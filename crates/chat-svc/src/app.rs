@@ -32,6 +32,16 @@ const INBOX_POLL: Duration = Duration::from_secs(2);
 
 pub use sellerdesk_runtime::errors::AppError;
 
+/// A buyer's message as the gateway relays it.
+#[derive(Debug, Clone)]
+pub struct BuyerMessage {
+    pub conversation_id: String,
+    pub message_id: String,
+    /// May be empty when the message carries an attachment.
+    pub text: String,
+    pub attachment: Option<crate::domain::Attachment>,
+}
+
 /// A committed event and its position: the shop stream's version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Logged {
@@ -277,13 +287,19 @@ impl Chat {
         self: &Arc<Self>,
         caller: &sellerdesk_runtime::Caller,
         shop: &str,
-        conversation_id: String,
-        message_id: String,
-        text: String,
+        message: BuyerMessage,
         metadata: Metadata,
     ) -> Result<(Vec<Arc<Logged>>, bool), AppError> {
         use crate::domain::{handover::asks_for_human, ConversationStatus, RobotVerdict};
-        let robot_first = !text.trim().is_empty()
+        let BuyerMessage {
+            conversation_id,
+            message_id,
+            text,
+            attachment,
+        } = message;
+        // The robot reads text only: a picture or a product goes to humans.
+        let robot_first = attachment.is_none()
+            && !text.trim().is_empty()
             && !asks_for_human(&text)
             && self
                 .peek(shop, |v| {
@@ -304,6 +320,7 @@ impl Chat {
             conversation_id,
             message_id,
             text,
+            attachment,
             robot,
             at: self.now(),
         };
@@ -648,6 +665,40 @@ impl Chat {
         agent: String,
         after: i64,
     ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
+        self.follow(shop, after, move |e| e.concerns_agent(&agent))
+            .await
+    }
+
+    /// R-CHAT-13: every event of the shop after `after` that the buyer of
+    /// `conversation` sees, as [`Self::inbox`] does for an agent.
+    pub async fn buyer_side(
+        self: &Arc<Self>,
+        shop: &str,
+        conversation: String,
+        after: i64,
+    ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
+        self.follow(shop, after, move |e| e.concerns_buyer(&conversation))
+            .await
+    }
+
+    /// Every event of the shop after `after`, for readers that keep their
+    /// own fold (the live response figures).
+    pub async fn events_after(
+        self: &Arc<Self>,
+        shop: &str,
+        after: i64,
+    ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
+        self.follow(shop, after, |_| true).await
+    }
+
+    /// The shop's events after `after` that `shows` picks, first from the
+    /// log, then live; each once, in order, whichever replica committed them.
+    async fn follow(
+        self: &Arc<Self>,
+        shop: &str,
+        after: i64,
+        shows: impl Fn(&Event) -> bool + Send + Sync + 'static,
+    ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
         let handle = self.desk(shop).await?;
         // Subscribed before reading the log, so nothing falls between the two.
         let mut live = handle.feed.subscribe();
@@ -655,7 +706,7 @@ impl Chat {
         let app = self.clone();
         tokio::spawn(async move {
             let mut seen = after;
-            let send = |l: &Arc<Logged>| l.event.concerns_agent(&agent).then(|| l.clone());
+            let send = |l: &Arc<Logged>| shows(&l.event).then(|| l.clone());
             // From the log up to what is committed now.
             loop {
                 match app.read_desk_stream(&handle.shop, seen).await {

@@ -177,6 +177,7 @@ impl TestApp {
             conversation_id: conversation.into(),
             message_id: message.into(),
             text: text.into(),
+            attachment: None,
         });
         self.client
             .send_buyer_message(r)
@@ -198,6 +199,7 @@ impl TestApp {
                 conversation_id: conversation.into(),
                 message_id: message.into(),
                 text: "亲，在的".into(),
+                attachment: None,
             },
         );
         self.client
@@ -838,6 +840,7 @@ async fn r_chat_4_routing_on_postgresql_and_events_on_the_bus() {
             conversation_id: format!("c{i}"),
             message_id: "m".into(),
             text: "转人工".into(),
+            attachment: None,
         });
         tasks.push(tokio::spawn(async move {
             client.open_conversation(req).await.unwrap();
@@ -1339,4 +1342,307 @@ async fn r_chat_15_tags_find_conversations_and_notes_stay_with_the_shop() {
         .unwrap()
         .into_inner();
     assert!(!seen.transcript.is_empty() && seen.transcript.iter().all(|m| !m.private_note));
+}
+
+async fn watch(
+    app: &mut TestApp,
+    conversation: &str,
+    after: u64,
+) -> tonic::Streaming<pb::WatchConversationResponse> {
+    let r = app.gateway(pb::WatchConversationRequest {
+        shop_id: SHOP.into(),
+        conversation_id: conversation.into(),
+        after_position: after,
+    });
+    app.client.watch_conversation(r).await.unwrap().into_inner()
+}
+
+async fn next_buyer_item(
+    s: &mut tonic::Streaming<pb::WatchConversationResponse>,
+) -> pb::WatchConversationResponse {
+    tokio::time::timeout(Duration::from_secs(5), s.next())
+        .await
+        .expect("a buyer item within 5 s")
+        .expect("stream open")
+        .expect("item")
+}
+
+#[tokio::test]
+async fn r_chat_13_the_buyers_stream_shows_every_reply_once_in_order_across_reconnects() {
+    use pb::watch_conversation_response::Item;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    app.open("c1").await;
+    let mut phone = watch(&mut app, "c1", 0).await;
+    let mut pad = watch(&mut app, "c1", 0).await;
+    // The greeting first, as a notice.
+    let greeting = next_buyer_item(&mut phone).await;
+    let Some(Item::Message(m)) = &greeting.item else {
+        panic!("{greeting:?}")
+    };
+    assert_eq!(m.kind, pb::MessageKind::Notice as i32);
+    assert_eq!(next_buyer_item(&mut pad).await, greeting);
+    // Asking for a human: the buyer's own line, the handover, the agent joining.
+    app.buyer("c1", "m1", "转人工").await;
+    let own = next_buyer_item(&mut phone).await;
+    assert!(
+        matches!(&own.item, Some(Item::Message(m)) if m.sender == pb::Sender::Buyer as i32 && m.text == "转人工")
+    );
+    let handover = next_buyer_item(&mut phone).await;
+    assert_eq!(
+        handover.item,
+        Some(Item::Handover(pb::HandoverReason::BuyerAsked as i32))
+    );
+    let joined = next_buyer_item(&mut phone).await;
+    assert!(matches!(&joined.item, Some(Item::Message(m)) if m.text.contains("客服a1")));
+    // The shop's private note never reaches the buyer.
+    let note = app.owner(pb::AddNoteRequest {
+        shop_id: String::new(),
+        conversation_id: "c1".into(),
+        note_id: "n1".into(),
+        text: "老客户，优先处理".into(),
+    });
+    app.client.add_note(note).await.unwrap();
+    // An agent reply carrying a product card.
+    let r = app.agent(
+        "a1",
+        pb::SendAgentReplyRequest {
+            shop_id: String::new(),
+            conversation_id: "c1".into(),
+            message_id: "r1".into(),
+            text: "这款可以看看".into(),
+            attachment: Some(pb::Attachment {
+                content: Some(pb::attachment::Content::Product(pb::ProductCard {
+                    product_id: "p-9".into(),
+                    title: "真丝连衣裙".into(),
+                    price_fen: 29_900,
+                })),
+            }),
+        },
+    );
+    app.client.send_agent_reply(r).await.unwrap();
+    let card = next_buyer_item(&mut phone).await;
+    let Some(Item::Message(m)) = &card.item else {
+        panic!("{card:?}")
+    };
+    assert_eq!(m.kind, pb::MessageKind::ProductCard as i32);
+    assert!(matches!(
+        &m.attachment.as_ref().unwrap().content,
+        Some(pb::attachment::Content::Product(p)) if p.price_fen == 29_900
+    ));
+    // The buyer reads it: the agent's inbox shows the receipt.
+    let mut inbox = app.inbox("a1", card.position).await;
+    let r = app.gateway(pb::MarkReadRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "c1".into(),
+        up_to_position: card.position,
+    });
+    let c = app.client.mark_read(r).await.unwrap().into_inner();
+    assert_eq!(c.conversation.unwrap().buyer_read_up_to, card.position);
+    let receipt = next_item(&mut inbox).await;
+    assert!(matches!(
+        receipt.item,
+        Some(pb::watch_inbox_response::Item::Read(pb::ReadReceipt { reader, up_to_position, .. }))
+            if reader == pb::Sender::Buyer as i32 && up_to_position == card.position
+    ));
+    let seen = next_buyer_item(&mut phone).await;
+    assert!(matches!(seen.item, Some(Item::Read(_))), "{seen:?}");
+    // The phone drops; a picture and another reply arrive meanwhile.
+    let last_seen = seen.position;
+    drop(phone);
+    let r = app.gateway(pb::SendBuyerMessageRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "c1".into(),
+        message_id: "m2".into(),
+        text: String::new(),
+        attachment: Some(pb::Attachment {
+            content: Some(pb::attachment::Content::ImageUrl(
+                "https://media.example.com/p/1.jpg".into(),
+            )),
+        }),
+    });
+    app.client.send_buyer_message(r).await.unwrap();
+    app.reply("a1", "c1", "r2").await.unwrap();
+    let r = app.owner(pb::CloseConversationRequest {
+        shop_id: String::new(),
+        conversation_id: "c1".into(),
+    });
+    app.client.close_conversation(r).await.unwrap();
+    // The pad stayed: everything since the greeting, once, in order.
+    let mut on_pad = Vec::new();
+    while on_pad
+        .last()
+        .is_none_or(|i: &pb::WatchConversationResponse| !matches!(i.item, Some(Item::Closed(_))))
+    {
+        on_pad.push(next_buyer_item(&mut pad).await);
+    }
+    assert!(
+        on_pad
+            .iter()
+            .all(|i| !matches!(&i.item, Some(Item::Message(m)) if m.private_note)),
+        "no note on the buyer's side"
+    );
+    let positions: Vec<u64> = on_pad.iter().map(|i| i.position).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    // The phone resumes from its last position: exactly the rest.
+    let mut phone = watch(&mut app, "c1", last_seen).await;
+    let tail: Vec<_> = on_pad
+        .iter()
+        .filter(|i| i.position > last_seen)
+        .cloned()
+        .collect();
+    let mut resumed = Vec::new();
+    for _ in 0..tail.len() {
+        resumed.push(next_buyer_item(&mut phone).await);
+    }
+    assert_eq!(resumed, tail);
+    let kinds: Vec<i32> = tail
+        .iter()
+        .filter_map(|i| match &i.item {
+            Some(Item::Message(m)) => Some(m.kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [pb::MessageKind::Image as i32, pb::MessageKind::Text as i32]
+    );
+    assert_eq!(
+        tail.last().unwrap().item,
+        Some(Item::Closed(pb::ConversationEnded {
+            rating_requested: true
+        }))
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), phone.next())
+            .await
+            .is_err(),
+        "nothing twice"
+    );
+    // Only the gateway watches, and only conversations that exist.
+    let r = app.agent(
+        "a1",
+        pb::WatchConversationRequest {
+            shop_id: String::new(),
+            conversation_id: "c1".into(),
+            after_position: 0,
+        },
+    );
+    assert_eq!(
+        app.client.watch_conversation(r).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let r = app.gateway(pb::WatchConversationRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "nope".into(),
+        after_position: 0,
+    });
+    assert_eq!(
+        app.client.watch_conversation(r).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    // R-CHAT-12 over the wire: the two buyer messages that waited, both answered.
+    let r = app.owner(pb::GetResponseMetricsRequest {
+        shop_id: String::new(),
+        from: Some(prost_types::Timestamp {
+            seconds: t0().timestamp() - 60,
+            nanos: 0,
+        }),
+        to: Some(prost_types::Timestamp {
+            seconds: t0().timestamp() + 60,
+            nanos: 0,
+        }),
+        agent_id: String::new(),
+    });
+    let shop = app
+        .client
+        .get_response_metrics(r)
+        .await
+        .unwrap()
+        .into_inner()
+        .shop
+        .unwrap();
+    assert_eq!((shop.messages, shop.messages_answered), (2, 2));
+    assert_eq!(shop.messages_within_target_share, Some(1.0));
+}
+
+#[tokio::test]
+async fn r_chat_15_a_buyer_leaves_a_message_outside_hours_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    let r = app.owner(pb::SetServiceHoursRequest {
+        shop_id: String::new(),
+        hours: Some(pb::ServiceHours {
+            time_zone: "Asia/Shanghai".into(),
+            weekly: (1..=5)
+                .map(|d| pb::DayHours {
+                    weekday: d,
+                    ranges: vec![pb::TimeRange {
+                        start_minute: 540,
+                        end_minute: 1080,
+                    }],
+                })
+                .collect(),
+            ..Default::default()
+        }),
+    });
+    app.client.set_service_hours(r).await.unwrap();
+    app.open("c1").await;
+    // Inside hours with an agent free: not offered.
+    let leave = |app: &TestApp, id: &str| {
+        app.gateway(pb::LeaveMessageRequest {
+            shop_id: SHOP.into(),
+            conversation_id: "c1".into(),
+            message_id: id.into(),
+            text: "请尽快联系我".into(),
+        })
+    };
+    let e = app
+        .client
+        .leave_message(leave(&app, "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    // Saturday: the buyer is offered to leave a message, and leaves one.
+    app.clock.set(t("2026-03-07T04:00:00Z"));
+    let r = app.buyer("c1", "m1", "转人工").await;
+    assert!(r.conversation.unwrap().leave_message_offered);
+    let left = app
+        .client
+        .leave_message(leave(&app, "m2"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(left.replies[0].text.contains("留言"), "{:?}", left.replies);
+    let c = left.conversation.unwrap();
+    assert!(c.left_message_at.is_some() && c.queue_place == 0);
+    assert_eq!(c.messages_waiting, 2);
+    let bad = app
+        .client
+        .leave_message(app.gateway(pb::LeaveMessageRequest {
+            shop_id: SHOP.into(),
+            conversation_id: "c1".into(),
+            message_id: String::new(),
+            text: " ".into(),
+        }))
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = bad
+        .get_details_bad_request()
+        .unwrap()
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["message_id", "text"]);
+    // Monday 09:00: routed to the agent who is online.
+    app.clock.set(t("2026-03-09T01:00:00Z"));
+    assert_eq!(app.chat.tick_all().await, 1);
+    let c = app.conversation("c1").await.conversation.unwrap();
+    assert_eq!(c.assignee_agent_id, "a1");
+    assert!(c.left_message_at.is_none());
 }

@@ -106,6 +106,7 @@ impl Desk {
             conversation_id: conv.into(),
             message_id: msg.into(),
             text: text.into(),
+            attachment: None,
             robot,
             at,
         })
@@ -123,6 +124,7 @@ impl Desk {
             agent_id: agent.into(),
             message_id: msg.into(),
             text: "您好，在的".into(),
+            attachment: None,
             at,
         })
     }
@@ -709,6 +711,7 @@ fn refused_commands_cause_nothing_and_errors_name_the_field() {
         conversation_id: "c1".into(),
         message_id: "".into(),
         text: "   ".into(),
+        attachment: None,
         robot: RobotVerdict::NotAsked,
         at: t0(),
     });
@@ -796,6 +799,7 @@ fn a_reused_message_id_with_other_text_is_already_exists() {
         conversation_id: "c1".into(),
         message_id: "m1".into(),
         text: "转人工".into(),
+        attachment: None,
         robot: no_answer(),
         at: t0(),
     });
@@ -804,6 +808,7 @@ fn a_reused_message_id_with_other_text_is_already_exists() {
         conversation_id: "c1".into(),
         message_id: "m1".into(),
         text: "another question".into(),
+        attachment: None,
         robot: no_answer(),
         at: t0(),
     });
@@ -829,6 +834,7 @@ fn a_reused_message_id_with_other_text_is_already_exists() {
         agent_id: "a1".into(),
         message_id: "r1".into(),
         text: "different".into(),
+        attachment: None,
         at: t0(),
     });
     assert!(
@@ -1087,4 +1093,379 @@ fn r_chat_7_a_later_unanswered_buyer_message_makes_it_unreplied_again() {
     d.reply("c1", "a", "r2", t0() + Duration::minutes(2))
         .unwrap();
     assert_eq!(unreplied(&d), 0);
+}
+
+fn figures(
+    d: &Desk,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> chat_svc::domain::metrics::Report {
+    report(d.desk(), Window { from, to }, now)
+}
+
+#[test]
+fn r_chat_12_every_buyer_message_waiting_for_a_human_has_its_own_clock_outside_hours_excluded() {
+    let mut d = Desk::new();
+    d.ok(Command::SetServiceHours {
+        hours: ServiceHours::workdays_nine_to_six("Asia/Shanghai"),
+    });
+    d.online("a", ServiceRole::Both);
+    d.open("c1", Topic::PreSale, t0());
+    // The robot settles the first message alone: no clock starts.
+    d.buyer("c1", "m1", "几天发货", answered(), t0());
+    // The second goes to a human: its clock starts (10:00:10).
+    let m2 = t0() + Duration::seconds(10);
+    let e = d.buyer("c1", "m2", "转人工", RobotVerdict::NotAsked, m2);
+    assert_eq!(assigned(&e).len(), 1);
+    // Answered 20 s later: within the 30 s target.
+    let e = d
+        .reply("c1", "a", "r1", m2 + Duration::seconds(20))
+        .unwrap();
+    let Event::AgentReplied { answered, .. } = &e[0] else {
+        panic!("{e:?}")
+    };
+    assert_eq!(answered.len(), 1);
+    assert_eq!(answered[0].waited_ms, 20_000);
+    // Two later messages, each its own clock; one reply 45 s after the first
+    // of them answers both: 45 s (late) and 15 s (in time).
+    let m3 = t0() + Duration::minutes(5);
+    d.buyer("c1", "m3", "还有一个问题", RobotVerdict::NotAsked, m3);
+    d.buyer(
+        "c1",
+        "m4",
+        "在吗",
+        RobotVerdict::NotAsked,
+        m3 + Duration::seconds(30),
+    );
+    let e = d
+        .reply("c1", "a", "r2", m3 + Duration::seconds(45))
+        .unwrap();
+    let Event::AgentReplied { answered, .. } = &e[0] else {
+        panic!("{e:?}")
+    };
+    let waits: Vec<i64> = answered.iter().map(|a| a.waited_ms).collect();
+    assert_eq!(waits, vec![45_000, 15_000]);
+    // A message at 17:59:50 answered at 09:00:15 the next workday: only the
+    // 10 s before closing and the 15 s after opening are on the clock.
+    let evening = t("2026-03-02T09:59:50Z");
+    d.buyer("c1", "m5", "明天能发吗", RobotVerdict::NotAsked, evening);
+    let morning = t("2026-03-03T01:00:15Z");
+    let e = d.reply("c1", "a", "r3", morning).unwrap();
+    let Event::AgentReplied { answered, .. } = &e[0] else {
+        panic!("{e:?}")
+    };
+    assert_eq!(answered[0].waited_ms, 25_000);
+    // One still waiting, 40 s inside hours by now: due, and missed.
+    d.buyer(
+        "c1",
+        "m6",
+        "好的",
+        RobotVerdict::NotAsked,
+        morning + Duration::seconds(10),
+    );
+    let now = morning + Duration::seconds(50);
+    let r = figures(&d, t0(), now + Duration::seconds(1), now);
+    let shop = &r.shop;
+    assert_eq!(shop.messages, 5, "m1 was the robot's alone");
+    assert_eq!(shop.messages_answered, 4);
+    assert_eq!(shop.messages_answered_within_target, 3);
+    assert_eq!(shop.messages_within_target_share, Some(3.0 / 5.0));
+    assert_eq!(shop.every_response_median_ms, Some(20_000));
+    assert_eq!(shop.every_response_p90_ms, Some(45_000));
+    assert_eq!(shop.unreplied, 1, "R-CHAT-7: m6 waits");
+    assert_eq!(r.agents["a"].messages_answered, 4);
+    // R-CHAT-11: the first response runs from the first buyer message (the
+    // robot's reply does not stop it): 30 s, within the target.
+    assert_eq!(shop.first_response_median_ms, Some(30_000));
+    assert_eq!(shop.within_target_share, Some(1.0));
+    // The window is by the message's own time: only m5 and m6 from evening on.
+    let late = figures(&d, evening, now + Duration::seconds(1), now);
+    assert_eq!((late.shop.messages, late.shop.messages_answered), (2, 1));
+    assert_eq!(late.shop.conversations, 0, "the conversation began earlier");
+}
+
+#[test]
+fn r_chat_12_service_hours_count_across_days_zones_and_holidays() {
+    let mut hours = ServiceHours::workdays_nine_to_six("Asia/Shanghai");
+    // Friday 17:00 to Monday 10:00 Shanghai: 1 h on Friday, 1 h on Monday.
+    let friday = t("2026-03-06T09:00:00Z");
+    let monday = t("2026-03-09T02:00:00Z");
+    assert_eq!(hours.open_millis(friday, monday), 2 * 3_600_000);
+    hours
+        .holidays
+        .push(chrono::NaiveDate::from_ymd_opt(2026, 3, 9).unwrap());
+    assert_eq!(hours.open_millis(friday, monday), 3_600_000);
+    assert_eq!(hours.open_millis(monday, friday), 0, "backwards is nothing");
+    // Never set: always open.
+    let always = ServiceHours::default();
+    assert_eq!(
+        always.open_millis(friday, monday),
+        (monday - friday).num_milliseconds()
+    );
+    // The same hours in Los Angeles count Los Angeles' working day.
+    let la = ServiceHours::workdays_nine_to_six("America/Los_Angeles");
+    // Monday 2026-03-02 08:00 to 10:00 PST (16:00-18:00Z): one hour open.
+    assert_eq!(
+        la.open_millis(t("2026-03-02T16:00:00Z"), t("2026-03-02T18:00:00Z")),
+        3_600_000
+    );
+}
+
+#[test]
+fn r_chat_13_attachments_read_receipts_and_what_the_buyer_sees() {
+    use chat_svc::domain::{Attachment, Reader};
+    let mut d = Desk::new();
+    d.online("a", ServiceRole::Both);
+    d.agent("b", ServiceRole::Both);
+    d.open("c1", Topic::PreSale, t0());
+    // A picture with no text goes to a human (the robot reads text only).
+    let e = d.ok(Command::ReceiveBuyerMessage {
+        conversation_id: "c1".into(),
+        message_id: "m1".into(),
+        text: String::new(),
+        attachment: Some(Attachment::Image {
+            url: "https://media.example.com/p/1.jpg".into(),
+        }),
+        robot: RobotVerdict::NotAsked,
+        at: t0(),
+    });
+    assert!(matches!(
+        &e[0],
+        Event::BuyerMessageReceived {
+            waits_for_human: true,
+            ..
+        }
+    ));
+    assert_eq!(assigned(&e).len(), 1);
+    // The same id with the same picture is a retry; with another, ALREADY_EXISTS.
+    let again = |url: &str| Command::ReceiveBuyerMessage {
+        conversation_id: "c1".into(),
+        message_id: "m1".into(),
+        text: String::new(),
+        attachment: Some(Attachment::Image { url: url.into() }),
+        robot: RobotVerdict::NotAsked,
+        at: t0(),
+    };
+    assert_eq!(
+        d.when(again("https://media.example.com/p/1.jpg")).unwrap(),
+        vec![]
+    );
+    assert!(matches!(
+        d.when(again("https://media.example.com/p/2.jpg")),
+        Err(DomainError::AlreadyExists { .. })
+    ));
+    // Bad attachments name the request's own fields; nothing changes.
+    let version = d.desk().version;
+    let bad = d.when(Command::SendAgentReply {
+        conversation_id: "c1".into(),
+        agent_id: "a".into(),
+        message_id: "r1".into(),
+        text: String::new(),
+        attachment: Some(Attachment::Product {
+            product_id: String::new(),
+            title: "连衣裙".into(),
+            price_fen: -1,
+        }),
+        at: t0(),
+    });
+    let Err(DomainError::Invalid(fields)) = bad else {
+        panic!("{bad:?}")
+    };
+    let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "attachment.product.product_id",
+            "attachment.product.price_fen"
+        ]
+    );
+    let no_text = d.when(Command::SendAgentReply {
+        conversation_id: "c1".into(),
+        agent_id: "a".into(),
+        message_id: "r1".into(),
+        text: " ".into(),
+        attachment: None,
+        at: t0(),
+    });
+    assert!(matches!(no_text, Err(DomainError::Invalid(f)) if f[0].0 == "text"));
+    assert_eq!(d.desk().version, version);
+    // Read receipts: forward only, within the log, the agent only for its own.
+    let read = |reader: Reader, up_to: i64| Command::MarkRead {
+        conversation_id: "c1".into(),
+        reader,
+        up_to_position: up_to,
+        at: t0(),
+    };
+    let e = d.ok(read(Reader::Buyer, version));
+    assert!(e[0].concerns_buyer("c1") && e[0].concerns_agent("a"));
+    assert_eq!(
+        d.ok(read(Reader::Buyer, version - 1)),
+        vec![],
+        "older: no-op"
+    );
+    assert!(matches!(
+        d.when(read(Reader::Buyer, version + 100)),
+        Err(DomainError::Invalid(f)) if f[0].0 == "up_to_position"
+    ));
+    assert!(matches!(
+        d.when(read(Reader::Agent("b".into()), version)),
+        Err(DomainError::Precondition { reason, .. }) if reason == "NOT_ASSIGNED"
+    ));
+    d.ok(read(Reader::Agent("a".into()), version));
+    let c = d.desk().conversation("c1").unwrap();
+    assert_eq!((c.buyer_read_up_to, c.agent_read_up_to), (version, version));
+    // The buyer's stream: the conversation's lines and notices, never the
+    // shop's notes, tags, topics or routing explanations.
+    let shown: Vec<&str> = d
+        .log
+        .iter()
+        .filter(|e| e.concerns_buyer("c1"))
+        .map(|e| e.type_name())
+        .collect();
+    assert!(shown.contains(&"BuyerNotified") && shown.contains(&"BuyerMessageReceived"));
+    assert!(!shown.contains(&"ConversationAssigned"));
+    let note = d.ok(Command::AddNote {
+        conversation_id: "c1".into(),
+        note_id: "n1".into(),
+        author: "a".into(),
+        text: "老客户".into(),
+        at: t0(),
+    });
+    assert!(!note[0].concerns_buyer("c1"));
+    assert!(
+        !d.log[0].concerns_buyer("c2"),
+        "another conversation's stream"
+    );
+}
+
+#[test]
+fn r_chat_15_a_message_left_outside_hours_is_routed_at_opening_and_its_clock_starts_then() {
+    let mut d = Desk::new();
+    d.ok(Command::SetServiceHours {
+        hours: ServiceHours::workdays_nine_to_six("Asia/Shanghai"),
+    });
+    d.agent("a", ServiceRole::Both);
+    d.ok(Command::VerifyAgentRealName {
+        agent_id: "a".into(),
+    });
+    // Saturday noon: the buyer asks for a human and is offered to leave a message.
+    let saturday = t("2026-03-07T04:00:00Z");
+    d.open("c1", Topic::PreSale, saturday);
+    let e = d.buyer("c1", "m1", "转人工", RobotVerdict::NotAsked, saturday);
+    assert!(e
+        .iter()
+        .any(|e| matches!(e, Event::BuyerNotified { text, .. } if text.contains("留言"))));
+    let leave = |id: &str, at| Command::LeaveMessage {
+        conversation_id: "c1".into(),
+        message_id: id.into(),
+        text: "周一请联系我，想改地址".into(),
+        at,
+    };
+    let e = d.ok(leave("m2", saturday + Duration::minutes(1)));
+    let kinds: Vec<&str> = e.iter().map(|e| e.type_name()).collect();
+    assert_eq!(
+        kinds,
+        ["MessageLeft", "BuyerMessageReceived", "BuyerNotified"]
+    );
+    assert!(
+        d.desk().queue.is_empty(),
+        "out of the queue, into the left messages"
+    );
+    assert_eq!(d.desk().left_messages.len(), 1);
+    assert_eq!(
+        d.ok(leave("m2", saturday + Duration::minutes(1))),
+        vec![],
+        "a retry"
+    );
+    // Monday 09:00: no agent online yet, so nothing is routed...
+    let monday_nine = t("2026-03-09T01:00:00Z");
+    assert!(d.ok(Command::Tick { at: monday_nine }).is_empty());
+    // ...until one comes online: then at once.
+    let online = monday_nine + Duration::minutes(10);
+    let e = d.status("a", AgentStatus::Online, online);
+    assert_eq!(assigned(&e).len(), 1);
+    assert!(d.desk().left_messages.is_empty());
+    // The reply 20 s after pickup is in time: the weekend and the ten
+    // minutes without an agent are not on the clock.
+    let e = d
+        .reply("c1", "a", "r1", online + Duration::seconds(20))
+        .unwrap();
+    let Event::AgentReplied { answered, .. } = &e[0] else {
+        panic!("{e:?}")
+    };
+    assert_eq!(
+        answered.iter().map(|a| a.waited_ms).collect::<Vec<_>>(),
+        vec![20_000, 20_000]
+    );
+    let r = figures(
+        &d,
+        saturday,
+        online + Duration::hours(1),
+        online + Duration::minutes(1),
+    );
+    assert_eq!(r.shop.first_response_median_ms, Some(20_000));
+    assert_eq!(r.shop.messages_within_target_share, Some(1.0));
+    // Inside hours with room, leaving a message is not offered.
+    d.open("c2", Topic::PreSale, online);
+    let refused = d.when(Command::LeaveMessage {
+        conversation_id: "c2".into(),
+        message_id: "x".into(),
+        text: "在吗".into(),
+        at: online,
+    });
+    assert!(matches!(
+        refused,
+        Err(DomainError::Precondition { reason, .. }) if reason == "LEAVE_MESSAGE_NOT_OFFERED"
+    ));
+}
+
+#[test]
+fn r_chat_15_a_full_queue_offers_leaving_a_message_which_waits_beyond_the_queue() {
+    let mut d = Desk::new();
+    d.ok(Command::UpdateSettings {
+        settings: DeskSettings {
+            queue_capacity: 1,
+            default_agent_capacity: 1,
+            ..DeskSettings::default()
+        },
+    });
+    d.online("a", ServiceRole::Both);
+    for c in ["c1", "c2", "c3"] {
+        d.open(c, Topic::PreSale, t0());
+        d.buyer(c, "m1", "转人工", RobotVerdict::NotAsked, t0());
+    }
+    // c1 has the agent, c2 the queue's one place, c3 nothing: offered.
+    let c3 = d.desk().conversation("c3").unwrap();
+    assert!(chat_svc::domain::leave::offered(d.desk(), c3, t0()));
+    let c2 = d.desk().conversation("c2").unwrap();
+    assert!(
+        !chat_svc::domain::leave::offered(d.desk(), c2, t0()),
+        "c2 is queued"
+    );
+    d.ok(Command::LeaveMessage {
+        conversation_id: "c3".into(),
+        message_id: "m2".into(),
+        text: "晚点回复也可以".into(),
+        at: t0(),
+    });
+    // A later message of c3 stays with the left message, not the queue.
+    let e = d.buyer("c3", "m3", "还在吗", RobotVerdict::NotAsked, t0());
+    assert!(e.iter().all(|e| !matches!(
+        e,
+        Event::HumanRequested { .. } | Event::ConversationQueued { .. }
+    )));
+    // The queue goes first: closing c1 gives the agent c2, then c3.
+    let e = d.ok(Command::Close {
+        conversation_id: "c1".into(),
+        by: "a".into(),
+        at: t0() + Duration::minutes(1),
+    });
+    assert_eq!(assigned(&e).iter().map(|a| a.0).collect::<Vec<_>>(), ["c2"]);
+    let e = d.ok(Command::Close {
+        conversation_id: "c2".into(),
+        by: "a".into(),
+        at: t0() + Duration::minutes(2),
+    });
+    assert_eq!(assigned(&e).iter().map(|a| a.0).collect::<Vec<_>>(), ["c3"]);
 }

@@ -609,6 +609,7 @@ pub async fn chat_fill(url: &str, shops: usize, conversations: usize) -> anyhow:
                             conversation_id: id.clone(),
                             message_id: "m1".into(),
                             text: "什么时候发货".into(),
+                            attachment: None,
                             robot: RobotVerdict::Answered {
                                 entry_id: "logistics-when".into(),
                                 answer: "付款后48小时内发货。".into(),

@@ -281,6 +281,7 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
                                 conversation_id: id.clone(),
                                 message_id: format!("{id}-open"),
                                 text: "转人工".into(),
+                                attachment: None,
                             },
                         ))
                         .await?;
@@ -354,6 +355,7 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
                             conversation_id: id.clone(),
                             message_id,
                             text,
+                            attachment: None,
                         },
                     ))
                     .await;

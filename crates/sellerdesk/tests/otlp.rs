@@ -130,6 +130,7 @@ async fn calls_and_messages_are_complete_traces() {
                 conversation_id: "c1".into(),
                 message_id: "m1".into(),
                 text: "退款多久到账".into(),
+                attachment: None,
             },
         ))
         .await

@@ -70,9 +70,19 @@ pub fn decide(
             conversation_id,
             message_id,
             text,
+            attachment,
             robot,
             at,
-        } => receive_buyer_message(desk, limits, conversation_id, message_id, text, robot, at),
+        } => receive_buyer_message(
+            desk,
+            limits,
+            conversation_id,
+            message_id,
+            text,
+            attachment.as_ref(),
+            robot,
+            at,
+        ),
         Command::TapCard {
             conversation_id,
             entry_id,
@@ -84,6 +94,7 @@ pub fn decide(
             agent_id,
             message_id,
             text,
+            attachment,
             at,
         } => send_agent_reply(
             desk,
@@ -92,6 +103,7 @@ pub fn decide(
             agent_id,
             message_id,
             text,
+            attachment.as_ref(),
             at,
         ),
         Command::Transfer {
@@ -182,6 +194,18 @@ pub fn decide(
             order_id,
             at,
         } => super::aftersale::mark_address_changed(desk, conversation_id, agent_id, order_id, *at),
+        Command::MarkRead {
+            conversation_id,
+            reader,
+            up_to_position,
+            at,
+        } => super::buyer::mark_read(desk, conversation_id, reader, *up_to_position, *at),
+        Command::LeaveMessage {
+            conversation_id,
+            message_id,
+            text,
+            at,
+        } => super::leave::leave(desk, limits, conversation_id, message_id, text, *at),
     }
 }
 
@@ -381,32 +405,32 @@ fn open_new_conversation(
 }
 
 /// R-CHAT-6..8: a buyer's message, answered by the robot or handed to a human.
+// One parameter per field of the command, as the other deciders take them.
+#[allow(clippy::too_many_arguments)]
 fn receive_buyer_message(
     desk: &ChatDesk,
     limits: &Limits,
     conversation_id: &str,
     message_id: &str,
     text: &str,
+    attachment: Option<&super::Attachment>,
     robot: &RobotVerdict,
     at: &Instant,
 ) -> Result<Vec<Event>, DomainError> {
     let mut d = Decision::new(desk);
-    let mut errors = Vec::new();
-    check_id("message_id", message_id, 128, &mut errors);
-    check_text("text", text, limits.max_message_chars, &mut errors);
-    if !errors.is_empty() {
-        return Err(DomainError::Invalid(errors));
-    }
+    check_message(message_id, text, attachment, limits)?;
     let c = open_conversation(desk, conversation_id)?;
-    if known_message(c, message_id, "", text)? {
+    if known_message(c, message_id, "", text, attachment)? {
         return Ok(vec![]);
     }
     d.push(Event::BuyerMessageReceived {
         conversation_id: conversation_id.to_owned(),
         message_id: message_id.to_owned(),
         text: text.to_owned(),
+        attachment: attachment.cloned(),
         assignee: c.assignee.clone(),
         robot: robot.clone(),
+        waits_for_human: false,
         at: *at,
     });
     // Issue 18: what the buyer asks may move the conversation's topic;
@@ -427,6 +451,20 @@ fn receive_buyer_message(
         });
     if c.assignee.is_none() {
         d.robot_then_human(moved.as_ref().unwrap_or(c), text, robot, *at);
+    }
+    // R-CHAT-12: the message waits for a human when one has, or is asked
+    // to take, the conversation; a message the robot settled alone does not.
+    let waits = c.assignee.is_some()
+        || c.waiting_since.is_some()
+        || c.left_message_at.is_some()
+        || d.events
+            .iter()
+            .any(|e| matches!(e, Event::HumanRequested { .. }));
+    if let Some(Event::BuyerMessageReceived {
+        waits_for_human, ..
+    }) = d.events.first_mut()
+    {
+        *waits_for_human = waits;
     }
     Ok(d.events)
 }
@@ -452,6 +490,7 @@ fn tap_card(
 }
 
 /// R-CHAT-3, R-CHAT-7: the assigned agent replies (with the reply permission).
+#[allow(clippy::too_many_arguments)]
 fn send_agent_reply(
     desk: &ChatDesk,
     limits: &Limits,
@@ -459,17 +498,13 @@ fn send_agent_reply(
     agent_id: &str,
     message_id: &str,
     text: &str,
+    attachment: Option<&super::Attachment>,
     at: &Instant,
 ) -> Result<Vec<Event>, DomainError> {
     let mut d = Decision::new(desk);
-    let mut errors = Vec::new();
-    check_id("message_id", message_id, 128, &mut errors);
-    check_text("text", text, limits.max_message_chars, &mut errors);
-    if !errors.is_empty() {
-        return Err(DomainError::Invalid(errors));
-    }
+    check_message(message_id, text, attachment, limits)?;
     let c = open_conversation(desk, conversation_id)?;
-    if known_message(c, message_id, agent_id, text)? {
+    if known_message(c, message_id, agent_id, text, attachment)? {
         return Ok(vec![]);
     }
     let a = agent(desk, agent_id)?;
@@ -492,6 +527,8 @@ fn send_agent_reply(
         agent_id: agent_id.to_owned(),
         message_id: message_id.to_owned(),
         text: text.to_owned(),
+        attachment: attachment.cloned(),
+        answered: super::response::answered_by_reply(c, &desk.hours, agent_id, *at),
         at: *at,
     });
     Ok(d.events)
@@ -770,6 +807,11 @@ impl<'a> Decision<'a> {
             RobotVerdict::Unavailable => Some(HandoverReason::RobotUnavailable),
         };
         let Some(reason) = reason else { return };
+        if c.left_message_at.is_some() {
+            // R-CHAT-15: already waiting with the messages left for later.
+            self.notify(&c.conversation_id, BuyerNotice::MessageTaken, at);
+            return;
+        }
         if let Some(place) = self.queue.iter().position(|q| q == &c.conversation_id) {
             // Already waiting: tell the buyer where they stand (or when humans are back).
             if self.desk.hours.is_open(at) {
@@ -900,7 +942,9 @@ impl<'a> Decision<'a> {
     /// Waiting conversations go, first come first served, to agents who fit
     /// and have room; one that nobody fits keeps its place.
     fn drain_queue(&mut self, at: Instant) {
-        if self.queue.is_empty() || !self.desk.hours.is_open(at) {
+        if (self.queue.is_empty() && self.desk.left_messages.is_empty())
+            || !self.desk.hours.is_open(at)
+        {
             return;
         }
         for id in self.queue.clone() {
@@ -908,6 +952,15 @@ impl<'a> Decision<'a> {
                 continue;
             };
             let waited_secs = (at - c.waiting_since.unwrap_or(at)).num_seconds();
+            self.route(c, AssignmentRule::FromQueue { waited_secs }, None, at);
+        }
+        // R-CHAT-15: then the messages left for later, oldest first.
+        for id in self.desk.left_messages.iter() {
+            let Some(c) = self.desk.conversation(id) else {
+                continue;
+            };
+            let since = c.left_message_at.or(c.waiting_since).unwrap_or(at);
+            let waited_secs = (at - since).num_seconds();
             self.route(c, AssignmentRule::FromQueue { waited_secs }, None, at);
         }
     }
@@ -971,22 +1024,25 @@ impl Loads {
 }
 
 /// What the buyer reads.
-fn notice_text(notice: &BuyerNotice, desk: &ChatDesk) -> String {
+pub(super) fn notice_text(notice: &BuyerNotice, desk: &ChatDesk) -> String {
     match notice {
         BuyerNotice::Greeting { text, .. } => text.to_owned(),
         BuyerNotice::QueuePlace { place: 1 } => "当前咨询人数较多，您是下一位，请稍候".into(),
         BuyerNotice::QueuePlace { place } => {
             format!("当前咨询人数较多，您前面还有{}位，请稍候", place - 1)
         }
-        BuyerNotice::QueueFull => "当前咨询人数较多，暂时无法排队，请稍后再试".into(),
+        BuyerNotice::QueueFull => {
+            "当前咨询人数较多，暂时无法排队，您可以留言，客服将尽快回复".into()
+        }
         BuyerNotice::OutsideHours { back_at: Some(t) } => format!(
-            "当前为非人工服务时间，人工客服将于{}上线，机器人将继续为您服务",
+            "当前为非人工服务时间，人工客服将于{}上线，机器人将继续为您服务，您也可以留言",
             desk.hours.local_label(*t)
         ),
         BuyerNotice::OutsideHours { back_at: None } => {
-            "当前为非人工服务时间，机器人将继续为您服务".into()
+            "当前为非人工服务时间，机器人将继续为您服务，您也可以留言".into()
         }
         BuyerNotice::AgentJoined { agent_name } => format!("客服{agent_name}为您服务"),
+        BuyerNotice::MessageTaken => "您的留言已收到，客服上线后将第一时间回复您".into(),
     }
 }
 
@@ -1010,15 +1066,16 @@ pub(super) fn conversation<'a>(
 /// Whether `message_id` was used in the conversation already: `Ok(true)` for
 /// a retry of the same message (no new event), ALREADY_EXISTS for the id
 /// reused with other content, as every other RPC answers an id reused.
-fn known_message(
+pub(super) fn known_message(
     c: &Conversation,
     message_id: &str,
     sender: &str,
     text: &str,
+    attachment: Option<&super::Attachment>,
 ) -> Result<bool, DomainError> {
     match c.message_ids.get(message_id) {
         None => Ok(false),
-        Some(f) if *f == super::state::MessageFingerprint::of(sender, text) => Ok(true),
+        Some(f) if *f == super::state::MessageFingerprint::of(sender, text, attachment) => Ok(true),
         Some(_) => Err(DomainError::AlreadyExists {
             kind: "message",
             id: message_id.to_owned(),
@@ -1047,6 +1104,35 @@ fn check_id(field: &str, id: &str, max: usize, errors: &mut Vec<(String, String)
             field.into(),
             format!("1 to {max} bytes, no control characters"),
         ));
+    }
+}
+
+/// A message's id, text and attachment: the text may be empty only when an
+/// attachment carries the message (R-CHAT-13).
+pub(super) fn check_message(
+    message_id: &str,
+    text: &str,
+    attachment: Option<&super::Attachment>,
+    limits: &Limits,
+) -> Result<(), DomainError> {
+    let mut errors = Vec::new();
+    check_id("message_id", message_id, 128, &mut errors);
+    match attachment {
+        Some(a) => {
+            super::buyer::check_attachment("attachment", a, &mut errors);
+            if text.chars().count() > limits.max_message_chars {
+                errors.push((
+                    "text".into(),
+                    format!("at most {} characters", limits.max_message_chars),
+                ));
+            }
+        }
+        None => check_text("text", text, limits.max_message_chars, &mut errors),
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(errors))
     }
 }
 

@@ -191,6 +191,48 @@ impl ServiceHours {
         None
     }
 
+    /// R-CHAT-12: milliseconds of `from..to` inside service hours. Local
+    /// dates are walked one by one, each open range turned into instants in
+    /// the shop's zone (a range that starts in a DST gap starts at the first
+    /// instant after it).
+    pub fn open_millis(&self, from: Instant, to: Instant) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        if self.always_open() {
+            return (to - from).num_milliseconds();
+        }
+        let tz = self.tz();
+        let instant_at = |date: NaiveDate, minute: u16| -> Option<Instant> {
+            let naive = date.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(minute as i64);
+            let local = tz.from_local_datetime(&naive).earliest().or_else(|| {
+                tz.from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                    .earliest()
+            })?;
+            Some(local.with_timezone(&chrono::Utc))
+        };
+        let first = from.with_timezone(&tz).date_naive();
+        let last = to.with_timezone(&tz).date_naive();
+        let days = (last - first).num_days().clamp(0, LOOKAHEAD_DAYS);
+        let mut total = 0i64;
+        for offset in 0..=days {
+            let date = first + chrono::Duration::days(offset);
+            for r in self.ranges_on(date) {
+                let (Some(start), Some(end)) = (
+                    instant_at(date, r.start_minute),
+                    instant_at(date, r.end_minute),
+                ) else {
+                    continue;
+                };
+                let (a, b) = (start.max(from), end.min(to));
+                if b > a {
+                    total = total.saturating_add((b - a).num_milliseconds());
+                }
+            }
+        }
+        total
+    }
+
     /// "back at" in the shop's own clock, as the buyer reads it.
     pub fn local_label(&self, at: Instant) -> String {
         at.with_timezone(&self.tz())

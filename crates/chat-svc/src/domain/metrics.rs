@@ -1,11 +1,19 @@
-//! R-CHAT-11 (and R-CHAT-7): response-time figures, a pure function of the
-//! folded log. A conversation belongs to the window its first buyer message
-//! falls in (half-open, `from <= t < to`); its first response time is from
-//! that message to the first human reply. Robot replies never count as a
-//! response. Per agent, a conversation counts for the agent who first
-//! answered it, or, unanswered, for the agent who has it now.
+//! R-CHAT-11, R-CHAT-12 (and R-CHAT-7): response-time figures, a pure
+//! function of the folded log.
+//!
+//! - Per message (R-CHAT-12): every buyer message that waited for a human
+//!   and was sent in the window (half-open, `from <= t < to`) counts once:
+//!   answered with its wait as the reply recorded it ([`super::response`]),
+//!   or still waiting. Only time inside service hours is on the clock.
+//! - Per conversation (R-CHAT-11): a conversation belongs to the window its
+//!   first buyer message falls in; its first response runs from that message
+//!   (or a left message's pickup) to the first human reply, inside service
+//!   hours. Robot replies never count as one (R-CHAT-7).
+//! - Per agent: an answered message counts for the agent who answered it, a
+//!   waiting one for the agent who has the conversation now; a conversation
+//!   for the agent who first answered it, or, unanswered, who has it now.
 
-use super::{ChatDesk, Conversation, Instant};
+use super::{response, ChatDesk, Conversation, Instant, ServiceHours};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,20 +22,35 @@ pub struct Window {
     pub to: Instant,
 }
 
+impl Window {
+    fn holds(&self, t: Instant) -> bool {
+        self.from <= t && t < self.to
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Figures {
     /// Conversations whose first buyer message falls in the window.
     pub conversations: u32,
     /// Of those, answered by a human.
     pub answered: u32,
+    /// Of those, whose first response came within the target.
     pub answered_within_target: u32,
-    /// R-CHAT-7: no human reply yet (robot replies do not count).
+    /// R-CHAT-7: no human reply yet (robot replies do not count), or a later
+    /// buyer message still waiting for one.
     pub unreplied: u32,
-    /// Answered within the target over those that are due: answered, or
-    /// unanswered for longer than the target already. None when none is due.
+    /// First responses within the target over those due: answered, or
+    /// waiting longer than the target already. None when none is due.
     pub within_target_share: Option<f64>,
     pub first_response_median_ms: Option<i64>,
     pub first_response_p90_ms: Option<i64>,
+    /// R-CHAT-12: buyer messages sent in the window that waited for a human.
+    pub messages: u32,
+    pub messages_answered: u32,
+    pub messages_answered_within_target: u32,
+    pub messages_within_target_share: Option<f64>,
+    pub every_response_median_ms: Option<i64>,
+    pub every_response_p90_ms: Option<i64>,
     pub ratings: u32,
     /// Mean buyer rating, 1..5.
     pub csat_mean: Option<f64>,
@@ -37,9 +60,11 @@ pub struct Figures {
     /// Buyer messages that found faq-svc unreachable (the degradation, visible).
     pub robot_unavailable: u32,
     first_responses_ms: Vec<i64>,
+    every_response_ms: Vec<i64>,
     rating_sum: u32,
     satisfied: u32,
     due: u32,
+    messages_due: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,32 +73,46 @@ pub struct Report {
     pub agents: BTreeMap<String, Figures>,
 }
 
+/// What deciding whether a wait is in time needs.
+struct Clock<'a> {
+    hours: &'a ServiceHours,
+    target_ms: i64,
+    now: Instant,
+}
+
 impl Figures {
-    fn add(&mut self, c: &Conversation, first: Instant, now: Instant, target_ms: i64) {
+    fn add_conversation(&mut self, c: &Conversation, clock: &Clock) {
         self.conversations += 1;
         self.robot_replies += c.robot_replies;
         self.robot_unavailable += c.robot_unavailable;
-        match c.first_human_reply_at {
-            Some(reply) => {
-                let ms = (reply - first).num_milliseconds();
-                self.answered += 1;
+        if c.first_human_reply_at.is_some() {
+            self.answered += 1;
+        }
+        // R-CHAT-7, and again (issue 18) for a later buyer message no human
+        // has answered.
+        if c.first_human_reply_at.is_none() || c.unanswered_since.is_some() {
+            self.unreplied += 1;
+        }
+        // R-CHAT-11 with R-CHAT-7: from the first buyer message (robot
+        // replies do not stop the clock) to the first human reply, inside
+        // service hours; a message left for later from its pickup.
+        match (c.first_clock_from, c.first_human_reply_at) {
+            (Some(from), Some(reply)) => {
+                let ms = clock.hours.open_millis(from, reply);
                 self.due += 1;
-                if ms <= target_ms {
+                if ms <= clock.target_ms {
                     self.answered_within_target += 1;
                 }
                 self.first_responses_ms.push(ms);
-                // R-CHAT-7 again (issue 18): a later buyer message no human
-                // has answered makes the conversation unreplied once more.
-                if c.unanswered_since.is_some() {
-                    self.unreplied += 1;
-                }
             }
-            None => {
-                self.unreplied += 1;
-                if (now - first).num_milliseconds() > target_ms {
+            (Some(from), None) => {
+                if clock.hours.open_millis(from, clock.now) > clock.target_ms {
                     self.due += 1;
                 }
             }
+            // Not yet picked up (a left message), or answered before any
+            // buyer message: nothing on the clock.
+            (None, _) => {}
         }
         if let Some(r) = c.rating {
             self.ratings += 1;
@@ -84,15 +123,36 @@ impl Figures {
         }
     }
 
+    fn add_answer(&mut self, a: &response::Answered, clock: &Clock) {
+        self.messages += 1;
+        self.messages_answered += 1;
+        self.messages_due += 1;
+        if a.waited_ms <= clock.target_ms {
+            self.messages_answered_within_target += 1;
+        }
+        self.every_response_ms.push(a.waited_ms);
+    }
+
+    fn add_waiting(&mut self, w: &response::WaitingMessage, clock: &Clock) {
+        self.messages += 1;
+        if response::waiting_ms(w, clock.hours, clock.now).is_some_and(|ms| ms > clock.target_ms) {
+            self.messages_due += 1;
+        }
+    }
+
     fn finish(&mut self) {
-        self.within_target_share =
-            (self.due > 0).then(|| self.answered_within_target as f64 / self.due as f64);
+        let share = |part: u32, whole: u32| (whole > 0).then(|| part as f64 / whole as f64);
+        self.within_target_share = share(self.answered_within_target, self.due);
+        self.messages_within_target_share =
+            share(self.messages_answered_within_target, self.messages_due);
         self.first_responses_ms.sort_unstable();
         self.first_response_median_ms = percentile(&self.first_responses_ms, 0.5);
         self.first_response_p90_ms = percentile(&self.first_responses_ms, 0.9);
+        self.every_response_ms.sort_unstable();
+        self.every_response_median_ms = percentile(&self.every_response_ms, 0.5);
+        self.every_response_p90_ms = percentile(&self.every_response_ms, 0.9);
         self.csat_mean = (self.ratings > 0).then(|| self.rating_sum as f64 / self.ratings as f64);
-        self.csat_satisfied_share =
-            (self.ratings > 0).then(|| self.satisfied as f64 / self.ratings as f64);
+        self.csat_satisfied_share = share(self.satisfied, self.ratings);
     }
 }
 
@@ -107,23 +167,51 @@ fn percentile(sorted: &[i64], q: f64) -> Option<i64> {
 
 /// The figures for `window` as known at `now`, for the shop and per agent.
 pub fn report(desk: &ChatDesk, window: Window, now: Instant) -> Report {
-    let target_ms = desk.settings.response_target_secs as i64 * 1000;
+    report_on(desk, desk.conversations.values(), window, now)
+}
+
+/// As [`report`], over some of the desk's conversations: the live figures
+/// pass only those with something in the window.
+pub fn report_on<'a>(
+    desk: &ChatDesk,
+    conversations: impl IntoIterator<Item = &'a Conversation>,
+    window: Window,
+    now: Instant,
+) -> Report {
+    let clock = Clock {
+        hours: &desk.hours,
+        target_ms: desk.settings.response_target_secs as i64 * 1000,
+        now,
+    };
     let mut report = Report::default();
-    for c in desk.conversations.values() {
-        let Some(first) = c.first_buyer_message_at else {
-            continue;
-        };
-        if first < window.from || first >= window.to {
-            continue;
+    for c in conversations {
+        if c.first_buyer_message_at.is_some_and(|t| window.holds(t)) {
+            report.shop.add_conversation(c, &clock);
+            if let Some(a) = c.first_responder.as_ref().or(c.assignee.as_ref()) {
+                report
+                    .agents
+                    .entry(a.clone())
+                    .or_default()
+                    .add_conversation(c, &clock);
+            }
         }
-        report.shop.add(c, first, now, target_ms);
-        let agent = c.first_responder.as_ref().or(c.assignee.as_ref());
-        if let Some(a) = agent {
+        for a in c.responses.iter().filter(|a| window.holds(a.message_at)) {
+            report.shop.add_answer(a, &clock);
             report
                 .agents
-                .entry(a.clone())
+                .entry(a.agent_id.clone())
                 .or_default()
-                .add(c, first, now, target_ms);
+                .add_answer(a, &clock);
+        }
+        for w in c.waiting_messages.iter().filter(|w| window.holds(w.at)) {
+            report.shop.add_waiting(w, &clock);
+            if let Some(agent) = &c.assignee {
+                report
+                    .agents
+                    .entry(agent.clone())
+                    .or_default()
+                    .add_waiting(w, &clock);
+            }
         }
     }
     report.shop.finish();
@@ -131,4 +219,15 @@ pub fn report(desk: &ChatDesk, window: Window, now: Instant) -> Report {
         f.finish();
     }
     report
+}
+
+/// The last instant at which `c` has something a window starting then
+/// would count: its first buyer message, an answered or a waiting message.
+pub fn last_counted_at(c: &Conversation) -> Option<Instant> {
+    let answered = c.responses.iter().map(|a| a.message_at).max();
+    let waiting = c.waiting_messages.iter().map(|w| w.at).max();
+    [c.first_buyer_message_at, answered, waiting]
+        .into_iter()
+        .flatten()
+        .max()
 }

@@ -16,19 +16,27 @@
 //! - R-CHAT-9 service hours: [`hours`]
 //! - R-CHAT-10 quick phrases: [`phrases`]
 //! - R-CHAT-11 response-time target and figures: [`metrics`]
+//! - R-CHAT-12 every buyer message's clock, hours left out: [`response`]
+//! - R-CHAT-13 the buyer's side (attachments, read receipts, the buyer's stream): [`buyer`]
+//! - R-CHAT-14 after-sale requests and order actions: [`aftersale`]
+//! - R-CHAT-15 leaving a message (留言): [`leave`]; tags and notes: [`notes`]
 
 pub mod aftersale;
+pub mod buyer;
 mod decide;
 pub mod handover;
 pub mod hours;
+pub mod leave;
 pub mod metrics;
 pub mod notes;
 pub mod phrases;
+pub mod response;
 pub mod routing;
 mod state;
 pub mod topic;
 
 pub use aftersale::{AfterSale, AfterSaleKind, OrderCard};
+pub use buyer::{Attachment, Reader};
 pub use decide::decide;
 pub use hours::{DayHours, ServiceHours, SpecialDay, TimeRange};
 pub use state::{Agent, ChatDesk, Conversation, ConversationStatus};
@@ -62,7 +70,8 @@ impl Default for Limits {
 /// What a shop tunes about its desk (each change is an event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeskSettings {
-    /// R-CHAT-11: a human reply within this many seconds of the buyer's first message.
+    /// R-CHAT-11, R-CHAT-12: a human reply within this many seconds of each
+    /// buyer message that waits for one (service hours only).
     pub response_target_secs: u32,
     /// A conversation whose assigned agent leaves the buyer waiting this long
     /// is given to another agent who fits.
@@ -208,6 +217,8 @@ pub enum BuyerNotice {
     OutsideHours { back_at: Option<Instant> },
     /// A human took the conversation.
     AgentJoined { agent_name: String },
+    /// R-CHAT-15: the buyer's message is left for the agents.
+    MessageTaken,
 }
 
 /// A FAQ card shown when a chat opens.
@@ -273,7 +284,9 @@ pub enum Command {
     ReceiveBuyerMessage {
         conversation_id: String,
         message_id: String,
+        /// May be empty when the message carries an attachment.
         text: String,
+        attachment: Option<Attachment>,
         robot: RobotVerdict,
         at: Instant,
     },
@@ -288,7 +301,9 @@ pub enum Command {
         conversation_id: String,
         agent_id: String,
         message_id: String,
+        /// May be empty when the reply carries an attachment.
         text: String,
+        attachment: Option<Attachment>,
         at: Instant,
     },
     Transfer {
@@ -379,6 +394,21 @@ pub enum Command {
         order_id: String,
         at: Instant,
     },
+    /// R-CHAT-15: the buyer leaves a message (留言) when no human can take
+    /// the conversation now.
+    LeaveMessage {
+        conversation_id: String,
+        message_id: String,
+        text: String,
+        at: Instant,
+    },
+    /// R-CHAT-13: a read receipt.
+    MarkRead {
+        conversation_id: String,
+        reader: Reader,
+        up_to_position: i64,
+        at: Instant,
+    },
 }
 
 impl Command {
@@ -401,7 +431,9 @@ impl Command {
             | Command::SendOrderCard { at, .. }
             | Command::MarkAddressChanged { at, .. }
             | Command::TagConversation { at, .. }
-            | Command::AddNote { at, .. } => Some(*at),
+            | Command::AddNote { at, .. }
+            | Command::MarkRead { at, .. }
+            | Command::LeaveMessage { at, .. } => Some(*at),
             Command::AddAgent { .. }
             | Command::UpdateAgent { .. }
             | Command::VerifyAgentRealName { .. }
@@ -456,9 +488,16 @@ pub enum Event {
         conversation_id: String,
         message_id: String,
         text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachment: Option<Attachment>,
         /// The agent who has the conversation when it arrives (whose inbox shows it).
         assignee: Option<String>,
         robot: RobotVerdict,
+        /// R-CHAT-12: the message waits for a human (the robot did not settle
+        /// it), so it starts the response clock. Messages logged before
+        /// per-message figures existed read as false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        waits_for_human: bool,
         at: Instant,
     },
     /// R-CHAT-6: the robot's reply, as the buyer sees it.
@@ -509,6 +548,12 @@ pub enum Event {
         agent_id: String,
         message_id: String,
         text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachment: Option<Attachment>,
+        /// R-CHAT-12: the buyer messages this reply answers, with their waits
+        /// as decided (time outside service hours left out).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        answered: Vec<response::Answered>,
         at: Instant,
     },
     ConversationClosed {
@@ -596,6 +641,20 @@ pub enum Event {
         assignee: Option<String>,
         at: Instant,
     },
+    /// R-CHAT-15: the buyer left a message (留言) for when an agent is back.
+    MessageLeft {
+        conversation_id: String,
+        at: Instant,
+    },
+    /// R-CHAT-13: a read receipt, shown to the other side.
+    MessagesRead {
+        conversation_id: String,
+        reader: Reader,
+        up_to_position: i64,
+        /// The agent who has the conversation (whose inbox shows it).
+        assignee: Option<String>,
+        at: Instant,
+    },
 }
 
 impl Event {
@@ -629,6 +688,8 @@ impl Event {
             Event::ConversationTagged { .. } => "ConversationTagged",
             Event::ConversationUntagged { .. } => "ConversationUntagged",
             Event::NoteAdded { .. } => "NoteAdded",
+            Event::MessagesRead { .. } => "MessagesRead",
+            Event::MessageLeft { .. } => "MessageLeft",
             Event::QuickPhraseDeleted { .. } => "QuickPhraseDeleted",
         }
     }
@@ -692,6 +753,12 @@ impl Event {
             }
             | Event::NoteAdded {
                 conversation_id, ..
+            }
+            | Event::MessagesRead {
+                conversation_id, ..
+            }
+            | Event::MessageLeft {
+                conversation_id, ..
             } => Some(conversation_id),
             _ => None,
         }
@@ -718,7 +785,8 @@ impl Event {
             | Event::AfterSaleFiled { assignee, .. }
             | Event::RobotReplied { assignee, .. }
             | Event::ConversationClosed { assignee, .. }
-            | Event::ConversationRated { assignee, .. } => is(assignee),
+            | Event::ConversationRated { assignee, .. }
+            | Event::MessagesRead { assignee, .. } => is(assignee),
             _ => false,
         }
     }

@@ -76,6 +76,19 @@ pub struct Conversation {
     pub tags: std::collections::BTreeSet<String>,
     /// Issue 18: private notes by id: author and text (to tell a retry).
     pub notes: std::collections::BTreeMap<String, (String, String)>,
+    /// R-CHAT-13: read receipts, as positions of the shop's log.
+    pub buyer_read_up_to: i64,
+    pub agent_read_up_to: i64,
+    /// R-CHAT-12: buyer messages waiting for a human, oldest first.
+    pub waiting_messages: Vec<super::response::WaitingMessage>,
+    /// R-CHAT-12: every buyer message a human answered, with its wait.
+    pub responses: Vec<super::response::Answered>,
+    /// R-CHAT-15: when the buyer left a message (留言) that no agent has
+    /// picked up yet; None once an agent has the conversation.
+    pub left_message_at: Option<Instant>,
+    /// R-CHAT-11: when the clock of the first response started: the first
+    /// buyer message, or, for a message left for later, the pickup.
+    pub first_clock_from: Option<Instant>,
 }
 
 /// Who sent a message and a digest of its text: enough to tell a retry from a
@@ -84,12 +97,13 @@ pub struct Conversation {
 pub struct MessageFingerprint(u64);
 
 impl MessageFingerprint {
-    pub fn of(sender: &str, text: &str) -> Self {
+    pub fn of(sender: &str, text: &str, attachment: Option<&super::Attachment>) -> Self {
         use std::hash::{Hash, Hasher};
         // SipHash with fixed keys: the same on every replica and every fold.
         let mut h = std::hash::DefaultHasher::new();
         sender.hash(&mut h);
         text.hash(&mut h);
+        attachment.hash(&mut h);
         Self(h.finish())
     }
 }
@@ -103,6 +117,9 @@ pub struct ChatDesk {
     pub conversations: HashMap<String, Conversation>,
     /// Conversations waiting for a human, first come first served.
     pub queue: VecDeque<String>,
+    /// R-CHAT-15: conversations with a message left (留言), oldest first;
+    /// not bounded by the queue's capacity, which is why they exist.
+    pub left_messages: VecDeque<String>,
     pub hours: ServiceHours,
     pub settings: DeskSettings,
     pub phrases: BTreeMap<String, QuickPhrase>,
@@ -126,6 +143,7 @@ impl ChatDesk {
     /// agent who may run out of time): the scheduler ticks only such shops.
     pub fn has_timers(&self) -> bool {
         !self.queue.is_empty()
+            || !self.left_messages.is_empty()
             || self.conversations.values().any(|c| {
                 c.status == ConversationStatus::Open
                     && c.assignee.is_some()
@@ -229,6 +247,12 @@ impl ChatDesk {
                         },
                         tags: Default::default(),
                         notes: Default::default(),
+                        buyer_read_up_to: 0,
+                        agent_read_up_to: 0,
+                        waiting_messages: Vec::new(),
+                        responses: Vec::new(),
+                        left_message_at: None,
+                        first_clock_from: None,
                     },
                 );
             }
@@ -236,14 +260,30 @@ impl ChatDesk {
                 conversation_id,
                 message_id,
                 text,
+                attachment,
                 robot,
+                waits_for_human,
                 at,
                 ..
             } => {
                 if let Some(c) = self.conversations.get_mut(conversation_id) {
-                    c.message_ids
-                        .insert(message_id.clone(), MessageFingerprint::of("", text));
+                    c.message_ids.insert(
+                        message_id.clone(),
+                        MessageFingerprint::of("", text, attachment.as_ref()),
+                    );
+                    if *waits_for_human {
+                        // R-CHAT-15: a left message's clock starts when an agent picks it up.
+                        let clock_from = c.left_message_at.is_none().then_some(*at);
+                        c.waiting_messages.push(super::response::WaitingMessage {
+                            message_id: message_id.clone(),
+                            at: *at,
+                            clock_from,
+                        });
+                    }
                     c.buyer_messages += 1;
+                    if c.first_buyer_message_at.is_none() && c.left_message_at.is_none() {
+                        c.first_clock_from = Some(*at);
+                    }
                     c.first_buyer_message_at.get_or_insert(*at);
                     c.unanswered_since.get_or_insert(*at);
                     if matches!(robot, super::RobotVerdict::Unavailable) {
@@ -292,7 +332,16 @@ impl ChatDesk {
                     c.assignee = Some(agent_id.clone());
                     c.assigned_at = Some(*at);
                     c.waiting_since = None;
+                    // R-CHAT-15: from now on the left message counts against the target.
+                    c.left_message_at = None;
+                    if c.first_human_reply_at.is_none() && c.first_buyer_message_at.is_some() {
+                        c.first_clock_from.get_or_insert(*at);
+                    }
+                    for w in &mut c.waiting_messages {
+                        w.clock_from.get_or_insert(*at);
+                    }
                 }
+                self.left_messages.retain(|c| c != conversation_id);
                 if let Some(a) = self.agents.get_mut(agent_id) {
                     a.open.insert(conversation_id.clone());
                     a.last_assigned = self.assignments;
@@ -317,11 +366,17 @@ impl ChatDesk {
                 agent_id,
                 message_id,
                 text,
+                attachment,
+                answered,
                 at,
             } => {
                 if let Some(c) = self.conversations.get_mut(conversation_id) {
-                    c.message_ids
-                        .insert(message_id.clone(), MessageFingerprint::of(agent_id, text));
+                    c.message_ids.insert(
+                        message_id.clone(),
+                        MessageFingerprint::of(agent_id, text, attachment.as_ref()),
+                    );
+                    c.waiting_messages.clear();
+                    c.responses.extend(answered.iter().cloned());
                     if c.first_human_reply_at.is_none() {
                         c.first_human_reply_at = Some(*at);
                         c.first_responder = Some(agent_id.clone());
@@ -335,6 +390,7 @@ impl ChatDesk {
                 ..
             } => {
                 self.queue.retain(|c| c != conversation_id);
+                self.left_messages.retain(|c| c != conversation_id);
                 if let Some(c) = self.conversations.get_mut(conversation_id) {
                     c.status = ConversationStatus::Closed;
                     c.closed_at = Some(*at);
@@ -456,6 +512,39 @@ impl ChatDesk {
                 if let Some(c) = self.conversations.get_mut(conversation_id) {
                     c.notes
                         .insert(note_id.clone(), (author.clone(), text.clone()));
+                }
+            }
+            Event::MessagesRead {
+                conversation_id,
+                reader,
+                up_to_position,
+                ..
+            } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    let mark = match reader {
+                        super::Reader::Buyer => &mut c.buyer_read_up_to,
+                        super::Reader::Agent(_) => &mut c.agent_read_up_to,
+                    };
+                    *mark = (*mark).max(*up_to_position);
+                }
+            }
+            Event::MessageLeft {
+                conversation_id,
+                at,
+            } => {
+                self.queue.retain(|c| c != conversation_id);
+                if !self.left_messages.contains(conversation_id) {
+                    self.left_messages.push_back(conversation_id.clone());
+                }
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.left_message_at.get_or_insert(*at);
+                    if c.first_human_reply_at.is_none() {
+                        c.first_clock_from = None;
+                    }
+                    // R-CHAT-15: the clock stops until an agent picks the message up.
+                    for w in &mut c.waiting_messages {
+                        w.clock_from = None;
+                    }
                 }
             }
         }

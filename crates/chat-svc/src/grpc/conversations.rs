@@ -41,13 +41,14 @@ pub(super) async fn open_conversation(
         .await
         .map_err(to_status)?;
     // The greeting as first sent, also for a repeated open.
+    let now = api.app.now();
     let (conversation, replies) = api
         .app
         .read(&shop, |v| {
             let c = v
                 .desk
                 .conversation(&r.conversation_id)
-                .map(|c| conversation_pb(&v.desk, c));
+                .map(|c| conversation_pb(&v.desk, c, now));
             let replies = v
                 .lines
                 .get(&r.conversation_id)
@@ -88,14 +89,18 @@ pub(super) async fn send_buyer_message(
         )
         .await?;
     let r = request.into_inner();
+    let attachment = attachment_from_pb(r.attachment)?;
     let (events, robot_available) = api
         .app
         .receive_buyer_message(
             &caller,
             &shop,
-            r.conversation_id.clone(),
-            r.message_id,
-            r.text,
+            crate::app::BuyerMessage {
+                conversation_id: r.conversation_id.clone(),
+                message_id: r.message_id,
+                text: r.text,
+                attachment,
+            },
             command_metadata(&caller),
         )
         .await
@@ -179,6 +184,7 @@ pub(super) async fn send_agent_reply(
         agent_id: caller.account().to_owned(),
         message_id: r.message_id.clone(),
         text: r.text,
+        attachment: attachment_from_pb(r.attachment)?,
         at: api.app.now(),
     };
     let events = api
@@ -308,13 +314,14 @@ pub(super) async fn get_conversation(
     // reads them.
     let notes = caller.role() != Role::Platform;
     let id = request.into_inner().conversation_id;
+    let now = api.app.now();
     let found = api
         .app
         .read(&shop, |v| {
             let c = v.desk.conversation(&id)?;
             let lines = v.lines.get(&id).map(Vec::as_slice).unwrap_or_default();
             Some(pb::GetConversationResponse {
-                conversation: Some(conversation_pb(&v.desk, c)),
+                conversation: Some(conversation_pb(&v.desk, c, now)),
                 transcript: lines
                     .iter()
                     .filter_map(|l| line_pb(l))
@@ -350,6 +357,7 @@ pub(super) async fn list_conversations(
         Ok(pb::ConversationStatus::Closed) => Some(ConversationStatus::Closed),
         _ => None,
     };
+    let now = api.app.now();
     let (conversations, next) = api
         .app
         .read(&shop, |v| {
@@ -378,7 +386,7 @@ pub(super) async fn list_conversations(
             (
                 matching
                     .iter()
-                    .map(|c| conversation_pb(&v.desk, c))
+                    .map(|c| conversation_pb(&v.desk, c, now))
                     .collect(),
                 next,
             )

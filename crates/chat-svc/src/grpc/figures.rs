@@ -1,6 +1,7 @@
 //! Response figures (R-CHAT-11), on request and live.
 
 use super::*;
+use std::collections::HashSet;
 
 pub(super) async fn get_response_metrics(
     api: &ChatApi,
@@ -38,7 +39,8 @@ pub(super) async fn get_response_metrics(
     let response = api
         .app
         .read(&shop, |v| {
-            metrics_pb(v, metrics::Window { from, to }, now, agent.as_deref())
+            let report = metrics::report(&v.desk, metrics::Window { from, to }, now);
+            metrics_pb(&v.desk, &report, now, agent.as_deref())
         })
         .await
         .map_err(to_status)?;
@@ -69,24 +71,71 @@ pub(super) async fn watch_response_metrics(
         }
     };
     let app = api.app.clone();
-    // Fails now, not in the stream, when the store does not answer.
-    app.read(&shop, |_| ()).await.map_err(to_status)?;
+    let span = chrono::Duration::seconds(window_secs as i64);
+    // Trailing and closed at now: a message at this very instant counts.
+    let window_at = move |now: crate::domain::Instant| metrics::Window {
+        from: now - span,
+        to: now + chrono::Duration::nanoseconds(1),
+    };
+    // Once, at the start: the conversations with something in the window,
+    // and the position the events follow from. Fails now, not in the
+    // stream, when the store does not answer.
+    let (mut active, position) = app
+        .read(&shop, |v| {
+            let from = window_at(app.now()).from;
+            let active: HashSet<String> = v
+                .desk
+                .conversations
+                .values()
+                .filter(|c| metrics::last_counted_at(c).is_some_and(|t| t >= from))
+                .map(|c| c.conversation_id.clone())
+                .collect();
+            (active, v.desk.version)
+        })
+        .await
+        .map_err(to_status)?;
+    let mut events = Box::pin(app.events_after(&shop, position).await.map_err(to_status)?);
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
         let mut last: Option<pb::GetResponseMetricsResponse> = None;
         let mut every = tokio::time::interval(Duration::from_secs(1));
         loop {
+            // Events only say which conversations to look at again; the
+            // figures are computed over those with something in the window,
+            // never over the shop's whole history.
             tokio::select! {
                 _ = every.tick() => {},
+                event = events.next() => match event {
+                    Some(Ok(l)) => {
+                        if let Some(c) = l.event.conversation_id() {
+                            active.insert(c.to_owned());
+                        }
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        let _ = tx.send(Err(to_status(e))).await;
+                        return;
+                    }
+                    None => return,
+                },
                 _ = tx.closed() => return,
             }
             let now = app.now();
-            // Trailing and closed at now: a message at this very instant counts.
-            let window = metrics::Window {
-                from: now - chrono::Duration::seconds(window_secs as i64),
-                to: now + chrono::Duration::nanoseconds(1),
-            };
-            let Ok(m) = app.read(&shop, |v| metrics_pb(v, window, now, None)).await else {
+            let window = window_at(now);
+            let Ok(m) = app
+                .read(&shop, |v| {
+                    active.retain(|id| {
+                        v.desk
+                            .conversation(id)
+                            .and_then(metrics::last_counted_at)
+                            .is_some_and(|t| t >= window.from)
+                    });
+                    let conversations = active.iter().filter_map(|id| v.desk.conversation(id));
+                    let report = metrics::report_on(&v.desk, conversations, window, now);
+                    metrics_pb(&v.desk, &report, now, None)
+                })
+                .await
+            else {
                 return;
             };
             let unchanged = last

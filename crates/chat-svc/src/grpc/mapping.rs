@@ -76,7 +76,11 @@ pub(super) fn agent_pb(a: &Agent) -> pb::Agent {
     }
 }
 
-pub(super) fn conversation_pb(desk: &ChatDesk, c: &Conversation) -> pb::Conversation {
+pub(super) fn conversation_pb(
+    desk: &ChatDesk,
+    c: &Conversation,
+    now: crate::domain::Instant,
+) -> pb::Conversation {
     pb::Conversation {
         conversation_id: c.conversation_id.clone(),
         buyer_id: c.buyer_id.clone(),
@@ -97,6 +101,11 @@ pub(super) fn conversation_pb(desk: &ChatDesk, c: &Conversation) -> pb::Conversa
         first_human_reply_at: c.first_human_reply_at.map(timestamp),
         rating: c.rating.unwrap_or(0) as u32,
         tags: c.tags.iter().cloned().collect(),
+        leave_message_offered: crate::domain::leave::offered(desk, c, now),
+        left_message_at: c.left_message_at.map(timestamp),
+        buyer_read_up_to: c.buyer_read_up_to.max(0) as u64,
+        agent_read_up_to: c.agent_read_up_to.max(0) as u64,
+        messages_waiting: c.waiting_messages.len() as u32,
     }
 }
 
@@ -111,6 +120,7 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
         Event::BuyerMessageReceived {
             message_id,
             text,
+            attachment,
             at,
             ..
         } => {
@@ -118,10 +128,13 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
             m.message_id = message_id.clone();
             m.text = text.clone();
             m.sent_at = Some(timestamp(*at));
+            m.kind = attachment_kind(attachment.as_ref()) as i32;
+            m.attachment = attachment.as_ref().map(attachment_pb);
         }
         Event::RobotReplied {
             entry_id, text, at, ..
         } => {
+            m.kind = pb::MessageKind::Text as i32;
             m.sender = pb::Sender::Robot as i32;
             m.entry_id = entry_id.clone();
             m.text = text.clone();
@@ -131,6 +144,7 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
             agent_id,
             message_id,
             text,
+            attachment,
             at,
             ..
         } => {
@@ -139,10 +153,13 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
             m.message_id = message_id.clone();
             m.text = text.clone();
             m.sent_at = Some(timestamp(*at));
+            m.kind = attachment_kind(attachment.as_ref()) as i32;
+            m.attachment = attachment.as_ref().map(attachment_pb);
         }
         Event::BuyerNotified {
             notice, text, at, ..
         } => {
+            m.kind = pb::MessageKind::Notice as i32;
             m.sender = pb::Sender::System as i32;
             m.text = text.clone();
             m.sent_at = Some(timestamp(*at));
@@ -165,6 +182,7 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
             at,
             ..
         } => {
+            m.kind = pb::MessageKind::AfterSale as i32;
             m.sender = pb::Sender::Buyer as i32;
             m.text = reason.clone();
             m.sent_at = Some(timestamp(*at));
@@ -185,6 +203,7 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
             at,
             ..
         } => {
+            m.kind = pb::MessageKind::AfterSale as i32;
             m.sender = pb::Sender::Agent as i32;
             m.agent_id = agent_id.clone();
             m.text = reason.clone();
@@ -200,6 +219,7 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
         Event::OrderCardSent {
             agent_id, card, at, ..
         } => {
+            m.kind = pb::MessageKind::OrderCard as i32;
             m.sender = pb::Sender::Agent as i32;
             m.agent_id = agent_id.clone();
             m.text = card.title.clone();
@@ -219,6 +239,7 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
         } => {
             m.sender = pb::Sender::Agent as i32;
             m.agent_id = agent_id.clone();
+            m.kind = pb::MessageKind::Notice as i32;
             m.text = "收货地址已修改".into();
             m.sent_at = Some(timestamp(*at));
             m.address_changed_order_id = order_id.clone();
@@ -231,10 +252,105 @@ pub(super) fn line_pb(l: &Logged) -> Option<pb::ChatMessage> {
             m.text = text.clone();
             m.sent_at = Some(timestamp(*at));
             m.private_note = true;
+            m.kind = pb::MessageKind::Text as i32;
         }
         _ => return None,
     }
     Some(m)
+}
+
+fn attachment_kind(a: Option<&Attachment>) -> pb::MessageKind {
+    match a {
+        None => pb::MessageKind::Text,
+        Some(Attachment::Image { .. }) => pb::MessageKind::Image,
+        Some(Attachment::Video { .. }) => pb::MessageKind::Video,
+        Some(Attachment::Product { .. }) => pb::MessageKind::ProductCard,
+    }
+}
+
+pub(super) fn attachment_pb(a: &Attachment) -> pb::Attachment {
+    use pb::attachment::Content;
+    let content = match a {
+        Attachment::Image { url } => Content::ImageUrl(url.clone()),
+        Attachment::Video { url } => Content::VideoUrl(url.clone()),
+        Attachment::Product {
+            product_id,
+            title,
+            price_fen,
+        } => Content::Product(pb::ProductCard {
+            product_id: product_id.clone(),
+            title: title.clone(),
+            price_fen: *price_fen,
+        }),
+    };
+    pb::Attachment {
+        content: Some(content),
+    }
+}
+
+/// None when the request carries no attachment; an attachment with nothing
+/// in it is INVALID_ARGUMENT on `attachment`.
+pub(super) fn attachment_from_pb(a: Option<pb::Attachment>) -> Result<Option<Attachment>, Status> {
+    use pb::attachment::Content;
+    let Some(a) = a else { return Ok(None) };
+    Ok(Some(match a.content {
+        Some(Content::ImageUrl(url)) => Attachment::Image { url },
+        Some(Content::VideoUrl(url)) => Attachment::Video { url },
+        Some(Content::Product(p)) => Attachment::Product {
+            product_id: p.product_id,
+            title: p.title,
+            price_fen: p.price_fen,
+        },
+        None => {
+            return Err(errors::invalid_argument(&[(
+                "attachment",
+                "an image_url, a video_url or a product".into(),
+            )]))
+        }
+    }))
+}
+
+fn read_receipt_pb(reader: &Reader, up_to: i64) -> pb::ReadReceipt {
+    let (sender, agent_id) = match reader {
+        Reader::Buyer => (pb::Sender::Buyer, String::new()),
+        Reader::Agent(a) => (pb::Sender::Agent, a.clone()),
+    };
+    pb::ReadReceipt {
+        reader: sender as i32,
+        agent_id,
+        up_to_position: up_to.max(0) as u64,
+    }
+}
+
+/// R-CHAT-13: an item of the buyer's stream, for the events that are one
+/// ([`Event::concerns_buyer`] chose them).
+pub(super) fn buyer_item_pb(l: &Logged) -> Option<pb::WatchConversationResponse> {
+    use pb::watch_conversation_response::Item;
+    let item = match &l.event {
+        Event::HumanRequested { reason, .. } => Item::Handover(match reason {
+            crate::domain::HandoverReason::BuyerAsked => pb::HandoverReason::BuyerAsked,
+            crate::domain::HandoverReason::RobotNoAnswer => pb::HandoverReason::RobotNoAnswer,
+            crate::domain::HandoverReason::RobotUnavailable => pb::HandoverReason::RobotUnavailable,
+        } as i32),
+        // Closing asks for the rating (once per conversation); the same on
+        // every replay, so a later rating follows as its own item.
+        Event::ConversationClosed { .. } => Item::Closed(pb::ConversationEnded {
+            rating_requested: true,
+        }),
+        Event::ConversationRated { rating, .. } => Item::Rating(*rating as u32),
+        Event::MessagesRead {
+            reader,
+            up_to_position,
+            ..
+        } => Item::Read(read_receipt_pb(reader, *up_to_position)),
+        _ => Item::Message(line_pb(l)?),
+    };
+    Some(pb::WatchConversationResponse {
+        position: l.position as u64,
+        conversation_id: l.event.conversation_id().unwrap_or_default().to_owned(),
+        occurred_at: Some(timestamp(l.at)),
+        item: Some(item),
+    })
 }
 
 pub(super) fn after_sale_kind_pb(k: crate::domain::AfterSaleKind) -> pb::AfterSaleKind {
@@ -338,6 +454,11 @@ pub(super) fn inbox_pb(agent: &str, l: &Logged) -> pb::WatchInboxResponse {
         Event::ConversationClosed { .. } => Some(Item::Closed(true)),
         Event::ConversationRated { rating, .. } => Some(Item::Rating(*rating as u32)),
         Event::AgentStatusChanged { status, .. } => Some(Item::Status(status_pb(*status) as i32)),
+        Event::MessagesRead {
+            reader,
+            up_to_position,
+            ..
+        } => Some(Item::Read(read_receipt_pb(reader, *up_to_position))),
         _ => line_pb(l).map(Item::Message),
     };
     pb::WatchInboxResponse {
@@ -501,17 +622,22 @@ pub(super) fn figures_pb(f: &metrics::Figures) -> pb::ResponseFigures {
         csat_satisfied_share: f.csat_satisfied_share,
         robot_replies: f.robot_replies,
         robot_unavailable: f.robot_unavailable,
+        messages: f.messages,
+        messages_answered: f.messages_answered,
+        messages_answered_within_target: f.messages_answered_within_target,
+        messages_within_target_share: f.messages_within_target_share,
+        every_response_median_ms: f.every_response_median_ms,
+        every_response_p90_ms: f.every_response_p90_ms,
     }
 }
 
 /// The figures of a window; one agent's only when `agent` is given.
 pub(super) fn metrics_pb(
-    view: &View,
-    window: metrics::Window,
+    desk: &ChatDesk,
+    report: &metrics::Report,
     now: crate::domain::Instant,
     agent: Option<&str>,
 ) -> pb::GetResponseMetricsResponse {
-    let report = metrics::report(&view.desk, window, now);
     let agents = report
         .agents
         .iter()
@@ -524,7 +650,7 @@ pub(super) fn metrics_pb(
     pb::GetResponseMetricsResponse {
         shop: agent.is_none().then(|| figures_pb(&report.shop)),
         agents,
-        response_target_secs: view.desk.settings.response_target_secs,
+        response_target_secs: desk.settings.response_target_secs,
         as_of: Some(timestamp(now)),
     }
 }

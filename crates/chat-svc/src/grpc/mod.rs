@@ -6,9 +6,9 @@
 use crate::{
     app::{Chat, Logged, View},
     domain::{
-        metrics, phrases, Agent, AgentStatus, AssignmentRule, BuyerNotice, ChatDesk, Command,
-        Conversation, ConversationStatus, DayHours, DeskSettings, Event, Permissions, QuickPhrase,
-        ServiceHours, ServiceRole, SpecialDay, TimeRange, Topic,
+        metrics, phrases, Agent, AgentStatus, AssignmentRule, Attachment, BuyerNotice, ChatDesk,
+        Command, Conversation, ConversationStatus, DayHours, DeskSettings, Event, Permissions,
+        QuickPhrase, Reader, ServiceHours, ServiceRole, SpecialDay, TimeRange, Topic,
     },
 };
 use futures::{Stream, StreamExt};
@@ -24,6 +24,7 @@ use tonic::{Request, Response, Status};
 
 mod aftersale;
 mod agents;
+mod buyer;
 mod conversations;
 mod figures;
 mod hours;
@@ -91,9 +92,12 @@ impl ChatApi {
     }
 
     async fn conversation_view(&self, shop: &str, id: &str) -> Result<pb::Conversation, Status> {
+        let now = self.app.now();
         self.app
             .read(shop, |v| {
-                v.desk.conversation(id).map(|c| conversation_pb(&v.desk, c))
+                v.desk
+                    .conversation(id)
+                    .map(|c| conversation_pb(&v.desk, c, now))
             })
             .await
             .map_err(to_status)?
@@ -134,6 +138,7 @@ impl ChatApi {
 #[tonic::async_trait]
 impl pb::chat_service_server::ChatService for ChatApi {
     type WatchInboxStream = BoxStream<pb::WatchInboxResponse>;
+    type WatchConversationStream = BoxStream<pb::WatchConversationResponse>;
     type WatchResponseMetricsStream = BoxStream<pb::WatchResponseMetricsResponse>;
 
     async fn add_agent(
@@ -295,6 +300,27 @@ impl pb::chat_service_server::ChatService for ChatApi {
         request: Request<pb::WatchInboxRequest>,
     ) -> Result<Response<Self::WatchInboxStream>, Status> {
         inbox::watch_inbox(self, request).await
+    }
+
+    async fn watch_conversation(
+        &self,
+        request: Request<pb::WatchConversationRequest>,
+    ) -> Result<Response<Self::WatchConversationStream>, Status> {
+        buyer::watch_conversation(self, request).await
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<pb::MarkReadRequest>,
+    ) -> Result<Response<pb::MarkReadResponse>, Status> {
+        buyer::mark_read(self, request).await
+    }
+
+    async fn leave_message(
+        &self,
+        request: Request<pb::LeaveMessageRequest>,
+    ) -> Result<Response<pb::LeaveMessageResponse>, Status> {
+        buyer::leave_message(self, request).await
     }
 
     async fn set_service_hours(
