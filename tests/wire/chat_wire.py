@@ -53,6 +53,30 @@ def main():
         check("only agents reply", e is not None and e.code() == grpc.StatusCode.PERMISSION_DENIED, e)
         reply = api.call("SendAgentReply", me, conversation_id="wire-c1", message_id="r1", text="亲，在的")
         check("the agent replies", reply.message.sender == AGENT, reply)
+        read = api.call("MarkRead", platform, shop_id=SHOP, conversation_id="wire-c1",
+                        up_to_position=reply.message.position)
+        check("R-CHAT-13 the buyer's read receipt is kept",
+              read.conversation.buyer_read_up_to == reply.message.position, read)
+        e = error_of(lambda: api.call("SendBuyerMessage", platform, shop_id=SHOP, conversation_id="wire-c1",
+                                      message_id="m3", attachment=dict(image_url="ftp://x")))
+        check("R-CHAT-13 a bad attachment names the request's field",
+              e is not None and "attachment.image_url" in bad_request_fields(e), e)
+
+    # R-CHAT-13: the buyer's side, played as the buyer gateway does, before
+    # and after the restart: the same items, each once, in order.
+    seen = api.stream("WatchConversation", platform, 20, shop_id=SHOP, conversation_id="wire-c1")
+    kinds = [i.WhichOneof("item") for i in seen]
+    check(f"[{mode}] R-CHAT-13 the buyer's stream: greeting, own messages, robot, handover, agent, receipt",
+          kinds == ["message", "message", "message", "message", "handover", "message", "message", "read"], kinds)
+    texts = [i.message.text for i in seen if i.WhichOneof("item") == "message"]
+    check(f"[{mode}] R-CHAT-13 the buyer reads the agent's reply", texts[-1:] == ["亲，在的"], texts)
+    positions = [i.position for i in seen]
+    check(f"[{mode}] R-CHAT-13 positions only grow", positions == sorted(set(positions)), positions)
+    if len(seen) > 3:
+        rest = api.stream("WatchConversation", platform, 20, shop_id=SHOP, conversation_id="wire-c1",
+                          after_position=seen[2].position)
+        check(f"[{mode}] R-CHAT-13 a reconnect after an item resumes with exactly the rest",
+              [i.position for i in rest] == positions[3:], rest)
 
     inbox = api.stream("WatchInbox", me, 4)
     assigned = [i for i in inbox if i.WhichOneof("item") == "assigned"]
