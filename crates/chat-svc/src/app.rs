@@ -76,6 +76,9 @@ struct Pending {
     reply: oneshot::Sender<Result<Vec<Arc<Logged>>, AppError>>,
 }
 
+/// Committed events published together, in order.
+type Group = Arc<Vec<Arc<Logged>>>;
+
 /// One shop's desk: its command queue, committed view and live feed.
 #[derive(Debug)]
 pub struct DeskHandle {
@@ -83,7 +86,14 @@ pub struct DeskHandle {
     commands: mpsc::Sender<Pending>,
     pub view: RwLock<View>,
     /// Each committed group, in order.
-    feed: broadcast::Sender<Arc<Vec<Arc<Logged>>>>,
+    feed: broadcast::Sender<Group>,
+    /// When live streams last had the view caught up with other replicas'
+    /// writes: one read per desk and poll, however many streams follow it.
+    polled: StdMutex<Option<std::time::Instant>>,
+    /// R-CHAT-13: the live feed of each conversation a buyer's stream
+    /// follows, so a commit wakes the streams of its own conversations only,
+    /// not every buyer stream of the shop.
+    conversation_feeds: StdMutex<HashMap<String, broadcast::Sender<Group>>>,
 }
 
 impl Drop for DeskHandle {
@@ -102,7 +112,51 @@ impl DeskHandle {
     fn idle(desk: &Arc<Self>) -> bool {
         desk.commands.capacity() == desk.commands.max_capacity()
             && desk.feed.receiver_count() == 0
+            && desk
+                .conversation_feeds
+                .lock()
+                .expect("feeds lock")
+                .values()
+                .all(|f| f.receiver_count() == 0)
             && !desk.view.read().expect("view lock").desk.has_timers()
+    }
+}
+
+impl DeskHandle {
+    fn subscribe_conversation(
+        &self,
+        conversation: &str,
+    ) -> broadcast::Receiver<Group> {
+        let mut feeds = self.conversation_feeds.lock().expect("feeds lock");
+        feeds
+            .entry(conversation.to_owned())
+            .or_insert_with(|| broadcast::channel(64).0)
+            .subscribe()
+    }
+
+    /// Sends each conversation's part of `fresh` to its feed, if a stream
+    /// follows it; a feed nobody follows any more goes.
+    fn publish_to_conversations(&self, fresh: &[Arc<Logged>]) {
+        let mut feeds = self.conversation_feeds.lock().expect("feeds lock");
+        if feeds.is_empty() {
+            return;
+        }
+        let mut parts: HashMap<&str, Vec<Arc<Logged>>> = HashMap::new();
+        for l in fresh {
+            if let Some(c) = l.event.conversation_id() {
+                if feeds.contains_key(c) {
+                    parts.entry(c).or_default().push(l.clone());
+                }
+            }
+        }
+        for (c, part) in parts {
+            let gone = feeds
+                .get(c)
+                .is_some_and(|f| f.send(Arc::new(part)).is_err());
+            if gone {
+                feeds.remove(c);
+            }
+        }
     }
 }
 
@@ -200,6 +254,8 @@ impl Chat {
             commands,
             view: RwLock::new(view),
             feed,
+            polled: StdMutex::new(None),
+            conversation_feeds: StdMutex::new(HashMap::new()),
         });
         self.desks
             .lock()
@@ -483,8 +539,23 @@ impl Chat {
             fresh
         };
         if !fresh.is_empty() {
+            handle.publish_to_conversations(&fresh);
             let _ = handle.feed.send(Arc::new(fresh));
         }
+    }
+
+    /// For live streams: catches the view up unless another stream of the
+    /// desk did so within the last poll interval.
+    async fn poll_for_remote(&self, handle: &DeskHandle) -> Result<(), AppError> {
+        {
+            let mut polled = handle.polled.lock().expect("poll lock");
+            let now = std::time::Instant::now();
+            if polled.is_some_and(|t| now.duration_since(t) < INBOX_POLL) {
+                return Ok(());
+            }
+            *polled = Some(now);
+        }
+        self.catch_up_view(handle).await
     }
 
     /// Brings the view up to the stream's head (other replicas' writes): one
@@ -665,7 +736,7 @@ impl Chat {
         agent: String,
         after: i64,
     ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
-        self.follow(shop, after, move |e| e.concerns_agent(&agent))
+        self.follow(shop, after, None, move |e| e.concerns_agent(&agent))
             .await
     }
 
@@ -677,7 +748,8 @@ impl Chat {
         conversation: String,
         after: i64,
     ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
-        self.follow(shop, after, move |e| e.concerns_buyer(&conversation))
+        let scope = Some(conversation.clone());
+        self.follow(shop, after, scope, move |e| e.concerns_buyer(&conversation))
             .await
     }
 
@@ -688,50 +760,78 @@ impl Chat {
         shop: &str,
         after: i64,
     ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
-        self.follow(shop, after, |_| true).await
+        self.follow(shop, after, None, |_| true).await
     }
 
     /// The shop's events after `after` that `shows` picks, first from the
     /// log, then live; each once, in order, whichever replica committed them.
+    /// With a `conversation`, the past comes from the view's lines of that
+    /// conversation (caught up to the stream's head first) instead of the
+    /// shop's whole log: a buyer's stream costs its conversation, not its shop.
     async fn follow(
         self: &Arc<Self>,
         shop: &str,
         after: i64,
+        conversation: Option<String>,
         shows: impl Fn(&Event) -> bool + Send + Sync + 'static,
     ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
         let handle = self.desk(shop).await?;
-        // Subscribed before reading the log, so nothing falls between the two.
-        let mut live = handle.feed.subscribe();
+        // Subscribed before reading the past, so nothing falls between the
+        // two. A conversation's feed carries only its own events: positions
+        // skip, and only a lagging receiver means something was missed.
+        let mut live = match &conversation {
+            None => handle.feed.subscribe(),
+            Some(c) => handle.subscribe_conversation(c),
+        };
+        let contiguous = conversation.is_none();
         let (tx, rx) = mpsc::channel::<Result<Arc<Logged>, AppError>>(256);
         let app = self.clone();
         tokio::spawn(async move {
             let mut seen = after;
             let send = |l: &Arc<Logged>| shows(&l.event).then(|| l.clone());
-            // From the log up to what is committed now.
             loop {
-                match app.read_desk_stream(&handle.shop, seen).await {
-                    Ok(events) => {
+                // The past, up to what is committed now.
+                let past = match &conversation {
+                    None => app
+                        .read_desk_stream(&handle.shop, seen)
+                        .await
+                        .map(|events| {
+                            let head = events.last().map_or(seen, |l| l.position);
+                            (events, head)
+                        }),
+                    Some(c) => app.catch_up_view(&handle).await.map(|()| {
+                        let view = handle.view.read().expect("view lock");
+                        let lines = view.lines.get(c).map(Vec::as_slice).unwrap_or_default();
+                        let from = lines.partition_point(|l| l.position <= seen);
+                        (lines[from..].to_vec(), view.desk.version.max(seen))
+                    }),
+                };
+                match past {
+                    Ok((events, head)) => {
                         for l in &events {
-                            seen = l.position;
                             if let Some(item) = send(l) {
                                 if tx.send(Ok(item)).await.is_err() {
                                     return;
                                 }
                             }
                         }
+                        seen = head;
                     }
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
                 }
-                // Then live; a lagging receiver, a gap or the poll goes back to the log.
-                let back_to_log = loop {
+                // Then live. A lagging receiver or a gap goes back to the
+                // past; a quiet spell has the desk catch up with other
+                // replicas (once per desk, whatever the number of streams),
+                // which the feed then brings.
+                let back_to_past = loop {
                     tokio::select! {
                         group = live.recv() => match group {
                             Ok(group) => {
                                 let Some(first) = group.first() else { continue };
-                                if first.position > seen + 1 {
+                                if contiguous && first.position > seen + 1 {
                                     break true;
                                 }
                                 for l in group.iter() {
@@ -749,11 +849,16 @@ impl Chat {
                             Err(broadcast::error::RecvError::Lagged(_)) => break true,
                             Err(broadcast::error::RecvError::Closed) => return,
                         },
-                        _ = tokio::time::sleep(INBOX_POLL) => break true,
+                        _ = tokio::time::sleep(INBOX_POLL) => {
+                            if let Err(e) = app.poll_for_remote(&handle).await {
+                                let _ = tx.send(Err(e)).await;
+                                return;
+                            }
+                        }
                         _ = tx.closed() => return,
                     }
                 };
-                if !back_to_log {
+                if !back_to_past {
                     return;
                 }
             }

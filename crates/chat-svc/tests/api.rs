@@ -1105,6 +1105,34 @@ async fn r_x_4_two_chat_replicas_read_each_others_writes() {
         seen_on_b.assignee_agent_id, assignee,
         "one assignee on both"
     );
+    // R-CHAT-13 across replicas: the buyer watches on B, the agent replies
+    // through A; the reply arrives on B's stream, once.
+    let mut side = watch(&mut b, "c1", after).await;
+    let reply = a
+        .reply(&assignee, "c1", "r1")
+        .await
+        .unwrap()
+        .message
+        .unwrap();
+    let item = loop {
+        let item = next_buyer_item(&mut side).await;
+        if item.position == reply.position {
+            break item;
+        }
+        assert!(item.position < reply.position, "{item:?}");
+    };
+    assert!(matches!(
+        item.item,
+        Some(pb::watch_conversation_response::Item::Message(m)) if m.text == "亲，在的"
+    ));
+    if let Ok(Some(Ok(item))) = tokio::time::timeout(Duration::from_millis(2500), side.next()).await
+    {
+        assert!(
+            item.position > reply.position,
+            "delivered again: {}",
+            item.position
+        );
+    }
 }
 
 /// Hardening item 5: a live stream ends with UNAUTHENTICATED when its token

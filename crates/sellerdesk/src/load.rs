@@ -1,7 +1,10 @@
 //! `sellerdesk load chat`: simulated buyers and agents over gRPC against a
 //! running stack (or one this command starts on embedded defaults), printing
-//! buyer messages/s and the delay from a buyer's send to the message arriving
-//! on the agent's inbox stream (R-CHAT-5). Loopback only; bounded in time.
+//! buyer messages/s, the delay from a buyer's send to the message arriving
+//! on the agent's inbox stream (R-CHAT-5), and the delay from an agent's reply
+//! to its arrival on the buyer's stream (R-CHAT-13): every conversation with
+//! a human has its buyer stream open, and agents answer every fourth buyer
+//! message they receive. Loopback only; bounded in time.
 
 use crate::client::{authed, channel, token};
 use anyhow::Context;
@@ -190,9 +193,11 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
         w.await??;
     }
 
-    // One inbox stream per agent: each buyer message's delivery delay.
+    // One inbox stream per agent: each buyer message's delivery delay. The
+    // agent answers every fourth buyer message it receives.
     let delivery = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let delivered = Arc::new(AtomicU64::new(0));
+    let replies = Arc::new(AtomicU64::new(0));
     let mut streams = 0;
     for shop in &shops {
         for a in 0..options.agents_per_shop {
@@ -203,7 +208,9 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
                 .into_inner();
             streams += 1;
             let (delivery, delivered) = (delivery.clone(), delivered.clone());
+            let (replier, replies) = (ChatServiceClient::new(channel.clone()), replies.clone());
             tokio::spawn(async move {
+                let mut received = 0u64;
                 while let Some(Ok(item)) = inbox.next().await {
                     // A message that handed the conversation over arrives as the
                     // last line of the assignment's history.
@@ -235,6 +242,41 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
                             .record(now.saturating_sub(sent))
                             .ok();
                         delivered.fetch_add(1, Ordering::Relaxed);
+                        received += 1;
+                        if received % 4 == 0 {
+                            // The reply's id ends in its send instant too.
+                            let (mut client, me) = (replier.clone(), me.clone());
+                            let replies = replies.clone();
+                            let has_buyer_stream = m
+                                .conversation_id
+                                .strip_prefix("conv-")
+                                .and_then(|n| n.parse::<usize>().ok())
+                                .is_some_and(|n| n % 2 == 0);
+                            tokio::spawn(async move {
+                                let message_id = format!(
+                                    "{}-r{received}-{}",
+                                    m.conversation_id,
+                                    epoch.elapsed().as_micros()
+                                );
+                                let r = client
+                                    .send_agent_reply(authed(
+                                        &me,
+                                        pb::SendAgentReplyRequest {
+                                            shop_id: String::new(),
+                                            conversation_id: m.conversation_id,
+                                            message_id,
+                                            text: "亲，在的".into(),
+                                            attachment: None,
+                                        },
+                                    ))
+                                    .await;
+                                // Conversations the robot handed over have no buyer
+                                // stream in this driver: only the others count.
+                                if r.is_ok() && has_buyer_stream {
+                                    replies.fetch_add(1, Ordering::Relaxed);
+                                }
+                            });
+                        }
                     }
                 }
             });
@@ -294,8 +336,50 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
     for w in work {
         w.await??;
     }
+    // R-CHAT-13: the buyer's stream of every conversation with a human, as
+    // the buyer gateway holds it: each agent reply's delivery delay.
+    let reply_delivery = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let replies_delivered = Arc::new(AtomicU64::new(0));
+    let mut buyer_streams = 0;
+    for (shop, id, _) in conversations.iter().filter(|(_, _, human)| *human) {
+        let mut side = ChatServiceClient::new(channel.clone())
+            .watch_conversation(authed(
+                &platform,
+                pb::WatchConversationRequest {
+                    shop_id: shop.clone(),
+                    conversation_id: id.clone(),
+                    after_position: 0,
+                },
+            ))
+            .await?
+            .into_inner();
+        buyer_streams += 1;
+        let (reply_delivery, replies_delivered) =
+            (reply_delivery.clone(), replies_delivered.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(item)) = side.next().await {
+                let Some(pb::watch_conversation_response::Item::Message(m)) = item.item else {
+                    continue;
+                };
+                let sent = m
+                    .message_id
+                    .rsplit('-')
+                    .next()
+                    .and_then(|s| s.parse::<u64>().ok());
+                if let (pb::Sender::Agent, Some(sent)) = (m.sender(), sent) {
+                    let now = epoch.elapsed().as_micros() as u64;
+                    reply_delivery
+                        .lock()
+                        .expect("histogram")
+                        .record(now.saturating_sub(sent))
+                        .ok();
+                    replies_delivered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
     println!(
-        "set up {} shops, {} agents online with {streams} inbox streams, {} open conversations ({} with a human) in {:.1} s",
+        "set up {} shops, {} agents online with {streams} inbox streams, {} open conversations ({} with a human, each with its buyer stream: {buyer_streams}) in {:.1} s",
         shops.len(),
         shops.len() * options.agents_per_shop,
         opened.load(Ordering::Relaxed),
@@ -303,7 +387,10 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
         setup.elapsed().as_secs_f64()
     );
     let delivered_before = delivered.load(Ordering::Relaxed);
+    let replies_before = replies.load(Ordering::Relaxed);
+    let replies_delivered_before = replies_delivered.load(Ordering::Relaxed);
     *delivery.lock().expect("histogram") = Histogram::<u64>::new(3)?;
+    *reply_delivery.lock().expect("histogram") = Histogram::<u64>::new(3)?;
 
     // The run: each buyer paced at rate / buyers, alternating human and robot conversations.
     let questions = Arc::new(robot_questions());
@@ -421,6 +508,15 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
         ms(&d, 0.5),
         ms(&d, 0.99),
         d.max() as f64 / 1000.0
+    );
+    let rd = reply_delivery.lock().expect("histogram").clone();
+    println!(
+        "  agent reply -> buyer stream: {} of {} replies, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        replies_delivered.load(Ordering::Relaxed) - replies_delivered_before,
+        replies.load(Ordering::Relaxed) - replies_before,
+        ms(&rd, 0.5),
+        ms(&rd, 0.99),
+        rd.max() as f64 / 1000.0
     );
     if let Some(running) = embedded_stack {
         running.chat.stop().await.map_err(anyhow::Error::msg)?;
