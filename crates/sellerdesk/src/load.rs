@@ -243,7 +243,7 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
                             .ok();
                         delivered.fetch_add(1, Ordering::Relaxed);
                         received += 1;
-                        if received % 4 == 0 {
+                        if received.is_multiple_of(4) {
                             // The reply's id ends in its send instant too.
                             let (mut client, me) = (replier.clone(), me.clone());
                             let replies = replies.clone();
@@ -251,7 +251,7 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
                                 .conversation_id
                                 .strip_prefix("conv-")
                                 .and_then(|n| n.parse::<usize>().ok())
-                                .is_some_and(|n| n % 2 == 0);
+                                .is_some_and(|n| n.is_multiple_of(2));
                             tokio::spawn(async move {
                                 let message_id = format!(
                                     "{}-r{received}-{}",
