@@ -123,10 +123,7 @@ impl DeskHandle {
 }
 
 impl DeskHandle {
-    fn subscribe_conversation(
-        &self,
-        conversation: &str,
-    ) -> broadcast::Receiver<Group> {
+    fn subscribe_conversation(&self, conversation: &str) -> broadcast::Receiver<Group> {
         let mut feeds = self.conversation_feeds.lock().expect("feeds lock");
         feeds
             .entry(conversation.to_owned())

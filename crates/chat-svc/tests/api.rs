@@ -1370,6 +1370,10 @@ async fn r_chat_15_tags_find_conversations_and_notes_stay_with_the_shop() {
         .unwrap()
         .into_inner();
     assert!(!seen.transcript.is_empty() && seen.transcript.iter().all(|m| !m.private_note));
+    assert!(
+        seen.conversation.unwrap().tags.is_empty(),
+        "tags are the shop's too"
+    );
 }
 
 async fn watch(

@@ -168,7 +168,10 @@ pub(super) async fn tag_conversation(
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::TagConversationResponse {
-        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+        conversation: Some(
+            api.conversation_view(&caller, &shop, &r.conversation_id)
+                .await?,
+        ),
     }))
 }
 

@@ -8,7 +8,7 @@ pub(super) async fn watch_conversation(
     api: &ChatApi,
     request: Request<pb::WatchConversationRequest>,
 ) -> Result<Response<BoxStream<pb::WatchConversationResponse>>, Status> {
-    let (_, shop) = api
+    let (caller, shop) = api
         .authorize(
             &request,
             &request.get_ref().shop_id,
@@ -26,7 +26,8 @@ pub(super) async fn watch_conversation(
         )]));
     }
     // An unknown conversation is NOT_FOUND, and watching it creates nothing.
-    api.conversation_view(&shop, &r.conversation_id).await?;
+    api.conversation_view(&caller, &shop, &r.conversation_id)
+        .await?;
     let items = api
         .app
         .buyer_side(&shop, r.conversation_id, r.after_position as i64)
@@ -72,7 +73,10 @@ pub(super) async fn mark_read(
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::MarkReadResponse {
-        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+        conversation: Some(
+            api.conversation_view(&caller, &shop, &r.conversation_id)
+                .await?,
+        ),
     }))
 }
 
@@ -106,7 +110,10 @@ pub(super) async fn leave_message(
         .filter_map(|l| line_pb(l))
         .collect();
     Ok(Response::new(pb::LeaveMessageResponse {
-        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+        conversation: Some(
+            api.conversation_view(&caller, &shop, &r.conversation_id)
+                .await?,
+        ),
         replies,
     }))
 }

@@ -48,7 +48,7 @@ pub(super) async fn open_conversation(
             let c = v
                 .desk
                 .conversation(&r.conversation_id)
-                .map(|c| conversation_pb(&v.desk, c, now));
+                .map(|c| conversation_pb(&v.desk, c, now, caller.role()));
             let replies = v
                 .lines
                 .get(&r.conversation_id)
@@ -116,7 +116,10 @@ pub(super) async fn send_buyer_message(
         .filter_map(|l| line_pb(l))
         .collect();
     Ok(Response::new(pb::SendBuyerMessageResponse {
-        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+        conversation: Some(
+            api.conversation_view(&caller, &shop, &r.conversation_id)
+                .await?,
+        ),
         replies,
         robot_available,
     }))
@@ -136,7 +139,8 @@ pub(super) async fn tap_card(
         .await?;
     let r = request.into_inner();
     check_required("entry_id", &r.entry_id)?;
-    api.conversation_view(&shop, &r.conversation_id).await?;
+    api.conversation_view(&caller, &shop, &r.conversation_id)
+        .await?;
     let answer = api
         .app
         .robot()
@@ -238,7 +242,10 @@ pub(super) async fn transfer_conversation(
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::TransferConversationResponse {
-        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+        conversation: Some(
+            api.conversation_view(&caller, &shop, &r.conversation_id)
+                .await?,
+        ),
     }))
 }
 
@@ -267,7 +274,10 @@ pub(super) async fn close_conversation(
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::CloseConversationResponse {
-        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+        conversation: Some(
+            api.conversation_view(&caller, &shop, &r.conversation_id)
+                .await?,
+        ),
     }))
 }
 
@@ -294,7 +304,10 @@ pub(super) async fn rate_conversation(
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::RateConversationResponse {
-        conversation: Some(api.conversation_view(&shop, &r.conversation_id).await?),
+        conversation: Some(
+            api.conversation_view(&caller, &shop, &r.conversation_id)
+                .await?,
+        ),
     }))
 }
 
@@ -321,7 +334,7 @@ pub(super) async fn get_conversation(
             let c = v.desk.conversation(&id)?;
             let lines = v.lines.get(&id).map(Vec::as_slice).unwrap_or_default();
             Some(pb::GetConversationResponse {
-                conversation: Some(conversation_pb(&v.desk, c, now)),
+                conversation: Some(conversation_pb(&v.desk, c, now, caller.role())),
                 transcript: lines
                     .iter()
                     .filter_map(|l| line_pb(l))
@@ -341,7 +354,7 @@ pub(super) async fn list_conversations(
     api: &ChatApi,
     request: Request<pb::ListConversationsRequest>,
 ) -> Result<Response<pb::ListConversationsResponse>, Status> {
-    let (_, shop) = api
+    let (caller, shop) = api
         .authorize(
             &request,
             &request.get_ref().shop_id,
@@ -386,7 +399,7 @@ pub(super) async fn list_conversations(
             (
                 matching
                     .iter()
-                    .map(|c| conversation_pb(&v.desk, c, now))
+                    .map(|c| conversation_pb(&v.desk, c, now, caller.role()))
                     .collect(),
                 next,
             )

@@ -80,6 +80,7 @@ pub(super) fn conversation_pb(
     desk: &ChatDesk,
     c: &Conversation,
     now: crate::domain::Instant,
+    viewer: Role,
 ) -> pb::Conversation {
     pb::Conversation {
         conversation_id: c.conversation_id.clone(),
@@ -100,7 +101,12 @@ pub(super) fn conversation_pb(
         opened_at: Some(timestamp(c.opened_at)),
         first_human_reply_at: c.first_human_reply_at.map(timestamp),
         rating: c.rating.unwrap_or(0) as u32,
-        tags: c.tags.iter().cloned().collect(),
+        // Tags are the shop's own, like notes: the buyer's gateway never reads them.
+        tags: if viewer == Role::Platform {
+            Vec::new()
+        } else {
+            c.tags.iter().cloned().collect()
+        },
         leave_message_offered: crate::domain::leave::offered(desk, c, now),
         left_message_at: c.left_message_at.map(timestamp),
         buyer_read_up_to: c.buyer_read_up_to.max(0) as u64,

@@ -91,13 +91,19 @@ impl ChatApi {
             .ok_or_else(|| errors::not_found("agent", agent_id))
     }
 
-    async fn conversation_view(&self, shop: &str, id: &str) -> Result<pb::Conversation, Status> {
+    /// A conversation as `caller` may see it.
+    async fn conversation_view(
+        &self,
+        caller: &Caller,
+        shop: &str,
+        id: &str,
+    ) -> Result<pb::Conversation, Status> {
         let now = self.app.now();
         self.app
             .read(shop, |v| {
                 v.desk
                     .conversation(id)
-                    .map(|c| conversation_pb(&v.desk, c, now))
+                    .map(|c| conversation_pb(&v.desk, c, now, caller.role()))
             })
             .await
             .map_err(to_status)?
