@@ -497,10 +497,7 @@ impl Chat {
                     })
                     .collect();
                 if !logged.is_empty() {
-                    crate::metrics::committed(
-                        &handle.view.read().expect("view lock").desk,
-                        logged.iter().map(|l| &l.event),
-                    );
+                    crate::metrics::committed(logged.iter().map(|l| &l.event));
                     self.publish(handle, &logged);
                 }
                 reply_all(group, committed.outcomes, &logged)

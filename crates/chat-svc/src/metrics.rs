@@ -2,7 +2,7 @@
 //! that committed them (each once across replicas); the queue gauge is what
 //! the desks this replica holds have waiting.
 
-use crate::domain::{ChatDesk, Event};
+use crate::domain::Event;
 use sellerdesk_runtime::metrics::{Counter, Gauge, Histogram, WAIT_BUCKETS};
 use std::sync::LazyLock;
 
@@ -25,39 +25,20 @@ static QUEUED: LazyLock<Gauge> = LazyLock::new(|| {
 static RESPONSE: LazyLock<Histogram> = LazyLock::new(|| {
     Histogram::new(
         "sellerdesk_chat_response_seconds",
-        "From the oldest unanswered buyer message to the human reply that answers it (R-CHAT-11: the target is 30 s); first = the conversation's first human reply.",
-        &["first"],
+        "R-CHAT-12: each buyer message that waited for a human, from its clock's start to the human reply that answered it, time outside service hours left out (the target is 30 s by default).",
+        &[],
         WAIT_BUCKETS,
     )
 });
 
-/// Counts what this replica committed; `before` is the desk as it was
-/// before these events (for how long each answered buyer waited).
-pub(crate) fn committed<'a>(before: &ChatDesk, events: impl IntoIterator<Item = &'a Event>) {
-    // A second reply in the same group answers nobody new.
-    let mut answered = std::collections::HashSet::new();
+/// Counts what this replica committed: every event by type, and each
+/// answered buyer message's wait as the reply recorded it.
+pub(crate) fn committed<'a>(events: impl IntoIterator<Item = &'a Event>) {
     for event in events {
         EVENTS.inc(&[event.type_name()]);
-        if let Event::AgentReplied {
-            conversation_id,
-            at,
-            ..
-        } = event
-        {
-            let Some(c) = before.conversations.get(conversation_id) else {
-                continue;
-            };
-            if !answered.insert(conversation_id.as_str()) {
-                continue;
-            }
-            if let Some(since) = c.unanswered_since {
-                let waited = (*at - since).num_milliseconds().max(0) as f64 / 1000.0;
-                let first = if c.first_human_reply_at.is_none() {
-                    "true"
-                } else {
-                    "false"
-                };
-                RESPONSE.observe_seconds(&[first], waited);
+        if let Event::AgentReplied { answered, .. } = event {
+            for a in answered {
+                RESPONSE.observe_seconds(&[], a.waited_ms.max(0) as f64 / 1000.0);
             }
         }
     }
