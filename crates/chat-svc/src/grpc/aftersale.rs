@@ -163,15 +163,11 @@ pub(super) async fn tag_conversation(
         by: who(&caller),
         at: api.app.now(),
     };
-    api.app
-        .execute(&shop, command, command_metadata(&caller))
-        .await
-        .map_err(to_status)?;
+    let conversation = api
+        .execute_then_view(&caller, &shop, command, &r.conversation_id)
+        .await?;
     Ok(Response::new(pb::TagConversationResponse {
-        conversation: Some(
-            api.conversation_view(&caller, &shop, &r.conversation_id)
-                .await?,
-        ),
+        conversation: Some(conversation),
     }))
 }
 

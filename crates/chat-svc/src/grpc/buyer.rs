@@ -68,15 +68,11 @@ pub(super) async fn mark_read(
         up_to_position: i64::try_from(r.up_to_position).unwrap_or(i64::MAX),
         at: api.app.now(),
     };
-    api.app
-        .execute(&shop, command, command_metadata(&caller))
-        .await
-        .map_err(to_status)?;
+    let conversation = api
+        .execute_then_view(&caller, &shop, command, &r.conversation_id)
+        .await?;
     Ok(Response::new(pb::MarkReadResponse {
-        conversation: Some(
-            api.conversation_view(&caller, &shop, &r.conversation_id)
-                .await?,
-        ),
+        conversation: Some(conversation),
     }))
 }
 

@@ -237,15 +237,11 @@ pub(super) async fn transfer_conversation(
         by: format!("{}:{}", caller.role().as_str(), caller.account()),
         at: api.app.now(),
     };
-    api.app
-        .execute(&shop, command, command_metadata(&caller))
-        .await
-        .map_err(to_status)?;
+    let conversation = api
+        .execute_then_view(&caller, &shop, command, &r.conversation_id)
+        .await?;
     Ok(Response::new(pb::TransferConversationResponse {
-        conversation: Some(
-            api.conversation_view(&caller, &shop, &r.conversation_id)
-                .await?,
-        ),
+        conversation: Some(conversation),
     }))
 }
 
@@ -269,15 +265,11 @@ pub(super) async fn close_conversation(
         by: format!("{}:{}", caller.role().as_str(), caller.account()),
         at: api.app.now(),
     };
-    api.app
-        .execute(&shop, command, command_metadata(&caller))
-        .await
-        .map_err(to_status)?;
+    let conversation = api
+        .execute_then_view(&caller, &shop, command, &r.conversation_id)
+        .await?;
     Ok(Response::new(pb::CloseConversationResponse {
-        conversation: Some(
-            api.conversation_view(&caller, &shop, &r.conversation_id)
-                .await?,
-        ),
+        conversation: Some(conversation),
     }))
 }
 
@@ -299,15 +291,11 @@ pub(super) async fn rate_conversation(
         rating: r.rating.min(255) as u8,
         at: api.app.now(),
     };
-    api.app
-        .execute(&shop, command, command_metadata(&caller))
-        .await
-        .map_err(to_status)?;
+    let conversation = api
+        .execute_then_view(&caller, &shop, command, &r.conversation_id)
+        .await?;
     Ok(Response::new(pb::RateConversationResponse {
-        conversation: Some(
-            api.conversation_view(&caller, &shop, &r.conversation_id)
-                .await?,
-        ),
+        conversation: Some(conversation),
     }))
 }
 

@@ -91,6 +91,22 @@ impl ChatApi {
             .ok_or_else(|| errors::not_found("agent", agent_id))
     }
 
+    /// Runs a command on a conversation and answers with the conversation
+    /// as `caller` sees it afterwards.
+    async fn execute_then_view(
+        &self,
+        caller: &Caller,
+        shop: &str,
+        command: Command,
+        conversation_id: &str,
+    ) -> Result<pb::Conversation, Status> {
+        self.app
+            .execute(shop, command, command_metadata(caller))
+            .await
+            .map_err(to_status)?;
+        self.conversation_view(caller, shop, conversation_id).await
+    }
+
     /// A conversation as `caller` may see it.
     async fn conversation_view(
         &self,
