@@ -1653,6 +1653,12 @@ async fn r_chat_15_a_buyer_leaves_a_message_outside_hours_over_grpc() {
     let c = left.conversation.unwrap();
     assert!(c.left_message_at.is_some() && c.queue_place == 0);
     assert_eq!(c.messages_waiting, 2);
+    let r = app.owner(pb::ListConversationsRequest {
+        left_message_only: true,
+        ..Default::default()
+    });
+    let left_list = app.client.list_conversations(r).await.unwrap().into_inner();
+    assert_eq!(left_list.conversations.len(), 1, "the 留言 list");
     let bad = app
         .client
         .leave_message(app.gateway(pb::LeaveMessageRequest {

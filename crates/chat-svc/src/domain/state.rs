@@ -538,6 +538,8 @@ impl ChatDesk {
                 }
                 if let Some(c) = self.conversations.get_mut(conversation_id) {
                     c.left_message_at.get_or_insert(*at);
+                    // Waiting for a human, outside the queue.
+                    c.waiting_since.get_or_insert(*at);
                     if c.first_human_reply_at.is_none() {
                         c.first_clock_from = None;
                     }

@@ -372,6 +372,7 @@ pub(super) async fn list_conversations(
                     r.agent_id.is_empty() || c.assignee.as_deref() == Some(r.agent_id.as_str())
                 })
                 .filter(|c| !r.waiting_only || c.waiting_since.is_some())
+                .filter(|c| !r.left_message_only || c.left_message_at.is_some())
                 .filter(|c| r.tag.is_empty() || c.tags.contains(r.tag.trim()))
                 .collect();
             matching.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
