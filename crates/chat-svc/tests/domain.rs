@@ -1186,6 +1186,55 @@ fn r_chat_12_every_buyer_message_waiting_for_a_human_has_its_own_clock_outside_h
 }
 
 #[test]
+fn r_chat_12_a_message_unanswered_at_close_keeps_counting_with_its_clock_stopped() {
+    let mut d = Desk::new();
+    d.online("a", ServiceRole::Both);
+    // c1: closed 10 s after a message that waited for a human; c2: closed
+    // 40 s after; c3: answered in 20 s.
+    for (c, closed_after) in [("c1", 10), ("c2", 40), ("c3", 60)] {
+        d.open(c, Topic::PreSale, t0());
+        d.buyer(c, &format!("{c}-m"), "转人工", RobotVerdict::NotAsked, t0());
+        if c == "c3" {
+            d.reply(c, "a", "r", t0() + Duration::seconds(20)).unwrap();
+        }
+        d.ok(Command::Close {
+            conversation_id: c.into(),
+            by: "buyer".into(),
+            at: t0() + Duration::seconds(closed_after),
+        });
+    }
+    // Read a day later: closing hid nothing, and no clock ran on past its
+    // close. c1 was never due (10 s < 30 s); c2 is a miss; c3 in time.
+    let now = t0() + Duration::days(1);
+    let r = figures(&d, t0(), now, now);
+    assert_eq!(r.shop.messages, 3);
+    assert_eq!(r.shop.messages_answered, 1);
+    assert_eq!(
+        r.shop.messages_within_target_share,
+        Some(0.5),
+        "c3 of c2, c3"
+    );
+    assert_eq!(
+        r.shop.within_target_share,
+        Some(0.5),
+        "first responses alike"
+    );
+    assert_eq!(r.agents["a"].messages, 3);
+    // While c1 was still open, 31 s in, its message was overdue.
+    let mut open = Desk::new();
+    open.online("a", ServiceRole::Both);
+    open.open("c1", Topic::PreSale, t0());
+    open.buyer("c1", "m", "转人工", RobotVerdict::NotAsked, t0());
+    let at = t0() + Duration::seconds(31);
+    assert_eq!(
+        figures(&open, t0(), now, at)
+            .shop
+            .messages_within_target_share,
+        Some(0.0)
+    );
+}
+
+#[test]
 fn r_chat_12_service_hours_count_across_days_zones_and_holidays() {
     let mut hours = ServiceHours::workdays_nine_to_six("Asia/Shanghai");
     // Friday 17:00 to Monday 10:00 Shanghai: 1 h on Friday, 1 h on Monday.

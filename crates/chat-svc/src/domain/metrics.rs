@@ -74,6 +74,7 @@ pub struct Report {
 }
 
 /// What deciding whether a wait is in time needs.
+#[derive(Clone, Copy)]
 struct Clock<'a> {
     hours: &'a ServiceHours,
     target_ms: i64,
@@ -185,32 +186,41 @@ pub fn report_on<'a>(
     };
     let mut report = Report::default();
     for c in conversations {
+        // A conversation closed with messages still waiting keeps them: they
+        // were never answered, and closing must not hide a miss. Their clocks
+        // stop at the close, so a figure read later does not keep growing them.
+        let clock = &Clock {
+            now: c
+                .closed_at
+                .map_or(clock.now, |closed| closed.min(clock.now)),
+            ..clock
+        };
         if c.first_buyer_message_at.is_some_and(|t| window.holds(t)) {
-            report.shop.add_conversation(c, &clock);
+            report.shop.add_conversation(c, clock);
             if let Some(a) = c.first_responder.as_ref().or(c.assignee.as_ref()) {
                 report
                     .agents
                     .entry(a.clone())
                     .or_default()
-                    .add_conversation(c, &clock);
+                    .add_conversation(c, clock);
             }
         }
         for a in c.responses.iter().filter(|a| window.holds(a.message_at)) {
-            report.shop.add_answer(a, &clock);
+            report.shop.add_answer(a, clock);
             report
                 .agents
                 .entry(a.agent_id.clone())
                 .or_default()
-                .add_answer(a, &clock);
+                .add_answer(a, clock);
         }
         for w in c.waiting_messages.iter().filter(|w| window.holds(w.at)) {
-            report.shop.add_waiting(w, &clock);
+            report.shop.add_waiting(w, clock);
             if let Some(agent) = &c.assignee {
                 report
                     .agents
                     .entry(agent.clone())
                     .or_default()
-                    .add_waiting(w, &clock);
+                    .add_waiting(w, clock);
             }
         }
     }

@@ -53,7 +53,11 @@ pub struct Conversation {
     /// R-CHAT-8: waiting for a human (in the queue, or for service hours).
     pub waiting_since: Option<Instant>,
     pub first_buyer_message_at: Option<Instant>,
-    /// The oldest buyer message no human has answered yet.
+    /// The oldest buyer message no human has answered yet (R-CHAT-7: the
+    /// robot's replies do not count, so every buyer message sets it). Not the
+    /// same as `waiting_messages`, which holds only the messages that wait for
+    /// a human (R-CHAT-12): a message the robot settled is unanswered here but
+    /// has no clock there.
     pub unanswered_since: Option<Instant>,
     /// R-CHAT-7: None while only the robot has answered.
     pub first_human_reply_at: Option<Instant>,
@@ -79,7 +83,9 @@ pub struct Conversation {
     /// R-CHAT-13: read receipts, as positions of the shop's log.
     pub buyer_read_up_to: i64,
     pub agent_read_up_to: i64,
-    /// R-CHAT-12: buyer messages waiting for a human, oldest first.
+    /// R-CHAT-12: buyer messages waiting for a human, oldest first. Kept
+    /// when the conversation closes (unanswered, so a miss if overdue); the
+    /// figures stop their clocks at `closed_at`. See `unanswered_since`.
     pub waiting_messages: Vec<super::response::WaitingMessage>,
     /// R-CHAT-12: every buyer message a human answered, with its wait.
     pub responses: Vec<super::response::Answered>,
