@@ -14,6 +14,10 @@ use std::{fmt::Display, future::Future, sync::Arc, time::Duration};
 /// How often a follower looks for events appended by other processes (a
 /// local commit wakes it at once).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a follower woken by a local commit waits for the next ones
+/// before reading: what it adds to the relay's delay, against a read per
+/// commit under load.
+const GATHER: Duration = Duration::from_millis(5);
 /// How long a follower waits after a failed read, handler or checkpoint.
 pub const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -119,11 +123,22 @@ impl Follower {
     {
         let mut head = self.store.watch_head();
         loop {
+            // Marked seen before reading: a commit during the read wakes the
+            // wait below at once, so it is never missed.
+            head.borrow_and_update();
             match self.catch_up(&mut handle).await {
-                Ok(0) => {
-                    let _ = tokio::time::timeout(POLL_INTERVAL, head.changed()).await;
+                // `catch_up` returns at the head (its last batch was short):
+                // no second read to find it empty, which under a steady load
+                // doubled the follower's reads.
+                Ok(_) => {
+                    let woken = tokio::time::timeout(POLL_INTERVAL, head.changed()).await;
+                    if matches!(woken, Ok(Ok(()))) {
+                        // Woken by a local commit: let the commits right
+                        // behind it land, so one read takes them all instead
+                        // of one read per commit.
+                        tokio::time::sleep(GATHER).await;
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, follower = %self.name, "log follower failed; retrying");
                     tokio::time::sleep(RETRY_INTERVAL).await;
