@@ -94,6 +94,20 @@ pub struct DeskHandle {
     /// follows, so a commit wakes the streams of its own conversations only,
     /// not every buyer stream of the shop.
     conversation_feeds: StdMutex<HashMap<String, broadcast::Sender<Group>>>,
+    /// R-CHAT-5: the live feed of each agent an inbox stream follows, for
+    /// the same reason: a commit wakes the inbox it concerns, not the inbox
+    /// of every agent of the shop.
+    agent_feeds: StdMutex<HashMap<String, broadcast::Sender<Group>>>,
+}
+
+/// What a live stream follows.
+enum Scope {
+    /// Every event of the shop (the live figures).
+    Shop,
+    /// The events of one conversation (the buyer's stream).
+    Conversation(String),
+    /// The events that concern one agent (the agent's inbox).
+    Agent(String),
 }
 
 impl Drop for DeskHandle {
@@ -112,23 +126,45 @@ impl DeskHandle {
     fn idle(desk: &Arc<Self>) -> bool {
         desk.commands.capacity() == desk.commands.max_capacity()
             && desk.feed.receiver_count() == 0
-            && desk
-                .conversation_feeds
-                .lock()
-                .expect("feeds lock")
-                .values()
-                .all(|f| f.receiver_count() == 0)
+            && [&desk.conversation_feeds, &desk.agent_feeds]
+                .iter()
+                .all(|feeds| {
+                    feeds
+                        .lock()
+                        .expect("feeds lock")
+                        .values()
+                        .all(|f| f.receiver_count() == 0)
+                })
             && !desk.view.read().expect("view lock").desk.has_timers()
     }
 }
 
 impl DeskHandle {
-    fn subscribe_conversation(&self, conversation: &str) -> broadcast::Receiver<Group> {
-        let mut feeds = self.conversation_feeds.lock().expect("feeds lock");
+    fn subscribe(&self, scope: &Scope) -> broadcast::Receiver<Group> {
+        let (feeds, key, capacity) = match scope {
+            Scope::Shop => return self.feed.subscribe(),
+            Scope::Conversation(c) => (&self.conversation_feeds, c, 64),
+            Scope::Agent(a) => (&self.agent_feeds, a, 256),
+        };
+        let mut feeds = feeds.lock().expect("feeds lock");
         feeds
-            .entry(conversation.to_owned())
-            .or_insert_with(|| broadcast::channel(64).0)
+            .entry(key.to_owned())
+            .or_insert_with(|| broadcast::channel(capacity).0)
             .subscribe()
+    }
+
+    /// Sends each followed agent the part of `fresh` that concerns it; a
+    /// feed nobody follows any more goes.
+    fn publish_to_agents(&self, fresh: &[Arc<Logged>]) {
+        let mut feeds = self.agent_feeds.lock().expect("feeds lock");
+        feeds.retain(|agent, feed| {
+            let part: Vec<Arc<Logged>> = fresh
+                .iter()
+                .filter(|l| l.event.concerns_agent(agent))
+                .cloned()
+                .collect();
+            part.is_empty() || feed.send(Arc::new(part)).is_ok()
+        });
     }
 
     /// Sends each conversation's part of `fresh` to its feed, if a stream
@@ -253,6 +289,7 @@ impl Chat {
             feed,
             polled: StdMutex::new(None),
             conversation_feeds: StdMutex::new(HashMap::new()),
+            agent_feeds: StdMutex::new(HashMap::new()),
         });
         self.desks
             .lock()
@@ -398,6 +435,27 @@ impl Chat {
         }
     }
 
+    /// As [`Self::read`], right after this replica committed `committed`:
+    /// when the view already holds them, it is as new as any write
+    /// acknowledged before the command (the append found the stream's head,
+    /// or folded what other replicas wrote first, R-X-4), so no query is
+    /// needed. A command that committed nothing (a retry) reads as usual.
+    pub async fn read_after_commit<R>(
+        self: &Arc<Self>,
+        shop: &str,
+        committed: &[Arc<Logged>],
+        f: impl FnOnce(&View) -> R,
+    ) -> Result<R, AppError> {
+        if let (Some(last), Some(handle)) = (committed.last(), self.loaded_desk(shop, false).await?)
+        {
+            let view = handle.view.read().expect("view lock");
+            if view.desk.version >= last.position {
+                return Ok(f(&view));
+            }
+        }
+        self.read(shop, f).await
+    }
+
     pub async fn read<R>(
         self: &Arc<Self>,
         shop: &str,
@@ -534,6 +592,7 @@ impl Chat {
         };
         if !fresh.is_empty() {
             handle.publish_to_conversations(&fresh);
+            handle.publish_to_agents(&fresh);
             let _ = handle.feed.send(Arc::new(fresh));
         }
     }
@@ -730,7 +789,8 @@ impl Chat {
         agent: String,
         after: i64,
     ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
-        self.follow(shop, after, None, move |e| e.concerns_agent(&agent))
+        let scope = Scope::Agent(agent.clone());
+        self.follow(shop, after, scope, move |e| e.concerns_agent(&agent))
             .await
     }
 
@@ -742,7 +802,7 @@ impl Chat {
         conversation: String,
         after: i64,
     ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
-        let scope = Some(conversation.clone());
+        let scope = Scope::Conversation(conversation.clone());
         self.follow(shop, after, scope, move |e| e.concerns_buyer(&conversation))
             .await
     }
@@ -754,30 +814,32 @@ impl Chat {
         shop: &str,
         after: i64,
     ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
-        self.follow(shop, after, None, |_| true).await
+        self.follow(shop, after, Scope::Shop, |_| true).await
     }
 
     /// The shop's events after `after` that `shows` picks, first from the
     /// log, then live; each once, in order, whichever replica committed them.
-    /// With a `conversation`, the past comes from the view's lines of that
+    /// For a conversation, the past comes from the view's lines of that
     /// conversation (caught up to the stream's head first) instead of the
     /// shop's whole log: a buyer's stream costs its conversation, not its shop.
     async fn follow(
         self: &Arc<Self>,
         shop: &str,
         after: i64,
-        conversation: Option<String>,
+        scope: Scope,
         shows: impl Fn(&Event) -> bool + Send + Sync + 'static,
     ) -> Result<impl Stream<Item = Result<Arc<Logged>, AppError>> + Send + 'static, AppError> {
         let handle = self.desk(shop).await?;
         // Subscribed before reading the past, so nothing falls between the
-        // two. A conversation's feed carries only its own events: positions
-        // skip, and only a lagging receiver means something was missed.
-        let mut live = match &conversation {
-            None => handle.feed.subscribe(),
-            Some(c) => handle.subscribe_conversation(c),
+        // two. A conversation's or an agent's feed carries only its own
+        // events: positions skip, and only a lagging receiver means something
+        // was missed.
+        let mut live = handle.subscribe(&scope);
+        let contiguous = matches!(scope, Scope::Shop);
+        let conversation = match scope {
+            Scope::Conversation(c) => Some(c),
+            Scope::Shop | Scope::Agent(_) => None,
         };
-        let contiguous = conversation.is_none();
         let (tx, rx) = mpsc::channel::<Result<Arc<Logged>, AppError>>(256);
         let app = self.clone();
         tokio::spawn(async move {

@@ -26,7 +26,7 @@ pub(super) async fn watch_conversation(
         )]));
     }
     // An unknown conversation is NOT_FOUND, and watching it creates nothing.
-    api.conversation_view(&caller, &shop, &r.conversation_id)
+    api.conversation_view(&caller, &shop, &r.conversation_id, &[])
         .await?;
     let items = api
         .app
@@ -107,7 +107,7 @@ pub(super) async fn leave_message(
         .collect();
     Ok(Response::new(pb::LeaveMessageResponse {
         conversation: Some(
-            api.conversation_view(&caller, &shop, &r.conversation_id)
+            api.conversation_view(&caller, &shop, &r.conversation_id, &events)
                 .await?,
         ),
         replies,

@@ -117,7 +117,7 @@ pub(super) async fn send_buyer_message(
         .collect();
     Ok(Response::new(pb::SendBuyerMessageResponse {
         conversation: Some(
-            api.conversation_view(&caller, &shop, &r.conversation_id)
+            api.conversation_view(&caller, &shop, &r.conversation_id, &events)
                 .await?,
         ),
         replies,
@@ -139,7 +139,7 @@ pub(super) async fn tap_card(
         .await?;
     let r = request.into_inner();
     check_required("entry_id", &r.entry_id)?;
-    api.conversation_view(&caller, &shop, &r.conversation_id)
+    api.conversation_view(&caller, &shop, &r.conversation_id, &[])
         .await?;
     let answer = api
         .app

@@ -100,23 +100,27 @@ impl ChatApi {
         command: Command,
         conversation_id: &str,
     ) -> Result<pb::Conversation, Status> {
-        self.app
+        let committed = self
+            .app
             .execute(shop, command, command_metadata(caller))
             .await
             .map_err(to_status)?;
-        self.conversation_view(caller, shop, conversation_id).await
+        self.conversation_view(caller, shop, conversation_id, &committed)
+            .await
     }
 
-    /// A conversation as `caller` may see it.
+    /// A conversation as `caller` may see it, after what this request
+    /// `committed` (none: a plain read, caught up with other replicas).
     async fn conversation_view(
         &self,
         caller: &Caller,
         shop: &str,
         id: &str,
+        committed: &[Arc<Logged>],
     ) -> Result<pb::Conversation, Status> {
         let now = self.app.now();
         self.app
-            .read(shop, |v| {
+            .read_after_commit(shop, committed, |v| {
                 v.desk
                     .conversation(id)
                     .map(|c| conversation_pb(&v.desk, c, now, caller.role()))
