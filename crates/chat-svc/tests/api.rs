@@ -45,6 +45,7 @@ async fn spawn_faq(store: Arc<dyn EventStore>, signer: &TokenSigner) -> Running 
         request_timeout: Duration::from_secs(10),
         limits: faq_svc::domain::Limits::default(),
         follow_other_writers: false,
+        cache_shops: 100,
     })
     .await
     .unwrap()

@@ -15,13 +15,11 @@ use sellerdesk_eventstore::{
     Append, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError,
 };
 use sellerdesk_runtime::{
+    bounded::Bounded,
     command::{for_each_event, CommandPath, Target as StreamTarget},
     Clock,
 };
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex as StdMutex, OnceLock, RwLock},
-};
+use std::sync::{Arc, Mutex as StdMutex, OnceLock, RwLock};
 use tokio::sync::Mutex;
 
 /// The robot's answer rate (R-FAQ-7): auto_answered / all, per replica.
@@ -133,6 +131,28 @@ struct ShopKb {
     loaded: RwLock<Loaded>,
 }
 
+/// Marks of unwritten shops kept per written knowledge base held: a mark is
+/// a shop id, a knowledge base with its index is thousands of times more.
+const UNWRITTEN_PER_CACHED_SHOP: usize = 10;
+
+/// Shops known to have written nothing, and how many knowledge-base writes
+/// this replica has seen: a probe that saw the count move while it read does
+/// not mark its shop, since the write it raced may be that shop's first. A
+/// write by this replica or, through the follower, by another one takes the
+/// shop out, so a mark is as fresh as a written shop's memory is.
+#[derive(Debug)]
+struct Unwritten {
+    shops: Bounded<()>,
+    writes_seen: u64,
+}
+
+impl Unwritten {
+    fn written(&mut self, shop: &str) {
+        self.shops.remove(shop);
+        self.writes_seen += 1;
+    }
+}
+
 /// What the robot did with one question.
 #[derive(Debug, Clone)]
 pub struct MatchOutcome {
@@ -149,7 +169,12 @@ pub struct Faq {
     analyzer: Arc<Analyzer>,
     presets: PresetSet,
     limits: Limits,
-    shops: StdMutex<HashMap<String, Arc<ShopKb>>>,
+    /// Knowledge bases of shops that wrote, at most a configured number
+    /// (R-X-4): an idle one goes and comes back from its stream.
+    shops: StdMutex<Bounded<ShopKb>>,
+    /// Shops found with no knowledge-base stream, so a Match of a shop on
+    /// the presets is not one read of the log each (R-FAQ-3).
+    unwritten: StdMutex<Unwritten>,
     help_centre: Loaded,
     /// What a shop that never wrote reads (the presets, not persisted): a
     /// read never writes (R-X-4).
@@ -245,6 +270,7 @@ impl Faq {
         clock: Arc<dyn Clock>,
         presets: PresetSet,
         limits: Limits,
+        cache_shops: usize,
         tasks: &sellerdesk_runtime::host::Tasks,
     ) -> Result<Arc<Self>, AppError> {
         let installed = presets.clone();
@@ -289,7 +315,11 @@ impl Faq {
             analyzer,
             presets,
             limits,
-            shops: StdMutex::default(),
+            shops: StdMutex::new(Bounded::new(cache_shops, |_| true)),
+            unwritten: StdMutex::new(Unwritten {
+                shops: Bounded::new(UNWRITTEN_PER_CACHED_SHOP * cache_shops, |_| true),
+                writes_seen: 0,
+            }),
             help_centre,
             fresh_shop,
             recorder,
@@ -318,7 +348,7 @@ impl Faq {
     async fn shop(&self, shop: &str) -> Result<Arc<ShopKb>, AppError> {
         let kb = {
             let mut shops = self.shops.lock().expect("shops lock");
-            shops.entry(shop.to_owned()).or_default().clone()
+            shops.get_or_insert_with(shop, ShopKb::default)
         };
         if kb.loaded.read().expect("kb lock").kb.version > 0 {
             return Ok(kb);
@@ -333,15 +363,26 @@ impl Faq {
     /// shop that never did (its reads are the presets'); nothing is written
     /// and nothing is kept for a shop that only reads.
     async fn written_shop(&self, shop: &str) -> Result<Option<Arc<ShopKb>>, AppError> {
-        let known = self.shops.lock().expect("shops lock").get(shop).cloned();
+        let known = self.shops.lock().expect("shops lock").get(shop);
         if let Some(kb) = known {
             if kb.loaded.read().expect("kb lock").kb.version > 0 {
                 return Ok(Some(kb));
             }
         }
+        let writes_seen = {
+            let mut unwritten = self.unwritten.lock().expect("unwritten lock");
+            if unwritten.shops.get(shop).is_some() {
+                return Ok(None);
+            }
+            unwritten.writes_seen
+        };
         let probe = ShopKb::default();
         self.catch_up(shop, &probe).await?;
         if probe.loaded.read().expect("kb lock").kb.version == 0 {
+            let mut unwritten = self.unwritten.lock().expect("unwritten lock");
+            if unwritten.writes_seen == writes_seen {
+                unwritten.shops.insert(shop, Arc::new(()));
+            }
             return Ok(None);
         }
         // Another replica (or this one) wrote: keep it like a written shop.
@@ -433,7 +474,11 @@ impl Faq {
         };
         let kb = self.shop(shop).await?;
         let _writer = kb.writer.lock().await;
-        self.decide_and_append(shop, &kb, &command, metadata).await
+        let result = self.decide_and_append(shop, &kb, &command, metadata).await;
+        if result.as_ref().is_ok_and(|events| !events.is_empty()) {
+            self.unwritten.lock().expect("unwritten lock").written(shop);
+        }
+        result
     }
 
     /// Reads a knowledge base and its index.
@@ -617,7 +662,8 @@ impl Faq {
         let Some(shop) = recorded.stream_id.strip_prefix("faq-kb-") else {
             return;
         };
-        let Some(kb) = self.shops.lock().expect("shops lock").get(shop).cloned() else {
+        self.unwritten.lock().expect("unwritten lock").written(shop);
+        let Some(kb) = self.shops.lock().expect("shops lock").get(shop) else {
             return;
         };
         let mut loaded = kb.loaded.write().expect("kb lock");

@@ -46,6 +46,8 @@ pub struct Settings {
     /// embedded SQLite store has one writer, and following would only reread
     /// every recorded interaction.
     pub follow_other_writers: bool,
+    /// At most this many written knowledge bases in memory (R-X-4).
+    pub cache_shops: usize,
 }
 sellerdesk_runtime::host_settings!(Settings);
 
@@ -74,6 +76,7 @@ impl Service for Faq {
                     max_cards: config.faq_card_limit,
                     ..Default::default()
                 },
+                cache_shops: config.faq_cache_shops,
             }
         )
     }
@@ -84,6 +87,7 @@ impl Service for Faq {
             s.clock.clone(),
             presets::builtin(),
             s.limits,
+            s.cache_shops,
             tasks,
         )
         .await

@@ -33,6 +33,11 @@ async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn EventStore> {
 
 /// A faq-svc on port 0 on `store`, with a manual clock.
 async fn spawn_app(store: Arc<dyn EventStore>) -> TestApp {
+    spawn_app_holding(store, 100).await
+}
+
+/// As [`spawn_app`], holding at most `cache_shops` written knowledge bases.
+async fn spawn_app_holding(store: Arc<dyn EventStore>, cache_shops: usize) -> TestApp {
     let clock = ManualClock::new(t("2026-03-01T08:00:00Z"));
     let bus = Arc::new(InProcessBus::new());
     let signer = TokenSigner::new("test");
@@ -45,6 +50,7 @@ async fn spawn_app(store: Arc<dyn EventStore>) -> TestApp {
         request_timeout: Duration::from_secs(10),
         limits: Limits::default(),
         follow_other_writers: true,
+        cache_shops,
     };
     let service = Application::spawn_local(settings).await.unwrap();
     let channel = Channel::from_shared(service.endpoint())
@@ -1048,4 +1054,46 @@ async fn two_replicas_on_postgres_see_each_others_changes() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(a_count, want);
+}
+
+#[tokio::test]
+async fn r_x_4_knowledge_bases_are_a_bounded_cache_and_a_first_write_is_seen_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = spawn_app_holding(sqlite(&dir).await, 2).await;
+    // R-FAQ-3: a shop on the presets is answered from them; asking marks it
+    // unwritten, so later questions read nothing from the log...
+    let shops = ["s1", "s2", "s3", "s4"];
+    for shop in shops {
+        assert_ne!(
+            app.ask(shop, "能刻字吗").await.best.map(|c| c.entry_id),
+            Some(format!("engrave-{shop}"))
+        );
+    }
+    // ...and its first write is seen by the very next question.
+    for shop in shops {
+        app.create(
+            shop,
+            &format!("engrave-{shop}"),
+            "可以刻字吗",
+            &[],
+            "支持免费刻字。",
+        )
+        .await;
+        assert_eq!(
+            app.ask(shop, "能刻字吗").await.best.map(|c| c.entry_id),
+            Some(format!("engrave-{shop}")),
+            "{shop}'s own entry right after it was written"
+        );
+    }
+    // Four written shops, two held: the others went and come back whole.
+    for shop in shops.iter().rev().chain(shops.iter()) {
+        assert_eq!(
+            app.ask(shop, "能刻字吗").await.best.map(|c| c.entry_id),
+            Some(format!("engrave-{shop}"))
+        );
+        assert_eq!(
+            app.all_entries(shop, Role::Owner).await.len(),
+            faq_svc::presets::builtin().entries.len() + 1
+        );
+    }
 }

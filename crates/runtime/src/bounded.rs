@@ -72,6 +72,11 @@ impl<V> Bounded<V> {
         }
     }
 
+    /// Takes `shop`'s entry out, whether or not it is idle.
+    pub fn remove(&mut self, shop: &str) -> Option<Arc<V>> {
+        self.held.remove(shop).map(|(entry, _)| entry)
+    }
+
     pub fn len(&self) -> usize {
         self.held.len()
     }

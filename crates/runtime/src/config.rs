@@ -59,6 +59,10 @@ pub struct Config {
     /// chat-svc: shops whose desks one replica holds; the least recently used
     /// idle ones (no timers, no watchers) go and come back from their stream.
     pub chat_cache_shops: usize,
+    /// faq-svc: shops whose written knowledge bases (with their indexes) one
+    /// replica holds; the least recently used go and come back from their
+    /// stream. Shops on the presets share one copy and are not counted.
+    pub faq_cache_shops: usize,
     /// R-CHAT-1: customer-service accounts per shop.
     pub chat_max_agents: usize,
     /// faq-svc's endpoint for chat-svc's robot. Unset: faq-svc on this host's faq port.
@@ -132,6 +136,7 @@ impl Default for Config {
             compliance_cache_shops: 10_000,
             faq_card_limit: 10,
             chat_cache_shops: 10_000,
+            faq_cache_shops: 2_000,
             chat_max_agents: 20,
             chat_faq_url: None,
             chat_robot_timeout_ms: 500,
@@ -264,6 +269,11 @@ impl Config {
         if let Some(v) = get("SELLERDESK_CHAT_CACHE_SHOPS") {
             self.chat_cache_shops = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 format!("SELLERDESK_CHAT_CACHE_SHOPS={v:?}: a positive number of shops")
+            })?;
+        }
+        if let Some(v) = get("SELLERDESK_FAQ_CACHE_SHOPS") {
+            self.faq_cache_shops = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("SELLERDESK_FAQ_CACHE_SHOPS={v:?}: a positive number of shops")
             })?;
         }
         if let Some(v) = get("SELLERDESK_CHAT_MAX_AGENTS") {

@@ -445,6 +445,7 @@ pub async fn faq(
         request_timeout: Duration::from_secs(30),
         limits: faq_svc::domain::Limits::default(),
         follow_other_writers: url.starts_with("postgres"),
+        cache_shops: sellerdesk_runtime::Config::default().faq_cache_shops,
     };
     let service = faq_svc::Application::spawn_local(settings)
         .await
