@@ -62,6 +62,9 @@ fn robot_questions() -> Vec<String> {
         .collect()
 }
 
+/// HTTP/2 connections the simulated buyer gateway keeps to chat-svc.
+const GATEWAY_CONNECTIONS: usize = 16;
+
 fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
@@ -110,9 +113,19 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
             (Some(running), endpoint, signer)
         }
     };
-    let channel = channel(&endpoint)
-        .await
-        .with_context(|| format!("cannot reach chat-svc at {endpoint}"))?;
+    // Connections as the real clients hold them: the buyer gateway keeps a
+    // pool (one HTTP/2 connection is one task on each side, so 5,000 buyer
+    // streams on one would measure that task), and each agent's desk app is
+    // its own device with its own connection.
+    let mut gateway = Vec::with_capacity(GATEWAY_CONNECTIONS);
+    for _ in 0..GATEWAY_CONNECTIONS {
+        gateway.push(
+            channel(&endpoint)
+                .await
+                .with_context(|| format!("cannot reach chat-svc at {endpoint}"))?,
+        );
+    }
+    let pooled = |i: usize| gateway[i % gateway.len()].clone();
     let run = uuid::Uuid::now_v7().simple().to_string();
     let shops: Vec<String> = (0..options.shops)
         .map(|i| format!("load-{}-{i}", &run[20..]))
@@ -125,9 +138,9 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
     let per_agent = (options.conversations / (options.shops * options.agents_per_shop).max(1) + 1)
         .clamp(1, 200) as u32;
     let mut work = Vec::new();
-    for shop in &shops {
+    for (i, shop) in shops.iter().enumerate() {
         let (mut client, shop, platform) = (
-            ChatServiceClient::new(channel.clone()),
+            ChatServiceClient::new(pooled(i)),
             shop.clone(),
             platform.clone(),
         );
@@ -202,13 +215,14 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
     for shop in &shops {
         for a in 0..options.agents_per_shop {
             let me = token(&signer, shop, Role::Agent, &format!("agent-{a}"), 2);
-            let mut inbox = ChatServiceClient::new(channel.clone())
+            let device = channel(&endpoint).await?;
+            let mut inbox = ChatServiceClient::new(device.clone())
                 .watch_inbox(authed(&me, pb::WatchInboxRequest::default()))
                 .await?
                 .into_inner();
             streams += 1;
             let (delivery, delivered) = (delivery.clone(), delivered.clone());
-            let (replier, replies) = (ChatServiceClient::new(channel.clone()), replies.clone());
+            let (replier, replies) = (ChatServiceClient::new(device), replies.clone());
             tokio::spawn(async move {
                 let mut received = 0u64;
                 while let Some(Ok(item)) = inbox.next().await {
@@ -297,7 +311,7 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
     let opened = Arc::new(AtomicU64::new(0));
     let mut work = Vec::new();
     for w in 0..options.buyers {
-        let (mut client, platform) = (ChatServiceClient::new(channel.clone()), platform.clone());
+        let (mut client, platform) = (ChatServiceClient::new(pooled(w)), platform.clone());
         let (conversations, opened, buyers) =
             (conversations.clone(), opened.clone(), options.buyers);
         work.push(tokio::spawn(async move {
@@ -341,8 +355,12 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
     let reply_delivery = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let replies_delivered = Arc::new(AtomicU64::new(0));
     let mut buyer_streams = 0;
-    for (shop, id, _) in conversations.iter().filter(|(_, _, human)| *human) {
-        let mut side = ChatServiceClient::new(channel.clone())
+    for (i, (shop, id, _)) in conversations
+        .iter()
+        .filter(|(_, _, human)| *human)
+        .enumerate()
+    {
+        let mut side = ChatServiceClient::new(pooled(i))
             .watch_conversation(authed(
                 &platform,
                 pb::WatchConversationRequest {
@@ -405,7 +423,7 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
     let interval = Duration::from_secs_f64(options.buyers as f64 / options.rate.max(1) as f64);
     let mut work = Vec::new();
     for w in 0..options.buyers {
-        let mut client: ChatServiceClient<Channel> = ChatServiceClient::new(channel.clone());
+        let mut client: ChatServiceClient<Channel> = ChatServiceClient::new(pooled(w));
         let platform = platform.clone();
         let (conversations, questions) = (conversations.clone(), questions.clone());
         let (sent, robot_sent, auto_replies, errors, rpc) = (
