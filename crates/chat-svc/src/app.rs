@@ -424,7 +424,7 @@ impl Chat {
     /// a hint the desk's decision checks again (whether to ask the robot),
     /// where one query per buyer message would cost more than a rare stale
     /// hint (a wasted robot call, or a message that goes straight to humans).
-    async fn peek<R>(
+    pub async fn peek<R>(
         self: &Arc<Self>,
         shop: &str,
         f: impl FnOnce(&View) -> R,

@@ -933,6 +933,22 @@ async fn r_chat_2_3_a_removed_agents_token_reads_nothing() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::Unauthenticated);
+        // Nor replies: the reply's own decision refuses an account the desk
+        // no longer has, and says so the same way.
+        let e = app
+            .client
+            .send_agent_reply(app.agent(
+                account,
+                pb::SendAgentReplyRequest {
+                    conversation_id: "c1".into(),
+                    message_id: "late".into(),
+                    text: "还在".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated, "{account}: {e:?}");
     }
     // The owner still reads.
     app.client
@@ -1134,6 +1150,18 @@ async fn r_x_4_two_chat_replicas_read_each_others_writes() {
             item.position
         );
     }
+    // The owner removes the agent through B. A's view may still show it,
+    // but the reply through A is decided on the stream's head and refused
+    // as the check before it would have refused it.
+    b.client
+        .remove_agent(b.owner(pb::RemoveAgentRequest {
+            shop_id: String::new(),
+            agent_id: assignee.clone(),
+        }))
+        .await
+        .unwrap();
+    let e = a.reply(&assignee, "c1", "r2").await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
 }
 
 /// Hardening item 5: a live stream ends with UNAUTHENTICATED when its token

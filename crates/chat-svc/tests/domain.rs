@@ -720,6 +720,14 @@ fn refused_commands_cause_nothing_and_errors_name_the_field() {
     };
     let names: Vec<&str> = fields.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(names, ["message_id", "text"]);
+    // An account the desk does not have is refused before anything else.
+    assert!(matches!(
+        d.reply("nope", "a", "r", t0()),
+        Err(DomainError::NotFound { kind: "agent", .. })
+    ));
+    assert_eq!(d.desk().version, version);
+    d.agent("a", ServiceRole::Both);
+    let version = d.desk().version;
     assert!(matches!(
         d.reply("nope", "a", "r", t0()),
         Err(DomainError::NotFound {

@@ -502,12 +502,14 @@ fn send_agent_reply(
     at: &Instant,
 ) -> Result<Vec<Event>, DomainError> {
     let mut d = Decision::new(desk);
+    // First: an account no longer on the desk learns nothing more, not even
+    // that a retry was already taken. The gRPC layer answers UNAUTHENTICATED.
+    let a = agent(desk, agent_id)?;
     check_message(message_id, text, attachment, limits)?;
     let c = open_conversation(desk, conversation_id)?;
     if known_message(c, message_id, agent_id, text, attachment)? {
         return Ok(vec![]);
     }
-    let a = agent(desk, agent_id)?;
     if !a.permissions.reply {
         return Err(DomainError::precondition(
             "NO_REPLY_PERMISSION",

@@ -175,7 +175,7 @@ pub(super) async fn send_agent_reply(
     request: Request<pb::SendAgentReplyRequest>,
 ) -> Result<Response<pb::SendAgentReplyResponse>, Status> {
     let (caller, shop) = api
-        .authorize(
+        .authorize_command(
             &request,
             &request.get_ref().shop_id,
             &[Role::Agent],
@@ -195,7 +195,7 @@ pub(super) async fn send_agent_reply(
         .app
         .execute(&shop, command, command_metadata(&caller))
         .await
-        .map_err(to_status)?;
+        .map_err(|e| not_an_agent(&caller, e))?;
     let message = match events.first() {
         Some(l) => line_pb(l),
         // A retry: the reply as first recorded.

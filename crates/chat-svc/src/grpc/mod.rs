@@ -69,14 +69,55 @@ impl ChatApi {
                 .await
                 .map_err(to_status)?;
             if !is_agent {
-                return Err(Status::unauthenticated(
-                    "the token's account is not an agent of this shop (removed, or never added)",
-                ));
+                return Err(Status::unauthenticated(NOT_AN_AGENT));
+            }
+        }
+        Ok((caller, shop))
+    }
+
+    /// As [`Self::authorize`], for a command whose decision itself refuses
+    /// an agent who is not on the desk (decided on the stream's head, R-X-4):
+    /// an agent this replica's view already shows is let through without a
+    /// read of the log; the command's refusal becomes UNAUTHENTICATED
+    /// ([`not_an_agent`]). Keeps the reply path to one write and no read.
+    async fn authorize_command<T>(
+        &self,
+        request: &Request<T>,
+        shop_id: &str,
+        roles: &[Role],
+        action: &str,
+    ) -> Result<(Caller, String), Status> {
+        let (caller, shop) = authorize(request, shop_id, roles, action)?;
+        if caller.role() == Role::Agent {
+            let known = self
+                .app
+                .peek(&shop, |v| v.desk.agents.contains_key(caller.account()))
+                .await
+                .map_err(to_status)?;
+            if !known {
+                return self.authorize(request, shop_id, roles, action).await;
             }
         }
         Ok((caller, shop))
     }
 }
+
+/// The refusal of a command by an agent the desk no longer has, as
+/// [`ChatApi::authorize`] answers it; any other error as usual.
+fn not_an_agent(caller: &Caller, e: sellerdesk_runtime::errors::AppError) -> Status {
+    match &e {
+        sellerdesk_runtime::errors::AppError::Domain(sellerdesk_core::Refusal::NotFound {
+            kind: "agent",
+            id,
+        }) if caller.role() == Role::Agent && id == caller.account() => {
+            Status::unauthenticated(NOT_AN_AGENT)
+        }
+        _ => to_status(e),
+    }
+}
+
+const NOT_AN_AGENT: &str =
+    "the token's account is not an agent of this shop (removed, or never added)";
 
 use sellerdesk_runtime::errors::to_status;
 
