@@ -175,11 +175,12 @@ pub(super) async fn send_agent_reply(
     request: Request<pb::SendAgentReplyRequest>,
 ) -> Result<Response<pb::SendAgentReplyResponse>, Status> {
     let (caller, shop) = api
-        .authorize_command(
+        .authorize_with(
             &request,
             &request.get_ref().shop_id,
             &[Role::Agent],
             "replying to a buyer",
+            AgentCheck::ByTheCommand,
         )
         .await?;
     let r = request.into_inner();

@@ -60,46 +60,51 @@ impl ChatApi {
         roles: &[Role],
         action: &str,
     ) -> Result<(Caller, String), Status> {
+        self.authorize_with(request, shop_id, roles, action, AgentCheck::OnTheHead)
+            .await
+    }
+
+    /// As [`Self::authorize`], with the agent's account checked `check`.
+    /// `ByTheCommand` is for a command whose decision itself refuses an
+    /// agent who is not on the desk (decided on the stream's head, R-X-4),
+    /// with [`not_an_agent`] mapping that refusal: it keeps the reply path
+    /// to one write and no read.
+    async fn authorize_with<T>(
+        &self,
+        request: &Request<T>,
+        shop_id: &str,
+        roles: &[Role],
+        action: &str,
+        check: AgentCheck,
+    ) -> Result<(Caller, String), Status> {
         let (caller, shop) = authorize(request, shop_id, roles, action)?;
         if caller.role() == Role::Agent {
-            let account = caller.account().to_owned();
-            let is_agent = self
-                .app
-                .read(&shop, |v| v.desk.agents.contains_key(&account))
-                .await
-                .map_err(to_status)?;
+            let on_desk = |v: &View| v.desk.agents.contains_key(caller.account());
+            // An agent this replica's view shows goes on to the command; one
+            // it does not show may have been added elsewhere: read the head.
+            let is_agent = match check {
+                AgentCheck::ByTheCommand
+                    if self.app.peek(&shop, on_desk).await.map_err(to_status)? =>
+                {
+                    true
+                }
+                _ => self.app.read(&shop, on_desk).await.map_err(to_status)?,
+            };
             if !is_agent {
                 return Err(Status::unauthenticated(NOT_AN_AGENT));
             }
         }
         Ok((caller, shop))
     }
+}
 
-    /// As [`Self::authorize`], for a command whose decision itself refuses
-    /// an agent who is not on the desk (decided on the stream's head, R-X-4):
-    /// an agent this replica's view already shows is let through without a
-    /// read of the log; the command's refusal becomes UNAUTHENTICATED
-    /// ([`not_an_agent`]). Keeps the reply path to one write and no read.
-    async fn authorize_command<T>(
-        &self,
-        request: &Request<T>,
-        shop_id: &str,
-        roles: &[Role],
-        action: &str,
-    ) -> Result<(Caller, String), Status> {
-        let (caller, shop) = authorize(request, shop_id, roles, action)?;
-        if caller.role() == Role::Agent {
-            let known = self
-                .app
-                .peek(&shop, |v| v.desk.agents.contains_key(caller.account()))
-                .await
-                .map_err(to_status)?;
-            if !known {
-                return self.authorize(request, shop_id, roles, action).await;
-            }
-        }
-        Ok((caller, shop))
-    }
+/// Where an agent token's account is checked against the desk.
+#[derive(Clone, Copy)]
+enum AgentCheck {
+    /// Here, on the view caught up to the stream's head.
+    OnTheHead,
+    /// By the command's own decision; here only on this replica's view.
+    ByTheCommand,
 }
 
 /// The refusal of a command by an agent the desk no longer has, as
