@@ -385,7 +385,13 @@ impl Faq {
             }
             return Ok(None);
         }
-        // Another replica (or this one) wrote: keep it like a written shop.
+        // Another replica (or this one) wrote, or the shop went from the
+        // cache: keep what the probe read (unless a writer got there first),
+        // so the stream is not read a second time.
+        self.shops
+            .lock()
+            .expect("shops lock")
+            .get_or_insert_with(shop, || probe);
         Ok(Some(self.shop(shop).await?))
     }
 
