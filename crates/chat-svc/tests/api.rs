@@ -1100,6 +1100,26 @@ async fn r_x_4_two_chat_replicas_read_each_others_writes() {
         .unwrap()
         .into_inner();
     assert_eq!(on_a.agents.len(), 2, "A reads B's write");
+    // A command refused on B's stale desk would append nothing, so no
+    // conflict would tell B that A wrote: B decides it on the stream's head.
+    // (Both desks are loaded: the refusal came from B's memory before.)
+    a.client
+        .add_agent(a.owner(pb::AddAgentRequest {
+            agent_id: "a3".into(),
+            name: "客服a3".into(),
+            phone: "13800000003".into(),
+            role: pb::ServiceRole::Both as i32,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    b.client
+        .verify_agent_real_name(b.gateway(pb::VerifyAgentRealNameRequest {
+            shop_id: SHOP.into(),
+            agent_id: "a3".into(),
+        }))
+        .await
+        .expect("B verifies the agent A added");
     // A takes a conversation for a human; its agent watches on B.
     a.open("c1").await;
     let sent = a.buyer("c1", "m1", "我要人工").await;

@@ -172,6 +172,17 @@ impl CommandPath {
         .await
     }
 
+    /// As [`Self::catch_up`]; true when it folded anything.
+    async fn caught_up<C: CachedState>(
+        &self,
+        stream: &str,
+        cache: &mut C,
+    ) -> Result<bool, AppError> {
+        let before = cache.version();
+        self.catch_up(stream, cache).await?;
+        Ok(cache.version() != before)
+    }
+
     /// Runs one command on a cached state. `instant` turns the clock's
     /// reading (taken once) into the command's instant given the state (so a
     /// stream's instants never go backwards); a conflict catches the cache up
@@ -187,10 +198,17 @@ impl CommandPath {
         let now = self.clock.now();
         for _ in 0..MAX_ATTEMPTS {
             let at = instant(cache, now);
-            let events = decide(cache, at)?;
-            if events.is_empty() {
-                return Ok((events, at));
+            let decided = decide(cache, at);
+            if !matches!(&decided, Ok(events) if !events.is_empty()) {
+                // A refusal or a no-op appends nothing, so no conflict
+                // would tell that another replica moved the stream: it is
+                // answered only on the stream's head (R-X-4).
+                if self.caught_up(target.stream, cache).await? {
+                    continue;
+                }
+                return decided.map(|events| (events, at)).map_err(Into::into);
             }
+            let events = decided?;
             let base = cache.version();
             let append = Append::new(
                 target.stream,
@@ -262,6 +280,13 @@ impl CommandPath {
                 }
             }
             if new.is_empty() {
+                // Nothing to append, so no conflict would tell that another
+                // replica moved the stream: refusals and no-ops are answered
+                // only on its head (R-X-4). A group that appends needs no
+                // probe: its append succeeds only on the head it decided on.
+                if self.caught_up(target.stream, working).await? {
+                    continue;
+                }
                 return Ok(committed);
             }
             let append = Append::new(target.stream, ExpectedVersion::after(base), new);
@@ -456,5 +481,85 @@ mod tests {
         let stored = store.read_stream("tally-s", 0, 10).await.unwrap();
         assert_eq!(stored.len(), 3);
         assert_eq!(stored[1].global_position + 1, stored[2].global_position);
+    }
+    /// Refused unless the tally already holds 5: a decision that depends on
+    /// what another replica may have written.
+    fn add_once_five(s: &Tally, n: &u32) -> Result<Vec<Tallied>, Refusal> {
+        if s.total < 5 {
+            return Err(Refusal::precondition("NO_FIVE", "tally", "no five yet"));
+        }
+        Ok(vec![Tallied::Added(*n)])
+    }
+
+    /// R-X-4: a refusal appends nothing, so no conflict would reveal a stale
+    /// cache; the path answers it only on the stream's head. Without the
+    /// probe both commands below were refused on the stale tally.
+    #[tokio::test]
+    async fn a_refusal_on_a_stale_cache_is_decided_again_on_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("log.db").display());
+        let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::connect(&url).await.unwrap());
+        let path = CommandPath::new(store.clone(), Arc::new(SystemClock));
+        let metadata = Metadata::default();
+        // This replica's caches, taken before another writer added 5.
+        let mut cached = Tally::default();
+        let mut working = Tally::default();
+        let mut other = Tally::default();
+        path.execute_cached(
+            TARGET,
+            &mut other,
+            &metadata,
+            |_, now| now,
+            |s, _| add(s, &5),
+        )
+        .await
+        .unwrap();
+
+        let (events, _) = path
+            .execute_cached(
+                TARGET,
+                &mut cached,
+                &metadata,
+                |_, now| now,
+                |s, _| add_once_five(s, &1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(events, vec![Tallied::Added(1)]);
+        assert_eq!((cached.version, cached.total), (2, 6));
+
+        let command = 2u32;
+        let group = [Grouped {
+            command: &command,
+            at: None,
+            metadata: &metadata,
+        }];
+        let committed = path
+            .execute_group(TARGET, &mut working, &group, add_once_five, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(committed.outcomes, vec![Ok(0..1)]);
+        assert_eq!(committed.base, 2);
+        assert_eq!(working.remote, vec![5, 1], "told what the others wrote");
+
+        // On the head, a refusal stands after one probe.
+        let mut fresh = Tally::default();
+        let refused = path
+            .execute_cached(
+                TARGET,
+                &mut fresh,
+                &metadata,
+                |_, now| now,
+                |s, _| {
+                    if s.total > 100 {
+                        Ok(vec![])
+                    } else {
+                        Err(Refusal::invalid("amount", "too small"))
+                    }
+                },
+            )
+            .await;
+        assert!(matches!(refused, Err(AppError::Domain(_))));
+        assert_eq!(fresh.version, 3);
     }
 }
