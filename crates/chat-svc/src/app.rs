@@ -528,10 +528,16 @@ impl Chat {
                 |w, command| decide(w.desk, command, &self.limits),
                 |w| {
                     // Back to the committed view, plus what other replicas
-                    // wrote that the view has not taken in yet.
+                    // wrote that the view has not taken in yet. A reader's
+                    // catch-up may have brought the view some of them
+                    // already: each is applied once, in order, or the desk
+                    // would count past the stream's head and every later
+                    // probe would read after it (stale refusals).
                     *w.desk = handle.view.read().expect("view lock").desk.clone();
                     for l in &w.remote {
-                        w.desk.apply(&l.event);
+                        if l.position == w.desk.version + 1 {
+                            w.desk.apply(&l.event);
+                        }
                     }
                 },
             )
