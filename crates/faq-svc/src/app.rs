@@ -258,6 +258,20 @@ async fn record_in_groups(
     }
 }
 
+/// How fresh a read of a shop's knowledge base is (R-X-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// As of the shop's stream head: every change any replica acknowledged.
+    /// Costs one indexed probe of the stream (empty when nothing is new).
+    Head,
+    /// As this replica's follower last left it, at most one poll (200 ms)
+    /// behind a change made through another replica. The robot's path
+    /// (Match, AssistReply), which answers thousands of questions a second
+    /// and whose answer to a question asked while an entry changes may be
+    /// either version; decision 0012.
+    Followed,
+}
+
 /// jieba's dictionary takes a while to load: once per process.
 pub fn shared_analyzer() -> Arc<Analyzer> {
     static ANALYZER: OnceLock<Arc<Analyzer>> = OnceLock::new();
@@ -362,16 +376,25 @@ impl Faq {
     /// The knowledge base of a shop that has written to it, or `None` for a
     /// shop that never did (its reads are the presets'); nothing is written
     /// and nothing is kept for a shop that only reads.
-    async fn written_shop(&self, shop: &str) -> Result<Option<Arc<ShopKb>>, AppError> {
+    async fn written_shop(
+        &self,
+        shop: &str,
+        freshness: Freshness,
+    ) -> Result<Option<Arc<ShopKb>>, AppError> {
         let known = self.shops.lock().expect("shops lock").get(shop);
         if let Some(kb) = known {
             if kb.loaded.read().expect("kb lock").kb.version > 0 {
+                if freshness == Freshness::Head {
+                    let _writer = kb.writer.lock().await;
+                    self.catch_up(shop, &kb).await?;
+                }
                 return Ok(Some(kb));
             }
         }
         let writes_seen = {
             let mut unwritten = self.unwritten.lock().expect("unwritten lock");
-            if unwritten.shops.get(shop).is_some() {
+            // A mark is as fresh as the follower; a read at the head probes.
+            if freshness == Freshness::Followed && unwritten.shops.get(shop).is_some() {
                 return Ok(None);
             }
             unwritten.writes_seen
@@ -487,15 +510,25 @@ impl Faq {
         result
     }
 
-    /// Reads a knowledge base and its index.
+    /// Reads a knowledge base and its index as of the stream's head: every
+    /// change any replica acknowledged is in it (R-X-4).
     pub async fn read<R>(
         &self,
         target: &Target,
         f: impl FnOnce(&Loaded) -> R,
     ) -> Result<R, AppError> {
+        self.read_as(target, Freshness::Head, f).await
+    }
+
+    async fn read_as<R>(
+        &self,
+        target: &Target,
+        freshness: Freshness,
+        f: impl FnOnce(&Loaded) -> R,
+    ) -> Result<R, AppError> {
         match target {
             Target::HelpCentre { .. } => Ok(f(&self.help_centre)),
-            Target::Shop(shop) => match self.written_shop(shop).await? {
+            Target::Shop(shop) => match self.written_shop(shop, freshness).await? {
                 Some(kb) => {
                     let loaded = kb.loaded.read().expect("kb lock");
                     Ok(f(&loaded))
@@ -511,10 +544,11 @@ impl Faq {
         target: &Target,
         query: &str,
         k: usize,
+        freshness: Freshness,
     ) -> Result<(Vec<(Scored, Entry)>, f64), AppError> {
         // Segmentation happens outside the lock: writers wait only for the scoring.
         let features = self.analyzer.analyze(query);
-        self.read(target, |loaded| {
+        self.read_as(target, freshness, |loaded| {
             let ranked = loaded
                 .index
                 .search_features(&features, k)
@@ -543,7 +577,7 @@ impl Faq {
         conversation_id: &str,
         metadata: &Metadata,
     ) -> Result<MatchOutcome, AppError> {
-        let (mut ranked, threshold) = self.rank(target, query, 1).await?;
+        let (mut ranked, threshold) = self.rank(target, query, 1, Freshness::Followed).await?;
         let best = ranked.pop();
         let auto_answer = best
             .as_ref()

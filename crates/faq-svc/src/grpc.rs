@@ -3,7 +3,7 @@
 //! (R-FAQ-4), another shop sees nothing (R-X-1).
 
 use crate::{
-    app::{Faq, Target},
+    app::{Faq, Freshness, Target},
     domain::{analytics, Category, Command, Entry, EntryContent},
     matcher::Scored,
 };
@@ -360,7 +360,12 @@ impl pb::faq_service_server::FaqService for FaqApi {
             let offset = usize::try_from(page.offset()?.1).unwrap_or(usize::MAX);
             let (ranked, _) = self
                 .app
-                .rank(&target, &req.search, offset.saturating_add(size + 1))
+                .rank(
+                    &target,
+                    &req.search,
+                    offset.saturating_add(size + 1),
+                    Freshness::Head,
+                )
                 .await
                 .map_err(to_status)?;
             let mut out: Vec<pb::Entry> = ranked
@@ -511,7 +516,7 @@ impl pb::faq_service_server::FaqService for FaqApi {
         };
         let (ranked, _) = self
             .app
-            .rank(&target, &req.query, k as usize)
+            .rank(&target, &req.query, k as usize, Freshness::Followed)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::AssistReplyResponse {
