@@ -92,6 +92,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "tests (DATABASE_URL=$DATABASE_URL NATS_URL=$NATS_URL)"
 cargo nextest run --workspace --no-fail-fast --failure-output final
 
+log "chaos: every service as 2 processes on PostgreSQL and a 3-node NATS cluster, SIGKILLs under load (tests/chaos/chaos.py)"
+python3 tests/chaos/chaos.py --bin target/debug/sellerdesk --seconds "${CHAOS_SECONDS:-40}"
+
 log "Kubernetes overlays: render, schemas, policy (scripts/k8s-check.sh)"
 bash scripts/k8s-check.sh
 

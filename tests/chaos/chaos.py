@@ -1,0 +1,732 @@
+#!/usr/bin/env python3
+"""Issue 15, item 6: every service as two processes on PostgreSQL and a 3-node
+NATS JetStream cluster, driven over the wire while processes die by SIGKILL.
+
+usage: chaos.py --bin PATH/TO/sellerdesk [--seconds 40] [--seed N]
+
+DATABASE_URL names a PostgreSQL server the harness may create databases on
+(one per service, dropped at the end). nats-server must be on PATH.
+
+What it does:
+  1. starts three nats-server processes with cluster routes on free ports, and
+     two `sellerdesk serve <service>` processes per service (ten in all), each
+     service on a database of its own, streams kept by all three NATS nodes
+     (SELLERDESK_NATS_REPLICAS=3) under a namespace of this run;
+  2. drives them with grpcio clients (reflection, not the project's code):
+     violations recorded and appealed (compliance), FAQ entries created (faq),
+     creators profiled (affiliate), buyers writing to conversations that
+     agents hold (chat), agents' inboxes followed live with resumption;
+     every call goes to either replica, and a call that fails on one is
+     retried on the other with the same idempotency key;
+  3. kills with SIGKILL, at random moments, service processes (restarting
+     each after a moment) and one NATS node (restarted too);
+  4. checks, and prints:
+     - every acknowledged command's events are in its service's log exactly
+       once (read from PostgreSQL);
+     - a read on the other replica right after a write reflects it;
+     - after the run, both replicas answer the same;
+     - ads-svc's selling rights on both replicas equal compliance's final
+       standing;
+     - every buyer message reached the inbox of the agent holding its
+       conversation exactly once, and no conversation had two holders.
+
+Exits 1 when an invariant does not hold.
+"""
+import argparse
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+
+import grpc
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "wire"))
+from wire_client import Api  # noqa: E402  (reflection-driven calls)
+
+SERVICES = {
+    "compliance": "sellerdesk.compliance.v1.ComplianceService",
+    "faq": "sellerdesk.faq.v1.FaqService",
+    "chat": "sellerdesk.chat.v1.ChatService",
+    "affiliate": "sellerdesk.affiliate.v1.AffiliateService",
+    "ads": "sellerdesk.ads.v1.AdsService",
+}
+REPLICAS = 2
+# Errors a client meets while a replica is dead or restarting: the call goes
+# to the other replica (or again, later) with the same idempotency key.
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.CANCELLED,
+}
+RETRY_FOR = 90.0
+CONVERGENCE_BOUND = 30.0
+
+T0 = time.monotonic()
+
+
+def say(*parts):
+    print(f"[{time.monotonic() - T0:6.1f}s]", *parts, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Process:
+    """One child process that can be killed with SIGKILL and started again
+    with the same command line, port and data."""
+
+    def __init__(self, name, argv, env, port, log_dir):
+        self.name, self.argv, self.env, self.port = name, argv, env, port
+        self.log_path = os.path.join(log_dir, f"{name}.log")
+        self.child = None
+        self.lock = threading.Lock()
+
+    def start(self):
+        with self.lock:
+            log = open(self.log_path, "ab")
+            self.child = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=log)
+        if not wait_port(self.port):
+            raise SystemExit(f"{self.name} did not listen on {self.port}; see {self.log_path}")
+
+    def kill_9(self):
+        with self.lock:
+            if self.child is not None:
+                self.child.send_signal(signal.SIGKILL)
+                self.child.wait()
+                self.child = None
+
+    def alive(self):
+        return self.child is not None and self.child.poll() is None
+
+
+class Psql:
+    def __init__(self, url):
+        self.url = url
+
+    def run(self, sql, db_url=None):
+        out = subprocess.run(["psql", db_url or self.url, "-Atqc", sql], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"psql failed: {out.stderr}")
+        return out.stdout
+
+
+def database_url(base, name):
+    head, _, _ = base.rpartition("/")
+    return f"{head}/{name}"
+
+
+class Cluster:
+    """The services, each as REPLICAS processes, on PostgreSQL and three NATS nodes."""
+
+    def __init__(self, binary, work, run_id, base_url):
+        self.binary, self.work, self.run_id, self.base_url = binary, work, run_id, base_url
+        self.psql = Psql(base_url)
+        self.data = os.path.join(work, "data")
+        os.makedirs(self.data)
+        client = [free_port() for _ in range(3)]
+        routes = [free_port() for _ in range(3)]
+        route_list = ",".join(f"nats://127.0.0.1:{p}" for p in routes)
+        self.nats = []
+        for i in range(3):
+            argv = ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(client[i]),
+                    "--server_name", f"n{i}", "--cluster_name", f"chaos{run_id}",
+                    "--cluster", f"nats://127.0.0.1:{routes[i]}", "--routes", route_list,
+                    "-sd", os.path.join(work, f"nats{i}")]
+            self.nats.append(Process(f"nats-n{i}", argv, dict(os.environ), client[i], work))
+        self.nats_url = ",".join(f"nats://127.0.0.1:{p}" for p in client)
+        self.databases = {}
+        self.services = {}
+        for service in SERVICES:
+            db = f"chaos_{run_id}_{service}"
+            self.psql.run(f'create database "{db}"')
+            self.databases[service] = database_url(base_url, db)
+            self.services[service] = []
+        # A process per replica; chat replica i asks faq replica i.
+        faq_ports = [free_port() for _ in range(REPLICAS)]
+        for service in SERVICES:
+            for i in range(REPLICAS):
+                port = faq_ports[i] if service == "faq" else free_port()
+                env = dict(os.environ)
+                env.update({
+                    "SELLERDESK_DATA_DIR": self.data,
+                    "SELLERDESK_DATABASE_URL": self.databases[service],
+                    "SELLERDESK_NATS_URL": self.nats_url,
+                    "SELLERDESK_NATS_REPLICAS": "3",
+                    "SELLERDESK_NATS_NAMESPACE": f"chaos{run_id}",
+                    "SELLERDESK_CHAT_FAQ_URL": f"http://127.0.0.1:{faq_ports[i]}",
+                    "SELLERDESK_LOG": "warn",
+                    "SELLERDESK_LOG_FORMAT": "json",
+                })
+                argv = [binary, "serve", service, "--listen", f"127.0.0.1:{port}"]
+                self.services[service].append(Process(f"{service}-{i}", argv, env, port, work))
+
+    def start(self):
+        for node in self.nats:
+            node.start()
+        for replicas in self.services.values():
+            for p in replicas:
+                p.start()
+
+    def stop(self, keep_databases=False):
+        for replicas in self.services.values():
+            for p in replicas:
+                p.kill_9()
+        for node in self.nats:
+            node.kill_9()
+        if keep_databases:
+            print(f"databases kept for a look: {sorted(self.databases.values())}")
+            return
+        for db in self.databases:
+            try:
+                self.psql.run(f'drop database if exists "chaos_{self.run_id}_{db}" with (force)')
+            except SystemExit as e:
+                print(e)
+
+    def token(self, shop, role, account):
+        out = subprocess.run([self.binary, "token", "--shop", shop, "--role", role, "--account", account],
+                             env={**os.environ, "SELLERDESK_DATA_DIR": self.data},
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+
+class Client:
+    """Both replicas of one service; a call goes to a random one and, when it
+    cannot be answered there, to the other, with the same request."""
+
+    def __init__(self, cluster, service):
+        self.service = service
+        self.apis = []
+        for p in cluster.services[service]:
+            channel = grpc.insecure_channel(f"127.0.0.1:{p.port}")
+            grpc.channel_ready_future(channel).result(timeout=30)
+            self.apis.append(Api(channel, SERVICES[service]))
+
+    def call(self, method, token, replica=None, done_codes=(), trace=None, **fields):
+        """(response or None, replica that answered). `done_codes`: codes that,
+        after an attempt whose answer was lost, mean the earlier attempt
+        took effect (a non-idempotent repeat refused)."""
+        deadline = time.monotonic() + RETRY_FOR
+        first = random.randrange(len(self.apis)) if replica is None else replica
+        attempt = 0
+        while True:
+            r = (first + attempt) % len(self.apis)
+            try:
+                answer = self.apis[r].call(method, token, **fields), r
+                if trace is not None:
+                    trace.append(f"{time.monotonic() - T0:.1f}s {method} on {self.service}-{r}: OK")
+                return answer
+            except grpc.RpcError as e:
+                code = e.code()
+                if trace is not None:
+                    trace.append(f"{time.monotonic() - T0:.1f}s {method} on {self.service}-{r}: {code.name}")
+                if attempt > 0 and code in done_codes:
+                    return None, r
+                if code not in RETRYABLE or time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.service}-{r} {method}: {code.name} {e.details()}"
+                                       + (f"; calls: {trace}" if trace else "")) from None
+            attempt += 1
+            if attempt % len(self.apis) == 0:
+                time.sleep(0.2)
+
+    def once(self, replica, method, token, **fields):
+        """One read on one replica right after a write: the answer, None when
+        the replica cannot answer now, False when it says NOT_FOUND (stale)."""
+        try:
+            return self.apis[replica].call(method, token, **fields)
+        except grpc.RpcError as e:
+            if e.code() in RETRYABLE:
+                return None
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise
+
+
+class Findings:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.failed = []
+        self.passed = []
+        self.read_your_writes = Counter()
+
+    def check(self, name, ok, detail=""):
+        with self.lock:
+            (self.passed if ok else self.failed).append(name)
+        print(("PASS " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
+
+    def ryw(self, service, ok, detail=""):
+        with self.lock:
+            self.read_your_writes[(service, "ok" if ok is True else "skipped" if ok is None else "stale")] += 1
+        if ok is False:
+            print(f"STALE read on the other {service} replica right after a write: {detail}", flush=True)
+
+
+# --- the load -----------------------------------------------------------------
+
+class Load:
+    def __init__(self, cluster, findings, stop):
+        self.cluster, self.findings, self.stop = cluster, findings, stop
+        self.clients = {s: Client(cluster, s) for s in SERVICES}
+        self.platform = cluster.token("", "platform", "chaos")
+        self.errors = []
+        # compliance
+        self.cmp_shops = [f"cmp-{i}" for i in range(8)]
+        self.cmp_owner = {s: cluster.token(s, "owner", "chaos-owner") for s in self.cmp_shops}
+        self.violations = defaultdict(list)  # shop -> acknowledged violation ids
+        # faq
+        self.faq_shops = [f"faq-{i}" for i in range(3)]
+        self.faq_owner = {s: cluster.token(s, "owner", "chaos-owner") for s in self.faq_shops}
+        self.entries = defaultdict(list)
+        # affiliate
+        self.creators = []
+        # chat
+        self.chat_shops = [f"chat-{i}" for i in range(3)]
+        self.chat_owner = {s: cluster.token(s, "owner", "chaos-owner") for s in self.chat_shops}
+        self.agents = {s: [f"{s}-a{j}" for j in range(3)] for s in self.chat_shops}
+        self.agent_token = {(s, a): cluster.token(s, "agent", a) for s in self.chat_shops for a in self.agents[s]}
+        self.buyer_messages = defaultdict(list)  # (shop, conversation) -> acknowledged buyer message ids
+        self.inbox = defaultdict(list)  # (shop, agent) -> items seen
+        self.inbox_done = threading.Event()
+
+    def guarded(self, name, fn):
+        def run():
+            try:
+                fn()
+            except Exception as e:  # a worker that dies is a finding, not a hang
+                self.errors.append(f"{name}: {e!r}")
+                say(f"worker {name} failed: {e!r}")
+        return threading.Thread(target=run, name=name, daemon=True)
+
+    def other(self, r):
+        return (r + 1) % REPLICAS
+
+    # compliance: each shop revoked (48 points), then restored by an appeal granted, over and over.
+    def compliance(self, shops):
+        c = self.clients["compliance"]
+        n = 0
+        while not self.stop.is_set():
+            for shop in shops:
+                if self.stop.is_set():
+                    break
+                n += 1
+                vid = self.revoke(shop, n)
+                c.call("FileAppeal", self.cmp_owner[shop], shop_id=shop, violation_id=vid, reason="发货及时",
+                       done_codes=(grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION))
+                c.call("DecideAppeal", self.platform, shop_id=shop, violation_id=vid, outcome=1,
+                       done_codes=(grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION))
+                # A shop's standing changes a few times a second, not as fast
+                # as the client can ask: each change is 3-4 events that
+                # ads-svc applies one by one.
+                time.sleep(0.25)
+
+    def revoke(self, shop, n):
+        """Records a 48-point violation (tier 4: selling rights revoked)."""
+        c = self.clients["compliance"]
+        vid = f"v{n}"
+        _, r = c.call("RecordViolation", self.platform, shop_id=shop, violation_id=vid, points=48)
+        self.violations[shop].append(vid)
+        page = c.once(self.other(r), "ListViolations", self.platform, shop_id=shop, page=dict(page_size=5))
+        self.findings.ryw("compliance", None if page is None else
+                          page is not False and any(v.violation_id == vid for v in page.violations),
+                          f"{shop}/{vid}")
+        return vid
+
+    def compliance_last_word(self):
+        """After the load: every other shop revoked once more, so ads-svc's
+        final view has both answers to agree on."""
+        for i, shop in enumerate(self.cmp_shops):
+            if i % 2:
+                self.revoke(shop, 10_000 + i)
+
+    def faq(self, shop):
+        c = self.clients["faq"]
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            eid = f"e{n}"
+            created, r = c.call("CreateEntry", self.faq_owner[shop], entry_id=eid,
+                                content=dict(standard_question=f"第{n}号款可以刻字吗", answer=f"第{n}号款支持刻字。",
+                                             category=1, enabled=True))
+            self.entries[shop].append(eid)
+            got = c.once(self.other(r), "GetEntry", self.faq_owner[shop], shop_id=shop, entry_id=eid)
+            self.findings.ryw("faq", None if got is None else got is not False and got.entry.entry_id == eid,
+                              f"{shop}/{eid}")
+            c.call("Match", self.faq_owner[shop], query=f"第{n}号款能刻字吗")
+            time.sleep(0.05)
+
+    def affiliate(self):
+        c = self.clients["affiliate"]
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            cid = f"chaos-c{n}"
+            _, r = c.call("ProfileCreator", self.platform, profile=dict(
+                creator_id=cid, handle=f"@chaos{n}", categories=["美妆"], followers=1_000 * n,
+                female_share_bps=6_000, main_age_band="24-30", engagement_bps=300,
+                price_low_fen=1_000, price_high_fen=20_000))
+            self.creators.append(cid)
+            got = c.once(self.other(r), "GetCreator", self.platform, shop_id="aff-0", creator_id=cid)
+            self.findings.ryw("affiliate", None if got is None else got is not False and
+                              got.creator.profile.creator_id == cid, cid)
+            time.sleep(0.05)
+
+    def chat_setup(self):
+        c = self.clients["chat"]
+        for i, shop in enumerate(self.chat_shops):
+            for j, a in enumerate(self.agents[shop]):
+                c.call("AddAgent", self.chat_owner[shop], agent_id=a, name="客服", phone=f"138{i:04d}{j:04d}",
+                       role=3, permissions=dict(reply=True), capacity=50,
+                       done_codes=(grpc.StatusCode.ALREADY_EXISTS,))
+                c.call("VerifyAgentRealName", self.platform, shop_id=shop, agent_id=a)
+                c.call("SetAgentStatus", self.agent_token[(shop, a)], status=1)
+
+    def watch_inbox(self, shop, agent):
+        """Follows one agent's inbox, resuming after the last position seen,
+        on whichever replica answers."""
+        c = self.clients["chat"]
+        token = self.agent_token[(shop, agent)]
+        after, r = 0, random.randrange(REPLICAS)
+        while True:
+            api = c.apis[r]
+            try:
+                for item in self.stream(api, token, after):
+                    kind = item.WhichOneof("item")
+                    self.inbox[(shop, agent)].append(dict(
+                        position=item.position, conversation=item.conversation_id, kind=kind,
+                        message_id=item.message.message_id if kind == "message" else "",
+                        sender=item.message.sender if kind == "message" else 0,
+                        assigned_to=(item.assigned.agent_id if kind == "assigned" else
+                                     item.unassigned.agent_id if kind == "unassigned" else ""),
+                        history=[m.message_id for m in item.history if m.sender == 1]))
+                    after = item.position
+            except grpc.RpcError as e:
+                if e.code() not in RETRYABLE:
+                    raise
+                if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED and self.inbox_done.is_set():
+                    return  # caught up: nothing new for a whole stream's life after the load ended
+                if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                    r = self.other(r)  # this replica is down: resume on the other
+                    time.sleep(0.1)
+
+    @staticmethod
+    def stream(api, token, after):
+        from google.protobuf.message_factory import GetMessageClass
+        method = api.service.methods_by_name["WatchInbox"]
+        req = GetMessageClass(method.input_type)
+        resp = GetMessageClass(method.output_type)
+        stub = api.channel.unary_stream(f"/{api.name}/WatchInbox", request_serializer=req.SerializeToString,
+                                        response_deserializer=resp.FromString)
+        return stub(req(after_position=after), metadata=[("authorization", f"Bearer {token}")], timeout=4)
+
+    def buyer(self, shop, index):
+        c = self.clients["chat"]
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            conv = f"{shop}-b{index}-c{n}"
+            trace = []
+            c.call("OpenConversation", self.platform, trace=trace, shop_id=shop, conversation_id=conv,
+                   buyer_id=f"buyer-{index}", buyer_name="小王")
+            for k in range(8):
+                if self.stop.is_set():
+                    break
+                mid = f"{conv}-m{k}"
+                text = "转人工" if k == 0 else f"第{k}个问题：什么时候发货"
+                sent, r = c.call("SendBuyerMessage", self.platform, trace=trace, shop_id=shop, conversation_id=conv,
+                                 message_id=mid, text=text)
+                self.buyer_messages[(shop, conv)].append(mid)
+                got = c.once(self.other(r), "GetConversation", self.chat_owner[shop], shop_id=shop,
+                             conversation_id=conv)
+                self.findings.ryw("chat", None if got is None else got is not False and
+                                  any(m.message_id == mid for m in got.transcript), f"{conv}/{mid}")
+                holder = sent.conversation.assignee_agent_id if sent is not None else ""
+                if holder and k % 3 == 2:
+                    c.call("SendAgentReply", self.agent_token[(shop, holder)], trace=trace, shop_id=shop,
+                           conversation_id=conv, message_id=f"{mid}-reply", text="亲，马上为您查询")
+                time.sleep(0.05)
+
+
+# --- the faults ---------------------------------------------------------------
+
+def chaos(cluster, stop, rng, killed):
+    """SIGKILLs a random service process every 2-4 s and restarts it 0.5-2 s
+    later; once, a NATS node, restarted after 5 s."""
+    processes = [p for replicas in cluster.services.values() for p in replicas]
+    nats_at = time.monotonic() + rng.uniform(8, 14)
+    nats_done = False
+    while not stop.wait(rng.uniform(2, 4)):
+        if not nats_done and time.monotonic() >= nats_at:
+            node = rng.choice(cluster.nats)
+            node.kill_9()
+            killed.append(node.name)
+            say(f"SIGKILL {node.name} (NATS)")
+            stop.wait(5)
+            node.start()
+            say(f"restarted {node.name}")
+            nats_done = True
+            continue
+        p = rng.choice(processes)
+        p.kill_9()
+        killed.append(p.name)
+        say(f"SIGKILL {p.name}")
+        time.sleep(rng.uniform(0.5, 2))
+        p.start()
+        say(f"restarted {p.name}")
+
+
+# --- the checks ---------------------------------------------------------------
+
+def log_counts(cluster, service, event_type, path):
+    """How many events of `event_type` carry each value at JSON `path` of
+    their payload, by shop."""
+    rows = cluster.psql.run(
+        f"select shop_id, payload #>> '{{{path}}}', count(*) from events where event_type = '{event_type}' "
+        f"group by 1, 2", cluster.databases[service])
+    counts = {}
+    for line in rows.splitlines():
+        shop, value, n = line.split("|")
+        counts[(shop, value)] = int(n)
+    return counts
+
+
+def exactly_once(findings, name, acked, counts):
+    lost = [a for a in acked if counts.get(a, 0) == 0]
+    doubled = [a for a in acked if counts.get(a, 0) > 1]
+    findings.check(f"{name}: {len(acked)} acknowledged, each in the log exactly once",
+                   not lost and not doubled and acked, f"lost {lost[:5]} doubled {doubled[:5]}")
+
+
+def paged(client, replica, method, token, field, **fields):
+    items, page_token = [], ""
+    while True:
+        r = client.apis[replica].call(method, token, page=dict(page_size=100, page_token=page_token), **fields)
+        items += list(getattr(r, field))
+        page_token = r.page.next_page_token
+        if not page_token:
+            return items
+
+
+def check_all(load, cluster, findings):
+    f = findings
+    cmp_, ads, faq, aff, chat = (load.clients[s] for s in ("compliance", "ads", "faq", "affiliate", "chat"))
+
+    # compliance: the log, the replicas, and ads-svc's view.
+    counts = log_counts(cluster, "compliance", "ViolationRecorded", "violation_id")
+    exactly_once(f, "compliance RecordViolation", [(s, v) for s in load.cmp_shops for v in load.violations[s]],
+                 counts)
+    same = True
+    standings = {}
+    for shop in load.cmp_shops:
+        views = [cmp_.apis[r].call("GetStanding", load.platform, shop_id=shop).standing for r in range(REPLICAS)]
+        for v in views:
+            v.ClearField("as_of")  # when each replica answered
+        lists = [sorted(v.violation_id for v in paged(cmp_, r, "ListViolations", load.platform, "violations",
+                                                       shop_id=shop)) for r in range(REPLICAS)]
+        standings[shop] = views[0]
+        if any(str(v) != str(views[0]) for v in views) or any(li != lists[0] for li in lists):
+            same = False
+            print(f"  {shop}: replicas differ: points {[v.points for v in views]}, "
+                  f"revoked {[v.revoked for v in views]}, violations {[len(li) for li in lists]}")
+    f.check("compliance: both replicas answer the same standing and violations", same)
+    started = time.monotonic()
+    deadline = started + CONVERGENCE_BOUND
+    while True:
+        wrong = [(shop, r) for shop in load.cmp_shops for r in range(REPLICAS)
+                 if ads.apis[r].call("GetAccount", load.platform, shop_id=shop).may_place_orders
+                 == standings[shop].revoked]
+        if not wrong or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    revoked = sum(1 for s in standings.values() if s.revoked)
+    f.check(f"ads: selling rights on both replicas equal compliance's final standing "
+            f"({len(load.cmp_shops)} shops, {revoked} revoked; agreed {time.monotonic() - started:.1f} s "
+            f"after the last write, bound {CONVERGENCE_BOUND:.0f} s)", not wrong, wrong)
+
+    # faq
+    counts = log_counts(cluster, "faq", "EntryCreated", "entry,id")
+    exactly_once(f, "faq CreateEntry", [(s, e) for s in load.faq_shops for e in load.entries[s]], counts)
+    same = True
+    for shop in load.faq_shops:
+        lists = [sorted(e.entry_id for e in paged(faq, r, "ListEntries", load.faq_owner[shop], "entries",
+                                                  shop_id=shop)) for r in range(REPLICAS)]
+        missing = set(load.entries[shop]) - set(lists[0])
+        if lists[0] != lists[1] or missing:
+            same = False
+            print(f"  {shop}: replicas differ or miss {sorted(missing)[:5]}")
+    f.check("faq: both replicas list the same entries, every acknowledged one among them", same)
+
+    # affiliate
+    counts = log_counts(cluster, "affiliate", "CreatorProfiled", "profile,creator_id")
+    by_id = Counter()
+    for (_, c), n in counts.items():
+        by_id[("", c)] += n
+    exactly_once(f, "affiliate ProfileCreator", [("", c) for c in load.creators], by_id)
+    same = all(aff.apis[r].call("GetCreator", load.platform, shop_id="aff-0", creator_id=c).creator.profile.creator_id
+               == c
+               for c in load.creators for r in range(REPLICAS))
+    f.check("affiliate: every acknowledged creator is on both replicas", same)
+
+    # chat: the log, the replicas, the inboxes.
+    acked = [(shop, m) for (shop, _), ms in load.buyer_messages.items() for m in ms]
+    counts = log_counts(cluster, "chat", "BuyerMessageReceived", "message_id")
+    exactly_once(f, "chat SendBuyerMessage", acked, counts)
+    same = True
+    transcripts = {}
+    for (shop, conv), ms in load.buyer_messages.items():
+        views = [chat.apis[r].call("GetConversation", load.chat_owner[shop], shop_id=shop, conversation_id=conv)
+                 for r in range(REPLICAS)]
+        shapes = [(v.conversation.assignee_agent_id, [m.position for m in v.transcript]) for v in views]
+        if shapes[0] != shapes[1]:
+            same = False
+            print(f"  {conv}: replicas differ: {shapes}")
+        transcripts[(shop, conv)] = views[0]
+        ids = Counter(m.message_id for m in views[0].transcript if m.sender == 1)
+        if any(ids[m] != 1 for m in ms):
+            same = False
+            print(f"  {conv}: transcript has {ids}, acknowledged {ms}")
+    f.check(f"chat: {len(load.buyer_messages)} conversations read the same on both replicas, "
+            f"each acknowledged buyer message once in its transcript", same)
+
+    # One timeline per shop: every agent's inbox items in log order. An
+    # `assigned` item in agent a's inbox makes a the holder from that position
+    # on; an `unassigned` one ends a's hold (a transfer's two items share a
+    # position: the old hold ends first).
+    twice, missed, doubled, delivered = [], [], [], 0
+    for shop in load.chat_shops:
+        items = sorted(((a, i) for a in load.agents[shop] for i in load.inbox[(shop, a)]),
+                       key=lambda x: (x[1]["position"], x[1]["kind"] != "unassigned"))
+        repeats = Counter((a, i["position"], i["kind"]) for a, i in items)
+        doubled += [k for k, n in repeats.items() if n > 1]
+        holds = defaultdict(list)  # conversation -> [(position, holder or None)]
+        holder = {}
+        got = defaultdict(Counter)  # (agent, conversation) -> buyer message ids seen live
+        history = defaultdict(Counter)  # (agent, conversation) -> ids handed over with an assignment
+        for a, i in items:
+            conv = i["conversation"]
+            if i["kind"] == "assigned":
+                if holder.get(conv) not in (None, a):
+                    twice.append((conv, holder[conv], a, i["position"]))
+                holder[conv] = a
+                holds[conv].append((i["position"], a))
+                history[(a, conv)].update(i["history"])
+            elif i["kind"] == "unassigned" and holder.get(conv) == a:
+                holder.pop(conv)
+                holds[conv].append((i["position"], None))
+            elif i["kind"] == "message" and i["sender"] == 1:
+                got[(a, conv)][i["message_id"]] += 1
+        for (s, conv), ms in load.buyer_messages.items():
+            if s != shop:
+                continue
+            lines = {x.message_id: x.position for x in transcripts[(s, conv)].transcript if x.sender == 1}
+            for m in ms:
+                p = lines.get(m)
+                before = [h for (q, h) in holds[conv] if q < p]
+                after = [h for (q, h) in holds[conv] if q > p and h is not None]
+                if before and before[-1] is not None:
+                    # Held when it came: the holder's inbox shows it live, once.
+                    ok, who = got[(before[-1], conv)][m] == 1, before[-1]
+                elif after:
+                    # Queued when it came: the next holder gets it with the assignment, once.
+                    ok, who = history[(after[0], conv)][m] == 1 and got[(after[0], conv)][m] == 0, after[0]
+                else:
+                    continue  # never held by an agent: no inbox owes it
+                if ok:
+                    delivered += 1
+                elif max(got[(who, conv)][m], history[(who, conv)][m]) > 1:
+                    doubled.append((conv, m, who))
+                else:
+                    missed.append((conv, m, who))
+    f.check(f"chat: {delivered} buyer messages reached the holding agent's inbox exactly once",
+            not missed and not doubled and delivered > 0, f"missed {missed[:5]} doubled {doubled[:5]}")
+    f.check("chat: no conversation was held by two agents at once", not twice, twice[:5])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--seconds", type=float, default=40)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    random.seed(args.seed)
+    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    run_id = f"{os.getpid()}"
+    work = tempfile.mkdtemp(prefix="sd-chaos-")
+    say(f"seed {args.seed}; logs in {work}")
+    cluster = Cluster(os.path.abspath(args.bin), work, run_id, base_url)
+    findings = Findings()
+    killed = []
+    ok = False
+    try:
+        cluster.start()
+        say(f"up: 3 NATS nodes, {len(SERVICES)} services x {REPLICAS} processes")
+        stop = threading.Event()
+        load = Load(cluster, findings, stop)
+        load.chat_setup()
+        watchers = [load.guarded(f"inbox-{a}", lambda s=s, a=a: load.watch_inbox(s, a))
+                    for s in load.chat_shops for a in load.agents[s]]
+        workers = [load.guarded("compliance", lambda: load.compliance(load.cmp_shops[:4])),
+                   load.guarded("compliance-2", lambda: load.compliance(load.cmp_shops[4:])),
+                   load.guarded("affiliate", load.affiliate)]
+        workers += [load.guarded(f"faq-{s}", lambda s=s: load.faq(s)) for s in load.faq_shops]
+        workers += [load.guarded(f"buyer-{s}-{i}", lambda s=s, i=i: load.buyer(s, i))
+                    for s in load.chat_shops for i in range(2)]
+        for t in watchers + workers:
+            t.start()
+        faults = threading.Thread(target=chaos, args=(cluster, stop, rng, killed), daemon=True)
+        faults.start()
+        time.sleep(args.seconds)
+        stop.set()
+        faults.join()
+        for t in workers:
+            t.join(RETRY_FOR + 30)
+        load.compliance_last_word()
+        say("load stopped; every process is up again")
+        load.inbox_done.set()
+        for t in watchers:
+            t.join(60)
+        findings.check("no worker failed", not load.errors, load.errors)
+        check_all(load, cluster, findings)
+        ryw = findings.read_your_writes
+        for service in ("compliance", "faq", "affiliate", "chat"):
+            ok_n, stale, skipped = (ryw[(service, k)] for k in ("ok", "stale", "skipped"))
+            findings.check(f"{service}: a read on the other replica right after a write saw it "
+                           f"({ok_n} checked, {skipped} skipped while that replica was down)",
+                           stale == 0 and ok_n > 0, f"{stale} stale")
+        say(f"killed with SIGKILL ({len(killed)}): {', '.join(killed)}")
+        ok = not findings.failed
+        say(f"{len(findings.passed)} invariants held, {len(findings.failed)} failed")
+    finally:
+        cluster.stop(keep_databases=not ok and bool(os.environ.get("CHAOS_KEEP")))
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            say(f"process logs kept in {work}")
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
