@@ -117,10 +117,14 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
     // pool (one HTTP/2 connection is one task on each side, so 5,000 buyer
     // streams on one would measure that task), and each agent's desk app is
     // its own device with its own connection.
+    // Several replicas (a comma-separated list): the connections are spread
+    // over them, as a Kubernetes Service spreads them.
+    let endpoints: Vec<String> = endpoint.split(',').map(|e| e.trim().to_owned()).collect();
     let mut gateway = Vec::with_capacity(GATEWAY_CONNECTIONS);
-    for _ in 0..GATEWAY_CONNECTIONS {
+    for i in 0..GATEWAY_CONNECTIONS {
+        let endpoint = &endpoints[i % endpoints.len()];
         gateway.push(
-            channel(&endpoint)
+            channel(endpoint)
                 .await
                 .with_context(|| format!("cannot reach chat-svc at {endpoint}"))?,
         );
@@ -215,7 +219,7 @@ pub async fn chat(options: ChatLoad) -> anyhow::Result<()> {
     for shop in &shops {
         for a in 0..options.agents_per_shop {
             let me = token(&signer, shop, Role::Agent, &format!("agent-{a}"), 2);
-            let device = channel(&endpoint).await?;
+            let device = channel(&endpoints[streams % endpoints.len()]).await?;
             let mut inbox = ChatServiceClient::new(device.clone())
                 .watch_inbox(authed(&me, pb::WatchInboxRequest::default()))
                 .await?

@@ -268,7 +268,9 @@ enum LoadCommand {
         #[arg(long, default_value = "30s")]
         duration: String,
         /// chat-svc of a running stack (tokens signed with the configured
-        /// secret); unset: faq-svc and chat-svc start in this process on SQLite.
+        /// secret), or several replicas' comma-separated (connections are
+        /// spread over them); unset: faq-svc and chat-svc start in this
+        /// process on SQLite.
         #[arg(long)]
         endpoint: Option<String>,
         #[arg(long, default_value_t = 10)]
