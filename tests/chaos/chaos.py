@@ -411,6 +411,9 @@ class Load:
         after, r = 0, random.randrange(REPLICAS)
         while True:
             api = c.apis[r]
+            # A stream's whole life (4 s) after the load ended outlasts the
+            # desk's 2 s poll for other replicas' events: then it is complete.
+            last_round = self.inbox_done.is_set()
             try:
                 for item in self.stream(api, token, after):
                     kind = item.WhichOneof("item")
@@ -425,8 +428,8 @@ class Load:
             except grpc.RpcError as e:
                 if e.code() not in RETRYABLE:
                     raise
-                if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED and self.inbox_done.is_set():
-                    return  # caught up: nothing new for a whole stream's life after the load ended
+                if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED and last_round:
+                    return
                 if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
                     r = self.other(r)  # this replica is down: resume on the other
                     time.sleep(0.1)

@@ -500,6 +500,16 @@ impl Chat {
     /// Commits one group on the command path's group strategy, then makes
     /// visible what it found other replicas wrote and what it committed.
     async fn commit_group(&self, handle: &DeskHandle, working: &mut ChatDesk, group: Vec<Pending>) {
+        {
+            // Between groups the working desk is the view's, unless readers'
+            // catch-ups or the scheduler's follower brought the view other
+            // replicas' events since: decide on those (a tick would
+            // otherwise see nothing due) rather than meet them as a conflict.
+            let view = handle.view.read().expect("view lock");
+            if view.desk.version > working.version {
+                *working = view.desk.clone();
+            }
+        }
         let stream = store::desk_stream(&handle.shop);
         let grouped: Vec<Grouped<'_, Command>> = group
             .iter()
@@ -507,6 +517,10 @@ impl Chat {
                 command: &p.command,
                 at: p.command.at(),
                 metadata: &p.metadata,
+                // The scheduler's tick decides again next second; probing
+                // the head for each desk's idle tick would cost a query per
+                // desk with timers per second.
+                answered: !matches!(p.command, Command::Tick { .. }),
             })
             .collect();
         let mut work = DeskWork {

@@ -63,6 +63,10 @@ pub struct Grouped<'a, I> {
     pub command: &'a I,
     pub at: Option<Instant>,
     pub metadata: &'a Metadata,
+    /// Someone waits for the answer (a request). A refusal or a no-op is
+    /// then confirmed on the stream's head; for a command nobody waits on (a
+    /// scheduler's tick, decided again next round) that probe is skipped.
+    pub answered: bool,
 }
 
 /// What a group committed: its events from stream version `base + 1` on,
@@ -284,7 +288,9 @@ impl CommandPath {
                 // replica moved the stream: refusals and no-ops are answered
                 // only on its head (R-X-4). A group that appends needs no
                 // probe: its append succeeds only on the head it decided on.
-                if self.caught_up(target.stream, working).await? {
+                if group.iter().any(|g| g.answered)
+                    && self.caught_up(target.stream, working).await?
+                {
                     continue;
                 }
                 return Ok(committed);
@@ -436,6 +442,7 @@ mod tests {
                 command: c,
                 at: None,
                 metadata: &metadata,
+                answered: true,
             })
             .collect();
 
@@ -533,6 +540,7 @@ mod tests {
             command: &command,
             at: None,
             metadata: &metadata,
+            answered: true,
         }];
         let committed = path
             .execute_group(TARGET, &mut working, &group, add_once_five, |_| {})
@@ -541,6 +549,22 @@ mod tests {
         assert_eq!(committed.outcomes, vec![Ok(0..1)]);
         assert_eq!(committed.base, 2);
         assert_eq!(working.remote, vec![5, 1], "told what the others wrote");
+
+        // Nobody waits on a tick: its refusal is not probed for (the next
+        // round decides again), so this stale tally stays as it was.
+        let mut ticking = Tally::default();
+        let tick = [Grouped {
+            command: &command,
+            at: None,
+            metadata: &metadata,
+            answered: false,
+        }];
+        let idle = path
+            .execute_group(TARGET, &mut ticking, &tick, add_once_five, |_| {})
+            .await
+            .unwrap();
+        assert!(idle.outcomes[0].is_err());
+        assert_eq!(ticking.version, 0);
 
         // On the head, a refusal stands after one probe.
         let mut fresh = Tally::default();
