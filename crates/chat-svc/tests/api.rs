@@ -1184,6 +1184,67 @@ async fn r_x_4_two_chat_replicas_read_each_others_writes() {
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
 }
 
+/// R-CHAT-9 at two replicas (R-X-4): a buyer queued outside service hours
+/// through B is routed at opening by A's scheduler tick. A's desk task had
+/// decided its earlier commands on its own copy; the buyer reached A's view
+/// only (a read's catch-up; in production the scheduler's follower), and a
+/// tick decided on the stale copy found nothing due.
+#[tokio::test]
+async fn r_chat_9_a_tick_routes_a_buyer_queued_through_the_other_replica() {
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let faq = spawn_faq(sqlite(&dir, "faq").await, &signer).await;
+    let clock = ManualClock::new(t0());
+    let open = || async { sellerdesk_eventstore::open(&url).await.unwrap() };
+    let mut a = spawn_chat(open().await, faq.endpoint(), clock.clone()).await;
+    let mut b = spawn_chat(open().await, faq.endpoint(), clock.clone()).await;
+    a.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    let hours = pb::ServiceHours {
+        time_zone: "Asia/Shanghai".into(),
+        weekly: (1..=5)
+            .map(|d| pb::DayHours {
+                weekday: d,
+                ranges: vec![pb::TimeRange {
+                    start_minute: 540,
+                    end_minute: 1080,
+                }],
+            })
+            .collect(),
+        ..Default::default()
+    };
+    a.client
+        .set_service_hours(a.owner(pb::SetServiceHoursRequest {
+            shop_id: String::new(),
+            hours: Some(hours),
+        }))
+        .await
+        .unwrap();
+    // Saturday noon in Shanghai: B takes the buyer, who waits.
+    clock.set(t("2026-03-07T04:00:00Z"));
+    b.open("c1").await;
+    let waiting = b.buyer("c1", "m1", "转人工").await.conversation.unwrap();
+    assert!(waiting.assignee_agent_id.is_empty() && waiting.waiting_for_human);
+    // A reads the conversation: its view has the buyer now.
+    assert!(
+        a.conversation("c1")
+            .await
+            .conversation
+            .unwrap()
+            .waiting_for_human
+    );
+    // Monday 09:00: A keeps time and routes the buyer.
+    clock.set(t("2026-03-09T01:00:00Z"));
+    assert_eq!(
+        a.chat.tick_all().await,
+        1,
+        "A's tick saw the buyer B queued"
+    );
+    let c = b.conversation("c1").await.conversation.unwrap();
+    assert_eq!(c.assignee_agent_id, "a1");
+}
+
 /// Hardening item 5: a live stream ends with UNAUTHENTICATED when its token
 /// expires, instead of delivering for as long as the connection lives.
 #[tokio::test]
