@@ -564,13 +564,31 @@ async fn faq_svc_down_buyer_messages_still_go_to_humans_and_the_figures_show_it(
     );
 }
 
-#[tokio::test]
-async fn r_chat_9_outside_hours_the_buyer_waits_and_is_routed_at_opening_even_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut app, faq) = stack(&dir).await;
-    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
-        .await;
-    let hours = pb::ServiceHours {
+/// Two chat-svc replicas on one PostgreSQL database, with one clock and one
+/// faq-svc.
+async fn two_replicas(dir: &tempfile::TempDir) -> (TestApp, TestApp, Running) {
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let signer = TokenSigner::new("test");
+    let faq = spawn_faq(sqlite(dir, "faq").await, &signer).await;
+    let clock = ManualClock::new(t0());
+    let a = spawn_chat(
+        sellerdesk_eventstore::open(&url).await.unwrap(),
+        faq.endpoint(),
+        clock.clone(),
+    )
+    .await;
+    let b = spawn_chat(
+        sellerdesk_eventstore::open(&url).await.unwrap(),
+        faq.endpoint(),
+        clock,
+    )
+    .await;
+    (a, b, faq)
+}
+
+/// R-CHAT-9: Monday to Friday, 09:00-18:00 in Shanghai.
+fn weekdays_nine_to_six() -> pb::ServiceHours {
+    pb::ServiceHours {
         time_zone: "Asia/Shanghai".into(),
         weekly: (1..=5)
             .map(|d| pb::DayHours {
@@ -582,7 +600,16 @@ async fn r_chat_9_outside_hours_the_buyer_waits_and_is_routed_at_opening_even_af
             })
             .collect(),
         ..Default::default()
-    };
+    }
+}
+
+#[tokio::test]
+async fn r_chat_9_outside_hours_the_buyer_waits_and_is_routed_at_opening_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    let hours = weekdays_nine_to_six();
     let r = app.owner(pb::SetServiceHoursRequest {
         shop_id: String::new(),
         hours: Some(hours),
@@ -1073,14 +1100,8 @@ async fn r_x_4_reading_an_unknown_shop_creates_nothing() {
 /// replicas agree on who has the conversation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_x_4_two_chat_replicas_read_each_others_writes() {
-    let url = sellerdesk_testkit::fresh_postgres_url().await;
     let dir = tempfile::tempdir().unwrap();
-    let signer = TokenSigner::new("test");
-    let faq = spawn_faq(sqlite(&dir, "faq").await, &signer).await;
-    let clock = ManualClock::new(t0());
-    let open = || async { sellerdesk_eventstore::open(&url).await.unwrap() };
-    let mut a = spawn_chat(open().await, faq.endpoint(), clock.clone()).await;
-    let mut b = spawn_chat(open().await, faq.endpoint(), clock.clone()).await;
+    let (mut a, mut b, _faq) = two_replicas(&dir).await;
     a.online_agent("a1", pb::ServiceRole::Both, "13800000001")
         .await;
     let on_b = b
@@ -1191,29 +1212,12 @@ async fn r_x_4_two_chat_replicas_read_each_others_writes() {
 /// tick decided on the stale copy found nothing due.
 #[tokio::test]
 async fn r_chat_9_a_tick_routes_a_buyer_queued_through_the_other_replica() {
-    let url = sellerdesk_testkit::fresh_postgres_url().await;
     let dir = tempfile::tempdir().unwrap();
-    let signer = TokenSigner::new("test");
-    let faq = spawn_faq(sqlite(&dir, "faq").await, &signer).await;
-    let clock = ManualClock::new(t0());
-    let open = || async { sellerdesk_eventstore::open(&url).await.unwrap() };
-    let mut a = spawn_chat(open().await, faq.endpoint(), clock.clone()).await;
-    let mut b = spawn_chat(open().await, faq.endpoint(), clock.clone()).await;
+    let (mut a, mut b, _faq) = two_replicas(&dir).await;
+    let clock = a.clock.clone();
     a.online_agent("a1", pb::ServiceRole::Both, "13800000001")
         .await;
-    let hours = pb::ServiceHours {
-        time_zone: "Asia/Shanghai".into(),
-        weekly: (1..=5)
-            .map(|d| pb::DayHours {
-                weekday: d,
-                ranges: vec![pb::TimeRange {
-                    start_minute: 540,
-                    end_minute: 1080,
-                }],
-            })
-            .collect(),
-        ..Default::default()
-    };
+    let hours = weekdays_nine_to_six();
     a.client
         .set_service_hours(a.owner(pb::SetServiceHoursRequest {
             shop_id: String::new(),

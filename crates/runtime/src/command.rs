@@ -428,12 +428,31 @@ mod tests {
         fold: true,
     };
 
-    #[tokio::test]
-    async fn a_group_commits_once_refusals_aside_and_decides_again_after_a_conflict() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn on_sqlite(dir: &tempfile::TempDir) -> (Arc<dyn EventStore>, CommandPath) {
         let url = format!("sqlite://{}", dir.path().join("log.db").display());
         let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::connect(&url).await.unwrap());
         let path = CommandPath::new(store.clone(), Arc::new(SystemClock));
+        (store, path)
+    }
+
+    /// Another replica, with its own cache, adds `n`.
+    async fn another_writer_adds(path: &CommandPath, n: u32) {
+        let mut other = Tally::default();
+        path.execute_cached(
+            TARGET,
+            &mut other,
+            &Metadata::default(),
+            |_, now| now,
+            |s, _| add(s, &n),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_group_commits_once_refusals_aside_and_decides_again_after_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, path) = on_sqlite(&dir).await;
         let metadata = Metadata::default();
         let commands = [2u32, 0, 3];
         let group: Vec<Grouped<'_, u32>> = commands
@@ -447,16 +466,7 @@ mod tests {
             .collect();
 
         // Another writer appends first: the state here is one event behind.
-        let mut other = Tally::default();
-        path.execute_cached(
-            TARGET,
-            &mut other,
-            &metadata,
-            |_, now| now,
-            |s, _| add(s, &7),
-        )
-        .await
-        .unwrap();
+        another_writer_adds(&path, 7).await;
 
         let mut working = Tally::default();
         let committed = path
@@ -504,23 +514,12 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_on_a_stale_cache_is_decided_again_on_the_head() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("log.db").display());
-        let store: Arc<dyn EventStore> = Arc::new(SqliteEventStore::connect(&url).await.unwrap());
-        let path = CommandPath::new(store.clone(), Arc::new(SystemClock));
+        let (_, path) = on_sqlite(&dir).await;
         let metadata = Metadata::default();
         // This replica's caches, taken before another writer added 5.
         let mut cached = Tally::default();
         let mut working = Tally::default();
-        let mut other = Tally::default();
-        path.execute_cached(
-            TARGET,
-            &mut other,
-            &metadata,
-            |_, now| now,
-            |s, _| add(s, &5),
-        )
-        .await
-        .unwrap();
+        another_writer_adds(&path, 5).await;
 
         let (events, _) = path
             .execute_cached(
