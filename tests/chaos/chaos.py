@@ -119,9 +119,6 @@ class Process:
                 self.child.wait()
                 self.child = None
 
-    def alive(self):
-        return self.child is not None and self.child.poll() is None
-
 
 class Psql:
     def __init__(self, url):
