@@ -64,11 +64,21 @@ pub async fn spawn_local(settings: Settings) -> Result<(server::Running, Arc<app
     Application::spawn_local_with(settings, |c| c.app.clone()).await
 }
 
+/// As [`spawn_local`], as one of several replicas on one database, each
+/// shop's requests served by the replica that owns it (decision 0016).
+pub async fn spawn_replica(
+    settings: Settings,
+) -> Result<(server::Running, Arc<app::Chat>), String> {
+    Application::spawn_local_as(settings, |c| c.app.clone(), true).await
+}
+
 #[async_trait::async_trait]
 impl Service for Chat {
     const NAME: &'static str = SERVICE;
     const GRPC_SERVICE: &'static str = "sellerdesk.chat.v1.ChatService";
     const DEFAULT_PORT: u16 = 50053;
+    /// A shop's desk lives on the replica that owns the shop (decision 0016).
+    const OWNED_BY_SHOP: bool = true;
     type Settings = Settings;
 
     fn settings(hosting: Hosting, config: &Config) -> Settings {

@@ -65,9 +65,19 @@ async fn spawn_chat(
     faq_endpoint: String,
     clock: ManualClock,
 ) -> TestApp {
+    spawn_chat_as(store, faq_endpoint, clock, false).await
+}
+
+/// A chat replica; `by_shop`: one of several that each own some shops.
+async fn spawn_chat_as(
+    store: Arc<dyn EventStore>,
+    faq_endpoint: String,
+    clock: ManualClock,
+    by_shop: bool,
+) -> TestApp {
     let signer = TokenSigner::new("test");
     let bus = Arc::new(InProcessBus::new());
-    let (service, chat) = chat_svc::spawn_local(Settings {
+    let settings = Settings {
         store,
         bus: bus.clone(),
         durable_bus: false,
@@ -79,8 +89,12 @@ async fn spawn_chat(
         robot_timeout: Duration::from_millis(500),
         run_scheduler: false,
         cache_shops: 10_000,
-    })
-    .await
+    };
+    let (service, chat) = if by_shop {
+        chat_svc::spawn_replica(settings).await
+    } else {
+        chat_svc::spawn_local(settings).await
+    }
     .unwrap();
     let channel = Channel::from_shared(service.endpoint())
         .unwrap()
@@ -584,6 +598,83 @@ async fn two_replicas(dir: &tempfile::TempDir) -> (TestApp, TestApp, Running) {
     )
     .await;
     (a, b, faq)
+}
+
+/// Issue 15 item 2 (R-X-4, decision 0016): with two replicas that own
+/// shops, a request that reaches the replica which does not own its shop is
+/// served by the owner: each shop's desk is loaded on one replica only,
+/// whichever replica the requests reached. When the owner stops, the
+/// survivor serves its shops, with every write made before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_x_4_a_shops_requests_are_served_by_its_owner_and_move_when_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let faq = spawn_faq(sqlite(&dir, "faq").await, &TokenSigner::new("test")).await;
+    let clock = ManualClock::new(t0());
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = sellerdesk_eventstore::open(&url).await.unwrap();
+        replicas.push(spawn_chat_as(store, faq.endpoint(), clock.clone(), true).await);
+    }
+    let mut b = replicas.pop().unwrap();
+    let mut a = replicas.pop().unwrap();
+    // Each replica takes its membership lease and sees the other within two looks.
+    tokio::time::sleep(sellerdesk_runtime::ownership::REFRESH * 3).await;
+    let shops: Vec<String> = (0..16).map(|i| format!("shop-owned-{i}")).collect();
+    for (i, shop) in shops.iter().enumerate() {
+        // Half the writes reach A, half B; the shop id only in the token.
+        let via = if i % 2 == 0 { &mut a } else { &mut b };
+        let add = via.req(
+            shop,
+            Role::Owner,
+            "owner",
+            pb::AddAgentRequest {
+                agent_id: "a1".into(),
+                name: "客服a1".into(),
+                phone: "13800000001".into(),
+                role: pb::ServiceRole::Both as i32,
+                ..Default::default()
+            },
+        );
+        via.client.add_agent(add).await.unwrap();
+    }
+    for shop in &shops {
+        // Every read through either replica sees the write.
+        for via in [&mut a, &mut b] {
+            let get = via.req(
+                shop,
+                Role::Owner,
+                "owner",
+                pb::GetAgentRequest {
+                    shop_id: shop.clone(),
+                    agent_id: "a1".into(),
+                },
+            );
+            via.client.get_agent(get).await.unwrap();
+        }
+    }
+    let (on_a, on_b) = (a.chat.loaded_desks(), b.chat.loaded_desks());
+    assert_eq!(
+        on_a + on_b,
+        shops.len(),
+        "each shop's desk on its owner only (A {on_a}, B {on_b})"
+    );
+    assert!(on_a > 0 && on_b > 0, "both own shops (A {on_a}, B {on_b})");
+    // A stops; B serves A's shops, with A's writes, and loads their desks.
+    a.service.stop().await.unwrap();
+    for shop in &shops {
+        let get = b.req(
+            shop,
+            Role::Owner,
+            "owner",
+            pb::GetAgentRequest {
+                shop_id: String::new(),
+                agent_id: "a1".into(),
+            },
+        );
+        b.client.get_agent(get).await.expect("B serves A's shops");
+    }
+    assert_eq!(b.chat.loaded_desks(), shops.len());
 }
 
 /// R-CHAT-9: Monday to Friday, 09:00-18:00 in Shanghai.

@@ -411,6 +411,13 @@ impl EventStore for FlakyStore {
     {
         self.inner.try_lease(name).await
     }
+
+    async fn leases_held(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<bool>, sellerdesk_eventstore::StoreError> {
+        self.inner.leases_held(names).await
+    }
 }
 
 /// One shop failing to announce must not cost the other due shops their

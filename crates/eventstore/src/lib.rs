@@ -85,6 +85,12 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// lives. `None` when another holds it. The lease ends when the guard is
     /// dropped or the holder's session dies (a killed process frees it at once).
     async fn try_lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>, StoreError>;
+
+    /// Which of the leases `names` some process holds now (in order): how
+    /// replicas that each hold a lease of their own learn who is alive
+    /// (`runtime::ownership`), from the same engine that frees a killed
+    /// process's lease.
+    async fn leases_held(&self, names: &[String]) -> Result<Vec<bool>, StoreError>;
 }
 
 /// A held lease; dropping it gives the lease up.

@@ -488,6 +488,11 @@ impl EventStore for SqliteEventStore {
             held: self.leases.clone(),
         })))
     }
+
+    async fn leases_held(&self, names: &[String]) -> Result<Vec<bool>, StoreError> {
+        let held = self.leases.lock().expect("lease lock");
+        Ok(names.iter().map(|n| held.contains(n)).collect())
+    }
 }
 
 fn decode_snapshot(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, StoreError> {

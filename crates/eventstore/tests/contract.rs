@@ -583,6 +583,12 @@ async fn leases_have_one_holder(db: Db) {
     );
     let other = store.try_lease("projector").await.unwrap();
     assert!(other.is_some(), "leases of other names are apart");
+    let names = ["relay", "nobody", "projector"].map(String::from);
+    assert_eq!(
+        store.leases_held(&names).await.unwrap(),
+        [true, false, true],
+        "who holds a lease is seen, in the order asked"
+    );
     drop(first);
     // PostgreSQL frees it when the session closes, which follows the drop.
     let mut again = None;
@@ -617,6 +623,16 @@ async fn a_lease_whose_session_dies_passes_to_another_process() {
     .unwrap();
     assert_eq!(ended, vec![true], "one session held it");
     assert!(!held.held().await, "the holder learns it lost the lease");
+    // The backend frees its locks as it exits, just after telling the client.
+    let mut seen_free = false;
+    for _ in 0..50 {
+        if b.leases_held(&["timekeeper".into()]).await.unwrap() == [false] {
+            seen_free = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_free, "the others see the lease free");
     let mut taken = None;
     for _ in 0..50 {
         taken = b.try_lease("timekeeper").await.unwrap();

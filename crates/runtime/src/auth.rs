@@ -470,6 +470,26 @@ impl TokenVerifier {
             .insert(token_id.to_owned());
     }
 
+    /// The `shop` claim of a request's bearer token, read without checking
+    /// anything: only to choose which replica serves a request that leaves
+    /// `shop_id` to its token ([`crate::ownership`]). The replica that serves
+    /// it verifies the token as always; a forged claim only picks the replica.
+    pub fn unverified_shop(headers: &http::HeaderMap) -> Option<String> {
+        #[derive(Deserialize)]
+        struct ShopClaim {
+            #[serde(default)]
+            shop: String,
+        }
+        let token = headers
+            .get("authorization")?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?;
+        let payload = B64.decode(token.split('.').nth(1)?).ok()?;
+        let claim: ShopClaim = serde_json::from_slice(&payload).ok()?;
+        Some(claim.shop).filter(|s| !s.is_empty())
+    }
+
     /// Checks signature, key, audience, expiry (`now` in Unix seconds) and revocation.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, String> {
         let trust = self.trust.read().expect("trust lock");
@@ -654,6 +674,27 @@ mod tests {
             role,
             exp: 2_000_000_000,
         }
+    }
+
+    #[test]
+    fn the_shop_a_token_names_picks_the_replica_without_a_check() {
+        let signer = TokenSigner::new("t");
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(TokenVerifier::unverified_shop(&headers), None);
+        let token = signer.mint(&claims("店-1", Role::Owner));
+        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        assert_eq!(
+            TokenVerifier::unverified_shop(&headers).as_deref(),
+            Some("店-1")
+        );
+        let platform = signer.mint(&claims("", Role::Platform));
+        headers.insert(
+            "authorization",
+            format!("Bearer {platform}").parse().unwrap(),
+        );
+        assert_eq!(TokenVerifier::unverified_shop(&headers), None);
+        headers.insert("authorization", "Bearer not.a-token".parse().unwrap());
+        assert_eq!(TokenVerifier::unverified_shop(&headers), None);
     }
 
     /// Hardening item 5: standard JWTs, verified with public keys only;

@@ -46,6 +46,12 @@ pub struct Config {
     pub metrics_port: Option<u16>,
     /// OTLP/gRPC collector for traces, e.g. `http://otel-collector:4317`. Unset: no export.
     pub otlp_endpoint: Option<String>,
+    /// Where the other replicas reach this one (`http://10.0.0.7:50053`),
+    /// for chat-svc, whose requests go to the replica that owns the shop.
+    /// Unset: the address the server binds to (`host`), unless that is every
+    /// interface (0.0.0.0), where the replica serves every shop itself.
+    /// Kubernetes sets it from the pod's IP.
+    pub advertise_url: Option<String>,
     /// Deadline for a unary request when the client sets none.
     pub request_timeout_ms: u64,
     /// How long a stopping server waits for in-flight calls before it exits
@@ -130,6 +136,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             log_filter: "info".into(),
             otlp_endpoint: None,
+            advertise_url: None,
             metrics_port: None,
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 20_000,
@@ -206,6 +213,9 @@ impl Config {
                 "pretty" => LogFormat::Pretty,
                 other => return Err(format!("SELLERDESK_LOG_FORMAT={other:?}: json or pretty")),
             };
+        }
+        if let Some(v) = get("SELLERDESK_ADVERTISE_URL") {
+            self.advertise_url = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = get("SELLERDESK_OTLP_ENDPOINT") {
             self.otlp_endpoint = Some(v).filter(|s| !s.is_empty());

@@ -343,7 +343,80 @@ fn timestamp_problem(t: &DynamicMessage) -> Option<String> {
 pub struct GuardLayer {
     guard: InputGuard,
     draining: Option<Draining>,
+    forwarding: Option<Forwarding>,
 }
+
+/// Which requests go to the replica that owns their shop
+/// ([`crate::ownership`]): the unary methods of one service whose request
+/// names the shop in `shop_id`, field 1. Live streams are served where they
+/// arrive: they follow the log, which every replica reads.
+#[derive(Debug, Clone)]
+pub struct Forwarding {
+    ownership: Arc<crate::ownership::Ownership>,
+    methods: Arc<std::collections::HashSet<String>>,
+}
+
+impl Forwarding {
+    pub fn by_shop(
+        ownership: Arc<crate::ownership::Ownership>,
+        guard: &InputGuard,
+        service: &str,
+    ) -> Self {
+        let methods = guard
+            .methods
+            .iter()
+            .filter(|(_, m)| {
+                m.parent_service().full_name() == service
+                    && !m.is_client_streaming()
+                    && !m.is_server_streaming()
+                    && m.input()
+                        .get_field(SHOP_FIELD)
+                        .is_some_and(|f| f.name() == "shop_id" && f.kind() == Kind::String)
+            })
+            .map(|(path, _)| path.clone())
+            .collect();
+        Self {
+            ownership,
+            methods: Arc::new(methods),
+        }
+    }
+
+    /// Whether `path` is forwarded; tests and the docs list them.
+    pub fn forwards(&self, path: &str) -> bool {
+        self.methods.contains(path)
+    }
+
+    /// The owner's answer, or `None` when the request is served here: this
+    /// replica owns the shop, the request was forwarded already, or the owner
+    /// could not be reached.
+    async fn route(
+        &self,
+        path: &str,
+        parts: &http::request::Parts,
+        body: &Bytes,
+    ) -> Option<http::Response<Body>> {
+        if !self.forwards(path) || parts.headers.contains_key(crate::ownership::FORWARDED) {
+            return None;
+        }
+        let message = single_frame(body)?;
+        // A shop's own roles may leave `shop_id` empty: their token names it.
+        let shop = match string_field(&message, SHOP_FIELD) {
+            Some(shop) => shop.to_owned(),
+            None => crate::TokenVerifier::unverified_shop(&parts.headers)?,
+        };
+        let owner = self.ownership.owner(&shop)?;
+        match self.ownership.forward(&owner, parts, body.clone()).await {
+            Ok(response) => Some(response),
+            Err(e) => {
+                tracing::warn!(rpc = %path, error = %e, "the shop's owner is unreachable: serving here");
+                None
+            }
+        }
+    }
+}
+
+/// The field number of `shop_id` in every request that names a shop.
+const SHOP_FIELD: u32 = 1;
 
 /// Becomes true when the server starts its graceful stop: live streams end
 /// (UNAVAILABLE, resume from your position) so the stop is not held open by
@@ -356,7 +429,14 @@ impl GuardLayer {
         Self {
             guard,
             draining: None,
+            forwarding: None,
         }
+    }
+
+    /// Sends requests for a shop another replica owns to that replica.
+    pub fn with_forwarding(mut self, forwarding: Option<Forwarding>) -> Self {
+        self.forwarding = forwarding;
+        self
     }
 
     /// Hands every request the server's drain signal.
@@ -373,6 +453,7 @@ impl<S> tower::Layer<S> for GuardLayer {
             inner,
             guard: self.guard.clone(),
             draining: self.draining.clone(),
+            forwarding: self.forwarding.clone(),
         }
     }
 }
@@ -382,6 +463,7 @@ pub struct Guarded<S> {
     inner: S,
     guard: InputGuard,
     draining: Option<Draining>,
+    forwarding: Option<Forwarding>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -408,6 +490,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let guard = self.guard.clone();
+        let forwarding = self.forwarding.clone();
         if let Some(d) = &self.draining {
             request.extensions_mut().insert(d.clone());
         }
@@ -432,7 +515,15 @@ where
             };
             let request = if known {
                 match screen(&guard, &path, request).await {
-                    Ok(request) => request,
+                    Ok((parts, body)) => {
+                        if let Some(f) = &forwarding {
+                            if let Some(response) = f.route(&path, &parts, &body).await {
+                                answered(response.headers());
+                                return Ok(response);
+                            }
+                        }
+                        http::Request::from_parts(parts, Body::new(Full::new(body)))
+                    }
                     Err(status) => {
                         let response = status.into_http();
                         answered(response.headers());
@@ -467,7 +558,7 @@ async fn screen(
     guard: &InputGuard,
     path: &str,
     request: http::Request<Body>,
-) -> Result<http::Request<Body>, Status> {
+) -> Result<(http::request::Parts, Bytes), Status> {
     let (parts, body) = request.into_parts();
     let bytes = Limited::new(body, MAX_MESSAGE_BYTES + 5)
         .collect()
@@ -493,10 +584,35 @@ async fn screen(
             }
         }
     }
-    Ok(http::Request::from_parts(
-        parts,
-        Body::new(Full::new(bytes)),
-    ))
+    Ok((parts, bytes))
+}
+
+/// The string in field `number` of an encoded message (the last one, as a
+/// decoder keeps), read off the wire without the message's type; `None`
+/// when it is absent, not a string or the message is damaged.
+fn string_field(message: &[u8], number: u32) -> Option<&str> {
+    let mut buf = message;
+    let mut found = None;
+    while !buf.is_empty() {
+        let key = read_varint(&mut buf)?;
+        match key & 7 {
+            0 => {
+                read_varint(&mut buf)?;
+            }
+            1 => buf = buf.get(8..)?,
+            5 => buf = buf.get(4..)?,
+            2 => {
+                let len = usize::try_from(read_varint(&mut buf)?).ok()?;
+                let value = buf.get(..len)?;
+                buf = &buf[len..];
+                if key >> 3 == u64::from(number) {
+                    found = Some(std::str::from_utf8(value).ok()?);
+                }
+            }
+            _ => return None,
+        }
+    }
+    found
 }
 
 /// The message of a body that is one uncompressed gRPC frame; `None` for
@@ -622,6 +738,40 @@ mod tests {
             .unwrap();
         assert_eq!(v[0].0, "as_of");
         assert!(guard().check("/grpc.health.v1.Health/Check", &[]).is_none());
+    }
+
+    #[test]
+    fn the_shop_is_read_off_the_wire() {
+        use sellerdesk_api::chat::v1 as chat;
+        let request = chat::SendBuyerMessageRequest {
+            shop_id: "店-1".into(),
+            conversation_id: "c-1".into(),
+            text: "在吗".into(),
+            ..Default::default()
+        };
+        assert_eq!(string_field(&encode(&request), 1), Some("店-1"));
+        assert_eq!(
+            string_field(&encode(&chat::SendBuyerMessageRequest::default()), 1),
+            None
+        );
+        assert_eq!(string_field(&[0x0a, 0x05, b'a'], 1), None, "truncated");
+    }
+
+    #[test]
+    fn forwarding_takes_the_unary_calls_that_name_a_shop() {
+        let ownership = crate::ownership::Ownership::new("chat", "http://127.0.0.1:1".into());
+        let f = Forwarding::by_shop(ownership, &guard(), "sellerdesk.chat.v1.ChatService");
+        assert!(f.forwards("/sellerdesk.chat.v1.ChatService/SendBuyerMessage"));
+        assert!(f.forwards("/sellerdesk.chat.v1.ChatService/ListConversations"));
+        assert!(
+            !f.forwards("/sellerdesk.chat.v1.ChatService/WatchInbox"),
+            "a live stream"
+        );
+        assert!(
+            !f.forwards("/sellerdesk.faq.v1.FaqService/Match"),
+            "another service"
+        );
+        assert!(!f.forwards("/grpc.health.v1.Health/Check"));
     }
 
     /// A service whose every call panics, as a handler with a bug would.

@@ -151,6 +151,11 @@ pub trait Service: Sized + Send + Sync + 'static {
     /// The gRPC routes, each behind `auth`.
     fn routes(&self, auth: Authenticator) -> Routes;
 
+    /// Whether a request for a shop is served by the replica that owns the
+    /// shop ([`crate::ownership`]): for a service whose per-shop state in
+    /// memory is costly to keep on every replica (chat's desks).
+    const OWNED_BY_SHOP: bool = false;
+
     /// Work beside the server besides the outbox relay (schedulers,
     /// consumers, followers); the host stops it when the server stops.
     fn tasks(&self, settings: &Self::Settings) -> Vec<Work> {
@@ -166,6 +171,9 @@ pub struct Host<S: Service> {
     service: S,
     settings: S::Settings,
     tasks: Tasks,
+    /// Where other replicas reach this one, for a service owned by shop;
+    /// `None`: it serves every shop itself.
+    advertise: Option<String>,
 }
 
 impl<S: Service + std::fmt::Debug> Host<S>
@@ -183,7 +191,20 @@ where
             service,
             settings,
             tasks,
+            advertise: None,
         })
+    }
+
+    /// Where other replicas reach this one (`http://10.0.0.7:50053`), for a
+    /// service owned by shop. Unset, a listener bound to one address
+    /// advertises that address; one bound to every interface (0.0.0.0)
+    /// cannot say which of them others reach, so the replica serves every
+    /// shop itself.
+    pub fn advertise(mut self, url: Option<String>) -> Self {
+        let bound = server::local_addr(&self.listener);
+        self.advertise =
+            url.or_else(|| (!bound.ip().is_unspecified()).then(|| format!("http://{bound}")));
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -206,10 +227,23 @@ where
         settings: S::Settings,
         keep: impl FnOnce(&S) -> R,
     ) -> Result<(server::Running, R), String> {
+        Self::spawn_local_as(settings, keep, false).await
+    }
+
+    /// As [`Host::spawn_local_with`], as one of several replicas that forward
+    /// a shop's requests to its owner when `by_shop` (and `S::OWNED_BY_SHOP`).
+    pub async fn spawn_local_as<R>(
+        settings: S::Settings,
+        keep: impl FnOnce(&S) -> R,
+        by_shop: bool,
+    ) -> Result<(server::Running, R), String> {
         let listener = server::bind("127.0.0.1", 0)
             .await
             .map_err(|e| e.to_string())?;
-        let host = Self::build(settings, listener).await?;
+        let mut host = Self::build(settings, listener).await?;
+        if by_shop {
+            host = host.advertise(None);
+        }
         let kept = keep(&host.service);
         let port = host.port();
         Ok((
@@ -245,6 +279,18 @@ where
                 }
             }
         }
+        let forwarding = match &self.advertise {
+            Some(url) if S::OWNED_BY_SHOP => {
+                let ownership = crate::ownership::Ownership::new(S::NAME, url.clone());
+                tasks.spawn(ownership.clone().keep_membership(hosting.store.clone()));
+                Some(crate::guard::Forwarding::by_shop(
+                    ownership,
+                    &crate::guard::InputGuard::for_api(),
+                    S::GRPC_SERVICE,
+                ))
+            }
+            _ => None,
+        };
         let routes = self
             .service
             .routes(Authenticator::new(hosting.verifier.clone()));
@@ -254,6 +300,7 @@ where
             &[S::GRPC_SERVICE],
             hosting.bus.clone(),
             hosting.request_timeout,
+            forwarding,
             shutdown,
         )
         .await;

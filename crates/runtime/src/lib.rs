@@ -16,6 +16,7 @@ pub mod guard;
 pub mod host;
 pub mod lease;
 pub mod metrics;
+pub mod ownership;
 pub mod page;
 pub mod server;
 pub mod telemetry;

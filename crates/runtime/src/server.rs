@@ -20,6 +20,7 @@ pub async fn serve(
     services: &[&str],
     bus: std::sync::Arc<dyn sellerdesk_bus::EventBus>,
     request_timeout: Duration,
+    forwarding: Option<crate::guard::Forwarding>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -99,7 +100,8 @@ pub async fn serve(
         // panic becomes INTERNAL instead of a reset stream.
         .layer(
             crate::guard::GuardLayer::new(crate::guard::InputGuard::for_api())
-                .with_draining(crate::guard::Draining(drain_rx)),
+                .with_draining(crate::guard::Draining(drain_rx))
+                .with_forwarding(forwarding),
         )
         .add_routes(routes)
         .add_service(health)

@@ -174,7 +174,8 @@ where
     let settings = settings::<S>(config, common).await?;
     let host = Host::<S>::build(settings, listener)
         .await
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)?
+        .advertise(config.advertise_url.clone());
     Ok(Built {
         service: S::NAME,
         port: host.port(),
