@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.request
 import time
 from collections import Counter, defaultdict
 
@@ -178,6 +179,10 @@ class Cluster:
                     "SELLERDESK_LOG": "warn",
                     "SELLERDESK_LOG_FORMAT": "json",
                 })
+                if service == "chat":
+                    # Each shop is served by the replica that owns it; the
+                    # metrics tell whether requests were forwarded to it.
+                    env["SELLERDESK_METRICS_PORT"] = str(free_port())
                 argv = [binary, "serve", service, "--listen", f"127.0.0.1:{port}"]
                 self.services[service].append(Process(f"{service}-{i}", argv, env, port, work))
 
@@ -529,8 +534,26 @@ def paged(client, replica, method, token, field, **fields):
             return items
 
 
+def forwarded_requests(cluster):
+    """Chat requests forwarded to their shop's owner, and served around an
+    unreachable owner, summed over the replicas since their last start."""
+    totals = Counter()
+    for p in cluster.services["chat"]:
+        port = p.env["SELLERDESK_METRICS_PORT"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("sellerdesk_forwarded_requests_total{"):
+                    outcome = line.split('outcome="')[1].split('"')[0]
+                    totals[outcome] += int(float(line.rsplit(" ", 1)[1]))
+    return totals
+
+
 def check_all(load, cluster, findings):
     f = findings
+    forwarded = forwarded_requests(cluster)
+    f.check(f"chat: requests reaching the replica that does not own their shop went to the owner "
+            f"({forwarded['forwarded']} forwarded, {forwarded['owner_unreachable']} served around "
+            f"an owner just killed)", forwarded["forwarded"] > 0, dict(forwarded))
     cmp_, ads, faq, aff, chat = (load.clients[s] for s in ("compliance", "ads", "faq", "affiliate", "chat"))
 
     # compliance: the log, the replicas, and ads-svc's view.

@@ -347,13 +347,15 @@ pub struct GuardLayer {
 }
 
 /// Which requests go to the replica that owns their shop
-/// ([`crate::ownership`]): the unary methods of one service whose request
-/// names the shop in `shop_id`, field 1. Live streams are served where they
-/// arrive: they follow the log, which every replica reads.
+/// ([`crate::ownership`]): the methods of one service whose request names
+/// the shop in `shop_id`, field 1, live streams included: the owner's desk
+/// feeds them as it commits, where another replica would learn of the
+/// owner's commits only by polling the log.
 #[derive(Debug, Clone)]
 pub struct Forwarding {
     ownership: Arc<crate::ownership::Ownership>,
-    methods: Arc<std::collections::HashSet<String>>,
+    /// Forwarded methods: whether each answers with a stream.
+    methods: Arc<HashMap<String, bool>>,
 }
 
 impl Forwarding {
@@ -368,12 +370,11 @@ impl Forwarding {
             .filter(|(_, m)| {
                 m.parent_service().full_name() == service
                     && !m.is_client_streaming()
-                    && !m.is_server_streaming()
                     && m.input()
                         .get_field(SHOP_FIELD)
                         .is_some_and(|f| f.name() == "shop_id" && f.kind() == Kind::String)
             })
-            .map(|(path, _)| path.clone())
+            .map(|(path, m)| (path.clone(), m.is_server_streaming()))
             .collect();
         Self {
             ownership,
@@ -383,7 +384,7 @@ impl Forwarding {
 
     /// Whether `path` is forwarded; tests and the docs list them.
     pub fn forwards(&self, path: &str) -> bool {
-        self.methods.contains(path)
+        self.methods.contains_key(path)
     }
 
     /// The owner's answer, or `None` when the request is served here: this
@@ -394,8 +395,10 @@ impl Forwarding {
         path: &str,
         parts: &http::request::Parts,
         body: &Bytes,
+        draining: Option<&Draining>,
     ) -> Option<http::Response<Body>> {
-        if !self.forwards(path) || parts.headers.contains_key(crate::ownership::FORWARDED) {
+        let streams = *self.methods.get(path)?;
+        if parts.headers.contains_key(crate::ownership::FORWARDED) {
             return None;
         }
         let message = single_frame(body)?;
@@ -406,7 +409,13 @@ impl Forwarding {
         };
         let owner = self.ownership.owner(&shop)?;
         match self.ownership.forward(&owner, parts, body.clone()).await {
-            Ok(response) => Some(response),
+            Ok(response) => Some(match draining {
+                // A stream relayed from the owner ends when this replica
+                // stops, as its own streams do: the client resumes from its
+                // last position through another replica.
+                Some(d) if streams => response.map(|b| Body::new(EndsOnDrain::new(b, d.clone()))),
+                _ => response,
+            }),
             Err(e) => {
                 tracing::warn!(rpc = %path, error = %e, "the shop's owner is unreachable: serving here");
                 None
@@ -417,6 +426,57 @@ impl Forwarding {
 
 /// The field number of `shop_id` in every request that names a shop.
 const SHOP_FIELD: u32 = 1;
+
+/// A relayed response body that ends with UNAVAILABLE once the server drains.
+struct EndsOnDrain {
+    inner: Body,
+    drained: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ended: bool,
+}
+
+impl EndsOnDrain {
+    fn new(inner: Body, draining: Draining) -> Self {
+        let Draining(mut rx) = draining;
+        Self {
+            inner,
+            drained: Box::pin(async move {
+                // A closed sender means the server is gone: drained too.
+                let _ = rx.wait_for(|d| *d).await;
+            }),
+            ended: false,
+        }
+    }
+}
+
+impl http_body::Body for EndsOnDrain {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if self.drained.as_mut().poll(cx).is_ready() {
+            self.ended = true;
+            let mut trailers = http::HeaderMap::new();
+            let stopping = Status::unavailable(
+                "the server is stopping: reconnect, resuming from your last position",
+            );
+            return Poll::Ready(Some(match stopping.add_header(&mut trailers) {
+                Ok(()) => Ok(http_body::Frame::trailers(trailers)),
+                Err(e) => Err(e),
+            }));
+        }
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.ended = true;
+        }
+        polled
+    }
+}
 
 /// Becomes true when the server starts its graceful stop: live streams end
 /// (UNAVAILABLE, resume from your position) so the stop is not held open by
@@ -491,6 +551,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let guard = self.guard.clone();
         let forwarding = self.forwarding.clone();
+        let draining = self.draining.clone();
         if let Some(d) = &self.draining {
             request.extensions_mut().insert(d.clone());
         }
@@ -517,7 +578,9 @@ where
                 match screen(&guard, &path, request).await {
                     Ok((parts, body)) => {
                         if let Some(f) = &forwarding {
-                            if let Some(response) = f.route(&path, &parts, &body).await {
+                            if let Some(response) =
+                                f.route(&path, &parts, &body, draining.as_ref()).await
+                            {
                                 answered(response.headers());
                                 return Ok(response);
                             }
@@ -758,14 +821,14 @@ mod tests {
     }
 
     #[test]
-    fn forwarding_takes_the_unary_calls_that_name_a_shop() {
+    fn forwarding_takes_the_calls_that_name_a_shop() {
         let ownership = crate::ownership::Ownership::new("chat", "http://127.0.0.1:1".into());
         let f = Forwarding::by_shop(ownership, &guard(), "sellerdesk.chat.v1.ChatService");
         assert!(f.forwards("/sellerdesk.chat.v1.ChatService/SendBuyerMessage"));
         assert!(f.forwards("/sellerdesk.chat.v1.ChatService/ListConversations"));
         assert!(
-            !f.forwards("/sellerdesk.chat.v1.ChatService/WatchInbox"),
-            "a live stream"
+            f.forwards("/sellerdesk.chat.v1.ChatService/WatchInbox"),
+            "a live stream too"
         );
         assert!(
             !f.forwards("/sellerdesk.faq.v1.FaqService/Match"),
