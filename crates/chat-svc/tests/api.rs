@@ -677,6 +677,79 @@ async fn r_x_4_a_shops_requests_are_served_by_its_owner_and_move_when_it_stops()
     assert_eq!(b.chat.loaded_desks(), shops.len());
 }
 
+/// Decision 0016: an inbox opened on the replica that does not own the shop
+/// is relayed from the owner (whose desk feeds it as it commits), and when
+/// the relaying replica stops, the stream ends with UNAVAILABLE at once, as
+/// the replica's own streams do, instead of holding the stop open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_chat_5_an_inbox_relayed_from_the_owner_ends_unavailable_when_the_relay_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let faq = spawn_faq(sqlite(&dir, "faq").await, &TokenSigner::new("test")).await;
+    let clock = ManualClock::new(t0());
+    let _a = spawn_chat_as(
+        sellerdesk_eventstore::open(&url).await.unwrap(),
+        faq.endpoint(),
+        clock.clone(),
+        true,
+    )
+    .await;
+    let mut b = spawn_chat_as(
+        sellerdesk_eventstore::open(&url).await.unwrap(),
+        faq.endpoint(),
+        clock,
+        true,
+    )
+    .await;
+    tokio::time::sleep(sellerdesk_runtime::ownership::REFRESH * 3).await;
+    // A shop that A owns: a write through B leaves B without its desk.
+    let mut shop = None;
+    for i in 0..32 {
+        let candidate = format!("shop-relay-{i}");
+        let add = b.req(
+            &candidate,
+            Role::Owner,
+            "owner",
+            pb::AddAgentRequest {
+                agent_id: "a1".into(),
+                name: "客服a1".into(),
+                phone: "13800000001".into(),
+                role: pb::ServiceRole::Both as i32,
+                ..Default::default()
+            },
+        );
+        b.client.add_agent(add).await.unwrap();
+        if b.chat.loaded_desks() == 0 {
+            shop = Some(candidate);
+            break;
+        }
+    }
+    let shop = shop.expect("A owns one of 32 shops");
+    let watch = b.req(&shop, Role::Agent, "a1", pb::WatchInboxRequest::default());
+    let mut inbox = b.client.watch_inbox(watch).await.unwrap().into_inner();
+    assert_eq!(b.chat.loaded_desks(), 0, "the inbox is served by the owner");
+    let stopped = tokio::spawn(b.service.stop());
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match inbox.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => break Some(e),
+                None => break None,
+            }
+        }
+    })
+    .await
+    .expect("the relayed stream ends when the relay stops, not after the grace period")
+    .expect("it ends with an error the client can act on");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(ended.message().contains("resuming"), "{ended:?}");
+    tokio::time::timeout(Duration::from_secs(10), stopped)
+        .await
+        .expect("the stop is not held open by the relayed stream")
+        .unwrap()
+        .unwrap();
+}
+
 /// R-CHAT-9: Monday to Friday, 09:00-18:00 in Shanghai.
 fn weekdays_nine_to_six() -> pb::ServiceHours {
     pb::ServiceHours {
