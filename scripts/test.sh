@@ -95,6 +95,9 @@ cargo nextest run --workspace --no-fail-fast --failure-output final
 log "chaos: every service as 2 processes on PostgreSQL and a 3-node NATS cluster, SIGKILLs under load (tests/chaos/chaos.py)"
 python3 tests/chaos/chaos.py --bin target/debug/sellerdesk --seconds "${CHAOS_SECONDS:-40}"
 
+log "failover: a SIGKILLed chat replica's shops move to the survivors, no call to them fails (tests/chaos/failover.py)"
+python3 tests/chaos/failover.py --bin target/debug/sellerdesk --replicas 3 --rounds 10
+
 log "Kubernetes overlays: render, schemas, policy (scripts/k8s-check.sh)"
 bash scripts/k8s-check.sh
 

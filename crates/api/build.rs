@@ -2,7 +2,10 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read when the script runs, not baked in when it compiles: a target
+    // directory shared by two checkouts would otherwise reuse the script
+    // built for the other one, with its path.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = [
         "sellerdesk/common/v1/common.proto",
         "sellerdesk/compliance/v1/compliance.proto",
