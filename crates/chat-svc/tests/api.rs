@@ -618,8 +618,9 @@ async fn r_x_4_a_shops_requests_are_served_by_its_owner_and_move_when_it_stops()
     }
     let mut b = replicas.pop().unwrap();
     let mut a = replicas.pop().unwrap();
-    // Each replica takes its membership lease and sees the other within two looks.
-    tokio::time::sleep(sellerdesk_runtime::ownership::REFRESH * 3).await;
+    // Each replica takes its membership lease and sees the other.
+    a.service.until_replicas(2).await;
+    b.service.until_replicas(2).await;
     let shops: Vec<String> = (0..16).map(|i| format!("shop-owned-{i}")).collect();
     for (i, shop) in shops.iter().enumerate() {
         // Half the writes reach A, half B; the shop id only in the token.
@@ -687,7 +688,7 @@ async fn r_chat_5_an_inbox_relayed_from_the_owner_ends_unavailable_when_the_rela
     let url = sellerdesk_testkit::fresh_postgres_url().await;
     let faq = spawn_faq(sqlite(&dir, "faq").await, &TokenSigner::new("test")).await;
     let clock = ManualClock::new(t0());
-    let _a = spawn_chat_as(
+    let a = spawn_chat_as(
         sellerdesk_eventstore::open(&url).await.unwrap(),
         faq.endpoint(),
         clock.clone(),
@@ -701,11 +702,13 @@ async fn r_chat_5_an_inbox_relayed_from_the_owner_ends_unavailable_when_the_rela
         true,
     )
     .await;
-    tokio::time::sleep(sellerdesk_runtime::ownership::REFRESH * 3).await;
-    // A shop that A owns: a write through B leaves B without its desk.
+    a.service.until_replicas(2).await;
+    b.service.until_replicas(2).await;
+    // A shop that A owns: a write to it through B loads no desk on B.
     let mut shop = None;
     for i in 0..32 {
         let candidate = format!("shop-relay-{i}");
+        let held = b.chat.loaded_desks();
         let add = b.req(
             &candidate,
             Role::Owner,
@@ -719,15 +722,19 @@ async fn r_chat_5_an_inbox_relayed_from_the_owner_ends_unavailable_when_the_rela
             },
         );
         b.client.add_agent(add).await.unwrap();
-        if b.chat.loaded_desks() == 0 {
-            shop = Some(candidate);
+        if b.chat.loaded_desks() == held {
+            shop = Some((candidate, held));
             break;
         }
     }
-    let shop = shop.expect("A owns one of 32 shops");
+    let (shop, held) = shop.expect("A owns one of 32 shops");
     let watch = b.req(&shop, Role::Agent, "a1", pb::WatchInboxRequest::default());
     let mut inbox = b.client.watch_inbox(watch).await.unwrap().into_inner();
-    assert_eq!(b.chat.loaded_desks(), 0, "the inbox is served by the owner");
+    assert_eq!(
+        b.chat.loaded_desks(),
+        held,
+        "the inbox is served by the owner"
+    );
     let stopped = tokio::spawn(b.service.stop());
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
         loop {

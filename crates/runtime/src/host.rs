@@ -171,9 +171,10 @@ pub struct Host<S: Service> {
     service: S,
     settings: S::Settings,
     tasks: Tasks,
-    /// Where other replicas reach this one, for a service owned by shop;
-    /// `None`: it serves every shop itself.
-    advertise: Option<String>,
+    /// This replica's view of which replica owns each shop, for a service
+    /// owned by shop with an address to advertise; `None`: it serves every
+    /// shop itself.
+    ownership: Option<Arc<crate::ownership::Ownership>>,
 }
 
 impl<S: Service + std::fmt::Debug> Host<S>
@@ -191,7 +192,7 @@ where
             service,
             settings,
             tasks,
-            advertise: None,
+            ownership: None,
         })
     }
 
@@ -202,8 +203,10 @@ where
     /// shop itself.
     pub fn advertise(mut self, url: Option<String>) -> Self {
         let bound = server::local_addr(&self.listener);
-        self.advertise =
-            url.or_else(|| (!bound.ip().is_unspecified()).then(|| format!("http://{bound}")));
+        let url = url.or_else(|| (!bound.ip().is_unspecified()).then(|| format!("http://{bound}")));
+        self.ownership = url
+            .filter(|_| S::OWNED_BY_SHOP)
+            .map(|url| crate::ownership::Ownership::new(S::NAME, url));
         self
     }
 
@@ -246,8 +249,9 @@ where
         }
         let kept = keep(&host.service);
         let port = host.port();
+        let ownership = host.ownership.clone();
         Ok((
-            server::Running::spawn(port, |stopped| host.run(stopped)),
+            server::Running::spawn(port, |stopped| host.run(stopped)).with_ownership(ownership),
             kept,
         ))
     }
@@ -279,18 +283,14 @@ where
                 }
             }
         }
-        let forwarding = match &self.advertise {
-            Some(url) if S::OWNED_BY_SHOP => {
-                let ownership = crate::ownership::Ownership::new(S::NAME, url.clone());
-                tasks.spawn(ownership.clone().keep_membership(hosting.store.clone()));
-                Some(crate::guard::Forwarding::by_shop(
-                    ownership,
-                    &crate::guard::InputGuard::for_api(),
-                    S::GRPC_SERVICE,
-                ))
-            }
-            _ => None,
-        };
+        let forwarding = self.ownership.map(|ownership| {
+            tasks.spawn(ownership.clone().keep_membership(hosting.store.clone()));
+            crate::guard::Forwarding::by_shop(
+                ownership,
+                &crate::guard::InputGuard::for_api(),
+                S::GRPC_SERVICE,
+            )
+        });
         let routes = self
             .service
             .routes(Authenticator::new(hosting.verifier.clone()));

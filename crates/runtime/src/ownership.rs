@@ -127,6 +127,7 @@ impl Ownership {
         message: Bytes,
     ) -> Result<http::Response<Body>, String> {
         use tower::ServiceExt;
+        use tracing::Instrument;
         let channel = self.channel(owner)?;
         let mut request = http::Request::new(Body::new(Full::new(message)));
         *request.method_mut() = parts.method.clone();
@@ -135,14 +136,34 @@ impl Ownership {
         request
             .headers_mut()
             .insert(FORWARDED, http::HeaderValue::from_static("1"));
-        match channel.oneshot(request).await {
+        // The hop is a CLIENT span of this replica's server span, and the
+        // owner's span its child: a trace shows where the request went.
+        let path = parts.uri.path().trim_start_matches('/');
+        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        let span = crate::telemetry::grpc_client_span(service, method);
+        let sent = async {
+            if let Some(tp) = crate::telemetry::current_traceparent()
+                .and_then(|tp| http::HeaderValue::from_str(&tp).ok())
+            {
+                request.headers_mut().insert("traceparent", tp);
+            }
+            channel.oneshot(request).await
+        }
+        .instrument(span.clone())
+        .await;
+        match sent {
             Ok(response) => {
                 FORWARDS.inc(&[self.service, "forwarded"]);
+                crate::telemetry::record_client_status(
+                    &span,
+                    crate::metrics::response_code(response.headers()),
+                );
                 Ok(response)
             }
             Err(e) => {
                 // Served here instead; the owner is passed over for a while so
                 // the next requests do not each wait to find it gone.
+                crate::telemetry::record_client_status(&span, tonic::Code::Unavailable);
                 FORWARDS.inc(&[self.service, "owner_unreachable"]);
                 self.suspects
                     .lock()

@@ -186,6 +186,8 @@ pub fn local_addr(listener: &TcpListener) -> SocketAddr {
 #[derive(Debug)]
 pub struct Running {
     pub port: u16,
+    /// Which replica owns each shop, for a service owned by shop.
+    pub ownership: Option<std::sync::Arc<crate::ownership::Ownership>>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), String>>,
 }
@@ -201,7 +203,28 @@ impl Running {
         let task = tokio::spawn(run(Box::pin(async {
             let _ = stopped.await;
         })));
-        Self { port, stop, task }
+        Self {
+            port,
+            ownership: None,
+            stop,
+            task,
+        }
+    }
+
+    pub fn with_ownership(
+        mut self,
+        ownership: Option<std::sync::Arc<crate::ownership::Ownership>>,
+    ) -> Self {
+        self.ownership = ownership;
+        self
+    }
+
+    /// Waits until this replica counts `n` live replicas (tests).
+    pub async fn until_replicas(&self, n: usize) {
+        let Some(o) = &self.ownership else { return };
+        while o.members().len() != n {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     pub fn endpoint(&self) -> String {

@@ -187,6 +187,37 @@ async fn calls_and_messages_are_complete_traces() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Decision 0016: two chat replicas on one store, each owning some shops.
+    // A request that reaches the replica which does not own its shop is
+    // forwarded: a CLIENT span under the first replica's SERVER span, and the
+    // owner's SERVER span under it.
+    let mut replica_settings =
+        sellerdesk::stack::settings::<chat_svc::Chat>(&config, common.clone())
+            .await
+            .unwrap();
+    replica_settings.faq_endpoint = faq.endpoint();
+    let (first, _) = chat_svc::spawn_replica(replica_settings.clone())
+        .await
+        .unwrap();
+    let (second, _) = chat_svc::spawn_replica(replica_settings).await.unwrap();
+    first.until_replicas(2).await;
+    second.until_replicas(2).await;
+    let mut via_first = ChatServiceClient::new(
+        sellerdesk::client::channel(&first.endpoint())
+            .await
+            .unwrap(),
+    );
+    for i in 0..16 {
+        via_first
+            .list_agents(authed(
+                &platform,
+                pb::ListAgentsRequest {
+                    shop_id: format!("forwarded-shop-{i}"),
+                },
+            ))
+            .await
+            .unwrap();
+    }
     drop(guard); // flushes the batch exporter
     let started = std::time::Instant::now();
     let spans = loop {
@@ -257,6 +288,27 @@ async fn calls_and_messages_are_complete_traces() {
         served[0].parent_span_id, call.span_id,
         "faq's span is the client span's child"
     );
+
+    let list = "sellerdesk.chat.v1.ChatService/ListAgents";
+    let hops = named(&spans, list, SpanKind::Client);
+    assert!(
+        !hops.is_empty() && hops.len() < 16,
+        "some of 16 shops are the other replica's: {} forwarded",
+        hops.len()
+    );
+    let served = named(&spans, list, SpanKind::Server);
+    for hop in hops {
+        let received = served
+            .iter()
+            .find(|s| s.span_id == hop.parent_span_id)
+            .expect("the hop is a child of the receiving replica's SERVER span");
+        let owner = served
+            .iter()
+            .find(|s| s.parent_span_id == hop.span_id)
+            .expect("the owner's SERVER span is the hop's child");
+        assert_eq!(owner.trace_id, received.trace_id);
+        assert_eq!(attribute(hop, "rpc.grpc.status_code").as_deref(), Some("0"));
+    }
 
     let get = named(
         &spans,
