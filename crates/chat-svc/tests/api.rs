@@ -141,6 +141,23 @@ impl TestApp {
         self.req(SHOP, Role::Agent, id, msg)
     }
 
+    /// Agent `a1` added to `shop` by its owner (the shop named only in the token).
+    async fn add_agent_a1(&mut self, shop: &str) {
+        let add = self.req(
+            shop,
+            Role::Owner,
+            "owner",
+            pb::AddAgentRequest {
+                agent_id: "a1".into(),
+                name: "客服a1".into(),
+                phone: "13800000001".into(),
+                role: pb::ServiceRole::Both as i32,
+                ..Default::default()
+            },
+        );
+        self.client.add_agent(add).await.unwrap();
+    }
+
     /// An agent, verified and online.
     async fn online_agent(&mut self, id: &str, role: pb::ServiceRole, phone: &str) {
         let add = self.owner(pb::AddAgentRequest {
@@ -625,19 +642,7 @@ async fn r_x_4_a_shops_requests_are_served_by_its_owner_and_move_when_it_stops()
     for (i, shop) in shops.iter().enumerate() {
         // Half the writes reach A, half B; the shop id only in the token.
         let via = if i % 2 == 0 { &mut a } else { &mut b };
-        let add = via.req(
-            shop,
-            Role::Owner,
-            "owner",
-            pb::AddAgentRequest {
-                agent_id: "a1".into(),
-                name: "客服a1".into(),
-                phone: "13800000001".into(),
-                role: pb::ServiceRole::Both as i32,
-                ..Default::default()
-            },
-        );
-        via.client.add_agent(add).await.unwrap();
+        via.add_agent_a1(shop).await;
     }
     for shop in &shops {
         // Every read through either replica sees the write.
@@ -709,19 +714,7 @@ async fn r_chat_5_an_inbox_relayed_from_the_owner_ends_unavailable_when_the_rela
     for i in 0..32 {
         let candidate = format!("shop-relay-{i}");
         let held = b.chat.loaded_desks();
-        let add = b.req(
-            &candidate,
-            Role::Owner,
-            "owner",
-            pb::AddAgentRequest {
-                agent_id: "a1".into(),
-                name: "客服a1".into(),
-                phone: "13800000001".into(),
-                role: pb::ServiceRole::Both as i32,
-                ..Default::default()
-            },
-        );
-        b.client.add_agent(add).await.unwrap();
+        b.add_agent_a1(&candidate).await;
         if b.chat.loaded_desks() == held {
             shop = Some((candidate, held));
             break;

@@ -168,11 +168,37 @@ fn invalid_utf8_path(descriptor: &MessageDescriptor, bytes: &[u8], depth: usize)
     if depth > 16 {
         return None;
     }
-    let mut buf = bytes;
-    while !buf.is_empty() {
+    for (number, value) in delimited_fields(bytes) {
+        let Some(field) = descriptor.get_field(number) else {
+            continue;
+        };
+        match field.kind() {
+            Kind::String if std::str::from_utf8(value).is_err() => {
+                return Some(field.name().to_owned());
+            }
+            Kind::Message(inner) => {
+                if let Some(path) = invalid_utf8_path(&inner, value, depth + 1) {
+                    return Some(format!("{}.{path}", field.name()));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The length-delimited fields (strings, bytes, messages) of an encoded
+/// message in wire order, as (field number, bytes), read without its type;
+/// the walk stops where the wire is damaged (a truncated varint or value, a
+/// wire type that does not exist).
+fn delimited_fields(message: &[u8]) -> impl Iterator<Item = (u32, &[u8])> + '_ {
+    let mut buf = message;
+    std::iter::from_fn(move || loop {
+        if buf.is_empty() {
+            return None;
+        }
         let key = read_varint(&mut buf)?;
-        let (number, wire_type) = ((key >> 3) as u32, key & 7);
-        match wire_type {
+        match key & 7 {
             0 => {
                 read_varint(&mut buf)?;
             }
@@ -182,25 +208,11 @@ fn invalid_utf8_path(descriptor: &MessageDescriptor, bytes: &[u8], depth: usize)
                 let len = usize::try_from(read_varint(&mut buf)?).ok()?;
                 let value = buf.get(..len)?;
                 buf = &buf[len..];
-                let Some(field) = descriptor.get_field(number) else {
-                    continue;
-                };
-                match field.kind() {
-                    Kind::String if std::str::from_utf8(value).is_err() => {
-                        return Some(field.name().to_owned());
-                    }
-                    Kind::Message(inner) => {
-                        if let Some(path) = invalid_utf8_path(&inner, value, depth + 1) {
-                            return Some(format!("{}.{path}", field.name()));
-                        }
-                    }
-                    _ => {}
-                }
+                return Some(((key >> 3) as u32, value));
             }
             _ => return None,
         }
-    }
-    None
+    })
 }
 
 fn check_fields(message: &DynamicMessage, prefix: &str, out: &mut Vec<Violation>) {
@@ -652,30 +664,12 @@ async fn screen(
 
 /// The string in field `number` of an encoded message (the last one, as a
 /// decoder keeps), read off the wire without the message's type; `None`
-/// when it is absent, not a string or the message is damaged.
+/// when it is absent or not UTF-8.
 fn string_field(message: &[u8], number: u32) -> Option<&str> {
-    let mut buf = message;
-    let mut found = None;
-    while !buf.is_empty() {
-        let key = read_varint(&mut buf)?;
-        match key & 7 {
-            0 => {
-                read_varint(&mut buf)?;
-            }
-            1 => buf = buf.get(8..)?,
-            5 => buf = buf.get(4..)?,
-            2 => {
-                let len = usize::try_from(read_varint(&mut buf)?).ok()?;
-                let value = buf.get(..len)?;
-                buf = &buf[len..];
-                if key >> 3 == u64::from(number) {
-                    found = Some(std::str::from_utf8(value).ok()?);
-                }
-            }
-            _ => return None,
-        }
-    }
-    found
+    delimited_fields(message)
+        .filter(|(n, _)| *n == number)
+        .last()
+        .and_then(|(_, value)| std::str::from_utf8(value).ok())
 }
 
 /// The message of a body that is one uncompressed gRPC frame; `None` for
@@ -818,6 +812,11 @@ mod tests {
             None
         );
         assert_eq!(string_field(&[0x0a, 0x05, b'a'], 1), None, "truncated");
+        assert_eq!(
+            string_field(&[0x0a, 0x01, b'a', 0x0a, 0x01, b'b'], 1),
+            Some("b"),
+            "the last"
+        );
     }
 
     #[test]
