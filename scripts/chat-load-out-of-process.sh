@@ -19,14 +19,7 @@ until grep -q '^ready' "$data/up.log" 2>/dev/null; do
 done
 pid=$(pgrep -P "$up" -f " up --data-dir" || echo "$up")
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-SELLERDESK_DATA_DIR="$data" "$driver" load chat --endpoint http://127.0.0.1:50053 \
-  --duration "${seconds}s" >"$log" 2>&1 &
-load=$!
-until grep -q "set up" "$log"; do kill -0 "$load" || { cat "$log"; exit 1; }; sleep 0.1; done
-t0=$(ticks)
-wait "$load"
-t1=$(ticks)
-grep -v INFO "$log"
-sent=$(grep -o '([0-9]* in' "$log" | tr -d '(' | awk '{print $1}')
-hz=$(getconf CLK_TCK)
-echo "server CPU per 1,000 buyer messages: $(( (t1 - t0) * 1000 * 1000 / hz / sent )) ms (load average $(cut -d' ' -f1 /proc/loadavg))"
+# shellcheck source=lib/chat-load.sh
+source "$(dirname "$0")/lib/chat-load.sh"
+run_chat_load "server" "$log" \
+  env SELLERDESK_DATA_DIR="$data" "$driver" load chat --endpoint http://127.0.0.1:50053 --duration "${seconds}s"

@@ -43,13 +43,7 @@ for i in $(seq "$replicas"); do
   endpoints+=("http://127.0.0.1:$port")
 done
 ticks() { local t=0; for p in "${chat_pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
-"$bin" load chat --endpoint "$(IFS=,; echo "${endpoints[*]}")" --duration "${seconds}s" >"$log" 2>&1 &
-load=$!
-until grep -q "set up" "$log"; do kill -0 "$load" || { cat "$log"; exit 1; }; sleep 0.1; done
-t0=$(ticks)
-wait "$load"
-t1=$(ticks)
-grep -v INFO "$log"
-sent=$(grep -o '([0-9]* in' "$log" | tr -d '(' | awk '{print $1}')
-hz=$(getconf CLK_TCK)
-echo "$replicas chat replicas: CPU per 1,000 buyer messages $(( (t1 - t0) * 1000 * 1000 / hz / sent )) ms (load average $(cut -d' ' -f1 /proc/loadavg))"
+# shellcheck source=lib/chat-load.sh
+source "$(dirname "$0")/lib/chat-load.sh"
+run_chat_load "$replicas chat replicas:" "$log" \
+  "$bin" load chat --endpoint "$(IFS=,; echo "${endpoints[*]}")" --duration "${seconds}s"
