@@ -418,6 +418,32 @@ impl EventStore for FlakyStore {
     ) -> Result<Vec<bool>, sellerdesk_eventstore::StoreError> {
         self.inner.leases_held(names).await
     }
+    async fn save_documents(
+        &self,
+        documents: &[sellerdesk_eventstore::Document],
+    ) -> Result<(), sellerdesk_eventstore::StoreError> {
+        self.inner.save_documents(documents).await
+    }
+    async fn load_documents(
+        &self,
+        index: &str,
+        shop_id: &str,
+        doc_ids: &[String],
+    ) -> Result<Vec<sellerdesk_eventstore::Document>, sellerdesk_eventstore::StoreError> {
+        self.inner.load_documents(index, shop_id, doc_ids).await
+    }
+    async fn search_documents(
+        &self,
+        query: &sellerdesk_eventstore::DocumentQuery,
+    ) -> Result<Vec<sellerdesk_eventstore::Document>, sellerdesk_eventstore::StoreError> {
+        self.inner.search_documents(query).await
+    }
+    async fn delete_documents(
+        &self,
+        index: &str,
+    ) -> Result<u64, sellerdesk_eventstore::StoreError> {
+        self.inner.delete_documents(index).await
+    }
 }
 
 /// One shop failing to announce must not cost the other due shops their

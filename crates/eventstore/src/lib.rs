@@ -13,6 +13,7 @@
 //! in the core ([`codec::decode_in`] applies them).
 
 pub mod codec;
+mod documents;
 mod follow;
 mod metrics;
 mod model;
@@ -79,6 +80,21 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     async fn load_snapshot(&self, key: &str) -> Result<Option<Snapshot>, StoreError>;
     async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError>;
     async fn delete_snapshots(&self, key_prefix: &str) -> Result<u64, StoreError>;
+
+    /// Writes searchable documents (replacing any with the same index, shop
+    /// and id) and their terms, together.
+    async fn save_documents(&self, documents: &[Document]) -> Result<(), StoreError>;
+    /// The documents with these ids that exist, in no particular order.
+    async fn load_documents(
+        &self,
+        index: &str,
+        shop_id: &str,
+        doc_ids: &[String],
+    ) -> Result<Vec<Document>, StoreError>;
+    /// One page of the documents that match, in `starts_at` order (ties by id).
+    async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError>;
+    /// Drops a whole index (a rebuild projects it again).
+    async fn delete_documents(&self, index: &str) -> Result<u64, StoreError>;
 
     /// Takes the lease `name` if no other process holds it: work that must
     /// run once (a relay, a projector, a scheduler) runs while its holder

@@ -267,6 +267,52 @@ pub struct Snapshot {
     pub body: String,
 }
 
+/// A document of a searchable read model: found by shop, by exact terms, by
+/// a time window and by text, a page at a time (issue 15 item 4: chat's
+/// conversations and transcripts live here, not in a replica's memory).
+/// Derived from the log like a [`Snapshot`]: safe to drop and project again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// Which read model: one service may keep several.
+    pub index: String,
+    pub shop_id: String,
+    pub doc_id: String,
+    /// When what it describes began (a conversation opened, a line was
+    /// said), in Unix milliseconds: pages run in this order.
+    pub starts_at: i64,
+    /// When it ended (a conversation closed), if it has.
+    pub ends_at: Option<i64>,
+    /// The stream version the document reflects.
+    pub version: i64,
+    /// Exact-match keys ("buyer:b1"); a query names the ones a hit must have.
+    pub terms: Vec<String>,
+    /// Searched by substring; the store keeps it lower-cased.
+    pub text: String,
+    pub body: String,
+}
+
+/// Which documents of one shop's index, and which page of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocumentQuery {
+    pub index: String,
+    pub shop_id: String,
+    /// Every one of these terms.
+    pub terms: Vec<String>,
+    /// `starts_at` in [from, before).
+    pub starts_from: Option<i64>,
+    pub starts_before: Option<i64>,
+    /// `ends_at` in [from, before); a document that has not ended never matches.
+    pub ends_from: Option<i64>,
+    pub ends_before: Option<i64>,
+    /// A substring of the text, any case (ASCII letters folded).
+    pub text: Option<String>,
+    /// Oldest first (a transcript); newest first otherwise (a list).
+    pub oldest_first: bool,
+    /// The page after this document's `(starts_at, doc_id)`.
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
     /// Someone else appended first; reload and decide again.

@@ -1,6 +1,6 @@
 use crate::{
-    snapshot_body, Append, AppendError, Appended, EventStore, Lease, Metadata, RecordedEvent,
-    ReplayedEvent, Snapshot, StoreError,
+    documents, snapshot_body, Append, AppendError, Appended, Document, DocumentQuery, EventStore,
+    Lease, Metadata, RecordedEvent, ReplayedEvent, Snapshot, StoreError,
 };
 use async_trait::async_trait;
 
@@ -241,6 +241,140 @@ impl EventStore for PgEventStore {
             .bind(key_prefix.chars().count() as i32)
             .execute(&self.pool)
             .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn save_documents(&self, documents: &[Document]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in documents.chunks(1000) {
+            let column = |f: fn(&Document) -> &str| -> Vec<&str> { chunk.iter().map(f).collect() };
+            let (indexes, shops, ids) = (
+                column(|d| &d.index),
+                column(|d| &d.shop_id),
+                column(|d| &d.doc_id),
+            );
+            let terms = chunk
+                .iter()
+                .map(|d| documents::join_terms(&d.terms))
+                .collect::<Result<Vec<_>, _>>()?;
+            let texts: Vec<String> = chunk
+                .iter()
+                .map(|d| documents::searchable(&d.text))
+                .collect();
+            let (bodies, compressed): (Vec<&str>, Vec<Option<Vec<u8>>>) =
+                chunk.iter().map(|d| snapshot_body::pack(&d.body)).unzip();
+            sqlx::query(
+                "INSERT INTO documents (index_name, shop_id, doc_id, starts_at, ends_at, version, \
+                 terms, search_text, body, body_lz4) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], \
+                 $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bytea[]) \
+                 ON CONFLICT (index_name, shop_id, doc_id) DO UPDATE SET \
+                 starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, \
+                 version = EXCLUDED.version, terms = EXCLUDED.terms, \
+                 search_text = EXCLUDED.search_text, body = EXCLUDED.body, \
+                 body_lz4 = EXCLUDED.body_lz4",
+            )
+            .bind(&indexes)
+            .bind(&shops)
+            .bind(&ids)
+            .bind(chunk.iter().map(|d| d.starts_at).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|d| d.ends_at).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|d| d.version).collect::<Vec<_>>())
+            .bind(&terms)
+            .bind(&texts)
+            .bind(&bodies)
+            .bind(&compressed)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM document_terms t USING UNNEST($1::text[], $2::text[], $3::text[]) \
+                 AS d(index_name, shop_id, doc_id) WHERE t.index_name = d.index_name \
+                 AND t.shop_id = d.shop_id AND t.doc_id = d.doc_id",
+            )
+            .bind(&indexes)
+            .bind(&shops)
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+            let rows: Vec<(&str, &str, &str, &str)> = chunk
+                .iter()
+                .flat_map(|d| {
+                    d.terms.iter().map(|t| {
+                        (
+                            d.index.as_str(),
+                            d.shop_id.as_str(),
+                            t.as_str(),
+                            d.doc_id.as_str(),
+                        )
+                    })
+                })
+                .collect();
+            let pick = |f: fn(&(&'_ str, &'_ str, &'_ str, &'_ str)) -> String| -> Vec<String> {
+                rows.iter().map(f).collect()
+            };
+            sqlx::query(
+                "INSERT INTO document_terms (index_name, shop_id, term, doc_id) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(pick(|r| r.0.to_owned()))
+            .bind(pick(|r| r.1.to_owned()))
+            .bind(pick(|r| r.2.to_owned()))
+            .bind(pick(|r| r.3.to_owned()))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn load_documents(
+        &self,
+        index: &str,
+        shop_id: &str,
+        doc_ids: &[String],
+    ) -> Result<Vec<Document>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM documents WHERE index_name = $1 AND shop_id = $2 \
+             AND doc_id = ANY($3)",
+            documents::COLUMNS
+        ))
+        .bind(index)
+        .bind(shop_id)
+        .bind(doc_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(documents::decode).collect()
+    }
+
+    async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError> {
+        let dialect = documents::Dialect {
+            placeholder: |n| format!("${n}"),
+            find: "strpos",
+        };
+        let (sql, binds) = documents::search_sql(query, &dialect);
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = match b {
+                documents::Bind::Text(t) => q.bind(t),
+                documents::Bind::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(documents::decode).collect()
+    }
+
+    async fn delete_documents(&self, index: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM document_terms WHERE index_name = $1")
+            .bind(index)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM documents WHERE index_name = $1")
+            .bind(index)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 

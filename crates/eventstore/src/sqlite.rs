@@ -1,7 +1,8 @@
 use crate::{
+    documents,
     model::{in_log_order, Repeated},
-    snapshot_body, Append, AppendError, Appended, EventStore, Lease, Metadata, RecordedEvent,
-    ReplayedEvent, Snapshot, StoreError,
+    snapshot_body, Append, AppendError, Appended, Document, DocumentQuery, EventStore, Lease,
+    Metadata, RecordedEvent, ReplayedEvent, Snapshot, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -473,6 +474,111 @@ impl EventStore for SqliteEventStore {
             .bind(key_prefix.chars().count() as i64)
             .execute(&self.writer)
             .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn save_documents(&self, documents: &[Document]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for d in documents {
+            let (body, compressed) = snapshot_body::pack(&d.body);
+            sqlx::query(
+                "INSERT INTO documents (index_name, shop_id, doc_id, starts_at, ends_at, version, \
+                 terms, search_text, body, body_lz4) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (index_name, shop_id, doc_id) DO UPDATE SET \
+                 starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
+                 version = excluded.version, terms = excluded.terms, \
+                 search_text = excluded.search_text, body = excluded.body, \
+                 body_lz4 = excluded.body_lz4",
+            )
+            .bind(&d.index)
+            .bind(&d.shop_id)
+            .bind(&d.doc_id)
+            .bind(d.starts_at)
+            .bind(d.ends_at)
+            .bind(d.version)
+            .bind(documents::join_terms(&d.terms)?)
+            .bind(documents::searchable(&d.text))
+            .bind(body)
+            .bind(compressed)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM document_terms WHERE index_name = ?1 AND shop_id = ?2 AND doc_id = ?3",
+            )
+            .bind(&d.index)
+            .bind(&d.shop_id)
+            .bind(&d.doc_id)
+            .execute(&mut *tx)
+            .await?;
+            for term in &d.terms {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO document_terms (index_name, shop_id, term, doc_id) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .bind(&d.index)
+                .bind(&d.shop_id)
+                .bind(term)
+                .bind(&d.doc_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn load_documents(
+        &self,
+        index: &str,
+        shop_id: &str,
+        doc_ids: &[String],
+    ) -> Result<Vec<Document>, StoreError> {
+        let mut found = Vec::with_capacity(doc_ids.len());
+        for id in doc_ids {
+            let row = sqlx::query(&format!(
+                "SELECT {} FROM documents WHERE index_name = ?1 AND shop_id = ?2 AND doc_id = ?3",
+                documents::COLUMNS
+            ))
+            .bind(index)
+            .bind(shop_id)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+            if let Some(row) = row {
+                found.push(documents::decode(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError> {
+        let dialect = documents::Dialect {
+            placeholder: |n| format!("?{n}"),
+            find: "instr",
+        };
+        let (sql, binds) = documents::search_sql(query, &dialect);
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = match b {
+                documents::Bind::Text(t) => q.bind(t),
+                documents::Bind::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q.fetch_all(&self.reader).await?;
+        rows.iter().map(documents::decode).collect()
+    }
+
+    async fn delete_documents(&self, index: &str) -> Result<u64, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM document_terms WHERE index_name = ?1")
+            .bind(index)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM documents WHERE index_name = ?1")
+            .bind(index)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 

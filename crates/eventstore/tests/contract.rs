@@ -2,8 +2,8 @@
 
 use chrono::{TimeZone, Utc};
 use sellerdesk_eventstore::{
-    new_event_id, open, Append, AppendError, EventStore, ExpectedVersion, Follower, Metadata,
-    NewEvent, RecordedEvent, ReplayedEvent, Snapshot,
+    new_event_id, open, Append, AppendError, Document, DocumentQuery, EventStore, ExpectedVersion,
+    Follower, Metadata, NewEvent, RecordedEvent, ReplayedEvent, Snapshot,
 };
 use sellerdesk_testkit::{fresh_postgres_url, TempSqlite};
 use sqlx::Connection;
@@ -644,6 +644,169 @@ async fn a_lease_whose_session_dies_passes_to_another_process() {
     assert!(taken.is_some(), "another process takes it");
 }
 
+fn conversation(
+    shop: &str,
+    id: &str,
+    opened: i64,
+    closed: Option<i64>,
+    terms: &[&str],
+    text: &str,
+) -> Document {
+    Document {
+        index: "conversations".into(),
+        shop_id: shop.into(),
+        doc_id: id.into(),
+        starts_at: opened,
+        ends_at: closed,
+        version: opened,
+        terms: terms.iter().map(|t| t.to_string()).collect(),
+        text: text.into(),
+        body: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+fn ids(found: &[Document]) -> Vec<&str> {
+    found.iter().map(|d| d.doc_id.as_str()).collect()
+}
+
+/// Issue 15 item 4: searchable documents are found by shop, terms, time
+/// windows and text, a page at a time, and a rewrite replaces the old terms.
+async fn documents_are_searched_and_paged(db: Db) {
+    let store = db.open().await;
+    let q = |shop: &str| DocumentQuery {
+        index: "conversations".into(),
+        shop_id: shop.into(),
+        limit: 10,
+        ..Default::default()
+    };
+    store
+        .save_documents(&[
+            conversation(
+                "s1",
+                "c1",
+                100,
+                Some(150),
+                &["buyer:b1", "agent:a1"],
+                "我要退款 Refund",
+            ),
+            conversation("s1", "c2", 200, None, &["buyer:b2", "agent:a1"], "发货了吗"),
+            conversation("s1", "c3", 300, Some(400), &["buyer:b1"], "什么时候发货"),
+            conversation("s2", "c1", 100, None, &["buyer:b1"], "退款"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&store.search_documents(&q("s1")).await.unwrap()),
+        ["c3", "c2", "c1"]
+    );
+    assert_eq!(
+        ids(&store.search_documents(&q("s2")).await.unwrap()),
+        ["c1"],
+        "one shop sees only its own"
+    );
+    let with = |f: &dyn Fn(&mut DocumentQuery)| {
+        let mut query = q("s1");
+        f(&mut query);
+        query
+    };
+    let found = |query: DocumentQuery| {
+        let store = store.clone();
+        async move {
+            ids(&store.search_documents(&query).await.unwrap())
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        found(with(&|q| q.terms = vec!["buyer:b1".into()])).await,
+        ["c3", "c1"]
+    );
+    assert_eq!(
+        found(with(
+            &|q| q.terms = vec!["buyer:b1".into(), "agent:a1".into()]
+        ))
+        .await,
+        ["c1"]
+    );
+    assert_eq!(
+        found(with(&|q| q.text = Some("发货".into()))).await,
+        ["c3", "c2"]
+    );
+    assert_eq!(
+        found(with(&|q| q.text = Some("REFUND".into()))).await,
+        ["c1"],
+        "any case"
+    );
+    assert_eq!(
+        found(with(&|q| {
+            q.starts_from = Some(150);
+            q.starts_before = Some(300)
+        }))
+        .await,
+        ["c2"]
+    );
+    assert_eq!(
+        found(with(&|q| {
+            q.ends_from = Some(150);
+            q.ends_before = Some(401)
+        }))
+        .await,
+        ["c3", "c1"],
+        "an open one never ends in a window"
+    );
+    assert_eq!(
+        found(with(&|q| q.oldest_first = true)).await,
+        ["c1", "c2", "c3"]
+    );
+    // Pages: two, then the rest after the last one seen.
+    let first = store
+        .search_documents(&with(&|q| q.limit = 2))
+        .await
+        .unwrap();
+    assert_eq!(ids(&first), ["c3", "c2"]);
+    let last = first.last().unwrap();
+    assert_eq!(
+        found(with(
+            &|q| q.after = Some((last.starts_at, last.doc_id.clone()))
+        ))
+        .await,
+        ["c1"]
+    );
+    // A rewrite replaces the terms: b1 no longer finds c3.
+    store
+        .save_documents(&[conversation("s1", "c3", 300, Some(400), &["buyer:b9"], "")])
+        .await
+        .unwrap();
+    assert_eq!(
+        found(with(&|q| q.terms = vec!["buyer:b1".into()])).await,
+        ["c1"]
+    );
+    let loaded = store
+        .load_documents("conversations", "s1", &["c3".into(), "missing".into()])
+        .await
+        .unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].terms, ["buyer:b9"]);
+    assert_eq!(loaded[0].ends_at, Some(400));
+    // A large body comes back whole (stored compressed).
+    let mut big = conversation("s1", "big", 500, None, &[], "");
+    big.body = "对".repeat(40_000);
+    store.save_documents(&[big.clone()]).await.unwrap();
+    let back = store
+        .load_documents("conversations", "s1", &["big".into()])
+        .await
+        .unwrap();
+    assert_eq!(back, [big]);
+    assert_eq!(store.delete_documents("conversations").await.unwrap(), 5);
+    assert!(store.search_documents(&q("s1")).await.unwrap().is_empty());
+    assert!(store
+        .search_documents(&with(&|q| q.terms = vec!["buyer:b9".into()]))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -669,4 +832,5 @@ contract!(
     large_pages_read_every_field,
     payloads_that_are_not_json_are_refused,
     leases_have_one_holder,
+    documents_are_searched_and_paged,
 );
