@@ -50,23 +50,17 @@ pub struct Logged {
     pub event: Event,
 }
 
-/// What queries read: the committed desk and each conversation's lines.
+/// What queries read: the committed desk. A conversation's lines are not
+/// kept here: they are read from the read model and the log
+/// ([`Chat::lines`]), so memory does not grow with what was said (R-X-4).
 #[derive(Debug, Default)]
 pub struct View {
     pub desk: ChatDesk,
-    /// Every event of each conversation, in order (transcripts, assignment history).
-    pub lines: HashMap<String, Vec<Arc<Logged>>>,
 }
 
 impl View {
     fn apply(&mut self, logged: &Arc<Logged>) {
         self.desk.apply(&logged.event);
-        if let Some(c) = logged.event.conversation_id() {
-            self.lines
-                .entry(c.to_owned())
-                .or_default()
-                .push(logged.clone());
-        }
     }
 }
 
@@ -253,6 +247,23 @@ impl Chat {
             loading: tokio::sync::Mutex::new(()),
         });
         Ok(chat)
+    }
+
+    /// A conversation's lines after position `after`, up to what is
+    /// committed now, and the shop stream's version read up to
+    /// ([`crate::archive::lines`]).
+    pub async fn lines(
+        &self,
+        shop: &str,
+        conversation: &str,
+        after: i64,
+    ) -> Result<(Vec<Arc<Logged>>, i64), AppError> {
+        crate::archive::lines(&self.store, shop, conversation, after).await
+    }
+
+    /// The service's event store (the read model lives beside the log).
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
     }
 
     /// How many shops' desks this replica holds.
@@ -875,12 +886,10 @@ impl Chat {
                             let head = events.last().map_or(seen, |l| l.position);
                             (events, head)
                         }),
-                    Some(c) => app.catch_up_view(&handle).await.map(|()| {
-                        let view = handle.view.read().expect("view lock");
-                        let lines = view.lines.get(c).map(Vec::as_slice).unwrap_or_default();
-                        let from = lines.partition_point(|l| l.position <= seen);
-                        (lines[from..].to_vec(), view.desk.version.max(seen))
-                    }),
+                    Some(c) => app
+                        .lines(&handle.shop, c, seen)
+                        .await
+                        .map(|(lines, head)| (lines, head.max(seen))),
                 };
                 match past {
                     Ok((events, head)) => {

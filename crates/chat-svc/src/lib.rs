@@ -8,6 +8,7 @@
 //! one desk per shop and commits in groups; [`grpc`] maps the public API.
 
 pub mod app;
+pub mod archive;
 pub mod domain;
 pub mod grpc;
 mod metrics;
@@ -119,15 +120,19 @@ impl Service for Chat {
         ))
     }
 
-    /// The scheduler (queue, reassignment on silence), unless tests drive time.
+    /// The conversations' read model (issue 15 item 4), and the scheduler
+    /// (queue, reassignment on silence) unless tests drive time.
     fn tasks(&self, s: &Settings) -> Vec<Work> {
+        let store = s.store.clone();
+        let mut work = vec![Work::once(archive::PROJECTOR, move || {
+            Box::pin(archive::run(store.clone()))
+        })];
         if s.run_scheduler {
             let app = self.app.clone();
-            vec![Work::once("scheduler", move || {
+            work.push(Work::once("scheduler", move || {
                 Box::pin(app.clone().run_scheduler())
-            })]
-        } else {
-            Vec::new()
+            }));
         }
+        work
     }
 }

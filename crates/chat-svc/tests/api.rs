@@ -1962,3 +1962,217 @@ async fn r_chat_15_a_buyer_leaves_a_message_outside_hours_over_grpc() {
     assert_eq!(c.assignee_agent_id, "a1");
     assert!(c.left_message_at.is_none());
 }
+
+/// Searches until the read model shows `expect` conversations (the projector
+/// runs a pass behind the log), then returns the page.
+async fn search_until(
+    app: &mut TestApp,
+    shop: &str,
+    request: pb::SearchConversationsRequest,
+    expect: usize,
+) -> pb::SearchConversationsResponse {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.req(shop, Role::Owner, "owner", request.clone());
+        let found = app
+            .client
+            .search_conversations(r)
+            .await
+            .unwrap()
+            .into_inner();
+        if found.conversations.len() == expect || std::time::Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn ids_of(found: &pb::SearchConversationsResponse) -> Vec<&str> {
+    found
+        .conversations
+        .iter()
+        .map(|c| c.conversation_id.as_str())
+        .collect()
+}
+
+/// R-X-4 (issue 15 item 4): conversations, open and closed, are found in the
+/// read model by buyer, order, agent, status, time and text, paged newest
+/// first; transcripts come from the read model and the log, whichever
+/// replica answers; one shop never finds another's.
+#[tokio::test]
+async fn r_x_4_conversations_are_searched_in_the_read_model_not_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    app.open("c1").await;
+    app.buyer("c1", "m1", "我的快递怎么还没到").await;
+    app.clock.set(t0() + Span::hours(2));
+    let open = app.gateway(pb::OpenConversationRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "c2".into(),
+        buyer_id: "buyer-9".into(),
+        buyer_name: "小李".into(),
+        order_id: "o-77".into(),
+        ..Default::default()
+    });
+    app.client.open_conversation(open).await.unwrap();
+    app.buyer("c2", "m2", "转人工").await;
+    app.reply("a1", "c2", "r1").await.unwrap();
+    let close = app.agent(
+        "a1",
+        pb::CloseConversationRequest {
+            conversation_id: "c2".into(),
+            ..Default::default()
+        },
+    );
+    app.client.close_conversation(close).await.unwrap();
+    // Another shop's conversation, with the same words.
+    let other = app.req(
+        "shop-b",
+        Role::Platform,
+        "gateway",
+        pb::OpenConversationRequest {
+            shop_id: "shop-b".into(),
+            conversation_id: "c9".into(),
+            buyer_id: "buyer-9".into(),
+            ..Default::default()
+        },
+    );
+    app.client.open_conversation(other).await.unwrap();
+
+    let all = search_until(&mut app, SHOP, Default::default(), 2).await;
+    assert_eq!(ids_of(&all), ["c2", "c1"], "newest opened first");
+    let by = |f: &dyn Fn(&mut pb::SearchConversationsRequest)| {
+        let mut r = pb::SearchConversationsRequest::default();
+        f(&mut r);
+        r
+    };
+    // The closing and the reply are projected by now or soon.
+    let closed = search_until(
+        &mut app,
+        SHOP,
+        by(&|r| r.status = pb::ConversationStatus::Closed as i32),
+        1,
+    )
+    .await;
+    assert_eq!(ids_of(&closed), ["c2"]);
+    assert_eq!(
+        closed.conversations[0].status,
+        pb::ConversationStatus::Closed as i32
+    );
+    let cases: Vec<(pb::SearchConversationsRequest, Vec<&str>)> = vec![
+        (by(&|r| r.buyer_id = "buyer-9".into()), vec!["c2"]),
+        (by(&|r| r.order_id = "o-77".into()), vec!["c2"]),
+        (by(&|r| r.text = "快递".into()), vec!["c1"]),
+        (by(&|r| r.text = "在的".into()), vec!["c2"]),
+        (
+            by(&|r| {
+                r.opened_from = Some(prost_types::Timestamp {
+                    seconds: (t0() + Span::hours(1)).timestamp(),
+                    nanos: 0,
+                })
+            }),
+            vec!["c2"],
+        ),
+        (
+            by(&|r| {
+                r.opened_before = Some(prost_types::Timestamp {
+                    seconds: (t0() + Span::hours(1)).timestamp(),
+                    nanos: 0,
+                })
+            }),
+            vec!["c1"],
+        ),
+        (by(&|r| r.buyer_id = "nobody".into()), vec![]),
+    ];
+    for (request, expect) in cases {
+        let found = search_until(&mut app, SHOP, request.clone(), expect.len()).await;
+        assert_eq!(ids_of(&found), expect, "{request:?}");
+    }
+    let handled = search_until(&mut app, SHOP, by(&|r| r.agent_id = "a1".into()), 1).await;
+    assert!(
+        ids_of(&handled).contains(&"c2"),
+        "the agent who answered finds it"
+    );
+    // Pages of one: c2, then c1, then no further page.
+    let first = search_until(
+        &mut app,
+        SHOP,
+        by(&|r| {
+            r.page = Some(sellerdesk_api::common::v1::PageRequest {
+                page_size: 1,
+                page_token: String::new(),
+            })
+        }),
+        1,
+    )
+    .await;
+    assert_eq!(ids_of(&first), ["c2"]);
+    let token = first.page.unwrap().next_page_token;
+    let second = search_until(
+        &mut app,
+        SHOP,
+        by(&|r| {
+            r.page = Some(sellerdesk_api::common::v1::PageRequest {
+                page_size: 1,
+                page_token: token.clone(),
+            })
+        }),
+        1,
+    )
+    .await;
+    assert_eq!(ids_of(&second), ["c1"]);
+    assert!(second.page.unwrap().next_page_token.is_empty());
+    // One shop never finds another's.
+    let theirs = search_until(&mut app, "shop-b", Default::default(), 1).await;
+    assert_eq!(ids_of(&theirs), ["c9"]);
+    // Bad input: INVALID_ARGUMENT naming the request's own fields.
+    let bad = [
+        (by(&|r| r.text = "长".repeat(101)), "text"),
+        (
+            by(&|r| {
+                r.opened_from = Some(prost_types::Timestamp {
+                    seconds: 100,
+                    nanos: 0,
+                });
+                r.opened_before = Some(prost_types::Timestamp {
+                    seconds: 100,
+                    nanos: 0,
+                });
+            }),
+            "opened_before",
+        ),
+        (by(&|r| r.status = 9), "status"),
+        (
+            by(&|r| {
+                r.page = Some(sellerdesk_api::common::v1::PageRequest {
+                    page_size: 1,
+                    page_token: "p1.bm9wZQ".into(),
+                })
+            }),
+            "page.page_token",
+        ),
+    ];
+    for (request, field) in bad {
+        let e = app
+            .client
+            .search_conversations(app.owner(request))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{field}");
+        assert_eq!(
+            e.get_details_bad_request().unwrap().field_violations[0].field,
+            field
+        );
+    }
+    // The transcript is whole without any line held in memory: the read
+    // model's lines and the log after its mark.
+    let c2 = app.conversation("c2").await;
+    let said: Vec<&str> = c2.transcript.iter().map(|m| m.text.as_str()).collect();
+    assert!(
+        said.contains(&"转人工") && said.contains(&"亲，在的"),
+        "{said:?}"
+    );
+    assert_eq!(c2.assignments.len(), 1);
+}

@@ -30,7 +30,7 @@ pub struct OrderCard {
 }
 
 /// A request as the conversation holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AfterSale {
     pub order_id: String,
     pub kind: AfterSaleKind,

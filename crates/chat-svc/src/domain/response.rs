@@ -11,7 +11,7 @@ use super::{Conversation, Instant, ServiceHours};
 use serde::{Deserialize, Serialize};
 
 /// A buyer message no human has answered yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaitingMessage {
     pub message_id: String,
     pub at: Instant,

@@ -2,6 +2,7 @@ use super::{
     AgentStatus, DeskSettings, Event, Instant, Permissions, QuickPhrase, ServiceHours, ServiceRole,
     Topic,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// A customer-service account (R-CHAT-1..3).
@@ -31,14 +32,15 @@ impl Agent {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConversationStatus {
     Open,
     Closed,
 }
 
 /// What the desk remembers of a conversation; its messages stay in the log.
-#[derive(Debug, Clone, PartialEq)]
+/// Serialised as the body of its document in the read model (`archive`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
     pub conversation_id: String,
     pub buyer_id: String,
@@ -99,7 +101,7 @@ pub struct Conversation {
 
 /// Who sent a message and a digest of its text: enough to tell a retry from a
 /// different message under the same id, without keeping the text twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageFingerprint(u64);
 
 impl MessageFingerprint {

@@ -36,40 +36,49 @@ pub(super) async fn open_conversation(
         greeting,
         at: api.app.now(),
     };
-    api.app
+    let committed = api
+        .app
         .execute(&shop, command, command_metadata(&caller))
         .await
         .map_err(to_status)?;
-    // The greeting as first sent, also for a repeated open.
     let now = api.app.now();
-    let (conversation, replies) = api
+    let conversation = api
         .app
         .read(&shop, |v| {
-            let c = v
-                .desk
+            v.desk
                 .conversation(&r.conversation_id)
-                .map(|c| conversation_pb(&v.desk, c, now, caller.role()));
-            let replies = v
-                .lines
-                .get(&r.conversation_id)
-                .and_then(|lines| {
-                    lines.iter().find(|l| {
-                        matches!(
-                            l.event,
-                            Event::BuyerNotified {
-                                notice: BuyerNotice::Greeting { .. },
-                                ..
-                            }
-                        )
-                    })
-                })
-                .and_then(|l| line_pb(l))
-                .into_iter()
-                .collect();
-            (c, replies)
+                .map(|c| conversation_pb(&v.desk, c, now, caller.role()))
         })
         .await
         .map_err(to_status)?;
+    // The greeting as first sent, also for a repeated open (which committed
+    // nothing: the greeting is then read back from the conversation's lines).
+    let greeting = |lines: &[Arc<Logged>]| -> Vec<pb::ChatMessage> {
+        lines
+            .iter()
+            .find(|l| {
+                matches!(
+                    l.event,
+                    Event::BuyerNotified {
+                        notice: BuyerNotice::Greeting { .. },
+                        ..
+                    }
+                )
+            })
+            .and_then(|l| line_pb(l))
+            .into_iter()
+            .collect()
+    };
+    let replies = if committed.is_empty() {
+        let (lines, _) = api
+            .app
+            .lines(&shop, &r.conversation_id, 0)
+            .await
+            .map_err(to_status)?;
+        greeting(&lines)
+    } else {
+        greeting(&committed)
+    };
     Ok(Response::new(pb::OpenConversationResponse {
         conversation,
         replies,
@@ -200,18 +209,17 @@ pub(super) async fn send_agent_reply(
     let message = match events.first() {
         Some(l) => line_pb(l),
         // A retry: the reply as first recorded.
-        None => api
-            .app
-            .read(&shop, |v| {
-                v.lines.get(&r.conversation_id).and_then(|lines| {
-                    lines
-                        .iter()
-                        .find(|l| matches!(&l.event, Event::AgentReplied { message_id, .. } if *message_id == r.message_id))
-                        .and_then(|l| line_pb(l))
-                })
-            })
-            .await
-            .map_err(to_status)?,
+        None => {
+            let (lines, _) = api
+                .app
+                .lines(&shop, &r.conversation_id, 0)
+                .await
+                .map_err(to_status)?;
+            lines
+                .iter()
+                .find(|l| matches!(&l.event, Event::AgentReplied { message_id, .. } if *message_id == r.message_id))
+                .and_then(|l| line_pb(l))
+        }
     };
     Ok(Response::new(pb::SendAgentReplyResponse { message }))
 }
@@ -317,26 +325,27 @@ pub(super) async fn get_conversation(
     let notes = caller.role() != Role::Platform;
     let id = request.into_inner().conversation_id;
     let now = api.app.now();
-    let found = api
+    let conversation = api
         .app
         .read(&shop, |v| {
-            let c = v.desk.conversation(&id)?;
-            let lines = v.lines.get(&id).map(Vec::as_slice).unwrap_or_default();
-            Some(pb::GetConversationResponse {
-                conversation: Some(conversation_pb(&v.desk, c, now, caller.role())),
-                transcript: lines
-                    .iter()
-                    .filter_map(|l| line_pb(l))
-                    .filter(|m| notes || !m.private_note)
-                    .collect(),
-                assignments: lines.iter().filter_map(|l| assignment_pb(l)).collect(),
-            })
+            v.desk
+                .conversation(&id)
+                .map(|c| conversation_pb(&v.desk, c, now, caller.role()))
         })
         .await
-        .map_err(to_status)?;
-    found
-        .map(Response::new)
-        .ok_or_else(|| errors::not_found("conversation", &id))
+        .map_err(to_status)?
+        .ok_or_else(|| errors::not_found("conversation", &id))?;
+    // The lines come from the read model and the log, not from memory.
+    let (lines, _) = api.app.lines(&shop, &id, 0).await.map_err(to_status)?;
+    Ok(Response::new(pb::GetConversationResponse {
+        conversation: Some(conversation),
+        transcript: lines
+            .iter()
+            .filter_map(|l| line_pb(l))
+            .filter(|m| notes || !m.private_note)
+            .collect(),
+        assignments: lines.iter().filter_map(|l| assignment_pb(l)).collect(),
+    }))
 }
 
 pub(super) async fn list_conversations(
@@ -397,6 +406,143 @@ pub(super) async fn list_conversations(
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::ListConversationsResponse {
+        conversations,
+        page: page::next(next),
+    }))
+}
+
+/// Issue 15 item 4: conversations found in the read model, newest first.
+pub(super) async fn search_conversations(
+    api: &ChatApi,
+    request: Request<pb::SearchConversationsRequest>,
+) -> Result<Response<pb::SearchConversationsResponse>, Status> {
+    let (caller, shop) = api
+        .authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "searching conversations",
+        )
+        .await?;
+    let r = request.into_inner();
+    let page = Page::of(r.page.as_ref())?;
+    let mut bad: Vec<(String, String)> = Vec::new();
+    let id = |field: &str, v: String, max: usize, bad: &mut Vec<(String, String)>| {
+        if v.len() > max || v.chars().any(char::is_control) {
+            bad.push((
+                field.into(),
+                format!("at most {max} bytes, no control characters"),
+            ));
+        }
+        Some(v).filter(|v| !v.is_empty())
+    };
+    let buyer_id = id("buyer_id", r.buyer_id, 128, &mut bad);
+    let order_id = id("order_id", r.order_id, 64, &mut bad);
+    let agent_id = id("agent_id", r.agent_id, 64, &mut bad);
+    let text = r.text.trim().to_owned();
+    if text.chars().count() > 100 || text.chars().any(char::is_control) {
+        bad.push((
+            "text".into(),
+            "at most 100 characters, no control characters".into(),
+        ));
+    }
+    let status = match pb::ConversationStatus::try_from(r.status) {
+        Ok(pb::ConversationStatus::Open) => Some(ConversationStatus::Open),
+        Ok(pb::ConversationStatus::Closed) => Some(ConversationStatus::Closed),
+        Ok(pb::ConversationStatus::Unspecified) => None,
+        Err(_) => {
+            bad.push(("status".into(), "unspecified, open or closed".into()));
+            None
+        }
+    };
+    let mut window = |field: &str, t: Option<&prost_types::Timestamp>| {
+        t.and_then(|t| match instant(t, field) {
+            Ok(t) => Some(t.timestamp_millis()),
+            Err(_) => {
+                bad.push((field.into(), "not a valid timestamp".into()));
+                None
+            }
+        })
+    };
+    let opened_from = window("opened_from", r.opened_from.as_ref());
+    let opened_before = window("opened_before", r.opened_before.as_ref());
+    if let (Some(from), Some(before)) = (opened_from, opened_before) {
+        if before <= from {
+            bad.push(("opened_before".into(), "must be after opened_from".into()));
+        }
+    }
+    // The page continues after `<opened_at millis>:<conversation id>`.
+    let after = match page.after_key()? {
+        "" => None,
+        key => Some(
+            key.split_once(':')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| {
+                    errors::invalid_argument(&[(
+                        "page.page_token",
+                        "not a page token of this list".into(),
+                    )])
+                })?,
+        ),
+    };
+    if !bad.is_empty() {
+        let fields: Vec<(&str, String)> =
+            bad.iter().map(|(f, m)| (f.as_str(), m.clone())).collect();
+        return Err(errors::invalid_argument(&fields));
+    }
+    let search = crate::archive::Search {
+        buyer_id,
+        order_id,
+        agent_id,
+        status,
+        opened_from,
+        opened_before,
+        text: Some(text).filter(|t| !t.is_empty()),
+        after,
+        // One more than the page: whether there is a next one.
+        limit: page.size as i64 + 1,
+    };
+    let mut found = crate::archive::search(&**api.app.store(), &shop, &search)
+        .await
+        .map_err(|e| to_status(e.into()))?;
+    let more = found.len() > page.size;
+    found.truncate(page.size);
+    let next = more.then(|| found.last()).flatten().map(|last| {
+        let c = &last.conversation;
+        Cursor::After(format!(
+            "{}:{}",
+            c.opened_at.timestamp_millis(),
+            c.conversation_id
+        ))
+    });
+    let now = api.app.now();
+    let role = caller.role();
+    // An open conversation is shown as the desk has it now (its queue place,
+    // whether a message may be left); a closed one as the read model has it.
+    let any_open = found
+        .iter()
+        .any(|f| f.conversation.status == ConversationStatus::Open);
+    let conversations = if any_open {
+        api.app
+            .read(&shop, |v| {
+                found
+                    .iter()
+                    .map(|f| {
+                        let c = v.desk.conversation(&f.conversation.conversation_id);
+                        conversation_pb(&v.desk, c.unwrap_or(&f.conversation), now, role)
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(to_status)?
+    } else {
+        let empty = ChatDesk::default();
+        found
+            .iter()
+            .map(|f| conversation_pb(&empty, &f.conversation, now, role))
+            .collect()
+    };
+    Ok(Response::new(pb::SearchConversationsResponse {
         conversations,
         page: page::next(next),
     }))

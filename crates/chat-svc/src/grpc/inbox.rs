@@ -46,12 +46,11 @@ pub(super) async fn watch_inbox(
                 response.item,
                 Some(pb::watch_inbox_response::Item::Assigned(_))
             ) {
-                response.history = app
-                    .read(&shop, |v| {
-                        history_before(v, &response.conversation_id, l.position)
-                    })
+                let (lines, _) = app
+                    .lines(&shop, &response.conversation_id, 0)
                     .await
                     .map_err(to_status)?;
+                response.history = history_before(&lines, l.position);
             }
             Ok(response)
         }

@@ -477,21 +477,12 @@ pub(super) fn inbox_pb(agent: &str, l: &Logged) -> pb::WatchInboxResponse {
 }
 
 /// The lines of a conversation before `position`: the same on every replay.
-pub(super) fn history_before(
-    view: &View,
-    conversation_id: &str,
-    position: i64,
-) -> Vec<pb::ChatMessage> {
-    view.lines
-        .get(conversation_id)
-        .map(|lines| {
-            lines
-                .iter()
-                .take_while(|l| l.position < position)
-                .filter_map(|l| line_pb(l))
-                .collect()
-        })
-        .unwrap_or_default()
+pub(super) fn history_before(lines: &[Arc<Logged>], position: i64) -> Vec<pb::ChatMessage> {
+    lines
+        .iter()
+        .take_while(|l| l.position < position)
+        .filter_map(|l| line_pb(l))
+        .collect()
 }
 
 pub(super) fn hours_from_pb(h: Option<pb::ServiceHours>) -> Result<ServiceHours, Status> {

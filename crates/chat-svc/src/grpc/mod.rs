@@ -367,6 +367,13 @@ impl pb::chat_service_server::ChatService for ChatApi {
         conversations::list_conversations(self, request).await
     }
 
+    async fn search_conversations(
+        &self,
+        request: Request<pb::SearchConversationsRequest>,
+    ) -> Result<Response<pb::SearchConversationsResponse>, Status> {
+        conversations::search_conversations(self, request).await
+    }
+
     async fn watch_inbox(
         &self,
         request: Request<pb::WatchInboxRequest>,
