@@ -6,6 +6,7 @@
 //! (queue draining when hours open, reassigning unanswered conversations).
 
 use crate::{
+    archive,
     domain::{decide, ChatDesk, Command, DomainError, Event, Limits},
     robot::Robot,
     store,
@@ -364,6 +365,32 @@ impl Chat {
         metadata: Metadata,
     ) -> Result<Vec<Arc<Logged>>, AppError> {
         let handle = self.desk(shop).await?;
+        // A conversation that left the desk (closed more than a week ago)
+        // is known to the read model only: its id is not free again.
+        if let Command::OpenConversation {
+            conversation_id,
+            buyer_id,
+            ..
+        } = &command
+        {
+            let retired = {
+                let view = handle.view.read().expect("view lock");
+                view.desk.has_retired() && view.desk.conversation(conversation_id).is_none()
+            };
+            if retired {
+                if let Some(r) = archive::record(&*self.store, shop, conversation_id).await? {
+                    return if r.conversation.buyer_id == *buyer_id {
+                        Ok(Vec::new())
+                    } else {
+                        Err(DomainError::AlreadyExists {
+                            kind: "conversation",
+                            id: conversation_id.clone(),
+                        }
+                        .into())
+                    };
+                }
+            }
+        }
         let (reply, answer) = oneshot::channel();
         handle
             .commands
@@ -374,9 +401,87 @@ impl Chat {
             })
             .await
             .map_err(|_| AppError::Stopped(shop.to_owned()))?;
-        answer
+        match answer
             .await
             .map_err(|_| AppError::Stopped(shop.to_owned()))?
+        {
+            Err(AppError::Domain(DomainError::NotFound {
+                kind: "conversation",
+                id,
+            })) => Err(self.archived_or_missing(&handle, shop, id).await),
+            answered => answered,
+        }
+    }
+
+    /// What a command naming a conversation the desk does not hold gets:
+    /// FAILED_PRECONDITION if it left the desk for the read model (it is
+    /// read-only now), NOT_FOUND otherwise.
+    async fn archived_or_missing(&self, handle: &DeskHandle, shop: &str, id: String) -> AppError {
+        let retired = handle.view.read().expect("view lock").desk.has_retired();
+        if retired {
+            match archive::record(&*self.store, shop, &id).await {
+                Ok(Some(_)) => {
+                    return DomainError::precondition(
+                        "CONVERSATION_ARCHIVED",
+                        &id,
+                        format!(
+                            "conversation {id} closed more than {} days ago and is read-only",
+                            crate::domain::CLOSED_KEPT_DAYS
+                        ),
+                    )
+                    .into()
+                }
+                Ok(None) => {}
+                Err(e) => return e.into(),
+            }
+        }
+        DomainError::NotFound {
+            kind: "conversation",
+            id,
+        }
+        .into()
+    }
+
+    /// A conversation as the desk holds it, or, once it has left the desk,
+    /// as the read model keeps it.
+    pub async fn conversation(
+        self: &Arc<Self>,
+        shop: &str,
+        id: &str,
+    ) -> Result<Option<crate::domain::Conversation>, AppError> {
+        let (held, retired) = self
+            .read(shop, |v| {
+                (v.desk.conversation(id).cloned(), v.desk.has_retired())
+            })
+            .await?;
+        if held.is_some() || !retired {
+            return Ok(held);
+        }
+        Ok(archive::record(&*self.store, shop, id)
+            .await?
+            .map(|r| r.conversation))
+    }
+
+    /// The conversations that left the desk which the figures over `window`
+    /// need: closed inside it, before the desk let them go.
+    pub async fn retired_for_figures(
+        self: &Arc<Self>,
+        shop: &str,
+        window: crate::domain::metrics::Window,
+    ) -> Result<Vec<crate::domain::Conversation>, AppError> {
+        let retired_before = self.read(shop, |v| v.desk.retired_before).await?;
+        match retired_before {
+            Some(before) if window.from < before => archive::closed_between(
+                &*self.store,
+                shop,
+                window.from,
+                before.min(window.to),
+                window.to,
+            )
+            .await
+            .map_err(AppError::from),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// Reads the shop's committed desk.

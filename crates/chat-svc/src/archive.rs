@@ -374,3 +374,38 @@ pub async fn search(
         .await?;
     found.iter().map(parse).collect()
 }
+
+/// Conversations that closed in [from, before) and opened before
+/// `opened_before`: what the figures of a window need from the read model.
+pub async fn closed_between(
+    store: &dyn EventStore,
+    shop: &str,
+    from: crate::domain::Instant,
+    before: crate::domain::Instant,
+    opened_before: crate::domain::Instant,
+) -> Result<Vec<Conversation>, StoreError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .search_documents(&DocumentQuery {
+                index: CONVERSATIONS.into(),
+                shop_id: shop.into(),
+                starts_before: Some(opened_before.timestamp_millis()),
+                ends_from: Some(from.timestamp_millis()),
+                ends_before: Some(before.timestamp_millis()),
+                after: after.clone(),
+                limit: LINE_PAGE,
+                ..Default::default()
+            })
+            .await?;
+        let full = page.len() as i64 == LINE_PAGE;
+        after = page.last().map(|d| (d.starts_at, d.doc_id.clone()));
+        for d in &page {
+            out.push(parse::<Record>(d)?.conversation);
+        }
+        if !full {
+            return Ok(out);
+        }
+    }
+}

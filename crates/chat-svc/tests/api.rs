@@ -2176,3 +2176,134 @@ async fn r_x_4_conversations_are_searched_in_the_read_model_not_in_memory() {
     );
     assert_eq!(c2.assignments.len(), 1);
 }
+
+/// R-X-4 (issue 15 item 4): a conversation closed over a week ago leaves the
+/// desk; it is still read (GetConversation, SearchConversations), counted in
+/// the figures exactly as before, its id is not free again, and it is
+/// read-only (FAILED_PRECONDITION CONVERSATION_ARCHIVED).
+#[tokio::test]
+async fn r_x_4_a_conversation_closed_a_week_ago_leaves_the_desk_and_is_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _faq) = stack(&dir).await;
+    app.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    app.open("c1").await;
+    app.buyer("c1", "m1", "转人工").await;
+    app.clock.set(t0() + Span::seconds(20));
+    app.reply("a1", "c1", "r1").await.unwrap();
+    let close = app.agent(
+        "a1",
+        pb::CloseConversationRequest {
+            conversation_id: "c1".into(),
+            ..Default::default()
+        },
+    );
+    app.client.close_conversation(close).await.unwrap();
+    let figures = |app: &TestApp| {
+        app.owner(pb::GetResponseMetricsRequest {
+            from: Some(prost_types::Timestamp {
+                seconds: (t0() - Span::hours(1)).timestamp(),
+                nanos: 0,
+            }),
+            to: Some(prost_types::Timestamp {
+                seconds: (t0() + Span::days(1)).timestamp(),
+                nanos: 0,
+            }),
+            ..Default::default()
+        })
+    };
+    let before = app
+        .client
+        .get_response_metrics(figures(&app))
+        .await
+        .unwrap()
+        .into_inner()
+        .shop
+        .unwrap();
+    assert_eq!(before.messages_answered, 1);
+    let closed = pb::SearchConversationsRequest {
+        status: pb::ConversationStatus::Closed as i32,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids_of(&search_until(&mut app, SHOP, closed.clone(), 1).await),
+        ["c1"]
+    );
+
+    // A week and a day later a new conversation opens: c1 leaves the desk.
+    app.clock.set(t0() + Span::days(8));
+    app.open("c2").await;
+    assert!(
+        app.chat
+            .read(SHOP, |v| v.desk.conversation("c1").is_none())
+            .await
+            .unwrap(),
+        "c1 left the desk"
+    );
+    let after = app
+        .client
+        .get_response_metrics(figures(&app))
+        .await
+        .unwrap()
+        .into_inner()
+        .shop
+        .unwrap();
+    assert_eq!(after, before, "the figures read it from the read model");
+    let c1 = app.conversation("c1").await;
+    assert_eq!(
+        c1.conversation.unwrap().status,
+        pb::ConversationStatus::Closed as i32
+    );
+    assert!(c1.transcript.iter().any(|m| m.text == "转人工"));
+    assert_eq!(
+        ids_of(&search_until(&mut app, SHOP, closed, 1).await),
+        ["c1"]
+    );
+    let listed = app
+        .client
+        .list_conversations(app.owner(pb::ListConversationsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        listed
+            .conversations
+            .iter()
+            .map(|c| c.conversation_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c2"],
+        "the desk lists what it holds"
+    );
+    let rate = app.gateway(pb::RateConversationRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "c1".into(),
+        rating: 5,
+    });
+    let e = app.client.rate_conversation(rate).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(
+        e.get_details_precondition_failure().unwrap().violations[0].r#type,
+        "CONVERSATION_ARCHIVED"
+    );
+    // The id is not free again: the same buyer's open is a repeat, another
+    // buyer's is ALREADY_EXISTS.
+    let again = app.open("c1").await;
+    assert_eq!(
+        again.conversation.unwrap().status,
+        pb::ConversationStatus::Closed as i32
+    );
+    let other = app.gateway(pb::OpenConversationRequest {
+        shop_id: SHOP.into(),
+        conversation_id: "c1".into(),
+        buyer_id: "someone-else".into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        app.client
+            .open_conversation(other)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::AlreadyExists
+    );
+}

@@ -1526,3 +1526,51 @@ fn r_chat_15_a_full_queue_offers_leaving_a_message_which_waits_beyond_the_queue(
     });
     assert_eq!(assigned(&e).iter().map(|a| a.0).collect::<Vec<_>>(), ["c3"]);
 }
+
+/// R-X-4 (issue 15 item 4): a closed conversation stays on the desk for
+/// CLOSED_KEPT_DAYS (it may still be rated), then leaves it when time moves
+/// on in the log; open conversations never leave, however old.
+#[test]
+fn r_x_4_a_closed_conversation_leaves_the_desk_a_week_after_closing() {
+    let mut d = Desk::new();
+    d.online("a1", ServiceRole::Both);
+    d.open("old-open", Topic::PreSale, t0());
+    d.open("c1", Topic::PreSale, t0());
+    d.ok(Command::Close {
+        conversation_id: "c1".into(),
+        by: "a1".into(),
+        at: t0() + Duration::minutes(5),
+    });
+    let day = |n: i64| t0() + Duration::minutes(5) + Duration::days(n);
+    d.open("c2", Topic::PreSale, day(6));
+    assert!(d.desk().conversation("c1").is_some(), "kept for the week");
+    d.ok(Command::Rate {
+        conversation_id: "c1".into(),
+        rating: 5,
+        at: day(6),
+    });
+    assert_eq!(d.desk().retired_before, None);
+    d.open(
+        "c3",
+        Topic::PreSale,
+        day(chat_svc::domain::CLOSED_KEPT_DAYS) + Duration::seconds(1),
+    );
+    assert!(d.desk().conversation("c1").is_none(), "gone after the week");
+    assert!(
+        d.desk().conversation("old-open").is_some(),
+        "open ones stay"
+    );
+    assert!(d.desk().has_retired());
+    assert_eq!(
+        d.desk().retired_before,
+        Some(t0() + Duration::minutes(5) + Duration::seconds(1))
+    );
+    assert!(matches!(
+        d.when(Command::Rate {
+            conversation_id: "c1".into(),
+            rating: 4,
+            at: day(8),
+        }),
+        Err(DomainError::NotFound { .. })
+    ));
+}

@@ -39,7 +39,7 @@ pub use aftersale::{AfterSale, AfterSaleKind, OrderCard};
 pub use buyer::{Attachment, Reader};
 pub use decide::decide;
 pub use hours::{DayHours, ServiceHours, SpecialDay, TimeRange};
-pub use state::{Agent, ChatDesk, Conversation, ConversationStatus};
+pub use state::{Agent, ChatDesk, Conversation, ConversationStatus, CLOSED_KEPT_DAYS};
 
 use serde::{Deserialize, Serialize};
 

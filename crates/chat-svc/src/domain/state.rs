@@ -116,6 +116,14 @@ impl MessageFingerprint {
     }
 }
 
+/// How long a closed conversation stays on the desk (R-X-4, issue 15 item
+/// 4): the buyer may still rate it, agents may tag and note it and decide
+/// its after-sale requests. After that it is read-only and lives in the
+/// read model only (`archive`), so a desk holds the open conversations and a
+/// week of closed ones, not the shop's whole history. A constant, not a
+/// setting: every replica must fold the same desk from the same log.
+pub const CLOSED_KEPT_DAYS: i64 = 7;
+
 /// A shop's whole chat desk: the fold of its stream.
 #[derive(Debug, Clone, Default)]
 pub struct ChatDesk {
@@ -132,6 +140,11 @@ pub struct ChatDesk {
     pub settings: DeskSettings,
     pub phrases: BTreeMap<String, QuickPhrase>,
     assignments: u64,
+    /// Closed conversations in the order they closed, for retiring them.
+    closed: VecDeque<(Instant, String)>,
+    /// Conversations closed before this instant have left the desk
+    /// ([`CLOSED_KEPT_DAYS`]); the figures read them from the read model.
+    pub retired_before: Option<Instant>,
 }
 
 impl ChatDesk {
@@ -159,8 +172,42 @@ impl ChatDesk {
             })
     }
 
+    /// Lets closed conversations older than [`CLOSED_KEPT_DAYS`] before `now`
+    /// (an event's time: the fold stays pure) leave the desk.
+    fn retire(&mut self, now: Instant) {
+        let cutoff = now - chrono::Duration::days(CLOSED_KEPT_DAYS);
+        while let Some((closed_at, _)) = self.closed.front() {
+            if *closed_at >= cutoff {
+                break;
+            }
+            if let Some((_, id)) = self.closed.pop_front() {
+                if self
+                    .conversations
+                    .get(&id)
+                    .is_some_and(|c| c.status == ConversationStatus::Closed)
+                {
+                    self.conversations.remove(&id);
+                }
+            }
+            self.retired_before = Some(self.retired_before.map_or(cutoff, |r| r.max(cutoff)));
+        }
+    }
+
+    /// Whether `id` names a conversation that left the desk: closed before
+    /// [`Self::retired_before`]. Only the read model can tell which ids
+    /// those were; the desk knows whether any did.
+    pub fn has_retired(&self) -> bool {
+        self.retired_before.is_some()
+    }
+
     pub fn apply(&mut self, event: &Event) {
         self.version += 1;
+        match event {
+            Event::ConversationOpened { at, .. } | Event::ConversationClosed { at, .. } => {
+                self.retire(*at)
+            }
+            _ => {}
+        }
         match event {
             Event::AgentAdded {
                 agent_id,
@@ -400,6 +447,9 @@ impl ChatDesk {
                 self.queue.retain(|c| c != conversation_id);
                 self.left_messages.retain(|c| c != conversation_id);
                 if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    if c.status == ConversationStatus::Open {
+                        self.closed.push_back((*at, conversation_id.clone()));
+                    }
                     c.status = ConversationStatus::Closed;
                     c.closed_at = Some(*at);
                     c.waiting_since = None;

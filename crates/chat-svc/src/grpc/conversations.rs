@@ -51,6 +51,16 @@ pub(super) async fn open_conversation(
         })
         .await
         .map_err(to_status)?;
+    // A repeated open of one that left the desk: as the read model has it.
+    let conversation = match conversation {
+        Some(c) => Some(c),
+        None => api
+            .app
+            .conversation(&shop, &r.conversation_id)
+            .await
+            .map_err(to_status)?
+            .map(|c| conversation_pb(&ChatDesk::default(), &c, now, caller.role())),
+    };
     // The greeting as first sent, also for a repeated open (which committed
     // nothing: the greeting is then read back from the conversation's lines).
     let greeting = |lines: &[Arc<Logged>]| -> Vec<pb::ChatMessage> {
@@ -333,8 +343,18 @@ pub(super) async fn get_conversation(
                 .map(|c| conversation_pb(&v.desk, c, now, caller.role()))
         })
         .await
-        .map_err(to_status)?
-        .ok_or_else(|| errors::not_found("conversation", &id))?;
+        .map_err(to_status)?;
+    // One that left the desk (closed over a week ago) is in the read model.
+    let conversation = match conversation {
+        Some(c) => c,
+        None => api
+            .app
+            .conversation(&shop, &id)
+            .await
+            .map_err(to_status)?
+            .map(|c| conversation_pb(&ChatDesk::default(), &c, now, caller.role()))
+            .ok_or_else(|| errors::not_found("conversation", &id))?,
+    };
     // The lines come from the read model and the log, not from memory.
     let (lines, _) = api.app.lines(&shop, &id, 0).await.map_err(to_status)?;
     Ok(Response::new(pb::GetConversationResponse {

@@ -36,10 +36,27 @@ pub(super) async fn get_response_metrics(
         _ => Some(r.agent_id).filter(|a| !a.is_empty()),
     };
     let now = api.app.now();
+    let window = metrics::Window { from, to };
+    // Conversations closed more than a week ago have left the desk: a
+    // window that reaches back that far reads them from the read model.
+    let retired = api
+        .app
+        .retired_for_figures(&shop, window)
+        .await
+        .map_err(to_status)?;
     let response = api
         .app
         .read(&shop, |v| {
-            let report = metrics::report(&v.desk, metrics::Window { from, to }, now);
+            let held = |c: &&Conversation| v.desk.conversation(&c.conversation_id).is_none();
+            let report = metrics::report_on(
+                &v.desk,
+                v.desk
+                    .conversations
+                    .values()
+                    .chain(retired.iter().filter(held)),
+                window,
+                now,
+            );
             metrics_pb(&v.desk, &report, now, agent.as_deref())
         })
         .await
