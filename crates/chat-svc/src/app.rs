@@ -78,10 +78,15 @@ type Group = Arc<Vec<Arc<Logged>>>;
 #[derive(Debug)]
 pub struct DeskHandle {
     shop: String,
-    commands: mpsc::Sender<Pending>,
+    /// Boxed: a channel allocates its first block of 32 slots up front, and
+    /// a command is a large enum (32 inline slots were ~10 KiB per desk).
+    commands: mpsc::Sender<Box<Pending>>,
     pub view: RwLock<View>,
-    /// Each committed group, in order.
-    feed: broadcast::Sender<Group>,
+    /// Each committed group, in order, while a stream of the whole shop
+    /// (the live figures) follows: made on the first subscription, not per
+    /// desk, as a broadcast channel allocates its whole ring up front (40
+    /// KiB at 1,024 groups: most of an idle desk's memory before).
+    feed: StdMutex<Option<broadcast::Sender<Group>>>,
     /// When live streams last had the view caught up with other replicas'
     /// writes: one read per desk and poll, however many streams follow it.
     polled: StdMutex<Option<std::time::Instant>>,
@@ -120,7 +125,12 @@ impl DeskHandle {
     /// task holds it weakly and ends with it.
     fn idle(desk: &Arc<Self>) -> bool {
         desk.commands.capacity() == desk.commands.max_capacity()
-            && desk.feed.receiver_count() == 0
+            && desk
+                .feed
+                .lock()
+                .expect("feed lock")
+                .as_ref()
+                .is_none_or(|f| f.receiver_count() == 0)
             && [&desk.conversation_feeds, &desk.agent_feeds]
                 .iter()
                 .all(|feeds| {
@@ -137,7 +147,14 @@ impl DeskHandle {
 impl DeskHandle {
     fn subscribe(&self, scope: &Scope) -> broadcast::Receiver<Group> {
         let (feeds, key, capacity) = match scope {
-            Scope::Shop => return self.feed.subscribe(),
+            Scope::Shop => {
+                return self
+                    .feed
+                    .lock()
+                    .expect("feed lock")
+                    .get_or_insert_with(|| broadcast::channel(1024).0)
+                    .subscribe()
+            }
             Scope::Conversation(c) => (&self.conversation_feeds, c, 64),
             Scope::Agent(a) => (&self.agent_feeds, a, 256),
         };
@@ -293,12 +310,11 @@ impl Chat {
         // Counted here; the handle's drop takes it back off.
         crate::metrics::queue_changed(0, view.desk.queue.len());
         let (commands, queue) = mpsc::channel(4 * GROUP);
-        let (feed, _) = broadcast::channel(1024);
         let handle = Arc::new(DeskHandle {
             shop: shop.to_owned(),
             commands,
             view: RwLock::new(view),
-            feed,
+            feed: StdMutex::new(None),
             polled: StdMutex::new(None),
             conversation_feeds: StdMutex::new(HashMap::new()),
             agent_feeds: StdMutex::new(HashMap::new()),
@@ -394,11 +410,11 @@ impl Chat {
         let (reply, answer) = oneshot::channel();
         handle
             .commands
-            .send(Pending {
+            .send(Box::new(Pending {
                 command,
                 metadata,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| AppError::Stopped(shop.to_owned()))?;
         match answer
@@ -594,7 +610,7 @@ impl Chat {
         self: Arc<Self>,
         handle: std::sync::Weak<DeskHandle>,
         mut working: ChatDesk,
-        mut queue: mpsc::Receiver<Pending>,
+        mut queue: mpsc::Receiver<Box<Pending>>,
     ) {
         // The desk is held weakly: once evicted (nobody holds it), its queue
         // closes with it and this task ends.
@@ -602,10 +618,10 @@ impl Chat {
             let Some(handle) = handle.upgrade() else {
                 return;
             };
-            let mut group = vec![first];
+            let mut group = vec![*first];
             while group.len() < GROUP {
                 match queue.try_recv() {
-                    Ok(p) => group.push(p),
+                    Ok(p) => group.push(*p),
                     Err(_) => break,
                 }
             }
@@ -729,7 +745,14 @@ impl Chat {
         if !fresh.is_empty() {
             handle.publish_to_conversations(&fresh);
             handle.publish_to_agents(&fresh);
-            let _ = handle.feed.send(Arc::new(fresh));
+            let mut feed = handle.feed.lock().expect("feed lock");
+            // A feed nobody follows any more goes.
+            if feed
+                .as_ref()
+                .is_some_and(|f| f.send(Arc::new(fresh)).is_err())
+            {
+                *feed = None;
+            }
         }
     }
 
