@@ -566,7 +566,14 @@ fn rss_mib() -> f64 {
 /// Writes a chat history: `shops` shops with `conversations` conversations
 /// in all, each opened, asked once (the robot answered) and closed, decided
 /// by the real domain so the log is what the service would have written.
-pub async fn chat_fill(url: &str, shops: usize, conversations: usize) -> anyhow::Result<()> {
+/// With `days`, each shop's conversations are spread evenly over that many
+/// days (closed ones leave the desk after a week); otherwise 7 minutes apart.
+pub async fn chat_fill(
+    url: &str,
+    shops: usize,
+    conversations: usize,
+    days: u32,
+) -> anyhow::Result<()> {
     use chat_svc::domain::{self as chat, BuyerNotice, Command, RobotVerdict};
     let store = sellerdesk_eventstore::open(url).await?;
     let per_shop = (conversations / shops.max(1)).max(1);
@@ -590,8 +597,13 @@ pub async fn chat_fill(url: &str, shops: usize, conversations: usize) -> anyhow:
                 let at0 = chrono::DateTime::parse_from_rfc3339("2026-06-01T02:00:00Z")
                     .expect("instant")
                     .with_timezone(&chrono::Utc);
+                let apart = if days == 0 {
+                    7
+                } else {
+                    (i64::from(days) * 24 * 60 / per_shop as i64).max(2)
+                };
                 for c in 0..per_shop {
-                    let at = at0 + ChronoDuration::minutes(c as i64 * 7);
+                    let at = at0 + ChronoDuration::minutes(c as i64 * apart);
                     let id = format!("c{c}");
                     let commands = [
                         Command::OpenConversation {

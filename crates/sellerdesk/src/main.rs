@@ -221,6 +221,10 @@ enum BenchCommand {
         /// Write the history and stop.
         #[arg(long)]
         fill: bool,
+        /// Days each shop's conversations are spread over when filling (0:
+        /// seven minutes apart). Closed ones leave the desk after a week.
+        #[arg(long, default_value_t = 0)]
+        days: u32,
         /// Shops to read after opening.
         #[arg(long, default_value_t = 20_000)]
         touch: usize,
@@ -497,11 +501,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 shops,
                 conversations,
                 fill,
+                days,
                 touch,
                 cache_shops,
             } => {
                 if fill {
-                    sellerdesk::bench::chat_fill(&url, shops, conversations).await?
+                    sellerdesk::bench::chat_fill(&url, shops, conversations, days).await?
                 } else {
                     sellerdesk::bench::chat_memory(&url, shops, touch, cache_shops).await?
                 }
