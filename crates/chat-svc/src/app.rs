@@ -218,6 +218,25 @@ impl std::fmt::Debug for Pending {
 const TIMED_CHECKPOINT: &str = "chat-timers";
 const TIMED_PREFIX: &str = "chat:timers/";
 
+/// Desk snapshots, under `chat:desk/<shop>`.
+const DESK_PREFIX: &str = "chat:desk/";
+/// A load that folds at least this many events saves the desk it made.
+const SNAPSHOT_AFTER: usize = 500;
+/// The form of the desk a snapshot holds: a change to `ChatDesk` or to its
+/// fold bumps it, and snapshots of an older form are folded again from the
+/// log instead of being read wrongly.
+const DESK_FORM: u32 = 1;
+
+fn desk_key(shop: &str) -> String {
+    format!("{DESK_PREFIX}{shop}")
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DeskSnapshot {
+    form: u32,
+    desk: ChatDesk,
+}
+
 /// `chat:timers/<shop>/`: the closing slash keeps one shop's key from being
 /// the prefix of another's when it is deleted by prefix.
 fn timed_key(shop: &str) -> String {
@@ -301,8 +320,13 @@ impl Chat {
         self.path.now()
     }
 
-    fn start_desk(self: &Arc<Self>, shop: &str, events: &[Arc<Logged>]) -> Arc<DeskHandle> {
-        let mut view = View::default();
+    fn start_desk(
+        self: &Arc<Self>,
+        shop: &str,
+        from: ChatDesk,
+        events: &[Arc<Logged>],
+    ) -> Arc<DeskHandle> {
+        let mut view = View { desk: from };
         for e in events {
             view.apply(e);
         }
@@ -352,11 +376,63 @@ impl Chat {
         if let Some(h) = self.desks.lock().expect("desks lock").get(shop) {
             return Ok(Some(h));
         }
-        let events = self.read_desk_stream(shop, 0).await?;
-        if events.is_empty() && !start {
+        let from = self.desk_snapshot(shop).await;
+        let events = self.read_desk_stream(shop, from.version).await?;
+        if from.version == 0 && events.is_empty() && !start {
             return Ok(None);
         }
-        Ok(Some(self.start_desk(shop, &events)))
+        let tail = events.len();
+        let handle = self.start_desk(shop, from, &events);
+        if tail >= SNAPSHOT_AFTER {
+            // A long fold is saved, so the next load reads only what follows.
+            let desk = handle.view.read().expect("view lock").desk.clone();
+            self.save_desk_snapshot(shop, &desk).await;
+        }
+        Ok(Some(handle))
+    }
+
+    /// The shop's desk as its last snapshot left it, or the empty desk: a
+    /// snapshot that cannot be read, or of another form, is folded again
+    /// from the log rather than trusted.
+    async fn desk_snapshot(&self, shop: &str) -> ChatDesk {
+        let found = match self.store.load_snapshot(&desk_key(shop)).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(shop, error = %e, "desk snapshot unreadable; folding the stream");
+                None
+            }
+        };
+        found
+            .and_then(|s| {
+                serde_json::from_str::<DeskSnapshot>(&s.body)
+                    .ok()
+                    .filter(|d| d.form == DESK_FORM && d.desk.version == s.version)
+            })
+            .map(|d| d.desk)
+            .unwrap_or_default()
+    }
+
+    async fn save_desk_snapshot(&self, shop: &str, desk: &ChatDesk) {
+        let body = match serde_json::to_string(&DeskSnapshot {
+            form: DESK_FORM,
+            desk: desk.clone(),
+        }) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!(shop, error = %e, "desk snapshot not written");
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            key: desk_key(shop),
+            version: desk.version,
+            position: 0,
+            body,
+        };
+        // Derived data: failing to save it costs the next load a longer fold.
+        if let Err(e) = self.store.save_snapshots(&[snapshot]).await {
+            tracing::warn!(shop, error = %e, "desk snapshot not written");
+        }
     }
 
     async fn read_desk_stream(&self, shop: &str, after: i64) -> Result<Vec<Arc<Logged>>, AppError> {

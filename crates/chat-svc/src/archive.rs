@@ -43,7 +43,7 @@ pub const PROJECTED: &str = "chat-projected";
 /// The projector's checkpoint, and its lease.
 pub const PROJECTOR: &str = "chat-archive";
 /// Events per projector pass.
-const BATCH: i64 = 2_000;
+pub const BATCH: i64 = 2_000;
 /// Searchable text kept per conversation, in characters: a search finds a
 /// conversation by what was said in its first few hundred lines.
 const TEXT_KEPT: usize = 16 * 1024;

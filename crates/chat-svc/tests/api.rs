@@ -2307,3 +2307,117 @@ async fn r_x_4_a_conversation_closed_a_week_ago_leaves_the_desk_and_is_still_rea
         Code::AlreadyExists
     );
 }
+
+/// A desk as it answers: its version, agents, conversations and queue
+/// (Debug of sorted parts, so two folds of one log compare equal).
+async fn desk_as_read(chat: &Arc<Chat>, shop: &str) -> String {
+    chat.read(shop, |v| {
+        let d = &v.desk;
+        let mut agents: Vec<_> = d
+            .agents
+            .values()
+            .map(|a| {
+                let mut open: Vec<_> = a.open.iter().cloned().collect();
+                open.sort();
+                (a.agent_id.clone(), a.status, open, a.last_assigned)
+            })
+            .collect();
+        agents.sort_by(|x, y| x.0.cmp(&y.0));
+        let mut conversations: Vec<_> = d
+            .conversations
+            .values()
+            .map(|c| {
+                let mut ids: Vec<_> = c.message_ids.keys().cloned().collect();
+                ids.sort();
+                (
+                    c.conversation_id.clone(),
+                    c.status,
+                    c.assignee.clone(),
+                    c.buyer_messages,
+                    ids,
+                )
+            })
+            .collect();
+        conversations.sort_by(|x, y| x.0.cmp(&y.0));
+        format!(
+            "{} {agents:?} {conversations:?} {:?} {:?}",
+            d.version, d.queue, d.retired_before
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// R-X-4 (issue 15 item 4): a desk whose load folded a long stream is saved
+/// as a snapshot; the next load reads the snapshot and only the events after
+/// it, and answers exactly as a fold of the whole stream. A snapshot of
+/// another form is not trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_x_4_a_desk_loads_from_its_snapshot_and_the_stream_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let store = sqlite(&dir, "chat").await;
+    let faq = spawn_faq(sqlite(&dir, "faq").await, &signer).await;
+    let clock = ManualClock::new(t0());
+    let mut a = spawn_chat(store.clone(), faq.endpoint(), clock.clone()).await;
+    a.online_agent("a1", pb::ServiceRole::Both, "13800000001")
+        .await;
+    for n in 0..110 {
+        let c = format!("c{n}");
+        a.open(&c).await;
+        a.buyer(&c, "m1", "转人工").await;
+        if n % 3 == 0 {
+            let close = a.owner(pb::CloseConversationRequest {
+                conversation_id: c.clone(),
+                ..Default::default()
+            });
+            a.client.close_conversation(close).await.unwrap();
+        }
+    }
+    let key = "chat:desk/shop-a";
+    assert!(store.load_snapshot(key).await.unwrap().is_none());
+    // A fresh replica folds the whole stream once, and saves what it made.
+    let b = spawn_chat(store.clone(), faq.endpoint(), clock.clone()).await;
+    let whole = desk_as_read(&a.chat, SHOP).await;
+    assert_eq!(desk_as_read(&b.chat, SHOP).await, whole);
+    let saved = store
+        .load_snapshot(key)
+        .await
+        .unwrap()
+        .expect("snapshot saved");
+    let head = store
+        .read_stream("chat-desk-shop-a", 0, 100_000)
+        .await
+        .unwrap()
+        .len() as i64;
+    assert_eq!(saved.version, head);
+    // More happens; the next fresh replica reads the snapshot and the rest.
+    for n in 110..115 {
+        a.open(&format!("c{n}")).await;
+    }
+    let c = spawn_chat(store.clone(), faq.endpoint(), clock.clone()).await;
+    assert_eq!(
+        desk_as_read(&c.chat, SHOP).await,
+        desk_as_read(&a.chat, SHOP).await
+    );
+    // A snapshot of another form (an empty desk at the head's version):
+    // folded again from the log, not trusted.
+    let head = store
+        .read_stream("chat-desk-shop-a", 0, 100_000)
+        .await
+        .unwrap()
+        .len() as i64;
+    let mut empty = chat_svc::domain::ChatDesk::default();
+    empty.version = head;
+    let wrong = sellerdesk_eventstore::Snapshot {
+        body: serde_json::json!({ "form": 99, "desk": empty }).to_string(),
+        version: head,
+        ..saved
+    };
+    store.save_snapshots(&[wrong]).await.unwrap();
+    let d = spawn_chat(store.clone(), faq.endpoint(), clock).await;
+    assert_eq!(
+        desk_as_read(&d.chat, SHOP).await,
+        desk_as_read(&a.chat, SHOP).await
+    );
+}

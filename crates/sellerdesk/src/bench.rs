@@ -720,6 +720,34 @@ pub async fn chat_memory(
     Ok(())
 }
 
+/// Projects chat's conversation read model from its checkpoint to the log's
+/// head, as the `chat-archive` projector does, and reports how fast.
+pub async fn chat_archive(url: &str) -> anyhow::Result<()> {
+    let store = sellerdesk_eventstore::open(url).await?;
+    let head = store.head().await?;
+    let from = store.load_checkpoint(chat_svc::archive::PROJECTOR).await?;
+    let started = Instant::now();
+    let mut follower = sellerdesk_eventstore::Follower::checkpointed(
+        store.clone(),
+        chat_svc::archive::PROJECTOR,
+        chat_svc::archive::BATCH,
+    );
+    let mut project = |batch| {
+        let store = store.clone();
+        async move { chat_svc::archive::project(&*store, batch).await }
+    };
+    let handed = follower
+        .catch_up(&mut project)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "projected {handed} events (positions {from}..{head}) in {secs:.1} s: {:.0} events/s",
+        handed as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
 /// Read-after-write across replicas (issue 15): two compliance-svc replicas
 /// over one database. Each round records a violation through replica A and
 /// at once reads the shop's standing through replica B, which must show it

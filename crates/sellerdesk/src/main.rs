@@ -231,6 +231,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         cache_shops: usize,
     },
+    /// chat's conversation read model projected over a filled log (issue 15):
+    /// events per second from the checkpoint to the head.
+    ChatArchive {
+        /// postgres://... (filled with `chat-memory --fill`)
+        #[arg(long)]
+        url: String,
+    },
     /// compliance at two replicas: a read on B right after a write on A (issue 15).
     ReadAfterWrite {
         /// postgres://... (both replicas share it)
@@ -493,6 +500,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 clients,
                 seconds,
             } => sellerdesk::bench::record(&url, clients, seconds).await?,
+            BenchCommand::ChatArchive { url } => sellerdesk::bench::chat_archive(&url).await?,
             BenchCommand::ReadAfterWrite { url, rounds, shops } => {
                 sellerdesk::bench::read_after_write(&url, rounds, shops).await?
             }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// A customer-service account (R-CHAT-1..3).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
     pub agent_id: String,
     pub name: String,
@@ -124,8 +124,9 @@ impl MessageFingerprint {
 /// setting: every replica must fold the same desk from the same log.
 pub const CLOSED_KEPT_DAYS: i64 = 7;
 
-/// A shop's whole chat desk: the fold of its stream.
-#[derive(Debug, Clone, Default)]
+/// A shop's whole chat desk: the fold of its stream. Serialised as a desk
+/// snapshot, so a desk loads from its snapshot and the stream after it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChatDesk {
     /// Events folded: the stream version.
     pub version: i64,
