@@ -47,8 +47,8 @@ pub const BATCH: i64 = 2_000;
 /// Searchable text kept per conversation, in characters: a search finds a
 /// conversation by what was said in its first few hundred lines.
 const TEXT_KEPT: usize = 16 * 1024;
-/// Lines read per query of a transcript.
-const LINE_PAGE: i64 = 5_000;
+/// Conversations read per query of the figures' archived part.
+const ARCHIVED_PAGE: i64 = 5_000;
 
 /// A conversation's document body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -268,32 +268,23 @@ pub async fn lines(
     let mut out: Vec<Arc<Logged>> = Vec::new();
     let mut seen = after;
     if mark > after {
-        loop {
-            let page = store
-                .search_documents(&DocumentQuery {
-                    index: LINES.into(),
-                    shop_id: shop.into(),
-                    terms: vec![format!("conversation:{conversation}")],
-                    starts_from: Some(seen + 1),
-                    oldest_first: true,
-                    limit: LINE_PAGE,
-                    ..Default::default()
-                })
-                .await?;
-            let full = page.len() as i64 == LINE_PAGE;
-            for d in &page {
-                let line: Line = parse(d)?;
-                seen = d.starts_at;
-                out.push(Arc::new(Logged {
+        let mut projected = Vec::new();
+        for d in store
+            .documents_with_term(LINES, shop, &format!("conversation:{conversation}"))
+            .await?
+        {
+            if d.starts_at > after {
+                let line: Line = parse(&d)?;
+                projected.push(Arc::new(Logged {
                     position: d.starts_at,
                     at: line.at,
                     event: line.event,
                 }));
             }
-            if !full {
-                break;
-            }
         }
+        projected.sort_by_key(|l| l.position);
+        seen = projected.last().map_or(seen, |l| l.position);
+        out = projected;
     }
     // Lines projected after the mark was read are in `out` already; the
     // stream past both is read once.
@@ -395,11 +386,11 @@ pub async fn closed_between(
                 ends_from: Some(from.timestamp_millis()),
                 ends_before: Some(before.timestamp_millis()),
                 after: after.clone(),
-                limit: LINE_PAGE,
+                limit: ARCHIVED_PAGE,
                 ..Default::default()
             })
             .await?;
-        let full = page.len() as i64 == LINE_PAGE;
+        let full = page.len() as i64 == ARCHIVED_PAGE;
         after = page.last().map(|d| (d.starts_at, d.doc_id.clone()));
         for d in &page {
             out.push(parse::<Record>(d)?.conversation);

@@ -432,6 +432,14 @@ impl EventStore for FlakyStore {
     ) -> Result<Vec<sellerdesk_eventstore::Document>, sellerdesk_eventstore::StoreError> {
         self.inner.load_documents(index, shop_id, doc_ids).await
     }
+    async fn documents_with_term(
+        &self,
+        index: &str,
+        shop_id: &str,
+        term: &str,
+    ) -> Result<Vec<sellerdesk_eventstore::Document>, sellerdesk_eventstore::StoreError> {
+        self.inner.documents_with_term(index, shop_id, term).await
+    }
     async fn search_documents(
         &self,
         query: &sellerdesk_eventstore::DocumentQuery,

@@ -91,6 +91,16 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         shop_id: &str,
         doc_ids: &[String],
     ) -> Result<Vec<Document>, StoreError>;
+    /// Every document of a shop's index that has `term`, in no particular
+    /// order: for small sets (one conversation's lines). Found through the
+    /// term's own index and then each document's key, whatever the planner
+    /// knows of the tables.
+    async fn documents_with_term(
+        &self,
+        index: &str,
+        shop_id: &str,
+        term: &str,
+    ) -> Result<Vec<Document>, StoreError>;
     /// One page of the documents that match, in `starts_at` order (ties by id).
     async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError>;
     /// Drops a whole index (a rebuild projects it again).

@@ -347,6 +347,28 @@ impl EventStore for PgEventStore {
         rows.iter().map(documents::decode).collect()
     }
 
+    async fn documents_with_term(
+        &self,
+        index: &str,
+        shop_id: &str,
+        term: &str,
+    ) -> Result<Vec<Document>, StoreError> {
+        // Two probes rather than a join: a fresh table has no statistics,
+        // and a planner that guesses may walk the whole shop instead.
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT doc_id FROM document_terms WHERE index_name = $1 AND shop_id = $2 AND term = $3",
+        )
+        .bind(index)
+        .bind(shop_id)
+        .bind(term)
+        .fetch_all(&self.pool)
+        .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.load_documents(index, shop_id, &ids).await
+    }
+
     async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError> {
         let dialect = documents::Dialect {
             placeholder: |n| format!("${n}"),

@@ -551,6 +551,30 @@ impl EventStore for SqliteEventStore {
         Ok(found)
     }
 
+    async fn documents_with_term(
+        &self,
+        index: &str,
+        shop_id: &str,
+        term: &str,
+    ) -> Result<Vec<Document>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM document_terms t JOIN documents d \
+             ON d.index_name = t.index_name AND d.shop_id = t.shop_id AND d.doc_id = t.doc_id \
+             WHERE t.index_name = ?1 AND t.shop_id = ?2 AND t.term = ?3",
+            documents::COLUMNS
+                .split(", ")
+                .map(|c| format!("d.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(index)
+        .bind(shop_id)
+        .bind(term)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(documents::decode).collect()
+    }
+
     async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError> {
         let dialect = documents::Dialect {
             placeholder: |n| format!("?{n}"),

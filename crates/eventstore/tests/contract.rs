@@ -789,6 +789,20 @@ async fn documents_are_searched_and_paged(db: Db) {
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].terms, ["buyer:b9"]);
     assert_eq!(loaded[0].ends_at, Some(400));
+    let mut with_a1: Vec<String> = store
+        .documents_with_term("conversations", "s1", "agent:a1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.doc_id)
+        .collect();
+    with_a1.sort();
+    assert_eq!(with_a1, ["c1", "c2"]);
+    assert!(store
+        .documents_with_term("conversations", "s2", "agent:a1")
+        .await
+        .unwrap()
+        .is_empty());
     // A large body comes back whole (stored compressed).
     let mut big = conversation("s1", "big", 500, None, &[], "");
     big.body = "对".repeat(40_000);
