@@ -240,6 +240,18 @@ impl TestApp {
             .map(|r| r.into_inner())
     }
 
+    /// An agent closes a conversation.
+    async fn close(&mut self, agent: &str, conversation: &str) {
+        let r = self.agent(
+            agent,
+            pb::CloseConversationRequest {
+                conversation_id: conversation.into(),
+                ..Default::default()
+            },
+        );
+        self.client.close_conversation(r).await.unwrap();
+    }
+
     async fn conversation(&mut self, id: &str) -> pb::GetConversationResponse {
         let r = self.owner(pb::GetConversationRequest {
             shop_id: String::new(),
@@ -2019,14 +2031,7 @@ async fn r_x_4_conversations_are_searched_in_the_read_model_not_in_memory() {
     app.client.open_conversation(open).await.unwrap();
     app.buyer("c2", "m2", "转人工").await;
     app.reply("a1", "c2", "r1").await.unwrap();
-    let close = app.agent(
-        "a1",
-        pb::CloseConversationRequest {
-            conversation_id: "c2".into(),
-            ..Default::default()
-        },
-    );
-    app.client.close_conversation(close).await.unwrap();
+    app.close("a1", "c2").await;
     // Another shop's conversation, with the same words.
     let other = app.req(
         "shop-b",
@@ -2191,14 +2196,7 @@ async fn r_x_4_a_conversation_closed_a_week_ago_leaves_the_desk_and_is_still_rea
     app.buyer("c1", "m1", "转人工").await;
     app.clock.set(t0() + Span::seconds(20));
     app.reply("a1", "c1", "r1").await.unwrap();
-    let close = app.agent(
-        "a1",
-        pb::CloseConversationRequest {
-            conversation_id: "c1".into(),
-            ..Default::default()
-        },
-    );
-    app.client.close_conversation(close).await.unwrap();
+    app.close("a1", "c1").await;
     let figures = |app: &TestApp| {
         app.owner(pb::GetResponseMetricsRequest {
             from: Some(prost_types::Timestamp {

@@ -104,6 +104,28 @@ pub(crate) fn search_sql(query: &DocumentQuery, dialect: &Dialect) -> (String, V
     (sql, binds)
 }
 
+/// `sql` with `binds` bound in order, for either engine.
+pub(crate) fn bound<'q, DB>(
+    sql: &'q str,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    binds
+        .into_iter()
+        .fold(sqlx::query::<DB>(sql), |q, b| match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+        })
+}
+
+/// Dropping an index: its terms, then its documents (the count returned).
+pub(crate) const DELETE_TERMS: &str = "DELETE FROM document_terms WHERE index_name = $1";
+pub(crate) const DELETE_DOCUMENTS: &str = "DELETE FROM documents WHERE index_name = $1";
+
 /// A document from its row (read in [`COLUMNS`] order).
 pub(crate) fn decode<R>(row: &R) -> Result<Document, StoreError>
 where

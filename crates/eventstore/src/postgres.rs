@@ -375,24 +375,17 @@ impl EventStore for PgEventStore {
             find: "strpos",
         };
         let (sql, binds) = documents::search_sql(query, &dialect);
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = match b {
-                documents::Bind::Text(t) => q.bind(t),
-                documents::Bind::Int(i) => q.bind(i),
-            };
-        }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = documents::bound(&sql, binds).fetch_all(&self.pool).await?;
         rows.iter().map(documents::decode).collect()
     }
 
     async fn delete_documents(&self, index: &str) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM document_terms WHERE index_name = $1")
+        sqlx::query(documents::DELETE_TERMS)
             .bind(index)
             .execute(&mut *tx)
             .await?;
-        let done = sqlx::query("DELETE FROM documents WHERE index_name = $1")
+        let done = sqlx::query(documents::DELETE_DOCUMENTS)
             .bind(index)
             .execute(&mut *tx)
             .await?;
