@@ -194,9 +194,10 @@ impl ChatDesk {
         }
     }
 
-    /// Whether `id` names a conversation that left the desk: closed before
-    /// [`Self::retired_before`]. Only the read model can tell which ids
-    /// those were; the desk knows whether any did.
+    /// Whether any conversation has left the desk (closed before
+    /// [`Self::retired_before`]). Only the read model can tell which ids
+    /// those were: a conversation the desk does not hold is worth looking
+    /// up there only when this is true.
     pub fn has_retired(&self) -> bool {
         self.retired_before.is_some()
     }
