@@ -81,8 +81,10 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError>;
     async fn delete_snapshots(&self, key_prefix: &str) -> Result<u64, StoreError>;
 
-    /// Writes searchable documents (replacing any with the same index, shop
-    /// and id) and their terms, together.
+    /// Writes searchable documents and their terms, together. A document
+    /// replaces the stored one with the same index, shop and id only when its
+    /// version is the same or later: a writer that fell behind (a projector
+    /// that lost its lease) never rolls a document back.
     async fn save_documents(&self, documents: &[Document]) -> Result<(), StoreError>;
     /// The documents with these ids that exist, in no particular order.
     async fn load_documents(

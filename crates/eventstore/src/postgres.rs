@@ -263,16 +263,32 @@ impl EventStore for PgEventStore {
                 .collect();
             let (bodies, compressed): (Vec<&str>, Vec<Option<Vec<u8>>>) =
                 chunk.iter().map(|d| snapshot_body::pack(&d.body)).unzip();
-            sqlx::query(
-                "INSERT INTO documents (index_name, shop_id, doc_id, starts_at, ends_at, version, \
-                 terms, search_text, body, body_lz4) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], \
-                 $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bytea[]) \
+            // A document is replaced only by one at the same version or a
+            // later one: a projector that lost its lease and still writes
+            // (for up to a lease's length) must not roll a newer document
+            // back. `old` reads the rows as they were before this statement,
+            // so only the rows written whose terms changed get their term
+            // rows rewritten; a conversation rewritten for a new line keeps
+            // its terms untouched.
+            let changed: Vec<(String, String, String, bool)> = sqlx::query_as(
+                "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+                 $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], \
+                 $10::bytea[]) AS i(index_name, shop_id, doc_id, starts_at, ends_at, version, \
+                 terms, search_text, body, body_lz4)), \
+                 old AS (SELECT d.index_name, d.shop_id, d.doc_id, d.terms FROM documents d \
+                 JOIN input i USING (index_name, shop_id, doc_id)), \
+                 written AS (INSERT INTO documents (index_name, shop_id, doc_id, starts_at, \
+                 ends_at, version, terms, search_text, body, body_lz4) SELECT * FROM input \
                  ON CONFLICT (index_name, shop_id, doc_id) DO UPDATE SET \
                  starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, \
                  version = EXCLUDED.version, terms = EXCLUDED.terms, \
                  search_text = EXCLUDED.search_text, body = EXCLUDED.body, \
-                 body_lz4 = EXCLUDED.body_lz4",
+                 body_lz4 = EXCLUDED.body_lz4 \
+                 WHERE documents.version <= EXCLUDED.version \
+                 RETURNING index_name, shop_id, doc_id, terms) \
+                 SELECT w.index_name, w.shop_id, w.doc_id, o.doc_id IS NOT NULL FROM written w \
+                 LEFT JOIN old o USING (index_name, shop_id, doc_id) \
+                 WHERE o.terms IS DISTINCT FROM w.terms",
             )
             .bind(&indexes)
             .bind(&shops)
@@ -284,43 +300,54 @@ impl EventStore for PgEventStore {
             .bind(&texts)
             .bind(&bodies)
             .bind(&compressed)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-            sqlx::query(
-                "DELETE FROM document_terms t USING UNNEST($1::text[], $2::text[], $3::text[]) \
-                 AS d(index_name, shop_id, doc_id) WHERE t.index_name = d.index_name \
-                 AND t.shop_id = d.shop_id AND t.doc_id = d.doc_id",
-            )
-            .bind(&indexes)
-            .bind(&shops)
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-            let rows: Vec<(&str, &str, &str, &str)> = chunk
+            if changed.is_empty() {
+                continue;
+            }
+            // Only documents that existed before can have stale term rows.
+            let replaced: Vec<&(String, String, String, bool)> =
+                changed.iter().filter(|c| c.3).collect();
+            if !replaced.is_empty() {
+                sqlx::query(
+                    "DELETE FROM document_terms t USING UNNEST($1::text[], $2::text[], \
+                     $3::text[]) AS d(index_name, shop_id, doc_id) \
+                     WHERE t.index_name = d.index_name \
+                     AND t.shop_id = d.shop_id AND t.doc_id = d.doc_id",
+                )
+                .bind(replaced.iter().map(|c| c.0.as_str()).collect::<Vec<_>>())
+                .bind(replaced.iter().map(|c| c.1.as_str()).collect::<Vec<_>>())
+                .bind(replaced.iter().map(|c| c.2.as_str()).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await?;
+            }
+            let written: std::collections::HashSet<(&str, &str, &str)> = changed
                 .iter()
-                .flat_map(|d| {
-                    d.terms.iter().map(|t| {
-                        (
-                            d.index.as_str(),
-                            d.shop_id.as_str(),
-                            t.as_str(),
-                            d.doc_id.as_str(),
-                        )
-                    })
-                })
+                .map(|c| (c.0.as_str(), c.1.as_str(), c.2.as_str()))
                 .collect();
-            let pick = |f: fn(&(&'_ str, &'_ str, &'_ str, &'_ str)) -> String| -> Vec<String> {
-                rows.iter().map(f).collect()
-            };
+            let (mut t_indexes, mut t_shops, mut t_terms, mut t_ids) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for d in chunk {
+                let key = (d.index.as_str(), d.shop_id.as_str(), d.doc_id.as_str());
+                if !written.contains(&key) {
+                    continue;
+                }
+                for t in &d.terms {
+                    t_indexes.push(key.0);
+                    t_shops.push(key.1);
+                    t_terms.push(t.as_str());
+                    t_ids.push(key.2);
+                }
+            }
             sqlx::query(
                 "INSERT INTO document_terms (index_name, shop_id, term, doc_id) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
                  ON CONFLICT DO NOTHING",
             )
-            .bind(pick(|r| r.0.to_owned()))
-            .bind(pick(|r| r.1.to_owned()))
-            .bind(pick(|r| r.2.to_owned()))
-            .bind(pick(|r| r.3.to_owned()))
+            .bind(&t_indexes)
+            .bind(&t_shops)
+            .bind(&t_terms)
+            .bind(&t_ids)
             .execute(&mut *tx)
             .await?;
         }

@@ -481,14 +481,26 @@ impl EventStore for SqliteEventStore {
         let mut tx = self.writer.begin().await?;
         for d in documents {
             let (body, compressed) = snapshot_body::pack(&d.body);
-            sqlx::query(
+            let terms = documents::join_terms(&d.terms)?;
+            // As on PostgreSQL: never replaced by an older version (a
+            // projector past its lease), and term rows rewritten only when
+            // the terms changed.
+            let old: Option<String> = sqlx::query_scalar(
+                "SELECT terms FROM documents WHERE index_name = ?1 AND shop_id = ?2 AND doc_id = ?3",
+            )
+            .bind(&d.index)
+            .bind(&d.shop_id)
+            .bind(&d.doc_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let written = sqlx::query(
                 "INSERT INTO documents (index_name, shop_id, doc_id, starts_at, ends_at, version, \
                  terms, search_text, body, body_lz4) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
                  ON CONFLICT (index_name, shop_id, doc_id) DO UPDATE SET \
                  starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
                  version = excluded.version, terms = excluded.terms, \
                  search_text = excluded.search_text, body = excluded.body, \
-                 body_lz4 = excluded.body_lz4",
+                 body_lz4 = excluded.body_lz4 WHERE documents.version <= excluded.version",
             )
             .bind(&d.index)
             .bind(&d.shop_id)
@@ -496,20 +508,26 @@ impl EventStore for SqliteEventStore {
             .bind(d.starts_at)
             .bind(d.ends_at)
             .bind(d.version)
-            .bind(documents::join_terms(&d.terms)?)
+            .bind(&terms)
             .bind(documents::searchable(&d.text))
             .bind(body)
             .bind(compressed)
             .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "DELETE FROM document_terms WHERE index_name = ?1 AND shop_id = ?2 AND doc_id = ?3",
-            )
-            .bind(&d.index)
-            .bind(&d.shop_id)
-            .bind(&d.doc_id)
-            .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if written == 0 || old.as_deref() == Some(terms.as_str()) {
+                continue;
+            }
+            if old.is_some() {
+                sqlx::query(
+                    "DELETE FROM document_terms WHERE index_name = ?1 AND shop_id = ?2 AND doc_id = ?3",
+                )
+                .bind(&d.index)
+                .bind(&d.shop_id)
+                .bind(&d.doc_id)
+                .execute(&mut *tx)
+                .await?;
+            }
             for term in &d.terms {
                 sqlx::query(
                     "INSERT OR IGNORE INTO document_terms (index_name, shop_id, term, doc_id) \

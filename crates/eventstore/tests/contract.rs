@@ -782,6 +782,21 @@ async fn documents_are_searched_and_paged(db: Db) {
         found(with(&|q| q.terms = vec!["buyer:b1".into()])).await,
         ["c1"]
     );
+    // A writer behind the stored version (a projector that lost its lease)
+    // changes nothing: neither the document nor its terms.
+    let mut stale = conversation("s1", "c3", 300, None, &["buyer:b1"], "stale");
+    stale.version = 299;
+    store.save_documents(&[stale]).await.unwrap();
+    assert_eq!(
+        found(with(&|q| q.terms = vec!["buyer:b1".into()])).await,
+        ["c1"],
+        "an older version does not bring its terms back"
+    );
+    assert_eq!(
+        found(with(&|q| q.text = Some("stale".into()))).await,
+        Vec::<String>::new(),
+        "nor its text"
+    );
     let loaded = store
         .load_documents("conversations", "s1", &["c3".into(), "missing".into()])
         .await
