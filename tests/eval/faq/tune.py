@@ -8,12 +8,13 @@ the development set and reports both halves (docs/faq-matching.md).
 
 Prints the constants for crates/faq-svc/src/matcher/calibration.rs. Needs numpy.
 """
-import argparse, itertools, json, math
+import argparse, json, math
 import numpy as np
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--fit", choices=["a", "b"], default="a", help="the half to fit on")
 ap.add_argument("--precision", type=float, default=0.95, help="target auto-answer precision")
+ap.add_argument("--conf", default="score,entry", help="the confidence's inputs, of: score, entry, margin, ratio")
 ap.add_argument("dumps", nargs="+")
 args = ap.parse_args()
 
@@ -27,8 +28,11 @@ fit = [c for c in cases if c["half"] == args.fit]
 held = [c for c in cases if c["half"] != args.fit]
 
 
+SIGNALS = ["question", "questions", "answer", "entry"]
+
+
 def score(c, w):
-    return c["question"] + w[0] * c["questions"] + w[1] * c["answer"] + w[2] * c["entry"]
+    return c["question"] + sum(wi * c.get(k, 0.0) for wi, k in zip(w, SIGNALS[1:]))
 
 
 def ranked(case, w):
@@ -52,10 +56,23 @@ def ranking_quality(cs, w):
 
 
 grid = [x / 10 for x in range(0, 11)]
+# Every weighting on the grid is scored at once, with numpy.
+weights = np.array([(a, b, c) for a in grid for b in grid for c in grid])
+total = np.zeros(len(weights))
+answerable = [c for c in fit if c["answerable"] and c["candidates"]]
+for case in answerable:
+    m = np.array([[c.get(k, 0.0) for k in SIGNALS] for c in case["candidates"]])
+    right = np.array([c["right"] for c in case["candidates"]])
+    scores = m[:, :1] + m[:, 1:] @ weights.T  # candidates x weightings
+    # Rank of the right candidate under each weighting (ties broken against it).
+    if right.any():
+        r = scores[right.argmax()]
+        rank = (scores > r).sum(axis=0) + (scores == r).sum(axis=0) - 1
+        total += (rank == 0) + 1 / (rank + 1)
 # Top-1 alone has many ties on a set this size, and the arg-max among them
 # jumps with a handful of cases; adding MRR rewards weights that keep the
 # right entry close to the top as well.
-best = max(itertools.product(grid, grid, grid), key=lambda w: sum(ranking_quality(fit, w)))
+best = tuple(float(x) for x in weights[int(total.argmax())])
 print("ranking weights (questions, answer, entry):", best)
 for name, cs in (("fit", fit), ("held-out", held)):
     t, m = ranking_quality(cs, best)
@@ -69,7 +86,14 @@ def features(case, w):
     s1 = score(r[0], w)
     # The margin over the runner-up was tried as a third input: its fitted
     # weight came out negative (it moves with the score), so it is left out.
-    x = [s1, r[0]["entry"]]
+    s2 = score(r[1], w) if len(r) > 1 else 0.0
+    inputs = {
+        "score": s1,
+        "entry": r[0]["entry"],
+        "margin": s1 - s2,
+        "ratio": s2 / s1 if s1 > 0 else 1.0,
+    }
+    x = [inputs[k] for k in args.conf.split(",")]
     y = 1 if r[0]["right"] else 0
     return x, y
 
@@ -93,7 +117,7 @@ for _ in range(50):
     g = Xb.T @ (p - Y) + 0.01 * beta
     H = (Xb.T * (p * (1 - p))) @ Xb + 0.01 * np.eye(len(beta))
     beta -= np.linalg.solve(H, g)
-print("calibration (bias, score, entry):", [round(b, 3) for b in beta])
+print(f"calibration (bias, {args.conf}):", [round(float(b), 3) for b in beta])
 
 
 def conf(x):
