@@ -554,26 +554,27 @@ impl Chat {
             .map(|r| r.conversation))
     }
 
-    /// The conversations that left the desk which the figures over `window`
-    /// need: closed inside it, before the desk let them go.
+    /// The conversations that left the desk (all closed before
+    /// `retired_before`) which the figures over `window` need: closed inside
+    /// it, before the desk let them go.
     pub async fn retired_for_figures(
         self: &Arc<Self>,
         shop: &str,
         window: crate::domain::metrics::Window,
+        retired_before: crate::domain::Instant,
     ) -> Result<Vec<crate::domain::Conversation>, AppError> {
-        let retired_before = self.read(shop, |v| v.desk.retired_before).await?;
-        match retired_before {
-            Some(before) if window.from < before => archive::closed_between(
-                &*self.store,
-                shop,
-                window.from,
-                before.min(window.to),
-                window.to,
-            )
-            .await
-            .map_err(AppError::from),
-            _ => Ok(Vec::new()),
+        if window.from >= retired_before {
+            return Ok(Vec::new());
         }
+        archive::closed_between(
+            &*self.store,
+            shop,
+            window.from,
+            retired_before.min(window.to),
+            window.to,
+        )
+        .await
+        .map_err(AppError::from)
     }
 
     /// Reads the shop's committed desk.
