@@ -224,24 +224,26 @@ impl EventStore for PgEventStore {
     }
 
     async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT key, version, position, body, body_lz4 FROM snapshots \
-             WHERE left(key, $2) = $1 ORDER BY key",
-        )
-        .bind(key_prefix)
-        .bind(key_prefix.chars().count() as i32)
-        .fetch_all(&self.pool)
-        .await?;
+        let (range, end) = snapshot_body::prefix_range("key COLLATE \"C\"", "$1", "$2", key_prefix);
+        let sql = format!(
+            "SELECT key, version, position, body, body_lz4 FROM snapshots WHERE {range} ORDER BY key"
+        );
+        let mut query = sqlx::query(&sql).bind(key_prefix);
+        if let Some(end) = end {
+            query = query.bind(end);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         Ok(rows.iter().map(decode_snapshot).collect::<Result<_, _>>()?)
     }
 
     async fn delete_snapshots(&self, key_prefix: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM snapshots WHERE left(key, $2) = $1")
-            .bind(key_prefix)
-            .bind(key_prefix.chars().count() as i32)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        let (range, end) = snapshot_body::prefix_range("key COLLATE \"C\"", "$1", "$2", key_prefix);
+        let sql = format!("DELETE FROM snapshots WHERE {range}");
+        let mut query = sqlx::query(&sql).bind(key_prefix);
+        if let Some(end) = end {
+            query = query.bind(end);
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected())
     }
 
     async fn save_documents(&self, documents: &[Document]) -> Result<(), StoreError> {

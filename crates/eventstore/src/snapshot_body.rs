@@ -35,6 +35,41 @@ pub(crate) fn unpack(
     String::from_utf8(bytes).map_err(|_| corrupt("body is not UTF-8".into()))
 }
 
+/// The key range `[prefix, end)` that holds exactly the keys starting with
+/// `prefix`, compared byte by byte (UTF-8 bytes sort as code points do): the
+/// prefix with its last character replaced by the next one. `None` when
+/// nothing bounds it (an empty prefix, or one of only the last code point).
+///
+/// Why a range and not `left(key, n) = prefix`: a range is one index scan;
+/// the function is a scan of the whole table, which holds every desk and
+/// shop snapshot, on every ownership refresh of every replica.
+pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The condition that picks the keys starting with a prefix bound to `from`
+/// (and, when it has one, its end bound to `to`), with `key` the column as
+/// the engine compares it byte by byte; and the end to bind.
+pub(crate) fn prefix_range(
+    key: &str,
+    from: &str,
+    to: &str,
+    prefix: &str,
+) -> (String, Option<String>) {
+    match prefix_end(prefix) {
+        Some(end) => (format!("{key} >= {from} AND {key} < {to}"), Some(end)),
+        None => (format!("{key} >= {from}"), None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +93,14 @@ mod tests {
         let mut damaged = compressed;
         damaged.truncate(damaged.len() / 2);
         assert!(unpack("k", String::new(), Some(damaged)).is_err());
+    }
+
+    #[test]
+    fn a_prefix_range_ends_at_the_next_character() {
+        assert_eq!(prefix_end("chat:desk/").as_deref(), Some("chat:desk0"));
+        assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_end("ab\u{10FFFF}").as_deref(), Some("ac"));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
     }
 }

@@ -457,24 +457,26 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT key, version, position, body, body_lz4 FROM snapshots \
-             WHERE substr(key, 1, ?2) = ?1 ORDER BY key",
-        )
-        .bind(key_prefix)
-        .bind(key_prefix.chars().count() as i64)
-        .fetch_all(&self.reader)
-        .await?;
+        let (range, end) = snapshot_body::prefix_range("key", "?1", "?2", key_prefix);
+        let sql = format!(
+            "SELECT key, version, position, body, body_lz4 FROM snapshots WHERE {range} ORDER BY key"
+        );
+        let mut query = sqlx::query(&sql).bind(key_prefix);
+        if let Some(end) = end {
+            query = query.bind(end);
+        }
+        let rows = query.fetch_all(&self.reader).await?;
         Ok(rows.iter().map(decode_snapshot).collect::<Result<_, _>>()?)
     }
 
     async fn delete_snapshots(&self, key_prefix: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM snapshots WHERE substr(key, 1, ?2) = ?1")
-            .bind(key_prefix)
-            .bind(key_prefix.chars().count() as i64)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+        let (range, end) = snapshot_body::prefix_range("key", "?1", "?2", key_prefix);
+        let sql = format!("DELETE FROM snapshots WHERE {range}");
+        let mut query = sqlx::query(&sql).bind(key_prefix);
+        if let Some(end) = end {
+            query = query.bind(end);
+        }
+        Ok(query.execute(&self.writer).await?.rows_affected())
     }
 
     async fn save_documents(&self, documents: &[Document]) -> Result<(), StoreError> {

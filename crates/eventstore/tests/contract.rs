@@ -383,7 +383,32 @@ async fn checkpoints_and_snapshots(db: Db) {
     assert_eq!(store.load_snapshots("svc/shop/").await.unwrap().len(), 1200);
     // Prefixes are literal: '_' and '%' are not wildcards.
     assert_eq!(store.load_snapshots("svc_").await.unwrap().len(), 1);
-    assert_eq!(store.delete_snapshots("svc/").await.unwrap(), 1200);
+    // A prefix is a byte range: the character after '/' ("svc0") and other
+    // cases ("SVC/") are outside it, a CJK key inside it.
+    for key in ["svc0", "SVC/shop", "svc/店铺"] {
+        store
+            .save_snapshots(&[Snapshot {
+                key: key.into(),
+                version: 1,
+                position: 1,
+                body: "{}".into(),
+            }])
+            .await
+            .unwrap();
+    }
+    let keys: Vec<String> = store
+        .load_snapshots("svc/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(keys.len(), 1201);
+    assert!(keys.contains(&"svc/店铺".to_owned()));
+    assert_eq!(store.load_snapshots("svc/店").await.unwrap().len(), 1);
+    assert_eq!(store.delete_snapshots("svc/").await.unwrap(), 1201);
+    assert!(store.load_snapshot("svc0").await.unwrap().is_some());
+    assert!(store.load_snapshot("SVC/shop").await.unwrap().is_some());
     assert!(store
         .load_snapshot("svc/shop/00001")
         .await
