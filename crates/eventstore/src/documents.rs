@@ -21,6 +21,8 @@ pub(crate) struct Dialect {
     pub placeholder: fn(usize) -> String,
     /// The position of a substring, 0 when absent.
     pub find: &'static str,
+    /// The snapshot key compared byte by byte, so that a prefix is a range.
+    pub key_bytes: &'static str,
 }
 
 /// The text a document is searched by: folded to lower case so a query in
@@ -159,6 +161,7 @@ mod tests {
         Dialect {
             placeholder: |n| format!("${n}"),
             find: "strpos",
+            key_bytes: "key",
         }
     }
 

@@ -1,6 +1,8 @@
 use crate::{
-    documents, snapshot_body, Append, AppendError, Appended, Document, DocumentQuery, EventStore,
-    Lease, Metadata, RecordedEvent, ReplayedEvent, Snapshot, StoreError,
+    documents,
+    snapshot_body::{self, ByPrefix},
+    Append, AppendError, Appended, Document, DocumentQuery, EventStore, Lease, Metadata,
+    RecordedEvent, ReplayedEvent, Snapshot, StoreError,
 };
 use async_trait::async_trait;
 
@@ -31,6 +33,15 @@ struct Pending {
 
 /// Appends taken into one transaction at most.
 const MAX_GROUP: usize = 512;
+
+/// How PostgreSQL spells what differs between the engines. The snapshot key
+/// is compared in "C" order, which migration 0008 indexes: the primary key's
+/// index follows the database's collation, which need not sort bytes.
+const DIALECT: documents::Dialect = documents::Dialect {
+    placeholder: |n| format!("${n}"),
+    find: "strpos",
+    key_bytes: "key COLLATE \"C\"",
+};
 
 impl PgEventStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -224,26 +235,15 @@ impl EventStore for PgEventStore {
     }
 
     async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
-        let (range, end) = snapshot_body::prefix_range("key COLLATE \"C\"", "$1", "$2", key_prefix);
-        let sql = format!(
-            "SELECT key, version, position, body, body_lz4 FROM snapshots WHERE {range} ORDER BY key"
-        );
-        let mut query = sqlx::query(&sql).bind(key_prefix);
-        if let Some(end) = end {
-            query = query.bind(end);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let (sql, binds) = snapshot_body::by_prefix_sql(ByPrefix::Load, &DIALECT, key_prefix);
+        let rows = documents::bound(&sql, binds).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(decode_snapshot).collect::<Result<_, _>>()?)
     }
 
     async fn delete_snapshots(&self, key_prefix: &str) -> Result<u64, StoreError> {
-        let (range, end) = snapshot_body::prefix_range("key COLLATE \"C\"", "$1", "$2", key_prefix);
-        let sql = format!("DELETE FROM snapshots WHERE {range}");
-        let mut query = sqlx::query(&sql).bind(key_prefix);
-        if let Some(end) = end {
-            query = query.bind(end);
-        }
-        Ok(query.execute(&self.pool).await?.rows_affected())
+        let (sql, binds) = snapshot_body::by_prefix_sql(ByPrefix::Delete, &DIALECT, key_prefix);
+        let done = documents::bound(&sql, binds).execute(&self.pool).await?;
+        Ok(done.rows_affected())
     }
 
     async fn save_documents(&self, documents: &[Document]) -> Result<(), StoreError> {
@@ -399,11 +399,7 @@ impl EventStore for PgEventStore {
     }
 
     async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError> {
-        let dialect = documents::Dialect {
-            placeholder: |n| format!("${n}"),
-            find: "strpos",
-        };
-        let (sql, binds) = documents::search_sql(query, &dialect);
+        let (sql, binds) = documents::search_sql(query, &DIALECT);
         let rows = documents::bound(&sql, binds).fetch_all(&self.pool).await?;
         rows.iter().map(documents::decode).collect()
     }

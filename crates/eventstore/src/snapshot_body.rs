@@ -6,7 +6,10 @@
 //! (PostgreSQL ~50 ms, SQLite ~30-40 ms). lz4 here takes a few milliseconds
 //! and leaves ~1 MB to store. Callers see a `String` either way.
 
-use crate::StoreError;
+use crate::{
+    documents::{Bind, Dialect},
+    StoreError,
+};
 
 /// Bodies at least this long are stored compressed.
 pub(crate) const COMPRESS_FROM: usize = 64 * 1024;
@@ -55,19 +58,36 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
-/// The condition that picks the keys starting with a prefix bound to `from`
-/// (and, when it has one, its end bound to `to`), with `key` the column as
-/// the engine compares it byte by byte; and the end to bind.
-pub(crate) fn prefix_range(
-    key: &str,
-    from: &str,
-    to: &str,
+/// What is done to the snapshots whose key starts with a prefix.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ByPrefix {
+    /// Read them, in key order.
+    Load,
+    /// Delete them (the count is the rows affected).
+    Delete,
+}
+
+/// The statement for [`ByPrefix`] in `dialect`, and what it binds: the
+/// range `[prefix, end)` over the key compared byte by byte.
+pub(crate) fn by_prefix_sql(
+    what: ByPrefix,
+    dialect: &Dialect,
     prefix: &str,
-) -> (String, Option<String>) {
-    match prefix_end(prefix) {
-        Some(end) => (format!("{key} >= {from} AND {key} < {to}"), Some(end)),
-        None => (format!("{key} >= {from}"), None),
+) -> (String, Vec<Bind>) {
+    let key = dialect.key_bytes;
+    let mut binds = vec![Bind::Text(prefix.to_owned())];
+    let mut range = format!("{key} >= {}", (dialect.placeholder)(1));
+    if let Some(end) = prefix_end(prefix) {
+        binds.push(Bind::Text(end));
+        range += &format!(" AND {key} < {}", (dialect.placeholder)(2));
     }
+    let sql = match what {
+        ByPrefix::Load => format!(
+            "SELECT key, version, position, body, body_lz4 FROM snapshots WHERE {range} ORDER BY key"
+        ),
+        ByPrefix::Delete => format!("DELETE FROM snapshots WHERE {range}"),
+    };
+    (sql, binds)
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 use crate::{
     documents,
     model::{in_log_order, Repeated},
-    snapshot_body, Append, AppendError, Appended, Document, DocumentQuery, EventStore, Lease,
-    Metadata, RecordedEvent, ReplayedEvent, Snapshot, StoreError,
+    snapshot_body::{self, ByPrefix},
+    Append, AppendError, Appended, Document, DocumentQuery, EventStore, Lease, Metadata,
+    RecordedEvent, ReplayedEvent, Snapshot, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -28,6 +29,14 @@ pub struct SqliteEventStore {
     head: Arc<watch::Sender<i64>>,
     leases: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
+
+/// How SQLite spells what differs between the engines (its key index sorts
+/// bytes already).
+const DIALECT: documents::Dialect = documents::Dialect {
+    placeholder: |n| format!("?{n}"),
+    find: "instr",
+    key_bytes: "key",
+};
 
 impl SqliteEventStore {
     /// `sqlite://path/to/file.db` (created if missing) or `sqlite::memory:`.
@@ -457,26 +466,17 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn load_snapshots(&self, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
-        let (range, end) = snapshot_body::prefix_range("key", "?1", "?2", key_prefix);
-        let sql = format!(
-            "SELECT key, version, position, body, body_lz4 FROM snapshots WHERE {range} ORDER BY key"
-        );
-        let mut query = sqlx::query(&sql).bind(key_prefix);
-        if let Some(end) = end {
-            query = query.bind(end);
-        }
-        let rows = query.fetch_all(&self.reader).await?;
+        let (sql, binds) = snapshot_body::by_prefix_sql(ByPrefix::Load, &DIALECT, key_prefix);
+        let rows = documents::bound(&sql, binds)
+            .fetch_all(&self.reader)
+            .await?;
         Ok(rows.iter().map(decode_snapshot).collect::<Result<_, _>>()?)
     }
 
     async fn delete_snapshots(&self, key_prefix: &str) -> Result<u64, StoreError> {
-        let (range, end) = snapshot_body::prefix_range("key", "?1", "?2", key_prefix);
-        let sql = format!("DELETE FROM snapshots WHERE {range}");
-        let mut query = sqlx::query(&sql).bind(key_prefix);
-        if let Some(end) = end {
-            query = query.bind(end);
-        }
-        Ok(query.execute(&self.writer).await?.rows_affected())
+        let (sql, binds) = snapshot_body::by_prefix_sql(ByPrefix::Delete, &DIALECT, key_prefix);
+        let done = documents::bound(&sql, binds).execute(&self.writer).await?;
+        Ok(done.rows_affected())
     }
 
     async fn save_documents(&self, documents: &[Document]) -> Result<(), StoreError> {
@@ -596,11 +596,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError> {
-        let dialect = documents::Dialect {
-            placeholder: |n| format!("?{n}"),
-            find: "instr",
-        };
-        let (sql, binds) = documents::search_sql(query, &dialect);
+        let (sql, binds) = documents::search_sql(query, &DIALECT);
         let rows = documents::bound(&sql, binds)
             .fetch_all(&self.reader)
             .await?;
