@@ -563,9 +563,6 @@ impl Chat {
         window: crate::domain::metrics::Window,
         retired_before: crate::domain::Instant,
     ) -> Result<Vec<crate::domain::Conversation>, AppError> {
-        if window.from >= retired_before {
-            return Ok(Vec::new());
-        }
         archive::closed_between(
             &*self.store,
             shop,

@@ -54,25 +54,22 @@ pub(super) async fn get_response_metrics(
     // window that reaches back that far also reads them from the read
     // model, and then the desk a second time. Most windows do not, and are
     // answered from one catch-up.
-    let (answered, retired_before) = api
+    let first = api
         .app
         .read(&shop, |v| match v.desk.retired_before {
-            Some(before) if window.from < before => (None, Some(before)),
-            _ => (Some(figures(v, &[])), None),
+            Some(before) if window.from < before => Err(before),
+            _ => Ok(figures(v, &[])),
         })
         .await
         .map_err(to_status)?;
-    let response = match (answered, retired_before) {
-        (Some(response), _) => response,
-        (None, before) => {
-            let retired = match before {
-                Some(before) => api
-                    .app
-                    .retired_for_figures(&shop, window, before)
-                    .await
-                    .map_err(to_status)?,
-                None => Vec::new(),
-            };
+    let response = match first {
+        Ok(response) => response,
+        Err(retired_before) => {
+            let retired = api
+                .app
+                .retired_for_figures(&shop, window, retired_before)
+                .await
+                .map_err(to_status)?;
             api.app
                 .read(&shop, |v| figures(v, &retired))
                 .await
