@@ -1,7 +1,8 @@
 //! Load -> decide -> append, retried on a version conflict; and the consumer
-//! of compliance-svc's published events (R-ADS-13). A shop's account is small
-//! (its orders), so every command folds it from the log: nothing to keep in
-//! step, and the consumer's writes are visible to the next command at once.
+//! of compliance-svc's published events (R-ADS-13). Every command loads the
+//! shop's account from the log (its snapshot and the events after it):
+//! nothing to keep in step between replicas, and the consumer's writes are
+//! visible to the next command at once.
 
 use crate::domain::{decide, Account, AdsAccount, Command, Event, Instant, TierChange};
 use async_trait::async_trait;

@@ -51,6 +51,15 @@ impl std::ops::Deref for Given {
     }
 }
 
+/// Every state a rule's test builds must come back whole from a snapshot.
+impl Drop for Given {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            testing::survives_snapshot(&self.0.state);
+        }
+    }
+}
+
 impl Given {
     fn new() -> Self {
         Given(testing::given::<Account>(&[]))

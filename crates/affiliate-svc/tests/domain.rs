@@ -26,6 +26,16 @@ impl std::ops::Deref for World {
     }
 }
 
+/// Every shop outreach a rule's test builds must come back whole from a
+/// snapshot.
+impl Drop for World {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            testing::survives_snapshot(&self.0.state.outreach);
+        }
+    }
+}
+
 impl World {
     fn new() -> Self {
         Self::with(Limits::default())

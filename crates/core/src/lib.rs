@@ -58,3 +58,14 @@ pub trait Decider {
     /// The stream version of a state: how many events were folded into it.
     fn version(state: &Self::State) -> i64;
 }
+
+/// A state the command path may keep as a snapshot, so that loading it reads
+/// one document and the events after it rather than the whole stream.
+/// The snapshot is derived data: one that cannot be read, or was written
+/// with another [`Snapshotted::SHAPE`], is ignored and the stream folded
+/// from its start, so a wrong snapshot costs time, never a wrong state.
+pub trait Snapshotted: serde::Serialize + serde::de::DeserializeOwned {
+    /// Raised whenever the state's fields or what `evolve` makes of an event
+    /// change: a snapshot folded by older code must not be read as current.
+    const SHAPE: u32;
+}

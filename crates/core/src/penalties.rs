@@ -85,7 +85,7 @@ impl TierChange {
 }
 
 /// What a service knows of a shop's penalties.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Penalties {
     pub tier: u32,
     /// The log position of the change that set `tier`.

@@ -5,7 +5,7 @@
 //! given::<Ads>(&revoked).when(&place("o1")).then_refused("SELLING_RIGHTS_REVOKED");
 //! ```
 
-use crate::{Decider, Refusal};
+use crate::{Decider, Refusal, Snapshotted};
 
 /// A state folded from events, with the context deciding reads.
 pub struct Given<'c, D: Decider> {
@@ -58,6 +58,22 @@ impl<'c, D: Decider> Given<'c, D> {
         }
         Then { outcome }
     }
+}
+
+/// Checks that `state` comes back unchanged from the snapshot the command
+/// path keeps of it: a field that does not survive would give a state loaded
+/// from a snapshot another meaning than the same state folded from the log.
+/// A domain's harness calls it on every state its tests build.
+pub fn survives_snapshot<S>(state: &S)
+where
+    S: Snapshotted + PartialEq + std::fmt::Debug,
+{
+    let body = serde_json::to_string(state).expect("the state serializes");
+    let back: S = serde_json::from_str(&body).expect("the snapshot reads back");
+    assert_eq!(
+        &back, state,
+        "the state changed through its snapshot: {body}"
+    );
 }
 
 /// What one command did.

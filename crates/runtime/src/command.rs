@@ -5,15 +5,15 @@
 //! One instant per command: read once, handed to the decision (the command
 //! carries it) and stored as the events' time, on every attempt alike.
 //!
-//! Strategies for loading the state, all on this path: fold the stream per
-//! command ([`CommandPath::execute`], for small streams: ads accounts,
-//! affiliate outreach), a cached state caught up to the stream's head
-//! (compliance), a per-shop task that commits groups (chat).
+//! Strategies for loading the state, all on this path: load per command
+//! ([`CommandPath::execute`]: the stream's snapshot and the events after it,
+//! for ads accounts and affiliate outreach), a cached state caught up to the
+//! stream's head (compliance), a per-shop task that commits groups (chat).
 
 use crate::errors::AppError;
-use sellerdesk_core::{Decider, DomainEvent, Instant, Refusal};
+use sellerdesk_core::{Decider, DomainEvent, Instant, Refusal, Snapshotted};
 use sellerdesk_eventstore::{
-    codec, Append, AppendError, EventStore, ExpectedVersion, Metadata, RecordedEvent,
+    codec, Append, AppendError, EventStore, ExpectedVersion, Metadata, RecordedEvent, Snapshot,
 };
 use std::sync::Arc;
 
@@ -22,6 +22,54 @@ use std::sync::Arc;
 pub const MAX_ATTEMPTS: usize = 16;
 /// Events read per page of a stream.
 pub const READ_PAGE: i64 = 10_000;
+/// Events folded past a stream's snapshot before a load keeps a new one:
+/// a load reads at most about this many events, and a snapshot is written
+/// about once per this many commands.
+pub const SNAPSHOT_AFTER: i64 = 100;
+
+/// The snapshot of the state a stream folds to.
+pub fn snapshot_key(stream: &str) -> String {
+    format!("state:{stream}")
+}
+
+/// A snapshot's body: the state and the shape it was written in.
+#[derive(serde::Serialize)]
+struct Kept<'a, S> {
+    shape: u32,
+    state: &'a S,
+}
+
+#[derive(serde::Deserialize)]
+struct Restored<S> {
+    shape: u32,
+    state: S,
+}
+
+/// The state a snapshot holds, if it was written in today's shape and is
+/// what it claims to be; otherwise none, and the stream is folded whole.
+fn restore<D>(kept: &Snapshot) -> Option<D::State>
+where
+    D: Decider,
+    D::State: Snapshotted,
+{
+    match serde_json::from_str::<Restored<D::State>>(&kept.body) {
+        Ok(r) if r.shape == D::State::SHAPE && D::version(&r.state) == kept.version => {
+            Some(r.state)
+        }
+        Ok(r) => {
+            tracing::debug!(
+                key = kept.key,
+                shape = r.shape,
+                "state snapshot of another shape ignored"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(key = kept.key, error = %e, "state snapshot unreadable; folding the stream");
+            None
+        }
+    }
+}
 
 /// Where a command's events go.
 #[derive(Debug, Clone, Copy)]
@@ -99,35 +147,75 @@ impl CommandPath {
         self.clock.now()
     }
 
-    /// The state of `stream` as its log says now.
-    pub async fn load<D: Decider>(&self, stream: &str) -> Result<D::State, AppError> {
-        let mut state = D::State::default();
-        self.fold_from::<D>(stream, &mut state).await?;
+    /// The state of `stream` as its log says now: its snapshot, if one can
+    /// be read, and the events after it. When that tail is long, the state
+    /// is kept as the next snapshot, so a load costs a bounded tail however
+    /// long the stream grows (R-X-4).
+    pub async fn load<D>(&self, stream: &str) -> Result<D::State, AppError>
+    where
+        D: Decider,
+        D::State: Snapshotted,
+    {
+        let key = snapshot_key(stream);
+        let kept = self.store.load_snapshot(&key).await?;
+        let mut state = kept.and_then(|k| restore::<D>(&k)).unwrap_or_default();
+        let from = D::version(&state);
+        let mut position = 0;
+        for_each_event(&self.store, stream, from, |e| {
+            D::evolve(&mut state, &codec::decode(e)?);
+            position = e.global_position;
+            Ok(())
+        })
+        .await?;
+        if D::version(&state) - from >= SNAPSHOT_AFTER {
+            self.keep::<D>(key, &state, position).await;
+        }
         Ok(state)
     }
 
-    /// Folds what `stream` has past `state`'s version into it.
-    pub async fn fold_from<D: Decider>(
-        &self,
-        stream: &str,
-        state: &mut D::State,
-    ) -> Result<(), AppError> {
-        for_each_event(&self.store, stream, D::version(state), |e| {
-            D::evolve(state, &codec::decode(e)?);
-            Ok(())
-        })
-        .await
+    /// Saves `state` as the stream's snapshot. A failure only costs the
+    /// next load a longer tail, so it is logged, not returned: the command
+    /// that loaded the state goes on. Two replicas may save at once; either
+    /// snapshot is a true state of the stream, and the tail covers the rest.
+    async fn keep<D>(&self, key: String, state: &D::State, position: i64)
+    where
+        D: Decider,
+        D::State: Snapshotted,
+    {
+        let body = match serde_json::to_string(&Kept {
+            shape: D::State::SHAPE,
+            state,
+        }) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!(key, error = %e, "state snapshot not encoded");
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            key,
+            version: D::version(state),
+            position,
+            body,
+        };
+        if let Err(e) = self.store.save_snapshots(&[snapshot]).await {
+            tracing::warn!(error = %e, "state snapshot not saved; the next load folds a longer tail");
+        }
     }
 
     /// Runs one command: `decide` sees the state and the command's instant.
     /// Returns the state after the command and the events it caused (none
     /// for a no-op, which appends nothing).
-    pub async fn execute<D: Decider>(
+    pub async fn execute<D>(
         &self,
         target: Target<'_>,
         metadata: &Metadata,
         decide: impl Fn(&D::State, Instant) -> Result<Vec<D::Event>, D::Error>,
-    ) -> Result<(D::State, Vec<D::Event>), AppError> {
+    ) -> Result<(D::State, Vec<D::Event>), AppError>
+    where
+        D: Decider,
+        D::State: Snapshotted,
+    {
         let at = self.clock.now();
         for _ in 0..MAX_ATTEMPTS {
             let mut state = if target.fold {
@@ -584,5 +672,122 @@ mod tests {
             .await;
         assert!(matches!(refused, Err(AppError::Domain(_))));
         assert_eq!(fresh.version, 3);
+    }
+
+    /// The tally as a [`Decider`] whose state the path keeps as a snapshot.
+    #[derive(Debug)]
+    struct Counter;
+
+    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Count {
+        version: i64,
+        total: u32,
+    }
+
+    impl Snapshotted for Count {
+        const SHAPE: u32 = 1;
+    }
+
+    impl Decider for Counter {
+        type Command = u32;
+        type Event = Tallied;
+        type State = Count;
+        type Context<'a> = ();
+        type Error = Refusal;
+        fn decide(n: &u32, _: &Count, _: &()) -> Result<Vec<Tallied>, Refusal> {
+            Ok(vec![Tallied::Added(*n)])
+        }
+        fn evolve(state: &mut Count, Tallied::Added(n): &Tallied) {
+            state.version += 1;
+            state.total += n;
+        }
+        fn version(state: &Count) -> i64 {
+            state.version
+        }
+    }
+
+    /// Appends `n` events adding one each, as another replica would.
+    async fn append_ones(store: &Arc<dyn EventStore>, n: usize) {
+        let at = Instant::default();
+        let events = encode(
+            &vec![Tallied::Added(1); n],
+            "s",
+            1,
+            at,
+            &Metadata::default(),
+        );
+        let append = Append::new(TARGET.stream, ExpectedVersion::Any, events);
+        store.append(append).await.unwrap();
+    }
+
+    /// Replaces the stream's snapshot with `body` claiming `version`.
+    async fn plant(store: &Arc<dyn EventStore>, version: i64, body: String) {
+        let planted = Snapshot {
+            key: snapshot_key(TARGET.stream),
+            version,
+            position: 0,
+            body,
+        };
+        store.save_snapshots(&[planted]).await.unwrap();
+    }
+
+    /// R-X-4: a load reads the snapshot and the events after it, not the
+    /// whole stream, and keeps a new snapshot once the tail is long. The
+    /// planted snapshots below say something the log does not, so the
+    /// answer shows which one the load read.
+    #[tokio::test]
+    async fn a_long_stream_loads_from_its_snapshot_and_the_tail_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, path) = on_sqlite(&dir).await;
+        let key = snapshot_key(TARGET.stream);
+
+        append_ones(&store, (SNAPSHOT_AFTER - 1) as usize).await;
+        let short = path.load::<Counter>(TARGET.stream).await.unwrap();
+        assert_eq!(short.total, SNAPSHOT_AFTER as u32 - 1);
+        assert!(
+            store.load_snapshot(&key).await.unwrap().is_none(),
+            "a short tail keeps no snapshot"
+        );
+
+        append_ones(&store, 151).await;
+        let long = path.load::<Counter>(TARGET.stream).await.unwrap();
+        assert_eq!((long.version, long.total), (250, 250));
+        let kept = store.load_snapshot(&key).await.unwrap().expect("kept");
+        assert_eq!(kept.version, 250);
+        assert!(kept.position > 0);
+
+        // The snapshot is what is read: it says 1,000 more than the log.
+        let claims = |shape: u32, version: i64, total: u32| {
+            serde_json::json!({"shape": shape, "state": {"version": version, "total": total}})
+                .to_string()
+        };
+        plant(&store, 250, claims(1, 250, 1250)).await;
+        append_ones(&store, 3).await;
+        let loaded = path.load::<Counter>(TARGET.stream).await.unwrap();
+        assert_eq!((loaded.version, loaded.total), (253, 1253));
+
+        // A command appends after the snapshot and its tail.
+        let (after, events) = path
+            .execute::<Counter>(TARGET, &Metadata::default(), |state, _| {
+                Counter::decide(&2, state, &())
+            })
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!((after.version, after.total), (254, 1255));
+
+        // Another shape, a version the body does not hold, or a body that
+        // cannot be read: ignored, and the stream folded from its start.
+        for (version, body) in [
+            (250, claims(2, 250, 1250)),
+            (249, claims(1, 250, 1250)),
+            (250, "{\"shape\": 1, \"state\": 7}".to_owned()),
+        ] {
+            plant(&store, version, body.clone()).await;
+            let folded = path.load::<Counter>(TARGET.stream).await.unwrap();
+            assert_eq!((folded.version, folded.total), (254, 255), "{body}");
+            let replaced = store.load_snapshot(&key).await.unwrap().unwrap();
+            assert_eq!(replaced.version, 254, "the fold keeps a true snapshot");
+        }
     }
 }

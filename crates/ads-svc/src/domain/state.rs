@@ -1,9 +1,10 @@
 use super::{
     Event, Fen, FundsMove, Instant, InvoiceKind, OrderSpec, PaidStats, Penalties, Refund, Subject,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderStatus {
     PendingReview,
     /// R-ADS-7: refunded to the original payment account.
@@ -21,7 +22,7 @@ pub enum OrderStatus {
     Terminated,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     pub order_id: String,
     pub spec: OrderSpec,
@@ -54,7 +55,7 @@ impl Order {
 }
 
 /// A shop's ads account: the fold of its stream.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdsAccount {
     pub version: i64,
     pub orders: BTreeMap<String, Order>,
@@ -74,6 +75,12 @@ pub struct AdsAccount {
     pub settled_payments: BTreeSet<String>,
     /// R-X-3: the IANA zone the shop set; Asia/Shanghai while None.
     pub time_zone: Option<String>,
+}
+
+/// Kept as a snapshot by the command path. Raise the shape with any change
+/// to these fields or to what `apply` makes of an event.
+impl sellerdesk_core::Snapshotted for AdsAccount {
+    const SHAPE: u32 = 1;
 }
 
 impl AdsAccount {

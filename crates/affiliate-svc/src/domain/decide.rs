@@ -4,9 +4,10 @@ use super::{
 };
 use chrono::NaiveDate;
 use sellerdesk_core::money;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invitation {
     pub creator_id: String,
     pub goal: Goal,
@@ -15,7 +16,7 @@ pub struct Invitation {
     pub accepted: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub name: String,
     pub goal: Goal,
@@ -30,7 +31,7 @@ pub struct Plan {
 
 /// A sample's way (R-AFF-5, R-AFF-6): requested by the creator (or offered
 /// by the shop), reviewed, shipped, delivered, and the content that followed.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Sample {
     pub creator_id: String,
     pub product_id: String,
@@ -44,7 +45,7 @@ pub struct Sample {
 }
 
 /// An order attributed to a plan's creator (R-AFF-1, R-AFF-6).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AttributedOrder {
     pub plan_id: String,
     pub creator_id: String,
@@ -57,7 +58,7 @@ pub struct AttributedOrder {
 }
 
 /// What a creator has earned from the shop's plans, fen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CommissionAccount {
     pub earned_fen: Fen,
     pub clawed_back_fen: Fen,
@@ -76,7 +77,7 @@ impl CommissionAccount {
 }
 
 /// A shop's outreach: the fold of its stream.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outreach {
     pub version: i64,
     /// R-CMP-13: compliance-svc's word on the shop, by its log position.
@@ -93,6 +94,12 @@ pub struct Outreach {
     pub settlements: std::collections::BTreeSet<String>,
     /// R-X-3: the IANA zone the shop set; Asia/Shanghai while None.
     pub time_zone: Option<String>,
+}
+
+/// Kept as a snapshot by the command path. Raise the shape with any change
+/// to these fields or to what `apply` makes of an event.
+impl sellerdesk_core::Snapshotted for Outreach {
+    const SHAPE: u32 = 1;
 }
 
 impl Outreach {
