@@ -1000,3 +1000,165 @@ pub async fn affiliate_search(url: &str, clients: usize, seconds: u64) -> anyhow
     service.stop().await.map_err(anyhow::Error::msg)?;
     Ok(())
 }
+
+/// What a shop's ads account costs to load as its history grows (issue 15,
+/// R-X-4): one shop with `orders` delivering orders and delivery reports
+/// until its stream holds `events` events; then, `rounds` times and
+/// interleaved, the whole stream folded from its start (how every command
+/// loaded the account before state snapshots) against the command path's
+/// load (its snapshot and the tail after it); and a delivery report
+/// committed through the path.
+pub async fn ads_account(
+    url: &str,
+    orders: usize,
+    events: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    use ads_svc::app::{account_stream, SCHEMA_VERSION};
+    use ads_svc::domain::{
+        decide, Account, Bid, Command, Objective, OrderSpec, PaidStats, PaymentMethod, Product,
+        Target as AdTarget, Targeting,
+    };
+    use sellerdesk_core::Decider;
+    use sellerdesk_runtime::command::{for_each_event, CommandPath, Target};
+
+    let store = sellerdesk_eventstore::open(url).await?;
+    let path = CommandPath::new(store.clone(), Arc::new(SystemClock));
+    let shop = format!("ads{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let stream = account_stream(&shop);
+    let target = Target {
+        stream: &stream,
+        shop: &shop,
+        schema_version: SCHEMA_VERSION,
+        fold: true,
+    };
+    let metadata = Metadata::default();
+    let spec = OrderSpec {
+        product: Product::XiaodianSuixintui,
+        target: AdTarget::Video {
+            video_id: "v1".into(),
+            public: true,
+            title: "春季新款连衣裙".into(),
+            duration_secs: 30,
+            has_shop_cart: true,
+        },
+        objective: Objective::ProductPurchase,
+        duration_hours: 24,
+        targeting: Targeting::default(),
+        bid: Bid::GoalAutomatic,
+        amount_fen: 10_000_000,
+        payment: PaymentMethod::DouyinPay,
+    };
+    let report = |i: usize| Command::RecordDelivery {
+        order_id: format!("o{}", i % orders.max(1)),
+        spent_fen: 1,
+        stats: PaidStats {
+            impressions: 40,
+            plays: 12,
+            clicks: 2,
+            ..PaidStats::default()
+        },
+        at: chrono::Utc::now(),
+    };
+
+    // The history, decided on a state kept here and appended in batches:
+    // the same events the commands would cause, without paying the load
+    // under test once per event.
+    let filled = Instant::now();
+    let mut state = path.load::<Account>(&stream).await?;
+    let mut commands = Vec::new();
+    for i in 0..orders {
+        commands.push(Command::PlaceOrder {
+            order_id: format!("o{i}"),
+            spec: spec.clone(),
+            at: chrono::Utc::now(),
+        });
+        commands.push(Command::DecideReview {
+            order_id: format!("o{i}"),
+            approve: true,
+            reasons: vec![],
+            at: chrono::Utc::now(),
+        });
+    }
+    // Popped from its end: each PlaceOrder before its review.
+    commands.reverse();
+    let mut i = 0;
+    while Account::version(&state) < events as i64 {
+        let mut batch = Vec::new();
+        let before = state.clone();
+        while batch.len() < 1_000 && Account::version(&state) < events as i64 {
+            let command = commands.pop().unwrap_or_else(|| {
+                i += 1;
+                report(i)
+            });
+            let caused = decide(&state, &command).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            for e in &caused {
+                Account::evolve(&mut state, e);
+            }
+            batch.extend(caused);
+        }
+        store
+            .append(path.append_after::<Account>(target, &before, &batch, &metadata))
+            .await?;
+    }
+    println!(
+        "filled: shop {shop}, {} events, {} orders in {:.1} s",
+        Account::version(&state),
+        state.orders.len(),
+        filled.elapsed().as_secs_f64()
+    );
+
+    let (mut whole, mut snapshot, mut command) = (
+        Histogram::<u64>::new(3).expect("histogram"),
+        Histogram::<u64>::new(3).expect("histogram"),
+        Histogram::<u64>::new(3).expect("histogram"),
+    );
+    for round in 0..rounds {
+        let t = Instant::now();
+        let mut folded = ads_svc::domain::AdsAccount::default();
+        for_each_event(&store, &stream, 0, |e| {
+            Account::evolve(&mut folded, &sellerdesk_eventstore::codec::decode(e)?);
+            Ok(())
+        })
+        .await?;
+        whole.record(t.elapsed().as_micros() as u64).ok();
+
+        let t = Instant::now();
+        let loaded = path.load::<Account>(&stream).await?;
+        snapshot.record(t.elapsed().as_micros() as u64).ok();
+        anyhow::ensure!(
+            loaded == folded,
+            "the snapshot's load differs from the fold"
+        );
+
+        let t = Instant::now();
+        path.execute::<Account>(target, &metadata, |account, _| {
+            decide(account, &report(round))
+        })
+        .await?;
+        command.record(t.elapsed().as_micros() as u64).ok();
+    }
+    let q = |h: &Histogram<u64>, p: f64| h.value_at_quantile(p) as f64 / 1000.0;
+    for (what, h) in [
+        ("whole stream folded", &whole),
+        ("snapshot + tail (load)", &snapshot),
+        ("RecordDelivery via the path", &command),
+    ] {
+        println!(
+            "{what}: p50 {:.2} ms, p99 {:.2} ms ({rounds} rounds)",
+            q(h, 0.5),
+            q(h, 0.99)
+        );
+    }
+    let kept = store
+        .load_snapshot(&sellerdesk_runtime::command::snapshot_key(&stream))
+        .await?;
+    if let Some(k) = kept {
+        println!(
+            "snapshot: version {}, {} bytes of JSON",
+            k.version,
+            k.body.len()
+        );
+    }
+    Ok(())
+}

@@ -268,6 +268,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// One shop's ads account with a long history: the whole stream folded
+    /// against its snapshot and tail, and a command through the path.
+    AdsAccount {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 200)]
+        orders: usize,
+        #[arg(long, default_value_t = 50_000)]
+        events: usize,
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -500,6 +512,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 clients,
                 seconds,
             } => sellerdesk::bench::record(&url, clients, seconds).await?,
+            BenchCommand::AdsAccount {
+                url,
+                orders,
+                events,
+                rounds,
+            } => sellerdesk::bench::ads_account(&url, orders, events, rounds).await?,
             BenchCommand::ChatArchive { url } => sellerdesk::bench::chat_archive(&url).await?,
             BenchCommand::ReadAfterWrite { url, rounds, shops } => {
                 sellerdesk::bench::read_after_write(&url, rounds, shops).await?
