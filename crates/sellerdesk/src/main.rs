@@ -277,7 +277,8 @@ enum BenchCommand {
         orders: usize,
         #[arg(long, default_value_t = 50_000)]
         events: usize,
-        #[arg(long, default_value_t = 50)]
+        /// Past 100, the tail after the snapshot cycles through a new one.
+        #[arg(long, default_value_t = 250)]
         rounds: usize,
     },
 }
