@@ -790,4 +790,66 @@ mod tests {
             assert_eq!(replaced.version, 254, "the fold keeps a true snapshot");
         }
     }
+
+    /// R-X-4 at two replicas: writers on two paths (two connection pools)
+    /// over one PostgreSQL stream load from the snapshots each other keeps.
+    /// No command is lost or counted twice, and a load through the last
+    /// snapshot says what a fold of the whole log says.
+    #[tokio::test]
+    async fn replicas_loading_from_each_others_snapshots_lose_no_command() {
+        const WRITERS: usize = 4;
+        const EACH: usize = 80;
+        let url = sellerdesk_testkit::fresh_postgres_url().await;
+        let replica = || async {
+            let store = sellerdesk_eventstore::open(&url).await.unwrap();
+            CommandPath::new(store, Arc::new(SystemClock))
+        };
+        let (a, b) = (replica().await, replica().await);
+        let mut writers = tokio::task::JoinSet::new();
+        for w in 0..WRITERS {
+            let path = if w % 2 == 0 { a.clone() } else { b.clone() };
+            writers.spawn(async move {
+                for _ in 0..EACH {
+                    // A client retries a command answered ABORTED.
+                    loop {
+                        match path
+                            .execute::<Counter>(TARGET, &Metadata::default(), |s, _| {
+                                Counter::decide(&1, s, &())
+                            })
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(AppError::Contended(_)) => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            });
+        }
+        while let Some(done) = writers.join_next().await {
+            done.unwrap();
+        }
+        let n = (WRITERS * EACH) as i64;
+        let loaded = a.load::<Counter>(TARGET.stream).await.unwrap();
+        assert_eq!((loaded.version, loaded.total as i64), (n, n));
+        let mut folded = Count::default();
+        for_each_event(a.store(), TARGET.stream, 0, |e| {
+            Counter::evolve(&mut folded, &codec::decode(e)?);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(folded, loaded);
+        let kept = a
+            .store()
+            .load_snapshot(&snapshot_key(TARGET.stream))
+            .await
+            .unwrap()
+            .expect("kept along the way");
+        assert!(
+            kept.version > n - 2 * SNAPSHOT_AFTER && kept.version <= n,
+            "{}",
+            kept.version
+        );
+    }
 }
