@@ -1251,3 +1251,45 @@ fn r_x_3_refund_due_dates_count_in_the_shops_time_zone() {
             .is_empty()
     );
 }
+
+/// Decision 0018: a snapshot is read only if it was written in today's
+/// `SHAPE`. These are the fields shape 1 holds; change them, raise
+/// `AdsAccount::SHAPE` and this list together.
+#[test]
+fn r_x_4_the_account_snapshot_shape_names_its_fields() {
+    use sellerdesk_core::Snapshotted;
+    let mut g = Given::new();
+    g.place("o1", spec()).unwrap();
+    assert_eq!(AdsAccount::SHAPE, 1);
+    assert_eq!(
+        testing::stored_fields(&*g),
+        [
+            "balance_fen",
+            "orders",
+            "penalties",
+            "pending_payments",
+            "rights_source_position",
+            "rooms_with_cart",
+            "selling_rights_revoked",
+            "settled_payments",
+            "subject",
+            "time_zone",
+            "version"
+        ]
+    );
+    assert_eq!(
+        testing::stored_fields(&g.orders["o1"]),
+        [
+            "ended_at",
+            "extended_hours",
+            "invoice",
+            "order_id",
+            "placed_at",
+            "refund",
+            "spec",
+            "spent_fen",
+            "stats",
+            "status"
+        ]
+    );
+}

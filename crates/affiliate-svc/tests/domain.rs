@@ -710,3 +710,30 @@ fn r_x_3_the_daily_invitation_limit_counts_the_shops_days() {
     tokyo.invite("i1", "c1", first).unwrap();
     tokyo.invite("i2", "c2", later).unwrap();
 }
+
+/// Decision 0018: a snapshot is read only if it was written in today's
+/// `SHAPE`. These are the fields shape 1 holds; change them (or the
+/// records' fields), raise `Outreach::SHAPE` and this list together.
+#[test]
+fn r_x_4_the_outreach_snapshot_shape_names_its_fields() {
+    use sellerdesk_core::Snapshotted;
+    let w = World::new();
+    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 1);
+    assert_eq!(
+        testing::stored_fields(&w.outreach),
+        [
+            "commissions",
+            "invitations",
+            "orders",
+            "penalties",
+            "plans",
+            "rights_position",
+            "samples",
+            "selling_rights_revoked",
+            "sent_per_day",
+            "settlements",
+            "time_zone",
+            "version"
+        ]
+    );
+}

@@ -76,6 +76,17 @@ where
     );
 }
 
+/// The field names a value is stored with, in order: a test that lists them
+/// beside a state's [`Snapshotted::SHAPE`] fails when a field is added,
+/// removed or renamed, so the shape is raised with it (serde reads a missing
+/// `Option` field as `None`, so an old snapshot would not fail to read).
+pub fn stored_fields(value: &impl serde::Serialize) -> Vec<String> {
+    match serde_json::to_value(value).expect("the value serializes") {
+        serde_json::Value::Object(fields) => fields.keys().cloned().collect(),
+        other => panic!("not a struct: {other}"),
+    }
+}
+
 /// What one command did.
 #[must_use = "a `when` is checked with `then`, `then_refused` or `events`"]
 pub struct Then<D: Decider> {
