@@ -505,6 +505,9 @@ async fn r_cmp_13_a_tier_3_shop_places_no_order_until_an_appeal_lowers_the_tier(
 /// R-ADS-14 (issue 19): the replica holding the delivery-windows lease ends
 /// an under-spent order once its window has closed, refunds the remainder,
 /// and does it once; the kept set of delivering orders empties with it.
+/// R-X-4: an order the shop stopped leaves the set too. It used to stay,
+/// and every round loaded its account again, for ever; a key such a keeper
+/// left behind is dropped the first time the keeper finds its order ended.
 #[tokio::test]
 async fn r_ads_14_the_window_keeper_ends_under_spent_orders_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -513,6 +516,18 @@ async fn r_ads_14_the_window_keeper_ends_under_spent_orders_once() {
     let (_service, mut ads) =
         spawn_ads(store.clone(), Arc::new(InProcessBus::new()), &signer).await;
     delivering(&mut ads, &signer, "o1").await;
+    delivering(&mut ads, &signer, "o2").await;
+    ads.terminate_order(req(
+        &signer,
+        SHOP,
+        Role::Owner,
+        pb::TerminateOrderRequest {
+            order_id: "o2".into(),
+            ..Default::default()
+        },
+    ))
+    .await
+    .unwrap();
     ads.record_delivery(req(
         &signer,
         SHOP,
@@ -536,7 +551,14 @@ async fn r_ads_14_the_window_keeper_ends_under_spent_orders_once() {
             .unwrap(),
         0
     );
-    assert_eq!(store.load_snapshots("ads:window/").await.unwrap().len(), 1);
+    let kept = store.load_snapshots("ads:window/").await.unwrap();
+    assert_eq!(kept.len(), 1, "the stopped order left the set");
+    // What a keeper before this fix left behind for the stopped order.
+    let left_behind = sellerdesk_eventstore::Snapshot {
+        key: kept[0].key.replace("/o1/", "/o2/"),
+        ..kept[0].clone()
+    };
+    store.save_snapshots(&[left_behind]).await.unwrap();
     let late = keeper("2026-03-06T02:00:00Z");
     assert_eq!(late.close_windows(48).await.unwrap(), 1);
     let account = late.load(SHOP).await.unwrap();
