@@ -4,8 +4,8 @@
 
 use crate::{
     domain::{
-        analytics::Interaction, decide, Command, DomainError, Entry, Event, Instant, KnowledgeBase,
-        Limits, PresetSet,
+        analytics::{Interaction, Tally, Window},
+        decide, Command, DomainError, Entry, Event, Instant, KnowledgeBase, Limits, PresetSet,
     },
     help_centre,
     matcher::{Analyzer, Index, Scored},
@@ -656,25 +656,28 @@ impl Faq {
         Ok(())
     }
 
-    /// Every recorded interaction of a knowledge base, oldest first, with its instant.
-    pub async fn interactions(
+    /// Folds the recorded interactions of a knowledge base in `window` into
+    /// `tally`, oldest first, a page of the stream at a time: memory holds a
+    /// page and the tally, not the stream (R-X-4). Events outside the window
+    /// or another asker's are skipped before they are decoded.
+    pub async fn tally_interactions(
         &self,
         target: &Target,
-    ) -> Result<Vec<(Instant, Interaction)>, AppError> {
-        let mut out = Vec::new();
+        window: Window,
+        tally: &mut impl Tally,
+    ) -> Result<(), AppError> {
         for_each_event(
             &self.store,
             &store::interactions_stream(target.key()),
             0,
             |e| {
-                if target.sees(&e.shop_id) {
-                    out.push((e.occurred_at, store::decode_interaction(e)?));
+                if target.sees(&e.shop_id) && window.contains(e.occurred_at) {
+                    tally.add(e.occurred_at, &store::decode_interaction(e)?);
                 }
                 Ok(())
             },
         )
-        .await?;
-        Ok(out)
+        .await
     }
 
     /// Keeps loaded knowledge bases in step with writes by other replicas

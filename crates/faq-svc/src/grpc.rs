@@ -565,8 +565,12 @@ impl pb::faq_service_server::FaqService for FaqApi {
         let req = request.get_ref();
         let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
         let window = window(req.window)?;
-        let interactions = self.app.interactions(&target).await.map_err(to_status)?;
-        let hits = analytics::entry_hits(&interactions, window);
+        let mut hits = analytics::EntryHitsTally::default();
+        self.app
+            .tally_interactions(&target, window, &mut hits)
+            .await
+            .map_err(to_status)?;
+        let hits = hits.0;
         let mut entries = self
             .app
             .read(&target, |l| {
@@ -601,8 +605,11 @@ impl pb::faq_service_server::FaqService for FaqApi {
         let req = request.get_ref();
         let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
         let window = window(req.window)?;
-        let interactions = self.app.interactions(&target).await.map_err(to_status)?;
-        let r = analytics::answer_rate(&interactions, window);
+        let mut r = analytics::AnswerRate::default();
+        self.app
+            .tally_interactions(&target, window, &mut r)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(pb::GetAnswerRateResponse {
             questions: r.questions,
             auto_answered: r.auto_answered,
@@ -626,14 +633,13 @@ impl pb::faq_service_server::FaqService for FaqApi {
             }
             n => n as usize,
         };
-        let interactions = self.app.interactions(&target).await.map_err(to_status)?;
         let analyzer = self.app.analyzer().clone();
-        let groups = analytics::unanswered_groups(
-            &interactions,
-            window,
-            |q| analyzer.canonical_text(q),
-            limit,
-        );
+        let mut unanswered = analytics::UnansweredTally::new(|q: &str| analyzer.canonical_text(q));
+        self.app
+            .tally_interactions(&target, window, &mut unanswered)
+            .await
+            .map_err(to_status)?;
+        let groups = unanswered.groups(limit);
         Ok(Response::new(pb::ListUnansweredQuestionsResponse {
             groups: groups
                 .into_iter()

@@ -1,7 +1,7 @@
 //! R-FAQ-8: what the robot did with each buyer question, and the figures a
 //! shop improves its replies with. Interactions live in their own stream per
-//! shop so that the knowledge base stream stays small; these functions fold
-//! them for any window.
+//! shop so that the knowledge base stream stays small; the tallies here fold
+//! them one at a time for any window.
 
 use super::Instant;
 use serde::{Deserialize, Serialize};
@@ -57,10 +57,49 @@ impl Window {
     }
 }
 
+/// A figure folded one interaction at a time: the service reads a stream a
+/// page at a time into it, so memory holds a page and the figure, never the
+/// whole stream (R-X-4). The window is applied before folding.
+pub trait Tally {
+    fn add(&mut self, at: Instant, interaction: &Interaction);
+}
+
+/// Folds the interactions of `window` into `tally`.
+fn fold_window<'a, T: Tally>(
+    mut tally: T,
+    interactions: impl IntoIterator<Item = &'a (Instant, Interaction)>,
+    window: Window,
+) -> T {
+    for (at, i) in interactions {
+        if window.contains(*at) {
+            tally.add(*at, i);
+        }
+    }
+    tally
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EntryHits {
     pub auto_answers: u64,
     pub card_taps: u64,
+}
+
+/// Per-entry hit counts, by entry id.
+#[derive(Debug, Default)]
+pub struct EntryHitsTally(pub BTreeMap<String, EntryHits>);
+
+impl Tally for EntryHitsTally {
+    fn add(&mut self, _: Instant, i: &Interaction) {
+        match i {
+            Interaction::QuestionAutoAnswered { entry_id, .. } => {
+                self.0.entry(entry_id.clone()).or_default().auto_answers += 1
+            }
+            Interaction::CardTapped { entry_id, .. } => {
+                self.0.entry(entry_id.clone()).or_default().card_taps += 1
+            }
+            Interaction::QuestionMissed { .. } => {}
+        }
+    }
 }
 
 /// Per-entry hit counts in the window, by entry id.
@@ -68,22 +107,7 @@ pub fn entry_hits<'a>(
     interactions: impl IntoIterator<Item = &'a (Instant, Interaction)>,
     window: Window,
 ) -> BTreeMap<String, EntryHits> {
-    let mut hits: BTreeMap<String, EntryHits> = BTreeMap::new();
-    for (at, i) in interactions {
-        if !window.contains(*at) {
-            continue;
-        }
-        match i {
-            Interaction::QuestionAutoAnswered { entry_id, .. } => {
-                hits.entry(entry_id.clone()).or_default().auto_answers += 1
-            }
-            Interaction::CardTapped { entry_id, .. } => {
-                hits.entry(entry_id.clone()).or_default().card_taps += 1
-            }
-            Interaction::QuestionMissed { .. } => {}
-        }
-    }
-    hits
+    fold_window(EntryHitsTally::default(), interactions, window).0
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -97,26 +121,27 @@ pub struct AnswerRate {
     pub rate: f64,
 }
 
+impl Tally for AnswerRate {
+    fn add(&mut self, _: Instant, i: &Interaction) {
+        match i {
+            Interaction::QuestionAutoAnswered { .. } => self.auto_answered += 1,
+            Interaction::QuestionMissed { .. } => self.missed += 1,
+            Interaction::CardTapped { .. } => self.card_taps += 1,
+        }
+        self.questions = self.auto_answered + self.missed;
+        self.rate = if self.questions > 0 {
+            self.auto_answered as f64 / self.questions as f64
+        } else {
+            0.0
+        };
+    }
+}
+
 pub fn answer_rate<'a>(
     interactions: impl IntoIterator<Item = &'a (Instant, Interaction)>,
     window: Window,
 ) -> AnswerRate {
-    let mut r = AnswerRate::default();
-    for (at, i) in interactions {
-        if !window.contains(*at) {
-            continue;
-        }
-        match i {
-            Interaction::QuestionAutoAnswered { .. } => r.auto_answered += 1,
-            Interaction::QuestionMissed { .. } => r.missed += 1,
-            Interaction::CardTapped { .. } => r.card_taps += 1,
-        }
-    }
-    r.questions = r.auto_answered + r.missed;
-    if r.questions > 0 {
-        r.rate = r.auto_answered as f64 / r.questions as f64;
-    }
-    r
+    fold_window(AnswerRate::default(), interactions, window)
 }
 
 /// Unanswered questions that say nearly the same thing.
@@ -135,6 +160,51 @@ pub struct UnansweredGroup {
 /// the knowledge base has no vocabulary for.
 pub const NEAR_DUPLICATE_SIMILARITY: f64 = 0.5;
 
+/// Unanswered questions by exact wording (after `normalize`, the matcher's
+/// text normalisation): the first wording seen, how often, and when last.
+/// Memory holds distinct wordings, not questions.
+pub struct UnansweredTally<N> {
+    normalize: N,
+    wordings: HashMap<String, (String, u64, Instant)>,
+}
+
+impl<N> std::fmt::Debug for UnansweredTally<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnansweredTally")
+            .field("wordings", &self.wordings.len())
+            .finish()
+    }
+}
+
+impl<N: Fn(&str) -> String> UnansweredTally<N> {
+    pub fn new(normalize: N) -> Self {
+        Self {
+            normalize,
+            wordings: HashMap::new(),
+        }
+    }
+
+    /// The most frequent unanswered questions, near-duplicates grouped,
+    /// most asked first.
+    pub fn groups(self, limit: usize) -> Vec<UnansweredGroup> {
+        group_wordings(self.wordings, limit)
+    }
+}
+
+impl<N: Fn(&str) -> String> Tally for UnansweredTally<N> {
+    fn add(&mut self, at: Instant, i: &Interaction) {
+        if let Interaction::QuestionMissed { query, .. } = i {
+            let key = (self.normalize)(query);
+            if key.is_empty() {
+                return;
+            }
+            let w = self.wordings.entry(key).or_insert((query.clone(), 0, at));
+            w.1 += 1;
+            w.2 = w.2.max(at);
+        }
+    }
+}
+
 /// The most frequent unanswered questions in the window, near-duplicates
 /// grouped, most asked first. `normalize` is the matcher's text normalisation.
 pub fn unanswered_groups<'a>(
@@ -143,22 +213,13 @@ pub fn unanswered_groups<'a>(
     normalize: impl Fn(&str) -> String,
     limit: usize,
 ) -> Vec<UnansweredGroup> {
-    // Exact wordings (after normalisation) first: count and keep the latest time.
-    let mut wordings: HashMap<String, (String, u64, Instant)> = HashMap::new();
-    for (at, i) in interactions {
-        if let Interaction::QuestionMissed { query, .. } = i {
-            if !window.contains(*at) {
-                continue;
-            }
-            let key = normalize(query);
-            if key.is_empty() {
-                continue;
-            }
-            let w = wordings.entry(key).or_insert((query.clone(), 0, *at));
-            w.1 += 1;
-            w.2 = w.2.max(*at);
-        }
-    }
+    fold_window(UnansweredTally::new(normalize), interactions, window).groups(limit)
+}
+
+fn group_wordings(
+    wordings: HashMap<String, (String, u64, Instant)>,
+    limit: usize,
+) -> Vec<UnansweredGroup> {
     let mut wordings: Vec<(String, String, u64, Instant)> = wordings
         .into_iter()
         .map(|(k, (text, n, at))| (k, text, n, at))
