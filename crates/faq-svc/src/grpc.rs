@@ -610,6 +610,7 @@ impl pb::faq_service_server::FaqService for FaqApi {
             .tally_interactions(&target, window, &mut r)
             .await
             .map_err(to_status)?;
+        let r = r.finished();
         Ok(Response::new(pb::GetAnswerRateResponse {
             questions: r.questions,
             auto_answered: r.auto_answered,

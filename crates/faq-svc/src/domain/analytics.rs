@@ -128,12 +128,22 @@ impl Tally for AnswerRate {
             Interaction::QuestionMissed { .. } => self.missed += 1,
             Interaction::CardTapped { .. } => self.card_taps += 1,
         }
-        self.questions = self.auto_answered + self.missed;
-        self.rate = if self.questions > 0 {
-            self.auto_answered as f64 / self.questions as f64
-        } else {
-            0.0
-        };
+    }
+}
+
+impl AnswerRate {
+    /// The counts with their total and rate: what a tally of them says.
+    pub fn finished(self) -> Self {
+        let questions = self.auto_answered + self.missed;
+        Self {
+            questions,
+            rate: if questions > 0 {
+                self.auto_answered as f64 / questions as f64
+            } else {
+                0.0
+            },
+            ..self
+        }
     }
 }
 
@@ -141,7 +151,7 @@ pub fn answer_rate<'a>(
     interactions: impl IntoIterator<Item = &'a (Instant, Interaction)>,
     window: Window,
 ) -> AnswerRate {
-    fold_window(AnswerRate::default(), interactions, window)
+    fold_window(AnswerRate::default(), interactions, window).finished()
 }
 
 /// Unanswered questions that say nearly the same thing.
