@@ -52,40 +52,38 @@ where
     D: Decider,
     D::State: Snapshotted,
 {
-    match serde_json::from_str::<Restored<D::State>>(&kept.body) {
-        Ok(r) if r.shape == D::State::SHAPE && D::version(&r.state) == kept.version => {
-            Some(r.state)
-        }
-        Ok(r) => {
-            tracing::debug!(
-                key = kept.key,
-                shape = r.shape,
-                "state snapshot of another shape ignored"
-            );
-            None
-        }
-        Err(e) => {
-            // Written in another shape (code before or after a change): not
-            // worth a warning, the fold below keeps one in today's shape.
-            #[derive(serde::Deserialize)]
-            struct ShapeOnly {
-                shape: u32,
-            }
-            match serde_json::from_str::<ShapeOnly>(&kept.body) {
-                Ok(other) if other.shape != D::State::SHAPE => tracing::debug!(
-                    key = kept.key,
-                    shape = other.shape,
-                    "state snapshot of another shape ignored"
-                ),
-                _ => tracing::warn!(
-                    key = kept.key,
-                    error = %e,
-                    "state snapshot unreadable; folding the stream"
-                ),
-            }
-            None
-        }
+    /// Enough of a body to tell its shape when the state no longer parses.
+    #[derive(serde::Deserialize)]
+    struct ShapeOnly {
+        shape: u32,
     }
+    let today = D::State::SHAPE;
+    let shape = match serde_json::from_str::<Restored<D::State>>(&kept.body) {
+        Ok(r) if r.shape == today && D::version(&r.state) == kept.version => return Some(r.state),
+        Ok(r) if r.shape == today => {
+            tracing::warn!(
+                key = kept.key,
+                "state snapshot holds another version than its row; folding the stream"
+            );
+            return None;
+        }
+        Ok(r) => r.shape,
+        Err(e) => match serde_json::from_str::<ShapeOnly>(&kept.body) {
+            Ok(other) if other.shape != today => other.shape,
+            _ => {
+                tracing::warn!(key = kept.key, error = %e, "state snapshot unreadable; folding the stream");
+                return None;
+            }
+        },
+    };
+    // Written by code before or after a change: not worth a warning, the
+    // fold keeps one in today's shape.
+    tracing::debug!(
+        key = kept.key,
+        shape,
+        "state snapshot of another shape ignored"
+    );
+    None
 }
 
 /// Where a command's events go.
