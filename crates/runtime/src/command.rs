@@ -457,19 +457,33 @@ fn encode<E: DomainEvent>(
 pub async fn for_each_event(
     store: &Arc<dyn EventStore>,
     stream: &str,
+    after: i64,
+    f: impl FnMut(&RecordedEvent) -> Result<(), sellerdesk_eventstore::StoreError>,
+) -> Result<(), AppError> {
+    for_each_event_through(store, stream, after, i64::MAX, f).await
+}
+
+/// Every event of `stream` after `after` and up to version `through`, in
+/// order: a range of a stream, read a page at a time.
+pub async fn for_each_event_through(
+    store: &Arc<dyn EventStore>,
+    stream: &str,
     mut after: i64,
+    through: i64,
     mut f: impl FnMut(&RecordedEvent) -> Result<(), sellerdesk_eventstore::StoreError>,
 ) -> Result<(), AppError> {
-    loop {
-        let page = store.read_stream(stream, after, READ_PAGE).await?;
-        for e in &page {
+    while after < through {
+        let want = READ_PAGE.min(through - after);
+        let page = store.read_stream(stream, after, want).await?;
+        for e in page.iter().take_while(|e| e.stream_version <= through) {
             f(e)?;
             after = e.stream_version;
         }
-        if (page.len() as i64) < READ_PAGE {
+        if (page.len() as i64) < want {
             return Ok(());
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
