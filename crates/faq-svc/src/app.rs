@@ -3,8 +3,9 @@
 //! interaction record, and the help centre (R-FAQ-9).
 
 use crate::{
+    day_book,
     domain::{
-        analytics::{Interaction, Tally, Window},
+        analytics::{Interaction, Summary, Window},
         decide, Command, DomainError, Entry, Event, Instant, KnowledgeBase, Limits, PresetSet,
     },
     help_centre,
@@ -16,7 +17,7 @@ use sellerdesk_eventstore::{
 };
 use sellerdesk_runtime::{
     bounded::Bounded,
-    command::{for_each_event, CommandPath, Target as StreamTarget},
+    command::{CommandPath, Target as StreamTarget},
     Clock,
 };
 use std::sync::{Arc, Mutex as StdMutex, OnceLock, RwLock};
@@ -66,14 +67,6 @@ impl Target {
         match self {
             Target::Shop(s) | Target::HelpCentre { asker: Some(s) } => s,
             Target::HelpCentre { asker: None } => store::HELP_CENTRE_KEY,
-        }
-    }
-
-    /// Whether a recorded interaction is visible to this target's reader.
-    fn sees(&self, recorded_shop: &str) -> bool {
-        match self {
-            Target::Shop(_) | Target::HelpCentre { asker: None } => true,
-            Target::HelpCentre { asker: Some(s) } => s == recorded_shop,
         }
     }
 }
@@ -656,28 +649,19 @@ impl Faq {
         Ok(())
     }
 
-    /// Folds the recorded interactions of a knowledge base in `window` into
-    /// `tally`, oldest first, a page of the stream at a time: memory holds a
-    /// page and the tally, not the stream (R-X-4). Events outside the window
-    /// or another asker's are skipped before they are decoded.
-    pub async fn tally_interactions(
+    /// The summary of a knowledge base's recorded interactions in `window`
+    /// that the target's reader sees, up to every acknowledged write: from
+    /// the day book, not the whole stream (R-FAQ-8, R-X-4).
+    pub async fn summarise_interactions(
         &self,
         target: &Target,
         window: Window,
-        tally: &mut impl Tally,
-    ) -> Result<(), AppError> {
-        for_each_event(
-            &self.store,
-            &store::interactions_stream(target.key()),
-            0,
-            |e| {
-                if target.sees(&e.shop_id) && window.contains(e.occurred_at) {
-                    tally.add(e.occurred_at, &store::decode_interaction(e)?);
-                }
-                Ok(())
-            },
-        )
-        .await
+    ) -> Result<Summary, AppError> {
+        let reader = match target {
+            Target::HelpCentre { asker: Some(s) } => day_book::Reader::Asker(s),
+            Target::Shop(_) | Target::HelpCentre { asker: None } => day_book::Reader::Everyone,
+        };
+        day_book::summary(&self.store, target.key(), reader, window).await
     }
 
     /// Keeps loaded knowledge bases in step with writes by other replicas

@@ -565,12 +565,12 @@ impl pb::faq_service_server::FaqService for FaqApi {
         let req = request.get_ref();
         let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
         let window = window(req.window)?;
-        let mut hits = analytics::EntryHitsTally::default();
-        self.app
-            .tally_interactions(&target, window, &mut hits)
+        let hits = self
+            .app
+            .summarise_interactions(&target, window)
             .await
-            .map_err(to_status)?;
-        let hits = hits.0;
+            .map_err(to_status)?
+            .entries;
         let mut entries = self
             .app
             .read(&target, |l| {
@@ -605,12 +605,12 @@ impl pb::faq_service_server::FaqService for FaqApi {
         let req = request.get_ref();
         let (_, target) = target(&request, &req.shop_id, req.knowledge_base)?;
         let window = window(req.window)?;
-        let mut r = analytics::AnswerRate::default();
-        self.app
-            .tally_interactions(&target, window, &mut r)
+        let r = self
+            .app
+            .summarise_interactions(&target, window)
             .await
-            .map_err(to_status)?;
-        let r = r.finished();
+            .map_err(to_status)?
+            .answer_rate();
         Ok(Response::new(pb::GetAnswerRateResponse {
             questions: r.questions,
             auto_answered: r.auto_answered,
@@ -635,12 +635,12 @@ impl pb::faq_service_server::FaqService for FaqApi {
             n => n as usize,
         };
         let analyzer = self.app.analyzer().clone();
-        let mut unanswered = analytics::UnansweredTally::new(|q: &str| analyzer.canonical_text(q));
-        self.app
-            .tally_interactions(&target, window, &mut unanswered)
+        let groups = self
+            .app
+            .summarise_interactions(&target, window)
             .await
-            .map_err(to_status)?;
-        let groups = unanswered.groups(limit);
+            .map_err(to_status)?
+            .unanswered_groups(|q: &str| analyzer.canonical_text(q), limit);
         Ok(Response::new(pb::ListUnansweredQuestionsResponse {
             groups: groups
                 .into_iter()

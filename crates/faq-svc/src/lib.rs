@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod bench_support;
+pub mod day_book;
 pub mod domain;
 pub mod eval;
 pub mod grpc;
@@ -102,13 +103,18 @@ impl Service for Faq {
         ))
     }
 
-    /// The follower of other replicas' knowledge-base changes (PostgreSQL).
+    /// The day book of interactions the figures read (once, under its
+    /// lease), and the follower of other replicas' knowledge-base changes
+    /// (PostgreSQL).
     fn tasks(&self, s: &Settings) -> Vec<Work> {
+        let store = s.store.clone();
+        let mut work = vec![Work::once(day_book::PROJECTOR, move || {
+            Box::pin(day_book::run(store.clone()))
+        })];
         if s.follow_other_writers {
             // Every replica: it keeps this replica's knowledge bases current.
-            vec![Work::Everywhere(Box::pin(self.app.clone().run_follower()))]
-        } else {
-            Vec::new()
+            work.push(Work::Everywhere(Box::pin(self.app.clone().run_follower())));
         }
+        work
     }
 }

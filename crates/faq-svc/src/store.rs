@@ -19,6 +19,11 @@ pub fn interactions_stream(shop: &str) -> String {
     format!("{INTERACTIONS_STREAM_PREFIX}{shop}")
 }
 
+/// The knowledge base whose interactions `stream` records, if it does.
+pub fn kb_of_interactions_stream(stream: &str) -> Option<&str> {
+    stream.strip_prefix(INTERACTIONS_STREAM_PREFIX)
+}
+
 pub fn encode_kb_event(shop: &str, event: &Event, at: Instant, metadata: &Metadata) -> NewEvent {
     codec::encode(event, event.type_name(), SCHEMA_VERSION, shop, at, metadata)
 }

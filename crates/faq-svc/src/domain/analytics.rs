@@ -1,7 +1,8 @@
 //! R-FAQ-8: what the robot did with each buyer question, and the figures a
 //! shop improves its replies with. Interactions live in their own stream per
-//! shop so that the knowledge base stream stays small; the tallies here fold
-//! them one at a time for any window.
+//! shop so that the knowledge base stream stays small; a [`Summary`] folds
+//! them one at a time for any window, and summaries of adjacent stretches
+//! merge (the day book keeps one per day).
 
 use super::Instant;
 use serde::{Deserialize, Serialize};
@@ -57,49 +58,157 @@ impl Window {
     }
 }
 
-/// A figure folded one interaction at a time: the service reads a stream a
-/// page at a time into it, so memory holds a page and the figure, never the
-/// whole stream (R-X-4). The window is applied before folding.
-pub trait Tally {
-    fn add(&mut self, at: Instant, interaction: &Interaction);
+/// Everything the figures of R-FAQ-8 need from a window's interactions,
+/// folded one interaction at a time. The service reads a stream a page at a
+/// time into it, so memory holds a page and the summary, never the stream;
+/// the day book keeps one per day, and summaries of adjacent stretches merge
+/// into the summary of both (R-X-4).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Hits per entry id.
+    pub entries: BTreeMap<String, EntryHits>,
+    pub auto_answered: u64,
+    pub missed: u64,
+    pub card_taps: u64,
+    /// Missed questions by their exact text: the unanswered groups are
+    /// formed when the figure is read, with the matcher's normalisation of
+    /// that moment.
+    pub missed_wordings: BTreeMap<String, Wording>,
 }
 
-/// Folds the interactions of `window` into `tally`.
-fn fold_window<'a, T: Tally>(
-    mut tally: T,
-    interactions: impl IntoIterator<Item = &'a (Instant, Interaction)>,
-    window: Window,
-) -> T {
-    for (at, i) in interactions {
-        if window.contains(*at) {
-            tally.add(*at, i);
+/// How often one exact wording went unanswered, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Wording {
+    pub count: u64,
+    pub first_at: Instant,
+    pub last_at: Instant,
+}
+
+impl Wording {
+    fn merge(&mut self, other: &Wording) {
+        self.count = self.count.saturating_add(other.count);
+        self.first_at = self.first_at.min(other.first_at);
+        self.last_at = self.last_at.max(other.last_at);
+    }
+}
+
+impl Summary {
+    /// Folds one interaction in. The window is the caller's to apply.
+    pub fn add(&mut self, at: Instant, i: &Interaction) {
+        match i {
+            Interaction::QuestionAutoAnswered { entry_id, .. } => {
+                bump(&mut self.auto_answered);
+                bump(
+                    &mut self
+                        .entries
+                        .entry(entry_id.clone())
+                        .or_default()
+                        .auto_answers,
+                );
+            }
+            Interaction::CardTapped { entry_id, .. } => {
+                bump(&mut self.card_taps);
+                bump(&mut self.entries.entry(entry_id.clone()).or_default().card_taps);
+            }
+            Interaction::QuestionMissed { query, .. } => {
+                bump(&mut self.missed);
+                let seen = Wording {
+                    count: 1,
+                    first_at: at,
+                    last_at: at,
+                };
+                match self.missed_wordings.get_mut(query) {
+                    Some(w) => w.merge(&seen),
+                    None => {
+                        self.missed_wordings.insert(query.clone(), seen);
+                    }
+                }
+            }
         }
     }
-    tally
+
+    /// Adds another stretch's summary: the result is the summary of both.
+    pub fn merge(&mut self, other: &Summary) {
+        for (id, h) in &other.entries {
+            let mine = self.entries.entry(id.clone()).or_default();
+            mine.auto_answers = mine.auto_answers.saturating_add(h.auto_answers);
+            mine.card_taps = mine.card_taps.saturating_add(h.card_taps);
+        }
+        self.auto_answered = self.auto_answered.saturating_add(other.auto_answered);
+        self.missed = self.missed.saturating_add(other.missed);
+        self.card_taps = self.card_taps.saturating_add(other.card_taps);
+        for (text, w) in &other.missed_wordings {
+            match self.missed_wordings.get_mut(text) {
+                Some(mine) => mine.merge(w),
+                None => {
+                    self.missed_wordings.insert(text.clone(), *w);
+                }
+            }
+        }
+    }
+
+    /// The answer rate of the summarised interactions.
+    pub fn answer_rate(&self) -> AnswerRate {
+        let questions = self.auto_answered.saturating_add(self.missed);
+        AnswerRate {
+            questions,
+            auto_answered: self.auto_answered,
+            missed: self.missed,
+            card_taps: self.card_taps,
+            rate: if questions > 0 {
+                self.auto_answered as f64 / questions as f64
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// The most frequent unanswered questions, near-duplicates grouped, most
+    /// asked first. `normalize` is the matcher's text normalisation: wordings
+    /// it makes equal are one, shown as the one asked first.
+    pub fn unanswered_groups(
+        &self,
+        normalize: impl Fn(&str) -> String,
+        limit: usize,
+    ) -> Vec<UnansweredGroup> {
+        let mut earliest_first: Vec<(&String, &Wording)> = self.missed_wordings.iter().collect();
+        earliest_first.sort_by(|a, b| a.1.first_at.cmp(&b.1.first_at).then_with(|| a.0.cmp(b.0)));
+        let mut wordings: HashMap<String, (String, u64, Instant)> = HashMap::new();
+        for (text, w) in earliest_first {
+            let key = normalize(text);
+            if key.is_empty() {
+                continue;
+            }
+            let same = wordings.entry(key).or_insert((text.clone(), 0, w.last_at));
+            same.1 = same.1.saturating_add(w.count);
+            same.2 = same.2.max(w.last_at);
+        }
+        group_wordings(wordings, limit)
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+fn bump(counter: &mut u64) {
+    *counter = counter.saturating_add(1);
+}
+
+/// The summary of the interactions of `window`.
+pub fn summarise<'a>(
+    interactions: impl IntoIterator<Item = &'a (Instant, Interaction)>,
+    window: Window,
+) -> Summary {
+    let mut summary = Summary::default();
+    for (at, i) in interactions {
+        if window.contains(*at) {
+            summary.add(*at, i);
+        }
+    }
+    summary
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryHits {
     pub auto_answers: u64,
     pub card_taps: u64,
-}
-
-/// Per-entry hit counts, by entry id.
-#[derive(Debug, Default)]
-pub struct EntryHitsTally(pub BTreeMap<String, EntryHits>);
-
-impl Tally for EntryHitsTally {
-    fn add(&mut self, _: Instant, i: &Interaction) {
-        match i {
-            Interaction::QuestionAutoAnswered { entry_id, .. } => {
-                self.0.entry(entry_id.clone()).or_default().auto_answers += 1
-            }
-            Interaction::CardTapped { entry_id, .. } => {
-                self.0.entry(entry_id.clone()).or_default().card_taps += 1
-            }
-            Interaction::QuestionMissed { .. } => {}
-        }
-    }
 }
 
 /// Per-entry hit counts in the window, by entry id.
@@ -107,7 +216,7 @@ pub fn entry_hits<'a>(
     interactions: impl IntoIterator<Item = &'a (Instant, Interaction)>,
     window: Window,
 ) -> BTreeMap<String, EntryHits> {
-    fold_window(EntryHitsTally::default(), interactions, window).0
+    summarise(interactions, window).entries
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -121,37 +230,11 @@ pub struct AnswerRate {
     pub rate: f64,
 }
 
-impl Tally for AnswerRate {
-    fn add(&mut self, _: Instant, i: &Interaction) {
-        match i {
-            Interaction::QuestionAutoAnswered { .. } => self.auto_answered += 1,
-            Interaction::QuestionMissed { .. } => self.missed += 1,
-            Interaction::CardTapped { .. } => self.card_taps += 1,
-        }
-    }
-}
-
-impl AnswerRate {
-    /// The counts with their total and rate: what a tally of them says.
-    pub fn finished(self) -> Self {
-        let questions = self.auto_answered + self.missed;
-        Self {
-            questions,
-            rate: if questions > 0 {
-                self.auto_answered as f64 / questions as f64
-            } else {
-                0.0
-            },
-            ..self
-        }
-    }
-}
-
 pub fn answer_rate<'a>(
     interactions: impl IntoIterator<Item = &'a (Instant, Interaction)>,
     window: Window,
 ) -> AnswerRate {
-    fold_window(AnswerRate::default(), interactions, window).finished()
+    summarise(interactions, window).answer_rate()
 }
 
 /// Unanswered questions that say nearly the same thing.
@@ -170,51 +253,6 @@ pub struct UnansweredGroup {
 /// the knowledge base has no vocabulary for.
 pub const NEAR_DUPLICATE_SIMILARITY: f64 = 0.5;
 
-/// Unanswered questions by exact wording (after `normalize`, the matcher's
-/// text normalisation): the first wording seen, how often, and when last.
-/// Memory holds distinct wordings, not questions.
-pub struct UnansweredTally<N> {
-    normalize: N,
-    wordings: HashMap<String, (String, u64, Instant)>,
-}
-
-impl<N> std::fmt::Debug for UnansweredTally<N> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnansweredTally")
-            .field("wordings", &self.wordings.len())
-            .finish()
-    }
-}
-
-impl<N: Fn(&str) -> String> UnansweredTally<N> {
-    pub fn new(normalize: N) -> Self {
-        Self {
-            normalize,
-            wordings: HashMap::new(),
-        }
-    }
-
-    /// The most frequent unanswered questions, near-duplicates grouped,
-    /// most asked first.
-    pub fn groups(self, limit: usize) -> Vec<UnansweredGroup> {
-        group_wordings(self.wordings, limit)
-    }
-}
-
-impl<N: Fn(&str) -> String> Tally for UnansweredTally<N> {
-    fn add(&mut self, at: Instant, i: &Interaction) {
-        if let Interaction::QuestionMissed { query, .. } = i {
-            let key = (self.normalize)(query);
-            if key.is_empty() {
-                return;
-            }
-            let w = self.wordings.entry(key).or_insert((query.clone(), 0, at));
-            w.1 += 1;
-            w.2 = w.2.max(at);
-        }
-    }
-}
-
 /// The most frequent unanswered questions in the window, near-duplicates
 /// grouped, most asked first. `normalize` is the matcher's text normalisation.
 pub fn unanswered_groups<'a>(
@@ -223,7 +261,7 @@ pub fn unanswered_groups<'a>(
     normalize: impl Fn(&str) -> String,
     limit: usize,
 ) -> Vec<UnansweredGroup> {
-    fold_window(UnansweredTally::new(normalize), interactions, window).groups(limit)
+    summarise(interactions, window).unanswered_groups(normalize, limit)
 }
 
 fn group_wordings(
