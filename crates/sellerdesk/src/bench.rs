@@ -1170,3 +1170,155 @@ pub async fn ads_account(
     }
     Ok(())
 }
+
+/// What R-FAQ-8's figures cost as the help centre's history grows (issue 15,
+/// R-X-4): `interactions` questions from `merchants` merchants spread over
+/// `days` days, projected into the day book; then, `rounds` times and
+/// interleaved, a week's summary read from the whole stream (how every
+/// figure was read before the day book) against the day book, for the
+/// platform and for one merchant. Each round also records a few questions
+/// that the projector, running beside it, may not have reached yet.
+pub async fn faq_analytics(
+    url: &str,
+    merchants: usize,
+    interactions: usize,
+    days: i64,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    use faq_svc::{
+        day_book::{self, Reader},
+        domain::analytics::{Interaction, Summary, Window},
+        store as faq_store,
+    };
+    use sellerdesk_runtime::command::for_each_event;
+
+    let store = sellerdesk_eventstore::open(url).await?;
+    let kb = faq_store::HELP_CENTRE_KEY;
+    let stream = faq_store::interactions_stream(kb);
+    anyhow::ensure!(
+        store.read_stream(&stream, 0, 1).await?.is_empty(),
+        "the help centre already has interactions here: use a fresh database"
+    );
+    let merchants = merchants.max(1);
+    let now = chrono::Utc::now();
+    let span = ChronoDuration::days(days.max(1));
+    let questions = ["钱怎么退", "发票怎么开", "投放多久能审核", "最少投多少钱"];
+    let interaction = |i: usize| match i % 3 {
+        0 => Interaction::QuestionAutoAnswered {
+            query: questions[i % 4].into(),
+            entry_id: format!("e{}", i % 27),
+            confidence: 0.8,
+            conversation_id: String::new(),
+        },
+        1 => Interaction::CardTapped {
+            entry_id: format!("e{}", i % 27),
+            conversation_id: String::new(),
+        },
+        _ => Interaction::QuestionMissed {
+            query: format!("{}{}", questions[i % 4], i % 50),
+            best_entry_id: None,
+            confidence: 0.1,
+            conversation_id: String::new(),
+        },
+    };
+    let merchant = |i: usize| format!("m{}", i % merchants);
+    let encode = |i: usize, at| {
+        faq_store::encode_interaction(&merchant(i), &interaction(i), at, &Metadata::default())
+    };
+
+    let filled = Instant::now();
+    for start in (0..interactions).step_by(1_000) {
+        let batch: Vec<NewEvent> = (start..(start + 1_000).min(interactions))
+            .map(|i| encode(i, now - span + span * i as i32 / interactions.max(1) as i32))
+            .collect();
+        store
+            .append(Append::new(stream.clone(), ExpectedVersion::Any, batch))
+            .await?;
+    }
+    println!(
+        "filled: {interactions} interactions from {merchants} merchants over {} days in {:.1} s",
+        span.num_days(),
+        filled.elapsed().as_secs_f64()
+    );
+
+    let projected = Instant::now();
+    let mut follower =
+        sellerdesk_eventstore::Follower::checkpointed(store.clone(), day_book::PROJECTOR, 2_000);
+    let mut handle = |batch| {
+        let store = store.clone();
+        async move { day_book::project(&*store, batch).await }
+    };
+    let handed = follower
+        .catch_up(&mut handle)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "projected: {handed} events in {:.1} s ({:.0} events/s)",
+        projected.elapsed().as_secs_f64(),
+        rate(handed as u64, projected.elapsed())
+    );
+    let projector = tokio::spawn(day_book::run(store.clone()));
+
+    let week = Window {
+        from: Some(now - ChronoDuration::days(7)),
+        to: Some(now + ChronoDuration::hours(1)),
+    };
+    let m0 = merchant(0);
+    let readers = [
+        ("platform", Reader::Everyone),
+        ("one merchant", Reader::Asker(&m0)),
+    ];
+    let mut hists: Vec<(Histogram<u64>, Histogram<u64>)> = readers
+        .iter()
+        .map(|_| {
+            (
+                Histogram::new(3).expect("histogram"),
+                Histogram::new(3).expect("histogram"),
+            )
+        })
+        .collect();
+    for round in 0..rounds {
+        let fresh: Vec<NewEvent> = (0..3)
+            .map(|k| encode(interactions + round * 3 + k, chrono::Utc::now()))
+            .collect();
+        store
+            .append(Append::new(stream.clone(), ExpectedVersion::Any, fresh))
+            .await?;
+        for ((_, reader), (whole, book)) in readers.iter().zip(hists.iter_mut()) {
+            let t = Instant::now();
+            let mut folded = Summary::default();
+            for_each_event(&store, &stream, 0, |e| {
+                let sees = match reader {
+                    Reader::Everyone => true,
+                    Reader::Asker(a) => *a == e.shop_id,
+                };
+                if sees && week.contains(e.occurred_at) {
+                    folded.add(e.occurred_at, &faq_store::decode_interaction(e)?);
+                }
+                Ok(())
+            })
+            .await?;
+            whole.record(t.elapsed().as_micros() as u64).ok();
+
+            let t = Instant::now();
+            let read = day_book::summary(&store, kb, *reader, week).await?;
+            book.record(t.elapsed().as_micros() as u64).ok();
+            anyhow::ensure!(
+                read == folded,
+                "the day book's week differs from the stream's"
+            );
+        }
+    }
+    projector.abort();
+    let q = |h: &Histogram<u64>, p: f64| h.value_at_quantile(p) as f64 / 1000.0;
+    for ((who, _), (whole, book)) in readers.iter().zip(&hists) {
+        println!(
+            "a week's summary for {who}: whole stream p50 {:.2} ms, p99 {:.2} ms; day book p50 {:.2} ms, p99 {:.2} ms ({rounds} rounds)",
+            q(whole, 0.5),
+            q(whole, 0.99),
+            q(book, 0.5),
+            q(book, 0.99)
+        );
+    }
+    Ok(())
+}

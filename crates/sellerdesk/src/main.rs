@@ -268,6 +268,20 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// R-FAQ-8's figures over a long help-centre history: a week read from
+    /// the whole interaction stream against the day book (a fresh database).
+    FaqAnalytics {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 500)]
+        merchants: usize,
+        #[arg(long, default_value_t = 200_000)]
+        interactions: usize,
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+    },
     /// One shop's ads account with a long history: the whole stream folded
     /// against its snapshot and tail, and a command through the path.
     AdsAccount {
@@ -519,6 +533,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 events,
                 rounds,
             } => sellerdesk::bench::ads_account(&url, orders, events, rounds).await?,
+            BenchCommand::FaqAnalytics {
+                url,
+                merchants,
+                interactions,
+                days,
+                rounds,
+            } => {
+                sellerdesk::bench::faq_analytics(&url, merchants, interactions, days, rounds)
+                    .await?
+            }
             BenchCommand::ChatArchive { url } => sellerdesk::bench::chat_archive(&url).await?,
             BenchCommand::ReadAfterWrite { url, rounds, shops } => {
                 sellerdesk::bench::read_after_write(&url, rounds, shops).await?
