@@ -302,6 +302,7 @@ class Load:
         self.faq_shops = [f"faq-{i}" for i in range(3)]
         self.faq_owner = {s: cluster.token(s, "owner", "chaos-owner") for s in self.faq_shops}
         self.entries = defaultdict(list)
+        self.matched = Counter()
         # affiliate
         self.creators = []
         # chat
@@ -376,7 +377,9 @@ class Load:
             got = c.once(self.other(r), "GetEntry", self.faq_owner[shop], shop_id=shop, entry_id=eid)
             self.findings.ryw("faq", None if got is None else got is not False and got.entry.entry_id == eid,
                               f"{shop}/{eid}")
-            c.call("Match", self.faq_owner[shop], query=f"第{n}号款能刻字吗")
+            answered, _ = c.call("Match", self.faq_owner[shop], query=f"第{n}号款能刻字吗")
+            if answered is not None:
+                self.matched[shop] += 1
             time.sleep(0.05)
 
     def affiliate(self):
@@ -600,6 +603,20 @@ def check_all(load, cluster, findings):
             same = False
             print(f"  {shop}: replicas differ or miss {sorted(missing)[:5]}")
     f.check("faq: both replicas list the same entries, every acknowledged one among them", same)
+    # The robot's figures: read from the day book, projected under a lease
+    # that moves when a faq replica dies, and from the stream past it.
+    logged = Counter()
+    for event_type in ("QuestionAutoAnswered", "QuestionMissed"):
+        for (shop, _), n in log_counts(cluster, "faq", event_type, "query").items():
+            logged[shop] += n
+    wrong = {}
+    for shop in load.faq_shops:
+        rates = [faq.apis[r].call("GetAnswerRate", load.faq_owner[shop], shop_id=shop).questions
+                 for r in range(REPLICAS)]
+        if len(set(rates)) != 1 or rates[0] != logged[shop] or rates[0] < load.matched[shop]:
+            wrong[shop] = dict(replicas=rates, in_log=logged[shop], acknowledged=load.matched[shop])
+    f.check(f"faq: both replicas count every question the log holds, once "
+            f"({sum(load.matched.values())} Match calls acknowledged)", not wrong, wrong)
 
     # affiliate
     counts = log_counts(cluster, "affiliate", "CreatorProfiled", "profile,creator_id")
