@@ -60,6 +60,19 @@ impl Follower {
         }
     }
 
+    /// Follows the log for ever from the checkpoint `name`, handing each
+    /// batch of at most `batch` events to `project`: a read model's
+    /// projector, run under the lease of the same name.
+    pub async fn project<F, Fut>(store: Arc<dyn EventStore>, name: &str, batch: i64, project: F)
+    where
+        F: Fn(Arc<dyn EventStore>, Vec<RecordedEvent>) -> Fut,
+        Fut: Future<Output = Result<(), StoreError>>,
+    {
+        Self::checkpointed(store.clone(), name, batch)
+            .run(|events| project(store.clone(), events))
+            .await
+    }
+
     /// A follower that starts after `position` and keeps its place in memory
     /// (a replica's view that is rebuilt at start anyway).
     pub fn after(store: Arc<dyn EventStore>, name: &str, position: i64, batch: i64) -> Self {

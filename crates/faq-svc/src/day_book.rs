@@ -116,13 +116,10 @@ fn askers<'a>(kb: &str, shop: &'a str) -> impl Iterator<Item = &'a str> {
 /// Follows the log for ever, projecting each batch (run under the lease
 /// [`PROJECTOR`]).
 pub async fn run(store: Arc<dyn EventStore>) {
-    let follower = Follower::checkpointed(store.clone(), PROJECTOR, BATCH);
-    follower
-        .run(|batch| {
-            let store = store.clone();
-            async move { project(&*store, batch).await }
-        })
-        .await;
+    Follower::project(store, PROJECTOR, BATCH, |store, batch| async move {
+        project(&*store, batch).await
+    })
+    .await
 }
 
 /// How far a knowledge base's interactions are projected, and the days they
@@ -414,6 +411,33 @@ mod tests {
     use crate::domain::analytics::{summarise, Interaction};
     use sellerdesk_eventstore::{Append, ExpectedVersion, Metadata};
 
+    /// `n` interactions of `kb`, `minutes` apart from `start`, one append each.
+    async fn record_one_by_one(
+        store: &Arc<dyn EventStore>,
+        kb: &str,
+        start: Instant,
+        minutes: i64,
+        n: i64,
+        interaction: impl Fn(i64) -> Interaction,
+    ) -> Vec<(Instant, Interaction)> {
+        let mut log = Vec::new();
+        for i in 0..n {
+            let at = start + chrono::Duration::minutes(minutes * i);
+            let it = interaction(i);
+            let event = store::encode_interaction(kb, &it, at, &Metadata::default());
+            store
+                .append(Append::new(
+                    store::interactions_stream(kb),
+                    ExpectedVersion::Any,
+                    vec![event],
+                ))
+                .await
+                .unwrap();
+            log.push((at, it));
+        }
+        log
+    }
+
     /// The projector commits between a reader's read of the mark and its
     /// read of the days: the stream past the old mark counts only what the
     /// days do not hold yet.
@@ -424,24 +448,11 @@ mod tests {
             .unwrap();
         let kb = "shop-a";
         let start: Instant = "2026-03-01T08:00:00Z".parse().unwrap();
-        let mut log = Vec::new();
-        for i in 0..60_i64 {
-            let at = start + chrono::Duration::minutes(47 * i);
-            let tap = Interaction::CardTapped {
-                entry_id: format!("e{}", i % 4),
-                conversation_id: String::new(),
-            };
-            let event = store::encode_interaction(kb, &tap, at, &Metadata::default());
-            store
-                .append(Append::new(
-                    store::interactions_stream(kb),
-                    ExpectedVersion::Any,
-                    vec![event],
-                ))
-                .await
-                .unwrap();
-            log.push((at, tap));
-        }
+        let log = record_one_by_one(&store, kb, start, 47, 60, |i| Interaction::CardTapped {
+            entry_id: format!("e{}", i % 4),
+            conversation_id: String::new(),
+        })
+        .await;
         let all = store.read_all(0, 1_000).await.unwrap();
         // The stale mark's days reach into the day the second window cuts,
         // whose hours the later pass writes.
@@ -474,26 +485,13 @@ mod tests {
             .unwrap();
         let kb = "shop-a";
         let start: Instant = "2026-03-01T20:00:00Z".parse().unwrap();
-        let mut log = Vec::new();
-        for i in 0..40_i64 {
-            let at = start + chrono::Duration::minutes(13 * i);
-            let missed = Interaction::QuestionMissed {
-                query: format!("问题{}", i % 3),
-                best_entry_id: None,
-                confidence: 0.1,
-                conversation_id: String::new(),
-            };
-            let event = store::encode_interaction(kb, &missed, at, &Metadata::default());
-            store
-                .append(Append::new(
-                    store::interactions_stream(kb),
-                    ExpectedVersion::Any,
-                    vec![event],
-                ))
-                .await
-                .unwrap();
-            log.push((at, missed));
-        }
+        let log = record_one_by_one(&store, kb, start, 13, 40, |i| Interaction::QuestionMissed {
+            query: format!("问题{}", i % 3),
+            best_entry_id: None,
+            confidence: 0.1,
+            conversation_id: String::new(),
+        })
+        .await;
         let all = store.read_all(0, 1_000).await.unwrap();
         project(&*store, all[..25].to_vec()).await.unwrap();
         // The late projector's view: no mark yet.
