@@ -320,7 +320,9 @@ async fn summary_past(
     if let Some(m) = mark {
         // Only days the projected interactions fall in have documents.
         let first = from.map_or(m.first_day, |f| m.first_day.max(Span::Day.number(f)));
-        let last = to.map_or(m.last_day, |t| m.last_day.min(Span::Day.number(t - 1)));
+        let last = to.map_or(m.last_day, |t| {
+            m.last_day.min(Span::Day.number(t.saturating_sub(1)))
+        });
         for (starts_at, day) in buckets(store, kb, Span::Day, reader, first, last).await? {
             let n = Span::Day.number(starts_at);
             if inside(starts_at, Span::Day) {
@@ -335,7 +337,7 @@ async fn summary_past(
             });
             let (first, last) = (
                 Span::Hour.number(hours_from),
-                Span::Hour.number(hours_to - 1),
+                Span::Hour.number(hours_to.saturating_sub(1)),
             );
             for (starts_at, hour) in buckets(store, kb, Span::Hour, reader, first, last).await? {
                 let h = Span::Hour.number(starts_at);
