@@ -437,3 +437,32 @@ fn r_faq_8_unanswered_questions_are_grouped_when_near_duplicates() {
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0].count, 2);
 }
+
+#[test]
+fn r_faq_8_a_flood_of_distinct_misses_keeps_the_most_asked_wordings_and_every_count() {
+    // Every tenth question is the same; the others are all different, far
+    // more of them than a summary keeps.
+    let flood = analytics::MAX_WORDINGS * 3;
+    let log: Vec<(chrono::DateTime<chrono::Utc>, Interaction)> = (0..flood)
+        .map(|i| {
+            let q = if i % 10 == 0 {
+                "能开专票吗".to_owned()
+            } else {
+                format!("随机问题{i}")
+            };
+            (at(i as i64 % 50), missed(&q))
+        })
+        .collect();
+    let summary = analytics::summarise(&log, Window::default());
+    assert_eq!(summary.missed, flood as u64);
+    assert_eq!(summary.missed_wordings.len(), analytics::MAX_WORDINGS);
+    assert!(summary.missed_wordings["能开专票吗"].count >= (flood / 10) as u64);
+
+    // Two halves, each at the bound, merge within it and keep the wording.
+    let (a, b) = log.split_at(flood / 2);
+    let mut merged = analytics::summarise(a, Window::default());
+    merged.merge(&analytics::summarise(b, Window::default()));
+    assert_eq!(merged.missed, flood as u64);
+    assert_eq!(merged.missed_wordings.len(), analytics::MAX_WORDINGS);
+    assert!(merged.missed_wordings["能开专票吗"].count >= (flood / 10) as u64);
+}

@@ -76,6 +76,13 @@ pub struct Summary {
     pub missed_wordings: BTreeMap<String, Wording>,
 }
 
+/// Distinct unanswered wordings a summary keeps, so that a day's document
+/// stays small when a flood of distinct questions goes unanswered. Below
+/// it, counts are exact; past it, the most asked wordings stay and their
+/// counts are upper bounds (the Space-Saving algorithm), and `missed` still
+/// counts every question.
+pub const MAX_WORDINGS: usize = 2_000;
+
 /// How often one exact wording went unanswered, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Wording {
@@ -117,10 +124,25 @@ impl Summary {
                     first_at: at,
                     last_at: at,
                 };
-                match self.missed_wordings.get_mut(query) {
-                    Some(w) => w.merge(&seen),
-                    None => {
-                        self.missed_wordings.insert(query.clone(), seen);
+                if let Some(w) = self.missed_wordings.get_mut(query) {
+                    w.merge(&seen);
+                } else if self.missed_wordings.len() < MAX_WORDINGS {
+                    self.missed_wordings.insert(query.clone(), seen);
+                } else {
+                    // Full: the new wording takes the least asked one's
+                    // place and count, plus one (Space-Saving).
+                    let least = self
+                        .missed_wordings
+                        .iter()
+                        .min_by(|a, b| a.1.count.cmp(&b.1.count).then_with(|| b.0.cmp(a.0)))
+                        .map(|(text, w)| (text.clone(), w.count));
+                    if let Some((text, count)) = least {
+                        self.missed_wordings.remove(&text);
+                        let taken = Wording {
+                            count: count.saturating_add(1),
+                            ..seen
+                        };
+                        self.missed_wordings.insert(query.clone(), taken);
                     }
                 }
             }
@@ -144,6 +166,15 @@ impl Summary {
                     self.missed_wordings.insert(text.clone(), *w);
                 }
             }
+        }
+        if self.missed_wordings.len() > MAX_WORDINGS {
+            // The most asked stay; the rest are counted in `missed` only.
+            let mut by_count: Vec<(String, Wording)> = std::mem::take(&mut self.missed_wordings)
+                .into_iter()
+                .collect();
+            by_count.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
+            by_count.truncate(MAX_WORDINGS);
+            self.missed_wordings = by_count.into_iter().collect();
         }
     }
 
