@@ -283,32 +283,26 @@ impl EventStore for PgEventStore {
             // A document is replaced only by one at the same version or a
             // later one: a projector that lost its lease and still writes
             // (for up to a lease's length) must not roll a newer document
-            // back. The outer query reads `documents` in the statement's
-            // snapshot, before the insert, so only the rows written whose
-            // terms changed get their term rows rewritten; a conversation
-            // rewritten for a new line keeps its terms untouched. The old
-            // terms are one primary-key probe per row written, not a join
-            // of the table with the input, which a planner without
-            // statistics may make a scan of the whole table.
-            let changed: Vec<(String, String, String, bool)> = sqlx::query_as(
-                "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
-                 $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], \
-                 $10::bytea[]) AS i(index_name, shop_id, doc_id, starts_at, ends_at, version, \
-                 terms, search_text, body, body_lz4)), \
-                 written AS (INSERT INTO documents (index_name, shop_id, doc_id, starts_at, \
-                 ends_at, version, terms, search_text, body, body_lz4) SELECT * FROM input \
+            // back. The upsert itself says what happened to each written
+            // row's terms (`terms_changed`, compared with the row it
+            // replaced), so only rows whose terms changed get their term
+            // rows rewritten (a conversation rewritten for a new line keeps
+            // its terms), and no statement looks the old rows up: that
+            // lookup was a plan, and a planner without statistics made it a
+            // scan of the shop's whole index per row.
+            let written: Vec<(String, String, String, Option<bool>)> = sqlx::query_as(
+                "INSERT INTO documents (index_name, shop_id, doc_id, starts_at, ends_at, \
+                 version, terms, search_text, body, body_lz4) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], \
+                 $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bytea[]) \
                  ON CONFLICT (index_name, shop_id, doc_id) DO UPDATE SET \
                  starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, \
                  version = EXCLUDED.version, terms = EXCLUDED.terms, \
                  search_text = EXCLUDED.search_text, body = EXCLUDED.body, \
-                 body_lz4 = EXCLUDED.body_lz4 \
+                 body_lz4 = EXCLUDED.body_lz4, \
+                 terms_changed = documents.terms IS DISTINCT FROM EXCLUDED.terms \
                  WHERE documents.version <= EXCLUDED.version \
-                 RETURNING index_name, shop_id, doc_id, terms) \
-                 SELECT w.index_name, w.shop_id, w.doc_id, o.terms IS NOT NULL FROM written w \
-                 LEFT JOIN LATERAL (SELECT d.terms FROM documents d \
-                 WHERE d.index_name = w.index_name AND d.shop_id = w.shop_id \
-                 AND d.doc_id = w.doc_id) o ON true \
-                 WHERE o.terms IS DISTINCT FROM w.terms",
+                 RETURNING index_name, shop_id, doc_id, terms_changed",
             )
             .bind(&indexes)
             .bind(&shops)
@@ -322,6 +316,16 @@ impl EventStore for PgEventStore {
             .bind(&compressed)
             .fetch_all(&mut *tx)
             .await?;
+            // (index, shop, id, whether it replaced a document), for each
+            // row written whose terms are new or changed.
+            let changed: Vec<(String, String, String, bool)> = written
+                .into_iter()
+                .filter_map(|(i, s, d, terms_changed)| match terms_changed {
+                    None => Some((i, s, d, false)),
+                    Some(true) => Some((i, s, d, true)),
+                    Some(false) => None,
+                })
+                .collect();
             if changed.is_empty() {
                 continue;
             }
@@ -359,17 +363,19 @@ impl EventStore for PgEventStore {
                     t_ids.push(key.2);
                 }
             }
-            sqlx::query(
-                "INSERT INTO document_terms (index_name, shop_id, term, doc_id) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&t_indexes)
-            .bind(&t_shops)
-            .bind(&t_terms)
-            .bind(&t_ids)
-            .execute(&mut *tx)
-            .await?;
+            if !t_indexes.is_empty() {
+                sqlx::query(
+                    "INSERT INTO document_terms (index_name, shop_id, term, doc_id) \
+                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&t_indexes)
+                .bind(&t_shops)
+                .bind(&t_terms)
+                .bind(&t_ids)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

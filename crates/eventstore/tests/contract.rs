@@ -822,6 +822,26 @@ async fn documents_are_searched_and_paged(db: Db) {
         Vec::<String>::new(),
         "nor its text"
     );
+    // A rewrite with the same terms (a conversation's new line) keeps them,
+    // twice in a row, so what the last write did to them is not kept instead.
+    for text in ["a new line", "another line"] {
+        store
+            .save_documents(&[conversation(
+                "s1",
+                "c3",
+                300,
+                Some(400),
+                &["buyer:b9"],
+                text,
+            )])
+            .await
+            .unwrap();
+        assert_eq!(
+            found(with(&|q| q.terms = vec!["buyer:b9".into()])).await,
+            ["c3"],
+            "terms kept over a rewrite with the same terms"
+        );
+    }
     let loaded = store
         .load_documents("conversations", "s1", &["c3".into(), "missing".into()])
         .await
