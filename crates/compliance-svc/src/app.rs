@@ -10,8 +10,8 @@ use crate::{
     store::{self, ShopSummary, StoredSnapshot},
 };
 use sellerdesk_eventstore::{
-    Append, AppendError, EventStore, ExpectedVersion, FollowError, Follower, Metadata,
-    RecordedEvent, Snapshot, StoreError,
+    Append, AppendError, Document, DocumentQuery, EventStore, ExpectedVersion, FollowError,
+    Follower, Metadata, RecordedEvent, Snapshot, StoreError,
 };
 use sellerdesk_runtime::{
     bounded::Bounded,
@@ -19,7 +19,7 @@ use sellerdesk_runtime::{
     Clock,
 };
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex as StdMutex, RwLock},
     time::Duration,
 };
@@ -34,6 +34,10 @@ const PROJECTION_BATCH: i64 = 5_000;
 /// The projector's checkpoint.
 const READ_MODEL_CHECKPOINT: &str = "compliance-read-models";
 const READ_BATCH: i64 = 10_000;
+/// Due shops the scheduler reads at a time.
+const DUE_PAGE: i64 = 256;
+/// How often the timekeeper looks for due shops when no clock change wakes it.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 pub use sellerdesk_runtime::errors::AppError;
 
@@ -120,8 +124,6 @@ pub struct Compliance {
     policies: RwLock<PolicyHistory>,
     policy_version: Mutex<i64>,
     changes: broadcast::Sender<ShopChanged>,
-    /// next_change_at -> shops, for the scheduler.
-    deadlines: StdMutex<BTreeMap<Instant, HashSet<String>>>,
 }
 
 /// The answer to a command: the shop's state after it, the events it appended.
@@ -148,30 +150,9 @@ impl Compliance {
             policies: RwLock::new(PolicyHistory::default()),
             policy_version: Mutex::new(0),
             changes: broadcast::channel(1024).0,
-            deadlines: StdMutex::default(),
         });
         app.reload_policies().await?;
         Ok(app)
-    }
-
-    /// What the replica that keeps time does first, each time it takes the
-    /// lease: projects what is committed but not yet projected (a crash, or
-    /// the previous holder's last writes), then schedules every shop from
-    /// the summaries, so changes any replica made since this one started
-    /// are scheduled too.
-    pub async fn take_over_time(&self) -> Result<(), AppError> {
-        self.project_pending().await?;
-        let summaries = self.store.load_snapshots(store::SUMMARY_PREFIX).await?;
-        for s in summaries {
-            if let Ok(summary) = serde_json::from_str::<ShopSummary>(&s.body) {
-                self.schedule(&summary.shop, summary.next_change_at);
-                // Also catches up tier changes missed while nobody kept time.
-                if summary.tier != summary.announced_tier {
-                    self.schedule(&summary.shop, Some(self.clock.now()));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// How many shops' states this replica holds now.
@@ -355,7 +336,9 @@ impl Compliance {
             )
             .await?;
         if !events.is_empty() {
-            self.after_change(shop, &guard, &self.policies());
+            // Persistent read models, the schedule among them, are the
+            // projector's job ([`Self::project_pending`]).
+            let _ = self.changes.send(shop.to_owned());
         }
         Ok(Outcome {
             state: guard.state.clone(),
@@ -364,15 +347,7 @@ impl Compliance {
         })
     }
 
-    /// After a command: schedule the shop's next change and tell watchers.
-    /// Persistent read models are the projector's job ([`Self::project_pending`]).
-    fn after_change(&self, shop: &str, cache: &ShopCache, policies: &PolicyHistory) {
-        let at = cache.last_at.unwrap_or_else(|| self.clock.now());
-        self.schedule(shop, cache.state.standing(at, policies).next_change_at);
-        let _ = self.changes.send(shop.to_owned());
-    }
-
-    /// Brings the persistent read models (per-shop summaries, snapshots) up to
+    /// Brings the persistent read models (the schedule, snapshots) up to
     /// the log's head: follows the log from its checkpoint, so nothing is
     /// missed across restarts, and writes each batch's documents together.
     /// Returns the number of events projected.
@@ -406,7 +381,8 @@ impl Compliance {
             }
         }
         let policies = self.policies();
-        let mut docs = Vec::with_capacity(touched.len());
+        let mut due = Vec::with_capacity(touched.len());
+        let mut docs = Vec::new();
         for (shop, (version, snapshot)) in touched {
             let cache = self.cache(&shop).await?;
             let mut guard = cache.lock().await;
@@ -415,38 +391,16 @@ impl Compliance {
                 self.catch_up(&shop, &mut guard).await?;
             }
             let at = guard.last_at.unwrap_or_else(|| self.clock.now());
-            let standing = guard.state.standing(at, &policies);
-            self.schedule(&shop, standing.next_change_at);
-            docs.push(Snapshot {
-                key: format!("{}{shop}", store::SUMMARY_PREFIX),
-                version: guard.state.version,
-                position: last,
-                body: serde_json::to_string(&summary_of(&shop, &guard.state, &standing))
-                    .expect("summary serialises"),
-            });
+            due.push(due_document(&shop, &guard.state, at, &policies));
             if snapshot {
                 docs.push(snapshot_doc(&shop, &guard.state, guard.last_at, last));
             }
         }
-        self.store.save_snapshots(&docs).await?;
-        Ok(())
-    }
-
-    /// Runs the projector until aborted, woken by appends (and polling for other replicas).
-    pub async fn run_projector(self: Arc<Self>) {
-        let app = &self;
-        self.projector().run(|batch| app.project(batch)).await
-    }
-
-    fn schedule(&self, shop: &str, at: Option<Instant>) {
-        if let Some(at) = at {
-            self.deadlines
-                .lock()
-                .expect("deadline lock")
-                .entry(at)
-                .or_default()
-                .insert(shop.to_owned());
+        self.store.save_documents(&due).await?;
+        if !docs.is_empty() {
+            self.store.save_snapshots(&docs).await?;
         }
+        Ok(())
     }
 
     /// The standing now, or at `as_of` (R-CMP-10): the same fold either way.
@@ -516,43 +470,67 @@ impl Compliance {
         }
     }
 
-    /// Announces tier changes that time caused, for every shop whose next
-    /// change is due. Runs from the scheduler; safe to run any time. A shop
-    /// that fails stays due (the error is returned after every shop was tried).
+    /// Brings the schedule up to the log ([`Self::project_pending`]) and
+    /// announces what is due ([`Self::announce_due`]): what the timekeeper
+    /// does, in one call.
     pub async fn tick(&self) -> Result<usize, AppError> {
+        self.project_pending().await?;
+        self.announce_due().await
+    }
+
+    /// Announces the tier changes that time caused, for every shop whose
+    /// document in the schedule is due, a page at a time in due order. Safe
+    /// to run any time: a shop with nothing to announce has its document
+    /// moved to its next change. A shop that fails stays due and is tried
+    /// again next time (the error is returned after every due shop was tried).
+    pub async fn announce_due(&self) -> Result<usize, AppError> {
         let now = self.clock.now();
-        let due: Vec<String> = {
-            let mut deadlines = self.deadlines.lock().expect("deadline lock");
-            let later = deadlines.split_off(&(now + chrono::Duration::microseconds(1)));
-            let due = std::mem::replace(&mut *deadlines, later);
-            due.into_values()
-                .flatten()
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect()
+        let policies = self.policies();
+        let mut query = DocumentQuery {
+            index: store::DUE_INDEX.into(),
+            shop_id: store::DUE_OWNER.into(),
+            // Due instants are stored rounded up to the millisecond, so a
+            // document at or before this millisecond is due at or before now.
+            starts_before: Some(now.timestamp_millis().saturating_add(1)),
+            oldest_first: true,
+            limit: DUE_PAGE,
+            ..Default::default()
         };
         let mut announced = 0;
         let mut failed = None;
-        for shop in due {
-            match self
-                .execute(&shop, system_metadata(), |at| Command::ObserveTime { at })
-                .await
-            {
-                Ok(outcome) => {
-                    announced += outcome.events.len();
-                    if outcome.events.is_empty() {
-                        // Points expired without a tier change: watchers still hear of it.
-                        let standing = outcome.state.standing(outcome.at, &self.policies());
-                        self.schedule(&shop, standing.next_change_at);
+        loop {
+            let page = self.store.search_documents(&query).await?;
+            for doc in &page {
+                let shop = &doc.doc_id;
+                let observed = match self
+                    .execute(shop, system_metadata(), |at| Command::ObserveTime { at })
+                    .await
+                {
+                    Ok(outcome) if outcome.events.is_empty() => {
+                        // Points expired without a tier change: the schedule
+                        // moves on to the next change, and watchers hear of it.
+                        let moved = due_document(shop, &outcome.state, outcome.at, &policies);
+                        let saved = self.store.save_documents(&[moved]).await;
                         let _ = self.changes.send(shop.clone());
+                        saved.map_err(AppError::from)
                     }
-                }
-                Err(e) => {
-                    // Taken off the schedule above: put it back so the next tick retries.
+                    // The projector writes the schedule from the announcement.
+                    Ok(outcome) => {
+                        announced += outcome.events.len();
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = observed {
                     tracing::warn!(error = %e, shop, "announcing a time-driven change failed");
-                    self.schedule(&shop, Some(now));
                     failed = Some(e);
                 }
+            }
+            match page.last() {
+                Some(last) if page.len() as i64 == DUE_PAGE => {
+                    query.after = Some((last.starts_at, last.doc_id.clone()));
+                }
+                _ => break,
             }
         }
         if let Some(e) = failed {
@@ -565,6 +543,7 @@ impl Compliance {
     pub async fn rebuild(store: &Arc<dyn EventStore>) -> Result<RebuildReport, AppError> {
         let started = std::time::Instant::now();
         store.delete_snapshots(store::READ_MODEL_PREFIX).await?;
+        store.delete_documents(store::DUE_INDEX).await?;
         let dropped = started.elapsed();
         let mut policies = PolicyHistory::default();
         // Each shop's state, last instant and position; found through `index`,
@@ -620,17 +599,15 @@ impl Compliance {
             }
         }
         let replayed_in = started.elapsed() - dropped;
-        let mut docs = Vec::with_capacity(shops.len() * 2);
+        let mut due = Vec::with_capacity(shops.len());
+        let mut docs = Vec::new();
         for (shop, state, last_at, position) in &shops {
-            let at = last_at.unwrap_or_default();
-            let standing = state.standing(at, &policies);
-            docs.push(Snapshot {
-                key: format!("{}{shop}", store::SUMMARY_PREFIX),
-                version: state.version,
-                position: *position,
-                body: serde_json::to_string(&summary_of(shop, state, &standing))
-                    .expect("serialises"),
-            });
+            due.push(due_document(
+                shop,
+                state,
+                last_at.unwrap_or_default(),
+                &policies,
+            ));
             if state.version >= SNAPSHOT_EVERY {
                 docs.push(snapshot_doc(shop, state, *last_at, *position));
             }
@@ -639,6 +616,7 @@ impl Compliance {
         // replay; it overlaps the write instead of following it.
         let shop_count = shops.len();
         tokio::task::spawn_blocking(move || drop((shops, index, current)));
+        store.save_documents(&due).await?;
         store.save_snapshots(&docs).await?;
         store
             .save_checkpoint(READ_MODEL_CHECKPOINT, last_position)
@@ -661,20 +639,53 @@ impl Compliance {
         Ok(report)
     }
 
-    /// Runs [`Self::tick`] whenever something may be due, until aborted.
-    pub async fn run_scheduler(
+    /// Keeps time until aborted: projects the log into the read models
+    /// (the schedule among them) whenever something is committed, and
+    /// announces what is due every second, or at once when a manual clock
+    /// jumps. One loop, so a shop's document is written before it is looked
+    /// for, and the projector and the announcements never race each other.
+    pub async fn run_timekeeper(
         self: Arc<Self>,
-        mut woken: Option<tokio::sync::watch::Receiver<Instant>>,
+        mut clock_changes: Option<tokio::sync::watch::Receiver<Instant>>,
     ) {
+        let mut head = self.store.watch_head();
+        let mut next_look = tokio::time::Instant::now();
         loop {
-            if let Err(e) = self.tick().await {
-                tracing::warn!(error = %e, "scheduler tick failed");
-            }
-            match woken.as_mut() {
-                Some(w) => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), w.changed()).await;
+            // Marked seen before reading: a commit during the pass wakes the
+            // wait below at once.
+            head.borrow_and_update();
+            let mut wait = sellerdesk_eventstore::POLL_INTERVAL;
+            match self.project_pending().await {
+                Ok(_) if tokio::time::Instant::now() >= next_look => {
+                    if let Err(e) = self.announce_due().await {
+                        tracing::warn!(error = %e, "announcing what is due failed");
+                    }
+                    next_look = tokio::time::Instant::now() + LOOK_EVERY;
                 }
-                None => tokio::time::sleep(Duration::from_secs(1)).await,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "projecting the read models failed; retrying");
+                    wait = sellerdesk_eventstore::RETRY_INTERVAL;
+                }
+            }
+            let wait = wait.min(next_look.saturating_duration_since(tokio::time::Instant::now()));
+            let clock_jumped = async {
+                match clock_changes.as_mut() {
+                    Some(c) => c.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = head.changed() => {}
+                jumped = clock_jumped => {
+                    if jumped {
+                        next_look = tokio::time::Instant::now();
+                    } else {
+                        // The clock's sender is gone: time is only polled now.
+                        clock_changes = None;
+                    }
+                }
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -693,8 +704,14 @@ pub struct RebuildReport {
     pub writing: Duration,
 }
 
-fn summary_of(shop: &str, state: &ShopState, standing: &Standing) -> ShopSummary {
-    ShopSummary {
+/// A shop's entry in the schedule, as its state stands at `at` (its last
+/// event, or the moment an announcement found nothing to say): due when
+/// [`ShopState::announcement_due`] says, never without that. Its version is
+/// the state's, so a timekeeper that lost its lease cannot move it back.
+fn due_document(shop: &str, state: &ShopState, at: Instant, policies: &PolicyHistory) -> Document {
+    let standing = state.standing(at, policies);
+    let due = state.announcement_due(&standing);
+    let summary = ShopSummary {
         shop: shop.to_owned(),
         points: standing.points,
         tier: standing.tier,
@@ -702,7 +719,24 @@ fn summary_of(shop: &str, state: &ShopState, standing: &Standing) -> ShopSummary
         announced_tier: state.announced_tier,
         next_change_at: standing.next_change_at,
         violations: state.violation_count(),
+    };
+    Document {
+        index: store::DUE_INDEX.into(),
+        shop_id: store::DUE_OWNER.into(),
+        doc_id: shop.to_owned(),
+        starts_at: due.map_or(i64::MAX, millis_rounded_up),
+        ends_at: None,
+        version: state.version,
+        terms: Vec::new(),
+        text: String::new(),
+        body: serde_json::to_string(&summary).expect("summary serialises"),
     }
+}
+
+/// `at` in Unix milliseconds, rounded up: a document found due at a
+/// millisecond is due at or before any instant within it.
+fn millis_rounded_up(at: Instant) -> i64 {
+    at.timestamp_millis() + i64::from(!at.timestamp_subsec_nanos().is_multiple_of(1_000_000))
 }
 
 fn snapshot_doc(

@@ -84,20 +84,15 @@ impl Service for Compliance {
 
     /// The scheduler (expiry, R-CMP-2) and the read-model projector.
     fn tasks(&self, s: &Settings) -> Vec<Work> {
-        // One replica keeps time and the read models: the projector
-        // schedules the shops it projects, so both run under one lease.
+        // One replica keeps time and the read models: the schedule is a
+        // read model, so projecting and announcing run in one loop under
+        // one lease. Its holder reads nothing at take-over but the log it
+        // has not projected yet.
         let (app, changes) = (self.app.clone(), s.clock_changes.clone());
         let watchers = Work::Everywhere(Box::pin(self.app.clone().run_change_follower()));
         vec![
             Work::once("timekeeper", move || {
-                let (app, changes) = (app.clone(), changes.clone());
-                Box::pin(async move {
-                    while let Err(e) = app.take_over_time().await {
-                        tracing::warn!(error = %e, "cannot take over the schedule; retrying");
-                        tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
-                    }
-                    tokio::join!(app.clone().run_scheduler(changes), app.run_projector());
-                })
+                Box::pin(app.clone().run_timekeeper(changes.clone()))
             }),
             // Every replica tells its own watchers of every replica's writes.
             watchers,

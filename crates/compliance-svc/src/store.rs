@@ -21,7 +21,13 @@ pub const SHOP_STREAM: StreamKind = StreamKind::new("compliance-shop-", SCHEMA_V
 /// Read models and snapshots: all derived, dropped and rebuilt by `rebuild`.
 pub const READ_MODEL_PREFIX: &str = "compliance/";
 pub const SNAPSHOT_PREFIX: &str = "compliance/snapshot/";
-pub const SUMMARY_PREFIX: &str = "compliance/summary/";
+/// The scheduler's read model: a document per shop (its id the shop), in
+/// the order its next time-driven change is due ([`ShopSummary`] its body).
+/// A read model, not a search: `rebuild` drops it and projects it again.
+pub const DUE_INDEX: &str = "compliance-due";
+/// The schedule spans every shop, so its documents belong to none: no
+/// shop's query names this owner.
+pub const DUE_OWNER: &str = "";
 
 pub fn shop_stream(shop: &str) -> String {
     SHOP_STREAM.of(shop)
@@ -64,7 +70,8 @@ pub fn encode_policy_event(
     }
 }
 
-/// The small per-shop read model the scheduler starts from after a restart.
+/// A shop's entry in the schedule ([`DUE_INDEX`]): what its standing was when
+/// the entry was written, for whoever reads the schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShopSummary {
     pub shop: String,

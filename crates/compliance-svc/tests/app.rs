@@ -9,7 +9,7 @@ use compliance_svc::{
     store,
 };
 use proptest::prelude::*;
-use sellerdesk_eventstore::{open, EventStore, Metadata};
+use sellerdesk_eventstore::{open, DocumentQuery, EventStore, Metadata};
 use sellerdesk_runtime::ManualClock;
 use sellerdesk_testkit::{fresh_postgres_url, TempSqlite};
 use std::sync::Arc;
@@ -30,13 +30,28 @@ fn record(id: &str, points: u32) -> impl Fn(DateTime<Utc>) -> Command + '_ {
     }
 }
 
-/// A replica that keeps time, as the one holding the timekeeper lease.
+/// A replica; the one holding the timekeeper lease calls `tick`.
 async fn open_app(store: &Arc<dyn EventStore>, clock: &ManualClock) -> Arc<Compliance> {
-    let app = Compliance::open(store.clone(), Arc::new(clock.clone()), 10_000)
+    Compliance::open(store.clone(), Arc::new(clock.clone()), 10_000)
+        .await
+        .unwrap()
+}
+
+/// The whole schedule, in due order: (shop, due, version, body).
+async fn schedule(store: &Arc<dyn EventStore>) -> Vec<(String, i64, i64, String)> {
+    let docs = store
+        .search_documents(&DocumentQuery {
+            index: store::DUE_INDEX.into(),
+            shop_id: store::DUE_OWNER.into(),
+            oldest_first: true,
+            limit: 10_000,
+            ..Default::default()
+        })
         .await
         .unwrap();
-    app.take_over_time().await.unwrap();
-    app
+    docs.into_iter()
+        .map(|d| (d.doc_id, d.starts_at, d.version, d.body))
+        .collect()
 }
 
 /// A small shop history over a year, several shops.
@@ -87,20 +102,14 @@ async fn rebuild_equals_live(store: Arc<dyn EventStore>) {
         }
     }
     live.project_pending().await.unwrap();
-    let summaries_before = store.load_snapshots(store::SUMMARY_PREFIX).await.unwrap();
-    assert_eq!(summaries_before.len(), 3);
+    let schedule_before = schedule(&store).await;
+    assert_eq!(schedule_before.len(), 3);
 
     let replayed = Compliance::rebuild(&store).await.unwrap();
     assert_eq!(replayed.events as i64, store.head().await.unwrap());
-    let summaries_after = store.load_snapshots(store::SUMMARY_PREFIX).await.unwrap();
-    let bodies = |v: &[sellerdesk_eventstore::Snapshot]| {
-        v.iter()
-            .map(|s| (s.key.clone(), s.body.clone()))
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        bodies(&summaries_before),
-        bodies(&summaries_after),
+        schedule_before,
+        schedule(&store).await,
         "rebuilt read model equals the live one"
     );
 
@@ -159,6 +168,66 @@ async fn expiry_tier_change_is_announced_and_survives_restart() {
         other => panic!("{other:?}"),
     }
     assert_eq!(app.tick().await.unwrap(), 0, "announced once");
+}
+
+/// The schedule is a read model, not the timekeeper's memory: a replica that
+/// never kept time writes, a fresh one that took the lease announces every
+/// due shop, several pages of them, once each, and moves the ones with
+/// nothing to announce to their next change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_cmp_2_the_timekeeper_announces_from_the_schedule_page_by_page() {
+    let dir = TempSqlite::new();
+    let store = open(&dir.url("c")).await.unwrap();
+    let clock = ManualClock::new(t0());
+    let writer = open_app(&store, &clock).await;
+    // 600 shops at tier 1 (12 points), 5 at tier 0 (1 point): both expire
+    // on day 180, only the first change tier.
+    let shops: Vec<String> = (0..605).map(|i| format!("s{i:03}")).collect();
+    for (i, shop) in shops.iter().enumerate() {
+        let points = if i < 600 { 12 } else { 1 };
+        writer
+            .execute(shop, Metadata::default(), record("v", points))
+            .await
+            .unwrap();
+    }
+    drop(writer);
+    let keeper = open_app(&store, &clock).await;
+    clock.set(t0() + Duration::days(179));
+    assert_eq!(keeper.tick().await.unwrap(), 0, "nothing due yet");
+    let expiry = (t0() + Duration::days(180)).timestamp_millis();
+    assert!(schedule(&store)
+        .await
+        .iter()
+        .all(|(_, due, _, _)| *due == expiry));
+
+    clock.set(t0() + Duration::days(181));
+    assert_eq!(
+        keeper.tick().await.unwrap(),
+        600,
+        "one announcement per tier-1 shop"
+    );
+    assert_eq!(keeper.tick().await.unwrap(), 0, "announced once");
+    let after = schedule(&store).await;
+    assert_eq!(after.len(), 605);
+    assert!(
+        after.iter().all(|(_, due, _, _)| *due == i64::MAX),
+        "nothing left to change for any shop"
+    );
+    for (i, shop) in shops.iter().enumerate() {
+        let events = store
+            .read_stream(&store::shop_stream(shop), 0, 10)
+            .await
+            .unwrap();
+        let tier_changes = events
+            .iter()
+            .filter(|e| e.event_type == "TierChanged")
+            .count();
+        let expected = if i < 600 { 2 } else { 0 };
+        assert_eq!(
+            tier_changes, expected,
+            "{shop}: to tier 1 and back, or never"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

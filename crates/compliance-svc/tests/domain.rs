@@ -110,6 +110,38 @@ fn r_cmp_2_r_cmp_11_points_expire_after_exactly_180_days() {
     assert_eq!(g.standing("2026-06-30T00:00:00Z"), (0, 0, false));
 }
 
+/// What the scheduler goes by: a shop is due at its standing's next change
+/// (a measure's end, its points' expiry), at once when its tier moved
+/// unannounced, and never once nothing is left to change.
+#[test]
+fn r_cmp_2_an_expiry_is_due_when_the_points_expire_and_an_unannounced_tier_at_once() {
+    let g = given(&[record("v1", 12, T0)]);
+    let state = &g.0.state;
+    let due = |s: &ShopState, at: &str| s.announcement_due(&s.standing(t(at), g.0.context()));
+    // Tier 1's measure ends after 7 days: a change of standing, not of tier.
+    assert_eq!(due(state, T0), Some(t("2026-01-08T00:00:00Z")));
+    assert_eq!(
+        due(state, "2026-01-09T00:00:00Z"),
+        Some(t("2026-06-30T00:00:00Z")),
+        "then the points' expiry"
+    );
+    assert_eq!(
+        due(state, "2026-07-05T00:00:00Z"),
+        Some(t("2026-07-05T00:00:00Z")),
+        "tier 0 by expiry, tier 1 still announced"
+    );
+    let mut announced = state.clone();
+    for e in g
+        .when(Command::ObserveTime {
+            at: t("2026-07-05T00:00:00Z"),
+        })
+        .unwrap()
+    {
+        announced.apply(&e);
+    }
+    assert_eq!(due(&announced, "2026-07-05T00:00:00Z"), None);
+}
+
 #[test]
 fn r_cmp_3_reaching_48_revokes_at_once() {
     let g = given(&[

@@ -514,6 +514,18 @@ impl ShopState {
         }
     }
 
+    /// When time alone next gives this shop something to announce (R-CMP-2,
+    /// R-CMP-5): at once if the standing's tier is not the last one
+    /// announced (time passed while nobody kept it), otherwise at the
+    /// standing's next change, and never when it has none.
+    pub fn announcement_due(&self, standing: &Standing) -> Option<Instant> {
+        if standing.tier != self.announced_tier {
+            Some(standing.as_of)
+        } else {
+            standing.next_change_at
+        }
+    }
+
     /// Every violation newest first, as it stands at `at` (R-CMP-9).
     pub fn health_page(&self, at: Instant) -> Vec<ViolationView> {
         self.violations
