@@ -590,6 +590,24 @@ def check_all(load, cluster, findings):
     f.check(f"ads: selling rights on both replicas equal compliance's final standing "
             f"({len(load.cmp_shops)} shops, {revoked} revoked; agreed {time.monotonic() - started:.1f} s "
             f"after the last write, bound {CONVERGENCE_BOUND:.0f} s)", not wrong, wrong)
+    # The timekeeper's schedule (decision 0020) is projected under a lease
+    # that moved with every compliance kill: each shop's entry must reach
+    # its stream's last version, or an expiry would go unannounced.
+    behind_sql = (
+        "select s.stream_id, s.v, d.version from (select stream_id, max(stream_version) v from events "
+        "where stream_id like 'compliance-shop-%' group by 1) s left join documents d "
+        "on d.index_name = 'compliance-due' and d.shop_id = '' "
+        "and d.doc_id = substr(s.stream_id, length('compliance-shop-') + 1) "
+        "where d.version is distinct from s.v")
+    started = time.monotonic()
+    while True:
+        behind = cluster.psql.run(behind_sql, cluster.databases["compliance"]).splitlines()
+        if not behind or time.monotonic() > started + CONVERGENCE_BOUND:
+            break
+        time.sleep(0.5)
+    f.check(f"compliance: the schedule holds every shop at its stream's last version "
+            f"({len(load.cmp_shops)} shops; {time.monotonic() - started:.1f} s after the checks began)",
+            not behind, behind[:5])
 
     # faq
     counts = log_counts(cluster, "faq", "EntryCreated", "entry,id")
