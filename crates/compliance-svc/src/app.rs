@@ -639,6 +639,45 @@ impl Compliance {
         Ok(report)
     }
 
+    /// Once, in a database written before decision 0020: each shop's
+    /// summary snapshot becomes its entry in the schedule, due as the
+    /// summary said, and the summaries are deleted. A shop the projector has
+    /// written since keeps its newer entry (the store's version guard), and
+    /// a crash before the delete only repeats this. The one time a
+    /// timekeeper reads a document per shop; afterwards there is nothing to
+    /// read and it costs one probe.
+    pub async fn adopt_old_summaries(&self) -> Result<usize, AppError> {
+        let old = self.store.load_snapshots(store::OLD_SUMMARY_PREFIX).await?;
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let now = self.clock.now();
+        let entries: Vec<Document> = old
+            .into_iter()
+            .filter_map(|s| {
+                let summary: ShopSummary = serde_json::from_str(&s.body).ok()?;
+                // Time may have moved the tier while nobody kept it.
+                let due = if summary.tier != summary.announced_tier {
+                    Some(now)
+                } else {
+                    summary.next_change_at
+                };
+                Some(schedule_entry(&summary.shop, due, s.version, s.body))
+            })
+            .collect();
+        for chunk in entries.chunks(1000) {
+            self.store.save_documents(chunk).await?;
+        }
+        self.store
+            .delete_snapshots(store::OLD_SUMMARY_PREFIX)
+            .await?;
+        tracing::info!(
+            shops = entries.len(),
+            "compliance summaries adopted into the schedule"
+        );
+        Ok(entries.len())
+    }
+
     /// Keeps time until aborted: projects the log into the read models
     /// (the schedule among them) whenever something is committed, and
     /// announces what is due every second, or at once when a manual clock
@@ -648,6 +687,10 @@ impl Compliance {
         self: Arc<Self>,
         mut clock_changes: Option<tokio::sync::watch::Receiver<Instant>>,
     ) {
+        while let Err(e) = self.adopt_old_summaries().await {
+            tracing::warn!(error = %e, "cannot adopt the old summaries; retrying");
+            tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
+        }
         let mut head = self.store.watch_head();
         let mut next_look = tokio::time::Instant::now();
         loop {
@@ -720,16 +763,25 @@ fn due_document(shop: &str, state: &ShopState, at: Instant, policies: &PolicyHis
         next_change_at: standing.next_change_at,
         violations: state.violation_count(),
     };
+    schedule_entry(
+        shop,
+        due,
+        state.version,
+        serde_json::to_string(&summary).expect("summary serialises"),
+    )
+}
+
+fn schedule_entry(shop: &str, due: Option<Instant>, version: i64, body: String) -> Document {
     Document {
         index: store::DUE_INDEX.into(),
         shop_id: store::DUE_OWNER.into(),
         doc_id: shop.to_owned(),
         starts_at: due.map_or(i64::MAX, millis_rounded_up),
         ends_at: None,
-        version: state.version,
+        version,
         terms: Vec::new(),
         text: String::new(),
-        body: serde_json::to_string(&summary).expect("summary serialises"),
+        body,
     }
 }
 

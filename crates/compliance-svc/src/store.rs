@@ -25,6 +25,9 @@ pub const SNAPSHOT_PREFIX: &str = "compliance/snapshot/";
 /// the order its next time-driven change is due ([`ShopSummary`] its body).
 /// A read model, not a search: `rebuild` drops it and projects it again.
 pub const DUE_INDEX: &str = "compliance-due";
+/// Where each shop's summary was kept before the schedule (decision 0020):
+/// read once, by `Compliance::adopt_old_summaries`, and deleted.
+pub const OLD_SUMMARY_PREFIX: &str = "compliance/summary/";
 /// The schedule spans every shop, so its documents belong to none: no
 /// shop's query names this owner.
 pub const DUE_OWNER: &str = "";

@@ -230,6 +230,57 @@ async fn r_cmp_2_the_timekeeper_announces_from_the_schedule_page_by_page() {
     }
 }
 
+/// A database written before the schedule existed (decision 0020): its
+/// projector's checkpoint is at the head and each shop has a summary
+/// snapshot instead of an entry. The timekeeper adopts the summaries once,
+/// so the expiry is still announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_cmp_2_summaries_of_an_older_release_become_the_schedule() {
+    let dir = TempSqlite::new();
+    let store = open(&dir.url("c")).await.unwrap();
+    let clock = ManualClock::new(t0());
+    let old = open_app(&store, &clock).await;
+    old.execute("s", Metadata::default(), record("v", 12))
+        .await
+        .unwrap();
+    drop(old);
+    store
+        .save_checkpoint("compliance-read-models", store.head().await.unwrap())
+        .await
+        .unwrap();
+    let summary = store::ShopSummary {
+        shop: "s".into(),
+        points: 12,
+        tier: 1,
+        revoked: false,
+        announced_tier: 1,
+        // The measure's end, as the older release computed it.
+        next_change_at: Some(t0() + Duration::days(7)),
+        violations: 1,
+    };
+    store
+        .save_snapshots(&[sellerdesk_eventstore::Snapshot {
+            key: format!("{}s", store::OLD_SUMMARY_PREFIX),
+            version: 2,
+            position: store.head().await.unwrap(),
+            body: serde_json::to_string(&summary).unwrap(),
+        }])
+        .await
+        .unwrap();
+
+    let keeper = open_app(&store, &clock).await;
+    assert_eq!(keeper.adopt_old_summaries().await.unwrap(), 1);
+    assert_eq!(keeper.adopt_old_summaries().await.unwrap(), 0, "once");
+    assert!(store
+        .load_snapshots(store::OLD_SUMMARY_PREFIX)
+        .await
+        .unwrap()
+        .is_empty());
+    clock.set(t0() + Duration::days(181));
+    assert_eq!(keeper.tick().await.unwrap(), 1, "the expiry to tier 0");
+    assert_eq!(keeper.tick().await.unwrap(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_replica_catches_up_on_conflict() {
     let url = fresh_postgres_url().await;
