@@ -697,21 +697,25 @@ impl Compliance {
             // Marked seen before reading: a commit during the pass wakes the
             // wait below at once.
             head.borrow_and_update();
-            let mut wait = sellerdesk_eventstore::POLL_INTERVAL;
-            match self.project_pending().await {
-                Ok(_) if tokio::time::Instant::now() >= next_look => {
-                    if let Err(e) = self.announce_due().await {
-                        tracing::warn!(error = %e, "announcing what is due failed");
+            let wait = match self.project_pending().await {
+                Ok(_) => {
+                    if tokio::time::Instant::now() >= next_look {
+                        if let Err(e) = self.announce_due().await {
+                            tracing::warn!(error = %e, "announcing what is due failed");
+                        }
+                        next_look = tokio::time::Instant::now() + LOOK_EVERY;
                     }
-                    next_look = tokio::time::Instant::now() + LOOK_EVERY;
+                    sellerdesk_eventstore::POLL_INTERVAL
+                        .min(next_look.saturating_duration_since(tokio::time::Instant::now()))
                 }
-                Ok(_) => {}
+                // Not shortened by an overdue look: a look waits for the
+                // projector, so while the store fails the loop must back off
+                // rather than spin.
                 Err(e) => {
                     tracing::warn!(error = %e, "projecting the read models failed; retrying");
-                    wait = sellerdesk_eventstore::RETRY_INTERVAL;
+                    sellerdesk_eventstore::RETRY_INTERVAL
                 }
-            }
-            let wait = wait.min(next_look.saturating_duration_since(tokio::time::Instant::now()));
+            };
             let clock_jumped = async {
                 match clock_changes.as_mut() {
                     Some(c) => c.changed().await.is_ok(),
