@@ -3,7 +3,8 @@
 //! every command waiting), so a live-stream rush in one shop costs one
 //! transaction per group, not per buyer message. Queries read the committed
 //! desk; inboxes follow the committed events; a scheduler lets time act
-//! (queue draining when hours open, reassigning unanswered conversations).
+//! (queue draining when hours open, reassigning unanswered conversations)
+//! on the shops its schedule, a read model, has due.
 
 use crate::{
     archive,
@@ -12,7 +13,9 @@ use crate::{
     store,
 };
 use futures::Stream;
-use sellerdesk_eventstore::{EventStore, Follower, Metadata, RecordedEvent, Snapshot, StoreError};
+use sellerdesk_eventstore::{
+    Document, DocumentQuery, EventStore, Follower, Metadata, RecordedEvent, Snapshot, StoreError,
+};
 use sellerdesk_runtime::{
     bounded::Bounded,
     command::{for_each_event, CachedState, CommandPath, Grouped, Target},
@@ -120,9 +123,10 @@ impl Drop for DeskHandle {
 }
 
 impl DeskHandle {
-    /// Whether the desk may go: no command waits, no inbox watches, no timer
-    /// is pending (so the replica that keeps time never misses one). Its
-    /// task holds it weakly and ends with it.
+    /// Whether the desk may go: no command waits and no inbox watches. A
+    /// desk with timers may go too: the schedule in the database, not this
+    /// cache, is what the scheduler reads (R-X-4). Its task holds it weakly
+    /// and ends with it.
     fn idle(desk: &Arc<Self>) -> bool {
         desk.commands.capacity() == desk.commands.max_capacity()
             && desk
@@ -140,7 +144,6 @@ impl DeskHandle {
                         .values()
                         .all(|f| f.receiver_count() == 0)
                 })
-            && !desk.view.read().expect("view lock").desk.has_timers()
     }
 }
 
@@ -213,10 +216,15 @@ impl std::fmt::Debug for Pending {
     }
 }
 
-/// The checkpoint of the time keeper's follower, and the snapshot keys under
-/// which it keeps the shops that have timers (one per shop, no body).
+/// The checkpoint of the scheduler's projector, which writes the schedule
+/// ([`store::DUE_INDEX`]) from the log.
 const TIMED_CHECKPOINT: &str = "chat-timers";
-const TIMED_PREFIX: &str = "chat:timers/";
+/// Where an older release kept the shops that had timers (one snapshot row
+/// per shop, no body): adopted into the schedule once, then deleted.
+pub const OLD_TIMED_PREFIX: &str = "chat:timers/";
+/// Schedule entries read per query: the shops due at once are ticked a page
+/// at a time, so a take-over after a long stop reads no more than this.
+const DUE_PAGE: i64 = 256;
 
 /// Desk snapshots, under `chat:desk/<shop>`.
 const DESK_PREFIX: &str = "chat:desk/";
@@ -237,14 +245,22 @@ struct DeskSnapshot {
     desk: ChatDesk,
 }
 
-/// `chat:timers/<shop>/`: the closing slash keeps one shop's key from being
-/// the prefix of another's when it is deleted by prefix.
-fn timed_key(shop: &str) -> String {
-    format!("{TIMED_PREFIX}{shop}/")
+/// An older release's `chat:timers/<shop>/`.
+fn old_timed_shop(key: &str) -> Option<&str> {
+    key.strip_prefix(OLD_TIMED_PREFIX)?.strip_suffix('/')
 }
 
-fn timed_shop(key: &str) -> Option<&str> {
-    key.strip_prefix(TIMED_PREFIX)?.strip_suffix('/')
+/// The shop's schedule entry: due when a tick from `from` on would first
+/// decide something ([`ChatDesk::next_tick`]), never when only a command can
+/// change the desk.
+fn schedule_entry(shop: &str, desk: &ChatDesk, from: crate::domain::Instant) -> Document {
+    Document::schedule_entry(
+        store::DUE_INDEX,
+        shop,
+        desk.next_tick(from),
+        desk.version,
+        String::new(),
+    )
 }
 
 #[derive(Debug)]
@@ -263,9 +279,9 @@ pub struct Chat {
 
 impl Chat {
     /// Opens the service. Nothing is read from the log: a desk loads when its
-    /// shop is first used, and the replica that keeps time loads the shops
-    /// that have timers ([`Chat::run_scheduler`]), so start-up does not grow
-    /// with history (R-X-4).
+    /// shop is first used, and the replica that keeps time reads the shops
+    /// that are due from the schedule ([`Chat::run_scheduler`]), so start-up
+    /// does not grow with history (R-X-4).
     pub async fn open(
         store: Arc<dyn EventStore>,
         clock: Arc<dyn Clock>,
@@ -853,94 +869,64 @@ impl Chat {
         Ok(())
     }
 
-    /// On the replica that keeps time: takes time over ([`Chat::take_over_time`]),
-    /// then follows the log from its checkpoint, so every shop with timers is
-    /// loaded and ticked whichever replica took its commands, and the set of
-    /// such shops is kept for the next holder.
-    async fn follow_every_desk(self: &Arc<Self>) {
-        loop {
-            match self.take_over_time().await {
-                Ok(n) => {
-                    tracing::info!(shops = n, "chat: shops with timers loaded");
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "taking time over failed; retrying");
-                    tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
-                }
-            }
-        }
-        let mut follower = self.timed_follower();
-        loop {
-            if let Err(e) = follower
-                .catch_up(&mut |batch| self.fold_foreign(batch))
-                .await
-            {
-                tracing::warn!(error = %e, "chat follower failed; retrying");
-            }
-            // Polled, not woken by each local commit: timers need no more.
-            tokio::time::sleep(sellerdesk_eventstore::POLL_INTERVAL).await;
-        }
-    }
-
+    /// The scheduler's projector, from its kept checkpoint.
     fn timed_follower(&self) -> Follower {
         Follower::checkpointed(self.store.clone(), TIMED_CHECKPOINT, READ_BATCH)
     }
 
-    /// What the replica that takes the scheduler lease does first: loads the
-    /// shops that had timers when the last holder stopped, then folds what
-    /// the log has past the kept checkpoint (commands the last holder had
-    /// not seen yet). Returns how many shops the kept set named.
+    /// What the replica that takes the scheduler lease does first: adopts an
+    /// older release's kept set of shops with timers, then projects what the
+    /// log has past the checkpoint (commands the last holder had not seen).
+    /// No desk is loaded for the shops that wait: the schedule says which
+    /// are due, so taking over costs the same for ten waiting shops or
+    /// 100,000 (R-X-4). Returns how many shops the older kept set named.
     pub async fn take_over_time(self: &Arc<Self>) -> Result<usize, AppError> {
-        let n = self.resume_timed_desks().await?;
+        let adopted = self.adopt_old_timers().await?;
+        self.project_schedule().await?;
+        Ok(adopted)
+    }
+
+    /// An older release kept a snapshot row per shop with timers and loaded
+    /// each desk when it took the lease; its checkpoint is already past
+    /// their events, so the projector alone would never schedule them. Each
+    /// becomes an entry due at once at version 0: the first tick writes the
+    /// real one, and an entry the projector wrote since is newer and kept.
+    async fn adopt_old_timers(&self) -> Result<usize, AppError> {
+        let kept = self.store.load_snapshots(OLD_TIMED_PREFIX).await?;
+        if kept.is_empty() {
+            return Ok(0);
+        }
+        let now = self.path.now();
+        let entries: Vec<Document> = kept
+            .iter()
+            .filter_map(|k| old_timed_shop(&k.key))
+            .map(|shop| {
+                Document::schedule_entry(store::DUE_INDEX, shop, Some(now), 0, String::new())
+            })
+            .collect();
+        for chunk in entries.chunks(DUE_PAGE as usize) {
+            self.store.save_documents(chunk).await?;
+        }
+        self.store.delete_snapshots(OLD_TIMED_PREFIX).await?;
+        Ok(kept.len())
+    }
+
+    /// Brings the schedule up to the log's head.
+    async fn project_schedule(self: &Arc<Self>) -> Result<usize, AppError> {
         self.timed_follower()
             .catch_up(&mut |batch| self.fold_foreign(batch))
             .await
             .map_err(|e| match e {
                 sellerdesk_eventstore::FollowError::Store(e) => AppError::Store(e),
                 sellerdesk_eventstore::FollowError::Handler(e) => e,
-            })?;
-        Ok(n)
+            })
     }
 
-    /// Loads every shop the kept set says has timers; returns how many.
-    async fn resume_timed_desks(self: &Arc<Self>) -> Result<usize, AppError> {
-        let kept = self.store.load_snapshots(TIMED_PREFIX).await?;
-        for k in &kept {
-            if let Some(shop) = timed_shop(&k.key) {
-                drop(self.desk(shop).await?);
-            }
-        }
-        Ok(kept.len())
-    }
-
-    /// Keeps the set of shops with timers in step with `shops`' desks.
-    async fn keep_timed(&self, shops: &[&str], position: i64) -> Result<(), AppError> {
-        let mut timed = Vec::new();
-        for shop in shops {
-            let handle = self.desks.lock().expect("desks lock").get(shop);
-            let state = handle.map(|h| {
-                let view = h.view.read().expect("view lock");
-                (view.desk.has_timers(), view.desk.version)
-            });
-            match state {
-                Some((true, version)) => timed.push(Snapshot {
-                    key: timed_key(shop),
-                    version,
-                    position,
-                    body: String::new(),
-                }),
-                _ => {
-                    self.store.delete_snapshots(&timed_key(shop)).await?;
-                }
-            }
-        }
-        if !timed.is_empty() {
-            self.store.save_snapshots(&timed).await?;
-        }
-        Ok(())
-    }
-
+    /// Projects a batch of the log into the schedule: every shop it touches
+    /// gets its entry from its desk, brought up to at least the batch (the
+    /// desks this replica holds hear of other replicas' commands on the way).
+    /// A shop whose entry already reflects the batch (the scheduler's own
+    /// ticks write theirs) is skipped without loading its desk.
     async fn fold_foreign(self: &Arc<Self>, batch: Vec<RecordedEvent>) -> Result<(), AppError> {
         let mut by_shop: HashMap<&str, Vec<Arc<Logged>>> = HashMap::new();
         for r in &batch {
@@ -952,66 +938,155 @@ impl Chat {
                 }));
             }
         }
-        let position = batch.last().map_or(0, |r| r.global_position);
-        let shops: Vec<&str> = by_shop.keys().copied().collect();
+        let ids: Vec<String> = by_shop.keys().map(|s| (*s).to_owned()).collect();
+        let scheduled: HashMap<String, i64> = self
+            .store
+            .load_documents(store::DUE_INDEX, store::DUE_OWNER, &ids)
+            .await?
+            .into_iter()
+            .map(|d| (d.doc_id, d.version))
+            .collect();
+        let mut entries = Vec::with_capacity(by_shop.len());
         for (shop, events) in by_shop {
+            let Some(last) = events.last() else { continue };
             let loaded = self.desks.lock().expect("desks lock").get(shop);
-            match loaded {
-                Some(handle) => {
-                    let behind = handle.view.read().expect("view lock").desk.version + 1;
-                    if events.first().is_some_and(|e| e.position > behind) {
-                        self.catch_up_view(&handle).await?;
-                    } else {
-                        self.publish(&handle, &events);
-                    }
+            if let Some(handle) = &loaded {
+                let behind = handle.view.read().expect("view lock").desk.version + 1;
+                if events.first().is_some_and(|e| e.position > behind) {
+                    self.catch_up_view(handle).await?;
+                } else {
+                    self.publish(handle, &events);
                 }
-                // A shop another replica started: loaded whole from its stream.
-                None => drop(self.desk(shop).await?),
             }
-        }
-        // Before the checkpoint moves past the batch: a crash in between
-        // folds it again, and keeping the set is idempotent.
-        self.keep_timed(&shops, position).await
-    }
-
-    /// Lets time act on every desk that has something waiting on it. Returns
-    /// how many desks changed.
-    pub async fn tick_all(self: &Arc<Self>) -> usize {
-        let handles = self.desks.lock().expect("desks lock").entries();
-        let mut changed = 0;
-        for h in handles {
-            if !h.view.read().expect("view lock").desk.has_timers() {
+            if scheduled.get(shop).is_some_and(|v| *v >= last.position) {
                 continue;
             }
-            let metadata = Metadata {
-                actor: Some("system:scheduler".into()),
-                ..Metadata::default()
+            let handle = match loaded {
+                Some(handle) => handle,
+                // A shop another replica served: loaded into the bounded
+                // cache like any other, and evicted like any other.
+                None => self.desk(shop).await?,
             };
-            let command = Command::Tick {
-                at: self.path.now(),
-            };
-            match self.execute(&h.shop, command, metadata).await {
-                Ok(events) if !events.is_empty() => changed += 1,
-                Ok(_) => {}
+            let view = handle.view.read().expect("view lock");
+            entries.push(schedule_entry(shop, &view.desk, last.at));
+        }
+        // Before the checkpoint moves past the batch: a crash in between
+        // projects it again, and an entry is replaced only by one as new.
+        if !entries.is_empty() {
+            self.store.save_documents(&entries).await?;
+        }
+        Ok(())
+    }
+
+    /// One round of the scheduler: the schedule brought up to the log, then
+    /// every shop it has due ticked. Returns how many desks changed.
+    pub async fn tick(self: &Arc<Self>) -> Result<usize, AppError> {
+        self.project_schedule().await?;
+        self.tick_due().await
+    }
+
+    /// Lets time act on the shops the schedule has due now, oldest first and
+    /// a page at a time; each entry then moves to its shop's next instant.
+    /// A shop whose tick fails stays due, and the others still tick.
+    async fn tick_due(self: &Arc<Self>) -> Result<usize, AppError> {
+        let at = self.path.now();
+        let mut query = DocumentQuery {
+            index: store::DUE_INDEX.into(),
+            shop_id: store::DUE_OWNER.into(),
+            // Entries are stored rounded up to the millisecond, so one at or
+            // before this millisecond is due at or before now.
+            starts_before: Some(at.timestamp_millis().saturating_add(1)),
+            oldest_first: true,
+            limit: DUE_PAGE,
+            ..Default::default()
+        };
+        let mut changed = 0;
+        let mut failed = None;
+        loop {
+            let page = self.store.search_documents(&query).await?;
+            let mut moved = Vec::with_capacity(page.len());
+            for entry in &page {
+                match self.tick_shop(&entry.doc_id, at).await {
+                    Ok((decided, next)) => {
+                        changed += usize::from(decided);
+                        moved.push(next);
+                    }
+                    Err(e) => {
+                        tracing::warn!(shop = %entry.doc_id, error = %e, "tick failed; next round retries");
+                        failed = Some(e);
+                    }
+                }
+            }
+            // One write per page; a crash before it leaves the page due, and
+            // ticking it again decides nothing new.
+            if !moved.is_empty() {
+                self.store.save_documents(&moved).await?;
+            }
+            match page.last() {
+                Some(last) if page.len() as i64 == DUE_PAGE => {
+                    query.after = Some((last.starts_at, last.doc_id.clone()));
+                }
+                _ => break,
+            }
+        }
+        failed.map_or(Ok(changed), Err)
+    }
+
+    /// Ticks one shop at `at`; returns whether the tick decided anything and
+    /// the shop's entry moved to the desk's next instant.
+    async fn tick_shop(
+        self: &Arc<Self>,
+        shop: &str,
+        at: crate::domain::Instant,
+    ) -> Result<(bool, Document), AppError> {
+        let metadata = Metadata {
+            actor: Some("system:scheduler".into()),
+            ..Metadata::default()
+        };
+        let events = self.execute(shop, Command::Tick { at }, metadata).await?;
+        let handle = self.desk(shop).await?;
+        let entry = {
+            let view = handle.view.read().expect("view lock");
+            // Not again within this second: a pass that met the entry again
+            // would never end.
+            let due = view
+                .desk
+                .next_tick(at)
+                .map(|due| due.max(at + chrono::Duration::seconds(1)));
+            Document::schedule_entry(
+                store::DUE_INDEX,
+                shop,
+                due,
+                view.desk.version,
+                String::new(),
+            )
+        };
+        Ok((!events.is_empty(), entry))
+    }
+
+    /// The scheduler, on the replica that holds its lease: takes time over,
+    /// then once a second projects the schedule and ticks what is due.
+    pub async fn run_scheduler(self: Arc<Self>) {
+        loop {
+            match self.take_over_time().await {
+                Ok(adopted) => {
+                    tracing::info!(adopted, "chat: time taken over");
+                    break;
+                }
                 Err(e) => {
-                    tracing::warn!(shop = %h.shop, error = %e, "tick failed; next round retries")
+                    tracing::warn!(error = %e, "taking time over failed; retrying");
+                    tokio::time::sleep(sellerdesk_eventstore::RETRY_INTERVAL).await;
                 }
             }
         }
-        changed
-    }
-
-    /// Ticks every second, for ever, with every desk kept current.
-    pub async fn run_scheduler(self: Arc<Self>) {
-        let ticks = async {
-            let mut every = tokio::time::interval(Duration::from_secs(1));
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                self.tick_all().await;
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "scheduler round failed; next second retries");
             }
-        };
-        tokio::join!(ticks, self.follow_every_desk());
+        }
     }
 
     /// R-CHAT-5: every event of the shop after `after` that `agent`'s inbox

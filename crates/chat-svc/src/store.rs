@@ -11,6 +11,12 @@ use sellerdesk_eventstore::{
 pub const SCHEMA_VERSION: i32 = 1;
 const DESK_STREAM_PREFIX: &str = "chat-desk-";
 
+/// The schedule: one document per shop (its id), no owner, whose
+/// `starts_at` is when time alone next lets the shop's desk act
+/// (`ChatDesk::next_tick`), `i64::MAX` when nothing waits on time.
+pub const DUE_INDEX: &str = "chat-due";
+pub const DUE_OWNER: &str = sellerdesk_eventstore::SCHEDULE_OWNER;
+
 /// One stream per shop: routing needs every agent's load and the queue in
 /// one consistent state (docs/decisions/0006).
 pub fn desk_stream(shop: &str) -> String {

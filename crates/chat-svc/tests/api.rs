@@ -779,6 +779,190 @@ fn weekdays_nine_to_six() -> pb::ServiceHours {
     }
 }
 
+/// A chat replica with a cache of `cache_shops` desks and no robot: the
+/// scheduler's tests drive the desks with domain commands.
+async fn replica_with_cache(
+    store: Arc<dyn EventStore>,
+    clock: ManualClock,
+    cache_shops: usize,
+) -> (Running, Arc<Chat>) {
+    let signer = TokenSigner::new("test");
+    chat_svc::spawn_local(Settings {
+        store,
+        bus: Arc::new(InProcessBus::new()),
+        durable_bus: false,
+        clock: Arc::new(clock),
+        verifier: signer.verifier(),
+        request_timeout: Duration::from_secs(10),
+        limits: Limits::default(),
+        faq_endpoint: "http://127.0.0.1:9".into(),
+        robot_timeout: Duration::from_millis(50),
+        run_scheduler: false,
+        cache_shops,
+    })
+    .await
+    .unwrap()
+}
+
+/// R-CHAT-9 at `at` (a Saturday): an agent online and a buyer who asked for
+/// a human, waiting for Monday's opening.
+async fn shop_waiting_for_monday(chat: &Arc<Chat>, shop: &str, at: DateTime<Utc>) {
+    use chat_svc::domain::{
+        AgentStatus, BuyerNotice, Command, Permissions, RobotVerdict, ServiceHours, ServiceRole,
+    };
+    let commands = [
+        Command::SetServiceHours {
+            hours: ServiceHours::workdays_nine_to_six("Asia/Shanghai"),
+        },
+        Command::AddAgent {
+            agent_id: "a1".into(),
+            name: "客服a1".into(),
+            phone: "13800000001".into(),
+            role: ServiceRole::Both,
+            permissions: Permissions {
+                reply: true,
+                ..Default::default()
+            },
+            capacity: None,
+        },
+        Command::VerifyAgentRealName {
+            agent_id: "a1".into(),
+        },
+        Command::SetAgentStatus {
+            agent_id: "a1".into(),
+            status: AgentStatus::Online,
+            at,
+        },
+        Command::OpenConversation {
+            conversation_id: "c1".into(),
+            buyer_id: "b1".into(),
+            buyer_name: "小王".into(),
+            order_id: None,
+            topic: None,
+            greeting: BuyerNotice::Greeting {
+                text: "您好".into(),
+                cards: Vec::new(),
+            },
+            at,
+        },
+        Command::ReceiveBuyerMessage {
+            conversation_id: "c1".into(),
+            message_id: "m1".into(),
+            text: "转人工".into(),
+            attachment: None,
+            robot: RobotVerdict::NotAsked,
+            at,
+        },
+    ];
+    for c in commands {
+        chat.execute(shop, c, Default::default()).await.unwrap();
+    }
+}
+
+async fn assignee(chat: &Arc<Chat>, shop: &str) -> Option<String> {
+    chat.read(shop, |v| {
+        v.desk.conversation("c1").unwrap().assignee.clone()
+    })
+    .await
+    .unwrap()
+}
+
+/// R-CHAT-9, R-X-4: the scheduler reads the shops that are due from the
+/// schedule, a page at a time, and holds no more desks than its cache
+/// allows: 300 shops whose buyers wait for Monday are all routed at
+/// opening by a replica holding at most 8 desks, none is read before, and
+/// none is due again once routed.
+#[tokio::test]
+async fn r_chat_9_the_scheduler_routes_every_due_shop_page_by_page_within_its_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let saturday = t("2026-03-07T04:00:00Z");
+    let clock = ManualClock::new(saturday);
+    let (writer, chat) = replica_with_cache(sqlite(&dir, "chat").await, clock.clone(), 8).await;
+    let shops: Vec<String> = (0..300).map(|i| format!("shop-{i:03}")).collect();
+    for shop in &shops {
+        shop_waiting_for_monday(&chat, shop, saturday).await;
+    }
+    writer.stop().await.unwrap();
+    drop(chat);
+    let (_keeper, chat) = replica_with_cache(sqlite(&dir, "chat").await, clock.clone(), 8).await;
+    assert_eq!(chat.take_over_time().await.unwrap(), 0);
+    assert!(chat.loaded_desks() <= 8, "{} desks", chat.loaded_desks());
+    // Sunday 23:59 in Shanghai: nothing is due, nothing is read.
+    let before = chat.loaded_desks();
+    clock.set(t("2026-03-08T15:59:00Z"));
+    assert_eq!(chat.tick().await.unwrap(), 0);
+    assert_eq!(chat.loaded_desks(), before);
+    // Monday 09:00: every shop, across two pages of the schedule.
+    clock.set(t("2026-03-09T01:00:00Z"));
+    assert_eq!(chat.tick().await.unwrap(), 300);
+    assert!(chat.loaded_desks() <= 8, "{} desks", chat.loaded_desks());
+    for shop in [&shops[0], &shops[255], &shops[256], &shops[299]] {
+        assert_eq!(assignee(&chat, shop).await.as_deref(), Some("a1"), "{shop}");
+    }
+    // a1 is each shop's only agent: time alone changes nothing more.
+    clock.set(t("2026-03-09T05:00:00Z"));
+    assert_eq!(chat.tick().await.unwrap(), 0);
+    let waiting = chat
+        .store()
+        .search_documents(&sellerdesk_eventstore::DocumentQuery {
+            index: chat_svc::store::DUE_INDEX.into(),
+            shop_id: chat_svc::store::DUE_OWNER.into(),
+            starts_before: Some(i64::MAX),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        waiting.is_empty(),
+        "{} shops still scheduled",
+        waiting.len()
+    );
+}
+
+/// R-CHAT-9 across an upgrade: the release before the schedule kept a row
+/// per shop with timers and had its checkpoint past their commands. The
+/// shops it kept are adopted once, the rows deleted, and their buyers are
+/// still routed at opening.
+#[tokio::test]
+async fn r_chat_9_shops_kept_by_an_older_release_are_still_routed_at_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let saturday = t("2026-03-07T04:00:00Z");
+    let clock = ManualClock::new(saturday);
+    let store = sqlite(&dir, "chat").await;
+    let (writer, chat) = replica_with_cache(store.clone(), clock.clone(), 8).await;
+    shop_waiting_for_monday(&chat, "old-shop", saturday).await;
+    writer.stop().await.unwrap();
+    drop(chat);
+    // What the older release left: its checkpoint at the head, its row.
+    store
+        .save_checkpoint("chat-timers", store.head().await.unwrap())
+        .await
+        .unwrap();
+    store
+        .save_snapshots(&[sellerdesk_eventstore::Snapshot {
+            key: format!("{}old-shop/", chat_svc::app::OLD_TIMED_PREFIX),
+            version: 6,
+            position: 0,
+            body: String::new(),
+        }])
+        .await
+        .unwrap();
+    let (_keeper, chat) = replica_with_cache(store.clone(), clock.clone(), 8).await;
+    assert_eq!(chat.take_over_time().await.unwrap(), 1);
+    assert!(store
+        .load_snapshots(chat_svc::app::OLD_TIMED_PREFIX)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(chat.take_over_time().await.unwrap(), 0, "adopted once");
+    // Due at once, the first tick finds nothing to do before Monday...
+    assert_eq!(chat.tick().await.unwrap(), 0);
+    clock.set(t("2026-03-09T01:00:00Z"));
+    assert_eq!(chat.tick().await.unwrap(), 1);
+    assert_eq!(assignee(&chat, "old-shop").await.as_deref(), Some("a1"));
+}
+
 #[tokio::test]
 async fn r_chat_9_outside_hours_the_buyer_waits_and_is_routed_at_opening_even_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -809,24 +993,27 @@ async fn r_chat_9_outside_hours_the_buyer_waits_and_is_routed_at_opening_even_af
     drop(app.chat);
     let app = spawn_chat(sqlite(&dir, "chat").await, faq.endpoint(), clock).await;
     // Start-up read nothing (R-X-4); the replica that takes the scheduler
-    // lease loads the shops with timers from the log past its checkpoint.
+    // lease projects the log past its checkpoint into the schedule.
     assert_eq!(app.chat.loaded_desks(), 0);
     assert_eq!(
         app.chat.take_over_time().await.unwrap(),
         0,
-        "nothing kept yet"
+        "no older release's kept set"
     );
-    assert_eq!(app.chat.loaded_desks(), 1);
     // Once more: the checkpoint is past every event now, so the shop comes
-    // back only through the kept set of shops with timers.
+    // back only through the schedule, and not before it is due.
     let clock = app.clock.clone();
     app.service.stop().await.unwrap();
     drop(app.chat);
     let mut app = spawn_chat(sqlite(&dir, "chat").await, faq.endpoint(), clock).await;
-    assert_eq!(app.chat.take_over_time().await.unwrap(), 1);
-    assert_eq!(app.chat.loaded_desks(), 1);
+    assert_eq!(app.chat.take_over_time().await.unwrap(), 0);
+    assert_eq!(app.chat.loaded_desks(), 0, "taking time over loads no desk");
+    // Sunday 23:59 in Shanghai: nothing is due yet.
+    app.clock.set(t("2026-03-08T15:59:00Z"));
+    assert_eq!(app.chat.tick().await.unwrap(), 0);
+    assert_eq!(app.chat.loaded_desks(), 0, "a shop not due is not read");
     app.clock.set(t("2026-03-09T01:00:00Z"));
-    assert_eq!(app.chat.tick_all().await, 1);
+    assert_eq!(app.chat.tick().await.unwrap(), 1);
     let c = app.conversation("c1").await;
     assert_eq!(c.conversation.unwrap().assignee_agent_id, "a1");
     assert_eq!(c.assignments[0].rule, pb::AssignmentRule::FromQueue as i32);
@@ -1417,7 +1604,7 @@ async fn r_chat_9_a_tick_routes_a_buyer_queued_through_the_other_replica() {
     // Monday 09:00: A keeps time and routes the buyer.
     clock.set(t("2026-03-09T01:00:00Z"));
     assert_eq!(
-        a.chat.tick_all().await,
+        a.chat.tick().await.unwrap(),
         1,
         "A's tick saw the buyer B queued"
     );
@@ -1969,7 +2156,7 @@ async fn r_chat_15_a_buyer_leaves_a_message_outside_hours_over_grpc() {
     assert_eq!(fields, ["message_id", "text"]);
     // Monday 09:00: routed to the agent who is online.
     app.clock.set(t("2026-03-09T01:00:00Z"));
-    assert_eq!(app.chat.tick_all().await, 1);
+    assert_eq!(app.chat.tick().await.unwrap(), 1);
     let c = app.conversation("c1").await.conversation.unwrap();
     assert_eq!(c.assignee_agent_id, "a1");
     assert!(c.left_message_at.is_none());

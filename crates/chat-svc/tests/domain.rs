@@ -539,6 +539,66 @@ fn r_chat_9_outside_service_hours_only_the_robot_answers_and_the_buyer_learns_wh
     assert!(matches!(bad.validate(), Err(DomainError::Invalid(f)) if f[0].0 == "hours.time_zone"));
 }
 
+/// R-CHAT-4, R-CHAT-9: the instant the scheduler keeps for a desk is the
+/// first at which a tick would decide something, and there is none while
+/// only a command can change what a tick decides.
+#[test]
+fn r_chat_9_time_next_acts_when_a_tick_would_decide_something_and_never_otherwise() {
+    let mut d = Desk::new();
+    d.ok(Command::SetServiceHours {
+        hours: ServiceHours::workdays_nine_to_six("Asia/Shanghai"),
+    });
+    // Saturday 2026-03-07 12:00 and Monday 09:00 in Shanghai.
+    let saturday = t("2026-03-07T04:00:00Z");
+    let monday_nine = t("2026-03-09T01:00:00Z");
+    assert_eq!(d.desk().next_tick(saturday), None, "nothing waits");
+    d.open("c1", Topic::PreSale, saturday);
+    d.buyer("c1", "m1", "转人工", RobotVerdict::NotAsked, saturday);
+    assert!(d.desk().has_timers(), "the buyer waits for Monday");
+    assert_eq!(
+        d.desk().next_tick(saturday),
+        None,
+        "nobody could take the buyer at opening: only a command can change that"
+    );
+    let online_at = |d: &mut Desk, id: &str, at| {
+        d.agent(id, ServiceRole::Both);
+        d.ok(Command::VerifyAgentRealName {
+            agent_id: id.into(),
+        });
+        d.status(id, AgentStatus::Online, at)
+    };
+    assert!(assigned(&online_at(&mut d, "a", saturday)).is_empty());
+    assert_eq!(d.desk().next_tick(saturday), Some(monday_nine));
+    assert_eq!(
+        d.desk().next_tick(monday_nine + Duration::hours(2)),
+        Some(monday_nine + Duration::hours(2)),
+        "an opening already past is due at once"
+    );
+    let e = d.ok(Command::Tick { at: monday_nine });
+    assert_eq!(assigned(&e).len(), 1);
+    // Assigned and unanswered: the silence limit is the next instant, but
+    // only if someone else could take the conversation then.
+    let limit = Duration::seconds(DeskSettings::default().reassign_after_secs as i64);
+    assert_eq!(d.desk().next_tick(monday_nine), None, "a is alone");
+    online_at(&mut d, "b", monday_nine);
+    assert_eq!(d.desk().next_tick(monday_nine), Some(monday_nine + limit));
+    let e = d.ok(Command::Tick {
+        at: monday_nine + limit,
+    });
+    assert_eq!(
+        assigned(&e),
+        vec![(
+            "c1",
+            "b",
+            &AssignmentRule::UnansweredTimeout {
+                waited_secs: limit.num_seconds()
+            }
+        )]
+    );
+    d.reply("c1", "b", "r1", monday_nine + limit).unwrap();
+    assert_eq!(d.desk().next_tick(monday_nine + limit), None, "answered");
+}
+
 #[test]
 fn r_chat_10_quick_phrases_fill_placeholders_and_refuse_unknown_ones() {
     let mut d = Desk::new();

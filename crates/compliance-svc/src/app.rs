@@ -776,23 +776,7 @@ fn due_document(shop: &str, state: &ShopState, at: Instant, policies: &PolicyHis
 }
 
 fn schedule_entry(shop: &str, due: Option<Instant>, version: i64, body: String) -> Document {
-    Document {
-        index: store::DUE_INDEX.into(),
-        shop_id: store::DUE_OWNER.into(),
-        doc_id: shop.to_owned(),
-        starts_at: due.map_or(i64::MAX, millis_rounded_up),
-        ends_at: None,
-        version,
-        terms: Vec::new(),
-        text: String::new(),
-        body,
-    }
-}
-
-/// `at` in Unix milliseconds, rounded up: a document found due at a
-/// millisecond is due at or before any instant within it.
-fn millis_rounded_up(at: Instant) -> i64 {
-    at.timestamp_millis() + i64::from(!at.timestamp_subsec_nanos().is_multiple_of(1_000_000))
+    Document::schedule_entry(store::DUE_INDEX, shop, due, version, body)
 }
 
 fn snapshot_doc(

@@ -30,7 +30,7 @@ pub const DUE_INDEX: &str = "compliance-due";
 pub const OLD_SUMMARY_PREFIX: &str = "compliance/summary/";
 /// The schedule spans every shop, so its documents belong to none: no
 /// shop's query names this owner.
-pub const DUE_OWNER: &str = "";
+pub const DUE_OWNER: &str = sellerdesk_eventstore::SCHEDULE_OWNER;
 
 pub fn shop_stream(shop: &str) -> String {
     SHOP_STREAM.of(shop)

@@ -291,6 +291,42 @@ pub struct Document {
     pub body: String,
 }
 
+/// The owner of every schedule entry ([`Document::schedule_entry`]): a
+/// schedule spans shops.
+pub const SCHEDULE_OWNER: &str = "";
+
+impl Document {
+    /// An entry of a schedule: a read model of when each of its ids (a
+    /// shop) is next due, read oldest first by a service's timekeeper. No
+    /// owner; `starts_at` is `due` in Unix milliseconds rounded up, so an
+    /// entry found due at a millisecond is due at or before any instant
+    /// within it, and never (`i64::MAX`) without one; at the source's
+    /// `version`, so a writer that lost its lease cannot move it back.
+    pub fn schedule_entry(
+        index: &str,
+        id: &str,
+        due: Option<DateTime<Utc>>,
+        version: i64,
+        body: String,
+    ) -> Self {
+        let millis = |at: DateTime<Utc>| {
+            at.timestamp_millis()
+                + i64::from(!at.timestamp_subsec_nanos().is_multiple_of(1_000_000))
+        };
+        Self {
+            index: index.to_owned(),
+            shop_id: SCHEDULE_OWNER.to_owned(),
+            doc_id: id.to_owned(),
+            starts_at: due.map_or(i64::MAX, millis),
+            ends_at: None,
+            version,
+            terms: Vec::new(),
+            text: String::new(),
+            body,
+        }
+    }
+}
+
 /// Which documents of one shop's index, and which page of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DocumentQuery {

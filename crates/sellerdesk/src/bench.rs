@@ -605,11 +605,15 @@ fn rss_mib() -> f64 {
 /// by the real domain so the log is what the service would have written.
 /// With `days`, each shop's conversations are spread evenly over that many
 /// days (closed ones leave the desk after a week); otherwise 7 minutes apart.
+/// With `waiting`, each shop then keeps workday hours, has an agent online
+/// and a buyer who asked for a human on Saturday 2026-06-06: a timer per
+/// shop, due at Monday's opening (long past, so due at once).
 pub async fn chat_fill(
     url: &str,
     shops: usize,
     conversations: usize,
     days: u32,
+    waiting: bool,
 ) -> anyhow::Result<()> {
     use chat_svc::domain::{self as chat, BuyerNotice, Command, RobotVerdict};
     let store = sellerdesk_eventstore::open(url).await?;
@@ -684,6 +688,20 @@ pub async fn chat_fill(
                         }
                     }
                 }
+                if waiting {
+                    let saturday = chrono::DateTime::parse_from_rfc3339("2026-06-06T04:00:00Z")
+                        .expect("instant")
+                        .with_timezone(&chrono::Utc);
+                    for command in waiting_for_monday(saturday) {
+                        for e in chat::decide(&desk, &command, &limits)
+                            .map_err(|e| anyhow::anyhow!("{shop}: {e}"))?
+                        {
+                            desk.apply(&e);
+                            encoded.push(chat_svc::store::encode(&shop, &e, saturday, &md));
+                        }
+                    }
+                    anyhow::ensure!(desk.has_timers(), "{shop}: the buyer does not wait");
+                }
                 let n = encoded.len() as u64;
                 store
                     .append(Append::new(
@@ -704,6 +722,127 @@ pub async fn chat_fill(
         written.load(std::sync::atomic::Ordering::Relaxed),
         per_shop * shops,
         started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Workday hours, an agent online and a buyer asking for a human at `at`
+/// (a Saturday): the buyer waits for Monday's opening.
+fn waiting_for_monday(at: chrono::DateTime<chrono::Utc>) -> Vec<chat_svc::domain::Command> {
+    use chat_svc::domain::{
+        AgentStatus, BuyerNotice, Command, Permissions, RobotVerdict, ServiceHours, ServiceRole,
+    };
+    vec![
+        Command::SetServiceHours {
+            hours: ServiceHours::workdays_nine_to_six("Asia/Shanghai"),
+        },
+        Command::AddAgent {
+            agent_id: "a1".into(),
+            name: "客服a1".into(),
+            phone: "13800000001".into(),
+            role: ServiceRole::Both,
+            permissions: Permissions {
+                reply: true,
+                ..Default::default()
+            },
+            capacity: None,
+        },
+        Command::VerifyAgentRealName {
+            agent_id: "a1".into(),
+        },
+        Command::SetAgentStatus {
+            agent_id: "a1".into(),
+            status: AgentStatus::Online,
+            at,
+        },
+        Command::OpenConversation {
+            conversation_id: "waiting".into(),
+            buyer_id: "bw".into(),
+            buyer_name: "买家".into(),
+            order_id: None,
+            topic: None,
+            greeting: BuyerNotice::Greeting {
+                text: "您好".into(),
+                cards: Vec::new(),
+            },
+            at,
+        },
+        Command::ReceiveBuyerMessage {
+            conversation_id: "waiting".into(),
+            message_id: "mw".into(),
+            text: "转人工".into(),
+            attachment: None,
+            robot: RobotVerdict::NotAsked,
+            at,
+        },
+    ]
+}
+
+/// Chat's scheduler over a log filled with `chat-memory --fill --waiting`:
+/// the lease taken on a fresh replica (time, resident memory, desks held),
+/// then one round that routes every waiting buyer. The clock stands at
+/// Monday 2026-06-08 09:00 in Shanghai, when the filled buyers are due.
+pub async fn chat_scheduler(url: &str, cache_shops: usize) -> anyhow::Result<()> {
+    let store = sellerdesk_eventstore::open(url).await?;
+    let monday = chrono::DateTime::parse_from_rfc3339("2026-06-08T01:00:00Z")
+        .expect("instant")
+        .with_timezone(&chrono::Utc);
+    let robot = chat_svc::robot::Robot::new("http://127.0.0.1:9", Duration::from_millis(50))
+        .map_err(anyhow::Error::msg)?;
+    let chat = chat_svc::app::Chat::open(
+        store,
+        Arc::new(sellerdesk_runtime::ManualClock::new(monday)),
+        chat_svc::domain::Limits::default(),
+        Arc::new(robot),
+        sellerdesk_runtime::host::Tasks::default(),
+        cache_shops,
+    )
+    .await?;
+    println!("before taking time over: RSS {:.1} MiB", rss_mib());
+    let started = Instant::now();
+    chat.take_over_time().await?;
+    println!(
+        "time taken over in {:.2} s: RSS {:.1} MiB, {} desks held (bound {cache_shops})",
+        started.elapsed().as_secs_f64(),
+        rss_mib(),
+        chat.loaded_desks()
+    );
+    let started = Instant::now();
+    let changed = chat.tick().await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "one round in {secs:.2} s: {changed} desks changed ({:.0}/s), RSS {:.1} MiB, {} desks held",
+        changed as f64 / secs.max(1e-9),
+        rss_mib(),
+        chat.loaded_desks()
+    );
+    let started = Instant::now();
+    let changed = chat.tick().await?;
+    println!(
+        "the next round in {:.3} s: {changed} desks changed, {} desks held",
+        started.elapsed().as_secs_f64(),
+        chat.loaded_desks()
+    );
+    // Another replica takes the lease over from here: the checkpoint is at
+    // the head, every buyer is with an agent who has not answered yet.
+    drop(chat);
+    let robot = chat_svc::robot::Robot::new("http://127.0.0.1:9", Duration::from_millis(50))
+        .map_err(anyhow::Error::msg)?;
+    let next = chat_svc::app::Chat::open(
+        sellerdesk_eventstore::open(url).await?,
+        Arc::new(sellerdesk_runtime::ManualClock::new(monday)),
+        chat_svc::domain::Limits::default(),
+        Arc::new(robot),
+        sellerdesk_runtime::host::Tasks::default(),
+        cache_shops,
+    )
+    .await?;
+    let started = Instant::now();
+    next.take_over_time().await?;
+    println!(
+        "a second replica took time over in {:.3} s: {} desks held",
+        started.elapsed().as_secs_f64(),
+        next.loaded_desks()
     );
     Ok(())
 }

@@ -225,6 +225,14 @@ enum BenchCommand {
         /// seven minutes apart). Closed ones leave the desk after a week.
         #[arg(long, default_value_t = 0)]
         days: u32,
+        /// With --fill: each shop also gets a buyer waiting for Monday's
+        /// opening (a timer per shop).
+        #[arg(long)]
+        waiting: bool,
+        /// Instead of reading shops: take the scheduler's lease and run its
+        /// rounds over a log filled with --waiting.
+        #[arg(long)]
+        scheduler: bool,
         /// Shops to read after opening.
         #[arg(long, default_value_t = 20_000)]
         touch: usize,
@@ -553,11 +561,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 conversations,
                 fill,
                 days,
+                waiting,
+                scheduler,
                 touch,
                 cache_shops,
             } => {
                 if fill {
-                    sellerdesk::bench::chat_fill(&url, shops, conversations, days).await?
+                    sellerdesk::bench::chat_fill(&url, shops, conversations, days, waiting).await?
+                } else if scheduler {
+                    sellerdesk::bench::chat_scheduler(&url, cache_shops).await?
                 } else {
                     sellerdesk::bench::chat_memory(&url, shops, touch, cache_shops).await?
                 }

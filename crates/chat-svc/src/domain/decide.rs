@@ -747,6 +747,51 @@ fn tick(desk: &ChatDesk, at: &Instant) -> Result<Vec<Event>, DomainError> {
     Ok(d.events)
 }
 
+/// At most this many instants are tried by [`ChatDesk::next_tick`]; past
+/// them the next one is returned untried, which costs at most a tick that
+/// decides nothing.
+const TICK_PROBES: usize = 64;
+
+impl ChatDesk {
+    /// R-CHAT-4, R-CHAT-9, R-CHAT-15: the first instant at or after `from`
+    /// at which time alone lets the desk act, that is when a tick would
+    /// decide something, or `None` when only a command can.
+    ///
+    /// Between commands a tick's outcome changes only when an unanswered
+    /// conversation's silence reaches the limit or the service hours open,
+    /// so those instants (and `from`) are the only ones worth trying, and
+    /// each is tried by deciding a tick there. A queue that nobody can take
+    /// at opening is therefore not due again until a command changes the
+    /// desk, and the scheduler that keeps this instant (chat's schedule
+    /// read model) looks at no shop that has nothing to do.
+    pub fn next_tick(&self, from: Instant) -> Option<Instant> {
+        if !self.has_timers() {
+            return None;
+        }
+        let limit = chrono::Duration::seconds(self.settings.reassign_after_secs as i64);
+        let mut candidates: Vec<Instant> = self
+            .conversations
+            .values()
+            .filter(|c| c.status == ConversationStatus::Open)
+            .filter_map(|c| Some(c.unanswered_since?.max(c.assigned_at?) + limit))
+            .map(|due| due.max(from))
+            .collect();
+        candidates.push(from);
+        if !self.queue.is_empty() || !self.left_messages.is_empty() {
+            candidates.extend(self.hours.next_opening(from));
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+            .iter()
+            .enumerate()
+            .find(|(tried, at)| {
+                *tried >= TICK_PROBES || tick(self, at).is_ok_and(|events| !events.is_empty())
+            })
+            .map(|(_, at)| *at)
+    }
+}
+
 /// One decision in progress: the events so far, and the loads and queue as
 /// they will be once those events are applied.
 struct Decision<'a> {
