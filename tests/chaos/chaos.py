@@ -551,6 +551,26 @@ def forwarded_requests(cluster):
     return totals
 
 
+def schedule_behind(f, cluster, service, stream_prefix, index, shops):
+    """A service's schedule read model (decisions 0020, 0021) holds every
+    shop's entry at its stream's last version, within the convergence bound."""
+    behind_sql = (
+        "select s.stream_id, s.v, d.version from (select stream_id, max(stream_version) v from events "
+        f"where stream_id like '{stream_prefix}%' group by 1) s left join documents d "
+        f"on d.index_name = '{index}' and d.shop_id = '' "
+        f"and d.doc_id = substr(s.stream_id, length('{stream_prefix}') + 1) "
+        "where d.version is distinct from s.v")
+    started = time.monotonic()
+    while True:
+        behind = cluster.psql.run(behind_sql, cluster.databases[service]).splitlines()
+        if not behind or time.monotonic() > started + CONVERGENCE_BOUND:
+            break
+        time.sleep(0.5)
+    f.check(f"{service}: the schedule holds every shop at its stream's last version "
+            f"({shops} shops; {time.monotonic() - started:.1f} s after the checks began)",
+            not behind, behind[:5])
+
+
 def check_all(load, cluster, findings):
     f = findings
     forwarded = forwarded_requests(cluster)
@@ -593,21 +613,7 @@ def check_all(load, cluster, findings):
     # The timekeeper's schedule (decision 0020) is projected under a lease
     # that moved with every compliance kill: each shop's entry must reach
     # its stream's last version, or an expiry would go unannounced.
-    behind_sql = (
-        "select s.stream_id, s.v, d.version from (select stream_id, max(stream_version) v from events "
-        "where stream_id like 'compliance-shop-%' group by 1) s left join documents d "
-        "on d.index_name = 'compliance-due' and d.shop_id = '' "
-        "and d.doc_id = substr(s.stream_id, length('compliance-shop-') + 1) "
-        "where d.version is distinct from s.v")
-    started = time.monotonic()
-    while True:
-        behind = cluster.psql.run(behind_sql, cluster.databases["compliance"]).splitlines()
-        if not behind or time.monotonic() > started + CONVERGENCE_BOUND:
-            break
-        time.sleep(0.5)
-    f.check(f"compliance: the schedule holds every shop at its stream's last version "
-            f"({len(load.cmp_shops)} shops; {time.monotonic() - started:.1f} s after the checks began)",
-            not behind, behind[:5])
+    schedule_behind(f, cluster, "compliance", "compliance-shop-", "compliance-due", len(load.cmp_shops))
 
     # faq
     counts = log_counts(cluster, "faq", "EntryCreated", "entry,id")
@@ -720,6 +726,11 @@ def check_all(load, cluster, findings):
     f.check(f"chat: {delivered} buyer messages reached the holding agent's inbox exactly once",
             not missed and not doubled and delivered > 0, f"missed {missed[:5]} doubled {doubled[:5]}")
     f.check("chat: no conversation was held by two agents at once", not twice, twice[:5])
+    # The scheduler's schedule (decision 0021) is projected under a lease that
+    # moves when a chat replica dies: each shop's entry must reach its
+    # stream's last version, or a buyer waiting for opening hours (or an
+    # unanswered conversation) would never be looked at again.
+    schedule_behind(f, cluster, "chat", "chat-desk-", "chat-due", len(load.chat_shops))
 
 
 def main():
