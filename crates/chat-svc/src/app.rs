@@ -990,16 +990,7 @@ impl Chat {
     /// A shop whose tick fails stays due, and the others still tick.
     async fn tick_due(self: &Arc<Self>) -> Result<usize, AppError> {
         let at = self.path.now();
-        let mut query = DocumentQuery {
-            index: store::DUE_INDEX.into(),
-            shop_id: store::DUE_OWNER.into(),
-            // Entries are stored rounded up to the millisecond, so one at or
-            // before this millisecond is due at or before now.
-            starts_before: Some(at.timestamp_millis().saturating_add(1)),
-            oldest_first: true,
-            limit: DUE_PAGE,
-            ..Default::default()
-        };
+        let mut query = DocumentQuery::due(store::DUE_INDEX, at, DUE_PAGE);
         let mut changed = 0;
         let mut failed = None;
         loop {

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod archive;
+pub mod bench_support;
 pub mod domain;
 pub mod grpc;
 mod metrics;

@@ -807,53 +807,7 @@ async fn replica_with_cache(
 /// R-CHAT-9 at `at` (a Saturday): an agent online and a buyer who asked for
 /// a human, waiting for Monday's opening.
 async fn shop_waiting_for_monday(chat: &Arc<Chat>, shop: &str, at: DateTime<Utc>) {
-    use chat_svc::domain::{
-        AgentStatus, BuyerNotice, Command, Permissions, RobotVerdict, ServiceHours, ServiceRole,
-    };
-    let commands = [
-        Command::SetServiceHours {
-            hours: ServiceHours::workdays_nine_to_six("Asia/Shanghai"),
-        },
-        Command::AddAgent {
-            agent_id: "a1".into(),
-            name: "客服a1".into(),
-            phone: "13800000001".into(),
-            role: ServiceRole::Both,
-            permissions: Permissions {
-                reply: true,
-                ..Default::default()
-            },
-            capacity: None,
-        },
-        Command::VerifyAgentRealName {
-            agent_id: "a1".into(),
-        },
-        Command::SetAgentStatus {
-            agent_id: "a1".into(),
-            status: AgentStatus::Online,
-            at,
-        },
-        Command::OpenConversation {
-            conversation_id: "c1".into(),
-            buyer_id: "b1".into(),
-            buyer_name: "小王".into(),
-            order_id: None,
-            topic: None,
-            greeting: BuyerNotice::Greeting {
-                text: "您好".into(),
-                cards: Vec::new(),
-            },
-            at,
-        },
-        Command::ReceiveBuyerMessage {
-            conversation_id: "c1".into(),
-            message_id: "m1".into(),
-            text: "转人工".into(),
-            attachment: None,
-            robot: RobotVerdict::NotAsked,
-            at,
-        },
-    ];
+    let commands = chat_svc::bench_support::waiting_for_monday(at);
     for c in commands {
         chat.execute(shop, c, Default::default()).await.unwrap();
     }
@@ -861,7 +815,7 @@ async fn shop_waiting_for_monday(chat: &Arc<Chat>, shop: &str, at: DateTime<Utc>
 
 async fn assignee(chat: &Arc<Chat>, shop: &str) -> Option<String> {
     chat.read(shop, |v| {
-        v.desk.conversation("c1").unwrap().assignee.clone()
+        v.desk.conversation("waiting").unwrap().assignee.clone()
     })
     .await
     .unwrap()

@@ -486,16 +486,7 @@ impl Compliance {
     pub async fn announce_due(&self) -> Result<usize, AppError> {
         let now = self.clock.now();
         let policies = self.policies();
-        let mut query = DocumentQuery {
-            index: store::DUE_INDEX.into(),
-            shop_id: store::DUE_OWNER.into(),
-            // Due instants are stored rounded up to the millisecond, so a
-            // document at or before this millisecond is due at or before now.
-            starts_before: Some(now.timestamp_millis().saturating_add(1)),
-            oldest_first: true,
-            limit: DUE_PAGE,
-            ..Default::default()
-        };
+        let mut query = DocumentQuery::due(store::DUE_INDEX, now, DUE_PAGE);
         let mut announced = 0;
         let mut failed = None;
         loop {

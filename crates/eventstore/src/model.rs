@@ -349,6 +349,24 @@ pub struct DocumentQuery {
     pub limit: i64,
 }
 
+impl DocumentQuery {
+    /// The first page of a schedule's entries due at `now`, oldest first, at
+    /// most `limit` of them ([`Document::schedule_entry`]): entries are
+    /// stored rounded up to the millisecond, so one at or before this
+    /// millisecond is due at or before now. Set `after` to the last entry
+    /// read for the next page.
+    pub fn due(index: &str, now: DateTime<Utc>, limit: i64) -> Self {
+        Self {
+            index: index.to_owned(),
+            shop_id: SCHEDULE_OWNER.to_owned(),
+            starts_before: Some(now.timestamp_millis().saturating_add(1)),
+            oldest_first: true,
+            limit,
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
     /// Someone else appended first; reload and decide again.

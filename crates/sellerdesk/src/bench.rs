@@ -692,7 +692,7 @@ pub async fn chat_fill(
                     let saturday = chrono::DateTime::parse_from_rfc3339("2026-06-06T04:00:00Z")
                         .expect("instant")
                         .with_timezone(&chrono::Utc);
-                    for command in waiting_for_monday(saturday) {
+                    for command in chat_svc::bench_support::waiting_for_monday(saturday) {
                         for e in chat::decide(&desk, &command, &limits)
                             .map_err(|e| anyhow::anyhow!("{shop}: {e}"))?
                         {
@@ -726,56 +726,23 @@ pub async fn chat_fill(
     Ok(())
 }
 
-/// Workday hours, an agent online and a buyer asking for a human at `at`
-/// (a Saturday): the buyer waits for Monday's opening.
-fn waiting_for_monday(at: chrono::DateTime<chrono::Utc>) -> Vec<chat_svc::domain::Command> {
-    use chat_svc::domain::{
-        AgentStatus, BuyerNotice, Command, Permissions, RobotVerdict, ServiceHours, ServiceRole,
-    };
-    vec![
-        Command::SetServiceHours {
-            hours: ServiceHours::workdays_nine_to_six("Asia/Shanghai"),
-        },
-        Command::AddAgent {
-            agent_id: "a1".into(),
-            name: "客服a1".into(),
-            phone: "13800000001".into(),
-            role: ServiceRole::Both,
-            permissions: Permissions {
-                reply: true,
-                ..Default::default()
-            },
-            capacity: None,
-        },
-        Command::VerifyAgentRealName {
-            agent_id: "a1".into(),
-        },
-        Command::SetAgentStatus {
-            agent_id: "a1".into(),
-            status: AgentStatus::Online,
-            at,
-        },
-        Command::OpenConversation {
-            conversation_id: "waiting".into(),
-            buyer_id: "bw".into(),
-            buyer_name: "买家".into(),
-            order_id: None,
-            topic: None,
-            greeting: BuyerNotice::Greeting {
-                text: "您好".into(),
-                cards: Vec::new(),
-            },
-            at,
-        },
-        Command::ReceiveBuyerMessage {
-            conversation_id: "waiting".into(),
-            message_id: "mw".into(),
-            text: "转人工".into(),
-            attachment: None,
-            robot: RobotVerdict::NotAsked,
-            at,
-        },
-    ]
+/// A chat replica over `url` with no robot, as the benches use it.
+async fn open_chat(
+    url: &str,
+    clock: Arc<dyn sellerdesk_runtime::Clock>,
+    cache_shops: usize,
+) -> anyhow::Result<Arc<chat_svc::app::Chat>> {
+    let robot = chat_svc::robot::Robot::new("http://127.0.0.1:9", Duration::from_millis(50))
+        .map_err(anyhow::Error::msg)?;
+    Ok(chat_svc::app::Chat::open(
+        sellerdesk_eventstore::open(url).await?,
+        clock,
+        chat_svc::domain::Limits::default(),
+        Arc::new(robot),
+        sellerdesk_runtime::host::Tasks::default(),
+        cache_shops,
+    )
+    .await?)
 }
 
 /// Chat's scheduler over a log filled with `chat-memory --fill --waiting`:
@@ -783,21 +750,11 @@ fn waiting_for_monday(at: chrono::DateTime<chrono::Utc>) -> Vec<chat_svc::domain
 /// then one round that routes every waiting buyer. The clock stands at
 /// Monday 2026-06-08 09:00 in Shanghai, when the filled buyers are due.
 pub async fn chat_scheduler(url: &str, cache_shops: usize) -> anyhow::Result<()> {
-    let store = sellerdesk_eventstore::open(url).await?;
     let monday = chrono::DateTime::parse_from_rfc3339("2026-06-08T01:00:00Z")
         .expect("instant")
         .with_timezone(&chrono::Utc);
-    let robot = chat_svc::robot::Robot::new("http://127.0.0.1:9", Duration::from_millis(50))
-        .map_err(anyhow::Error::msg)?;
-    let chat = chat_svc::app::Chat::open(
-        store,
-        Arc::new(sellerdesk_runtime::ManualClock::new(monday)),
-        chat_svc::domain::Limits::default(),
-        Arc::new(robot),
-        sellerdesk_runtime::host::Tasks::default(),
-        cache_shops,
-    )
-    .await?;
+    let clock = Arc::new(sellerdesk_runtime::ManualClock::new(monday));
+    let chat = open_chat(url, clock.clone(), cache_shops).await?;
     println!("before taking time over: RSS {:.1} MiB", rss_mib());
     let started = Instant::now();
     chat.take_over_time().await?;
@@ -826,17 +783,7 @@ pub async fn chat_scheduler(url: &str, cache_shops: usize) -> anyhow::Result<()>
     // Another replica takes the lease over from here: the checkpoint is at
     // the head, every buyer is with an agent who has not answered yet.
     drop(chat);
-    let robot = chat_svc::robot::Robot::new("http://127.0.0.1:9", Duration::from_millis(50))
-        .map_err(anyhow::Error::msg)?;
-    let next = chat_svc::app::Chat::open(
-        sellerdesk_eventstore::open(url).await?,
-        Arc::new(sellerdesk_runtime::ManualClock::new(monday)),
-        chat_svc::domain::Limits::default(),
-        Arc::new(robot),
-        sellerdesk_runtime::host::Tasks::default(),
-        cache_shops,
-    )
-    .await?;
+    let next = open_chat(url, clock, cache_shops).await?;
     let started = Instant::now();
     next.take_over_time().await?;
     println!(
@@ -856,20 +803,9 @@ pub async fn chat_memory(
     touch: usize,
     cache_shops: usize,
 ) -> anyhow::Result<()> {
-    let store = sellerdesk_eventstore::open(url).await?;
     println!("before open: RSS {:.1} MiB", rss_mib());
-    let robot = chat_svc::robot::Robot::new("http://127.0.0.1:9", Duration::from_millis(50))
-        .map_err(anyhow::Error::msg)?;
     let started = Instant::now();
-    let chat = chat_svc::app::Chat::open(
-        store,
-        Arc::new(SystemClock),
-        chat_svc::domain::Limits::default(),
-        Arc::new(robot),
-        sellerdesk_runtime::host::Tasks::default(),
-        cache_shops,
-    )
-    .await?;
+    let chat = open_chat(url, Arc::new(SystemClock), cache_shops).await?;
     println!(
         "after open ({:.2} s): RSS {:.1} MiB, {} desks loaded",
         started.elapsed().as_secs_f64(),
