@@ -473,6 +473,14 @@ impl EventStore for FlakyStore {
     ) -> Result<Vec<sellerdesk_eventstore::RecordedEvent>, sellerdesk_eventstore::StoreError> {
         self.inner.read_all(p, l).await
     }
+    async fn read_streams_between(
+        &self,
+        s: &str,
+        p: i64,
+        u: i64,
+    ) -> Result<Vec<sellerdesk_eventstore::RecordedEvent>, sellerdesk_eventstore::StoreError> {
+        self.inner.read_streams_between(s, p, u).await
+    }
     async fn replay_all(
         &self,
         p: i64,

@@ -38,6 +38,8 @@ pub struct Follower {
     batch: i64,
     /// Names the follower in logs.
     name: String,
+    /// Only the streams whose id starts with this ([`Self::only_streams`]).
+    streams: Option<String>,
 }
 
 /// Why a round of following stopped short.
@@ -57,6 +59,7 @@ impl Follower {
             place: Place::Checkpoint(name.to_owned()),
             batch,
             name: name.to_owned(),
+            streams: None,
         }
     }
 
@@ -81,7 +84,19 @@ impl Follower {
             place: Place::Memory(position),
             batch,
             name: name.to_owned(),
+            streams: None,
         }
+    }
+
+    /// Hands over only the events of the streams whose id starts with
+    /// `prefix`; `batch` then counts positions of the log, not events. Each
+    /// catch-up reads the head first and goes up to it, a range of positions
+    /// at a time, moving past ranges that hold none of those streams: with
+    /// serialised appends (decision 0001) every position up to the head is
+    /// committed, so nothing behind it can appear later.
+    pub fn only_streams(mut self, prefix: &str) -> Self {
+        self.streams = Some(prefix.to_owned());
+        self
     }
 
     async fn position(&self) -> Result<i64, StoreError> {
@@ -109,6 +124,23 @@ impl Follower {
     {
         let mut position = self.position().await?;
         let mut handed = 0;
+        if let Some(prefix) = self.streams.clone() {
+            let head = self.store.head().await?;
+            while position < head {
+                let to = head.min(position.saturating_add(self.batch));
+                let batch = self
+                    .store
+                    .read_streams_between(&prefix, position, to)
+                    .await?;
+                handed += batch.len();
+                if !batch.is_empty() {
+                    handle(batch).await.map_err(FollowError::Handler)?;
+                }
+                self.advance(to).await?;
+                position = to;
+            }
+            return Ok(handed);
+        }
         loop {
             let batch = self.store.read_all(position, self.batch).await?;
             let Some(last) = batch.last().map(|e| e.global_position) else {

@@ -53,6 +53,18 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// The events of the streams whose id starts with `stream_prefix`, with
+    /// `after_position < global_position <= up_to`, in global order: for a
+    /// follower of a few streams of a busy log, which then neither receives
+    /// nor decodes the rest. `stream_prefix` holds only ASCII letters,
+    /// digits, `-` and `_`.
+    async fn read_streams_between(
+        &self,
+        stream_prefix: &str,
+        after_position: i64,
+        up_to: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
     /// [`Self::read_all`] without the metadata: for rebuilding read models
     /// from the whole log, where only positions, types and payloads count.
     async fn replay_all(

@@ -431,6 +431,19 @@ const PARTS: i64 = 4;
 /// as concurrent ranges when the page is large. Global positions are
 /// contiguous (appends are serialised and never removed), so a position range
 /// holds exactly the events of that slice of the page.
+/// A stream prefix a filtered read may name ([`crate::EventStore::read_streams_between`]):
+/// PostgreSQL's COPY takes no bind parameters, so the prefix is written into
+/// the statement and must be plain.
+pub(crate) fn checked_prefix(prefix: &str) -> Result<&str, StoreError> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if prefix.is_empty() || !prefix.chars().all(plain) {
+        return Err(StoreError::Config(format!(
+            "stream prefix {prefix:?}: only ASCII letters, digits, '-' and '_'"
+        )));
+    }
+    Ok(prefix)
+}
+
 pub(crate) async fn read_page<T, F, Fut>(
     after: i64,
     limit: i64,

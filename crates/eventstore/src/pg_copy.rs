@@ -28,7 +28,19 @@ pub(crate) async fn read_range(
     from: i64,
     to: i64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    copy_range(pool, RECORDED_COLUMNS, from, to, recorded).await
+    copy_range(pool, RECORDED_COLUMNS, from, to, "", recorded).await
+}
+
+/// [`read_range`] of the streams whose id starts with `prefix` (checked plain).
+pub(crate) async fn read_range_of(
+    pool: &PgPool,
+    prefix: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let prefix = crate::model::checked_prefix(prefix)?;
+    let only = format!(" AND starts_with(stream_id, '{prefix}')");
+    copy_range(pool, RECORDED_COLUMNS, from, to, &only, recorded).await
 }
 
 /// [`read_range`] without the metadata columns (see [`ReplayedEvent`]).
@@ -38,7 +50,7 @@ pub(crate) async fn replay_range(
     to: i64,
 ) -> Result<Vec<ReplayedEvent>, StoreError> {
     let (mut streams, mut types) = (Repeated::default(), Repeated::default());
-    copy_range(pool, REPLAYED_COLUMNS, from, to, |c| {
+    copy_range(pool, REPLAYED_COLUMNS, from, to, "", |c| {
         replayed(c, &mut streams, &mut types)
     })
     .await
@@ -51,13 +63,15 @@ const REPLAYED_COLUMNS: &str =
     "global_position, stream_id, stream_version, event_type, schema_version, occurred_at, \
      payload::text";
 
-/// `columns` of the events `from < global_position <= to`, each row read by
+/// `columns` of the events `from < global_position <= to` that also meet
+/// `only` (SQL after the range's condition, "" for none), each row read by
 /// `row`, in log order.
 async fn copy_range<T: Positioned>(
     pool: &PgPool,
     columns: &str,
     from: i64,
     to: i64,
+    only: &str,
     row: impl FnMut(&mut Cursor) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     // COPY takes no bind parameters; both bounds are integers. No ORDER BY:
@@ -67,7 +81,7 @@ async fn copy_range<T: Positioned>(
     // append-only table already yields positions (nearly) in order.
     let sql = format!(
         "COPY (SELECT {columns} FROM events \
-         WHERE global_position > {from} AND global_position <= {to}) TO STDOUT (FORMAT binary)"
+         WHERE global_position > {from} AND global_position <= {to}{only}) TO STDOUT (FORMAT binary)"
     );
     let mut chunks = pool.copy_out_raw(&sql).await?;
     // A follower's polls mostly find nothing: start small and let it grow.

@@ -159,6 +159,15 @@ impl EventStore for PgEventStore {
         .await
     }
 
+    async fn read_streams_between(
+        &self,
+        stream_prefix: &str,
+        after_position: i64,
+        up_to: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        crate::pg_copy::read_range_of(&self.pool, stream_prefix, after_position, up_to).await
+    }
+
     async fn replay_all(
         &self,
         after_position: i64,

@@ -371,6 +371,27 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    async fn read_streams_between(
+        &self,
+        stream_prefix: &str,
+        after_position: i64,
+        up_to: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Checked as on PostgreSQL, so a prefix that works here works there.
+        let prefix = crate::model::checked_prefix(stream_prefix)?;
+        let sql = format!(
+            "{PAGE}global_position > ?1 AND global_position <= ?2 \
+             AND substr(stream_id, 1, length(?3)) = ?3 ORDER BY global_position)"
+        );
+        let (page, payloads): (String, Option<String>) = sqlx::query_as(&sql)
+            .bind(after_position)
+            .bind(up_to)
+            .bind(prefix)
+            .fetch_one(&self.reader)
+            .await?;
+        decode_page(&page, payloads.as_deref())
+    }
+
     async fn replay_all(
         &self,
         after_position: i64,

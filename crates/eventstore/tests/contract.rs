@@ -200,6 +200,80 @@ async fn global_order(db: Db) {
     assert_eq!(store.head().await.unwrap(), 6);
 }
 
+/// A follower of some streams (faq's replica follower reads only the
+/// knowledge bases' streams of a log that is mostly interactions): a range
+/// read hands over those streams' events only, in global order, and the
+/// follower passes ranges holding none of them and stops at the head.
+async fn followers_of_some_streams_read_only_those(db: Db) {
+    let store = db.open().await;
+    for i in 0..40 {
+        let stream = match i % 4 {
+            0 => format!("kb-{}", i % 3),
+            1 => "kbx".to_owned(),
+            _ => format!("talk-{i}"),
+        };
+        store
+            .append(Append::new(
+                stream,
+                ExpectedVersion::Any,
+                vec![event("x", i)],
+            ))
+            .await
+            .unwrap();
+    }
+    let head = store.head().await.unwrap();
+    let wanted: Vec<i64> = store
+        .read_all(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.stream_id.starts_with("kb-"))
+        .map(|e| e.global_position)
+        .collect();
+    assert_eq!(wanted.len(), 10);
+    let read = store.read_streams_between("kb-", 0, head).await.unwrap();
+    let positions: Vec<i64> = read.iter().map(|e| e.global_position).collect();
+    assert_eq!(positions, wanted);
+    assert!(read
+        .iter()
+        .all(|e| e.payload == event("x", e.global_position - 1).payload));
+    let middle: Vec<i64> = store
+        .read_streams_between("kb-", 9, 21)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.global_position)
+        .collect();
+    assert_eq!(middle, [13, 17, 21]);
+    assert!(store
+        .read_streams_between("kb-", 1, 4)
+        .await
+        .unwrap()
+        .is_empty());
+    for bad in ["", "kb%", "kb'", "kb_\\"] {
+        assert!(
+            store.read_streams_between(bad, 0, head).await.is_err(),
+            "{bad:?} refused"
+        );
+    }
+    // Three positions a read: most ranges hold no kb- event at all.
+    let mut follower = Follower::after(store.clone(), "kb", 0, 3).only_streams("kb-");
+    let mut seen = Vec::new();
+    let handed = follower
+        .catch_up(&mut |batch: Vec<sellerdesk_eventstore::RecordedEvent>| {
+            seen.extend(batch.iter().map(|e| e.global_position));
+            async { Ok::<_, std::convert::Infallible>(()) }
+        })
+        .await
+        .unwrap();
+    assert_eq!((handed, seen.clone()), (10, wanted.clone()));
+    let again = follower
+        .catch_up(&mut |_batch| async { Ok::<_, std::convert::Infallible>(()) })
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "at the head");
+}
+
 /// Many appenders at once, with a follower reading the global order while they
 /// write: no position is lost or duplicated, and the follower sees every event
 /// exactly once (gap safety).
@@ -898,6 +972,7 @@ contract!(
     append_and_read,
     version_conflict,
     global_order,
+    followers_of_some_streams_read_only_those,
     concurrent_appenders_and_follower,
     concurrent_appends_are_each_checked,
     reopen_after_restart,

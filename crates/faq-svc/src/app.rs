@@ -675,7 +675,11 @@ impl Faq {
             }
         };
         let app = &self;
-        sellerdesk_eventstore::Follower::after(self.store.clone(), "faq-replica", start, 1000)
+        // Only the knowledge bases' streams: the interactions, most of the
+        // log, stay in the database instead of crossing the wire to be
+        // skipped here.
+        sellerdesk_eventstore::Follower::after(self.store.clone(), "faq-replica", start, 10_000)
+            .only_streams(store::KB_STREAM_PREFIX)
             .run(|batch| async move {
                 for e in &batch {
                     app.fold_foreign(e);
@@ -686,7 +690,7 @@ impl Faq {
     }
 
     fn fold_foreign(&self, recorded: &RecordedEvent) {
-        let Some(shop) = recorded.stream_id.strip_prefix("faq-kb-") else {
+        let Some(shop) = recorded.stream_id.strip_prefix(store::KB_STREAM_PREFIX) else {
             return;
         };
         self.unwritten.lock().expect("unwritten lock").written(shop);

@@ -6,7 +6,7 @@ use sellerdesk_eventstore::{codec, Metadata, NewEvent, RecordedEvent, StoreError
 /// Schema version of every faq-svc payload; a version 2 adds an upcast
 /// branch in [`decode_kb_event`] and stored rows stay as they are.
 pub const SCHEMA_VERSION: i32 = 1;
-const KB_STREAM_PREFIX: &str = "faq-kb-";
+pub const KB_STREAM_PREFIX: &str = "faq-kb-";
 const INTERACTIONS_STREAM_PREFIX: &str = "faq-interactions-";
 /// The help centre's key where a shop id would be: `@` is not allowed in shop ids.
 pub const HELP_CENTRE_KEY: &str = "@help-centre";

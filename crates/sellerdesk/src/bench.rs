@@ -832,6 +832,44 @@ pub async fn chat_memory(
     Ok(())
 }
 
+/// faq's replica follower from 0 to the log's head, both ways, `rounds`
+/// times each, interleaved: every event read and the knowledge bases' kept
+/// (as before), or only their streams read.
+pub async fn faq_follower(url: &str, rounds: usize) -> anyhow::Result<()> {
+    let store = sellerdesk_eventstore::open(url).await?;
+    let head = store.head().await?;
+    let prefix = faq_svc::store::KB_STREAM_PREFIX;
+    for round in 0..rounds {
+        for only in [false, true] {
+            let mut follower =
+                sellerdesk_eventstore::Follower::after(store.clone(), "bench", 0, 10_000);
+            if only {
+                follower = follower.only_streams(prefix);
+            }
+            let kept = std::sync::atomic::AtomicUsize::new(0);
+            let started = Instant::now();
+            let handed = follower
+                .catch_up(&mut |batch: Vec<sellerdesk_eventstore::RecordedEvent>| {
+                    let n = batch
+                        .iter()
+                        .filter(|e| e.stream_id.starts_with(prefix))
+                        .count();
+                    kept.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    async { Ok::<_, std::convert::Infallible>(()) }
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "round {round}, {}: {head} positions in {:.3} s, {handed} events handed over, {} of them the knowledge bases'",
+                if only { "only the knowledge bases' streams" } else { "every event" },
+                started.elapsed().as_secs_f64(),
+                kept.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Projects chat's conversation read model from its checkpoint to the log's
 /// head, as the `chat-archive` projector does, and reports how fast.
 pub async fn chat_archive(url: &str) -> anyhow::Result<()> {

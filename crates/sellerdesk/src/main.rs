@@ -246,6 +246,17 @@ enum BenchCommand {
         #[arg(long)]
         url: String,
     },
+    /// faq's replica follower over a filled log (issue 15): the whole log
+    /// from 0 to the head, once reading every event and skipping all but
+    /// the knowledge bases', once reading only their streams; interleaved.
+    FaqFollower {
+        /// postgres://... or sqlite://... (filled by `bench faq`, whose Match
+        /// calls are recorded as interactions)
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// compliance at two replicas: a read on B right after a write on A (issue 15).
     ReadAfterWrite {
         /// postgres://... (both replicas share it)
@@ -552,6 +563,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     .await?
             }
             BenchCommand::ChatArchive { url } => sellerdesk::bench::chat_archive(&url).await?,
+            BenchCommand::FaqFollower { url, rounds } => {
+                sellerdesk::bench::faq_follower(&url, rounds).await?
+            }
             BenchCommand::ReadAfterWrite { url, rounds, shops } => {
                 sellerdesk::bench::read_after_write(&url, rounds, shops).await?
             }
