@@ -176,18 +176,23 @@ async fn version_conflict(db: Db) {
     assert_eq!(store.read_stream("a", 0, 10).await.unwrap().len(), 3);
 }
 
+/// Event `n` of shop "x", appended to `stream` whatever its version.
+async fn append_one(store: &Arc<dyn EventStore>, stream: String, n: i64) {
+    store
+        .append(Append::new(
+            stream,
+            ExpectedVersion::Any,
+            vec![event("x", n)],
+        ))
+        .await
+        .unwrap();
+}
+
 async fn global_order(db: Db) {
     let store = db.open().await;
     for i in 0..6 {
         let stream = format!("s{}", i % 3);
-        store
-            .append(Append::new(
-                stream,
-                ExpectedVersion::Any,
-                vec![event("x", i)],
-            ))
-            .await
-            .unwrap();
+        append_one(&store, stream, i).await;
     }
     let all = store.read_all(0, 100).await.unwrap();
     let positions: Vec<i64> = all.iter().map(|e| e.global_position).collect();
@@ -212,14 +217,7 @@ async fn followers_of_some_streams_read_only_those(db: Db) {
             1 => "kbx".to_owned(),
             _ => format!("talk-{i}"),
         };
-        store
-            .append(Append::new(
-                stream,
-                ExpectedVersion::Any,
-                vec![event("x", i)],
-            ))
-            .await
-            .unwrap();
+        append_one(&store, stream, i).await;
     }
     let head = store.head().await.unwrap();
     let wanted: Vec<i64> = store
