@@ -739,9 +739,10 @@ impl Chat {
                 command: &p.command,
                 at: p.command.at(),
                 metadata: &p.metadata,
-                // The scheduler's tick decides again next second; probing
-                // the head for each desk's idle tick would cost a query per
-                // desk with timers per second.
+                // A tick that decided nothing on a stale desk is repaired by
+                // the schedule's projector, which reads the newer events and
+                // writes the shop's entry again; probing the head for each
+                // idle tick would cost a query per due shop.
                 answered: !matches!(p.command, Command::Tick { .. }),
             })
             .collect();

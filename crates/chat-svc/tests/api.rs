@@ -51,6 +51,30 @@ async fn spawn_faq(store: Arc<dyn EventStore>, signer: &TokenSigner) -> Running 
     .unwrap()
 }
 
+/// A test replica's settings: time is driven by the test (no scheduler).
+fn chat_settings(
+    store: Arc<dyn EventStore>,
+    clock: &ManualClock,
+    faq_endpoint: String,
+    cache_shops: usize,
+    signer: &TokenSigner,
+    bus: Arc<InProcessBus>,
+) -> Settings {
+    Settings {
+        store,
+        bus,
+        durable_bus: false,
+        clock: Arc::new(clock.clone()),
+        verifier: signer.verifier(),
+        request_timeout: Duration::from_secs(10),
+        limits: Limits::default(),
+        faq_endpoint,
+        robot_timeout: Duration::from_millis(500),
+        run_scheduler: false,
+        cache_shops,
+    }
+}
+
 struct TestApp {
     client: ChatServiceClient<Channel>,
     signer: TokenSigner,
@@ -77,19 +101,7 @@ async fn spawn_chat_as(
 ) -> TestApp {
     let signer = TokenSigner::new("test");
     let bus = Arc::new(InProcessBus::new());
-    let settings = Settings {
-        store,
-        bus: bus.clone(),
-        durable_bus: false,
-        clock: Arc::new(clock.clone()),
-        verifier: signer.verifier(),
-        request_timeout: Duration::from_secs(10),
-        limits: Limits::default(),
-        faq_endpoint,
-        robot_timeout: Duration::from_millis(500),
-        run_scheduler: false,
-        cache_shops: 10_000,
-    };
+    let settings = chat_settings(store, &clock, faq_endpoint, 10_000, &signer, bus.clone());
     let (service, chat) = if by_shop {
         chat_svc::spawn_replica(settings).await
     } else {
@@ -786,22 +798,15 @@ async fn replica_with_cache(
     clock: ManualClock,
     cache_shops: usize,
 ) -> (Running, Arc<Chat>) {
-    let signer = TokenSigner::new("test");
-    chat_svc::spawn_local(Settings {
+    let settings = chat_settings(
         store,
-        bus: Arc::new(InProcessBus::new()),
-        durable_bus: false,
-        clock: Arc::new(clock),
-        verifier: signer.verifier(),
-        request_timeout: Duration::from_secs(10),
-        limits: Limits::default(),
-        faq_endpoint: "http://127.0.0.1:9".into(),
-        robot_timeout: Duration::from_millis(50),
-        run_scheduler: false,
+        &clock,
+        "http://127.0.0.1:9".into(),
         cache_shops,
-    })
-    .await
-    .unwrap()
+        &TokenSigner::new("test"),
+        Arc::new(InProcessBus::new()),
+    );
+    chat_svc::spawn_local(settings).await.unwrap()
 }
 
 /// R-CHAT-9 at `at` (a Saturday): an agent online and a buyer who asked for
@@ -1320,19 +1325,14 @@ async fn r_x_4_desks_are_bounded_and_evicted_shops_come_back_whole() {
     let dir = tempfile::tempdir().unwrap();
     let signer = TokenSigner::new("test");
     let faq = spawn_faq(sqlite(&dir, "faq").await, &signer).await;
-    let (service, chat) = chat_svc::spawn_local(Settings {
-        store: sqlite(&dir, "chat").await,
-        bus: Arc::new(InProcessBus::new()),
-        durable_bus: false,
-        clock: Arc::new(ManualClock::new(t0())),
-        verifier: signer.verifier(),
-        request_timeout: Duration::from_secs(10),
-        limits: Limits::default(),
-        faq_endpoint: faq.endpoint(),
-        robot_timeout: Duration::from_millis(500),
-        run_scheduler: false,
-        cache_shops: 5,
-    })
+    let (service, chat) = chat_svc::spawn_local(chat_settings(
+        sqlite(&dir, "chat").await,
+        &ManualClock::new(t0()),
+        faq.endpoint(),
+        5,
+        &signer,
+        Arc::new(InProcessBus::new()),
+    ))
     .await
     .unwrap();
     let mut client = ChatServiceClient::new(

@@ -63,7 +63,9 @@ pub struct Config {
     /// R-FAQ-5: the most FAQ cards a shop may show.
     pub faq_card_limit: usize,
     /// chat-svc: shops whose desks one replica holds; the least recently used
-    /// idle ones (no timers, no watchers) go and come back from their stream.
+    /// idle ones (no command waiting, no watchers) go and come back from
+    /// their stream. A desk with timers goes too: the scheduler reads the
+    /// schedule in the database (decision 0021).
     pub chat_cache_shops: usize,
     /// faq-svc: shops whose written knowledge bases (with their indexes) one
     /// replica holds; the least recently used go and come back from their
