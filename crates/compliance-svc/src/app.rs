@@ -36,6 +36,11 @@ const READ_MODEL_CHECKPOINT: &str = "compliance-read-models";
 const READ_BATCH: i64 = 10_000;
 /// Due shops the scheduler reads at a time.
 const DUE_PAGE: i64 = 256;
+/// The version of the last policy whose taking effect the schedule was swept
+/// for ([`Compliance::sweep_for_policy`]). Under the read models' prefix: a
+/// rebuild drops it with them, and the sweep after it runs once more, which
+/// costs one look at each shop with points and changes nothing else.
+const POLICY_SWEPT: &str = "compliance/policy-swept";
 /// How often the timekeeper looks for due shops when no clock change wakes it.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
@@ -474,8 +479,78 @@ impl Compliance {
     /// announces what is due ([`Self::announce_due`]): what the timekeeper
     /// does, in one call.
     pub async fn tick(&self) -> Result<usize, AppError> {
+        // A policy another replica published must reach the schedule.
+        self.reload_policies().await?;
         self.project_pending().await?;
+        self.sweep_for_policy().await?;
         self.announce_due().await
+    }
+
+    /// R-CMP-5: a policy taking effect with other thresholds moves the tier
+    /// of shops that nobody writes to, whose entries were written before it
+    /// was published. Once per policy, when it takes effect, every entry of
+    /// a shop with points is made due then; [`Self::announce_due`] then
+    /// announces the shops whose tier moved and moves the others on.
+    /// Returns how many entries it moved.
+    pub async fn sweep_for_policy(&self) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let policies = self.policies();
+        let in_force = policies.in_force(now);
+        // Before any sweep existed, version 1 (the default) was in force.
+        let swept = self
+            .store
+            .load_snapshot(POLICY_SWEPT)
+            .await?
+            .map_or(1, |s| s.version);
+        if i64::from(in_force.version) <= swept {
+            return Ok(0);
+        }
+        let due_at = in_force.effective_at;
+        let due_millis = schedule_entry("", Some(due_at), 0, String::new()).starts_at;
+        let mut query = DocumentQuery {
+            index: store::DUE_INDEX.to_owned(),
+            shop_id: store::DUE_OWNER.to_owned(),
+            starts_from: Some(due_millis.saturating_add(1)),
+            oldest_first: true,
+            limit: DUE_PAGE,
+            ..DocumentQuery::default()
+        };
+        let mut moved = 0;
+        loop {
+            let page = self.store.search_documents(&query).await?;
+            let with_points: Vec<Document> = page
+                .iter()
+                .filter(|d| {
+                    serde_json::from_str::<ShopSummary>(&d.body).map_or(true, |s| s.points > 0)
+                })
+                .map(|d| schedule_entry(&d.doc_id, Some(due_at), d.version, d.body.clone()))
+                .collect();
+            self.store.save_documents(&with_points).await?;
+            moved += with_points.len();
+            match page.last() {
+                // Moved entries are now before the cursor: never read twice.
+                Some(last) if page.len() as i64 == DUE_PAGE => {
+                    query.after = Some((last.starts_at, last.doc_id.clone()));
+                }
+                _ => break,
+            }
+        }
+        self.store
+            .save_snapshots(&[Snapshot {
+                key: POLICY_SWEPT.to_owned(),
+                version: i64::from(in_force.version),
+                position: 0,
+                body: due_at.to_rfc3339(),
+            }])
+            .await?;
+        if moved > 0 {
+            tracing::info!(
+                policy = in_force.version,
+                shops = moved,
+                "a policy took effect: shops with points are due"
+            );
+        }
+        Ok(moved)
     }
 
     /// Announces the tier changes that time caused, for every shop whose

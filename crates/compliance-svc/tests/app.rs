@@ -630,3 +630,92 @@ async fn a_failing_shop_does_not_drop_other_due_announcements() {
     );
     assert_eq!(announced("b").await, 2);
 }
+
+/// R-CMP-5, R-CMP-13: a policy published after a shop's last write moves its
+/// tier when it takes effect. The entry the schedule holds for the shop was
+/// written before the policy existed; the timekeeper, another replica than
+/// the one that published, still announces the change at that moment, once,
+/// named for the policy. A shop whose tier the policy leaves alone gets no
+/// announcement.
+async fn a_policy_is_announced_when_it_takes_effect(store: Arc<dyn EventStore>) {
+    let clock = ManualClock::new(t0());
+    let writer = open_app(&store, &clock).await;
+    for (shop, points) in [("ten", 10), ("one", 1)] {
+        writer
+            .execute(shop, Metadata::default(), record("v", points))
+            .await
+            .unwrap();
+    }
+    let keeper = open_app(&store, &clock).await;
+    assert_eq!(keeper.tick().await.unwrap(), 0);
+    let takes_effect = t0() + Duration::days(10);
+    let mut policy = PolicyHistory::default().latest().clone();
+    policy.effective_at = takes_effect;
+    policy.tiers[0].threshold_points = 10;
+    writer
+        .publish_policy(policy, Metadata::default())
+        .await
+        .unwrap();
+
+    clock.set(takes_effect - Duration::seconds(1));
+    assert_eq!(keeper.tick().await.unwrap(), 0, "not in force yet");
+    clock.set(takes_effect + Duration::seconds(1));
+    assert_eq!(keeper.tick().await.unwrap(), 1, "one shop moved tier");
+    assert_eq!(keeper.tick().await.unwrap(), 0, "announced once");
+
+    let events = store
+        .read_stream(&store::shop_stream("ten"), 0, 10)
+        .await
+        .unwrap();
+    match store::decode_shop_event(events.last().unwrap()).unwrap() {
+        Event::TierChanged {
+            from: 0,
+            to: 1,
+            reason,
+            effective_at,
+            measures_applied,
+            ..
+        } => {
+            assert_eq!(reason, compliance_svc::domain::TierChangeReason::Policy);
+            assert_eq!(effective_at, takes_effect);
+            assert!(!measures_applied.is_empty(), "tier 1's measures apply");
+        }
+        other => panic!("{other:?}"),
+    }
+    let one = store
+        .read_stream(&store::shop_stream("one"), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1, "nothing to announce for 1 point");
+    let due: Vec<(String, i64)> = schedule(&store)
+        .await
+        .into_iter()
+        .map(|(shop, due, _, _)| (shop, due))
+        .collect();
+    assert_eq!(
+        due,
+        [
+            // restrict_marketing lasts 7 days, then the points expire.
+            (
+                "ten".into(),
+                (takes_effect + Duration::days(7)).timestamp_millis()
+            ),
+            (
+                "one".into(),
+                (t0() + Duration::days(180)).timestamp_millis()
+            ),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_cmp_5_a_policy_is_announced_when_it_takes_effect_sqlite() {
+    let dir = TempSqlite::new();
+    a_policy_is_announced_when_it_takes_effect(open(&dir.url("c")).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_cmp_5_a_policy_is_announced_when_it_takes_effect_postgres() {
+    a_policy_is_announced_when_it_takes_effect(open(&fresh_postgres_url().await).await.unwrap())
+        .await;
+}

@@ -629,3 +629,181 @@ fn r_cmp_13_the_policys_deactivating_tier_decides_revocation() {
         Some(48)
     );
 }
+
+/// A copy of the default policy taking effect at `at`, with the tiers at
+/// these thresholds.
+fn thresholds_from(at: &str, points: [u32; 4]) -> compliance_svc::domain::PolicyPublished {
+    let mut policy = compliance_svc::domain::Policy::default_policy();
+    policy.version = 2;
+    policy.effective_at = t(at);
+    for (tier, points) in policy.tiers.iter_mut().zip(points) {
+        tier.threshold_points = points;
+    }
+    compliance_svc::domain::PolicyPublished { policy }
+}
+
+/// R-CMP-5, R-CMP-13: a published policy with lower thresholds raises the
+/// tier of a shop that does nothing at the moment it takes effect. Time
+/// alone announces it, named for the policy, at that moment, with the
+/// raised tier's measures; the standing says beforehand that it will
+/// change then. Points that expire later are still named for expiry.
+#[test]
+fn r_cmp_5_a_policy_taking_effect_moves_the_tier_and_is_announced_for_it() {
+    let mut policies = PolicyHistory::default();
+    policies.apply(&thresholds_from("2026-03-01T00:00:00Z", [10, 20, 30, 40]));
+    let mut state = initial_state();
+    let run = |c: Command, state: &mut ShopState| {
+        let events = decide(&c, state, &policies).unwrap();
+        for e in &events {
+            *state = evolve(std::mem::take(state), e);
+        }
+        events
+    };
+    assert!(run(record("v1", 10, "2026-02-01T00:00:00Z"), &mut state).len() == 1);
+    let before = state.standing(t("2026-02-15T00:00:00Z"), &policies);
+    assert_eq!(before.tier, 0, "10 points are under the default's 12");
+    assert_eq!(
+        before.next_change_at,
+        Some(t("2026-03-01T00:00:00Z")),
+        "the policy moves the tier before the points expire"
+    );
+    let observe = |at: &str| Command::ObserveTime { at: t(at) };
+    assert!(run(observe("2026-02-28T23:59:59Z"), &mut state).is_empty());
+
+    let events = run(observe("2026-03-01T00:00:07Z"), &mut state);
+    match &events[..] {
+        [Event::TierChanged {
+            from: 0,
+            to: 1,
+            points: 10,
+            reason: TierChangeReason::Policy,
+            effective_at,
+            caused_by: None,
+            measures_applied,
+        }] => {
+            assert_eq!(*effective_at, t("2026-03-01T00:00:00Z"));
+            let codes: Vec<_> = measures_applied
+                .iter()
+                .map(|m| (m.tier, m.measure.code.as_str(), m.started_at))
+                .collect();
+            assert_eq!(
+                codes,
+                [
+                    (1, "warning", t("2026-03-01T00:00:00Z")),
+                    (1, "restrict_marketing", t("2026-03-01T00:00:00Z"))
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let now = state.standing(t("2026-03-02T00:00:00Z"), &policies);
+    assert!(now
+        .measures
+        .iter()
+        .any(|m| m.applied.measure.code == "restrict_marketing"));
+    assert!(run(observe("2026-03-02T00:00:00Z"), &mut state).is_empty());
+
+    // 180 days after 1 February the points go, and expiry is named.
+    let events = run(observe("2026-08-15T00:00:00Z"), &mut state);
+    match &events[..] {
+        [Event::TierChanged {
+            from: 1,
+            to: 0,
+            reason: TierChangeReason::Expiry,
+            effective_at,
+            measures_applied,
+            ..
+        }] => {
+            assert_eq!(*effective_at, t("2026-07-31T00:00:00Z"));
+            assert!(measures_applied.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// R-CMP-5: a policy with higher thresholds lowers a tier, and applies
+/// nothing; one that leaves this shop's tier where it is is no change for
+/// it, so the next change stays its points' expiry.
+#[test]
+fn r_cmp_5_a_policy_lowers_a_tier_and_one_that_moves_nothing_is_not_a_change() {
+    let mut raised = PolicyHistory::default();
+    raised.apply(&thresholds_from("2026-03-01T00:00:00Z", [15, 30, 45, 60]));
+    let g = testing::given_with::<Shop>(raised.clone(), &[]);
+    let mut state = g.state.clone();
+    for e in decide(&record("v1", 12, "2026-02-01T00:00:00Z"), &state, &raised).unwrap() {
+        state = evolve(state, &e);
+    }
+    assert_eq!(state.standing(t("2026-02-02T00:00:00Z"), &raised).tier, 1);
+    let events = decide(
+        &Command::ObserveTime {
+            at: t("2026-03-05T00:00:00Z"),
+        },
+        &state,
+        &raised,
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            &events[..],
+            [Event::TierChanged { from: 1, to: 0, reason: TierChangeReason::Policy, measures_applied, .. }]
+                if measures_applied.is_empty()
+        ),
+        "{events:?}"
+    );
+
+    let mut same = PolicyHistory::default();
+    same.apply(&thresholds_from("2026-03-01T00:00:00Z", [11, 24, 36, 48]));
+    let mut state = initial_state();
+    for e in decide(&record("v1", 5, "2026-02-01T00:00:00Z"), &state, &same).unwrap() {
+        state = evolve(state, &e);
+    }
+    let s = state.standing(t("2026-02-02T00:00:00Z"), &same);
+    assert_eq!(s.next_change_at, Some(t("2026-07-31T00:00:00Z")));
+}
+
+/// R-CMP-3 over R-CMP-5: a policy that puts the deactivating tier at or
+/// under a shop's total raises the tier with its other measures, but rights
+/// go only when a new violation reaches it, never by time alone.
+#[test]
+fn r_cmp_3_a_policy_alone_never_revokes_rights() {
+    let mut policies = PolicyHistory::default();
+    policies.apply(&thresholds_from("2026-03-01T00:00:00Z", [3, 6, 9, 12]));
+    let mut state = initial_state();
+    for e in decide(&record("v1", 12, "2026-02-01T00:00:00Z"), &state, &policies).unwrap() {
+        state = evolve(state, &e);
+    }
+    let events = decide(
+        &Command::ObserveTime {
+            at: t("2026-03-01T00:00:00Z"),
+        },
+        &state,
+        &policies,
+    )
+    .unwrap();
+    let [Event::TierChanged {
+        from: 1,
+        to: 4,
+        measures_applied,
+        ..
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    let tiers: std::collections::BTreeSet<u32> = measures_applied.iter().map(|m| m.tier).collect();
+    assert_eq!(
+        tiers,
+        [2, 3].into(),
+        "tiers 2 and 3; tier 4 only deactivates"
+    );
+    assert!(measures_applied
+        .iter()
+        .all(|m| m.measure.code != compliance_svc::domain::policy::DEACTIVATE));
+    state = evolve(state, &events[0]);
+    assert!(!state.standing(t("2026-03-02T00:00:00Z"), &policies).revoked);
+    let next = decide(&record("v2", 1, "2026-03-02T00:00:00Z"), &state, &policies).unwrap();
+    assert!(
+        next.iter()
+            .any(|e| matches!(e, Event::SellingRightsRevoked { points: 13, .. })),
+        "{next:?}"
+    );
+}

@@ -3,6 +3,7 @@
 
 use super::{
     events::{AppealOutcome, AppliedMeasure, Event, PolicyPublished, TierChangeReason},
+    policy::DEACTIVATE,
     rules, DomainError, Instant, Policy, PolicyHistory, ShopState,
 };
 
@@ -290,15 +291,48 @@ fn observe_time(
     if now.tier == state.announced_tier {
         return Ok(Vec::new());
     }
+    let (effective_at, reason) = state
+        .tier_moved_by_time(at, policies)
+        .unwrap_or((at, TierChangeReason::Expiry));
     Ok(vec![Event::TierChanged {
         from: state.announced_tier,
         to: now.tier,
         points: now.points,
-        reason: TierChangeReason::Expiry,
-        effective_at: state.last_expiry_at_or_before(at).unwrap_or(at),
+        reason,
+        effective_at,
         caused_by: None,
-        measures_applied: Vec::new(),
+        // R-CMP-5: expiry only lowers the tier, but a policy with lower
+        // thresholds raises it, and the raised tiers' measures apply from
+        // the moment it took effect. All but deactivation: R-CMP-3 revokes
+        // rights when a new violation reaches that tier, never time alone.
+        measures_applied: measures_crossed(
+            policies.in_force(at),
+            state.announced_tier,
+            now.tier,
+            effective_at,
+        )
+        .into_iter()
+        .filter(|m| m.measure.code != DEACTIVATE)
+        .collect(),
     }])
+}
+
+/// The measures of every tier crossed upwards from `from` to `to`, started
+/// at `at` (R-CMP-5).
+fn measures_crossed(policy: &Policy, from: u32, to: u32, at: Instant) -> Vec<AppliedMeasure> {
+    policy
+        .tiers
+        .iter()
+        .filter(|t| t.level > from && t.level <= to)
+        .flat_map(|t| {
+            t.measures.iter().map(move |m| AppliedMeasure {
+                tier: t.level,
+                measure: m.clone(),
+                started_at: at,
+                ends_at: m.ends_at(at),
+            })
+        })
+        .collect()
 }
 
 /// The fact, then what it changes: a tier announcement with the measures of
@@ -353,20 +387,14 @@ fn with_consequences(
     let after = next.standing(at, policies);
     let mut events = vec![fact];
     if after.tier != state.announced_tier || after.tier != before.tier {
-        let policy = policies.in_force(at);
-        let measures_applied = policy
-            .tiers
-            .iter()
-            .filter(|t| t.level > before.tier && t.level <= after.tier)
-            .flat_map(|t| {
-                t.measures.iter().map(move |m| AppliedMeasure {
-                    tier: t.level,
-                    measure: m.clone(),
-                    started_at: at,
-                    ends_at: m.ends_at(at),
-                })
-            })
-            .collect();
+        // A tier that a policy raised but nobody announced yet was never
+        // applied either: its measures apply now with the rest.
+        let measures_applied = measures_crossed(
+            policies.in_force(at),
+            before.tier.min(state.announced_tier),
+            after.tier,
+            at,
+        );
         events.push(Event::TierChanged {
             from: state.announced_tier,
             to: after.tier,

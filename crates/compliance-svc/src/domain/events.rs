@@ -49,7 +49,8 @@ pub enum Event {
         points: u32,
         reason: TierChangeReason,
         /// When the change took effect: the command's instant, or for expiry
-        /// the instant the last points expired (announced possibly later).
+        /// the instant the last points expired, or for a policy the instant
+        /// it took effect (announced possibly later).
         #[serde(with = "instant")]
         effective_at: Instant,
         /// The violation whose recording or overturning caused it, if any.
@@ -88,6 +89,8 @@ pub enum TierChangeReason {
     Violation,
     Appeal,
     Expiry,
+    /// A published policy took effect with other thresholds (R-CMP-5).
+    Policy,
 }
 
 /// A measure applied when a tier was reached.

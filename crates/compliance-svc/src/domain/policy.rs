@@ -300,4 +300,29 @@ impl PolicyHistory {
     pub fn apply(&mut self, published: &super::PolicyPublished) {
         self.versions.push(published.policy.clone());
     }
+
+    /// The instants in `(after, up_to]` at which another policy takes
+    /// effect, ascending, each once (R-CMP-5): the moments a policy alone
+    /// can move a shop's tier. Several versions may share an instant; the
+    /// newest of them is the one in force.
+    pub fn taking_effect(
+        &self,
+        after: Instant,
+        up_to: Option<Instant>,
+    ) -> impl Iterator<Item = Instant> + '_ {
+        let first = self.versions.partition_point(|p| p.effective_at <= after);
+        let mut last = None;
+        self.versions[first..]
+            .iter()
+            .map(|p| p.effective_at)
+            .take_while(move |at| up_to.is_none_or(|end| *at <= end))
+            .filter(move |at| last.replace(*at) != Some(*at))
+    }
+
+    /// The policy in force just before `at`: the one a policy taking effect
+    /// at `at` replaces.
+    pub fn in_force_before(&self, at: Instant) -> &Policy {
+        let i = self.versions.partition_point(|p| p.effective_at < at);
+        &self.versions[i.saturating_sub(1)]
+    }
 }

@@ -6,7 +6,7 @@
 //! later instant, which is why a past moment and now cost the same.
 
 use super::{
-    events::{AppealOutcome, AppliedMeasure, Event},
+    events::{AppealOutcome, AppliedMeasure, Event, TierChangeReason},
     rules, Instant, PolicyHistory,
 };
 use imbl::Vector;
@@ -453,35 +453,91 @@ impl ShopState {
 
     /// Points counting at `at` (>= the state's clock), and the next instant one
     /// expires.
-    fn points_at(&self, at: Instant) -> (u32, Option<Instant>, Option<Instant>) {
+    fn points_at(&self, at: Instant) -> (u32, Option<Instant>) {
         if self.revoked_at.is_some() {
-            return (self.points, None, None);
+            return (self.points, None);
         }
         let mut points = self.points;
-        let mut last_expiry = None;
         for v in self.violations.iter().skip(self.expiry_cursor as usize) {
             if v.status != ViolationStatus::Active {
                 continue;
             }
             if v.expires_at > at {
-                return (points, Some(v.expires_at), last_expiry);
+                return (points, Some(v.expires_at));
             }
             points -= v.points;
-            last_expiry = Some(v.expires_at);
         }
-        (points, None, last_expiry)
+        (points, None)
     }
 
-    /// The instant the latest points expired at or before `at` (for announcing a
-    /// tier change caused by time).
-    pub fn last_expiry_at_or_before(&self, at: Instant) -> Option<Instant> {
-        self.points_at(at).2
+    /// When time alone last moved the tier, in `(last event, at]`, and what
+    /// moved it (R-CMP-2, R-CMP-5): points expiring, or a published policy
+    /// taking effect with other thresholds. `None` when time has not moved
+    /// it. At an instant where both happen, the policy is named: under the
+    /// old thresholds the points alone would have been announced already.
+    pub fn tier_moved_by_time(
+        &self,
+        at: Instant,
+        policies: &PolicyHistory,
+    ) -> Option<(Instant, TierChangeReason)> {
+        let since = self.clock?;
+        let mut points = self.points_at(since).0;
+        let mut tier = policies.in_force(since).tier_for(points);
+        // R-CMP-4: nothing expires while rights are revoked.
+        let mut expiring = self
+            .violations
+            .iter()
+            .skip(if self.revoked_at.is_some() {
+                self.violations.len()
+            } else {
+                self.expiry_cursor as usize
+            })
+            .filter(|v| v.status == ViolationStatus::Active)
+            .map(|v| (v.expires_at, v.points))
+            .take_while(|(expires_at, _)| *expires_at <= at)
+            .filter(|(expires_at, _)| *expires_at > since)
+            .peekable();
+        let mut taking_effect = policies.taking_effect(since, Some(at)).peekable();
+        let mut moved = None;
+        loop {
+            let instant = match (expiring.peek(), taking_effect.peek()) {
+                (Some((e, _)), Some(p)) => (*e).min(*p),
+                (Some((e, _)), None) => *e,
+                (None, Some(p)) => *p,
+                (None, None) => break,
+            };
+            while let Some((_, gone)) = expiring.next_if(|(e, _)| *e == instant) {
+                points = points.saturating_sub(gone);
+            }
+            let by_policy = taking_effect.next_if_eq(&instant).is_some();
+            let now = policies.in_force(instant).tier_for(points);
+            if now != tier {
+                let reason = if by_policy {
+                    TierChangeReason::Policy
+                } else {
+                    TierChangeReason::Expiry
+                };
+                moved = Some((instant, reason));
+                tier = now;
+            }
+        }
+        moved
+    }
+
+    /// The first instant after `at` at which a published policy taking
+    /// effect moves this shop's tier (R-CMP-5), with the points it will
+    /// have then.
+    fn next_policy_move(&self, at: Instant, policies: &PolicyHistory) -> Option<Instant> {
+        policies.taking_effect(at, None).find(|&p| {
+            let points = self.points_at(p).0;
+            policies.in_force_before(p).tier_for(points) != policies.in_force(p).tier_for(points)
+        })
     }
 
     /// The standing at `at`, which must not be before the last folded event.
     /// The answer for `at` depends only on the events up to it (R-CMP-10).
     pub fn standing(&self, at: Instant, policies: &PolicyHistory) -> Standing {
-        let (points, next_expiry, _) = self.points_at(at);
+        let (points, next_expiry) = self.points_at(at);
         let policy = policies.in_force(at);
         let tier = policy.tier_for(points);
         let measures: Vec<MeasureRecord> = self
@@ -498,10 +554,14 @@ impl ShopState {
             .cloned()
             .collect();
         let next_measure_end = measures.iter().filter_map(|m| m.applied.ends_at).min();
-        let next_change_at = match (next_expiry, next_measure_end) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next_change_at = [
+            next_expiry,
+            next_measure_end,
+            self.next_policy_move(at, policies),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         Standing {
             as_of: at,
             points,
