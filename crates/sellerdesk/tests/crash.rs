@@ -407,17 +407,41 @@ async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
     );
 }
 
-/// The backends (PostgreSQL pids) that hold advisory locks in this test's
-/// database (other tests hold theirs in their own): the leases.
-async fn lease_holders(db: &mut sqlx::PgConnection) -> Vec<i32> {
-    sqlx::query_scalar(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-         ORDER BY pid",
-    )
+/// compliance-svc's leases, as the host names them (`<service>:<work>`).
+const COMPLIANCE_LEASES: [&str; 2] = ["compliance:outbox-relay", "compliance:timekeeper"];
+
+/// The granted advisory locks on `COMPLIANCE_LEASES` in this test's database
+/// (other tests hold theirs in their own), with `what` of each holder. Only
+/// the leases' keys: an append holds the store's transaction lock for a
+/// moment, and a starting replica's migrations hold sqlx's; counting those
+/// can make a replica that holds no lease look like a third holder (the
+/// likely cause of one failure 0.6 s in, at the "one holder each" check).
+async fn lease_locks<T>(db: &mut sqlx::PgConnection, what: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
+    let keys: Vec<i64> = COMPLIANCE_LEASES
+        .iter()
+        .map(|n| sellerdesk_eventstore::lease_key(n))
+        .collect();
+    // pg_locks shows a bigint key as two unsigned halves, objsubid 1.
+    sqlx::query_scalar(&format!(
+        "SELECT {what} FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND EXISTS (SELECT 1 FROM unnest($1::bigint[]) k \
+             WHERE l.classid::bigint = (k >> 32) & 4294967295 AND l.objid::bigint = k & 4294967295) \
+         ORDER BY a.pid"
+    ))
+    .bind(&keys)
     .fetch_all(db)
     .await
     .unwrap()
+}
+
+/// The backends (PostgreSQL pids) that hold compliance-svc's leases.
+async fn lease_holders(db: &mut sqlx::PgConnection) -> Vec<i32> {
+    lease_locks(db, "a.pid").await
 }
 
 /// Which replica's sessions hold every lease: the PostgreSQL backends'
@@ -428,14 +452,7 @@ async fn lease_holders(db: &mut sqlx::PgConnection) -> Vec<i32> {
 async fn lease_holder(db: &mut sqlx::PgConnection, replicas: &[Service]) -> usize {
     let started = Instant::now();
     loop {
-        let ports: Vec<i32> = sqlx::query_scalar(
-            "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.granted \
-             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
-        .fetch_all(&mut *db)
-        .await
-        .unwrap();
+        let ports: Vec<i32> = lease_locks(&mut *db, "a.client_port").await;
         let owners: Option<Vec<usize>> = ports
             .iter()
             .map(|port| {
