@@ -767,3 +767,121 @@ async fn r_ads_14_a_top_up_is_credited_by_the_providers_signed_callback_only() {
         "a repeated callback credits once"
     );
 }
+
+/// R-CMP-5, R-CMP-13 end to end: a policy published with a later effective
+/// time puts a quiet shop's 10 points at tier 1 when it takes effect. Nothing
+/// is written to the shop then; compliance-svc's timekeeper announces the
+/// change by itself, and ads-svc refuses orders under tier 1's
+/// restrict_marketing from then on.
+#[tokio::test]
+async fn r_cmp_13_a_policy_that_takes_effect_later_stops_orders_when_it_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let bus = Arc::new(InProcessBus::new());
+    let clock = ManualClock::new(t("2026-03-04T01:00:00Z"));
+    let compliance = compliance_svc::Application::spawn_local(compliance_svc::Settings {
+        store: sqlite(&dir, "compliance").await,
+        bus: bus.clone(),
+        durable_bus: false,
+        clock: Arc::new(clock.clone()),
+        clock_changes: Some(clock.watch()),
+        cache_shops: 10_000,
+        verifier: signer.verifier(),
+        request_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(compliance.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut cmp = ComplianceServiceClient::new(channel);
+    let (_ads_service, mut ads) = spawn_ads(sqlite(&dir, "ads").await, bus, &signer).await;
+    cmp.record_violation(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        cpb::RecordViolationRequest {
+            shop_id: SHOP.into(),
+            violation_id: "v-10".into(),
+            violation_type: "late_shipping".into(),
+            points: Some(10),
+            evidence: "".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    let takes_effect = t("2026-03-04T01:30:00Z");
+    let tier = |level: u32, threshold_points: u32, code: &str| cpb::Tier {
+        level,
+        threshold_points,
+        measures: vec![cpb::Measure {
+            code: code.into(),
+            description: code.into(),
+            duration_days: 7,
+        }],
+    };
+    cmp.publish_policy(req(
+        &signer,
+        "",
+        Role::Platform,
+        cpb::PublishPolicyRequest {
+            policy: Some(cpb::Policy {
+                version: 0,
+                effective_at: Some(prost_types::Timestamp {
+                    seconds: takes_effect.timestamp(),
+                    nanos: 0,
+                }),
+                tiers: vec![
+                    tier(1, 10, "restrict_marketing"),
+                    tier(2, 24, "restrict_traffic"),
+                ],
+                violation_types: vec![],
+            }),
+        },
+    ))
+    .await
+    .unwrap();
+    // Until the policy takes effect, 10 points are tier 0: orders go through.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ads.place_order(req(&signer, SHOP, Role::Owner, order("before")))
+        .await
+        .unwrap();
+
+    clock.set(takes_effect + chrono::Duration::seconds(1));
+    let mut refused = None;
+    for i in 0..100 {
+        match ads
+            .place_order(req(&signer, SHOP, Role::Owner, order(&format!("o{i}"))))
+            .await
+        {
+            Err(e) if e.code() == tonic::Code::FailedPrecondition => {
+                refused = Some(e);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let e = refused.expect("ads-svc learned of the policy's tier 1 within 5 s");
+    let v = &e.get_details_precondition_failure().unwrap().violations[0];
+    assert_eq!(v.r#type, "MEASURE_IN_FORCE");
+    assert!(
+        v.description.contains("restrict_marketing") && v.description.contains("tier 1"),
+        "{}",
+        v.description
+    );
+    let standing = cmp
+        .get_standing(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            cpb::GetStandingRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .standing
+        .unwrap();
+    assert_eq!((standing.points, standing.tier), (10, 1));
+}

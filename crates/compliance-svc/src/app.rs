@@ -476,12 +476,19 @@ impl Compliance {
     }
 
     /// Brings the schedule up to the log ([`Self::project_pending`]) and
-    /// announces what is due ([`Self::announce_due`]): what the timekeeper
-    /// does, in one call.
+    /// looks at what is due ([`Self::look`]): what the timekeeper does, in
+    /// one call.
     pub async fn tick(&self) -> Result<usize, AppError> {
-        // A policy another replica published must reach the schedule.
-        self.reload_policies().await?;
         self.project_pending().await?;
+        self.look().await
+    }
+
+    /// What the timekeeper does every second once the schedule is up to the
+    /// log: learns the policies another replica published, makes the shops
+    /// a policy now in force may move due ([`Self::sweep_for_policy`]), and
+    /// announces what is due ([`Self::announce_due`]).
+    async fn look(&self) -> Result<usize, AppError> {
+        self.reload_policies().await?;
         self.sweep_for_policy().await?;
         self.announce_due().await
     }
@@ -746,8 +753,8 @@ impl Compliance {
 
     /// Keeps time until aborted: projects the log into the read models
     /// (the schedule among them) whenever something is committed, and
-    /// announces what is due every second, or at once when a manual clock
-    /// jumps. One loop, so a shop's document is written before it is looked
+    /// looks at what is due ([`Self::look`]) every second, or at once when
+    /// a manual clock jumps. One loop, so a shop's document is written before it is looked
     /// for, and the projector and the announcements never race each other.
     pub async fn run_timekeeper(
         self: Arc<Self>,
@@ -766,7 +773,7 @@ impl Compliance {
             let wait = match self.project_pending().await {
                 Ok(_) => {
                     if tokio::time::Instant::now() >= next_look {
-                        if let Err(e) = self.announce_due().await {
+                        if let Err(e) = self.look().await {
                             tracing::warn!(error = %e, "announcing what is due failed");
                         }
                         next_look = tokio::time::Instant::now() + LOOK_EVERY;
