@@ -4,7 +4,7 @@
 //! nothing to keep in step between replicas, and the consumer's writes are
 //! visible to the next command at once.
 
-use crate::domain::{decide, Account, AdsAccount, Command, Event, Instant, TierChange};
+use crate::domain::{decide, Account, AdsAccount, Command, Event, Instant, Order, TierChange};
 use async_trait::async_trait;
 use sellerdesk_bus::{BusMessage, Handler};
 use sellerdesk_eventstore::{Append, EventStore, Metadata};
@@ -52,6 +52,22 @@ impl Ads {
     /// The shop's account as its log says now.
     pub async fn load(&self, shop: &str) -> Result<AdsAccount, AppError> {
         self.path.load::<Account>(&account_stream(shop)).await
+    }
+
+    /// The order under `order_id` in the orders read model (every order,
+    /// archived ones included), if there is one.
+    pub async fn on_record(&self, shop: &str, order_id: &str) -> Result<Option<Order>, AppError> {
+        Ok(crate::orders::on_record(self.path.store().as_ref(), shop, order_id).await?)
+    }
+
+    /// A page of every order the shop placed, newest first (the read model).
+    pub async fn order_history(
+        &self,
+        shop: &str,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<Order>, AppError> {
+        Ok(crate::orders::page(self.path.store().as_ref(), shop, after, limit).await?)
     }
 
     /// Runs the command the closure builds at the command's instant; returns
@@ -129,7 +145,7 @@ impl Handler for SellingRights {
 pub const WINDOW_CHECKPOINT: &str = "ads-windows";
 const WINDOW_PREFIX: &str = "ads:window/";
 pub const WINDOW_TICK: std::time::Duration = std::time::Duration::from_secs(30);
-const ACCOUNT_PREFIX: &str = "ads-account-";
+pub const ACCOUNT_PREFIX: &str = "ads-account-";
 
 fn window_key(shop: &str, order_id: &str) -> String {
     format!("{WINDOW_PREFIX}{shop}/{order_id}/")

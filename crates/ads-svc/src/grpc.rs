@@ -14,6 +14,7 @@ use crate::{
 use sellerdesk_api::ads::v1 as pb;
 use sellerdesk_runtime::{
     errors,
+    page::{self, Page},
     wire::{authorize, command_metadata, timestamp, ANY_ROLE, MANAGERS},
     Role,
 };
@@ -38,6 +39,17 @@ impl AdsApi {
             window_hours,
             payment_secret,
         }
+    }
+
+    /// Whether the orders read model holds an order under `order_id`: the
+    /// fact PlaceOrder and RequestInvoice decide an archived id by.
+    async fn on_record(&self, shop: &str, order_id: &str) -> Result<bool, Status> {
+        Ok(self
+            .app
+            .on_record(shop, order_id)
+            .await
+            .map_err(to_status)?
+            .is_some())
     }
 
     /// A manager's command on one order, answered with the order after it.
@@ -323,6 +335,7 @@ impl pb::ads_service_server::AdsService for AdsApi {
         let r = request.into_inner();
         let spec = spec_from_pb(r.spec)?;
         let advice = recommendations(&spec);
+        let on_record = self.on_record(&shop, &r.order_id).await?;
         let (account, _) = self
             .app
             .execute(&shop, &command_metadata(&caller), |at| {
@@ -330,6 +343,7 @@ impl pb::ads_service_server::AdsService for AdsApi {
                     order_id: r.order_id.clone(),
                     spec: spec.clone(),
                     at,
+                    on_record,
                 }
             })
             .await
@@ -418,9 +432,62 @@ impl pb::ads_service_server::AdsService for AdsApi {
             ANY_ROLE,
             "reading an order",
         )?;
+        let id = &request.get_ref().order_id;
         let account = self.app.load(&shop).await.map_err(to_status)?;
-        Ok(Response::new(pb::GetOrderResponse {
-            order: Some(the_order(&account, &request.get_ref().order_id)?),
+        // The account first: it reflects every acknowledged change. An
+        // order it no longer holds was archived (decision 0022).
+        let order = match account.orders.get(id) {
+            Some(o) => order_pb(o),
+            None => self
+                .app
+                .on_record(&shop, id)
+                .await
+                .map_err(to_status)?
+                .map(|o| order_pb(&o))
+                .ok_or_else(|| errors::not_found("order", id))?,
+        };
+        Ok(Response::new(pb::GetOrderResponse { order: Some(order) }))
+    }
+
+    async fn list_order_history(
+        &self,
+        request: Request<pb::ListOrderHistoryRequest>,
+    ) -> Result<Response<pb::ListOrderHistoryResponse>, Status> {
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "listing orders",
+        )?;
+        let page = Page::of(request.get_ref().page.as_ref())?;
+        // The page continues after `<placed_at millis>:<order id>`.
+        let after = match page.after_key()? {
+            "" => None,
+            key => Some(
+                key.split_once(':')
+                    .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                    .ok_or_else(|| {
+                        errors::invalid_argument(&[(
+                            "page.page_token",
+                            "not a page token of this list".into(),
+                        )])
+                    })?,
+            ),
+        };
+        let orders = self
+            .app
+            .order_history(&shop, after, page.size as i64)
+            .await
+            .map_err(to_status)?;
+        let next = (orders.len() == page.size)
+            .then(|| orders.last())
+            .flatten()
+            .map(|o| {
+                page::Cursor::After(format!("{}:{}", o.placed_at.timestamp_millis(), o.order_id))
+            });
+        Ok(Response::new(pb::ListOrderHistoryResponse {
+            orders: orders.iter().map(order_pb).collect(),
+            page: page::next(next),
         }))
     }
 
@@ -562,6 +629,7 @@ impl pb::ads_service_server::AdsService for AdsApi {
                 )]))
             }
         };
+        let on_record = self.on_record(&shop, &r.order_id).await?;
         let (account, _) = self
             .app
             .execute(&shop, &command_metadata(&caller), |at| {
@@ -570,6 +638,7 @@ impl pb::ads_service_server::AdsService for AdsApi {
                     kind,
                     title: r.title.clone(),
                     at,
+                    on_record,
                 }
             })
             .await

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod domain;
 pub mod grpc;
+pub mod orders;
 pub mod payments;
 
 use sellerdesk_api::ads::v1::ads_service_server::AdsServiceServer;
@@ -107,13 +108,16 @@ impl Service for Ads {
         // Every replica consumes: the durable consumer shares the messages
         // out, and rights apply by the source's position (R-ADS-13).
         // Delivery windows close on one replica at a time (R-ADS-14).
+        // The orders read model is written on one replica at a time too.
         let app = self.app.clone();
         let hours = s.delivery_window_hours;
+        let store = s.store.clone();
         vec![
             Work::Everywhere(Box::pin(consumer)),
             Work::once("delivery-windows", move || {
                 Box::pin(app.clone().keep_delivery_windows(hours))
             }),
+            Work::once("orders", move || Box::pin(orders::run(store.clone()))),
         ]
     }
 }

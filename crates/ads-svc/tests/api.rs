@@ -75,11 +75,21 @@ async fn spawn_ads(
     bus: Arc<InProcessBus>,
     signer: &TokenSigner,
 ) -> (Running, AdsServiceClient<Channel>) {
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    spawn_ads_on(store, bus, signer, clock).await
+}
+
+async fn spawn_ads_on(
+    store: Arc<dyn EventStore>,
+    bus: Arc<InProcessBus>,
+    signer: &TokenSigner,
+    clock: ManualClock,
+) -> (Running, AdsServiceClient<Channel>) {
     let service = Application::spawn_local(Settings {
         store,
         bus,
         durable_bus: false,
-        clock: Arc::new(ManualClock::new(t("2026-03-04T02:00:00Z"))),
+        clock: Arc::new(clock),
         verifier: signer.verifier(),
         request_timeout: Duration::from_secs(10),
         delivery_window_hours: 48,
@@ -884,4 +894,294 @@ async fn r_cmp_13_a_policy_that_takes_effect_later_stops_orders_when_it_does() {
         .standing
         .unwrap();
     assert_eq!((standing.points, standing.tier), (10, 1));
+}
+
+/// R-X-4, R-ADS-11 (decision 0022) over gRPC: an order rejected 90 days ago
+/// leaves the account when the shop places another. ListOrders no longer
+/// lists it; GetOrder and ListOrderHistory still read it, from the orders
+/// read model, as the account folded it; its id stays taken and an invoice
+/// for it is refused as archived. The read model folds a delivering order
+/// to what the account says of it.
+#[tokio::test]
+async fn r_x_4_an_archived_order_is_read_from_the_read_model_and_stays_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let (_service, mut ads) = spawn_ads_on(
+        sqlite(&dir, "ads").await,
+        Arc::new(InProcessBus::new()),
+        &signer,
+        clock.clone(),
+    )
+    .await;
+    ads.place_order(req(&signer, SHOP, Role::Owner, order("old")))
+        .await
+        .unwrap();
+    let rejected = ads
+        .decide_review(req(
+            &signer,
+            SHOP,
+            Role::Platform,
+            pb::DecideReviewRequest {
+                shop_id: SHOP.into(),
+                order_id: "old".into(),
+                approve: false,
+                reasons: vec!["画面模糊".into()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    // 90 days pass: the projector has long written the rejection by then.
+    let mut projected = false;
+    for _ in 0..100 {
+        let page = ads
+            .list_order_history(req(
+                &signer,
+                SHOP,
+                Role::Owner,
+                pb::ListOrderHistoryRequest::default(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        if page.orders == [rejected.clone()] {
+            projected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(projected, "the rejection reached the read model within 5 s");
+
+    clock.set(t("2026-06-02T02:00:00Z"));
+    delivering(&mut ads, &signer, "new").await;
+    ads.record_delivery(req(
+        &signer,
+        SHOP,
+        Role::Platform,
+        pb::RecordDeliveryRequest {
+            shop_id: SHOP.into(),
+            order_id: "new".into(),
+            spent_fen: 12_345,
+            stats: Some(pb::PaidStats {
+                plays: 900,
+                ..Default::default()
+            }),
+        },
+    ))
+    .await
+    .unwrap();
+    let listed = ads
+        .list_orders(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::ListOrdersRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .orders;
+    let ids: Vec<&str> = listed.iter().map(|o| o.order_id.as_str()).collect();
+    assert_eq!(ids, ["new"], "the rejected order left the account");
+    let got = ads
+        .get_order(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::GetOrderRequest {
+                shop_id: String::new(),
+                order_id: "old".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(got, rejected, "read back as it was when it ended");
+
+    let again = ads
+        .place_order(req(&signer, SHOP, Role::Owner, order("old")))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    let invoice = ads
+        .request_invoice(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::RequestInvoiceRequest {
+                shop_id: String::new(),
+                order_id: "old".into(),
+                kind: pb::InvoiceKind::Personal as i32,
+                title: "张三".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(invoice.code(), Code::FailedPrecondition);
+    assert_eq!(
+        invoice
+            .get_details_precondition_failure()
+            .unwrap()
+            .violations[0]
+            .r#type,
+        "ORDER_ARCHIVED"
+    );
+
+    // Newest first, a page at a time; the delivering order as the account
+    // has it, once the projector has caught up.
+    let history = |token: &str| pb::ListOrderHistoryRequest {
+        shop_id: String::new(),
+        page: Some(sellerdesk_api::common::v1::PageRequest {
+            page_size: 1,
+            page_token: token.into(),
+        }),
+    };
+    let mut first = None;
+    for _ in 0..100 {
+        let page = ads
+            .list_order_history(req(&signer, SHOP, Role::Owner, history("")))
+            .await
+            .unwrap()
+            .into_inner();
+        if page.orders.first() == listed.first() {
+            first = Some(page);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = first.expect("the read model caught up with the account within 5 s");
+    let token = first.page.unwrap().next_page_token;
+    let second = ads
+        .list_order_history(req(&signer, SHOP, Role::Owner, history(&token)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.orders, [rejected]);
+    let token = second.page.unwrap().next_page_token;
+    let third = ads
+        .list_order_history(req(&signer, SHOP, Role::Owner, history(&token)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(third.orders.is_empty());
+    assert!(third.page.unwrap().next_page_token.is_empty());
+    let bad = ads
+        .list_order_history(req(&signer, SHOP, Role::Owner, history("p1.bm9wZQ")))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+}
+
+/// Decision 0022 on PostgreSQL: the orders read model folds every order to
+/// what the account says of it, whatever way the log is cut into batches,
+/// and a batch handed over again (a crash before the checkpoint) changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_x_4_the_orders_read_model_equals_the_account_across_batches_and_redelivery() {
+    use ads_svc::{
+        app::Ads,
+        domain::{Command, Order},
+        orders,
+    };
+    use sellerdesk_eventstore::Metadata;
+    let store = sellerdesk_eventstore::open(&sellerdesk_testkit::fresh_postgres_url().await)
+        .await
+        .unwrap();
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let app = Ads::new(store.clone(), Arc::new(clock.clone()));
+    use ads_svc::domain::{Bid, Objective, OrderSpec, PaymentMethod, Product, Target, Targeting};
+    let spec = OrderSpec {
+        product: Product::XiaodianSuixintui,
+        target: Target::Video {
+            video_id: "v1".into(),
+            public: true,
+            title: "春季新款连衣裙".into(),
+            duration_secs: 30,
+            has_shop_cart: true,
+        },
+        objective: Objective::ProductPurchase,
+        duration_hours: 6,
+        targeting: Targeting::default(),
+        bid: Bid::GoalAutomatic,
+        amount_fen: 60_000,
+        payment: PaymentMethod::DouyinPay,
+    };
+    let run = |c: Command| {
+        let app = &app;
+        async move {
+            app.execute(SHOP, &Metadata::default(), move |_| c.clone())
+                .await
+                .unwrap()
+        }
+    };
+    let at = t("2026-03-04T02:00:00Z");
+    for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
+        run(Command::PlaceOrder {
+            order_id: (*id).into(),
+            spec: spec.clone(),
+            at,
+            on_record: false,
+        })
+        .await;
+        if i > 0 {
+            run(Command::DecideReview {
+                order_id: (*id).into(),
+                approve: i != 3,
+                reasons: vec!["标题过短".into()],
+                at,
+            })
+            .await;
+        }
+    }
+    run(Command::RecordDelivery {
+        order_id: "b".into(),
+        spent_fen: 700,
+        stats: Default::default(),
+        at,
+    })
+    .await;
+    run(Command::AddBudget {
+        order_id: "b".into(),
+        amount_fen: 10_000,
+        at,
+    })
+    .await;
+    run(Command::ExtendDelivery {
+        order_id: "c".into(),
+        hours: 6,
+        window_hours: 48,
+        at,
+    })
+    .await;
+    run(Command::TerminateOrder {
+        order_id: "c".into(),
+        at,
+    })
+    .await;
+    let (account, _) = run(Command::TerminateOrder {
+        order_id: "b".into(),
+        at,
+    })
+    .await;
+
+    let log = store.read_all(0, 1_000).await.unwrap();
+    let (first, rest) = log.split_at(log.len() / 2);
+    orders::project(&store, first).await.unwrap();
+    orders::project(&store, rest).await.unwrap();
+    orders::project(&store, &log).await.unwrap();
+    for (id, held) in &account.orders {
+        let kept: Order = orders::on_record(store.as_ref(), SHOP, id)
+            .await
+            .unwrap()
+            .expect("every order is on record");
+        assert_eq!(&kept, held, "order {id}");
+    }
+    assert_eq!(account.orders.len(), 4);
+    let page = orders::page(store.as_ref(), SHOP, None, 10).await.unwrap();
+    assert_eq!(page.len(), 4);
 }

@@ -95,6 +95,7 @@ impl Given {
             order_id: id.into(),
             spec,
             at: t0(),
+            on_record: false,
         })
     }
 
@@ -506,6 +507,7 @@ fn r_ads_11_invoices_after_delivery_for_the_bound_subject_only() {
         kind,
         title: title.into(),
         at: t0(),
+        on_record: false,
     };
     assert_eq!(
         precondition(g.when(ask(InvoiceKind::Personal, "张三"))),
@@ -769,6 +771,7 @@ fn r_ads_13_given_when_then() {
         order_id: "o1".into(),
         spec: spec(),
         at: t0(),
+        on_record: false,
     };
     testing::given::<Account>(std::slice::from_ref(&revoked))
         .when(&place)
@@ -905,6 +908,7 @@ fn r_ads_14_an_under_spent_order_ends_at_its_window_and_refunds_the_rest() {
         kind: InvoiceKind::Personal,
         title: "张三".into(),
         at: started + chrono::Duration::hours(49),
+        on_record: false,
     })
     .unwrap();
     let (_, _, invoiced) = g.orders["o1"].invoice.clone().unwrap();
@@ -1253,14 +1257,15 @@ fn r_x_3_refund_due_dates_count_in_the_shops_time_zone() {
 }
 
 /// Decision 0018: a snapshot is read only if it was written in today's
-/// `SHAPE`. These are the fields shape 1 holds; change them, raise
-/// `AdsAccount::SHAPE` and this list together.
+/// `SHAPE`. These are the fields shape 2 holds (2: a rejected order has an
+/// end, and long-ended orders retire); change them, or what the fold makes
+/// of an event, and raise `AdsAccount::SHAPE` with this list.
 #[test]
 fn r_x_4_the_account_snapshot_shape_names_its_fields() {
     use sellerdesk_core::Snapshotted;
     let mut g = Given::new();
     g.place("o1", spec()).unwrap();
-    assert_eq!(AdsAccount::SHAPE, 1);
+    assert_eq!(AdsAccount::SHAPE, 2);
     assert_eq!(
         testing::stored_fields(&*g),
         [
@@ -1292,4 +1297,70 @@ fn r_x_4_the_account_snapshot_shape_names_its_fields() {
             "status"
         ]
     );
+}
+
+/// R-X-4, R-ADS-11 (decision 0022): an order that ended more than
+/// ORDER_KEPT_DAYS ago leaves the account when a new order is placed, by
+/// the events' time. Its id stays taken, and an invoice for it is refused
+/// as archived; an order the account still holds is decided as before.
+#[test]
+fn r_x_4_an_order_long_ended_leaves_the_account_and_stays_read_only() {
+    let days = |n: i64| t0() + chrono::Duration::days(n);
+    let mut g = Given::new();
+    g.place("old", spec()).unwrap();
+    g.when(Command::DecideReview {
+        order_id: "old".into(),
+        approve: false,
+        reasons: vec!["画面模糊".into()],
+        at: t0(),
+    })
+    .unwrap();
+    assert_eq!(g.orders["old"].ended_at, Some(t0()), "a rejection ends it");
+    let place_at = |g: &mut Given, id: &str, at, on_record| {
+        g.when(Command::PlaceOrder {
+            order_id: id.into(),
+            spec: spec(),
+            at,
+            on_record,
+        })
+    };
+    place_at(
+        &mut g,
+        "day-89",
+        days(ads_svc::domain::ORDER_KEPT_DAYS - 1),
+        false,
+    )
+    .unwrap();
+    assert!(g.orders.contains_key("old"), "kept within the days");
+    // Still held: the read model's word changes nothing, a retry is a retry.
+    assert!(place_at(&mut g, "old", days(89), true).unwrap().is_empty());
+
+    place_at(
+        &mut g,
+        "day-90",
+        days(ads_svc::domain::ORDER_KEPT_DAYS),
+        false,
+    )
+    .unwrap();
+    assert!(!g.orders.contains_key("old"), "gone at exactly the days");
+    assert!(
+        g.orders.contains_key("day-89"),
+        "an order under review is running and stays"
+    );
+    assert!(matches!(
+        place_at(&mut g, "old", days(91), true),
+        Err(DomainError::AlreadyExists { kind: "order", .. })
+    ));
+    let invoice = |on_record| Command::RequestInvoice {
+        order_id: "old".into(),
+        kind: InvoiceKind::Personal,
+        title: "张三".into(),
+        at: days(91),
+        on_record,
+    };
+    assert_eq!(precondition(g.when(invoice(true))), "ORDER_ARCHIVED");
+    assert!(matches!(
+        g.when(invoice(false)),
+        Err(DomainError::NotFound { kind: "order", .. })
+    ));
 }

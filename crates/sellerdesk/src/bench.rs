@@ -1157,12 +1157,16 @@ pub async fn affiliate_search(url: &str, clients: usize, seconds: u64) -> anyhow
 /// interleaved, the whole stream folded from its start (how every command
 /// loaded the account before state snapshots) against the command path's
 /// load (its snapshot and the tail after it); and a delivery report
-/// committed through the path.
+/// committed through the path. With `per_day`, the history is instead
+/// `orders` orders placed `per_day` a day up to now, each stopped the day
+/// it was placed but the last, which the reports go to: the account then
+/// holds the orders of the last 90 days only (decision 0022).
 pub async fn ads_account(
     url: &str,
     orders: usize,
     events: usize,
     rounds: usize,
+    per_day: usize,
 ) -> anyhow::Result<()> {
     use ads_svc::app::{account_stream, SCHEMA_VERSION};
     use ads_svc::domain::{
@@ -1200,7 +1204,11 @@ pub async fn ads_account(
         payment: PaymentMethod::DouyinPay,
     };
     let report = |i: usize| Command::RecordDelivery {
-        order_id: format!("o{}", i % orders.max(1)),
+        order_id: if per_day > 0 {
+            format!("o{}", orders.saturating_sub(1))
+        } else {
+            format!("o{}", i % orders.max(1))
+        },
         spent_fen: 1,
         stats: PaidStats {
             impressions: 40,
@@ -1217,26 +1225,41 @@ pub async fn ads_account(
     let filled = Instant::now();
     let mut state = path.load::<Account>(&stream).await?;
     let mut commands = Vec::new();
+    let now = chrono::Utc::now();
+    let day = |i: usize| match per_day {
+        0 => now,
+        n => now - chrono::Duration::days(((orders - 1 - i) / n) as i64),
+    };
     for i in 0..orders {
         commands.push(Command::PlaceOrder {
             order_id: format!("o{i}"),
             spec: spec.clone(),
-            at: chrono::Utc::now(),
+            at: day(i),
+            on_record: false,
         });
         commands.push(Command::DecideReview {
             order_id: format!("o{i}"),
             approve: true,
             reasons: vec![],
-            at: chrono::Utc::now(),
+            at: day(i),
         });
+        if per_day > 0 && i + 1 < orders {
+            commands.push(Command::TerminateOrder {
+                order_id: format!("o{i}"),
+                at: day(i),
+            });
+        }
     }
     // Popped from its end: each PlaceOrder before its review.
     commands.reverse();
+    let events = if per_day > 0 { 0 } else { events };
     let mut i = 0;
-    while Account::version(&state) < events as i64 {
+    while !commands.is_empty() || Account::version(&state) < events as i64 {
         let mut batch = Vec::new();
         let before = state.clone();
-        while batch.len() < 1_000 && Account::version(&state) < events as i64 {
+        while batch.len() < 1_000
+            && (!commands.is_empty() || Account::version(&state) < events as i64)
+        {
             let command = commands.pop().unwrap_or_else(|| {
                 i += 1;
                 report(i)

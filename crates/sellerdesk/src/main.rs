@@ -313,6 +313,12 @@ enum BenchCommand {
         /// Past 100, the tail after the snapshot cycles through a new one.
         #[arg(long, default_value_t = 250)]
         rounds: usize,
+        /// 0: every order placed now and left delivering. N: the orders
+        /// placed N a day over the days before now, each stopped the day it
+        /// was placed but the last (decision 0022: orders ended 90 days ago
+        /// leave the account), and no other reports.
+        #[arg(long, default_value_t = 0)]
+        per_day: usize,
     },
 }
 
@@ -551,7 +557,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 orders,
                 events,
                 rounds,
-            } => sellerdesk::bench::ads_account(&url, orders, events, rounds).await?,
+                per_day,
+            } => sellerdesk::bench::ads_account(&url, orders, events, rounds, per_day).await?,
             BenchCommand::FaqAnalytics {
                 url,
                 merchants,

@@ -2,7 +2,7 @@ use super::{
     AdsAccount, Bid, Channel, Command, DomainError, Event, Fen, FundsMove, Instant, InvoiceKind,
     Order, OrderSpec, OrderStatus, PaidStats, PaymentMethod, Product, Refund, Subject, Target,
     AGE_BANDS, DURATIONS_HOURS, GENDERS, MAX_EXTENSION_HOURS, MIN_AMOUNT_FEN, MIN_TITLE_CHARS,
-    MIN_VIDEO_SECS, RECOMMEND_24H_ABOVE_FEN, REFUND_BUSINESS_DAYS,
+    MIN_VIDEO_SECS, ORDER_KEPT_DAYS, RECOMMEND_24H_ABOVE_FEN, REFUND_BUSINESS_DAYS,
 };
 use chrono::{Duration, TimeZone};
 use sellerdesk_core::money;
@@ -206,7 +206,12 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
                 }]
             })
         }
-        Command::PlaceOrder { order_id, spec, at } => place_order(account, order_id, spec, at),
+        Command::PlaceOrder {
+            order_id,
+            spec,
+            at,
+            on_record,
+        } => place_order(account, order_id, spec, at, *on_record),
         Command::DecideReview {
             order_id,
             approve,
@@ -244,7 +249,8 @@ pub fn decide(account: &AdsAccount, command: &Command) -> Result<Vec<Event>, Dom
             kind,
             title,
             at,
-        } => request_invoice(account, order_id, kind, title, at),
+            on_record,
+        } => request_invoice(account, order_id, kind, title, at, *on_record),
         Command::SetSubject { subject } => set_subject(account, subject),
         Command::MoveFunds {
             movement,
@@ -295,6 +301,7 @@ fn place_order(
     order_id: &str,
     spec: &OrderSpec,
     at: &Instant,
+    on_record: bool,
 ) -> Result<Vec<Event>, DomainError> {
     check_spec(order_id, spec)?;
     if let Some(existing) = account.orders.get(order_id) {
@@ -306,6 +313,15 @@ fn place_order(
                 id: order_id.to_owned(),
             })
         };
+    }
+    // On record but not in the account: archived, and its id stays taken.
+    // Not even the same content is a retry: a retry comes within seconds,
+    // not after ORDER_KEPT_DAYS.
+    if on_record {
+        return Err(DomainError::AlreadyExists {
+            kind: "order",
+            id: order_id.to_owned(),
+        });
     }
     may_promote(account, order_id, *at, "new promotion orders")?;
     // R-ADS-9
@@ -674,7 +690,20 @@ fn request_invoice(
     kind: &InvoiceKind,
     title: &str,
     at: &Instant,
+    on_record: bool,
 ) -> Result<Vec<Event>, DomainError> {
+    // R-ADS-11: invoices are requested while the account holds the order,
+    // up to ORDER_KEPT_DAYS after its delivery ended.
+    if on_record && !account.orders.contains_key(order_id) {
+        return Err(DomainError::precondition(
+            "ORDER_ARCHIVED",
+            order_id,
+            format!(
+                "the order ended more than {ORDER_KEPT_DAYS} days ago and is archived: \
+                 invoices are requested within {ORDER_KEPT_DAYS} days after delivery ends"
+            ),
+        ));
+    }
     let o = order(account, order_id)?;
     if title.trim().is_empty() || title.chars().count() > 100 {
         return Err(DomainError::Invalid(vec![(

@@ -27,7 +27,7 @@ mod state;
 pub use decide::{
     decide, recommendations, refund_due_by, review_problems, MEASURES_BLOCKING_ORDERS,
 };
-pub use state::{AdsAccount, Order, OrderStatus};
+pub use state::{AdsAccount, Order, OrderStatus, ORDER_KEPT_DAYS};
 
 use serde::{Deserialize, Serialize};
 
@@ -264,6 +264,10 @@ pub enum Command {
         order_id: String,
         spec: OrderSpec,
         at: Instant,
+        /// The orders read model holds an order under this id (the app
+        /// looks before deciding): if the account does not, it was archived
+        /// and the id stays taken.
+        on_record: bool,
     },
     /// The platform's ad and shop review (R-ADS-6).
     DecideReview {
@@ -321,6 +325,8 @@ pub enum Command {
         kind: InvoiceKind,
         title: String,
         at: Instant,
+        /// As for PlaceOrder: the read model holds an order under this id.
+        on_record: bool,
     },
     /// The platform's qualification of who the account is bound to.
     SetSubject {
@@ -487,6 +493,33 @@ pub enum Event {
 }
 
 impl Event {
+    /// The order the event is about, if it is about one.
+    pub fn order_id(&self) -> Option<&str> {
+        match self {
+            Event::OrderPlaced { order_id, .. }
+            | Event::ReviewApproved { order_id, .. }
+            | Event::ReviewRejected { order_id, .. }
+            | Event::DeliveryReported { order_id, .. }
+            | Event::DeliveryCompleted { order_id, .. }
+            | Event::RemainderRefunded { order_id, .. }
+            | Event::OrderTerminated { order_id, .. }
+            | Event::BudgetAdded { order_id, .. }
+            | Event::DeliveryExtended { order_id, .. }
+            | Event::DouPlusOrderTerminated { order_id, .. }
+            | Event::InvoiceIssued { order_id, .. } => Some(order_id),
+            Event::TimeZoneSet { .. }
+            | Event::ShoppingCartUsed { .. }
+            | Event::SubjectSet { .. }
+            | Event::FundsMoved { .. }
+            | Event::TopUpRequested { .. }
+            | Event::TopUpConfirmed { .. }
+            | Event::TopUpFailed { .. }
+            | Event::SellingRightsRevokedNoted { .. }
+            | Event::SellingRightsRestoredNoted { .. }
+            | Event::TierChangedNoted { .. } => None,
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             Event::TimeZoneSet { .. } => "TimeZoneSet",

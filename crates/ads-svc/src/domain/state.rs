@@ -37,7 +37,101 @@ pub struct Order {
     pub extended_hours: u32,
 }
 
+/// R-ADS-11: how long after its end an order stays in the account: invoices
+/// are requested within these days. After them the order is read-only, in
+/// the orders read model (decision 0022), and the account no longer grows
+/// with every order the shop ever placed (R-X-4).
+pub const ORDER_KEPT_DAYS: i64 = 90;
+
 impl Order {
+    pub fn placed(order_id: &str, spec: &OrderSpec, at: Instant) -> Self {
+        Order {
+            order_id: order_id.to_owned(),
+            spec: spec.clone(),
+            placed_at: at,
+            status: OrderStatus::PendingReview,
+            spent_fen: 0,
+            stats: PaidStats::default(),
+            refund: None,
+            ended_at: None,
+            invoice: None,
+            extended_hours: 0,
+        }
+    }
+
+    /// What an event about this order makes of it; the account's fold and
+    /// the orders read model share it, so an order reads the same from
+    /// either. Events about other orders or none change nothing.
+    pub fn apply(&mut self, event: &Event) {
+        if event.order_id() != Some(self.order_id.as_str()) {
+            return;
+        }
+        match event {
+            Event::ReviewApproved { at, .. } => {
+                self.status = OrderStatus::Delivering { since: *at };
+            }
+            Event::ReviewRejected {
+                reasons,
+                refund,
+                at,
+                ..
+            } => {
+                self.status = OrderStatus::Rejected {
+                    reasons: reasons.clone(),
+                };
+                self.refund = Some(refund.clone());
+                self.ended_at = Some(*at);
+            }
+            Event::DeliveryReported {
+                spent_fen, stats, ..
+            } => {
+                self.spent_fen = self.spent_fen.saturating_add(*spent_fen);
+                self.stats.add(stats);
+            }
+            Event::DeliveryCompleted { run_secs, at, .. } => {
+                self.status = OrderStatus::Completed {
+                    run_secs: *run_secs,
+                };
+                self.ended_at = Some(*at);
+            }
+            Event::RemainderRefunded { refund, .. } => self.refund = Some(refund.clone()),
+            Event::OrderTerminated { at, .. } => {
+                self.status = OrderStatus::Terminated;
+                self.ended_at = Some(*at);
+            }
+            Event::DouPlusOrderTerminated { refund, at, .. } => {
+                self.status = OrderStatus::Terminated;
+                self.ended_at = Some(*at);
+                self.refund = Some(refund.clone());
+            }
+            // decide checked the sums (R-X-3).
+            Event::BudgetAdded { amount_fen, .. } => {
+                self.spec.amount_fen = self.spec.amount_fen.saturating_add(*amount_fen)
+            }
+            Event::DeliveryExtended { hours, .. } => {
+                self.extended_hours = self.extended_hours.saturating_add(*hours)
+            }
+            Event::InvoiceIssued {
+                kind,
+                title,
+                amount_fen,
+                ..
+            } => self.invoice = Some((*kind, title.clone(), *amount_fen)),
+            _ => {}
+        }
+    }
+
+    /// Whether the order has left the account by `at`: ended (or rejected)
+    /// more than [`ORDER_KEPT_DAYS`] before it.
+    pub fn retired_by(&self, at: Instant) -> bool {
+        !self.running()
+            && self.ended_at.is_some_and(|end| {
+                chrono::Duration::try_days(ORDER_KEPT_DAYS)
+                    .and_then(|d| end.checked_add_signed(d))
+                    .is_some_and(|gone| gone <= at)
+            })
+    }
+
     /// Review pending or delivering: budget still committed.
     pub fn running(&self) -> bool {
         matches!(
@@ -80,7 +174,8 @@ pub struct AdsAccount {
 /// Kept as a snapshot by the command path. Raise the shape with any change
 /// to these fields or to what `apply` makes of an event.
 impl sellerdesk_core::Snapshotted for AdsAccount {
-    const SHAPE: u32 = 1;
+    // 2: a rejected order has an end, and ended orders retire.
+    const SHAPE: u32 = 2;
 }
 
 impl AdsAccount {
@@ -97,124 +192,42 @@ impl AdsAccount {
                 if spec.payment == super::PaymentMethod::AccountBalance {
                     self.balance_fen = self.balance_fen.saturating_sub(spec.amount_fen);
                 }
-                self.orders.insert(
-                    order_id.clone(),
-                    Order {
-                        order_id: order_id.clone(),
-                        spec: spec.clone(),
-                        placed_at: *at,
-                        status: OrderStatus::PendingReview,
-                        spent_fen: 0,
-                        stats: PaidStats::default(),
-                        refund: None,
-                        ended_at: None,
-                        invoice: None,
-                        extended_hours: 0,
-                    },
-                );
+                // Orders long ended leave as a new one comes (R-X-4): by the
+                // event's time, so every replica folds the same account.
+                self.orders.retain(|_, o| !o.retired_by(*at));
+                self.orders
+                    .insert(order_id.clone(), Order::placed(order_id, spec, *at));
             }
-            Event::ReviewApproved { order_id, at } => {
-                if let Some(o) = self.orders.get_mut(order_id) {
-                    o.status = OrderStatus::Delivering { since: *at };
-                }
-            }
-            Event::ReviewRejected {
-                order_id,
-                reasons,
-                refund,
-                ..
-            } => {
+            Event::ReviewRejected { refund, .. }
+            | Event::RemainderRefunded { refund, .. }
+            | Event::DouPlusOrderTerminated { refund, .. } => {
                 self.refund(refund);
-                if let Some(o) = self.orders.get_mut(order_id) {
-                    o.status = OrderStatus::Rejected {
-                        reasons: reasons.clone(),
-                    };
-                    o.refund = Some(refund.clone());
-                }
-            }
-            Event::DeliveryReported {
-                order_id,
-                spent_fen,
-                stats,
-                ..
-            } => {
-                if let Some(o) = self.orders.get_mut(order_id) {
-                    o.spent_fen = o.spent_fen.saturating_add(*spent_fen);
-                    o.stats.add(stats);
-                }
-            }
-            Event::DeliveryCompleted {
-                order_id,
-                run_secs,
-                at,
-            } => {
-                if let Some(o) = self.orders.get_mut(order_id) {
-                    o.status = OrderStatus::Completed {
-                        run_secs: *run_secs,
-                    };
-                    o.ended_at = Some(*at);
-                }
-            }
-            Event::RemainderRefunded {
-                order_id, refund, ..
-            } => {
-                self.refund(refund);
-                if let Some(o) = self.orders.get_mut(order_id) {
-                    o.refund = Some(refund.clone());
-                }
+                self.apply_to_order(event);
             }
             Event::ShoppingCartUsed { room_id, .. } => {
                 self.rooms_with_cart.insert(room_id.clone());
-            }
-            Event::OrderTerminated { order_id, at, .. } => {
-                if let Some(o) = self.orders.get_mut(order_id) {
-                    o.status = OrderStatus::Terminated;
-                    o.ended_at = Some(*at);
-                }
             }
             Event::BudgetAdded {
                 order_id,
                 amount_fen,
                 ..
             } => {
-                if let Some(o) = self.orders.get_mut(order_id) {
-                    // decide checked the sums (R-X-3).
-                    o.spec.amount_fen = o.spec.amount_fen.saturating_add(*amount_fen);
-                    if o.spec.payment == super::PaymentMethod::AccountBalance {
-                        self.balance_fen = self.balance_fen.saturating_sub(*amount_fen);
-                    }
+                // decide checked the sums (R-X-3).
+                if self
+                    .orders
+                    .get(order_id)
+                    .is_some_and(|o| o.spec.payment == super::PaymentMethod::AccountBalance)
+                {
+                    self.balance_fen = self.balance_fen.saturating_sub(*amount_fen);
                 }
+                self.apply_to_order(event);
             }
-            Event::DeliveryExtended {
-                order_id, hours, ..
-            } => {
-                if let Some(o) = self.orders.get_mut(order_id) {
-                    o.extended_hours = o.extended_hours.saturating_add(*hours);
-                }
-            }
-            Event::DouPlusOrderTerminated {
-                order_id,
-                refund,
-                at,
-            } => {
-                self.refund(refund);
-                if let Some(o) = self.orders.get_mut(order_id) {
-                    o.status = OrderStatus::Terminated;
-                    o.ended_at = Some(*at);
-                    o.refund = Some(refund.clone());
-                }
-            }
-            Event::InvoiceIssued {
-                order_id,
-                kind,
-                title,
-                amount_fen,
-                ..
-            } => {
-                if let Some(o) = self.orders.get_mut(order_id) {
-                    o.invoice = Some((*kind, title.clone(), *amount_fen));
-                }
-            }
+            Event::ReviewApproved { .. }
+            | Event::DeliveryReported { .. }
+            | Event::DeliveryCompleted { .. }
+            | Event::OrderTerminated { .. }
+            | Event::DeliveryExtended { .. }
+            | Event::InvoiceIssued { .. } => self.apply_to_order(event),
             Event::SubjectSet { subject } => self.subject = Some(subject.clone()),
             Event::FundsMoved {
                 movement,
@@ -284,6 +297,12 @@ impl AdsAccount {
             .filter(|o| !o.delivery_ended())
             .map(|o| o.spec.amount_fen)
             .fold(0, Fen::saturating_add)
+    }
+
+    fn apply_to_order(&mut self, event: &Event) {
+        if let Some(o) = event.order_id().and_then(|id| self.orders.get_mut(id)) {
+            o.apply(event);
+        }
     }
 
     fn refund(&mut self, refund: &Refund) {
