@@ -14,7 +14,7 @@ use crate::{
 use sellerdesk_api::ads::v1 as pb;
 use sellerdesk_runtime::{
     errors,
-    page::{self, Page},
+    page::{self, Cursor, Page},
     wire::{authorize, command_metadata, timestamp, ANY_ROLE, MANAGERS},
     Role,
 };
@@ -460,31 +460,18 @@ impl pb::ads_service_server::AdsService for AdsApi {
             "listing orders",
         )?;
         let page = Page::of(request.get_ref().page.as_ref())?;
-        // The page continues after `<placed_at millis>:<order id>`.
-        let after = match page.after_key()? {
-            "" => None,
-            key => Some(
-                key.split_once(':')
-                    .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
-                    .ok_or_else(|| {
-                        errors::invalid_argument(&[(
-                            "page.page_token",
-                            "not a page token of this list".into(),
-                        )])
-                    })?,
-            ),
-        };
-        let orders = self
+        // One more than the page: whether there is a next one.
+        let mut orders = self
             .app
-            .order_history(&shop, after, page.size as i64)
+            .order_history(&shop, page.after_instant()?, page.size as i64 + 1)
             .await
             .map_err(to_status)?;
-        let next = (orders.len() == page.size)
+        let more = orders.len() > page.size;
+        orders.truncate(page.size);
+        let next = more
             .then(|| orders.last())
             .flatten()
-            .map(|o| {
-                page::Cursor::After(format!("{}:{}", o.placed_at.timestamp_millis(), o.order_id))
-            });
+            .map(|o| Cursor::after_instant(o.placed_at.timestamp_millis(), &o.order_id));
         Ok(Response::new(pb::ListOrderHistoryResponse {
             orders: orders.iter().map(order_pb).collect(),
             page: page::next(next),

@@ -105,6 +105,35 @@ async fn spawn_ads_on(
     (service, AdsServiceClient::new(channel))
 }
 
+/// compliance-svc on its own database beside ads-svc, on one in-process
+/// bus, keeping time by `clock` (its timekeeper wakes when the clock is
+/// set); and a client for it.
+async fn spawn_compliance(
+    dir: &tempfile::TempDir,
+    bus: &Arc<InProcessBus>,
+    signer: &TokenSigner,
+    clock: ManualClock,
+) -> (Running, ComplianceServiceClient<Channel>) {
+    let compliance = compliance_svc::Application::spawn_local(compliance_svc::Settings {
+        store: sqlite(dir, "compliance").await,
+        bus: bus.clone(),
+        durable_bus: false,
+        clock_changes: Some(clock.watch()),
+        clock: Arc::new(clock),
+        cache_shops: 10_000,
+        verifier: signer.verifier(),
+        request_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    let channel = Channel::from_shared(compliance.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (compliance, ComplianceServiceClient::new(channel))
+}
+
 fn order(id: &str) -> pb::PlaceOrderRequest {
     pb::PlaceOrderRequest {
         shop_id: String::new(),
@@ -276,24 +305,13 @@ async fn r_ads_13_orders_follow_the_selling_rights_compliance_svc_publishes() {
     let dir = tempfile::tempdir().unwrap();
     let signer = TokenSigner::new("test");
     let bus = Arc::new(InProcessBus::new());
-    let compliance = compliance_svc::Application::spawn_local(compliance_svc::Settings {
-        store: sqlite(&dir, "compliance").await,
-        bus: bus.clone(),
-        durable_bus: false,
-        clock: Arc::new(ManualClock::new(t("2026-03-04T02:00:00Z"))),
-        clock_changes: None,
-        cache_shops: 10_000,
-        verifier: signer.verifier(),
-        request_timeout: Duration::from_secs(10),
-    })
-    .await
-    .unwrap();
-    let channel = Channel::from_shared(compliance.endpoint())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut cmp = ComplianceServiceClient::new(channel);
+    let (_compliance, mut cmp) = spawn_compliance(
+        &dir,
+        &bus,
+        &signer,
+        ManualClock::new(t("2026-03-04T02:00:00Z")),
+    )
+    .await;
     let (_ads_service, mut ads) = spawn_ads(sqlite(&dir, "ads").await, bus, &signer).await;
     // 48 points: compliance-svc revokes the selling rights (R-CMP-3) and publishes it.
     cmp.record_violation(req(
@@ -402,24 +420,13 @@ async fn r_cmp_13_a_tier_3_shop_places_no_order_until_an_appeal_lowers_the_tier(
     let dir = tempfile::tempdir().unwrap();
     let signer = TokenSigner::new("test");
     let bus = Arc::new(InProcessBus::new());
-    let compliance = compliance_svc::Application::spawn_local(compliance_svc::Settings {
-        store: sqlite(&dir, "compliance").await,
-        bus: bus.clone(),
-        durable_bus: false,
-        clock: Arc::new(ManualClock::new(t("2026-03-04T02:00:00Z"))),
-        clock_changes: None,
-        cache_shops: 10_000,
-        verifier: signer.verifier(),
-        request_timeout: Duration::from_secs(10),
-    })
-    .await
-    .unwrap();
-    let channel = Channel::from_shared(compliance.endpoint())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut cmp = ComplianceServiceClient::new(channel);
+    let (_compliance, mut cmp) = spawn_compliance(
+        &dir,
+        &bus,
+        &signer,
+        ManualClock::new(t("2026-03-04T02:00:00Z")),
+    )
+    .await;
     let (_ads_service, mut ads) = spawn_ads(sqlite(&dir, "ads").await, bus, &signer).await;
     cmp.record_violation(req(
         &signer,
@@ -789,24 +796,7 @@ async fn r_cmp_13_a_policy_that_takes_effect_later_stops_orders_when_it_does() {
     let signer = TokenSigner::new("test");
     let bus = Arc::new(InProcessBus::new());
     let clock = ManualClock::new(t("2026-03-04T01:00:00Z"));
-    let compliance = compliance_svc::Application::spawn_local(compliance_svc::Settings {
-        store: sqlite(&dir, "compliance").await,
-        bus: bus.clone(),
-        durable_bus: false,
-        clock: Arc::new(clock.clone()),
-        clock_changes: Some(clock.watch()),
-        cache_shops: 10_000,
-        verifier: signer.verifier(),
-        request_timeout: Duration::from_secs(10),
-    })
-    .await
-    .unwrap();
-    let channel = Channel::from_shared(compliance.endpoint())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut cmp = ComplianceServiceClient::new(channel);
+    let (_compliance, mut cmp) = spawn_compliance(&dir, &bus, &signer, clock.clone()).await;
     let (_ads_service, mut ads) = spawn_ads(sqlite(&dir, "ads").await, bus, &signer).await;
     cmp.record_violation(req(
         &signer,
@@ -1062,14 +1052,10 @@ async fn r_x_4_an_archived_order_is_read_from_the_read_model_and_stays_read_only
         .unwrap()
         .into_inner();
     assert_eq!(second.orders, [rejected]);
-    let token = second.page.unwrap().next_page_token;
-    let third = ads
-        .list_order_history(req(&signer, SHOP, Role::Owner, history(&token)))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(third.orders.is_empty());
-    assert!(third.page.unwrap().next_page_token.is_empty());
+    assert!(
+        second.page.unwrap().next_page_token.is_empty(),
+        "the last page says so"
+    );
     let bad = ads
         .list_order_history(req(&signer, SHOP, Role::Owner, history("p1.bm9wZQ")))
         .await

@@ -66,6 +66,20 @@ impl Page {
         }
     }
 
+    /// Where a page of a time-ordered read model starts: after the
+    /// document of the previous page's last `(starts_at millis, id)`; None
+    /// for the first page. Made by [`Cursor::after_instant`].
+    pub fn after_instant(&self) -> Result<Option<(i64, String)>, Status> {
+        match self.after_key()? {
+            "" => Ok(None),
+            key => key
+                .split_once(':')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                .map(Some)
+                .ok_or_else(not_ours),
+        }
+    }
+
     /// The (anchor, offset) an offset page starts at (None, 0 for the first page).
     pub fn offset(&self) -> Result<(Option<u64>, u64), Status> {
         match &self.cursor {
@@ -73,6 +87,14 @@ impl Page {
             Cursor::Offset { anchor, offset } => Ok((Some(*anchor), *offset)),
             Cursor::After(_) => Err(not_ours()),
         }
+    }
+}
+
+impl Cursor {
+    /// After the document that starts at `millis` and has this id: the next
+    /// page of a time-ordered read model ([`Page::after_instant`]).
+    pub fn after_instant(millis: i64, id: &str) -> Self {
+        Cursor::After(format!("{millis}:{id}"))
     }
 }
 
@@ -126,6 +148,27 @@ mod tests {
             page_size: size,
             page_token: token.into(),
         }
+    }
+
+    #[test]
+    fn a_time_ordered_page_starts_after_its_instant_and_id() {
+        let token = next(Some(Cursor::after_instant(1_772_589_600_000, "o:1")))
+            .unwrap()
+            .next_page_token;
+        let page = Page::of(Some(&request(10, &token))).unwrap();
+        assert_eq!(
+            page.after_instant().unwrap(),
+            Some((1_772_589_600_000, "o:1".to_owned()))
+        );
+        assert_eq!(Page::of(None).unwrap().after_instant().unwrap(), None);
+        let other = next(Some(Cursor::After("no-instant".into())))
+            .unwrap()
+            .next_page_token;
+        let e = Page::of(Some(&request(10, &other)))
+            .unwrap()
+            .after_instant()
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
     }
 
     #[test]

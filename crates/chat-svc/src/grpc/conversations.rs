@@ -491,20 +491,8 @@ pub(super) async fn search_conversations(
             bad.push(("opened_before".into(), "must be after opened_from".into()));
         }
     }
-    // The page continues after `<opened_at millis>:<conversation id>`.
-    let after = match page.after_key()? {
-        "" => None,
-        key => Some(
-            key.split_once(':')
-                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| {
-                    errors::invalid_argument(&[(
-                        "page.page_token",
-                        "not a page token of this list".into(),
-                    )])
-                })?,
-        ),
-    };
+    // The page continues after the last conversation's opening and id.
+    let after = page.after_instant()?;
     if !bad.is_empty() {
         let fields: Vec<(&str, String)> =
             bad.iter().map(|(f, m)| (f.as_str(), m.clone())).collect();
@@ -529,11 +517,7 @@ pub(super) async fn search_conversations(
     found.truncate(page.size);
     let next = more.then(|| found.last()).flatten().map(|last| {
         let c = &last.conversation;
-        Cursor::After(format!(
-            "{}:{}",
-            c.opened_at.timestamp_millis(),
-            c.conversation_id
-        ))
+        Cursor::after_instant(c.opened_at.timestamp_millis(), &c.conversation_id)
     });
     let now = api.app.now();
     let role = caller.role();
