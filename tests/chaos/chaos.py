@@ -26,7 +26,8 @@ What it does:
      - a read on the other replica right after a write reflects it;
      - after the run, both replicas answer the same;
      - ads-svc's selling rights on both replicas equal compliance's final
-       standing;
+       standing, and its order history holds every acknowledged order as
+       the account has it;
      - every buyer message reached the inbox of the agent holding its
        conversation exactly once, and no conversation had two holders.
 
@@ -303,6 +304,10 @@ class Load:
         self.faq_owner = {s: cluster.token(s, "owner", "chaos-owner") for s in self.faq_shops}
         self.entries = defaultdict(list)
         self.matched = Counter()
+        # ads orders (shops compliance never touches, so nothing refuses them)
+        self.ads_shops = [f"ads-{i}" for i in range(2)]
+        self.ads_owner = {s: cluster.token(s, "owner", "chaos-owner") for s in self.ads_shops}
+        self.orders = defaultdict(list)  # shop -> acknowledged order ids
         # affiliate
         self.creators = []
         # chat
@@ -381,6 +386,31 @@ class Load:
             if answered is not None:
                 self.matched[shop] += 1
             time.sleep(0.05)
+
+    def ads_orders(self, shop):
+        """Places orders, reviews each (every third rejected) and stops every
+        other approved one: the orders read model (decision 0022) is
+        projected under a lease that moves with every ads kill."""
+        c = self.clients["ads"]
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            oid = f"o{n}"
+            _, r = c.call("PlaceOrder", self.ads_owner[shop], order_id=oid, spec=dict(
+                product=1, video=dict(video_id="v1", public=True, title="春季新款连衣裙", duration_secs=30,
+                                      has_shop_cart=True),
+                objective=1, duration_hours=6, bid_mode=1, amount_fen=20_000, payment=2))
+            self.orders[shop].append(oid)
+            got = c.once(self.other(r), "GetOrder", self.ads_owner[shop], shop_id=shop, order_id=oid)
+            self.findings.ryw("ads", None if got is None else got is not False and got.order.order_id == oid,
+                              f"{shop}/{oid}")
+            # A repeat after a lost answer finds the order reviewed or ended.
+            c.call("DecideReview", self.platform, shop_id=shop, order_id=oid, approve=n % 3 != 0,
+                   reasons=[] if n % 3 else ["标题与内容不符"], done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
+            if n % 3 == 1:
+                c.call("TerminateOrder", self.ads_owner[shop], order_id=oid,
+                       done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
+            time.sleep(0.1)
 
     def affiliate(self):
         c = self.clients["affiliate"]
@@ -615,6 +645,33 @@ def check_all(load, cluster, findings):
     # its stream's last version, or an expiry would go unannounced.
     schedule_behind(f, cluster, "compliance", "compliance-shop-", "compliance-due", len(load.cmp_shops))
 
+    # ads orders: the log, and the orders read model on both replicas.
+    counts = log_counts(cluster, "ads", "OrderPlaced", "order_id")
+    exactly_once(f, "ads PlaceOrder", [(s, o) for s in load.ads_shops for o in load.orders[s]], counts)
+    started = time.monotonic()
+    deadline = started + CONVERGENCE_BOUND
+    while True:
+        differ = []
+        for shop in load.ads_shops:
+            token = load.ads_owner[shop]
+            # Compared as bytes: each replica's client has its own message
+            # classes (from that replica's reflection), never equal as objects.
+            wire = lambda o: o.SerializeToString(deterministic=True)  # noqa: E731
+            held = {o.order_id: wire(o) for o in ads.apis[0].call("ListOrders", token, shop_id=shop).orders}
+            for r in range(REPLICAS):
+                history = {o.order_id: wire(o) for o in paged(ads, r, "ListOrderHistory", token, "orders",
+                                                              shop_id=shop)}
+                unlike = [i for i, o in held.items() if i in history and history[i] != o]
+                if sorted(history) != sorted(load.orders[shop]) or unlike:
+                    differ.append((shop, r, len(history), len(load.orders[shop]), unlike[:1]))
+        if not differ or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    placed = sum(len(load.orders[s]) for s in load.ads_shops)
+    f.check(f"ads: both replicas' order history holds every acknowledged order, each as the account has it "
+            f"({placed} orders; {time.monotonic() - started:.1f} s after the last write, "
+            f"bound {CONVERGENCE_BOUND:.0f} s)", not differ, differ)
+
     # faq
     counts = log_counts(cluster, "faq", "EntryCreated", "entry,id")
     exactly_once(f, "faq CreateEntry", [(s, e) for s in load.faq_shops for e in load.entries[s]], counts)
@@ -760,6 +817,7 @@ def main():
         workers = [load.guarded("compliance", lambda: load.compliance(load.cmp_shops[:4])),
                    load.guarded("compliance-2", lambda: load.compliance(load.cmp_shops[4:])),
                    load.guarded("affiliate", load.affiliate)]
+        workers += [load.guarded(f"ads-{s}", lambda s=s: load.ads_orders(s)) for s in load.ads_shops]
         workers += [load.guarded(f"faq-{s}", lambda s=s: load.faq(s)) for s in load.faq_shops]
         workers += [load.guarded(f"buyer-{s}-{i}", lambda s=s, i=i: load.buyer(s, i))
                     for s in load.chat_shops for i in range(2)]
@@ -780,7 +838,7 @@ def main():
         findings.check("no worker failed", not load.errors, load.errors)
         check_all(load, cluster, findings)
         ryw = findings.read_your_writes
-        for service in ("compliance", "faq", "affiliate", "chat"):
+        for service in ("compliance", "faq", "affiliate", "chat", "ads"):
             ok_n, stale, skipped = (ryw[(service, k)] for k in ("ok", "stale", "skipped"))
             findings.check(f"{service}: a read on the other replica right after a write saw it "
                            f"({ok_n} checked, {skipped} skipped while that replica was down)",
