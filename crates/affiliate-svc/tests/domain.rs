@@ -257,6 +257,37 @@ fn r_aff_3_outreach_has_a_daily_limit_per_shop_in_shop_time() {
     ));
 }
 
+/// R-AFF-3, R-X-4: the daily count keeps the last days only, so a shop that
+/// invites every day does not grow its state with every day it ever did;
+/// today's limit still holds.
+#[test]
+fn r_aff_3_the_daily_count_forgets_days_that_can_no_longer_count() {
+    let mut w = World::new();
+    w.0.context_mut().daily_invitations = 1;
+    for day in 0..30 {
+        let at = t0() + chrono::Duration::days(day);
+        w.ok(Command::ProfileCreator {
+            profile: CreatorProfile {
+                creator_id: format!("d{day}"),
+                handle: format!("@d{day}"),
+                ..Default::default()
+            },
+        });
+        w.invite(&format!("i{day}"), &format!("d{day}"), at)
+            .unwrap();
+    }
+    assert_eq!(
+        w.outreach.sent_per_day.len(),
+        3,
+        "today and two days before"
+    );
+    let last = t0() + chrono::Duration::days(29);
+    assert!(matches!(
+        w.invite("again", "d0", last),
+        Err(DomainError::LimitReached(_))
+    ));
+}
+
 #[test]
 fn r_aff_4_a_targeted_plan_holds_at_most_30_creators() {
     let mut w = World::new();
@@ -712,13 +743,14 @@ fn r_x_3_the_daily_invitation_limit_counts_the_shops_days() {
 }
 
 /// Decision 0018: a snapshot is read only if it was written in today's
-/// `SHAPE`. These are the fields shape 1 holds; change them (or the
-/// records' fields), raise `Outreach::SHAPE` and this list together.
+/// `SHAPE`. These are the fields shape 2 holds (2: only the last days of
+/// `sent_per_day`); change them (or the records' fields, or what the fold
+/// makes of an event), raise `Outreach::SHAPE` and this list together.
 #[test]
 fn r_x_4_the_outreach_snapshot_shape_names_its_fields() {
     use sellerdesk_core::Snapshotted;
     let w = World::new();
-    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 1);
+    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 2);
     assert_eq!(
         testing::stored_fields(&w.outreach),
         [

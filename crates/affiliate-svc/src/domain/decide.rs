@@ -99,7 +99,8 @@ pub struct Outreach {
 /// Kept as a snapshot by the command path. Raise the shape with any change
 /// to these fields or to what `apply` makes of an event.
 impl sellerdesk_core::Snapshotted for Outreach {
-    const SHAPE: u32 = 1;
+    // 2: only the last days of sent invitations are counted.
+    const SHAPE: u32 = 2;
 }
 
 impl Outreach {
@@ -137,6 +138,12 @@ impl Outreach {
                 at,
             } => {
                 *self.sent_per_day.entry(*local_date).or_default() += 1;
+                // R-AFF-3 counts the day a command is sent on, and no command
+                // comes before this one: older days are never read again.
+                // Two days are kept for a shop that moves its time zone west.
+                if let Some(oldest) = local_date.checked_sub_days(chrono::Days::new(2)) {
+                    self.sent_per_day = self.sent_per_day.split_off(&oldest);
+                }
                 self.invitations.insert(
                     invitation_id.to_owned(),
                     Invitation {
