@@ -1257,15 +1257,16 @@ fn r_x_3_refund_due_dates_count_in_the_shops_time_zone() {
 }
 
 /// Decision 0018: a snapshot is read only if it was written in today's
-/// `SHAPE`. These are the fields shape 2 holds (2: a rejected order has an
-/// end, and long-ended orders retire); change them, or what the fold makes
-/// of an event, and raise `AdsAccount::SHAPE` with this list.
+/// `SHAPE`. These are the fields shape 3 holds (2: a rejected order has an
+/// end, and long-ended orders retire; 3: settled payments keep their time
+/// and retire); change them, or what the fold makes of an event, and raise
+/// `AdsAccount::SHAPE` with this list.
 #[test]
 fn r_x_4_the_account_snapshot_shape_names_its_fields() {
     use sellerdesk_core::Snapshotted;
     let mut g = Given::new();
     g.place("o1", spec()).unwrap();
-    assert_eq!(AdsAccount::SHAPE, 2);
+    assert_eq!(AdsAccount::SHAPE, 3);
     assert_eq!(
         testing::stored_fields(&*g),
         [
@@ -1363,4 +1364,52 @@ fn r_x_4_an_order_long_ended_leaves_the_account_and_stays_read_only() {
         g.when(invoice(false)),
         Err(DomainError::NotFound { kind: "order", .. })
     ));
+}
+
+/// R-ADS-14, R-X-4: a settled payment's id is known for
+/// PAYMENT_IDS_KEPT_DAYS: a repeated callback is a no-op and a repeated
+/// request is refused. After them, when the shop tops up again, the id is
+/// forgotten: the account does not grow with every payment it ever made.
+#[test]
+fn r_x_4_settled_payment_ids_are_kept_for_their_days_then_forgotten() {
+    let days = |n: i64| t0() + chrono::Duration::days(n);
+    let kept = ads_svc::domain::PAYMENT_IDS_KEPT_DAYS;
+    let request = |id: &str, at| Command::MoveFunds {
+        movement: FundsMove::TopUp,
+        amount_fen: 50_000,
+        channel: Channel::Pc,
+        payment_id: id.into(),
+        at,
+    };
+    let confirm = |id: &str, at| Command::ConfirmPayment {
+        payment_id: id.into(),
+        amount_fen: 50_000,
+        succeeded: true,
+        at,
+    };
+    let mut g = Given::new();
+    g.when(request("p1", t0())).unwrap();
+    g.when(confirm("p1", t0())).unwrap();
+    assert_eq!(g.balance_fen, 50_000);
+    assert!(g.when(confirm("p1", days(kept - 1))).unwrap().is_empty());
+    assert!(matches!(
+        g.when(request("p1", days(kept - 1))),
+        Err(DomainError::AlreadyExists {
+            kind: "payment",
+            ..
+        })
+    ));
+    g.when(request("p2", days(kept))).unwrap();
+    assert!(
+        !g.settled_payments.contains_key("p1"),
+        "forgotten when a payment comes {kept} days later"
+    );
+    assert!(matches!(
+        g.when(confirm("p1", days(kept + 1))),
+        Err(DomainError::NotFound {
+            kind: "payment",
+            ..
+        })
+    ));
+    assert_eq!(g.balance_fen, 50_000, "credited once");
 }

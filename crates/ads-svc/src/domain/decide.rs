@@ -846,7 +846,7 @@ fn move_funds(
                 })
             };
         }
-        if account.settled_payments.contains(payment_id) {
+        if account.settled_payments.contains_key(payment_id) {
             return Err(DomainError::AlreadyExists {
                 kind: "payment",
                 id: payment_id.to_owned(),
@@ -914,7 +914,7 @@ fn confirm_payment(
     succeeded: bool,
     at: Instant,
 ) -> Result<Vec<Event>, DomainError> {
-    if account.settled_payments.contains(payment_id) {
+    if account.settled_payments.contains_key(payment_id) {
         return Ok(vec![]);
     }
     let Some((_, pending)) = account.pending_payments.get(payment_id) else {

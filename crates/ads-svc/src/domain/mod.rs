@@ -27,7 +27,7 @@ mod state;
 pub use decide::{
     decide, recommendations, refund_due_by, review_problems, MEASURES_BLOCKING_ORDERS,
 };
-pub use state::{AdsAccount, Order, OrderStatus, ORDER_KEPT_DAYS};
+pub use state::{AdsAccount, Order, OrderStatus, ORDER_KEPT_DAYS, PAYMENT_IDS_KEPT_DAYS};
 
 use serde::{Deserialize, Serialize};
 

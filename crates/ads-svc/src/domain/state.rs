@@ -42,6 +42,17 @@ pub struct Order {
 /// the orders read model (decision 0022), and the account no longer grows
 /// with every order the shop ever placed (R-X-4).
 pub const ORDER_KEPT_DAYS: i64 = 90;
+/// R-ADS-14: how long a settled payment's id stays known, so a repeated
+/// callback is a no-op and a repeated request is refused; a provider or
+/// client repeats within minutes, not months.
+pub const PAYMENT_IDS_KEPT_DAYS: i64 = 90;
+
+/// Whether `days` days from `since` have passed at `at`.
+fn days_past(since: Instant, days: i64, at: Instant) -> bool {
+    chrono::Duration::try_days(days)
+        .and_then(|d| since.checked_add_signed(d))
+        .is_some_and(|end| end <= at)
+}
 
 impl Order {
     pub fn placed(order_id: &str, spec: &OrderSpec, at: Instant) -> Self {
@@ -122,14 +133,12 @@ impl Order {
     }
 
     /// Whether the order has left the account by `at`: ended (or rejected)
-    /// more than [`ORDER_KEPT_DAYS`] before it.
+    /// at least [`ORDER_KEPT_DAYS`] before it.
     pub fn retired_by(&self, at: Instant) -> bool {
         !self.running()
-            && self.ended_at.is_some_and(|end| {
-                chrono::Duration::try_days(ORDER_KEPT_DAYS)
-                    .and_then(|d| end.checked_add_signed(d))
-                    .is_some_and(|gone| gone <= at)
-            })
+            && self
+                .ended_at
+                .is_some_and(|end| days_past(end, ORDER_KEPT_DAYS, at))
     }
 
     /// Review pending or delivering: budget still committed.
@@ -165,8 +174,9 @@ pub struct AdsAccount {
     pub penalties: Penalties,
     /// Top-ups waiting for the payment provider, by payment id.
     pub pending_payments: BTreeMap<String, (FundsMove, Fen)>,
-    /// Payments the provider has answered (confirmed or failed).
-    pub settled_payments: BTreeSet<String>,
+    /// Payments the provider has answered (confirmed or failed), when:
+    /// kept [`PAYMENT_IDS_KEPT_DAYS`], so a retry is still recognised.
+    pub settled_payments: BTreeMap<String, Instant>,
     /// R-X-3: the IANA zone the shop set; Asia/Shanghai while None.
     pub time_zone: Option<String>,
 }
@@ -175,7 +185,8 @@ pub struct AdsAccount {
 /// to these fields or to what `apply` makes of an event.
 impl sellerdesk_core::Snapshotted for AdsAccount {
     // 2: a rejected order has an end, and ended orders retire.
-    const SHAPE: u32 = 2;
+    // 3: settled payments are kept with their time, and retire.
+    const SHAPE: u32 = 3;
 }
 
 impl AdsAccount {
@@ -246,24 +257,27 @@ impl AdsAccount {
                 payment_id,
                 movement,
                 amount_fen,
-                ..
+                at,
             } => {
                 self.pending_payments
                     .insert(payment_id.clone(), (*movement, *amount_fen));
+                // Ids settled long before leave as a new payment comes (R-X-4).
+                self.settled_payments
+                    .retain(|_, settled| !days_past(*settled, PAYMENT_IDS_KEPT_DAYS, *at));
             }
             Event::TopUpConfirmed {
                 payment_id,
                 amount_fen,
-                ..
+                at,
             } => {
                 self.pending_payments.remove(payment_id);
-                self.settled_payments.insert(payment_id.clone());
+                self.settled_payments.insert(payment_id.clone(), *at);
                 // decide checked the sum (R-X-3).
                 self.balance_fen = self.balance_fen.saturating_add(*amount_fen);
             }
-            Event::TopUpFailed { payment_id, .. } => {
+            Event::TopUpFailed { payment_id, at } => {
                 self.pending_payments.remove(payment_id);
-                self.settled_payments.insert(payment_id.clone());
+                self.settled_payments.insert(payment_id.clone(), *at);
             }
             Event::SellingRightsRevokedNoted {
                 source_position, ..
