@@ -57,7 +57,9 @@ impl Ads {
     /// The order under `order_id` in the orders read model (every order,
     /// archived ones included), if there is one.
     pub async fn on_record(&self, shop: &str, order_id: &str) -> Result<Option<Order>, AppError> {
-        Ok(crate::orders::on_record(self.path.store().as_ref(), shop, order_id).await?)
+        Ok(crate::orders::ORDERS
+            .get(self.path.store().as_ref(), shop, order_id)
+            .await?)
     }
 
     /// A page of every order the shop placed, newest first (the read model).
@@ -67,7 +69,10 @@ impl Ads {
         after: Option<(i64, String)>,
         limit: i64,
     ) -> Result<Vec<Order>, AppError> {
-        Ok(crate::orders::page(self.path.store().as_ref(), shop, after, limit).await?)
+        let page = crate::orders::ORDERS
+            .page(self.path.store().as_ref(), shop, after, limit)
+            .await?;
+        Ok(page.into_iter().map(|(_, order)| order).collect())
     }
 
     /// Runs the command the closure builds at the command's instant; returns

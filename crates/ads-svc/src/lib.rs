@@ -117,7 +117,9 @@ impl Service for Ads {
             Work::once("delivery-windows", move || {
                 Box::pin(app.clone().keep_delivery_windows(hours))
             }),
-            Work::once("orders", move || Box::pin(orders::run(store.clone()))),
+            Work::once("orders", move || {
+                Box::pin(orders::ORDERS.run::<domain::Order>(store.clone()))
+            }),
         ]
     }
 }

@@ -1157,17 +1157,22 @@ async fn r_x_4_the_orders_read_model_equals_the_account_across_batches_and_redel
 
     let log = store.read_all(0, 1_000).await.unwrap();
     let (first, rest) = log.split_at(log.len() / 2);
-    orders::project(&store, first).await.unwrap();
-    orders::project(&store, rest).await.unwrap();
-    orders::project(&store, &log).await.unwrap();
+    let project = |batch| orders::ORDERS.project::<Order>(&store, batch);
+    project(first).await.unwrap();
+    project(rest).await.unwrap();
+    project(&log).await.unwrap();
     for (id, held) in &account.orders {
-        let kept: Order = orders::on_record(store.as_ref(), SHOP, id)
+        let kept: Order = orders::ORDERS
+            .get(store.as_ref(), SHOP, id)
             .await
             .unwrap()
             .expect("every order is on record");
         assert_eq!(&kept, held, "order {id}");
     }
     assert_eq!(account.orders.len(), 4);
-    let page = orders::page(store.as_ref(), SHOP, None, 10).await.unwrap();
+    let page = orders::ORDERS
+        .page::<Order>(store.as_ref(), SHOP, None, 10)
+        .await
+        .unwrap();
     assert_eq!(page.len(), 4);
 }
