@@ -19,8 +19,11 @@ pub use sellerdesk_runtime::errors::AppError;
 pub const SCHEMA_VERSION: i32 = 1;
 const READ_BATCH: i64 = 10_000;
 
+/// A shop's outreach stream is this and the shop id.
+pub const SHOP_STREAM_PREFIX: &str = "affiliate-shop-";
+
 pub fn shop_stream(shop: &str) -> String {
-    format!("affiliate-shop-{shop}")
+    format!("{SHOP_STREAM_PREFIX}{shop}")
 }
 
 pub fn creator_stream(creator_id: &str) -> String {
@@ -167,6 +170,30 @@ impl Affiliate {
 
     fn market<R>(&self, f: impl FnOnce(&Marketplace) -> R) -> R {
         f(&self.market.read().expect("market lock").folded)
+    }
+
+    /// The invitation under `id` in the invitations read model (every one,
+    /// archived ones included), if there is one.
+    pub async fn invitation_on_record(
+        &self,
+        shop: &str,
+        id: &str,
+    ) -> Result<Option<crate::domain::Invitation>, AppError> {
+        Ok(crate::invitations::INVITATIONS
+            .get(self.path.store().as_ref(), shop, id)
+            .await?)
+    }
+
+    /// A page of every invitation the shop sent, newest first, with ids.
+    pub async fn invitation_history(
+        &self,
+        shop: &str,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<(String, crate::domain::Invitation)>, AppError> {
+        Ok(crate::invitations::INVITATIONS
+            .page(self.path.store().as_ref(), shop, after, limit)
+            .await?)
     }
 
     pub async fn outreach(&self, shop: &str) -> Result<Outreach, AppError> {

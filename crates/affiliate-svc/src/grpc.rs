@@ -13,6 +13,7 @@ use crate::{
 use sellerdesk_api::affiliate::v1 as pb;
 use sellerdesk_runtime::{
     errors,
+    page::{self, Page},
     wire::{authorize, command_metadata, timestamp, ANY_ROLE, MANAGERS},
     Caller, Role,
 };
@@ -96,7 +97,18 @@ fn invitation_pb(
     limits: &crate::domain::Limits,
     now: crate::domain::Instant,
 ) -> Option<pb::Invitation> {
-    o.invitations.get(id).map(|i| pb::Invitation {
+    o.invitations
+        .get(id)
+        .map(|i| one_invitation_pb(id, i, limits, now))
+}
+
+fn one_invitation_pb(
+    id: &str,
+    i: &crate::domain::Invitation,
+    limits: &crate::domain::Limits,
+    now: crate::domain::Instant,
+) -> pb::Invitation {
+    pb::Invitation {
         expired: i.accepted.is_none() && limits.expired(i.sent_at, now),
         expires_at: Some(timestamp(
             i.sent_at + chrono::Duration::days(i64::from(limits.invitation_days)),
@@ -108,7 +120,7 @@ fn invitation_pb(
         sent_at: Some(timestamp(i.sent_at)),
         answered: i.accepted.is_some(),
         accepted: i.accepted.unwrap_or(false),
-    })
+    }
 }
 
 fn plan_pb(o: &Outreach, id: &str) -> Result<pb::Plan, Status> {
@@ -186,6 +198,17 @@ fn sample_pb(o: &Outreach, id: &str, now: crate::domain::Instant) -> Option<pb::
 }
 
 impl AffiliateApi {
+    /// Whether the invitations read model holds one under `id`: the fact
+    /// SendInvitation and AnswerInvitation decide an archived id by.
+    async fn invitation_on_record(&self, shop: &str, id: &str) -> Result<bool, Status> {
+        Ok(self
+            .app
+            .invitation_on_record(shop, id)
+            .await
+            .map_err(to_status)?
+            .is_some())
+    }
+
     /// Runs a plan command for the shop the request names and answers with
     /// the plan as it stands after it.
     async fn on_plan<T>(
@@ -406,6 +429,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         )?;
         let r = request.into_inner();
         let goal = goal_from_pb(r.goal)?;
+        let on_record = self.invitation_on_record(&shop, &r.invitation_id).await?;
         let (outreach, _) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
@@ -415,6 +439,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                     goal,
                     message: r.message.clone(),
                     at,
+                    on_record,
                 }
             })
             .await
@@ -450,6 +475,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             "relaying a creator's answer",
         )?;
         let r = request.into_inner();
+        let on_record = self.invitation_on_record(&shop, &r.invitation_id).await?;
         let (outreach, _) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
@@ -457,6 +483,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                     invitation_id: r.invitation_id.clone(),
                     accepted: r.accepted,
                     at,
+                    on_record,
                 }
             })
             .await
@@ -468,6 +495,39 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                 self.app.limits(),
                 self.app.now(),
             ),
+        }))
+    }
+
+    async fn list_invitation_history(
+        &self,
+        request: Request<pb::ListInvitationHistoryRequest>,
+    ) -> Result<Response<pb::ListInvitationHistoryResponse>, Status> {
+        let (_, shop) = authorize(
+            &request,
+            &request.get_ref().shop_id,
+            ANY_ROLE,
+            "listing invitations",
+        )?;
+        let page = Page::of(request.get_ref().page.as_ref())?;
+        // One more than the page: whether there is a next one.
+        let mut found = self
+            .app
+            .invitation_history(&shop, page.after_instant()?, page.size as i64 + 1)
+            .await
+            .map_err(to_status)?;
+        let more = found.len() > page.size;
+        found.truncate(page.size);
+        let next = more
+            .then(|| found.last())
+            .flatten()
+            .map(|(id, i)| page::Cursor::after_instant(i.sent_at.timestamp_millis(), id));
+        let (limits, now) = (self.app.limits(), self.app.now());
+        Ok(Response::new(pb::ListInvitationHistoryResponse {
+            invitations: found
+                .iter()
+                .map(|(id, i)| one_invitation_pb(id, i, limits, now))
+                .collect(),
+            page: page::next(next),
         }))
     }
 

@@ -988,3 +988,134 @@ async fn commissions_settle_and_claw_back_over_grpc() {
         .into_inner();
     assert_eq!(set.time_zone, "Asia/Tokyo");
 }
+
+/// R-AFF-6, R-X-4 (decision 0022) over gRPC: an invitation sent 180 days
+/// ago leaves the shop's outreach when it sends another. ListInvitations
+/// no longer lists it; ListInvitationHistory still does, newest first and
+/// a page at a time, as the outreach had it; its id stays taken and an
+/// answer to it is refused as expired.
+#[tokio::test]
+async fn r_x_4_an_archived_invitation_is_listed_from_the_read_model_and_stays_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let signer = TokenSigner::new("test");
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let (_service, mut client) = spawn(store, &clock, &signer).await;
+    publish_creators(&mut client, &signer, 2).await;
+    let invite = |id: &str, creator: &str| pb::SendInvitationRequest {
+        shop_id: String::new(),
+        invitation_id: id.into(),
+        creator_id: creator.into(),
+        goal: pb::Goal::Sales as i32,
+        message: "合作吗".into(),
+    };
+    client
+        .send_invitation(req(&signer, SHOP, Role::Owner, invite("old", "c0")))
+        .await
+        .unwrap();
+    let answered = client
+        .answer_invitation(req(
+            &signer,
+            SHOP,
+            Role::Platform,
+            pb::AnswerInvitationRequest {
+                shop_id: SHOP.into(),
+                invitation_id: "old".into(),
+                accepted: true,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    let history = |token: &str| pb::ListInvitationHistoryRequest {
+        shop_id: String::new(),
+        page: Some(sellerdesk_api::common::v1::PageRequest {
+            page_size: 1,
+            page_token: token.into(),
+        }),
+    };
+    // 180 days pass: the projector has long written the answer by then.
+    let mut projected = false;
+    for _ in 0..100 {
+        let page = client
+            .list_invitation_history(req(&signer, SHOP, Role::Owner, history("")))
+            .await
+            .unwrap()
+            .into_inner();
+        if page.invitations.first().is_some_and(|i| i.answered) {
+            projected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(projected, "the answer reached the read model within 5 s");
+
+    clock.set(t("2026-08-31T02:00:00Z"));
+    let sent = client
+        .send_invitation(req(&signer, SHOP, Role::Owner, invite("new", "c1")))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitation
+        .unwrap();
+    let listed: Vec<String> = client
+        .list_invitations(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::ListInvitationsRequest::default(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .invitations
+        .into_iter()
+        .map(|i| i.invitation_id)
+        .collect();
+    assert_eq!(listed, ["new"], "the old invitation left the outreach");
+    let again = client
+        .send_invitation(req(&signer, SHOP, Role::Owner, invite("old", "c0")))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    let late = client
+        .answer_invitation(req(
+            &signer,
+            SHOP,
+            Role::Platform,
+            pb::AnswerInvitationRequest {
+                shop_id: SHOP.into(),
+                invitation_id: "old".into(),
+                accepted: true,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition);
+
+    let mut first = None;
+    for _ in 0..100 {
+        let page = client
+            .list_invitation_history(req(&signer, SHOP, Role::Owner, history("")))
+            .await
+            .unwrap()
+            .into_inner();
+        if page.invitations.first() == Some(&sent) {
+            first = Some(page);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = first.expect("the new invitation reached the read model within 5 s");
+    let token = first.page.unwrap().next_page_token;
+    let second = client
+        .list_invitation_history(req(&signer, SHOP, Role::Owner, history(&token)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.invitations, [answered]);
+    assert!(second.page.unwrap().next_page_token.is_empty());
+}

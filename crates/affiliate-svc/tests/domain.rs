@@ -87,6 +87,7 @@ impl World {
             goal: Goal::Sales,
             message: "合作吗".into(),
             at,
+            on_record: false,
         })
     }
 }
@@ -341,6 +342,7 @@ fn r_aff_5_creator_metrics_follow_samples_content_and_answers() {
         invitation_id: "i1".into(),
         accepted: true,
         at: t0() + Duration::minutes(30),
+        on_record: false,
     });
     w.invite("i2", "c2", t0()).unwrap();
     for s in ["s1", "s2"] {
@@ -393,6 +395,7 @@ fn r_aff_6_an_unanswered_invitation_expires_and_frees_the_creator() {
             invitation_id: "i1".into(),
             accepted: true,
             at: t0() + Duration::days(7),
+            on_record: false,
         })
         .unwrap_err();
     assert!(
@@ -411,6 +414,7 @@ fn r_aff_6_an_unanswered_invitation_expires_and_frees_the_creator() {
         invitation_id: "i2".into(),
         accepted: true,
         at: t0() + Duration::days(13),
+        on_record: false,
     });
 }
 
@@ -743,14 +747,15 @@ fn r_x_3_the_daily_invitation_limit_counts_the_shops_days() {
 }
 
 /// Decision 0018: a snapshot is read only if it was written in today's
-/// `SHAPE`. These are the fields shape 2 holds (2: only the last days of
-/// `sent_per_day`); change them (or the records' fields, or what the fold
-/// makes of an event), raise `Outreach::SHAPE` and this list together.
+/// `SHAPE`. These are the fields shape 3 holds (2: only the last days of
+/// `sent_per_day`; 3: invitations retire); change them (or the records'
+/// fields, or what the fold makes of an event), raise `Outreach::SHAPE` and
+/// this list together.
 #[test]
 fn r_x_4_the_outreach_snapshot_shape_names_its_fields() {
     use sellerdesk_core::Snapshotted;
     let w = World::new();
-    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 2);
+    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 3);
     assert_eq!(
         testing::stored_fields(&w.outreach),
         [
@@ -768,4 +773,73 @@ fn r_x_4_the_outreach_snapshot_shape_names_its_fields() {
             "version"
         ]
     );
+}
+
+/// R-AFF-6, R-X-4 (decision 0022): an invitation sent INVITATION_KEPT_DAYS
+/// ago leaves the outreach when another is sent, by the events' time. Its
+/// id stays taken, and an answer to it is refused as expired; one the
+/// outreach still holds is decided as before.
+#[test]
+fn r_x_4_an_invitation_long_sent_leaves_the_outreach_and_stays_read_only() {
+    let kept = affiliate_svc::domain::INVITATION_KEPT_DAYS;
+    let days = |n: i64| t0() + Duration::days(n);
+    let mut w = World::new();
+    w.invite("old", "c1", t0()).unwrap();
+    w.ok(Command::AnswerInvitation {
+        invitation_id: "old".into(),
+        accepted: true,
+        at: days(1),
+        on_record: false,
+    });
+    w.invite("day-179", "c2", days(kept - 1)).unwrap();
+    assert!(
+        w.outreach.invitations.contains_key("old"),
+        "kept within the days"
+    );
+    w.invite("day-180", "c3", days(kept)).unwrap();
+    assert!(
+        !w.outreach.invitations.contains_key("old"),
+        "gone at exactly the days"
+    );
+    assert!(w.outreach.invitations.contains_key("day-179"));
+    let send_again = |on_record| Command::SendInvitation {
+        invitation_id: "old".into(),
+        creator_id: "c1".into(),
+        goal: Goal::Sales,
+        message: "合作吗".into(),
+        at: days(kept),
+        on_record,
+    };
+    assert!(matches!(
+        w.when(send_again(true)),
+        Err(DomainError::AlreadyExists {
+            kind: "invitation",
+            ..
+        })
+    ));
+    let answer = |on_record| Command::AnswerInvitation {
+        invitation_id: "old".into(),
+        accepted: true,
+        at: days(kept),
+        on_record,
+    };
+    assert!(matches!(
+        w.when(answer(true)),
+        Err(DomainError::Precondition {
+            reason: "INVITATION_EXPIRED",
+            ..
+        })
+    ));
+    assert!(matches!(
+        w.when(answer(false)),
+        Err(DomainError::NotFound { .. })
+    ));
+    // Held: the read model's word changes nothing.
+    let retry = Command::AnswerInvitation {
+        invitation_id: "day-179".into(),
+        accepted: false,
+        at: days(kept),
+        on_record: true,
+    };
+    assert_eq!(w.ok(retry).len(), 1);
 }

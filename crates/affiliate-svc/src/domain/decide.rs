@@ -7,6 +7,49 @@ use sellerdesk_core::money;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// R-AFF-6, R-X-4: how long after it was sent an invitation stays in the
+/// shop's outreach. An invitation waits at most 90 days for its answer
+/// (`affiliate_invitation_days` is 1 to 90), so by then nothing can change
+/// it; it is read from the invitations read model after (decision 0022).
+pub const INVITATION_KEPT_DAYS: i64 = 180;
+
+impl Invitation {
+    /// The invitation an `InvitationSent` starts, if `event` is one.
+    pub fn sent(event: &Event) -> Option<Self> {
+        match event {
+            Event::InvitationSent {
+                creator_id,
+                goal,
+                message,
+                at,
+                ..
+            } => Some(Invitation {
+                creator_id: creator_id.to_owned(),
+                goal: *goal,
+                message: message.to_owned(),
+                sent_at: *at,
+                accepted: None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// What an answer makes of it; the outreach fold and the read model
+    /// share it.
+    pub fn apply(&mut self, event: &Event) {
+        if let Event::InvitationAnswered { accepted, .. } = event {
+            self.accepted = Some(*accepted);
+        }
+    }
+
+    /// Whether it has left the outreach by `at`.
+    pub fn retired_by(&self, at: Instant) -> bool {
+        chrono::Duration::try_days(INVITATION_KEPT_DAYS)
+            .and_then(|d| self.sent_at.checked_add_signed(d))
+            .is_some_and(|gone| gone <= at)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invitation {
     pub creator_id: String,
@@ -100,7 +143,8 @@ pub struct Outreach {
 /// to these fields or to what `apply` makes of an event.
 impl sellerdesk_core::Snapshotted for Outreach {
     // 2: only the last days of sent invitations are counted.
-    const SHAPE: u32 = 2;
+    // 3: invitations sent INVITATION_KEPT_DAYS before retire.
+    const SHAPE: u32 = 3;
 }
 
 impl Outreach {
@@ -131,11 +175,9 @@ impl Outreach {
             } => self.penalties.note(change, *source_position),
             Event::InvitationSent {
                 invitation_id,
-                creator_id,
-                goal,
-                message,
                 local_date,
                 at,
+                ..
             } => {
                 *self.sent_per_day.entry(*local_date).or_default() += 1;
                 // R-AFF-3 counts the day a command is sent on, and no command
@@ -144,24 +186,16 @@ impl Outreach {
                 if let Some(oldest) = local_date.checked_sub_days(chrono::Days::new(2)) {
                     self.sent_per_day = self.sent_per_day.split_off(&oldest);
                 }
-                self.invitations.insert(
-                    invitation_id.to_owned(),
-                    Invitation {
-                        creator_id: creator_id.to_owned(),
-                        goal: *goal,
-                        message: message.to_owned(),
-                        sent_at: *at,
-                        accepted: None,
-                    },
-                );
+                // Invitations sent long before leave as a new one goes out
+                // (R-X-4), by the event's time: every replica folds the same.
+                self.invitations.retain(|_, i| !i.retired_by(*at));
+                if let Some(sent) = Invitation::sent(event) {
+                    self.invitations.insert(invitation_id.to_owned(), sent);
+                }
             }
-            Event::InvitationAnswered {
-                invitation_id,
-                accepted,
-                ..
-            } => {
+            Event::InvitationAnswered { invitation_id, .. } => {
                 if let Some(i) = self.invitations.get_mut(invitation_id) {
-                    i.accepted = Some(*accepted);
+                    i.apply(event);
                 }
             }
             Event::PlanCreated {
@@ -514,21 +548,44 @@ pub fn decide(
             goal,
             message,
             at,
-        } => send_invitation(
-            outreach,
-            market,
-            limits,
-            invitation_id,
-            creator_id,
-            goal,
-            message,
-            at,
-        ),
+            on_record,
+        } => {
+            if *on_record && !outreach.invitations.contains_key(invitation_id) {
+                // Archived, and its id stays taken: a retry comes within
+                // seconds, not INVITATION_KEPT_DAYS.
+                return Err(DomainError::AlreadyExists {
+                    kind: "invitation",
+                    id: invitation_id.to_owned(),
+                });
+            }
+            send_invitation(
+                outreach,
+                market,
+                limits,
+                invitation_id,
+                creator_id,
+                goal,
+                message,
+                at,
+            )
+        }
         Command::AnswerInvitation {
             invitation_id,
             accepted,
             at,
-        } => answer_invitation(outreach, limits, invitation_id, accepted, at),
+            on_record,
+        } => {
+            if *on_record && !outreach.invitations.contains_key(invitation_id) {
+                return Err(DomainError::Precondition {
+                    reason: "INVITATION_EXPIRED",
+                    subject: invitation_id.to_owned(),
+                    why: format!(
+                        "the invitation was sent more than {INVITATION_KEPT_DAYS} days ago and is archived"
+                    ),
+                });
+            }
+            answer_invitation(outreach, limits, invitation_id, accepted, at)
+        }
         Command::CreatePlan {
             plan_id,
             name,

@@ -13,7 +13,7 @@
 mod decide;
 mod marketplace;
 
-pub use decide::{decide, Outreach, MEASURES_BLOCKING_OUTREACH};
+pub use decide::{decide, Invitation, Outreach, INVITATION_KEPT_DAYS, MEASURES_BLOCKING_OUTREACH};
 pub use marketplace::{
     CreatorMetrics, CreatorQuery, CreatorView, Cursor, Marketplace, Page, SortBy,
 };
@@ -167,12 +167,18 @@ pub enum Command {
         goal: Goal,
         message: String,
         at: Instant,
+        /// The invitations read model holds one under this id (the app
+        /// looks before deciding): if the outreach does not, it was
+        /// archived and the id stays taken.
+        on_record: bool,
     },
     /// The creator answered in the app (relayed by the platform).
     AnswerInvitation {
         invitation_id: String,
         accepted: bool,
         at: Instant,
+        /// As for SendInvitation: an archived invitation has expired.
+        on_record: bool,
     },
     CreatePlan {
         plan_id: String,
