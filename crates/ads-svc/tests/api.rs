@@ -12,8 +12,9 @@ use sellerdesk_api::{
 use sellerdesk_bus::InProcessBus;
 use sellerdesk_eventstore::EventStore;
 use sellerdesk_runtime::{auth::Claims, server::Running, ManualClock, Role, TokenSigner};
+use sellerdesk_testkit::eventually;
 use std::{sync::Arc, time::Duration};
-use tonic::{transport::Channel, Code, Request};
+use tonic::{transport::Channel, Code, Request, Status};
 use tonic_types::StatusExt;
 
 const SHOP: &str = "shop-a";
@@ -132,6 +133,27 @@ async fn spawn_compliance(
         .await
         .unwrap();
     (compliance, ComplianceServiceClient::new(channel))
+}
+
+/// Places orders until ads-svc refuses one with FAILED_PRECONDITION, for up
+/// to 5 s (it learns of compliance-svc's events a moment later): the
+/// refusal, or None.
+async fn refused_order(ads: &AdsServiceClient<Channel>, signer: &TokenSigner) -> Option<Status> {
+    let mut n = 0;
+    eventually(Duration::from_secs(5), || {
+        n += 1;
+        let (mut ads, id) = (ads.clone(), format!("o{n}"));
+        async move {
+            match ads
+                .place_order(req(signer, SHOP, Role::Owner, order(&id)))
+                .await
+            {
+                Err(e) if e.code() == Code::FailedPrecondition => Some(e),
+                _ => None,
+            }
+        }
+    })
+    .await
 }
 
 fn order(id: &str) -> pb::PlaceOrderRequest {
@@ -442,20 +464,9 @@ async fn r_cmp_13_a_tier_3_shop_places_no_order_until_an_appeal_lowers_the_tier(
     ))
     .await
     .unwrap();
-    let mut refused = None;
-    for i in 0..100 {
-        match ads
-            .place_order(req(&signer, SHOP, Role::Owner, order(&format!("o{i}"))))
-            .await
-        {
-            Err(e) if e.code() == tonic::Code::FailedPrecondition => {
-                refused = Some(e);
-                break;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    let e = refused.expect("ads-svc learned of tier 3 within 5 s");
+    let e = refused_order(&ads, &signer)
+        .await
+        .expect("ads-svc learned of tier 3 within 5 s");
     let v = &e.get_details_precondition_failure().unwrap().violations[0];
     assert_eq!(v.r#type, "MEASURE_IN_FORCE");
     assert!(
@@ -850,20 +861,9 @@ async fn r_cmp_13_a_policy_that_takes_effect_later_stops_orders_when_it_does() {
         .unwrap();
 
     clock.set(takes_effect + chrono::Duration::seconds(1));
-    let mut refused = None;
-    for i in 0..100 {
-        match ads
-            .place_order(req(&signer, SHOP, Role::Owner, order(&format!("o{i}"))))
-            .await
-        {
-            Err(e) if e.code() == tonic::Code::FailedPrecondition => {
-                refused = Some(e);
-                break;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    let e = refused.expect("ads-svc learned of the policy's tier 1 within 5 s");
+    let e = refused_order(&ads, &signer)
+        .await
+        .expect("ads-svc learned of the policy's tier 1 within 5 s");
     let v = &e.get_details_precondition_failure().unwrap().violations[0];
     assert_eq!(v.r#type, "MEASURE_IN_FORCE");
     assert!(
@@ -925,25 +925,24 @@ async fn r_x_4_an_archived_order_is_read_from_the_read_model_and_stays_read_only
         .order
         .unwrap();
     // 90 days pass: the projector has long written the rejection by then.
-    let mut projected = false;
-    for _ in 0..100 {
-        let page = ads
-            .list_order_history(req(
-                &signer,
-                SHOP,
-                Role::Owner,
-                pb::ListOrderHistoryRequest::default(),
-            ))
-            .await
-            .unwrap()
-            .into_inner();
-        if page.orders == [rejected.clone()] {
-            projected = true;
-            break;
+    let projected = eventually(Duration::from_secs(5), || {
+        let (mut ads, rejected) = (ads.clone(), rejected.clone());
+        let request = req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::ListOrderHistoryRequest::default(),
+        );
+        async move {
+            let page = ads.list_order_history(request).await.unwrap().into_inner();
+            (page.orders == [rejected]).then_some(())
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(projected, "the rejection reached the read model within 5 s");
+    })
+    .await;
+    assert!(
+        projected.is_some(),
+        "the rejection reached the read model within 5 s"
+    );
 
     clock.set(t("2026-06-02T02:00:00Z"));
     delivering(&mut ads, &signer, "new").await;
@@ -1031,20 +1030,16 @@ async fn r_x_4_an_archived_order_is_read_from_the_read_model_and_stays_read_only
             page_token: token.into(),
         }),
     };
-    let mut first = None;
-    for _ in 0..100 {
-        let page = ads
-            .list_order_history(req(&signer, SHOP, Role::Owner, history("")))
-            .await
-            .unwrap()
-            .into_inner();
-        if page.orders.first() == listed.first() {
-            first = Some(page);
-            break;
+    let first = eventually(Duration::from_secs(5), || {
+        let mut ads = ads.clone();
+        let (request, newest) = (req(&signer, SHOP, Role::Owner, history("")), listed.first());
+        async move {
+            let page = ads.list_order_history(request).await.unwrap().into_inner();
+            (page.orders.first() == newest).then_some(page)
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let first = first.expect("the read model caught up with the account within 5 s");
+    })
+    .await
+    .expect("the read model caught up with the account within 5 s");
     let token = first.page.unwrap().next_page_token;
     let second = ads
         .list_order_history(req(&signer, SHOP, Role::Owner, history(&token)))

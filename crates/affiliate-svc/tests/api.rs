@@ -989,6 +989,39 @@ async fn commissions_settle_and_claw_back_over_grpc() {
     assert_eq!(set.time_zone, "Asia/Tokyo");
 }
 
+/// The first page (one invitation) of the shop's invitation history once
+/// the projector has written what `done` wants, for up to 5 s.
+async fn newest_invitation(
+    client: &AffiliateServiceClient<Channel>,
+    signer: &TokenSigner,
+    done: fn(&pb::Invitation) -> bool,
+) -> Option<pb::ListInvitationHistoryResponse> {
+    sellerdesk_testkit::eventually(Duration::from_secs(5), || {
+        let mut client = client.clone();
+        let request = req(
+            signer,
+            SHOP,
+            Role::Owner,
+            pb::ListInvitationHistoryRequest {
+                shop_id: String::new(),
+                page: Some(sellerdesk_api::common::v1::PageRequest {
+                    page_size: 1,
+                    page_token: String::new(),
+                }),
+            },
+        );
+        async move {
+            let page = client
+                .list_invitation_history(request)
+                .await
+                .unwrap()
+                .into_inner();
+            page.invitations.first().is_some_and(done).then_some(page)
+        }
+    })
+    .await
+}
+
 /// R-AFF-6, R-X-4 (decision 0022) over gRPC: an invitation sent 180 days
 /// ago leaves the shop's outreach when it sends another. ListInvitations
 /// no longer lists it; ListInvitationHistory still does, newest first and
@@ -1038,20 +1071,12 @@ async fn r_x_4_an_archived_invitation_is_listed_from_the_read_model_and_stays_re
         }),
     };
     // 180 days pass: the projector has long written the answer by then.
-    let mut projected = false;
-    for _ in 0..100 {
-        let page = client
-            .list_invitation_history(req(&signer, SHOP, Role::Owner, history("")))
+    assert!(
+        newest_invitation(&client, &signer, |i| i.answered)
             .await
-            .unwrap()
-            .into_inner();
-        if page.invitations.first().is_some_and(|i| i.answered) {
-            projected = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(projected, "the answer reached the read model within 5 s");
+            .is_some(),
+        "the answer reached the read model within 5 s"
+    );
 
     clock.set(t("2026-08-31T02:00:00Z"));
     let sent = client
@@ -1096,20 +1121,10 @@ async fn r_x_4_an_archived_invitation_is_listed_from_the_read_model_and_stays_re
         .unwrap_err();
     assert_eq!(late.code(), Code::FailedPrecondition);
 
-    let mut first = None;
-    for _ in 0..100 {
-        let page = client
-            .list_invitation_history(req(&signer, SHOP, Role::Owner, history("")))
-            .await
-            .unwrap()
-            .into_inner();
-        if page.invitations.first() == Some(&sent) {
-            first = Some(page);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let first = first.expect("the new invitation reached the read model within 5 s");
+    let first = newest_invitation(&client, &signer, |i| i.invitation_id == "new")
+        .await
+        .expect("the new invitation reached the read model within 5 s");
+    assert_eq!(first.invitations, [sent]);
     let token = first.page.unwrap().next_page_token;
     let second = client
         .list_invitation_history(req(&signer, SHOP, Role::Owner, history(&token)))

@@ -7,6 +7,27 @@
 //! (sellerdesk in Docker for an outside suite is `sellerdesk-testcontainers`.)
 
 use sqlx::{Connection, Executor, PgConnection};
+use std::{future::Future, time::Duration};
+
+/// Asks `probe` every 50 ms until it answers, for at most `within`: for
+/// what another task writes a moment after a call returns (a read model's
+/// projector, a consumer of the bus). None if it never answered.
+pub async fn eventually<T, F, Fut>(within: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(answer) = probe().await {
+            return Some(answer);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// The PostgreSQL server tests use (an admin database on it).
 pub async fn postgres_admin_url() -> String {
