@@ -115,7 +115,7 @@ impl Affiliate {
         Ok(true)
     }
 
-    /// Saves the marketplace every [`SNAPSHOT_EVERY`], for ever.
+    /// Saves the marketplace every `SNAPSHOT_EVERY`, for ever.
     pub async fn keep_market_snapshot(self: Arc<Self>) {
         loop {
             tokio::time::sleep(SNAPSHOT_EVERY).await;

@@ -487,7 +487,7 @@ impl Compliance {
     /// log: learns the policies another replica published, makes the shops
     /// a policy now in force may move due ([`Self::sweep_for_policy`]), and
     /// announces what is due ([`Self::announce_due`]).
-    async fn look(&self) -> Result<usize, AppError> {
+    pub async fn look(&self) -> Result<usize, AppError> {
         self.reload_policies().await?;
         self.sweep_for_policy().await?;
         self.announce_due().await

@@ -17,7 +17,9 @@
 //!   [`Command::TerminateOrder`], [`Command::AddBudget`], [`Command::ExtendDelivery`]
 //! - R-ADS-9 only 小店随心推 once a cart is involved: [`Command::ReportShoppingCartUsed`]
 //! - R-ADS-10 paid traffic only, every interaction kept: [`PaidStats`]
-//! - R-ADS-11 invoices: [`Command::RequestInvoice`]
+//! - R-ADS-11 invoices: [`Command::RequestInvoice`], within [`ORDER_KEPT_DAYS`] of the end
+//! - R-X-4 ended orders leave the account: [`Order::retired_by`], [`Order::apply`]
+//!   (shared with the orders read model, decision 0022)
 //! - R-ADS-12 PC channel only for funds: [`Command::MoveFunds`]
 //! - R-ADS-13 no new orders while selling rights are revoked: [`Command::RecordRightsRevoked`]
 

@@ -4,9 +4,11 @@
 //! creator's reliability folded from every shop's events, R-AFF-5).
 //!
 //! Where each rule lives:
-//! - R-AFF-1 a collaboration's goal, and ROI after product cost and commission: [`Goal`], [`PlanSales::roi`]
+//! - R-AFF-1 a collaboration's goal, and ROI after product cost and commission: [`Goal`], [`PlanSales::roi_bps`]
 //! - R-AFF-2 marketplace search: [`Marketplace::search`], [`CreatorQuery`]
 //! - R-AFF-3 invitations and the per-shop daily limit: [`Command::SendInvitation`]
+//! - R-X-4 old invitations leave the outreach: [`Invitation::retired_by`],
+//!   [`INVITATION_KEPT_DAYS`] (decision 0022)
 //! - R-AFF-4 targeted plans, at most 30 creators: [`MAX_PLAN_CREATORS`]
 //! - R-AFF-5 metrics from what happens: [`Marketplace::apply`]
 

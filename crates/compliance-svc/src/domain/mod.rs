@@ -6,7 +6,9 @@
 //! - R-CMP-1 points range and policy lookup: [`decider::decide`] (`record_violation`)
 //! - R-CMP-2, R-CMP-11 expiry and half-open windows: [`rules`], [`state::ShopState::advance`]
 //! - R-CMP-3, R-CMP-4 revocation and freeze: [`state::ShopState`] (`apply_violation`, `advance`)
-//! - R-CMP-5 tiers and measures: [`policy`], [`decider`] (`TierChanged` carries the measures)
+//! - R-CMP-5 tiers and measures: [`policy`], [`decider`] (`TierChanged` carries the measures);
+//!   a policy taking effect moves tiers by itself: [`state::ShopState::tier_moved_by_time`],
+//!   announced by [`Command::ObserveTime`] with the reason `policy`
 //! - R-CMP-6, R-CMP-7 appeals: [`decider::decide`] (`file_appeal`)
 //! - R-CMP-8 granted appeals: [`state::ShopState`] (`apply_decision`)
 //! - R-CMP-9 health page: [`state::ShopState::health_page`]
