@@ -172,16 +172,15 @@ impl Affiliate {
         f(&self.market.read().expect("market lock").folded)
     }
 
-    /// The invitation under `id` in the invitations read model (every one,
-    /// archived ones included), if there is one.
-    pub async fn invitation_on_record(
+    /// The record under `id` in one of the read models of records
+    /// (invitations, samples: every one, archived ones included), if any.
+    pub async fn on_record<R: sellerdesk_runtime::records::Record>(
         &self,
+        records: &sellerdesk_runtime::records::Records,
         shop: &str,
         id: &str,
-    ) -> Result<Option<crate::domain::Invitation>, AppError> {
-        Ok(crate::invitations::INVITATIONS
-            .get(self.path.store().as_ref(), shop, id)
-            .await?)
+    ) -> Result<Option<R>, AppError> {
+        Ok(records.get(self.path.store().as_ref(), shop, id).await?)
     }
 
     /// A page of every invitation the shop sent, newest first, with ids.

@@ -7,8 +7,10 @@ use crate::{
     app::Affiliate,
     domain::{
         Command, ContentKind, CreatorProfile, CreatorQuery, CreatorView, Cursor, Goal, Outreach,
-        PlanProduct, PlanSource, SortBy,
+        PlanProduct, PlanSource, Sample, SortBy,
     },
+    invitations::INVITATIONS,
+    samples::SAMPLES,
 };
 use sellerdesk_api::affiliate::v1 as pb;
 use sellerdesk_runtime::{
@@ -170,7 +172,11 @@ fn plan_pb(o: &Outreach, id: &str) -> Result<pb::Plan, Status> {
 
 /// A sample as clients see it, judged at `now` (R-AFF-6).
 fn sample_pb(o: &Outreach, id: &str, now: crate::domain::Instant) -> Option<pb::Sample> {
-    o.samples.get(id).map(|s| pb::Sample {
+    o.samples.get(id).map(|s| one_sample_pb(id, s, now))
+}
+
+fn one_sample_pb(id: &str, s: &Sample, now: crate::domain::Instant) -> pb::Sample {
+    pb::Sample {
         sample_id: id.to_owned(),
         creator_id: s.creator_id.clone(),
         product_id: s.product_id.clone(),
@@ -194,7 +200,7 @@ fn sample_pb(o: &Outreach, id: &str, now: crate::domain::Instant) -> Option<pb::
             Some((_, posted)) => posted > due,
             None => now > due,
         }),
-    })
+    }
 }
 
 impl AffiliateApi {
@@ -203,10 +209,18 @@ impl AffiliateApi {
     async fn invitation_on_record(&self, shop: &str, id: &str) -> Result<bool, Status> {
         Ok(self
             .app
-            .invitation_on_record(shop, id)
+            .on_record::<crate::domain::Invitation>(&INVITATIONS, shop, id)
             .await
             .map_err(to_status)?
             .is_some())
+    }
+
+    /// The same for the samples read model (RequestSample, ShipSample).
+    async fn sample_on_record(&self, shop: &str, id: &str) -> Result<Option<Sample>, Status> {
+        self.app
+            .on_record::<Sample>(&SAMPLES, shop, id)
+            .await
+            .map_err(to_status)
     }
 
     /// Runs a plan command for the shop the request names and answers with
@@ -733,6 +747,8 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         request: Request<pb::RequestSampleRequest>,
     ) -> Result<Response<pb::RequestSampleResponse>, Status> {
         let r = request.get_ref().clone();
+        let (_, shop) = authorize(&request, &r.shop_id, PLATFORM, "relaying a sample request")?;
+        let on_record = self.sample_on_record(&shop, &r.sample_id).await?.is_some();
         let sample = self
             .on_sample(
                 &request,
@@ -745,6 +761,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                     creator_id: r.creator_id.clone(),
                     product_id: r.product_id.clone(),
                     at,
+                    on_record,
                 },
             )
             .await?;
@@ -779,6 +796,8 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         request: Request<pb::ShipSampleRequest>,
     ) -> Result<Response<pb::ShipSampleResponse>, Status> {
         let r = request.get_ref().clone();
+        let (_, shop) = authorize(&request, &r.shop_id, MANAGERS, "shipping a sample")?;
+        let on_record = self.sample_on_record(&shop, &r.sample_id).await?.is_some();
         let sample = self
             .on_sample(
                 &request,
@@ -791,6 +810,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                     creator_id: r.creator_id.clone(),
                     product_id: r.product_id.clone(),
                     at,
+                    on_record,
                 },
             )
             .await?;
@@ -862,8 +882,17 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         )?;
         let id = &request.get_ref().sample_id;
         let outreach = self.app.outreach(&shop).await.map_err(to_status)?;
-        let sample = sample_pb(&outreach, id, self.app.now())
-            .ok_or_else(|| errors::not_found("sample", id))?;
+        let now = self.app.now();
+        // The outreach first (every acknowledged change); a sample it no
+        // longer holds was archived (decision 0022).
+        let sample = match outreach.samples.get(id) {
+            Some(s) => one_sample_pb(id, s, now),
+            None => self
+                .sample_on_record(&shop, id)
+                .await?
+                .map(|s| one_sample_pb(id, &s, now))
+                .ok_or_else(|| errors::not_found("sample", id))?,
+        };
         Ok(Response::new(pb::GetSampleResponse {
             sample: Some(sample),
         }))

@@ -9,6 +9,7 @@ pub mod app;
 pub mod domain;
 pub mod grpc;
 pub mod invitations;
+pub mod samples;
 pub mod seed;
 
 use sellerdesk_api::affiliate::v1::affiliate_service_server::AffiliateServiceServer;
@@ -87,15 +88,18 @@ impl Service for Affiliate {
                 affiliate: self.app.clone(),
             }),
         );
-        let store = s.store.clone();
+        let (store, samples_store) = (s.store.clone(), s.store.clone());
         vec![
             Work::once("marketplace-snapshot", move || {
                 Box::pin(app.clone().keep_market_snapshot())
             }),
             Work::Everywhere(Box::pin(consumer)),
-            // The invitations read model is written on one replica at a time.
+            // The read models of records are written on one replica at a time.
             Work::once("invitations", move || {
                 Box::pin(invitations::INVITATIONS.run::<domain::Invitation>(store.clone()))
+            }),
+            Work::once("samples", move || {
+                Box::pin(samples::SAMPLES.run::<domain::Sample>(samples_store.clone()))
             }),
         ]
     }

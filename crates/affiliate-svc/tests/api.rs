@@ -1134,3 +1134,94 @@ async fn r_x_4_an_archived_invitation_is_listed_from_the_read_model_and_stays_re
     assert_eq!(second.invitations, [answered]);
     assert!(second.page.unwrap().next_page_token.is_empty());
 }
+
+/// R-AFF-6, R-X-4 (decision 0022) over gRPC: a sample request rejected 180
+/// days ago leaves the outreach when another sample comes; GetSample still
+/// reads it, from the samples read model, as it was; its id stays taken.
+#[tokio::test]
+async fn r_x_4_an_archived_sample_is_read_from_the_read_model_and_its_id_stays_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let signer = TokenSigner::new("test");
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let (_service, mut client) = spawn(store, &clock, &signer).await;
+    publish_creators(&mut client, &signer, 1).await;
+    let ask = |id: &str| pb::RequestSampleRequest {
+        shop_id: SHOP.into(),
+        sample_id: id.into(),
+        creator_id: "c0".into(),
+        product_id: "sku9".into(),
+    };
+    client
+        .request_sample(req(&signer, SHOP, Role::Platform, ask("old")))
+        .await
+        .unwrap();
+    let rejected = client
+        .review_sample_request(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::ReviewSampleRequestRequest {
+                shop_id: String::new(),
+                sample_id: "old".into(),
+                approved: false,
+                reason: "库存不足".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .sample
+        .unwrap();
+    let get = |id: &str| {
+        req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::GetSampleRequest {
+                shop_id: String::new(),
+                sample_id: id.into(),
+            },
+        )
+    };
+    // 180 days pass: the projector has long written the rejection by then.
+    let reader = sellerdesk_eventstore::open(&url).await.unwrap();
+    let projected = sellerdesk_testkit::eventually(Duration::from_secs(5), || {
+        let store = reader.clone();
+        async move {
+            affiliate_svc::samples::SAMPLES
+                .get::<affiliate_svc::domain::Sample>(store.as_ref(), SHOP, "old")
+                .await
+                .unwrap()
+                .filter(|s| s.settled_at.is_some())
+        }
+    })
+    .await;
+    assert!(
+        projected.is_some(),
+        "the rejection reached the read model within 5 s"
+    );
+
+    clock.set(t("2026-08-31T02:00:00Z"));
+    client
+        .request_sample(req(&signer, SHOP, Role::Platform, ask("new")))
+        .await
+        .unwrap();
+    let read = client
+        .get_sample(get("old"))
+        .await
+        .unwrap()
+        .into_inner()
+        .sample;
+    assert_eq!(read, Some(rejected), "read back as it was when it settled");
+    let again = client
+        .request_sample(req(&signer, SHOP, Role::Platform, ask("old")))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    assert_eq!(
+        client.get_sample(get("nowhere")).await.unwrap_err().code(),
+        Code::NotFound
+    );
+}

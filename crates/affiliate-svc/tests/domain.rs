@@ -217,6 +217,7 @@ fn r_aff_2_the_marketplace_filters_on_profile_and_reliability() {
             creator_id: c.into(),
             product_id: "sku1".into(),
             at: t0(),
+            on_record: false,
         });
     }
     w.ok(Command::RecordContentPosted {
@@ -351,6 +352,7 @@ fn r_aff_5_creator_metrics_follow_samples_content_and_answers() {
             creator_id: "c1".into(),
             product_id: "sku1".into(),
             at: t0(),
+            on_record: false,
         });
     }
     for s in ["s1", "s2"] {
@@ -549,12 +551,14 @@ fn r_aff_6_a_requested_sample_is_reviewed_shipped_delivered_and_judged_at_its_de
         creator_id: "c2".into(),
         product_id: "sku9".into(),
         at: t0(),
+        on_record: false,
     };
     let ship = |id: &str| Command::ShipSample {
         sample_id: id.into(),
         creator_id: "c2".into(),
         product_id: "sku9".into(),
         at: t0(),
+        on_record: false,
     };
     let review = |id: &str, approved: bool, reason: &str| Command::ReviewSampleRequest {
         sample_id: id.into(),
@@ -747,15 +751,15 @@ fn r_x_3_the_daily_invitation_limit_counts_the_shops_days() {
 }
 
 /// Decision 0018: a snapshot is read only if it was written in today's
-/// `SHAPE`. These are the fields shape 3 holds (2: only the last days of
-/// `sent_per_day`; 3: invitations retire); change them (or the records'
-/// fields, or what the fold makes of an event), raise `Outreach::SHAPE` and
-/// this list together.
+/// `SHAPE`. These are the fields shape 4 holds (2: only the last days of
+/// `sent_per_day`; 3: invitations retire; 4: samples know when they
+/// settled, and retire); change them (or the records' fields, or what the
+/// fold makes of an event), raise `Outreach::SHAPE` and this list together.
 #[test]
 fn r_x_4_the_outreach_snapshot_shape_names_its_fields() {
     use sellerdesk_core::Snapshotted;
     let w = World::new();
-    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 3);
+    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 4);
     assert_eq!(
         testing::stored_fields(&w.outreach),
         [
@@ -842,4 +846,53 @@ fn r_x_4_an_invitation_long_sent_leaves_the_outreach_and_stays_read_only() {
         on_record: true,
     };
     assert_eq!(w.ok(retry).len(), 1);
+}
+
+/// R-AFF-6, R-X-4 (decision 0022): a sample leaves the outreach
+/// SAMPLE_KEPT_DAYS after it settled (its request rejected, or its content
+/// posted), when another sample comes; one still open stays however old.
+/// An archived id stays taken.
+#[test]
+fn r_x_4_a_sample_long_settled_leaves_the_outreach_and_an_open_one_stays() {
+    let kept = affiliate_svc::domain::SAMPLE_KEPT_DAYS;
+    let days = |n: i64| t0() + Duration::days(n);
+    let mut w = World::new();
+    let request = |id: &str, at, on_record| Command::RequestSample {
+        sample_id: id.into(),
+        creator_id: "c2".into(),
+        product_id: "sku9".into(),
+        at,
+        on_record,
+    };
+    w.ok(request("rejected", t0(), false));
+    w.ok(Command::ReviewSampleRequest {
+        sample_id: "rejected".into(),
+        approved: false,
+        reason: "库存不足".into(),
+        at: t0(),
+    });
+    w.ok(request("open", t0(), false));
+    w.ok(request("day-179", days(kept - 1), false));
+    assert!(
+        w.outreach.samples.contains_key("rejected"),
+        "kept within the days"
+    );
+    w.ok(request("day-180", days(kept), false));
+    assert!(
+        !w.outreach.samples.contains_key("rejected"),
+        "gone at exactly the days"
+    );
+    assert!(
+        w.outreach.samples.contains_key("open"),
+        "a request never reviewed is open, and stays"
+    );
+    assert!(matches!(
+        w.when(request("rejected", days(kept), true)),
+        Err(DomainError::AlreadyExists { kind: "sample", .. })
+    ));
+    // Held: the read model's word changes nothing, a retry is a retry.
+    assert!(w
+        .when(request("open", days(kept), true))
+        .unwrap()
+        .is_empty());
 }

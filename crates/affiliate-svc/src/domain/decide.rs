@@ -85,6 +85,92 @@ pub struct Sample {
     pub delivered_at: Option<Instant>,
     pub content_due: Option<Instant>,
     pub content: Option<(ContentKind, Instant)>,
+    /// When nothing could change it any more: its request was rejected, or
+    /// its content was posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<Instant>,
+}
+
+/// R-AFF-6, R-X-4: how long after it settled a sample stays in the shop's
+/// outreach; it is read from the samples read model after (decision 0022).
+pub const SAMPLE_KEPT_DAYS: i64 = 180;
+
+impl Sample {
+    /// The sample an event starts: a creator's request, or the shop's own
+    /// offer shipped under a new id.
+    pub fn started(event: &Event) -> Option<Self> {
+        match event {
+            Event::SampleRequested {
+                creator_id,
+                product_id,
+                at,
+                ..
+            } => Some(Sample {
+                creator_id: creator_id.to_owned(),
+                product_id: product_id.to_owned(),
+                requested_at: Some(*at),
+                ..Sample::default()
+            }),
+            Event::SampleShipped {
+                creator_id,
+                product_id,
+                at,
+                ..
+            } => Some(Sample {
+                creator_id: creator_id.to_owned(),
+                product_id: product_id.to_owned(),
+                shipped_at: Some(*at),
+                ..Sample::default()
+            }),
+            _ => None,
+        }
+    }
+
+    /// What an event about this sample makes of it; the outreach fold and
+    /// the read model share it.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::SampleRequestApproved { .. } => self.review = Some(Ok(())),
+            Event::SampleRequestRejected { reason, at, .. } => {
+                self.review = Some(Err(reason.to_owned()));
+                self.settled_at = Some(*at);
+            }
+            Event::SampleShipped { at, .. } => self.shipped_at = Some(*at),
+            Event::SampleDelivered {
+                content_due, at, ..
+            } => {
+                self.delivered_at = Some(*at);
+                self.content_due = Some(*content_due);
+            }
+            Event::ContentPosted { kind, at, .. } => {
+                self.content = Some((*kind, *at));
+                self.settled_at = Some(*at);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether it has left the outreach by `at`.
+    pub fn retired_by(&self, at: Instant) -> bool {
+        self.settled_at.is_some_and(|settled| {
+            chrono::Duration::try_days(SAMPLE_KEPT_DAYS)
+                .and_then(|d| settled.checked_add_signed(d))
+                .is_some_and(|gone| gone <= at)
+        })
+    }
+
+    /// The sample an event is about, if it is about one.
+    pub fn id_of(event: &Event) -> Option<&str> {
+        match event {
+            Event::SampleRequested { sample_id, .. }
+            | Event::SampleRequestApproved { sample_id, .. }
+            | Event::SampleRequestRejected { sample_id, .. }
+            | Event::SampleShipped { sample_id, .. }
+            | Event::SampleDelivered { sample_id, .. }
+            | Event::ContentPosted { sample_id, .. } => Some(sample_id),
+            _ => None,
+        }
+    }
 }
 
 /// An order attributed to a plan's creator (R-AFF-1, R-AFF-6).
@@ -144,10 +230,17 @@ pub struct Outreach {
 impl sellerdesk_core::Snapshotted for Outreach {
     // 2: only the last days of sent invitations are counted.
     // 3: invitations sent INVITATION_KEPT_DAYS before retire.
-    const SHAPE: u32 = 3;
+    // 4: samples know when they settled, and retire.
+    const SHAPE: u32 = 4;
 }
 
 impl Outreach {
+    /// Samples settled long before leave as a new one comes (R-X-4), by the
+    /// event's time: every replica folds the same outreach.
+    fn retire_samples(&mut self, at: Instant) {
+        self.samples.retain(|_, s| !s.retired_by(at));
+    }
+
     /// The shop's time zone (R-X-3).
     pub fn zone(&self) -> chrono_tz::Tz {
         sellerdesk_core::zone::or_default(self.time_zone.as_deref())
@@ -255,69 +348,30 @@ impl Outreach {
                     p.creator_ids.extend(creator_ids.iter().cloned());
                 }
             }
-            Event::SampleRequested {
-                sample_id,
-                creator_id,
-                product_id,
-                at,
-            } => {
-                self.samples.insert(
-                    sample_id.to_owned(),
-                    Sample {
-                        creator_id: creator_id.to_owned(),
-                        product_id: product_id.to_owned(),
-                        requested_at: Some(*at),
-                        ..Sample::default()
-                    },
-                );
-            }
-            Event::SampleRequestApproved { sample_id, .. } => {
-                if let Some(s) = self.samples.get_mut(sample_id) {
-                    s.review = Some(Ok(()));
+            Event::SampleRequested { sample_id, at, .. } => {
+                self.retire_samples(*at);
+                if let Some(started) = Sample::started(event) {
+                    self.samples.insert(sample_id.to_owned(), started);
                 }
             }
-            Event::SampleRequestRejected {
-                sample_id, reason, ..
-            } => {
-                if let Some(s) = self.samples.get_mut(sample_id) {
-                    s.review = Some(Err(reason.to_owned()));
+            Event::SampleShipped { sample_id, at, .. } => {
+                match self.samples.get_mut(sample_id) {
+                    Some(s) => s.apply(event),
+                    None => {
+                        // The shop's own offer: a new sample.
+                        self.retire_samples(*at);
+                        if let Some(started) = Sample::started(event) {
+                            self.samples.insert(sample_id.to_owned(), started);
+                        }
+                    }
                 }
             }
-            Event::SampleShipped {
-                sample_id,
-                creator_id,
-                product_id,
-                at,
-            } => {
-                let s = self
-                    .samples
-                    .entry(sample_id.to_owned())
-                    .or_insert_with(|| Sample {
-                        creator_id: creator_id.to_owned(),
-                        product_id: product_id.to_owned(),
-                        ..Sample::default()
-                    });
-                s.shipped_at = Some(*at);
-            }
-            Event::SampleDelivered {
-                sample_id,
-                content_due,
-                at,
-                ..
-            } => {
+            Event::SampleRequestApproved { sample_id, .. }
+            | Event::SampleRequestRejected { sample_id, .. }
+            | Event::SampleDelivered { sample_id, .. }
+            | Event::ContentPosted { sample_id, .. } => {
                 if let Some(s) = self.samples.get_mut(sample_id) {
-                    s.delivered_at = Some(*at);
-                    s.content_due = Some(*content_due);
-                }
-            }
-            Event::ContentPosted {
-                sample_id,
-                kind,
-                at,
-                ..
-            } => {
-                if let Some(s) = self.samples.get_mut(sample_id) {
-                    s.content = Some((*kind, *at));
+                    s.apply(event);
                 }
             }
             Event::PlanSaleRecorded {
@@ -638,7 +692,11 @@ pub fn decide(
             creator_id,
             product_id,
             at,
-        } => ship_sample(outreach, market, sample_id, creator_id, product_id, at),
+            on_record,
+        } => {
+            archived_sample(outreach, sample_id, *on_record)?;
+            ship_sample(outreach, market, sample_id, creator_id, product_id, at)
+        }
         Command::RecordContentPosted {
             sample_id,
             kind,
@@ -649,7 +707,11 @@ pub fn decide(
             creator_id,
             product_id,
             at,
-        } => request_sample(outreach, market, sample_id, creator_id, product_id, at),
+            on_record,
+        } => {
+            archived_sample(outreach, sample_id, *on_record)?;
+            request_sample(outreach, market, sample_id, creator_id, product_id, at)
+        }
         Command::ReviewSampleRequest {
             sample_id,
             approved,
@@ -1073,6 +1135,23 @@ fn add_plan_creators(
             creator_ids: new,
         }]
     })
+}
+
+/// An id the samples read model holds (`on_record`) but the outreach does
+/// not is an archived sample's, and stays taken: a retry comes within
+/// seconds, not SAMPLE_KEPT_DAYS.
+fn archived_sample(
+    outreach: &Outreach,
+    sample_id: &str,
+    on_record: bool,
+) -> Result<(), DomainError> {
+    if on_record && !outreach.samples.contains_key(sample_id) {
+        return Err(DomainError::AlreadyExists {
+            kind: "sample",
+            id: sample_id.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn sample<'a>(outreach: &'a Outreach, sample_id: &str) -> Result<&'a Sample, DomainError> {

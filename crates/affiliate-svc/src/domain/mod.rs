@@ -7,15 +7,18 @@
 //! - R-AFF-1 a collaboration's goal, and ROI after product cost and commission: [`Goal`], [`PlanSales::roi_bps`]
 //! - R-AFF-2 marketplace search: [`Marketplace::search`], [`CreatorQuery`]
 //! - R-AFF-3 invitations and the per-shop daily limit: [`Command::SendInvitation`]
-//! - R-X-4 old invitations leave the outreach: [`Invitation::retired_by`],
-//!   [`INVITATION_KEPT_DAYS`] (decision 0022)
+//! - R-X-4 old invitations and settled samples leave the outreach:
+//!   [`Invitation::retired_by`], [`Sample::retired_by`] (decision 0022)
 //! - R-AFF-4 targeted plans, at most 30 creators: [`MAX_PLAN_CREATORS`]
 //! - R-AFF-5 metrics from what happens: [`Marketplace::apply`]
 
 mod decide;
 mod marketplace;
 
-pub use decide::{decide, Invitation, Outreach, INVITATION_KEPT_DAYS, MEASURES_BLOCKING_OUTREACH};
+pub use decide::{
+    decide, Invitation, Outreach, Sample, INVITATION_KEPT_DAYS, MEASURES_BLOCKING_OUTREACH,
+    SAMPLE_KEPT_DAYS,
+};
 pub use marketplace::{
     CreatorMetrics, CreatorQuery, CreatorView, Cursor, Marketplace, Page, SortBy,
 };
@@ -220,6 +223,9 @@ pub enum Command {
         creator_id: String,
         product_id: String,
         at: Instant,
+        /// The samples read model holds one under this id (the app looks
+        /// before deciding): if the outreach does not, it was archived.
+        on_record: bool,
     },
     /// R-AFF-6: the shop approves or rejects a creator's request, a
     /// rejection with its reason.
@@ -236,6 +242,8 @@ pub enum Command {
         creator_id: String,
         product_id: String,
         at: Instant,
+        /// As for RequestSample.
+        on_record: bool,
     },
     /// R-AFF-6: the carrier delivered the sample; the content deadline runs
     /// from here (relayed by the platform).
