@@ -10,8 +10,8 @@ use crate::{
 };
 use sellerdesk_runtime::records::{Record, Records};
 
-/// Where the orders are: index `ads-orders`, written under the lease of
-/// that name from the shops' account streams.
+/// Where the orders are: index (and checkpoint) `ads-orders`, written from
+/// the shops' account streams under the lease `ads:orders`.
 pub const ORDERS: Records = Records {
     index: "ads-orders",
     stream_prefix: ACCOUNT_PREFIX,

@@ -254,10 +254,34 @@ impl AffiliateApi {
         sample_id: &str,
         command: impl Fn(crate::domain::Instant) -> Command,
     ) -> Result<Option<pb::Sample>, Status> {
+        self.on_sample_id(request, shop_id, roles, what, sample_id, false, |at, _| {
+            command(at)
+        })
+        .await
+    }
+
+    /// [`Self::on_sample`] for a command that may start a sample under
+    /// `sample_id` (RequestSample, ShipSample): when `starts` the samples
+    /// read model is asked whether the id is on record, and the command is
+    /// built with that answer (an archived id stays taken).
+    #[allow(clippy::too_many_arguments)]
+    async fn on_sample_id<T>(
+        &self,
+        request: &Request<T>,
+        shop_id: &str,
+        roles: &[Role],
+        what: &str,
+        sample_id: &str,
+        starts: bool,
+        command: impl Fn(crate::domain::Instant, bool) -> Command,
+    ) -> Result<Option<pb::Sample>, Status> {
         let (caller, shop) = authorize(request, shop_id, roles, what)?;
+        let on_record = starts && self.sample_on_record(&shop, sample_id).await?.is_some();
         let (outreach, _) = self
             .app
-            .execute(Some(&shop), &command_metadata(&caller), command)
+            .execute(Some(&shop), &command_metadata(&caller), |at| {
+                command(at, on_record)
+            })
             .await
             .map_err(to_status)?;
         Ok(sample_pb(&outreach, sample_id, self.app.now()))
@@ -747,16 +771,15 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         request: Request<pb::RequestSampleRequest>,
     ) -> Result<Response<pb::RequestSampleResponse>, Status> {
         let r = request.get_ref().clone();
-        let (_, shop) = authorize(&request, &r.shop_id, PLATFORM, "relaying a sample request")?;
-        let on_record = self.sample_on_record(&shop, &r.sample_id).await?.is_some();
         let sample = self
-            .on_sample(
+            .on_sample_id(
                 &request,
                 &r.shop_id,
                 PLATFORM,
                 "relaying a sample request",
                 &r.sample_id,
-                |at| Command::RequestSample {
+                true,
+                |at, on_record| Command::RequestSample {
                     sample_id: r.sample_id.clone(),
                     creator_id: r.creator_id.clone(),
                     product_id: r.product_id.clone(),
@@ -796,16 +819,15 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         request: Request<pb::ShipSampleRequest>,
     ) -> Result<Response<pb::ShipSampleResponse>, Status> {
         let r = request.get_ref().clone();
-        let (_, shop) = authorize(&request, &r.shop_id, MANAGERS, "shipping a sample")?;
-        let on_record = self.sample_on_record(&shop, &r.sample_id).await?.is_some();
         let sample = self
-            .on_sample(
+            .on_sample_id(
                 &request,
                 &r.shop_id,
                 MANAGERS,
                 "shipping a sample",
                 &r.sample_id,
-                |at| Command::ShipSample {
+                true,
+                |at, on_record| Command::ShipSample {
                     sample_id: r.sample_id.clone(),
                     creator_id: r.creator_id.clone(),
                     product_id: r.product_id.clone(),

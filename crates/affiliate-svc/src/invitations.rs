@@ -8,8 +8,8 @@
 use crate::domain::{Event, Invitation};
 use sellerdesk_runtime::records::{Record, Records};
 
-/// Where the invitations are: index `affiliate-invitations`, written under
-/// the lease of that name from the shops' streams.
+/// Where the invitations are: index (and checkpoint) `affiliate-invitations`,
+/// written from the shops' streams under the lease `affiliate:invitations`.
 pub const INVITATIONS: Records = Records {
     index: "affiliate-invitations",
     stream_prefix: crate::app::SHOP_STREAM_PREFIX,

@@ -7,8 +7,8 @@
 use crate::domain::{Event, Sample};
 use sellerdesk_runtime::records::{Record, Records};
 
-/// Where the samples are: index `affiliate-samples`, written under the
-/// lease of that name from the shops' streams.
+/// Where the samples are: index (and checkpoint) `affiliate-samples`,
+/// written from the shops' streams under the lease `affiliate:samples`.
 pub const SAMPLES: Records = Records {
     index: "affiliate-samples",
     stream_prefix: crate::app::SHOP_STREAM_PREFIX,

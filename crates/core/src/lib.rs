@@ -24,6 +24,15 @@ pub use refusal::Refusal;
 /// An instant in UTC, carried by every command and stored with its events.
 pub type Instant = chrono::DateTime<chrono::Utc>;
 
+/// Whether `days` whole days from `since` have passed at `at` (the end
+/// included): how long a record a shop's state lets go of is kept
+/// (decision 0022). Saturates at chrono's range: never a panic.
+pub fn days_passed(since: Instant, days: i64, at: Instant) -> bool {
+    chrono::Duration::try_days(days)
+        .and_then(|d| since.checked_add_signed(d))
+        .is_some_and(|end| end <= at)
+}
+
 /// An event of a domain: its type's name is what the log stores beside it.
 pub trait DomainEvent: serde::Serialize + serde::de::DeserializeOwned + Clone {
     /// The event's type in the domain's words (`ViolationRecorded`).

@@ -1,7 +1,8 @@
 //! A read model of records, one document per record (an ads order, an
 //! affiliate invitation): each folded from its own events by the domain's
-//! own function, written by one projector under the lease of the index's
-//! name, and read by id or a page at a time, newest first. A service's
+//! own function, written by one projector (run under a lease of the
+//! service's, `Work::once`) from the checkpoint of the index's name, and
+//! read by id or a page at a time, newest first. A service's
 //! state lets go of a record once nothing can change it any more; the
 //! record stays readable here, and its id stays taken (decision 0022).
 
@@ -26,7 +27,7 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
 }
 
 /// Where a kind of record lives: its index (also the projector's
-/// checkpoint and lease), and the prefix of the streams its events are in,
+/// checkpoint), and the prefix of the streams its events are in,
 /// each stream one shop's (`<prefix><shop>`).
 #[derive(Debug, Clone, Copy)]
 pub struct Records {
@@ -37,7 +38,7 @@ pub struct Records {
 const BATCH: i64 = 1_000;
 
 impl Records {
-    /// Projects for ever (run under the lease of the index's name).
+    /// Projects for ever; run it under a lease, on one replica at a time.
     pub async fn run<R: Record>(self, store: Arc<dyn EventStore>) {
         Follower::project(store, self.index, BATCH, move |store, batch| async move {
             self.project::<R>(&store, &batch).await
@@ -74,22 +75,24 @@ impl Records {
                 .collect();
             ids.sort_unstable();
             ids.dedup();
-            let mut records: HashMap<String, (R, i64)> = HashMap::new();
+            // Each record with its version and whether this batch changed it.
+            let mut records: HashMap<String, (R, i64, bool)> = HashMap::new();
             for doc in store.load_documents(self.index, shop, &ids).await? {
-                records.insert(doc.doc_id.clone(), (decoded(&doc)?, doc.version));
+                records.insert(doc.doc_id.clone(), (decoded(&doc)?, doc.version, false));
             }
             for (version, event) in &events {
                 let Some(id) = R::id_of(event) else { continue };
                 match records.get_mut(id) {
-                    Some((record, at)) if *version > *at => {
+                    Some((record, at, changed)) if *version > *at => {
                         record.apply(event);
                         *at = *version;
+                        *changed = true;
                     }
                     Some(_) => {}
                     // Nothing is told of a record before it starts.
                     None => {
                         if let Some(record) = R::started(event) {
-                            records.insert(id.to_owned(), (record, *version));
+                            records.insert(id.to_owned(), (record, *version, true));
                         }
                     }
                 }
@@ -97,7 +100,8 @@ impl Records {
             written.extend(
                 records
                     .iter()
-                    .map(|(id, (record, version))| self.document(shop, id, record, *version)),
+                    .filter(|(_, (_, _, changed))| *changed)
+                    .map(|(id, (record, version, _))| self.document(shop, id, record, *version)),
             );
         }
         store.save_documents(&written).await

@@ -47,13 +47,6 @@ pub const ORDER_KEPT_DAYS: i64 = 90;
 /// client repeats within minutes, not months.
 pub const PAYMENT_IDS_KEPT_DAYS: i64 = 90;
 
-/// Whether `days` days from `since` have passed at `at`.
-fn days_past(since: Instant, days: i64, at: Instant) -> bool {
-    chrono::Duration::try_days(days)
-        .and_then(|d| since.checked_add_signed(d))
-        .is_some_and(|end| end <= at)
-}
-
 impl Order {
     pub fn placed(order_id: &str, spec: &OrderSpec, at: Instant) -> Self {
         Order {
@@ -138,7 +131,7 @@ impl Order {
         !self.running()
             && self
                 .ended_at
-                .is_some_and(|end| days_past(end, ORDER_KEPT_DAYS, at))
+                .is_some_and(|end| sellerdesk_core::days_passed(end, ORDER_KEPT_DAYS, at))
     }
 
     /// Review pending or delivering: budget still committed.
@@ -262,8 +255,9 @@ impl AdsAccount {
                 self.pending_payments
                     .insert(payment_id.clone(), (*movement, *amount_fen));
                 // Ids settled long before leave as a new payment comes (R-X-4).
-                self.settled_payments
-                    .retain(|_, settled| !days_past(*settled, PAYMENT_IDS_KEPT_DAYS, *at));
+                self.settled_payments.retain(|_, settled| {
+                    !sellerdesk_core::days_passed(*settled, PAYMENT_IDS_KEPT_DAYS, *at)
+                });
             }
             Event::TopUpConfirmed {
                 payment_id,

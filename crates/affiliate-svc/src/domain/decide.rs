@@ -44,9 +44,7 @@ impl Invitation {
 
     /// Whether it has left the outreach by `at`.
     pub fn retired_by(&self, at: Instant) -> bool {
-        chrono::Duration::try_days(INVITATION_KEPT_DAYS)
-            .and_then(|d| self.sent_at.checked_add_signed(d))
-            .is_some_and(|gone| gone <= at)
+        sellerdesk_core::days_passed(self.sent_at, INVITATION_KEPT_DAYS, at)
     }
 }
 
@@ -99,31 +97,28 @@ impl Sample {
     /// The sample an event starts: a creator's request, or the shop's own
     /// offer shipped under a new id.
     pub fn started(event: &Event) -> Option<Self> {
-        match event {
+        let (creator_id, product_id, requested_at, shipped_at) = match event {
             Event::SampleRequested {
                 creator_id,
                 product_id,
                 at,
                 ..
-            } => Some(Sample {
-                creator_id: creator_id.to_owned(),
-                product_id: product_id.to_owned(),
-                requested_at: Some(*at),
-                ..Sample::default()
-            }),
+            } => (creator_id, product_id, Some(*at), None),
             Event::SampleShipped {
                 creator_id,
                 product_id,
                 at,
                 ..
-            } => Some(Sample {
-                creator_id: creator_id.to_owned(),
-                product_id: product_id.to_owned(),
-                shipped_at: Some(*at),
-                ..Sample::default()
-            }),
-            _ => None,
-        }
+            } => (creator_id, product_id, None, Some(*at)),
+            _ => return None,
+        };
+        Some(Sample {
+            creator_id: creator_id.to_owned(),
+            product_id: product_id.to_owned(),
+            requested_at,
+            shipped_at,
+            ..Sample::default()
+        })
     }
 
     /// What an event about this sample makes of it; the outreach fold and
@@ -152,11 +147,8 @@ impl Sample {
 
     /// Whether it has left the outreach by `at`.
     pub fn retired_by(&self, at: Instant) -> bool {
-        self.settled_at.is_some_and(|settled| {
-            chrono::Duration::try_days(SAMPLE_KEPT_DAYS)
-                .and_then(|d| settled.checked_add_signed(d))
-                .is_some_and(|gone| gone <= at)
-        })
+        self.settled_at
+            .is_some_and(|settled| sellerdesk_core::days_passed(settled, SAMPLE_KEPT_DAYS, at))
     }
 
     /// The sample an event is about, if it is about one.
