@@ -10,6 +10,7 @@ use crate::{
         PlanProduct, PlanSource, Sample, SortBy,
     },
     invitations::INVITATIONS,
+    orders::ORDERS,
     samples::SAMPLES,
 };
 use sellerdesk_api::affiliate::v1 as pb;
@@ -210,6 +211,17 @@ impl AffiliateApi {
         Ok(self
             .app
             .on_record::<crate::domain::Invitation>(&INVITATIONS, shop, id)
+            .await
+            .map_err(to_status)?
+            .is_some())
+    }
+
+    /// The same for the attributed orders read model (RecordPlanSale,
+    /// RecordOrderRefund).
+    async fn order_on_record(&self, shop: &str, id: &str) -> Result<bool, Status> {
+        Ok(self
+            .app
+            .on_record::<crate::domain::AttributedOrder>(&ORDERS, shop, id)
             .await
             .map_err(to_status)?
             .is_some())
@@ -931,6 +943,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             "recording plan sales",
         )?;
         let r = request.into_inner();
+        let on_record = self.order_on_record(&shop, &r.order_id).await?;
         let (outreach, _) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
@@ -942,6 +955,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                     revenue_fen: r.revenue_fen,
                     product_cost_fen: r.product_cost_fen,
                     at,
+                    on_record,
                 }
             })
             .await
@@ -962,6 +976,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             "recording a refund",
         )?;
         let r = request.into_inner();
+        let on_record = self.order_on_record(&shop, &r.order_id).await?;
         let (outreach, events) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
@@ -969,6 +984,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                     order_id: r.order_id.clone(),
                     refund_fen: r.refund_fen,
                     at,
+                    on_record,
                 }
             })
             .await

@@ -9,6 +9,7 @@ pub mod app;
 pub mod domain;
 pub mod grpc;
 pub mod invitations;
+pub mod orders;
 pub mod samples;
 pub mod seed;
 
@@ -88,7 +89,8 @@ impl Service for Affiliate {
                 affiliate: self.app.clone(),
             }),
         );
-        let (store, samples_store) = (s.store.clone(), s.store.clone());
+        let (store, samples_store, orders_store) =
+            (s.store.clone(), s.store.clone(), s.store.clone());
         vec![
             Work::once("marketplace-snapshot", move || {
                 Box::pin(app.clone().keep_market_snapshot())
@@ -100,6 +102,9 @@ impl Service for Affiliate {
             }),
             Work::once("samples", move || {
                 Box::pin(samples::SAMPLES.run::<domain::Sample>(samples_store.clone()))
+            }),
+            Work::once("orders", move || {
+                Box::pin(orders::ORDERS.run::<domain::AttributedOrder>(orders_store.clone()))
             }),
         ]
     }

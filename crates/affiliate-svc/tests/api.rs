@@ -836,24 +836,14 @@ async fn r_aff_2_pages_and_r_aff_6_plan_lifecycle_over_grpc() {
     );
 }
 
-/// Issue 19 over gRPC: an attributed order earns its creator a commission,
-/// a refund claws back its share, settlements pay what is due once; the
-/// shop's time zone is an IANA name.
-#[tokio::test]
-async fn commissions_settle_and_claw_back_over_grpc() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
-    let store = sellerdesk_eventstore::open(&url).await.unwrap();
-    let signer = TokenSigner::new("test");
-    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
-    let (_service, mut client) = spawn(store, &clock, &signer).await;
-    publish_creators(&mut client, &signer, 2).await;
-    fn platform_as<T>(signer: &TokenSigner, m: T) -> Request<T> {
-        req(signer, "", Role::Platform, m)
-    }
+/// Plan p1: sku1 at 10% commission, sent to creator c0.
+async fn create_commission_plan(
+    client: &mut AffiliateServiceClient<Channel>,
+    signer: &TokenSigner,
+) {
     client
         .create_plan(req(
-            &signer,
+            signer,
             SHOP,
             Role::Owner,
             pb::CreatePlanRequest {
@@ -870,6 +860,45 @@ async fn commissions_settle_and_claw_back_over_grpc() {
         ))
         .await
         .unwrap();
+}
+
+/// c0 accepts plan p1 (relayed by the platform).
+async fn accept_commission_plan(
+    client: &mut AffiliateServiceClient<Channel>,
+    signer: &TokenSigner,
+) {
+    client
+        .answer_plan(req(
+            signer,
+            "",
+            Role::Platform,
+            pb::AnswerPlanRequest {
+                shop_id: SHOP.into(),
+                plan_id: "p1".into(),
+                creator_id: "c0".into(),
+                accepted: true,
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+/// Issue 19 over gRPC: an attributed order earns its creator a commission,
+/// a refund claws back its share, settlements pay what is due once; the
+/// shop's time zone is an IANA name.
+#[tokio::test]
+async fn commissions_settle_and_claw_back_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let signer = TokenSigner::new("test");
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let (_service, mut client) = spawn(store, &clock, &signer).await;
+    publish_creators(&mut client, &signer, 2).await;
+    fn platform_as<T>(signer: &TokenSigner, m: T) -> Request<T> {
+        req(signer, "", Role::Platform, m)
+    }
+    create_commission_plan(&mut client, &signer).await;
     let sale = pb::RecordPlanSaleRequest {
         shop_id: SHOP.into(),
         plan_id: "p1".into(),
@@ -887,18 +916,7 @@ async fn commissions_settle_and_claw_back_over_grpc() {
         (e.code(), reason(&e).as_str()),
         (Code::FailedPrecondition, "PLAN_NOT_ACCEPTED")
     );
-    client
-        .answer_plan(platform_as(
-            &signer,
-            pb::AnswerPlanRequest {
-                shop_id: SHOP.into(),
-                plan_id: "p1".into(),
-                creator_id: "c0".into(),
-                accepted: true,
-            },
-        ))
-        .await
-        .unwrap();
+    accept_commission_plan(&mut client, &signer).await;
     client
         .record_plan_sale(platform_as(&signer, sale))
         .await
@@ -1222,6 +1240,92 @@ async fn r_x_4_an_archived_sample_is_read_from_the_read_model_and_its_id_stays_t
     assert_eq!(again.code(), Code::AlreadyExists);
     assert_eq!(
         client.get_sample(get("nowhere")).await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+/// R-AFF-1, R-X-4 (decision 0022) over gRPC: an attributed order sold 90
+/// days ago leaves the outreach when another sale comes; the orders read
+/// model still holds it, so a late refund is refused with its reason and
+/// the order id stays taken.
+#[tokio::test]
+async fn r_x_4_an_archived_attributed_order_refuses_refunds_and_keeps_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let signer = TokenSigner::new("test");
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let (_service, mut client) = spawn(store, &clock, &signer).await;
+    publish_creators(&mut client, &signer, 1).await;
+    create_commission_plan(&mut client, &signer).await;
+    accept_commission_plan(&mut client, &signer).await;
+    let sale = |id: &str| {
+        req(
+            &signer,
+            "",
+            Role::Platform,
+            pb::RecordPlanSaleRequest {
+                shop_id: SHOP.into(),
+                plan_id: "p1".into(),
+                product_id: "sku1".into(),
+                revenue_fen: 30_000,
+                product_cost_fen: 10_000,
+                order_id: id.into(),
+                creator_id: "c0".into(),
+            },
+        )
+    };
+    let refund = |id: &str| {
+        req(
+            &signer,
+            "",
+            Role::Platform,
+            pb::RecordOrderRefundRequest {
+                shop_id: SHOP.into(),
+                order_id: id.into(),
+                refund_fen: 1_000,
+            },
+        )
+    };
+    client.record_plan_sale(sale("old")).await.unwrap();
+    let reader = sellerdesk_eventstore::open(&url).await.unwrap();
+    let projected = sellerdesk_testkit::eventually(Duration::from_secs(5), || {
+        let store = reader.clone();
+        async move {
+            affiliate_svc::orders::ORDERS
+                .get::<affiliate_svc::domain::AttributedOrder>(store.as_ref(), SHOP, "old")
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(
+        projected.map(|o| (o.revenue_fen, o.commission_fen)),
+        Some((30_000, 3_000)),
+        "the sale reached the read model within 5 s"
+    );
+
+    clock.set(t("2026-06-02T02:00:00Z"));
+    client.record_plan_sale(sale("new")).await.unwrap();
+    let late = client.record_order_refund(refund("old")).await.unwrap_err();
+    assert_eq!(
+        (late.code(), reason(&late).as_str()),
+        (Code::FailedPrecondition, "ORDER_ARCHIVED")
+    );
+    let again = client.record_plan_sale(sale("old")).await.unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    let fresh = client
+        .record_order_refund(refund("new"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fresh.commission_clawback_fen, 100);
+    assert_eq!(
+        client
+            .record_order_refund(refund("nowhere"))
+            .await
+            .unwrap_err()
+            .code(),
         Code::NotFound
     );
 }

@@ -128,6 +128,7 @@ fn sale(order: &str, revenue_fen: i64, product_cost_fen: i64) -> Command {
         revenue_fen,
         product_cost_fen,
         at: t0(),
+        on_record: false,
     }
 }
 
@@ -688,6 +689,7 @@ fn commissions_are_settled_from_attributed_orders_with_refunds_clawed_back() {
         order_id: "o1".into(),
         refund_fen: fen,
         at: t0(),
+        on_record: false,
     };
     let clawed = |events: Vec<Event>| match &events[..] {
         [Event::OrderRefunded {
@@ -713,9 +715,82 @@ fn commissions_are_settled_from_attributed_orders_with_refunds_clawed_back() {
         w.when(Command::RecordOrderRefund {
             order_id: "o1".into(),
             refund_fen: i64::MAX,
-            at: t0()
+            at: t0(),
+            on_record: false,
         }),
         Err(DomainError::Invalid(_))
+    ));
+}
+
+/// R-AFF-1, R-X-4 (decision 0022): an attributed order takes refunds for
+/// ORDER_KEPT_DAYS from its sale, and leaves the outreach when a sale comes
+/// after them. A late refund is refused with the reason, whether the order
+/// has left yet or not; an archived order's id stays taken.
+#[test]
+fn r_x_4_an_attributed_order_takes_refunds_for_its_days_then_leaves_the_outreach() {
+    let kept = affiliate_svc::domain::ORDER_KEPT_DAYS;
+    let days = |n: i64| t0() + Duration::days(n);
+    let mut w = World::new();
+    w.ok(plan(vec!["c1".into()]));
+    w.ok(accept("c1"));
+    let sale_at = |order: &str, at, on_record| Command::RecordPlanSale {
+        order_id: order.into(),
+        plan_id: "p1".into(),
+        creator_id: "c1".into(),
+        product_id: "sku1".into(),
+        revenue_fen: 10_000,
+        product_cost_fen: 0,
+        at,
+        on_record,
+    };
+    let refund_at = |order: &str, at, on_record| Command::RecordOrderRefund {
+        order_id: order.into(),
+        refund_fen: 1_000,
+        at,
+        on_record,
+    };
+    w.ok(sale_at("o1", t0(), false));
+    w.ok(sale_at("o2", t0(), false));
+    assert_eq!(w.ok(refund_at("o1", days(kept - 1), false)).len(), 1);
+    // The window closed, though no sale has come to drop the order yet.
+    assert!(w.outreach.orders.contains_key("o2"));
+    assert!(matches!(
+        w.when(refund_at("o2", days(kept), false)),
+        Err(DomainError::Precondition {
+            reason: "ORDER_ARCHIVED",
+            ..
+        })
+    ));
+    w.ok(sale_at("o3", days(kept - 1), false));
+    assert!(w.outreach.orders.contains_key("o1"), "kept within the days");
+    w.ok(sale_at("o4", days(kept), false));
+    assert_eq!(
+        w.outreach.orders.keys().collect::<Vec<_>>(),
+        ["o3", "o4"],
+        "sold exactly the days before the new sale: gone"
+    );
+    // What the orders and the commissions add up to is unchanged by it.
+    assert_eq!(w.outreach.commissions["c1"].earned_fen, 8_000);
+    assert_eq!(w.outreach.commissions["c1"].clawed_back_fen, 200);
+    assert_eq!(w.outreach.plans["p1"].sales.revenue_fen, 40_000);
+    // Gone from the outreach, on record in the read model.
+    assert!(matches!(
+        w.when(refund_at("o1", days(kept), true)),
+        Err(DomainError::Precondition {
+            reason: "ORDER_ARCHIVED",
+            ..
+        })
+    ));
+    assert!(matches!(
+        w.when(sale_at("o1", days(kept), true)),
+        Err(DomainError::AlreadyExists { kind: "order", .. })
+    ));
+    // Held: the read model's word changes nothing.
+    assert!(w.when(sale_at("o4", days(kept), true)).unwrap().is_empty());
+    assert_eq!(w.ok(refund_at("o4", days(kept), true)).len(), 1);
+    assert!(matches!(
+        w.when(refund_at("nowhere", days(kept), false)),
+        Err(DomainError::NotFound { kind: "order", .. })
     ));
 }
 
@@ -759,7 +834,7 @@ fn r_x_3_the_daily_invitation_limit_counts_the_shops_days() {
 fn r_x_4_the_outreach_snapshot_shape_names_its_fields() {
     use sellerdesk_core::Snapshotted;
     let w = World::new();
-    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 4);
+    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 5);
     assert_eq!(
         testing::stored_fields(&w.outreach),
         [

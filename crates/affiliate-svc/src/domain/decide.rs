@@ -176,6 +176,81 @@ pub struct AttributedOrder {
     pub commission_fen: Fen,
     pub refunded_fen: Fen,
     pub clawed_back_fen: Fen,
+    /// When the sale was recorded: refunds are taken for ORDER_KEPT_DAYS
+    /// from it.
+    #[serde(default)]
+    pub sold_at: Instant,
+}
+
+/// R-AFF-1, R-X-4 (decision 0022): how long after its sale an attributed
+/// order takes refunds, and stays in the shop's outreach; the orders read
+/// model holds it after. The seed sets no limit. Without one the outreach
+/// would hold every order a shop's creators ever sold, and platforms settle
+/// a creator's commission once the after-sale period has passed, which is
+/// weeks, not months.
+pub const ORDER_KEPT_DAYS: i64 = 90;
+
+impl AttributedOrder {
+    /// The order a sale attributes; sales recorded before orders had ids
+    /// start none.
+    pub fn started(event: &Event) -> Option<Self> {
+        match event {
+            Event::PlanSaleRecorded {
+                order_id,
+                creator_id,
+                plan_id,
+                product_id,
+                revenue_fen,
+                product_cost_fen,
+                commission_fen,
+                at,
+            } if !order_id.is_empty() => Some(AttributedOrder {
+                plan_id: plan_id.to_owned(),
+                creator_id: creator_id.to_owned(),
+                product_id: product_id.to_owned(),
+                revenue_fen: *revenue_fen,
+                product_cost_fen: *product_cost_fen,
+                commission_fen: *commission_fen,
+                sold_at: *at,
+                ..AttributedOrder::default()
+            }),
+            _ => None,
+        }
+    }
+
+    /// What an event about this order makes of it; the outreach fold and
+    /// the read model share it.
+    pub fn apply(&mut self, event: &Event) {
+        if let Event::OrderRefunded {
+            refund_fen,
+            commission_clawback_fen,
+            ..
+        } = event
+        {
+            self.refunded_fen = self.refunded_fen.saturating_add(*refund_fen);
+            self.clawed_back_fen = self
+                .clawed_back_fen
+                .saturating_add(*commission_clawback_fen);
+        }
+    }
+
+    /// The order an event is about, if it is about one.
+    pub fn id_of(event: &Event) -> Option<&str> {
+        match event {
+            Event::PlanSaleRecorded { order_id, .. } | Event::OrderRefunded { order_id, .. }
+                if !order_id.is_empty() =>
+            {
+                Some(order_id)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether its refund window has closed, and so it has left the
+    /// outreach, by `at`.
+    pub fn retired_by(&self, at: Instant) -> bool {
+        sellerdesk_core::days_passed(self.sold_at, ORDER_KEPT_DAYS, at)
+    }
 }
 
 /// What a creator has earned from the shop's plans, fen.
@@ -223,7 +298,8 @@ impl sellerdesk_core::Snapshotted for Outreach {
     // 2: only the last days of sent invitations are counted.
     // 3: invitations sent INVITATION_KEPT_DAYS before retire.
     // 4: samples know when they settled, and retire.
-    const SHAPE: u32 = 4;
+    // 5: attributed orders know when they sold, and retire.
+    const SHAPE: u32 = 5;
 }
 
 impl Outreach {
@@ -370,7 +446,6 @@ impl Outreach {
                 order_id,
                 creator_id,
                 plan_id,
-                product_id,
                 revenue_fen,
                 product_cost_fen,
                 commission_fen,
@@ -383,19 +458,11 @@ impl Outreach {
                         p.sales.product_cost_fen.saturating_add(*product_cost_fen);
                     p.sales.commission_fen = p.sales.commission_fen.saturating_add(*commission_fen);
                 }
-                if !order_id.is_empty() {
-                    self.orders.insert(
-                        order_id.to_owned(),
-                        AttributedOrder {
-                            plan_id: plan_id.to_owned(),
-                            creator_id: creator_id.to_owned(),
-                            product_id: product_id.to_owned(),
-                            revenue_fen: *revenue_fen,
-                            product_cost_fen: *product_cost_fen,
-                            commission_fen: *commission_fen,
-                            ..AttributedOrder::default()
-                        },
-                    );
+                if let Some(started) = AttributedOrder::started(event) {
+                    // Orders whose refund window closed leave as a new one
+                    // comes, by the event's time (R-X-4).
+                    self.orders.retain(|_, o| !o.retired_by(started.sold_at));
+                    self.orders.insert(order_id.to_owned(), started);
                     let a = self.commissions.entry(creator_id.to_owned()).or_default();
                     a.earned_fen = a.earned_fen.saturating_add(*commission_fen);
                 }
@@ -409,8 +476,7 @@ impl Outreach {
                 ..
             } => {
                 if let Some(o) = self.orders.get_mut(order_id) {
-                    o.refunded_fen = o.refunded_fen.saturating_add(*refund_fen);
-                    o.clawed_back_fen = o.clawed_back_fen.saturating_add(*commission_clawback_fen);
+                    o.apply(event);
                 }
                 if let Some(p) = self.plans.get_mut(plan_id) {
                     p.sales.refunded_fen = p.sales.refunded_fen.saturating_add(*refund_fen);
@@ -736,18 +802,21 @@ pub fn decide(
             revenue_fen,
             product_cost_fen,
             at,
+            on_record,
         } => record_plan_sale(
             outreach,
             (order_id, plan_id, creator_id, product_id),
             revenue_fen,
             product_cost_fen,
             at,
+            *on_record,
         ),
         Command::RecordOrderRefund {
             order_id,
             refund_fen,
             at,
-        } => record_order_refund(outreach, order_id, *refund_fen, at),
+            on_record,
+        } => record_order_refund(outreach, order_id, *refund_fen, at, *on_record),
         Command::SettleCommissions { settlement_id, at } => {
             check_id("settlement_id", settlement_id)?;
             if outreach.settlements.contains(settlement_id) {
@@ -1318,8 +1387,18 @@ fn record_plan_sale(
     revenue_fen: &Fen,
     product_cost_fen: &Fen,
     at: &Instant,
+    on_record: bool,
 ) -> Result<Vec<Event>, DomainError> {
     check_id("order_id", order_id)?;
+    // An id the orders read model holds (`on_record`) but the outreach
+    // does not is an archived order's, and stays taken: the platform
+    // relays an order once, and a retry comes within seconds.
+    if on_record && !outreach.orders.contains_key(order_id) {
+        return Err(DomainError::AlreadyExists {
+            kind: "order",
+            id: order_id.to_owned(),
+        });
+    }
     if let Some(o) = outreach.orders.get(order_id) {
         let same = (
             o.plan_id.as_str(),
@@ -1399,20 +1478,37 @@ fn record_plan_sale(
 /// it; the commission its refunded share earned is clawed back. Computed on
 /// the running total (floor of commission × refunded / revenue, less what
 /// was clawed back before), so partial refunds never claw back more than a
-/// full one would.
+/// full one would. Refunds are taken for ORDER_KEPT_DAYS from the sale
+/// (R-X-4); an order the outreach no longer holds but the orders read model
+/// does (`on_record`) is past them.
 fn record_order_refund(
     outreach: &Outreach,
     order_id: &str,
     refund_fen: Fen,
     at: &Instant,
+    on_record: bool,
 ) -> Result<Vec<Event>, DomainError> {
-    let o = outreach
-        .orders
-        .get(order_id)
-        .ok_or_else(|| DomainError::NotFound {
-            kind: "order",
-            id: order_id.to_owned(),
-        })?;
+    let closed = || {
+        DomainError::precondition(
+            "ORDER_ARCHIVED",
+            order_id,
+            format!(
+                "order {order_id} was sold more than {ORDER_KEPT_DAYS} days ago: \
+                 its refunds are no longer recorded against the commission"
+            ),
+        )
+    };
+    let o = match outreach.orders.get(order_id) {
+        Some(o) if o.retired_by(*at) => return Err(closed()),
+        Some(o) => o,
+        None if on_record => return Err(closed()),
+        None => {
+            return Err(DomainError::NotFound {
+                kind: "order",
+                id: order_id.to_owned(),
+            })
+        }
+    };
     money::positive_amount("refund_fen", refund_fen)?;
     let left = o.revenue_fen.saturating_sub(o.refunded_fen);
     if refund_fen > left {

@@ -16,8 +16,8 @@ mod decide;
 mod marketplace;
 
 pub use decide::{
-    decide, Invitation, Outreach, Sample, INVITATION_KEPT_DAYS, MEASURES_BLOCKING_OUTREACH,
-    SAMPLE_KEPT_DAYS,
+    decide, AttributedOrder, Invitation, Outreach, Sample, INVITATION_KEPT_DAYS,
+    MEASURES_BLOCKING_OUTREACH, ORDER_KEPT_DAYS, SAMPLE_KEPT_DAYS,
 };
 pub use marketplace::{
     CreatorMetrics, CreatorQuery, CreatorView, Cursor, Marketplace, Page, SortBy,
@@ -264,6 +264,10 @@ pub enum Command {
         revenue_fen: Fen,
         product_cost_fen: Fen,
         at: Instant,
+        /// Whether the orders read model holds `order_id` (an archived
+        /// order's id stays taken); looked up by the caller, so deciding
+        /// stays pure.
+        on_record: bool,
     },
     /// A refund on an attributed order: its share of the commission is
     /// clawed back (relayed by the platform).
@@ -271,6 +275,8 @@ pub enum Command {
         order_id: String,
         refund_fen: Fen,
         at: Instant,
+        /// Whether the orders read model holds `order_id`.
+        on_record: bool,
     },
     /// Pays out what each creator is due since the last settlement; a
     /// negative line deducts refunds clawed back after it was paid.
