@@ -266,6 +266,7 @@ pub fn signal_dump(
                     .unwrap_or_default();
                 let asked = entry.map_or(0, |e| e.content.questions().count());
                 serde_json::json!({
+                    "standard_question": question,
                     "right": case.expect.as_deref().is_some_and(|w| same_question(question, w)),
                     "question": h.signals.question,
                     "questions": h.signals.questions,

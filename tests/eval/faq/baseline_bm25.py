@@ -13,21 +13,8 @@ import jieba
 from rank_bm25 import BM25Okapi
 
 jieba.setLogLevel(60)
-root = os.path.join(os.path.dirname(__file__), "../../..")
-
-
-def help_centre():
-    text = open(os.path.join(root, "crates/faq-svc/data/help-centre-001.txt"), encoding="utf-8").read()
-    return [[m.group(1).strip()] for m in re.finditer(r"^\s*[\u2460-\u2473]\s*问[:：](.*)$", text, re.M)]
-
-
-def presets():
-    d = json.load(open(os.path.join(root, "crates/faq-svc/data/presets.json"), encoding="utf-8"))
-    return [[e["standard_question"]] + e["similar_questions"] for e in d["entries"]]
-
-
-def strip(s):
-    return re.sub(r"[\s\W_]+", "", s)
+sys.path.insert(0, os.path.dirname(__file__))
+from kb_text import help_centre, presets, strip  # noqa: E402
 
 
 def half(q):
@@ -38,7 +25,7 @@ def half(q):
 
 
 kb, path = sys.argv[1], sys.argv[2]
-entries = help_centre() if kb == "help-centre" else presets()
+entries = [qs for qs, _ in (help_centre() if kb == "help-centre" else presets())]
 docs, owner = [], []
 for i, qs in enumerate(entries):
     for q in qs:
