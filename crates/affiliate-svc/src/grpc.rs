@@ -11,6 +11,7 @@ use crate::{
     },
     invitations::INVITATIONS,
     orders::ORDERS,
+    plans::PLANS,
     samples::SAMPLES,
 };
 use sellerdesk_api::affiliate::v1 as pb;
@@ -131,7 +132,11 @@ fn plan_pb(o: &Outreach, id: &str) -> Result<pb::Plan, Status> {
         .plans
         .get(id)
         .ok_or_else(|| errors::not_found("plan", id))?;
-    Ok(pb::Plan {
+    Ok(plan_to_pb(id, p))
+}
+
+fn plan_to_pb(id: &str, p: &crate::domain::Plan) -> pb::Plan {
+    pb::Plan {
         plan_id: id.to_owned(),
         name: p.name.clone(),
         goal: goal_pb(p.goal),
@@ -168,7 +173,7 @@ fn plan_pb(o: &Outreach, id: &str) -> Result<pb::Plan, Status> {
             refunded_fen: p.sales.refunded_fen,
             roi_bps: p.sales.roi_bps(),
         }),
-    })
+    }
 }
 
 /// A sample as clients see it, judged at `now` (R-AFF-6).
@@ -626,6 +631,12 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             }
         };
         let products = products_from_pb(&r.products);
+        let on_record = self
+            .app
+            .on_record::<crate::domain::Plan>(&PLANS, &shop, &r.plan_id)
+            .await
+            .map_err(to_status)?
+            .is_some();
         let (outreach, _) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
@@ -638,6 +649,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                     creator_handles: r.creator_handles.clone(),
                     source,
                     at,
+                    on_record,
                 }
             })
             .await
@@ -772,10 +784,20 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             ANY_ROLE,
             "reading a plan",
         )?;
+        let id = &request.get_ref().plan_id;
         let outreach = self.app.outreach(&shop).await.map_err(to_status)?;
-        Ok(Response::new(pb::GetPlanResponse {
-            plan: Some(plan_pb(&outreach, &request.get_ref().plan_id)?),
-        }))
+        let plan = match outreach.plans.get(id) {
+            Some(p) => plan_to_pb(id, p),
+            // Ended long ago: the plans read model holds it (decision 0022).
+            None => self
+                .app
+                .on_record::<crate::domain::Plan>(&PLANS, &shop, id)
+                .await
+                .map_err(to_status)?
+                .map(|p| plan_to_pb(id, &p))
+                .ok_or_else(|| errors::not_found("plan", id))?,
+        };
+        Ok(Response::new(pb::GetPlanResponse { plan: Some(plan) }))
     }
 
     async fn request_sample(

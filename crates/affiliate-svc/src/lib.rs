@@ -10,6 +10,7 @@ pub mod domain;
 pub mod grpc;
 pub mod invitations;
 pub mod orders;
+pub mod plans;
 pub mod samples;
 pub mod seed;
 
@@ -89,8 +90,12 @@ impl Service for Affiliate {
                 affiliate: self.app.clone(),
             }),
         );
-        let (store, samples_store, orders_store) =
-            (s.store.clone(), s.store.clone(), s.store.clone());
+        let (store, samples_store, orders_store, plans_store) = (
+            s.store.clone(),
+            s.store.clone(),
+            s.store.clone(),
+            s.store.clone(),
+        );
         vec![
             Work::once("marketplace-snapshot", move || {
                 Box::pin(app.clone().keep_market_snapshot())
@@ -105,6 +110,9 @@ impl Service for Affiliate {
             }),
             Work::once("orders", move || {
                 Box::pin(orders::ORDERS.run::<domain::AttributedOrder>(orders_store.clone()))
+            }),
+            Work::once("plans", move || {
+                Box::pin(plans::PLANS.run::<domain::Plan>(plans_store.clone()))
             }),
         ]
     }

@@ -836,18 +836,19 @@ async fn r_aff_2_pages_and_r_aff_6_plan_lifecycle_over_grpc() {
     );
 }
 
-/// Plan p1: sku1 at 10% commission, sent to creator c0.
+/// A plan: sku1 at 10% commission, sent to creator c0.
 async fn create_commission_plan(
     client: &mut AffiliateServiceClient<Channel>,
     signer: &TokenSigner,
-) {
+    plan_id: &str,
+) -> pb::Plan {
     client
         .create_plan(req(
             signer,
             SHOP,
             Role::Owner,
             pb::CreatePlanRequest {
-                plan_id: "p1".into(),
+                plan_id: plan_id.into(),
                 name: "佣金".into(),
                 goal: pb::Goal::Sales as i32,
                 products: vec![pb::PlanProduct {
@@ -859,7 +860,10 @@ async fn create_commission_plan(
             },
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap()
 }
 
 /// c0 accepts plan p1 (relayed by the platform).
@@ -898,7 +902,7 @@ async fn commissions_settle_and_claw_back_over_grpc() {
     fn platform_as<T>(signer: &TokenSigner, m: T) -> Request<T> {
         req(signer, "", Role::Platform, m)
     }
-    create_commission_plan(&mut client, &signer).await;
+    create_commission_plan(&mut client, &signer, "p1").await;
     let sale = pb::RecordPlanSaleRequest {
         shop_id: SHOP.into(),
         plan_id: "p1".into(),
@@ -1257,7 +1261,7 @@ async fn r_x_4_an_archived_attributed_order_refuses_refunds_and_keeps_its_id() {
     let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
     let (_service, mut client) = spawn(store, &clock, &signer).await;
     publish_creators(&mut client, &signer, 1).await;
-    create_commission_plan(&mut client, &signer).await;
+    create_commission_plan(&mut client, &signer, "p1").await;
     accept_commission_plan(&mut client, &signer).await;
     let sale = |id: &str| {
         req(
@@ -1326,6 +1330,92 @@ async fn r_x_4_an_archived_attributed_order_refuses_refunds_and_keeps_its_id() {
             .await
             .unwrap_err()
             .code(),
+        Code::NotFound
+    );
+}
+
+/// R-AFF-6, R-X-4 (decision 0022) over gRPC: a plan ended 180 days ago
+/// leaves the outreach when another plan is created; GetPlan still reads
+/// it, from the plans read model, as it ended; its id stays taken.
+#[tokio::test]
+async fn r_x_4_an_archived_plan_is_read_from_the_read_model_and_its_id_stays_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("affiliate.db").display());
+    let store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let signer = TokenSigner::new("test");
+    let clock = ManualClock::new(t("2026-03-04T02:00:00Z"));
+    let (_service, mut client) = spawn(store, &clock, &signer).await;
+    publish_creators(&mut client, &signer, 1).await;
+    create_commission_plan(&mut client, &signer, "old").await;
+    let ended = client
+        .end_plan(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::EndPlanRequest {
+                shop_id: String::new(),
+                plan_id: "old".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    let reader = sellerdesk_eventstore::open(&url).await.unwrap();
+    let projected = sellerdesk_testkit::eventually(Duration::from_secs(5), || {
+        let store = reader.clone();
+        async move {
+            affiliate_svc::plans::PLANS
+                .get::<affiliate_svc::domain::Plan>(store.as_ref(), SHOP, "old")
+                .await
+                .unwrap()
+                .filter(|p| p.ended_at.is_some())
+        }
+    })
+    .await;
+    assert!(
+        projected.is_some(),
+        "the end reached the read model within 5 s"
+    );
+
+    clock.set(t("2026-08-31T02:00:00Z"));
+    create_commission_plan(&mut client, &signer, "new").await;
+    let get = |id: &str| {
+        req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::GetPlanRequest {
+                shop_id: String::new(),
+                plan_id: id.into(),
+            },
+        )
+    };
+    let read = client.get_plan(get("old")).await.unwrap().into_inner().plan;
+    assert_eq!(read, Some(ended), "read back as it was when it ended");
+    let again = client
+        .create_plan(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::CreatePlanRequest {
+                plan_id: "old".into(),
+                name: "佣金".into(),
+                goal: pb::Goal::Sales as i32,
+                creator_ids: vec!["c0".into()],
+                products: vec![pb::PlanProduct {
+                    product_id: "sku1".into(),
+                    commission_bps: 1_000,
+                }],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists);
+    assert_eq!(
+        client.get_plan(get("nowhere")).await.unwrap_err().code(),
         Code::NotFound
     );
 }

@@ -105,6 +105,7 @@ fn plan(ids: Vec<String>) -> Command {
         creator_handles: vec![],
         source: PlanSource::PlanManagement,
         at: t0(),
+        on_record: false,
     }
 }
 
@@ -332,6 +333,7 @@ fn r_aff_4_a_targeted_plan_holds_at_most_30_creators() {
         creator_handles: vec![],
         source: PlanSource::CreatorPage,
         at: t0(),
+        on_record: false,
     };
     assert!(matches!(w.when(page), Err(DomainError::Invalid(_))));
 }
@@ -443,6 +445,7 @@ fn r_aff_4_a_plan_from_plan_management_names_creators_by_handle_each_unknown_one
             creator_handles: handles.iter().map(|h| h.to_string()).collect(),
             source,
             at,
+            on_record: false,
         },
         other => other,
     };
@@ -720,6 +723,64 @@ fn commissions_are_settled_from_attributed_orders_with_refunds_clawed_back() {
         }),
         Err(DomainError::Invalid(_))
     ));
+}
+
+/// R-AFF-6, R-X-4 (decision 0022): a plan leaves the outreach
+/// PLAN_KEPT_DAYS after it ended, when another plan is created; a running
+/// plan stays however old. An archived id stays taken.
+#[test]
+fn r_x_4_a_plan_long_ended_leaves_the_outreach_and_a_running_one_stays() {
+    let kept = affiliate_svc::domain::PLAN_KEPT_DAYS;
+    let days = |n: i64| t0() + Duration::days(n);
+    let mut w = World::new();
+    let create = |id: &str, at, on_record| match plan(vec!["c1".into()]) {
+        Command::CreatePlan {
+            name,
+            goal,
+            products,
+            creator_ids,
+            creator_handles,
+            source,
+            ..
+        } => Command::CreatePlan {
+            plan_id: id.into(),
+            name,
+            goal,
+            products,
+            creator_ids,
+            creator_handles,
+            source,
+            at,
+            on_record,
+        },
+        other => other,
+    };
+    w.ok(create("ended", t0(), false));
+    w.ok(Command::EndPlan {
+        plan_id: "ended".into(),
+        at: t0(),
+    });
+    w.ok(create("running", t0(), false));
+    w.ok(create("day-179", days(kept - 1), false));
+    assert!(
+        w.outreach.plans.contains_key("ended"),
+        "kept within the days"
+    );
+    w.ok(create("day-180", days(kept), false));
+    assert!(
+        !w.outreach.plans.contains_key("ended"),
+        "gone at exactly the days"
+    );
+    assert!(
+        w.outreach.plans.contains_key("running"),
+        "a running plan stays"
+    );
+    assert!(matches!(
+        w.when(create("ended", days(kept), true)),
+        Err(DomainError::AlreadyExists { kind: "plan", .. })
+    ));
+    // Held: the read model's word changes nothing, a retry is a retry.
+    assert!(w.when(create("running", t0(), true)).unwrap().is_empty());
 }
 
 /// R-AFF-1, R-X-4 (decision 0022): an attributed order takes refunds for

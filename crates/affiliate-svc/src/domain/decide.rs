@@ -70,6 +70,105 @@ pub struct Plan {
     pub ended_at: Option<Instant>,
 }
 
+/// R-AFF-6, R-X-4 (decision 0022): how long after it ended a plan stays in
+/// the shop's outreach; the plans read model holds it after. Nothing can
+/// change it by then: sales stop when it ends, and their refunds are taken
+/// for ORDER_KEPT_DAYS.
+pub const PLAN_KEPT_DAYS: i64 = 180;
+
+impl Plan {
+    /// The plan an event creates.
+    pub fn started(event: &Event) -> Option<Self> {
+        match event {
+            Event::PlanCreated {
+                name,
+                goal,
+                products,
+                creator_ids,
+                source,
+                ..
+            } => Some(Plan {
+                name: name.to_owned(),
+                goal: *goal,
+                products: products.to_vec(),
+                creator_ids: creator_ids.to_vec(),
+                source: *source,
+                sales: PlanSales::default(),
+                answers: BTreeMap::new(),
+                ended_at: None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// What an event about this plan makes of it; the outreach fold and the
+    /// read model share it.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::PlanEdited { name, products, .. } => {
+                self.name = name.to_owned();
+                self.products = products.to_vec();
+            }
+            Event::PlanEnded { at, .. } => self.ended_at = Some(*at),
+            Event::PlanAnswered {
+                creator_id,
+                accepted,
+                ..
+            } => {
+                self.answers.insert(creator_id.to_owned(), *accepted);
+            }
+            Event::PlanCreatorsAdded { creator_ids, .. } => {
+                self.creator_ids.extend(creator_ids.iter().cloned());
+            }
+            Event::PlanSaleRecorded {
+                revenue_fen,
+                product_cost_fen,
+                commission_fen,
+                ..
+            } => {
+                // decide checked these sums (R-X-3); saturating keeps the fold total.
+                let sales = &mut self.sales;
+                sales.revenue_fen = sales.revenue_fen.saturating_add(*revenue_fen);
+                sales.product_cost_fen = sales.product_cost_fen.saturating_add(*product_cost_fen);
+                sales.commission_fen = sales.commission_fen.saturating_add(*commission_fen);
+            }
+            Event::OrderRefunded {
+                refund_fen,
+                commission_clawback_fen,
+                ..
+            } => {
+                let sales = &mut self.sales;
+                sales.refunded_fen = sales.refunded_fen.saturating_add(*refund_fen);
+                sales.commission_fen = sales
+                    .commission_fen
+                    .saturating_sub(*commission_clawback_fen);
+            }
+            _ => {}
+        }
+    }
+
+    /// The plan an event is about, if it is about one.
+    pub fn id_of(event: &Event) -> Option<&str> {
+        match event {
+            Event::PlanCreated { plan_id, .. }
+            | Event::PlanEdited { plan_id, .. }
+            | Event::PlanEnded { plan_id, .. }
+            | Event::PlanAnswered { plan_id, .. }
+            | Event::PlanCreatorsAdded { plan_id, .. }
+            | Event::PlanSaleRecorded { plan_id, .. }
+            | Event::OrderRefunded { plan_id, .. } => Some(plan_id),
+            _ => None,
+        }
+    }
+
+    /// Whether it has left the outreach by `at`: it ended PLAN_KEPT_DAYS
+    /// before. A running plan stays however old.
+    pub fn retired_by(&self, at: Instant) -> bool {
+        self.ended_at
+            .is_some_and(|ended| sellerdesk_core::days_passed(ended, PLAN_KEPT_DAYS, at))
+    }
+}
+
 /// A sample's way (R-AFF-5, R-AFF-6): requested by the creator (or offered
 /// by the shop), reviewed, shipped, delivered, and the content that followed.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -298,7 +397,8 @@ impl sellerdesk_core::Snapshotted for Outreach {
     // 2: only the last days of sent invitations are counted.
     // 3: invitations sent INVITATION_KEPT_DAYS before retire.
     // 4: samples know when they settled, and retire.
-    // 5: attributed orders know when they sold, and retire.
+    // 5: attributed orders know when they sold, and retire; so do plans
+    // that ended.
     const SHAPE: u32 = 5;
 }
 
@@ -359,61 +459,20 @@ impl Outreach {
                     i.apply(event);
                 }
             }
-            Event::PlanCreated {
-                plan_id,
-                name,
-                goal,
-                products,
-                creator_ids,
-                source,
-                ..
-            } => {
-                self.plans.insert(
-                    plan_id.to_owned(),
-                    Plan {
-                        name: name.to_owned(),
-                        goal: *goal,
-                        products: products.to_vec(),
-                        creator_ids: creator_ids.to_vec(),
-                        source: *source,
-                        sales: PlanSales::default(),
-                        answers: BTreeMap::new(),
-                        ended_at: None,
-                    },
-                );
-            }
-            Event::PlanEdited {
-                plan_id,
-                name,
-                products,
-                ..
-            } => {
-                if let Some(p) = self.plans.get_mut(plan_id) {
-                    p.name = name.to_owned();
-                    p.products = products.to_vec();
+            Event::PlanCreated { plan_id, at, .. } => {
+                // Plans ended long before leave as a new one comes, by the
+                // event's time (R-X-4).
+                self.plans.retain(|_, p| !p.retired_by(*at));
+                if let Some(started) = Plan::started(event) {
+                    self.plans.insert(plan_id.to_owned(), started);
                 }
             }
-            Event::PlanEnded { plan_id, at } => {
+            Event::PlanEdited { plan_id, .. }
+            | Event::PlanEnded { plan_id, .. }
+            | Event::PlanAnswered { plan_id, .. }
+            | Event::PlanCreatorsAdded { plan_id, .. } => {
                 if let Some(p) = self.plans.get_mut(plan_id) {
-                    p.ended_at = Some(*at);
-                }
-            }
-            Event::PlanAnswered {
-                plan_id,
-                creator_id,
-                accepted,
-                ..
-            } => {
-                if let Some(p) = self.plans.get_mut(plan_id) {
-                    p.answers.insert(creator_id.to_owned(), *accepted);
-                }
-            }
-            Event::PlanCreatorsAdded {
-                plan_id,
-                creator_ids,
-            } => {
-                if let Some(p) = self.plans.get_mut(plan_id) {
-                    p.creator_ids.extend(creator_ids.iter().cloned());
+                    p.apply(event);
                 }
             }
             Event::SampleRequested { sample_id, at, .. } => {
@@ -446,17 +505,11 @@ impl Outreach {
                 order_id,
                 creator_id,
                 plan_id,
-                revenue_fen,
-                product_cost_fen,
                 commission_fen,
                 ..
             } => {
                 if let Some(p) = self.plans.get_mut(plan_id) {
-                    // decide checked these sums (R-X-3); saturating keeps the fold total.
-                    p.sales.revenue_fen = p.sales.revenue_fen.saturating_add(*revenue_fen);
-                    p.sales.product_cost_fen =
-                        p.sales.product_cost_fen.saturating_add(*product_cost_fen);
-                    p.sales.commission_fen = p.sales.commission_fen.saturating_add(*commission_fen);
+                    p.apply(event);
                 }
                 if let Some(started) = AttributedOrder::started(event) {
                     // Orders whose refund window closed leave as a new one
@@ -471,7 +524,6 @@ impl Outreach {
                 order_id,
                 plan_id,
                 creator_id,
-                refund_fen,
                 commission_clawback_fen,
                 ..
             } => {
@@ -479,11 +531,7 @@ impl Outreach {
                     o.apply(event);
                 }
                 if let Some(p) = self.plans.get_mut(plan_id) {
-                    p.sales.refunded_fen = p.sales.refunded_fen.saturating_add(*refund_fen);
-                    p.sales.commission_fen = p
-                        .sales
-                        .commission_fen
-                        .saturating_sub(*commission_clawback_fen);
+                    p.apply(event);
                 }
                 let a = self.commissions.entry(creator_id.to_owned()).or_default();
                 a.clawed_back_fen = a.clawed_back_fen.saturating_add(*commission_clawback_fen);
@@ -707,17 +755,28 @@ pub fn decide(
             creator_handles,
             source,
             at,
-        } => create_plan(
-            outreach,
-            market,
-            plan_id,
-            name,
-            goal,
-            products,
-            (creator_ids, creator_handles),
-            source,
-            at,
-        ),
+            on_record,
+        } => {
+            // An id the plans read model holds but the outreach does not is
+            // a plan's that ended long ago, and stays taken.
+            if *on_record && !outreach.plans.contains_key(plan_id) {
+                return Err(DomainError::AlreadyExists {
+                    kind: "plan",
+                    id: plan_id.to_owned(),
+                });
+            }
+            create_plan(
+                outreach,
+                market,
+                plan_id,
+                name,
+                goal,
+                products,
+                (creator_ids, creator_handles),
+                source,
+                at,
+            )
+        }
         Command::EditPlan {
             plan_id,
             name,

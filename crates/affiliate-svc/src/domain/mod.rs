@@ -16,8 +16,8 @@ mod decide;
 mod marketplace;
 
 pub use decide::{
-    decide, AttributedOrder, Invitation, Outreach, Sample, INVITATION_KEPT_DAYS,
-    MEASURES_BLOCKING_OUTREACH, ORDER_KEPT_DAYS, SAMPLE_KEPT_DAYS,
+    decide, AttributedOrder, Invitation, Outreach, Plan, Sample, INVITATION_KEPT_DAYS,
+    MEASURES_BLOCKING_OUTREACH, ORDER_KEPT_DAYS, PLAN_KEPT_DAYS, SAMPLE_KEPT_DAYS,
 };
 pub use marketplace::{
     CreatorMetrics, CreatorQuery, CreatorView, Cursor, Marketplace, Page, SortBy,
@@ -196,6 +196,9 @@ pub enum Command {
         creator_handles: Vec<String>,
         source: PlanSource,
         at: Instant,
+        /// Whether the plans read model holds `plan_id` (a plan archived
+        /// after it ended keeps its id); looked up by the caller.
+        on_record: bool,
     },
     AddPlanCreators {
         plan_id: String,
