@@ -179,6 +179,8 @@ class Cluster:
                     "SELLERDESK_CHAT_FAQ_URL": f"http://127.0.0.1:{faq_ports[i]}",
                     "SELLERDESK_LOG": "warn",
                     "SELLERDESK_LOG_FORMAT": "json",
+                    # The outreach worker sends more than a day's worth.
+                    "SELLERDESK_AFFILIATE_DAILY_INVITATIONS": "1000000",
                 })
                 if service == "chat":
                     # Each shop is served by the replica that owns it; the
@@ -310,6 +312,10 @@ class Load:
         self.orders = defaultdict(list)  # shop -> acknowledged order ids
         # affiliate
         self.creators = []
+        self.aff_shops = [f"aff-o{i}" for i in range(2)]
+        self.aff_owner = {s: cluster.token(s, "owner", "chaos-owner") for s in self.aff_shops}
+        self.invitations = defaultdict(list)  # shop -> acknowledged invitation ids
+        self.samples = defaultdict(list)  # shop -> acknowledged sample ids
         # chat
         self.chat_shops = [f"chat-{i}" for i in range(3)]
         self.chat_owner = {s: cluster.token(s, "owner", "chaos-owner") for s in self.chat_shops}
@@ -427,6 +433,38 @@ class Load:
             self.findings.ryw("affiliate", None if got is None else got is not False and
                               got.creator.profile.creator_id == cid, cid)
             time.sleep(0.05)
+
+    def outreach(self, shop):
+        """Invitations (every other one answered) and sample requests (every
+        third rejected) to the creators the affiliate worker publishes: the
+        invitations and samples read models (decision 0022) are projected
+        under leases that move with every affiliate kill."""
+        c = self.clients["affiliate"]
+        owner, n = self.aff_owner[shop], 0
+        while not self.creators and not self.stop.is_set():
+            time.sleep(0.1)
+        while not self.stop.is_set():
+            n += 1
+            creator = self.creators[n % len(self.creators)]
+            iid, sid = f"i{n}", f"s{n}"
+            _, r = c.call("SendInvitation", owner, shop_id=shop, invitation_id=iid, creator_id=creator, goal=2,
+                          message="春季新品合作")
+            self.invitations[shop].append(iid)
+            got = c.once(self.other(r), "ListInvitations", owner, shop_id=shop)
+            self.findings.ryw("affiliate", None if got is None else
+                              any(i.invitation_id == iid for i in got.invitations), f"{shop}/{iid}")
+            if n % 2 == 0:
+                c.call("AnswerInvitation", self.platform, shop_id=shop, invitation_id=iid, accepted=n % 4 == 0,
+                       done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
+            _, r = c.call("RequestSample", self.platform, shop_id=shop, sample_id=sid, creator_id=creator,
+                          product_id="sku1")
+            self.samples[shop].append(sid)
+            got = c.once(self.other(r), "GetSample", owner, shop_id=shop, sample_id=sid)
+            self.findings.ryw("affiliate", None if got is None else got is not False and
+                              got.sample.sample_id == sid, f"{shop}/{sid}")
+            c.call("ReviewSampleRequest", owner, shop_id=shop, sample_id=sid, approved=n % 3 != 0,
+                   reason="" if n % 3 else "库存不足", done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
+            time.sleep(0.1)
 
     def chat_setup(self):
         c = self.clients["chat"]
@@ -565,6 +603,48 @@ def paged(client, replica, method, token, field, **fields):
         page_token = r.page.next_page_token
         if not page_token:
             return items
+
+
+def outreach_check(f, load, aff, cluster):
+    """Affiliate's invitations and samples: once in the log; the invitation
+    history (a read model) and every sample alike on both replicas."""
+    counts = log_counts(cluster, "affiliate", "InvitationSent", "invitation_id")
+    exactly_once(f, "affiliate SendInvitation",
+                 [(s, i) for s in load.aff_shops for i in load.invitations[s]], counts)
+    counts = log_counts(cluster, "affiliate", "SampleRequested", "sample_id")
+    exactly_once(f, "affiliate RequestSample", [(s, i) for s in load.aff_shops for i in load.samples[s]], counts)
+    wire = lambda m: m.SerializeToString(deterministic=True)  # noqa: E731
+    started = time.monotonic()
+    deadline = started + CONVERGENCE_BOUND
+    while True:
+        differ = []
+        for shop in load.aff_shops:
+            token = load.aff_owner[shop]
+            held = {i.invitation_id: wire(i) for i in aff.apis[0].call("ListInvitations", token,
+                                                                        shop_id=shop).invitations}
+            for r in range(REPLICAS):
+                history = {i.invitation_id: wire(i) for i in paged(aff, r, "ListInvitationHistory", token,
+                                                                    "invitations", shop_id=shop)}
+                unlike = [i for i, w in held.items() if history.get(i) != w]
+                if sorted(history) != sorted(load.invitations[shop]) or unlike:
+                    differ.append((shop, r, len(history), len(load.invitations[shop]), unlike[:1]))
+        if not differ or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    sent = sum(len(load.invitations[s]) for s in load.aff_shops)
+    f.check(f"affiliate: both replicas' invitation history holds every acknowledged invitation, each as the "
+            f"outreach has it ({sent} invitations; {time.monotonic() - started:.1f} s after the last write, "
+            f"bound {CONVERGENCE_BOUND:.0f} s)", not differ, differ)
+    unlike = []
+    for shop in load.aff_shops:
+        for sid in load.samples[shop]:
+            read = [wire(aff.apis[r].call("GetSample", load.aff_owner[shop], shop_id=shop, sample_id=sid).sample)
+                    for r in range(REPLICAS)]
+            if len(set(read)) != 1:
+                unlike.append((shop, sid))
+    requested = sum(len(load.samples[s]) for s in load.aff_shops)
+    f.check(f"affiliate: both replicas read every acknowledged sample alike ({requested} samples)",
+            not unlike, unlike[:5])
 
 
 def forwarded_requests(cluster):
@@ -709,6 +789,7 @@ def check_all(load, cluster, findings):
                == c
                for c in load.creators for r in range(REPLICAS))
     f.check("affiliate: every acknowledged creator is on both replicas", same)
+    outreach_check(f, load, aff, cluster)
 
     # chat: the log, the replicas, the inboxes.
     acked = [(shop, m) for (shop, _), ms in load.buyer_messages.items() for m in ms]
@@ -817,6 +898,7 @@ def main():
         workers = [load.guarded("compliance", lambda: load.compliance(load.cmp_shops[:4])),
                    load.guarded("compliance-2", lambda: load.compliance(load.cmp_shops[4:])),
                    load.guarded("affiliate", load.affiliate)]
+        workers += [load.guarded(f"outreach-{s}", lambda s=s: load.outreach(s)) for s in load.aff_shops]
         workers += [load.guarded(f"ads-{s}", lambda s=s: load.ads_orders(s)) for s in load.ads_shops]
         workers += [load.guarded(f"faq-{s}", lambda s=s: load.faq(s)) for s in load.faq_shops]
         workers += [load.guarded(f"buyer-{s}-{i}", lambda s=s, i=i: load.buyer(s, i))
