@@ -737,7 +737,7 @@ def check_all(load, cluster, findings):
             # Compared as bytes: each replica's client has its own message
             # classes (from that replica's reflection), never equal as objects.
             wire = lambda o: o.SerializeToString(deterministic=True)  # noqa: E731
-            held = {o.order_id: wire(o) for o in ads.apis[0].call("ListOrders", token, shop_id=shop).orders}
+            held = {o.order_id: wire(o) for o in paged(ads, 0, "ListOrders", token, "orders", shop_id=shop)}
             for r in range(REPLICAS):
                 history = {o.order_id: wire(o) for o in paged(ads, r, "ListOrderHistory", token, "orders",
                                                               shop_id=shop)}

@@ -488,9 +488,12 @@ impl pb::ads_service_server::AdsService for AdsApi {
             ANY_ROLE,
             "listing orders",
         )?;
+        let page = Page::of(request.get_ref().page.as_ref())?;
         let account = self.app.load(&shop).await.map_err(to_status)?;
+        let (orders, next) = page.keyed(&account.orders, |_| true)?;
         Ok(Response::new(pb::ListOrdersResponse {
-            orders: account.orders.values().map(order_pb).collect(),
+            orders: orders.into_iter().map(order_pb).collect(),
+            page: next,
         }))
     }
 

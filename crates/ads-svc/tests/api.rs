@@ -322,6 +322,57 @@ async fn an_order_from_placement_to_invoice_with_permissions_and_error_details()
     assert!(e.message().contains("电脑端"), "{}", e.message());
 }
 
+/// ListOrders pages the account in id order, by the one paging rule: a
+/// size out of range is INVALID_ARGUMENT on `page.page_size`.
+#[tokio::test]
+async fn list_orders_pages_in_id_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new("test");
+    let (_service, mut ads) = spawn_ads(
+        sqlite(&dir, "ads").await,
+        Arc::new(InProcessBus::new()),
+        &signer,
+    )
+    .await;
+    for id in ["o3", "o1", "o2"] {
+        ads.place_order(req(&signer, SHOP, Role::Owner, order(id)))
+            .await
+            .unwrap();
+    }
+    let list = |size: u32, token: String| {
+        req(
+            &signer,
+            SHOP,
+            Role::Agent,
+            pb::ListOrdersRequest {
+                shop_id: String::new(),
+                page: Some(sellerdesk_api::common::v1::PageRequest {
+                    page_size: size,
+                    page_token: token,
+                }),
+            },
+        )
+    };
+    let first = ads
+        .list_orders(list(2, String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    let ids = |r: &pb::ListOrdersResponse| -> Vec<String> {
+        r.orders.iter().map(|o| o.order_id.clone()).collect()
+    };
+    assert_eq!(ids(&first), ["o1", "o2"]);
+    let token = first.page.unwrap().next_page_token;
+    let second = ads.list_orders(list(2, token)).await.unwrap().into_inner();
+    assert_eq!(ids(&second), ["o3"]);
+    assert!(second.page.unwrap().next_page_token.is_empty());
+    let e = ads.list_orders(list(501, String::new())).await.unwrap_err();
+    assert_eq!(
+        e.get_details_bad_request().unwrap().field_violations[0].field,
+        "page.page_size"
+    );
+}
+
 #[tokio::test]
 async fn r_ads_13_orders_follow_the_selling_rights_compliance_svc_publishes() {
     let dir = tempfile::tempdir().unwrap();

@@ -332,30 +332,15 @@ impl pb::faq_service_server::FaqService for FaqApi {
         }
         // Ranked results page by offset, id order pages by the last id seen.
         let (entries, next) = if req.search.trim().is_empty() {
-            let after = page.after_key()?.to_owned();
             self.app
                 .read(&target, |l| {
-                    let mut out: Vec<pb::Entry> =
-                        l.kb.entries
-                            .range::<String, _>((
-                                std::ops::Bound::Excluded(&after),
-                                std::ops::Bound::Unbounded,
-                            ))
-                            .map(|(_, e)| e)
-                            .filter(|e| category.is_none_or(|c| e.content.category == c))
-                            .take(size + 1)
-                            .map(entry_pb)
-                            .collect();
-                    let next = if out.len() > size {
-                        out.truncate(size);
-                        out.last().map(|e| Cursor::After(e.entry_id.clone()))
-                    } else {
-                        None
-                    };
-                    (out, next)
+                    page.keyed(&l.kb.entries, |e| {
+                        category.is_none_or(|c| e.content.category == c)
+                    })
+                    .map(|(entries, next)| (entries.into_iter().map(entry_pb).collect(), next))
                 })
                 .await
-                .map_err(to_status)?
+                .map_err(to_status)??
         } else {
             let offset = usize::try_from(page.offset()?.1).unwrap_or(usize::MAX);
             let (ranked, _) = self
@@ -384,11 +369,11 @@ impl pb::faq_service_server::FaqService for FaqApi {
             } else {
                 None
             };
-            (out, next)
+            (out, page::next(next))
         };
         Ok(Response::new(pb::ListEntriesResponse {
             entries,
-            page: page::next(next),
+            page: next,
         }))
     }
 

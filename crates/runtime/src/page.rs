@@ -80,6 +80,27 @@ impl Page {
         }
     }
 
+    /// This page of a map in key order, of the values `keep` keeps, and the
+    /// response's page: the next one starts after this page's last key.
+    pub fn keyed<'a, V>(
+        &self,
+        map: &'a std::collections::BTreeMap<String, V>,
+        keep: impl Fn(&V) -> bool,
+    ) -> Result<(Vec<&'a V>, Option<PageResponse>), Status> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let mut items: Vec<(&String, &V)> = map
+            .range::<str, _>((Excluded(self.after_key()?), Unbounded))
+            .filter(|(_, v)| keep(v))
+            .take(self.size.saturating_add(1))
+            .collect();
+        let more = items.len() > self.size;
+        items.truncate(self.size);
+        let cursor = more
+            .then(|| items.last().map(|(k, _)| Cursor::After((*k).clone())))
+            .flatten();
+        Ok((items.into_iter().map(|(_, v)| v).collect(), next(cursor)))
+    }
+
     /// The (anchor, offset) an offset page starts at (None, 0 for the first page).
     pub fn offset(&self) -> Result<(Option<u64>, u64), Status> {
         match &self.cursor {
@@ -148,6 +169,39 @@ mod tests {
             page_size: size,
             page_token: token.into(),
         }
+    }
+
+    #[test]
+    fn a_keyed_page_takes_what_is_kept_after_the_last_key_and_says_where_the_next_starts() {
+        let map: std::collections::BTreeMap<String, u32> =
+            (1..=7).map(|n| (format!("k{n}"), n)).collect();
+        let odd = |n: &u32| n % 2 == 1;
+        let (first, page) = Page::of(Some(&request(2, "")))
+            .unwrap()
+            .keyed(&map, odd)
+            .unwrap();
+        assert_eq!(first, [&1, &3]);
+        let token = page.unwrap().next_page_token;
+        let (second, page) = Page::of(Some(&request(2, &token)))
+            .unwrap()
+            .keyed(&map, odd)
+            .unwrap();
+        assert_eq!(second, [&5, &7]);
+        assert!(
+            page.unwrap().next_page_token.is_empty(),
+            "nothing kept after the last: no next page"
+        );
+        let offset = next(Some(Cursor::Offset {
+            anchor: 3,
+            offset: 1,
+        }))
+        .unwrap()
+        .next_page_token;
+        let e = Page::of(Some(&request(2, &offset)))
+            .unwrap()
+            .keyed(&map, odd)
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
     }
 
     #[test]
