@@ -836,6 +836,29 @@ async fn r_aff_2_pages_and_r_aff_6_plan_lifecycle_over_grpc() {
     );
 }
 
+/// Record `id` of a read model of records once its projector has written
+/// it as `done` wants; None if that takes more than 5 s.
+async fn projected<R: sellerdesk_runtime::records::Record>(
+    url: &str,
+    records: &sellerdesk_runtime::records::Records,
+    id: &str,
+    done: impl Fn(&R) -> bool,
+) -> Option<R> {
+    let reader = sellerdesk_eventstore::open(url).await.unwrap();
+    let done = &done;
+    sellerdesk_testkit::eventually(Duration::from_secs(5), || {
+        let store = reader.clone();
+        async move {
+            records
+                .get::<R>(store.as_ref(), SHOP, id)
+                .await
+                .unwrap()
+                .filter(|r| done(r))
+        }
+    })
+    .await
+}
+
 /// A plan: sku1 at 10% commission, sent to creator c0.
 async fn create_commission_plan(
     client: &mut AffiliateServiceClient<Channel>,
@@ -1208,17 +1231,12 @@ async fn r_x_4_an_archived_sample_is_read_from_the_read_model_and_its_id_stays_t
         )
     };
     // 180 days pass: the projector has long written the rejection by then.
-    let reader = sellerdesk_eventstore::open(&url).await.unwrap();
-    let projected = sellerdesk_testkit::eventually(Duration::from_secs(5), || {
-        let store = reader.clone();
-        async move {
-            affiliate_svc::samples::SAMPLES
-                .get::<affiliate_svc::domain::Sample>(store.as_ref(), SHOP, "old")
-                .await
-                .unwrap()
-                .filter(|s| s.settled_at.is_some())
-        }
-    })
+    let projected = projected(
+        &url,
+        &affiliate_svc::samples::SAMPLES,
+        "old",
+        |s: &affiliate_svc::domain::Sample| s.settled_at.is_some(),
+    )
     .await;
     assert!(
         projected.is_some(),
@@ -1292,16 +1310,12 @@ async fn r_x_4_an_archived_attributed_order_refuses_refunds_and_keeps_its_id() {
         )
     };
     client.record_plan_sale(sale("old")).await.unwrap();
-    let reader = sellerdesk_eventstore::open(&url).await.unwrap();
-    let projected = sellerdesk_testkit::eventually(Duration::from_secs(5), || {
-        let store = reader.clone();
-        async move {
-            affiliate_svc::orders::ORDERS
-                .get::<affiliate_svc::domain::AttributedOrder>(store.as_ref(), SHOP, "old")
-                .await
-                .unwrap()
-        }
-    })
+    let projected = projected(
+        &url,
+        &affiliate_svc::orders::ORDERS,
+        "old",
+        |_: &affiliate_svc::domain::AttributedOrder| true,
+    )
     .await;
     assert_eq!(
         projected.map(|o| (o.revenue_fen, o.commission_fen)),
@@ -1362,17 +1376,12 @@ async fn r_x_4_an_archived_plan_is_read_from_the_read_model_and_its_id_stays_tak
         .into_inner()
         .plan
         .unwrap();
-    let reader = sellerdesk_eventstore::open(&url).await.unwrap();
-    let projected = sellerdesk_testkit::eventually(Duration::from_secs(5), || {
-        let store = reader.clone();
-        async move {
-            affiliate_svc::plans::PLANS
-                .get::<affiliate_svc::domain::Plan>(store.as_ref(), SHOP, "old")
-                .await
-                .unwrap()
-                .filter(|p| p.ended_at.is_some())
-        }
-    })
+    let projected = projected(
+        &url,
+        &affiliate_svc::plans::PLANS,
+        "old",
+        |p: &affiliate_svc::domain::Plan| p.ended_at.is_some(),
+    )
     .await;
     assert!(
         projected.is_some(),
