@@ -605,6 +605,34 @@ def paged(client, replica, method, token, field, **fields):
             return items
 
 
+def wire(m):
+    """A message as bytes: each replica's client has its own message classes
+    (from that replica's reflection), never equal as objects."""
+    return m.SerializeToString(deterministic=True)
+
+
+def history_alike(client, shops, tokens, acked, held, history_method, field, key):
+    """Waits up to CONVERGENCE_BOUND for `history_method` (a read model of
+    records, decision 0022) on every replica to list each shop's
+    acknowledged ids, and each record the shop's state lists (`held(shop)`)
+    byte for byte. Returns what still differs and the seconds it waited."""
+    started = time.monotonic()
+    while True:
+        differ = []
+        for shop in shops:
+            state = {getattr(m, key): wire(m) for m in held(shop)}
+            for r in range(REPLICAS):
+                history = {getattr(m, key): wire(m) for m in paged(client, r, history_method, tokens[shop], field,
+                                                                   shop_id=shop)}
+                unlike = [i for i, w in state.items() if i in history and history[i] != w]
+                if sorted(history) != sorted(acked[shop]) or unlike:
+                    differ.append((shop, r, len(history), len(acked[shop]), unlike[:1]))
+        took = time.monotonic() - started
+        if not differ or took > CONVERGENCE_BOUND:
+            return differ, took
+        time.sleep(0.5)
+
+
 def outreach_check(f, load, aff, cluster):
     """Affiliate's invitations and samples: once in the log; the invitation
     history (a read model) and every sample alike on both replicas."""
@@ -613,27 +641,13 @@ def outreach_check(f, load, aff, cluster):
                  [(s, i) for s in load.aff_shops for i in load.invitations[s]], counts)
     counts = log_counts(cluster, "affiliate", "SampleRequested", "sample_id")
     exactly_once(f, "affiliate RequestSample", [(s, i) for s in load.aff_shops for i in load.samples[s]], counts)
-    wire = lambda m: m.SerializeToString(deterministic=True)  # noqa: E731
-    started = time.monotonic()
-    deadline = started + CONVERGENCE_BOUND
-    while True:
-        differ = []
-        for shop in load.aff_shops:
-            token = load.aff_owner[shop]
-            held = {i.invitation_id: wire(i) for i in aff.apis[0].call("ListInvitations", token,
-                                                                        shop_id=shop).invitations}
-            for r in range(REPLICAS):
-                history = {i.invitation_id: wire(i) for i in paged(aff, r, "ListInvitationHistory", token,
-                                                                    "invitations", shop_id=shop)}
-                unlike = [i for i, w in held.items() if history.get(i) != w]
-                if sorted(history) != sorted(load.invitations[shop]) or unlike:
-                    differ.append((shop, r, len(history), len(load.invitations[shop]), unlike[:1]))
-        if not differ or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    def held(shop):
+        return aff.apis[0].call("ListInvitations", load.aff_owner[shop], shop_id=shop).invitations
+    differ, took = history_alike(aff, load.aff_shops, load.aff_owner, load.invitations, held,
+                                 "ListInvitationHistory", "invitations", "invitation_id")
     sent = sum(len(load.invitations[s]) for s in load.aff_shops)
     f.check(f"affiliate: both replicas' invitation history holds every acknowledged invitation, each as the "
-            f"outreach has it ({sent} invitations; {time.monotonic() - started:.1f} s after the last write, "
+            f"outreach has it ({sent} invitations; {took:.1f} s after the last write, "
             f"bound {CONVERGENCE_BOUND:.0f} s)", not differ, differ)
     unlike = []
     for shop in load.aff_shops:
@@ -728,28 +742,13 @@ def check_all(load, cluster, findings):
     # ads orders: the log, and the orders read model on both replicas.
     counts = log_counts(cluster, "ads", "OrderPlaced", "order_id")
     exactly_once(f, "ads PlaceOrder", [(s, o) for s in load.ads_shops for o in load.orders[s]], counts)
-    started = time.monotonic()
-    deadline = started + CONVERGENCE_BOUND
-    while True:
-        differ = []
-        for shop in load.ads_shops:
-            token = load.ads_owner[shop]
-            # Compared as bytes: each replica's client has its own message
-            # classes (from that replica's reflection), never equal as objects.
-            wire = lambda o: o.SerializeToString(deterministic=True)  # noqa: E731
-            held = {o.order_id: wire(o) for o in paged(ads, 0, "ListOrders", token, "orders", shop_id=shop)}
-            for r in range(REPLICAS):
-                history = {o.order_id: wire(o) for o in paged(ads, r, "ListOrderHistory", token, "orders",
-                                                              shop_id=shop)}
-                unlike = [i for i, o in held.items() if i in history and history[i] != o]
-                if sorted(history) != sorted(load.orders[shop]) or unlike:
-                    differ.append((shop, r, len(history), len(load.orders[shop]), unlike[:1]))
-        if not differ or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    def held(shop):
+        return paged(ads, 0, "ListOrders", load.ads_owner[shop], "orders", shop_id=shop)
+    differ, took = history_alike(ads, load.ads_shops, load.ads_owner, load.orders, held, "ListOrderHistory",
+                                 "orders", "order_id")
     placed = sum(len(load.orders[s]) for s in load.ads_shops)
     f.check(f"ads: both replicas' order history holds every acknowledged order, each as the account has it "
-            f"({placed} orders; {time.monotonic() - started:.1f} s after the last write, "
+            f"({placed} orders; {took:.1f} s after the last write, "
             f"bound {CONVERGENCE_BOUND:.0f} s)", not differ, differ)
 
     # faq
