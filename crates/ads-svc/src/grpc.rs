@@ -14,7 +14,7 @@ use crate::{
 use sellerdesk_api::ads::v1 as pb;
 use sellerdesk_runtime::{
     errors,
-    page::{self, Cursor, Page},
+    page::{Cursor, Page},
     wire::{authorize, command_metadata, timestamp, ANY_ROLE, MANAGERS},
     Role,
 };
@@ -460,21 +460,17 @@ impl pb::ads_service_server::AdsService for AdsApi {
             "listing orders",
         )?;
         let page = Page::of(request.get_ref().page.as_ref())?;
-        // One more than the page: whether there is a next one.
         let mut orders = self
             .app
-            .order_history(&shop, page.after_instant()?, page.size as i64 + 1)
+            .order_history(&shop, page.after_instant()?, page.read_ahead())
             .await
             .map_err(to_status)?;
-        let more = orders.len() > page.size;
-        orders.truncate(page.size);
-        let next = more
-            .then(|| orders.last())
-            .flatten()
-            .map(|o| Cursor::after_instant(o.placed_at.timestamp_millis(), &o.order_id));
+        let next = page.trim(&mut orders, |o| {
+            Cursor::after_instant(o.placed_at.timestamp_millis(), &o.order_id)
+        });
         Ok(Response::new(pb::ListOrderHistoryResponse {
             orders: orders.iter().map(order_pb).collect(),
-            page: page::next(next),
+            page: next,
         }))
     }
 

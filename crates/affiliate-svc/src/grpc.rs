@@ -210,32 +210,18 @@ fn one_sample_pb(id: &str, s: &Sample, now: crate::domain::Instant) -> pb::Sampl
 }
 
 impl AffiliateApi {
-    /// Whether the invitations read model holds one under `id`: the fact
-    /// SendInvitation and AnswerInvitation decide an archived id by.
-    async fn invitation_on_record(&self, shop: &str, id: &str) -> Result<bool, Status> {
-        Ok(self
-            .app
-            .on_record::<crate::domain::Invitation>(&INVITATIONS, shop, id)
-            .await
-            .map_err(to_status)?
-            .is_some())
-    }
-
-    /// The same for the attributed orders read model (RecordPlanSale,
-    /// RecordOrderRefund).
-    async fn order_on_record(&self, shop: &str, id: &str) -> Result<bool, Status> {
-        Ok(self
-            .app
-            .on_record::<crate::domain::AttributedOrder>(&ORDERS, shop, id)
-            .await
-            .map_err(to_status)?
-            .is_some())
-    }
-
-    /// The same for the samples read model (RequestSample, ShipSample).
-    async fn sample_on_record(&self, shop: &str, id: &str) -> Result<Option<Sample>, Status> {
+    /// The record under `id` in one of the read models of records
+    /// (invitations, attributed orders, plans, samples), archived ones
+    /// included: what a command decides an archived id by, and what a read
+    /// falls back to.
+    async fn on_record<R: sellerdesk_runtime::records::Record>(
+        &self,
+        records: &sellerdesk_runtime::records::Records,
+        shop: &str,
+        id: &str,
+    ) -> Result<Option<R>, Status> {
         self.app
-            .on_record::<Sample>(&SAMPLES, shop, id)
+            .on_record::<R>(records, shop, id)
             .await
             .map_err(to_status)
     }
@@ -293,7 +279,11 @@ impl AffiliateApi {
         command: impl Fn(crate::domain::Instant, bool) -> Command,
     ) -> Result<Option<pb::Sample>, Status> {
         let (caller, shop) = authorize(request, shop_id, roles, what)?;
-        let on_record = starts && self.sample_on_record(&shop, sample_id).await?.is_some();
+        let on_record = starts
+            && self
+                .on_record::<Sample>(&SAMPLES, &shop, sample_id)
+                .await?
+                .is_some();
         let (outreach, _) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
@@ -484,7 +474,10 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         )?;
         let r = request.into_inner();
         let goal = goal_from_pb(r.goal)?;
-        let on_record = self.invitation_on_record(&shop, &r.invitation_id).await?;
+        let on_record = self
+            .on_record::<crate::domain::Invitation>(&INVITATIONS, &shop, &r.invitation_id)
+            .await?
+            .is_some();
         let (outreach, _) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
@@ -530,7 +523,10 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             "relaying a creator's answer",
         )?;
         let r = request.into_inner();
-        let on_record = self.invitation_on_record(&shop, &r.invitation_id).await?;
+        let on_record = self
+            .on_record::<crate::domain::Invitation>(&INVITATIONS, &shop, &r.invitation_id)
+            .await?
+            .is_some();
         let (outreach, _) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
@@ -564,25 +560,21 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             "listing invitations",
         )?;
         let page = Page::of(request.get_ref().page.as_ref())?;
-        // One more than the page: whether there is a next one.
         let mut found = self
             .app
-            .invitation_history(&shop, page.after_instant()?, page.size as i64 + 1)
+            .invitation_history(&shop, page.after_instant()?, page.read_ahead())
             .await
             .map_err(to_status)?;
-        let more = found.len() > page.size;
-        found.truncate(page.size);
-        let next = more
-            .then(|| found.last())
-            .flatten()
-            .map(|(id, i)| page::Cursor::after_instant(i.sent_at.timestamp_millis(), id));
+        let next = page.trim(&mut found, |(id, i)| {
+            page::Cursor::after_instant(i.sent_at.timestamp_millis(), id)
+        });
         let (limits, now) = (self.app.limits(), self.app.now());
         Ok(Response::new(pb::ListInvitationHistoryResponse {
             invitations: found
                 .iter()
                 .map(|(id, i)| one_invitation_pb(id, i, limits, now))
                 .collect(),
-            page: page::next(next),
+            page: next,
         }))
     }
 
@@ -632,10 +624,8 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         };
         let products = products_from_pb(&r.products);
         let on_record = self
-            .app
             .on_record::<crate::domain::Plan>(&PLANS, &shop, &r.plan_id)
-            .await
-            .map_err(to_status)?
+            .await?
             .is_some();
         let (outreach, _) = self
             .app
@@ -790,10 +780,8 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             Some(p) => plan_to_pb(id, p),
             // Ended long ago: the plans read model holds it (decision 0022).
             None => self
-                .app
                 .on_record::<crate::domain::Plan>(&PLANS, &shop, id)
-                .await
-                .map_err(to_status)?
+                .await?
                 .map(|p| plan_to_pb(id, &p))
                 .ok_or_else(|| errors::not_found("plan", id))?,
         };
@@ -944,7 +932,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
         let sample = match outreach.samples.get(id) {
             Some(s) => one_sample_pb(id, s, now),
             None => self
-                .sample_on_record(&shop, id)
+                .on_record::<Sample>(&SAMPLES, &shop, id)
                 .await?
                 .map(|s| one_sample_pb(id, &s, now))
                 .ok_or_else(|| errors::not_found("sample", id))?,
@@ -965,7 +953,10 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             "recording plan sales",
         )?;
         let r = request.into_inner();
-        let on_record = self.order_on_record(&shop, &r.order_id).await?;
+        let on_record = self
+            .on_record::<crate::domain::AttributedOrder>(&ORDERS, &shop, &r.order_id)
+            .await?
+            .is_some();
         let (outreach, _) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
@@ -998,7 +989,10 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             "recording a refund",
         )?;
         let r = request.into_inner();
-        let on_record = self.order_on_record(&shop, &r.order_id).await?;
+        let on_record = self
+            .on_record::<crate::domain::AttributedOrder>(&ORDERS, &shop, &r.order_id)
+            .await?
+            .is_some();
         let (outreach, events) = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {

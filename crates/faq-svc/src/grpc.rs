@@ -8,7 +8,7 @@ use crate::{
     matcher::Scored,
 };
 use sellerdesk_api::faq::v1 as pb;
-use sellerdesk_runtime::page::{self, Cursor, Page};
+use sellerdesk_runtime::page::{Cursor, Page};
 use sellerdesk_runtime::{
     errors,
     wire::{authorize, check_shop_id, command_metadata, instant, timestamp, ANY_ROLE, MANAGERS},
@@ -360,16 +360,11 @@ impl pb::faq_service_server::FaqService for FaqApi {
                 .skip(offset)
                 .map(entry_pb)
                 .collect();
-            let next = if out.len() > size {
-                out.truncate(size);
-                Some(Cursor::Offset {
-                    anchor: 0,
-                    offset: (offset + size) as u64,
-                })
-            } else {
-                None
-            };
-            (out, page::next(next))
+            let next = page.trim(&mut out, |_| Cursor::Offset {
+                anchor: 0,
+                offset: (offset + size) as u64,
+            });
+            (out, next)
         };
         Ok(Response::new(pb::ListEntriesResponse {
             entries,

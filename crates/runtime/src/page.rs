@@ -93,12 +93,27 @@ impl Page {
             .filter(|(_, v)| keep(v))
             .take(self.size.saturating_add(1))
             .collect();
+        let page = self.trim(&mut items, |(k, _)| Cursor::After((*k).clone()));
+        Ok((items.into_iter().map(|(_, v)| v).collect(), page))
+    }
+
+    /// Cuts `items`, read one past the page's size, to the page, and says
+    /// where the next page starts (at `cursor` of the page's last item),
+    /// if there is one.
+    pub fn trim<T>(
+        &self,
+        items: &mut Vec<T>,
+        cursor: impl Fn(&T) -> Cursor,
+    ) -> Option<PageResponse> {
         let more = items.len() > self.size;
         items.truncate(self.size);
-        let cursor = more
-            .then(|| items.last().map(|(k, _)| Cursor::After((*k).clone())))
-            .flatten();
-        Ok((items.into_iter().map(|(_, v)| v).collect(), next(cursor)))
+        next(more.then(|| items.last().map(cursor)).flatten())
+    }
+
+    /// How many items to read for a page: one past its size, so that
+    /// [`Self::trim`] knows whether a next page exists.
+    pub fn read_ahead(&self) -> i64 {
+        i64::try_from(self.size).map_or(i64::MAX, |n| n.saturating_add(1))
     }
 
     /// The (anchor, offset) an offset page starts at (None, 0 for the first page).

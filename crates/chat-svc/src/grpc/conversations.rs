@@ -382,7 +382,7 @@ pub(super) async fn list_conversations(
         .await?;
     let r = request.into_inner();
     let page = Page::of(r.page.as_ref())?;
-    let (size, after) = (page.size, page.after_key()?.to_owned());
+    let after = page.after_key()?.to_owned();
     let status = match pb::ConversationStatus::try_from(r.status) {
         Ok(pb::ConversationStatus::Open) => Some(ConversationStatus::Open),
         Ok(pb::ConversationStatus::Closed) => Some(ConversationStatus::Closed),
@@ -406,15 +406,7 @@ pub(super) async fn list_conversations(
                 .filter(|c| r.tag.is_empty() || c.tags.contains(r.tag.trim()))
                 .collect();
             matching.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
-            let more = matching.len() > size;
-            matching.truncate(size);
-            let next = more
-                .then(|| {
-                    matching
-                        .last()
-                        .map(|c| Cursor::After(c.conversation_id.clone()))
-                })
-                .flatten();
+            let next = page.trim(&mut matching, |c| Cursor::After(c.conversation_id.clone()));
             (
                 matching
                     .iter()
@@ -427,7 +419,7 @@ pub(super) async fn list_conversations(
         .map_err(to_status)?;
     Ok(Response::new(pb::ListConversationsResponse {
         conversations,
-        page: page::next(next),
+        page: next,
     }))
 }
 
@@ -507,15 +499,12 @@ pub(super) async fn search_conversations(
         opened_before,
         text: Some(text).filter(|t| !t.is_empty()),
         after,
-        // One more than the page: whether there is a next one.
-        limit: page.size as i64 + 1,
+        limit: page.read_ahead(),
     };
     let mut found = crate::archive::search(&**api.app.store(), &shop, &search)
         .await
         .map_err(|e| to_status(e.into()))?;
-    let more = found.len() > page.size;
-    found.truncate(page.size);
-    let next = more.then(|| found.last()).flatten().map(|last| {
+    let next = page.trim(&mut found, |last| {
         let c = &last.conversation;
         Cursor::after_instant(c.opened_at.timestamp_millis(), &c.conversation_id)
     });
@@ -548,6 +537,6 @@ pub(super) async fn search_conversations(
     };
     Ok(Response::new(pb::SearchConversationsResponse {
         conversations,
-        page: page::next(next),
+        page: next,
     }))
 }

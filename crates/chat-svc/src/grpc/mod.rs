@@ -13,7 +13,7 @@ use crate::{
 };
 use futures::{Stream, StreamExt};
 use sellerdesk_api::chat::v1 as pb;
-use sellerdesk_runtime::page::{self, Cursor, Page};
+use sellerdesk_runtime::page::{Cursor, Page};
 use sellerdesk_runtime::{
     errors,
     wire::{authorize, command_metadata, instant, timestamp, StreamBounds, ANY_ROLE, MANAGERS},
