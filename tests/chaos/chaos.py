@@ -441,11 +441,18 @@ class Load:
         under leases that move with every affiliate kill."""
         c = self.clients["affiliate"]
         owner, n = self.aff_owner[shop], 0
-        while not self.creators and not self.stop.is_set():
-            time.sleep(0.1)
+        # R-AFF-6: a creator who has not answered the shop's last invitation
+        # cannot be invited again until it expires (7 days), so the worker
+        # leaves the unanswered ones alone; before, a slow start of the
+        # creators worker made it re-invite one and fail (stop 36).
+        unanswered = set()
         while not self.stop.is_set():
+            free = [cr for cr in self.creators if cr not in unanswered]
+            if not free:
+                time.sleep(0.1)
+                continue
             n += 1
-            creator = self.creators[n % len(self.creators)]
+            creator = free[n % len(free)]
             iid, sid = f"i{n}", f"s{n}"
             _, r = c.call("SendInvitation", owner, shop_id=shop, invitation_id=iid, creator_id=creator, goal=2,
                           message="春季新品合作")
@@ -453,7 +460,9 @@ class Load:
             got = c.once(self.other(r), "ListInvitations", owner, shop_id=shop)
             self.findings.ryw("affiliate", None if got is None else
                               any(i.invitation_id == iid for i in got.invitations), f"{shop}/{iid}")
-            if n % 2 == 0:
+            if n % 2:
+                unanswered.add(creator)
+            else:
                 c.call("AnswerInvitation", self.platform, shop_id=shop, invitation_id=iid, accepted=n % 4 == 0,
                        done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
             _, r = c.call("RequestSample", self.platform, shop_id=shop, sample_id=sid, creator_id=creator,
