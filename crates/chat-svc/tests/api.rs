@@ -46,6 +46,7 @@ async fn spawn_faq(store: Arc<dyn EventStore>, signer: &TokenSigner) -> Running 
         limits: faq_svc::domain::Limits::default(),
         follow_other_writers: false,
         cache_shops: 100,
+        sentence_model: faq_svc::sentence::ModelSource::Off,
     })
     .await
     .unwrap()

@@ -9,7 +9,8 @@ use crate::{
         decide, Command, DomainError, Entry, Event, Instant, KnowledgeBase, Limits, PresetSet,
     },
     help_centre,
-    matcher::{Analyzer, Index, Scored},
+    matcher::{second_stage::RERANKED, Analyzer, Calibration, Index, Scored},
+    sentence::{ModelSource, SentenceStage},
     store,
 };
 use sellerdesk_eventstore::{
@@ -32,6 +33,44 @@ static ROBOT_ANSWERS: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter> 
             &["outcome"],
         )
     });
+
+/// Help-centre questions the lexical matcher was unsure of, re-ranked by the
+/// sentence model or left lexical because it failed (decision 0023).
+static SENTENCE_STAGE: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter> =
+    std::sync::LazyLock::new(|| {
+        sellerdesk_runtime::metrics::Counter::new(
+            "sellerdesk_faq_sentence_stage_total",
+            "Help-centre questions below the threshold that went to the sentence model, by outcome: reranked, failed, busy (answered lexically: too many waited for the model).",
+            &["outcome"],
+        )
+    });
+
+/// The help centre's second stage for a model source: embedded once per
+/// process (the help centre is the build's, the same for every replica).
+fn help_centre_stage(
+    source: &ModelSource,
+    entries: &[Entry],
+) -> Result<Option<Arc<SentenceStage>>, String> {
+    type Stages = Vec<(ModelSource, Arc<SentenceStage>)>;
+    static STAGES: OnceLock<StdMutex<Stages>> = OnceLock::new();
+    let Some(model) = source.open()? else {
+        return Ok(None);
+    };
+    let mut stages = STAGES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some((_, s)) = stages.iter().find(|(s, _)| s == source) {
+        return Ok(Some(s.clone()));
+    }
+    let stage = Arc::new(SentenceStage::new(model, entries)?);
+    stages.push((source.clone(), stage.clone()));
+    Ok(Some(stage))
+}
+
+fn entries_for_stage() -> Vec<Entry> {
+    help_centre::entries(&help_centre::parse(help_centre::SEED_001))
+}
 
 pub use sellerdesk_runtime::errors::AppError;
 
@@ -169,6 +208,9 @@ pub struct Faq {
     /// the presets is not one read of the log each (R-FAQ-3).
     unwritten: StdMutex<Unwritten>,
     help_centre: Loaded,
+    /// The sentence model's second stage for the help centre, when one is
+    /// installed (decision 0023).
+    help_stage: Option<Arc<SentenceStage>>,
     /// What a shop that never wrote reads (the presets, not persisted): a
     /// read never writes (R-X-4).
     fresh_shop: Loaded,
@@ -278,40 +320,52 @@ impl Faq {
         presets: PresetSet,
         limits: Limits,
         cache_shops: usize,
+        sentence_model: &ModelSource,
         tasks: &sellerdesk_runtime::host::Tasks,
     ) -> Result<Arc<Self>, AppError> {
         let installed = presets.clone();
         let limits_now = limits;
-        let (analyzer, help_centre, fresh_shop) = tokio::task::spawn_blocking(move || {
-            let analyzer = shared_analyzer();
-            // What a shop that never wrote reads: the presets, installed in
-            // memory only (R-FAQ-3); its first change installs them for real.
-            let mut fresh = Loaded::default();
-            let empty = KnowledgeBase::default();
-            if let Ok(events) = decide(
-                &empty,
-                &Command::InstallPresets { presets: installed },
-                &limits_now,
-            ) {
-                for e in &events {
-                    fresh.apply(&analyzer, e);
+        let source = sentence_model.clone();
+        let (analyzer, help_centre, fresh_shop, help_stage) =
+            tokio::task::spawn_blocking(move || {
+                let analyzer = shared_analyzer();
+                // What a shop that never wrote reads: the presets, installed in
+                // memory only (R-FAQ-3); its first change installs them for real.
+                let mut fresh = Loaded::default();
+                let empty = KnowledgeBase::default();
+                if let Ok(events) = decide(
+                    &empty,
+                    &Command::InstallPresets { presets: installed },
+                    &limits_now,
+                ) {
+                    for e in &events {
+                        fresh.apply(&analyzer, e);
+                    }
                 }
-            }
-            let mut help = Loaded::default();
-            let entries = help_centre::entries(&help_centre::parse(help_centre::SEED_001));
-            help.apply(
-                &analyzer,
-                &Event::PresetsInstalled {
-                    version: "help-centre-001".into(),
-                    greeting: String::new(),
-                    entries,
-                    cards: Vec::new(),
-                },
-            );
-            (analyzer, help, fresh)
-        })
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("building the analyzer: {e}")))?;
+                let mut help = Loaded::default();
+                let entries = help_centre::entries(&help_centre::parse(help_centre::SEED_001));
+                help.apply(
+                    &analyzer,
+                    &Event::PresetsInstalled {
+                        version: "help-centre-001".into(),
+                        greeting: String::new(),
+                        entries,
+                        cards: Vec::new(),
+                    },
+                );
+                let stage = help_centre_stage(&source, &entries_for_stage());
+                (analyzer, help, fresh, stage)
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("building the analyzer: {e}")))?;
+        let help_stage = help_stage.map_err(StoreError::Corrupt)?;
+        match &help_stage {
+            Some(stage) => tracing::info!(
+                model = %stage.model().source.display(),
+                "the help centre's second stage is on (decision 0023)"
+            ),
+            None => tracing::info!("no sentence model: the help centre is matched lexically alone"),
+        }
         let (recorder, queue) = tokio::sync::mpsc::channel(4 * RECORD_GROUP);
         // Owned by the host: stopping the service stops the recorder.
         tasks.spawn(record_in_groups(store.clone(), queue));
@@ -328,6 +382,7 @@ impl Faq {
                 writes_seen: 0,
             }),
             help_centre,
+            help_stage,
             fresh_shop,
             recorder,
         }))
@@ -541,6 +596,12 @@ impl Faq {
     ) -> Result<(Vec<(Scored, Entry)>, f64), AppError> {
         // Segmentation happens outside the lock: writers wait only for the scoring.
         let features = self.analyzer.analyze(query);
+        if let (Target::HelpCentre { .. }, Some(stage)) = (target, &self.help_stage) {
+            return Ok((
+                self.help_centre_ranked(stage, &features, query, k).await,
+                crate::domain::DEFAULT_THRESHOLD,
+            ));
+        }
         self.read_as(target, freshness, |loaded| {
             let ranked = loaded
                 .index
@@ -558,6 +619,61 @@ impl Faq {
             (ranked, threshold)
         })
         .await
+    }
+
+    /// The help centre's candidates with the second stage (decision 0023):
+    /// the lexical answer when it is confident, the model's re-ranking when
+    /// not. The model's call (milliseconds) runs off the async workers; if it
+    /// fails, the lexical answer stands and the failure is logged.
+    async fn help_centre_ranked(
+        &self,
+        stage: &Arc<SentenceStage>,
+        features: &crate::matcher::Features,
+        query: &str,
+        k: usize,
+    ) -> Vec<(Scored, Entry)> {
+        let loaded = &self.help_centre;
+        let threshold = crate::domain::DEFAULT_THRESHOLD;
+        let lexical = loaded.index.search_features(features, k.max(RERANKED));
+        let ranked = if lexical.first().is_some_and(|s| s.confidence >= threshold) {
+            lexical
+        } else if let Some(admitted) = stage.admit() {
+            let (q, fallback) = (query.to_owned(), lexical.clone());
+            let reranked = tokio::task::spawn_blocking(move || {
+                admitted
+                    .stage()
+                    .answer(&q, lexical, threshold, &Calibration::default())
+            })
+            .await;
+            SENTENCE_STAGE.inc(&[if matches!(reranked, Ok(Ok(_))) {
+                "reranked"
+            } else {
+                "failed"
+            }]);
+            match reranked {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the sentence model failed: the lexical answer stands");
+                    fallback
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the sentence model's task failed: the lexical answer stands");
+                    fallback
+                }
+            }
+        } else {
+            // A burst beyond what the model can answer soon: lexically.
+            SENTENCE_STAGE.inc(&["busy"]);
+            lexical
+        };
+        ranked
+            .into_iter()
+            .take(k)
+            .filter_map(|s| {
+                let entry = loaded.kb.entries.get(&s.entry_id)?.clone();
+                Some((s, entry))
+            })
+            .collect()
     }
 
     /// The robot (R-FAQ-7): the best entry, whether it is confident enough to

@@ -1,7 +1,8 @@
 //! The matching evaluation of `../shared/contracts/faq-eval.md`: every case
 //! goes through the same index and threshold that serve buyers.
 
-use crate::matcher::{same_question, Analyzer, Index};
+use crate::matcher::{same_question, Analyzer, Index, Scored, Signals};
+use crate::sentence::SentenceStage;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -84,11 +85,11 @@ pub struct Report {
     pub results: Vec<CaseResult>,
 }
 
-/// Runs `cases` against `index`; `question_of` maps an entry id to its
-/// standard question.
+/// Runs `cases` through `search` (a query's candidates, best first, with
+/// their confidence); `question_of` maps an entry id to its standard
+/// question.
 pub fn evaluate(
-    analyzer: &Analyzer,
-    index: &Index,
+    search: impl Fn(&str) -> Vec<Scored>,
     question_of: impl Fn(&str) -> Option<String>,
     cases: &[Case],
     threshold: f64,
@@ -101,7 +102,7 @@ pub fn evaluate(
     let (mut top1, mut at3, mut rr) = (0usize, 0usize, 0.0f64);
     let (mut auto, mut auto_right, mut answerable_auto, mut null_auto) = (0, 0, 0, 0);
     for case in cases {
-        let hits = index.search(analyzer, &case.query, 50);
+        let hits = search(&case.query);
         let ranked: Vec<(String, f64)> = hits
             .iter()
             .map(|h| (question_of(&h.entry_id).unwrap_or_default(), h.confidence))
@@ -228,38 +229,77 @@ pub fn reference_entries(kb: &str) -> Result<Vec<crate::domain::Entry>, String> 
     }
 }
 
-/// Indexes `entries` and evaluates `cases` against them.
+/// Indexes `entries` and evaluates `cases` against them, with the sentence
+/// model's second stage where one is given (decision 0023), as the service
+/// answers the help centre.
 pub fn evaluate_entries(
     analyzer: &Analyzer,
     entries: &[crate::domain::Entry],
     cases: &[Case],
     threshold: f64,
+    stage: Option<&SentenceStage>,
 ) -> Report {
     let index = index_of(analyzer, entries);
+    let calibration = crate::matcher::Calibration::default();
+    let search = |query: &str| {
+        let lexical = index.search(analyzer, query, 50);
+        match stage {
+            // An engine failure leaves the lexical answer, as in the service.
+            Some(stage) => stage
+                .answer(query, lexical.clone(), threshold, &calibration)
+                .unwrap_or(lexical),
+            None => lexical,
+        }
+    };
     let question_of = |id: &str| {
         entries
             .iter()
             .find(|e| e.id == id)
             .map(|e| e.content.standard_question.clone())
     };
-    evaluate(analyzer, &index, question_of, cases, threshold)
+    evaluate(search, question_of, cases, threshold)
 }
 
 /// Every case's `k` best candidates with their raw signals, one JSON object a
-/// line: what `tests/eval/faq/tune.py` fits the ranking and the calibration on.
+/// line: what `tests/eval/faq/tune.py` fits the ranking and the calibration
+/// on. With a sentence model, each candidate has its two cosines too, and a
+/// base of at most [`crate::matcher::second_stage::RERANKED`] entries has
+/// every entry listed, as the second stage considers them
+/// (`tests/eval/faq/e5_stage.py` fits on that).
 pub fn signal_dump(
     analyzer: &Analyzer,
     entries: &[crate::domain::Entry],
     cases: &[Case],
     k: usize,
-) -> String {
+    stage: Option<&SentenceStage>,
+) -> Result<String, String> {
     let index = index_of(analyzer, entries);
     let mut out = String::new();
     for case in cases {
-        let candidates: Vec<serde_json::Value> = index
-            .search(analyzer, &case.query, k)
+        let mut hits = index.search(analyzer, &case.query, k);
+        if stage.is_some() && entries.len() <= crate::matcher::second_stage::RERANKED {
+            for e in entries {
+                if e.content.enabled && !hits.iter().any(|h| h.entry_id == e.id) {
+                    hits.push(Scored {
+                        entry_id: e.id.clone(),
+                        confidence: 0.0,
+                        matched_question: e.content.standard_question.clone(),
+                        signals: Signals::default(),
+                    });
+                }
+            }
+        }
+        let cosines = match stage {
+            Some(stage) => {
+                let ids: Vec<&str> = hits.iter().map(|h| h.entry_id.as_str()).collect();
+                stage.cosines(&case.query, &ids)?
+            }
+            None => vec![None; hits.len()],
+        };
+        let candidates: Vec<serde_json::Value> = hits
             .into_iter()
-            .map(|h| {
+            .zip(cosines)
+            .map(|(h, cos)| {
                 let entry = entries.iter().find(|e| e.id == h.entry_id);
                 let question = entry
                     .map(|e| e.content.standard_question.as_str())
@@ -273,6 +313,9 @@ pub fn signal_dump(
                     "answer": h.signals.answer,
                     "entry": h.signals.entry,
                     "question_count": asked,
+                    "confidence": h.confidence,
+                    "cos_question": cos.map(|c| c.question),
+                    "cos_whole": cos.map(|c| c.whole),
                 })
             })
             .collect();
@@ -285,7 +328,7 @@ pub fn signal_dump(
         out.push_str(&line.to_string());
         out.push('\n');
     }
-    out
+    Ok(out)
 }
 
 fn index_of(analyzer: &Analyzer, entries: &[crate::domain::Entry]) -> Index {

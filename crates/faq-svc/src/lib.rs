@@ -16,6 +16,7 @@ pub mod grpc;
 pub mod help_centre;
 pub mod matcher;
 pub mod presets;
+pub mod sentence;
 pub mod store;
 
 use sellerdesk_api::faq::v1::faq_service_server::FaqServiceServer;
@@ -49,6 +50,8 @@ pub struct Settings {
     pub follow_other_writers: bool,
     /// At most this many written knowledge bases in memory (R-X-4).
     pub cache_shops: usize,
+    /// The help centre's second stage (decision 0023).
+    pub sentence_model: sentence::ModelSource,
 }
 sellerdesk_runtime::host_settings!(Settings);
 
@@ -78,6 +81,10 @@ impl Service for Faq {
                     ..Default::default()
                 },
                 cache_shops: config.faq_cache_shops,
+                sentence_model: config
+                    .faq_sentence_model
+                    .parse()
+                    .unwrap_or(sentence::ModelSource::Off),
             }
         )
     }
@@ -89,6 +96,7 @@ impl Service for Faq {
             presets::builtin(),
             s.limits,
             s.cache_shops,
+            &s.sentence_model,
             tasks,
         )
         .await

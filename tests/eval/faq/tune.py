@@ -2,14 +2,20 @@
 """Fits the matcher's ranking weights and confidence calibration on ONE half of
 the development set and reports both halves (docs/faq-matching.md).
 
-    sellerdesk faq eval --kb help-centre --cases tests/eval/faq/dev/help-centre.jsonl --dump /tmp/hc.jsonl
-    sellerdesk faq eval --kb presets --cases tests/eval/faq/dev/presets.jsonl --dump /tmp/pr.jsonl
+    sellerdesk faq eval --sentence-model off --kb help-centre --cases tests/eval/faq/dev/help-centre.jsonl --dump /tmp/hc.jsonl
+    sellerdesk faq eval --sentence-model off --kb presets --cases tests/eval/faq/dev/presets.jsonl --dump /tmp/pr.jsonl
     python3 tests/eval/faq/tune.py --fit a /tmp/hc.jsonl /tmp/pr.jsonl
+
+(`off`: with a sentence model the dump lists every entry of a small base,
+for e5_stage.py; this fit is the lexical matcher's.)
 
 Prints the constants for crates/faq-svc/src/matcher/calibration.rs. Needs numpy.
 """
-import argparse, json, math
+import argparse, json, math, os, sys
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fitting import logistic  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--fit", choices=["a", "b"], default="a", help="the half to fit on")
@@ -110,13 +116,7 @@ def design(cs, w):
 
 # Logistic regression by Newton's method with a small ridge.
 X, Y = design(fit, best)
-Xb = np.hstack([np.ones((len(X), 1)), X])
-beta = np.zeros(Xb.shape[1])
-for _ in range(50):
-    p = 1 / (1 + np.exp(-Xb @ beta))
-    g = Xb.T @ (p - Y) + 0.01 * beta
-    H = (Xb.T * (p * (1 - p))) @ Xb + 0.01 * np.eye(len(beta))
-    beta -= np.linalg.solve(H, g)
+beta = logistic(X, Y)
 print(f"calibration (bias, {args.conf}):", [round(float(b), 3) for b in beta])
 
 

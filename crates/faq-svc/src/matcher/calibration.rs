@@ -22,6 +22,8 @@ pub struct Signals {
     pub entry: f64,
     /// Which question matched best (index among the entry's questions).
     pub best_question: usize,
+    /// A sentence model's cosines, when the second stage ran (decision 0023).
+    pub sentence: Option<super::Cosines>,
 }
 
 /// Ranking weights and the logistic calibration of the best entry.

