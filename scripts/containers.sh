@@ -125,8 +125,9 @@ PY
     docker build -q --build-arg BASE_IMAGE="$(local_debian)" -t "$NATS_IMAGE" "$work/nats" >/dev/null
   fi
 fi
-log "building the sellerdesk image (release binary, $runtime_image)"
+log "building the sellerdesk image (release binary, the sentence model, $runtime_image)"
 cargo build --release --locked -p sellerdesk --quiet
+bash scripts/sentence-model.sh target/sentence-model
 export SELLERDESK_IMAGE="sellerdesk:ci-$project"
 docker build -q -f Dockerfile.prebuilt --build-arg RUNTIME_IMAGE="$runtime_image" \
   --label "sellerdesk.test=$project" -t "$SELLERDESK_IMAGE" . >/dev/null
