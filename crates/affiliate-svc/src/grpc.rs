@@ -6,8 +6,8 @@
 use crate::{
     app::Affiliate,
     domain::{
-        Command, ContentKind, CreatorProfile, CreatorQuery, CreatorView, Cursor, Goal, Outreach,
-        PlanProduct, PlanSource, Sample, SortBy,
+        Command, ContentKind, CreatorProfile, CreatorQuery, CreatorView, Cursor, DomainError, Goal,
+        Outreach, PlanProduct, PlanSource, Sample, SortBy,
     },
     invitations::INVITATIONS,
     orders::ORDERS,
@@ -226,6 +226,44 @@ impl AffiliateApi {
             .map_err(to_status)
     }
 
+    /// A command's refusal, unless it found no `archive.kind` under `id`
+    /// while the read model holds one: then the record left the outreach
+    /// long after it ended or settled (decision 0022), and the command is
+    /// refused for that (FAILED_PRECONDITION `archive.reason`), as for a
+    /// record that ended, not as for an id nobody used. GetPlan and
+    /// GetSample still read it.
+    async fn refused_or_archived<R: sellerdesk_runtime::records::Record>(
+        &self,
+        refusal: errors::AppError,
+        shop: &str,
+        id: &str,
+        archive: &Archive,
+    ) -> Status {
+        let missing = matches!(
+            &refusal,
+            errors::AppError::Domain(DomainError::NotFound { kind, id: missing })
+                if *kind == archive.kind && missing == id
+        );
+        if missing {
+            match self.on_record::<R>(archive.records, shop, id).await {
+                Ok(Some(_)) => {
+                    return to_status(errors::AppError::Domain(DomainError::precondition(
+                        archive.reason,
+                        id,
+                        format!(
+                            "{} {id} {} more than {} days ago and is archived: it can no \
+                             longer change ({} reads it)",
+                            archive.kind, archive.closed, archive.kept_days, archive.read_by
+                        ),
+                    )))
+                }
+                Ok(None) => {}
+                Err(status) => return status,
+            }
+        }
+        to_status(refusal)
+    }
+
     /// Runs a plan command for the shop the request names and answers with
     /// the plan as it stands after it.
     async fn on_plan<T>(
@@ -238,11 +276,18 @@ impl AffiliateApi {
         command: impl Fn(crate::domain::Instant) -> Command,
     ) -> Result<Option<pb::Plan>, Status> {
         let (caller, shop) = authorize(request, shop_id, roles, what)?;
-        let (outreach, _) = self
+        let (outreach, _) = match self
             .app
             .execute(Some(&shop), &command_metadata(&caller), command)
             .await
-            .map_err(to_status)?;
+        {
+            Ok(done) => done,
+            Err(e) => {
+                return Err(self
+                    .refused_or_archived::<crate::domain::Plan>(e, &shop, plan_id, &PLAN_ARCHIVE)
+                    .await)
+            }
+        };
         Ok(Some(plan_pb(&outreach, plan_id)?))
     }
 
@@ -284,16 +329,51 @@ impl AffiliateApi {
                 .on_record::<Sample>(&SAMPLES, &shop, sample_id)
                 .await?
                 .is_some();
-        let (outreach, _) = self
+        let (outreach, _) = match self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
                 command(at, on_record)
             })
             .await
-            .map_err(to_status)?;
+        {
+            Ok(done) => done,
+            Err(e) => {
+                return Err(self
+                    .refused_or_archived::<Sample>(e, &shop, sample_id, &SAMPLE_ARCHIVE)
+                    .await)
+            }
+        };
         Ok(sample_pb(&outreach, sample_id, self.app.now()))
     }
 }
+
+/// How a command on a record that left the outreach is refused.
+struct Archive {
+    records: &'static sellerdesk_runtime::records::Records,
+    kind: &'static str,
+    reason: &'static str,
+    closed: &'static str,
+    kept_days: i64,
+    read_by: &'static str,
+}
+
+const PLAN_ARCHIVE: Archive = Archive {
+    records: &PLANS,
+    kind: "plan",
+    reason: "PLAN_ARCHIVED",
+    closed: "ended",
+    kept_days: crate::domain::PLAN_KEPT_DAYS,
+    read_by: "GetPlan",
+};
+
+const SAMPLE_ARCHIVE: Archive = Archive {
+    records: &SAMPLES,
+    kind: "sample",
+    reason: "SAMPLE_ARCHIVED",
+    closed: "settled",
+    kept_days: crate::domain::SAMPLE_KEPT_DAYS,
+    read_by: "GetSample",
+};
 
 fn products_from_pb(products: &[pb::PlanProduct]) -> Vec<PlanProduct> {
     products
@@ -957,7 +1037,7 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
             .on_record::<crate::domain::AttributedOrder>(&ORDERS, &shop, &r.order_id)
             .await?
             .is_some();
-        let (outreach, _) = self
+        let sold = self
             .app
             .execute(Some(&shop), &command_metadata(&caller), |at| {
                 Command::RecordPlanSale {
@@ -971,8 +1051,15 @@ impl pb::affiliate_service_server::AffiliateService for AffiliateApi {
                     on_record,
                 }
             })
-            .await
-            .map_err(to_status)?;
+            .await;
+        let (outreach, _) = match sold {
+            Ok(done) => done,
+            Err(e) => {
+                return Err(self
+                    .refused_or_archived::<crate::domain::Plan>(e, &shop, &r.plan_id, &PLAN_ARCHIVE)
+                    .await)
+            }
+        };
         Ok(Response::new(pb::RecordPlanSaleResponse {
             plan: Some(plan_pb(&outreach, &r.plan_id)?),
         }))

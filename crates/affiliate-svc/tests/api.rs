@@ -1255,6 +1255,32 @@ async fn r_x_4_an_archived_sample_is_read_from_the_read_model_and_its_id_stays_t
         .into_inner()
         .sample;
     assert_eq!(read, Some(rejected), "read back as it was when it settled");
+    let review = |id: &str| {
+        req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::ReviewSampleRequestRequest {
+                shop_id: String::new(),
+                sample_id: id.into(),
+                approved: true,
+                reason: String::new(),
+            },
+        )
+    };
+    let late = client
+        .review_sample_request(review("old"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (late.code(), reason(&late).as_str()),
+        (Code::FailedPrecondition, "SAMPLE_ARCHIVED")
+    );
+    let unknown = client
+        .review_sample_request(review("nowhere"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
     let again = client
         .request_sample(req(&signer, SHOP, Role::Platform, ask("old")))
         .await
@@ -1403,6 +1429,37 @@ async fn r_x_4_an_archived_plan_is_read_from_the_read_model_and_its_id_stays_tak
     };
     let read = client.get_plan(get("old")).await.unwrap().into_inner().plan;
     assert_eq!(read, Some(ended), "read back as it was when it ended");
+    // A command on it is refused because it is archived, not because
+    // nobody ever used the id.
+    let late = client
+        .end_plan(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::EndPlanRequest {
+                shop_id: String::new(),
+                plan_id: "old".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (late.code(), reason(&late).as_str()),
+        (Code::FailedPrecondition, "PLAN_ARCHIVED")
+    );
+    let unknown = client
+        .end_plan(req(
+            &signer,
+            SHOP,
+            Role::Owner,
+            pb::EndPlanRequest {
+                shop_id: String::new(),
+                plan_id: "nowhere".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
     let again = client
         .create_plan(req(
             &signer,
