@@ -1387,16 +1387,19 @@ async fn r_x_4_an_archived_plan_is_read_from_the_read_model_and_its_id_stays_tak
     let (_service, mut client) = spawn(store, &clock, &signer).await;
     publish_creators(&mut client, &signer, 1).await;
     create_commission_plan(&mut client, &signer, "old").await;
-    let ended = client
-        .end_plan(req(
+    let end = |id: &str| {
+        req(
             &signer,
             SHOP,
             Role::Owner,
             pb::EndPlanRequest {
                 shop_id: String::new(),
-                plan_id: "old".into(),
+                plan_id: id.into(),
             },
-        ))
+        )
+    };
+    let ended = client
+        .end_plan(end("old"))
         .await
         .unwrap()
         .into_inner()
@@ -1431,34 +1434,12 @@ async fn r_x_4_an_archived_plan_is_read_from_the_read_model_and_its_id_stays_tak
     assert_eq!(read, Some(ended), "read back as it was when it ended");
     // A command on it is refused because it is archived, not because
     // nobody ever used the id.
-    let late = client
-        .end_plan(req(
-            &signer,
-            SHOP,
-            Role::Owner,
-            pb::EndPlanRequest {
-                shop_id: String::new(),
-                plan_id: "old".into(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let late = client.end_plan(end("old")).await.unwrap_err();
     assert_eq!(
         (late.code(), reason(&late).as_str()),
         (Code::FailedPrecondition, "PLAN_ARCHIVED")
     );
-    let unknown = client
-        .end_plan(req(
-            &signer,
-            SHOP,
-            Role::Owner,
-            pb::EndPlanRequest {
-                shop_id: String::new(),
-                plan_id: "nowhere".into(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let unknown = client.end_plan(end("nowhere")).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
     let again = client
         .create_plan(req(
