@@ -68,10 +68,6 @@ fn help_centre_stage(
     Ok(Some(stage))
 }
 
-fn entries_for_stage() -> Vec<Entry> {
-    help_centre::entries(&help_centre::parse(help_centre::SEED_001))
-}
-
 pub use sellerdesk_runtime::errors::AppError;
 
 /// How a domain refusal joins the shared error (the mapping to gRPC is the runtime's).
@@ -344,6 +340,7 @@ impl Faq {
                 }
                 let mut help = Loaded::default();
                 let entries = help_centre::entries(&help_centre::parse(help_centre::SEED_001));
+                let stage = help_centre_stage(&source, &entries);
                 help.apply(
                     &analyzer,
                     &Event::PresetsInstalled {
@@ -353,7 +350,6 @@ impl Faq {
                         cards: Vec::new(),
                     },
                 );
-                let stage = help_centre_stage(&source, &entries_for_stage());
                 (analyzer, help, fresh, stage)
             })
             .await
@@ -635,7 +631,7 @@ impl Faq {
         let loaded = &self.help_centre;
         let threshold = crate::domain::DEFAULT_THRESHOLD;
         let lexical = loaded.index.search_features(features, k.max(RERANKED));
-        let ranked = if lexical.first().is_some_and(|s| s.confidence >= threshold) {
+        let ranked = if !SentenceStage::needed(&lexical, threshold) {
             lexical
         } else if let Some(admitted) = stage.admit() {
             let (q, fallback) = (query.to_owned(), lexical.clone());
@@ -644,20 +640,17 @@ impl Faq {
                     .stage()
                     .answer(&q, lexical, threshold, &Calibration::default())
             })
-            .await;
-            SENTENCE_STAGE.inc(&[if matches!(reranked, Ok(Ok(_))) {
-                "reranked"
-            } else {
-                "failed"
-            }]);
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
             match reranked {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "the sentence model failed: the lexical answer stands");
-                    fallback
+                Ok(r) => {
+                    SENTENCE_STAGE.inc(&["reranked"]);
+                    r
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "the sentence model's task failed: the lexical answer stands");
+                    SENTENCE_STAGE.inc(&["failed"]);
+                    tracing::warn!(error = %e, "the sentence model failed: the lexical answer stands");
                     fallback
                 }
             }

@@ -1,7 +1,7 @@
 //! The matching evaluation of `../shared/contracts/faq-eval.md`: every case
 //! goes through the same index and threshold that serve buyers.
 
-use crate::matcher::{same_question, Analyzer, Index, Scored, Signals};
+use crate::matcher::{same_question, Analyzer, Index, Scored};
 use crate::sentence::SentenceStage;
 use serde::Deserialize;
 
@@ -276,25 +276,18 @@ pub fn signal_dump(
     let index = index_of(analyzer, entries);
     let mut out = String::new();
     for case in cases {
-        let mut hits = index.search(analyzer, &case.query, k);
-        if stage.is_some() && entries.len() <= crate::matcher::second_stage::RERANKED {
-            for e in entries {
-                if e.content.enabled && !hits.iter().any(|h| h.entry_id == e.id) {
-                    hits.push(Scored {
-                        entry_id: e.id.clone(),
-                        confidence: 0.0,
-                        matched_question: e.content.standard_question.clone(),
-                        signals: Signals::default(),
-                    });
-                }
-            }
-        }
-        let cosines = match stage {
+        let lexical = index.search(analyzer, &case.query, k);
+        let (hits, cosines) = match stage {
             Some(stage) => {
+                let hits = stage.candidates(lexical);
                 let ids: Vec<&str> = hits.iter().map(|h| h.entry_id.as_str()).collect();
-                stage.cosines(&case.query, &ids)?
+                let cosines = stage.cosines(&case.query, &ids)?;
+                (hits, cosines)
             }
-            None => vec![None; hits.len()],
+            None => {
+                let none = vec![None; lexical.len()];
+                (lexical, none)
+            }
         };
         let candidates: Vec<serde_json::Value> = hits
             .into_iter()

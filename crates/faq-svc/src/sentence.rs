@@ -397,22 +397,17 @@ impl SentenceStage {
         self.calibration = calibration;
     }
 
-    /// The lexical candidates (best first) as the answer stands: unchanged
-    /// when the best is at or above `threshold`, re-ranked by the model
-    /// otherwise. A small base (at most [`second_stage::RERANKED`] entries)
-    /// has every entry considered, even one that shares no word with the
-    /// query: that is the case the model is here for.
-    pub fn answer(
-        &self,
-        query: &str,
-        mut lexical: Vec<Scored>,
-        threshold: f64,
-        calibration: &Calibration,
-    ) -> Result<Vec<Scored>, String> {
-        if lexical.first().is_some_and(|s| s.confidence >= threshold) {
-            return Ok(lexical);
-        }
-        let v = self.model.embed(query, true)?;
+    /// Whether the model has anything to add: the lexical best falls short
+    /// of `threshold` (or there is none).
+    pub fn needed(lexical: &[Scored], threshold: f64) -> bool {
+        lexical.first().is_none_or(|s| s.confidence < threshold)
+    }
+
+    /// The candidates the model re-ranks: the lexical ones (best first, at
+    /// most [`second_stage::RERANKED`]), and in a base that small every
+    /// other entry too, even one that shares no word with the query: that
+    /// is the case the model is here for.
+    pub fn candidates(&self, mut lexical: Vec<Scored>) -> Vec<Scored> {
         lexical.truncate(second_stage::RERANKED);
         if self.vectors.entries.len() <= second_stage::RERANKED {
             let mut rest: Vec<(&String, &EntryVectors)> = self
@@ -429,8 +424,25 @@ impl SentenceStage {
                 signals: Signals::default(),
             }));
         }
+        lexical
+    }
+
+    /// The lexical candidates (best first) as the answer stands: unchanged
+    /// when the best is at or above `threshold`, otherwise its
+    /// [`Self::candidates`] re-ranked by the model.
+    pub fn answer(
+        &self,
+        query: &str,
+        lexical: Vec<Scored>,
+        threshold: f64,
+        calibration: &Calibration,
+    ) -> Result<Vec<Scored>, String> {
+        if !Self::needed(&lexical, threshold) {
+            return Ok(lexical);
+        }
+        let v = self.model.embed(query, true)?;
         Ok(second_stage::rerank(
-            lexical,
+            self.candidates(lexical),
             |s| self.vectors.cosines(&v, &s.entry_id),
             calibration,
             &self.calibration,
