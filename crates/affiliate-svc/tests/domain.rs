@@ -855,6 +855,73 @@ fn r_x_4_an_attributed_order_takes_refunds_for_its_days_then_leaves_the_outreach
     ));
 }
 
+/// R-AFF-1, R-X-4: a settlement's id is known for SETTLEMENT_IDS_KEPT_DAYS
+/// after it paid, so a repeat within them pays nothing, whatever became due
+/// since; ids paid earlier leave the outreach when a settlement comes after
+/// them, and a repeat that late is a new settlement of what is due then.
+#[test]
+fn r_x_4_a_settlement_id_is_known_for_its_days_then_leaves_the_outreach() {
+    let kept = affiliate_svc::domain::SETTLEMENT_IDS_KEPT_DAYS;
+    let days = |n: i64| t0() + Duration::days(n);
+    let mut w = World::new();
+    w.ok(plan(vec!["c1".into()]));
+    w.ok(accept("c1"));
+    let sale_at = |order: &str, at| Command::RecordPlanSale {
+        order_id: order.into(),
+        plan_id: "p1".into(),
+        creator_id: "c1".into(),
+        product_id: "sku1".into(),
+        revenue_fen: 10_000,
+        product_cost_fen: 0,
+        at,
+        on_record: false,
+    };
+    let settle_at = |id: &str, at| Command::SettleCommissions {
+        settlement_id: id.into(),
+        at,
+    };
+    let paid = |events: Vec<Event>| match &events[..] {
+        [Event::CommissionsSettled { lines, .. }] => lines.iter().map(|l| l.amount_fen).sum(),
+        [] => 0,
+        other => panic!("{other:?}"),
+    };
+    w.ok(sale_at("o1", t0()));
+    assert_eq!(paid(w.ok(settle_at("s1", t0()))), 2_000);
+    w.ok(sale_at("o2", days(kept - 1)));
+    assert_eq!(
+        paid(w.ok(settle_at("s1", days(kept - 1)))),
+        0,
+        "a repeat within the days is a repeat"
+    );
+    assert_eq!(paid(w.ok(settle_at("s2", days(kept - 1)))), 2_000);
+    w.ok(sale_at("o3", days(kept)));
+    assert_eq!(
+        w.outreach.settlements.keys().collect::<Vec<_>>(),
+        ["s1", "s2"],
+        "nothing retires until a settlement comes"
+    );
+    assert_eq!(
+        paid(w.ok(settle_at("s1", days(kept)))),
+        2_000,
+        "forgotten: a new settlement of what is due, paid once"
+    );
+    assert_eq!(
+        w.outreach.settlements.keys().collect::<Vec<_>>(),
+        ["s1", "s2"],
+        "the first s1 left, the new one and s2 stay"
+    );
+    assert_eq!(w.outreach.settlements["s1"], days(kept));
+    w.ok(sale_at("o4", days(2 * kept - 1)));
+    assert_eq!(paid(w.ok(settle_at("s3", days(2 * kept - 1)))), 2_000);
+    assert_eq!(
+        w.outreach.settlements.keys().collect::<Vec<_>>(),
+        ["s1", "s3"],
+        "s2 paid exactly the days before the new settlement: gone"
+    );
+    assert_eq!(w.outreach.commissions["c1"].due_fen(), 0);
+    assert_eq!(w.outreach.commissions["c1"].settled_fen, 8_000);
+}
+
 /// R-X-3, R-AFF-3 (issue 19): the daily limit counts the shop's days. At
 /// 2026-03-04 15:30 UTC it is 23:30 on the 4th in Shanghai but 00:30 on the
 /// 5th in Tokyo: with one invitation a day, a Shanghai shop that invited at
@@ -887,15 +954,16 @@ fn r_x_3_the_daily_invitation_limit_counts_the_shops_days() {
 }
 
 /// Decision 0018: a snapshot is read only if it was written in today's
-/// `SHAPE`. These are the fields shape 4 holds (2: only the last days of
+/// `SHAPE`. These are the fields shape 6 holds (2: only the last days of
 /// `sent_per_day`; 3: invitations retire; 4: samples know when they
-/// settled, and retire); change them (or the records' fields, or what the
+/// settled, and retire; 5: orders and ended plans retire; 6: settlement ids
+/// retire); change them (or the records' fields, or what the
 /// fold makes of an event), raise `Outreach::SHAPE` and this list together.
 #[test]
 fn r_x_4_the_outreach_snapshot_shape_names_its_fields() {
     use sellerdesk_core::Snapshotted;
     let w = World::new();
-    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 5);
+    assert_eq!(affiliate_svc::domain::Outreach::SHAPE, 6);
     assert_eq!(
         testing::stored_fields(&w.outreach),
         [

@@ -289,6 +289,13 @@ pub struct AttributedOrder {
 /// weeks, not months.
 pub const ORDER_KEPT_DAYS: i64 = 90;
 
+/// R-AFF-1, R-X-4: how long a settlement's id stays known, so a repeated
+/// SettleCommissions is a no-op. The platform repeats a settlement within
+/// minutes, not months; without a limit the outreach would hold every
+/// settlement the shop was ever paid by. A settlement repeated after them
+/// pays only what became due since, so nothing is paid twice either way.
+pub const SETTLEMENT_IDS_KEPT_DAYS: i64 = 90;
+
 impl AttributedOrder {
     /// The order a sale attributes; sales recorded before orders had ids
     /// start none.
@@ -386,7 +393,9 @@ pub struct Outreach {
     pub samples: BTreeMap<String, Sample>,
     pub orders: BTreeMap<String, AttributedOrder>,
     pub commissions: BTreeMap<String, CommissionAccount>,
-    pub settlements: std::collections::BTreeSet<String>,
+    /// Settlements paid, when: kept [`SETTLEMENT_IDS_KEPT_DAYS`], so a
+    /// repeated request is recognised.
+    pub settlements: BTreeMap<String, Instant>,
     /// R-X-3: the IANA zone the shop set; Asia/Shanghai while None.
     pub time_zone: Option<String>,
 }
@@ -399,7 +408,8 @@ impl sellerdesk_core::Snapshotted for Outreach {
     // 4: samples know when they settled, and retire.
     // 5: attributed orders know when they sold, and retire; so do plans
     // that ended.
-    const SHAPE: u32 = 5;
+    // 6: settlement ids know when they were paid, and retire.
+    const SHAPE: u32 = 6;
 }
 
 impl Outreach {
@@ -539,9 +549,13 @@ impl Outreach {
             Event::CommissionsSettled {
                 settlement_id,
                 lines,
-                ..
+                at,
             } => {
-                self.settlements.insert(settlement_id.to_owned());
+                // Ids paid long before leave as a new settlement comes, by the
+                // event's time (R-X-4).
+                self.settlements
+                    .retain(|_, paid| !settlement_id_retired(*paid, *at));
+                self.settlements.insert(settlement_id.to_owned(), *at);
                 for l in lines {
                     let a = self.commissions.entry(l.creator_id.to_owned()).or_default();
                     a.settled_fen = a.settled_fen.saturating_add(l.amount_fen);
@@ -549,6 +563,12 @@ impl Outreach {
             }
         }
     }
+}
+
+/// Whether a settlement paid at `paid` is forgotten by `at`: the fold and
+/// the decision read the same days.
+fn settlement_id_retired(paid: Instant, at: Instant) -> bool {
+    sellerdesk_core::days_passed(paid, SETTLEMENT_IDS_KEPT_DAYS, at)
 }
 
 fn invalid(field: &str, why: impl Into<String>) -> DomainError {
@@ -878,7 +898,8 @@ pub fn decide(
         } => record_order_refund(outreach, order_id, *refund_fen, at, *on_record),
         Command::SettleCommissions { settlement_id, at } => {
             check_id("settlement_id", settlement_id)?;
-            if outreach.settlements.contains(settlement_id) {
+            let known = outreach.settlements.get(settlement_id);
+            if known.is_some_and(|paid| !settlement_id_retired(*paid, *at)) {
                 return Ok(vec![]);
             }
             let lines: Vec<CommissionLine> = outreach

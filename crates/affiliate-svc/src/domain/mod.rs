@@ -18,6 +18,7 @@ mod marketplace;
 pub use decide::{
     decide, AttributedOrder, Invitation, Outreach, Plan, Sample, INVITATION_KEPT_DAYS,
     MEASURES_BLOCKING_OUTREACH, ORDER_KEPT_DAYS, PLAN_KEPT_DAYS, SAMPLE_KEPT_DAYS,
+    SETTLEMENT_IDS_KEPT_DAYS,
 };
 pub use marketplace::{
     CreatorMetrics, CreatorQuery, CreatorView, Cursor, Marketplace, Page, SortBy,
