@@ -133,6 +133,20 @@ fn sale(order: &str, revenue_fen: i64, product_cost_fen: i64) -> Command {
     }
 }
 
+/// A sale of 10,000 fen of sku1 in plan p1, attributed to c1, at `at`.
+fn sale_at(order: &str, at: DateTime<Utc>, on_record: bool) -> Command {
+    Command::RecordPlanSale {
+        order_id: order.into(),
+        plan_id: "p1".into(),
+        creator_id: "c1".into(),
+        product_id: "sku1".into(),
+        revenue_fen: 10_000,
+        product_cost_fen: 0,
+        at,
+        on_record,
+    }
+}
+
 fn ids(w: &World, q: &CreatorQuery) -> Vec<String> {
     w.market
         .search(q, None, usize::MAX)
@@ -794,16 +808,6 @@ fn r_x_4_an_attributed_order_takes_refunds_for_its_days_then_leaves_the_outreach
     let mut w = World::new();
     w.ok(plan(vec!["c1".into()]));
     w.ok(accept("c1"));
-    let sale_at = |order: &str, at, on_record| Command::RecordPlanSale {
-        order_id: order.into(),
-        plan_id: "p1".into(),
-        creator_id: "c1".into(),
-        product_id: "sku1".into(),
-        revenue_fen: 10_000,
-        product_cost_fen: 0,
-        at,
-        on_record,
-    };
     let refund_at = |order: &str, at, on_record| Command::RecordOrderRefund {
         order_id: order.into(),
         refund_fen: 1_000,
@@ -866,16 +870,6 @@ fn r_x_4_a_settlement_id_is_known_for_its_days_then_leaves_the_outreach() {
     let mut w = World::new();
     w.ok(plan(vec!["c1".into()]));
     w.ok(accept("c1"));
-    let sale_at = |order: &str, at| Command::RecordPlanSale {
-        order_id: order.into(),
-        plan_id: "p1".into(),
-        creator_id: "c1".into(),
-        product_id: "sku1".into(),
-        revenue_fen: 10_000,
-        product_cost_fen: 0,
-        at,
-        on_record: false,
-    };
     let settle_at = |id: &str, at| Command::SettleCommissions {
         settlement_id: id.into(),
         at,
@@ -885,16 +879,16 @@ fn r_x_4_a_settlement_id_is_known_for_its_days_then_leaves_the_outreach() {
         [] => 0,
         other => panic!("{other:?}"),
     };
-    w.ok(sale_at("o1", t0()));
+    w.ok(sale_at("o1", t0(), false));
     assert_eq!(paid(w.ok(settle_at("s1", t0()))), 2_000);
-    w.ok(sale_at("o2", days(kept - 1)));
+    w.ok(sale_at("o2", days(kept - 1), false));
     assert_eq!(
         paid(w.ok(settle_at("s1", days(kept - 1)))),
         0,
         "a repeat within the days is a repeat"
     );
     assert_eq!(paid(w.ok(settle_at("s2", days(kept - 1)))), 2_000);
-    w.ok(sale_at("o3", days(kept)));
+    w.ok(sale_at("o3", days(kept), false));
     assert_eq!(
         w.outreach.settlements.keys().collect::<Vec<_>>(),
         ["s1", "s2"],
@@ -911,7 +905,7 @@ fn r_x_4_a_settlement_id_is_known_for_its_days_then_leaves_the_outreach() {
         "the first s1 left, the new one and s2 stay"
     );
     assert_eq!(w.outreach.settlements["s1"], days(kept));
-    w.ok(sale_at("o4", days(2 * kept - 1)));
+    w.ok(sale_at("o4", days(2 * kept - 1), false));
     assert_eq!(paid(w.ok(settle_at("s3", days(2 * kept - 1)))), 2_000);
     assert_eq!(
         w.outreach.settlements.keys().collect::<Vec<_>>(),
