@@ -187,7 +187,8 @@ impl std::fmt::Display for Report {
 }
 
 /// The knowledge bases an evaluation can load by name: `help-centre` (seed
-/// 001, R-FAQ-9) or `presets` (what a new shop starts with, R-FAQ-3).
+/// 001, R-FAQ-9), `presets` (what a new shop starts with, R-FAQ-3) or
+/// `shop-<N>`, a shop base of N entries of which the presets are 46.
 pub fn reference_entries(kb: &str) -> Result<Vec<crate::domain::Entry>, String> {
     match kb {
         "help-centre" => Ok(crate::help_centre::entries(&crate::help_centre::parse(
@@ -205,12 +206,22 @@ pub fn reference_entries(kb: &str) -> Result<Vec<crate::domain::Entry>, String> 
             events.iter().for_each(|e| kb.apply(e));
             Ok(kb.entries.into_values().collect())
         }
-        // A large shop's base: the presets beside 954 product-specific
-        // entries (bench_support), many of them close to a preset
-        // (羽绒服有货吗 beside 商品有货吗). The presets' cases are asked of it.
-        "shop-1000" => {
+        // A large shop's base, `shop-<N>`: the presets beside N minus 46
+        // product-specific entries (bench_support), many of them close to a
+        // preset (羽绒服有货吗 beside 商品有货吗). The presets' cases are asked
+        // of it. shop-1000 is the one the figures report.
+        other => {
+            let size = other
+                .strip_prefix("shop-")
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    format!(
+                        "unknown knowledge base {other:?}: use help-centre, presets or \
+                         shop-<entries> (shop-1000)"
+                    )
+                })?;
             let mut all = reference_entries("presets")?;
-            let own = 1_000usize.saturating_sub(all.len());
+            let own = size.saturating_sub(all.len());
             all.extend(
                 crate::bench_support::entries(own)
                     .into_iter()
@@ -223,9 +234,6 @@ pub fn reference_entries(kb: &str) -> Result<Vec<crate::domain::Entry>, String> 
             );
             Ok(all)
         }
-        other => Err(format!(
-            "unknown knowledge base {other:?}: use help-centre, presets or shop-1000"
-        )),
     }
 }
 

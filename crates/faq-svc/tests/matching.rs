@@ -4,7 +4,7 @@
 use faq_svc::{
     domain::DEFAULT_THRESHOLD,
     eval, help_centre,
-    matcher::{normalize, same_question, Analyzer, EntryText, Index},
+    matcher::{normalize, same_question, Analyzer, Calibration, EntryText, Index},
 };
 use std::path::Path;
 
@@ -92,6 +92,44 @@ fn r_faq_7_confidence_is_one_for_the_question_itself_and_within_bounds() {
         .search(&a, "天气怎么样", 5)
         .iter()
         .all(|h| h.confidence < DEFAULT_THRESHOLD));
+}
+
+/// R-FAQ-7: entries that differ only in what the question does not say
+/// (a product's name) score alike, and the robot cannot tell which one is
+/// meant: each of k tied entries gets 1/k of the confidence its signals
+/// alone would give, so neither is answered automatically. Naming the
+/// product breaks the tie.
+#[test]
+fn r_faq_7_tied_entries_share_the_confidence() {
+    let a = analyzer();
+    let mut index = Index::new();
+    index.upsert(&a, "mask", true, EntryText::questions(&["面膜能换货吗"]));
+    index.upsert(
+        &a,
+        "lipstick",
+        true,
+        EntryText::questions(&["口红能换货吗"]),
+    );
+    index.upsert(&a, "ship", true, EntryText::questions(&["什么时候发货"]));
+    let tied = index.search(&a, "能换货吗", 3);
+    assert_eq!(tied[0].entry_id, "lipstick", "ties are ordered by entry id");
+    assert_eq!(tied[1].entry_id, "mask");
+    let fitted = Calibration::default();
+    for hit in &tied[..2] {
+        let alone = fitted.confidence(&hit.signals, fitted.rank_score(&hit.signals));
+        assert!(
+            alone >= DEFAULT_THRESHOLD,
+            "untied, it would be answered: {alone}"
+        );
+        assert!((hit.confidence - alone / 2.0).abs() < 1e-12, "{hit:?}");
+    }
+    assert!(tied[0].confidence < DEFAULT_THRESHOLD);
+    let named = index.search(&a, "面膜能换货吗", 2);
+    assert_eq!(named[0].entry_id, "mask");
+    let own = named[0].signals;
+    let untied = fitted.confidence(&own, fitted.rank_score(&own));
+    assert_eq!(named[0].confidence, untied, "nothing ties with it");
+    assert!(named[0].confidence >= DEFAULT_THRESHOLD);
 }
 
 #[test]

@@ -7,7 +7,10 @@
 //! the other half; docs/faq-matching.md has the figures and the procedure.
 //! They are a handful of numbers over signals that are each in [0, 1] and
 //! do not depend on the size of the base, which is why one fit serves a
-//! 27-entry help centre and a 1,000-entry shop base alike.
+//! 27-entry help centre and a 1,000-entry shop base alike. What a large base
+//! adds is ties (one template for many products): the index shares the
+//! confidence among tied entries (`TIED` in the matcher), so that it reads
+//! the same there.
 
 /// What the index measured between a query and one entry (each in [0, 1]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
