@@ -132,6 +132,43 @@ fn r_faq_7_tied_entries_share_the_confidence() {
     assert!(named[0].confidence >= DEFAULT_THRESHOLD);
 }
 
+/// R-FAQ-7: a hundred entries from one template (款1什么时候发货 ...) share
+/// more of the question's words than the shop's own general entry, and all
+/// the same weight. They used to fill the shortlist of entries scored in
+/// full, so the general entry was never scored; now a few of them stand for
+/// the rest, and the general entry is scored and answers.
+#[test]
+fn r_faq_7_one_template_does_not_fill_the_shortlist() {
+    let a = analyzer();
+    let mut index = Index::new();
+    index.upsert(
+        &a,
+        "general",
+        true,
+        EntryText::questions(&["什么时候发货", "多久发货"]),
+    );
+    for i in 0..100 {
+        let (q, similar) = (format!("款{i}什么时候发货"), format!("款{i}付款后几天发货"));
+        index.upsert(
+            &a,
+            &format!("model-{i:03}"),
+            true,
+            EntryText::questions(&[&q, &similar]),
+        );
+    }
+    let hits = index.search(&a, "付款后什么时候发货", 200);
+    assert!(
+        hits.iter().any(|h| h.entry_id == "general"),
+        "the general entry is scored: {:?}",
+        hits.iter().map(|h| &h.entry_id).collect::<Vec<_>>()
+    );
+    assert!(
+        hits.len() < 64,
+        "a few of the template stand for it: {}",
+        hits.len()
+    );
+}
+
 #[test]
 fn r_faq_7_index_follows_every_change() {
     let a = analyzer();
