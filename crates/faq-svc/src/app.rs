@@ -34,24 +34,26 @@ static ROBOT_ANSWERS: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter> 
         )
     });
 
-/// Help-centre questions the lexical matcher was unsure of, re-ranked by the
-/// sentence model or left lexical because it failed (decision 0023).
+/// Questions the lexical matcher was unsure of, re-ranked by the sentence
+/// model or left lexical because it failed or was busy (decisions 0023,
+/// 0025), by the base whose stage took them.
 static SENTENCE_STAGE: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter> =
     std::sync::LazyLock::new(|| {
         sellerdesk_runtime::metrics::Counter::new(
             "sellerdesk_faq_sentence_stage_total",
-            "Help-centre questions below the threshold that went to the sentence model, by outcome: reranked, failed, busy (answered lexically: too many waited for the model).",
-            &["outcome"],
+            "Questions below the threshold that went to the sentence model, by stage (help_centre, presets) and outcome: reranked, failed, busy (answered lexically: too many waited for the model).",
+            &["stage", "outcome"],
         )
     });
 
-/// The help centre's second stage for a model source: embedded once per
-/// process (the help centre is the build's, the same for every replica).
-fn help_centre_stage(
+/// A second stage for a model source and a base the build ships (the help
+/// centre, the presets): embedded once per process, since it is the same
+/// for every replica and every service instance the process hosts.
+fn shipped_stage(
     source: &ModelSource,
     entries: &[Entry],
 ) -> Result<Option<Arc<SentenceStage>>, String> {
-    type Stages = Vec<(ModelSource, Arc<SentenceStage>)>;
+    type Stages = Vec<(ModelSource, Vec<Entry>, Arc<SentenceStage>)>;
     static STAGES: OnceLock<StdMutex<Stages>> = OnceLock::new();
     let Some(model) = source.open()? else {
         return Ok(None);
@@ -60,12 +62,55 @@ fn help_centre_stage(
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner());
-    if let Some((_, s)) = stages.iter().find(|(s, _)| s == source) {
+    if let Some((_, _, s)) = stages.iter().find(|(s, e, _)| s == source && e == entries) {
         return Ok(Some(s.clone()));
     }
     let stage = Arc::new(SentenceStage::new(model, entries)?);
-    stages.push((source.clone(), stage.clone()));
+    stages.push((source.clone(), entries.to_vec(), stage.clone()));
     Ok(Some(stage))
+}
+
+/// Embeds the help centre, then the presets, and attaches each stage as it
+/// is ready (a few seconds of one core). A failure leaves that base lexical
+/// and says so. It runs on a thread of its own, not the runtime's blocking
+/// pool: a service told to stop exits at once, without waiting for it.
+fn attach_stages(
+    source: ModelSource,
+    dir: std::path::PathBuf,
+    (help_centre, presets): (Vec<Entry>, Vec<Entry>),
+    stages: Arc<Stages>,
+) {
+    let embed = move || {
+        let started = std::time::Instant::now();
+        let attached = [
+            (help_centre, &stages.help_centre),
+            (presets, &stages.presets),
+        ]
+        .into_iter()
+        .try_for_each(|(entries, slot)| {
+            if let Some(stage) = shipped_stage(&source, &entries)? {
+                let _ = slot.set(stage);
+            }
+            Ok::<_, String>(())
+        });
+        match attached {
+            Ok(()) => tracing::info!(
+                model = %dir.display(),
+                seconds = started.elapsed().as_secs_f64(),
+                "the second stage is on for the help centre and the presets (decisions 0023, 0025)"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "the sentence model could not embed the shipped bases: they are matched lexically"
+            ),
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("faq-stages".into())
+        .spawn(embed)
+    {
+        tracing::error!(error = %e, "no thread to embed the shipped bases: they are matched lexically");
+    }
 }
 
 pub use sellerdesk_runtime::errors::AppError;
@@ -189,6 +234,19 @@ pub struct MatchOutcome {
     pub threshold: f64,
 }
 
+/// The second stages of the bases the build ships, attached once their
+/// entries are embedded (seconds after start, in the background, so a
+/// restarted replica serves at once); until then those questions are
+/// answered lexically.
+#[derive(Debug, Default)]
+struct Stages {
+    /// The help centre's (decision 0023).
+    help_centre: OnceLock<Arc<SentenceStage>>,
+    /// The presets', for a shop's questions whose candidates are all
+    /// presets as shipped (decision 0025).
+    presets: OnceLock<Arc<SentenceStage>>,
+}
+
 #[derive(Debug)]
 pub struct Faq {
     store: Arc<dyn EventStore>,
@@ -204,9 +262,8 @@ pub struct Faq {
     /// the presets is not one read of the log each (R-FAQ-3).
     unwritten: StdMutex<Unwritten>,
     help_centre: Loaded,
-    /// The sentence model's second stage for the help centre, when one is
-    /// installed (decision 0023).
-    help_stage: Option<Arc<SentenceStage>>,
+    /// The sentence model's second stages, once embedded.
+    stages: Arc<Stages>,
     /// What a shop that never wrote reads (the presets, not persisted): a
     /// read never writes (R-X-4).
     fresh_shop: Loaded,
@@ -322,7 +379,7 @@ impl Faq {
         let installed = presets.clone();
         let limits_now = limits;
         let source = sentence_model.clone();
-        let (analyzer, help_centre, fresh_shop, help_stage) =
+        let (analyzer, help_centre, fresh_shop, shipped, model) =
             tokio::task::spawn_blocking(move || {
                 let analyzer = shared_analyzer();
                 // What a shop that never wrote reads: the presets, installed in
@@ -338,9 +395,14 @@ impl Faq {
                         fresh.apply(&analyzer, e);
                     }
                 }
+                let mut presets: Vec<Entry> = fresh.kb.entries.values().cloned().collect();
+                presets.sort_by(|a, b| a.id.cmp(&b.id));
                 let mut help = Loaded::default();
                 let entries = help_centre::entries(&help_centre::parse(help_centre::SEED_001));
-                let stage = help_centre_stage(&source, &entries);
+                // A directory that was named must load now: the service does
+                // not start with a worse matcher than it was told to have.
+                let model = source.open();
+                let shipped = (entries.clone(), presets);
                 help.apply(
                     &analyzer,
                     &Event::PresetsInstalled {
@@ -350,17 +412,20 @@ impl Faq {
                         cards: Vec::new(),
                     },
                 );
-                (analyzer, help, fresh, stage)
+                (analyzer, help, fresh, shipped, model)
             })
             .await
             .map_err(|e| StoreError::Corrupt(format!("building the analyzer: {e}")))?;
-        let help_stage = help_stage.map_err(StoreError::Corrupt)?;
-        match &help_stage {
-            Some(stage) => tracing::info!(
-                model = %stage.model().source.display(),
-                "the help centre's second stage is on (decision 0023)"
+        let model = model.map_err(StoreError::Corrupt)?;
+        let stages = Arc::new(Stages::default());
+        match model {
+            Some(model) => attach_stages(
+                sentence_model.clone(),
+                model.source.clone(),
+                shipped,
+                stages.clone(),
             ),
-            None => tracing::info!("no sentence model: the help centre is matched lexically alone"),
+            None => tracing::info!("no sentence model: questions are matched lexically alone"),
         }
         let (recorder, queue) = tokio::sync::mpsc::channel(4 * RECORD_GROUP);
         // Owned by the host: stopping the service stops the recorder.
@@ -378,7 +443,7 @@ impl Faq {
                 writes_seen: 0,
             }),
             help_centre,
-            help_stage,
+            stages,
             fresh_shop,
             recorder,
         }))
@@ -582,7 +647,10 @@ impl Faq {
         }
     }
 
-    /// The top `k` entries for `query` (assist-reply, R-FAQ-6), with each entry.
+    /// The top `k` entries for `query` (assist-reply, R-FAQ-6), with each
+    /// entry, and the threshold of the base they come from. A question the
+    /// lexical matcher is unsure of goes to the base's second stage when
+    /// there is one and it knows every candidate (decisions 0023, 0025).
     pub async fn rank(
         &self,
         target: &Target,
@@ -592,81 +660,110 @@ impl Faq {
     ) -> Result<(Vec<(Scored, Entry)>, f64), AppError> {
         // Segmentation happens outside the lock: writers wait only for the scoring.
         let features = self.analyzer.analyze(query);
-        if let (Target::HelpCentre { .. }, Some(stage)) = (target, &self.help_stage) {
-            return Ok((
-                self.help_centre_ranked(stage, &features, query, k).await,
-                crate::domain::DEFAULT_THRESHOLD,
-            ));
-        }
-        self.read_as(target, freshness, |loaded| {
-            let ranked = loaded
-                .index
-                .search_features(&features, k)
-                .into_iter()
-                .filter_map(|s| {
-                    let entry = loaded.kb.entries.get(&s.entry_id)?.clone();
-                    Some((s, entry))
-                })
-                .collect();
-            let threshold = match target {
-                Target::HelpCentre { .. } => crate::domain::DEFAULT_THRESHOLD,
-                Target::Shop(_) => loaded.kb.threshold(),
-            };
-            (ranked, threshold)
-        })
-        .await
-    }
-
-    /// The help centre's candidates with the second stage (decision 0023):
-    /// the lexical answer when it is confident, the model's re-ranking when
-    /// not. The model's call (milliseconds) runs off the async workers; if it
-    /// fails, the lexical answer stands and the failure is logged.
-    async fn help_centre_ranked(
-        &self,
-        stage: &Arc<SentenceStage>,
-        features: &crate::matcher::Features,
-        query: &str,
-        k: usize,
-    ) -> Vec<(Scored, Entry)> {
-        let loaded = &self.help_centre;
-        let threshold = crate::domain::DEFAULT_THRESHOLD;
-        let lexical = loaded.index.search_features(features, k.max(RERANKED));
-        let ranked = if !SentenceStage::needed(&lexical, threshold) {
-            lexical
-        } else if let Some(admitted) = stage.admit() {
-            let (q, fallback) = (query.to_owned(), lexical.clone());
-            let reranked = tokio::task::spawn_blocking(move || {
-                admitted
-                    .stage()
-                    .answer(&q, lexical, threshold, &Calibration::default())
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r);
-            match reranked {
-                Ok(r) => {
-                    SENTENCE_STAGE.inc(&["reranked"]);
-                    r
-                }
-                Err(e) => {
-                    SENTENCE_STAGE.inc(&["failed"]);
-                    tracing::warn!(error = %e, "the sentence model failed: the lexical answer stands");
-                    fallback
-                }
-            }
-        } else {
-            // A burst beyond what the model can answer soon: lexically.
-            SENTENCE_STAGE.inc(&["busy"]);
-            lexical
+        let stage = match target {
+            Target::HelpCentre { .. } => self.stages.help_centre.get(),
+            Target::Shop(_) => self.stages.presets.get(),
         };
-        ranked
+        let (ranked, threshold, staged) = self
+            .read_as(target, freshness, |loaded| {
+                let threshold = match target {
+                    Target::HelpCentre { .. } => crate::domain::DEFAULT_THRESHOLD,
+                    Target::Shop(_) => loaded.kb.threshold(),
+                };
+                let wanted = if stage.is_some() { k.max(RERANKED) } else { k };
+                let mut scored = loaded.index.search_features(&features, wanted);
+                let staged = stage.is_some_and(|stage| {
+                    SentenceStage::needed(&scored, threshold)
+                        && stage.knows(scored.iter().take(RERANKED).filter_map(|s| {
+                            let e = loaded.kb.entries.get(&s.entry_id)?;
+                            Some((s.entry_id.as_str(), &e.content))
+                        }))
+                });
+                // The model may also bring up entries no word matched: for a
+                // stage over its whole base (the help centre), every entry.
+                let keep = if staged { RERANKED } else { k };
+                scored.truncate(keep);
+                let ranked: Vec<(Scored, Entry)> = scored
+                    .into_iter()
+                    .filter_map(|s| {
+                        let entry = loaded.kb.entries.get(&s.entry_id)?.clone();
+                        Some((s, entry))
+                    })
+                    .collect();
+                (ranked, threshold, staged)
+            })
+            .await?;
+        let Some(stage) = stage.filter(|_| staged) else {
+            return Ok((ranked, threshold));
+        };
+        let (lexical, mut entries): (Vec<Scored>, std::collections::HashMap<String, Entry>) =
+            ranked
+                .into_iter()
+                .map(|(s, e)| {
+                    let id = s.entry_id.clone();
+                    (s, (id, e))
+                })
+                .unzip();
+        let reranked = self.rerank(stage, target, query, lexical, threshold).await;
+        let ranked = reranked
             .into_iter()
             .take(k)
             .filter_map(|s| {
-                let entry = loaded.kb.entries.get(&s.entry_id)?.clone();
+                let entry = entries.remove(&s.entry_id).or_else(|| match target {
+                    // The help centre's stage covers the whole help centre.
+                    Target::HelpCentre { .. } => {
+                        self.help_centre.kb.entries.get(&s.entry_id).cloned()
+                    }
+                    // A shop's answer is one of its own candidates, nothing else.
+                    Target::Shop(_) => None,
+                })?;
                 Some((s, entry))
             })
-            .collect()
+            .collect();
+        Ok((ranked, threshold))
+    }
+
+    /// The second stage's re-ranking of a question's lexical candidates.
+    /// The model's call (milliseconds) runs off the async workers; if it
+    /// fails, or too many questions already wait for it, the lexical
+    /// answer stands.
+    async fn rerank(
+        &self,
+        stage: &Arc<SentenceStage>,
+        target: &Target,
+        query: &str,
+        lexical: Vec<Scored>,
+        threshold: f64,
+    ) -> Vec<Scored> {
+        let label = match target {
+            Target::HelpCentre { .. } => "help_centre",
+            Target::Shop(_) => "presets",
+        };
+        let Some(admitted) = stage.admit() else {
+            // A burst beyond what the model can answer soon: lexically.
+            SENTENCE_STAGE.inc(&[label, "busy"]);
+            return lexical;
+        };
+        let (q, fallback) = (query.to_owned(), lexical.clone());
+        let reranked = tokio::task::spawn_blocking(move || {
+            admitted
+                .stage()
+                .answer(&q, lexical, threshold, &Calibration::default())
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        match reranked {
+            Ok(r) => {
+                SENTENCE_STAGE.inc(&[label, "reranked"]);
+                r
+            }
+            Err(e) => {
+                SENTENCE_STAGE.inc(&[label, "failed"]);
+                tracing::warn!(error = %e, "the sentence model failed: the lexical answer stands");
+                fallback
+            }
+        }
     }
 
     /// The robot (R-FAQ-7): the best entry, whether it is confident enough to

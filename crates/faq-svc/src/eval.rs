@@ -238,8 +238,9 @@ pub fn reference_entries(kb: &str) -> Result<Vec<crate::domain::Entry>, String> 
 }
 
 /// Indexes `entries` and evaluates `cases` against them, with the sentence
-/// model's second stage where one is given (decision 0023), as the service
-/// answers the help centre.
+/// model's second stage where one is given, as the service answers: the
+/// stage re-ranks a question's candidates only when it knows every one of
+/// them (decisions 0023 and 0025).
 pub fn evaluate_entries(
     analyzer: &Analyzer,
     entries: &[crate::domain::Entry],
@@ -249,14 +250,28 @@ pub fn evaluate_entries(
 ) -> Report {
     let index = index_of(analyzer, entries);
     let calibration = crate::matcher::Calibration::default();
+    let by_id: std::collections::HashMap<&str, &crate::domain::EntryContent> = entries
+        .iter()
+        .map(|e| (e.id.as_str(), &e.content))
+        .collect();
+    let content_of = |id: &str| by_id.get(id).copied();
     let search = |query: &str| {
         let lexical = index.search(analyzer, query, 50);
         match stage {
-            // An engine failure leaves the lexical answer, as in the service.
-            Some(stage) => stage
-                .answer(query, lexical.clone(), threshold, &calibration)
-                .unwrap_or(lexical),
-            None => lexical,
+            Some(stage)
+                if stage.knows(
+                    lexical
+                        .iter()
+                        .take(crate::matcher::second_stage::RERANKED)
+                        .filter_map(|s| content_of(&s.entry_id).map(|c| (s.entry_id.as_str(), c))),
+                ) =>
+            {
+                // An engine failure leaves the lexical answer, as in the service.
+                stage
+                    .answer(query, lexical.clone(), threshold, &calibration)
+                    .unwrap_or(lexical)
+            }
+            _ => lexical,
         }
     };
     let question_of = |id: &str| {

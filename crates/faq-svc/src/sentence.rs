@@ -23,6 +23,7 @@ use crate::matcher::{second_stage, Calibration, Cosines, Scored, Signals, StageC
 type LoadFn = unsafe extern "C" fn(*const c_char) -> *mut c_void;
 type DimFn = unsafe extern "C" fn(*const c_void) -> c_int;
 type EmbedFn = unsafe extern "C" fn(*mut c_void, *const c_char, c_int, *mut f32) -> c_int;
+type SetThreadsFn = unsafe extern "C" fn(c_int);
 
 /// The model file inside the package (the multilingual one; the package's
 /// other model is English and Portuguese only).
@@ -45,6 +46,13 @@ pub struct SentenceModel {
     /// workers share; it also means nothing here relies on the engine being
     /// safe to call from two threads at once.
     calls: Mutex<()>,
+    /// OpenMP's `omp_set_num_threads`, from the library the engine links.
+    /// Each call runs on one thread ([`Self::embed`]).
+    set_threads: Option<SetThreadsFn>,
+    /// Questions admitted to the model and not done, whichever knowledge
+    /// base they are about ([`SentenceStage::admit`]): the model is one per
+    /// process, so its queue is too.
+    in_flight: AtomicUsize,
     pub source: PathBuf,
 }
 
@@ -110,6 +118,11 @@ impl SentenceModel {
             let load: LoadFn = std::mem::transmute::<*mut c_void, LoadFn>(symbol("e5_load")?);
             let dim: DimFn = std::mem::transmute::<*mut c_void, DimFn>(symbol("e5_dim")?);
             let embed: EmbedFn = std::mem::transmute::<*mut c_void, EmbedFn>(symbol("e5_embed")?);
+            // Looked up through the engine's handle, which reaches the
+            // OpenMP runtime it links; an engine without one runs serially.
+            let set_threads = symbol("omp_set_num_threads")
+                .ok()
+                .map(|p| std::mem::transmute::<*mut c_void, SetThreadsFn>(p));
             let model = load(c_model.as_ptr());
             if model.is_null() {
                 return Err(format!(
@@ -126,6 +139,8 @@ impl SentenceModel {
                 embed,
                 dim,
                 calls: Mutex::new(()),
+                set_threads,
+                in_flight: AtomicUsize::new(0),
                 source: dir.to_owned(),
             })
         }
@@ -148,8 +163,21 @@ impl SentenceModel {
         let _one_at_a_time = self.calls.lock().unwrap_or_else(|p| p.into_inner());
         // SAFETY: `out` holds `dim` floats, as e5_embed requires; `c` is
         // NUL-terminated and outlives the call; the model pointer is valid
-        // for the life of the process.
+        // for the life of the process. omp_set_num_threads takes any
+        // positive count.
         let rc = unsafe {
+            // One thread: the engine would otherwise spread each call over
+            // every core it sees, and its threads meet at a barrier after
+            // every layer. Beside the gRPC workers, or a second process
+            // doing the same, a barrier waits for a thread the scheduler
+            // put aside: two test processes embedding at once took 43 s
+            // instead of 3. On one thread a call takes about 19 ms instead
+            // of 12 (docs/faq-matching.md) and never holds more than one
+            // core. The setting is the calling thread's, so it is made on
+            // every call.
+            if let Some(set_threads) = self.set_threads {
+                set_threads(1);
+            }
             (self.embed)(
                 self.model,
                 c.as_ptr(),
@@ -184,7 +212,9 @@ fn dl_error() -> String {
 /// question followed by the answer (what the entry is about as a whole).
 #[derive(Debug, Clone)]
 pub struct EntryVectors {
-    pub standard_question: String,
+    /// The entry as it was embedded: once edited, the vectors no longer
+    /// say what it is ([`SentenceStage::knows`]).
+    pub content: crate::domain::EntryContent,
     pub questions: Vec<Vec<f32>>,
     pub whole: Vec<f32>,
 }
@@ -213,7 +243,7 @@ impl BaseVectors {
             out.insert(
                 e.id.clone(),
                 EntryVectors {
-                    standard_question: e.content.standard_question.clone(),
+                    content: e.content.clone(),
                     questions,
                     whole,
                 },
@@ -332,21 +362,21 @@ fn fitted_release(release: &str) -> bool {
     release.trim() == FITTED_RELEASE
 }
 
-/// The help centre's second stage: the model, its vectors of the base's
-/// entries, and the calibration fitted for it.
+/// A second stage (decision 0023): the model, its vectors of one
+/// knowledge base's entries, and the calibration fitted for it. The help
+/// centre has one, and so have the platform presets every shop starts
+/// with (decision 0025).
 #[derive(Debug)]
 pub struct SentenceStage {
     model: Arc<SentenceModel>,
     vectors: BaseVectors,
     calibration: StageCalibration,
-    /// Questions admitted to the model and not done ([`Self::admit`]).
-    in_flight: AtomicUsize,
 }
 
-/// Questions that may wait for the model at once. The model answers one at
-/// a time in about 9 ms (p50 here), so the last of them waits some 150 ms;
-/// a burst beyond that is answered lexically instead of queueing without
-/// bound behind it.
+/// Questions that may wait for the model at once, over every stage of the
+/// process. The model answers one at a time in about 9 ms (p50 here), so
+/// the last of them waits some 150 ms; a burst beyond that is answered
+/// lexically instead of queueing without bound behind it.
 pub const MAX_IN_FLIGHT: usize = 16;
 
 /// A question's place with the model; dropping it gives the place back.
@@ -355,7 +385,7 @@ pub struct Admitted(Arc<SentenceStage>);
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.model.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -375,18 +405,46 @@ impl SentenceStage {
             model,
             vectors,
             calibration: second_stage::FITTED_STAGE,
-            in_flight: AtomicUsize::new(0),
         })
     }
 
     /// A place with the model, or None when [`MAX_IN_FLIGHT`] questions
-    /// already wait for it.
+    /// already wait for it (for this stage or any other of the process).
     pub fn admit(self: &Arc<Self>) -> Option<Admitted> {
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let in_flight = &self.model.in_flight;
+        if in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
+            in_flight.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
         Some(Admitted(self.clone()))
+    }
+
+    /// Whether every candidate is an entry this stage embedded, as it was
+    /// embedded. Only then may the model re-rank them: a candidate without
+    /// vectors would score 0 for the model and lose to every entry with
+    /// them, so a shop's own entry (or a preset it edited) would be pushed
+    /// down by the presets it sits among.
+    pub fn knows<'a>(
+        &self,
+        candidates: impl IntoIterator<Item = (&'a str, &'a crate::domain::EntryContent)>,
+    ) -> bool {
+        let mut any = false;
+        let all = candidates.into_iter().all(|(id, content)| {
+            any = true;
+            self.vectors
+                .entries
+                .get(id)
+                .is_some_and(|v| v.content == *content)
+        });
+        // No candidate at all: only a stage over a whole base that small
+        // has anything to offer ([`Self::candidates`] brings every entry).
+        all && (any || self.whole_base())
+    }
+
+    /// Whether the stage re-ranks every entry of its base, not only the
+    /// lexical candidates.
+    fn whole_base(&self) -> bool {
+        self.vectors.entries.len() <= second_stage::RERANKED
     }
 
     pub fn model(&self) -> &SentenceModel {
@@ -409,7 +467,7 @@ impl SentenceStage {
     /// is the case the model is here for.
     pub fn candidates(&self, mut lexical: Vec<Scored>) -> Vec<Scored> {
         lexical.truncate(second_stage::RERANKED);
-        if self.vectors.entries.len() <= second_stage::RERANKED {
+        if self.whole_base() {
             let mut rest: Vec<(&String, &EntryVectors)> = self
                 .vectors
                 .entries
@@ -420,7 +478,7 @@ impl SentenceStage {
             lexical.extend(rest.into_iter().map(|(id, e)| Scored {
                 entry_id: id.clone(),
                 confidence: 0.0,
-                matched_question: e.standard_question.clone(),
+                matched_question: e.content.standard_question.clone(),
                 signals: Signals::default(),
             }));
         }

@@ -649,11 +649,19 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let entries = faq_svc::eval::reference_entries(&kb).map_err(anyhow::Error::msg)?;
             let analyzer = faq_svc::app::shared_analyzer();
             let threshold = threshold.unwrap_or(faq_svc::domain::DEFAULT_THRESHOLD);
+            // As the service answers: the help centre has its stage, and a
+            // shop's base the presets' stage, which re-ranks only the
+            // questions whose candidates are all presets as shipped.
+            let staged_entries = if kb == "help-centre" {
+                entries.clone()
+            } else {
+                faq_svc::eval::reference_entries("presets").map_err(anyhow::Error::msg)?
+            };
             let stage = match sentence_model.open().map_err(anyhow::Error::msg)? {
                 Some(model) => {
                     println!("sentence model: {}", model.source.display());
                     Some(
-                        faq_svc::sentence::SentenceStage::new(model, &entries)
+                        faq_svc::sentence::SentenceStage::new(model, &staged_entries)
                             .map_err(anyhow::Error::msg)?,
                     )
                 }
@@ -662,14 +670,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     None
                 }
             };
-            // As the service answers: the second stage is the help centre's.
-            let answering_stage = stage.as_ref().filter(|_| kb == "help-centre");
             let report = faq_svc::eval::evaluate_entries(
                 &analyzer,
                 &entries,
                 &cases,
                 threshold,
-                answering_stage,
+                stage.as_ref(),
             );
             if let Some(path) = dump {
                 let lines =
