@@ -41,7 +41,7 @@ def main():
         # Shares hardly a word with its article: the lexical matcher ranks
         # another first; the image's sentence model (decision 0023) finds it.
         # The stage attaches once the help centre is embedded, seconds after
-        # the service starts (decision 0025): until then it answers lexically.
+        # the service starts (decision 0024): until then it answers lexically.
         deadline = time.monotonic() + 120
         while True:
             staged = api.call("Match", agent, query="我想让更多人点赞留言", knowledge_base=HELP_CENTRE)

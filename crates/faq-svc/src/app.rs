@@ -36,7 +36,7 @@ static ROBOT_ANSWERS: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter> 
 
 /// Questions the lexical matcher was unsure of, re-ranked by the sentence
 /// model or left lexical because it failed or was busy (decisions 0023,
-/// 0025), by the base whose stage took them.
+/// 0024), by the base whose stage took them.
 static SENTENCE_STAGE: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter> =
     std::sync::LazyLock::new(|| {
         sellerdesk_runtime::metrics::Counter::new(
@@ -97,7 +97,7 @@ fn attach_stages(
             Ok(()) => tracing::info!(
                 model = %dir.display(),
                 seconds = started.elapsed().as_secs_f64(),
-                "the second stage is on for the help centre and the presets (decisions 0023, 0025)"
+                "the second stage is on for the help centre and the presets (decisions 0023, 0024)"
             ),
             Err(e) => tracing::error!(
                 error = %e,
@@ -243,7 +243,7 @@ struct Stages {
     /// The help centre's (decision 0023).
     help_centre: OnceLock<Arc<SentenceStage>>,
     /// The presets', for a shop's questions whose candidates are all
-    /// presets as shipped (decision 0025).
+    /// presets as shipped (decision 0024).
     presets: OnceLock<Arc<SentenceStage>>,
 }
 
@@ -650,7 +650,7 @@ impl Faq {
     /// The top `k` entries for `query` (assist-reply, R-FAQ-6), with each
     /// entry, and the threshold of the base they come from. A question the
     /// lexical matcher is unsure of goes to the base's second stage when
-    /// there is one and it knows every candidate (decisions 0023, 0025).
+    /// there is one and it knows every candidate (decisions 0023, 0024).
     pub async fn rank(
         &self,
         target: &Target,

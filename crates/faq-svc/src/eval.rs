@@ -240,7 +240,7 @@ pub fn reference_entries(kb: &str) -> Result<Vec<crate::domain::Entry>, String> 
 /// Indexes `entries` and evaluates `cases` against them, with the sentence
 /// model's second stage where one is given, as the service answers: the
 /// stage re-ranks a question's candidates only when it knows every one of
-/// them (decisions 0023 and 0025).
+/// them (decisions 0023 and 0024).
 pub fn evaluate_entries(
     analyzer: &Analyzer,
     entries: &[crate::domain::Entry],

@@ -365,7 +365,7 @@ fn fitted_release(release: &str) -> bool {
 /// A second stage (decision 0023): the model, its vectors of one
 /// knowledge base's entries, and the calibration fitted for it. The help
 /// centre has one, and so have the platform presets every shop starts
-/// with (decision 0025).
+/// with (decision 0024).
 #[derive(Debug)]
 pub struct SentenceStage {
     model: Arc<SentenceModel>,

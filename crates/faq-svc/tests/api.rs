@@ -937,7 +937,7 @@ async fn r_faq_9_the_help_centre_understands_what_shares_no_word() {
     assert_eq!(a.best, b.best);
 }
 
-/// Decision 0025, issue 16 (R-FAQ-3, R-FAQ-7): a shop on the presets as
+/// Decision 0024, issue 16 (R-FAQ-3, R-FAQ-7): a shop on the presets as
 /// shipped has the presets' second stage. Buyers' questions written for this
 /// test (in no evaluation set) that the lexical matcher gets wrong: 顺丰 is
 /// not a word of 发什么快递, and 放几个月 is not 保质期. Once the shop edits

@@ -470,6 +470,7 @@ pub async fn faq(
     seconds: u64,
     entries: usize,
     visible_base: usize,
+    sentence_model: faq_svc::sentence::ModelSource,
 ) -> anyhow::Result<()> {
     use sellerdesk_api::faq::v1::{self as fpb, faq_service_client::FaqServiceClient};
     let signer = TokenSigner::new("bench");
@@ -483,9 +484,7 @@ pub async fn faq(
         limits: faq_svc::domain::Limits::default(),
         follow_other_writers: url.starts_with("postgres"),
         cache_shops: sellerdesk_runtime::Config::default().faq_cache_shops,
-        // The figures are the shop bases' (lexical); the help centre's
-        // second stage is not what this bench measures.
-        sentence_model: faq_svc::sentence::ModelSource::Off,
+        sentence_model,
     };
     let service = faq_svc::Application::spawn_local(settings)
         .await

