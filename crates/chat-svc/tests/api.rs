@@ -47,6 +47,7 @@ async fn spawn_faq(store: Arc<dyn EventStore>, signer: &TokenSigner) -> Running 
         follow_other_writers: false,
         cache_shops: 100,
         sentence_model: faq_svc::sentence::ModelSource::Off,
+        sentence_share: 1.0,
     })
     .await
     .unwrap()

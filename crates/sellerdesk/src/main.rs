@@ -206,6 +206,8 @@ enum BenchCommand {
         clients: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Entries in the shop's base; 0 leaves it on the presets as shipped
+        /// and asks it the development set's buyer questions.
         #[arg(long, default_value_t = 1_000)]
         entries: usize,
         /// Grow the base to this many entries before timing additions.
