@@ -742,9 +742,9 @@ impl Faq {
     }
 
     /// The second stage's re-ranking of a question's lexical candidates.
-    /// The model's call (milliseconds) runs off the async workers; if it
-    /// fails, or too many questions already wait for it, the lexical
-    /// answer stands.
+    /// The model's call (milliseconds) runs off the async workers. The
+    /// lexical answer stands if the model has had its share of the time,
+    /// if too many questions already wait for it, or if it fails.
     async fn rerank(
         &self,
         stage: &Arc<SentenceStage>,
