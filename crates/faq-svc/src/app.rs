@@ -691,11 +691,9 @@ impl Faq {
                 let wanted = if stage.is_some() { k.max(RERANKED) } else { k };
                 let mut scored = loaded.index.search_features(&features, wanted);
                 let staged = stage.is_some_and(|stage| {
-                    SentenceStage::needed(&scored, threshold)
-                        && stage.knows(scored.iter().take(RERANKED).filter_map(|s| {
-                            let e = loaded.kb.entries.get(&s.entry_id)?;
-                            Some((s.entry_id.as_str(), &e.content))
-                        }))
+                    stage.takes(&scored, threshold, |id| {
+                        loaded.kb.entries.get(id).map(|e| &e.content)
+                    })
                 });
                 // The model may also bring up entries no word matched: for a
                 // stage over its whole base (the help centre), every entry.

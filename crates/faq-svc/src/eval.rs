@@ -258,14 +258,7 @@ pub fn evaluate_entries(
     let search = |query: &str| {
         let lexical = index.search(analyzer, query, 50);
         match stage {
-            Some(stage)
-                if stage.knows(
-                    lexical
-                        .iter()
-                        .take(crate::matcher::second_stage::RERANKED)
-                        .filter_map(|s| content_of(&s.entry_id).map(|c| (s.entry_id.as_str(), c))),
-                ) =>
-            {
+            Some(stage) if stage.takes(&lexical, threshold, content_of) => {
                 // An engine failure leaves the lexical answer, as in the service.
                 stage
                     .answer(query, lexical.clone(), threshold, &calibration)

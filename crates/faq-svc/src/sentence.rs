@@ -41,10 +41,9 @@ pub struct SentenceModel {
     model: *mut c_void,
     embed: EmbedFn,
     dim: usize,
-    /// The engine parallelises each call over the cores (OpenMP). One call
-    /// at a time keeps it from oversubscribing the cores that the gRPC
-    /// workers share; it also means nothing here relies on the engine being
-    /// safe to call from two threads at once.
+    /// One call at a time, each on one thread ([`Self::embed`]): the model
+    /// holds at most one core beside the gRPC workers, and nothing here
+    /// relies on the engine being safe to call from two threads at once.
     calls: Mutex<()>,
     /// OpenMP's `omp_set_num_threads`, from the library the engine links.
     /// Each call runs on one thread ([`Self::embed`]).
@@ -382,9 +381,9 @@ pub struct SentenceStage {
 }
 
 /// Questions that may wait for the model at once, over every stage of the
-/// process. The model answers one at a time in about 9 ms (p50 here), so
-/// the last of them waits some 150 ms; a burst beyond that is answered
-/// lexically instead of queueing without bound behind it.
+/// process. The model answers one at a time in about 19 ms (p50 here, on
+/// one thread), so the last of them waits some 0.3 s; a burst beyond that
+/// is answered lexically instead of queueing without bound behind it.
 pub const MAX_IN_FLIGHT: usize = 16;
 
 /// The share of one core the model may use, kept as a budget of model
@@ -495,6 +494,25 @@ impl SentenceStage {
         // No candidate at all: only a stage over a whole base that small
         // has anything to offer ([`Self::candidates`] brings every entry).
         all && (any || self.whole_base())
+    }
+
+    /// Whether a question goes to the model: the lexical best falls short
+    /// of `threshold`, and the stage [`Self::knows`] each of the best
+    /// [`second_stage::RERANKED`] candidates, whose contents `content_of`
+    /// gives. The service and `faq eval` both decide here.
+    pub fn takes<'c>(
+        &self,
+        lexical: &[Scored],
+        threshold: f64,
+        content_of: impl Fn(&str) -> Option<&'c crate::domain::EntryContent>,
+    ) -> bool {
+        Self::needed(lexical, threshold)
+            && self.knows(
+                lexical
+                    .iter()
+                    .take(second_stage::RERANKED)
+                    .filter_map(|s| Some((s.entry_id.as_str(), content_of(&s.entry_id)?))),
+            )
     }
 
     /// Whether the stage re-ranks every entry of its base, not only the
