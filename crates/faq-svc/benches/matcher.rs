@@ -126,7 +126,13 @@ fn with_the_sentence_model(analyzer: &Analyzer) {
                 let hits = index.search(analyzer, &case.query, RERANKED);
                 std::hint::black_box(
                     stage
-                        .answer(&case.query, hits, threshold, &calibration)
+                        .answer(
+                            &case.query,
+                            hits,
+                            threshold,
+                            &calibration,
+                            &Default::default(),
+                        )
                         .ok(),
                 );
                 staged.push(t.elapsed().as_secs_f64() * 1e6);

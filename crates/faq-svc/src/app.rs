@@ -8,9 +8,9 @@ use crate::{
         analytics::{Interaction, Summary, Window},
         decide, Command, DomainError, Entry, Event, Instant, KnowledgeBase, Limits, PresetSet,
     },
-    help_centre,
+    entry_vectors, help_centre,
     matcher::{second_stage::RERANKED, Analyzer, Calibration, Index, Scored},
-    sentence::{ModelSource, SentenceStage},
+    sentence::{ModelSource, OwnVectors, SentenceModel, SentenceStage},
     store,
 };
 use sellerdesk_eventstore::{
@@ -278,6 +278,8 @@ pub struct Faq {
     stages: Arc<Stages>,
     /// The share of a core the model may use (decision 0024).
     model_budget: crate::sentence::ModelBudget,
+    /// The sentence model, if one loaded.
+    model: Option<Arc<SentenceModel>>,
     /// What a shop that never wrote reads (the presets, not persisted): a
     /// read never writes (R-X-4).
     fresh_shop: Loaded,
@@ -360,6 +362,16 @@ async fn record_in_groups(
     }
 }
 
+/// The lexical answer: the best `k` candidates as the index ranked them.
+fn lexical_top(
+    mut ranked: Vec<(Scored, Entry)>,
+    k: usize,
+    threshold: f64,
+) -> (Vec<(Scored, Entry)>, f64) {
+    ranked.truncate(k);
+    (ranked, threshold)
+}
+
 /// How fresh a read of a shop's knowledge base is (R-X-4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
@@ -432,7 +444,7 @@ impl Faq {
             .map_err(|e| StoreError::Corrupt(format!("building the analyzer: {e}")))?;
         let model = model.map_err(StoreError::Corrupt)?;
         let stages = Arc::new(Stages::default());
-        match model {
+        match model.clone() {
             Some(model) => attach_stages(
                 sentence.model.clone(),
                 model.source.clone(),
@@ -462,6 +474,7 @@ impl Faq {
                 sentence.share,
                 std::time::Instant::now(),
             ),
+            model,
             fresh_shop,
             recorder,
         }))
@@ -682,7 +695,7 @@ impl Faq {
             Target::HelpCentre { .. } => self.stages.help_centre.get(),
             Target::Shop(_) => self.stages.presets.get(),
         };
-        let (ranked, threshold, staged) = self
+        let (ranked, threshold, missing) = self
             .read_as(target, freshness, |loaded| {
                 let threshold = match target {
                     Target::HelpCentre { .. } => crate::domain::DEFAULT_THRESHOLD,
@@ -690,14 +703,15 @@ impl Faq {
                 };
                 let wanted = if stage.is_some() { k.max(RERANKED) } else { k };
                 let mut scored = loaded.index.search_features(&features, wanted);
-                let staged = stage.is_some_and(|stage| {
-                    stage.takes(&scored, threshold, |id| {
-                        loaded.kb.entries.get(id).map(|e| &e.content)
-                    })
-                });
+                let content_of = |id: &str| loaded.kb.entries.get(id).map(|e| &e.content);
+                // Unsure, with a stage: which candidates it did not embed
+                // as they are now, whose stored vectors the model needs.
+                let missing = stage
+                    .filter(|_| SentenceStage::needed(&scored, threshold))
+                    .map(|stage| stage.not_its_own(&scored, content_of));
                 // The model may also bring up entries no word matched: for a
                 // stage over its whole base (the help centre), every entry.
-                let keep = if staged { RERANKED } else { k };
+                let keep = if missing.is_some() { RERANKED } else { k };
                 scored.truncate(keep);
                 let ranked: Vec<(Scored, Entry)> = scored
                     .into_iter()
@@ -706,12 +720,46 @@ impl Faq {
                         Some((s, entry))
                     })
                     .collect();
-                (ranked, threshold, staged)
+                (ranked, threshold, missing)
             })
             .await?;
-        let Some(stage) = stage.filter(|_| staged) else {
+        let (Some(stage), Some(missing)) = (stage, missing) else {
             return Ok((ranked, threshold));
         };
+        let label = match target {
+            Target::HelpCentre { .. } => "help_centre",
+            Target::Shop(_) if missing.is_empty() => "presets",
+            Target::Shop(_) => "shop",
+        };
+        let own = match target {
+            Target::Shop(shop) if !missing.is_empty() => {
+                if !self.model_budget.allows(std::time::Instant::now()) {
+                    // Not even the store is asked: lexically, at once.
+                    SENTENCE_STAGE.inc(&[label, "over_share"]);
+                    return Ok(lexical_top(ranked, k, threshold));
+                }
+                self.own_vectors(stage, shop, &missing).await
+            }
+            _ => OwnVectors::new(),
+        };
+        let takes = stage.takes(
+            &ranked.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
+            threshold,
+            |id| {
+                ranked
+                    .iter()
+                    .find(|(s, _)| s.entry_id == id)
+                    .map(|(_, e)| &e.content)
+            },
+            &own,
+        );
+        if !takes {
+            if !missing.is_empty() {
+                // An entry the projector has not embedded (yet): lexically.
+                SENTENCE_STAGE.inc(&[label, "not_embedded"]);
+            }
+            return Ok(lexical_top(ranked, k, threshold));
+        }
         let (lexical, mut entries): (Vec<Scored>, std::collections::HashMap<String, Entry>) =
             ranked
                 .into_iter()
@@ -720,7 +768,9 @@ impl Faq {
                     (s, (id, e))
                 })
                 .unzip();
-        let reranked = self.rerank(stage, target, query, lexical, threshold).await;
+        let reranked = self
+            .rerank(stage, label, query, lexical, threshold, own)
+            .await;
         let ranked = reranked
             .into_iter()
             .take(k)
@@ -739,6 +789,53 @@ impl Faq {
         Ok((ranked, threshold))
     }
 
+    /// The stored vectors of a shop's entries `ids` that say what each is
+    /// now (decision 0025); an entry with none, or a store that does not
+    /// answer, leaves it out, and the question is answered lexically.
+    async fn own_vectors(&self, stage: &SentenceStage, shop: &str, ids: &[String]) -> OwnVectors {
+        let stored = match self
+            .store
+            .load_documents(entry_vectors::INDEX, shop, ids)
+            .await
+        {
+            Ok(docs) => docs,
+            Err(e) => {
+                tracing::warn!(error = %e, "the entries' vectors could not be read: the lexical answer stands");
+                return OwnVectors::new();
+            }
+        };
+        stored
+            .into_iter()
+            .filter(|d| !d.body.is_empty())
+            .filter_map(|d| {
+                match crate::sentence::EntryVectors::from_stored(&d.body, stage.model().dim()) {
+                    Ok(v) => Some((d.doc_id, v)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, entry = %d.doc_id, "unreadable stored vectors: the entry is matched lexically");
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The presets' second stage, once attached (decision 0024).
+    pub(crate) fn presets_stage(&self) -> Option<Arc<SentenceStage>> {
+        self.stages.presets.get().cloned()
+    }
+
+    /// The share of a core the model may use, which the projector of the
+    /// entries' vectors spends too (decision 0025).
+    pub(crate) fn model_budget(&self) -> &crate::sentence::ModelBudget {
+        &self.model_budget
+    }
+
+    /// Whether a sentence model was loaded (its stages may still be
+    /// embedding).
+    pub fn has_model(&self) -> bool {
+        self.model.is_some()
+    }
+
     /// The second stage's re-ranking of a question's lexical candidates.
     /// The model's call (milliseconds) runs off the async workers. The
     /// lexical answer stands if the model has had its share of the time,
@@ -746,15 +843,12 @@ impl Faq {
     async fn rerank(
         &self,
         stage: &Arc<SentenceStage>,
-        target: &Target,
+        label: &'static str,
         query: &str,
         lexical: Vec<Scored>,
         threshold: f64,
+        own: OwnVectors,
     ) -> Vec<Scored> {
-        let label = match target {
-            Target::HelpCentre { .. } => "help_centre",
-            Target::Shop(_) => "presets",
-        };
         if !self.model_budget.allows(std::time::Instant::now()) {
             // The model has had its share of a core: lexically.
             SENTENCE_STAGE.inc(&[label, "over_share"]);
@@ -768,9 +862,10 @@ impl Faq {
         let (q, fallback) = (query.to_owned(), lexical.clone());
         let reranked = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let answer = admitted
-                .stage()
-                .answer(&q, lexical, threshold, &Calibration::default());
+            let answer =
+                admitted
+                    .stage()
+                    .answer(&q, lexical, threshold, &Calibration::default(), &own);
             (answer, started.elapsed())
         })
         .await;

@@ -11,6 +11,7 @@ pub mod app;
 pub mod bench_support;
 pub mod day_book;
 pub mod domain;
+pub mod entry_vectors;
 pub mod eval;
 pub mod grpc;
 pub mod help_centre;
@@ -125,6 +126,13 @@ impl Service for Faq {
         let mut work = vec![Work::once(day_book::PROJECTOR, move || {
             Box::pin(day_book::run(store.clone()))
         })];
+        if self.app.has_model() {
+            // Once: the shops' own entries embedded and stored (decision 0025).
+            let (app, store) = (self.app.clone(), s.store.clone());
+            work.push(Work::once(entry_vectors::PROJECTOR, move || {
+                Box::pin(entry_vectors::run(app.clone(), store.clone()))
+            }));
+        }
         if s.follow_other_writers {
             // Every replica: it keeps this replica's knowledge bases current.
             work.push(Work::Everywhere(Box::pin(self.app.clone().run_follower())));

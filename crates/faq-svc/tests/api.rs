@@ -948,7 +948,7 @@ async fn r_faq_9_the_help_centre_understands_what_shares_no_word() {
 async fn r_faq_7_a_shop_on_the_presets_understands_what_shares_no_word() {
     let asks = [
         ("能不能给我寄个顺丰", "发什么快递"),
-        ("这东西开封后能放几个月", "保质期多久"),
+        ("快递员说放门口了可我没看到", "显示签收了但没收到货"),
     ];
     let dir = tempfile::tempdir().unwrap();
     let mut lexical = spawn_app(sqlite(&dir).await).await;
@@ -965,7 +965,10 @@ async fn r_faq_7_a_shop_on_the_presets_understands_what_shares_no_word() {
         assert_ne!(question(&lexical.ask("s1", query).await), entry, "{query}");
         assert_eq!(question(&staged.ask("s1", query).await), entry, "{query}");
     }
-    // The same edit in both: 发什么快递 now says which couriers.
+    // The same edit in both: 发什么快递 now says which couriers, and the
+    // stage has no vectors of what it says until the projector embeds it.
+    let said = "默认中通，偏远地区发邮政。";
+    let mut edited = String::new();
     for app in [&mut lexical, &mut staged] {
         let courier = app
             .all_entries("s1", Role::Owner)
@@ -974,7 +977,8 @@ async fn r_faq_7_a_shop_on_the_presets_understands_what_shares_no_word() {
             .find(|e| e.content.as_ref().unwrap().standard_question == "发什么快递")
             .expect("the preset is installed");
         let mut c = courier.content.unwrap();
-        c.answer = "默认中通，满99元可选顺丰。".into();
+        c.answer = said.into();
+        edited = courier.entry_id.clone();
         let r = app.req(
             "s1",
             Role::Owner,
@@ -986,15 +990,101 @@ async fn r_faq_7_a_shop_on_the_presets_understands_what_shares_no_word() {
         );
         app.client.update_entry(r).await.unwrap();
     }
-    let (query, _) = asks[0];
-    let (a, b) = (
-        lexical.ask("s1", query).await,
-        staged.ask("s1", query).await,
+    // Decision 0025: the projector embeds the edited entry and stores its
+    // vectors, and the shop's question goes to the model again.
+    let (query, entry) = asks[0];
+    let deadline = std::time::Instant::now() + STAGE_ATTACHES;
+    while question(&staged.ask("s1", query).await) != entry {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edit was never embedded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(question(&lexical.ask("s1", query).await), entry);
+    let stored = staged
+        .store
+        .load_documents(faq_svc::entry_vectors::INDEX, "s1", &[edited.clone()])
+        .await
+        .unwrap();
+    let vectors = faq_svc::sentence::EntryVectors::from_stored(&stored[0].body, 384).unwrap();
+    assert_eq!(vectors.embedded.answer, said);
+    // Only the edited entry: the presets as shipped are the stage's own.
+    let all: Vec<String> = staged
+        .all_entries("s1", Role::Owner)
+        .await
+        .into_iter()
+        .map(|e| e.entry_id)
+        .collect();
+    let docs = staged
+        .store
+        .load_documents(faq_svc::entry_vectors::INDEX, "s1", &all)
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    // Another shop still on the presets keeps the stage, and never reads
+    // the first shop's vectors (they are under its id).
+    assert_eq!(question(&staged.ask("s2", query).await), entry);
+    let theirs = staged
+        .store
+        .load_documents(faq_svc::entry_vectors::INDEX, "s2", &[edited])
+        .await
+        .unwrap();
+    assert!(theirs.is_empty());
+}
+
+/// Decisions 0024 and 0025: an entry whose vectors do not say what it says
+/// now keeps its question lexical; with the shop's stored vectors of it,
+/// the model re-ranks again. Pure, on the stage itself.
+#[test]
+fn r_faq_7_the_stage_reranks_only_what_its_vectors_describe() {
+    use faq_svc::sentence::{EntryVectors, OwnVectors, SentenceStage};
+    let model = installed_model().open().unwrap().unwrap();
+    let presets = faq_svc::eval::reference_entries("presets").unwrap();
+    let stage = SentenceStage::new(model.clone(), &presets).unwrap();
+    let analyzer = faq_svc::app::shared_analyzer();
+    let mut index = faq_svc::matcher::Index::new();
+    let mut entries = presets.clone();
+    let courier = entries
+        .iter_mut()
+        .find(|e| e.content.standard_question == "发什么快递")
+        .unwrap();
+    courier.content.answer = "默认中通，偏远地区发邮政。".into();
+    let courier = courier.clone();
+    for e in &entries {
+        index.upsert_content(&analyzer, &e.id, &e.content);
+    }
+    let query = "能不能给我寄个顺丰";
+    let lexical = index.search(&analyzer, query, 30);
+    let content_of = |id: &str| entries.iter().find(|e| e.id == id).map(|e| &e.content);
+    let threshold = faq_svc::domain::DEFAULT_THRESHOLD;
+    assert!(SentenceStage::needed(&lexical, threshold));
+    assert_eq!(
+        stage.not_its_own(&lexical, content_of),
+        vec![courier.id.clone()]
     );
-    assert_eq!(a.best, b.best);
-    assert_eq!(a.auto_answer, b.auto_answer);
-    // Another shop still on the presets keeps the stage.
-    assert_eq!(question(&staged.ask("s2", query).await), asks[0].1);
+    assert!(!stage.takes(&lexical, threshold, content_of, &OwnVectors::new()));
+    // Vectors of what it said before the edit are no better than none.
+    let mut own = OwnVectors::new();
+    let before = presets.iter().find(|e| e.id == courier.id).unwrap();
+    own.insert(
+        courier.id.clone(),
+        EntryVectors::embed(&model, &before.content).unwrap(),
+    );
+    assert!(!stage.takes(&lexical, threshold, content_of, &own));
+    // Stored vectors of what it says now: the model re-ranks.
+    let stored = EntryVectors::embed(&model, &courier.content)
+        .unwrap()
+        .to_stored();
+    own.insert(
+        courier.id.clone(),
+        EntryVectors::from_stored(&stored, model.dim()).unwrap(),
+    );
+    assert!(stage.takes(&lexical, threshold, content_of, &own));
+    let answer = stage
+        .answer(query, lexical, threshold, &Default::default(), &own)
+        .unwrap();
+    assert_eq!(answer[0].entry_id, courier.id);
 }
 
 /// Hardening item 2 (R-X-1, R-FAQ-8, R-FAQ-9): what a shop asks the help

@@ -16,7 +16,14 @@ fn run(kb: &str, file: &Path) -> eval::Report {
     let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     let cases = eval::parse_cases(&text).unwrap();
     let entries = eval::reference_entries(kb).unwrap();
-    let report = eval::evaluate_entries(&analyzer(), &entries, &cases, DEFAULT_THRESHOLD, None);
+    let report = eval::evaluate_entries(
+        &analyzer(),
+        &entries,
+        &cases,
+        DEFAULT_THRESHOLD,
+        None,
+        &Default::default(),
+    );
     println!("{}\n{report}", file.display());
     report
 }
@@ -217,7 +224,14 @@ fn held_out(kb: &str, file: &str) -> eval::Report {
         .filter(|c| eval::Half::of(&c.query) == eval::Half::B)
         .collect();
     let entries = eval::reference_entries(kb).unwrap();
-    let report = eval::evaluate_entries(&analyzer(), &entries, &cases, DEFAULT_THRESHOLD, None);
+    let report = eval::evaluate_entries(
+        &analyzer(),
+        &entries,
+        &cases,
+        DEFAULT_THRESHOLD,
+        None,
+        &Default::default(),
+    );
     println!("{} half B\n{report}", path.display());
     report
 }

@@ -149,7 +149,21 @@ enum FaqCommand {
         /// directory. The service reads the same setting.
         #[arg(long, env = "SELLERDESK_FAQ_SENTENCE_MODEL", default_value = "auto")]
         sentence_model: faq_svc::sentence::ModelSource,
+        /// Whether a shop base's own entries (those not among the presets
+        /// as shipped) have their vectors, as the service's projector gives
+        /// them once it has caught up (decision 0025): embedded (the
+        /// default, about 0.1 s an entry) or not (as just after a bulk
+        /// load, or with no projector).
+        #[arg(long, default_value = "embedded")]
+        own_entries: OwnEntries,
     },
+}
+
+/// A shop base's own entries in `faq eval`: with their vectors or without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OwnEntries {
+    Embedded,
+    Lexical,
 }
 
 #[derive(Subcommand, Debug)]
@@ -656,6 +670,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     half,
                     dump,
                     sentence_model,
+                    own_entries,
                 },
         } => {
             let text = std::fs::read_to_string(&cases)
@@ -688,17 +703,33 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     None
                 }
             };
+            let own = match &stage {
+                Some(stage) if own_entries == OwnEntries::Embedded => {
+                    faq_svc::eval::own_vectors(stage, &entries).map_err(anyhow::Error::msg)?
+                }
+                _ => Default::default(),
+            };
+            if !own.is_empty() {
+                println!("own entries embedded: {}", own.len());
+            }
             let report = faq_svc::eval::evaluate_entries(
                 &analyzer,
                 &entries,
                 &cases,
                 threshold,
                 stage.as_ref(),
+                &own,
             );
             if let Some(path) = dump {
-                let lines =
-                    faq_svc::eval::signal_dump(&analyzer, &entries, &cases, 30, stage.as_ref())
-                        .map_err(anyhow::Error::msg)?;
+                let lines = faq_svc::eval::signal_dump(
+                    &analyzer,
+                    &entries,
+                    &cases,
+                    30,
+                    stage.as_ref(),
+                    &own,
+                )
+                .map_err(anyhow::Error::msg)?;
                 std::fs::write(&path, lines)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
