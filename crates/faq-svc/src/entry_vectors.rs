@@ -19,8 +19,9 @@
 //! what the entry says now: a lagging projector means a lexical answer,
 //! never a wrong vector. Embedding costs about 19 ms of one core a text; the
 //! projector spends the same share of a core as the questions do
-//! ([`crate::sentence::ModelBudget`]), so a bulk load is embedded over
-//! minutes to hours while buyers are answered.
+//! ([`crate::sentence::ModelBudget`]) and leaves half a burst of it to them
+//! ([`crate::sentence::BACKGROUND_RESERVE`]), so a bulk load is embedded
+//! over minutes to hours with what buyers' questions leave.
 
 use crate::{
     app::{Faq, Target},
@@ -203,7 +204,8 @@ async fn embed(
     stage: &Arc<SentenceStage>,
     content: EntryContent,
 ) -> Result<String, String> {
-    while let Some(wait) = app.model_budget().wait(std::time::Instant::now()) {
+    let reserve = crate::sentence::BACKGROUND_RESERVE;
+    while let Some(wait) = app.model_budget().wait(std::time::Instant::now(), reserve) {
         tokio::time::sleep(wait).await;
     }
     let stage = stage.clone();

@@ -527,6 +527,10 @@ pub struct ModelBudget {
 /// (about 50 questions at 19 ms).
 pub const BUDGET_BURST: f64 = 1.0;
 
+/// The model time that work which can wait (embedding a shop's entries)
+/// leaves in the budget for questions: half a burst, about 25 of them.
+pub const BACKGROUND_RESERVE: f64 = BUDGET_BURST / 2.0;
+
 impl ModelBudget {
     /// `share` of one core, starting full at `now`.
     pub fn new(share: f64, now: std::time::Instant) -> Self {
@@ -552,13 +556,15 @@ impl ModelBudget {
         self.refilled(now).1 > 0.0
     }
 
-    /// How long until the model may take another call, if it may not at
-    /// `now`: what a caller that can wait (the projector of the entries'
-    /// vectors) sleeps.
-    pub fn wait(&self, now: std::time::Instant) -> Option<std::time::Duration> {
+    /// How long until the budget holds more than `reserve` seconds, if it
+    /// does not at `now`: what a caller that can wait sleeps. The projector
+    /// of the entries' vectors keeps [`BACKGROUND_RESERVE`] for the
+    /// questions, so buyers come first and a bulk load is embedded with
+    /// what they leave.
+    pub fn wait(&self, now: std::time::Instant, reserve: f64) -> Option<std::time::Duration> {
         let left = self.refilled(now).1;
-        (left <= 0.0).then(|| {
-            let secs = -left / self.share;
+        (left <= reserve).then(|| {
+            let secs = (reserve - left) / self.share;
             std::time::Duration::from_secs_f64(if secs.is_finite() {
                 secs.clamp(0.001, 60.0)
             } else {
@@ -816,6 +822,16 @@ mod tests {
         }
         let share = took.as_secs_f64() / 10.0;
         assert!((0.24..=0.27).contains(&share), "{share}");
+        // Work that can wait leaves half a burst to the questions: it waits
+        // while the budget is below that, and not once it is above.
+        let waits = budget.wait(now, BACKGROUND_RESERVE).expect("spent");
+        assert!(
+            waits > Duration::ZERO && waits <= Duration::from_secs(3),
+            "{waits:?}"
+        );
+        assert!(budget
+            .wait(now + waits + Duration::from_millis(10), BACKGROUND_RESERVE)
+            .is_none());
         // An hour of quiet saves up one burst, not an hour's worth.
         now += Duration::from_secs(3_600);
         let mut calls = 0;
