@@ -80,6 +80,30 @@ async fn spawn_app_with(
 }
 
 impl TestApp {
+    /// Gives the entry whose standard question is `question` a new answer;
+    /// its id.
+    async fn edit_answer(&mut self, shop: &str, question: &str, answer: &str) -> String {
+        let entry = self
+            .all_entries(shop, Role::Owner)
+            .await
+            .into_iter()
+            .find(|e| e.content.as_ref().unwrap().standard_question == question)
+            .expect("the entry is there");
+        let mut c = entry.content.unwrap();
+        c.answer = answer.into();
+        let r = self.req(
+            shop,
+            Role::Owner,
+            pb::UpdateEntryRequest {
+                entry_id: entry.entry_id.clone(),
+                content: Some(c),
+                ..Default::default()
+            },
+        );
+        self.client.update_entry(r).await.unwrap();
+        entry.entry_id
+    }
+
     fn req<T>(&self, shop: &str, role: Role, msg: T) -> Request<T> {
         let token = self.signer.mint(&Claims {
             shop: shop.into(),
@@ -970,25 +994,7 @@ async fn r_faq_7_a_shop_on_the_presets_understands_what_shares_no_word() {
     let said = "默认中通，偏远地区发邮政。";
     let mut edited = String::new();
     for app in [&mut lexical, &mut staged] {
-        let courier = app
-            .all_entries("s1", Role::Owner)
-            .await
-            .into_iter()
-            .find(|e| e.content.as_ref().unwrap().standard_question == "发什么快递")
-            .expect("the preset is installed");
-        let mut c = courier.content.unwrap();
-        c.answer = said.into();
-        edited = courier.entry_id.clone();
-        let r = app.req(
-            "s1",
-            Role::Owner,
-            pb::UpdateEntryRequest {
-                entry_id: courier.entry_id,
-                content: Some(c),
-                ..Default::default()
-            },
-        );
-        app.client.update_entry(r).await.unwrap();
+        edited = app.edit_answer("s1", "发什么快递", said).await;
     }
     // Decision 0025: the projector embeds the edited entry and stores its
     // vectors, and the shop's question goes to the model again.
@@ -1291,6 +1297,40 @@ async fn two_replicas_on_postgres_see_each_others_changes() {
     b.create("s1", "gift", "有礼盒吗", &[], "有。").await;
     let want = faq_svc::presets::builtin().entries.len() + 2;
     assert_eq!(a.all_entries("s1", Role::Owner).await.len(), want);
+}
+
+/// Decision 0025 with two replicas on PostgreSQL: one shop's edit, made
+/// through replica a, is embedded once by whichever replica holds the
+/// projector's lease, and replica b's robot re-ranks with the stored
+/// vectors.
+#[tokio::test]
+async fn r_faq_7_replicas_share_the_projectors_vectors() {
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let a_store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let b_store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let mut a = spawn_app_with(a_store, 100, installed_model()).await;
+    let mut b = spawn_app_with(b_store, 100, installed_model()).await;
+    let (query, entry) = ("能不能给我寄个顺丰", "发什么快递");
+    let question = |m: &pb::MatchResponse| m.best.as_ref().unwrap().standard_question.clone();
+    let edited = a
+        .edit_answer("s1", entry, "默认中通，偏远地区发邮政。")
+        .await;
+    let deadline = std::time::Instant::now() + STAGE_ATTACHES;
+    while question(&b.ask("s1", query).await) != entry {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica b never re-ranked with the stored vectors"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let docs = b
+        .store
+        .load_documents(faq_svc::entry_vectors::INDEX, "s1", &[edited])
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 1);
+    assert!(!docs[0].body.is_empty());
+    assert_eq!(question(&a.ask("s1", query).await), entry);
 }
 
 #[tokio::test]
