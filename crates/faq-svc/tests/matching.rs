@@ -12,18 +12,23 @@ fn analyzer() -> std::sync::Arc<Analyzer> {
     faq_svc::app::shared_analyzer()
 }
 
-fn run(kb: &str, file: &Path) -> eval::Report {
-    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    let cases = eval::parse_cases(&text).unwrap();
+/// `cases` asked of the shipped base `kb` by the lexical matcher alone.
+fn lexical(kb: &str, cases: &[eval::Case]) -> eval::Report {
     let entries = eval::reference_entries(kb).unwrap();
-    let report = eval::evaluate_entries(
+    eval::evaluate_entries(
         &analyzer(),
         &entries,
-        &cases,
+        cases,
         DEFAULT_THRESHOLD,
         None,
         &Default::default(),
-    );
+    )
+}
+
+fn run(kb: &str, file: &Path) -> eval::Report {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let cases = eval::parse_cases(&text).unwrap();
+    let report = lexical(kb, &cases);
     println!("{}\n{report}", file.display());
     report
 }
@@ -223,15 +228,7 @@ fn held_out(kb: &str, file: &str) -> eval::Report {
         .into_iter()
         .filter(|c| eval::Half::of(&c.query) == eval::Half::B)
         .collect();
-    let entries = eval::reference_entries(kb).unwrap();
-    let report = eval::evaluate_entries(
-        &analyzer(),
-        &entries,
-        &cases,
-        DEFAULT_THRESHOLD,
-        None,
-        &Default::default(),
-    );
+    let report = lexical(kb, &cases);
     println!("{} half B\n{report}", path.display());
     report
 }
