@@ -35,13 +35,13 @@ static ROBOT_ANSWERS: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter> 
     });
 
 /// Questions the lexical matcher was unsure of, re-ranked by the sentence
-/// model or left lexical because it failed or was busy (decisions 0023,
-/// 0024), by the base whose stage took them.
+/// model or left lexical because it failed, was busy or lacked a
+/// candidate's vectors (decisions 0023, 0024, 0025), by the stage.
 static SENTENCE_STAGE: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter> =
     std::sync::LazyLock::new(|| {
         sellerdesk_runtime::metrics::Counter::new(
             "sellerdesk_faq_sentence_stage_total",
-            "Questions below the threshold that went to the sentence model, by stage (help_centre, presets) and outcome: reranked, failed, busy (answered lexically: too many waited for the model), over_share (answered lexically: the model had its share of a core).",
+            "Questions below the threshold that went to the sentence model, by stage (help_centre; presets: every candidate a preset as shipped; shop: some with the shop's stored vectors) and outcome: reranked, failed, busy (answered lexically: too many waited for the model), over_share (answered lexically: the model had its share of a core), not_embedded (answered lexically: a candidate's stored vectors are missing or stale).",
             &["stage", "outcome"],
         )
     });

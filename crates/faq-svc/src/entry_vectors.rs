@@ -39,13 +39,13 @@ pub const PROJECTOR: &str = "faq-entry-vectors";
 /// Log positions per projector pass.
 const BATCH: i64 = 500;
 
-/// Entries the projector embedded, or cleared (deleted, or back to the
-/// preset as shipped).
+/// Entries the projector embedded, cleared (deleted, or back to the preset
+/// as shipped), or failed to embed.
 static EMBEDDED: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter> =
     std::sync::LazyLock::new(|| {
         sellerdesk_runtime::metrics::Counter::new(
             "sellerdesk_faq_entries_embedded_total",
-            "Shop entries whose vectors the projector stored (embedded) or emptied (cleared: deleted, or back to the preset as shipped), decision 0025.",
+            "Shop entries whose vectors the projector stored (embedded), emptied (cleared: deleted, or back to the preset as shipped) or could not make (failed: the entry stays lexical), decision 0025.",
             &["outcome"],
         )
     });
@@ -172,11 +172,19 @@ async fn project(
                     EMBEDDED.inc(&["cleared"]);
                     String::new()
                 }
-                Step::Embed(content) => {
-                    let body = embed(app, stage, content).await?;
-                    EMBEDDED.inc(&["embedded"]);
-                    body
-                }
+                Step::Embed(content) => match embed(app, stage, content).await {
+                    Ok(body) => {
+                        EMBEDDED.inc(&["embedded"]);
+                        body
+                    }
+                    // One entry the engine cannot embed must not stop the
+                    // others behind it: it stays lexical, and says so.
+                    Err(e) => {
+                        EMBEDDED.inc(&["failed"]);
+                        tracing::warn!(error = %e, shop = %shop, entry = %id, "an entry could not be embedded: its questions stay lexical");
+                        continue;
+                    }
+                },
             };
             store
                 .save_documents(&[Document {
