@@ -793,30 +793,12 @@ impl Faq {
     /// now (decision 0025); an entry with none, or a store that does not
     /// answer, leaves it out, and the question is answered lexically.
     async fn own_vectors(&self, stage: &SentenceStage, shop: &str, ids: &[String]) -> OwnVectors {
-        let stored = match self
-            .store
-            .load_documents(entry_vectors::INDEX, shop, ids)
+        entry_vectors::stored(&*self.store, shop, ids, stage.model().dim())
             .await
-        {
-            Ok(docs) => docs,
-            Err(e) => {
+            .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "the entries' vectors could not be read: the lexical answer stands");
-                return OwnVectors::new();
-            }
-        };
-        stored
-            .into_iter()
-            .filter(|d| !d.body.is_empty())
-            .filter_map(|d| {
-                match crate::sentence::EntryVectors::from_stored(&d.body, stage.model().dim()) {
-                    Ok(v) => Some((d.doc_id, v)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, entry = %d.doc_id, "unreadable stored vectors: the entry is matched lexically");
-                        None
-                    }
-                }
+                OwnVectors::new()
             })
-            .collect()
     }
 
     /// The presets' second stage, once attached (decision 0024).

@@ -70,6 +70,31 @@ pub async fn run(app: Arc<Faq>, store: Arc<dyn EventStore>) {
         .await
 }
 
+/// The stored vectors of the shop's entries `ids`, for a model of `dim`
+/// dimensions: what the projector finds before it embeds, and what a
+/// replica re-ranks with. An emptied document is none; an unreadable one is
+/// none too, and says so.
+pub async fn stored(
+    store: &dyn EventStore,
+    shop: &str,
+    ids: &[String],
+    dim: usize,
+) -> Result<OwnVectors, sellerdesk_eventstore::StoreError> {
+    Ok(store
+        .load_documents(INDEX, shop, ids)
+        .await?
+        .into_iter()
+        .filter(|d| !d.body.is_empty())
+        .filter_map(|d| match EntryVectors::from_stored(&d.body, dim) {
+            Ok(v) => Some((d.doc_id, v)),
+            Err(e) => {
+                tracing::warn!(error = %e, shop, entry = %d.doc_id, "unreadable stored vectors: the entry is matched lexically");
+                None
+            }
+        })
+        .collect())
+}
+
 /// The shops a batch touched and, for each, the entries, in the order the
 /// shops first appear.
 fn touched(batch: &[RecordedEvent]) -> Vec<(String, BTreeSet<String>)> {
@@ -151,17 +176,13 @@ async fn project(
             })
             .await
             .map_err(|e| e.to_string())?;
-        let stored: std::collections::HashMap<String, Embedded> = store
-            .load_documents(INDEX, &shop, &ids)
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|d| !d.body.is_empty())
-            .filter_map(|d| {
-                let v = EntryVectors::from_stored(&d.body, stage.model().dim()).ok()?;
-                Some((d.doc_id, v.embedded))
-            })
-            .collect();
+        let stored: std::collections::HashMap<String, Embedded> =
+            stored(store, &shop, &ids, stage.model().dim())
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|(id, v)| (id, v.embedded))
+                .collect();
         for (id, now) in ids.iter().zip(now) {
             let shipped = now
                 .as_ref()
