@@ -16,8 +16,9 @@ engine, called through its C API; a shop base's own entries through the
 stored encoding). Every base's cases of the fitted half are used: the
 ranking weights (grid) for top-1 plus MRR, then a logistic confidence
 (Newton, small ridge) over the re-ranked best entry's score, its `entry`
-share and its cosine with the whole entry, and with `--margin` its lead over
-the second. Prints the constants for crates/faq-svc/src/matcher/second_stage.rs.
+share and its cosine with the whole entry; with `--margin` its lead over
+the second, with `--lead` its cosines' lead over the candidates' mean (both
+tried, neither kept). Prints the constants for crates/faq-svc/src/matcher/second_stage.rs.
 
 `--cv K` decides between feature sets without the other half: K folds of
 the fitted half (by query, so a query asked of two bases stays in one
@@ -33,8 +34,14 @@ from fitting import logistic  # noqa: E402
 ap = argparse.ArgumentParser()
 ap.add_argument("--fit", choices=["a", "b"], default="a")
 ap.add_argument("--threshold", type=float, default=0.83, help="the service's default threshold")
+ap.add_argument("--stage-below", type=float, default=None,
+                help="the stage runs when the lexical confidence is below this "
+                     "(default: the threshold; above 1: on every question)")
 ap.add_argument("--margin", action="store_true",
                 help="also the lead of the best over the second (decision 0025)")
+ap.add_argument("--lead", action="store_true",
+                help="also the best's lead over the candidates' mean cosines "
+                     "(tried after decision 0025, not kept: docs/faq-matching.md)")
 ap.add_argument("--cv", type=int, default=0, help="K-fold cross-validation inside the fitted half")
 ap.add_argument("--fit-on", nargs="*", default=None,
                 help="fit on these dumps only (default: every dump); all are reported")
@@ -61,7 +68,8 @@ for path in args.dumps:
             raise SystemExit(f"{path}: no cosines; dump with a sentence model configured")
         c["kb"] = path
         # The stage runs when the lexical best is below the threshold.
-        c["staged"] = not c["candidates"] or c["candidates"][0]["confidence"] < args.threshold
+        below = args.threshold if args.stage_below is None else args.stage_below
+        c["staged"] = not c["candidates"] or c["candidates"][0]["confidence"] < below
         cases.append(c)
 fit = [c for c in cases if c["half"] == args.fit]
 held = [c for c in cases if c["half"] != args.fit]
@@ -83,6 +91,15 @@ def features(case, w):
     r = ranked(case, w)
     top = r[0]
     x = [stage_score(top, w), top["entry"], top["cos_whole"] or 0.0]
+    if args.lead:
+        # How far the best stands out from the candidates the model saw: in
+        # a base whose entries all share its topic every cosine is high.
+        # Cross-validation inside half A favoured it; half B did not
+        # (docs/faq-matching.md), so the service does not use it.
+        n = len(case["candidates"])
+        for k in ("cos_whole", "cos_question"):
+            mean = sum(c[k] or 0.0 for c in case["candidates"]) / n
+            x.append((top[k] or 0.0) - mean)
     if args.margin:
         lead = stage_score(top, w) - stage_score(r[1], w) if len(r) > 1 else MARGIN_CAP
         x.append(min(lead, MARGIN_CAP))
@@ -177,7 +194,7 @@ if args.cv:
 
 w, beta = fit_stage(fitted_on(fit))
 print("stage weights (question cosine, whole cosine):", w)
-print("stage calibration (bias, score, entry, whole cosine[, margin]):",
+print("stage calibration (bias, score, entry, whole cosine[, whole lead, question lead][, margin]):",
       [round(float(b), 3) for b in beta])
 report("fit", answered_by(fit, w, beta))
 report("held-out", answered_by(held, w, beta))
