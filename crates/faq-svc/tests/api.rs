@@ -971,7 +971,7 @@ async fn r_faq_9_the_help_centre_understands_what_shares_no_word() {
 #[tokio::test]
 async fn r_faq_7_a_shop_on_the_presets_understands_what_shares_no_word() {
     let asks = [
-        ("能不能给我寄个顺丰", "发什么快递"),
+        ("可以用顺丰寄吗", "发什么快递"),
         ("快递员说放门口了可我没看到", "显示签收了但没收到货"),
     ];
     let dir = tempfile::tempdir().unwrap();
@@ -1060,7 +1060,7 @@ fn r_faq_7_the_stage_reranks_only_what_its_vectors_describe() {
     for e in &entries {
         index.upsert_content(&analyzer, &e.id, &e.content);
     }
-    let query = "能不能给我寄个顺丰";
+    let query = "可以用顺丰寄吗";
     let lexical = index.search(&analyzer, query, 30);
     let content_of = |id: &str| entries.iter().find(|e| e.id == id).map(|e| &e.content);
     let threshold = faq_svc::domain::DEFAULT_THRESHOLD;
@@ -1310,7 +1310,7 @@ async fn r_faq_7_replicas_share_the_projectors_vectors() {
     let b_store = sellerdesk_eventstore::open(&url).await.unwrap();
     let mut a = spawn_app_with(a_store, 100, installed_model()).await;
     let mut b = spawn_app_with(b_store, 100, installed_model()).await;
-    let (query, entry) = ("能不能给我寄个顺丰", "发什么快递");
+    let (query, entry) = ("可以用顺丰寄吗", "发什么快递");
     let question = |m: &pb::MatchResponse| m.best.as_ref().unwrap().standard_question.clone();
     let edited = a
         .edit_answer("s1", entry, "默认中通，偏远地区发邮政。")

@@ -31,7 +31,7 @@ pub mod analyzer;
 pub mod calibration;
 pub mod second_stage;
 
-pub use analyzer::{normalize, same_question, Analyzer, Features};
+pub use analyzer::{normalize, same_question, Analyzer, Features, FUNCTION_WORD_WEIGHT};
 pub use calibration::{Calibration, Signals};
 pub use second_stage::{Cosines, StageCalibration};
 use std::collections::HashMap;
