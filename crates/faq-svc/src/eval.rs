@@ -82,7 +82,66 @@ pub struct Report {
     /// Null cases that were auto-answered.
     pub null_auto_answered: f64,
     pub threshold: f64,
+    /// What the confidence means (issue 16): for every case, its best entry
+    /// by tenth of confidence, whether it was right, and who scored it.
+    pub reliability: Reliability,
     pub results: Vec<CaseResult>,
+}
+
+/// Right / asked per tenth of the best entry's confidence, apart for the
+/// lexical matcher and the second stage: a confidence means what it says
+/// when about that share of its bucket is right. A null case's best entry
+/// is never right.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reliability {
+    /// `[tenth] = (right, asked)`, the lexical matcher's best entries.
+    pub lexical: [(usize, usize); 10],
+    /// The same, for the best entries the second stage re-ranked.
+    pub stage: [(usize, usize); 10],
+}
+
+impl Reliability {
+    fn count(&mut self, best: &Scored, right: bool) {
+        // Confidences are in [0, 1]; 1.0 belongs to the top tenth.
+        let tenth = ((best.confidence * 10.0) as usize).min(9);
+        let by = if best.signals.sentence.is_some() {
+            &mut self.stage
+        } else {
+            &mut self.lexical
+        };
+        by[tenth].0 += usize::from(right);
+        by[tenth].1 += 1;
+    }
+}
+
+impl std::fmt::Display for Reliability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "reliability (best entry's confidence: right / asked; lexical | second stage):"
+        )?;
+        let cell = |(right, asked): (usize, usize)| {
+            if asked == 0 {
+                "-".to_owned()
+            } else {
+                format!("{right}/{asked}")
+            }
+        };
+        for tenth in 0..10 {
+            let (l, s) = (self.lexical[tenth], self.stage[tenth]);
+            if l.1 + s.1 > 0 {
+                write!(
+                    f,
+                    "\n  {:.1}-{:.1}: {} | {}",
+                    tenth as f64 / 10.0,
+                    (tenth + 1) as f64 / 10.0,
+                    cell(l),
+                    cell(s)
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs `cases` through `search` (a query's candidates, best first, with
@@ -114,6 +173,9 @@ pub fn evaluate(
                 .position(|(q, _)| same_question(q, want))
                 .map(|p| p + 1)
         });
+        if let Some(best) = hits.first() {
+            r.reliability.count(best, rank == Some(1));
+        }
         match &case.expect {
             Some(_) => {
                 r.answerable += 1;
@@ -178,11 +240,12 @@ impl std::fmt::Display for Report {
         writeln!(f, "threshold: {:.2}", self.threshold)?;
         writeln!(f, "auto-answer precision: {:.1}%", self.precision * 100.0)?;
         writeln!(f, "auto-answer coverage: {:.1}%", self.coverage * 100.0)?;
-        write!(
+        writeln!(
             f,
             "null cases wrongly auto-answered: {:.1}%",
             self.null_auto_answered * 100.0
-        )
+        )?;
+        write!(f, "{}", self.reliability)
     }
 }
 
@@ -372,4 +435,65 @@ pub fn own_vectors(
         );
     }
     Ok(own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matcher::{Cosines, Signals};
+
+    fn best(id: &str, confidence: f64, staged: bool) -> Vec<Scored> {
+        vec![Scored {
+            entry_id: id.into(),
+            confidence,
+            matched_question: id.into(),
+            signals: Signals {
+                sentence: staged.then(Cosines::default),
+                ..Signals::default()
+            },
+        }]
+    }
+
+    fn case(query: &str, expect: Option<&str>) -> Case {
+        Case {
+            query: query.into(),
+            expect: expect.map(Into::into),
+        }
+    }
+
+    // Issue 16 item 2: the report says how often each tenth of the
+    // confidence was right, apart for the two scorers, so that what a
+    // threshold means can be read on any set, the unseen ones included.
+    #[test]
+    fn r_faq_7_the_report_says_what_each_confidence_meant() {
+        let cases = [
+            case("q-right-lexical", Some("a")),
+            case("q-wrong-lexical", Some("a")),
+            case("q-right-stage", Some("b")),
+            case("q-null-stage", None),
+            case("q-exactly-one", Some("a")),
+        ];
+        let search = |q: &str| match q {
+            "q-right-lexical" => best("a", 0.95, false),
+            "q-wrong-lexical" => best("b", 0.91, false),
+            "q-right-stage" => best("b", 0.85, true),
+            "q-null-stage" => best("a", 0.84, true),
+            "q-exactly-one" => best("a", 1.0, false),
+            _ => vec![],
+        };
+        let r = evaluate(search, |id| Some(id.to_owned()), &cases, 0.83);
+        assert_eq!(r.reliability.lexical[9], (2, 3));
+        assert_eq!(r.reliability.stage[8], (1, 2));
+        let asked: usize = r
+            .reliability
+            .lexical
+            .iter()
+            .chain(&r.reliability.stage)
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(asked, cases.len());
+        let text = r.to_string();
+        assert!(text.contains("0.9-1.0: 2/3 | -"), "{text}");
+        assert!(text.contains("0.8-0.9: - | 1/2"), "{text}");
+    }
 }
