@@ -23,7 +23,15 @@ tried, neither kept). Prints the constants for crates/faq-svc/src/matcher/second
 `--cv K` decides between feature sets without the other half: K folds of
 the fitted half (by query, so a query asked of two bases stays in one
 fold), each fitted on the rest; it prints the fitted half's figures as the
-folds left out answer them, and nothing of the other half.
+folds left out answer them, the stage's reliability and log loss on them,
+and nothing of the other half.
+
+Variants compared that way and not kept (docs/faq-matching.md, "The
+stage's fit, four more ways"): `--platt K` (the confidence's logit scaled
+and shifted on out-of-fold logits), `--ridge R`, `--free` (every signal's
+ranking weight from pairs), `--agree` (whether the lexical best is the
+stage's best). `--weights Q,W` holds the ranking weights and fits the
+confidence only.
 """
 import argparse, json, math, os, sys, zlib
 import numpy as np
@@ -43,6 +51,17 @@ ap.add_argument("--lead", action="store_true",
                 help="also the best's lead over the candidates' mean cosines "
                      "(tried after decision 0025, not kept: docs/faq-matching.md)")
 ap.add_argument("--cv", type=int, default=0, help="K-fold cross-validation inside the fitted half")
+ap.add_argument("--weights", default=None,
+                help="keep these ranking weights (question cosine,whole cosine) and fit the confidence only")
+ap.add_argument("--agree", action="store_true",
+                help="also whether the lexical best is the stage's best")
+ap.add_argument("--free", action="store_true",
+                help="fit every signal's ranking weight (pairwise) instead of the two cosines' over the lexical score")
+ap.add_argument("--free-ridge", type=float, default=1.0)
+ap.add_argument("--ridge", type=float, default=0.01, help="the confidence fit's ridge")
+ap.add_argument("--platt", type=int, default=0,
+                help="correct the confidence on out-of-fold logits of K folds of "
+                     "the cases it is fitted on (a scale and a shift; it stays linear)")
 ap.add_argument("--fit-on", nargs="*", default=None,
                 help="fit on these dumps only (default: every dump); all are reported")
 ap.add_argument("dumps", nargs="+")
@@ -60,6 +79,10 @@ def lexical(c):
     return c["question"] + sum(w * c[k] for k, w in LEX.items())
 
 
+# The stage runs when the lexical best is below this bound (the service
+# uses its threshold).
+STAGE_BELOW = args.threshold if args.stage_below is None else args.stage_below
+
 cases = []
 for path in args.dumps:
     for line in open(path, encoding="utf-8"):
@@ -67,9 +90,7 @@ for path in args.dumps:
         if c["candidates"] and c["candidates"][0].get("cos_whole") is None:
             raise SystemExit(f"{path}: no cosines; dump with a sentence model configured")
         c["kb"] = path
-        # The stage runs when the lexical best is below the threshold.
-        below = args.threshold if args.stage_below is None else args.stage_below
-        c["staged"] = not c["candidates"] or c["candidates"][0]["confidence"] < below
+        c["staged"] = not c["candidates"] or c["candidates"][0]["confidence"] < STAGE_BELOW
         cases.append(c)
 fit = [c for c in cases if c["half"] == args.fit]
 held = [c for c in cases if c["half"] != args.fit]
@@ -79,8 +100,34 @@ def fitted_on(cs):
     return [c for c in cs if args.fit_on is None or c["kb"] in args.fit_on]
 
 
+FREE = ("question", "questions", "answer", "entry", "cos_question", "cos_whole")
+
+
 def stage_score(c, w):
+    if len(w) == len(FREE):
+        return sum(wi * (c[k] or 0.0) for wi, k in zip(w, FREE))
     return lexical(c) + w[0] * (c["cos_question"] or 0.0) + w[1] * (c["cos_whole"] or 0.0)
+
+
+def fit_free(cs):
+    """With --free: every signal's ranking weight, from pairs (the right
+    candidate against each wrong one) by a logistic without bias."""
+    D = []
+    for case in cs:
+        if not case["staged"] or not case["answerable"] or not case["candidates"]:
+            continue
+        right = [c for c in case["candidates"] if c["right"]]
+        if not right:
+            continue
+        r = np.array([right[0][k] or 0.0 for k in FREE])
+        for c in case["candidates"]:
+            if not c["right"]:
+                D.append(r - np.array([c[k] or 0.0 for k in FREE]))
+    D = np.array(D)
+    X = np.vstack([D, -D])
+    Y = np.concatenate([np.ones(len(D)), np.zeros(len(D))])
+    beta = logistic(X, Y, ridge=args.free_ridge, steps=50)
+    return tuple(float(b) for b in beta[1:])
 
 
 def ranked(case, w):
@@ -100,6 +147,9 @@ def features(case, w):
         for k in ("cos_whole", "cos_question"):
             mean = sum(c[k] or 0.0 for c in case["candidates"]) / n
             x.append((top[k] or 0.0) - mean)
+    if args.agree:
+        # Whether the lexical matcher's best is the stage's best too.
+        x.append(1.0 if top is case["candidates"][0] else 0.0)
     if args.margin:
         lead = stage_score(top, w) - stage_score(r[1], w) if len(r) > 1 else MARGIN_CAP
         x.append(min(lead, MARGIN_CAP))
@@ -107,6 +157,10 @@ def features(case, w):
 
 
 def fit_stage(cs):
+    if args.weights:
+        return with_confidence(cs, tuple(float(x) for x in args.weights.split(",")))
+    if args.free:
+        return with_confidence(cs, fit_free(cs))
     grid = [(a, b) for a in range(0, 41) for b in range(0, 41)]
     W = np.array(grid, dtype=float)
     total = np.zeros(len(W))
@@ -125,14 +179,51 @@ def fit_stage(cs):
     # Among ties, the smallest weights (the least change to the lexical order).
     best_i = max(range(len(W)), key=lambda i: (total[i], -W[i].sum()))
     w = tuple(float(x) for x in W[best_i])
+    return with_confidence(cs, w)
+
+
+def with_confidence(cs, w):
     X, Y = [], []
     for case in cs:
         if case["staged"] and case["candidates"]:
             x, y = features(case, w)
             X.append(x)
             Y.append(y)
-    beta = logistic(np.array(X), np.array(Y, dtype=float), steps=100)
+    beta = logistic(np.array(X), np.array(Y, dtype=float), ridge=args.ridge, steps=100)
     return w, beta
+
+
+def logit(case, w, beta):
+    x, _ = features(case, w)
+    return beta[0] + beta[1:] @ np.array(x)
+
+
+def inner_fold(case, k):
+    # Salted, so the inner folds of an outer fold's rest are not its folds.
+    return zlib.crc32(("inner " + case["query"]).encode("utf-8")) % k
+
+
+def fit_calibrated(cs):
+    """The stage as fit_stage fits it, with --platt K: the confidence fitted
+    on the cases themselves is over-confident on cases it has not seen
+    (docs/faq-matching.md), so a scale and a shift of its logit are fitted
+    on logits each case got from a fit without it. sigmoid(a * z + b) of a
+    linear z is still linear, so only the constants change."""
+    w, beta = fit_stage(cs)
+    if not args.platt:
+        return w, beta
+    Z, Y = [], []
+    for k in range(args.platt):
+        rest = [c for c in cs if inner_fold(c, args.platt) != k]
+        w_k, beta_k = fit_stage(rest)
+        for c in cs:
+            if inner_fold(c, args.platt) == k and c["staged"] and c["candidates"]:
+                Z.append([logit(c, w_k, beta_k)])
+                Y.append(1 if ranked(c, w_k)[0]["right"] else 0)
+    shift, scale = logistic(np.array(Z), np.array(Y, dtype=float), ridge=0.01, steps=100)
+    corrected = scale * beta
+    corrected[0] += shift
+    return w, corrected
 
 
 def answer(case, w, beta):
@@ -182,30 +273,41 @@ def report(name, answered):
               f"null-answered {f['null']:.1%}")
 
 
+def reliability(name, answers):
+    """answers: (right, auto-answered, confidence) of staged cases. Prints
+    right / staged per tenth of the confidence, and the mean log loss."""
+    print(f"reliability of {name} (confidence bucket: right / staged):")
+    buckets = {}
+    loss = 0.0
+    for right, _, conf in answers:
+        b = min(int(conf * 10), 9)
+        r, n = buckets.get(b, (0, 0))
+        buckets[b] = (r + right, n + 1)
+        p = min(max(conf, 1e-9), 1 - 1e-9)
+        loss -= math.log(p if right else 1 - p)
+    for b in sorted(buckets):
+        r, n = buckets[b]
+        print(f"  {b/10:.1f}-{(b+1)/10:.1f}: {r}/{n}")
+    print(f"  log loss {loss / max(len(answers), 1):.3f} over {len(answers)}")
+
+
 if args.cv:
     def fold(case):
         return zlib.crc32(case["query"].encode("utf-8")) % args.cv
-    out = []
+    out, staged = [], []
     for k in range(args.cv):
-        w_k, beta_k = fit_stage(fitted_on([c for c in fit if fold(c) != k]))
-        out += answered_by([c for c in fit if fold(c) == k], w_k, beta_k)
+        w_k, beta_k = fit_calibrated(fitted_on([c for c in fit if fold(c) != k]))
+        left_out = [c for c in fit if fold(c) == k]
+        out += answered_by(left_out, w_k, beta_k)
+        staged += [answer(c, w_k, beta_k) for c in left_out if c["staged"] and c["candidates"]]
     report(f"{args.cv}-fold inside half {args.fit}", out)
+    reliability(f"the stage, {args.cv}-fold inside half {args.fit}", staged)
     sys.exit(0)
 
-w, beta = fit_stage(fitted_on(fit))
+w, beta = fit_calibrated(fitted_on(fit))
 print("stage weights (question cosine, whole cosine):", w)
 print("stage calibration (bias, score, entry, whole cosine[, whole lead, question lead][, margin]):",
       [round(float(b), 3) for b in beta])
 report("fit", answered_by(fit, w, beta))
 report("held-out", answered_by(held, w, beta))
-print("reliability of the stage on held-out (confidence bucket: right / staged):")
-buckets = {}
-for case in held:
-    if case["staged"] and case["candidates"]:
-        right, _, conf = answer(case, w, beta)
-        b = min(int(conf * 10), 9)
-        r, n = buckets.get(b, (0, 0))
-        buckets[b] = (r + right, n + 1)
-for b in sorted(buckets):
-    r, n = buckets[b]
-    print(f"  {b/10:.1f}-{(b+1)/10:.1f}: {r}/{n}")
+reliability("the stage on held-out", [answer(c, w, beta) for c in held if c["staged"] and c["candidates"]])
