@@ -61,8 +61,13 @@ pub async fn run(app: Arc<Faq>, store: Arc<dyn EventStore>) {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    // Woken by every commit, buyer questions included, it would read the
+    // knowledge bases' streams and save its checkpoint every 5 ms under
+    // load to find an edit now and then; once a poll is soon enough for
+    // an embedding that takes seconds anyway.
     Follower::checkpointed(store.clone(), PROJECTOR, BATCH)
         .only_streams(store::KB_STREAM_PREFIX)
+        .gathering(sellerdesk_eventstore::POLL_INTERVAL)
         .run(|batch| {
             let (app, store, stage) = (app.clone(), store.clone(), stage.clone());
             async move { project(&app, &*store, &stage, &batch).await }
