@@ -166,10 +166,9 @@ fn line_document(shop: &str, conversation: &str, l: &Logged) -> Result<Document,
 /// Follows the log for ever, projecting each batch (run under the lease
 /// [`PROJECTOR`]).
 pub async fn run(store: Arc<dyn EventStore>) {
-    Follower::project(store, PROJECTOR, BATCH, |store, batch| async move {
-        project(&*store, batch).await
-    })
-    .await
+    Follower::checkpointed(store, PROJECTOR, BATCH)
+        .project(|store, batch| async move { project(&*store, batch).await })
+        .await
 }
 
 /// Writes the documents of one batch of the log, in one transaction; a

@@ -12,7 +12,7 @@ use crate::{EventStore, RecordedEvent, ReplayedEvent, StoreError};
 use std::{fmt::Display, future::Future, sync::Arc, time::Duration};
 
 /// How often a follower looks for events appended by other processes (a
-/// local commit wakes it at once).
+/// local commit wakes it sooner: after 5 ms, or its [`Follower::gathering`]).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// How long a follower woken by a local commit waits for the next ones
 /// before reading: what it adds to the relay's delay, against a read per
@@ -66,17 +66,17 @@ impl Follower {
         }
     }
 
-    /// Follows the log for ever from the checkpoint `name`, handing each
-    /// batch of at most `batch` events to `project`: a read model's
-    /// projector, run under the lease of the same name.
-    pub async fn project<F, Fut>(store: Arc<dyn EventStore>, name: &str, batch: i64, project: F)
+    /// Follows the log for ever, handing each batch to `project` with the
+    /// store: a read model's projector, built with [`Self::checkpointed`]
+    /// (and [`Self::gathering`] if it may lag) and run under the lease of
+    /// the checkpoint's name.
+    pub async fn project<F, Fut>(self, project: F)
     where
         F: Fn(Arc<dyn EventStore>, Vec<RecordedEvent>) -> Fut,
         Fut: Future<Output = Result<(), StoreError>>,
     {
-        Self::checkpointed(store.clone(), name, batch)
-            .run(|events| project(store.clone(), events))
-            .await
+        let store = self.store.clone();
+        self.run(|events| project(store.clone(), events)).await
     }
 
     /// A follower that starts after `position` and keeps its place in memory

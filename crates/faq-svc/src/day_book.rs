@@ -123,12 +123,9 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
 /// Follows the log for ever, projecting each batch (run under the lease
 /// [`PROJECTOR`]).
 pub async fn run(store: Arc<dyn EventStore>) {
-    Follower::checkpointed(store.clone(), PROJECTOR, BATCH)
+    Follower::checkpointed(store, PROJECTOR, BATCH)
         .gathering(GATHER)
-        .run(|batch| {
-            let store = store.clone();
-            async move { project(&*store, batch).await }
-        })
+        .project(|store, batch| async move { project(&*store, batch).await })
         .await
 }
 

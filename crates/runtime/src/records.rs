@@ -40,10 +40,9 @@ const BATCH: i64 = 1_000;
 impl Records {
     /// Projects for ever; run it under a lease, on one replica at a time.
     pub async fn run<R: Record>(self, store: Arc<dyn EventStore>) {
-        Follower::project(store, self.index, BATCH, move |store, batch| async move {
-            self.project::<R>(&store, &batch).await
-        })
-        .await
+        Follower::checkpointed(store, self.index, BATCH)
+            .project(move |store, batch| async move { self.project::<R>(&store, &batch).await })
+            .await
     }
 
     /// Writes the documents of the records one batch of the log touched.
