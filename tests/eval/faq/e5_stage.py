@@ -18,7 +18,8 @@ ranking weights (grid) for top-1 plus MRR, then a logistic confidence
 (Newton, small ridge) over the re-ranked best entry's score, its `entry`
 share and its cosine with the whole entry; with `--margin` its lead over
 the second, with `--lead` its cosines' lead over the candidates' mean (both
-tried, neither kept). Prints the constants for crates/faq-svc/src/matcher/second_stage.rs.
+tried, neither kept). Prints the constants for crates/faq-svc/src/matcher/second_stage.rs
+and the fitted half's figures; `--report-held-out` adds the other half's.
 
 `--cv K` decides between feature sets without the other half: K folds of
 the fitted half (by query, so a query asked of two bases stays in one
@@ -62,6 +63,9 @@ ap.add_argument("--ridge", type=float, default=0.01, help="the confidence fit's 
 ap.add_argument("--platt", type=int, default=0,
                 help="correct the confidence on out-of-fold logits of K folds of "
                      "the cases it is fitted on (a scale and a shift; it stays linear)")
+ap.add_argument("--report-held-out", action="store_true",
+                help="after a full fit, print the other half's figures too (a reported result: "
+                     "read it once, choose nothing on it)")
 ap.add_argument("--fit-on", nargs="*", default=None,
                 help="fit on these dumps only (default: every dump); all are reported")
 ap.add_argument("dumps", nargs="+")
@@ -103,8 +107,19 @@ def fitted_on(cs):
 FREE = ("question", "questions", "answer", "entry", "cos_question", "cos_whole")
 
 
+class Ranking(tuple):
+    """The stage's ranking weights: the service's shape (the lexical score
+    plus the two cosines' weights) unless `free` (one weight per signal of
+    FREE, from --free). Named, so the score does not guess from a length."""
+
+    def __new__(cls, weights, free=False):
+        r = super().__new__(cls, (float(x) for x in weights))
+        r.free = free
+        return r
+
+
 def stage_score(c, w):
-    if len(w) == len(FREE):
+    if w.free:
         return sum(wi * (c[k] or 0.0) for wi, k in zip(w, FREE))
     return lexical(c) + w[0] * (c["cos_question"] or 0.0) + w[1] * (c["cos_whole"] or 0.0)
 
@@ -127,7 +142,7 @@ def fit_free(cs):
     X = np.vstack([D, -D])
     Y = np.concatenate([np.ones(len(D)), np.zeros(len(D))])
     beta = logistic(X, Y, ridge=args.free_ridge, steps=50)
-    return tuple(float(b) for b in beta[1:])
+    return Ranking(beta[1:], free=True)
 
 
 def ranked(case, w):
@@ -158,7 +173,7 @@ def features(case, w):
 
 def fit_stage(cs):
     if args.weights:
-        return with_confidence(cs, tuple(float(x) for x in args.weights.split(",")))
+        return with_confidence(cs, Ranking(args.weights.split(",")))
     if args.free:
         return with_confidence(cs, fit_free(cs))
     grid = [(a, b) for a in range(0, 41) for b in range(0, 41)]
@@ -178,8 +193,7 @@ def fit_stage(cs):
         total += (rank == 0) + 1 / (rank + 1)
     # Among ties, the smallest weights (the least change to the lexical order).
     best_i = max(range(len(W)), key=lambda i: (total[i], -W[i].sum()))
-    w = tuple(float(x) for x in W[best_i])
-    return with_confidence(cs, w)
+    return with_confidence(cs, Ranking(W[best_i]))
 
 
 def with_confidence(cs, w):
@@ -306,8 +320,13 @@ if args.cv:
 
 w, beta = fit_calibrated(fitted_on(fit))
 print("stage weights (question cosine, whole cosine):", w)
-print("stage calibration (bias, score, entry, whole cosine[, whole lead, question lead][, margin]):",
-      [round(float(b), 3) for b in beta])
+print("stage calibration (bias, score, entry, whole cosine[, whole lead, question lead]"
+      "[, agreement][, margin]):", [round(float(b), 3) for b in beta])
 report("fit", answered_by(fit, w, beta))
+if not args.report_held_out:
+    # A refit to read the constants must not show the half that is
+    # reported: one look is enough to start choosing on it.
+    print("held-out half not printed (--report-held-out prints it)")
+    sys.exit(0)
 report("held-out", answered_by(held, w, beta))
 reliability("the stage on held-out", [answer(c, w, beta) for c in held if c["staged"] and c["candidates"]])
