@@ -47,6 +47,19 @@ fn main() {
         })
     });
 
+    // At size (issue 16 item 6): the shortlist walks the selective features'
+    // postings, the full scoring reads every shortlisted question.
+    let kb30k = index_of(&analyzer, 30_000);
+    let qs30k = queries(30_000, 10_000);
+    c.bench_function("match 30k-entry kb (analyze + rank top 1)", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % qs30k.len();
+            kb30k.search(&analyzer, &qs30k[i], 1)
+        })
+    });
+    drop(kb30k);
+
     let mut kb10k = index_of(&analyzer, 10_000);
     let new = entries(10_100);
     c.bench_function("add 1 entry to a 10k-entry kb, then match it", |b| {

@@ -375,13 +375,17 @@ fn r_faq_7_no_evaluation_query_is_in_its_knowledge_base() {
 fn r_faq_7_an_index_updated_in_place_scores_like_one_built_from_scratch() {
     let a = analyzer();
     let all = faq_svc::bench_support::entries(300);
+    let queries = faq_svc::bench_support::queries(300, 40);
     let mut live = Index::new();
     for (id, c) in &all {
         live.upsert_content(&a, id, c);
     }
-    // Churn: remove every third, edit every fifth to another entry's text.
+    // Churn: remove every third, edit every fifth to another entry's text;
+    // asked a question before each change, so whatever a query keeps of
+    // the index's state (its questions' norms) is there to go stale.
     let mut expected: Vec<(String, faq_svc::domain::EntryContent)> = Vec::new();
     for (i, (id, c)) in all.iter().enumerate() {
+        live.search(&a, &queries[i % queries.len()], 5);
         if i % 3 == 0 {
             live.remove(id);
             continue;
@@ -398,7 +402,7 @@ fn r_faq_7_an_index_updated_in_place_scores_like_one_built_from_scratch() {
     for (id, content) in &expected {
         fresh.upsert_content(&a, id, content);
     }
-    for q in faq_svc::bench_support::queries(300, 40) {
+    for q in queries {
         let x = live.search(&a, &q, 5);
         let y = fresh.search(&a, &q, 5);
         assert_eq!(x.len(), y.len(), "{q}");
