@@ -33,32 +33,46 @@ fn percentiles(mut micros: Vec<f64>) -> String {
     )
 }
 
+/// Match throughput on `index`, asking `queries` in turn.
+fn bench_match(
+    c: &mut Criterion,
+    analyzer: &Analyzer,
+    name: &str,
+    index: &Index,
+    queries: &[String],
+) {
+    c.bench_function(name, |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % queries.len();
+            index.search(analyzer, &queries[i], 1)
+        })
+    });
+}
+
 fn main() {
     let analyzer = shared_analyzer();
     let mut c = Criterion::default().configure_from_args();
 
     let kb1k = index_of(&analyzer, 1_000);
     let qs = queries(1_000, 10_000);
-    c.bench_function("match 1k-entry kb (analyze + rank top 1)", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % qs.len();
-            kb1k.search(&analyzer, &qs[i], 1)
-        })
-    });
+    bench_match(
+        &mut c,
+        &analyzer,
+        "match 1k-entry kb (analyze + rank top 1)",
+        &kb1k,
+        &qs,
+    );
 
     // At size (issue 16 item 6): the shortlist walks the selective features'
     // postings, the full scoring reads every shortlisted question.
-    let kb30k = index_of(&analyzer, 30_000);
-    let qs30k = queries(30_000, 10_000);
-    c.bench_function("match 30k-entry kb (analyze + rank top 1)", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % qs30k.len();
-            kb30k.search(&analyzer, &qs30k[i], 1)
-        })
-    });
-    drop(kb30k);
+    bench_match(
+        &mut c,
+        &analyzer,
+        "match 30k-entry kb (analyze + rank top 1)",
+        &index_of(&analyzer, 30_000),
+        &queries(30_000, 10_000),
+    );
 
     let mut kb10k = index_of(&analyzer, 10_000);
     let new = entries(10_100);
