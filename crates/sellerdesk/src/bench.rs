@@ -552,6 +552,7 @@ pub async fn faq(
     } else {
         faq_svc::bench_support::queries(entries, 1_000)
     });
+    let appends_before = AppendFigures::now();
     let (total, errors, hist, elapsed) = hammer(clients, seconds, {
         let channel = channel.clone();
         let agent = agent.clone();
@@ -580,6 +581,16 @@ pub async fn faq(
         rate(total, elapsed),
         ms(&hist, 0.5),
         ms(&hist, 0.99)
+    );
+    // What bounds the figure above: each call waits for its record's
+    // commit, and the store's one writer commits a group at a time.
+    let appends = AppendFigures::now().since(&appends_before);
+    println!(
+        "store appends during Match: {} carrying {} events ({:.1} a append), mean {:.2} ms from asking to commit",
+        appends.count,
+        appends.events,
+        appends.events / appends.count.max(1.0),
+        1000.0 * appends.seconds / appends.count.max(1.0)
     );
     // Which questions went to the sentence model, if one is attached.
     let staged: Vec<String> = sellerdesk_runtime::metrics::render()
@@ -632,6 +643,43 @@ pub async fn faq(
     );
     service.stop().await.map_err(anyhow::Error::msg)?;
     Ok(())
+}
+
+/// The event store's append counters as this process exports them (all
+/// backends summed): how many appends, their events and their time.
+#[derive(Debug, Clone, Copy, Default)]
+struct AppendFigures {
+    count: f64,
+    events: f64,
+    seconds: f64,
+}
+
+impl AppendFigures {
+    fn now() -> Self {
+        let text = sellerdesk_runtime::metrics::render();
+        let sum = |name: &str| -> f64 {
+            text.lines()
+                .filter(|l| {
+                    l.strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        Self {
+            count: sum("sellerdesk_store_append_duration_seconds_count"),
+            events: sum("sellerdesk_store_appended_events_total"),
+            seconds: sum("sellerdesk_store_append_duration_seconds_sum"),
+        }
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            count: self.count - before.count,
+            events: self.events - before.events,
+            seconds: self.seconds - before.seconds,
+        }
+    }
 }
 
 /// Resident memory of this process (VmRSS), in MiB; 0 where /proc is absent.
