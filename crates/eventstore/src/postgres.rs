@@ -79,7 +79,7 @@ impl PgEventStore {
             .await?;
         let head = Arc::new(watch::channel(head).0);
         let (writer, requests) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(group_commit(pool.clone(), head.clone(), requests));
+        spawn_writer(&pool, head.clone(), requests)?;
         Ok(Self { pool, head, writer })
     }
 
@@ -546,6 +546,33 @@ async fn append_one(
         first_position: if n > 0 { head + 1 } else { head },
         last_position: last,
     })
+}
+
+/// Starts the store's one writer on a thread of its own, with its own
+/// connections. Every append waits for the writer's round trips, one group
+/// at a time (decision 0001); on the service's runtime each of the writer's
+/// wake-ups queued behind whatever the workers were doing (32 clients'
+/// questions being matched), and that wait was paid by every append behind
+/// it. Its thread ends when the last handle to the store is dropped.
+fn spawn_writer(
+    pool: &PgPool,
+    head: Arc<watch::Sender<i64>>,
+    requests: mpsc::Receiver<Pending>,
+) -> Result<(), StoreError> {
+    // One connection: the writer never holds one while it asks for another.
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Config(format!("the append writer's runtime: {e}")))?;
+    std::thread::Builder::new()
+        .name("sd-append-writer".into())
+        .spawn(move || runtime.block_on(group_commit(own, head, requests)))
+        .map_err(|e| StoreError::Config(format!("the append writer's thread: {e}")))?;
+    Ok(())
 }
 
 /// The single writer of this store: takes every append waiting and commits
