@@ -23,6 +23,7 @@ mod snapshot_body;
 mod sqlite;
 
 pub use follow::{replay_log, FollowError, Follower, POLL_INTERVAL, RETRY_INTERVAL};
+pub use metrics::{append_totals, AppendTotals};
 pub use model::*;
 pub use postgres::PgEventStore;
 pub use sqlite::SqliteEventStore;

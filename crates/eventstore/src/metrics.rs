@@ -30,6 +30,24 @@ static APPEND_LATENCY: LazyLock<Histogram> = LazyLock::new(|| {
     )
 });
 
+/// This process's appends to one backend so far (benches read them).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AppendTotals {
+    pub appends: u64,
+    pub events: u64,
+    /// Summed time from asking for each append to its commit.
+    pub seconds: f64,
+}
+
+/// [`AppendTotals`] of `backend` ("postgres" or "sqlite").
+pub fn append_totals(backend: &str) -> AppendTotals {
+    AppendTotals {
+        appends: APPEND_LATENCY.count(&[backend]),
+        events: APPENDED_EVENTS.get(&[backend]),
+        seconds: APPEND_LATENCY.sum(&[backend]),
+    }
+}
+
 pub(crate) async fn metered(
     backend: &'static str,
     events: usize,

@@ -305,6 +305,12 @@ impl Histogram {
         let key = self.0.meta.key(values);
         lock(&self.0.series).get(&key).map_or(0, |b| b.count)
     }
+
+    /// The sum of one series' observations, in seconds.
+    pub fn sum(&self, values: &[&str]) -> f64 {
+        let key = self.0.meta.key(values);
+        lock(&self.0.series).get(&key).map_or(0.0, |b| b.sum)
+    }
 }
 
 impl std::fmt::Debug for Histogram {

@@ -552,7 +552,12 @@ pub async fn faq(
     } else {
         faq_svc::bench_support::queries(entries, 1_000)
     });
-    let appends_before = AppendFigures::now();
+    let backend = if url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let appends_before = sellerdesk_eventstore::append_totals(backend);
     let (total, errors, hist, elapsed) = hammer(clients, seconds, {
         let channel = channel.clone();
         let agent = agent.clone();
@@ -584,13 +589,16 @@ pub async fn faq(
     );
     // What bounds the figure above: each call waits for its record's
     // commit, and the store's one writer commits a group at a time.
-    let appends = AppendFigures::now().since(&appends_before);
+    let (now, before) = (
+        sellerdesk_eventstore::append_totals(backend),
+        appends_before,
+    );
+    let appends = now.appends.saturating_sub(before.appends);
     println!(
-        "store appends during Match: {} carrying {} events ({:.1} a append), mean {:.2} ms from asking to commit",
-        appends.count,
-        appends.events,
-        appends.events / appends.count.max(1.0),
-        1000.0 * appends.seconds / appends.count.max(1.0)
+        "store appends during Match: {appends} carrying {} events ({:.1} a append), mean {:.2} ms from asking to commit",
+        now.events.saturating_sub(before.events),
+        now.events.saturating_sub(before.events) as f64 / appends.max(1) as f64,
+        1000.0 * (now.seconds - before.seconds) / appends.max(1) as f64
     );
     // Which questions went to the sentence model, if one is attached.
     let staged: Vec<String> = sellerdesk_runtime::metrics::render()
@@ -643,43 +651,6 @@ pub async fn faq(
     );
     service.stop().await.map_err(anyhow::Error::msg)?;
     Ok(())
-}
-
-/// The event store's append counters as this process exports them (all
-/// backends summed): how many appends, their events and their time.
-#[derive(Debug, Clone, Copy, Default)]
-struct AppendFigures {
-    count: f64,
-    events: f64,
-    seconds: f64,
-}
-
-impl AppendFigures {
-    fn now() -> Self {
-        let text = sellerdesk_runtime::metrics::render();
-        let sum = |name: &str| -> f64 {
-            text.lines()
-                .filter(|l| {
-                    l.strip_prefix(name)
-                        .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-                })
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum()
-        };
-        Self {
-            count: sum("sellerdesk_store_append_duration_seconds_count"),
-            events: sum("sellerdesk_store_appended_events_total"),
-            seconds: sum("sellerdesk_store_append_duration_seconds_sum"),
-        }
-    }
-
-    fn since(&self, before: &Self) -> Self {
-        Self {
-            count: self.count - before.count,
-            events: self.events - before.events,
-            seconds: self.seconds - before.seconds,
-        }
-    }
 }
 
 /// Resident memory of this process (VmRSS), in MiB; 0 where /proc is absent.
