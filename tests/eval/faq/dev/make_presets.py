@@ -72,6 +72,82 @@ NULL = [
  "你们直播间的主播叫什么", "工厂在哪里", "这个和那个哪个好", "支持数字人民币吗", "我想应聘客服",
 ]
 
+# A second batch, written on 2026-12-05 (evening) from the answers' content,
+# before any run on it, to give both halves more cases for the stage's fit.
+# Kinds: clipped and colloquial forms, numbers and Latin letters (xl, 3q,
+# 88), what only the answer says (专柜验货, 7天价保, 驿站, 原路返回). A query
+# must not repeat one of the first batch (checked below).
+Q2 = {
+ "greeting-hello": ["在不在呀", "哈喽 有人吗", "客服你好 问一下"],
+ "greeting-thanks": ["ok 谢谢", "3q", "辛苦了 谢谢"],
+ "greeting-bye": ["好的 没别的问题了", "88", "那先这样 拜"],
+ "greeting-wait": ["人呢？", "客服能不能快点回", "发了半天消息没人回"],
+ "greeting-human": ["找个活人", "人工人工", "我不要机器人回复"],
+ "greeting-hours": ["客服几点下班", "周末有人工吗", "晚上十点以后还有客服吗"],
+ "presale-stock": ["xl的还有吗", "这款断货了吗", "库存还有多少"],
+ "presale-size": ["165cm 110斤选哪个码", "这个码数正不正", "身高170穿L可以吗"],
+ "presale-discount": ["优惠券在哪领", "直播间有福利吗", "能再优惠点不"],
+ "presale-genuine": ["是不是高仿的", "可以专柜验货吗", "假一赔十是真的吗"],
+ "presale-material": ["含棉量多少", "是真皮的吗", "什么料子"],
+ "presale-color": ["有白色吗", "还有其他色号吗", "图片以外的颜色有吗"],
+ "presale-price-protect": ["买完第二天降价了", "保价多少天", "降价能补钱吗"],
+ "presale-invoice": ["发票在哪里申请", "确认收货后能开票吗", "能开个人抬头的发票吗"],
+ "presale-gift": ["送不送小样", "买了有礼品吗", "赠品什么时候发"],
+ "presale-usage": ["说明书在哪", "有没有视频教程", "第一次用要注意什么"],
+ "presale-shelf-life": ["什么时候生产的", "会不会快过期了", "保质期几个月"],
+ "presale-bulk": ["拿货量大有折扣吗", "团购价多少", "买三件打折吗"],
+ "logistics-when": ["多久能发出", "预售的什么时候发", "下午下单今天发吗"],
+ "logistics-courier": ["能发邮政吗", "用的什么快递公司", "指定顺丰要加钱吗"],
+ "logistics-track": ["物流单号多少", "包裹到哪了", "看不到物流信息"],
+ "logistics-time": ["到北京要几天", "大概什么时候能收到", "偏远地区几天到"],
+ "logistics-free": ["西藏包邮吗", "运费怎么算", "需要另外付邮费吗"],
+ "logistics-address": ["收件人电话填错了", "能改地址吗 还没发货", "已经发货了还能改地址吗"],
+ "logistics-stuck": ["物流一直显示揽收", "快递好几天没动静", "物流停在中转站了"],
+ "logistics-damaged": ["收到东西碎了", "包装破损了怎么办", "盒子被压扁了"],
+ "logistics-missing": ["少寄了一个", "配件少了一个", "一单两件只到了一件"],
+ "logistics-sign": ["物流显示已签收 可是我没收到", "快递员说放驿站了 我没找到", "被别人签收了怎么办"],
+ "aftersale-return": ["退货流程是啥", "怎么退回去", "申请售后退货在哪点"],
+ "aftersale-7days": ["没拆封能退吗", "七天内可以无理由退吗", "不合适可以退吗"],
+ "aftersale-refund-time": ["钱多久能退回", "寄回去以后几天退款", "退款原路返回吗"],
+ "aftersale-exchange": ["能换大一码吗", "怎么申请换货", "换个尺寸可以吗"],
+ "aftersale-quality": ["收到就是坏的", "衣服有破洞", "质量问题怎么处理"],
+ "aftersale-wrong": ["发的码数不对", "款式发错了", "寄来的东西和我拍的不一样"],
+ "aftersale-return-shipping": ["退货要我出邮费吗", "运费险怎么赔", "退货快递费谁付"],
+ "aftersale-cancel": ["还没发货我不想要了", "下错单了怎么撤销", "能帮我把订单取消掉吗"],
+ "aftersale-return-address": ["退回的地址是哪里", "售后寄回地址", "东西寄回哪"],
+ "aftersale-warranty": ["质保多久", "坏了保修吗", "维修要钱吗"],
+ "aftersale-complaint": ["你们态度太差了", "我要差评加投诉", "怎么投诉商家"],
+ "aftersale-partial": ["退一部分可以吗", "两件里退一件", "只退一个行不行"],
+ "other-member": ["会员有什么福利", "怎么入会", "关注店铺算会员吗"],
+ "other-live": ["直播几点开始", "明天直播吗", "有直播预告吗"],
+ "other-coupon-fail": ["券用不上是怎么回事", "为什么优惠券不能抵扣", "满减券失效了"],
+ "other-points": ["积分怎么兑换礼品", "积分可以抵扣吗", "我的积分有啥用"],
+ "other-cooperation": ["怎么成为你们的代理", "想谈合作", "有合作渠道吗"],
+ "other-privacy": ["你们会泄露地址吗", "个人信息会被卖吗", "隐私怎么保护"],
+}
+assert set(Q2) == set(Q)
+
+NULL2 = [
+ "支持分期付款吗", "能用信用卡吗", "你们有线下门店吗", "这个是哪里产的", "适合老人用吗",
+ "儿童可以用吗", "能放冰箱吗", "有没有大码女装", "这个是什么品牌", "可以刻字吗",
+ "男生能用吗", "耗电吗", "有没有声音", "重不重", "好不好用",
+ "值得买吗", "你们店开多久了", "销量怎么样", "能试用吗", "能做礼盒包装吗",
+ "有什么推荐的", "今天几号", "你喜欢什么颜色", "我心情不好", "给我唱首歌",
+ "抖音怎么赚钱", "小店怎么入驻", "我想开网店", "随心推多少钱", "dou+怎么买",
+ "帮我点个赞", "这件和那件一样吗", "什么时候上新", "有同款吗", "适合夏天穿吗",
+ "能手洗吗", "充电器通用吗", "这个要插电吗", "配件单独卖吗", "可以预约安装吗",
+ "主播身上那件是哪个链接", "怎么加粉丝群", "你们有app吗", "能寄到香港吗", "尺寸有多大",
+ "是几寸的",
+]
+
+first = {q for qs in Q.values() for q in qs} | set(NULL)
+second = [q for qs in Q2.values() for q in qs] + NULL2
+assert len(second) == len(set(second)), "a query repeats within the second batch"
+assert not first & set(second), first & set(second)
+for k, qs in Q2.items():
+    Q[k] = Q[k] + qs
+NULL = NULL + NULL2
+
 with open(os.path.join(here, "presets.jsonl"), "w", encoding="utf-8") as f:
     for k, qs in Q.items():
         for q in qs:
