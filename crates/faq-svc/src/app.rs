@@ -362,6 +362,17 @@ async fn record_in_groups(
     }
 }
 
+/// The stage a question goes to, as `sellerdesk_faq_sentence_stage_total`
+/// labels it: the help centre's, the presets' as shipped, or a shop's with
+/// candidates of its own (`missing` is what the stage did not embed).
+fn stage_label(target: &Target, missing: &[String]) -> &'static str {
+    match target {
+        Target::HelpCentre { .. } => "help_centre",
+        Target::Shop(_) if missing.is_empty() => "presets",
+        Target::Shop(_) => "shop",
+    }
+}
+
 /// The lexical answer: the best `k` candidates as the index ranked them.
 fn lexical_top(
     mut ranked: Vec<(Scored, Entry)>,
@@ -706,8 +717,20 @@ impl Faq {
                 let mut scored = loaded.index.search_features(&features, wanted);
                 let content_of = |id: &str| loaded.kb.entries.get(id).map(|e| &e.content);
                 // With a stage: which candidates it did not embed as they
-                // are now, whose stored vectors the model needs.
-                let missing = stage.map(|stage| stage.not_its_own(&scored, content_of));
+                // are now, whose stored vectors the model needs. Once the
+                // model has had its share of a core the question is
+                // answered lexically at once, without carrying the stage's
+                // 30 candidates further: under load that is most questions,
+                // and since decision 0026 every question would otherwise.
+                let missing = stage
+                    .map(|stage| stage.not_its_own(&scored, content_of))
+                    .filter(|missing| {
+                        let allowed = self.model_budget.allows(std::time::Instant::now());
+                        if !allowed {
+                            SENTENCE_STAGE.inc(&[stage_label(target, missing), "over_share"]);
+                        }
+                        allowed
+                    });
                 // The model may also bring up entries no word matched: for a
                 // stage over its whole base (the help centre), every entry.
                 let keep = if missing.is_some() { RERANKED } else { k };
@@ -725,18 +748,11 @@ impl Faq {
         let (Some(stage), Some(missing)) = (stage, missing) else {
             return Ok((ranked, threshold));
         };
-        let label = match target {
-            Target::HelpCentre { .. } => "help_centre",
-            Target::Shop(_) if missing.is_empty() => "presets",
-            Target::Shop(_) => "shop",
-        };
+        let label = stage_label(target, &missing);
         let own = match target {
+            // The budget allowed the model a moment ago (above), so the
+            // store is asked for the vectors it needs.
             Target::Shop(shop) if !missing.is_empty() => {
-                if !self.model_budget.allows(std::time::Instant::now()) {
-                    // Not even the store is asked: lexically, at once.
-                    SENTENCE_STAGE.inc(&[label, "over_share"]);
-                    return Ok(lexical_top(ranked, k, threshold));
-                }
                 self.own_vectors(stage, shop, &missing).await
             }
             _ => OwnVectors::new(),

@@ -47,6 +47,16 @@ async fn spawn_app_with(
     cache_shops: usize,
     sentence_model: ModelSource,
 ) -> TestApp {
+    spawn_app_sharing(store, cache_shops, sentence_model, 1.0).await
+}
+
+/// As [`spawn_app_with`], the model allowed `sentence_share` of a core.
+async fn spawn_app_sharing(
+    store: Arc<dyn EventStore>,
+    cache_shops: usize,
+    sentence_model: ModelSource,
+    sentence_share: f64,
+) -> TestApp {
     let clock = ManualClock::new(t("2026-03-01T08:00:00Z"));
     let bus = Arc::new(InProcessBus::new());
     let signer = TokenSigner::new("test");
@@ -61,7 +71,7 @@ async fn spawn_app_with(
         follow_other_writers: true,
         cache_shops,
         sentence_model,
-        sentence_share: 1.0,
+        sentence_share,
     };
     let service = Application::spawn_local(settings).await.unwrap();
     let channel = Channel::from_shared(service.endpoint())
@@ -1053,6 +1063,48 @@ async fn r_faq_7_a_shop_on_the_presets_understands_what_shares_no_word() {
         .await
         .unwrap();
     assert!(theirs.is_empty());
+}
+
+/// Decisions 0024 and 0026: once the model has had its share of a core, a
+/// question is answered lexically, exactly as without a model, and the
+/// model takes questions again as the budget refills. Since 0026 every
+/// question would go to the model, so this is the path buyers' load takes.
+#[tokio::test]
+async fn r_faq_7_a_spent_model_budget_answers_lexically() {
+    // Written for this test: the lexical matcher and the model disagree.
+    let (query, staged_answer) = ("可以用顺丰寄吗", "发什么快递");
+    let dir = tempfile::tempdir().unwrap();
+    let mut lexical = spawn_app(sqlite(&dir).await).await;
+    let lexical_answer = lexical.ask("s1", query).await.best.unwrap();
+    assert_ne!(lexical_answer.standard_question, staged_answer);
+    let dir2 = tempfile::tempdir().unwrap();
+    // A share that refills about a millisecond of model time an hour: the
+    // budget it starts with (BUDGET_BURST, one second) is all it gets.
+    let mut staged = spawn_app_sharing(sqlite(&dir2).await, 100, installed_model(), 1e-6).await;
+    let deadline = std::time::Instant::now() + STAGE_ATTACHES;
+    while staged
+        .ask("s1", query)
+        .await
+        .best
+        .unwrap()
+        .standard_question
+        != staged_answer
+    {
+        assert!(std::time::Instant::now() < deadline, "no second stage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // About 50 questions at 19 ms spend a second; 400 spend it on any
+    // machine this runs on, and then the answer is the lexical one.
+    let mut asked = 0;
+    loop {
+        let best = staged.ask("s1", query).await.best.unwrap();
+        if best.standard_question == lexical_answer.standard_question {
+            assert_eq!(best.confidence, lexical_answer.confidence);
+            break;
+        }
+        asked += 1;
+        assert!(asked < 400, "the budget was never spent");
+    }
 }
 
 /// Decisions 0024 and 0025: an entry whose vectors do not say what it says
