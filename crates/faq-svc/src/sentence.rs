@@ -513,7 +513,7 @@ pub const MAX_IN_FLIGHT: usize = 16;
 /// The share of one core the model may use, kept as a budget of model
 /// time (decision 0024): it refills at `share` seconds a second, up to
 /// [`BUDGET_BURST`] seconds' worth, and every call spends what it took. A
-/// quiet replica gives the model every unsure question; a busy one gives it
+/// quiet replica gives the model every question (decision 0026); a busy one gives it
 /// `share` of a core and answers the rest lexically, so the model never
 /// starves the lexical path that buyers' thousands of questions take.
 #[derive(Debug)]

@@ -76,8 +76,8 @@ pub struct Config {
     /// any), `off`, or the package's directory (which must load).
     pub faq_sentence_model: String,
     /// faq-svc: the share of one core the sentence model may use, averaged
-    /// (0 < share <= 1; decision 0024). Beyond it, unsure questions are
-    /// answered lexically, so the model never starves the lexical path.
+    /// (0 < share <= 1; decision 0024). Beyond it, questions are answered
+    /// lexically, so the model never starves the lexical path.
     pub faq_sentence_share: f64,
     /// R-CHAT-1: customer-service accounts per shop.
     pub chat_max_agents: usize,
