@@ -1,7 +1,11 @@
 # Writes help-centre.jsonl: the development set over the help centre (seed 001).
 # Written from the answers' content and from how merchants type, before any
 # tuning; split into halves by a hash of the query (see faq eval --half).
-import json, os
+import os, sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from batches import joined, write  # noqa: E402
 
 H = {
  1: "小店随心推与巨量千川之间的关系?",
@@ -177,18 +181,5 @@ NULL2 = [
  "抖音月付怎么关", "怎么注册抖音", "帮我写个文案", "你们公司在哪", "商品怎么设置sku",
 ]
 
-first = {q for qs in Q.values() for q in qs} | set(NULL)
-second = [q for qs in Q2.values() for q in qs] + NULL2
-assert len(second) == len(set(second)), "a query repeats within the second batch"
-assert not first & set(second), first & set(second)
-for k, qs in Q2.items():
-    Q[k] = Q[k] + qs
-NULL = NULL + NULL2
-
-out = os.path.join(os.path.dirname(__file__), "help-centre.jsonl")
-with open(out, "w", encoding="utf-8") as f:
-    for k, qs in Q.items():
-        for q in qs:
-            f.write(json.dumps({"query": q, "expect": H[k]}, ensure_ascii=False) + "\n")
-    for q in NULL:
-        f.write(json.dumps({"query": q, "expect": None}, ensure_ascii=False) + "\n")
+Q, NULL = joined(Q, NULL, Q2, NULL2)
+write(os.path.join(here, "help-centre.jsonl"), Q, NULL, lambda k: H[k])

@@ -1,9 +1,11 @@
 # Writes presets.jsonl: the development set over the platform presets every new
 # shop starts with, as buyers type. Written before any tuning; split into
 # halves by a hash of the query (see faq eval --half).
-import json, os
+import json, os, sys
 
-here = os.path.dirname(__file__)
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+from batches import joined, write  # noqa: E402
 presets = json.load(open(os.path.join(here, "../../../../crates/faq-svc/data/presets.json"), encoding="utf-8"))
 std = {e["key"]: e["standard_question"] for e in presets["entries"]}
 
@@ -140,17 +142,5 @@ NULL2 = [
  "是几寸的",
 ]
 
-first = {q for qs in Q.values() for q in qs} | set(NULL)
-second = [q for qs in Q2.values() for q in qs] + NULL2
-assert len(second) == len(set(second)), "a query repeats within the second batch"
-assert not first & set(second), first & set(second)
-for k, qs in Q2.items():
-    Q[k] = Q[k] + qs
-NULL = NULL + NULL2
-
-with open(os.path.join(here, "presets.jsonl"), "w", encoding="utf-8") as f:
-    for k, qs in Q.items():
-        for q in qs:
-            f.write(json.dumps({"query": q, "expect": std[k]}, ensure_ascii=False) + "\n")
-    for q in NULL:
-        f.write(json.dumps({"query": q, "expect": None}, ensure_ascii=False) + "\n")
+Q, NULL = joined(Q, NULL, Q2, NULL2)
+write(os.path.join(here, "presets.jsonl"), Q, NULL, lambda k: std[k])
