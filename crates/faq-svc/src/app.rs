@@ -41,7 +41,7 @@ static SENTENCE_STAGE: std::sync::LazyLock<sellerdesk_runtime::metrics::Counter>
     std::sync::LazyLock::new(|| {
         sellerdesk_runtime::metrics::Counter::new(
             "sellerdesk_faq_sentence_stage_total",
-            "Questions below the threshold that went to the sentence model, by stage (help_centre; presets: every candidate a preset as shipped; shop: some with the shop's stored vectors) and outcome: reranked, failed, busy (answered lexically: too many waited for the model), over_share (answered lexically: the model had its share of a core), not_embedded (answered lexically: a candidate's stored vectors are missing or stale).",
+            "Questions that went to the sentence model (every question whose candidates a stage knows, decision 0026), by stage (help_centre; presets: every candidate a preset as shipped; shop: some with the shop's stored vectors) and outcome: reranked, reranked_kept_vector (the same text was embedded lately: no call to the model), failed, busy (answered lexically: too many waited for the model), over_share (answered lexically: the model had its share of a core), not_embedded (answered lexically: a candidate's stored vectors are missing or stale).",
             &["stage", "outcome"],
         )
     });
@@ -725,7 +725,9 @@ impl Faq {
                 let missing = stage
                     .map(|stage| stage.not_its_own(&scored, content_of))
                     .filter(|missing| {
-                        let allowed = self.model_budget.allows(std::time::Instant::now());
+                        // A question embedded lately costs the model nothing.
+                        let allowed = self.model_budget.allows(std::time::Instant::now())
+                            || stage.is_some_and(|s| s.model().cached_query(query).is_some());
                         if !allowed {
                             SENTENCE_STAGE.inc(&[stage_label(target, missing), "over_share"]);
                         }
@@ -842,6 +844,12 @@ impl Faq {
         lexical: Vec<Scored>,
         own: OwnVectors,
     ) -> Vec<Scored> {
+        if let Some(v) = stage.model().cached_query(query) {
+            // Embedded lately: only the cosines are left to compute, which
+            // take microseconds, so neither the queue nor the budget.
+            SENTENCE_STAGE.inc(&[label, "reranked_kept_vector"]);
+            return stage.answer_with(&v, lexical, &Calibration::default(), &own);
+        }
         if !self.model_budget.allows(std::time::Instant::now()) {
             // The model has had its share of a core: lexically.
             SENTENCE_STAGE.inc(&[label, "over_share"]);
