@@ -752,8 +752,9 @@ impl Faq {
         };
         let label = stage_label(target, &missing);
         let own = match target {
-            // The budget allowed the model a moment ago (above), so the
-            // store is asked for the vectors it needs.
+            // The budget allowed the model a moment ago, or the question's
+            // vector is kept (above): either way the cosines need the
+            // shop's stored vectors, so the store is asked for them.
             Target::Shop(shop) if !missing.is_empty() => {
                 self.own_vectors(stage, shop, &missing).await
             }

@@ -2,7 +2,9 @@
 //! does not grow with the number of shops). When an entry is added past the
 //! bound, the least recently used idle entries go; the owner says what idle
 //! means (nobody holds it, nothing waits on it) and reloads an entry from
-//! the log when it is asked for again.
+//! the log when it is asked for again. faq-svc also keeps the sentence
+//! model's question vectors in one, keyed by the question's text (decision
+//! 0026): there every entry is idle, and a dropped one is embedded again.
 
 use std::{collections::HashMap, sync::Arc};
 
