@@ -346,7 +346,9 @@ pub fn evaluate_entries(
 /// on. With a sentence model, each candidate has its two cosines too, and a
 /// base of at most [`crate::matcher::second_stage::RERANKED`] entries has
 /// every entry listed, as the second stage considers them
-/// (`tests/eval/faq/e5_stage.py` fits on that).
+/// (`tests/eval/faq/e5_stage.py` fits on that). Each candidate carries its
+/// answer and questions too, for cosines tried outside the service
+/// (`tests/eval/faq/augment_cosines.py`).
 pub fn signal_dump(
     analyzer: &Analyzer,
     entries: &[crate::domain::Entry],
@@ -382,6 +384,8 @@ pub fn signal_dump(
                 let asked = entry.map_or(0, |e| e.content.questions().count());
                 serde_json::json!({
                     "standard_question": question,
+                    "answer_text": entry.map(|e| e.content.answer.as_str()).unwrap_or_default(),
+                    "questions_text": entry.map(|e| e.content.questions().collect::<Vec<_>>()).unwrap_or_default(),
                     "right": case.expect.as_deref().is_some_and(|w| same_question(question, w)),
                     "question": h.signals.question,
                     "questions": h.signals.questions,

@@ -58,6 +58,11 @@ ap.add_argument("--lead", action="store_true",
 ap.add_argument("--cv", type=int, default=0, help="K-fold cross-validation inside the fitted half")
 ap.add_argument("--weights", default=None,
                 help="keep these ranking weights (question cosine,whole cosine) and fit the confidence only")
+ap.add_argument("--sentences", action="store_true",
+                help="also the query's best cosine with one sentence of the entry's answer "
+                     "(`cos_sent`, added to a dump by augment_cosines.py): a third ranking "
+                     "weight, chosen on the fitted half when --weights names two, and a "
+                     "confidence input")
 ap.add_argument("--no-agree", dest="agree", action="store_false",
                 help="leave out whether the lexical best is the stage's best "
                      "(the service reads it since decision 0026)")
@@ -126,7 +131,10 @@ class Ranking(tuple):
 def stage_score(c, w):
     if w.free:
         return sum(wi * (c[k] or 0.0) for wi, k in zip(w, FREE))
-    return lexical(c) + w[0] * (c["cos_question"] or 0.0) + w[1] * (c["cos_whole"] or 0.0)
+    s = lexical(c) + w[0] * (c["cos_question"] or 0.0) + w[1] * (c["cos_whole"] or 0.0)
+    if len(w) > 2:
+        s += w[2] * (c.get("cos_sent") or 0.0)
+    return s
 
 
 def fit_free(cs):
@@ -158,6 +166,8 @@ def features(case, w):
     r = ranked(case, w)
     top = r[0]
     x = [stage_score(top, w), top["entry"], top["cos_whole"] or 0.0]
+    if args.sentences:
+        x.append(top.get("cos_sent") or 0.0)
     if args.lead:
         # How far the best stands out from the candidates the model saw: in
         # a base whose entries all share its topic every cosine is high.
@@ -181,7 +191,10 @@ def features(case, w):
 
 def fit_stage(cs):
     if args.weights:
-        return with_confidence(cs, Ranking(args.weights.split(",")))
+        given = Ranking(args.weights.split(","))
+        if args.sentences and len(given) == 2:
+            return with_confidence(cs, sentence_weight(cs, given))
+        return with_confidence(cs, given)
     if args.free:
         return with_confidence(cs, fit_free(cs))
     grid = [(a, b) for a in range(0, 41) for b in range(0, 41)]
@@ -202,6 +215,25 @@ def fit_stage(cs):
     # Among ties, the smallest weights (the least change to the lexical order).
     best_i = max(range(len(W)), key=lambda i: (total[i], -W[i].sum()))
     return with_confidence(cs, Ranking(W[best_i]))
+
+
+def sentence_weight(cs, w):
+    """The answer sentences' ranking weight beside fixed cosine weights `w`,
+    by the grid's objective (top-1 plus MRR over the staged answerable
+    cases); among ties the smallest."""
+    def objective(w3):
+        r = Ranking(list(w) + [w3])
+        total = 0.0
+        for case in cs:
+            if not case["staged"] or not case["answerable"] or not case["candidates"]:
+                continue
+            order = ranked(case, r)
+            rank = next((i for i, c in enumerate(order) if c["right"]), None)
+            if rank is not None:
+                total += (rank == 0) + 1 / (rank + 1)
+        return total
+    best = max(range(0, 41), key=lambda w3: (objective(w3), -w3))
+    return Ranking(list(w) + [best])
 
 
 def with_confidence(cs, w):
