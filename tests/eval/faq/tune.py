@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
 """Fits the matcher's ranking weights and confidence calibration on ONE half of
-the development set and reports both halves (docs/faq-matching.md).
+the development set and reports that half (docs/faq-matching.md).
 
     sellerdesk faq eval --sentence-model off --kb help-centre --cases tests/eval/faq/dev/help-centre.jsonl --dump /tmp/hc.jsonl
     sellerdesk faq eval --sentence-model off --kb presets --cases tests/eval/faq/dev/presets.jsonl --dump /tmp/pr.jsonl
-    python3 tests/eval/faq/tune.py --fit a /tmp/hc.jsonl /tmp/pr.jsonl
+    sellerdesk faq eval --sentence-model off --kb shop-1000 --cases tests/eval/faq/dev/presets.jsonl --dump /tmp/s1k.jsonl
+    python3 tests/eval/faq/tune.py --fit a --weights 0.8,0,0.9 /tmp/hc.jsonl /tmp/pr.jsonl /tmp/s1k.jsonl
 
 (`off`: with a sentence model the dump lists every entry of a small base,
 for e5_stage.py; this fit is the lexical matcher's.)
 
 Prints the constants for crates/faq-svc/src/matcher/calibration.rs. Needs numpy.
+The other half's figures only with --report-held-out. Without --weights the
+ranking weights are searched on a grid too (the service keeps 0.8,0,0.9,
+fitted on the first batch: the second stage is fitted over them). `--cv 10
+--threshold 0.83` compares confidences out of fold inside the fitted half,
+as decision 0027 did (docs/faq-matching.md, "The lexical confidence reads
+each signal").
 """
-import argparse, json, math, os, sys
+import argparse, json, math, os, sys, zlib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -20,7 +27,20 @@ from fitting import logistic  # noqa: E402
 ap = argparse.ArgumentParser()
 ap.add_argument("--fit", choices=["a", "b"], default="a", help="the half to fit on")
 ap.add_argument("--precision", type=float, default=0.95, help="target auto-answer precision")
-ap.add_argument("--conf", default="score,entry", help="the confidence's inputs, of: score, entry, margin, ratio")
+ap.add_argument("--conf", default="question,questions,entry",
+                help="the confidence's inputs, of: score, entry, margin, ratio, question, questions "
+                     "(the service's since decision 0027: question,questions,entry; until then score,entry)")
+ap.add_argument("--weights", default=None,
+                help="keep these ranking weights (questions,answer,entry; the service's are "
+                     "0.8,0,0.9) and fit the confidence only: the stage's inputs stay as they are")
+ap.add_argument("--threshold", type=float, default=None,
+                help="report at this threshold instead of choosing one on the fitted half")
+ap.add_argument("--cv", type=int, default=0,
+                help="K folds of the fitted half (by query), each fitted on the rest: the fitted "
+                     "half's figures as the folds left out answer them, and nothing of the other half")
+ap.add_argument("--report-held-out", action="store_true",
+                help="also print the other half's figures (a reported result: read it once, "
+                     "choose nothing on it)")
 ap.add_argument("dumps", nargs="+")
 args = ap.parse_args()
 
@@ -61,28 +81,28 @@ def ranking_quality(cs, w):
     return top1 / n, mrr / n
 
 
-grid = [x / 10 for x in range(0, 11)]
-# Every weighting on the grid is scored at once, with numpy.
-weights = np.array([(a, b, c) for a in grid for b in grid for c in grid])
-total = np.zeros(len(weights))
-answerable = [c for c in fit if c["answerable"] and c["candidates"]]
-for case in answerable:
-    m = np.array([[c.get(k, 0.0) for k in SIGNALS] for c in case["candidates"]])
-    right = np.array([c["right"] for c in case["candidates"]])
-    scores = m[:, :1] + m[:, 1:] @ weights.T  # candidates x weightings
-    # Rank of the right candidate under each weighting (ties broken against it).
-    if right.any():
-        r = scores[right.argmax()]
-        rank = (scores > r).sum(axis=0) + (scores == r).sum(axis=0) - 1
-        total += (rank == 0) + 1 / (rank + 1)
-# Top-1 alone has many ties on a set this size, and the arg-max among them
-# jumps with a handful of cases; adding MRR rewards weights that keep the
-# right entry close to the top as well.
-best = tuple(float(x) for x in weights[int(total.argmax())])
-print("ranking weights (questions, answer, entry):", best)
-for name, cs in (("fit", fit), ("held-out", held)):
-    t, m = ranking_quality(cs, best)
-    print(f"  {name}: top-1 {t:.3f} MRR {m:.3f}")
+def fit_ranking(cs):
+    if args.weights:
+        return tuple(float(x) for x in args.weights.split(","))
+    grid = [x / 10 for x in range(0, 11)]
+    # Every weighting on the grid is scored at once, with numpy.
+    weights = np.array([(a, b, c) for a in grid for b in grid for c in grid])
+    total = np.zeros(len(weights))
+    for case in cs:
+        if not case["answerable"] or not case["candidates"]:
+            continue
+        m = np.array([[c.get(k, 0.0) for k in SIGNALS] for c in case["candidates"]])
+        right = np.array([c["right"] for c in case["candidates"]])
+        scores = m[:, :1] + m[:, 1:] @ weights.T  # candidates x weightings
+        # Rank of the right candidate under each weighting (ties broken against it).
+        if right.any():
+            r = scores[right.argmax()]
+            rank = (scores > r).sum(axis=0) + (scores == r).sum(axis=0) - 1
+            total += (rank == 0) + 1 / (rank + 1)
+    # Top-1 alone has many ties on a set this size, and the arg-max among them
+    # jumps with a handful of cases; adding MRR rewards weights that keep the
+    # right entry close to the top as well.
+    return tuple(float(x) for x in weights[int(total.argmax())])
 
 
 def features(case, w):
@@ -98,6 +118,8 @@ def features(case, w):
         "entry": r[0]["entry"],
         "margin": s1 - s2,
         "ratio": s2 / s1 if s1 > 0 else 1.0,
+        "question": r[0]["question"],
+        "questions": r[0]["questions"],
     }
     x = [inputs[k] for k in args.conf.split(",")]
     y = 1 if r[0]["right"] else 0
@@ -114,21 +136,26 @@ def design(cs, w):
     return np.array(xs), np.array(ys, dtype=float)
 
 
-# Logistic regression by Newton's method with a small ridge.
-X, Y = design(fit, best)
-beta = logistic(X, Y)
-print(f"calibration (bias, {args.conf}):", [round(float(b), 3) for b in beta])
+def fit_all(cs):
+    """Ranking weights, then the logistic confidence (Newton, small ridge)."""
+    w = fit_ranking(cs)
+    X, Y = design(cs, w)
+    return w, logistic(X, Y)
 
 
-def conf(x):
-    return 1 / (1 + math.exp(-(beta[0] + beta[1:] @ np.array(x))))
+def confidence(case, w, beta):
+    """(confidence of the best entry or None, whether it is right)."""
+    x, y = features(case, w)
+    if x is None:
+        return None, 0
+    return 1 / (1 + math.exp(-(beta[0] + beta[1:] @ np.array(x)))), y
 
 
-def at_threshold(cs, w, t):
+def at_threshold(answers, t):
+    """answers: (case, confidence, right). Precision, coverage, null answered."""
     auto = right = ans = ans_auto = null = null_auto = 0
-    for case in cs:
-        x, y = features(case, w)
-        a = x is not None and conf(x) >= t
+    for case, p, y in answers:
+        a = p is not None and p >= t
         if case["answerable"]:
             ans += 1
             ans_auto += a
@@ -140,45 +167,73 @@ def at_threshold(cs, w, t):
     return (right / auto if auto else 1.0, ans_auto / ans, null_auto / null if null else 0.0)
 
 
-# The default threshold: the lowest at which the fitted half's auto-answers
-# reach the target precision (with the null cases wrongly answered <= 5%).
-threshold = None
-for t in [x / 100 for x in range(5, 100)]:
-    p, c, n = at_threshold(fit, best, t)
-    if p >= args.precision and n <= 0.05:
-        threshold = t
-        break
-print("threshold:", threshold)
-for name, cs in (("fit", fit), ("held-out", held)):
-    for kb in sorted({c["kb"] for c in cs}):
-        sub = [c for c in cs if c["kb"] == kb]
-        p, c, n = at_threshold(sub, best, threshold)
-        t, m = ranking_quality(sub, best)
+def chosen_threshold(answers):
+    """The lowest at which these answers reach the target precision (with
+    the null cases wrongly answered <= 5%)."""
+    if args.threshold is not None:
+        return args.threshold
+    for t in [x / 100 for x in range(5, 100)]:
+        p, c, n = at_threshold(answers, t)
+        if p >= args.precision and n <= 0.05:
+            return t
+    return None
+
+
+def report(name, answers, w, threshold):
+    for kb in sorted({a[0]["kb"] for a in answers}):
+        sub = [a for a in answers if a[0]["kb"] == kb]
+        p, c, n = at_threshold(sub, threshold)
+        t, m = ranking_quality([a[0] for a in sub], w)
         print(f"  {name} {kb}: top-1 {t:.3f} precision {p:.3f} coverage {c:.3f} null-answered {n:.3f}")
-# Log loss and Brier score of the confidence on each half: lower is better
-# calibrated, whatever the threshold.
-for name, cs in (("fit", fit), ("held-out", held)):
+    p, c, n = at_threshold(answers, threshold)
+    print(f"  {name} pooled: precision {p:.3f} coverage {c:.3f} null-answered {n:.3f}")
+    # Log loss and Brier score of the confidence: lower is better
+    # calibrated, whatever the threshold.
     ll = br = 0.0
-    n = 0
-    for case in cs:
-        x, y = features(case, best)
-        if x is None:
+    k = 0
+    buckets = {}
+    for _, p, y in answers:
+        if p is None:
             continue
-        p = min(max(conf(x), 1e-9), 1 - 1e-9)
-        ll -= y * math.log(p) + (1 - y) * math.log(1 - p)
-        br += (p - y) ** 2
-        n += 1
-    print(f"  {name}: log loss {ll / n:.3f}, Brier {br / n:.3f}")
-# Reliability: how the confidence reads on the held-out half.
-print("reliability on held-out (confidence bucket: right / auto-answered):")
-buckets = {}
-for case in held:
-    x, y = features(case, best)
-    if x is None:
-        continue
-    b = min(int(conf(x) * 10), 9)
-    r, n = buckets.get(b, (0, 0))
-    buckets[b] = (r + y, n + 1)
-for b in sorted(buckets):
-    r, n = buckets[b]
-    print(f"  {b/10:.1f}-{(b+1)/10:.1f}: {r}/{n}")
+        q = min(max(p, 1e-9), 1 - 1e-9)
+        ll -= y * math.log(q) + (1 - y) * math.log(1 - q)
+        br += (q - y) ** 2
+        k += 1
+        b = min(int(p * 10), 9)
+        r, n = buckets.get(b, (0, 0))
+        buckets[b] = (r + y, n + 1)
+    print(f"  {name}: log loss {ll / k:.3f}, Brier {br / k:.3f}")
+    print(f"  reliability, {name} (confidence bucket: right / asked):")
+    for b in sorted(buckets):
+        r, n = buckets[b]
+        print(f"    {b/10:.1f}-{(b+1)/10:.1f}: {r}/{n}")
+
+
+if args.cv:
+    def fold(case):
+        return zlib.crc32(case["query"].encode("utf-8")) % args.cv
+    answers = []
+    for k in range(args.cv):
+        w_k, beta_k = fit_all([c for c in fit if fold(c) != k])
+        answers += [(c, *confidence(c, w_k, beta_k)) for c in fit if fold(c) == k]
+    threshold = chosen_threshold(answers)
+    print(f"threshold: {threshold}")
+    w = fit_ranking(fit)
+    report(f"{args.cv}-fold inside half {args.fit}", answers, w, threshold)
+    sys.exit(0)
+
+best, beta = fit_all(fit)
+print("ranking weights (questions, answer, entry):", best)
+t, m = ranking_quality(fit, best)
+print(f"  fit: top-1 {t:.3f} MRR {m:.3f}")
+print(f"calibration (bias, {args.conf}):", [round(float(b), 3) for b in beta])
+fit_answers = [(c, *confidence(c, best, beta)) for c in fit]
+threshold = chosen_threshold(fit_answers)
+print("threshold:", threshold)
+report("fit", fit_answers, best, threshold)
+if not args.report_held_out:
+    # A refit to read the constants must not show the half that is
+    # reported: one look is enough to start choosing on it.
+    print("held-out half not printed (--report-held-out prints it)")
+    sys.exit(0)
+report("held-out", [(c, *confidence(c, best, beta)) for c in held], best, threshold)

@@ -382,7 +382,7 @@ impl Index {
                 let tied = scores.iter().filter(|x| (*x - score).abs() < TIED).count();
                 Some(Scored {
                     entry_id: s.entry_id.clone(),
-                    confidence: self.calibration.confidence(&signals, score) / tied.max(1) as f64,
+                    confidence: self.calibration.confidence(&signals) / tied.max(1) as f64,
                     matched_question: s.questions.get(best).map(|q| q.text.clone())?,
                     signals,
                 })
