@@ -1,5 +1,7 @@
 """The logistic confidence both fits use (tune.py for the lexical matcher,
 e5_stage.py for the help centre's second stage)."""
+import zlib
+
 import numpy as np
 
 
@@ -14,3 +16,9 @@ def logistic(X, Y, ridge=0.01, steps=50):
         H = (Xb.T * (p * (1 - p))) @ Xb + ridge * np.eye(len(beta))
         beta -= np.linalg.solve(H, g)
     return beta
+
+
+def fold_of(query, k, salt=""):
+    """The cross-validation fold of a case, by its query, so that a query
+    asked of two bases stays in one fold."""
+    return zlib.crc32((salt + query).encode("utf-8")) % k

@@ -18,11 +18,11 @@ fitted on the first batch: the second stage is fitted over them). `--cv 10
 as decision 0027 did (docs/faq-matching.md, "The lexical confidence reads
 each signal").
 """
-import argparse, json, math, os, sys, zlib
+import argparse, json, math, os, sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fitting import logistic  # noqa: E402
+from fitting import fold_of, logistic  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--fit", choices=["a", "b"], default="a", help="the half to fit on")
@@ -211,7 +211,7 @@ def report(name, answers, w, threshold):
 
 if args.cv:
     def fold(case):
-        return zlib.crc32(case["query"].encode("utf-8")) % args.cv
+        return fold_of(case["query"], args.cv)
     answers = []
     for k in range(args.cv):
         w_k, beta_k = fit_all([c for c in fit if fold(c) != k])
