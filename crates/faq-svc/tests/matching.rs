@@ -370,8 +370,10 @@ fn r_faq_7_presets_held_out_half_stays_above_its_floor() {
 /// every question, the installed model; scripts/test.sh installs it). Its
 /// confidence was fitted on half A; the floors sit a little under what half
 /// B measured once, after the constants were fixed (docs/faq-matching.md):
-/// help centre 88.5 / 96.9 / 96.4 / 64.1 / 0, presets 87.6 / 94.9 / 98.7 /
-/// 57.7 / 0. The stage's constants regressing fails here.
+/// since the stage's confidence reads each signal (decision 0027), help
+/// centre 88.5 / 96.9 / 93.4 / 69.5 / 0, presets 87.6 / 94.9 / 97.7 / 62.0
+/// / 2.3; before it 96.4 / 64.1 / 0 and 98.8 / 58.4 / 0 of the last three.
+/// The stage's constants regressing fails here.
 fn held_out_staged(kb: &str, file: &str) -> eval::Report {
     let model = faq_svc::sentence::ModelSource::Installed
         .open()
@@ -406,8 +408,8 @@ fn r_faq_7_the_help_centre_with_its_stage_stays_above_its_floor_on_half_b() {
         Floor {
             top1: 0.85,
             recall_at_3: 0.94,
-            precision: 0.93,
-            coverage: 0.58,
+            precision: 0.92,
+            coverage: 0.62,
             null_answered: 0.05,
         },
     );
@@ -421,7 +423,7 @@ fn r_faq_7_the_presets_with_their_stage_stay_above_their_floor_on_half_b() {
             top1: 0.84,
             recall_at_3: 0.92,
             precision: 0.95,
-            coverage: 0.52,
+            coverage: 0.56,
             null_answered: 0.05,
         },
     );

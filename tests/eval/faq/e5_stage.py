@@ -17,8 +17,11 @@ engine, called through its C API; a shop base's own entries through the
 stored encoding). Every base's cases of the fitted half are used: the
 ranking weights (grid, unless `--weights` holds them) for top-1 plus MRR,
 then a logistic confidence (Newton, small ridge) over the re-ranked best
-entry's score, its `entry` share, its cosine with the whole entry and
-whether the lexical matcher put it first too (`--no-agree` leaves that out);
+entry's lexical signals (question, questions, entry) and its two cosines,
+each with a weight of its own (decision 0027; `--score-form` gives the
+form before it: the stage's score, the `entry` share and the whole
+cosine), and whether the lexical matcher put it first too (`--no-agree`
+leaves that out);
 with `--margin` its lead over the second, with `--lead` its cosines' lead
 over the candidates' mean (both tried, neither kept). Prints the constants
 for crates/faq-svc/src/matcher/second_stage.rs and the fitted half's
@@ -63,6 +66,13 @@ ap.add_argument("--sentences", action="store_true",
                      "(`cos_sent`, added to a dump by augment_cosines.py): a third ranking "
                      "weight, chosen on the fitted half when --weights names two, and a "
                      "confidence input")
+ap.add_argument("--signals", action="store_true", default=True,
+                help="the confidence reads the lexical signals (question, questions, entry) and "
+                     "both cosines each with a weight of its own (the service's since decision "
+                     "0027; the default)")
+ap.add_argument("--score-form", dest="signals", action="store_false",
+                help="the confidence reads the stage's ranking score, the entry share and the "
+                     "whole cosine, as until decision 0027")
 ap.add_argument("--no-agree", dest="agree", action="store_false",
                 help="leave out whether the lexical best is the stage's best "
                      "(the service reads it since decision 0026)")
@@ -165,7 +175,11 @@ def ranked(case, w):
 def features(case, w):
     r = ranked(case, w)
     top = r[0]
-    x = [stage_score(top, w), top["entry"], top["cos_whole"] or 0.0]
+    if args.signals:
+        x = [top["question"], top["questions"], top["entry"], top["cos_question"] or 0.0,
+             top["cos_whole"] or 0.0]
+    else:
+        x = [stage_score(top, w), top["entry"], top["cos_whole"] or 0.0]
     if args.sentences:
         x.append(top.get("cos_sent") or 0.0)
     if args.lead:
@@ -325,6 +339,10 @@ def report(name, answered):
         print(f"  {name} {kb}: top-1 {f['top1']:.1%} recall@3 {f['at3']:.1%} "
               f"precision {f['precision']:.1%} coverage {f['coverage']:.1%} "
               f"null-answered {f['null']:.1%}")
+    # The threshold's rule reads the bases pooled (decision 0026).
+    f = figures(answered)
+    print(f"  {name} pooled: precision {f['precision']:.1%} coverage {f['coverage']:.1%} "
+          f"null-answered {f['null']:.1%}")
 
 
 def reliability(name, answers):
@@ -360,8 +378,10 @@ if args.cv:
 
 w, beta = fit_calibrated(fitted_on(fit))
 print("stage weights (question cosine, whole cosine):", w)
-print("stage calibration (bias, score, entry, whole cosine[, whole lead, question lead]"
-      "[, agreement][, margin]):", [round(float(b), 3) for b in beta])
+inputs = ("question, questions, entry, question cosine, whole cosine" if args.signals
+          else "score, entry, whole cosine[, whole lead, question lead]")
+print(f"stage calibration (bias, {inputs}[, agreement][, margin]):",
+      [round(float(b), 3) for b in beta])
 report("fit", answered_by(fit, w, beta))
 if not args.report_held_out:
     # A refit to read the constants must not show the half that is

@@ -12,7 +12,7 @@
 //! that says 在抖音, 包裹到哪了 against 收到的包裹破损了) is as sure
 //! lexically as a paraphrase, and the model is what tells them apart.
 
-use super::{Calibration, Scored};
+use super::{Calibration, Scored, Signals};
 
 /// A query's cosines against one entry, from a sentence model.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -24,19 +24,24 @@ pub struct Cosines {
 }
 
 /// How the cosines join the lexical ranking score, and the confidence of
-/// the re-ranked best entry: `sigmoid(bias + score_weight * score +
-/// coverage_weight * entry + cosine_weight * whole + agreement_weight *
-/// agreement)`, where agreement is 1 for the entry the lexical matcher put
-/// first (two rankers that read different things agree more often when
-/// they are right).
+/// the re-ranked best entry: `sigmoid(bias + question_signal * question +
+/// questions_signal * questions + entry_signal * entry + question_cosine *
+/// cosine with the best question + whole_cosine * cosine with the whole
+/// entry + agreement_weight * agreement)`, where agreement is 1 for the
+/// entry the lexical matcher put first (two rankers that read different
+/// things agree more often when they are right). Each signal has a weight
+/// of its own, as in the lexical confidence (decision 0027): what puts an
+/// entry first is not the same as what makes it likely right.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StageCalibration {
     pub question_weight: f64,
     pub whole_weight: f64,
     pub bias: f64,
-    pub score_weight: f64,
-    pub coverage_weight: f64,
-    pub cosine_weight: f64,
+    pub question_signal: f64,
+    pub questions_signal: f64,
+    pub entry_signal: f64,
+    pub question_cosine: f64,
+    pub whole_cosine: f64,
     pub agreement_weight: f64,
 }
 
@@ -47,27 +52,34 @@ pub const RERANKED: usize = 30;
 /// Fitted on half A of the development set (both batches, 2026-12-05),
 /// every case, over the three bases the stage serves: the help centre, the
 /// presets, and the 1,000-entry shop base with its own entries embedded
-/// (`tests/eval/faq/e5_stage.py --fit a --weights 9,13`; decision 0026,
-/// docs/faq-matching.md has the figures). The ranking weights are decision
-/// 0025's: a refit of them lost top-1 out of fold. Until decision 0026 the
-/// confidence was fitted on the unsure cases only and had no agreement
-/// (-42.66, 2.538, 2.795, -9.368).
+/// (`tests/eval/faq/e5_stage.py --fit a --weights 9,13 --signals`;
+/// decisions 0026 and 0027, docs/faq-matching.md has the figures). The
+/// ranking weights are decision 0025's: a refit of them lost top-1 out of
+/// fold. The `questions` share weighs against, as in the lexical
+/// confidence ([`super::calibration::FITTED`] says why). Until decision
+/// 0027 the confidence read the stage's ranking score, the entry share and
+/// the whole cosine (-49.769, 1.642, 0.282, 18.435, agreement 1.157); until
+/// decision 0026 it was fitted on the unsure cases only.
 pub const FITTED_STAGE: StageCalibration = StageCalibration {
     question_weight: 9.0,
     whole_weight: 13.0,
-    bias: -49.769,
-    score_weight: 1.642,
-    coverage_weight: 0.282,
-    cosine_weight: 18.435,
-    agreement_weight: 1.157,
+    bias: -46.525,
+    question_signal: 4.558,
+    questions_signal: -6.36,
+    entry_signal: 5.403,
+    question_cosine: 25.754,
+    whole_cosine: 24.909,
+    agreement_weight: 1.153,
 };
 
 impl StageCalibration {
-    fn confidence(&self, score: f64, entry: f64, whole: f64, agrees: bool) -> f64 {
+    fn confidence(&self, s: &Signals, c: Cosines, agrees: bool) -> f64 {
         let z = self.bias
-            + self.score_weight * score
-            + self.coverage_weight * entry
-            + self.cosine_weight * whole
+            + self.question_signal * s.question
+            + self.questions_signal * s.questions
+            + self.entry_signal * s.entry
+            + self.question_cosine * c.question
+            + self.whole_cosine * c.whole
             + if agrees { self.agreement_weight } else { 0.0 };
         1.0 / (1.0 + (-z).exp())
     }
@@ -97,7 +109,7 @@ pub fn rerank(
                 + stage.question_weight * c.question
                 + stage.whole_weight * c.whole;
             let agrees = lexical_best.as_deref() == Some(s.entry_id.as_str());
-            s.confidence = stage.confidence(score, s.signals.entry, c.whole, agrees);
+            s.confidence = stage.confidence(&s.signals, c, agrees);
             s.signals.sentence = Some(c);
             (score, s)
         })
@@ -110,7 +122,6 @@ pub fn rerank(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matcher::Signals;
 
     fn hit(id: &str, question: f64, entry: f64) -> Scored {
         Scored {
@@ -135,10 +146,12 @@ mod tests {
         let stage = StageCalibration {
             question_weight: 6.0,
             whole_weight: 6.0,
-            bias: -20.0,
-            score_weight: 2.0,
-            coverage_weight: 0.5,
-            cosine_weight: 3.0,
+            bias: -6.0,
+            question_signal: 2.0,
+            questions_signal: 0.0,
+            entry_signal: 0.5,
+            question_cosine: 3.0,
+            whole_cosine: 3.0,
             agreement_weight: 0.0,
         };
         let lexical = vec![hit("shares-words", 0.4, 0.5), hit("means-it", 0.1, 0.2)];
@@ -175,9 +188,11 @@ mod tests {
             question_weight: 0.0,
             whole_weight: 0.0,
             bias: -1.0,
-            score_weight: 1.0,
-            coverage_weight: 0.0,
-            cosine_weight: 0.0,
+            question_signal: 1.0,
+            questions_signal: 0.0,
+            entry_signal: 0.0,
+            question_cosine: 0.0,
+            whole_cosine: 0.0,
             agreement_weight: 2.0,
         };
         let same = |_: &Scored| Some(Cosines::default());
@@ -185,13 +200,38 @@ mod tests {
         let out = rerank(lexical, same, &Calibration::default(), &stage);
         let of = |id: &str| out.iter().find(|s| s.entry_id == id).unwrap().confidence;
         let z = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let score = Calibration::default().rank_score(&out[0].signals);
-        assert!((of("first") - z(-1.0 + score + 2.0)).abs() < 1e-12);
-        assert!((of("second") - z(-1.0 + score)).abs() < 1e-12);
+        assert!((of("first") - z(-1.0 + 0.5 + 2.0)).abs() < 1e-12);
+        assert!((of("second") - z(-1.0 + 0.5)).abs() < 1e-12);
         // Brought in with confidence 0: no agreement for anyone.
         let mut brought = hit("brought-in", 0.5, 0.5);
         brought.confidence = 0.0;
         let out = rerank(vec![brought], same, &Calibration::default(), &stage);
-        assert!((out[0].confidence - z(-1.0 + score)).abs() < 1e-12);
+        assert!((out[0].confidence - z(-1.0 + 0.5)).abs() < 1e-12);
+    }
+
+    // Decision 0027: the stage's confidence reads each signal with a weight
+    // of its own, the cosines too. With the rest held, a closer whole
+    // entry is surer, and so is one whose other words are in the answer
+    // rather than spread over its similar questions.
+    #[test]
+    fn r_faq_7_the_stage_reads_each_signal() {
+        let one = |questions: f64, whole: f64| {
+            let mut h = hit("only", 0.6, 1.0);
+            h.signals.questions = questions;
+            rerank(
+                vec![h],
+                |_| {
+                    Some(Cosines {
+                        question: 0.9,
+                        whole,
+                    })
+                },
+                &Calibration::default(),
+                &FITTED_STAGE,
+            )[0]
+            .confidence
+        };
+        assert!(one(0.6, 0.9) > one(0.6, 0.88));
+        assert!(one(0.6, 0.9) > one(1.0, 0.9));
     }
 }
