@@ -707,6 +707,9 @@ impl Faq {
             Target::HelpCentre { .. } => self.stages.help_centre.get(),
             Target::Shop(_) => self.stages.presets.get(),
         };
+        // A question embedded lately costs the model nothing: looked up
+        // once, outside the lock, and carried to the re-ranking.
+        let kept = stage.and_then(|s| s.model().cached_query(query));
         let (ranked, threshold, missing) = self
             .read_as(target, freshness, |loaded| {
                 let threshold = match target {
@@ -725,9 +728,8 @@ impl Faq {
                 let missing = stage
                     .map(|stage| stage.not_its_own(&scored, content_of))
                     .filter(|missing| {
-                        // A question embedded lately costs the model nothing.
-                        let allowed = self.model_budget.allows(std::time::Instant::now())
-                            || stage.is_some_and(|s| s.model().cached_query(query).is_some());
+                        let allowed =
+                            kept.is_some() || self.model_budget.allows(std::time::Instant::now());
                         if !allowed {
                             SENTENCE_STAGE.inc(&[stage_label(target, missing), "over_share"]);
                         }
@@ -785,7 +787,7 @@ impl Faq {
                     (s, (id, e))
                 })
                 .unzip();
-        let reranked = self.rerank(stage, label, query, lexical, own).await;
+        let reranked = self.rerank(stage, label, query, kept, lexical, own).await;
         let ranked = reranked
             .into_iter()
             .take(k)
@@ -833,8 +835,9 @@ impl Faq {
         self.model.is_some()
     }
 
-    /// The second stage's re-ranking of a question's lexical candidates.
-    /// The model's call (milliseconds) runs off the async workers. The
+    /// The second stage's re-ranking of a question's lexical candidates,
+    /// with the question's `kept` vector if the model embedded the same text
+    /// lately. The model's call (milliseconds) runs off the async workers. The
     /// lexical answer stands if the model has had its share of the time,
     /// if too many questions already wait for it, or if it fails.
     async fn rerank(
@@ -842,10 +845,11 @@ impl Faq {
         stage: &Arc<SentenceStage>,
         label: &'static str,
         query: &str,
+        kept: Option<Arc<Vec<f32>>>,
         lexical: Vec<Scored>,
         own: OwnVectors,
     ) -> Vec<Scored> {
-        if let Some(v) = stage.model().cached_query(query) {
+        if let Some(v) = kept {
             // Embedded lately: only the cosines are left to compute, which
             // take microseconds, so neither the queue nor the budget.
             SENTENCE_STAGE.inc(&[label, "reranked_kept_vector"]);
