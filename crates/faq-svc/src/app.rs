@@ -9,7 +9,10 @@ use crate::{
         decide, Command, DomainError, Entry, Event, Instant, KnowledgeBase, Limits, PresetSet,
     },
     entry_vectors, help_centre,
-    matcher::{second_stage::RERANKED, Analyzer, Calibration, Index, Scored},
+    matcher::{
+        second_stage::{HELP_CENTRE_STAGE, RERANKED, SHOP_STAGE},
+        Analyzer, Calibration, Index, Scored, StageCalibration,
+    },
     sentence::{ModelSource, OwnVectors, SentenceModel, SentenceStage},
     store,
 };
@@ -63,6 +66,7 @@ static STAGES_ATTACHED: std::sync::LazyLock<sellerdesk_runtime::metrics::Gauge> 
 fn shipped_stage(
     source: &ModelSource,
     entries: &[Entry],
+    calibration: StageCalibration,
 ) -> Result<Option<Arc<SentenceStage>>, String> {
     type Stages = Vec<(ModelSource, Vec<Entry>, Arc<SentenceStage>)>;
     static STAGES: OnceLock<StdMutex<Stages>> = OnceLock::new();
@@ -76,7 +80,7 @@ fn shipped_stage(
     if let Some((_, _, s)) = stages.iter().find(|(s, e, _)| s == source && e == entries) {
         return Ok(Some(s.clone()));
     }
-    let stage = Arc::new(SentenceStage::new(model, entries)?);
+    let stage = Arc::new(SentenceStage::new(model, entries, calibration)?);
     stages.push((source.clone(), entries.to_vec(), stage.clone()));
     Ok(Some(stage))
 }
@@ -94,12 +98,17 @@ fn attach_stages(
     let embed = move || {
         let started = std::time::Instant::now();
         let attached = [
-            ("help_centre", help_centre, &stages.help_centre),
-            ("presets", presets, &stages.presets),
+            (
+                "help_centre",
+                help_centre,
+                HELP_CENTRE_STAGE,
+                &stages.help_centre,
+            ),
+            ("presets", presets, SHOP_STAGE, &stages.presets),
         ]
         .into_iter()
-        .try_for_each(|(name, entries, slot)| {
-            if let Some(stage) = shipped_stage(&source, &entries)? {
+        .try_for_each(|(name, entries, calibration, slot)| {
+            if let Some(stage) = shipped_stage(&source, &entries, calibration)? {
                 let _ = slot.set(stage);
                 STAGES_ATTACHED.set(&[name], 1.0);
             }

@@ -361,6 +361,9 @@ pub fn signal_dump(
     let mut out = String::new();
     for case in cases {
         let lexical = index.search(analyzer, &case.query, k);
+        // The centroid's cosine only where the stage ranks with it
+        // (decision 0028): e5_stage.py weighs what the dump carries.
+        let with_centroid = stage.is_some_and(|s| s.calibration().centroid_weight != 0.0);
         let (hits, cosines) = match stage {
             Some(stage) => {
                 let hits = stage.candidates(lexical);
@@ -395,6 +398,7 @@ pub fn signal_dump(
                     "confidence": h.confidence,
                     "cos_question": cos.map(|c| c.question),
                     "cos_whole": cos.map(|c| c.whole),
+                    "cos_centroid": cos.filter(|_| with_centroid).map(|c| c.centroid),
                 })
             })
             .collect();

@@ -287,6 +287,9 @@ pub struct EntryVectors {
     pub embedded: Embedded,
     pub questions: Vec<Vec<f32>>,
     pub whole: Vec<f32>,
+    /// The mean of the questions' vectors, of unit length: derived from
+    /// them, never stored (decision 0028).
+    pub centroid: Vec<f32>,
 }
 
 /// A stored entry's vectors (decision 0025): the texts, and each vector as
@@ -337,6 +340,16 @@ fn dequantized(text: &str, dim: usize) -> Result<Vec<f32>, String> {
 }
 
 impl EntryVectors {
+    pub fn new(embedded: Embedded, questions: Vec<Vec<f32>>, whole: Vec<f32>) -> Self {
+        let centroid = centroid(&questions);
+        Self {
+            embedded,
+            questions,
+            whole,
+            centroid,
+        }
+    }
+
     /// Embeds one entry: each question, and the question with its answer
     /// (about 19 ms of one core a text).
     pub fn embed(model: &SentenceModel, content: &EntryContent) -> Result<Self, String> {
@@ -348,11 +361,7 @@ impl EntryVectors {
             &format!("{} {}", content.standard_question, content.answer),
             false,
         )?;
-        Ok(Self {
-            embedded: Embedded::of(content),
-            questions,
-            whole,
-        })
+        Ok(Self::new(Embedded::of(content), questions, whole))
     }
 
     /// The vectors as a read model's document body ([`StoredVectors`]).
@@ -373,27 +382,50 @@ impl EntryVectors {
         if stored.questions.len() != 1 + stored.embedded.similar_questions.len() {
             return Err("stored vectors: not one a question".into());
         }
-        Ok(Self {
-            questions: stored
-                .questions
-                .iter()
-                .map(|q| dequantized(q, dim))
-                .collect::<Result<_, _>>()?,
-            whole: dequantized(&stored.whole, dim)?,
-            embedded: stored.embedded,
-        })
+        let questions = stored
+            .questions
+            .iter()
+            .map(|q| dequantized(q, dim))
+            .collect::<Result<_, _>>()?;
+        let whole = dequantized(&stored.whole, dim)?;
+        Ok(Self::new(stored.embedded, questions, whole))
     }
 
-    /// The query's cosines against the entry: its best question, and the
-    /// entry as a whole. Vectors are unit length (stored ones nearly), so
-    /// a dot product is the cosine.
+    /// The query's cosines against the entry: its best question, the entry
+    /// as a whole, and its questions' mean. Vectors are unit length (stored
+    /// ones nearly), so a dot product is the cosine.
     pub fn cosines(&self, query: &[f32]) -> Cosines {
         let dot = |a: &[f32]| -> f64 { a.iter().zip(query).map(|(x, y)| f64::from(x * y)).sum() };
         Cosines {
             question: self.questions.iter().map(|q| dot(q)).fold(0.0, f64::max),
             whole: dot(&self.whole),
+            centroid: dot(&self.centroid),
         }
     }
+}
+
+/// The mean of `vectors`, each first scaled to unit length, scaled to unit
+/// length itself; empty for no vectors (a cosine of 0).
+fn centroid(vectors: &[Vec<f32>]) -> Vec<f32> {
+    let unit = |v: &[f32]| -> Vec<f64> {
+        let n = v.iter().map(|x| f64::from(x * x)).sum::<f64>().sqrt();
+        v.iter()
+            .map(|x| if n > 0.0 { f64::from(*x) / n } else { 0.0 })
+            .collect()
+    };
+    let mut sum: Vec<f64> = Vec::new();
+    for v in vectors {
+        let u = unit(v);
+        if sum.is_empty() {
+            sum = u;
+        } else {
+            sum.iter_mut().zip(u).for_each(|(s, x)| *s += x);
+        }
+    }
+    let n = sum.iter().map(|x| x * x).sum::<f64>().sqrt();
+    sum.iter()
+        .map(|x| if n > 0.0 { (x / n) as f32 } else { 0.0 })
+        .collect()
 }
 
 /// A knowledge base's entries as the model embeds them, by entry id.
@@ -631,16 +663,23 @@ impl Admitted {
 }
 
 impl SentenceStage {
+    /// A stage over `entries` that ranks and answers with `calibration`
+    /// ([`second_stage::HELP_CENTRE_STAGE`] or [`second_stage::SHOP_STAGE`]).
     pub fn new(
         model: Arc<SentenceModel>,
         entries: &[crate::domain::Entry],
+        calibration: StageCalibration,
     ) -> Result<Self, String> {
         let vectors = BaseVectors::embed(&model, entries)?;
         Ok(Self {
             model,
             vectors,
-            calibration: second_stage::FITTED_STAGE,
+            calibration,
         })
+    }
+
+    pub fn calibration(&self) -> &StageCalibration {
+        &self.calibration
     }
 
     /// A place with the model, or None when [`MAX_IN_FLIGHT`] questions
@@ -879,6 +918,20 @@ mod tests {
 
     // Decision 0025: a stored vector is one byte a dimension, and a cosine
     // read back from it is within a few thousandths of the exact one.
+    // Decision 0028: the questions' mean is of unit length whatever the
+    // length of each, and one question's mean is that question, so the
+    // help centre's entries (one question each) would gain nothing from it.
+    #[test]
+    fn the_centroid_is_the_unit_mean_of_the_questions() {
+        let one = centroid(&[vec![3.0, 4.0]]);
+        assert!((one[0] - 0.6).abs() < 1e-6 && (one[1] - 0.8).abs() < 1e-6);
+        let two = centroid(&[vec![2.0, 0.0], vec![0.0, 0.5]]);
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((two[0] - h).abs() < 1e-6 && (two[1] - h).abs() < 1e-6);
+        assert!(centroid(&[]).is_empty());
+        assert_eq!(centroid(&[vec![0.0, 0.0]]), vec![0.0, 0.0]);
+    }
+
     #[test]
     fn stored_vectors_keep_their_cosines_and_refuse_what_they_are_not() {
         let dim = 384;
@@ -902,11 +955,7 @@ mod tests {
             category: crate::domain::Category::Logistics,
             enabled: true,
         };
-        let exact = EntryVectors {
-            embedded: Embedded::of(&content),
-            questions: vec![unit(1), unit(2)],
-            whole: unit(3),
-        };
+        let exact = EntryVectors::new(Embedded::of(&content), vec![unit(1), unit(2)], unit(3));
         let stored = exact.to_stored();
         let back = EntryVectors::from_stored(&stored, dim).unwrap();
         assert_eq!(back.embedded, exact.embedded);
@@ -915,6 +964,7 @@ mod tests {
             let (a, b) = (exact.cosines(&q), back.cosines(&q));
             assert!((a.question - b.question).abs() < 0.004, "{a:?} {b:?}");
             assert!((a.whole - b.whole).abs() < 0.004, "{a:?} {b:?}");
+            assert!((a.centroid - b.centroid).abs() < 0.004, "{a:?} {b:?}");
         }
         // Another model's vectors, or a question without one, are refused.
         assert!(EntryVectors::from_stored(&stored, 512).is_err());

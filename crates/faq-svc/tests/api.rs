@@ -1130,7 +1130,12 @@ fn r_faq_7_the_stage_reranks_only_what_its_vectors_describe() {
     use faq_svc::sentence::{EntryVectors, OwnVectors, SentenceStage};
     let model = installed_model().open().unwrap().unwrap();
     let presets = faq_svc::eval::reference_entries("presets").unwrap();
-    let stage = SentenceStage::new(model.clone(), &presets).unwrap();
+    let stage = SentenceStage::new(
+        model.clone(),
+        &presets,
+        faq_svc::matcher::second_stage::SHOP_STAGE,
+    )
+    .unwrap();
     let analyzer = faq_svc::app::shared_analyzer();
     let mut index = faq_svc::matcher::Index::new();
     let mut entries = presets.clone();

