@@ -181,6 +181,11 @@ class Cluster:
                     "SELLERDESK_LOG_FORMAT": "json",
                     # The outreach worker sends more than a day's worth.
                     "SELLERDESK_AFFILIATE_DAILY_INVITATIONS": "1000000",
+                    # Ten processes share one PostgreSQL (max_connections
+                    # 100 by default): at 16 each, the pools grown under
+                    # load held every connection, and a replica restarted
+                    # then found none (a CI run of 2026-12-05).
+                    "SELLERDESK_DATABASE_MAX_CONNECTIONS": "8",
                 })
                 if service == "chat":
                     # Each shop is served by the replica that owns it; the

@@ -153,16 +153,96 @@ pub fn lease_key(name: &str) -> i64 {
     hash as i64
 }
 
+/// The most connections a PostgreSQL store's pool holds unless configured
+/// (`database_max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
 /// Opens the store a URL names: `postgres://...` or `sqlite://path` (created if missing).
 /// Migrations run before this returns.
 pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
+    open_with(url, DEFAULT_MAX_CONNECTIONS).await
+}
+
+/// [`open`], with at most `max_connections` to PostgreSQL.
+pub async fn open_with(url: &str, max_connections: u32) -> Result<Arc<dyn EventStore>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgEventStore::connect(url).await?))
+        Ok(Arc::new(
+            PgEventStore::connect_with(url, max_connections).await?,
+        ))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteEventStore::connect(url).await?))
     } else {
         Err(StoreError::Config(format!(
             "unsupported database URL {url:?}: use postgres://... or sqlite://path"
         )))
+    }
+}
+
+/// [`open_with`], tried again while the database is only not ready: not
+/// reachable yet, starting, or with no connection to spare (a replica
+/// restarted under load, a cluster coming up). Up to `wait`, every two
+/// seconds, telling `waiting` each time; any other error at once.
+pub async fn open_waiting(
+    url: &str,
+    max_connections: u32,
+    wait: std::time::Duration,
+    mut waiting: impl FnMut(&StoreError),
+) -> Result<Arc<dyn EventStore>, StoreError> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match open_with(url, max_connections).await {
+            Err(e) if not_ready(&e) && std::time::Instant::now() < deadline => {
+                waiting(&e);
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether opening the store failed only because the database is not ready
+/// for this process yet, so trying again may succeed.
+pub fn not_ready(e: &StoreError) -> bool {
+    let sqlx_error = match e {
+        StoreError::Database(e) => e,
+        StoreError::Migration(sqlx::migrate::MigrateError::Execute(e)) => e,
+        _ => return false,
+    };
+    match sqlx_error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+        // 53300 too_many_connections, 57P03 cannot_connect_now (starting
+        // up), class 08: the connection itself failed.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c == "53300" || c == "57P03" || c.starts_with("08")),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod open_tests {
+    use super::*;
+
+    // A starting replica waits for a database that is only not ready, and
+    // stops at once on anything else (a wrong URL, a broken migration).
+    #[test]
+    fn only_a_database_not_ready_yet_is_waited_for() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(not_ready(&StoreError::Database(sqlx::Error::PoolTimedOut)));
+        assert!(not_ready(&StoreError::Database(sqlx::Error::Io(refused))));
+        assert!(!not_ready(&StoreError::Database(sqlx::Error::RowNotFound)));
+        assert!(!not_ready(&StoreError::Config("mysql://".into())));
+        assert!(!not_ready(&StoreError::Corrupt("row".into())));
+    }
+
+    #[tokio::test]
+    async fn a_url_no_engine_serves_is_refused_without_waiting() {
+        let mut waited = 0;
+        let r = open_waiting("mysql://x", 1, std::time::Duration::from_secs(60), |_| {
+            waited += 1
+        })
+        .await;
+        assert!(matches!(r, Err(StoreError::Config(_))));
+        assert_eq!(waited, 0);
     }
 }

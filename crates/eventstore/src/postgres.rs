@@ -45,8 +45,16 @@ const DIALECT: documents::Dialect = documents::Dialect {
 
 impl PgEventStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, crate::DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// A store whose pool holds at most `max_connections`. Connections idle
+    /// for a minute are closed: after a burst, a process gives back what it
+    /// no longer uses, so a replica starting beside it finds some free.
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections.max(1))
+            .idle_timeout(std::time::Duration::from_secs(60))
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
             .await?;

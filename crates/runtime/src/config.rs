@@ -12,6 +12,11 @@ pub struct Config {
     /// The service's database. Unset: `sqlite://<data_dir>/<service>.db`.
     /// Each service has its own database (R-X-2); `serve` takes one URL.
     pub database_url: Option<String>,
+    /// The most PostgreSQL connections one process holds. Every replica of
+    /// every service holds up to this many: replicas x this must stay under
+    /// the server's `max_connections`, or a replica that restarts under
+    /// load finds none free.
+    pub database_max_connections: u32,
     /// NATS JetStream server. Unset: the in-process bus (embedded mode only).
     pub nats_url: Option<String>,
     /// Keeps this deployment apart from others on the same NATS: prefixes
@@ -133,6 +138,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("data"),
             database_url: None,
+            database_max_connections: 16,
             nats_url: None,
             nats_namespace: String::new(),
             nats_max_age_hours: 7 * 24,
@@ -194,6 +200,9 @@ impl Config {
             return Err(format!(
                 "faq_sentence_share = {share}: a share of one core, above 0 and at most 1"
             ));
+        }
+        if self.database_max_connections == 0 {
+            return Err("database_max_connections = 0: at least one connection".into());
         }
         Ok(())
     }
@@ -272,6 +281,11 @@ impl Config {
             self.nats_max_bytes = v
                 .parse()
                 .map_err(|_| format!("SELLERDESK_NATS_MAX_BYTES={v:?}: a number of bytes"))?;
+        }
+        if let Some(v) = get("SELLERDESK_DATABASE_MAX_CONNECTIONS") {
+            self.database_max_connections = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("SELLERDESK_DATABASE_MAX_CONNECTIONS={v:?}: a positive number")
+            })?;
         }
         if let Some(v) = get("SELLERDESK_NATS_REPLICAS") {
             self.nats_replicas = v
@@ -527,6 +541,26 @@ mod tests {
         let missing: HashMap<&str, String> =
             [("SELLERDESK_DATABASE_URL_FILE", "/nonexistent/url".into())].into();
         assert!(c.apply_env(|k| missing.get(k).cloned()).is_err());
+    }
+
+    // A replica holds at most this many connections; none would be no
+    // store at all, from the file or the environment alike.
+    #[test]
+    fn the_database_pool_size_is_a_positive_number() {
+        let mut c = Config::default();
+        assert_eq!(c.database_max_connections, 16);
+        let env: HashMap<&str, &str> = [("SELLERDESK_DATABASE_MAX_CONNECTIONS", "8")].into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.database_max_connections, 8);
+        for bad in ["0", "-1", "many"] {
+            let env: HashMap<&str, &str> = [("SELLERDESK_DATABASE_MAX_CONNECTIONS", bad)].into();
+            assert!(
+                c.apply_env(|k| env.get(k).map(|v| v.to_string())).is_err(),
+                "{bad}"
+            );
+        }
+        let file: Config = toml::from_str("database_max_connections = 0").unwrap();
+        assert!(file.check().is_err());
     }
 
     // Decision 0024: the model's share of a core is a share, from the file

@@ -465,17 +465,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .database_url
                 .clone()
                 .context("SELLERDESK_DATABASE_URL is required")?;
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
-            loop {
-                match sellerdesk_eventstore::open(&url).await {
-                    Ok(_) => break,
-                    Err(e) if std::time::Instant::now() < deadline => {
-                        eprintln!("waiting for the database: {e}");
-                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                    }
-                    Err(e) => anyhow::bail!("migrations: {e}"),
-                }
-            }
+            sellerdesk_eventstore::open_waiting(
+                &url,
+                config.database_max_connections,
+                std::time::Duration::from_secs(wait_secs),
+                |e| eprintln!("waiting for the database: {e}"),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("migrations: {e}"))?;
             println!("schema up to date");
         }
         Commands::Health { services } => {

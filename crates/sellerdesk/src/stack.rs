@@ -118,13 +118,25 @@ pub async fn common(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Co
     })
 }
 
+/// How long a starting service waits for a database that is not ready
+/// (unreachable, starting, or without a connection to spare) before it
+/// gives up. A replica restarted while the others hold the server's
+/// connections gets one as they release their idle ones (a minute).
+const STORE_WAIT: Duration = Duration::from_secs(90);
+
 /// The service's own database (R-X-2), migrated.
 async fn store(config: &Config, service: &str) -> anyhow::Result<Arc<dyn EventStore>> {
     let url = config.database_url_for(service);
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir)?;
     }
-    Ok(sellerdesk_eventstore::open(&url).await?)
+    Ok(sellerdesk_eventstore::open_waiting(
+        &url,
+        config.database_max_connections,
+        STORE_WAIT,
+        |e| tracing::warn!(service, error = %e, "waiting for the database"),
+    )
+    .await?)
 }
 
 /// How often a service rereads its JWKS and revoked-token files.
