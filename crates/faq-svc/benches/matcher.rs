@@ -139,13 +139,12 @@ fn with_the_sentence_model(analyzer: &Analyzer) {
         for e in &entries {
             index.upsert_content(analyzer, &e.id, &e.content);
         }
-        let calibration = if kb == "help-centre" {
-            faq_svc::matcher::second_stage::HELP_CENTRE_STAGE
-        } else {
-            faq_svc::matcher::second_stage::SHOP_STAGE
-        };
-        let stage =
-            SentenceStage::new(model.clone(), &entries, calibration).expect("the base embeds");
+        let stage = SentenceStage::new(
+            model.clone(),
+            &entries,
+            faq_svc::eval::stage_calibration(kb),
+        )
+        .expect("the base embeds");
         let cases = faq_svc::eval::parse_cases(cases).expect("the development cases");
         let calibration = Calibration::default();
         let (mut lexical, mut staged, mut reranked) = (Vec::new(), Vec::new(), Vec::new());

@@ -252,6 +252,17 @@ impl std::fmt::Display for Report {
 /// The knowledge bases an evaluation can load by name: `help-centre` (seed
 /// 001, R-FAQ-9), `presets` (what a new shop starts with, R-FAQ-3) or
 /// `shop-<N>`, a shop base of N entries of which the presets are 46.
+/// The stage a reference base is asked with, as the service asks it: the
+/// help centre's own, and the shops' for the presets and a shop's base
+/// (decision 0028).
+pub fn stage_calibration(kb: &str) -> crate::matcher::StageCalibration {
+    if kb == "help-centre" {
+        crate::matcher::second_stage::HELP_CENTRE_STAGE
+    } else {
+        crate::matcher::second_stage::SHOP_STAGE
+    }
+}
+
 pub fn reference_entries(kb: &str) -> Result<Vec<crate::domain::Entry>, String> {
     match kb {
         "help-centre" => Ok(crate::help_centre::entries(&crate::help_centre::parse(

@@ -781,10 +781,6 @@ impl SentenceStage {
         &self.model
     }
 
-    pub fn set_calibration(&mut self, calibration: StageCalibration) {
-        self.calibration = calibration;
-    }
-
     /// The candidates the model re-ranks: the lexical ones (best first, at
     /// most [`second_stage::RERANKED`]), and in a base that small every
     /// other entry too, even one that shares no word with the query: that
@@ -916,8 +912,6 @@ mod tests {
         assert!((50..=51).contains(&calls), "{calls}");
     }
 
-    // Decision 0025: a stored vector is one byte a dimension, and a cosine
-    // read back from it is within a few thousandths of the exact one.
     // Decision 0028: the questions' mean is of unit length whatever the
     // length of each, and one question's mean is that question, so the
     // help centre's entries (one question each) would gain nothing from it.
@@ -932,6 +926,8 @@ mod tests {
         assert_eq!(centroid(&[vec![0.0, 0.0]]), vec![0.0, 0.0]);
     }
 
+    // Decision 0025: a stored vector is one byte a dimension, and a cosine
+    // read back from it is within a few thousandths of the exact one.
     #[test]
     fn stored_vectors_keep_their_cosines_and_refuse_what_they_are_not() {
         let dim = 384;

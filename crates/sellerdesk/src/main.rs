@@ -694,11 +694,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                         faq_svc::sentence::SentenceStage::new(
                             model,
                             &staged_entries,
-                            if kb == "help-centre" {
-                                faq_svc::matcher::second_stage::HELP_CENTRE_STAGE
-                            } else {
-                                faq_svc::matcher::second_stage::SHOP_STAGE
-                            },
+                            faq_svc::eval::stage_calibration(&kb),
                         )
                         .map_err(anyhow::Error::msg)?,
                     )
