@@ -6,6 +6,9 @@
 //! answer. A backend that does not answer fails the test: nothing is skipped.
 //! (sellerdesk in Docker for an outside suite is `sellerdesk-testcontainers`.)
 
+mod pg_gate;
+
+pub use pg_gate::{Gate, PgGate};
 use sqlx::{Connection, Executor, PgConnection};
 use std::{future::Future, time::Duration};
 
