@@ -19,7 +19,10 @@ What it does:
      every call goes to either replica, and a call that fails on one is
      retried on the other with the same idempotency key;
   3. kills with SIGKILL, at random moments, service processes (restarting
-     each after a moment) and one NATS node (restarted too);
+     each after a moment) and one NATS node (restarted too); once, makes
+     PostgreSQL unreachable for a few seconds: every process reaches it
+     through a proxy of this harness, which then closes every connection
+     and refuses new ones (a failover, a restart, a network cut);
   4. checks, and prints:
      - every acknowledged command's events are in its service's log exactly
        once (read from PostgreSQL);
@@ -133,6 +136,79 @@ class Psql:
         return out.stdout
 
 
+class DbGate:
+    """A TCP proxy between the services and PostgreSQL that can go dark:
+    `outage(seconds)` closes every connection it carries and closes new
+    ones unanswered until the time is up."""
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(256)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.open = set()
+        self.dark_until = 0.0
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if time.monotonic() < self.dark_until:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.open.update((client, server))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    def pump(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            self.close(s)
+
+    def close(self, s):
+        with self.lock:
+            self.open.discard(s)
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
+
+    def outage(self, seconds):
+        self.dark_until = time.monotonic() + seconds
+        with self.lock:
+            cut = list(self.open)
+        for s in cut:
+            self.close(s)
+        return len(cut)
+
+
+def upstream_of(url):
+    """(host, port) of a postgres://user@host:port/db URL."""
+    authority = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host, _, port = authority.partition(":")
+    return host or "127.0.0.1", int(port or 5432)
+
+
 def database_url(base, name):
     head, _, _ = base.rpartition("/")
     return f"{head}/{name}"
@@ -159,6 +235,13 @@ class Cluster:
         self.nats_url = ",".join(f"nats://127.0.0.1:{p}" for p in client)
         self.databases = {}
         self.services = {}
+        # The services reach PostgreSQL through the gate; the harness's own
+        # checks do not.
+        self.db_gate = DbGate(upstream_of(base_url))
+        head, _, _ = base_url.rpartition("/")
+        scheme, _, authority = head.partition("://")
+        user = authority.rsplit("@", 1)[0] + "@" if "@" in authority else ""
+        gated_base = f"{scheme}://{user}127.0.0.1:{self.db_gate.port}/postgres"
         for service in SERVICES:
             db = f"chaos_{run_id}_{service}"
             self.psql.run(f'create database "{db}"')
@@ -172,7 +255,8 @@ class Cluster:
                 env = dict(os.environ)
                 env.update({
                     "SELLERDESK_DATA_DIR": self.data,
-                    "SELLERDESK_DATABASE_URL": self.databases[service],
+                    "SELLERDESK_DATABASE_URL": database_url(
+                        gated_base, self.databases[service].rpartition("/")[2]),
                     "SELLERDESK_NATS_URL": self.nats_url,
                     "SELLERDESK_NATS_REPLICAS": "3",
                     "SELLERDESK_NATS_NAMESPACE": f"chaos{run_id}",
@@ -561,13 +645,28 @@ class Load:
 
 # --- the faults ---------------------------------------------------------------
 
+# How long PostgreSQL is unreachable, once a run.
+DB_OUTAGE = 5.0
+
+
 def chaos(cluster, stop, rng, killed):
     """SIGKILLs a random service process every 2-4 s and restarts it 0.5-2 s
-    later; once, a NATS node, restarted after 5 s."""
+    later; once, a NATS node, restarted after 5 s; once, PostgreSQL
+    unreachable for DB_OUTAGE."""
     processes = [p for replicas in cluster.services.values() for p in replicas]
     nats_at = time.monotonic() + rng.uniform(8, 14)
     nats_done = False
+    db_at = time.monotonic() + rng.uniform(16, 22)
+    db_done = False
     while not stop.wait(rng.uniform(2, 4)):
+        if not db_done and time.monotonic() >= db_at:
+            cut = cluster.db_gate.outage(DB_OUTAGE)
+            killed.append("PostgreSQL (unreachable)")
+            say(f"PostgreSQL unreachable for {DB_OUTAGE:.0f} s: {cut} connections cut")
+            stop.wait(DB_OUTAGE)
+            say("PostgreSQL reachable again")
+            db_done = True
+            continue
         if not nats_done and time.monotonic() >= nats_at:
             node = rng.choice(cluster.nats)
             node.kill_9()
@@ -709,8 +808,24 @@ def schedule_behind(f, cluster, service, stream_prefix, index, shops):
             not behind, behind[:5])
 
 
+def internal_errors(cluster):
+    """Lines of the processes' logs where a call was answered INTERNAL
+    (runtime::errors::internal logs each): a fault the client cannot tell
+    from a bug. A process killed or a database out of reach is UNAVAILABLE."""
+    found = []
+    for replicas in cluster.services.values():
+        for p in replicas:
+            with open(p.log_path, encoding="utf-8", errors="replace") as log:
+                found += [f"{p.name}: {line.strip()[:300]}" for line in log
+                          if '"internal error"' in line]
+    return found
+
+
 def check_all(load, cluster, findings):
     f = findings
+    internal = internal_errors(cluster)
+    f.check(f"no call was answered INTERNAL, through kills and the database's outage "
+            f"({len(internal)} logged)", not internal, internal[:5])
     forwarded = forwarded_requests(cluster)
     f.check(f"chat: requests reaching the replica that does not own their shop went to the owner "
             f"({forwarded['forwarded']} forwarded, {forwarded['owner_unreachable']} served around "
@@ -938,7 +1053,7 @@ def main():
             findings.check(f"{service}: a read on the other replica right after a write saw it "
                            f"({ok_n} checked, {skipped} skipped while that replica was down)",
                            stale == 0 and ok_n > 0, f"{stale} stale")
-        say(f"killed with SIGKILL ({len(killed)}): {', '.join(killed)}")
+        say(f"faults ({len(killed)}): {', '.join(killed)}")
         ok = not findings.failed
         say(f"{len(findings.passed)} invariants held, {len(findings.failed)} failed")
     finally:

@@ -806,6 +806,7 @@ impl Chat {
             Err(AppError::Contended(stream)) => {
                 fail_all(group, |_| AppError::Contended(stream.clone()))
             }
+            Err(AppError::Store(e)) => fail_all(group, |_| AppError::Store(e.shared())),
             Err(e) => {
                 let why = e.to_string();
                 fail_all(group, |_| {

@@ -191,7 +191,7 @@ pub async fn open_waiting(
     let deadline = std::time::Instant::now() + wait;
     loop {
         match open_with(url, max_connections).await {
-            Err(e) if not_ready(&e) && std::time::Instant::now() < deadline => {
+            Err(e) if unavailable(&e) && std::time::Instant::now() < deadline => {
                 waiting(&e);
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
@@ -200,10 +200,14 @@ pub async fn open_waiting(
     }
 }
 
-/// Whether opening the store failed only because the database is not ready
-/// for this process yet, so trying again may succeed.
-pub fn not_ready(e: &StoreError) -> bool {
+/// Whether the database is unavailable to this process for now, so the same
+/// request may succeed later: not reachable (down, restarting, failing
+/// over), starting up, without a connection to spare, or the connection
+/// lost. A starting service waits ([`open_waiting`]); a request answers
+/// UNAVAILABLE, which clients retry, instead of INTERNAL.
+pub fn unavailable(e: &StoreError) -> bool {
     let sqlx_error = match e {
+        StoreError::Unavailable(_) => return true,
         StoreError::Database(e) => e,
         StoreError::Migration(sqlx::migrate::MigrateError::Execute(e)) => e,
         _ => return false,
@@ -226,13 +230,21 @@ mod open_tests {
     // A starting replica waits for a database that is only not ready, and
     // stops at once on anything else (a wrong URL, a broken migration).
     #[test]
-    fn only_a_database_not_ready_yet_is_waited_for() {
+    fn only_an_unavailable_database_is_waited_for() {
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(not_ready(&StoreError::Database(sqlx::Error::PoolTimedOut)));
-        assert!(not_ready(&StoreError::Database(sqlx::Error::Io(refused))));
-        assert!(!not_ready(&StoreError::Database(sqlx::Error::RowNotFound)));
-        assert!(!not_ready(&StoreError::Config("mysql://".into())));
-        assert!(!not_ready(&StoreError::Corrupt("row".into())));
+        let timed_out = StoreError::Database(sqlx::Error::PoolTimedOut);
+        assert!(unavailable(&timed_out));
+        assert!(unavailable(&StoreError::Database(sqlx::Error::Io(refused))));
+        assert!(!unavailable(&StoreError::Database(
+            sqlx::Error::RowNotFound
+        )));
+        assert!(!unavailable(&StoreError::Config("mysql://".into())));
+        assert!(!unavailable(&StoreError::Corrupt("row".into())));
+        // A shared write's waiters keep the difference.
+        assert!(unavailable(&timed_out.shared()));
+        let corrupt = StoreError::Corrupt("row".into()).shared();
+        assert!(matches!(corrupt, StoreError::WriteFailed(_)));
+        assert!(!unavailable(&corrupt));
     }
 
     #[tokio::test]

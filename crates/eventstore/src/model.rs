@@ -399,6 +399,23 @@ pub enum StoreError {
     /// A write that went through a shared writer (group commit) failed there.
     #[error("write failed: {0}")]
     WriteFailed(String),
+    /// As [`StoreError::WriteFailed`], because the database was unavailable
+    /// ([`crate::unavailable`]): the same request may go through later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// This error as each waiter of a shared write (group commit) gets it:
+    /// its text (a driver's error is not `Clone`), and whether the database
+    /// was unavailable, so each still answers UNAVAILABLE and not INTERNAL.
+    pub fn shared(&self) -> StoreError {
+        if crate::unavailable(self) {
+            StoreError::Unavailable(self.to_string())
+        } else {
+            StoreError::WriteFailed(self.to_string())
+        }
+    }
 }
 
 impl From<sqlx::Error> for AppendError {

@@ -5,7 +5,8 @@
 //! PostgreSQL does when it is not ready.
 
 use sellerdesk_eventstore::{
-    new_event_id, not_ready, open_waiting, Append, ExpectedVersion, Metadata, NewEvent, StoreError,
+    new_event_id, open_waiting, unavailable, Append, ExpectedVersion, Metadata, NewEvent,
+    StoreError,
 };
 use sellerdesk_testkit::{fresh_postgres_url, Gate, PgGate};
 use std::{
@@ -17,7 +18,10 @@ fn errors_seen() -> (Arc<Mutex<Vec<String>>>, impl FnMut(&StoreError)) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     (seen, move |e: &StoreError| {
-        assert!(not_ready(e), "only a database not ready is waited for: {e}");
+        assert!(
+            unavailable(e),
+            "only a database not ready is waited for: {e}"
+        );
         log.lock().unwrap().push(format!("{e:?}"));
     })
 }

@@ -17,7 +17,7 @@ use crate::{
     store,
 };
 use sellerdesk_eventstore::{
-    Append, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError,
+    Append, AppendError, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError,
 };
 use sellerdesk_runtime::{
     bounded::Bounded,
@@ -357,6 +357,7 @@ async fn record_in_groups(
                     for reply in replies {
                         let r = match &result {
                             Ok(_) => Ok(()),
+                            Err(AppendError::Store(e)) => Err(e.shared()),
                             Err(e) => Err(StoreError::WriteFailed(e.to_string())),
                         };
                         let _ = reply.send(r);

@@ -143,6 +143,10 @@ impl From<AppError> for Status {
         match e {
             AppError::Domain(r) => refused(r),
             // The cause is logged, never sent: it may name tables or hosts.
+            AppError::Store(s) if sellerdesk_eventstore::unavailable(&s) => {
+                tracing::warn!(error = %s, "database unavailable");
+                Status::unavailable("the database is unavailable; retry")
+            }
             AppError::Store(s) => internal(s),
             AppError::Contended(stream) => Status::aborted(format!(
                 "{} kept changing; retry the command",

@@ -12,6 +12,7 @@ use std::sync::{
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
+    sync::watch,
     task::JoinHandle,
 };
 
@@ -50,6 +51,7 @@ pub struct PgGate {
     url: String,
     gate: Arc<AtomicU8>,
     connections: Arc<AtomicUsize>,
+    cuts: watch::Sender<u64>,
     task: JoinHandle<()>,
 }
 
@@ -75,16 +77,19 @@ impl PgGate {
         let port = listener.local_addr().expect("gate address").port();
         let state = Arc::new(AtomicU8::new(gate as u8));
         let connections = Arc::new(AtomicUsize::new(0));
+        let (cuts, _) = watch::channel(0);
         let task = tokio::spawn(serve(
             listener,
             upstream,
             Arc::clone(&state),
             Arc::clone(&connections),
+            cuts.clone(),
         ));
         Self {
             url: format!("{before}{user}127.0.0.1:{port}{after}"),
             gate: state,
             connections,
+            cuts,
             task,
         }
     }
@@ -97,6 +102,12 @@ impl PgGate {
     /// How new connections are answered from now on (open ones stay).
     pub fn set(&self, gate: Gate) {
         self.gate.store(gate as u8, Ordering::SeqCst);
+    }
+
+    /// Closes every connection passed through so far, as a server that
+    /// goes down does (its clients see their sockets closed).
+    pub fn cut(&self) {
+        self.cuts.send_modify(|n| *n += 1);
     }
 
     /// Connections accepted so far, whatever their answer.
@@ -124,13 +135,19 @@ async fn serve(
     upstream: String,
     gate: Arc<AtomicU8>,
     connections: Arc<AtomicUsize>,
+    cuts: watch::Sender<u64>,
 ) {
     while let Ok((client, _)) = listener.accept().await {
         connections.fetch_add(1, Ordering::SeqCst);
         let upstream = upstream.clone();
         let gate = Gate::from_u8(gate.load(Ordering::SeqCst));
+        let mut cut = cuts.subscribe();
         tokio::spawn(async move {
-            let _ = answer(client, &upstream, gate).await;
+            // Dropping both sockets is the cut.
+            tokio::select! {
+                _ = answer(client, &upstream, gate) => {}
+                _ = cut.changed() => {}
+            }
         });
     }
 }
