@@ -473,6 +473,9 @@ impl EventStore for FlakyStore {
     ) -> Result<Vec<sellerdesk_eventstore::RecordedEvent>, sellerdesk_eventstore::StoreError> {
         self.inner.read_all(p, l).await
     }
+    async fn ping(&self) -> Result<(), sellerdesk_eventstore::StoreError> {
+        self.inner.ping().await
+    }
     async fn read_streams_between(
         &self,
         s: &str,

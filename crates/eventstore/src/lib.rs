@@ -132,6 +132,10 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// (`runtime::ownership`), from the same engine that frees a killed
     /// process's lease.
     async fn leases_held(&self, names: &[String]) -> Result<Vec<bool>, StoreError>;
+
+    /// One round trip to the database: whether it answers now (the health
+    /// service's `sellerdesk.database`).
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// A held lease; dropping it gives the lease up.

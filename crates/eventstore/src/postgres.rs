@@ -494,6 +494,10 @@ impl EventStore for PgEventStore {
             .fetch_all(&self.pool)
             .await?)
     }
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
 }
 
 /// `pg_locks` shows a bigint advisory key as two unsigned halves: the high

@@ -655,6 +655,10 @@ impl EventStore for SqliteEventStore {
         let held = self.leases.lock().expect("lease lock");
         Ok(names.iter().map(|n| held.contains(n)).collect())
     }
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
 }
 
 fn decode_snapshot(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, StoreError> {

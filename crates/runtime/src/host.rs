@@ -298,7 +298,10 @@ where
             self.listener,
             routes,
             &[S::GRPC_SERVICE],
-            hosting.bus.clone(),
+            server::Dependencies {
+                bus: hosting.bus.clone(),
+                store: hosting.store.clone(),
+            },
             hosting.request_timeout,
             forwarding,
             shutdown,

@@ -18,33 +18,39 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     services: &[&str],
-    bus: std::sync::Arc<dyn sellerdesk_bus::EventBus>,
+    dependencies: Dependencies,
     request_timeout: Duration,
     forwarding: Option<crate::guard::Forwarding>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    let Dependencies { bus, store } = dependencies;
     let (reporter, health) = tonic_health::server::health_reporter();
-    // The bus is reported apart: while it is down the service still serves
-    // (writes wait in its outbox), so "" stays SERVING and BUS_HEALTH says NOT_SERVING.
-    let bus_reporter = reporter.clone();
-    let bus_health = tokio::spawn(async move {
-        let mut last = None;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let up = bus.connected();
-            if last != Some(up) {
-                let status = if up {
-                    ServingStatus::Serving
-                } else {
-                    tracing::warn!("the bus is unreachable: events wait in the outbox");
-                    ServingStatus::NotServing
-                };
-                bus_reporter.set_service_status(BUS_HEALTH, status).await;
-                last = Some(up);
+    // The bus and the database are reported apart, and "" stays SERVING
+    // while either is out of reach. Without the bus the service still
+    // serves (writes wait in its outbox); without the database every call
+    // that needs it answers UNAVAILABLE, which clients retry, and a
+    // readiness probe on "" must not take every replica out of the load
+    // balancer for an outage they all share.
+    let bus_health = tokio::spawn(report(
+        reporter.clone(),
+        BUS_HEALTH,
+        Duration::from_secs(1),
+        move || std::future::ready(bus.connected()),
+        "the bus is unreachable: events wait in the outbox",
+    ));
+    let database_health = tokio::spawn(report(
+        reporter.clone(),
+        DATABASE_HEALTH,
+        Duration::from_secs(2),
+        move || {
+            let store = store.clone();
+            async move {
+                let ping = tokio::time::timeout(Duration::from_secs(2), store.ping());
+                matches!(ping.await, Ok(Ok(())))
             }
-        }
-    });
+        },
+        "the database is unreachable: calls that need it answer UNAVAILABLE",
+    ));
     reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
@@ -113,6 +119,7 @@ pub async fn serve(
     // the process stops whatever is still running.
     let grace = shutdown_grace();
     let _stop_bus_health = AbortOnDrop(bus_health);
+    let _stop_database_health = AbortOnDrop(database_health);
     tokio::select! {
         r = &mut serving => r.map_err(|e| format!("gRPC server: {e}")),
         _ = async {
@@ -127,8 +134,53 @@ pub async fn serve(
     }
 }
 
+/// Reports `name` SERVING or NOT_SERVING as `up` says, asked every
+/// `every`; a change is logged (`down` at warn).
+async fn report<F, Fut>(
+    reporter: tonic_health::server::HealthReporter,
+    name: &'static str,
+    every: Duration,
+    mut up: F,
+    down: &'static str,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let mut last = None;
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let now = up().await;
+        if last == Some(now) {
+            continue;
+        }
+        let status = if now {
+            if last.is_some() {
+                tracing::info!(dependency = name, "reachable again");
+            }
+            ServingStatus::Serving
+        } else {
+            tracing::warn!(dependency = name, "{down}");
+            ServingStatus::NotServing
+        };
+        reporter.set_service_status(name, status).await;
+        last = Some(now);
+    }
+}
+
+/// What a service depends on whose health is reported apart from its own
+/// ([`BUS_HEALTH`], [`DATABASE_HEALTH`]).
+#[derive(Debug)]
+pub struct Dependencies {
+    pub bus: std::sync::Arc<dyn sellerdesk_bus::EventBus>,
+    pub store: std::sync::Arc<dyn sellerdesk_eventstore::EventStore>,
+}
+
 /// The health service name that reports the bus.
 pub const BUS_HEALTH: &str = "sellerdesk.bus";
+
+/// The health service name that reports the database.
+pub const DATABASE_HEALTH: &str = "sellerdesk.database";
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 

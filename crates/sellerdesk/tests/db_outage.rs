@@ -2,8 +2,9 @@
 //! replica restarted while the others hold every connection) waits for it
 //! and says so, instead of exiting, and serves once the database answers;
 //! a service whose database goes away answers UNAVAILABLE, which a client
-//! retries, not INTERNAL, and serves again when it returns. A [`PgGate`] in
-//! front of the real PostgreSQL plays the database that is not there.
+//! retries, not INTERNAL, reports `sellerdesk.database` NOT_SERVING, and
+//! serves again when it returns. A [`PgGate`] in front of the real
+//! PostgreSQL plays the database that is not there.
 
 mod common;
 
@@ -71,8 +72,42 @@ impl Compliance {
         );
     }
 
+    async fn channel(&self) -> Channel {
+        connect(&format!("http://127.0.0.1:{}", self.port)).await
+    }
+
     async fn client(&self) -> ComplianceServiceClient<Channel> {
-        ComplianceServiceClient::new(connect(&format!("http://127.0.0.1:{}", self.port)).await)
+        ComplianceServiceClient::new(self.channel().await)
+    }
+
+    /// What the health service says of `name` ("" for the process), None
+    /// when it does not answer within a second.
+    async fn health(&self, name: &str) -> Option<ServingStatus> {
+        let mut health = HealthClient::new(self.channel().await);
+        let r = tokio::time::timeout(
+            Duration::from_secs(1),
+            health.check(HealthCheckRequest {
+                service: name.into(),
+            }),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        ServingStatus::try_from(r.into_inner().status).ok()
+    }
+
+    /// Waits up to `within` for `name` to report `status`.
+    async fn until_health(&self, name: &str, status: ServingStatus, within: Duration) {
+        let started = Instant::now();
+        while self.health(name).await != Some(status) {
+            assert!(
+                started.elapsed() < within,
+                "{name:?} is not {status:?}: {:?}; {}",
+                self.health(name).await,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn record(
@@ -138,6 +173,8 @@ impl Compliance {
     }
 }
 
+const DATABASE: &str = "sellerdesk.database";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_started_before_its_database_serves_once_it_is_ready() {
     let gate = PgGate::new(&fresh_postgres_url().await, Gate::Starting).await;
@@ -160,32 +197,10 @@ async fn a_service_started_before_its_database_serves_once_it_is_ready() {
 
     // The database is ready: the service serves, on the real database.
     gate.set(Gate::Open);
+    service
+        .until_health("", ServingStatus::Serving, Duration::from_secs(30))
+        .await;
     let mut client = service.client().await;
-    let mut health =
-        HealthClient::new(connect(&format!("http://127.0.0.1:{}", service.port)).await);
-    let serving = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let status = tokio::time::timeout(
-                Duration::from_secs(1),
-                health.check(HealthCheckRequest {
-                    service: String::new(),
-                }),
-            )
-            .await;
-            if let Ok(Ok(r)) = status {
-                if r.into_inner().status == ServingStatus::Serving as i32 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await;
-    assert!(
-        serving.is_ok(),
-        "not serving 30 s after the database opened: {}",
-        service.log()
-    );
     let shop = "late-db-shop";
     service
         .record(&mut client, shop, "v1", 2)
@@ -204,6 +219,10 @@ async fn a_service_whose_database_goes_away_serves_again_when_it_returns() {
         .record_until_taken(&mut client, shop, "v1", 2)
         .await
         .is_empty());
+    let soon = Duration::from_secs(10);
+    service
+        .until_health(DATABASE, ServingStatus::Serving, soon)
+        .await;
 
     // The database goes away: every connection closed, new ones refused.
     gate.set(Gate::Reset);
@@ -216,7 +235,12 @@ async fn a_service_whose_database_goes_away_serves_again_when_it_returns() {
     let read = service.points(&mut client, shop).await;
     println!("a read while the database is gone: {read:?}");
     assert_eq!(read, Err(Code::Unavailable));
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The health service says which dependency is out; the process itself
+    // stays SERVING, since every replica shares the outage.
+    service
+        .until_health(DATABASE, ServingStatus::NotServing, soon)
+        .await;
+    assert_eq!(service.health("").await, Some(ServingStatus::Serving));
     service.assert_running();
 
     // It is back: the write the client repeats is taken once, and the
@@ -226,5 +250,8 @@ async fn a_service_whose_database_goes_away_serves_again_when_it_returns() {
     println!("refusals after the database returned: {refusals:?}");
     service.record_until_taken(&mut client, shop, "v3", 4).await;
     assert_eq!(service.points(&mut client, shop).await, Ok(9));
+    service
+        .until_health(DATABASE, ServingStatus::Serving, soon)
+        .await;
     service.assert_running();
 }
