@@ -19,7 +19,8 @@ What it does:
      every call goes to either replica, and a call that fails on one is
      retried on the other with the same idempotency key;
   3. kills with SIGKILL, at random moments, service processes (restarting
-     each after a moment) and one NATS node (restarted too); once, makes
+     each after a moment) and one NATS node (restarted too), later all
+     three NATS nodes at once (restarted together); once, makes
      PostgreSQL unreachable for a few seconds: every process reaches it
      through a proxy of this harness, which then closes every connection
      and refuses new ones (a failover, a restart, a network cut);
@@ -652,13 +653,33 @@ DB_OUTAGE = 5.0
 def chaos(cluster, stop, rng, killed):
     """SIGKILLs a random service process every 2-4 s and restarts it 0.5-2 s
     later; once, a NATS node, restarted after 5 s; once, PostgreSQL
-    unreachable for DB_OUTAGE."""
+    unreachable for DB_OUTAGE; once, every NATS node, restarted together
+    after 5 s."""
     processes = [p for replicas in cluster.services.values() for p in replicas]
     nats_at = time.monotonic() + rng.uniform(8, 14)
     nats_done = False
     db_at = time.monotonic() + rng.uniform(16, 22)
     db_done = False
+    all_nats_at = time.monotonic() + rng.uniform(26, 30)
+    all_nats_done = False
     while not stop.wait(rng.uniform(2, 4)):
+        if not all_nats_done and time.monotonic() >= all_nats_at:
+            # The streams' every copy goes down at once; JetStream recovers
+            # them from disk and elects leaders again, while the services
+            # keep writing into their outboxes.
+            for node in cluster.nats:
+                node.kill_9()
+            killed.append("every NATS node")
+            say("SIGKILL every NATS node")
+            stop.wait(5)
+            starting = [threading.Thread(target=node.start) for node in cluster.nats]
+            for t in starting:
+                t.start()
+            for t in starting:
+                t.join()
+            say("restarted every NATS node")
+            all_nats_done = True
+            continue
         if not db_done and time.monotonic() >= db_at:
             cut = cluster.db_gate.outage(DB_OUTAGE)
             killed.append("PostgreSQL (unreachable)")
