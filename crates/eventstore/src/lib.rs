@@ -217,12 +217,16 @@ pub fn unavailable(e: &StoreError) -> bool {
         _ => return false,
     };
     match sqlx_error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
-        // 53300 too_many_connections, 57P03 cannot_connect_now (starting
-        // up), class 08: the connection itself failed.
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| c == "53300" || c == "57P03" || c.starts_with("08")),
+        // No connection to be had in time, the socket failed, or the pool
+        // closed under a call as the process stops.
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        // 53300 too_many_connections; 57P01 admin_shutdown and 57P02
+        // crash_shutdown (the server ended the session: a restart, a
+        // failover); 57P03 cannot_connect_now (starting up); class 08:
+        // the connection itself failed.
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            matches!(c.as_ref(), "53300" | "57P01" | "57P02" | "57P03") || c.starts_with("08")
+        }),
         _ => false,
     }
 }
@@ -239,6 +243,7 @@ mod open_tests {
         let timed_out = StoreError::Database(sqlx::Error::PoolTimedOut);
         assert!(unavailable(&timed_out));
         assert!(unavailable(&StoreError::Database(sqlx::Error::Io(refused))));
+        assert!(unavailable(&StoreError::Database(sqlx::Error::PoolClosed)));
         assert!(!unavailable(&StoreError::Database(
             sqlx::Error::RowNotFound
         )));

@@ -255,3 +255,65 @@ async fn a_service_whose_database_goes_away_serves_again_when_it_returns() {
         .await;
     service.assert_running();
 }
+
+/// The server ends the service's sessions under load, as a restart or a
+/// failover of PostgreSQL does (FATAL 57P01, "terminating connection due
+/// to administrator command"): a call caught in one is UNAVAILABLE, never
+/// INTERNAL, and the service goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_ended_by_the_server_are_unavailable_not_internal() {
+    let url = fresh_postgres_url().await;
+    let gate = PgGate::new(&url, Gate::Open).await;
+    let service = std::sync::Arc::new(Compliance::start(&gate));
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let mut client = service.client().await;
+    service
+        .record_until_taken(&mut client, "warm", "v0", 1)
+        .await;
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let mut client = service.client().await;
+                let mut codes = Vec::new();
+                for i in 0..60 {
+                    let shop = format!("ended-{w}");
+                    if let Err(code) = service
+                        .record(&mut client, &shop, &format!("v{i}"), 1)
+                        .await
+                    {
+                        codes.push(code);
+                    }
+                }
+                codes
+            })
+        })
+        .collect();
+    let admin_url = sellerdesk_testkit::postgres_admin_url().await;
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .unwrap();
+    let mut ended = 0;
+    for _ in 0..15 {
+        let n: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+        )
+        .bind(&database)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        ended += n.len();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut codes = Vec::new();
+    for w in writers {
+        codes.extend(w.await.unwrap());
+    }
+    println!("sessions ended: {ended}; refusals: {codes:?}");
+    assert!(ended > 0);
+    assert!(
+        !codes.contains(&Code::Internal),
+        "INTERNAL for a session the server ended: {codes:?}; {}",
+        service.log()
+    );
+}
