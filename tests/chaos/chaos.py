@@ -20,7 +20,8 @@ What it does:
      retried on the other with the same idempotency key;
   3. kills with SIGKILL, at random moments, service processes (restarting
      each after a moment) and one NATS node (restarted too), later all
-     three NATS nodes at once (restarted together); once, makes
+     three NATS nodes at once (restarted together), and PostgreSQL ends
+     every session of the services (pg_terminate_backend); once, makes
      PostgreSQL unreachable for a few seconds: every process reaches it
      through a proxy of this harness, which then closes every connection
      and refuses new ones (a failover, a restart, a network cut);
@@ -654,7 +655,7 @@ def chaos(cluster, stop, rng, killed):
     """SIGKILLs a random service process every 2-4 s and restarts it 0.5-2 s
     later; once, a NATS node, restarted after 5 s; once, PostgreSQL
     unreachable for DB_OUTAGE; once, every NATS node, restarted together
-    after 5 s."""
+    after 5 s; once, every session of the services ended by PostgreSQL."""
     processes = [p for replicas in cluster.services.values() for p in replicas]
     nats_at = time.monotonic() + rng.uniform(8, 14)
     nats_done = False
@@ -662,7 +663,20 @@ def chaos(cluster, stop, rng, killed):
     db_done = False
     all_nats_at = time.monotonic() + rng.uniform(26, 30)
     all_nats_done = False
+    sessions_at = time.monotonic() + rng.uniform(23, 25)
+    sessions_done = False
     while not stop.wait(rng.uniform(2, 4)):
+        if not sessions_done and time.monotonic() >= sessions_at:
+            # As a restart or a failover of PostgreSQL does: every session
+            # of the services ended by the server (FATAL 57P01), not by a
+            # closed socket as in the outage above.
+            ended = cluster.psql.run(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                f"where datname like 'chaos\\_{cluster.run_id}\\_%'").strip()
+            killed.append("every PostgreSQL session")
+            say(f"PostgreSQL ended every session of the services ({ended})")
+            sessions_done = True
+            continue
         if not all_nats_done and time.monotonic() >= all_nats_at:
             # The streams' every copy goes down at once; JetStream recovers
             # them from disk and elects leaders again, while the services

@@ -47,7 +47,12 @@ pub async fn consume(
     }
 }
 
-/// Whether a receive error says the stream or the consumer no longer exists.
+/// Whether a receive error says the subscription will get nothing more as
+/// it is: the stream or the consumer no longer exists, or no server has
+/// answered its pull for two idle heartbeats (every NATS node restarted at
+/// once: the pull the client sent before went with them, and the stream's
+/// new leaders never saw it; a chaos run's consumer stayed deaf 30 s and
+/// more, waiting for four more misses in a row).
 fn gone(error: &str) -> bool {
     let error = error.to_ascii_lowercase();
     [
@@ -55,6 +60,7 @@ fn gone(error: &str) -> bool {
         "stream not found",
         "no responders",
         "consumer deleted",
+        "missed idle heartbeat",
     ]
     .iter()
     .any(|what| error.contains(what))
@@ -134,5 +140,20 @@ async fn consume_subscription(
             // Harmless: the redelivery will find the inbox mark.
             tracing::warn!(error = %e, consumer, event_id = %id, "ack failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gone;
+
+    // A subscription that will hear nothing more is made again at once,
+    // not after RESUBSCRIBE_AFTER failures in a row.
+    #[test]
+    fn a_subscription_nobody_answers_is_made_again() {
+        assert!(gone("receive failed: missed idle heartbeat"));
+        assert!(gone("receive failed: consumer not found"));
+        assert!(gone("Stream Not Found"));
+        assert!(!gone("receive failed: timed out"));
     }
 }

@@ -12,8 +12,11 @@ use std::time::Duration;
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Messages asked for per pull request.
 const PULL_BATCH: usize = 1_000;
-/// The client's default idle heartbeat, kept when setting the batch.
-const IDLE_HEARTBEAT: Duration = Duration::from_secs(15);
+/// How often an idle pull hears from the server. Two missed make the
+/// consumer subscribe again (`consumer::gone`), so this bounds how long a
+/// consumer stays deaf after every NATS node restarted at once: about 10 s
+/// (the client's default, 15 s, made it 30 s).
+const IDLE_HEARTBEAT: Duration = Duration::from_secs(5);
 /// Unacknowledged messages are delivered again after this. It bounds how long
 /// a consumer that crashed holding a message leaves that message unapplied
 /// (ordered consumers apply by source position, so a late redelivery cannot

@@ -217,9 +217,15 @@ pub fn unavailable(e: &StoreError) -> bool {
         _ => return false,
     };
     match sqlx_error {
-        // No connection to be had in time, the socket failed, or the pool
-        // closed under a call as the process stops.
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        // No connection to be had in time, the socket failed, the pool
+        // closed under a call as the process stops, or the connection lost
+        // its place in the protocol (the server ended the session in the
+        // middle of a pipelined query: a chaos run's "expected
+        // ParseComplete, got ReadyForQuery").
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_) => true,
         // 53300 too_many_connections; 57P01 admin_shutdown and 57P02
         // crash_shutdown (the server ended the session: a restart, a
         // failover); 57P03 cannot_connect_now (starting up); class 08:
