@@ -206,9 +206,10 @@ pub async fn open_waiting(
 
 /// Whether the database is unavailable to this process for now, so the same
 /// request may succeed later: not reachable (down, restarting, failing
-/// over), starting up, without a connection to spare, or the connection
-/// lost. A starting service waits ([`open_waiting`]); a request answers
-/// UNAVAILABLE, which clients retry, instead of INTERNAL.
+/// over), starting up, without a connection to spare, the session ended by
+/// the server, or the connection lost (decision 0029). A starting service
+/// waits ([`open_waiting`]); a request answers UNAVAILABLE, which clients
+/// retry, instead of INTERNAL.
 pub fn unavailable(e: &StoreError) -> bool {
     let sqlx_error = match e {
         StoreError::Unavailable(_) => return true,
