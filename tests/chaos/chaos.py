@@ -667,7 +667,7 @@ def chaos(cluster, stop, rng, killed):
     all_nats_at = time.monotonic() + rng.uniform(26, 30)
     all_nats_done = False
     sessions_at = time.monotonic() + rng.uniform(23, 25)
-    # Off unless asked for (--end-sessions): with it, one run in seven had
+    # Off unless asked for (--end-sessions): with it, one run in six had
     # one stale faq read right after it, not yet explained (docs/chaos.md).
     sessions_done = not END_SESSIONS
     while not stop.wait(rng.uniform(2, 4)):
