@@ -9,7 +9,10 @@ use compliance_svc::{
     store,
 };
 use proptest::prelude::*;
-use sellerdesk_eventstore::{open, DocumentQuery, EventStore, Metadata};
+use sellerdesk_eventstore::{
+    hooked::{Hooked, Hooks},
+    open, DocumentQuery, EventStore, Metadata,
+};
 use sellerdesk_runtime::ManualClock;
 use sellerdesk_testkit::{fresh_postgres_url, TempSqlite};
 use std::sync::Arc;
@@ -438,150 +441,22 @@ proptest! {
     }
 }
 
-/// A store whose appends to chosen streams fail while the switch is on.
-#[derive(Debug)]
-struct FlakyStore {
-    inner: Arc<dyn EventStore>,
-    failing: std::sync::Mutex<Option<String>>,
-}
+/// Appends to the chosen stream fail while the switch is on.
+#[derive(Debug, Default)]
+struct FailingStream(std::sync::Mutex<Option<String>>);
 
 #[async_trait::async_trait]
-impl EventStore for FlakyStore {
-    async fn append(
+impl Hooks for FailingStream {
+    async fn before_append(
         &self,
-        append: sellerdesk_eventstore::Append,
-    ) -> Result<sellerdesk_eventstore::Appended, sellerdesk_eventstore::AppendError> {
-        if self.failing.lock().unwrap().as_deref() == Some(append.stream_id.as_str()) {
+        append: &sellerdesk_eventstore::Append,
+    ) -> Result<(), sellerdesk_eventstore::AppendError> {
+        if self.0.lock().unwrap().as_deref() == Some(append.stream_id.as_str()) {
             return Err(
                 sellerdesk_eventstore::StoreError::Config("injected failure".into()).into(),
             );
         }
-        self.inner.append(append).await
-    }
-    async fn read_stream(
-        &self,
-        s: &str,
-        v: i64,
-        l: i64,
-    ) -> Result<Vec<sellerdesk_eventstore::RecordedEvent>, sellerdesk_eventstore::StoreError> {
-        self.inner.read_stream(s, v, l).await
-    }
-    async fn read_all(
-        &self,
-        p: i64,
-        l: i64,
-    ) -> Result<Vec<sellerdesk_eventstore::RecordedEvent>, sellerdesk_eventstore::StoreError> {
-        self.inner.read_all(p, l).await
-    }
-    async fn ping(&self) -> Result<(), sellerdesk_eventstore::StoreError> {
-        self.inner.ping().await
-    }
-    async fn read_streams_between(
-        &self,
-        s: &str,
-        p: i64,
-        u: i64,
-    ) -> Result<Vec<sellerdesk_eventstore::RecordedEvent>, sellerdesk_eventstore::StoreError> {
-        self.inner.read_streams_between(s, p, u).await
-    }
-    async fn replay_all(
-        &self,
-        p: i64,
-        l: i64,
-    ) -> Result<Vec<sellerdesk_eventstore::ReplayedEvent>, sellerdesk_eventstore::StoreError> {
-        self.inner.replay_all(p, l).await
-    }
-    async fn head(&self) -> Result<i64, sellerdesk_eventstore::StoreError> {
-        self.inner.head().await
-    }
-    fn watch_head(&self) -> tokio::sync::watch::Receiver<i64> {
-        self.inner.watch_head()
-    }
-    async fn load_checkpoint(&self, n: &str) -> Result<i64, sellerdesk_eventstore::StoreError> {
-        self.inner.load_checkpoint(n).await
-    }
-    async fn save_checkpoint(
-        &self,
-        n: &str,
-        p: i64,
-    ) -> Result<(), sellerdesk_eventstore::StoreError> {
-        self.inner.save_checkpoint(n, p).await
-    }
-    async fn is_processed(
-        &self,
-        c: &str,
-        id: uuid::Uuid,
-    ) -> Result<bool, sellerdesk_eventstore::StoreError> {
-        self.inner.is_processed(c, id).await
-    }
-    async fn save_snapshots(
-        &self,
-        s: &[sellerdesk_eventstore::Snapshot],
-    ) -> Result<(), sellerdesk_eventstore::StoreError> {
-        self.inner.save_snapshots(s).await
-    }
-    async fn load_snapshot(
-        &self,
-        k: &str,
-    ) -> Result<Option<sellerdesk_eventstore::Snapshot>, sellerdesk_eventstore::StoreError> {
-        self.inner.load_snapshot(k).await
-    }
-    async fn load_snapshots(
-        &self,
-        p: &str,
-    ) -> Result<Vec<sellerdesk_eventstore::Snapshot>, sellerdesk_eventstore::StoreError> {
-        self.inner.load_snapshots(p).await
-    }
-    async fn delete_snapshots(&self, p: &str) -> Result<u64, sellerdesk_eventstore::StoreError> {
-        self.inner.delete_snapshots(p).await
-    }
-    async fn try_lease(
-        &self,
-        name: &str,
-    ) -> Result<Option<Box<dyn sellerdesk_eventstore::Lease>>, sellerdesk_eventstore::StoreError>
-    {
-        self.inner.try_lease(name).await
-    }
-
-    async fn leases_held(
-        &self,
-        names: &[String],
-    ) -> Result<Vec<bool>, sellerdesk_eventstore::StoreError> {
-        self.inner.leases_held(names).await
-    }
-    async fn save_documents(
-        &self,
-        documents: &[sellerdesk_eventstore::Document],
-    ) -> Result<(), sellerdesk_eventstore::StoreError> {
-        self.inner.save_documents(documents).await
-    }
-    async fn load_documents(
-        &self,
-        index: &str,
-        shop_id: &str,
-        doc_ids: &[String],
-    ) -> Result<Vec<sellerdesk_eventstore::Document>, sellerdesk_eventstore::StoreError> {
-        self.inner.load_documents(index, shop_id, doc_ids).await
-    }
-    async fn documents_with_term(
-        &self,
-        index: &str,
-        shop_id: &str,
-        term: &str,
-    ) -> Result<Vec<sellerdesk_eventstore::Document>, sellerdesk_eventstore::StoreError> {
-        self.inner.documents_with_term(index, shop_id, term).await
-    }
-    async fn search_documents(
-        &self,
-        query: &sellerdesk_eventstore::DocumentQuery,
-    ) -> Result<Vec<sellerdesk_eventstore::Document>, sellerdesk_eventstore::StoreError> {
-        self.inner.search_documents(query).await
-    }
-    async fn delete_documents(
-        &self,
-        index: &str,
-    ) -> Result<u64, sellerdesk_eventstore::StoreError> {
-        self.inner.delete_documents(index).await
+        Ok(())
     }
 }
 
@@ -590,11 +465,11 @@ impl EventStore for FlakyStore {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_shop_does_not_drop_other_due_announcements() {
     let dir = TempSqlite::new();
-    let flaky = Arc::new(FlakyStore {
-        inner: open(&dir.url("c")).await.unwrap(),
-        failing: std::sync::Mutex::new(None),
-    });
-    let store: Arc<dyn EventStore> = flaky.clone();
+    let failing = Arc::new(FailingStream::default());
+    let store: Arc<dyn EventStore> = Arc::new(Hooked::new(
+        open(&dir.url("c")).await.unwrap(),
+        failing.clone(),
+    ));
     let clock = ManualClock::new(t0());
     let app = open_app(&store, &clock).await;
     for shop in ["a", "b", "c"] {
@@ -603,7 +478,7 @@ async fn a_failing_shop_does_not_drop_other_due_announcements() {
             .unwrap();
     }
     clock.set(t0() + Duration::days(200));
-    *flaky.failing.lock().unwrap() = Some(store::shop_stream("b"));
+    *failing.0.lock().unwrap() = Some(store::shop_stream("b"));
     assert!(app.tick().await.is_err(), "the failure is reported");
     let announced = |shop: &'static str| {
         let store = store.clone();
@@ -625,7 +500,7 @@ async fn a_failing_shop_does_not_drop_other_due_announcements() {
     );
     assert_eq!(announced("c").await, 2);
     assert_eq!(announced("b").await, 1, "b's expiry announcement failed");
-    *flaky.failing.lock().unwrap() = None;
+    *failing.0.lock().unwrap() = None;
     assert_eq!(
         app.tick().await.unwrap(),
         1,

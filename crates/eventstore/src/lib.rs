@@ -15,6 +15,8 @@
 pub mod codec;
 mod documents;
 mod follow;
+#[cfg(feature = "testing")]
+pub mod hooked;
 mod metrics;
 mod model;
 mod pg_copy;

@@ -570,13 +570,22 @@ impl Faq {
             return Ok(None);
         }
         // Another replica (or this one) wrote, or the shop went from the
-        // cache: keep what the probe read (unless a writer got there first),
-        // so the stream is not read a second time.
-        self.shops
+        // cache: keep what the probe read, so the stream is not read a
+        // second time. A command or another read of this replica may have
+        // put its own copy there first, read before this probe (and before a
+        // write acknowledged since): a read at the head answers from a copy
+        // at least as fresh as its probe.
+        let probed = probe.loaded.read().expect("kb lock").kb.version;
+        let kb = self
+            .shops
             .lock()
             .expect("shops lock")
             .get_or_insert_with(shop, || probe);
-        Ok(Some(self.shop(shop).await?))
+        if kb.loaded.read().expect("kb lock").kb.version < probed {
+            let _writer = kb.writer.lock().await;
+            self.catch_up(shop, &kb).await?;
+        }
+        Ok(Some(kb))
     }
 
     /// Folds whatever the stream holds beyond what is loaded (other replicas' writes).

@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use faq_svc::{domain::Limits, sentence::ModelSource, Application, Settings};
 use sellerdesk_api::faq::v1::{self as pb, faq_service_client::FaqServiceClient};
 use sellerdesk_bus::{EventBus, InProcessBus};
-use sellerdesk_eventstore::EventStore;
+use sellerdesk_eventstore::{
+    hooked::{Hooked, Hooks},
+    EventStore,
+};
 use sellerdesk_runtime::{auth::Claims, server::Running, ManualClock, Role, TokenSigner};
 use std::{sync::Arc, time::Duration};
 use tonic::{transport::Channel, Code, Request};
@@ -1383,6 +1386,96 @@ async fn two_replicas_on_postgres_see_each_others_changes() {
     b.create("s1", "gift", "有礼盒吗", &[], "有。").await;
     let want = faq_svc::presets::builtin().entries.len() + 2;
     assert_eq!(a.all_entries("s1", Role::Owner).await.len(), want);
+}
+
+/// Holds replica b's reads of one shop's stream in a chosen order: the
+/// first read's answer until the second read has its own; the second read's
+/// answer until the test says the first reader is done.
+#[derive(Debug)]
+struct TwoReads {
+    stream: String,
+    reads: std::sync::atomic::AtomicUsize,
+    first_read: tokio::sync::Notify,
+    second_read: tokio::sync::Notify,
+    first_reader_done: tokio::sync::Notify,
+}
+
+#[tonic::async_trait]
+impl Hooks for TwoReads {
+    async fn after_read_stream(
+        &self,
+        stream_id: &str,
+        _read: &[sellerdesk_eventstore::RecordedEvent],
+    ) {
+        if stream_id != self.stream {
+            return;
+        }
+        match self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => {
+                self.first_read.notify_one();
+                self.second_read.notified().await;
+            }
+            1 => {
+                self.second_read.notify_one();
+                self.first_reader_done.notified().await;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// R-X-4: two reads of a shop replica b does not hold, the first read from
+/// the database before replica a's write and kept in b's cache after the
+/// second read had that write: the second (a read at the head, after the
+/// write was acknowledged) still answers with it. It answered NOT_FOUND
+/// from the first read's older copy before (one stale read in the chaos
+/// run's CI with PostgreSQL ending every session).
+#[tokio::test]
+async fn a_read_after_a_write_is_not_answered_from_an_older_read_of_the_same_replica() {
+    let url = sellerdesk_testkit::fresh_postgres_url().await;
+    let a_store = sellerdesk_eventstore::open(&url).await.unwrap();
+    let hooks = Arc::new(TwoReads {
+        stream: faq_svc::store::kb_stream("s1"),
+        reads: Default::default(),
+        first_read: Default::default(),
+        second_read: Default::default(),
+        first_reader_done: Default::default(),
+    });
+    let b_store: Arc<dyn EventStore> = Arc::new(Hooked::new(
+        sellerdesk_eventstore::open(&url).await.unwrap(),
+        hooks.clone(),
+    ));
+    let mut a = spawn_app(a_store).await;
+    let b = spawn_app(b_store).await;
+    a.create("s1", "engrave", "可以刻字吗", &[], "支持免费刻字。")
+        .await;
+    let get = |id: &str| {
+        let mut client = b.client.clone();
+        let request = b.req(
+            "s1",
+            Role::Owner,
+            pb::GetEntryRequest {
+                entry_id: id.into(),
+                ..Default::default()
+            },
+        );
+        async move { client.get_entry(request).await.map(|r| r.into_inner()) }
+    };
+    let first = tokio::spawn(get("engrave"));
+    hooks.first_read.notified().await;
+    a.create("s1", "gift", "有礼盒吗", &[], "有。").await;
+    let second = tokio::spawn(get("gift"));
+    // The first read answers once the second has read from the database.
+    first.await.unwrap().expect("the first read answers");
+    hooks.first_reader_done.notify_one();
+    let answer = second.await.unwrap();
+    assert_eq!(
+        answer
+            .map(|r| r.entry.unwrap().entry_id)
+            .map_err(|s| s.code()),
+        Ok("gift".to_string()),
+        "a write acknowledged before the read began"
+    );
 }
 
 /// Decision 0025 with two replicas on PostgreSQL: one shop's edit, made
