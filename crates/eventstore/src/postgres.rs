@@ -540,16 +540,30 @@ async fn append_one(
     .bind(&append.stream_id)
     .fetch_one(&mut *tx)
     .await?;
-    append.expected.check(&append.stream_id, actual)?;
+    if let Err(conflict) = append.expected.check(&append.stream_id, actual) {
+        drop(tx);
+        return match already_written(pool, &append).await? {
+            Some(written) => Ok(written),
+            None => Err(conflict),
+        };
+    }
     let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(global_position), 0) FROM events")
         .fetch_one(&mut *tx)
         .await?;
     let n = append.events.len() as i64;
     let mut rows = Rows::default();
     rows.push(&append.stream_id, &append.events, actual, head);
-    rows.insert(&mut tx)
-        .await
-        .map_err(|e| unique_violation_to_conflict(e, &append, actual))?;
+    if let Err(e) = rows.insert(&mut tx).await {
+        drop(tx);
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                if let Some(written) = already_written(pool, &append).await? {
+                    return Ok(written);
+                }
+            }
+        }
+        return Err(unique_violation_to_conflict(e, &append, actual));
+    }
     tx.commit().await?;
     let last = head + n;
     crate::model::advance_head(head_watch, last);
@@ -557,6 +571,36 @@ async fn append_one(
         stream_version: actual + n,
         first_position: if n > 0 { head + 1 } else { head },
         last_position: last,
+    })
+}
+
+/// The answer to `append` when its events are in the log already, written
+/// by an earlier try whose answer was lost: a group whose statement
+/// committed while its connection broke is appended again one by one, and
+/// each append must then be answered with what was written, not refused as
+/// a conflict with itself (a command would be decided again on a state
+/// holding its own change, and an append at any version would meet the
+/// events' unique ids).
+async fn already_written(pool: &PgPool, append: &Append) -> Result<Option<Appended>, sqlx::Error> {
+    let Some(first) = append.events.first() else {
+        return Ok(None);
+    };
+    let written: Option<(String, i64, i64)> = sqlx::query_as(
+        "SELECT stream_id, stream_version, global_position FROM events WHERE event_id = $1",
+    )
+    .bind(first.event_id)
+    .fetch_optional(pool)
+    .await?;
+    let n = append.events.len() as i64;
+    Ok(match written {
+        // One append's events are written together, at consecutive versions
+        // and positions.
+        Some((stream, version, position)) if stream == append.stream_id => Some(Appended {
+            stream_version: version + n - 1,
+            first_position: position,
+            last_position: position + n - 1,
+        }),
+        _ => None,
     })
 }
 
@@ -867,5 +911,48 @@ impl Lease for PgLease {
             tokio::time::timeout(std::time::Duration::from_secs(2), probe).await,
             Ok(Ok(1))
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{new_event_id, ExpectedVersion, NewEvent};
+
+    fn event(n: i64) -> NewEvent {
+        NewEvent {
+            event_id: new_event_id(),
+            event_type: "ThingHappened".into(),
+            schema_version: 1,
+            shop_id: "s1".into(),
+            occurred_at: chrono::DateTime::from_timestamp(1_700_000_000 + n, 0).unwrap(),
+            metadata: Metadata::default(),
+            payload: format!(r#"{{"n":{n}}}"#),
+        }
+    }
+
+    /// The writer's one-by-one path after a failed group: an append at an
+    /// exact version whose events the group did write is answered with
+    /// them, so its command is not decided again on a state holding its own
+    /// change; another append at that version is still a conflict.
+    #[tokio::test]
+    async fn an_append_whose_events_are_written_is_answered_with_them() {
+        let store = PgEventStore::connect(&sellerdesk_testkit::fresh_postgres_url().await)
+            .await
+            .unwrap();
+        let append = Append::new(
+            "s-exact",
+            ExpectedVersion::NoStream,
+            vec![event(1), event(2)],
+        );
+        let written = store.append(append.clone()).await.unwrap();
+        let head = watch::channel(0).0;
+        let again = append_one(store.pool(), &head, append).await.unwrap();
+        assert_eq!(again, written);
+        let other = Append::new("s-exact", ExpectedVersion::NoStream, vec![event(3)]);
+        assert!(matches!(
+            append_one(store.pool(), &head, other).await,
+            Err(AppendError::Conflict { actual: 2, .. })
+        ));
     }
 }

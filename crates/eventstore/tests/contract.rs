@@ -699,6 +699,34 @@ async fn leases_have_one_holder(db: Db) {
     assert!(again.is_some(), "a dropped lease is free again");
 }
 
+/// On PostgreSQL, a group of appends whose statement committed while its
+/// connection broke is appended again one by one: an append whose events
+/// are in the log already is answered with what was written, not refused
+/// (an append at any version met the events' unique ids and was answered
+/// INTERNAL). The same ids on another stream are still refused.
+#[tokio::test]
+async fn an_append_tried_again_is_answered_with_what_was_written() {
+    let store = Db::postgres().await.open().await;
+    let events = vec![event("s1", 1), event("s1", 2)];
+    let again = || Append::new("s-again", ExpectedVersion::Any, events.clone());
+    let first = store.append(again()).await.unwrap();
+    store
+        .append(Append::new(
+            "s-again",
+            ExpectedVersion::Any,
+            vec![event("s1", 3)],
+        ))
+        .await
+        .unwrap();
+    let second = store.append(again()).await.unwrap();
+    assert_eq!(second, first);
+    assert_eq!(store.read_stream("s-again", 0, 10).await.unwrap().len(), 3);
+    assert!(store
+        .append(Append::new("s-other", ExpectedVersion::Any, events.clone()))
+        .await
+        .is_err());
+}
+
 /// On PostgreSQL, a holder whose session dies (its process killed) loses the
 /// lease at once, and knows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
