@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.parse
 import urllib.request
 import time
 from collections import Counter, defaultdict
@@ -207,14 +208,19 @@ class DbGate:
 
 def upstream_of(url):
     """(host, port) of a postgres://user@host:port/db URL."""
-    authority = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
-    host, _, port = authority.partition(":")
-    return host or "127.0.0.1", int(port or 5432)
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 5432
 
 
-def database_url(base, name):
-    head, _, _ = base.rpartition("/")
-    return f"{head}/{name}"
+def database_url(base, name, via=None):
+    """`base` naming database `name`, and reaching it through `via` (a
+    (host, port)) when given; the user and any query are kept."""
+    parts = urllib.parse.urlsplit(base)
+    netloc = parts.netloc
+    if via is not None:
+        user = parts.netloc.rpartition("@")[0]
+        netloc = (user + "@" if user else "") + f"{via[0]}:{via[1]}"
+    return parts._replace(netloc=netloc, path="/" + name).geturl()
 
 
 class Cluster:
@@ -241,14 +247,12 @@ class Cluster:
         # The services reach PostgreSQL through the gate; the harness's own
         # checks do not.
         self.db_gate = DbGate(upstream_of(base_url))
-        head, _, _ = base_url.rpartition("/")
-        scheme, _, authority = head.partition("://")
-        user = authority.rsplit("@", 1)[0] + "@" if "@" in authority else ""
-        gated_base = f"{scheme}://{user}127.0.0.1:{self.db_gate.port}/postgres"
+        gated = {}
         for service in SERVICES:
             db = f"chaos_{run_id}_{service}"
             self.psql.run(f'create database "{db}"')
             self.databases[service] = database_url(base_url, db)
+            gated[service] = database_url(base_url, db, via=("127.0.0.1", self.db_gate.port))
             self.services[service] = []
         # A process per replica; chat replica i asks faq replica i.
         faq_ports = [free_port() for _ in range(REPLICAS)]
@@ -258,8 +262,7 @@ class Cluster:
                 env = dict(os.environ)
                 env.update({
                     "SELLERDESK_DATA_DIR": self.data,
-                    "SELLERDESK_DATABASE_URL": database_url(
-                        gated_base, self.databases[service].rpartition("/")[2]),
+                    "SELLERDESK_DATABASE_URL": gated[service],
                     "SELLERDESK_NATS_URL": self.nats_url,
                     "SELLERDESK_NATS_REPLICAS": "3",
                     "SELLERDESK_NATS_NAMESPACE": f"chaos{run_id}",

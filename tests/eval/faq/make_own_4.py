@@ -5,10 +5,10 @@
 # choice has seen. Report-only (never tuned on); a query may not repeat one
 # of any other evaluation file nor be a knowledge base's own question
 # (checked here, as make_own_3.py does).
-import json, glob, os, sys
+import json, os, sys
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-from kb_text import help_centre, presets as preset_entries, strip  # noqa: E402
+from kb_text import help_centre, write_batch  # noqa: E402
 
 H = {i: qs[0] for i, (qs, _) in enumerate(help_centre(), 1)}
 HQ = {
@@ -83,32 +83,6 @@ presets = json.load(open(os.path.join(here, "../../../crates/faq-svc/data/preset
 std = {e["key"]: e["standard_question"] for e in presets["entries"]}
 assert set(PQ) == set(std), set(std) ^ set(PQ)
 assert set(HQ) == set(H)
-mine = ("own-4.jsonl", "presets-own-3.jsonl")
-seen = set()
-for f in glob.glob(os.path.join(here, "**/*.jsonl"), recursive=True) + glob.glob(os.path.join(here, "../../../../shared/**/*.jsonl"), recursive=True):
-    if f.endswith(mine):
-        continue
-    for line in open(f, encoding="utf-8"):
-        if line.strip():
-            seen.add(strip(json.loads(line)["query"]).lower())
-kb_questions = {strip(x).lower() for qs, _ in help_centre() + preset_entries() for x in qs}
-
-
-def out(path, q, null, expect):
-    new = [x for qs in q.values() for x in qs] + null
-    assert len(new) == len(set(new)), "repeat"
-    clash = {x for x in new if strip(x).lower() in seen}
-    assert not clash, f"in another evaluation file: {clash}"
-    asked = {x for x in new if strip(x).lower() in kb_questions}
-    assert not asked, f"questions of a knowledge base: {asked}"
-    with open(path, "w", encoding="utf-8") as f:
-        for k, qs in q.items():
-            for x in qs:
-                f.write(json.dumps({"query": x, "expect": expect(k)}, ensure_ascii=False) + "\n")
-        for x in null:
-            f.write(json.dumps({"query": x, "expect": None}, ensure_ascii=False) + "\n")
-    print(path, sum(len(v) for v in q.values()), len(null))
-
-
-out(os.path.join(here, "help-centre-own-4.jsonl"), HQ, HNULL, lambda k: H[k])
-out(os.path.join(here, "presets-own-3.jsonl"), PQ, PNULL, lambda k: std[k])
+MINE = ("own-4.jsonl", "presets-own-3.jsonl")
+write_batch(os.path.join(here, "help-centre-own-4.jsonl"), HQ, HNULL, lambda k: H[k], MINE)
+write_batch(os.path.join(here, "presets-own-3.jsonl"), PQ, PNULL, lambda k: std[k], MINE)
