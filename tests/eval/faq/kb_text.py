@@ -57,10 +57,8 @@ def write_batch(path, q, null, expect, own):
     kb_questions = {strip(x).lower() for qs, _ in help_centre() + presets() for x in qs}
     asked = {x for x in new if strip(x).lower() in kb_questions}
     assert not asked, f"questions of a knowledge base: {asked}"
-    with open(path, "w", encoding="utf-8") as f:
-        for k, qs in q.items():
-            for x in qs:
-                f.write(json.dumps({"query": x, "expect": expect(k)}, ensure_ascii=False) + "\n")
-        for x in null:
-            f.write(json.dumps({"query": x, "expect": None}, ensure_ascii=False) + "\n")
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "dev"))
+    from batches import write
+    write(path, q, null, expect)
     print(path, sum(len(v) for v in q.values()), len(null))
