@@ -52,17 +52,16 @@ impl PgEventStore {
     /// for a minute are closed: after a burst, a process gives back what it
     /// no longer uses, so a replica starting beside it finds some free.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
+        let pool = pool_options(max_connections)
             .idle_timeout(std::time::Duration::from_secs(60))
-            .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
             .await?;
         Self::with_pool(pool).await
     }
 
-    /// Runs the event-store migrations on `pool` and opens the store.
-    pub async fn with_pool(pool: PgPool) -> Result<Self, StoreError> {
+    /// Runs the event-store migrations on `pool` and opens the store. The
+    /// pool's sessions should be set up as [`pool_options`] does.
+    async fn with_pool(pool: PgPool) -> Result<Self, StoreError> {
         let mut migrator = sqlx::migrate!("migrations/postgres");
         // Services keep their own migrations in the same database.
         migrator.set_ignore_missing(true);
@@ -463,18 +462,9 @@ impl EventStore for PgEventStore {
         // A session-level advisory lock on a connection of its own, taken out
         // of the pool: it is released when the connection closes, whether
         // the lease is dropped or the process dies.
+        // Its session, as every session of the store, is ended by the
+        // server soon after its machine vanishes (`SESSION_SETTINGS`).
         let mut conn = self.pool.acquire().await?.detach();
-        // A holder whose machine vanishes (no FIN, no RST) would keep the
-        // lock until the kernel's default keepalive gives up, two hours:
-        // the server probes this session after 5 s of silence instead, and
-        // ends it after 3 unanswered probes 2 s apart (about 11 s).
-        sqlx::query(
-            "SELECT set_config('tcp_keepalives_idle', '5', false), \
-             set_config('tcp_keepalives_interval', '2', false), \
-             set_config('tcp_keepalives_count', '3', false)",
-        )
-        .execute(&mut conn)
-        .await?;
         let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(crate::lease_key(name))
             .fetch_one(&mut conn)
@@ -604,6 +594,33 @@ async fn already_written(pool: &PgPool, append: &Append) -> Result<Option<Append
     })
 }
 
+/// What every session of the store asks the server for. A client whose
+/// machine vanishes (a network cut, a host lost: no FIN, no RST) keeps its
+/// session, and the locks it holds, until the server's keepalive gives up
+/// on it, which by default is the kernel's: over two hours. Its locks are a
+/// lease's advisory lock, or the append lock of a transaction it was in
+/// the middle of, behind which every other replica's appends wait. The
+/// server probes a silent client after 5 s instead and ends its session
+/// after 3 unanswered probes 2 s apart. Set when each connection is made
+/// (not as startup options, which a pooler such as PgBouncer refuses).
+const SESSION_SETTINGS: &str = "SELECT set_config('tcp_keepalives_idle', '5', false), \
+     set_config('tcp_keepalives_interval', '2', false), \
+     set_config('tcp_keepalives_count', '3', false)";
+
+/// A pool of at most `max_connections` whose sessions are set up with
+/// [`SESSION_SETTINGS`].
+fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query(SESSION_SETTINGS).execute(conn).await?;
+                Ok(())
+            })
+        })
+}
+
 /// Starts the store's one writer on a thread of its own, with its own
 /// connections. Every append waits for the writer's round trips, one group
 /// at a time (decision 0001); on the service's runtime each of the writer's
@@ -616,10 +633,7 @@ fn spawn_writer(
     requests: mpsc::Receiver<Pending>,
 ) -> Result<(), StoreError> {
     // One connection: the writer never holds one while it asks for another.
-    let own = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect_lazy_with((*pool.connect_options()).clone());
+    let own = pool_options(1).connect_lazy_with((*pool.connect_options()).clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -918,6 +932,7 @@ impl Lease for PgLease {
 mod tests {
     use super::*;
     use crate::{new_event_id, ExpectedVersion, NewEvent};
+    use std::time::Duration;
 
     fn event(n: i64) -> NewEvent {
         NewEvent {
@@ -929,6 +944,46 @@ mod tests {
             metadata: Metadata::default(),
             payload: format!(r#"{{"n":{n}}}"#),
         }
+    }
+
+    /// A replica whose machine vanished in the middle of an append (a
+    /// network cut: no FIN, no RST) held the append lock until the server's
+    /// keepalive gave up on its session, over two hours by default, and
+    /// every other replica's appends waited behind it. The store's sessions
+    /// ask to be probed after 5 s of silence: another store's append goes
+    /// through in seconds (about 20 measured; the bound here is a minute).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_append_lock_of_a_vanished_replica_is_freed_in_seconds() {
+        let url = sellerdesk_testkit::fresh_postgres_url().await;
+        let server: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+        let vanishing = PgEventStore::connect(&url).await.unwrap();
+        let mut tx = vanishing.pool().begin().await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let client: i32 = sqlx::query_scalar("SELECT inet_client_port()")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let Some(_cut) = sellerdesk_testkit::silenced_or_skip(
+            server.get_port(),
+            u16::try_from(client).expect("a TCP connection to the server"),
+        ) else {
+            return;
+        };
+        let other = PgEventStore::connect(&url).await.unwrap();
+        let append = Append::new("s-after-cut", ExpectedVersion::NoStream, vec![event(1)]);
+        let started = std::time::Instant::now();
+        let appended = tokio::time::timeout(Duration::from_secs(60), other.append(append)).await;
+        assert!(
+            matches!(appended, Ok(Ok(_))),
+            "the append lock is still held after a minute: {appended:?}"
+        );
+        eprintln!("appended {:?} after the cut", started.elapsed());
+        // Its session is gone: the transaction is not rolled back over it.
+        std::mem::forget(tx);
     }
 
     /// The writer's one-by-one path after a failed group: an append at an

@@ -7,8 +7,10 @@
 //! (sellerdesk in Docker for an outside suite is `sellerdesk-testcontainers`.)
 
 mod pg_gate;
+mod silenced;
 
 pub use pg_gate::{Gate, PgGate};
+pub use silenced::{silenced_or_skip, Silenced};
 use sqlx::{Connection, Executor, PgConnection};
 use std::{future::Future, time::Duration};
 

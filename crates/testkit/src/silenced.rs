@@ -1,0 +1,78 @@
+//! One TCP connection on the loopback made silent both ways: what a network
+//! cut, or a machine that vanished, looks like to the other end. Nothing is
+//! closed or reset; the packets just stop arriving (they wait in a queue
+//! that lets 8 bits a second through), so only a timeout or a keepalive can
+//! tell. A proxy cannot show this: its own kernel answers the keepalives.
+//!
+//! It shapes the loopback with `tc` (an HTB queue whose default class is
+//! unlimited, and a class for the one connection's two directions), which
+//! needs root or CAP_NET_ADMIN. Everything is taken away when the value is
+//! dropped.
+
+use std::process::Command;
+
+/// The loopback shaped so that one connection is silent; dropping it
+/// gives the loopback back as it was.
+#[derive(Debug)]
+pub struct Silenced {
+    _private: (),
+}
+
+fn tc(args: &str) -> Result<(), String> {
+    let out = Command::new("tc")
+        .args(args.split_whitespace())
+        .output()
+        .map_err(|e| format!("tc {args}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "tc {args}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Silenced {
+    /// Silences the TCP connection between local ports `server` and
+    /// `client`. An error says why this machine cannot (no `tc`, no
+    /// permission, a kernel without HTB).
+    pub fn connection(server: u16, client: u16) -> Result<Self, String> {
+        // A queue left by a test that was killed goes first: nothing else
+        // of the project shapes the loopback.
+        let _ = tc("qdisc del dev lo root");
+        let shaped = Self { _private: () };
+        tc("qdisc add dev lo root handle 1: htb default 10")?;
+        tc("class add dev lo parent 1: classid 1:10 htb rate 100gbit")?;
+        tc("class add dev lo parent 1: classid 1:20 htb rate 8bit ceil 8bit")?;
+        for (from, to) in [(server, client), (client, server)] {
+            tc(&format!(
+                "filter add dev lo parent 1: protocol ip prio 1 u32 \
+                 match ip sport {from} 0xffff match ip dport {to} 0xffff flowid 1:20"
+            ))?;
+        }
+        Ok(shaped)
+    }
+}
+
+impl Drop for Silenced {
+    fn drop(&mut self) {
+        let _ = tc("qdisc del dev lo root");
+    }
+}
+
+/// What a test that needs [`Silenced`] does when this machine cannot: in CI
+/// (`CI` set) it fails, since a missing part is never a pass there;
+/// elsewhere it says so and the test returns.
+pub fn silenced_or_skip(server: u16, client: u16) -> Option<Silenced> {
+    match Silenced::connection(server, client) {
+        Ok(s) => Some(s),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("a connection cannot be silenced here, and CI needs it: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: a connection cannot be silenced here ({e}); run as root");
+            None
+        }
+    }
+}
