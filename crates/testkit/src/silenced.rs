@@ -12,10 +12,12 @@
 use std::process::Command;
 
 /// The loopback shaped so that one connection is silent; dropping it
-/// gives the loopback back as it was.
+/// gives the loopback back as it was. Tests run as processes of their own
+/// at once, and the loopback has one queue: a file lock makes them take
+/// turns.
 #[derive(Debug)]
 pub struct Silenced {
-    _private: (),
+    turn: std::fs::File,
 }
 
 fn tc(args: &str) -> Result<(), String> {
@@ -38,10 +40,13 @@ impl Silenced {
     /// `client`. An error says why this machine cannot (no `tc`, no
     /// permission, a kernel without HTB).
     pub fn connection(server: u16, client: u16) -> Result<Self, String> {
+        let turn = std::fs::File::create(std::env::temp_dir().join("sellerdesk-silenced.lock"))
+            .map_err(|e| format!("the lock file: {e}"))?;
+        turn.lock().map_err(|e| format!("the lock file: {e}"))?;
         // A queue left by a test that was killed goes first: nothing else
         // of the project shapes the loopback.
         let _ = tc("qdisc del dev lo root");
-        let shaped = Self { _private: () };
+        let shaped = Self { turn };
         tc("qdisc add dev lo root handle 1: htb default 10")?;
         tc("class add dev lo parent 1: classid 1:10 htb rate 100gbit")?;
         tc("class add dev lo parent 1: classid 1:20 htb rate 8bit ceil 8bit")?;
@@ -58,6 +63,7 @@ impl Silenced {
 impl Drop for Silenced {
     fn drop(&mut self) {
         let _ = tc("qdisc del dev lo root");
+        let _ = self.turn.unlock();
     }
 }
 
