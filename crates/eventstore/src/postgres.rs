@@ -1010,6 +1010,15 @@ mod tests {
         }
     }
 
+    /// The connection from local port `client` to the server of `url` made
+    /// silent, as a network cut makes it (None where this machine cannot,
+    /// outside CI).
+    fn silence(url: &str, client: i32) -> Option<sellerdesk_testkit::Silenced> {
+        let server: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+        let client = u16::try_from(client).expect("a TCP connection to the server");
+        sellerdesk_testkit::silenced_or_skip(server.get_port(), client)
+    }
+
     /// A replica whose machine vanished in the middle of an append (a
     /// network cut: no FIN, no RST) held the append lock until the server's
     /// keepalive gave up on its session, over two hours by default, and
@@ -1020,7 +1029,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_append_lock_of_a_vanished_replica_is_freed_in_seconds() {
         let url = sellerdesk_testkit::fresh_postgres_url().await;
-        let server: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
         let vanishing = PgEventStore::connect(&url).await.unwrap();
         let mut tx = vanishing.pool().begin().await.unwrap();
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -1032,10 +1040,7 @@ mod tests {
             .fetch_one(&mut *tx)
             .await
             .unwrap();
-        let Some(_cut) = sellerdesk_testkit::silenced_or_skip(
-            server.get_port(),
-            u16::try_from(client).expect("a TCP connection to the server"),
-        ) else {
+        let Some(_cut) = silence(&url, client) else {
             return;
         };
         let other = PgEventStore::connect(&url).await.unwrap();
@@ -1077,7 +1082,6 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn appends_go_on_when_the_writers_connection_goes_silent() {
         let url = sellerdesk_testkit::fresh_postgres_url().await;
-        let server: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
         let store = PgEventStore::connect(&url).await.unwrap();
         let mut n = 0;
         let mut append = |stream: &str| {
@@ -1093,10 +1097,7 @@ mod tests {
         .fetch_one(store.pool())
         .await
         .unwrap();
-        let Some(_cut) = sellerdesk_testkit::silenced_or_skip(
-            server.get_port(),
-            u16::try_from(writer).expect("a TCP connection to the server"),
-        ) else {
+        let Some(_cut) = silence(&url, writer) else {
             return;
         };
         let started = std::time::Instant::now();
