@@ -17,6 +17,7 @@ mod documents;
 mod follow;
 #[cfg(feature = "testing")]
 pub mod hooked;
+mod keepalive;
 mod metrics;
 mod model;
 mod pg_copy;

@@ -1,5 +1,5 @@
 use crate::{
-    documents,
+    documents, keepalive,
     snapshot_body::{self, ByPrefix},
     Append, AppendError, Appended, Document, DocumentQuery, EventStore, Lease, Metadata,
     RecordedEvent, ReplayedEvent, Snapshot, StoreError,
@@ -52,9 +52,10 @@ impl PgEventStore {
     /// for a minute are closed: after a burst, a process gives back what it
     /// no longer uses, so a replica starting beside it finds some free.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let pool = pool_options(max_connections)
+        let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+        let pool = pool_options(max_connections, options.get_port())
             .idle_timeout(std::time::Duration::from_secs(60))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Self::with_pool(pool).await
     }
@@ -597,28 +598,58 @@ async fn already_written(
     })
 }
 
-/// What every session of the store asks the server for. A client whose
-/// machine vanishes (a network cut, a host lost: no FIN, no RST) keeps its
-/// session, and the locks it holds, until the server's keepalive gives up
-/// on it, which by default is the kernel's: over two hours. Its locks are a
-/// lease's advisory lock, or the append lock of a transaction it was in
-/// the middle of, behind which every other replica's appends wait. The
-/// server probes a silent client after 5 s instead and ends its session
-/// after 3 unanswered probes 2 s apart. Set when each connection is made
-/// (not as startup options, which a pooler such as PgBouncer refuses).
-const SESSION_SETTINGS: &str = "SELECT set_config('tcp_keepalives_idle', '5', false), \
-     set_config('tcp_keepalives_interval', '2', false), \
-     set_config('tcp_keepalives_count', '3', false)";
+/// What every session of the store asks the server for, and the local port
+/// the server sees it on. A client whose machine vanishes (a network cut, a
+/// host lost: no FIN, no RST) keeps its session, and the locks it holds,
+/// until the server's keepalive gives up on it, which by default is the
+/// kernel's: over two hours. Its locks are a lease's advisory lock, or the
+/// append lock of a transaction it was in the middle of, behind which every
+/// other replica's appends wait. The server probes a silent client as the
+/// client probes the server ([`keepalive`]): after 5 s, and ends its session
+/// after 3 unanswered probes 2 s apart. Set when each connection is made (not
+/// as startup options, which a pooler such as PgBouncer refuses).
+fn session_settings() -> String {
+    format!(
+        "SELECT set_config('tcp_keepalives_idle', '{}', false), \
+         set_config('tcp_keepalives_interval', '{}', false), \
+         set_config('tcp_keepalives_count', '{}', false), inet_client_port()",
+        keepalive::IDLE.as_secs(),
+        keepalive::INTERVAL.as_secs(),
+        keepalive::PROBES
+    )
+}
 
-/// A pool of at most `max_connections` whose sessions are set up with
-/// [`SESSION_SETTINGS`].
-fn pool_options(max_connections: u32) -> PgPoolOptions {
+/// A pool of at most `max_connections` to a server on `server_port`, whose
+/// connections are watched from both ends: the session by the server
+/// ([`session_settings`]), the socket by this process's kernel
+/// ([`keepalive::watch`]).
+fn pool_options(max_connections: u32, server_port: u16) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(std::time::Duration::from_secs(10))
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
-                sqlx::query(SESSION_SETTINGS).execute(conn).await?;
+                let row = sqlx::query(&session_settings()).fetch_one(conn).await?;
+                // NULL over a Unix socket, which has no network to go silent.
+                if let Some(local) = row.try_get::<Option<i32>, _>(3)? {
+                    let watched = u16::try_from(local)
+                        .map_err(std::io::Error::other)
+                        .and_then(|local| keepalive::watch(local, server_port));
+                    match watched {
+                        Ok(true) => {}
+                        Ok(false) => tracing::debug!(
+                            local,
+                            server_port,
+                            "no socket of this process has the store connection's ports \
+                             (a pooler or NAT in between): only the server probes it"
+                        ),
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            "the store connection's socket could not be set to probe a \
+                             silent server: only the server probes it"
+                        ),
+                    }
+                }
                 Ok(())
             })
         })
@@ -636,7 +667,8 @@ fn spawn_writer(
     requests: mpsc::Receiver<Pending>,
 ) -> Result<(), StoreError> {
     // One connection: the writer never holds one while it asks for another.
-    let own = pool_options(1).connect_lazy_with((*pool.connect_options()).clone());
+    let options = (*pool.connect_options()).clone();
+    let own = pool_options(1, options.get_port()).connect_lazy_with(options);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -651,11 +683,11 @@ fn spawn_writer(
 /// How long the writer waits for the database to answer one append or
 /// one group. Its round trips take milliseconds; one that has not answered
 /// in this time is on a connection that went silent (a network cut of that
-/// one connection, which neither end notices for many minutes: the writer
-/// has sent its query and waits, with nothing unacknowledged for its kernel
-/// to retry), and every append of the process queues behind it. The
-/// connection is closed, and the appends are answered as the one-by-one
-/// path answers them, on a new one.
+/// one connection: the writer has sent its query and waits), or waits for
+/// the append lock that another replica holds; every append of the process
+/// queues behind it. The connection is closed, and the appends are answered
+/// as the one-by-one path answers them, on a new one. (The kernel gives a
+/// silent connection up a little later, [`keepalive::GIVE_UP`].)
 const ROUND_TRIP: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn silent() -> StoreError {
@@ -1110,6 +1142,46 @@ mod tests {
         eprintln!("appended {:?} after the cut", started.elapsed());
         let after = store.read_stream("s-after", 0, 10).await.unwrap();
         assert_eq!(after.len(), 1, "the append is written once");
+    }
+
+    /// A pooled connection silenced (a network cut of that one connection)
+    /// held every read that got it until the read's deadline, and then
+    /// stayed in the pool's count until the network came back: the pool
+    /// checks a returned connection with a query, which waited too. The
+    /// store's sockets are probed by the kernel after 5 s of silence and
+    /// given up after 11 s, so a read on such a connection is answered
+    /// UNAVAILABLE (or on a new connection) in seconds, and the next read
+    /// finds a new connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_go_on_when_a_pooled_connection_goes_silent() {
+        let url = sellerdesk_testkit::fresh_postgres_url().await;
+        let store = PgEventStore::connect_with(&url, 1).await.unwrap();
+        let append = Append::new("s-read", ExpectedVersion::Any, vec![event(1)]);
+        store.append(append).await.unwrap();
+        let client: i32 = sqlx::query_scalar("SELECT inet_client_port()")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let Some(_cut) = silence(&url, client) else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let read = store.read_stream("s-read", 0, 10);
+        match tokio::time::timeout(Duration::from_secs(30), read).await {
+            Ok(Ok(events)) => assert_eq!(events.len(), 1),
+            Ok(Err(e)) => assert!(crate::unavailable(&e), "{e}"),
+            Err(_) => panic!("a read on the silenced connection waited 30 s"),
+        }
+        eprintln!(
+            "the first read after the cut answered in {:?}",
+            started.elapsed()
+        );
+        let next = store.read_stream("s-read", 0, 10);
+        let next = tokio::time::timeout(Duration::from_secs(30), next)
+            .await
+            .expect("the next read waited 30 s")
+            .expect("the next read, on a new connection");
+        assert_eq!(next.len(), 1);
     }
 
     /// The writer's one-by-one path after a failed group: an append at an
