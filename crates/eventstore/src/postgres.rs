@@ -738,14 +738,9 @@ async fn group_commit(
                 continue;
             }
         };
-        let outcome = match tokio::time::timeout(ROUND_TRIP, append_group(&mut conn, &group)).await
-        {
-            Ok(outcome) => outcome.map_err(StoreError::from),
-            Err(_) => {
-                conn.close_on_drop();
-                Err(silent())
-            }
-        };
+        let outcome = within_round_trip(&mut conn, async |c| append_group(c, &group).await)
+            .await
+            .map_or_else(|| Err(silent()), |o| o.map_err(StoreError::from));
         drop(conn);
         match outcome {
             Ok((results, last)) => {
@@ -778,13 +773,25 @@ async fn append_alone(
     append: Append,
 ) -> Result<Appended, AppendError> {
     let mut conn = pool.acquire().await?;
-    match tokio::time::timeout(ROUND_TRIP, append_one(&mut conn, head, append)).await {
-        Ok(result) => result,
-        Err(_) => {
-            conn.close_on_drop();
-            Err(AppendError::Store(silent()))
-        }
+    within_round_trip(&mut conn, async |c| append_one(c, head, append).await)
+        .await
+        .unwrap_or_else(|| Err(AppendError::Store(silent())))
+}
+
+/// `round_trip` on `conn`, or None when the database has not answered it
+/// within [`ROUND_TRIP`]; the connection is then closed when it is dropped,
+/// not handed back to the pool in the middle of a query.
+async fn within_round_trip<T>(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
+    round_trip: impl AsyncFnOnce(&mut sqlx::PgConnection) -> T,
+) -> Option<T> {
+    let answered = tokio::time::timeout(ROUND_TRIP, round_trip(conn))
+        .await
+        .ok();
+    if answered.is_none() {
+        conn.close_on_drop();
     }
+    answered
 }
 
 /// Many appends in one round trip: `sellerdesk_append_group` (migration 0002)
