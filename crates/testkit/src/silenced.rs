@@ -49,6 +49,13 @@ impl Silenced {
         let shaped = Self { turn };
         tc("qdisc add dev lo root handle 1: htb default 10")?;
         tc("class add dev lo parent 1: classid 1:10 htb rate 100gbit")?;
+        // Queued, not dropped: a packet that the sender's own queue drops
+        // is known to its kernel, which then sends keepalive probes again
+        // every half second without counting them (no probe is lost on the
+        // way as far as it knows), and never gives up, where a real cut
+        // loses them downstream. So a `pfifo limit 0` under this class,
+        // which would stop the one packet a minute this rate lets through,
+        // kept a silenced server session alive for good (tried).
         tc("class add dev lo parent 1: classid 1:20 htb rate 8bit ceil 8bit")?;
         for (from, to) in [(server, client), (client, server)] {
             tc(&format!(
