@@ -193,3 +193,61 @@ async fn a_replicated_stream_loses_nothing_when_a_node_is_killed() {
         published.len()
     );
 }
+
+/// The local port of this process's one connection to a client port of
+/// the cluster (`/proc/net/tcp`, the loopback's established sockets).
+fn client_port_towards(server_ports: &[u16]) -> (u16, u16) {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = |field: &str| u16::from_str_radix(field.rsplit(':').next().unwrap(), 16).unwrap();
+    let found: Vec<(u16, u16)> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (local, remote, established) = (port(f[1]), port(f[2]), f[3] == "01");
+            (established && server_ports.contains(&remote)).then_some((remote, local))
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one client connection to the cluster: {found:?}"
+    );
+    found[0]
+}
+
+/// A client's connection to a node gone silent (a network cut of that one
+/// path: no FIN, no RST) was noticed only after three unanswered pings a
+/// minute apart: for three minutes every publish of the process timed out.
+/// The bus pings every 5 s, gives the connection up after two unanswered
+/// pings, and reconnects to another node of the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_goes_on_when_the_connection_to_a_node_goes_silent() {
+    let cluster = Cluster::start();
+    let bus = JetStreamBus::connect(&cluster.url())
+        .await
+        .unwrap()
+        .with_namespace(&format!(
+            "s{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        ))
+        .with_replicas(3);
+    let service = "things";
+    publish(&bus, &[message(service, 1)]).await;
+    let (server, client) = client_port_towards(&cluster.client_ports);
+    let Some(_cut) = sellerdesk_testkit::silenced_or_skip(server, client) else {
+        return;
+    };
+    let started = Instant::now();
+    let taken = loop {
+        match tokio::time::timeout(Duration::from_secs(5), bus.publish(&[message(service, 2)]))
+            .await
+        {
+            Ok(Ok(())) => break Some(started.elapsed()),
+            _ if started.elapsed() > Duration::from_secs(40) => break None,
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let taken = taken.expect("no publish went through in 40 s after the cut");
+    println!("a publish went through {taken:?} after the connection went silent");
+}
