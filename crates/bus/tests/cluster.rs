@@ -194,28 +194,6 @@ async fn a_replicated_stream_loses_nothing_when_a_node_is_killed() {
     );
 }
 
-/// The local port of this process's one connection to a client port of
-/// the cluster (`/proc/net/tcp`, the loopback's established sockets).
-fn client_port_towards(server_ports: &[u16]) -> (u16, u16) {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    let port = |field: &str| u16::from_str_radix(field.rsplit(':').next().unwrap(), 16).unwrap();
-    let found: Vec<(u16, u16)> = table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let (local, remote, established) = (port(f[1]), port(f[2]), f[3] == "01");
-            (established && server_ports.contains(&remote)).then_some((remote, local))
-        })
-        .collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "one client connection to the cluster: {found:?}"
-    );
-    found[0]
-}
-
 /// A client's connection to a node gone silent (a network cut of that one
 /// path: no FIN, no RST) was noticed only after three unanswered pings a
 /// minute apart: for three minutes every publish of the process timed out.
@@ -234,7 +212,7 @@ async fn publishing_goes_on_when_the_connection_to_a_node_goes_silent() {
         .with_replicas(3);
     let service = "things";
     publish(&bus, &[message(service, 1)]).await;
-    let (server, client) = client_port_towards(&cluster.client_ports);
+    let (server, client) = sellerdesk_testkit::the_connection_to(&cluster.client_ports);
     let Some(_cut) = sellerdesk_testkit::silenced_or_skip(server, client) else {
         return;
     };

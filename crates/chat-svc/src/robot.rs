@@ -55,11 +55,8 @@ impl Robot {
     /// A client of faq-svc at `endpoint` (connected lazily, so chat-svc starts
     /// and serves while faq-svc is down).
     pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, String> {
-        let channel = Channel::from_shared(endpoint.to_owned())
-            .map_err(|e| format!("faq endpoint {endpoint:?}: {e}"))?
-            .connect_timeout(timeout)
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = sellerdesk_runtime::peer::lazy_channel(endpoint, timeout)
+            .map_err(|e| format!("faq endpoint: {e}"))?;
         Ok(Self {
             client: FaqServiceClient::new(channel),
             timeout,

@@ -18,6 +18,7 @@ pub mod lease;
 pub mod metrics;
 pub mod ownership;
 pub mod page;
+pub mod peer;
 pub mod records;
 pub mod server;
 pub mod telemetry;

@@ -183,11 +183,7 @@ impl Ownership {
         if let Some(c) = channels.get(&member.id) {
             return Ok(c.clone());
         }
-        let channel = tonic::transport::Endpoint::from_shared(member.url.clone())
-            .map_err(|e| format!("{}: {e}", member.url))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = crate::peer::lazy_channel(&member.url, CONNECT_TIMEOUT)?;
         channels.insert(member.id.clone(), channel.clone());
         Ok(channel)
     }

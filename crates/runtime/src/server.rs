@@ -101,6 +101,10 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serving = tonic::transport::Server::builder()
         .timeout(request_timeout)
+        // A client that vanished without closing (no FIN, no RST) keeps its
+        // streams open until a ping goes unanswered (crate::peer).
+        .http2_keepalive_interval(Some(crate::peer::PING_EVERY))
+        .http2_keepalive_timeout(Some(crate::peer::PING_ANSWER_WITHIN))
         .trace_fn(crate::telemetry::grpc_request_span)
         // Malformed input is refused once, here, for every RPC; a handler's
         // panic becomes INTERNAL instead of a reset stream.

@@ -89,3 +89,31 @@ pub fn silenced_or_skip(server: u16, client: u16) -> Option<Silenced> {
         }
     }
 }
+
+/// The one established loopback connection of this machine whose server
+/// side is one of `server_ports`, as (server port, client port): the client
+/// a test made to a server it started on a port of its own
+/// (`/proc/net/tcp`). Panics unless there is exactly one.
+pub fn the_connection_to(server_ports: &[u16]) -> (u16, u16) {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let port = |field: &str| {
+        let hex = field.rsplit(':').next().unwrap_or_default();
+        u16::from_str_radix(hex, 16).expect("a port in /proc/net/tcp")
+    };
+    let found: Vec<(u16, u16)> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let established = f.get(3) == Some(&"01");
+            let (local, remote) = (port(f[1]), port(f[2]));
+            (established && server_ports.contains(&remote)).then_some((remote, local))
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one connection to {server_ports:?}: {found:?}"
+    );
+    found[0]
+}
