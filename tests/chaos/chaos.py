@@ -3,6 +3,7 @@
 NATS JetStream cluster, driven over the wire while processes die by SIGKILL.
 
 usage: chaos.py --bin PATH/TO/sellerdesk [--seconds 40] [--seed N] [--no-end-sessions]
+                [--no-silence]
 
 DATABASE_URL names a PostgreSQL server the harness may create databases on
 (one per service, dropped at the end). nats-server must be on PATH.
@@ -25,7 +26,11 @@ What it does:
      --no-end-sessions); once, makes
      PostgreSQL unreachable for a few seconds: every process reaches it
      through a proxy of this harness, which then closes every connection
-     and refuses new ones (a failover, a restart, a network cut);
+     and refuses new ones (a failover, a restart, a network cut); once,
+     every connection one service process has made (to PostgreSQL's gate,
+     the NATS nodes, the other services) goes silent for SILENCE s, as a
+     NAT that forgot its flows makes it: no FIN, no RST, the packets just
+     stop (`tc` on the loopback; not with --no-silence);
   4. checks, and prints:
      - every acknowledged command's events are in its service's log exactly
        once (read from PostgreSQL);
@@ -40,6 +45,7 @@ What it does:
 Exits 1 when an invariant does not hold.
 """
 import argparse
+import fcntl
 import os
 import random
 import shutil
@@ -680,11 +686,112 @@ DB_OUTAGE = 5.0
 END_SESSIONS = True
 
 
+# How long one process's connections stay silent, once a run.
+SILENCE = 15.0
+# Whether that fault runs.
+SILENT_FLOWS = True
+
+
+def tc(*args):
+    out = subprocess.run(["tc", *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise OSError(f"tc {' '.join(args)}: {out.stderr.strip()}")
+
+
+def flows_of(pid, server_ports):
+    """(local port, server port) of each established TCP connection that
+    process `pid` made to one of `server_ports` (its sockets, by inode,
+    found in /proc/net/tcp)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    flows = []
+    with open("/proc/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            field = line.split()
+            local, remote = (int(a.rsplit(":", 1)[1], 16) for a in field[1:3])
+            if field[3] == "01" and field[9] in inodes and remote in server_ports:
+                flows.append((local, remote))
+    return flows
+
+
+class Silence:
+    """Connections on the loopback made silent both ways: their packets
+    wait in an HTB class that passes 8 bits a second (queued rather than
+    dropped, as a cut far away looks to the sender; sellerdesk_testkit's
+    Silenced says why). Takes turns with the Rust tests that shape the
+    loopback through the same lock file."""
+
+    def __init__(self, flows):
+        self.turn = open(os.path.join(tempfile.gettempdir(), "sellerdesk-silenced.lock"), "w")
+        fcntl.flock(self.turn, fcntl.LOCK_EX)
+        try:
+            subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
+            tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10")
+            tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "100gbit")
+            tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb",
+               "rate", "8bit", "ceil", "8bit")
+            for local, remote in flows:
+                for src, dst in ((local, remote), (remote, local)):
+                    tc("filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1",
+                       "u32", "match", "ip", "sport", str(src), "0xffff",
+                       "match", "ip", "dport", str(dst), "0xffff", "flowid", "1:20")
+        except OSError:
+            self.lift()
+            raise
+
+    def lift(self):
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
+        fcntl.flock(self.turn, fcntl.LOCK_UN)
+        self.turn.close()
+
+
+def silence_one(cluster, rng, killed):
+    """Every connection one service process has made goes silent for
+    SILENCE s. Its own listening port still answers: the clients' calls
+    reach it and wait on what it cannot reach, until their deadline sends
+    them to the other replica. Connections it makes afterwards are not
+    silenced (a NAT that forgot its flows keeps new ones)."""
+    servers = {cluster.db_gate.port} | {n.port for n in cluster.nats}
+    servers |= {q.port for replicas in cluster.services.values() for q in replicas}
+    processes = [p for replicas in cluster.services.values() for p in replicas]
+    for _ in range(10):
+        # One that another fault has not just killed.
+        p = rng.choice(processes)
+        child = p.child
+        try:
+            flows = flows_of(child.pid, servers) if child else []
+        except OSError:
+            flows = []
+        if flows:
+            break
+    else:
+        raise SystemExit("no service process with connections to silence")
+    try:
+        cut = Silence(flows)
+    except OSError as e:
+        if os.environ.get("CI"):
+            raise SystemExit(f"connections cannot be silenced here, and CI needs it: {e}")
+        say(f"skipped silencing {p.name}: {e} (run as root)")
+        return
+    killed.append(f"{p.name} (silent)")
+    say(f"{p.name}: {len(flows)} connections silent for {SILENCE:.0f} s")
+    time.sleep(SILENCE)
+    cut.lift()
+    say(f"{p.name}: its connections carry packets again")
+
+
 def chaos(cluster, stop, rng, killed):
     """SIGKILLs a random service process every 2-4 s and restarts it 0.5-2 s
     later; once, a NATS node, restarted after 5 s; once, PostgreSQL
     unreachable for DB_OUTAGE; once, every NATS node, restarted together
-    after 5 s; once, every session of the services ended by PostgreSQL."""
+    after 5 s; once, every session of the services ended by PostgreSQL;
+    once, beside them, one process's connections silent (silence_one)."""
     processes = [p for replicas in cluster.services.values() for p in replicas]
     nats_at = time.monotonic() + rng.uniform(8, 14)
     nats_done = False
@@ -694,6 +801,12 @@ def chaos(cluster, stop, rng, killed):
     all_nats_done = False
     sessions_at = time.monotonic() + rng.uniform(23, 25)
     sessions_done = not END_SESSIONS
+    # Beside the other faults, on a thread of its own (it lasts SILENCE s),
+    # with a generator of its own so that a seed still replays the run.
+    silencing = threading.Timer(rng.uniform(3, 6), silence_one,
+                                args=(cluster, random.Random(rng.random()), killed))
+    if SILENT_FLOWS:
+        silencing.start()
     while not stop.wait(rng.uniform(2, 4)):
         if not sessions_done and time.monotonic() >= sessions_at:
             # As a restart or a failover of PostgreSQL does: every session
@@ -748,6 +861,8 @@ def chaos(cluster, stop, rng, killed):
         time.sleep(rng.uniform(0.5, 2))
         p.start()
         say(f"restarted {p.name}")
+    if SILENT_FLOWS:
+        silencing.join()
 
 
 # --- the checks ---------------------------------------------------------------
@@ -1070,9 +1185,12 @@ def main():
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--no-end-sessions", action="store_true",
                         help="leave out PostgreSQL ending every session of the services")
+    parser.add_argument("--no-silence", action="store_true",
+                        help="leave out one process's connections going silent")
     args = parser.parse_args()
-    global END_SESSIONS
+    global END_SESSIONS, SILENT_FLOWS
     END_SESSIONS = not args.no_end_sessions
+    SILENT_FLOWS = not args.no_silence
     rng = random.Random(args.seed)
     random.seed(args.seed)
     base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
