@@ -61,6 +61,9 @@ fi
 command -v psql >/dev/null || apt_install postgresql-client
 # Tests start their own nats-server processes (outages, clusters) beside the shared one.
 command -v nats-server >/dev/null || apt_install nats-server
+# The tests that silence a connection, and the chaos harness's silence, shape
+# the loopback with tc (root only: without it they skip, or fail in CI).
+if [ "$(id -u)" = 0 ] && ! command -v tc >/dev/null; then apt_install iproute2; fi
 
 read -r nats_host nats_port <<<"$(host_port "$NATS_URL")"
 if answers "$nats_host" "$nats_port"; then
