@@ -4,7 +4,7 @@
 //! firewall that forgot it: no FIN, no RST) is noticed by neither end while
 //! the client waits for an answer with nothing unacknowledged for its kernel
 //! to send again. The server's side is probed since the sessions ask for it
-//! (`SESSION_SETTINGS` in `postgres.rs`). The client's side was not: sqlx 0.8
+//! (`session_settings` in `postgres.rs`). The client's side was not: sqlx 0.8
 //! sets nothing on its sockets but `TCP_NODELAY` and offers no way to (its
 //! issue 3540), so a read on such a connection waited for its request's
 //! deadline, and the pool's check of the returned connection then waited
