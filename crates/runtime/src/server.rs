@@ -293,3 +293,71 @@ impl Running {
         self.task.await.map_err(|e| e.to_string())?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+
+    /// A client that vanished with a stream open (a network cut: no FIN, no
+    /// RST, and nothing for the server to send on an idle stream) kept its
+    /// connection, and the stream's task, for good. The server pings its
+    /// clients ([`crate::peer`]) and closes a connection whose ping goes
+    /// unanswered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_vanished_clients_connection_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/s.db", dir.path().display());
+        let store = sellerdesk_eventstore::open(&url).await.unwrap();
+        let listener = bind("127.0.0.1", 0).await.unwrap();
+        let port = local_addr(&listener).port();
+        let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let dependencies = Dependencies {
+            bus: std::sync::Arc::new(sellerdesk_bus::InProcessBus::new()),
+            store,
+        };
+        tokio::spawn(serve(
+            listener,
+            Routes::default(),
+            &[],
+            dependencies,
+            Duration::from_secs(30),
+            None,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        // A client of its own that never pings: a vanished one answers
+        // nothing.
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let watched = HealthClient::new(channel)
+            .watch(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap();
+        let mut statuses = watched.into_inner();
+        statuses.message().await.unwrap().expect("the first status");
+
+        let (server, client) = sellerdesk_testkit::the_connection_to(&[port]);
+        let Some(_cut) = sellerdesk_testkit::silenced_or_skip(server, client) else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        while sellerdesk_testkit::is_established(server, client) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server still holds a silent client's connection after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        println!(
+            "the server closed a silent client's connection {:?} after the cut",
+            started.elapsed()
+        );
+    }
+}

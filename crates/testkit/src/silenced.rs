@@ -92,23 +92,13 @@ pub fn silenced_or_skip(server: u16, client: u16) -> Option<Silenced> {
 
 /// The one established loopback connection of this machine whose server
 /// side is one of `server_ports`, as (server port, client port): the client
-/// a test made to a server it started on a port of its own
-/// (`/proc/net/tcp`). Panics unless there is exactly one.
+/// a test made to a server it started on a port of its own. Panics unless
+/// there is exactly one.
 pub fn the_connection_to(server_ports: &[u16]) -> (u16, u16) {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    let port = |field: &str| {
-        let hex = field.rsplit(':').next().unwrap_or_default();
-        u16::from_str_radix(hex, 16).expect("a port in /proc/net/tcp")
-    };
-    let found: Vec<(u16, u16)> = table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let established = f.get(3) == Some(&"01");
-            let (local, remote) = (port(f[1]), port(f[2]));
-            (established && server_ports.contains(&remote)).then_some((remote, local))
-        })
+    let found: Vec<(u16, u16)> = loopback_tcp()
+        .into_iter()
+        .filter(|&(_, remote, established)| established && server_ports.contains(&remote))
+        .map(|(local, remote, _)| (remote, local))
         .collect();
     assert_eq!(
         found.len(),
@@ -116,4 +106,28 @@ pub fn the_connection_to(server_ports: &[u16]) -> (u16, u16) {
         "one connection to {server_ports:?}: {found:?}"
     );
     found[0]
+}
+
+/// Whether the socket from local port `local` to `remote` is established:
+/// false once its side has closed the connection (or it is gone).
+pub fn is_established(local: u16, remote: u16) -> bool {
+    loopback_tcp().contains(&(local, remote, true))
+}
+
+/// Every IPv4 TCP socket of this machine as (local port, remote port,
+/// established), from `/proc/net/tcp`.
+fn loopback_tcp() -> Vec<(u16, u16, bool)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let port = |field: &str| {
+        let hex = field.rsplit(':').next().unwrap_or_default();
+        u16::from_str_radix(hex, 16).expect("a port in /proc/net/tcp")
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            Some((port(f.get(1)?), port(f.get(2)?), *f.get(3)? == "01"))
+        })
+        .collect()
 }
