@@ -106,6 +106,45 @@ pub(crate) fn search_sql(query: &DocumentQuery, dialect: &Dialect) -> (String, V
     (sql, binds)
 }
 
+/// One page of `query` among `documents`, the ones its ids named (loaded by
+/// key): the same conditions, order and page as [`search_sql`]'s, decided
+/// here rather than by a planner, which without statistics on a fresh
+/// table scans a shop's whole index to join a list of ids.
+pub(crate) fn page_among(query: &DocumentQuery, mut documents: Vec<Document>) -> Vec<Document> {
+    let within = |v: Option<i64>, from: Option<i64>, before: Option<i64>| match v {
+        Some(v) => from.is_none_or(|f| v >= f) && before.is_none_or(|b| v < b),
+        None => from.is_none() && before.is_none(),
+    };
+    let text = query
+        .text
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(searchable);
+    let key = |d: &Document| (d.starts_at, d.doc_id.clone());
+    documents.retain(|d| {
+        d.index == query.index
+            && d.shop_id == query.shop_id
+            && within(Some(d.starts_at), query.starts_from, query.starts_before)
+            && within(d.ends_at, query.ends_from, query.ends_before)
+            && text.as_deref().is_none_or(|t| d.text.contains(t))
+            && query.terms.iter().all(|t| d.terms.contains(t))
+            && query.after.as_ref().is_none_or(|after| {
+                if query.oldest_first {
+                    key(d) > *after
+                } else {
+                    key(d) < *after
+                }
+            })
+    });
+    documents.sort_by_key(key);
+    if !query.oldest_first {
+        documents.reverse();
+    }
+    documents.dedup_by(|a, b| a.doc_id == b.doc_id);
+    documents.truncate(usize::try_from(query.limit).unwrap_or(0));
+    documents
+}
+
 /// `sql` with `binds` bound in order, for either engine.
 pub(crate) fn bound<'q, DB>(
     sql: &'q str,

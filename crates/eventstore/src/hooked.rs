@@ -143,6 +143,16 @@ impl<H: Hooks> EventStore for Hooked<H> {
         self.inner.documents_with_term(index, shop_id, term).await
     }
 
+    async fn term_postings(
+        &self,
+        index: &str,
+        shop_id: &str,
+        term: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.term_postings(index, shop_id, term, limit).await
+    }
+
     async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError> {
         self.inner.search_documents(query).await
     }

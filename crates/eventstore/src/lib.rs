@@ -119,6 +119,17 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         shop_id: &str,
         term: &str,
     ) -> Result<Vec<Document>, StoreError>;
+    /// The ids of at most `limit` documents of a shop's index that have
+    /// `term`, in id order: one walk of the term's own index, reading no
+    /// document. A caller asks for one more than it will use to learn
+    /// whether a term is rare enough to drive a search.
+    async fn term_postings(
+        &self,
+        index: &str,
+        shop_id: &str,
+        term: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError>;
     /// One page of the documents that match, in `starts_at` order (ties by id).
     async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError>;
     /// Drops a whole index (a rebuild projects it again).

@@ -334,6 +334,10 @@ pub struct DocumentQuery {
     pub shop_id: String,
     /// Every one of these terms.
     pub terms: Vec<String>,
+    /// Only documents with one of these ids (`None`: any id): loaded by key
+    /// and paged in the index's own order, for a caller that found a bounded
+    /// list of candidates through [`crate::EventStore::term_postings`].
+    pub ids: Option<Vec<String>>,
     /// `starts_at` in [from, before).
     pub starts_from: Option<i64>,
     pub starts_before: Option<i64>,

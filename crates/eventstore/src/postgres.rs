@@ -404,11 +404,17 @@ impl EventStore for PgEventStore {
         shop_id: &str,
         doc_ids: &[String],
     ) -> Result<Vec<Document>, StoreError> {
+        // Planned for its own ids each time (an unnamed statement): a cached
+        // generic plan cannot see how few ids there are and, without
+        // statistics, walked the shop's whole index by start time to filter
+        // them (4-28 ms for one id in a shop of 5,000 conversations, against
+        // 0.05 ms by the key).
         let rows = sqlx::query(&format!(
             "SELECT {} FROM documents WHERE index_name = $1 AND shop_id = $2 \
              AND doc_id = ANY($3)",
             documents::COLUMNS
         ))
+        .persistent(false)
         .bind(index)
         .bind(shop_id)
         .bind(doc_ids)
@@ -439,7 +445,32 @@ impl EventStore for PgEventStore {
         self.load_documents(index, shop_id, &ids).await
     }
 
+    async fn term_postings(
+        &self,
+        index: &str,
+        shop_id: &str,
+        term: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT doc_id FROM document_terms WHERE index_name = $1 AND shop_id = $2 \
+             AND term = $3 ORDER BY doc_id LIMIT $4",
+        )
+        .bind(index)
+        .bind(shop_id)
+        .bind(term)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError> {
+        if let Some(ids) = &query.ids {
+            let found = self
+                .load_documents(&query.index, &query.shop_id, ids)
+                .await?;
+            return Ok(documents::page_among(query, found));
+        }
         let (sql, binds) = documents::search_sql(query, &DIALECT);
         let rows = documents::bound(&sql, binds).fetch_all(&self.pool).await?;
         rows.iter().map(documents::decode).collect()

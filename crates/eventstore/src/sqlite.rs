@@ -616,7 +616,32 @@ impl EventStore for SqliteEventStore {
         rows.iter().map(documents::decode).collect()
     }
 
+    async fn term_postings(
+        &self,
+        index: &str,
+        shop_id: &str,
+        term: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT doc_id FROM document_terms WHERE index_name = ?1 AND shop_id = ?2 \
+             AND term = ?3 ORDER BY doc_id LIMIT ?4",
+        )
+        .bind(index)
+        .bind(shop_id)
+        .bind(term)
+        .bind(limit.max(0))
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
     async fn search_documents(&self, query: &DocumentQuery) -> Result<Vec<Document>, StoreError> {
+        if let Some(ids) = &query.ids {
+            let found = self
+                .load_documents(&query.index, &query.shop_id, ids)
+                .await?;
+            return Ok(documents::page_among(query, found));
+        }
         let (sql, binds) = documents::search_sql(query, &DIALECT);
         let rows = documents::bound(&sql, binds)
             .fetch_all(&self.reader)

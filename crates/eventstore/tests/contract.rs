@@ -981,6 +981,95 @@ async fn documents_are_searched_and_paged(db: Db) {
         .is_empty());
 }
 
+/// Decision 0017 (chat's text search): a term's postings are read a bounded
+/// number at a time in id order, one shop's only, and a search can be
+/// limited to a list of ids, still paged in the index's order.
+async fn documents_are_found_through_a_terms_postings(db: Db) {
+    let store = db.open().await;
+    let mut docs: Vec<Document> = (0..5)
+        .map(|i| {
+            conversation(
+                "s1",
+                &format!("c{i}"),
+                100 * i,
+                None,
+                &[
+                    "said:退款",
+                    if i % 2 == 0 {
+                        "said:多久"
+                    } else {
+                        "said:快递"
+                    },
+                ],
+                "",
+            )
+        })
+        .collect();
+    docs.push(conversation("s2", "c9", 0, None, &["said:退款"], ""));
+    store.save_documents(&docs).await.unwrap();
+    let postings = |shop: &'static str, term: &'static str, limit: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .term_postings("conversations", shop, term, limit)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        postings("s1", "said:退款", 10).await,
+        ["c0", "c1", "c2", "c3", "c4"]
+    );
+    assert_eq!(
+        postings("s1", "said:退款", 2).await,
+        ["c0", "c1"],
+        "bounded"
+    );
+    assert_eq!(postings("s1", "said:多久", 10).await, ["c0", "c2", "c4"]);
+    assert_eq!(postings("s2", "said:退款", 10).await, ["c9"], "one shop's");
+    assert!(postings("s1", "said:没有", 10).await.is_empty());
+    assert!(postings("s1", "said:退款", 0).await.is_empty());
+    let among = |ids: &[&str], after: Option<(i64, String)>, limit: i64| DocumentQuery {
+        index: "conversations".into(),
+        shop_id: "s1".into(),
+        ids: Some(ids.iter().map(|s| s.to_string()).collect()),
+        after,
+        limit,
+        ..Default::default()
+    };
+    let found = store
+        .search_documents(&among(&["c4", "c0", "c3", "c9", "nope"], None, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&found),
+        ["c4", "c3"],
+        "newest first, s2's c9 is not s1's"
+    );
+    let rest = store
+        .search_documents(&among(&["c4", "c0", "c3"], Some((300, "c3".into())), 2))
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ["c0"]);
+    let mut windowed = among(&["c4", "c0", "c3", "c3"], None, 10);
+    windowed.starts_from = Some(1);
+    windowed.starts_before = Some(400);
+    windowed.oldest_first = true;
+    assert_eq!(
+        ids(&store.search_documents(&windowed).await.unwrap()),
+        ["c3"],
+        "the window and the order apply to the ids, each once"
+    );
+    let mut none = among(&[], None, 10);
+    assert!(store.search_documents(&none).await.unwrap().is_empty());
+    none.ids = Some(vec!["c1".into()]);
+    none.terms = vec!["said:多久".into()];
+    assert!(
+        store.search_documents(&none).await.unwrap().is_empty(),
+        "ids and terms together"
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1008,4 +1097,5 @@ contract!(
     payloads_that_are_not_json_are_refused,
     leases_have_one_holder,
     documents_are_searched_and_paged,
+    documents_are_found_through_a_terms_postings,
 );
