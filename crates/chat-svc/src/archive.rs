@@ -49,6 +49,16 @@ pub const BATCH: i64 = 2_000;
 const TEXT_KEPT: usize = 16 * 1024;
 /// Conversations read per query of the figures' archived part.
 const ARCHIVED_PAGE: i64 = 5_000;
+/// A line's text terms: one per distinct pair of characters it says
+/// (decision 0017). Chinese has no spaces to split words at, and any word
+/// of two or more characters is a run of such pairs.
+const SAID: &str = "said:";
+/// Lines one pair may be said in for the pairs to drive a search. A rarer
+/// word is found through its lines, whatever the shop's size; a commoner
+/// one by the substring scan, which fills a page within its first rows.
+pub const RARE_LINES: i64 = 1_000;
+/// Pairs of a searched text looked up at most (a text has up to 99).
+const PROBED_PAIRS: usize = 8;
 
 /// A conversation's document body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,17 +95,10 @@ impl Record {
         if let Some(a) = &self.conversation.assignee {
             self.handled_by.insert(a.clone());
         }
-        let said = match event {
-            Event::BuyerMessageReceived { text, .. } | Event::RobotReplied { text, .. } => {
-                Some(text)
-            }
-            Event::AgentReplied { agent_id, text, .. } => {
-                self.handled_by.insert(agent_id.clone());
-                Some(text)
-            }
-            _ => None,
-        };
-        if let Some(text) = said.filter(|t| !t.is_empty()) {
+        if let Event::AgentReplied { agent_id, .. } = event {
+            self.handled_by.insert(agent_id.clone());
+        }
+        if let Some(text) = said(event).filter(|t| !t.is_empty()) {
             let room = TEXT_KEPT.saturating_sub(self.text.chars().count());
             if room > 1 {
                 self.text.push('\n');
@@ -129,6 +132,35 @@ impl Record {
     }
 }
 
+/// What a line says that a search finds: the buyer's, the robot's and the
+/// agents' words (private notes are left out: the platform may search too).
+fn said(event: &Event) -> Option<&str> {
+    match event {
+        Event::BuyerMessageReceived { text, .. }
+        | Event::RobotReplied { text, .. }
+        | Event::AgentReplied { text, .. } => Some(text),
+        _ => None,
+    }
+}
+
+/// The distinct pairs of neighbouring letters or digits of `text` (Han
+/// characters are letters), folded to lower case as the store folds
+/// searched text, in the order they first occur. A pair with a space, a
+/// punctuation mark or a line break is left out: a fifth of a chat line's
+/// pairs, which a search seldom holds and which cannot tell lines apart.
+/// A searched text is looked up by the same pairs, and each line found is
+/// then read for the whole text, so what is left out only narrows less.
+fn pairs(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.to_lowercase().chars().collect();
+    let mut seen = BTreeSet::new();
+    chars
+        .windows(2)
+        .filter(|w| w.iter().all(|c| c.is_alphanumeric()))
+        .map(|w| w.iter().collect::<String>())
+        .filter(|p| seen.insert(p.clone()))
+        .collect()
+}
+
 fn body(value: &impl Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -145,7 +177,12 @@ struct Line {
     event: Event,
 }
 
-fn line_document(shop: &str, conversation: &str, l: &Logged) -> Result<Document, StoreError> {
+fn line_document(
+    shop: &str,
+    conversation: &str,
+    l: &Logged,
+    line_pairs: LinePairs,
+) -> Result<Document, StoreError> {
     Ok(Document {
         index: LINES.into(),
         shop_id: shop.into(),
@@ -154,7 +191,16 @@ fn line_document(shop: &str, conversation: &str, l: &Logged) -> Result<Document,
         starts_at: l.position,
         ends_at: None,
         version: l.position,
-        terms: vec![format!("conversation:{conversation}")],
+        terms: std::iter::once(format!("conversation:{conversation}"))
+            .chain(
+                said(&l.event)
+                    .filter(|_| line_pairs == LinePairs::Written)
+                    .map(pairs)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| format!("{SAID}{p}")),
+            )
+            .collect(),
         text: String::new(),
         body: body(&Line {
             at: l.at,
@@ -163,18 +209,37 @@ fn line_document(shop: &str, conversation: &str, l: &Logged) -> Result<Document,
     })
 }
 
+/// Whether the projector writes each line's pairs of characters ([`SAID`],
+/// decision 0017). They make a rare word's search a few index walks in a
+/// shop of any size, and cost the projector about twice the work and the
+/// database about 20 term rows a buyer line: on the 2-core machine the
+/// live chat load loses to them (docs/benchmarks.md), so a deployment turns
+/// them on (`SELLERDESK_CHAT_LINE_PAIRS=on`) where its database has room.
+/// Readers follow what the mark says was written, not this setting, so
+/// replicas configured differently still answer alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinePairs {
+    Written,
+    #[default]
+    Left,
+}
+
 /// Follows the log for ever, projecting each batch (run under the lease
 /// [`PROJECTOR`]).
-pub async fn run(store: Arc<dyn EventStore>) {
+pub async fn run(store: Arc<dyn EventStore>, line_pairs: LinePairs) {
     Follower::checkpointed(store, PROJECTOR, BATCH)
-        .project(|store, batch| async move { project(&*store, batch).await })
+        .project(move |store, batch| async move { project(&*store, batch, line_pairs).await })
         .await
 }
 
 /// Writes the documents of one batch of the log, in one transaction; a
 /// batch handed over again (a crash before the checkpoint moved) writes the
 /// same documents again.
-pub async fn project(store: &dyn EventStore, batch: Vec<RecordedEvent>) -> Result<(), StoreError> {
+pub async fn project(
+    store: &dyn EventStore,
+    batch: Vec<RecordedEvent>,
+    line_pairs: LinePairs,
+) -> Result<(), StoreError> {
     let mut shops: BTreeMap<String, Vec<Logged>> = BTreeMap::new();
     for e in &batch {
         let Some(shop) = store::shop_of_stream(&e.stream_id) else {
@@ -188,7 +253,12 @@ pub async fn project(store: &dyn EventStore, batch: Vec<RecordedEvent>) -> Resul
     }
     let mut documents = Vec::new();
     for (shop, events) in shops {
-        let mark = projected(store, &shop).await?;
+        let before = projected(store, &shop).await?;
+        let mark = before.version;
+        // Every line of the shop carries its pairs only if every batch so
+        // far wrote them, from the shop's first line on.
+        let all_paired =
+            line_pairs == LinePairs::Written && (before.version == 0 || before.all_paired);
         let ids: Vec<String> = events
             .iter()
             .filter_map(|l| l.event.conversation_id().map(str::to_owned))
@@ -209,7 +279,7 @@ pub async fn project(store: &dyn EventStore, batch: Vec<RecordedEvent>) -> Resul
             let Some(id) = l.event.conversation_id() else {
                 continue;
             };
-            documents.push(line_document(&shop, id, l)?);
+            documents.push(line_document(&shop, id, l, line_pairs)?);
             if let Event::ConversationOpened { .. } = &l.event {
                 let mut desk = ChatDesk::default();
                 desk.apply(&l.event);
@@ -236,19 +306,49 @@ pub async fn project(store: &dyn EventStore, batch: Vec<RecordedEvent>) -> Resul
             version: last,
             terms: Vec::new(),
             text: String::new(),
-            body: String::new(),
+            body: body(&MarkBody { all_paired })?,
         });
     }
     store.save_documents(&documents).await
 }
 
-/// The shop stream's version the documents reflect (0: none yet).
-async fn projected(store: &dyn EventStore, shop: &str) -> Result<i64, StoreError> {
-    Ok(store
+/// How far a shop's stream is projected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mark {
+    /// The shop stream's version the documents reflect (0: none yet).
+    version: i64,
+    /// Whether every projected line of the shop carries its pairs of
+    /// characters ([`SAID`]); a shop with a line without them (projected
+    /// before they existed, or while they were not written) is searched by
+    /// the substring scan until its read model is projected again.
+    all_paired: bool,
+}
+
+/// The mark's document body.
+#[derive(Debug, Serialize, Deserialize)]
+struct MarkBody {
+    all_paired: bool,
+}
+
+async fn projected(store: &dyn EventStore, shop: &str) -> Result<Mark, StoreError> {
+    let Some(d) = store
         .load_documents(PROJECTED, shop, &[shop.to_owned()])
         .await?
-        .first()
-        .map_or(0, |d| d.version))
+        .into_iter()
+        .next()
+    else {
+        return Ok(Mark {
+            version: 0,
+            all_paired: false,
+        });
+    };
+    // A mark written before the pairs existed has an empty body: its lines
+    // are without them.
+    let all_paired = !d.body.is_empty() && parse::<MarkBody>(&d)?.all_paired;
+    Ok(Mark {
+        version: d.version,
+        all_paired,
+    })
 }
 
 /// The lines of a conversation after position `after`, in order, up to what
@@ -260,7 +360,7 @@ pub async fn lines(
     conversation: &str,
     after: i64,
 ) -> Result<(Vec<Arc<Logged>>, i64), AppError> {
-    let mark = projected(&**store, shop).await?;
+    let mark = projected(&**store, shop).await?.version;
     let mut out: Vec<Arc<Logged>> = Vec::new();
     let mut seen = after;
     if mark > after {
@@ -338,6 +438,18 @@ pub async fn search(
     shop: &str,
     s: &Search,
 ) -> Result<Vec<Record>, StoreError> {
+    search_within(store, shop, s, RARE_LINES).await
+}
+
+/// [`search`], a text found through its pairs when one is said in at most
+/// `rare_lines` lines (0: never, always by the substring scan, which the
+/// bench and the tests compare on the same data).
+pub async fn search_within(
+    store: &dyn EventStore,
+    shop: &str,
+    s: &Search,
+    rare_lines: i64,
+) -> Result<Vec<Record>, StoreError> {
     let mut terms = Vec::new();
     terms.extend(s.buyer_id.iter().map(|b| format!("buyer:{b}")));
     terms.extend(s.order_id.iter().map(|o| format!("order:{o}")));
@@ -346,20 +458,79 @@ pub async fn search(
         ConversationStatus::Open => "status:open".to_owned(),
         ConversationStatus::Closed => "status:closed".to_owned(),
     }));
-    let found = store
-        .search_documents(&DocumentQuery {
-            index: CONVERSATIONS.into(),
-            shop_id: shop.into(),
-            terms,
-            starts_from: s.opened_from,
-            starts_before: s.opened_before,
-            text: s.text.clone(),
-            after: s.after.clone(),
-            limit: s.limit,
-            ..Default::default()
-        })
-        .await?;
+    let mut query = DocumentQuery {
+        index: CONVERSATIONS.into(),
+        shop_id: shop.into(),
+        terms,
+        starts_from: s.opened_from,
+        starts_before: s.opened_before,
+        text: s.text.clone(),
+        after: s.after.clone(),
+        limit: s.limit,
+        ..Default::default()
+    };
+    if let Some(text) = s.text.as_deref().filter(|_| rare_lines > 0) {
+        if let Some(ids) = saying(store, shop, text, rare_lines).await? {
+            query.text = None;
+            query.ids = Some(ids);
+        }
+    }
+    let found = store.search_documents(&query).await?;
     found.iter().map(parse).collect()
+}
+
+/// The conversations with a line that says `text` (any case), found through
+/// the lines' pairs of characters, when one of its pairs is said in at most
+/// `rare_lines` lines ([`RARE_LINES`]): a handful of index walks and the lines they name,
+/// whatever the shop's size. `None` where the pairs cannot answer: a text
+/// of one character or with a line break, a common word (the substring
+/// scan finds a page of it within its first rows), or a shop whose lines
+/// were projected without pairs ([`LinePairs`]). Every line, not only a
+/// conversation's first 16 KB of text, is found this way.
+async fn saying(
+    store: &dyn EventStore,
+    shop: &str,
+    text: &str,
+    rare_lines: i64,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let text = text.to_lowercase();
+    let all = pairs(&text);
+    if all.is_empty() || text.contains('\n') || !projected(store, shop).await?.all_paired {
+        return Ok(None);
+    }
+    // Spread over the text, so a rare part of a long one is among them.
+    let step = all.len().div_ceil(PROBED_PAIRS);
+    let mut lines: Option<Vec<String>> = None;
+    for pair in all.iter().step_by(step) {
+        let ids = store
+            .term_postings(LINES, shop, &format!("{SAID}{pair}"), rare_lines + 1)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        // Only a complete list narrows the others: both are in id order.
+        if ids.len() as i64 <= rare_lines {
+            lines = Some(match lines {
+                None => ids,
+                Some(kept) => {
+                    let ids: BTreeSet<String> = ids.into_iter().collect();
+                    kept.into_iter().filter(|id| ids.contains(id)).collect()
+                }
+            });
+        }
+    }
+    let Some(lines) = lines else {
+        return Ok(None);
+    };
+    let mut conversations = BTreeSet::new();
+    for d in store.load_documents(LINES, shop, &lines).await? {
+        // Pairs say where the words may be; the line says whether they are.
+        let line: Line = parse(&d)?;
+        if said(&line.event).is_some_and(|t| t.to_lowercase().contains(&text)) {
+            conversations.extend(line.event.conversation_id().map(str::to_owned));
+        }
+    }
+    Ok(Some(conversations.into_iter().collect()))
 }
 
 /// Conversations that closed in [from, before) and opened before
@@ -394,5 +565,309 @@ pub async fn closed_between(
         if !full {
             return Ok(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{RobotVerdict, Topic};
+    use sellerdesk_eventstore::{Append, ExpectedVersion, Metadata};
+
+    const SHOP: &str = "shop-a";
+
+    fn at(minute: i64) -> crate::domain::Instant {
+        chrono::DateTime::from_timestamp(1_780_000_000 + 60 * minute, 0).unwrap()
+    }
+
+    /// A shop's log: conversation `c{i}` opened at minute i, then what its
+    /// buyer said, line by line.
+    fn opened_and_said(conversations: &[Vec<String>]) -> Vec<Event> {
+        let mut events = Vec::new();
+        for (i, lines) in conversations.iter().enumerate() {
+            let id = format!("c{i:02}");
+            events.push(Event::ConversationOpened {
+                conversation_id: id.clone(),
+                buyer_id: format!("b{i}"),
+                buyer_name: String::new(),
+                order_id: None,
+                topic: Topic::PreSale,
+                at: at(i as i64),
+            });
+            for (n, text) in lines.iter().enumerate() {
+                events.push(Event::BuyerMessageReceived {
+                    conversation_id: id.clone(),
+                    message_id: format!("m{i}-{n}"),
+                    text: text.clone(),
+                    attachment: None,
+                    assignee: None,
+                    robot: RobotVerdict::NotAsked,
+                    waits_for_human: true,
+                    at: at(i as i64),
+                });
+            }
+        }
+        events
+    }
+
+    /// The log appended and projected, as the projector would.
+    async fn projected_store(events: Vec<Event>) -> (tempfile::TempDir, Arc<dyn EventStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("chat.db").display());
+        let store = sellerdesk_eventstore::open(&url).await.unwrap();
+        let md = Metadata::default();
+        let new = events
+            .iter()
+            .map(|e| store::encode(SHOP, e, at(0), &md))
+            .collect();
+        store
+            .append(Append::new(
+                store::desk_stream(SHOP),
+                ExpectedVersion::Any,
+                new,
+            ))
+            .await
+            .unwrap();
+        let batch = store.read_all(0, 100_000).await.unwrap();
+        project(&*store, batch, LinePairs::Written).await.unwrap();
+        (dir, store)
+    }
+
+    async fn found(store: &dyn EventStore, text: &str, rare_lines: i64) -> Vec<String> {
+        let s = Search {
+            text: Some(text.to_owned()),
+            limit: 1_000,
+            ..Default::default()
+        };
+        search_within(store, SHOP, &s, rare_lines)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.conversation.conversation_id)
+            .collect()
+    }
+
+    #[test]
+    fn pairs_are_distinct_folded_and_never_cross_a_line_break() {
+        assert_eq!(pairs("退款退款"), ["退款", "款退"]);
+        assert_eq!(pairs("iPhone"), ["ip", "ph", "ho", "on", "ne"]);
+        assert_eq!(pairs("好\n的"), Vec::<String>::new());
+        assert_eq!(pairs("好的，谢谢 A1"), ["好的", "谢谢", "a1"]);
+        assert!(pairs("好").is_empty());
+    }
+
+    /// Decision 0017: a text is found through the lines' pairs exactly as
+    /// the substring scan finds it: the same conversations in the same
+    /// order, for words rare and common, present and absent, in any case,
+    /// whichever pairs are complete enough to narrow the search.
+    #[tokio::test]
+    async fn r_x_4_the_pairs_find_what_the_scan_finds() {
+        // Conversations written from a few characters, so words repeat.
+        let alphabet: Vec<char> = "退款发货快递多久到了吗好的亲AbC，? ".chars().collect();
+        let mut seed = 7u64;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let conversations: Vec<Vec<String>> = (0..40)
+            .map(|_| {
+                (0..1 + next(4))
+                    .map(|_| {
+                        (0..2 + next(9))
+                            .map(|_| alphabet[next(alphabet.len())])
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let (_dir, store) = projected_store(opened_and_said(&conversations)).await;
+        let mut texts: Vec<String> =
+            vec!["退款".into(), "没有的词".into(), "abc".into(), "B".into()];
+        for lines in conversations.iter().take(12) {
+            let chars: Vec<char> = lines[0].chars().collect();
+            for len in 1..=4.min(chars.len()) {
+                texts.push(chars[..len].iter().collect());
+                texts.push(chars[chars.len() - len..].iter().collect());
+            }
+        }
+        let mut through_pairs = 0;
+        for text in &texts {
+            let scanned = found(&*store, text, 0).await;
+            let expected: Vec<String> = conversations
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(_, lines)| {
+                    lines
+                        .iter()
+                        .any(|l| l.to_lowercase().contains(&text.to_lowercase()))
+                })
+                .map(|(i, _)| format!("c{i:02}"))
+                .collect();
+            assert_eq!(scanned, expected, "the scan, {text:?}");
+            for rare_lines in [3, 1_000] {
+                assert_eq!(
+                    found(&*store, text, rare_lines).await,
+                    expected,
+                    "{text:?} at {rare_lines}"
+                );
+            }
+            if saying(&*store, SHOP, text, 1_000).await.unwrap().is_some() {
+                through_pairs += 1;
+            }
+        }
+        assert!(
+            through_pairs > texts.len() / 2,
+            "{through_pairs} of {}",
+            texts.len()
+        );
+    }
+
+    /// Decision 0017: a word said after a conversation's first 16 KB of
+    /// text, which the conversation's own document does not keep, is found
+    /// through its line.
+    #[tokio::test]
+    async fn r_x_4_a_word_said_late_in_a_long_conversation_is_found() {
+        let mut long: Vec<String> = (0..10).map(|_| "好".repeat(1_900)).collect();
+        long.push("翡翠手镯还有吗".into());
+        let (_dir, store) = projected_store(opened_and_said(&[long, vec!["翡翠".into()]])).await;
+        assert_eq!(found(&*store, "翡翠手镯", RARE_LINES).await, ["c00"]);
+        assert_eq!(found(&*store, "翡翠", RARE_LINES).await, ["c01", "c00"]);
+        assert!(
+            found(&*store, "翡翠手镯", 0).await.is_empty(),
+            "the scan reads the kept text only"
+        );
+    }
+
+    /// A projector that does not write the pairs (the default) leaves a
+    /// shop to the scan, and a shop that once got lines without them stays
+    /// there when a later projector writes them: its mark says so, so every
+    /// replica searches it alike, whatever each one is configured with.
+    #[tokio::test]
+    async fn lines_projected_without_pairs_leave_the_shop_to_the_scan() {
+        let events = opened_and_said(&[vec!["退款多久到".into()], vec!["发货了吗".into()]]);
+        let (_dir, store) = projected_store(Vec::new()).await;
+        let md = Metadata::default();
+        let new = events
+            .iter()
+            .map(|e| store::encode(SHOP, e, at(0), &md))
+            .collect();
+        store
+            .append(Append::new(
+                store::desk_stream(SHOP),
+                ExpectedVersion::Any,
+                new,
+            ))
+            .await
+            .unwrap();
+        let log = store.read_all(0, 100).await.unwrap();
+        project(&*store, log[..2].to_vec(), LinePairs::Left)
+            .await
+            .unwrap();
+        assert!(!projected(&*store, SHOP).await.unwrap().all_paired);
+        assert!(store
+            .term_postings(LINES, SHOP, "said:退款", 10)
+            .await
+            .unwrap()
+            .is_empty());
+        project(&*store, log[2..].to_vec(), LinePairs::Written)
+            .await
+            .unwrap();
+        assert!(!projected(&*store, SHOP).await.unwrap().all_paired);
+        assert!(saying(&*store, SHOP, "发货", RARE_LINES)
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(found(&*store, "退款", RARE_LINES).await, ["c00"]);
+        assert_eq!(found(&*store, "发货", RARE_LINES).await, ["c01"]);
+    }
+
+    /// A shop whose lines were projected before the pairs existed (its mark
+    /// has no body) is searched by the scan, before and after new lines are
+    /// projected with pairs, so none of its old conversations goes missing.
+    #[tokio::test]
+    async fn a_shop_projected_before_the_pairs_keeps_the_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("chat.db").display());
+        let store = sellerdesk_eventstore::open(&url).await.unwrap();
+        let old = opened_and_said(&[vec!["退款多久到".into()]]);
+        let md = Metadata::default();
+        let encoded = |events: &[Event]| {
+            events
+                .iter()
+                .map(|e| store::encode(SHOP, e, at(0), &md))
+                .collect()
+        };
+        store
+            .append(Append::new(
+                store::desk_stream(SHOP),
+                ExpectedVersion::Any,
+                encoded(&old),
+            ))
+            .await
+            .unwrap();
+        project(
+            &*store,
+            store.read_all(0, 100).await.unwrap(),
+            LinePairs::Written,
+        )
+        .await
+        .unwrap();
+        // As the projector before the pairs left it: its lines without
+        // pairs, its mark without a body.
+        let mut lines = store
+            .documents_with_term(LINES, SHOP, "conversation:c00")
+            .await
+            .unwrap();
+        for l in &mut lines {
+            l.terms.retain(|t| !t.starts_with(SAID));
+        }
+        let mut mark = store
+            .load_documents(PROJECTED, SHOP, &[SHOP.into()])
+            .await
+            .unwrap();
+        mark[0].body.clear();
+        store.delete_documents(LINES).await.unwrap();
+        store.delete_documents(PROJECTED).await.unwrap();
+        store.save_documents(&lines).await.unwrap();
+        store.save_documents(&mark).await.unwrap();
+        assert!(!projected(&*store, SHOP).await.unwrap().all_paired);
+        assert!(saying(&*store, SHOP, "退款", RARE_LINES)
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(found(&*store, "退款", RARE_LINES).await, ["c00"]);
+        // New lines are projected with pairs; the shop still scans.
+        let more = vec![Event::BuyerMessageReceived {
+            conversation_id: "c00".into(),
+            message_id: "m-late".into(),
+            text: "发货了吗".into(),
+            attachment: None,
+            assignee: None,
+            robot: RobotVerdict::NotAsked,
+            waits_for_human: true,
+            at: at(1),
+        }];
+        store
+            .append(Append::new(
+                store::desk_stream(SHOP),
+                ExpectedVersion::Any,
+                encoded(&more),
+            ))
+            .await
+            .unwrap();
+        project(
+            &*store,
+            store.read_all(2, 100).await.unwrap(),
+            LinePairs::Written,
+        )
+        .await
+        .unwrap();
+        let now = projected(&*store, SHOP).await.unwrap();
+        assert_eq!((now.version, now.all_paired), (3, false));
+        assert_eq!(found(&*store, "退款", RARE_LINES).await, ["c00"]);
+        assert_eq!(found(&*store, "发货", RARE_LINES).await, ["c00"]);
     }
 }

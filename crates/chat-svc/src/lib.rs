@@ -48,6 +48,8 @@ pub struct Settings {
     pub run_scheduler: bool,
     /// Shops whose desks a replica holds at most (idle ones go first).
     pub cache_shops: usize,
+    /// Whether the projector writes each line's pairs of characters.
+    pub line_pairs: archive::LinePairs,
 }
 sellerdesk_runtime::host_settings!(Settings);
 
@@ -95,6 +97,11 @@ impl Service for Chat {
                 robot_timeout: Duration::from_millis(config.chat_robot_timeout_ms),
                 run_scheduler: true,
                 cache_shops: config.chat_cache_shops,
+                line_pairs: if config.chat_line_pairs {
+                    archive::LinePairs::Written
+                } else {
+                    archive::LinePairs::Left
+                },
             }
         )
     }
@@ -124,9 +131,9 @@ impl Service for Chat {
     /// The conversations' read model (issue 15 item 4), and the scheduler
     /// (queue, reassignment on silence) unless tests drive time.
     fn tasks(&self, s: &Settings) -> Vec<Work> {
-        let store = s.store.clone();
+        let (store, line_pairs) = (s.store.clone(), s.line_pairs);
         let mut work = vec![Work::once(archive::PROJECTOR, move || {
-            Box::pin(archive::run(store.clone()))
+            Box::pin(archive::run(store.clone(), line_pairs))
         })];
         if s.run_scheduler {
             let app = self.app.clone();

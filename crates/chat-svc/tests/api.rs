@@ -74,6 +74,9 @@ fn chat_settings(
         robot_timeout: Duration::from_millis(500),
         run_scheduler: false,
         cache_shops,
+        // Searches go through the lines' pairs (decision 0017); the scan
+        // they fall back to is compared with them in `archive`'s tests.
+        line_pairs: chat_svc::archive::LinePairs::Written,
     }
 }
 

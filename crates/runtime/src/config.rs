@@ -90,6 +90,9 @@ pub struct Config {
     pub chat_faq_url: Option<String>,
     /// How long a buyer message waits for the robot before going to humans.
     pub chat_robot_timeout_ms: u64,
+    /// Whether chat's projector writes each line's pairs of characters, so
+    /// a rare word is searched through an index (decision 0017).
+    pub chat_line_pairs: bool,
     /// R-AFF-3: creator invitations a shop may send per day.
     pub affiliate_daily_invitations: u32,
     /// R-AFF-6: days an invitation waits for the creator's answer; after
@@ -165,6 +168,7 @@ impl Default for Config {
             chat_max_agents: 20,
             chat_faq_url: None,
             chat_robot_timeout_ms: 500,
+            chat_line_pairs: false,
             affiliate_daily_invitations: 50,
             affiliate_invitation_days: 7,
             affiliate_sample_content_days: 15,
@@ -344,6 +348,13 @@ impl Config {
             self.chat_robot_timeout_ms = v.parse().map_err(|_| {
                 format!("SELLERDESK_CHAT_ROBOT_TIMEOUT_MS={v:?}: a number of milliseconds")
             })?;
+        }
+        if let Some(v) = get("SELLERDESK_CHAT_LINE_PAIRS") {
+            self.chat_line_pairs = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(format!("SELLERDESK_CHAT_LINE_PAIRS={v:?}: on or off")),
+            };
         }
         if let Some(v) = get("SELLERDESK_ADS_DELIVERY_WINDOW_HOURS") {
             self.ads_delivery_window_hours = v
@@ -582,5 +593,25 @@ mod tests {
         assert!(c.check().is_ok());
         let from_file: Config = toml::from_str("faq_sentence_share = 2.0\n").unwrap();
         assert!(from_file.check().is_err());
+    }
+
+    // Decision 0017: chat's line pairs are off unless a deployment says on,
+    // in the file or the environment; anything else is refused.
+    #[test]
+    fn chats_line_pairs_are_on_or_off() {
+        let mut c = Config::default();
+        assert!(!c.chat_line_pairs);
+        let env: HashMap<&str, &str> = [("SELLERDESK_CHAT_LINE_PAIRS", "on")].into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert!(c.chat_line_pairs);
+        for bad in ["yes", "1", ""] {
+            let env: HashMap<&str, &str> = [("SELLERDESK_CHAT_LINE_PAIRS", bad)].into();
+            assert!(
+                c.apply_env(|k| env.get(k).map(|v| v.to_string())).is_err(),
+                "{bad:?}"
+            );
+        }
+        let from_file: Config = toml::from_str("chat_line_pairs = true\n").unwrap();
+        assert!(from_file.chat_line_pairs);
     }
 }
