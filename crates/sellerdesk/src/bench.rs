@@ -938,7 +938,12 @@ pub async fn faq_follower(url: &str, rounds: usize) -> anyhow::Result<()> {
 
 /// Projects chat's conversation read model from its checkpoint to the log's
 /// head, as the `chat-archive` projector does, and reports how fast.
-pub async fn chat_archive(url: &str) -> anyhow::Result<()> {
+pub async fn chat_archive(url: &str, line_pairs: bool) -> anyhow::Result<()> {
+    let line_pairs = if line_pairs {
+        chat_svc::archive::LinePairs::Written
+    } else {
+        chat_svc::archive::LinePairs::Left
+    };
     let store = sellerdesk_eventstore::open(url).await?;
     let head = store.head().await?;
     let from = store.load_checkpoint(chat_svc::archive::PROJECTOR).await?;
@@ -950,7 +955,7 @@ pub async fn chat_archive(url: &str) -> anyhow::Result<()> {
     );
     let mut project = |batch| {
         let store = store.clone();
-        async move { chat_svc::archive::project(&*store, batch).await }
+        async move { chat_svc::archive::project(&*store, batch, line_pairs).await }
     };
     let handed = follower
         .catch_up(&mut project)
@@ -961,6 +966,180 @@ pub async fn chat_archive(url: &str) -> anyhow::Result<()> {
         "projected {handed} events (positions {from}..{head}) in {secs:.1} s: {:.0} events/s",
         handed as f64 / secs.max(1e-9)
     );
+    Ok(())
+}
+
+/// chat's text search (decision 0017): one shop of `conversations`
+/// conversations, each a few buyer lines of generated text, projected, then
+/// a page of 20 for a word said once, a word said nowhere, a product's name
+/// (a few dozen lines) and a common word, each through the lines' pairs and
+/// through the substring scan, on the same data.
+pub async fn chat_search(url: &str, conversations: usize, rounds: usize) -> anyhow::Result<()> {
+    use chat_svc::domain::{self as chat, BuyerNotice, Command, RobotVerdict};
+    let store = sellerdesk_eventstore::open(url).await?;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let shop = format!("search-{}", &run[20..]);
+    // Words a buyer uses, most of them often, and product names of two
+    // characters drawn from 300, so pairs run from common to rare.
+    let common = [
+        "你好",
+        "在吗",
+        "什么时候发货",
+        "能便宜点吗",
+        "尺码偏大吗",
+        "有没有优惠券",
+        "退款多久到账",
+        "颜色和图片一样吗",
+        "快递到哪了",
+        "可以开发票吗",
+        "谢谢",
+        "好的",
+    ];
+    let hanzi: Vec<char> = (0x4e00u32..0x4e00 + 300)
+        .filter_map(char::from_u32)
+        .collect();
+    let mut seed = 42u64;
+    let mut next = move |n: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize % n.max(1)
+    };
+    let limits = chat::Limits::default();
+    let md = Metadata::default();
+    let at0 = chrono::DateTime::parse_from_rfc3339("2026-06-01T02:00:00Z")
+        .expect("instant")
+        .with_timezone(&chrono::Utc);
+    let (mut desk, mut encoded, mut lines, mut chars) =
+        (chat::ChatDesk::default(), Vec::new(), 0usize, 0usize);
+    let flush = |encoded: &mut Vec<NewEvent>| {
+        let batch = std::mem::take(encoded);
+        let store = store.clone();
+        let stream = chat_svc::store::desk_stream(&shop);
+        async move {
+            store
+                .append(Append::new(stream, ExpectedVersion::Any, batch))
+                .await
+        }
+    };
+    let started = Instant::now();
+    for c in 0..conversations {
+        let at = at0 + ChronoDuration::minutes(c as i64);
+        let id = format!("c{c}");
+        let mut commands = vec![Command::OpenConversation {
+            conversation_id: id.clone(),
+            buyer_id: format!("b{}", c % 500),
+            buyer_name: "买家".into(),
+            order_id: None,
+            topic: None,
+            greeting: BuyerNotice::Greeting {
+                text: "您好，欢迎光临！".into(),
+                cards: Vec::new(),
+            },
+            at,
+        }];
+        for n in 0..2 + next(5) {
+            let product: String = (0..2).map(|_| hanzi[next(hanzi.len())]).collect();
+            let mut text = format!(
+                "{}，{}的{}，订单{}",
+                common[next(common.len())],
+                product,
+                common[next(common.len())],
+                10_000_000 + next(90_000_000)
+            );
+            if c == conversations / 2 && n == 1 {
+                text += "，翡翠手镯还有吗";
+            }
+            lines += 1;
+            chars += text.chars().count();
+            commands.push(Command::ReceiveBuyerMessage {
+                conversation_id: id.clone(),
+                message_id: format!("m{n}"),
+                text,
+                attachment: None,
+                robot: RobotVerdict::NotAsked,
+                at: at + ChronoDuration::seconds(n as i64 + 1),
+            });
+        }
+        for command in &commands {
+            for e in chat::decide(&desk, command, &limits).map_err(|e| anyhow::anyhow!("{e}"))? {
+                desk.apply(&e);
+                encoded.push(chat_svc::store::encode(&shop, &e, at, &md));
+            }
+        }
+        // The desk's memory is not what is measured: keep it small.
+        desk.conversations.remove(&id);
+        if encoded.len() >= 5_000 {
+            flush(&mut encoded).await?;
+        }
+    }
+    flush(&mut encoded).await?;
+    println!(
+        "wrote {conversations} conversations, {lines} buyer lines of {:.0} characters on average, in {:.1} s",
+        chars as f64 / lines.max(1) as f64,
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let mut follower = sellerdesk_eventstore::Follower::checkpointed(
+        store.clone(),
+        chat_svc::archive::PROJECTOR,
+        chat_svc::archive::BATCH,
+    );
+    let mut project = |batch| {
+        let store = store.clone();
+        async move {
+            chat_svc::archive::project(&*store, batch, chat_svc::archive::LinePairs::Written).await
+        }
+    };
+    let handed = follower
+        .catch_up(&mut project)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "projected {handed} events in {secs:.1} s: {:.0} events/s",
+        handed as f64 / secs.max(1e-9)
+    );
+    let product: String = {
+        let mut probe = 42u64;
+        let mut pick = |n: usize| {
+            probe = probe
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (probe >> 33) as usize % n
+        };
+        // The first line's product, found as the generator drew it.
+        pick(common.len());
+        (0..2).map(|_| hanzi[pick(hanzi.len())]).collect()
+    };
+    for (what, text) in [
+        ("said once", "翡翠手镯".to_owned()),
+        ("said nowhere", "不存在的词".to_owned()),
+        ("a product's name", product),
+        ("common", "发货".to_owned()),
+    ] {
+        for (path, rare_lines) in [("pairs", chat_svc::archive::RARE_LINES), ("scan", 0)] {
+            let search = chat_svc::archive::Search {
+                text: Some(text.clone()),
+                limit: 20,
+                ..Default::default()
+            };
+            let mut hist = Histogram::<u64>::new(3).expect("histogram");
+            let mut found = 0;
+            for _ in 0..rounds {
+                let t = Instant::now();
+                found = chat_svc::archive::search_within(&*store, &shop, &search, rare_lines)
+                    .await?
+                    .len();
+                hist.record(t.elapsed().as_micros() as u64).ok();
+            }
+            println!(
+                "search {text:?} ({what}), {path}: {found} found, p50 {:.2} ms, p99 {:.2} ms",
+                ms(&hist, 0.5),
+                ms(&hist, 0.99)
+            );
+        }
+    }
     Ok(())
 }
 

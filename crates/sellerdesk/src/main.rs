@@ -271,6 +271,21 @@ enum BenchCommand {
         /// postgres://... (filled with `chat-memory --fill`)
         #[arg(long)]
         url: String,
+        /// Write each line's pairs of characters (SELLERDESK_CHAT_LINE_PAIRS=on).
+        #[arg(long)]
+        line_pairs: bool,
+    },
+    /// chat's text search (decision 0017): one shop's conversations written
+    /// and projected, then rare, absent and common words searched through
+    /// the lines' pairs and through the substring scan.
+    ChatSearch {
+        /// postgres://... or sqlite://... (use a fresh database)
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 20_000)]
+        conversations: usize,
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
     },
     /// faq's replica follower over a filled log (issue 15): the whole log
     /// from 0 to the head, once reading every event and skipping all but
@@ -603,7 +618,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 sellerdesk::bench::faq_analytics(&url, merchants, interactions, days, rounds)
                     .await?
             }
-            BenchCommand::ChatArchive { url } => sellerdesk::bench::chat_archive(&url).await?,
+            BenchCommand::ChatArchive { url, line_pairs } => {
+                sellerdesk::bench::chat_archive(&url, line_pairs).await?
+            }
+            BenchCommand::ChatSearch {
+                url,
+                conversations,
+                rounds,
+            } => sellerdesk::bench::chat_search(&url, conversations, rounds).await?,
             BenchCommand::FaqFollower { url, rounds } => {
                 sellerdesk::bench::faq_follower(&url, rounds).await?
             }
