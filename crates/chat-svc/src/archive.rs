@@ -610,11 +610,16 @@ mod tests {
         events
     }
 
-    /// The log appended and projected, as the projector would.
-    async fn projected_store(events: Vec<Event>) -> (tempfile::TempDir, Arc<dyn EventStore>) {
+    async fn empty_store() -> (tempfile::TempDir, Arc<dyn EventStore>) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("chat.db").display());
         let store = sellerdesk_eventstore::open(&url).await.unwrap();
+        (dir, store)
+    }
+
+    /// `events` appended to the shop's stream, and the log after
+    /// `after`, as the projector would be handed it.
+    async fn append(store: &dyn EventStore, events: &[Event], after: i64) -> Vec<RecordedEvent> {
         let md = Metadata::default();
         let new = events
             .iter()
@@ -628,8 +633,14 @@ mod tests {
             ))
             .await
             .unwrap();
-        let batch = store.read_all(0, 100_000).await.unwrap();
-        project(&*store, batch, LinePairs::Written).await.unwrap();
+        store.read_all(after, 100_000).await.unwrap()
+    }
+
+    /// The log appended and projected with the pairs.
+    async fn projected_store(events: Vec<Event>) -> (tempfile::TempDir, Arc<dyn EventStore>) {
+        let (dir, store) = empty_store().await;
+        let log = append(&*store, &events, 0).await;
+        project(&*store, log, LinePairs::Written).await.unwrap();
         (dir, store)
     }
 
@@ -748,21 +759,8 @@ mod tests {
     #[tokio::test]
     async fn lines_projected_without_pairs_leave_the_shop_to_the_scan() {
         let events = opened_and_said(&[vec!["退款多久到".into()], vec!["发货了吗".into()]]);
-        let (_dir, store) = projected_store(Vec::new()).await;
-        let md = Metadata::default();
-        let new = events
-            .iter()
-            .map(|e| store::encode(SHOP, e, at(0), &md))
-            .collect();
-        store
-            .append(Append::new(
-                store::desk_stream(SHOP),
-                ExpectedVersion::Any,
-                new,
-            ))
-            .await
-            .unwrap();
-        let log = store.read_all(0, 100).await.unwrap();
+        let (_dir, store) = empty_store().await;
+        let log = append(&*store, &events, 0).await;
         project(&*store, log[..2].to_vec(), LinePairs::Left)
             .await
             .unwrap();
@@ -789,32 +787,7 @@ mod tests {
     /// projected with pairs, so none of its old conversations goes missing.
     #[tokio::test]
     async fn a_shop_projected_before_the_pairs_keeps_the_scan() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("chat.db").display());
-        let store = sellerdesk_eventstore::open(&url).await.unwrap();
-        let old = opened_and_said(&[vec!["退款多久到".into()]]);
-        let md = Metadata::default();
-        let encoded = |events: &[Event]| {
-            events
-                .iter()
-                .map(|e| store::encode(SHOP, e, at(0), &md))
-                .collect()
-        };
-        store
-            .append(Append::new(
-                store::desk_stream(SHOP),
-                ExpectedVersion::Any,
-                encoded(&old),
-            ))
-            .await
-            .unwrap();
-        project(
-            &*store,
-            store.read_all(0, 100).await.unwrap(),
-            LinePairs::Written,
-        )
-        .await
-        .unwrap();
+        let (_dir, store) = projected_store(opened_and_said(&[vec!["退款多久到".into()]])).await;
         // As the projector before the pairs left it: its lines without
         // pairs, its mark without a body.
         let mut lines = store
@@ -850,21 +823,8 @@ mod tests {
             waits_for_human: true,
             at: at(1),
         }];
-        store
-            .append(Append::new(
-                store::desk_stream(SHOP),
-                ExpectedVersion::Any,
-                encoded(&more),
-            ))
-            .await
-            .unwrap();
-        project(
-            &*store,
-            store.read_all(2, 100).await.unwrap(),
-            LinePairs::Written,
-        )
-        .await
-        .unwrap();
+        let log = append(&*store, &more, 2).await;
+        project(&*store, log, LinePairs::Written).await.unwrap();
         let now = projected(&*store, SHOP).await.unwrap();
         assert_eq!((now.version, now.all_paired), (3, false));
         assert_eq!(found(&*store, "退款", RARE_LINES).await, ["c00"]);

@@ -936,17 +936,12 @@ pub async fn faq_follower(url: &str, rounds: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Projects chat's conversation read model from its checkpoint to the log's
-/// head, as the `chat-archive` projector does, and reports how fast.
-pub async fn chat_archive(url: &str, line_pairs: bool) -> anyhow::Result<()> {
-    let line_pairs = if line_pairs {
-        chat_svc::archive::LinePairs::Written
-    } else {
-        chat_svc::archive::LinePairs::Left
-    };
-    let store = sellerdesk_eventstore::open(url).await?;
-    let head = store.head().await?;
-    let from = store.load_checkpoint(chat_svc::archive::PROJECTOR).await?;
+/// chat's projector from its checkpoint to the log's head, as the lease
+/// holder runs it: the events handed over and the seconds it took.
+async fn project_chat(
+    store: &Arc<dyn sellerdesk_eventstore::EventStore>,
+    line_pairs: chat_svc::archive::LinePairs,
+) -> anyhow::Result<(u64, f64)> {
     let started = Instant::now();
     let mut follower = sellerdesk_eventstore::Follower::checkpointed(
         store.clone(),
@@ -961,7 +956,21 @@ pub async fn chat_archive(url: &str, line_pairs: bool) -> anyhow::Result<()> {
         .catch_up(&mut project)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let secs = started.elapsed().as_secs_f64();
+    Ok((handed as u64, started.elapsed().as_secs_f64()))
+}
+
+/// Projects chat's conversation read model from its checkpoint to the log's
+/// head, as the `chat-archive` projector does, and reports how fast.
+pub async fn chat_archive(url: &str, line_pairs: bool) -> anyhow::Result<()> {
+    let line_pairs = if line_pairs {
+        chat_svc::archive::LinePairs::Written
+    } else {
+        chat_svc::archive::LinePairs::Left
+    };
+    let store = sellerdesk_eventstore::open(url).await?;
+    let head = store.head().await?;
+    let from = store.load_checkpoint(chat_svc::archive::PROJECTOR).await?;
+    let (handed, secs) = project_chat(&store, line_pairs).await?;
     println!(
         "projected {handed} events (positions {from}..{head}) in {secs:.1} s: {:.0} events/s",
         handed as f64 / secs.max(1e-9)
@@ -1079,23 +1088,7 @@ pub async fn chat_search(url: &str, conversations: usize, rounds: usize) -> anyh
         chars as f64 / lines.max(1) as f64,
         started.elapsed().as_secs_f64()
     );
-    let started = Instant::now();
-    let mut follower = sellerdesk_eventstore::Follower::checkpointed(
-        store.clone(),
-        chat_svc::archive::PROJECTOR,
-        chat_svc::archive::BATCH,
-    );
-    let mut project = |batch| {
-        let store = store.clone();
-        async move {
-            chat_svc::archive::project(&*store, batch, chat_svc::archive::LinePairs::Written).await
-        }
-    };
-    let handed = follower
-        .catch_up(&mut project)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let secs = started.elapsed().as_secs_f64();
+    let (handed, secs) = project_chat(&store, chat_svc::archive::LinePairs::Written).await?;
     println!(
         "projected {handed} events in {secs:.1} s: {:.0} events/s",
         handed as f64 / secs.max(1e-9)
