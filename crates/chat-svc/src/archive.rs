@@ -146,8 +146,8 @@ fn said(event: &Event) -> Option<&str> {
 /// The distinct pairs of neighbouring letters or digits of `text` (Han
 /// characters are letters), folded to lower case as the store folds
 /// searched text, in the order they first occur. A pair with a space, a
-/// punctuation mark or a line break is left out: a fifth of a chat line's
-/// pairs, which a search seldom holds and which cannot tell lines apart.
+/// punctuation mark or a line break is left out: a seventh of a chat line's
+/// pairs (measured), which a search seldom holds and which cannot tell lines apart.
 /// A searched text is looked up by the same pairs, and each line found is
 /// then read for the whole text, so what is left out only narrows less.
 fn pairs(text: &str) -> Vec<String> {

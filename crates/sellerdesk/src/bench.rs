@@ -1021,6 +1021,7 @@ pub async fn chat_search(url: &str, conversations: usize, rounds: usize) -> anyh
         .with_timezone(&chrono::Utc);
     let (mut desk, mut encoded, mut lines, mut chars) =
         (chat::ChatDesk::default(), Vec::new(), 0usize, 0usize);
+    let mut first_product: Option<String> = None;
     let flush = |encoded: &mut Vec<NewEvent>| {
         let batch = std::mem::take(encoded);
         let store = store.clone();
@@ -1049,6 +1050,8 @@ pub async fn chat_search(url: &str, conversations: usize, rounds: usize) -> anyh
         }];
         for n in 0..2 + next(5) {
             let product: String = (0..2).map(|_| hanzi[next(hanzi.len())]).collect();
+            // The first line's product is the name searched below.
+            first_product.get_or_insert_with(|| product.clone());
             let mut text = format!(
                 "{}，{}的{}，订单{}",
                 common[next(common.len())],
@@ -1093,22 +1096,10 @@ pub async fn chat_search(url: &str, conversations: usize, rounds: usize) -> anyh
         "projected {handed} events in {secs:.1} s: {:.0} events/s",
         handed as f64 / secs.max(1e-9)
     );
-    let product: String = {
-        let mut probe = 42u64;
-        let mut pick = |n: usize| {
-            probe = probe
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (probe >> 33) as usize % n
-        };
-        // The first line's product, found as the generator drew it.
-        pick(common.len());
-        (0..2).map(|_| hanzi[pick(hanzi.len())]).collect()
-    };
     for (what, text) in [
         ("said once", "翡翠手镯".to_owned()),
         ("said nowhere", "不存在的词".to_owned()),
-        ("a product's name", product),
+        ("a product's name", first_product.unwrap_or_default()),
         ("common", "发货".to_owned()),
     ] {
         for (path, rare_lines) in [("pairs", chat_svc::archive::RARE_LINES), ("scan", 0)] {
