@@ -40,7 +40,9 @@ What it does:
        standing, and its order history holds every acknowledged order as
        the account has it;
      - every buyer message reached the inbox of the agent holding its
-       conversation exactly once, and no conversation had two holders.
+       conversation exactly once, and no conversation had two holders;
+     - no service logged a store connection out of step (a query that met
+       another's answer).
 
 Exits 1 when an invariant does not hold.
 """
@@ -392,6 +394,22 @@ class Client:
             if e.code() == grpc.StatusCode.NOT_FOUND:
                 return False
             raise
+
+
+# What the PostgreSQL driver says when a query meets an answer that is not
+# its own: a pooled connection out of step (a COPY abandoned half-way left
+# one, 2026-12-06), which otherwise answers reads with nothing, silently.
+OUT_OF_STEP = ("protocol error", "unexpected connection status")
+
+
+def out_of_step_lines(paths):
+    """The lines of these logs that show a store connection out of step."""
+    lines = []
+    for path in sorted(paths):
+        with open(path, errors="replace") as f:
+            lines += [f"{os.path.basename(path)}: {line.strip()[:300]}"
+                      for line in f if any(s in line for s in OUT_OF_STEP)]
+    return lines
 
 
 class Findings:
@@ -1239,6 +1257,10 @@ def main():
             findings.check(f"{service}: a read on the other replica right after a write saw it "
                            f"({ok_n} checked, {skipped} skipped while that replica was down)",
                            stale == 0 and ok_n > 0, f"{stale} stale")
+        out_of_step = out_of_step_lines(p.log_path for replicas in cluster.services.values()
+                                        for p in replicas)
+        findings.check("no store connection answered a query with another's answer",
+                       not out_of_step, out_of_step[:3])
         say(f"faults ({len(killed)}): {', '.join(killed)}")
         ok = not findings.failed
         say(f"{len(findings.passed)} invariants held, {len(findings.failed)} failed")

@@ -14,7 +14,7 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use sqlx::{postgres::PgPoolCopyExt, PgPool};
+use sqlx::PgPool;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -83,13 +83,43 @@ async fn copy_range<T: Positioned>(
         "COPY (SELECT {columns} FROM events \
          WHERE global_position > {from} AND global_position <= {to}{only}) TO STDOUT (FORMAT binary)"
     );
-    let mut chunks = pool.copy_out_raw(&sql).await?;
+    let mut copying = Copying {
+        conn: pool.acquire().await?,
+        finished: false,
+    };
     // A follower's polls mostly find nothing: start small and let it grow.
     let mut buf = Vec::with_capacity(((to - from).clamp(0, 256) as usize) * 256);
-    while let Some(chunk) = chunks.try_next().await? {
-        buf.extend_from_slice(&chunk);
+    {
+        let mut chunks = copying.conn.copy_out_raw(&sql).await?;
+        while let Some(chunk) = chunks.try_next().await? {
+            buf.extend_from_slice(&chunk);
+        }
     }
+    copying.finished = true;
     parse(&buf, (to - from).clamp(0, 1 << 20) as usize, row)
+}
+
+/// The connection a COPY runs on, closed rather than pooled unless the COPY
+/// was read to its end. The driver does not count a COPY's closing
+/// ReadyForQuery as one to wait for (sqlx 0.8), so a COPY abandoned part
+/// way (its request cancelled, its follower aborted, an error before its
+/// first row) went back to the pool with that message unread, and the
+/// pool's check on release (a Sync answered by the first ReadyForQuery it
+/// meets) left it one message behind: the next query on it took the
+/// previous answer's end for its own and returned no rows, so a read right
+/// after another replica's write missed it. A closed connection costs a
+/// reconnect; a pooled one out of step answers wrongly without an error.
+struct Copying {
+    conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    finished: bool,
+}
+
+impl Drop for Copying {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 fn corrupt(what: &str) -> StoreError {

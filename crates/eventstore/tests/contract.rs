@@ -1099,3 +1099,58 @@ contract!(
     documents_are_searched_and_paged,
     documents_are_found_through_a_terms_postings,
 );
+
+/// On PostgreSQL, a read of the log (a COPY) abandoned half-way, as a
+/// cancelled request or an aborted follower abandons it, must not leave its
+/// connection to the next query. The driver does not count a COPY's
+/// ReadyForQuery as pending, so the connection went back to the pool one
+/// message behind: the next query read the COPY's end (or the one before
+/// it) as its own answer and found nothing, and a replica answered a read
+/// right after another replica's write without it (the chaos run of
+/// 2026-12-06, seed 1796558057).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_read_abandoned_half_way_leaves_the_next_query_its_own_answer() {
+    let url = fresh_postgres_url().await;
+    // One connection for every read, so the abandoned one is reused.
+    let store = sellerdesk_eventstore::PgEventStore::connect_with(&url, 1)
+        .await
+        .unwrap();
+    let big = "好".repeat(300);
+    let mut total = 0;
+    for batch in 0..10 {
+        let events: Vec<NewEvent> = (0..1_000)
+            .map(|n| NewEvent {
+                payload: format!(r#"{{"n":{n},"text":"{big}"}}"#),
+                ..event("s1", batch * 1_000 + n)
+            })
+            .collect();
+        total += events.len() as i64;
+        store
+            .append(Append::new(
+                format!("bulk-{batch}"),
+                ExpectedVersion::Any,
+                events,
+            ))
+            .await
+            .unwrap();
+    }
+    let mut abandoned = 0;
+    for round in 0..40u64 {
+        // From a few microseconds (before the COPY's first answer) to
+        // milliseconds (in the middle of its rows).
+        let patience = Duration::from_micros(50 + round * round * 20);
+        if tokio::time::timeout(patience, store.read_all(0, total))
+            .await
+            .is_err()
+        {
+            abandoned += 1;
+        }
+        let page = store.read_stream("bulk-3", 0, 3).await.unwrap_or_else(|e| {
+            panic!("round {round}: the read after an abandoned one failed: {e}")
+        });
+        let versions: Vec<i64> = page.iter().map(|e| e.stream_version).collect();
+        assert_eq!(versions, vec![1, 2, 3], "round {round}");
+        assert_eq!(store.head().await.unwrap(), total, "round {round}");
+    }
+    assert!(abandoned > 5, "only {abandoned} reads were abandoned");
+}

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Read-your-writes across two replicas while PostgreSQL ends every session
+of the service over and over.
+
+usage: sessions.py --bin PATH/TO/sellerdesk [--seconds 30]
+
+Uses DATABASE_URL (a database it may create others from) and NATS_URL (a
+namespace of its own). Starts two affiliate-svc processes on a fresh
+database; eight shops' workers each send an invitation on a random replica
+(on the other when one cannot answer) and, as soon as it is acknowledged,
+list the shop's invitations on the other replica, which must hold it.
+Beside them, every 0.7-2 s, `pg_terminate_backend` ends every session of
+the database, as a restart or a failover of PostgreSQL does.
+
+Why: chaos.py ends the sessions once per run, and one run of 2026-12-06
+read an acknowledged invitation as missing. Ending them every second or so
+shows what once per run shows rarely: a log read (a COPY) cut off by the
+fault left its pooled connection one answer behind, and the next query on it
+returned nothing (6 stale reads of 2,611 in 60 s before the fix, 0 of
+10,478 after; tests/contract.rs has the store-level test).
+
+A connection out of step also shows in the services' logs, more often than
+a stale read does: a query that meets another's answer fails with a driver's
+"protocol error" (8 in the run above before the fix). The logs are searched
+for it.
+
+Exits 1 when a read was stale, when no read could be checked, when a worker
+failed, or when a log shows a connection out of step; the service logs are
+kept then.
+"""
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "wire"))
+import grpc  # noqa: E402
+from wire_client import Api  # noqa: E402
+from chaos import out_of_step_lines  # noqa: E402
+
+SERVICE = "sellerdesk.affiliate.v1.AffiliateService"
+SHOPS = 8
+CREATORS = 40
+# A replica that is reconnecting answers UNAVAILABLE; the call goes to the other.
+RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+             grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED}
+T0 = time.monotonic()
+
+
+def say(text):
+    print(f"[{time.monotonic() - T0:6.1f}s] {text}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def psql(url, sql):
+    out = subprocess.run(["psql", url, "-Atqc", sql], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"psql failed: {out.stderr}")
+    return out.stdout.strip()
+
+
+def with_database(url, name):
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+class Replicas:
+    def __init__(self, binary, database_url, nats_url, work, run_id):
+        self.binary, self.work = binary, work
+        self.env = dict(os.environ, SELLERDESK_DATA_DIR=os.path.join(work, "data"),
+                        SELLERDESK_DATABASE_URL=database_url, SELLERDESK_NATS_URL=nats_url,
+                        SELLERDESK_NATS_NAMESPACE=f"sessions{run_id}", SELLERDESK_LOG="warn",
+                        SELLERDESK_LOG_FORMAT="json",
+                        SELLERDESK_AFFILIATE_DAILY_INVITATIONS="1000000",
+                        SELLERDESK_DATABASE_MAX_CONNECTIONS="8")
+        self.ports = [free_port(), free_port()]
+        self.children = []
+        self.apis = []
+
+    def token(self, shop, role, account):
+        return subprocess.run([self.binary, "token", "--shop", shop, "--role", role, "--account", account],
+                              env=self.env, capture_output=True, text=True, check=True).stdout.strip()
+
+    def start(self):
+        for i, port in enumerate(self.ports):
+            log = open(os.path.join(self.work, f"affiliate-{i}.log"), "ab")
+            self.children.append(subprocess.Popen(
+                [self.binary, "serve", "affiliate", "--listen", f"127.0.0.1:{port}"],
+                env=self.env, stdout=log, stderr=log))
+        for port in self.ports:
+            channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+            grpc.channel_ready_future(channel).result(timeout=60)
+            self.apis.append(Api(channel, SERVICE))
+
+    def stop(self):
+        for child in self.children:
+            child.kill()
+            child.wait()
+
+    def call(self, method, token, **fields):
+        """(answer, replica that answered), trying the other replica while
+        one cannot answer, for up to 60 s."""
+        first, attempt, deadline = random.randrange(2), 0, time.monotonic() + 60
+        while True:
+            r = (first + attempt) % 2
+            try:
+                return self.apis[r].call(method, token, **fields), r
+            except grpc.RpcError as e:
+                if e.code() not in RETRYABLE or time.monotonic() > deadline:
+                    raise RuntimeError(f"affiliate-{r} {method}: {e.code().name} {e.details()}") from None
+            attempt += 1
+            time.sleep(0.05)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    nats_url = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+    run_id = random.randrange(1 << 30)
+    database = f"sessions_{run_id}"
+    work = tempfile.mkdtemp(prefix="sd-sessions-")
+    psql(base_url, f'create database "{database}"')
+    replicas = Replicas(args.bin, with_database(base_url, database), nats_url, work, run_id)
+    platform = replicas.token("", "platform", "sessions")
+    owners = {f"shop-{i}": replicas.token(f"shop-{i}", "owner", "owner") for i in range(SHOPS)}
+    stop = threading.Event()
+    lock = threading.Lock()
+    counts = {"checked": 0, "stale": 0, "skipped": 0, "ended": 0}
+    failures = []
+    try:
+        replicas.start()
+        creators = [f"creator-{n}" for n in range(CREATORS)]
+        for n, creator in enumerate(creators):
+            replicas.call("ProfileCreator", platform, profile=dict(
+                creator_id=creator, handle=f"@creator{n}", categories=["美妆"], followers=1_000 * (n + 1),
+                female_share_bps=6_000, main_age_band="24-30", engagement_bps=300,
+                price_low_fen=1_000, price_high_fen=20_000))
+
+        def shop_worker(shop):
+            n = 0
+            try:
+                while not stop.is_set():
+                    n += 1
+                    invitation = f"i{n}"
+                    _, r = replicas.call("SendInvitation", owners[shop], shop_id=shop,
+                                         invitation_id=invitation, creator_id=creators[n % CREATORS],
+                                         goal=2, message="春季新品合作")
+                    try:
+                        listed = replicas.apis[1 - r].call("ListInvitations", owners[shop], shop_id=shop)
+                        seen = any(i.invitation_id == invitation for i in listed.invitations)
+                    except grpc.RpcError as e:
+                        if e.code() not in RETRYABLE:
+                            raise
+                        seen = None  # the other replica cannot answer now
+                    with lock:
+                        counts["checked" if seen else "skipped" if seen is None else "stale"] += 1
+                    if seen is False:
+                        say(f"STALE: {shop}/{invitation}, acknowledged by affiliate-{r}, "
+                            f"missing from affiliate-{1 - r}'s list")
+                    # Answered, so the creator may be invited again (R-AFF-6).
+                    replicas.call("AnswerInvitation", platform, shop_id=shop, invitation_id=invitation,
+                                  accepted=n % 4 == 0)
+            except Exception as e:  # a worker that dies is a finding, not a hang
+                failures.append(f"{shop}: {e!r}")
+                say(f"worker {shop} failed: {e!r}")
+
+        def end_sessions():
+            while not stop.wait(random.uniform(0.7, 2.0)):
+                psql(base_url, "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                               f"where datname = '{database}'")
+                with lock:
+                    counts["ended"] += 1
+
+        threads = [threading.Thread(target=shop_worker, args=(shop,), daemon=True) for shop in owners]
+        threads.append(threading.Thread(target=end_sessions, daemon=True))
+        for t in threads:
+            t.start()
+        stop.wait(args.seconds)
+        stop.set()
+        for t in threads:
+            t.join(timeout=90)
+    finally:
+        stop.set()
+        replicas.stop()
+        psql(base_url, f'drop database if exists "{database}" with (force)')
+    say(f"every session ended {counts['ended']} times; reads on the other replica right after a write: "
+        f"{counts['checked']} saw it, {counts['stale']} stale, {counts['skipped']} skipped (replica reconnecting)")
+    out_of_step = out_of_step_lines(os.path.join(work, f) for f in os.listdir(work) if f.endswith(".log"))
+    say(f"log lines of a connection out of step: {len(out_of_step)}")
+    for line in out_of_step[:5]:
+        say(f"  {line[:300]}")
+    ok = counts["stale"] == 0 and counts["checked"] > 0 and not failures and not out_of_step
+    if ok:
+        shutil.rmtree(work, ignore_errors=True)
+        say("PASS")
+    else:
+        say(f"FAIL; logs kept in {work}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
