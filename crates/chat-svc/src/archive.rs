@@ -24,7 +24,7 @@ use crate::{
     store,
 };
 use sellerdesk_eventstore::{
-    Document, DocumentQuery, EventStore, Follower, RecordedEvent, StoreError,
+    Document, DocumentQuery, EventStore, FollowError, Follower, RecordedEvent, StoreError,
 };
 use sellerdesk_runtime::errors::AppError;
 use serde::{Deserialize, Serialize};
@@ -224,12 +224,80 @@ pub enum LinePairs {
     Left,
 }
 
+impl LinePairs {
+    /// As `SELLERDESK_CHAT_LINE_PAIRS` sets them.
+    pub fn from_setting(on: bool) -> Self {
+        if on {
+            Self::Written
+        } else {
+            Self::Left
+        }
+    }
+}
+
 /// Follows the log for ever, projecting each batch (run under the lease
 /// [`PROJECTOR`]).
 pub async fn run(store: Arc<dyn EventStore>, line_pairs: LinePairs) {
     Follower::checkpointed(store, PROJECTOR, BATCH)
         .project(move |store, batch| async move { project(&*store, batch, line_pairs).await })
         .await
+}
+
+/// What [`rebuild`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Events of the log handed to the projector.
+    pub events: usize,
+    /// Shops whose read model was projected again.
+    pub shops: usize,
+}
+
+/// Projects chat's read model again from the whole log, with or without the
+/// lines' pairs: a shop projected before the pairs existed, or while they
+/// were not written, is searched by the substring scan until then (decision
+/// 0017). Takes the projector's lease (`lease`, [`PROJECTOR`] under the
+/// service's name) and does nothing, returning None, while another process
+/// holds it: one does whenever a chat replica runs, and two projectors would
+/// write the same documents. Stop chat-svc, rebuild, start it again.
+///
+/// Stopped half-way (a crash, the database gone), the read model is left as
+/// a projection up to the checkpoint, which the projector of the next
+/// replica to start carries on from: the checkpoint is set back first, and
+/// the shops' marks go before their documents, so nothing is skipped as
+/// already projected.
+pub async fn rebuild(
+    store: Arc<dyn EventStore>,
+    lease: &str,
+    line_pairs: LinePairs,
+) -> Result<Option<Rebuilt>, StoreError> {
+    let Some(held) = store.try_lease(lease).await? else {
+        return Ok(None);
+    };
+    store.save_checkpoint(PROJECTOR, 0).await?;
+    for index in [PROJECTED, CONVERSATIONS, LINES] {
+        store.delete_documents(index).await?;
+    }
+    let mut shops = BTreeSet::new();
+    let mut follower = Follower::checkpointed(store.clone(), PROJECTOR, BATCH);
+    let events = follower
+        .catch_up(&mut |batch: Vec<RecordedEvent>| {
+            shops.extend(
+                batch
+                    .iter()
+                    .filter_map(|e| store::shop_of_stream(&e.stream_id).map(str::to_owned)),
+            );
+            let store = store.clone();
+            async move { project(&*store, batch, line_pairs).await }
+        })
+        .await
+        .map_err(|e| match e {
+            FollowError::Store(e) | FollowError::Handler(e) => e,
+        })?;
+    drop(held);
+    Ok(Some(Rebuilt {
+        events,
+        shops: shops.len(),
+    }))
 }
 
 /// Writes the documents of one batch of the log, in one transaction; a
@@ -780,6 +848,71 @@ mod tests {
             .is_none());
         assert_eq!(found(&*store, "退款", RARE_LINES).await, ["c00"]);
         assert_eq!(found(&*store, "发货", RARE_LINES).await, ["c01"]);
+    }
+
+    /// Decision 0017, R-X-4: a shop projected without the pairs is searched
+    /// by the scan until a rebuild projects the log again with them; then
+    /// its words are found through the pairs, with the same answers, and the
+    /// projector goes on from the log's head. While another process holds
+    /// the projector's lease (a chat replica runs) the rebuild is refused and
+    /// changes nothing.
+    #[tokio::test]
+    async fn a_rebuild_gives_a_shop_projected_without_pairs_its_pairs() {
+        let events = opened_and_said(&[
+            vec!["退款多久到账".into(), "好的".into()],
+            vec!["发货了吗".into()],
+            vec!["能退款吗".into(), "发什么快递".into()],
+        ]);
+        let (_dir, store) = empty_store().await;
+        let log = append(&*store, &events, 0).await;
+        project(&*store, log.clone(), LinePairs::Left)
+            .await
+            .unwrap();
+        let head = store.head().await.unwrap();
+        store.save_checkpoint(PROJECTOR, head).await.unwrap();
+        let texts = ["退款", "发货", "快递", "好的", "没说过"];
+        let mut before = Vec::new();
+        for text in texts {
+            before.push(found(&*store, text, RARE_LINES).await);
+        }
+        assert_eq!(before[0], ["c02", "c00"]);
+        assert!(saying(&*store, SHOP, "退款", RARE_LINES)
+            .await
+            .unwrap()
+            .is_none());
+
+        let lease = "chat:chat-archive";
+        let running = store.try_lease(lease).await.unwrap().expect("lease free");
+        let refused = rebuild(store.clone(), lease, LinePairs::Written).await;
+        assert!(matches!(refused, Ok(None)), "{refused:?}");
+        assert!(!projected(&*store, SHOP).await.unwrap().all_paired);
+        assert_eq!(store.load_checkpoint(PROJECTOR).await.unwrap(), head);
+        drop(running);
+
+        let rebuilt = rebuild(store.clone(), lease, LinePairs::Written)
+            .await
+            .unwrap()
+            .expect("the lease is free");
+        assert_eq!(
+            rebuilt,
+            Rebuilt {
+                events: log.len(),
+                shops: 1
+            }
+        );
+        let mark = projected(&*store, SHOP).await.unwrap();
+        assert!(mark.all_paired);
+        assert_eq!(mark.version, events.len() as i64);
+        assert!(saying(&*store, SHOP, "退款", RARE_LINES)
+            .await
+            .unwrap()
+            .is_some());
+        for (text, was) in texts.iter().zip(&before) {
+            assert_eq!(&found(&*store, text, RARE_LINES).await, was, "{text}");
+        }
+        assert_eq!(store.load_checkpoint(PROJECTOR).await.unwrap(), head);
+        // The lease is given back for the replicas.
+        assert!(store.try_lease(lease).await.unwrap().is_some());
     }
 
     /// A shop whose lines were projected before the pairs existed (its mark

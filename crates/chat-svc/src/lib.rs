@@ -97,11 +97,7 @@ impl Service for Chat {
                 robot_timeout: Duration::from_millis(config.chat_robot_timeout_ms),
                 run_scheduler: true,
                 cache_shops: config.chat_cache_shops,
-                line_pairs: if config.chat_line_pairs {
-                    archive::LinePairs::Written
-                } else {
-                    archive::LinePairs::Left
-                },
+                line_pairs: archive::LinePairs::from_setting(config.chat_line_pairs),
             }
         )
     }

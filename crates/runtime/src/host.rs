@@ -28,6 +28,13 @@ pub enum Work {
     },
 }
 
+/// The lease in a service's database under which its work `name` runs on
+/// one replica at a time ([`Work::Once`]); an offline tool that must not run
+/// beside that work (a read model's rebuild) takes the same lease.
+pub fn lease_name(service: &str, work: &str) -> String {
+    format!("{service}:{work}")
+}
+
 impl Work {
     /// Work for one replica at a time.
     pub fn once(name: &'static str, start: impl Fn() -> Task + Send + Sync + 'static) -> Self {
@@ -278,7 +285,7 @@ where
                     tasks.spawn(task);
                 }
                 Work::Once { name, start } => {
-                    let lease = format!("{}:{name}", S::NAME);
+                    let lease = lease_name(S::NAME, name);
                     tasks.spawn(run_once(hosting.store.clone(), lease, start));
                 }
             }

@@ -108,6 +108,11 @@ enum Commands {
         #[command(subcommand)]
         command: ComplianceCommand,
     },
+    /// chat-svc administration.
+    Chat {
+        #[command(subcommand)]
+        command: ChatCommand,
+    },
     /// affiliate-svc: the creator marketplace's data.
     Affiliate {
         #[command(subcommand)]
@@ -409,6 +414,15 @@ enum AffiliateCommand {
     /// Publishes creator profiles from a JSON Lines file, one per line
     /// (docs/affiliate.md); refused lines are listed and the rest go in.
     Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+enum ChatCommand {
+    /// Projects chat's read model (conversations, their lines) again from
+    /// the whole log, with the lines' pairs of characters when
+    /// SELLERDESK_CHAT_LINE_PAIRS is on (decision 0017). Refused while a chat
+    /// replica runs: stop chat-svc first.
+    Rebuild,
 }
 
 #[derive(Subcommand, Debug)]
@@ -801,6 +815,39 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             if !report.refused.is_empty() {
                 return Ok(std::process::ExitCode::FAILURE);
             }
+        }
+        Commands::Chat {
+            command: ChatCommand::Rebuild,
+        } => {
+            let _telemetry = telemetry::init(&config, "sellerdesk").map_err(anyhow::Error::msg)?;
+            let store =
+                sellerdesk_eventstore::open(&config.database_url_for(chat_svc::SERVICE)).await?;
+            let line_pairs = chat_svc::archive::LinePairs::from_setting(config.chat_line_pairs);
+            let lease = sellerdesk_runtime::host::lease_name(
+                chat_svc::SERVICE,
+                chat_svc::archive::PROJECTOR,
+            );
+            let started = std::time::Instant::now();
+            let Some(r) = chat_svc::archive::rebuild(store, &lease, line_pairs).await? else {
+                eprintln!(
+                    "the lease {lease} is held: a chat replica is running the read model's \
+                     projector; stop chat-svc, then rebuild"
+                );
+                return Ok(std::process::ExitCode::FAILURE);
+            };
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "rebuilt chat's read model of {} shops from {} events in {secs:.3} s \
+                 ({:.0} events/s; lines' pairs {})",
+                r.shops,
+                r.events,
+                r.events as f64 / secs.max(1e-9),
+                if line_pairs == chat_svc::archive::LinePairs::Written {
+                    "written"
+                } else {
+                    "left out"
+                }
+            );
         }
         Commands::Compliance {
             command: ComplianceCommand::Rebuild,
