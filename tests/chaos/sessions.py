@@ -110,15 +110,19 @@ class Replicas:
             child.kill()
             child.wait()
 
-    def call(self, method, token, **fields):
+    def call(self, method, token, done_codes=(), **fields):
         """(answer, replica that answered), trying the other replica while
-        one cannot answer, for up to 60 s."""
+        one cannot answer, for up to 60 s. `done_codes`: codes that, after
+        an attempt whose answer was lost, mean that attempt took effect (a
+        repeat the domain refuses, such as answering an invitation twice)."""
         first, attempt, deadline = random.randrange(2), 0, time.monotonic() + 60
         while True:
             r = (first + attempt) % 2
             try:
                 return self.apis[r].call(method, token, **fields), r
             except grpc.RpcError as e:
+                if attempt > 0 and e.code() in done_codes:
+                    return None, r
                 if e.code() not in RETRYABLE or time.monotonic() > deadline:
                     raise RuntimeError(f"affiliate-{r} {method}: {e.code().name} {e.details()}") from None
             attempt += 1
@@ -175,7 +179,7 @@ def main():
                             f"missing from affiliate-{1 - r}'s list")
                     # Answered, so the creator may be invited again (R-AFF-6).
                     replicas.call("AnswerInvitation", platform, shop_id=shop, invitation_id=invitation,
-                                  accepted=n % 4 == 0)
+                                  accepted=n % 4 == 0, done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
             except Exception as e:  # a worker that dies is a finding, not a hang
                 failures.append(f"{shop}: {e!r}")
                 say(f"worker {shop} failed: {e!r}")
