@@ -273,6 +273,10 @@ pub async fn rebuild(
     let Some(held) = store.try_lease(lease).await? else {
         return Ok(None);
     };
+    // Asked before each batch: a lease whose session ended (the database
+    // restarted) may already be a replica's, whose projector would write
+    // beside this one.
+    let held = Arc::new(tokio::sync::Mutex::new(held));
     store.save_checkpoint(PROJECTOR, 0).await?;
     for index in [PROJECTED, CONVERSATIONS, LINES] {
         store.delete_documents(index).await?;
@@ -286,14 +290,20 @@ pub async fn rebuild(
                     .iter()
                     .filter_map(|e| store::shop_of_stream(&e.stream_id).map(str::to_owned)),
             );
-            let store = store.clone();
-            async move { project(&*store, batch, line_pairs).await }
+            let (store, held, lease) = (store.clone(), held.clone(), lease.to_owned());
+            async move {
+                if !held.lock().await.held().await {
+                    return Err(StoreError::Unavailable(format!(
+                        "the lease {lease} was lost during the rebuild; run it again"
+                    )));
+                }
+                project(&*store, batch, line_pairs).await
+            }
         })
         .await
         .map_err(|e| match e {
             FollowError::Store(e) | FollowError::Handler(e) => e,
         })?;
-    drop(held);
     Ok(Some(Rebuilt {
         events,
         shops: shops.len(),
