@@ -243,6 +243,12 @@ pub async fn run(store: Arc<dyn EventStore>, line_pairs: LinePairs) {
         .await
 }
 
+/// The lease the projector runs under on one replica at a time (the host
+/// names it from the service and [`PROJECTOR`]), which [`rebuild`] takes.
+pub fn projector_lease() -> String {
+    sellerdesk_runtime::host::lease_name(crate::SERVICE, PROJECTOR)
+}
+
 /// What [`rebuild`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rebuilt {
@@ -255,8 +261,8 @@ pub struct Rebuilt {
 /// Projects chat's read model again from the whole log, with or without the
 /// lines' pairs: a shop projected before the pairs existed, or while they
 /// were not written, is searched by the substring scan until then (decision
-/// 0017). Takes the projector's lease (`lease`, [`PROJECTOR`] under the
-/// service's name) and does nothing, returning None, while another process
+/// 0017). Takes the projector's lease ([`projector_lease`]) and does
+/// nothing, returning None, while another process
 /// holds it: one does whenever a chat replica runs, and two projectors would
 /// write the same documents. Stop chat-svc, rebuild, start it again.
 ///
@@ -267,10 +273,10 @@ pub struct Rebuilt {
 /// already projected.
 pub async fn rebuild(
     store: Arc<dyn EventStore>,
-    lease: &str,
     line_pairs: LinePairs,
 ) -> Result<Option<Rebuilt>, StoreError> {
-    let Some(held) = store.try_lease(lease).await? else {
+    let lease = projector_lease();
+    let Some(held) = store.try_lease(&lease).await? else {
         return Ok(None);
     };
     // Asked before each batch: a lease whose session ended (the database
@@ -290,7 +296,7 @@ pub async fn rebuild(
                     .iter()
                     .filter_map(|e| store::shop_of_stream(&e.stream_id).map(str::to_owned)),
             );
-            let (store, held, lease) = (store.clone(), held.clone(), lease.to_owned());
+            let (store, held, lease) = (store.clone(), held.clone(), lease.clone());
             async move {
                 if !held.lock().await.held().await {
                     return Err(StoreError::Unavailable(format!(
@@ -891,15 +897,16 @@ mod tests {
             .unwrap()
             .is_none());
 
-        let lease = "chat:chat-archive";
-        let running = store.try_lease(lease).await.unwrap().expect("lease free");
-        let refused = rebuild(store.clone(), lease, LinePairs::Written).await;
+        let lease = projector_lease();
+        assert_eq!(lease, "chat:chat-archive");
+        let running = store.try_lease(&lease).await.unwrap().expect("lease free");
+        let refused = rebuild(store.clone(), LinePairs::Written).await;
         assert!(matches!(refused, Ok(None)), "{refused:?}");
         assert!(!projected(&*store, SHOP).await.unwrap().all_paired);
         assert_eq!(store.load_checkpoint(PROJECTOR).await.unwrap(), head);
         drop(running);
 
-        let rebuilt = rebuild(store.clone(), lease, LinePairs::Written)
+        let rebuilt = rebuild(store.clone(), LinePairs::Written)
             .await
             .unwrap()
             .expect("the lease is free");
@@ -922,7 +929,7 @@ mod tests {
         }
         assert_eq!(store.load_checkpoint(PROJECTOR).await.unwrap(), head);
         // The lease is given back for the replicas.
-        assert!(store.try_lease(lease).await.unwrap().is_some());
+        assert!(store.try_lease(&lease).await.unwrap().is_some());
     }
 
     /// A shop whose lines were projected before the pairs existed (its mark

@@ -823,15 +823,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let store =
                 sellerdesk_eventstore::open(&config.database_url_for(chat_svc::SERVICE)).await?;
             let line_pairs = chat_svc::archive::LinePairs::from_setting(config.chat_line_pairs);
-            let lease = sellerdesk_runtime::host::lease_name(
-                chat_svc::SERVICE,
-                chat_svc::archive::PROJECTOR,
-            );
             let started = std::time::Instant::now();
-            let Some(r) = chat_svc::archive::rebuild(store, &lease, line_pairs).await? else {
+            let Some(r) = chat_svc::archive::rebuild(store, line_pairs).await? else {
                 eprintln!(
-                    "the lease {lease} is held: a chat replica is running the read model's \
-                     projector; stop chat-svc, then rebuild"
+                    "the lease {} is held: a chat replica is running the read model's \
+                     projector; stop chat-svc, then rebuild",
+                    chat_svc::archive::projector_lease()
                 );
                 return Ok(std::process::ExitCode::FAILURE);
             };
