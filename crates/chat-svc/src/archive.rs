@@ -932,6 +932,108 @@ mod tests {
         assert!(store.try_lease(&lease).await.unwrap().is_some());
     }
 
+    /// A lease that is held for `checks` asks and lost after them, as a
+    /// session ended by a restart of the database.
+    #[derive(Debug)]
+    struct LostAfter {
+        checks: usize,
+    }
+
+    #[async_trait::async_trait]
+    impl sellerdesk_eventstore::hooked::Hooks for LostAfter {
+        async fn lease_taken(
+            &self,
+            _name: &str,
+            lease: Box<dyn sellerdesk_eventstore::Lease>,
+        ) -> Box<dyn sellerdesk_eventstore::Lease> {
+            Box::new(Losing {
+                _lease: lease,
+                left: self.checks,
+            })
+        }
+    }
+
+    #[derive(Debug)]
+    struct Losing {
+        _lease: Box<dyn sellerdesk_eventstore::Lease>,
+        left: usize,
+    }
+
+    #[async_trait::async_trait]
+    impl sellerdesk_eventstore::Lease for Losing {
+        async fn held(&mut self) -> bool {
+            let held = self.left > 0;
+            self.left = self.left.saturating_sub(1);
+            held
+        }
+    }
+
+    /// A rebuild whose lease is lost between two batches stops there with
+    /// an error and writes nothing more, so it never writes beside the
+    /// replica that may hold the lease now. What it left (the checkpoint
+    /// after its last batch, the shop's mark saying how far it is projected)
+    /// lets the projector finish it: every conversation of both batches is
+    /// found, through the pairs.
+    #[tokio::test]
+    async fn a_rebuild_that_loses_its_lease_stops_and_the_projector_finishes_it() {
+        // 1,500 conversations of one line: 3,000 events, two batches.
+        let lines: Vec<Vec<String>> = (0..1_500)
+            .map(|i| vec![format!("订单{i:04}退款")])
+            .collect();
+        let events = opened_and_said(&lines);
+        let (_dir, store) = empty_store().await;
+        let log = append(&*store, &events, 0).await;
+        project(&*store, log.clone(), LinePairs::Left)
+            .await
+            .unwrap();
+        let head = store.head().await.unwrap();
+        assert!(head > BATCH, "two batches at least");
+        store.save_checkpoint(PROJECTOR, head).await.unwrap();
+
+        let losing: Arc<dyn EventStore> = Arc::new(sellerdesk_eventstore::hooked::Hooked::new(
+            store.clone(),
+            Arc::new(LostAfter { checks: 1 }),
+        ));
+        let stopped = rebuild(losing, LinePairs::Written).await;
+        match &stopped {
+            Err(StoreError::Unavailable(why)) => assert!(why.contains("lost"), "{why}"),
+            other => panic!("the rebuild went on without its lease: {other:?}"),
+        }
+        // One batch written, none after the lease was lost.
+        let first = log[BATCH as usize - 1].global_position;
+        assert_eq!(store.load_checkpoint(PROJECTOR).await.unwrap(), first);
+        let mark = projected(&*store, SHOP).await.unwrap();
+        assert!(mark.version < events.len() as i64, "{mark:?}");
+        assert!(mark.all_paired);
+        // The last conversations were not projected again yet.
+        assert_eq!(
+            found(&*store, "订单1499", RARE_LINES).await,
+            Vec::<String>::new()
+        );
+
+        // The projector of the replica that takes the lease next.
+        let mut follower = Follower::checkpointed(store.clone(), PROJECTOR, BATCH);
+        let store_ = store.clone();
+        follower
+            .catch_up(&mut |batch: Vec<RecordedEvent>| {
+                let store = store_.clone();
+                async move { project(&*store, batch, LinePairs::Written).await }
+            })
+            .await
+            .unwrap();
+        let mark = projected(&*store, SHOP).await.unwrap();
+        assert_eq!(mark.version, events.len() as i64);
+        assert!(mark.all_paired, "every line was written with its pairs");
+        for i in [0, 999, 1_000, 1_499] {
+            assert_eq!(
+                found(&*store, &format!("订单{i:04}"), RARE_LINES).await,
+                [format!("c{i:02}")],
+                "{i}"
+            );
+        }
+        assert_eq!(store.load_checkpoint(PROJECTOR).await.unwrap(), head);
+    }
+
     /// A shop whose lines were projected before the pairs existed (its mark
     /// has no body) is searched by the scan, before and after new lines are
     /// projected with pairs, so none of its old conversations goes missing.

@@ -2,7 +2,8 @@
 //! step in: fail an append, or hold a read's answer until the test has made
 //! something else happen first. Races between replicas (a read taken before
 //! a write, answered after it) are made to happen in a chosen order this way
-//! rather than hoped for under load. Built only with the `testing` feature.
+//! rather than hoped for under load, and a lease can be lost at a chosen
+//! moment. Built only with the `testing` feature.
 
 use crate::{
     Append, AppendError, Appended, Document, DocumentQuery, EventStore, Lease, RecordedEvent,
@@ -22,6 +23,13 @@ pub trait Hooks: Send + Sync + std::fmt::Debug + 'static {
     /// After a stream was read from the store and before the reader has the
     /// answer: a test may hold it here.
     async fn after_read_stream(&self, _stream_id: &str, _read: &[RecordedEvent]) {}
+
+    /// A lease the store granted, before its taker has it: a test may hand
+    /// over one of its own that is lost when the test says, as a session
+    /// ended by a restart of the database loses it.
+    async fn lease_taken(&self, _name: &str, lease: Box<dyn Lease>) -> Box<dyn Lease> {
+        lease
+    }
 }
 
 /// `inner`, with `hooks` around its appends and stream reads.
@@ -162,7 +170,10 @@ impl<H: Hooks> EventStore for Hooked<H> {
     }
 
     async fn try_lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>, StoreError> {
-        self.inner.try_lease(name).await
+        match self.inner.try_lease(name).await? {
+            Some(lease) => Ok(Some(self.hooks.lease_taken(name, lease).await)),
+            None => Ok(None),
+        }
     }
 
     async fn leases_held(&self, names: &[String]) -> Result<Vec<bool>, StoreError> {
