@@ -2,13 +2,20 @@
 """Read-your-writes across two replicas while PostgreSQL ends every session
 of the service over and over.
 
-usage: sessions.py --bin PATH/TO/sellerdesk [--seconds 30]
+usage: sessions.py --bin PATH/TO/sellerdesk [--seconds 30] [--service affiliate|compliance ...]
 
 Uses DATABASE_URL (a database it may create others from) and NATS_URL (a
-namespace of its own). Starts two affiliate-svc processes on a fresh
-database; eight shops' workers each send an invitation on a random replica
-(on the other when one cannot answer) and, as soon as it is acknowledged,
-list the shop's invitations on the other replica, which must hold it.
+namespace of its own). For each service named (both by default, one after
+the other, each for --seconds), starts two of its processes on a fresh
+database; eight shops' workers each write on a random replica (on the other
+when one cannot answer) and, as soon as the write is acknowledged, read on
+the other replica, which must show it:
+
+- affiliate: SendInvitation, then ListInvitations must list it;
+- compliance: RecordViolation of one point, then GetStanding must count
+  every point the shop was given so far (its standing is folded from the
+  log, through the store's range reads).
+
 Beside them, every 0.7-2 s, `pg_terminate_backend` ends every session of
 the database, as a restart or a failover of PostgreSQL does.
 
@@ -17,7 +24,8 @@ read an acknowledged invitation as missing. Ending them every second or so
 shows what once per run shows rarely: a log read (a COPY) cut off by the
 fault left its pooled connection one answer behind, and the next query on it
 returned nothing (6 stale reads of 2,611 in 60 s before the fix, 0 of
-10,478 after; tests/contract.rs has the store-level test).
+10,478 after; tests/contract.rs has the store-level test). The fix is in
+the shared store, so a second service is driven too.
 
 A connection out of step also shows in the services' logs, more often than
 a stale read does: a query that meets another's answer fails with a driver's
@@ -46,7 +54,10 @@ import grpc  # noqa: E402
 from wire_client import Api  # noqa: E402
 from chaos import out_of_step_lines  # noqa: E402
 
-SERVICE = "sellerdesk.affiliate.v1.AffiliateService"
+SERVICES = {
+    "affiliate": "sellerdesk.affiliate.v1.AffiliateService",
+    "compliance": "sellerdesk.compliance.v1.ComplianceService",
+}
 SHOPS = 8
 CREATORS = 40
 # A replica that is reconnecting answers UNAVAILABLE; the call goes to the other.
@@ -78,8 +89,8 @@ def with_database(url, name):
 
 
 class Replicas:
-    def __init__(self, binary, database_url, nats_url, work, run_id):
-        self.binary, self.work = binary, work
+    def __init__(self, service, binary, database_url, nats_url, work, run_id):
+        self.service, self.binary, self.work = service, binary, work
         self.env = dict(os.environ, SELLERDESK_DATA_DIR=os.path.join(work, "data"),
                         SELLERDESK_DATABASE_URL=database_url, SELLERDESK_NATS_URL=nats_url,
                         SELLERDESK_NATS_NAMESPACE=f"sessions{run_id}", SELLERDESK_LOG="warn",
@@ -96,14 +107,14 @@ class Replicas:
 
     def start(self):
         for i, port in enumerate(self.ports):
-            log = open(os.path.join(self.work, f"affiliate-{i}.log"), "ab")
+            log = open(os.path.join(self.work, f"{self.service}-{i}.log"), "ab")
             self.children.append(subprocess.Popen(
-                [self.binary, "serve", "affiliate", "--listen", f"127.0.0.1:{port}"],
+                [self.binary, "serve", self.service, "--listen", f"127.0.0.1:{port}"],
                 env=self.env, stdout=log, stderr=log))
         for port in self.ports:
             channel = grpc.insecure_channel(f"127.0.0.1:{port}")
             grpc.channel_ready_future(channel).result(timeout=60)
-            self.apis.append(Api(channel, SERVICE))
+            self.apis.append(Api(channel, SERVICES[self.service]))
 
     def stop(self):
         for child in self.children:
@@ -124,23 +135,65 @@ class Replicas:
                 if attempt > 0 and e.code() in done_codes:
                     return None, r
                 if e.code() not in RETRYABLE or time.monotonic() > deadline:
-                    raise RuntimeError(f"affiliate-{r} {method}: {e.code().name} {e.details()}") from None
+                    raise RuntimeError(f"{self.service}-{r} {method}: {e.code().name} {e.details()}") from None
             attempt += 1
             time.sleep(0.05)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bin", required=True)
-    parser.add_argument("--seconds", type=float, default=30)
-    args = parser.parse_args()
-    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    nats_url = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+class Affiliate:
+    """An invitation sent on one replica is listed by the other."""
+
+    def __init__(self, replicas, platform):
+        self.replicas, self.platform = replicas, platform
+        self.creators = [f"creator-{n}" for n in range(CREATORS)]
+        for n, creator in enumerate(self.creators):
+            replicas.call("ProfileCreator", platform, profile=dict(
+                creator_id=creator, handle=f"@creator{n}", categories=["美妆"], followers=1_000 * (n + 1),
+                female_share_bps=6_000, main_age_band="24-30", engagement_bps=300,
+                price_low_fen=1_000, price_high_fen=20_000))
+
+    def write(self, shop, owner, n):
+        """(label, replica that acknowledged, check on the other replica's answer)"""
+        invitation = f"i{n}"
+        _, r = self.replicas.call("SendInvitation", owner, shop_id=shop, invitation_id=invitation,
+                                  creator_id=self.creators[n % CREATORS], goal=2, message="春季新品合作")
+        return (f"{shop}/{invitation}", r, "ListInvitations",
+                lambda listed: any(i.invitation_id == invitation for i in listed.invitations))
+
+    def after(self, shop, owner, n):
+        # Answered, so the creator may be invited again (R-AFF-6).
+        self.replicas.call("AnswerInvitation", self.platform, shop_id=shop, invitation_id=f"i{n}",
+                           accepted=n % 4 == 0, done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
+
+
+class Compliance:
+    """A violation recorded on one replica counts in the other's standing."""
+
+    def __init__(self, replicas, platform):
+        self.replicas, self.platform = replicas, platform
+
+    def write(self, shop, owner, n):
+        # One point each: after the n-th, the shop has n points (R-CMP-5);
+        # a repeat after a lost answer is the same violation (R-CMP-12).
+        _, r = self.replicas.call("RecordViolation", self.platform, shop_id=shop, violation_id=f"v{n}",
+                                  points=1, violation_type="false_advertising", evidence="sessions.py")
+        return (f"{shop}/v{n}", r, "GetStanding",
+                lambda answer: answer.standing.points >= n)
+
+    def after(self, shop, owner, n):
+        pass
+
+
+KINDS = {"affiliate": Affiliate, "compliance": Compliance}
+
+
+def run(service, args, base_url, nats_url):
+    """Drives one service's two replicas; True when every check held."""
     run_id = random.randrange(1 << 30)
     database = f"sessions_{run_id}"
-    work = tempfile.mkdtemp(prefix="sd-sessions-")
+    work = tempfile.mkdtemp(prefix=f"sd-sessions-{service}-")
     psql(base_url, f'create database "{database}"')
-    replicas = Replicas(args.bin, with_database(base_url, database), nats_url, work, run_id)
+    replicas = Replicas(service, args.bin, with_database(base_url, database), nats_url, work, run_id)
     platform = replicas.token("", "platform", "sessions")
     owners = {f"shop-{i}": replicas.token(f"shop-{i}", "owner", "owner") for i in range(SHOPS)}
     stop = threading.Event()
@@ -149,25 +202,16 @@ def main():
     failures = []
     try:
         replicas.start()
-        creators = [f"creator-{n}" for n in range(CREATORS)]
-        for n, creator in enumerate(creators):
-            replicas.call("ProfileCreator", platform, profile=dict(
-                creator_id=creator, handle=f"@creator{n}", categories=["美妆"], followers=1_000 * (n + 1),
-                female_share_bps=6_000, main_age_band="24-30", engagement_bps=300,
-                price_low_fen=1_000, price_high_fen=20_000))
+        kind = KINDS[service](replicas, platform)
 
         def shop_worker(shop):
             n = 0
             try:
                 while not stop.is_set():
                     n += 1
-                    invitation = f"i{n}"
-                    _, r = replicas.call("SendInvitation", owners[shop], shop_id=shop,
-                                         invitation_id=invitation, creator_id=creators[n % CREATORS],
-                                         goal=2, message="春季新品合作")
+                    label, r, read, holds = kind.write(shop, owners[shop], n)
                     try:
-                        listed = replicas.apis[1 - r].call("ListInvitations", owners[shop], shop_id=shop)
-                        seen = any(i.invitation_id == invitation for i in listed.invitations)
+                        seen = holds(replicas.apis[1 - r].call(read, owners[shop], shop_id=shop))
                     except grpc.RpcError as e:
                         if e.code() not in RETRYABLE:
                             raise
@@ -175,11 +219,9 @@ def main():
                     with lock:
                         counts["checked" if seen else "skipped" if seen is None else "stale"] += 1
                     if seen is False:
-                        say(f"STALE: {shop}/{invitation}, acknowledged by affiliate-{r}, "
-                            f"missing from affiliate-{1 - r}'s list")
-                    # Answered, so the creator may be invited again (R-AFF-6).
-                    replicas.call("AnswerInvitation", platform, shop_id=shop, invitation_id=invitation,
-                                  accepted=n % 4 == 0, done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
+                        say(f"STALE: {label}, acknowledged by {service}-{r}, "
+                            f"missing from {service}-{1 - r}'s {read}")
+                    kind.after(shop, owners[shop], n)
             except Exception as e:  # a worker that dies is a finding, not a hang
                 failures.append(f"{shop}: {e!r}")
                 say(f"worker {shop} failed: {e!r}")
@@ -203,19 +245,33 @@ def main():
         stop.set()
         replicas.stop()
         psql(base_url, f'drop database if exists "{database}" with (force)')
-    say(f"every session ended {counts['ended']} times; reads on the other replica right after a write: "
-        f"{counts['checked']} saw it, {counts['stale']} stale, {counts['skipped']} skipped (replica reconnecting)")
+    say(f"{service}: every session ended {counts['ended']} times; reads on the other replica right "
+        f"after a write: {counts['checked']} saw it, {counts['stale']} stale, "
+        f"{counts['skipped']} skipped (replica reconnecting)")
     out_of_step = out_of_step_lines(os.path.join(work, f) for f in os.listdir(work) if f.endswith(".log"))
-    say(f"log lines of a connection out of step: {len(out_of_step)}")
+    say(f"{service}: log lines of a connection out of step: {len(out_of_step)}")
     for line in out_of_step[:5]:
         say(f"  {line[:300]}")
     ok = counts["stale"] == 0 and counts["checked"] > 0 and not failures and not out_of_step
     if ok:
         shutil.rmtree(work, ignore_errors=True)
-        say("PASS")
+        say(f"{service}: PASS")
     else:
-        say(f"FAIL; logs kept in {work}")
-    sys.exit(0 if ok else 1)
+        say(f"{service}: FAIL; logs kept in {work}")
+    return ok
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--seconds", type=float, default=30, help="for each service")
+    parser.add_argument("--service", action="append", choices=sorted(KINDS),
+                        help="the services driven, one after the other (default: all)")
+    args = parser.parse_args()
+    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    nats_url = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+    results = [run(service, args, base_url, nats_url) for service in args.service or sorted(KINDS)]
+    sys.exit(0 if all(results) else 1)
 
 
 if __name__ == "__main__":
