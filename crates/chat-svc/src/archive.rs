@@ -262,15 +262,15 @@ pub struct Rebuilt {
 /// lines' pairs: a shop projected before the pairs existed, or while they
 /// were not written, is searched by the substring scan until then (decision
 /// 0017). Takes the projector's lease ([`projector_lease`]) and does
-/// nothing, returning None, while another process
-/// holds it: one does whenever a chat replica runs, and two projectors would
-/// write the same documents. Stop chat-svc, rebuild, start it again.
+/// nothing, returning None, while another process holds it: one does
+/// whenever a chat replica runs, and two projectors would write the same
+/// documents. Stop chat-svc, rebuild, start it again.
 ///
-/// Stopped half-way (a crash, the database gone), the read model is left as
-/// a projection up to the checkpoint, which the projector of the next
-/// replica to start carries on from: the checkpoint is set back first, and
-/// the shops' marks go before their documents, so nothing is skipped as
-/// already projected.
+/// Stopped half-way (a crash, the database gone, the lease lost between two
+/// batches), the read model is left as a projection up to the checkpoint,
+/// which the projector of the next replica to start carries on from: the
+/// checkpoint is set back first, and the shops' marks go before their
+/// documents, so nothing is skipped as already projected.
 pub async fn rebuild(
     store: Arc<dyn EventStore>,
     line_pairs: LinePairs,
