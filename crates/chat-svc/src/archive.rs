@@ -720,6 +720,27 @@ mod tests {
         store.read_all(after, 100_000).await.unwrap()
     }
 
+    /// The log appended and projected without the pairs, the projector's
+    /// checkpoint at its head: a shop as a replica left it before the pairs
+    /// were written. Returns the log and its head too.
+    async fn projected_without_pairs(
+        events: &[Event],
+    ) -> (
+        tempfile::TempDir,
+        Arc<dyn EventStore>,
+        Vec<RecordedEvent>,
+        i64,
+    ) {
+        let (dir, store) = empty_store().await;
+        let log = append(&*store, events, 0).await;
+        project(&*store, log.clone(), LinePairs::Left)
+            .await
+            .unwrap();
+        let head = store.head().await.unwrap();
+        store.save_checkpoint(PROJECTOR, head).await.unwrap();
+        (dir, store, log, head)
+    }
+
     /// The log appended and projected with the pairs.
     async fn projected_store(events: Vec<Event>) -> (tempfile::TempDir, Arc<dyn EventStore>) {
         let (dir, store) = empty_store().await;
@@ -879,13 +900,7 @@ mod tests {
             vec!["发货了吗".into()],
             vec!["能退款吗".into(), "发什么快递".into()],
         ]);
-        let (_dir, store) = empty_store().await;
-        let log = append(&*store, &events, 0).await;
-        project(&*store, log.clone(), LinePairs::Left)
-            .await
-            .unwrap();
-        let head = store.head().await.unwrap();
-        store.save_checkpoint(PROJECTOR, head).await.unwrap();
+        let (_dir, store, log, head) = projected_without_pairs(&events).await;
         let texts = ["退款", "发货", "快递", "好的", "没说过"];
         let mut before = Vec::new();
         for text in texts {
@@ -981,14 +996,8 @@ mod tests {
             .map(|i| vec![format!("订单{i:04}退款")])
             .collect();
         let events = opened_and_said(&lines);
-        let (_dir, store) = empty_store().await;
-        let log = append(&*store, &events, 0).await;
-        project(&*store, log.clone(), LinePairs::Left)
-            .await
-            .unwrap();
-        let head = store.head().await.unwrap();
+        let (_dir, store, log, head) = projected_without_pairs(&events).await;
         assert!(head > BATCH, "two batches at least");
-        store.save_checkpoint(PROJECTOR, head).await.unwrap();
 
         let losing: Arc<dyn EventStore> = Arc::new(sellerdesk_eventstore::hooked::Hooked::new(
             store.clone(),
