@@ -732,13 +732,20 @@ mod tests {
         i64,
     ) {
         let (dir, store) = empty_store().await;
-        let log = append(&*store, events, 0).await;
-        project(&*store, log.clone(), LinePairs::Left)
-            .await
-            .unwrap();
+        let (log, head) = without_pairs_in(&*store, events).await;
+        (dir, store, log, head)
+    }
+
+    /// [`projected_without_pairs`] in a store of the test's.
+    async fn without_pairs_in(
+        store: &dyn EventStore,
+        events: &[Event],
+    ) -> (Vec<RecordedEvent>, i64) {
+        let log = append(store, events, 0).await;
+        project(store, log.clone(), LinePairs::Left).await.unwrap();
         let head = store.head().await.unwrap();
         store.save_checkpoint(PROJECTOR, head).await.unwrap();
-        (dir, store, log, head)
+        (log, head)
     }
 
     /// The log appended and projected with the pairs.
@@ -983,6 +990,57 @@ mod tests {
         }
     }
 
+    /// The lease the store granted, whose PostgreSQL session the server
+    /// ends (`pg_terminate_backend`, as a restart or a failover does) when
+    /// it is asked for the `checks + 1`-th time; it answers what the store's
+    /// own lease then finds.
+    #[derive(Debug)]
+    struct SessionEndedAfter {
+        checks: usize,
+        url: String,
+    }
+
+    #[async_trait::async_trait]
+    impl sellerdesk_eventstore::hooked::Hooks for SessionEndedAfter {
+        async fn lease_taken(
+            &self,
+            name: &str,
+            lease: Box<dyn sellerdesk_eventstore::Lease>,
+        ) -> Box<dyn sellerdesk_eventstore::Lease> {
+            Box::new(Ending {
+                lease,
+                left: Some(self.checks),
+                url: self.url.clone(),
+                key: sellerdesk_eventstore::lease_key(name),
+            })
+        }
+    }
+
+    #[derive(Debug)]
+    struct Ending {
+        lease: Box<dyn sellerdesk_eventstore::Lease>,
+        /// Asks before the session is ended; None once it was.
+        left: Option<usize>,
+        url: String,
+        key: i64,
+    }
+
+    #[async_trait::async_trait]
+    impl sellerdesk_eventstore::Lease for Ending {
+        async fn held(&mut self) -> bool {
+            match self.left {
+                Some(0) => {
+                    let ended = sellerdesk_testkit::end_session_holding(&self.url, self.key).await;
+                    assert_eq!(ended, 1, "the lease's session was ended");
+                    self.left = None;
+                }
+                Some(n) => self.left = Some(n - 1),
+                None => {}
+            }
+            self.lease.held().await
+        }
+    }
+
     /// A rebuild whose lease is lost between two batches stops there with
     /// an error and writes nothing more, so it never writes beside the
     /// replica that may hold the lease now. What it left (the checkpoint
@@ -991,17 +1049,36 @@ mod tests {
     /// found, through the pairs.
     #[tokio::test]
     async fn a_rebuild_that_loses_its_lease_stops_and_the_projector_finishes_it() {
+        let (_dir, store) = empty_store().await;
+        rebuild_losing_its_lease(store, Arc::new(LostAfter { checks: 1 })).await;
+    }
+
+    /// The same on PostgreSQL, with the lease lost as it is there: the
+    /// server ends the session that holds it, between the two batches, and
+    /// the store's lease finds it gone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgresql_a_rebuild_whose_lease_session_ends_stops_and_the_projector_finishes_it()
+    {
+        let url = sellerdesk_testkit::fresh_postgres_url().await;
+        let store = sellerdesk_eventstore::open(&url).await.unwrap();
+        rebuild_losing_its_lease(store, Arc::new(SessionEndedAfter { checks: 1, url })).await;
+    }
+
+    async fn rebuild_losing_its_lease(
+        store: Arc<dyn EventStore>,
+        hooks: Arc<impl sellerdesk_eventstore::hooked::Hooks>,
+    ) {
         // 1,500 conversations of one line: 3,000 events, two batches.
         let lines: Vec<Vec<String>> = (0..1_500)
             .map(|i| vec![format!("订单{i:04}退款")])
             .collect();
         let events = opened_and_said(&lines);
-        let (_dir, store, log, head) = projected_without_pairs(&events).await;
+        let (log, head) = without_pairs_in(&*store, &events).await;
         assert!(head > BATCH, "two batches at least");
 
         let losing: Arc<dyn EventStore> = Arc::new(sellerdesk_eventstore::hooked::Hooked::new(
             store.clone(),
-            Arc::new(LostAfter { checks: 1 }),
+            hooks,
         ));
         let stopped = rebuild(losing, LinePairs::Written).await;
         match &stopped {

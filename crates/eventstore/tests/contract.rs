@@ -6,7 +6,6 @@ use sellerdesk_eventstore::{
     Follower, Metadata, NewEvent, RecordedEvent, ReplayedEvent, Snapshot,
 };
 use sellerdesk_testkit::{fresh_postgres_url, TempSqlite};
-use sqlx::Connection;
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 /// A database that can be opened again (for the restart test).
@@ -735,18 +734,9 @@ async fn a_lease_whose_session_dies_passes_to_another_process() {
     let (a, b) = (db.open().await, db.open().await);
     let mut held = a.try_lease("timekeeper").await.unwrap().expect("taken");
     assert!(b.try_lease("timekeeper").await.unwrap().is_none());
-    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let key = sellerdesk_eventstore::lease_key("timekeeper");
-    let ended: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_locks \
-         WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1 \
-         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
-    .bind(key)
-    .fetch_all(&mut admin)
-    .await
-    .unwrap();
-    assert_eq!(ended, vec![true], "one session held it");
+    let ended = sellerdesk_testkit::end_session_holding(&db.url, key).await;
+    assert_eq!(ended, 1, "one session held it");
     assert!(!held.held().await, "the holder learns it lost the lease");
     // The backend frees its locks as it exits, just after telling the client.
     let mut seen_free = false;

@@ -73,6 +73,26 @@ pub async fn fresh_postgres_url() -> String {
     format!("{base}/{name}{query}")
 }
 
+/// Ends, as a restart or a failover of PostgreSQL would, the session of the
+/// database at `url` that holds the advisory lock `key` (a lease's key), and
+/// waits (up to 5 s) until its backend is gone, so the holder's next query
+/// fails; the sessions it ended, one for a lease that was held.
+pub async fn end_session_holding(url: &str, key: i64) -> usize {
+    let mut admin = PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} does not answer: {e}"));
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks \
+         WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1 \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .bind(key)
+    .fetch_all(&mut admin)
+    .await
+    .expect("end the session holding the lock");
+    ended.into_iter().filter(|&ended| ended).count()
+}
+
 /// A SQLite file in a fresh temporary directory; the directory lives as long as this value.
 #[derive(Debug)]
 pub struct TempSqlite {
