@@ -107,7 +107,7 @@ python3 tests/chaos/chaos.py --bin target/debug/sellerdesk --seconds "${CHAOS_SE
 log "failover: a SIGKILLed chat replica's shops move to the survivors, no call to them fails (tests/chaos/failover.py)"
 python3 tests/chaos/failover.py --bin target/debug/sellerdesk --replicas 3 --rounds 10
 
-log "sessions: reads on the other replica right after a write while PostgreSQL ends every session again and again, affiliate then compliance (tests/chaos/sessions.py)"
+log "sessions: reads on the other replica right after a write while PostgreSQL ends every session again and again, each of the five services in turn (tests/chaos/sessions.py)"
 python3 tests/chaos/sessions.py --bin target/debug/sellerdesk --seconds "${SESSIONS_SECONDS:-30}"
 
 log "Kubernetes overlays: render, schemas, policy (scripts/k8s-check.sh)"

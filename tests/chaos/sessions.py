@@ -2,19 +2,26 @@
 """Read-your-writes across two replicas while PostgreSQL ends every session
 of the service over and over.
 
-usage: sessions.py --bin PATH/TO/sellerdesk [--seconds 30] [--service affiliate|compliance ...]
+usage: sessions.py --bin PATH/TO/sellerdesk [--seconds 30] [--service ads|affiliate|chat|compliance|faq ...]
 
 Uses DATABASE_URL (a database it may create others from) and NATS_URL (a
-namespace of its own). For each service named (both by default, one after
-the other, each for --seconds), starts two of its processes on a fresh
+namespace of its own). For each service named (all five by default, one
+after the other, each for --seconds), starts two of its processes on a fresh
 database; eight shops' workers each write on a random replica (on the other
 when one cannot answer) and, as soon as the write is acknowledged, read on
 the other replica, which must show it:
 
+- ads: PlaceOrder, then GetOrder must find it (then DecideReview, every
+  third rejected);
 - affiliate: SendInvitation, then ListInvitations must list it;
+- chat: SendBuyerMessage (a conversation opened every eighth message), then
+  GetConversation's transcript must hold it (chat forwards a shop's calls
+  to the replica that owns the shop, so the read may go back to the writer;
+  faq-svc is not started, so humans answer: R-CHAT-6's fallback);
 - compliance: RecordViolation of one point, then GetStanding must count
   every point the shop was given so far (its standing is folded from the
-  log, through the store's range reads).
+  log, through the store's range reads);
+- faq: CreateEntry, then GetEntry must find it.
 
 Beside them, every 0.7-2 s, `pg_terminate_backend` ends every session of
 the database, as a restart or a failover of PostgreSQL does.
@@ -55,8 +62,11 @@ from wire_client import Api  # noqa: E402
 from chaos import out_of_step_lines  # noqa: E402
 
 SERVICES = {
+    "ads": "sellerdesk.ads.v1.AdsService",
     "affiliate": "sellerdesk.affiliate.v1.AffiliateService",
+    "chat": "sellerdesk.chat.v1.ChatService",
     "compliance": "sellerdesk.compliance.v1.ComplianceService",
+    "faq": "sellerdesk.faq.v1.FaqService",
 }
 SHOPS = 8
 CREATORS = 40
@@ -157,7 +167,7 @@ class Affiliate:
         invitation = f"i{n}"
         _, r = self.replicas.call("SendInvitation", owner, shop_id=shop, invitation_id=invitation,
                                   creator_id=self.creators[n % CREATORS], goal=2, message="春季新品合作")
-        return (f"{shop}/{invitation}", r, "ListInvitations",
+        return (f"{shop}/{invitation}", r, ("ListInvitations", {}),
                 lambda listed: any(i.invitation_id == invitation for i in listed.invitations))
 
     def after(self, shop, owner, n):
@@ -177,14 +187,81 @@ class Compliance:
         # a repeat after a lost answer is the same violation (R-CMP-12).
         _, r = self.replicas.call("RecordViolation", self.platform, shop_id=shop, violation_id=f"v{n}",
                                   points=1, violation_type="false_advertising", evidence="sessions.py")
-        return (f"{shop}/v{n}", r, "GetStanding",
+        return (f"{shop}/v{n}", r, ("GetStanding", {}),
                 lambda answer: answer.standing.points >= n)
 
     def after(self, shop, owner, n):
         pass
 
 
-KINDS = {"affiliate": Affiliate, "compliance": Compliance}
+class Ads:
+    """A promotion order placed on one replica is found by the other."""
+
+    def __init__(self, replicas, platform):
+        self.replicas, self.platform = replicas, platform
+
+    def write(self, shop, owner, n):
+        order = f"o{n}"
+        # A repeat after a lost answer is the same order.
+        _, r = self.replicas.call("PlaceOrder", owner, order_id=order, spec=dict(
+            product=1, video=dict(video_id="v1", public=True, title="春季新款连衣裙", duration_secs=30,
+                                  has_shop_cart=True),
+            objective=1, duration_hours=6, bid_mode=1, amount_fen=20_000, payment=2),
+            done_codes=(grpc.StatusCode.ALREADY_EXISTS,))
+        return (f"{shop}/{order}", r, ("GetOrder", {"order_id": order}),
+                lambda got: got.order.order_id == order)
+
+    def after(self, shop, owner, n):
+        # Reviewed, so the orders read model moves too (decision 0022);
+        # a repeat after a lost answer finds the order reviewed.
+        self.replicas.call("DecideReview", self.platform, shop_id=shop, order_id=f"o{n}", approve=n % 3 != 0,
+                           reasons=[] if n % 3 else ["标题与内容不符"],
+                           done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
+
+
+class Chat:
+    """A buyer's message taken on one replica is in the transcript the
+    other gives (or forwards from the shop's owner)."""
+
+    def __init__(self, replicas, platform):
+        self.replicas, self.platform = replicas, platform
+
+    def write(self, shop, owner, n):
+        conversation = f"c{(n - 1) // 8}"
+        if n % 8 == 1:
+            self.replicas.call("OpenConversation", self.platform, shop_id=shop, conversation_id=conversation,
+                               buyer_id=f"buyer-{n}", buyer_name="小王",
+                               done_codes=(grpc.StatusCode.ALREADY_EXISTS,))
+        message = f"{conversation}-m{n}"
+        # A message id makes a repeat after a lost answer the same message.
+        _, r = self.replicas.call("SendBuyerMessage", self.platform, shop_id=shop, conversation_id=conversation,
+                                  message_id=message, text=f"第{n}个问题：什么时候发货")
+        return (f"{shop}/{message}", r, ("GetConversation", {"conversation_id": conversation}),
+                lambda got: any(m.message_id == message for m in got.transcript))
+
+    def after(self, shop, owner, n):
+        pass
+
+
+class Faq:
+    """An entry created on one replica is found by the other."""
+
+    def __init__(self, replicas, platform):
+        self.replicas, self.platform = replicas, platform
+
+    def write(self, shop, owner, n):
+        entry = f"e{n}"
+        _, r = self.replicas.call("CreateEntry", owner, entry_id=entry, content=dict(
+            standard_question=f"第{n}号款可以刻字吗", answer=f"第{n}号款支持刻字。", category=1, enabled=True),
+            done_codes=(grpc.StatusCode.ALREADY_EXISTS,))
+        return (f"{shop}/{entry}", r, ("GetEntry", {"entry_id": entry}),
+                lambda got: got.entry.entry_id == entry)
+
+    def after(self, shop, owner, n):
+        pass
+
+
+KINDS = {"ads": Ads, "affiliate": Affiliate, "chat": Chat, "compliance": Compliance, "faq": Faq}
 
 
 def run(service, args, base_url, nats_url):
@@ -209,13 +286,16 @@ def run(service, args, base_url, nats_url):
             try:
                 while not stop.is_set():
                     n += 1
-                    label, r, read, holds = kind.write(shop, owners[shop], n)
+                    label, r, (read, fields), holds = kind.write(shop, owners[shop], n)
                     try:
-                        seen = holds(replicas.apis[1 - r].call(read, owners[shop], shop_id=shop))
+                        seen = holds(replicas.apis[1 - r].call(read, owners[shop], shop_id=shop, **fields))
                     except grpc.RpcError as e:
-                        if e.code() not in RETRYABLE:
+                        if e.code() == grpc.StatusCode.NOT_FOUND:
+                            seen = False  # what was acknowledged is not there
+                        elif e.code() in RETRYABLE:
+                            seen = None  # the other replica cannot answer now
+                        else:
                             raise
-                        seen = None  # the other replica cannot answer now
                     with lock:
                         counts["checked" if seen else "skipped" if seen is None else "stale"] += 1
                     if seen is False:
