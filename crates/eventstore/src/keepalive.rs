@@ -13,9 +13,12 @@
 //! sqlx does not hand its socket out either, so the socket is found among
 //! the process's descriptors by its two ports: the local one, which the
 //! server reports (`inet_client_port()`), and the server's, which the
-//! connection was made to. Where the two views differ (a pooler or a NAT in
-//! between) nothing matches and the connection keeps the server's probes
-//! only; the caller logs it.
+//! connection was made to. Where the two views differ (a pooler such as
+//! PgBouncer, or a NAT, in between) the server reports the pooler's port,
+//! which no socket of this process has; then every socket of the process
+//! to the port the connection was made to that is not probed yet is set:
+//! each is a connection to the database there (the one being set up among
+//! them), and a probe on one a moment early does no harm.
 
 use std::time::Duration;
 
@@ -31,48 +34,80 @@ pub(crate) const PROBES: u32 = 3;
 pub(crate) const GIVE_UP: Duration =
     Duration::from_secs(IDLE.as_secs() + INTERVAL.as_secs() * PROBES as u64);
 
+/// Which sockets [`watch`] set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Watched {
+    /// The one whose two ports are the connection's.
+    Exact,
+    /// None had both; this many to the server's port were not probed yet
+    /// and are now (a pooler or a NAT in between).
+    ToThePort(usize),
+}
+
 /// Sets the probes and the give-up time on this process's TCP socket whose
-/// local port is `local` and whose peer's port is `peer`. `Ok(false)` when no
-/// socket matches (or off Linux, where the descriptors are not listed).
+/// local port is `local` and whose peer's port is `peer`; where none has
+/// both, on every TCP socket to `peer` not probed yet. `Ok(ToThePort(0))`
+/// when nothing was set (or off Linux, where the descriptors are not
+/// listed).
 #[cfg(target_os = "linux")]
-pub(crate) fn watch(local: u16, peer: u16) -> std::io::Result<bool> {
-    use socket2::{SockRef, TcpKeepalive};
+pub(crate) fn watch(local: u16, peer: u16) -> std::io::Result<Watched> {
+    use socket2::{SockRef, TcpKeepalive, Type};
     use std::os::fd::{BorrowedFd, RawFd};
 
     let port = |addr: std::io::Result<socket2::SockAddr>| {
         addr.ok().and_then(|a| a.as_socket()).map(|a| a.port())
     };
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        let Some(fd) = entry
-            .ok()
-            .and_then(|e| e.file_name().to_str()?.parse::<RawFd>().ok())
-        else {
-            continue;
-        };
-        // SAFETY: the descriptor is only asked for its addresses, which on a
-        // descriptor that is not a socket, or that another thread closed
-        // since it was listed, fails without effect. Options are set only on
-        // the socket whose two ports are the connection's, which the caller
-        // holds open while it sets the connection up.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let socket = SockRef::from(&fd);
-        if port(socket.local_addr()) != Some(local) || port(socket.peer_addr()) != Some(peer) {
-            continue;
-        }
+    let probe = |socket: &SockRef<'_>| -> std::io::Result<()> {
         let probes = TcpKeepalive::new()
             .with_time(IDLE)
             .with_interval(INTERVAL)
             .with_retries(PROBES);
         socket.set_tcp_keepalive(&probes)?;
-        socket.set_tcp_user_timeout(Some(GIVE_UP))?;
-        return Ok(true);
+        socket.set_tcp_user_timeout(Some(GIVE_UP))
+    };
+    let mut to_the_port = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let Some(raw) = entry
+            .ok()
+            .and_then(|e| e.file_name().to_str()?.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: the descriptor is only asked for its addresses and type,
+        // which on a descriptor that is not a socket, or that another thread
+        // closed since it was listed, fails without effect. Options are set
+        // only on a TCP socket connected to the server's port, which the
+        // caller's connection (held open while it is set up) is one of; the
+        // descriptors of the others are borrowed for the two calls only.
+        let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+        let socket = SockRef::from(&fd);
+        if port(socket.peer_addr()) != Some(peer) || socket.r#type().ok() != Some(Type::STREAM) {
+            continue;
+        }
+        if port(socket.local_addr()) == Some(local) {
+            probe(&socket)?;
+            return Ok(Watched::Exact);
+        }
+        if !socket.keepalive().unwrap_or(true) {
+            to_the_port.push(raw);
+        }
     }
-    Ok(false)
+    let mut set = 0;
+    for raw in to_the_port {
+        // SAFETY: as above; a descriptor closed (or reused) since is asked
+        // again for its peer before anything is set on it.
+        let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+        let socket = SockRef::from(&fd);
+        if port(socket.peer_addr()) == Some(peer) && probe(&socket).is_ok() {
+            set += 1;
+        }
+    }
+    Ok(Watched::ToThePort(set))
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn watch(_local: u16, _peer: u16) -> std::io::Result<bool> {
-    Ok(false)
+pub(crate) fn watch(_local: u16, _peer: u16) -> std::io::Result<Watched> {
+    Ok(Watched::ToThePort(0))
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -90,7 +125,7 @@ mod tests {
         let other = std::net::TcpStream::connect(("127.0.0.1", peer)).unwrap();
         let local = ours.local_addr().unwrap().port();
 
-        assert!(watch(local, peer).unwrap());
+        assert_eq!(watch(local, peer).unwrap(), Watched::Exact);
         let watched = socket2::SockRef::from(&ours);
         assert!(watched.keepalive().unwrap());
         assert_eq!(watched.tcp_keepalive_time().unwrap(), IDLE);
@@ -101,6 +136,36 @@ mod tests {
         assert!(!untouched.keepalive().unwrap());
         assert_eq!(untouched.tcp_user_timeout().unwrap(), None);
 
-        assert!(!watch(local, peer.wrapping_add(1)).unwrap());
+        assert_eq!(
+            watch(local, peer.wrapping_add(1)).unwrap(),
+            Watched::ToThePort(0)
+        );
+    }
+
+    /// Behind a pooler the server reports a port no socket here has: every
+    /// socket to the pooler's port that was not probed is, and a socket to
+    /// another port is not.
+    #[test]
+    fn behind_a_pooler_the_sockets_to_its_port_are_watched() {
+        let pooler = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = pooler.local_addr().unwrap().port();
+        let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let to_pooler = [
+            std::net::TcpStream::connect(("127.0.0.1", port)).unwrap(),
+            std::net::TcpStream::connect(("127.0.0.1", port)).unwrap(),
+        ];
+        let other = std::net::TcpStream::connect(elsewhere.local_addr().unwrap()).unwrap();
+        // The port the server reports is the pooler's own connection's.
+        let reported = elsewhere.local_addr().unwrap().port().wrapping_add(7);
+
+        assert_eq!(watch(reported, port).unwrap(), Watched::ToThePort(2));
+        for s in &to_pooler {
+            let watched = socket2::SockRef::from(s);
+            assert_eq!(watched.tcp_keepalive_time().unwrap(), IDLE);
+            assert_eq!(watched.tcp_user_timeout().unwrap(), Some(GIVE_UP));
+        }
+        assert!(!socket2::SockRef::from(&other).keepalive().unwrap());
+        // Probed already: the next connection's setting leaves them be.
+        assert_eq!(watch(reported, port).unwrap(), Watched::ToThePort(0));
     }
 }

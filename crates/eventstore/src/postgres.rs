@@ -667,12 +667,14 @@ fn pool_options(max_connections: u32, server_port: u16) -> PgPoolOptions {
                         .map_err(std::io::Error::other)
                         .and_then(|local| keepalive::watch(local, server_port));
                     match watched {
-                        Ok(true) => {}
-                        Ok(false) => tracing::debug!(
+                        Ok(keepalive::Watched::Exact) => {}
+                        Ok(keepalive::Watched::ToThePort(set)) => tracing::debug!(
                             local,
                             server_port,
+                            set,
                             "no socket of this process has the store connection's ports \
-                             (a pooler or NAT in between): only the server probes it"
+                             (a pooler or NAT in between): the sockets to the server's \
+                             port that were not probed yet are"
                         ),
                         Err(e) => tracing::warn!(
                             error = %e,
@@ -1214,6 +1216,43 @@ mod tests {
             "the first read after the cut answered in {:?}",
             started.elapsed()
         );
+        let next = store.read_stream("s-read", 0, 10);
+        let next = tokio::time::timeout(Duration::from_secs(30), next)
+            .await
+            .expect("the next read waited 30 s")
+            .expect("the next read, on a new connection");
+        assert_eq!(next.len(), 1);
+    }
+
+    /// The same behind a pooler (here a plain TCP relay in front of the
+    /// server): the server reports the relay's port, which no socket of
+    /// this process has, so the store probes its sockets to the relay's
+    /// port instead. With the relay's connections silent, a read is
+    /// answered within seconds, not after the request's 30 s; once the
+    /// network is back, the next read finds a connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_go_on_when_the_connections_to_a_pooler_go_silent() {
+        let url = sellerdesk_testkit::fresh_postgres_url().await;
+        let relay = sellerdesk_testkit::PgGate::new(&url, sellerdesk_testkit::Gate::Open).await;
+        let store = PgEventStore::connect_with(relay.url(), 1).await.unwrap();
+        let append = Append::new("s-read", ExpectedVersion::Any, vec![event(1)]);
+        store.append(append).await.unwrap();
+        let relay_port: sqlx::postgres::PgConnectOptions = relay.url().parse().unwrap();
+        let Some(cut) = sellerdesk_testkit::all_to_silenced_or_skip(relay_port.get_port()) else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let read = store.read_stream("s-read", 0, 10);
+        match tokio::time::timeout(Duration::from_secs(30), read).await {
+            Ok(Ok(events)) => assert_eq!(events.len(), 1),
+            Ok(Err(e)) => assert!(crate::unavailable(&e), "{e}"),
+            Err(_) => panic!("a read on a silenced connection to the pooler waited 30 s"),
+        }
+        eprintln!(
+            "the first read after the cut answered in {:?}",
+            started.elapsed()
+        );
+        drop(cut);
         let next = store.read_stream("s-read", 0, 10);
         let next = tokio::time::timeout(Duration::from_secs(30), next)
             .await

@@ -10,7 +10,9 @@ mod pg_gate;
 mod silenced;
 
 pub use pg_gate::{Gate, PgGate};
-pub use silenced::{is_established, silenced_or_skip, the_connection_to, Silenced};
+pub use silenced::{
+    all_to_silenced_or_skip, is_established, silenced_or_skip, the_connection_to, Silenced,
+};
 use sqlx::{Connection, Executor, PgConnection};
 use std::{future::Future, time::Duration};
 

@@ -40,6 +40,12 @@ impl Silenced {
     /// `client`. An error says why this machine cannot (no `tc`, no
     /// permission, a kernel without HTB).
     pub fn connection(server: u16, client: u16) -> Result<Self, String> {
+        Self::connections(server, &[client])
+    }
+
+    /// Silences the TCP connections between local port `server` and each
+    /// of `clients`.
+    pub fn connections(server: u16, clients: &[u16]) -> Result<Self, String> {
         let turn = std::fs::File::create(std::env::temp_dir().join("sellerdesk-silenced.lock"))
             .map_err(|e| format!("the lock file: {e}"))?;
         turn.lock().map_err(|e| format!("the lock file: {e}"))?;
@@ -57,11 +63,13 @@ impl Silenced {
         // which would stop the one packet a minute this rate lets through,
         // kept a silenced server session alive for good (tried).
         tc("class add dev lo parent 1: classid 1:20 htb rate 8bit ceil 8bit")?;
-        for (from, to) in [(server, client), (client, server)] {
-            tc(&format!(
-                "filter add dev lo parent 1: protocol ip prio 1 u32 \
-                 match ip sport {from} 0xffff match ip dport {to} 0xffff flowid 1:20"
-            ))?;
+        for &client in clients {
+            for (from, to) in [(server, client), (client, server)] {
+                tc(&format!(
+                    "filter add dev lo parent 1: protocol ip prio 1 u32 \
+                     match ip sport {from} 0xffff match ip dport {to} 0xffff flowid 1:20"
+                ))?;
+            }
         }
         Ok(shaped)
     }
@@ -78,7 +86,23 @@ impl Drop for Silenced {
 /// (`CI` set) it fails, since a missing part is never a pass there;
 /// elsewhere it says so and the test returns.
 pub fn silenced_or_skip(server: u16, client: u16) -> Option<Silenced> {
-    match Silenced::connection(server, client) {
+    every_silenced_or_skip(server, &[client])
+}
+
+/// [`silenced_or_skip`] for every connection to `server` established now
+/// (a pooler's port, whose clients the test does not tell apart).
+pub fn all_to_silenced_or_skip(server: u16) -> Option<Silenced> {
+    let clients: Vec<u16> = loopback_tcp()
+        .into_iter()
+        .filter(|&(_, remote, established)| established && remote == server)
+        .map(|(local, _, _)| local)
+        .collect();
+    assert!(!clients.is_empty(), "no connection to port {server}");
+    every_silenced_or_skip(server, &clients)
+}
+
+fn every_silenced_or_skip(server: u16, clients: &[u16]) -> Option<Silenced> {
+    match Silenced::connections(server, clients) {
         Ok(s) => Some(s),
         Err(e) if std::env::var_os("CI").is_some() => {
             panic!("a connection cannot be silenced here, and CI needs it: {e}")
