@@ -150,11 +150,27 @@ class Replicas:
             time.sleep(0.05)
 
 
-class Affiliate:
-    """An invitation sent on one replica is listed by the other."""
+class Kind:
+    """One service's write, and the read on the other replica that must
+    show it; `after` moves what was written on (by default nothing)."""
 
     def __init__(self, replicas, platform):
         self.replicas, self.platform = replicas, platform
+
+    def write(self, shop, owner, n):
+        """(label, replica that acknowledged, (read method, its fields
+        besides shop_id), check on the other replica's answer)"""
+        raise NotImplementedError
+
+    def after(self, shop, owner, n):
+        pass
+
+
+class Affiliate(Kind):
+    """An invitation sent on one replica is listed by the other."""
+
+    def __init__(self, replicas, platform):
+        super().__init__(replicas, platform)
         self.creators = [f"creator-{n}" for n in range(CREATORS)]
         for n, creator in enumerate(self.creators):
             replicas.call("ProfileCreator", platform, profile=dict(
@@ -163,7 +179,6 @@ class Affiliate:
                 price_low_fen=1_000, price_high_fen=20_000))
 
     def write(self, shop, owner, n):
-        """(label, replica that acknowledged, check on the other replica's answer)"""
         invitation = f"i{n}"
         _, r = self.replicas.call("SendInvitation", owner, shop_id=shop, invitation_id=invitation,
                                   creator_id=self.creators[n % CREATORS], goal=2, message="春季新品合作")
@@ -176,11 +191,8 @@ class Affiliate:
                            accepted=n % 4 == 0, done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
 
 
-class Compliance:
+class Compliance(Kind):
     """A violation recorded on one replica counts in the other's standing."""
-
-    def __init__(self, replicas, platform):
-        self.replicas, self.platform = replicas, platform
 
     def write(self, shop, owner, n):
         # One point each: after the n-th, the shop has n points (R-CMP-5);
@@ -190,15 +202,9 @@ class Compliance:
         return (f"{shop}/v{n}", r, ("GetStanding", {}),
                 lambda answer: answer.standing.points >= n)
 
-    def after(self, shop, owner, n):
-        pass
 
-
-class Ads:
+class Ads(Kind):
     """A promotion order placed on one replica is found by the other."""
-
-    def __init__(self, replicas, platform):
-        self.replicas, self.platform = replicas, platform
 
     def write(self, shop, owner, n):
         order = f"o{n}"
@@ -219,12 +225,9 @@ class Ads:
                            done_codes=(grpc.StatusCode.FAILED_PRECONDITION,))
 
 
-class Chat:
+class Chat(Kind):
     """A buyer's message taken on one replica is in the transcript the
     other gives (or forwards from the shop's owner)."""
-
-    def __init__(self, replicas, platform):
-        self.replicas, self.platform = replicas, platform
 
     def write(self, shop, owner, n):
         conversation = f"c{(n - 1) // 8}"
@@ -239,15 +242,9 @@ class Chat:
         return (f"{shop}/{message}", r, ("GetConversation", {"conversation_id": conversation}),
                 lambda got: any(m.message_id == message for m in got.transcript))
 
-    def after(self, shop, owner, n):
-        pass
 
-
-class Faq:
+class Faq(Kind):
     """An entry created on one replica is found by the other."""
-
-    def __init__(self, replicas, platform):
-        self.replicas, self.platform = replicas, platform
 
     def write(self, shop, owner, n):
         entry = f"e{n}"
@@ -256,9 +253,6 @@ class Faq:
             done_codes=(grpc.StatusCode.ALREADY_EXISTS,))
         return (f"{shop}/{entry}", r, ("GetEntry", {"entry_id": entry}),
                 lambda got: got.entry.entry_id == entry)
-
-    def after(self, shop, owner, n):
-        pass
 
 
 KINDS = {"ads": Ads, "affiliate": Affiliate, "chat": Chat, "compliance": Compliance, "faq": Faq}
