@@ -27,10 +27,12 @@ What it does:
      PostgreSQL unreachable for a few seconds: every process reaches it
      through a proxy of this harness, which then closes every connection
      and refuses new ones (a failover, a restart, a network cut); once,
-     every connection one service process has made (to PostgreSQL's gate,
-     the NATS nodes, the other services) goes silent for SILENCE s, as a
-     NAT that forgot its flows makes it: no FIN, no RST, the packets just
-     stop (`tc` on the loopback; not with --no-silence);
+     one service process is cut off for SILENCE s, as by a network cut:
+     every connection it has made (to the NATS nodes, the other services)
+     goes silent, and so does its way to PostgreSQL whole (new connections
+     too), whose server ends its sessions after SERVER_GIVES_UP s; no FIN,
+     no RST, the packets just stop (`tc` on the loopback; not with
+     --no-silence);
   4. checks, and prints:
      - every acknowledged command's events are in its service's log exactly
        once (read from PostgreSQL);
@@ -185,6 +187,7 @@ class DbGate:
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
         self.open = set()
+        self.upstream_side = set()
         self.dark_until = 0.0
         threading.Thread(target=self.accept, daemon=True).start()
 
@@ -204,6 +207,7 @@ class DbGate:
                 continue
             with self.lock:
                 self.open.update((client, server))
+                self.upstream_side.add(server)
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
 
@@ -222,11 +226,23 @@ class DbGate:
     def close(self, s):
         with self.lock:
             self.open.discard(s)
+            self.upstream_side.discard(s)
         try:
             s.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         s.close()
+
+    def sessions_ended(self):
+        """Closes the server's side of every connection, as PostgreSQL
+        does when its probes find a client gone: the sessions end and
+        their advisory locks (leases) are free, while the client's side
+        learns it only through its own probes (or once it is reachable)."""
+        with self.lock:
+            ended = list(self.upstream_side)
+        for s in ended:
+            self.close(s)
+        return len(ended)
 
     def outage(self, seconds):
         self.dark_until = time.monotonic() + seconds
@@ -275,25 +291,27 @@ class Cluster:
         self.nats_url = ",".join(f"nats://127.0.0.1:{p}" for p in client)
         self.databases = {}
         self.services = {}
-        # The services reach PostgreSQL through the gate; the harness's own
-        # checks do not.
-        self.db_gate = DbGate(upstream_of(base_url))
-        gated = {}
+        # Each process reaches PostgreSQL through a gate of its own (so
+        # that one process can be cut off from it, new connections too);
+        # the harness's own checks do not.
+        self.db_gates = []
         for service in SERVICES:
             db = f"chaos_{run_id}_{service}"
             self.psql.run(f'create database "{db}"')
             self.databases[service] = database_url(base_url, db)
-            gated[service] = database_url(base_url, db, via=("127.0.0.1", self.db_gate.port))
             self.services[service] = []
         # A process per replica; chat replica i asks faq replica i.
         faq_ports = [free_port() for _ in range(REPLICAS)]
         for service in SERVICES:
             for i in range(REPLICAS):
                 port = faq_ports[i] if service == "faq" else free_port()
+                gate = DbGate(upstream_of(base_url))
+                self.db_gates.append(gate)
                 env = dict(os.environ)
                 env.update({
                     "SELLERDESK_DATA_DIR": self.data,
-                    "SELLERDESK_DATABASE_URL": gated[service],
+                    "SELLERDESK_DATABASE_URL": database_url(base_url, f"chaos_{run_id}_{service}",
+                                                            via=("127.0.0.1", gate.port)),
                     "SELLERDESK_NATS_URL": self.nats_url,
                     "SELLERDESK_NATS_REPLICAS": "3",
                     "SELLERDESK_NATS_NAMESPACE": f"chaos{run_id}",
@@ -313,7 +331,9 @@ class Cluster:
                     # metrics tell whether requests were forwarded to it.
                     env["SELLERDESK_METRICS_PORT"] = str(free_port())
                 argv = [binary, "serve", service, "--listen", f"127.0.0.1:{port}"]
-                self.services[service].append(Process(f"{service}-{i}", argv, env, port, work))
+                process = Process(f"{service}-{i}", argv, env, port, work)
+                process.db_gate = gate
+                self.services[service].append(process)
 
     def start(self):
         for node in self.nats:
@@ -706,6 +726,9 @@ END_SESSIONS = True
 
 # How long one process's connections stay silent, once a run.
 SILENCE = 15.0
+# When PostgreSQL's probes give up on a silent client's session: the
+# services ask for 5 s of silence, then 3 probes 2 s apart.
+SERVER_GIVES_UP = 11.0
 # Whether that fault runs.
 SILENT_FLOWS = True
 
@@ -745,7 +768,7 @@ class Silence:
     Silenced says why). Takes turns with the Rust tests that shape the
     loopback through the same lock file."""
 
-    def __init__(self, flows):
+    def __init__(self, flows, ports=()):
         self.turn = open(os.path.join(tempfile.gettempdir(), "sellerdesk-silenced.lock"), "w")
         fcntl.flock(self.turn, fcntl.LOCK_EX)
         try:
@@ -759,6 +782,11 @@ class Silence:
                     tc("filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1",
                        "u32", "match", "ip", "sport", str(src), "0xffff",
                        "match", "ip", "dport", str(dst), "0xffff", "flowid", "1:20")
+            # A port silenced whole: connections made to it later too.
+            for port in ports:
+                for way in ("sport", "dport"):
+                    tc("filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1",
+                       "u32", "match", "ip", way, str(port), "0xffff", "flowid", "1:20")
         except OSError:
             self.lift()
             raise
@@ -770,12 +798,18 @@ class Silence:
 
 
 def silence_one(cluster, rng, killed):
-    """Every connection one service process has made goes silent for
-    SILENCE s. Its own listening port still answers: the clients' calls
-    reach it and wait on what it cannot reach, until their deadline sends
-    them to the other replica. Connections it makes afterwards are not
-    silenced (a NAT that forgot its flows keeps new ones)."""
-    servers = {cluster.db_gate.port} | {n.port for n in cluster.nats}
+    """One service process cut off for SILENCE s, as by a network cut or a
+    NAT that forgot its flows: no FIN, no RST, the packets just stop.
+    Every connection it has made to the NATS nodes and the other services
+    goes silent, and so does its way to PostgreSQL, whole: its own gate's
+    port, so the connections it tries to make there meanwhile get nowhere
+    either. After SERVER_GIVES_UP s PostgreSQL's probes find it gone and
+    end its sessions (its leases are free for the other replica), while
+    the process learns it only through its own probes. Its own listening
+    port still answers: the clients' calls reach it and wait on what it
+    cannot reach, until their deadline sends them to the other replica.
+    (Connections it makes to NATS or a peer meanwhile are not silenced.)"""
+    servers = {n.port for n in cluster.nats}
     servers |= {q.port for replicas in cluster.services.values() for q in replicas}
     processes = [p for replicas in cluster.services.values() for p in replicas]
     for _ in range(10):
@@ -783,23 +817,27 @@ def silence_one(cluster, rng, killed):
         p = rng.choice(processes)
         child = p.child
         try:
-            flows = flows_of(child.pid, servers) if child else []
+            flows = flows_of(child.pid, servers) if child else None
         except OSError:
-            flows = []
-        if flows:
+            flows = None
+        if flows is not None:
             break
     else:
-        raise SystemExit("no service process with connections to silence")
+        raise SystemExit("no running service process to silence")
     try:
-        cut = Silence(flows)
+        cut = Silence(flows, ports=[p.db_gate.port])
     except OSError as e:
         if os.environ.get("CI"):
             raise SystemExit(f"connections cannot be silenced here, and CI needs it: {e}")
         say(f"skipped silencing {p.name}: {e} (run as root)")
         return
     killed.append(f"{p.name} (silent)")
-    say(f"{p.name}: {len(flows)} connections silent for {SILENCE:.0f} s")
-    time.sleep(SILENCE)
+    say(f"{p.name}: cut off for {SILENCE:.0f} s: {len(flows)} connections to NATS and peers, "
+        f"and its way to PostgreSQL")
+    time.sleep(SERVER_GIVES_UP)
+    ended = p.db_gate.sessions_ended()
+    say(f"{p.name}: PostgreSQL found it gone and ended its {ended} sessions")
+    time.sleep(SILENCE - SERVER_GIVES_UP)
     cut.lift()
     say(f"{p.name}: its connections carry packets again")
 
@@ -855,7 +893,7 @@ def chaos(cluster, stop, rng, killed):
             all_nats_done = True
             continue
         if not db_done and time.monotonic() >= db_at:
-            cut = cluster.db_gate.outage(DB_OUTAGE)
+            cut = sum(gate.outage(DB_OUTAGE) for gate in cluster.db_gates)
             killed.append("PostgreSQL (unreachable)")
             say(f"PostgreSQL unreachable for {DB_OUTAGE:.0f} s: {cut} connections cut")
             stop.wait(DB_OUTAGE)
