@@ -954,90 +954,69 @@ mod tests {
         assert!(store.try_lease(&lease).await.unwrap().is_some());
     }
 
-    /// A lease that is held for `checks` asks and lost after them, as a
-    /// session ended by a restart of the database.
+    /// How a test's lease is lost.
+    #[derive(Debug, Clone)]
+    enum Loss {
+        /// It simply answers "lost", as a session ended by a restart of
+        /// the database would make it.
+        Said,
+        /// The server ends its PostgreSQL session at `url`
+        /// (`pg_terminate_backend`, as a restart or a failover does), and
+        /// the store's own lease finds it gone.
+        SessionEnded { url: String },
+    }
+
+    /// A lease that is held for `checks` asks and lost after them, as
+    /// `loss` says.
     #[derive(Debug)]
     struct LostAfter {
         checks: usize,
+        loss: Loss,
     }
 
     #[async_trait::async_trait]
     impl sellerdesk_eventstore::hooked::Hooks for LostAfter {
         async fn lease_taken(
             &self,
-            _name: &str,
-            lease: Box<dyn sellerdesk_eventstore::Lease>,
-        ) -> Box<dyn sellerdesk_eventstore::Lease> {
-            Box::new(Losing {
-                _lease: lease,
-                left: self.checks,
-            })
-        }
-    }
-
-    #[derive(Debug)]
-    struct Losing {
-        _lease: Box<dyn sellerdesk_eventstore::Lease>,
-        left: usize,
-    }
-
-    #[async_trait::async_trait]
-    impl sellerdesk_eventstore::Lease for Losing {
-        async fn held(&mut self) -> bool {
-            let held = self.left > 0;
-            self.left = self.left.saturating_sub(1);
-            held
-        }
-    }
-
-    /// The lease the store granted, whose PostgreSQL session the server
-    /// ends (`pg_terminate_backend`, as a restart or a failover does) when
-    /// it is asked for the `checks + 1`-th time; it answers what the store's
-    /// own lease then finds.
-    #[derive(Debug)]
-    struct SessionEndedAfter {
-        checks: usize,
-        url: String,
-    }
-
-    #[async_trait::async_trait]
-    impl sellerdesk_eventstore::hooked::Hooks for SessionEndedAfter {
-        async fn lease_taken(
-            &self,
             name: &str,
             lease: Box<dyn sellerdesk_eventstore::Lease>,
         ) -> Box<dyn sellerdesk_eventstore::Lease> {
-            Box::new(Ending {
+            Box::new(Losing {
                 lease,
                 left: Some(self.checks),
-                url: self.url.clone(),
+                loss: self.loss.clone(),
                 key: sellerdesk_eventstore::lease_key(name),
             })
         }
     }
 
     #[derive(Debug)]
-    struct Ending {
+    struct Losing {
         lease: Box<dyn sellerdesk_eventstore::Lease>,
-        /// Asks before the session is ended; None once it was.
+        /// Asks before it is lost; None once it was.
         left: Option<usize>,
-        url: String,
+        loss: Loss,
         key: i64,
     }
 
     #[async_trait::async_trait]
-    impl sellerdesk_eventstore::Lease for Ending {
+    impl sellerdesk_eventstore::Lease for Losing {
         async fn held(&mut self) -> bool {
             match self.left {
                 Some(0) => {
-                    let ended = sellerdesk_testkit::end_session_holding(&self.url, self.key).await;
-                    assert_eq!(ended, 1, "the lease's session was ended");
+                    if let Loss::SessionEnded { url } = &self.loss {
+                        let ended = sellerdesk_testkit::end_session_holding(url, self.key).await;
+                        assert_eq!(ended, 1, "the lease's session was ended");
+                    }
                     self.left = None;
                 }
                 Some(n) => self.left = Some(n - 1),
                 None => {}
             }
-            self.lease.held().await
+            match self.loss {
+                Loss::Said => self.left.is_some(),
+                Loss::SessionEnded { .. } => self.lease.held().await,
+            }
         }
     }
 
@@ -1050,7 +1029,8 @@ mod tests {
     #[tokio::test]
     async fn a_rebuild_that_loses_its_lease_stops_and_the_projector_finishes_it() {
         let (_dir, store) = empty_store().await;
-        rebuild_losing_its_lease(store, Arc::new(LostAfter { checks: 1 })).await;
+        let loss = Loss::Said;
+        rebuild_losing_its_lease(store, Arc::new(LostAfter { checks: 1, loss })).await;
     }
 
     /// The same on PostgreSQL, with the lease lost as it is there: the
@@ -1061,7 +1041,8 @@ mod tests {
     {
         let url = sellerdesk_testkit::fresh_postgres_url().await;
         let store = sellerdesk_eventstore::open(&url).await.unwrap();
-        rebuild_losing_its_lease(store, Arc::new(SessionEndedAfter { checks: 1, url })).await;
+        let loss = Loss::SessionEnded { url };
+        rebuild_losing_its_lease(store, Arc::new(LostAfter { checks: 1, loss })).await;
     }
 
     async fn rebuild_losing_its_lease(
