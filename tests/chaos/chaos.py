@@ -295,10 +295,11 @@ class Cluster:
         # that one process can be cut off from it, new connections too);
         # the harness's own checks do not.
         self.db_gates = []
+        names = {}
         for service in SERVICES:
-            db = f"chaos_{run_id}_{service}"
-            self.psql.run(f'create database "{db}"')
-            self.databases[service] = database_url(base_url, db)
+            names[service] = f"chaos_{run_id}_{service}"
+            self.psql.run(f'create database "{names[service]}"')
+            self.databases[service] = database_url(base_url, names[service])
             self.services[service] = []
         # A process per replica; chat replica i asks faq replica i.
         faq_ports = [free_port() for _ in range(REPLICAS)]
@@ -310,7 +311,7 @@ class Cluster:
                 env = dict(os.environ)
                 env.update({
                     "SELLERDESK_DATA_DIR": self.data,
-                    "SELLERDESK_DATABASE_URL": database_url(base_url, f"chaos_{run_id}_{service}",
+                    "SELLERDESK_DATABASE_URL": database_url(base_url, names[service],
                                                             via=("127.0.0.1", gate.port)),
                     "SELLERDESK_NATS_URL": self.nats_url,
                     "SELLERDESK_NATS_REPLICAS": "3",

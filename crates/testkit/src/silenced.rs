@@ -36,15 +36,9 @@ fn tc(args: &str) -> Result<(), String> {
 }
 
 impl Silenced {
-    /// Silences the TCP connection between local ports `server` and
-    /// `client`. An error says why this machine cannot (no `tc`, no
-    /// permission, a kernel without HTB).
-    pub fn connection(server: u16, client: u16) -> Result<Self, String> {
-        Self::connections(server, &[client])
-    }
-
     /// Silences the TCP connections between local port `server` and each
-    /// of `clients`.
+    /// of `clients`. An error says why this machine cannot (no `tc`, no
+    /// permission, a kernel without HTB).
     pub fn connections(server: u16, clients: &[u16]) -> Result<Self, String> {
         let turn = std::fs::File::create(std::env::temp_dir().join("sellerdesk-silenced.lock"))
             .map_err(|e| format!("the lock file: {e}"))?;
