@@ -173,10 +173,14 @@ class Psql:
         return out.stdout
 
 
-class DbGate:
-    """A TCP proxy between the services and PostgreSQL that can go dark:
-    `outage(seconds)` closes every connection it carries and closes new
-    ones unanswered until the time is up."""
+class Gate:
+    """A TCP proxy between one service process and a server it needs
+    (PostgreSQL, a NATS node, a peer), so that the process's way there can
+    be cut by the gate's port alone, new connections included (Silence):
+    the harness cannot tell the connections that a process makes later
+    from anyone else's on the loopback. `outage(seconds)` closes every
+    connection it carries and closes new ones unanswered until the time is
+    up."""
 
     def __init__(self, upstream):
         self.upstream = upstream
@@ -286,9 +290,12 @@ class Cluster:
             argv = ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(client[i]),
                     "--server_name", f"n{i}", "--cluster_name", f"chaos{run_id}",
                     "--cluster", f"nats://127.0.0.1:{routes[i]}", "--routes", route_list,
-                    "-sd", os.path.join(work, f"nats{i}")]
+                    "-sd", os.path.join(work, f"nats{i}"),
+                    # The clients reach the nodes through their gates only:
+                    # told the nodes' own addresses, they would reconnect
+                    # past the gates (and past a cut).
+                    "--no_advertise"]
             self.nats.append(Process(f"nats-n{i}", argv, dict(os.environ), client[i], work))
-        self.nats_url = ",".join(f"nats://127.0.0.1:{p}" for p in client)
         self.databases = {}
         self.services = {}
         # Each process reaches PostgreSQL through a gate of its own (so
@@ -306,18 +313,24 @@ class Cluster:
         for service in SERVICES:
             for i in range(REPLICAS):
                 port = faq_ports[i] if service == "faq" else free_port()
-                gate = DbGate(upstream_of(base_url))
+                gate = Gate(upstream_of(base_url))
                 self.db_gates.append(gate)
+                # Its own ways to the NATS nodes and, for chat, to its faq
+                # replica: a cut takes them all (silence_one).
+                nats_gates = [Gate(("127.0.0.1", p)) for p in client]
+                faq_gate = Gate(("127.0.0.1", faq_ports[i])) if service == "chat" else None
                 env = dict(os.environ)
                 env.update({
                     "SELLERDESK_DATA_DIR": self.data,
                     "SELLERDESK_DATABASE_URL": database_url(base_url, names[service],
                                                             via=("127.0.0.1", gate.port)),
-                    "SELLERDESK_NATS_URL": self.nats_url,
+                    "SELLERDESK_NATS_URL": ",".join(f"nats://127.0.0.1:{g.port}"
+                                                    for g in nats_gates),
                     "SELLERDESK_NATS_REPLICAS": "3",
                     "SELLERDESK_NATS_NAMESPACE": f"chaos{run_id}",
-                    "SELLERDESK_CHAT_FAQ_URL": f"http://127.0.0.1:{faq_ports[i]}",
-                    "SELLERDESK_LOG": "warn",
+                    "SELLERDESK_CHAT_FAQ_URL": (f"http://127.0.0.1:{faq_gate.port}"
+                                                if faq_gate else ""),
+                    "SELLERDESK_LOG": os.environ.get("CHAOS_LOG", "warn"),
                     "SELLERDESK_LOG_FORMAT": "json",
                     # The outreach worker sends more than a day's worth.
                     "SELLERDESK_AFFILIATE_DAILY_INVITATIONS": "1000000",
@@ -334,6 +347,8 @@ class Cluster:
                 argv = [binary, "serve", service, "--listen", f"127.0.0.1:{port}"]
                 process = Process(f"{service}-{i}", argv, env, port, work)
                 process.db_gate = gate
+                process.faq_gate = faq_gate
+                process.gates = [gate] + nats_gates + ([faq_gate] if faq_gate else [])
                 self.services[service].append(process)
 
     def start(self):
@@ -725,8 +740,11 @@ DB_OUTAGE = 5.0
 END_SESSIONS = True
 
 
-# How long one process's connections stay silent, once a run.
-SILENCE = 15.0
+# How long one process's connections stay silent, once a run: longer than
+# the bus client takes to give up on a silent NATS connection (two pings
+# 5 s apart unanswered, then the third due: about 15 s), so that its
+# attempts to connect again meet the cut too, for about 7 s.
+SILENCE = 22.0
 # When PostgreSQL's probes give up on a silent client's session: the
 # services ask for 5 s of silence, then 3 probes 2 s apart.
 SERVER_GIVES_UP = 11.0
@@ -799,26 +817,27 @@ class Silence:
 
 
 def silence_one(cluster, rng, killed):
-    """One service process cut off for SILENCE s, as by a network cut or a
-    NAT that forgot its flows: no FIN, no RST, the packets just stop.
-    Every connection it has made to the NATS nodes and the other services
-    goes silent, and so does its way to PostgreSQL, whole: its own gate's
-    port, so the connections it tries to make there meanwhile get nowhere
-    either. After SERVER_GIVES_UP s PostgreSQL's probes find it gone and
-    end its sessions (its leases are free for the other replica), while
-    the process learns it only through its own probes. Its own listening
-    port still answers: the clients' calls reach it and wait on what it
-    cannot reach, until their deadline sends them to the other replica.
-    (Connections it makes to NATS or a peer meanwhile are not silenced.)"""
-    servers = {n.port for n in cluster.nats}
-    servers |= {q.port for replicas in cluster.services.values() for q in replicas}
+    """One service process cut off for SILENCE s, as by a network cut:
+    no FIN, no RST, the packets just stop. Its ways to PostgreSQL, to the
+    NATS nodes and (chat) to its faq replica go silent whole: its own
+    gates' ports, so the connections it tries to make there meanwhile get
+    nowhere either. The connections it has made to the other services'
+    listening ports (chat forwarding to a shop's owner) go silent too.
+    After SERVER_GIVES_UP s PostgreSQL's probes find it gone and end its
+    sessions (its leases are free for the other replica), while the
+    process learns it only through its own probes. Its own listening port
+    still answers: the clients' calls reach it and wait on what it cannot
+    reach, until their deadline sends them to the other replica. (A
+    connection it makes to a peer's listening port meanwhile is not
+    silenced: only a network namespace per process would cut that.)"""
+    peers = {q.port for replicas in cluster.services.values() for q in replicas}
     processes = [p for replicas in cluster.services.values() for p in replicas]
     for _ in range(10):
         # One that another fault has not just killed.
         p = rng.choice(processes)
         child = p.child
         try:
-            flows = flows_of(child.pid, servers) if child else None
+            flows = flows_of(child.pid, peers) if child else None
         except OSError:
             flows = None
         if flows is not None:
@@ -826,15 +845,15 @@ def silence_one(cluster, rng, killed):
     else:
         raise SystemExit("no running service process to silence")
     try:
-        cut = Silence(flows, ports=[p.db_gate.port])
+        cut = Silence(flows, ports=[g.port for g in p.gates])
     except OSError as e:
         if os.environ.get("CI"):
             raise SystemExit(f"connections cannot be silenced here, and CI needs it: {e}")
         say(f"skipped silencing {p.name}: {e} (run as root)")
         return
     killed.append(f"{p.name} (silent)")
-    say(f"{p.name}: cut off for {SILENCE:.0f} s: {len(flows)} connections to NATS and peers, "
-        f"and its way to PostgreSQL")
+    say(f"{p.name}: cut off for {SILENCE:.0f} s: its ways to PostgreSQL and NATS"
+        f"{' and faq' if p.faq_gate else ''}, and {len(flows)} connections to peers")
     time.sleep(SERVER_GIVES_UP)
     ended = p.db_gate.sessions_ended()
     say(f"{p.name}: PostgreSQL found it gone and ended its {ended} sessions")
@@ -1305,7 +1324,7 @@ def main():
         say(f"{len(findings.passed)} invariants held, {len(findings.failed)} failed")
     finally:
         cluster.stop(keep_databases=not ok and bool(os.environ.get("CHAOS_KEEP")))
-        if ok:
+        if ok and not os.environ.get("CHAOS_KEEP_LOGS"):
             shutil.rmtree(work, ignore_errors=True)
         else:
             say(f"process logs kept in {work}")

@@ -11,7 +11,9 @@
 //!   appeal lifts them.
 //!
 //! Each test prints its figures: writes acknowledged, lost, doubled, and the
-//! convergence time.
+//! convergence time. With `SELLERDESK_TEST_LOGS=<dir>` the `serve` processes
+//! keep their logs there (filter `SELLERDESK_TEST_LOG`, `info` unless
+//! given), to read after a failure that happens once in many runs.
 
 mod common;
 
@@ -208,6 +210,19 @@ impl Service {
     }
 
     async fn start(&mut self) {
+        // SELLERDESK_TEST_LOGS names a directory that keeps each start's
+        // log (with SELLERDESK_TEST_LOG's filter), to read after a failure.
+        let (filter, stdout) = match std::env::var_os("SELLERDESK_TEST_LOGS") {
+            Some(dir) => {
+                static STARTS: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(0);
+                let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path = Path::new(&dir).join(format!("{n:02}-{}-{}.log", self.name, self.port));
+                let filter = std::env::var("SELLERDESK_TEST_LOG").unwrap_or("info".into());
+                (filter, Stdio::from(std::fs::File::create(path).unwrap()))
+            }
+            None => ("error".to_owned(), Stdio::null()),
+        };
         self.child = Some(
             Command::new(bin())
                 .args(["serve", self.name, "--listen"])
@@ -215,8 +230,8 @@ impl Service {
                 .env("SELLERDESK_DATA_DIR", &self.data)
                 .env("SELLERDESK_DATABASE_URL", &self.database_url)
                 .env("SELLERDESK_NATS_URL", &self.nats_url)
-                .env("SELLERDESK_LOG", "error")
-                .stdout(Stdio::null())
+                .env("SELLERDESK_LOG", filter)
+                .stdout(stdout)
                 .spawn()
                 .unwrap(),
         );
