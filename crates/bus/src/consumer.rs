@@ -34,6 +34,7 @@ pub async fn consume(
     loop {
         match bus.subscribe(&service, &consumer, &filter).await {
             Ok(subscription) => {
+                tracing::debug!(consumer, filter, "subscribed");
                 backoff = RETRY;
                 consume_subscription(subscription, &store, &consumer, &handler).await;
                 tracing::warn!(consumer, "subscription ended; subscribing again");
@@ -100,10 +101,11 @@ async fn consume_subscription(
         let id = delivery.message.event_id;
         crate::metrics::received(consumer, delivery.delivered, delivery.pending);
         let span = crate::traced::consume(consumer, &delivery.message);
-        async {
+        let started = std::time::Instant::now();
+        let outcome = async {
             if matches!(store.is_processed(consumer, id).await, Ok(true)) {
                 crate::metrics::handled(consumer, "duplicate");
-                return;
+                return "duplicate";
             }
             loop {
                 let append = match handler.handle(&delivery.message).await {
@@ -120,11 +122,11 @@ async fn consume_subscription(
                 match store.append(append.with_inbox(consumer, id)).await {
                     Ok(_) => {
                         crate::metrics::handled(consumer, "applied");
-                        break;
+                        break "applied";
                     }
                     Err(AppendError::AlreadyProcessed) => {
                         crate::metrics::handled(consumer, "duplicate");
-                        break;
+                        break "duplicate";
                     }
                     Err(AppendError::Conflict { .. }) => continue,
                     Err(e) => {
@@ -136,6 +138,17 @@ async fn consume_subscription(
         }
         .instrument(span)
         .await;
+        // One line per delivery, to read a consumer's pace after the fact.
+        tracing::debug!(
+            consumer,
+            event_id = %id,
+            position = delivery.message.global_position,
+            delivered = delivery.delivered,
+            pending = delivery.pending,
+            took_ms = started.elapsed().as_millis() as u64,
+            outcome,
+            "delivery handled"
+        );
         if let Err(e) = delivery.ack().await {
             // Harmless: the redelivery will find the inbox mark.
             tracing::warn!(error = %e, consumer, event_id = %id, "ack failed");

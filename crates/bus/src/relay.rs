@@ -50,7 +50,16 @@ pub async fn relay(store: Arc<dyn EventStore>, bus: Arc<dyn EventBus>, options: 
             let bus = bus.clone();
             let (service, head) = (service.clone(), head.clone());
             async move {
+                let started = std::time::Instant::now();
                 let published = bus.publish(&messages).await;
+                tracing::debug!(
+                    service,
+                    events = messages.len(),
+                    last = messages.last().map(|m| m.global_position),
+                    took_ms = started.elapsed().as_millis() as u64,
+                    ok = published.is_ok(),
+                    "relay batch published"
+                );
                 match (&published, messages.last()) {
                     (Ok(()), Some(last)) => crate::metrics::relayed(
                         &service,

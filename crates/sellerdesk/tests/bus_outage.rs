@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bin, connect, free_port, token, Killed};
+use common::{bin, connect, free_port, health, token, Killed};
 use sellerdesk_api::compliance::v1::{
     compliance_service_client::ComplianceServiceClient, RecordViolationRequest,
 };
@@ -13,20 +13,7 @@ use std::{
     process::{Command, Stdio},
     time::Duration,
 };
-use tonic::transport::Channel;
-use tonic_health::pb::{
-    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
-};
-
-async fn status(health: &mut HealthClient<Channel>, service: &str) -> Option<ServingStatus> {
-    let r = health
-        .check(HealthCheckRequest {
-            service: service.into(),
-        })
-        .await
-        .ok()?;
-    ServingStatus::try_from(r.into_inner().status).ok()
-}
+use tonic_health::pb::health_check_response::ServingStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_starts_and_takes_writes_while_nats_is_down() {
@@ -46,11 +33,13 @@ async fn a_service_starts_and_takes_writes_while_nats_is_down() {
     );
     // It starts although nothing answers at the NATS URL yet.
     let channel = connect(&format!("http://127.0.0.1:{grpc_port}")).await;
-    let mut health = HealthClient::new(channel.clone());
-    assert_eq!(status(&mut health, "").await, Some(ServingStatus::Serving));
+    assert_eq!(
+        health(channel.clone(), "").await,
+        Some(ServingStatus::Serving)
+    );
     let bus_down = async {
         loop {
-            if status(&mut health, "sellerdesk.bus").await == Some(ServingStatus::NotServing) {
+            if health(channel.clone(), "sellerdesk.bus").await == Some(ServingStatus::NotServing) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -62,7 +51,7 @@ async fn a_service_starts_and_takes_writes_while_nats_is_down() {
 
     // A write is accepted into the outbox while NATS is down.
     let platform = token(data.path(), "", "platform", "outage-test");
-    let mut client = ComplianceServiceClient::new(channel);
+    let mut client = ComplianceServiceClient::new(channel.clone());
     let mut request = tonic::Request::new(RecordViolationRequest {
         shop_id: "outage-shop".into(),
         violation_id: "v1".into(),
@@ -95,7 +84,7 @@ async fn a_service_starts_and_takes_writes_while_nats_is_down() {
     );
     let bus_up = async {
         loop {
-            if status(&mut health, "sellerdesk.bus").await == Some(ServingStatus::Serving) {
+            if health(channel.clone(), "sellerdesk.bus").await == Some(ServingStatus::Serving) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{bin, connect, free_port, nats_server, start, token};
+use common::{bin, connect, free_port, health, nats_server, start, token};
 use sellerdesk::client::authed;
 use sellerdesk_api::{
     ads::v1::{ads_service_client::AdsServiceClient, GetAccountRequest},
@@ -183,6 +183,39 @@ async fn acknowledged_writes_survive_kill_9_on_sqlite() {
     assert_eq!((lost, doubled), (0, 0));
 }
 
+/// How far compliance's events got: its log's head, the position its
+/// outbox relay has published up to, and how many of them ads-svc's
+/// selling-rights consumer has taken in (its inbox marks).
+async fn pipeline(compliance_db: &str, ads_db: &str) -> String {
+    use sqlx::Connection;
+    let scalar = |url: String, sql: &'static str| async move {
+        let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut conn)
+            .await
+            .ok()
+    };
+    let head = scalar(
+        compliance_db.to_owned(),
+        "SELECT COALESCE(MAX(global_position), 0) FROM events",
+    )
+    .await;
+    let published = scalar(
+        compliance_db.to_owned(),
+        "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'outbox-relay:compliance'",
+    )
+    .await;
+    let taken_in = scalar(
+        ads_db.to_owned(),
+        "SELECT COUNT(*) FROM processed_events WHERE consumer = 'ads-selling-rights'",
+    )
+    .await;
+    format!(
+        "compliance's log head {head:?}, published up to {published:?}; \
+         events ads took in {taken_in:?}"
+    )
+}
+
 /// One `sellerdesk serve` process.
 struct Service {
     name: &'static str,
@@ -212,7 +245,8 @@ impl Service {
     async fn start(&mut self) {
         // SELLERDESK_TEST_LOGS names a directory that keeps each start's
         // log (with SELLERDESK_TEST_LOG's filter), to read after a failure.
-        let (filter, stdout) = match std::env::var_os("SELLERDESK_TEST_LOGS") {
+        // The log is written to stderr (telemetry's writer).
+        let (filter, stderr) = match std::env::var_os("SELLERDESK_TEST_LOGS") {
             Some(dir) => {
                 static STARTS: std::sync::atomic::AtomicUsize =
                     std::sync::atomic::AtomicUsize::new(0);
@@ -221,7 +255,7 @@ impl Service {
                 let filter = std::env::var("SELLERDESK_TEST_LOG").unwrap_or("info".into());
                 (filter, Stdio::from(std::fs::File::create(path).unwrap()))
             }
-            None => ("error".to_owned(), Stdio::null()),
+            None => ("error".to_owned(), Stdio::inherit()),
         };
         self.child = Some(
             Command::new(bin())
@@ -231,7 +265,8 @@ impl Service {
                 .env("SELLERDESK_DATABASE_URL", &self.database_url)
                 .env("SELLERDESK_NATS_URL", &self.nats_url)
                 .env("SELLERDESK_LOG", filter)
-                .stdout(stdout)
+                .stdout(Stdio::null())
+                .stderr(stderr)
                 .spawn()
                 .unwrap(),
         );
@@ -361,7 +396,10 @@ async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
     let mut a = AdsServiceClient::new(connect(&ads.endpoint()).await);
     let mut a2 = AdsServiceClient::new(connect(&ads_replica.endpoint()).await);
     let mut converged_at = None;
+    // The disagreements of the last round: (shop, revoked, on ads, on the replica).
+    let mut disagreeing = Vec::new();
     while restarted.elapsed() < CONVERGENCE_BOUND {
+        disagreeing.clear();
         let mut wrong = 0;
         for shop in &shops {
             let mut client = c.clone();
@@ -390,6 +428,12 @@ async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
                 || on_replica.may_place_orders == standing.revoked
             {
                 wrong += 1;
+                disagreeing.push((
+                    shop.clone(),
+                    standing.revoked,
+                    account.may_place_orders,
+                    on_replica.may_place_orders,
+                ));
             }
         }
         if wrong == 0 {
@@ -409,11 +453,24 @@ async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
         }
     }
     let (lost, doubled) = audit(&acked, &stored);
+    // What each process says of its bus, for a failure's message: a
+    // disagreement with every bus SERVING is the services', one with a bus
+    // NOT_SERVING is the harness's or NATS's.
+    let mut buses = Vec::new();
+    for service in [&compliance, &ads, &ads_replica] {
+        let status = health(connect(&service.endpoint()).await, "sellerdesk.bus").await;
+        buses.push((service.name, service.port, status));
+    }
+    // And where the events stopped: compliance's log head and its relay's
+    // checkpoint (published up to), and the events ads' consumer took in.
+    let relayed = pipeline(&compliance.database_url, &ads.database_url).await;
     drop(nats);
     assert_eq!((lost, doubled), (0, 0), "acknowledged: {}", acked.len());
     let converged_at = converged_at.unwrap_or_else(|| {
         panic!(
-            "ads-svc did not agree with compliance-svc within {CONVERGENCE_BOUND:?} of its restart"
+            "ads-svc did not agree with compliance-svc within {CONVERGENCE_BOUND:?} of its restart; \
+             (shop, revoked, ads may place orders, replica may): {disagreeing:?}; \
+             each process's bus: {buses:?}; {relayed}"
         )
     });
     println!(

@@ -20,9 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 use tonic::{transport::Channel, Code};
-use tonic_health::pb::{
-    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
-};
+use tonic_health::pb::health_check_response::ServingStatus;
 
 /// compliance-svc as one process whose database is behind `gate`.
 struct Compliance {
@@ -83,17 +81,7 @@ impl Compliance {
     /// What the health service says of `name` ("" for the process), None
     /// when it does not answer within a second.
     async fn health(&self, name: &str) -> Option<ServingStatus> {
-        let mut health = HealthClient::new(self.channel().await);
-        let r = tokio::time::timeout(
-            Duration::from_secs(1),
-            health.check(HealthCheckRequest {
-                service: name.into(),
-            }),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        ServingStatus::try_from(r.into_inner().status).ok()
+        common::health(self.channel().await, name).await
     }
 
     /// Waits up to `within` for `name` to report `status`.

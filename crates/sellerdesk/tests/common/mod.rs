@@ -145,19 +145,70 @@ impl Drop for Killed {
     }
 }
 
-/// A throw-away nats-server with JetStream on a free port; its URL and the
-/// process (killed when dropped) with its store directory.
+/// A throw-away nats-server with JetStream on a port of its own choosing;
+/// its URL and the process (killed when dropped) with its store directory.
+///
+/// The server binds the port itself (`-p -1`) and writes it to a ports file,
+/// which this waits for: a port picked here and handed over ([`free_port`])
+/// can be taken by another test's process in between, and then the services
+/// would talk to a NATS that is not there, or is another test's (the crash
+/// suite's convergence test failed at its 30 s bound that way, with the
+/// same figures as when no NATS runs at all). Its log is kept beside the
+/// store, and a server that exits before it listens fails the test with it.
 pub fn nats_server() -> (String, Killed, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new("nats-server")
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+    let log = dir.path().join("nats-server.log");
+    let mut child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
         .arg(dir.path())
+        .arg("-sd")
+        .arg(dir.path().join("store"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("nats-server is installed (scripts/test.sh installs it)");
-    (format!("nats://127.0.0.1:{port}"), Killed(child), dir)
+    let ports = dir.path().join(format!("nats-server_{}.ports", child.id()));
+    let started = std::time::Instant::now();
+    let url = loop {
+        // The file is written whole once the server listens: {"nats":["nats://127.0.0.1:port"]}.
+        let written = std::fs::read_to_string(&ports).unwrap_or_default();
+        if let Some(url) = written.split('"').find(|part| part.starts_with("nats://")) {
+            break url.to_owned();
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "nats-server exited ({status}) before it listened: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "nats-server did not listen within 30 s: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (url, Killed(child), dir)
+}
+
+/// What `channel`'s health service says of `name` ("" for the process,
+/// `sellerdesk.bus`, `sellerdesk.database`), None when it does not answer
+/// within a second.
+pub async fn health(
+    channel: tonic::transport::Channel,
+    name: &str,
+) -> Option<tonic_health::pb::health_check_response::ServingStatus> {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let r = tokio::time::timeout(
+        Duration::from_secs(1),
+        HealthClient::new(channel).check(HealthCheckRequest {
+            service: name.into(),
+        }),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    tonic_health::pb::health_check_response::ServingStatus::try_from(r.into_inner().status).ok()
 }
 
 /// A channel to `endpoint`, retried until it answers (30 s at most).
