@@ -1,4 +1,4 @@
-use crate::{BusMessage, EventBus};
+use crate::{BusMessage, Delivery, EventBus};
 use async_trait::async_trait;
 use sellerdesk_eventstore::{Append, AppendError, EventStore, ExpectedVersion};
 use std::{sync::Arc, time::Duration};
@@ -102,42 +102,8 @@ async fn consume_subscription(
         crate::metrics::received(consumer, delivery.delivered, delivery.pending);
         let span = crate::traced::consume(consumer, &delivery.message);
         let started = std::time::Instant::now();
-        let outcome = async {
-            if matches!(store.is_processed(consumer, id).await, Ok(true)) {
-                crate::metrics::handled(consumer, "duplicate");
-                return "duplicate";
-            }
-            loop {
-                let append = match handler.handle(&delivery.message).await {
-                    Ok(Some(a)) => a,
-                    Ok(None) => Append::new(NO_EFFECT_STREAM, ExpectedVersion::Any, vec![]),
-                    Err(e) => {
-                        tracing::Span::current().record("otel.status_code", "ERROR");
-                        crate::metrics::handler_failed(consumer);
-                        tracing::warn!(error = %e, consumer, event_id = %id, "handler failed; retrying");
-                        tokio::time::sleep(RETRY).await;
-                        continue;
-                    }
-                };
-                match store.append(append.with_inbox(consumer, id)).await {
-                    Ok(_) => {
-                        crate::metrics::handled(consumer, "applied");
-                        break "applied";
-                    }
-                    Err(AppendError::AlreadyProcessed) => {
-                        crate::metrics::handled(consumer, "duplicate");
-                        break "duplicate";
-                    }
-                    Err(AppendError::Conflict { .. }) => continue,
-                    Err(e) => {
-                        tracing::warn!(error = %e, consumer, event_id = %id, "cannot commit effect; retrying");
-                        tokio::time::sleep(RETRY).await;
-                    }
-                }
-            }
-        }
-        .instrument(span)
-        .await;
+        let handling = apply(store, consumer, handler, &delivery.message).instrument(span);
+        let outcome = keeping_alive(&delivery, handling).await;
         // One line per delivery, to read a consumer's pace after the fact.
         tracing::debug!(
             consumer,
@@ -152,6 +118,72 @@ async fn consume_subscription(
         if let Err(e) = delivery.ack().await {
             // Harmless: the redelivery will find the inbox mark.
             tracing::warn!(error = %e, consumer, event_id = %id, "ack failed");
+        }
+    }
+}
+
+/// Commits one delivery's effect with its inbox mark, retrying until it
+/// holds; whether it was applied now or had been before ("duplicate").
+async fn apply(
+    store: &Arc<dyn EventStore>,
+    consumer: &str,
+    handler: &Arc<dyn Handler>,
+    message: &crate::BusMessage,
+) -> &'static str {
+    let id = message.event_id;
+    if matches!(store.is_processed(consumer, id).await, Ok(true)) {
+        crate::metrics::handled(consumer, "duplicate");
+        return "duplicate";
+    }
+    loop {
+        let append = match handler.handle(message).await {
+            Ok(Some(a)) => a,
+            Ok(None) => Append::new(NO_EFFECT_STREAM, ExpectedVersion::Any, vec![]),
+            Err(e) => {
+                tracing::Span::current().record("otel.status_code", "ERROR");
+                crate::metrics::handler_failed(consumer);
+                tracing::warn!(error = %e, consumer, event_id = %id, "handler failed; retrying");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        match store.append(append.with_inbox(consumer, id)).await {
+            Ok(_) => {
+                crate::metrics::handled(consumer, "applied");
+                return "applied";
+            }
+            Err(AppendError::AlreadyProcessed) => {
+                crate::metrics::handled(consumer, "duplicate");
+                return "duplicate";
+            }
+            Err(AppendError::Conflict { .. }) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, consumer, event_id = %id, "cannot commit effect; retrying");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+/// Runs `work` on `delivery`, telling the bus it is still in hand every
+/// half ack wait. A handler that takes long (the database away, a slow
+/// load) keeps its delivery: otherwise the bus hands it to another replica
+/// after the ack wait, which handles it too and then finds it processed.
+async fn keeping_alive<T>(delivery: &Delivery, work: impl std::future::Future<Output = T>) -> T {
+    let Some(every) = delivery.keep_alive_every() else {
+        return work.await;
+    };
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = work.as_mut() => return done,
+            () = tokio::time::sleep(every) => {
+                if let Err(e) = delivery.in_progress().await {
+                    // The ack wait then runs out and the delivery comes again:
+                    // a duplicate, which the inbox absorbs.
+                    tracing::debug!(error = %e, event_id = %delivery.message.event_id, "in-progress notice failed");
+                }
+            }
         }
     }
 }

@@ -94,7 +94,9 @@ pub struct Delivery {
 #[derive(Debug)]
 enum Acker {
     InProcess(inprocess::InProcessAck),
-    JetStream(Box<async_nats::jetstream::Message>),
+    /// The message, and how long the server waits for its ack before it
+    /// hands it to another consumer.
+    JetStream(Box<async_nats::jetstream::Message>, std::time::Duration),
 }
 
 impl Delivery {
@@ -104,7 +106,30 @@ impl Delivery {
                 a.ack();
                 Ok(())
             }
-            Acker::JetStream(m) => m.ack().await.map_err(|e| BusError::Ack(e.to_string())),
+            Acker::JetStream(m, _) => m.ack().await.map_err(|e| BusError::Ack(e.to_string())),
+        }
+    }
+
+    /// How often a consumer still working on this delivery says so
+    /// ([`Self::in_progress`]), so that the bus does not deliver it again
+    /// meanwhile: half the ack wait. None where nothing is delivered again
+    /// while a consumer lives (the in-process bus).
+    pub fn keep_alive_every(&self) -> Option<std::time::Duration> {
+        match &self.acker {
+            Acker::InProcess(_) => None,
+            Acker::JetStream(_, ack_wait) => Some(*ack_wait / 2),
+        }
+    }
+
+    /// Tells the bus this delivery is still being worked on: its ack wait
+    /// starts again.
+    pub async fn in_progress(&self) -> Result<(), BusError> {
+        match &self.acker {
+            Acker::InProcess(_) => Ok(()),
+            Acker::JetStream(m, _) => m
+                .ack_with(async_nats::jetstream::AckKind::Progress)
+                .await
+                .map_err(|e| BusError::Ack(e.to_string())),
         }
     }
 }

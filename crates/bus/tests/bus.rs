@@ -316,3 +316,112 @@ async fn namespaces_keep_deployments_apart_on_one_nats() {
     a.delete_stream(&service).await.unwrap();
     b.delete_stream(&service).await.unwrap();
 }
+
+/// The [`Mirror`] effect, after `slow` on each of the first `slow_calls`
+/// calls (a database away, a load that crawls), counting every call.
+struct SlowMirror {
+    slow: Duration,
+    slow_calls: usize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Handler for SlowMirror {
+    async fn handle(&self, message: &BusMessage) -> Result<Option<Append>, String> {
+        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if call < self.slow_calls {
+            tokio::time::sleep(self.slow).await;
+        }
+        Mirror.handle(message).await
+    }
+}
+
+fn messages_of(service: &str, n: i64) -> Vec<BusMessage> {
+    (0..n)
+        .map(|n| {
+            let e = upstream_event(n);
+            BusMessage {
+                subject: subject(service, &e.event_type),
+                event_id: e.event_id,
+                event_type: e.event_type,
+                schema_version: 1,
+                shop_id: e.shop_id,
+                stream_id: "shop-a".into(),
+                global_position: n + 1,
+                occurred_at: e.occurred_at,
+                traceparent: None,
+                payload: e.payload.into(),
+            }
+        })
+        .collect()
+}
+
+/// Runs the standard consumer loop over `n` messages with `handler` until
+/// all their effects are in, and returns how many deliveries the server
+/// made (its consumer sequence counts every delivery, a second one of a
+/// message too; num_redelivered counts only those still unacknowledged).
+async fn deliveries_for(bus: JetStreamBus, n: i64, handler: Arc<SlowMirror>) -> u64 {
+    let service = unique_service();
+    let dir = TempSqlite::new();
+    let store = open(&dir.url("slow")).await.unwrap();
+    bus.publish(&messages_of(&service, n)).await.unwrap();
+    let task = tokio::spawn(consume(
+        Arc::new(bus.clone()),
+        store.clone(),
+        service.clone(),
+        "slow".into(),
+        format!("sellerdesk.{service}.>"),
+        handler.clone(),
+    ));
+    let effects = wait_for_effects(&store, n as usize).await;
+    task.abort();
+    assert_eq!(effects.len(), n as usize, "no loss, no double effect");
+    let client = async_nats::connect(nats_url().await).await.unwrap();
+    let info = async_nats::jetstream::new(client)
+        .get_stream(sellerdesk_bus::stream_name(&service))
+        .await
+        .unwrap()
+        .get_consumer::<async_nats::jetstream::consumer::pull::Config>("slow")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    bus.delete_stream(&service).await.unwrap();
+    info.delivered.consumer_sequence
+}
+
+/// A consumer whose handler takes three ack waits keeps its delivery: it
+/// tells the server it is still at work, so the message is not delivered
+/// again meanwhile, to this replica or another (which would handle it too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_a_slow_handler_keeps_its_delivery() {
+    let handler = Arc::new(SlowMirror {
+        slow: Duration::from_secs(3),
+        slow_calls: 1,
+        calls: Default::default(),
+    });
+    // Ack wait 1 s.
+    let deliveries = deliveries_for(jetstream().await, 1, handler).await;
+    assert_eq!(deliveries, 1, "delivered again while its handler worked");
+}
+
+/// A backlog handled one message at a time is not delivered again while it
+/// waits its turn: a pull brings only what the consumer handles well inside
+/// the ack wait. Before, a pull of 1,000 left the tail of a backlog waiting
+/// past it, and a chaos run's two ads replicas handled 3,358 deliveries of
+/// 750 events; here 80 messages of 40 ms each (3.2 s) against a 2 s ack
+/// wait were delivered 113 times with pulls of 1,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_a_backlog_is_not_delivered_again_while_it_waits() {
+    let handler = Arc::new(SlowMirror {
+        slow: Duration::from_millis(40),
+        slow_calls: usize::MAX,
+        calls: Default::default(),
+    });
+    let bus = jetstream().await.with_ack_wait(Duration::from_secs(2));
+    let deliveries = deliveries_for(bus, 80, handler.clone()).await;
+    assert_eq!(deliveries, 80, "the backlog was delivered again");
+    assert_eq!(handler.calls.load(std::sync::atomic::Ordering::SeqCst), 80);
+}
