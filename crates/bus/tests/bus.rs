@@ -64,7 +64,10 @@ impl Handler for Mirror {
 }
 
 async fn wait_for_effects(store: &Arc<dyn EventStore>, n: usize) -> Vec<uuid::Uuid> {
-    for _ in 0..300 {
+    // Up to a minute: a backlog of 200 slow messages takes 8 s alone and
+    // three times that on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         let all = store.read_all(0, 100_000).await.unwrap();
         let effects: Vec<_> = all
             .iter()
@@ -164,23 +167,7 @@ async fn consumer_restart_resumes_without_loss_or_double_effect(bus: Arc<dyn Eve
     let service = unique_service();
     let dir = TempSqlite::new();
     let store = open(&dir.url("consumer")).await.unwrap();
-    let messages: Vec<BusMessage> = (0..40)
-        .map(|n| {
-            let e = upstream_event(n);
-            BusMessage {
-                subject: subject(&service, &e.event_type),
-                event_id: e.event_id,
-                event_type: e.event_type,
-                schema_version: 1,
-                shop_id: e.shop_id,
-                stream_id: "shop-a".into(),
-                global_position: n + 1,
-                occurred_at: e.occurred_at,
-                traceparent: None,
-                payload: e.payload.into(),
-            }
-        })
-        .collect();
+    let messages = messages_of(&service, 40);
     bus.publish(&messages).await.unwrap();
     // Publishing the same ids again is deduplicated (at-least-once publishing).
     bus.publish(&messages[..10]).await.unwrap();
@@ -411,8 +398,10 @@ async fn jetstream_a_slow_handler_keeps_its_delivery() {
 /// waits its turn: a pull brings only what the consumer handles well inside
 /// the ack wait. Before, a pull of 1,000 left the tail of a backlog waiting
 /// past it, and a chaos run's two ads replicas handled 3,358 deliveries of
-/// 750 events; here 80 messages of 40 ms each (3.2 s) against a 2 s ack
-/// wait were delivered 113 times with pulls of 1,000.
+/// 750 events; here 200 messages of 40 ms each (8 s) against a 5 s ack
+/// wait were delivered 522 times with pulls of 1,000 (on a loaded machine). With pulls of 10 at
+/// most about 15 wait (0.6 s; 2.1 s on a machine loaded so that a message
+/// takes 140 ms).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_a_backlog_is_not_delivered_again_while_it_waits() {
     let handler = Arc::new(SlowMirror {
@@ -420,8 +409,8 @@ async fn jetstream_a_backlog_is_not_delivered_again_while_it_waits() {
         slow_calls: usize::MAX,
         calls: Default::default(),
     });
-    let bus = jetstream().await.with_ack_wait(Duration::from_secs(2));
-    let deliveries = deliveries_for(bus, 80, handler.clone()).await;
-    assert_eq!(deliveries, 80, "the backlog was delivered again");
-    assert_eq!(handler.calls.load(std::sync::atomic::Ordering::SeqCst), 80);
+    let bus = jetstream().await.with_ack_wait(Duration::from_secs(5));
+    let deliveries = deliveries_for(bus, 200, handler.clone()).await;
+    assert_eq!(deliveries, 200, "the backlog was delivered again");
+    assert_eq!(handler.calls.load(std::sync::atomic::Ordering::SeqCst), 200);
 }
