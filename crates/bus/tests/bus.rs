@@ -363,9 +363,8 @@ async fn deliveries_for(bus: JetStreamBus, n: i64, handler: Arc<SlowMirror>) -> 
     let effects = wait_for_effects(&store, n as usize).await;
     task.abort();
     assert_eq!(effects.len(), n as usize, "no loss, no double effect");
-    let client = async_nats::connect(nats_url().await).await.unwrap();
-    let info = async_nats::jetstream::new(client)
-        .get_stream(sellerdesk_bus::stream_name(&service))
+    let info = bus
+        .ensure_stream(&service)
         .await
         .unwrap()
         .get_consumer::<async_nats::jetstream::consumer::pull::Config>("slow")
@@ -399,9 +398,9 @@ async fn jetstream_a_slow_handler_keeps_its_delivery() {
 /// the ack wait. Before, a pull of 1,000 left the tail of a backlog waiting
 /// past it, and a chaos run's two ads replicas handled 3,358 deliveries of
 /// 750 events; here 200 messages of 40 ms each (8 s) against a 5 s ack
-/// wait were delivered 522 times with pulls of 1,000 (on a loaded machine). With pulls of 10 at
-/// most about 15 wait (0.6 s; 2.1 s on a machine loaded so that a message
-/// takes 140 ms).
+/// wait were delivered 522 times with pulls of 1,000 (on a loaded machine).
+/// With pulls of 10 at most about 15 wait (0.6 s; 2.1 s on a machine loaded
+/// so that a message takes 140 ms).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_a_backlog_is_not_delivered_again_while_it_waits() {
     let handler = Arc::new(SlowMirror {

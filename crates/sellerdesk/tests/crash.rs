@@ -188,26 +188,31 @@ async fn acknowledged_writes_survive_kill_9_on_sqlite() {
 /// selling-rights consumer has taken in (its inbox marks).
 async fn pipeline(compliance_db: &str, ads_db: &str) -> String {
     use sqlx::Connection;
-    let scalar = |url: String, sql: &'static str| async move {
+    let scalar = |url: String, sql: &'static str, name: Option<String>| async move {
         let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .ok()
+        let mut query = sqlx::query_scalar::<_, i64>(sql);
+        if let Some(name) = name {
+            query = query.bind(name);
+        }
+        query.fetch_one(&mut conn).await.ok()
     };
     let head = scalar(
         compliance_db.to_owned(),
         "SELECT COALESCE(MAX(global_position), 0) FROM events",
+        None,
     )
     .await;
+    let relay = sellerdesk_bus::RelayOptions::new("compliance", true).checkpoint;
     let published = scalar(
         compliance_db.to_owned(),
-        "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'outbox-relay:compliance'",
+        "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = $1",
+        Some(relay),
     )
     .await;
     let taken_in = scalar(
         ads_db.to_owned(),
-        "SELECT COUNT(*) FROM processed_events WHERE consumer = 'ads-selling-rights'",
+        "SELECT COUNT(*) FROM processed_events WHERE consumer = $1",
+        Some(ads_svc::app::RIGHTS_CONSUMER.to_owned()),
     )
     .await;
     format!(
@@ -400,7 +405,6 @@ async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
     let mut disagreeing = Vec::new();
     while restarted.elapsed() < CONVERGENCE_BOUND {
         disagreeing.clear();
-        let mut wrong = 0;
         for shop in &shops {
             let mut client = c.clone();
             let standing = until_ok!(client.get_standing(authed(
@@ -427,7 +431,6 @@ async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
             if account.may_place_orders == standing.revoked
                 || on_replica.may_place_orders == standing.revoked
             {
-                wrong += 1;
                 disagreeing.push((
                     shop.clone(),
                     standing.revoked,
@@ -436,7 +439,7 @@ async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
                 ));
             }
         }
-        if wrong == 0 {
+        if disagreeing.is_empty() {
             converged_at = Some(restarted.elapsed());
             break;
         }
@@ -453,26 +456,26 @@ async fn selling_rights_converge_after_kill_9_on_postgres_and_nats() {
         }
     }
     let (lost, doubled) = audit(&acked, &stored);
-    // What each process says of its bus, for a failure's message: a
-    // disagreement with every bus SERVING is the services', one with a bus
-    // NOT_SERVING is the harness's or NATS's.
-    let mut buses = Vec::new();
-    for service in [&compliance, &ads, &ads_replica] {
-        let status = health(connect(&service.endpoint()).await, "sellerdesk.bus").await;
-        buses.push((service.name, service.port, status));
-    }
-    // And where the events stopped: compliance's log head and its relay's
-    // checkpoint (published up to), and the events ads' consumer took in.
-    let relayed = pipeline(&compliance.database_url, &ads.database_url).await;
     drop(nats);
     assert_eq!((lost, doubled), (0, 0), "acknowledged: {}", acked.len());
-    let converged_at = converged_at.unwrap_or_else(|| {
+    let Some(converged_at) = converged_at else {
+        // Where the events stopped. What each process says of its bus: a
+        // disagreement with every bus SERVING is the services', one with a
+        // bus NOT_SERVING is the harness's or NATS's. Compliance's log head
+        // against its relay's checkpoint (published up to), and the events
+        // ads' consumer took in.
+        let mut buses = Vec::new();
+        for service in [&compliance, &ads, &ads_replica] {
+            let status = health(connect(&service.endpoint()).await, "sellerdesk.bus").await;
+            buses.push((service.name, service.port, status));
+        }
+        let relayed = pipeline(&compliance.database_url, &ads.database_url).await;
         panic!(
             "ads-svc did not agree with compliance-svc within {CONVERGENCE_BOUND:?} of its restart; \
              (shop, revoked, ads may place orders, replica may): {disagreeing:?}; \
              each process's bus: {buses:?}; {relayed}"
         )
-    });
+    };
     println!(
         "postgres+nats: {SHOPS} shops revoked, restored and {} revoked again across kill -9 of one of two ads-svc replicas (twice) and compliance-svc (once); both replicas agreed with compliance {converged_at:?} after the last restart",
         SHOPS.div_ceil(3)

@@ -150,11 +150,11 @@ impl Drop for Killed {
 ///
 /// The server binds the port itself (`-p -1`) and writes it to a ports file,
 /// which this waits for: a port picked here and handed over ([`free_port`])
-/// can be taken by another test's process in between, and then the services
-/// would talk to a NATS that is not there, or is another test's (the crash
-/// suite's convergence test failed at its 30 s bound that way, with the
-/// same figures as when no NATS runs at all). Its log is kept beside the
-/// store, and a server that exits before it listens fails the test with it.
+/// can be taken by another process in between, and then the services would
+/// talk to a NATS that is not there, or to another test's (rare: a random
+/// port of about 14,000 in a window of milliseconds). Its log is kept beside
+/// the store, and a server that exits before it listens fails the test with
+/// it.
 pub fn nats_server() -> (String, Killed, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("nats-server.log");
