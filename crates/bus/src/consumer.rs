@@ -31,11 +31,20 @@ pub async fn consume(
     handler: Arc<dyn Handler>,
 ) {
     let mut backoff = RETRY;
+    let mut allowed = SUBSCRIBE_WITHIN;
     loop {
-        match bus.subscribe(&service, &consumer, &filter).await {
+        let subscribing = bus.subscribe(&service, &consumer, &filter);
+        let subscribed = match tokio::time::timeout(allowed, subscribing).await {
+            Ok(subscribed) => subscribed,
+            Err(_) => Err(crate::BusError::Subscribe(format!(
+                "no answer within {allowed:?}"
+            ))),
+        };
+        match subscribed {
             Ok(subscription) => {
                 tracing::debug!(consumer, filter, "subscribed");
                 backoff = RETRY;
+                allowed = SUBSCRIBE_WITHIN;
                 consume_subscription(subscription, &store, &consumer, &handler).await;
                 tracing::warn!(consumer, "subscription ended; subscribing again");
             }
@@ -43,10 +52,19 @@ pub async fn consume(
                 tracing::warn!(error = %e, consumer, ?backoff, "cannot subscribe; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
+                allowed = (allowed * 2).min(MAX_BACKOFF);
             }
         }
     }
 }
+
+/// How long a first attempt to subscribe may take; each failure doubles it,
+/// up to [`MAX_BACKOFF`], so a bus that is merely slow still gets there.
+/// Right after every NATS node restarted, a request to JetStream went
+/// unanswered until the client's own timeout (10 s) while the cluster chose
+/// its leaders, and ads' consumers stayed deaf that long, where a second try
+/// a moment later was answered.
+const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(2);
 
 /// Whether a receive error says the subscription will get nothing more as
 /// it is: the stream or the consumer no longer exists, or no server has

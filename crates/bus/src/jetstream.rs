@@ -10,22 +10,33 @@ use std::time::Duration;
 /// How long JetStream remembers a message id for deduplication. The relay
 /// republishes at most the batch that was in flight at a crash, well inside this.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
-/// Messages asked for per pull request. Every message a pull brings is
+/// Messages a pull may ask for at most. Every message a pull brings is
 /// delivered, its ack wait running, from the moment it arrives, while the
-/// consumer handles the ones before it one at a time: a pull of 1,000 left
-/// most of a backlog waiting past ACK_WAIT whenever a message took more than
-/// 5 ms, the server delivered each of those again to the other replica, and
-/// under a chaos run's load (60-100 ms a message) two ads replicas handled
-/// 3,358 deliveries of 750 events, 2,604 of them duplicates, and converged
-/// after 30 s instead of a few. The client asks for more when half a pull is
-/// left, so at most about 1.5 pulls wait: 15 messages, well inside ACK_WAIT
-/// at 100 ms each.
-const PULL_BATCH: usize = 10;
-/// How often an idle pull hears from the server. Two missed make the
-/// consumer subscribe again (`consumer::gone`), so this bounds how long a
-/// consumer stays deaf after every NATS node restarted at once: about 10 s
-/// (the client's default, 15 s, made it 30 s).
-const IDLE_HEARTBEAT: Duration = Duration::from_secs(5);
+/// consumer handles the ones before it one at a time. So a pull asks for as
+/// many as the consumer handles in [`PULL_WORTH`] at the pace measured
+/// ([`Pace`]), from one to this: a fixed pull of 1,000 left most of a
+/// backlog waiting past ACK_WAIT whenever a message took more than 5 ms (the
+/// server delivered each of those again to the other replica; under a chaos
+/// run's load, 60-100 ms a message, two ads replicas handled 3,358
+/// deliveries of 750 events, 2,604 of them duplicates), and a fixed pull of
+/// 10 halved the bus's throughput for consumers that are fast
+/// (docs/benchmarks.md, "Pulls sized by the consumer's pace").
+const PULL_MOST: usize = 1000;
+/// How much handling one pull may hold, at the pace measured: the last
+/// message of a pull waits about this long, a quarter of ACK_WAIT, so its
+/// pace may quadruple before that message's ack wait runs out.
+const PULL_WORTH_OF_ACK_WAIT: u32 = 4;
+/// How long the server holds a pull that finds nothing; it then says so
+/// (a timeout status) and the next pull goes out.
+const PULL_EXPIRES: Duration = Duration::from_secs(3);
+/// A pull that has brought nothing and heard nothing for this long was not
+/// answered by any server: it went to a node that died, or to a consumer
+/// whose leader moved (a node killed, every node restarted at once, a
+/// consumer made a moment before). The subscription then reports a missed
+/// heartbeat, so the consumer subscribes anew (`consumer::gone`). The
+/// streaming pull this replaced heard of it after two idle heartbeats, 10
+/// s; a chaos run's ads replicas were deaf that long after each node kill.
+const PULL_UNANSWERED: Duration = Duration::from_secs(5);
 /// Unacknowledged messages are delivered again after this. It bounds how long
 /// a consumer that crashed holding a message leaves that message unapplied
 /// (ordered consumers apply by source position, so a late redelivery cannot
@@ -293,23 +304,62 @@ impl EventBus for JetStreamBus {
         // The consumer's own ack wait: one made earlier keeps the one it was
         // made with.
         let ack_wait = consumer.cached_info().config.ack_wait;
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(PULL_BATCH)
-            .heartbeat(IDLE_HEARTBEAT)
-            .messages()
-            .await
-            .map_err(|e| BusError::Subscribe(e.to_string()))?;
         Ok(Box::new(JetStreamSubscription {
-            messages,
+            consumer,
+            pull: None,
+            pace: Pace::default(),
+            handed_out: None,
             bus: self.clone(),
             ack_wait,
         }))
     }
 }
 
+/// How long the consumer takes over a message: the time from handing one
+/// out to being asked for the next. It follows a slowdown at once and a
+/// recovery slowly (a sixteenth of the difference a message), since a pull
+/// sized for a pace that did not last leaves its tail waiting past the ack
+/// wait: on a loaded machine a consumer's messages take 10 ms and 500 ms by
+/// turns, and a pull sized on the fast ones was delivered again.
+#[derive(Debug, Default, Clone, Copy)]
+struct Pace {
+    per_message: Option<Duration>,
+}
+
+impl Pace {
+    fn observe(&mut self, took: Duration) {
+        self.per_message = Some(match self.per_message {
+            Some(was) if took < was => (was * 15 + took) / 16,
+            _ => took,
+        });
+    }
+
+    /// Messages to ask for: as many as fit a quarter of the ack wait at this
+    /// pace, one before any is measured (what a consumer fresh from a
+    /// restart takes is unknown) and at least one.
+    fn pull_size(&self, ack_wait: Duration) -> usize {
+        let Some(per_message) = self.per_message else {
+            return 1;
+        };
+        let worth = ack_wait / PULL_WORTH_OF_ACK_WAIT;
+        let fits = worth.as_nanos() / per_message.as_nanos().max(1);
+        fits.clamp(1, PULL_MOST as u128) as usize
+    }
+}
+
+/// One pull in hand: the messages it brings, when it was asked for, how
+/// many came.
+struct Pull {
+    messages: pull::Batch,
+    asked: std::time::Instant,
+    came: usize,
+}
+
 struct JetStreamSubscription {
-    messages: pull::Stream,
+    consumer: jetstream::consumer::PullConsumer,
+    pull: Option<Pull>,
+    pace: Pace,
+    handed_out: Option<std::time::Instant>,
     bus: JetStreamBus,
     ack_wait: Duration,
 }
@@ -324,10 +374,69 @@ impl std::fmt::Debug for JetStreamSubscription {
 #[async_trait]
 impl Subscription for JetStreamSubscription {
     async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
-        let message = match self.messages.next().await? {
-            Ok(m) => m,
-            Err(e) => return Some(Err(BusError::Receive(e.to_string()))),
+        if let Some(handed_out) = self.handed_out.take() {
+            let took = handed_out.elapsed();
+            self.pace.observe(took);
+            // A message that held the consumer for half its ack wait (the
+            // database away, a stall) kept the rest of its pull waiting as
+            // long: the server delivers those again after their ack wait,
+            // to whichever replica pulls then, so they are left to it rather
+            // than handled twice.
+            if took >= self.ack_wait / 2 {
+                self.pull = None;
+            }
+        }
+        let message = loop {
+            let pull = match &mut self.pull {
+                Some(pull) => pull,
+                None => {
+                    let asked = std::time::Instant::now();
+                    let messages = match self
+                        .consumer
+                        .batch()
+                        .max_messages(self.pace.pull_size(self.ack_wait))
+                        .expires(PULL_EXPIRES)
+                        .messages()
+                        .await
+                    {
+                        Ok(messages) => messages,
+                        Err(e) => return Some(Err(BusError::Receive(e.to_string()))),
+                    };
+                    self.pull.insert(Pull {
+                        messages,
+                        asked,
+                        came: 0,
+                    })
+                }
+            };
+            // What the pull brought is taken first, even past the bound
+            // (a timeout polls the messages before its clock).
+            let left = PULL_UNANSWERED.saturating_sub(pull.asked.elapsed());
+            match tokio::time::timeout(left, pull.messages.next()).await {
+                Ok(Some(Ok(message))) => {
+                    pull.came += 1;
+                    break message;
+                }
+                Ok(Some(Err(e))) => {
+                    self.pull = None;
+                    return Some(Err(BusError::Receive(e.to_string())));
+                }
+                // The server ended the pull: it is there; ask again.
+                Ok(None) => self.pull = None,
+                Err(_) => {
+                    let unanswered = pull.came == 0;
+                    self.pull = None;
+                    // A pull that brought messages was answered; one whose
+                    // end did not come in time is simply asked anew.
+                    if unanswered {
+                        return Some(Err(BusError::Receive(
+                            "missed idle heartbeat: no server answered the pull".into(),
+                        )));
+                    }
+                }
+            }
         };
+        self.handed_out = Some(std::time::Instant::now());
         Some(decode(message, self.ack_wait).map(|mut d| {
             d.message.subject = self.bus.own_subject(&d.message.subject).to_owned();
             d
@@ -377,4 +486,46 @@ fn decode(message: jetstream::Message, ack_wait: Duration) -> Result<Delivery, B
         pending,
         acker: Acker::JetStream(Box::new(message), ack_wait),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIVE_S: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn a_pull_holds_a_quarter_of_the_ack_wait_at_the_pace_measured() {
+        let mut pace = Pace::default();
+        // Nothing measured yet: one message, whatever the consumer is.
+        assert_eq!(pace.pull_size(FIVE_S), 1);
+        // 40 ms a message: 1.25 s of work is 31 messages.
+        pace.observe(Duration::from_millis(40));
+        assert_eq!(pace.pull_size(FIVE_S), 31);
+        // A consumer that only acks: the most a pull asks for.
+        let mut fast = Pace::default();
+        fast.observe(Duration::from_micros(20));
+        assert_eq!(fast.pull_size(FIVE_S), PULL_MOST);
+        // Slower than the whole budget: the one in hand, kept alive.
+        let mut slow = Pace::default();
+        slow.observe(Duration::from_secs(3));
+        assert_eq!(slow.pull_size(FIVE_S), 1);
+        // The ack wait a consumer was made with counts, not the default.
+        assert_eq!(pace.pull_size(Duration::from_secs(30)), 187);
+    }
+
+    #[test]
+    fn the_pace_follows_a_slowdown_at_once_and_a_recovery_gradually() {
+        let mut pace = Pace::default();
+        pace.observe(Duration::from_millis(1));
+        pace.observe(Duration::from_millis(100));
+        assert_eq!(pace.per_message, Some(Duration::from_millis(100)));
+        pace.observe(Duration::from_millis(4));
+        assert_eq!(pace.per_message, Some(Duration::from_millis(94)));
+        for _ in 0..120 {
+            pace.observe(Duration::from_millis(4));
+        }
+        let recovered = pace.per_message.unwrap();
+        assert!(recovered < Duration::from_millis(5), "{recovered:?}");
+    }
 }

@@ -413,3 +413,31 @@ async fn jetstream_a_backlog_is_not_delivered_again_while_it_waits() {
     assert_eq!(deliveries, 200, "the backlog was delivered again");
     assert_eq!(handler.calls.load(std::sync::atomic::Ordering::SeqCst), 200);
 }
+
+/// A quiet subscription keeps asking: each pull the server holds for a
+/// while and then ends with a timeout, and the next goes out. Neither is
+/// taken for a server that vanished (which would make the consumer
+/// subscribe again every few seconds while nothing is published), and a
+/// message published after several pulls ended arrives at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_a_quiet_subscription_hears_nothing_amiss_and_the_next_message() {
+    let bus = jetstream().await;
+    let service = unique_service();
+    let mut sub = bus
+        .subscribe(&service, "quiet", &format!("sellerdesk.{service}.>"))
+        .await
+        .unwrap();
+    // Three pulls' worth of silence.
+    let quiet = tokio::time::timeout(Duration::from_secs(10), sub.next()).await;
+    assert!(quiet.is_err(), "a quiet subscription reported {quiet:?}");
+    let m = messages_of(&service, 1);
+    bus.publish(&m).await.unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(2), sub.next())
+        .await
+        .expect("the message came after the quiet pulls")
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.message, m[0]);
+    d.ack().await.unwrap();
+    bus.delete_stream(&service).await.unwrap();
+}
