@@ -13,8 +13,9 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Messages a pull may ask for at most. Every message a pull brings is
 /// delivered, its ack wait running, from the moment it arrives, while the
 /// consumer handles the ones before it one at a time. So a pull asks for as
-/// many as the consumer handles in [`PULL_WORTH`] at the pace measured
-/// ([`Pace`]), from one to this: a fixed pull of 1,000 left most of a
+/// many as the consumer handles in a quarter of its ack wait
+/// ([`PULL_WORTH_OF_ACK_WAIT`]) at the pace measured ([`Pace`]), from one
+/// to this: a fixed pull of 1,000 left most of a
 /// backlog waiting past ACK_WAIT whenever a message took more than 5 ms (the
 /// server delivered each of those again to the other replica; under a chaos
 /// run's load, 60-100 ms a message, two ads replicas handled 3,358
