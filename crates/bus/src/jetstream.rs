@@ -15,13 +15,13 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// consumer handles the ones before it one at a time. So a pull asks for as
 /// many as the consumer handles in a quarter of its ack wait
 /// ([`PULL_WORTH_OF_ACK_WAIT`]) at the pace measured ([`Pace`]), from one
-/// to this: a fixed pull of 1,000 left most of a
-/// backlog waiting past ACK_WAIT whenever a message took more than 5 ms (the
-/// server delivered each of those again to the other replica; under a chaos
-/// run's load, 60-100 ms a message, two ads replicas handled 3,358
-/// deliveries of 750 events, 2,604 of them duplicates), and a fixed pull of
-/// 10 halved the bus's throughput for consumers that are fast
-/// (docs/benchmarks.md, "Pulls sized by the consumer's pace").
+/// to this. A fixed pull of 1,000 left most of a backlog waiting past
+/// ACK_WAIT whenever a message took more than 5 ms (the server delivered
+/// each of those again to the other replica; under a chaos run's load,
+/// 60-100 ms a message, two ads replicas handled 3,358 deliveries of 750
+/// events, 2,604 of them duplicates); a fixed pull of 10 halved the bus's
+/// throughput for consumers that are fast (docs/benchmarks.md, "Pulls sized
+/// by the consumer's pace").
 const PULL_MOST: usize = 1000;
 /// How much handling one pull may hold, at the pace measured: the last
 /// message of a pull waits about this long, a quarter of ACK_WAIT, so its
@@ -35,8 +35,9 @@ const PULL_EXPIRES: Duration = Duration::from_secs(3);
 /// whose leader moved (a node killed, every node restarted at once, a
 /// consumer made a moment before). The subscription then reports a missed
 /// heartbeat, so the consumer subscribes anew (`consumer::gone`). The
-/// streaming pull this replaced heard of it after two idle heartbeats, 10
-/// s; a chaos run's ads replicas were deaf that long after each node kill.
+/// streaming pull this replaced heard of it after two idle heartbeats,
+/// 10 s; a chaos run's ads replicas were deaf that long after each node
+/// kill.
 const PULL_UNANSWERED: Duration = Duration::from_secs(5);
 /// Unacknowledged messages are delivered again after this. It bounds how long
 /// a consumer that crashed holding a message leaves that message unapplied
