@@ -66,25 +66,6 @@ pub async fn consume(
 /// a moment later was answered.
 const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(2);
 
-/// Whether a receive error says the subscription will get nothing more as
-/// it is: the stream or the consumer no longer exists, or no server has
-/// answered its pull for two idle heartbeats (every NATS node restarted at
-/// once: the pull the client sent before went with them, and the stream's
-/// new leaders never saw it; a chaos run's consumer stayed deaf 30 s and
-/// more, waiting for four more misses in a row).
-fn gone(error: &str) -> bool {
-    let error = error.to_ascii_lowercase();
-    [
-        "consumer not found",
-        "stream not found",
-        "no responders",
-        "consumer deleted",
-        "missed idle heartbeat",
-    ]
-    .iter()
-    .any(|what| error.contains(what))
-}
-
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Receive errors in a row after which the subscription is made anew.
 const RESUBSCRIBE_AFTER: u32 = 5;
@@ -109,7 +90,7 @@ async fn consume_subscription(
                 // volume) no longer has the stream or the durable consumer:
                 // subscribing makes both again, so do it now rather than
                 // after more failures.
-                if errors_in_a_row >= RESUBSCRIBE_AFTER || gone(&e.to_string()) {
+                if errors_in_a_row >= RESUBSCRIBE_AFTER || matches!(e, crate::BusError::Gone(_)) {
                     return;
                 }
                 tokio::time::sleep(RETRY).await;
@@ -203,20 +184,5 @@ async fn keeping_alive<T>(delivery: &Delivery, work: impl std::future::Future<Ou
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::gone;
-
-    // A subscription that will hear nothing more is made again at once,
-    // not after RESUBSCRIBE_AFTER failures in a row.
-    #[test]
-    fn a_subscription_nobody_answers_is_made_again() {
-        assert!(gone("receive failed: missed idle heartbeat"));
-        assert!(gone("receive failed: consumer not found"));
-        assert!(gone("Stream Not Found"));
-        assert!(!gone("receive failed: timed out"));
     }
 }

@@ -402,7 +402,7 @@ impl Subscription for JetStreamSubscription {
                         .await
                     {
                         Ok(messages) => messages,
-                        Err(e) => return Some(Err(BusError::Receive(e.to_string()))),
+                        Err(e) => return Some(Err(received(e.to_string()))),
                     };
                     self.pull.insert(Pull {
                         messages,
@@ -421,7 +421,7 @@ impl Subscription for JetStreamSubscription {
                 }
                 Ok(Some(Err(e))) => {
                     self.pull = None;
-                    return Some(Err(BusError::Receive(e.to_string())));
+                    return Some(Err(received(e.to_string())));
                 }
                 // The server ended the pull: it is there; ask again.
                 Ok(None) => self.pull = None,
@@ -431,9 +431,9 @@ impl Subscription for JetStreamSubscription {
                     // A pull that brought messages was answered; one whose
                     // end did not come in time is simply asked anew.
                     if unanswered {
-                        return Some(Err(BusError::Receive(
-                            "missed idle heartbeat: no server answered the pull".into(),
-                        )));
+                        return Some(Err(BusError::Gone(format!(
+                            "no server answered the pull within {PULL_UNANSWERED:?}"
+                        ))));
                     }
                 }
             }
@@ -443,6 +443,30 @@ impl Subscription for JetStreamSubscription {
             d.message.subject = self.bus.own_subject(&d.message.subject).to_owned();
             d
         }))
+    }
+}
+
+/// A receive error, as [`BusError::Gone`] where it says the subscription
+/// will get nothing more as it is. The client reports a pull's failures as
+/// text (the server's status and description), so the text is what is read.
+/// No responders: every NATS node restarted at once and the stream's new
+/// leaders never saw the pull; a chaos run's consumer stayed deaf 30 s and
+/// more, waiting for more failures in a row.
+fn received(error: String) -> BusError {
+    let lower = error.to_ascii_lowercase();
+    let gone = [
+        "consumer not found",
+        "stream not found",
+        "no responders",
+        "consumer deleted",
+        "missed idle heartbeat",
+    ]
+    .iter()
+    .any(|what| lower.contains(what));
+    if gone {
+        BusError::Gone(error)
+    } else {
+        BusError::Receive(error)
     }
 }
 
@@ -495,6 +519,25 @@ mod tests {
     use super::*;
 
     const FIVE_S: Duration = Duration::from_secs(5);
+
+    // A subscription that will hear nothing more is made again at once,
+    // not after RESUBSCRIBE_AFTER failures in a row.
+    #[test]
+    fn a_subscription_nobody_answers_is_reported_gone() {
+        for error in [
+            "error while processing messages from the stream: 409, Some(\"Consumer Deleted\")",
+            "consumer not found",
+            "Stream Not Found",
+            "no responders",
+            "missed idle heartbeat",
+        ] {
+            assert!(
+                matches!(received(error.into()), BusError::Gone(_)),
+                "{error}"
+            );
+        }
+        assert!(matches!(received("timed out".into()), BusError::Receive(_)));
+    }
 
     #[test]
     fn a_pull_holds_a_quarter_of_the_ack_wait_at_the_pace_measured() {

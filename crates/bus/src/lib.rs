@@ -1,7 +1,7 @@
 //! How services tell each other what happened (R-X-2).
 //!
 //! A service never publishes from a request handler. Its events are committed
-//! to its own log; the [`relay`] follows the log from a stored checkpoint and
+//! to its own log; the [`relay()`] follows the log from a stored checkpoint and
 //! publishes (a transactional outbox), so a crash between commit and publish
 //! loses nothing. Consumers ([`consume`]) record each upstream event they acted
 //! on in the same transaction as the events they append, so a redelivery has no
@@ -173,6 +173,11 @@ pub enum BusError {
     Subscribe(String),
     #[error("receive failed: {0}")]
     Receive(String),
+    /// The subscription will get nothing more as it is (its stream or
+    /// consumer is gone, or no server answers its pulls): the consumer
+    /// subscribes again at once rather than after more failures.
+    #[error("subscription gone: {0}")]
+    Gone(String),
     #[error("ack failed: {0}")]
     Ack(String),
     #[error("malformed message: {0}")]
