@@ -48,7 +48,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,7 +58,7 @@ import urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "wire"))
 import grpc  # noqa: E402
 from wire_client import Api  # noqa: E402
-from chaos import out_of_step_lines  # noqa: E402
+from chaos import free_port, out_of_step_lines  # noqa: E402
 
 SERVICES = {
     "ads": "sellerdesk.ads.v1.AdsService",
@@ -78,12 +77,6 @@ T0 = time.monotonic()
 
 def say(text):
     print(f"[{time.monotonic() - T0:6.1f}s] {text}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def psql(url, sql):

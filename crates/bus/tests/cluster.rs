@@ -4,19 +4,12 @@
 
 use chrono::Utc;
 use sellerdesk_bus::{subject, BusMessage, EventBus, JetStreamBus};
+use sellerdesk_testkit::free_port;
 use std::{
     collections::HashSet,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Three nats-server processes with cluster routes to each other, killed
 /// when dropped.

@@ -53,13 +53,16 @@ pub async fn nats_url() -> String {
 }
 
 /// Creates an empty database named `sd_test_<random>` and returns its URL.
-/// `scripts/test.sh` drops them all when the run ends.
+/// `scripts/test.sh` drops them all when the run ends; a run without it
+/// (bare `cargo nextest`, a killed run) leaves them, so each new one first
+/// drops a few that are [`LEFT_OVER_AFTER`] old.
 pub async fn fresh_postgres_url() -> String {
     let admin = postgres_admin_url().await;
     let name = format!("sd_test_{}", uuid::Uuid::now_v7().simple());
     let mut conn = PgConnection::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {admin} does not answer: {e}"));
+    drop_left_over(&mut conn, std::time::SystemTime::now()).await;
     conn.execute(format!("CREATE DATABASE {name}").as_str())
         .await
         .expect("create test database");
@@ -73,6 +76,54 @@ pub async fn fresh_postgres_url() -> String {
         .map(|(_, q)| format!("?{q}"))
         .unwrap_or_default();
     format!("{base}/{name}{query}")
+}
+
+/// Test databases older than this were left by a run that did not drop
+/// them: no test lasts this long, so none is in use.
+pub const LEFT_OVER_AFTER: Duration = Duration::from_secs(6 * 3600);
+
+/// How many left-over databases one new test database drops: enough to
+/// drain a pile faster than a run adds to it (each test drops up to this
+/// many and adds one), few enough that no test waits long on the drops.
+const DROP_AT_ONCE: i64 = 4;
+
+/// The smallest test database name made at `at`: a v7 UUID starts with its
+/// milliseconds since the epoch in 12 hex digits, so names sort by age.
+fn test_database_name_at(at: std::time::SystemTime) -> String {
+    let millis = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    format!("sd_test_{millis:012x}")
+}
+
+/// Drops up to [`DROP_AT_ONCE`] test databases made [`LEFT_OVER_AFTER`]
+/// before `now`; the names of those it dropped. One that cannot be dropped
+/// (someone still connected to it, another test dropping it too) is left
+/// for a later call: cleaning up never fails a test.
+pub async fn drop_left_over(conn: &mut PgConnection, now: std::time::SystemTime) -> Vec<String> {
+    let Some(cutoff) = now.checked_sub(LEFT_OVER_AFTER) else {
+        return Vec::new();
+    };
+    let old: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database \
+         WHERE datname LIKE 'sd\\_test\\_%' AND datname < $1 ORDER BY datname LIMIT $2",
+    )
+    .bind(test_database_name_at(cutoff))
+    .bind(DROP_AT_ONCE)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    let mut dropped = Vec::new();
+    for name in old {
+        // The name came from pg_database and matched the pattern above, but
+        // it is quoted all the same.
+        let drop = format!("DROP DATABASE IF EXISTS \"{}\"", name.replace('"', "\"\""));
+        if conn.execute(drop.as_str()).await.is_ok() {
+            dropped.push(name);
+        }
+    }
+    dropped
 }
 
 /// Ends, as a restart or a failover of PostgreSQL would, the session of the
@@ -125,4 +176,36 @@ impl Default for TempSqlite {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A loopback port that nothing listens on now, for a server that a test
+/// starts a moment later (a nats-server, a service). It is drawn from below
+/// the kernel's ephemeral range: a port that a bind to port 0 handed out and
+/// gave back can be handed to another test's bind or outgoing connection
+/// before the server binds it, and one below the range cannot.
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    const LOWEST: u16 = 20_000;
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_from > LOWEST + 1_000 {
+        let span = u64::from(ephemeral_from - LOWEST);
+        for attempt in 0..200u64 {
+            // RandomState is seeded per process and per call: tests in other
+            // processes draw other ports.
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(attempt);
+            hasher.write_u32(std::process::id());
+            let port = LOWEST + (hasher.finish() % span) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
 }

@@ -126,14 +126,9 @@ pub fn http_get(port: u16, path: &str) -> (String, String) {
     )
 }
 
-/// A free loopback port (bound, read, released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// Not every test binary that includes this module starts a server.
+#[allow(unused_imports)]
+pub use sellerdesk_testkit::free_port;
 
 /// A child process killed (SIGKILL) when the test ends, pass or fail.
 pub struct Killed(pub Child);
