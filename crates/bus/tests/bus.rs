@@ -442,3 +442,66 @@ async fn jetstream_a_quiet_subscription_hears_nothing_amiss_and_the_next_message
     d.ack().await.unwrap();
     bus.delete_stream(&service).await.unwrap();
 }
+
+/// A consumer deleted on the server (by an operator, or lost with a
+/// server's store) ends its subscription with `Gone`, so the consumer loop
+/// subscribes again at once rather than after five failures in a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_a_subscription_whose_consumer_is_deleted_is_gone() {
+    use futures::StreamExt;
+    let bus = jetstream().await;
+    let service = unique_service();
+    let mut sub = bus
+        .subscribe(&service, "deleted", &format!("sellerdesk.{service}.>"))
+        .await
+        .unwrap();
+    let stream = bus.ensure_stream(&service).await.unwrap();
+    let names: Vec<String> = stream
+        .consumer_names()
+        .map(|name| name.unwrap())
+        .collect()
+        .await;
+    assert_eq!(names.len(), 1, "{names:?}");
+    let next = tokio::spawn(async move { sub.next().await });
+    // The pull is waiting on the server when its consumer goes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stream.delete_consumer(&names[0]).await.unwrap();
+    let told = tokio::time::timeout(Duration::from_secs(6), next)
+        .await
+        .expect("the subscription heard of it")
+        .unwrap();
+    assert!(
+        matches!(told, Some(Err(sellerdesk_bus::BusError::Gone(_)))),
+        "{told:?}"
+    );
+    bus.delete_stream(&service).await.unwrap();
+}
+
+/// A pull sent after its consumer was deleted goes to no one (the server
+/// answers nothing, not even "no responders"): the subscription reports it
+/// `Gone` once the pull has gone unanswered past the server's own expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_a_pull_for_a_deleted_consumer_is_gone() {
+    use futures::StreamExt;
+    let bus = jetstream().await;
+    let service = unique_service();
+    let mut sub = bus
+        .subscribe(&service, "deleted", &format!("sellerdesk.{service}.>"))
+        .await
+        .unwrap();
+    let stream = bus.ensure_stream(&service).await.unwrap();
+    let names: Vec<String> = stream
+        .consumer_names()
+        .map(|name| name.unwrap())
+        .collect()
+        .await;
+    stream.delete_consumer(&names[0]).await.unwrap();
+    let told = tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("the subscription heard of it");
+    assert!(
+        matches!(told, Some(Err(sellerdesk_bus::BusError::Gone(_)))),
+        "{told:?}"
+    );
+    bus.delete_stream(&service).await.unwrap();
+}
