@@ -443,29 +443,43 @@ async fn jetstream_a_quiet_subscription_hears_nothing_amiss_and_the_next_message
     bus.delete_stream(&service).await.unwrap();
 }
 
-/// A consumer deleted on the server (by an operator, or lost with a
-/// server's store) ends its subscription with `Gone`, so the consumer loop
-/// subscribes again at once rather than after five failures in a row.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jetstream_a_subscription_whose_consumer_is_deleted_is_gone() {
+/// A subscription to a fresh service's stream, the stream, and the name of
+/// the durable consumer the subscription made on the server.
+async fn subscribed(
+    bus: &JetStreamBus,
+    service: &str,
+) -> (
+    Box<dyn sellerdesk_bus::Subscription>,
+    async_nats::jetstream::stream::Stream,
+    String,
+) {
     use futures::StreamExt;
-    let bus = jetstream().await;
-    let service = unique_service();
-    let mut sub = bus
-        .subscribe(&service, "deleted", &format!("sellerdesk.{service}.>"))
+    let sub = bus
+        .subscribe(service, "deleted", &format!("sellerdesk.{service}.>"))
         .await
         .unwrap();
-    let stream = bus.ensure_stream(&service).await.unwrap();
+    let stream = bus.ensure_stream(service).await.unwrap();
     let names: Vec<String> = stream
         .consumer_names()
         .map(|name| name.unwrap())
         .collect()
         .await;
     assert_eq!(names.len(), 1, "{names:?}");
+    (sub, stream, names[0].clone())
+}
+
+/// A consumer deleted on the server (by an operator, or lost with a
+/// server's store) ends its subscription with `Gone`, so the consumer loop
+/// subscribes again at once rather than after five failures in a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_a_subscription_whose_consumer_is_deleted_is_gone() {
+    let bus = jetstream().await;
+    let service = unique_service();
+    let (mut sub, stream, consumer) = subscribed(&bus, &service).await;
     let next = tokio::spawn(async move { sub.next().await });
     // The pull is waiting on the server when its consumer goes.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stream.delete_consumer(&names[0]).await.unwrap();
+    stream.delete_consumer(&consumer).await.unwrap();
     let told = tokio::time::timeout(Duration::from_secs(6), next)
         .await
         .expect("the subscription heard of it")
@@ -482,20 +496,10 @@ async fn jetstream_a_subscription_whose_consumer_is_deleted_is_gone() {
 /// `Gone` once the pull has gone unanswered past the server's own expiry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jetstream_a_pull_for_a_deleted_consumer_is_gone() {
-    use futures::StreamExt;
     let bus = jetstream().await;
     let service = unique_service();
-    let mut sub = bus
-        .subscribe(&service, "deleted", &format!("sellerdesk.{service}.>"))
-        .await
-        .unwrap();
-    let stream = bus.ensure_stream(&service).await.unwrap();
-    let names: Vec<String> = stream
-        .consumer_names()
-        .map(|name| name.unwrap())
-        .collect()
-        .await;
-    stream.delete_consumer(&names[0]).await.unwrap();
+    let (mut sub, stream, consumer) = subscribed(&bus, &service).await;
+    stream.delete_consumer(&consumer).await.unwrap();
     let told = tokio::time::timeout(Duration::from_secs(10), sub.next())
         .await
         .expect("the subscription heard of it");
