@@ -31,10 +31,11 @@ const PULL_WORTH_OF_ACK_WAIT: u32 = 4;
 /// (a timeout status) and the next pull goes out.
 const PULL_EXPIRES: Duration = Duration::from_secs(3);
 /// A pull that has brought nothing and heard nothing for this long was not
-/// answered by any server: it went to a node that died, or to a consumer
+/// answered by any server: it went to a node that died, to a consumer
 /// whose leader moved (a node killed, every node restarted at once, a
-/// consumer made a moment before). The subscription then reports a missed
-/// heartbeat, so the consumer subscribes anew (`consumer::gone`). The
+/// consumer made while the cluster was still choosing its leaders), or to
+/// a consumer that was deleted. The subscription then reports
+/// [`BusError::Gone`], so the consumer subscribes anew at once. The
 /// streaming pull this replaced heard of it after two idle heartbeats,
 /// 10 s; a chaos run's ads replicas were deaf that long after each node
 /// kill.
@@ -447,11 +448,13 @@ impl Subscription for JetStreamSubscription {
 }
 
 /// A receive error, as [`BusError::Gone`] where it says the subscription
-/// will get nothing more as it is. The client reports a pull's failures as
-/// text (the server's status and description), so the text is what is read.
-/// No responders: every NATS node restarted at once and the stream's new
-/// leaders never saw the pull; a chaos run's consumer stayed deaf 30 s and
-/// more, waiting for more failures in a row.
+/// will get nothing more as it is: its consumer or stream no longer exists
+/// (deleted, or lost with a server's store; the server answers a waiting
+/// pull "409 Consumer Deleted"), or nobody serves its pulls. The client
+/// reports a pull's failures as text (the server's status and
+/// description), so the text is what is read. "missed idle heartbeat" is
+/// the client's own wording for a pull that asked for heartbeats; these
+/// pulls do not, and it is kept for a pull that does.
 fn received(error: String) -> BusError {
     let lower = error.to_ascii_lowercase();
     let gone = [
