@@ -88,9 +88,9 @@ const IN_CATEGORY: u8 = 4;
 
 #[derive(Debug, Clone)]
 struct Question {
-    text: String,
-    /// (feature, weight multiplier); each feature once, sorted by feature.
-    features: Vec<(u32, f32)>,
+    /// Where its features end in [`Slot::question_features`] (they start
+    /// where the previous question's end).
+    end: u32,
     /// Its IDF-weighted norms as of one state of the index.
     norms: Norms,
 }
@@ -135,12 +135,34 @@ impl Norms {
     }
 }
 
+/// One entry as scored. What a query reads of a shortlisted entry sits in
+/// three arrays (its features, its questions' norms, its questions' features
+/// one after another) rather than one per question: at 30,000 entries the
+/// full scoring's cost was reaching each list (a cache miss), not walking it.
 #[derive(Debug, Clone)]
 struct Slot {
     entry_id: String,
-    questions: Vec<Question>,
     /// Every feature of the entry with the fields it occurs in, sorted.
-    features: Vec<(u32, u8)>,
+    features: Box<[(u32, u8)]>,
+    questions: Box<[Question]>,
+    /// Each question's (feature, weight multiplier), each feature once and
+    /// sorted by feature, the questions one after another.
+    question_features: Box<[(u32, f32)]>,
+    /// The questions' texts, in the same order (read only for the answer).
+    texts: Box<[String]>,
+}
+
+impl Slot {
+    /// Each question with its features.
+    fn questions(&self) -> impl Iterator<Item = (&Question, &[(u32, f32)])> {
+        let mut start = 0;
+        self.questions.iter().map(move |q| {
+            let end = q.end as usize;
+            let features = &self.question_features[start..end];
+            start = end;
+            (q, features)
+        })
+    }
 }
 
 /// The index of one knowledge base. Updated in place, one entry at a time, so
@@ -171,6 +193,9 @@ struct QueryTerm {
     kind: Kind,
     /// Query weight multiplier times IDF.
     x: f64,
+    /// The feature's IDF, which an entry's weight for it is a multiple of:
+    /// kept so scoring does not read each feature's document frequency again.
+    idf: f64,
 }
 
 /// How many entries are scored in full per query.
@@ -222,22 +247,27 @@ impl Index {
         }
         let mut fields: HashMap<u32, u8> = HashMap::new();
         let mut questions: Vec<Question> = Vec::new();
+        let mut question_features: Vec<(u32, f32)> = Vec::new();
+        let mut texts: Vec<String> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
         for q in text.questions {
             // The same question twice adds nothing.
             let norm = normalize(q);
-            if norm.is_empty() || questions.iter().any(|x| normalize(&x.text) == norm) {
+            if norm.is_empty() || seen.contains(&norm) {
                 continue;
             }
+            seen.push(norm);
             let f = analyzer.analyze(q);
             let mut features = self.intern_all(&f, &mut fields, IN_QUESTION);
             // Sorted by feature id: scoring merges it with the query's.
             features.sort_unstable_by_key(|(f, _)| *f);
             features.dedup_by_key(|(f, _)| *f);
+            question_features.extend(features);
             questions.push(Question {
-                text: (*q).to_owned(),
-                features,
+                end: question_features.len() as u32,
                 norms: Norms::default(),
             });
+            texts.push((*q).to_owned());
         }
         if questions.is_empty() {
             return;
@@ -259,8 +289,10 @@ impl Index {
         }
         self.slots[slot as usize] = Some(Slot {
             entry_id: entry_id.to_owned(),
-            questions,
-            features,
+            features: features.into(),
+            questions: questions.into(),
+            question_features: question_features.into(),
+            texts: texts.into(),
         });
         self.by_id.insert(entry_id.to_owned(), slot);
         self.live += 1;
@@ -288,7 +320,7 @@ impl Index {
             return;
         };
         if let Some(s) = self.slots[slot as usize].take() {
-            for (f, _) in s.features {
+            for &(f, _) in s.features.iter() {
                 let p = &mut self.postings[f as usize];
                 if let Some(i) = p.iter().position(|x| *x == slot) {
                     p.swap_remove(i);
@@ -383,7 +415,7 @@ impl Index {
                 Some(Scored {
                     entry_id: s.entry_id.clone(),
                     confidence: self.calibration.confidence(&signals) / tied.max(1) as f64,
-                    matched_question: s.questions.get(best).map(|q| q.text.clone())?,
+                    matched_question: s.texts.get(best).cloned()?,
                     signals,
                 })
             })
@@ -409,7 +441,8 @@ impl Index {
         for (kind, text, m) in words.chain(bigrams) {
             let feature = self.features.get(&Self::key(kind, text)).copied();
             let df = feature.map_or(0, |f| self.postings[f as usize].len());
-            let x = self.idf(df) * m;
+            let idf = self.idf(df);
+            let x = idf * m;
             // Every feature counts in the query's norm, known or not: a word
             // the base has never seen is something it cannot answer.
             q_norm[kind as usize] += x * x;
@@ -418,6 +451,7 @@ impl Index {
                     feature: f,
                     kind,
                     x,
+                    idf,
                 });
             }
         }
@@ -538,10 +572,10 @@ impl Index {
             in_entry[k] += xx;
         });
         let mut best = (0.0f64, 0usize);
-        for (i, q) in s.questions.iter().enumerate() {
+        for (i, (q, features)) in s.questions().enumerate() {
             let norm = q.norms.get(self.state).unwrap_or_else(|| {
                 let mut norm = [0.0f64; 2];
-                for &(f, m) in &q.features {
+                for &(f, m) in features {
                     let w = (l - self.log_df[f as usize]).max(0.0) * f64::from(m);
                     norm[self.kinds[f as usize] as usize] += w * w;
                 }
@@ -549,9 +583,10 @@ impl Index {
                 norm
             });
             let mut dot = [0.0f64; 2];
-            merge(&q.features, terms, |&(f, m), t| {
-                let w = (l - self.log_df[f as usize]).max(0.0) * f64::from(m);
-                dot[t.kind as usize] += t.x * w;
+            // The same value as the norm's `(l - log_df).max(0.0)`: the
+            // query's IDF was computed from the same df the same way.
+            merge(features, terms, |&(_, m), t| {
+                dot[t.kind as usize] += t.x * (t.idf * f64::from(m));
             });
             let cos = [0, 1].map(|k| {
                 if q_norm[k] <= 0.0 || norm[k] <= 0.0 {
