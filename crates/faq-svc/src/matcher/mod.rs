@@ -677,6 +677,50 @@ mod tests {
         kept
     }
 
+    /// R-FAQ-6: the merge visits exactly the features both sorted lists
+    /// hold, each once, in order, whatever their lengths and overlap.
+    #[test]
+    fn r_faq_6_the_merge_visits_exactly_the_shared_features() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2_000 {
+            let range = 1 + next() % 200;
+            let (a_len, b_len) = (next() % 60, next() % 30);
+            let mut sorted_set = |len: u64| {
+                let mut v: Vec<u32> = (0..len).map(|_| (next() % range) as u32).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            };
+            let items: Vec<(u32, ())> = sorted_set(a_len).into_iter().map(|f| (f, ())).collect();
+            let terms: Vec<QueryTerm> = sorted_set(b_len)
+                .into_iter()
+                .map(|feature| QueryTerm {
+                    feature,
+                    kind: Kind::Word,
+                    x: 1.0,
+                    idf: 1.0,
+                })
+                .collect();
+            let mut visited = Vec::new();
+            merge(&items, &terms, |&(f, ()), t| {
+                assert_eq!(f, t.feature);
+                visited.push(f);
+            });
+            let expected: Vec<u32> = items
+                .iter()
+                .map(|(f, ())| *f)
+                .filter(|f| terms.iter().any(|t| t.feature == *f))
+                .collect();
+            assert_eq!(visited, expected);
+        }
+    }
+
     /// R-FAQ-7 (speed without a different answer): the sampled cut before
     /// the selection keeps exactly the shortlist that sorting every touched
     /// entry gives, on sets like a large base's (a few weights shared by
