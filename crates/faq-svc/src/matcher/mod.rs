@@ -564,7 +564,7 @@ impl Index {
             return None;
         }
         let step = n / SAMPLE;
-        let mut sample: Vec<f64> = (0..SAMPLE).map(|i| weighed[i * step].0).collect();
+        let mut sample: [f64; SAMPLE] = std::array::from_fn(|i| weighed[i * step].0);
         sample.sort_unstable_by(|a, b| b.total_cmp(a));
         // The window is window/n of the entries; cut at twice that share of
         // the sample, so a sample that ranks it low still leaves enough.
@@ -660,6 +660,17 @@ fn merge<T>(items: &[(u32, T)], terms: &[QueryTerm], mut each: impl FnMut(&(u32,
 mod tests {
     use super::*;
 
+    /// A fixed stream of pseudo-random numbers (xorshift64), so a failing
+    /// case is the same case on every run.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     /// The shortlist as it was chosen before the cut: every touched entry
     /// sorted by weight (then slot), at most [`SAME_WEIGHT`] of one weight
     /// among the first 4 x [`SHORTLIST`].
@@ -681,13 +692,7 @@ mod tests {
     /// hold, each once, in order, whatever their lengths and overlap.
     #[test]
     fn r_faq_6_the_merge_visits_exactly_the_shared_features() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         for _ in 0..2_000 {
             let range = 1 + next() % 200;
             let (a_len, b_len) = (next() % 60, next() % 30);
@@ -728,13 +733,7 @@ mod tests {
     /// and on sets where the sample misleads.
     #[test]
     fn r_faq_7_the_shortlist_is_the_same_with_the_cut() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         let mut cut_taken = 0;
         for case in 0..400 {
             let n = 1_000 + (next() % 7_000) as usize;
